@@ -1,0 +1,1 @@
+"""Boundary's logic: ingestion, schemas, metrics, flags and charts. Never imports streamlit."""

@@ -1,0 +1,1 @@
+"""One module per metric family; pure functions over a DuckDB connection."""

@@ -6,52 +6,82 @@ name once as the vendor writes it. Order matters: earlier synonyms win.
 
 SYNONYMS: dict[str, dict[str, list[str]]] = {
     "email_campaigns": {
+        # Mailchimp "all campaigns" report: Title; Klaviyo: Campaign Name / Name; HubSpot: Email name
+        # (HubSpot's own "Campaign" column, the parent campaign, still wins: the canonical name is tried first).
         "campaign": ["Title", "Campaign Name", "Campaign", "Email Name", "Name"],
-        "send_date": ["Send Date", "Sent Date", "Send Time", "Date Sent", "Date"],
-        "subject": ["Subject", "Subject Line"],
-        "topic": ["Topic", "Type", "Campaign Type", "Category", "Tags"],
-        "list_name": ["List", "List Name", "Audience", "Segment", "Lists"],
+        # Mailchimp: Send Date; Klaviyo: Send Time (old) / Sent On, Sent On (UTC) (new); Brevo: Sent Date
+        "send_date": ["Send Date", "Sent Date", "Send Time", "Date Sent", "Sent On", "Sent On (UTC)",
+                      "Date"],
+        "subject": ["Subject", "Subject Line", "Email Subject"],
+        "topic": ["Topic", "Type", "Campaign Type", "Category", "Tags", "Tag"],
+        # Klaviyo new export: "Sent To" = the lists/segments
+        "list_name": ["List", "List Name", "Audience", "Segment", "Lists", "Sent To"],
         "sent": ["Total Recipients", "Sent", "Recipients", "Emails Sent"],
         "delivered": ["Successful Deliveries", "Delivered", "Deliveries"],
         "bounces": ["Total Bounces", "Bounces", "Bounced"],
-        "soft_bounces": ["Soft Bounces"],
-        "hard_bounces": ["Hard Bounces"],
-        "unique_opens": ["Unique Opens", "Opened", "Opens", "Unique Opened"],
+        # HubSpot marketing email export: Hard bounced / Soft bounced
+        "soft_bounces": ["Soft Bounces", "Soft Bounced"],
+        "hard_bounces": ["Hard Bounces", "Hard Bounced"],
+        # Brevo (Sendinblue) reports unique opens as "Unique Views"; Campaign Monitor "Unique Opened"
+        "unique_opens": ["Unique Opens", "Opened", "Opens", "Unique Opened", "Unique Views"],
         "machine_opens": ["Machine Opens", "Apple MPP Opens", "Bot Opens"],
-        "unique_clicks": ["Unique Clicks", "Clicked", "Clicks", "Unique Clicked"],
-        "unsubscribes": ["Unsubscribes", "Unsubscribed", "Unsubscribe"],
+        "unique_clicks": ["Unique Clicks", "Clicked", "Clicks", "Unique Clicked", "Unique Clickers"],
+        # Klaviyo new export: Opt Outs; Brevo: Unsubscriptions
+        "unsubscribes": ["Unsubscribes", "Unsubscribed", "Unsubscribe", "Opt Outs", "Unsubscriptions"],
         "spam_complaints": ["Abuse Complaints", "Spam Complaints", "Spam Reports", "Marked as Spam", "Complaints"],
         "list_size": ["List Size", "Audience Size", "Subscribers"],
         "vendor_open_rate": ["Open Rate"],
-        "vendor_click_rate": ["Click Rate"],
+        # Klaviyo new export writes click rate as "CTR"
+        "vendor_click_rate": ["Click Rate", "CTR"],
     },
     "nps_responses": {
-        "score": ["Score", "NPS Score", "Rating", "How likely are you to recommend",
+        # Delighted: Score. No bare "Rating": Salesforce leads have a "Rating" (Hot/Warm/Cold) column and
+        # would be read as NPS. Long question texts (SurveyMonkey, Typeform, Qualtrics 2nd header row,
+        # Hotjar) are caught by whole-word containment of "recommend".
+        "score": ["Score", "NPS Score", "NPS", "How likely are you to recommend",
                   "likely to recommend", "recommend"],
-        "respondent": ["Respondent", "Email", "Customer ID", "CustomerID", "Respondent ID", "Person"],
-        "response_date": ["Date", "Response Date", "Survey Date", "Submitted At", "Created"],
+        # Delighted: Email / Response ID; SurveyMonkey: Respondent ID, Email Address;
+        # Qualtrics: RecipientEmail, ResponseId; Hotjar: User
+        "respondent": ["Respondent", "Email", "Customer ID", "CustomerID", "Respondent ID", "Person",
+                       "Email Address", "RecipientEmail", "Recipient Email", "ResponseId", "Response ID"],
+        # Delighted: Created; Qualtrics: RecordedDate; SurveyMonkey: End Date; Typeform: Submit Date (UTC);
+        # Hotjar: Date Submitted
+        "response_date": ["Date", "Response Date", "Survey Date", "Submitted At", "Created", "RecordedDate", "Recorded Date",
+                          "Submit Date (UTC)", "Submit Date", "Date Submitted", "End Date", "EndDate"],
         "comment": ["Comment", "Comments", "Feedback", "Reason", "Why"],
     },
     "subscriptions": {
-        "customer_id": ["Customer ID", "Customer", "Account ID", "account_id"],
-        "start_date": ["Start Date", "Created", "Start", "Started At", "Created (UTC)"],
-        "subscription_id": ["Subscription ID", "id"],
-        "end_date": ["End Date", "Ended At", "Canceled At", "Cancel Date", "Ended At (UTC)"],
-        "status": ["Status"],
-        "plan": ["Plan", "Plan Tier", "Plan Name", "Tier", "Product"],
-        "mrr": ["MRR", "MRR Amount", "Monthly Recurring Revenue"],
+        # Stripe subscriptions export: Customer ID; Chargebee: subscriptions.customer_id (contains
+        # "customer id"); ChartMogul customers: UUID
+        "customer_id": ["Customer ID", "Customer", "Account ID", "account_id", "UUID"],
+        # Stripe: Start (UTC) / Start Date (UTC) before Created (UTC); Chargebee: subscriptions.started_at;
+        # ChartMogul: Subscriber since / Customer since
+        "start_date": ["Start Date", "Start (UTC)", "Start Date (UTC)", "Created", "Start", "Started At",
+                       "Created (UTC)", "Subscriber Since", "Customer Since"],
+        "subscription_id": ["Subscription ID", "id", "subscriptions.id"],
+        # Stripe: Ended At (UTC), Canceled At (UTC); Chargebee: subscriptions.cancelled_at (British spelling)
+        "end_date": ["End Date", "Ended At", "Canceled At", "Cancel Date", "Ended At (UTC)",
+                     "Canceled At (UTC)", "Cancelled At"],
+        "status": ["Status", "subscriptions.status"],
+        # Chargebee: subscriptions.plan_id
+        "plan": ["Plan", "Plan Tier", "Plan Name", "Tier", "Product", "Plan ID", "subscriptions.plan_id"],
+        "mrr": ["MRR", "MRR Amount", "Monthly Recurring Revenue", "subscriptions.mrr"],
         "arr": ["ARR", "ARR Amount"],
-        "amount": ["Amount", "Plan Amount", "Price"],
-        "billing_interval": ["Billing Frequency", "Interval", "Plan Interval", "Billing Period"],
-        "quantity": ["Quantity", "Seats"],
-        "currency": ["Currency"],
+        "amount": ["Amount", "Plan Amount", "Price", "Plan Unit Price"],
+        # Chargebee: billing_period_unit (month/year) rather than billing_period (a count);
+        # ChartMogul: Billing cycle
+        "billing_interval": ["Billing Frequency", "Interval", "Plan Interval", "Billing Period Unit",
+                             "Billing Period", "Billing Cycle"],
+        "quantity": ["Quantity", "Seats", "Plan Quantity"],
+        "currency": ["Currency", "Currency Code"],
         "is_trial": ["Is Trial", "Trial"],
         "trial_end": ["Trial End", "Trial End (UTC)"],
         "auto_renew": ["Auto Renew", "Auto Renew Flag"],
     },
     "customers": {
-        "customer_id": ["Customer ID", "Account ID", "id"],
-        "signup_date": ["Signup Date", "Created", "Created Date", "Create Date"],
+        "customer_id": ["Customer ID", "Account ID", "id", "UUID"],
+        "signup_date": ["Signup Date", "Created", "Created Date", "Create Date", "Customer Since",
+                        "Subscriber Since", "Lead Created At"],
         "customer_name": ["Account Name", "Name", "Company"],
         "email": ["Email"],
         "segment": ["Segment", "Industry"],
@@ -66,7 +96,8 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
         "created_date": ["Create Date", "Created Date", "first_contact_date", "Created"],
         "mql_date": ["Became a Marketing Qualified Lead Date", "MQL Date"],
         "sql_date": ["Became a Sales Qualified Lead Date", "SQL Date"],
-        "opportunity_date": ["Became an Opportunity Date", "Opportunity Date"],
+        # Salesforce leads: Converted Date (a converted lead becomes a contact + opportunity)
+        "opportunity_date": ["Became an Opportunity Date", "Opportunity Date", "Converted Date"],
         "customer_date": ["Became a Customer Date", "Customer Date", "won_date"],
         "lifecycle_stage": ["Lifecycle Stage"],
         "email": ["Email"],
@@ -75,7 +106,8 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
         "lead_score": ["HubSpot Score", "Lead Score", "Score"],
         "status": ["Lead Status", "Status"],
         "disqualified_date": ["Disqualified Date"],
-        "company_size": ["Number of Employees", "Company Size"],
+        # Salesforce leads: No. of Employees
+        "company_size": ["Number of Employees", "Company Size", "No. of Employees", "Employees"],
         "industry": ["Industry"],
         "job_title": ["Job Title", "Title"],
     },
@@ -86,9 +118,11 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
         "source": ["Source"],
     },
     "activity": {
+        # Online Retail: CustomerID; Online Retail II: Customer ID; Mixpanel/PostHog: distinct_id;
+        # Amplitude: user_id, event_time, event_type
         "user_id": ["User ID", "CustomerID", "Customer ID", "distinct_id", "user"],
         "event_time": ["Timestamp", "InvoiceDate", "Event Time", "time", "Date"],
-        "event": ["Event", "Event Name"],
+        "event": ["Event", "Event Name", "event_type"],
         "revenue": ["Revenue", "Amount"],
         "quantity": ["Quantity"],
         "unit_price": ["UnitPrice", "Unit Price", "Price"],
@@ -96,20 +130,25 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
         "signup_date": ["Signup Date"],
     },
     "in_app_events": {
-        "user_id": ["User ID", "external_user_id", "user"],
-        "event_time": ["Timestamp", "Time", "Event Time"],
-        "message": ["Message", "Campaign", "Campaign Name", "Message Name"],
-        "event": ["Event", "Event Type", "Action"],
+        # Braze Currents: external_user_id, time, campaign_name / canvas_name; Pendo: Visitor ID,
+        # Browser Time, Guide Name; Appcues: user_id, timestamp, flow_name, name (= the event)
+        "user_id": ["User ID", "external_user_id", "user", "Visitor ID"],
+        "event_time": ["Timestamp", "Time", "Event Time", "Browser Time"],
+        "message": ["Message", "Campaign", "Campaign Name", "Message Name", "Canvas Name", "Guide Name",
+                    "Flow Name"],
+        "event": ["Event", "Event Type", "Action", "Event Name", "name"],
         "message_type": ["Message Type", "Type", "Category"],
-        "dwell": ["Dwell Ms", "Dwell Seconds", "Dwell Time", "Time on Message"],
+        "dwell": ["Dwell Ms", "Dwell Seconds", "Dwell Time", "Time on Message", "Time on Screen"],
         "platform": ["Platform"],
     },
     "in_app_messages": {
         "message": ["Message", "Campaign Name"],
         "date": ["Date", "Day"],
-        "impressions": ["Impressions", "Views", "Shown"],
-        "unique_impressions": ["Unique Impressions", "Reach"],
-        "clicks": ["Clicks", "Interactions"],
+        # Braze campaign analytics: Total Impressions, Unique Impressions, Unique Recipients, Total Clicks,
+        # Body Clicks
+        "impressions": ["Impressions", "Total Impressions", "Views", "Shown"],
+        "unique_impressions": ["Unique Impressions", "Reach", "Unique Recipients"],
+        "clicks": ["Clicks", "Total Clicks", "Interactions", "Body Clicks"],
         "dismissals": ["Dismissals", "Closes", "Dismissed"],
         "mutes": ["Mutes", "Opt Outs"],
         "message_type": ["Message Type", "Type"],
@@ -124,6 +163,8 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
         "rating": ["Rating", "Stars"],
     },
     "deals": {
+        # HubSpot deals export: Record ID, Deal Name, Deal Stage, Deal Type; Salesforce opportunities:
+        # Opportunity ID, Stage, Type, Primary Campaign Source, Account ID
         "deal_id": ["Deal ID", "Opportunity ID", "Record ID"],
         "created_date": ["Create Date", "Created Date"],
         "close_date": ["Close Date", "Closed Date"],
@@ -138,13 +179,17 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
         "segment": ["Segment", "business_segment"],
     },
     "email_events": {
+        # SendGrid event export: email, timestamp, event, category, useragent, marketing_campaign_name /
+        # singlesend_name; Mailchimp email activity: email_address, action, timestamp, campaign_id;
+        # Klaviyo events: Email, Event, Timestamp, Campaign Name, Client Name
         "recipient": ["Email", "Recipient", "Email Address"],
         "event_time": ["Timestamp", "Time", "Event Time", "Date"],
         "event": ["Event", "Event Type", "Action"],
-        "campaign": ["Campaign", "Campaign Name"],
-        "topic": ["Topic", "Type"],
+        "campaign": ["Campaign", "Campaign Name", "marketing_campaign_name", "singlesend_name",
+                     "Campaign ID"],
+        "topic": ["Topic", "Type", "Category"],
         "list_name": ["List", "Segment"],
-        "user_agent": ["User Agent", "Client"],
+        "user_agent": ["User Agent", "Client", "useragent", "Client Name"],
     },
     "campaign_calendar": {
         "campaign": ["Campaign", "Name"],

@@ -1,0 +1,249 @@
+"""Datasets and the per-session Workspace: an upload becomes a typed DuckDB table.
+
+Flow: bytes → `ingest.read_table` → `schemas.recognise` (+ the user's fixes) → each mapped
+canonical column parsed by `values.PARSERS` → one DuckDB table named after the kind, holding the
+canonical columns, `_row` (the row's number in the file) and every unmapped column under a safe
+name (so segment columns stay available). Bad cells are counted per column with example rows.
+
+A Workspace belongs to one browser session: its own DuckDB connection (memory and thread limits,
+a private spill directory), its datasets by kind, the user's mapping fixes and thresholds.
+Nothing here is shared between sessions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import weakref
+from dataclasses import dataclass, field
+
+import duckdb
+import pandas as pd
+
+from lib import schemas
+from lib.config import Thresholds
+from lib.errors import MappingError
+from lib.ingest import Table, read_table
+from lib.sql import quote_ident, safe_name
+from lib.values import PARSERS
+
+SESSION_MEMORY_LIMIT = "2GB"
+SESSION_THREADS = 2
+EXAMPLE_ROWS = 5
+
+
+@dataclass
+class BadValues:
+    """Cells of one column that held something unparseable: count and the first file rows."""
+
+    count: int
+    rows: list[int]
+    examples: list[str]
+
+
+@dataclass
+class Dataset:
+    """What an upload becomes. `table` is None until the required columns are mapped."""
+
+    file_name: str
+    digest: str
+    kind: str
+    columns: list[str]  # the file's columns, as exported
+    mapping: dict[str, str]  # canonical column → file column
+    missing: list[str]
+    table: str | None
+    rows_read: int
+    extra_columns: dict[str, str] = field(default_factory=dict)  # table column → file column
+    bad_values: dict[str, BadValues] = field(default_factory=dict)
+    sheet: str | None = None
+    sheets: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return self.table is not None
+
+    @property
+    def label(self) -> str:
+        return schemas.KINDS[self.kind].label
+
+    def missing_message(self) -> str:
+        """Plain message naming the file, what is missing and the way out."""
+        labels = []
+        for item in self.missing:
+            names = [schemas.KINDS[self.kind].column(n).label for n in item.split(" or ")]
+            labels.append(" or ".join(names))
+        return (f"{self.file_name}: no column found for {', '.join(labels)} "
+                f"({self.label}). Columns are: {', '.join(self.columns)}. "
+                "Pick the right column under “Columns” below.")
+
+    def bad_value_lines(self) -> list[str]:
+        """One line per column with unreadable cells, e.g. 'Score: 3 cells not readable as whole numbers (rows 5, 9, 12)…'."""
+        lines = []
+        for canon, bad in self.bad_values.items():
+            col = schemas.KINDS[self.kind].column(canon)
+            rows = ", ".join(str(r) for r in bad.rows) + ("…" if bad.count > len(bad.rows) else "")
+            examples = ", ".join(repr(e) for e in bad.examples)
+            lines.append(f"{self.mapping[canon]} ({col.label}): {bad.count:,} cell(s) not readable as "
+                         f"{_TYPE_WORDS[col.type]} — rows {rows}; e.g. {examples}. They count as missing.")
+        return lines
+
+
+_TYPE_WORDS = {"integer": "whole numbers", "number": "numbers", "percent": "percentages",
+               "date": "dates", "bool": "yes/no values", "text": "text"}
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()
+
+
+def build_dataset_frame(table: Table, kind: str, mapping: dict[str, str]
+                        ) -> tuple[pd.DataFrame, dict[str, BadValues], dict[str, str]]:
+    """The typed frame to store: canonical columns, `_row`, then the unmapped file columns."""
+    spec = schemas.KINDS[kind]
+    source = table.frame
+    out: dict[str, pd.Series] = {"_row": pd.Series(source.index + table.header_row + 1, index=source.index)}
+    bad_values: dict[str, BadValues] = {}
+    for canon, column in mapping.items():
+        parsed = PARSERS[spec.column(canon).type](source[column])
+        values = parsed.values
+        if pd.api.types.is_datetime64_any_dtype(values):
+            values = values.astype("datetime64[us]")  # DuckDB TIMESTAMP, not TIMESTAMP_NS
+        out[canon] = values
+        if parsed.bad.any():
+            where = parsed.bad[parsed.bad].index[:EXAMPLE_ROWS]
+            bad_values[canon] = BadValues(
+                int(parsed.bad.sum()), [table.file_row(i) for i in where],
+                [str(source[column].loc[i]) for i in where])
+    extra: dict[str, str] = {}
+    used = set(out)
+    for column in source.columns:
+        if column in mapping.values():
+            continue
+        name = safe_name(column)
+        while name in used:
+            name += "_"
+        used.add(name)
+        extra[name] = column
+        out[name] = source[column]
+    return pd.DataFrame(out), bad_values, extra
+
+
+class Workspace:
+    """One browser session's data: a private DuckDB connection and the datasets loaded into it."""
+
+    def __init__(self) -> None:
+        self._spill_dir = tempfile.mkdtemp(prefix="boundary-session-")
+        self.con = duckdb.connect(":memory:", config={
+            "memory_limit": SESSION_MEMORY_LIMIT, "threads": SESSION_THREADS,
+            "temp_directory": self._spill_dir,
+        })
+        self.datasets: dict[str, Dataset] = {}
+        self.thresholds = Thresholds()
+        self._tables: dict[str, Table] = {}  # kind → the file as read, for re-mapping
+        self._fixes: dict[tuple[str, str], dict[str, str | None]] = {}  # (digest, kind) → fixes
+        self._finalizer = weakref.finalize(self, _release, self.con, self._spill_dir)
+
+    def close(self) -> None:
+        self._finalizer()
+
+    # ----------------------------------------------------------- loading
+
+    def load(self, file_name: str, data: bytes, kinds: list[str] | None = None,
+             sheet: str | None = None, kind: str | None = None) -> Dataset:
+        """Read, recognise and store a file. Re-loading the same bytes is a no-op.
+
+        `kinds` limits recognition to the kinds a page accepts; `kind` forces one.
+        """
+        key = digest(data)
+        for existing in self.datasets.values():
+            if existing.digest == key and existing.file_name == file_name and sheet in (None, existing.sheet) \
+                    and (kind is None or existing.kind == kind):
+                return existing
+        candidates = [kind] if kind else (kinds or list(schemas.KINDS))
+
+        def score(columns: list[str]) -> float:
+            return schemas.recognise(columns, candidates).score
+
+        table = read_table(file_name, data, sheet=sheet, score_header=score)
+        columns = list(table.frame.columns)
+        found = schemas.recognise(columns, candidates)
+        return self._store(table, key, found.kind)
+
+    def remap(self, kind: str, fixes: dict[str, str | None]) -> Dataset:
+        """Apply the user's column fixes to the loaded dataset of `kind`; kept for this file."""
+        dataset = self.datasets[kind]
+        merged = {**self._fixes.get((dataset.digest, kind), {}), **fixes}
+        self._fixes[(dataset.digest, kind)] = merged
+        return self._store(self._tables[kind], dataset.digest, kind)
+
+    def change_kind(self, old_kind: str, new_kind: str) -> Dataset:
+        """Read the file loaded as `old_kind` as `new_kind` instead."""
+        dataset = self.datasets.pop(old_kind)
+        table = self._tables.pop(old_kind)
+        self._drop(dataset)
+        return self._store(table, dataset.digest, new_kind)
+
+    def _store(self, table: Table, key: str, kind: str) -> Dataset:
+        columns = list(table.frame.columns)
+        mapping = schemas.map_columns(kind, columns)
+        fixes = self._fixes.get((key, kind))
+        if fixes:
+            mapping = schemas.apply_fixes(kind, mapping, fixes, columns)
+        missing = schemas.missing_columns(kind, mapping)
+        dataset = Dataset(table.file_name, key, kind, columns, mapping, missing, None,
+                          len(table.frame), sheet=table.sheet, sheets=table.sheets, notes=table.notes)
+        old = self.datasets.get(kind)
+        if old is not None and old.table:
+            self._drop(old)
+        self.datasets[kind] = dataset
+        self._tables[kind] = table
+        if missing:
+            return dataset
+        frame, dataset.bad_values, dataset.extra_columns = build_dataset_frame(table, kind, mapping)
+        name = kind
+        self.con.register("_incoming", frame)
+        try:
+            self.con.execute(f"CREATE OR REPLACE TABLE {quote_ident(name)} AS SELECT * FROM _incoming")
+        finally:
+            self.con.unregister("_incoming")
+        dataset.table = name
+        return dataset
+
+    def _drop(self, dataset: Dataset) -> None:
+        if dataset.table:
+            self.con.execute(f"DROP TABLE IF EXISTS {quote_ident(dataset.table)}")
+
+    def remove(self, kind: str) -> None:
+        dataset = self.datasets.pop(kind, None)
+        self._tables.pop(kind, None)
+        if dataset:
+            self._drop(dataset)
+
+    # ----------------------------------------------------------- access
+
+    def get(self, kind: str) -> Dataset | None:
+        """The ready dataset of `kind`, or None."""
+        dataset = self.datasets.get(kind)
+        return dataset if dataset and dataset.ready else None
+
+    def require(self, kind: str) -> Dataset:
+        dataset = self.get(kind)
+        if dataset is None:
+            raise MappingError(f"No {schemas.KINDS[kind].label} loaded yet. Upload a file or load the sample data.")
+        return dataset
+
+    def table_columns(self, table: str) -> list[tuple[str, str]]:
+        """(column, type) of a table in this session's database."""
+        rows = self.con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = ? ORDER BY ordinal_position", [table]).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+
+def _release(con: duckdb.DuckDBPyConnection, spill_dir: str) -> None:
+    try:
+        con.close()
+    finally:
+        shutil.rmtree(spill_dir, ignore_errors=True)

@@ -1,0 +1,98 @@
+"""Periods: one way to turn a date column and a grain into SQL, used by every page.
+
+Weeks start on Monday (ISO) unless `week_start='sunday'`. A period is *incomplete* when the data
+ends before the period's last day; pages mark it so a partial month is not read as a drop.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from lib.errors import BoundaryError
+
+GRAINS = ("day", "week", "month", "quarter", "year")
+_OFFSETS = {
+    "day": pd.DateOffset(days=1), "week": pd.DateOffset(weeks=1), "month": pd.DateOffset(months=1),
+    "quarter": pd.DateOffset(months=3), "year": pd.DateOffset(years=1),
+}
+
+
+def _check(grain: str) -> None:
+    if grain not in GRAINS:
+        raise BoundaryError(f"Unknown period '{grain}'. Choose one of: {', '.join(GRAINS)}.")
+
+
+def period_sql(column_sql: str, grain: str, week_start: str = "monday") -> str:
+    """SQL expression for the start of the period containing `column_sql` (an already quoted column).
+
+    >>> print(period_sql('"send_date"', 'month'))
+    CAST(date_trunc('month', "send_date") AS DATE)
+    >>> print(period_sql('"d"', 'week', 'sunday'))
+    CAST(date_trunc('week', "d" + INTERVAL 1 DAY) - INTERVAL 1 DAY AS DATE)
+    """
+    _check(grain)
+    if grain == "week" and week_start == "sunday":
+        return f"CAST(date_trunc('week', {column_sql} + INTERVAL 1 DAY) - INTERVAL 1 DAY AS DATE)"
+    return f"CAST(date_trunc('{grain}', {column_sql}) AS DATE)"
+
+
+def period_start(when: pd.Timestamp, grain: str, week_start: str = "monday") -> pd.Timestamp:
+    """Python twin of period_sql for one timestamp (used for ranges and labels).
+
+    >>> period_start(pd.Timestamp('2025-03-19 10:00'), 'quarter')
+    Timestamp('2025-01-01 00:00:00')
+    >>> period_start(pd.Timestamp('2025-03-19'), 'week')
+    Timestamp('2025-03-17 00:00:00')
+    """
+    _check(grain)
+    day = pd.Timestamp(when).normalize()
+    if grain == "day":
+        return day
+    if grain == "week":
+        shift = (day.dayofweek + (1 if week_start == "sunday" else 0)) % 7
+        return day - pd.Timedelta(days=shift)
+    if grain == "month":
+        return day.replace(day=1)
+    if grain == "quarter":
+        return day.replace(month=3 * ((day.month - 1) // 3) + 1, day=1)
+    return day.replace(month=1, day=1)
+
+
+def period_end(start: pd.Timestamp, grain: str) -> pd.Timestamp:
+    """First instant after the period that starts at `start`."""
+    _check(grain)
+    return pd.Timestamp(start) + _OFFSETS[grain]
+
+
+def is_incomplete(start: pd.Timestamp, grain: str, data_end: pd.Timestamp) -> bool:
+    """True when the data ends before the last day of the period starting at `start`.
+
+    >>> is_incomplete(pd.Timestamp('2025-10-01'), 'month', pd.Timestamp('2025-10-15 23:00'))
+    True
+    >>> is_incomplete(pd.Timestamp('2025-09-01'), 'month', pd.Timestamp('2025-09-30 08:00'))
+    False
+    """
+    last_day = period_end(start, grain) - pd.Timedelta(days=1)
+    return pd.Timestamp(data_end).normalize() < last_day
+
+
+def period_label(start: pd.Timestamp, grain: str) -> str:
+    """Short human label: '2025-03-17' (day/week), 'Mar 2025', 'Q1 2025', '2025'."""
+    start = pd.Timestamp(start)
+    if grain in ("day", "week"):
+        return start.strftime("%Y-%m-%d")
+    if grain == "month":
+        return start.strftime("%b %Y")
+    if grain == "quarter":
+        return f"Q{(start.month - 1) // 3 + 1} {start.year}"
+    return str(start.year)
+
+
+def previous_range(start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The range of equal length just before [start, end) — for tiles' deltas.
+
+    >>> previous_range(pd.Timestamp('2025-03-01'), pd.Timestamp('2025-04-01'))
+    (Timestamp('2025-01-29 00:00:00'), Timestamp('2025-03-01 00:00:00'))
+    """
+    length = pd.Timestamp(end) - pd.Timestamp(start)
+    return pd.Timestamp(start) - length, pd.Timestamp(start)

@@ -1,0 +1,70 @@
+"""The shapes that cross module lines: a metric's result and a red flag."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass
+class MetricResult:
+    """What a metric function returns: the frame, the SQL behind it, and the rows it left out.
+
+    `excluded` maps a plain reason ("score blank") to the number of rows left out for it.
+    """
+
+    frame: pd.DataFrame
+    sql: str
+    params: list[Any] = field(default_factory=list)
+    excluded: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_excluded(self) -> int:
+        return sum(self.excluded.values())
+
+    def excluded_text(self) -> str:
+        """'12 rows left out: 7 score blank, 5 score not 0–10.' or '' when none."""
+        if not self.n_excluded:
+            return ""
+        parts = ", ".join(f"{n:,} {reason}" for reason, n in self.excluded.items() if n)
+        return f"{self.n_excluded:,} row(s) left out: {parts}."
+
+
+SEVERITIES = ("high", "medium", "low")
+
+
+@dataclass
+class Flag:
+    """One red flag, rendered the same way on every page and in the report."""
+
+    area: str  # email, in_app, nps, ncvg, funnel, cohorts, voice
+    metric: str
+    subject: str  # the campaign, period or segment flagged
+    value: float
+    reference: float  # the threshold or baseline it was held against
+    test: str  # "threshold" or the statistical test used, with n, e.g. "p-chart, n=12,400"
+    severity: str
+    questions: tuple[str, ...] = ()
+    period: pd.Timestamp | None = None
+    unit: str = "ratio"
+
+    def as_row(self) -> dict[str, Any]:
+        return {
+            "Area": self.area, "Metric": self.metric, "Subject": self.subject,
+            "Value": self.value, "Threshold / baseline": self.reference, "Test": self.test,
+            "Severity": self.severity, "Period": self.period,
+            "Questions to ask": " • ".join(self.questions),
+        }
+
+
+def flags_frame(flags: list[Flag]) -> pd.DataFrame:
+    """Flags as a table sorted by severity then period (newest first)."""
+    columns = list(Flag("", "", "", 0, 0, "", "low").as_row())
+    if not flags:
+        return pd.DataFrame(columns=columns)
+    frame = pd.DataFrame([f.as_row() for f in flags], columns=columns)
+    frame["_rank"] = frame["Severity"].map({s: i for i, s in enumerate(SEVERITIES)})
+    frame = frame.sort_values(["_rank", "Period"], ascending=[True, False], na_position="last")
+    return frame.drop(columns="_rank").reset_index(drop=True)

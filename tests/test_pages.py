@@ -1,0 +1,46 @@
+"""Every page renders, empty and with the sample data, with no exception (AppTest)."""
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+PAGES = ["pages/home.py", "pages/email.py", "pages/in_app.py", "pages/nps.py", "pages/voice.py",
+         "pages/ncvg.py", "pages/funnel.py", "pages/cohorts.py", "pages/report.py", "pages/sql.py"]
+
+
+def fresh_app() -> AppTest:
+    st.cache_data.clear()
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def test_every_listed_page_file_exists():
+    text = Path(APP).read_text()
+    for page in PAGES:
+        assert f'"{page}"' in text
+        assert (Path(APP).parent / page).exists()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_empty(page):
+    at = fresh_app()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+
+
+def test_home_loads_sample_data_for_every_page():
+    at = fresh_app()
+    at.button(key="sample_home").run()
+    assert not at.exception
+    ws = at.session_state["workspace"]
+    from lib.sample import SAMPLE_FILES
+
+    assert set(SAMPLE_FILES) <= {k for k, d in ws.datasets.items() if d.ready}
+    for page in PAGES[1:]:
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)

@@ -224,7 +224,8 @@ def normalise_header(text: str) -> str:
 
 
 _NORMALISED = {
-    kind: {canon: [normalise_header(s) for s in [canon, *syns]] for canon, syns in cols.items()}
+    # The canonical name comes last, so a vendor's own column of that name loses to a real synonym.
+    kind: {canon: [normalise_header(s) for s in [*syns, canon]] for canon, syns in cols.items()}
     for kind, cols in SYNONYMS.items()
 }
 
@@ -251,6 +252,13 @@ def map_columns(kind: str, columns: list[str]) -> dict[str, str]:
     norm = {c: normalise_header(c) for c in columns}
     mapping: dict[str, str] = {}
     used: set[str] = set()
+    if kind == "nps_responses":
+        # Qualtrics names the NPS question by its id ('Q1') and adds 'Q1_NPS_GROUP' beside it.
+        for column in columns:
+            if column.upper().endswith("_NPS_GROUP") and column[:-10] in columns:
+                mapping["score"] = column[:-10]
+                used.add(column[:-10])
+                break
     synonyms = _NORMALISED.get(kind, {})
     for matcher in (_exact, _contains):
         for canon in (c.name for c in KINDS[kind].columns):
@@ -287,7 +295,9 @@ def missing_columns(kind: str, mapping: dict[str, str]) -> list[str]:
 def recognise(columns: list[str], kinds: list[str] | None = None) -> Recognition:
     """Pick the kind whose columns this header matches best.
 
-    Score = share of the kind's required columns found (weighted 3) + share of all its columns found.
+    Score = 3 × share of the kind's required columns found + ½ × share of the kind's columns found
+    + ½ × share of the file's columns used — the last term keeps a kind with one required column
+    (NPS: a score) from claiming a wide file that another kind explains better.
     """
     best: Recognition | None = None
     for kind in kinds or list(KINDS):
@@ -296,7 +306,8 @@ def recognise(columns: list[str], kinds: list[str] | None = None) -> Recognition
         spec = KINDS[kind]
         n_required = len(spec.required) + len(spec.one_of)
         found_required = n_required - len(missing)
-        score = 3 * found_required / max(n_required, 1) + len(mapping) / len(spec.columns)
+        score = (3 * found_required / max(n_required, 1) + 0.5 * len(mapping) / len(spec.columns)
+                 + 0.5 * len(mapping) / max(len(columns), 1))
         candidate = Recognition(kind, mapping, missing, score)
         if best is None or (candidate.complete, score) > (best.complete, best.score):
             best = candidate

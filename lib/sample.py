@@ -13,6 +13,7 @@ SAMPLE_FILES: dict[str, str] = {
     "in_app_events": "in_app_events.csv",
     "nps_responses": "nps_responses.xlsx",
     "subscriptions": "subscriptions.csv",
+    "incidents": "incidents.csv",
     "leads": "leads.xlsx",
     "campaign_costs": "campaign_costs.csv",
     "activity": "activity_events.csv",

@@ -201,6 +201,11 @@ KINDS: dict[str, Kind] = {
             _c("end_date", DATE, "End date"),
             _c("channel", TEXT, "Channel"),
         )),
+        Kind("incidents", "Incidents (customer, date)", (
+            _c("customer_id", TEXT, "Customer", True),
+            _c("incident_date", DATE, "Incident date", True),
+            _c("description", TEXT, "Description"),
+        )),
         Kind("campaign_costs", "Program / campaign costs", (
             _c("campaign", TEXT, "Campaign / program", True),
             _c("cost", NUMBER, "Cost", True),

@@ -202,4 +202,9 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
         "cost": ["Cost", "Spend"],
         "period": ["Month", "Period"],
     },
+    "incidents": {
+        "customer_id": ["Customer ID", "Account ID", "Customer"],
+        "incident_date": ["Incident Date", "Date", "Occurred At"],
+        "description": ["Description", "Incident", "Summary"],
+    },
 }

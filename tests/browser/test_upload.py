@@ -1,0 +1,35 @@
+"""A user uploads real exports in the browser and sees them recognised without a mapping step."""
+
+import pytest
+
+from tests.browser.conftest import open_page, upload, wait_idle
+from tests.conftest import real_file
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.parametrize("path,file_name,kind_label", [
+    ("email", "mailchimp_campaigns_mydomino.csv", "Email campaigns"),
+    ("nps", "preppin_2021w23_nps_prep_air.csv", "NPS survey responses"),
+    ("ncvg", "ravenstack_subscriptions.csv", "Subscriptions"),
+    ("funnel", "olist_marketing_qualified_leads_dataset.csv", "Leads"),
+])
+def test_real_export_is_recognised(page, app_url, path, file_name, kind_label):
+    open_page(page, app_url, path)
+    upload(page, real_file(file_name))
+    caption = page.get_by_text(file_name).first
+    caption.wait_for()
+    text = page.locator("[data-testid='stCaptionContainer']").filter(has_text=file_name).first.inner_text()
+    assert kind_label in text
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_home_sample_data_then_page(page, app_url):
+    open_page(page, app_url)
+    page.get_by_role("button", name="Load sample data").click()
+    wait_idle(page)
+    page.get_by_text("Sample data loaded").wait_for()
+    page.get_by_role("link", name="Email").first.click()
+    wait_idle(page)
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert "email_campaigns.csv" in page.content()

@@ -1,0 +1,97 @@
+"""The per-session Workspace: typed tables, bad cells named by row, mapping fixes, isolation."""
+
+import pytest
+
+from lib.datasets import Workspace
+from tests.conftest import real_file
+
+CAMPAIGNS = (b"Title,Send Date,Total Recipients,Unique Opens,Unique Clicks,Unsubscribes\n"
+             b"A,2025-01-06,1000,250,40,2\n"
+             b"B,2025-01-13,lots,300,50,1\n"
+             b"C,not a date,1200,310,52,0\n")
+
+
+def test_typed_table_with_row_numbers_and_bad_cells(ws):
+    dataset = ws.load("c.csv", CAMPAIGNS)
+    assert dataset.kind == "email_campaigns" and dataset.ready
+    rows = ws.con.execute('SELECT _row, campaign, sent, send_date FROM "email_campaigns" ORDER BY _row').fetchall()
+    assert [r[0] for r in rows] == [2, 3, 4]  # file rows: header is row 1
+    assert rows[1][2] is None  # 'lots' is not a number
+    assert dataset.bad_values["sent"].count == 1 and dataset.bad_values["sent"].rows == [3]
+    assert dataset.bad_values["send_date"].rows == [4]
+    lines = dataset.bad_value_lines()
+    assert any(line.startswith("Total Recipients (Sent (recipients)): 1 cell(s) not readable as whole numbers — rows 3")
+               for line in lines)
+
+
+def test_missing_required_column_names_file_columns_and_way_out(ws):
+    dataset = ws.load("c.csv", b"Title,Send Date,Total Recipients\nA,2025-01-06,10\n", kinds=["email_campaigns"])
+    assert not dataset.ready and ws.get("email_campaigns") is None
+    assert dataset.missing_message() == (
+        "c.csv: no column found for Unique opens, Unique clicks (Email campaigns (one row per send)). "
+        "Columns are: Title, Send Date, Total Recipients. Pick the right column under “Columns” below.")
+
+
+def test_mapping_fix_is_kept_for_the_file(ws):
+    data = b"Name,When,Audience,Opened,Clicked\nA,2025-01-06,100,20,3\n"
+    dataset = ws.load("x.csv", data, kinds=["email_campaigns"])
+    assert dataset.missing == ["send_date", "sent or delivered"]
+    fixed = ws.remap("email_campaigns", {"sent": "Audience", "send_date": "When"})
+    assert fixed.ready and fixed.mapping["sent"] == "Audience"
+    # a re-upload of the same bytes keeps the fix; another file does not get it
+    ws.remove("email_campaigns")
+    again = ws.load("x.csv", data, kinds=["email_campaigns"])
+    assert again.ready and again.mapping["sent"] == "Audience"
+
+
+def test_same_bytes_reload_is_a_no_op(ws):
+    first = ws.load("c.csv", CAMPAIGNS)
+    assert ws.load("c.csv", CAMPAIGNS) is first
+
+
+def test_change_kind_moves_the_table(ws):
+    data = b"Campaign,Start Date,Channel\nSpring,2025-03-01,email\n"
+    dataset = ws.load("cal.csv", data)
+    assert dataset.kind == "campaign_calendar"
+    moved = ws.change_kind("campaign_calendar", "texts")
+    assert moved.kind == "texts" and ws.get("campaign_calendar") is None
+    tables = {r[0] for r in ws.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert "campaign_calendar" not in tables
+
+
+def test_two_workspaces_never_share_tables():
+    a, b = Workspace(), Workspace()
+    try:
+        a.load("c.csv", CAMPAIGNS)
+        assert b.get("email_campaigns") is None
+        tables = b.con.execute("SELECT count(*) FROM information_schema.tables").fetchone()[0]
+        assert tables == 0
+    finally:
+        a.close()
+        b.close()
+
+
+def test_close_releases_connection_and_spill_dir():
+    import os
+
+    ws = Workspace()
+    spill = ws._spill_dir
+    assert os.path.isdir(spill)
+    ws.close()
+    assert not os.path.exists(spill)
+
+
+@pytest.mark.parametrize("name,kind,rows", [
+    ("mailchimp_campaigns_mydomino.csv", "email_campaigns", 62),
+    ("olist_marketing_qualified_leads_dataset.csv", "leads", 8000),
+    ("olist_closed_deals_dataset.csv", "leads", 842),
+    ("preppin_2021w23_nps_prep_air.csv", "nps_responses", 184),
+    ("ravenstack_accounts.csv", "customers", 500),
+    ("ravenstack_subscriptions.csv", "subscriptions", 5000),
+])
+def test_real_exports_load_without_mapping(ws, name, kind, rows):
+    dataset = ws.load(name, real_file(name).read_bytes())
+    assert (dataset.kind, dataset.ready, dataset.rows_read) == (kind, True, rows)
+    assert not dataset.bad_values, dataset.bad_value_lines()
+    count = ws.con.execute(f'SELECT count(*) FROM "{dataset.table}"').fetchone()[0]
+    assert count == rows

@@ -6,7 +6,8 @@ canonical columns, `_row` (the row's number in the file) and every unmapped colu
 name (so segment columns stay available). Bad cells are counted per column with example rows.
 
 A Workspace belongs to one browser session: its own DuckDB connection (memory and thread limits,
-a private spill directory), its datasets by kind, the user's mapping fixes and thresholds.
+a private spill directory, no file or extension access, settings locked), its datasets by kind,
+the user's mapping fixes and thresholds.
 Nothing here is shared between sessions.
 """
 
@@ -138,7 +139,12 @@ class Workspace:
         self.con = duckdb.connect(":memory:", config={
             "memory_limit": SESSION_MEMORY_LIMIT, "threads": SESSION_THREADS,
             "temp_directory": self._spill_dir,
+            "autoinstall_known_extensions": False, "autoload_known_extensions": False,
         })
+        # Sandbox: uploads arrive as registered frames, so the session's SQL (the notebook's too)
+        # never needs files, extensions or settings. Locking makes both irreversible.
+        self.con.execute("SET enable_external_access = false")
+        self.con.execute("SET lock_configuration = true")
         self.datasets: dict[str, Dataset] = {}
         self.thresholds = Thresholds()
         self._tables: dict[str, Table] = {}  # kind → the file as read, for re-mapping

@@ -1,18 +1,66 @@
-"""SQL notebook — read-only SQL over the loaded tables."""
+"""SQL notebook — an analyst's own read-only SQL over the tables loaded in this session."""
 
+import altair as alt
 import streamlit as st
 
-from ui.common import not_built, sample_button, workspace
+from lib.errors import BoundaryError
+from lib.notebook import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, run_user_sql
+from ui.common import download_csv, sample_button, workspace
 
 st.title("SQL notebook")
-st.caption("Run your own read-only SQL over the tables loaded in this session.")
+st.caption("Run your own read-only DuckDB SQL over the tables loaded in this session — every page's "
+           "“Show SQL” can be pasted here. Files, extensions and settings are off limits; "
+           f"a query stops after {DEFAULT_TIMEOUT_S:g} s and shows at most {DEFAULT_MAX_ROWS:,} rows.")
+
 ws = workspace()
-if not ws.datasets:
+ready = [d for d in ws.datasets.values() if d.ready]
+if not ready:
     st.info("Nothing loaded yet. Load the sample data, or upload files on the pages.")
     sample_button("sql")
-else:
-    for d in ws.datasets.values():
-        if d.table:
-            cols = ", ".join(f"{c} ({t.lower()})" for c, t in ws.table_columns(d.table))
-            st.markdown(f"**{d.table}** — {d.file_name}: {cols}")
-    not_built(10, "SQL notebook")
+    st.stop()
+
+with st.expander("Tables", expanded=True):
+    for d in ready:
+        cols = ", ".join(f"`{c}` {t.lower()}" for c, t in ws.table_columns(d.table))
+        st.markdown(f"**`{d.table}`** — {d.file_name}, {d.rows_read:,} rows: {cols}")
+
+cells = st.session_state.setdefault("sql_cells", [f"SELECT * FROM {ready[0].table} LIMIT 100"])
+
+
+def chart_for(frame, key):
+    numeric = [c for c in frame.columns if frame[c].dtype.kind in "if"]
+    if frame.empty or not numeric:
+        return
+    left, mid, right = st.columns(3)
+    mark = left.selectbox("Quick chart", ["none", "bar", "line", "point"], key=f"mark_{key}")
+    if mark == "none":
+        return
+    x = mid.selectbox("x", list(frame.columns), key=f"x_{key}")
+    y = right.selectbox("y", numeric, key=f"y_{key}")
+    x_type = "T" if frame[x].dtype.kind == "M" else ("Q" if frame[x].dtype.kind in "if" else "N")
+    chart = getattr(alt.Chart(frame.head(5000), title=f"{y} by {x}"), f"mark_{mark}")().encode(
+        x=alt.X(f"{x}:{x_type}", title=x), y=alt.Y(f"{y}:Q", title=y), tooltip=[x, y])
+    st.altair_chart(chart, width="stretch")
+
+
+for i, default in enumerate(cells):
+    st.subheader(f"Cell {i + 1}")
+    sql = st.text_area("SQL", value=default, key=f"sql_text_{i}", height=120, label_visibility="collapsed")
+    cells[i] = sql
+    if st.button("Run", key=f"sql_run_{i}", type="primary"):
+        try:
+            st.session_state[f"sql_result_{i}"] = run_user_sql(ws.con, sql)
+        except BoundaryError as exc:
+            st.session_state.pop(f"sql_result_{i}", None)
+            st.error(str(exc))
+    result = st.session_state.get(f"sql_result_{i}")
+    if result is not None:
+        if result.truncated:
+            st.warning(f"Showing the first {len(result.frame):,} rows; add a LIMIT or aggregate to see all.")
+        st.dataframe(result.frame, hide_index=True, width="stretch")
+        download_csv(result.frame, f"query_{i + 1}.csv", key=f"sql_{i}")
+        chart_for(result.frame, key=f"sql_{i}")
+
+if st.button("Add cell", key="sql_add"):
+    cells.append("SELECT ")
+    st.rerun()

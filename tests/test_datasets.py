@@ -95,3 +95,16 @@ def test_real_exports_load_without_mapping(ws, name, kind, rows):
     assert not dataset.bad_values, dataset.bad_value_lines()
     count = ws.con.execute(f'SELECT count(*) FROM "{dataset.table}"').fetchone()[0]
     assert count == rows
+
+
+@pytest.mark.parametrize("sql,error", [
+    ("SELECT * FROM read_csv('/etc/passwd')", "file system operations are disabled"),
+    ("SET memory_limit = '50GB'", "Cannot change configuration option"),
+    ("SET enable_external_access = true", "Cannot change configuration option"),
+    ("LOAD httpfs", "disabled"),
+])
+def test_session_connection_is_sandboxed(ws, sql, error):
+    import duckdb
+
+    with pytest.raises(duckdb.Error, match=error):
+        ws.con.execute(sql)

@@ -35,7 +35,7 @@ def test_page_renders_empty(page):
 
 def test_home_loads_sample_data_for_every_page():
     at = fresh_app()
-    at.button(key="sample_home").run()
+    at.button(key="sample_home").click().run()
     assert not at.exception
     ws = at.session_state["workspace"]
     from lib.sample import SAMPLE_FILES

@@ -49,6 +49,7 @@ class Flag:
     questions: tuple[str, ...] = ()
     period: pd.Timestamp | None = None
     unit: str = "ratio"
+    period_end: pd.Timestamp | None = None  # first instant after the flagged period, when known
 
     def as_row(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,50 @@
+"""Time correlation and lift, on hand-worked tables."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from lib.crosspage import SERIES, available_series, correlate, lift, series_by_period
+
+
+def by_name(name):
+    return next(s for s in SERIES if s.name == name)
+
+
+def test_series_and_correlation_on_shared_periods(ws):
+    # Jan: 2 sends, 1000+1000 delivered, 1+3 unsubscribes → 4/2000 = 0.002
+    # Feb: 1 send, 500 delivered, 0 unsubscribes → 0; Mar: 3 sends, 3×100, 1 each → 3/300 = 0.01
+    csv = ("Title,Send Date,Successful Deliveries,Unique Opens,Unique Clicks,Unsubscribes\n"
+           "a,2025-01-05,1000,100,10,1\nb,2025-01-20,1000,100,10,3\nc,2025-02-03,500,50,5,0\n"
+           "d,2025-03-01,100,10,1,1\ne,2025-03-02,100,10,1,1\nf,2025-03-03,100,10,1,1\n"
+           "g,,100,10,1,0\n")
+    ws.load("c.csv", csv.encode())
+    names = [s.name for s in available_series(ws)]
+    assert "Email unsubscribe rate" in names and "NPS" not in names
+    rate = series_by_period(ws.con, by_name("Email unsubscribe rate"), "month", ws.get("email_campaigns").mapping)
+    assert rate.frame["value"].round(6).tolist() == [0.002, 0.0, 0.01]
+    assert rate.excluded == {"Email unsubscribe rate: no date": 1}
+    joined, corr, sql = correlate(ws, by_name("Email sends (campaigns)"), by_name("Email unsubscribe rate"), "month")
+    assert joined["Email sends (campaigns)"].tolist() == [2, 1, 3]
+    # sends 2,1,3 (mean 2) vs rates .002,0,.01 (mean .004): dx = 0,-1,1; dy = -.002,-.004,.006
+    # Σdxdy = .01, Σdx² = 2, Σdy² = .000056 → r = .01/√(2·.000056) = 0.9449
+    assert corr.n == 3 and corr.r == pytest.approx(0.9449, abs=1e-4)
+    assert math.isnan(corr.low)  # no interval from 3 points
+
+
+def test_lift_with_wilson_intervals(ws):
+    # 10 leads attended a webinar, 6 became customers; 20 did not, 4 became customers
+    rows = ([("w", 1, "2025-01-01")] * 6 + [("w", 1, "")] * 4 + [("n", 0, "2025-01-01")] * 4 + [("n", 0, "")] * 16)
+    frame = pd.DataFrame(rows, columns=["kind", "Webinars attended", "Became a Customer Date"])
+    frame.insert(0, "Record ID", range(len(frame)))
+    ws.load("leads.csv", frame.to_csv(index=False).encode())
+    result, metric = lift(ws.con, "leads", ("webinars_attended", "is at least", 1),
+                          ("customer_date", "is yes / not empty", None))
+    assert (result.did_n, result.not_n) == (10, 20)
+    assert result.did_rate == pytest.approx(0.6) and result.not_rate == pytest.approx(0.2)
+    assert result.difference == pytest.approx(0.4) and result.ratio == pytest.approx(3.0)
+    assert result.did_low < 0.6 < result.did_high
+    # pooled p = 10/30, se = √(1/3·2/3·(1/10+1/20)) = 0.18257, z = 0.4/0.18257 = 2.191 → p = 0.0285
+    assert result.p_value == pytest.approx(0.0285, abs=5e-4)
+    assert "?" in metric.sql and metric.params[0] == 1.0

@@ -2,24 +2,24 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="Boundary", page_icon="🧭", layout="wide")
+st.set_page_config(page_title="Boundary", page_icon=":material/explore:", layout="wide")
 
 PAGES = {
-    "": [st.Page("pages/home.py", title="Home", icon="🧭", default=True)],
+    "": [st.Page("pages/home.py", title="Home", icon=":material/explore:", default=True)],
     "Boundaries": [
-        st.Page("pages/email.py", title="Email", icon="✉️"),
-        st.Page("pages/in_app.py", title="In-app", icon="📱"),
-        st.Page("pages/nps.py", title="NPS", icon="📣"),
-        st.Page("pages/voice.py", title="Voice of customer", icon="💬"),
+        st.Page("pages/email.py", title="Email", icon=":material/mail:"),
+        st.Page("pages/in_app.py", title="In-app", icon=":material/smartphone:"),
+        st.Page("pages/nps.py", title="NPS", icon=":material/campaign:"),
+        st.Page("pages/voice.py", title="Voice of customer", icon=":material/forum:"),
     ],
     "Growth": [
-        st.Page("pages/ncvg.py", title="NCVG", icon="📈"),
-        st.Page("pages/funnel.py", title="Funnel", icon="🔻"),
-        st.Page("pages/cohorts.py", title="Cohorts", icon="🧱"),
+        st.Page("pages/ncvg.py", title="NCVG", icon=":material/trending_up:"),
+        st.Page("pages/funnel.py", title="Funnel", icon=":material/filter_alt:"),
+        st.Page("pages/cohorts.py", title="Cohorts", icon=":material/grid_view:"),
     ],
     "Across pages": [
-        st.Page("pages/report.py", title="Boundary report", icon="🚩"),
-        st.Page("pages/sql.py", title="SQL notebook", icon="🧮"),
+        st.Page("pages/report.py", title="Boundary report", icon=":material/flag:"),
+        st.Page("pages/sql.py", title="SQL notebook", icon=":material/terminal:"),
     ],
 }
 

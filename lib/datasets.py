@@ -240,6 +240,11 @@ class Workspace:
             raise MappingError(f"No {schemas.KINDS[kind].label} loaded yet. Upload a file or load the sample data.")
         return dataset
 
+    def state_key(self) -> str:
+        """Changes whenever a dataset, a column map or a threshold changes — for per-session caches."""
+        parts = [(k, d.digest, d.table, sorted(d.mapping.items())) for k, d in sorted(self.datasets.items())]
+        return digest(repr((parts, self.thresholds.to_json())).encode())
+
     def table_columns(self, table: str) -> list[tuple[str, str]]:
         """(column, type) of a table in this session's database."""
         rows = self.con.execute(

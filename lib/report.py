@@ -7,7 +7,7 @@ import importlib
 import pandas as pd
 
 from lib.errors import BoundaryError
-from lib.result import Flag
+from lib.result import AREA_LABELS, Flag
 
 # Area → module providing area_flags(ws) and area_tables(ws); the order is the report's order.
 AREA_MODULES: dict[str, str] = {
@@ -19,8 +19,6 @@ AREA_MODULES: dict[str, str] = {
     "funnel": "lib.metrics.funnel",
     "cohorts": "lib.metrics.cohorts",
 }
-AREA_LABELS = {"email": "Email", "in_app": "In-app", "nps": "NPS", "voice": "Voice of customer",
-               "ncvg": "NCVG", "funnel": "Funnel", "cohorts": "Cohorts"}
 
 
 def area_module(area: str):
@@ -70,21 +68,22 @@ def flags_after_campaigns(flags: list[Flag], calendar: pd.DataFrame, days: int) 
     """
     columns = ["Area", "Metric", "Subject", "Severity", "Period", "Campaign", "Channel",
                "Campaign start", "Days after campaign start"]
-    rows = []
-    if calendar.empty:
+    dated = [f for f in flags if f.period is not None and not pd.isna(f.period)]
+    if calendar.empty or not dated:
         return pd.DataFrame(columns=columns)
-    for flag in flags:
-        if flag.period is None or pd.isna(flag.period):
-            continue
-        period = pd.Timestamp(flag.period)
-        for _, campaign in calendar.iterrows():
-            start = pd.Timestamp(campaign["start_date"])
-            if pd.isna(start):
-                continue
-            lag = (period - start).days
-            inside = flag.period_end is not None and period <= start < pd.Timestamp(flag.period_end)
-            if 0 <= lag <= days or inside:
-                rows.append([AREA_LABELS.get(flag.area, flag.area), flag.metric, flag.subject,
-                             flag.severity, period, campaign["campaign"], campaign.get("channel"),
-                             start, max(lag, 0)])
-    return pd.DataFrame(rows, columns=columns)
+    left = pd.DataFrame({
+        "Area": [AREA_LABELS.get(f.area, f.area) for f in dated], "Metric": [f.metric for f in dated],
+        "Subject": [f.subject for f in dated], "Severity": [f.severity for f in dated],
+        "Period": pd.to_datetime([f.period for f in dated]),
+        "_end": pd.to_datetime([f.period_end for f in dated]),
+    })
+    right = pd.DataFrame({
+        "Campaign": calendar["campaign"], "Campaign start": pd.to_datetime(calendar["start_date"]),
+        "Channel": calendar["channel"] if "channel" in calendar else None,
+    }).dropna(subset=["Campaign start"])
+    pairs = left.merge(right, how="cross")
+    lag = (pairs["Period"] - pairs["Campaign start"]).dt.days
+    inside = (pairs["Period"] <= pairs["Campaign start"]) & (pairs["Campaign start"] < pairs["_end"])
+    pairs = pairs[lag.between(0, days) | inside.fillna(False)].copy()
+    pairs["Days after campaign start"] = lag[pairs.index].clip(lower=0)
+    return pairs[columns].reset_index(drop=True)

@@ -33,6 +33,8 @@ class MetricResult:
 
 
 SEVERITIES = ("high", "medium", "low")
+AREA_LABELS = {"email": "Email", "in_app": "In-app", "nps": "NPS", "voice": "Voice of customer",
+               "ncvg": "NCVG", "funnel": "Funnel", "cohorts": "Cohorts"}
 
 
 @dataclass
@@ -53,19 +55,43 @@ class Flag:
 
     def as_row(self) -> dict[str, Any]:
         return {
-            "Area": self.area, "Metric": self.metric, "Subject": self.subject,
+            "Area": AREA_LABELS.get(self.area, self.area), "Metric": self.metric, "Subject": self.subject,
             "Value": self.value, "Threshold / baseline": self.reference, "Test": self.test,
             "Severity": self.severity, "Period": self.period,
             "Questions to ask": " • ".join(self.questions),
         }
 
 
-def flags_frame(flags: list[Flag]) -> pd.DataFrame:
-    """Flags as a table sorted by severity then period (newest first)."""
+def format_value(value: float, unit: str) -> str:
+    """A flag's value as people read it: ratios as percentages, points and counts as numbers.
+
+    >>> format_value(0.00234, "ratio"), format_value(-12.5, "points"), format_value(1234, "count")
+    ('0.23%', '-12.5', '1,234')
+    """
+    if value is None or pd.isna(value):
+        return "—"
+    if unit == "ratio":
+        return f"{value:.2%}"
+    if unit == "points":
+        return f"{value:.1f}"
+    if unit == "count":
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+    return f"{value:,.2f} {unit}".strip()
+
+
+def flags_frame(flags: list[Flag], formatted: bool = False) -> pd.DataFrame:
+    """Flags as a table sorted by severity then period (newest first).
+
+    `formatted` turns Value and Threshold / baseline into display text by each flag's unit (for
+    screens); the export keeps numbers.
+    """
     columns = list(Flag("", "", "", 0, 0, "", "low").as_row())
     if not flags:
         return pd.DataFrame(columns=columns)
     frame = pd.DataFrame([f.as_row() for f in flags], columns=columns)
+    if formatted:
+        frame["Value"] = [format_value(f.value, f.unit) for f in flags]
+        frame["Threshold / baseline"] = [format_value(f.reference, f.unit) for f in flags]
     frame["_rank"] = frame["Severity"].map({s: i for i, s in enumerate(SEVERITIES)})
     frame = frame.sort_values(["_rank", "Period"], ascending=[True, False], na_position="last")
     return frame.drop(columns="_rank").reset_index(drop=True)

@@ -1,13 +1,156 @@
-"""Boundary report — every red flag from every loaded dataset in one view."""
+"""Boundary report — every red flag from every loaded dataset, and the analysis across pages."""
 
+import pandas as pd
 import streamlit as st
 
-from ui.common import not_built, sample_button, workspace
+from lib.charts.report import lift_bars, two_series
+from lib.config import THRESHOLDS, Thresholds
+from lib.crosspage import CONDITIONS, available_series, correlate, lift
+from lib.errors import BoundaryError
+from lib.export import build_workbook
+from lib.periods import GRAINS
+from lib.report import AREA_LABELS, flags_after_campaigns, gather_flags, gather_tables
+from lib.result import SEVERITIES, flags_frame
+from ui.common import download_csv, sample_button, show_sql, threshold_editor, workspace
 
 st.title("Boundary report")
-st.caption("Every red flag from every loaded dataset, with the questions to ask about it.")
-if not workspace().datasets:
+st.caption("Every red flag from every loaded dataset, with the questions to ask about it — then the "
+           "campaign calendar, time correlation and lift across pages, and the workbook to hand over.")
+
+ws = workspace()
+if not any(d.ready for d in ws.datasets.values()):
     st.info("Nothing loaded yet. Load the sample data, or upload files on the pages.")
     sample_button("report")
+    st.stop()
+
+with st.expander("Thresholds — one set for every page and this report"):
+    areas = sorted({t.area for t in THRESHOLDS}, key=lambda a: list(AREA_LABELS).index(a) if a in AREA_LABELS else 99)
+    for tab, area in zip(st.tabs([AREA_LABELS.get(a, "All pages") for a in areas]), areas):
+        with tab:
+            threshold_editor(area, key="report")
+    left, right = st.columns(2)
+    left.download_button("Save thresholds (JSON)", ws.thresholds.to_json(), "boundary_thresholds.json",
+                         mime="application/json", key="thresholds_save")
+    saved = right.file_uploader("Load thresholds (JSON)", type=["json"], key="thresholds_load")
+    if saved is not None and st.session_state.get("thresholds_loaded") != saved.file_id:
+        try:
+            ws.thresholds = Thresholds.from_json(saved.getvalue().decode("utf-8", "replace"), saved.name)
+            st.session_state["thresholds_loaded"] = saved.file_id
+            st.rerun()
+        except BoundaryError as exc:
+            st.error(str(exc))
+
+# Gathering runs every area's analysis: keep the result until data or thresholds change.
+cached = st.session_state.get("report_flags_cache")
+if cached is None or cached[0] != ws.state_key():
+    with st.spinner("Gathering red flags from every page…"):
+        cached = (ws.state_key(), *gather_flags(ws))
+    st.session_state["report_flags_cache"] = cached
+_, flags, notes = cached
+for note in notes:
+    st.warning(note)
+table = flags_frame(flags, formatted=True)
+tiles = st.columns(4)
+tiles[0].metric("Red flags", len(table))
+for column, severity in zip(tiles[1:], SEVERITIES):
+    column.metric(severity.capitalize(), int((table["Severity"] == severity).sum()))
+
+st.subheader("Red flags")
+left, right = st.columns(2)
+area_choice = left.multiselect("Area", sorted(table["Area"].unique()), key="report_areas")
+severity_choice = right.multiselect("Severity", list(SEVERITIES), key="report_severity")
+shown = table[table["Area"].isin(area_choice or table["Area"].unique())
+              & table["Severity"].isin(severity_choice or SEVERITIES)]
+st.dataframe(shown, hide_index=True, width="stretch", key="report_flags",
+             column_config={"Period": st.column_config.DateColumn(format="YYYY-MM-DD")})
+download_csv(shown, "boundary_flags.csv", key="report_flags")
+
+st.subheader("Flags after campaigns")
+calendar = ws.get("campaign_calendar")
+if calendar is None:
+    st.caption("No campaign calendar loaded. Type campaigns below (or upload one on any page's uploader).")
+    typed = st.data_editor(pd.DataFrame({"Campaign": [""], "Channel": ["email"], "Start Date": [None], "End Date": [None]}),
+                           num_rows="dynamic", key="report_calendar_editor",
+                           column_config={"Start Date": st.column_config.DateColumn(),
+                                          "End Date": st.column_config.DateColumn()})
+    if st.button("Use this calendar", key="report_calendar_use"):
+        try:
+            ws.load("typed_calendar.csv", typed.dropna(subset=["Start Date"]).to_csv(index=False).encode(),
+                    kind="campaign_calendar")
+            st.rerun()
+        except BoundaryError as exc:
+            st.error(str(exc))
 else:
-    not_built(10, "cross-page report")
+    days = st.slider("Days after a campaign start", 1, 90, 30, key="report_days")
+    campaigns = ws.con.execute('SELECT * FROM "campaign_calendar"').df()
+    after = flags_after_campaigns(flags, campaigns, days)
+    st.caption(f"{after['Area'].size} flag–campaign pairs from {len(campaigns)} campaigns in "
+               f"{calendar.file_name}: the flagged period starts 0–{days} days after the campaign "
+               "started, or the campaign started inside it.")
+    st.dataframe(after, hide_index=True, width="stretch")
+
+st.subheader("Time correlation")
+series = available_series(ws)
+if len(series) < 2:
+    st.caption("Load at least two datasets with dates to compare their trends.")
+else:
+    names = [s.name for s in series]
+    c1, c2, c3 = st.columns([2, 2, 1])
+    first = c1.selectbox("Series", names, index=0, key="corr_first")
+    # Default to the SPEC's first question: do unsubscribes rise with send frequency?
+    default = next((i for i, n in enumerate(names) if "unsubscribe" in n), min(1, len(names) - 1))
+    second = c2.selectbox("against", names, index=default, key="corr_second")
+    grain = c3.selectbox("Period", GRAINS[1:], index=0, key="corr_grain")
+    a, b = (next(s for s in series if s.name == n) for n in (first, second))
+    if a == b:
+        st.caption("Pick two different series.")
+    else:
+        joined, corr, sql = correlate(ws, a, b, grain)
+        if corr.n < 4:
+            st.warning(f"Only {corr.n} periods have both series: too few to read a correlation.")
+        else:
+            st.metric("Correlation (Pearson r)", f"{corr.r:+.2f}",
+                      help=f"n = {corr.n} periods with both series; 95% interval {corr.low:+.2f} to "
+                           f"{corr.high:+.2f}; p = {corr.p_value:.3f}. Correlation is not causation.")
+            st.caption(f"r = {corr.r:+.2f} over {corr.n} {grain}s (95% interval {corr.low:+.2f} to {corr.high:+.2f}).")
+            st.altair_chart(two_series(joined, first, second, (a.unit, b.unit)))
+        with st.expander("Show SQL"):
+            st.code(sql, language="sql")
+
+st.subheader("Lift")
+st.caption("Outcome rate for rows that did something vs rows that did not — e.g. leads who attended a "
+           "webinar → became customers. Both columns come from one table.")
+ready = {d.table: d for d in ws.datasets.values() if d.ready}
+c1, c2, c3, c4 = st.columns(4)
+table_name = c1.selectbox("Table", list(ready), key="lift_table")
+columns = [c for c, _ in ws.table_columns(table_name) if c != "_row"]
+behaviour_col = c2.selectbox("Did (column)", columns, key="lift_b_col")
+behaviour_cond = c2.selectbox("Condition", list(CONDITIONS), key="lift_b_cond")
+behaviour_value = c2.text_input("Value", "1", key="lift_b_val")
+outcome_col = c3.selectbox("Outcome (column)", columns, index=min(1, len(columns) - 1), key="lift_o_col")
+outcome_cond = c3.selectbox("Outcome condition", list(CONDITIONS), index=2, key="lift_o_cond")
+outcome_value = c3.text_input("Outcome value", "", key="lift_o_val")
+try:
+    result, metric = lift(ws.con, table_name, (behaviour_col, behaviour_cond, behaviour_value),
+                          (outcome_col, outcome_cond, outcome_value))
+    c4.metric("Outcome rate if did", f"{result.did_rate:.1%}" if result.did_n else "—",
+              delta=f"{result.difference:+.1%} vs did not" if result.did_n and result.not_n else None,
+              help=f"{result.did_n:,} did, {result.not_n:,} did not; p = {result.p_value:.3f}")
+    bars = pd.DataFrame({"group": ["did", "did not"], "rate": [result.did_rate, result.not_rate],
+                         "low": [result.did_low, result.not_low], "high": [result.did_high, result.not_high],
+                         "n": [result.did_n, result.not_n]})
+    st.altair_chart(lift_bars(bars), width="stretch")
+    show_sql(metric)
+except (BoundaryError, ValueError) as exc:
+    st.error(f"Lift cannot be computed with these choices: {exc}")
+
+st.subheader("Export")
+if st.button("Build the Excel workbook", key="report_build"):
+    with st.spinner("Writing a sheet per page…"):
+        data, warnings = build_workbook(gather_tables(ws), flags_frame(flags), ws.thresholds)
+    st.session_state["report_workbook"] = data
+    for warning in warnings:
+        st.warning(warning)
+if "report_workbook" in st.session_state:
+    st.download_button("Download boundary_report.xlsx", st.session_state["report_workbook"], "boundary_report.xlsx",
+                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="report_download")

@@ -108,3 +108,12 @@ def test_session_connection_is_sandboxed(ws, sql, error):
 
     with pytest.raises(duckdb.Error, match=error):
         ws.con.execute(sql)
+
+
+def test_state_key_changes_with_data_maps_and_thresholds(ws):
+    empty = ws.state_key()
+    ws.load("c.csv", CAMPAIGNS)
+    loaded = ws.state_key()
+    assert loaded != empty and ws.state_key() == loaded
+    ws.thresholds = ws.thresholds.with_value("email_open_rate_min", 0.2)
+    assert ws.state_key() != loaded

@@ -124,7 +124,7 @@ def flags_table(flags: list[Flag], key: str) -> None:
     if not flags:
         st.success("No red flags with the current thresholds.")
         return
-    frame = flags_frame(flags)
+    frame = flags_frame(flags, formatted=True)
     st.dataframe(frame, hide_index=True, key=f"flags_{key}", width="stretch")
 
 

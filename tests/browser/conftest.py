@@ -84,6 +84,7 @@ def open_page(page, app_url: str, path: str = "") -> None:
 def wait_idle(page, timeout: float = 30_000) -> None:
     """Wait for the app to render and stop running (the status widget disappears)."""
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout)
+    page.wait_for_selector("[data-testid='stMain'] h1", timeout=timeout)
     page.wait_for_timeout(300)
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)

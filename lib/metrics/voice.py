@@ -1,0 +1,542 @@
+"""Voice of customer: community posts, reviews and CS notes made countable, plus the deals signals.
+
+Sentiment and complaint detection come from lib.text (VADER compound score, negative ≤ −0.05;
+`complaint_about_marketing`). Scoring is per text in Python, once per table content: the scores go
+into session tables `<table>_sentiment` (_row, compound, label, complaint) and `<table>_terms`
+(_row, term), so every figure below is one SQL query that joins them — and an analyst can query
+the same tables in the SQL notebook. Own-baseline tests pool the `baseline_periods` periods before
+each period (lib.stats.two_proportion_test), as in lib.metrics.deals.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from lib import text as textlib
+from lib.metrics import deals as deals_metrics
+from lib.metrics.deals import GRAIN_INTERVAL, baseline_flag_rows, table_columns
+from lib.periods import is_incomplete, period_label, period_sql
+from lib.questions import questions_for
+from lib.result import Flag, MetricResult
+from lib.sql import quote_ident
+from lib.stats import two_proportion_test, wilson_interval
+
+DEFAULT_TEXT_GRAIN = "month"
+DEFAULT_DEAL_GRAIN = "quarter"
+DEFAULT_LAG_DAYS = 14  # posts up to two weeks after a campaign ends still count towards it
+DEFAULT_CAMPAIGN_CHANNELS = ("email", "in-app", "in_app", "inapp", "push", "sms", "notification")
+TEXT_COLUMNS = ("text", "date", "author", "email", "source", "rating")
+_SIGNATURES = "_voice_scored"
+
+# Tables that can name known customers, and which of their columns hold an email or a name.
+# Columns are matched by table column name; any other column whose name contains "email" counts too.
+KNOWN_CUSTOMER_KINDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "customers": {"email": ("email",), "name": ("customer_name", "name", "full_name", "contact_name")},
+    "subscriptions": {"email": ("customer_email", "email"), "name": ("customer_name", "name")},
+    "nps_responses": {"email": ("respondent", "email"), "name": ("name", "respondent_name", "full_name")},
+    "leads": {"email": ("email",), "name": ("name", "full_name", "contact_name")},
+}
+
+
+# ---- scoring ---------------------------------------------------------------------------------------
+
+def ensure_scores(con, table: str, column: str) -> tuple[str, str]:
+    """Score each non-blank `column` value of `table` once; returns (sentiment table, terms table).
+
+    Re-scores only when the table's content changed (count and hash of _row and text differ from
+    the last run). Blank texts get no row: they are unknown, not neutral.
+    """
+    scores, terms_table = f"{table}_sentiment", f"{table}_terms"
+    present = table_columns(con, table)
+    col = quote_ident(column) if column in present else "CAST(NULL AS VARCHAR)"
+    signature = "|".join(str(v) for v in con.execute(
+        f"SELECT count(*), coalesce(sum(hash(_row, CAST({col} AS VARCHAR))), 0) FROM {quote_ident(table)}").fetchone())
+    con.execute(f"CREATE TABLE IF NOT EXISTS {_SIGNATURES} (scores_table VARCHAR, signature VARCHAR)")
+    done = con.execute(f"SELECT signature FROM {_SIGNATURES} WHERE scores_table = ?", [scores]).fetchone()
+    if done and done[0] == signature and scores in _tables(con) and terms_table in _tables(con):
+        return scores, terms_table
+    rows = con.execute(f"SELECT _row, CAST({col} AS VARCHAR) FROM {quote_ident(table)} "
+                       f"WHERE nullif(trim(CAST({col} AS VARCHAR)), '') IS NOT NULL").fetchall()
+    texts = [r[1] for r in rows]
+    unique = list(dict.fromkeys(texts))
+    scored = textlib.sentiment_scores(unique)
+    by_text = {t: (c, lab, textlib.complaint_about_marketing(t), textlib.terms(t))
+               for t, c, lab in zip(unique, scored["compound"], scored["label"])}
+    sentiment = pd.DataFrame({
+        "_row": pd.Series([r[0] for r in rows], dtype="int64"),
+        "compound": pd.Series([by_text[t][0] for t in texts], dtype="float64"),
+        "label": pd.Series([by_text[t][1] for t in texts], dtype="string"),
+        "complaint": pd.Series([by_text[t][2] for t in texts], dtype="bool"),
+    })
+    term_rows = [(r[0], term) for r in rows for term in sorted(by_text[r[1]][3])]
+    terms_frame = pd.DataFrame({"_row": pd.Series([r[0] for r in term_rows], dtype="int64"),
+                                "term": pd.Series([r[1] for r in term_rows], dtype="string")})
+    for name, frame in ((scores, sentiment), (terms_table, terms_frame)):
+        con.register("_voice_incoming", frame)
+        try:
+            con.execute(f"CREATE OR REPLACE TABLE {quote_ident(name)} AS SELECT * FROM _voice_incoming")
+        finally:
+            con.unregister("_voice_incoming")
+    con.execute(f"DELETE FROM {_SIGNATURES} WHERE scores_table = ?", [scores])
+    con.execute(f"INSERT INTO {_SIGNATURES} VALUES (?, ?)", [scores, signature])
+    return scores, terms_table
+
+
+def _tables(con) -> set[str]:
+    return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
+
+def _texts_src(con, table: str) -> str:
+    """SELECT of the texts table with every canonical column (NULL when the file lacks it)."""
+    present = table_columns(con, table)
+    types = {"date": "TIMESTAMP", "rating": "DOUBLE"}
+    cols = [(f"{quote_ident(c)} AS {c}" if c in present else f"CAST(NULL AS {types.get(c, 'VARCHAR')}) AS {c}")
+            for c in TEXT_COLUMNS]
+    return f"SELECT _row, {', '.join(cols)} FROM {quote_ident(table)}"
+
+
+def _excluded_texts(con, table: str, scores: str) -> dict[str, int]:
+    row = con.execute(f"""WITH t AS ({_texts_src(con, table)})
+SELECT count(*) FILTER (WHERE s._row IS NULL), count(*) FILTER (WHERE s._row IS NOT NULL AND t.date IS NULL)
+FROM t LEFT JOIN {quote_ident(scores)} s USING (_row)""").fetchone()
+    reasons = {"with a blank text": row[0], "without a readable date": row[1]}
+    return {k: int(v) for k, v in reasons.items() if v}
+
+
+# ---- texts -----------------------------------------------------------------------------------------
+
+def _period_sentiment_sql(scored: str, interval: str) -> str:
+    """Per-period counts and trailing-baseline sums over a CTE `scored(period, label, complaint, compound, d)`."""
+    return f"""WITH {scored},
+agg AS (
+  SELECT period, count(*) AS texts,
+    count(*) FILTER (WHERE label = 'negative') AS negative,
+    count(*) FILTER (WHERE label = 'neutral') AS neutral,
+    count(*) FILTER (WHERE label = 'positive') AS positive,
+    count(*) FILTER (WHERE complaint) AS complaints,
+    avg(compound) AS mean_compound
+  FROM scored GROUP BY period
+),
+base AS (
+  SELECT a.period, sum(b.texts) AS base_texts, sum(b.negative) AS base_negative,
+    sum(b.complaints) AS base_complaints
+  FROM agg a JOIN agg b ON b.period < a.period AND b.period >= a.period - {interval}
+  GROUP BY a.period
+)
+SELECT agg.*, coalesce(base_texts, 0) AS base_texts, coalesce(base_negative, 0) AS base_negative,
+  coalesce(base_complaints, 0) AS base_complaints, (SELECT max(d) FROM scored) AS data_end
+FROM agg LEFT JOIN base USING (period) ORDER BY period"""
+
+
+def sentiment_by_period(con, table: str, grain: str = DEFAULT_TEXT_GRAIN, baseline_periods: int = 8) -> MetricResult:
+    """Texts, negative texts and complaints about marketing per period, with the trailing baseline.
+
+    - share negative = texts with VADER compound ≤ −0.05 / texts with a non-blank text (ratio),
+      with a Wilson 95% interval (`neg_low`, `neg_high`)
+    - complaint share = complaints about marketing / texts (ratio)
+    - mean compound: average VADER compound (−1..+1)
+    Baseline columns pool the `baseline_periods` calendar periods before each period: base_texts,
+    base_negative, base_complaints. Blank texts and texts without a date are left out and counted.
+    """
+    scores, _ = ensure_scores(con, table, "text")
+    scored = f"""scored AS (
+  SELECT {period_sql('t.date', grain)} AS period, s.label, s.complaint, s.compound, t.date AS d
+  FROM ({_texts_src(con, table)}) t JOIN {quote_ident(scores)} s USING (_row) WHERE t.date IS NOT NULL
+)"""
+    sql = _period_sentiment_sql(scored, GRAIN_INTERVAL[grain])
+    frame = _text_rates(con.execute(sql, [baseline_periods]).df(), grain)
+    return MetricResult(frame, sql, [baseline_periods], _excluded_texts(con, table, scores))
+
+
+def _text_rates(frame: pd.DataFrame, grain: str) -> pd.DataFrame:
+    frame = frame.copy()
+    if frame.empty:
+        for c in ("share_negative", "neg_low", "neg_high", "complaint_share", "base_share_negative",
+                  "base_complaint_share", "incomplete", "label"):
+            frame[c] = pd.Series(dtype=float)
+        return frame.drop(columns="data_end")
+    frame["period"] = pd.to_datetime(frame["period"])
+    texts = frame["texts"].where(frame["texts"] > 0)
+    frame["share_negative"] = (frame["negative"] / texts).astype(float)
+    frame["complaint_share"] = (frame["complaints"] / texts).astype(float)
+    ci = [wilson_interval(x, n) for x, n in zip(frame["negative"], frame["texts"])]
+    frame["neg_low"], frame["neg_high"] = [c[0] for c in ci], [c[1] for c in ci]
+    base = frame["base_texts"].where(frame["base_texts"] > 0)
+    frame["base_share_negative"] = (frame["base_negative"] / base).astype(float)
+    frame["base_complaint_share"] = (frame["base_complaints"] / base).astype(float)
+    data_end = pd.to_datetime(frame["data_end"]).max()
+    frame["incomplete"] = [bool(pd.notna(data_end) and is_incomplete(p, grain, data_end)) for p in frame["period"]]
+    frame["label"] = [period_label(p, grain) for p in frame["period"]]
+    return frame.drop(columns="data_end")
+
+
+def text_flag_frames(result: MetricResult, alpha: float, min_n: float) -> dict[str, pd.DataFrame]:
+    """Per period: share negative and complaint share tested against the trailing baseline (higher is worse)."""
+    frame = result.frame
+    return {
+        "negative": baseline_flag_rows(frame, "negative", "texts", "base_negative", "base_texts", "above", alpha, min_n),
+        "complaints": baseline_flag_rows(frame, "complaints", "texts", "base_complaints", "base_texts", "above",
+                                         alpha, min_n),
+    }
+
+
+def text_flags(result: MetricResult, alpha: float, min_n: float, grain: str, what: str = "texts",
+               metric_prefix: str = "") -> list[Flag]:
+    """Flags for periods whose share of negative texts (or of complaints about marketing) rose
+    significantly above the trailing baseline."""
+    flags = []
+    specs = {"negative": (f"{metric_prefix}Share negative", "share_negative", "base_share_negative", "negative"),
+             "complaints": (f"{metric_prefix}Complaints about marketing", "complaint_share", "base_complaint_share",
+                            "complaints")}
+    frames = text_flag_frames(result, alpha, min_n)
+    for key, (metric, value, ref, count) in specs.items():
+        if metric_prefix and key == "complaints":
+            continue
+        for row in frames[key][frames[key]["flagged"]].to_dict("records"):
+            flags.append(Flag(
+                "voice", metric, f"{what} in {period_label(row['period'], grain)}", float(row[value]), float(row[ref]),
+                f"two-proportion z-test vs trailing baseline, {int(row[count])} of n={int(row['texts'])} "
+                f"vs {int(row['base_' + count])} of {int(row['base_texts'])}, p={row['p_value']:.3g}",
+                "high" if row["p_value"] < alpha / 10 else "medium",
+                questions_for("voice", metric.replace(metric_prefix, "")), pd.Timestamp(row["period"])))
+    return flags
+
+
+def marketing_complaints(con, table: str) -> MetricResult:
+    """Every text that complains about marketing (lib.text.complaint_about_marketing), newest first.
+
+    Columns: date, author, email, source, text, compound (VADER), rating, row (the row in the file).
+    """
+    scores, _ = ensure_scores(con, table, "text")
+    sql = f"""WITH t AS ({_texts_src(con, table)})
+SELECT t.date, t.author, t.email, t.source, t.text, round(s.compound, 3) AS compound, t.rating, t._row AS row
+FROM t JOIN {quote_ident(scores)} s USING (_row)
+WHERE s.complaint
+ORDER BY t.date DESC NULLS LAST, t._row"""
+    return MetricResult(con.execute(sql).df(), sql, [], _excluded_texts(con, table, scores))
+
+
+def top_terms(con, table: str, negative_only: bool = False, top: int = 15) -> MetricResult:
+    """The terms (words and two-word phrases from lib.text.terms, stop words dropped) found in most texts.
+
+    texts = texts mentioning the term (a text counts once); share = texts / all texts of the group
+    (all scored texts, or only the negative ones). A word is not listed when a phrase containing it
+    is in at least as many texts ("happy" under "not happy"): it says nothing the phrase does not.
+    Ties broken alphabetically.
+    """
+    scores, terms_table = ensure_scores(con, table, "text")
+    group = "s.label = 'negative'" if negative_only else "TRUE"
+    sql = f"""WITH g AS (SELECT _row FROM {quote_ident(scores)} s WHERE {group}),
+n AS (SELECT count(*) AS texts FROM g),
+counts AS (SELECT tm.term, count(DISTINCT tm._row) AS texts
+           FROM {quote_ident(terms_table)} tm JOIN g USING (_row) GROUP BY tm.term)
+SELECT c.term, c.texts, c.texts / n.texts AS share
+FROM counts c CROSS JOIN n
+WHERE NOT EXISTS (SELECT 1 FROM counts p WHERE p.term <> c.term AND p.texts >= c.texts
+                  AND list_contains(string_split(p.term, ' '), c.term))
+ORDER BY c.texts DESC, c.term LIMIT ?"""
+    return MetricResult(con.execute(sql, [top]).df(), sql, [top])
+
+
+# ---- posters matched to known customers ----------------------------------------------------------
+
+def known_customer_sources(ws) -> list[tuple[str, str, list[str], list[str]]]:
+    """(label, table, email columns, name columns) of each loaded table that can name customers.
+
+    Email columns: those listed in KNOWN_CUSTOMER_KINDS plus any other text column with "email" in
+    its name; name columns as listed, plus "first_name"+"last_name" as one full name when both exist.
+    """
+    sources = []
+    for kind, spec in KNOWN_CUSTOMER_KINDS.items():
+        dataset = ws.get(kind)
+        if dataset is None:
+            continue
+        cols = {c: t for c, t in ws.table_columns(dataset.table)}
+        text_cols = [c for c, t in cols.items() if t == "VARCHAR"]
+        emails = [c for c in spec["email"] if c in text_cols]
+        emails += [c for c in text_cols if "email" in c and c not in emails]
+        names = [c for c in spec["name"] if c in text_cols]
+        if "first_name" in text_cols and "last_name" in text_cols:
+            names.append("first_name+last_name")
+        if emails or names:
+            sources.append((dataset.label, dataset.table, emails, names))
+    return sources
+
+
+def _name_key(sql_expr: str) -> str:
+    return f"nullif(lower(trim(regexp_replace(CAST({sql_expr} AS VARCHAR), '\\s+', ' ', 'g'))), '')"
+
+
+def poster_matches(con, table: str, sources: list[tuple[str, str, list[str], list[str]]]) -> MetricResult:
+    """Each poster (email, else author) with posts, negative posts, complaints, and whether they are a
+    known customer: matched by email (case-insensitive, trimmed) in any email column of `sources`,
+    else by full name (case-insensitive, spaces folded). `found_in` lists the tables that know them.
+    Posts with neither email nor author are left out (anonymous) and counted.
+    """
+    scores, _ = ensure_scores(con, table, "text")
+    parts, params = [], []
+    for label, src_table, emails, names in sources:
+        for col in emails:
+            key = f"nullif(lower(trim(CAST({quote_ident(col)} AS VARCHAR))), '')"
+            parts.append(f"SELECT DISTINCT {key} AS match_key, 'email' AS how, ? AS found_in "
+                         f"FROM {quote_ident(src_table)} WHERE {key} LIKE '%@%'")
+            params.append(label)
+        for col in names:
+            expr = (f"concat_ws(' ', {quote_ident('first_name')}, {quote_ident('last_name')})"
+                    if col == "first_name+last_name" else quote_ident(col))
+            parts.append(f"SELECT DISTINCT {_name_key(expr)} AS match_key, 'name' AS how, ? AS found_in "
+                         f"FROM {quote_ident(src_table)} WHERE {_name_key(expr)} IS NOT NULL")
+            params.append(label)
+    known = "\nUNION ALL ".join(parts) if parts else \
+        "SELECT CAST(NULL AS VARCHAR) AS match_key, CAST(NULL AS VARCHAR) AS how, CAST(NULL AS VARCHAR) AS found_in WHERE FALSE"
+    sql = f"""WITH known AS ({known}),
+k AS (SELECT match_key, how, string_agg(DISTINCT found_in, ', ' ORDER BY found_in) AS found_in
+      FROM known GROUP BY match_key, how),
+t AS ({_texts_src(con, table)}),
+posts AS (
+  SELECT t._row, nullif(lower(trim(t.email)), '') AS email_key, {_name_key('t.author')} AS name_key,
+    coalesce(nullif(lower(trim(t.email)), ''), {_name_key('t.author')}) AS poster_key,
+    t.author, t.email, t.date, s.label, s.complaint
+  FROM t JOIN {quote_ident(scores)} s USING (_row)
+),
+m AS (
+  SELECT p.*, CASE WHEN ke.match_key IS NOT NULL THEN 'email' WHEN kn.match_key IS NOT NULL THEN 'name' END AS matched_by,
+    coalesce(ke.found_in, kn.found_in) AS found_in
+  FROM posts p
+  LEFT JOIN k ke ON ke.how = 'email' AND ke.match_key = p.email_key
+  LEFT JOIN k kn ON kn.how = 'name' AND kn.match_key = p.name_key
+  WHERE p.poster_key IS NOT NULL
+)
+SELECT any_value(author ORDER BY date DESC) AS author, any_value(email ORDER BY date DESC) AS email,
+  count(*) AS posts, count(*) FILTER (WHERE label = 'negative') AS negative,
+  count(*) FILTER (WHERE complaint) AS complaints,
+  min(matched_by) AS matched_by, any_value(found_in ORDER BY found_in NULLS LAST) AS found_in,
+  max(date) AS last_post
+FROM m GROUP BY poster_key
+ORDER BY (min(matched_by) IS NULL), negative DESC, posts DESC, author"""
+    frame = con.execute(sql, params).df()
+    anonymous = con.execute(f"""WITH t AS ({_texts_src(con, table)})
+SELECT count(*) FROM t JOIN {quote_ident(scores)} s USING (_row)
+WHERE nullif(trim(t.email), '') IS NULL AND nullif(trim(t.author), '') IS NULL""").fetchone()[0]
+    excluded = {"posts with neither email nor author": int(anonymous)} if anonymous else {}
+    return MetricResult(frame, sql, params, excluded)
+
+
+def poster_summary(frame: pd.DataFrame) -> dict[str, float]:
+    """posters, matched posters, share matched (matched / posters), negative posts by matched posters."""
+    posters = len(frame)
+    matched = frame[frame["matched_by"].notna()] if posters else frame
+    return {"posters": posters, "matched": len(matched),
+            "share_matched": len(matched) / posters if posters else float("nan"),
+            "matched_negative_posts": int(matched["negative"].sum()) if posters else 0,
+            "negative_posts": int(frame["negative"].sum()) if posters else 0}
+
+
+# ---- negative texts against the campaign calendar ------------------------------------------------
+
+def negative_by_campaign(con, table: str, calendar: str, lag_days: int = DEFAULT_LAG_DAYS,
+                         channels: list[str] | None = None) -> MetricResult:
+    """For each campaign: texts and negative texts dated from its start to `lag_days` after its end,
+    against all texts outside that window.
+
+    - share negative in window = negative texts in window / texts in window (ratio)
+    - share negative outside = negative texts outside / texts outside (ratio); `z`, `p_value` from the
+      two-proportion test of the two
+    - negative per day in window = negative texts in window / window days (clipped to the texts'
+      date range); `negative_per_day_overall` = all negative texts / days the texts span
+    Campaigns outside the texts' date range are left out and counted; `channels` (None = all)
+    picks calendar channels, compared case-insensitively. A campaign without an end date runs one day.
+    """
+    scores, _ = ensure_scores(con, table, "text")
+    channel_filter = "TRUE"
+    params: list = []
+    if channels is not None:
+        channel_filter = "lower(trim(CAST(c.channel AS VARCHAR))) IN (SELECT unnest(?))" if channels else "FALSE"
+        params = [[c.lower().strip() for c in channels]] if channels else []
+    cal_cols = table_columns(con, calendar)
+    end_expr = "coalesce(c.end_date, c.start_date)" if "end_date" in cal_cols else "c.start_date"
+    channel_expr = "c.channel" if "channel" in cal_cols else "CAST(NULL AS VARCHAR)"
+    if "channel" not in cal_cols:
+        channel_filter, params = "TRUE", []
+    sql = f"""WITH t AS (
+  SELECT t.date, s.label = 'negative' AS negative, s.complaint
+  FROM {quote_ident(table)} t JOIN {quote_ident(scores)} s USING (_row) WHERE t.date IS NOT NULL
+),
+span AS (SELECT CAST(min(date) AS DATE) AS lo, CAST(max(date) AS DATE) AS hi, count(*) AS texts,
+         count(*) FILTER (WHERE negative) AS negative FROM t),
+cal AS (
+  SELECT c.campaign, {channel_expr} AS channel, CAST(c.start_date AS DATE) AS start_date,
+    CAST({end_expr} AS DATE) AS end_date, CAST({end_expr} AS DATE) + CAST(? AS INTEGER) AS window_end
+  FROM {quote_ident(calendar)} c WHERE c.start_date IS NOT NULL AND {channel_filter}
+),
+win AS (
+  SELECT cal.*, greatest(cal.start_date, span.lo) AS from_day, least(cal.window_end, span.hi) AS to_day
+  FROM cal, span WHERE cal.start_date <= span.hi AND cal.window_end >= span.lo
+)
+SELECT w.campaign, w.channel, w.start_date, w.end_date, w.window_end,
+  date_diff('day', w.from_day, w.to_day) + 1 AS window_days,
+  count(t.date) AS texts, count(*) FILTER (WHERE t.negative) AS negative,
+  count(*) FILTER (WHERE t.complaint) AS complaints,
+  any_value(span.texts) AS all_texts, any_value(span.negative) AS all_negative,
+  any_value(date_diff('day', span.lo, span.hi) + 1) AS all_days
+FROM win w CROSS JOIN span
+LEFT JOIN t ON CAST(t.date AS DATE) BETWEEN w.start_date AND w.window_end
+GROUP BY ALL ORDER BY w.start_date, w.campaign"""
+    all_params = [lag_days] + params
+    frame = con.execute(sql, all_params).df()
+    total = con.execute(f"SELECT count(*) FROM {quote_ident(calendar)} c WHERE {channel_filter}", params).fetchone()[0]
+    if not frame.empty:
+        inside = frame["texts"].where(frame["texts"] > 0)
+        frame["share_negative"] = (frame["negative"] / inside).astype(float)
+        out_n = frame["all_texts"] - frame["texts"]
+        out_neg = frame["all_negative"] - frame["negative"]
+        frame["share_negative_outside"] = (out_neg / out_n.where(out_n > 0)).astype(float)
+        tests = [two_proportion_test(a, b, c, d) for a, b, c, d in zip(frame["negative"], frame["texts"], out_neg, out_n)]
+        frame["z"] = [t.z for t in tests]
+        frame["p_value"] = [t.p_value for t in tests]
+        frame["negative_per_day"] = frame["negative"] / frame["window_days"]
+        frame["negative_per_day_overall"] = frame["all_negative"] / frame["all_days"]
+    excluded = {"campaigns outside the texts' dates": int(total - len(frame))} if total - len(frame) else {}
+    return MetricResult(frame, sql, all_params, excluded)
+
+
+def campaign_text_flags(result: MetricResult, alpha: float, min_n: float) -> list[Flag]:
+    """Campaigns whose window carried a significantly higher share of negative texts than outside it."""
+    frame = result.frame
+    if frame.empty:
+        return []
+    flags = []
+    for row in frame.to_dict("records"):
+        n_out = row["all_texts"] - row["texts"]
+        if row["texts"] < min_n or n_out < min_n or not (row["p_value"] < alpha and row["z"] > 0):
+            continue
+        flags.append(Flag(
+            "voice", "Share negative during campaign", row["campaign"], float(row["share_negative"]),
+            float(row["share_negative_outside"]),
+            f"two-proportion z-test, window vs outside, n={int(row['texts'])} vs {int(n_out)}, p={row['p_value']:.3g}",
+            "high" if row["p_value"] < alpha / 10 else "medium",
+            questions_for("voice", "Share negative during campaign"), pd.Timestamp(row["start_date"])))
+    return flags
+
+
+def calendar_frame(con, calendar: str, channels: list[str] | None = None) -> pd.DataFrame:
+    """The calendar's campaigns (campaign, channel, start_date, end_date) for chart overlays."""
+    cal_cols = table_columns(con, calendar)
+    end_expr = "coalesce(end_date, start_date)" if "end_date" in cal_cols else "start_date"
+    channel_expr = "channel" if "channel" in cal_cols else "CAST(NULL AS VARCHAR)"
+    frame = con.execute(f"SELECT campaign, {channel_expr} AS channel, start_date, {end_expr} AS end_date "
+                        f"FROM {quote_ident(calendar)} WHERE start_date IS NOT NULL ORDER BY start_date").df()
+    if channels is not None and "channel" in cal_cols:
+        wanted = {c.lower().strip() for c in channels}
+        frame = frame[frame["channel"].fillna("").str.lower().str.strip().isin(wanted)]
+    return frame.reset_index(drop=True)
+
+
+def default_channels(calendar: pd.DataFrame) -> list[str]:
+    """The calendar's channels that reach customers' inboxes and screens (DEFAULT_CAMPAIGN_CHANNELS), or all."""
+    channels = sorted({str(c) for c in calendar["channel"].dropna()})
+    chosen = [c for c in channels if c.lower().strip() in DEFAULT_CAMPAIGN_CHANNELS]
+    return chosen or channels
+
+
+# ---- deal notes ----------------------------------------------------------------------------------
+
+def note_sentiment_by_period(con, table: str, grain: str = DEFAULT_DEAL_GRAIN, deal_type: str | None = "expansion",
+                             baseline_periods: int = 8) -> MetricResult:
+    """Share of negative deal notes per created period for deals of `deal_type` (None = all):
+    negative notes (VADER compound ≤ −0.05) / deals of that type with non-blank notes (ratio), with
+    the trailing baseline as in `sentiment_by_period` (`texts` here counts notes). Deals of other
+    types, with blank notes or without a created date are left out and counted."""
+    scores, _ = ensure_scores(con, table, "notes")
+    base, params = deals_metrics.normalised_deals_sql(con, table)
+    type_filter = "TRUE" if deal_type is None else "d.deal_class = ?"
+    type_params = [] if deal_type is None else [deal_type]
+    scored = f"""{base},
+scored AS (
+  SELECT {period_sql('d.created_date', grain)} AS period, s.label, s.complaint, s.compound, d.created_date AS d
+  FROM d JOIN {quote_ident(scores)} s USING (_row) WHERE d.created_date IS NOT NULL AND {type_filter}
+)"""
+    sql = _period_sentiment_sql(scored, GRAIN_INTERVAL[grain])
+    all_params = params + type_params + [baseline_periods]
+    frame = _text_rates(con.execute(sql, all_params).df(), grain)
+    row = con.execute(f"""WITH {base}
+SELECT count(*) FILTER (WHERE NOT ({type_filter})),
+  count(*) FILTER (WHERE ({type_filter}) AND s._row IS NULL),
+  count(*) FILTER (WHERE ({type_filter}) AND s._row IS NOT NULL AND d.created_date IS NULL)
+FROM d LEFT JOIN {quote_ident(scores)} s USING (_row)""", params + type_params * 3).fetchone()
+    reasons = {"of other deal types": row[0], "with blank notes": row[1], "without a created date": row[2]}
+    return MetricResult(frame, sql, all_params, {k: int(v) for k, v in reasons.items() if v})
+
+
+# ---- the area contract -----------------------------------------------------------------------------
+
+def area_flags(ws) -> list:
+    """Every voice-of-customer flag on the loaded texts and deals, default grains, session thresholds."""
+    alpha, k = ws.thresholds["baseline_alpha"], int(ws.thresholds["baseline_periods"])
+    min_n = ws.thresholds["voice_min_period_n"]
+    flags: list[Flag] = []
+    texts = ws.get("texts")
+    if texts is not None:
+        by_period = sentiment_by_period(ws.con, texts.table, DEFAULT_TEXT_GRAIN, k)
+        flags += text_flags(by_period, alpha, min_n, DEFAULT_TEXT_GRAIN)
+        calendar = ws.get("campaign_calendar")
+        if calendar is not None:
+            cal = calendar_frame(ws.con, calendar.table)
+            channels = default_channels(cal) if "channel" in calendar.mapping else None
+            flags += campaign_text_flags(negative_by_campaign(ws.con, texts.table, calendar.table,
+                                                              DEFAULT_LAG_DAYS, channels), alpha, min_n)
+    deals = ws.get("deals")
+    if deals is not None:
+        deal_type = "expansion" if "deal_type" in deals.mapping else None
+        label = "Expansion" if deal_type else "All"
+        rates = deals_metrics.deal_rates_by_period(ws.con, deals.table, DEFAULT_DEAL_GRAIN, deal_type, "created", k)
+        flags += deals_metrics.deal_flags(rates, alpha, min_n, DEFAULT_DEAL_GRAIN, label)
+        if "notes" in deals.mapping:
+            notes = note_sentiment_by_period(ws.con, deals.table, DEFAULT_DEAL_GRAIN, deal_type, k)
+            flags += text_flags(notes, alpha, min_n, DEFAULT_DEAL_GRAIN, f"{label.lower()} deal notes",
+                                f"{label} deal notes: ")
+        if "source_campaign" in deals.mapping:
+            flags += deals_metrics.campaign_flags(deals_metrics.campaign_deal_quality(ws.con, deals.table),
+                                                  alpha, min_n)[1]
+    return flags
+
+
+def area_tables(ws) -> dict[str, pd.DataFrame]:
+    """The page's main tables for the Excel export."""
+    tables: dict[str, pd.DataFrame] = {}
+    k = int(ws.thresholds["baseline_periods"])
+    texts = ws.get("texts")
+    if texts is not None:
+        tables["Texts by month"] = sentiment_by_period(ws.con, texts.table, DEFAULT_TEXT_GRAIN, k).frame
+        tables["Marketing complaints"] = marketing_complaints(ws.con, texts.table).frame
+        tables["Top terms"] = top_terms(ws.con, texts.table, top=30).frame
+        tables["Top terms, negative"] = top_terms(ws.con, texts.table, negative_only=True, top=30).frame
+        tables["Posters"] = poster_matches(ws.con, texts.table, known_customer_sources(ws)).frame
+        calendar = ws.get("campaign_calendar")
+        if calendar is not None:
+            tables["Negative texts by campaign"] = negative_by_campaign(ws.con, texts.table, calendar.table).frame
+    deals = ws.get("deals")
+    if deals is not None:
+        deal_type = "expansion" if "deal_type" in deals.mapping else None
+        tables["Deals by quarter"] = deals_metrics.deal_rates_by_period(
+            ws.con, deals.table, DEFAULT_DEAL_GRAIN, deal_type, "created", k).frame
+        if "source_campaign" in deals.mapping:
+            tables["Deals by campaign"] = deals_metrics.campaign_deal_quality(ws.con, deals.table).frame
+    return tables
+
+
+def latest_complete(frame: pd.DataFrame, column: str) -> tuple[float | None, float | None, str]:
+    """(value in the latest complete period, value in the period before, that period's label) —
+    for tiles and their deltas. None where there is no such period or the value is NaN."""
+    if frame.empty:
+        return None, None, ""
+    done = frame[~frame["incomplete"].astype(bool)] if "incomplete" in frame else frame
+    if done.empty:
+        return None, None, ""
+
+    def clean(v):
+        return None if v is None or pd.isna(v) else float(v)
+
+    last = done.iloc[-1]
+    prev = clean(done.iloc[-2][column]) if len(done) > 1 else None
+    return clean(last[column]), prev, str(last["label"])

@@ -1,0 +1,205 @@
+"""Voice of customer: sentiment per period, complaints, terms, posters and campaigns on hand-labelled texts."""
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lib.metrics import voice as vm
+
+# Hand-labelled (VADER compound in brackets, checked by reading, not by the code under test):
+#   positive: "I love this product, great work!" (+0.86), "Thanks, support was amazing" (+0.86)
+#   negative: "This is terrible and broken." (−0.74), "Your newsletter is spam" (−0.36, and a complaint),
+#             "The app crashes every day. Awful." (−0.46, product, not marketing)
+#   neutral:  "How do I export a report?" (0.0), "Way too many emails, please stop." (+0.03, a complaint)
+TEXTS_CSV = """Date,Author,Email,Source,Text,Rating
+2025-01-05,Ann Lee,ANN@EXAMPLE.COM ,forum,"I love this product, great work!",5
+2025-01-10,bob99,,forum,This is terrible and broken.,
+2025-01-20,Carl Diaz,,review,How do I export a report?,3
+2025-02-02,Ann Lee,ann@example.com,support ticket,"Way too many emails, please stop.",
+2025-02-03,,,forum,Your newsletter is spam,1
+2025-02-04,dora,dora@x.io,forum,The app crashes every day. Awful.,
+2025-02-05,Eve Stone,,review,"Thanks, support was amazing",5
+2025-02-06,Eve Stone,,forum,,
+not a date,Fay,,forum,Your newsletter is spam,
+"""
+
+
+@pytest.fixture
+def texts(ws):
+    ws.load("posts.csv", TEXTS_CSV.encode(), kind="texts")
+    return ws
+
+
+def test_sentiment_and_complaints_per_month(texts):
+    r = vm.sentiment_by_period(texts.con, "texts", "month")
+    rows = {row["label"]: row for row in r.frame.to_dict("records")}
+    jan, feb = rows["Jan 2025"], rows["Feb 2025"]
+    # Jan: love (+), terrible (−), export (0) → 1 negative of 3
+    assert (jan["texts"], jan["negative"], jan["positive"], jan["neutral"], jan["complaints"]) == (3, 1, 1, 1, 0)
+    assert jan["share_negative"] == pytest.approx(1 / 3)
+    # Feb: too many emails (0, complaint), spam (−, complaint), crashes (−), amazing (+) → 2 of 4; 2 complaints
+    assert (feb["texts"], feb["negative"], feb["complaints"]) == (4, 2, 2)
+    assert feb["share_negative"] == pytest.approx(0.5) and feb["complaint_share"] == pytest.approx(0.5)
+    # baseline of Feb = Jan: 1 negative of 3 texts
+    assert (feb["base_texts"], feb["base_negative"]) == (3, 1)
+    assert feb["base_share_negative"] == pytest.approx(1 / 3)
+    assert r.excluded == {"with a blank text": 1, "without a readable date": 1}
+    assert jan["neg_low"] < jan["share_negative"] < jan["neg_high"]
+
+
+def test_marketing_complaints_listed_newest_first(texts):
+    frame = vm.marketing_complaints(texts.con, "texts").frame
+    # the spam text appears twice (once without a date: listed last), plus "too many emails"
+    assert frame["text"].tolist() == ["Your newsletter is spam", "Way too many emails, please stop.",
+                                      "Your newsletter is spam"]
+    assert frame["row"].iloc[0] == 6  # file row (header is row 1)
+
+
+def test_top_terms_count_texts_not_words(texts):
+    r = vm.top_terms(texts.con, "texts", top=50)
+    counts = dict(zip(r.frame["term"], r.frame["texts"]))
+    # "newsletter spam" would be a phrase, but "is" sits between; "newsletter" and "spam" are each in 2 texts
+    assert counts["spam"] == 2 and counts["newsletter"] == 2
+    # "emails" is in 1 text and so is the phrase "many emails": the word is dropped under the phrase
+    assert "emails" not in counts and counts["many emails"] == 1
+    total = 8  # scored texts (non-blank), whatever their date
+    assert r.frame.loc[r.frame["term"] == "spam", "share"].iloc[0] == pytest.approx(2 / total)
+    neg = vm.top_terms(texts.con, "texts", negative_only=True, top=50).frame
+    # negative texts: terrible/broken, spam ×2, crashes/awful → 4 texts
+    assert neg.loc[neg["term"] == "spam", "share"].iloc[0] == pytest.approx(2 / 4)
+
+
+def test_posters_matched_by_email_then_name(texts):
+    texts.load("customers.csv", b"Customer ID,Signup Date,Email,Name\nc1,2024-01-01,ann@example.com,Ann Lee\n"
+               b"c2,2024-01-01,eve@elsewhere.com,EVE  stone\n", kind="customers")
+    sources = vm.known_customer_sources(texts)
+    assert sources == [("Customer accounts", "customers", ["email"], ["customer_name"])]
+    r = vm.poster_matches(texts.con, "texts", sources)
+    rows = {row["author"]: row for row in r.frame.to_dict("records")}
+    # Ann: two posts with " ANN@EXAMPLE.COM " and "ann@example.com" → one poster, matched by email
+    assert rows["Ann Lee"]["posts"] == 2 and rows["Ann Lee"]["matched_by"] == "email"
+    # Eve has no email; her name matches "EVE  stone" (case and spaces folded)
+    assert rows["Eve Stone"]["matched_by"] == "name" and rows["Eve Stone"]["found_in"] == "Customer accounts"
+    assert rows["bob99"]["matched_by"] is None or (isinstance(rows["bob99"]["matched_by"], float))
+    summary = vm.poster_summary(r.frame)
+    # posters: ann, bob99, carl diaz, dora@x.io, eve stone, fay → 6; matched: Ann, Eve → 2
+    assert (summary["posters"], summary["matched"]) == (6, 2)
+    assert r.excluded == {"posts with neither email nor author": 1}
+
+
+def test_posters_without_any_customer_table(texts):
+    r = vm.poster_matches(texts.con, "texts", [])
+    assert r.frame["matched_by"].isna().all() and len(r.frame) == 6
+
+
+def test_negative_by_campaign(texts):
+    texts.load("cal.csv", b"Campaign,Start Date,End Date,Channel\nPromo,2025-02-01,2025-02-03,email\n"
+               b"Tips,2025-01-10,2025-01-10,in-app\nOld,2020-01-01,2020-01-02,email\n", kind="campaign_calendar")
+    r = vm.negative_by_campaign(texts.con, "texts", "campaign_calendar", lag_days=1, channels=["EMAIL"])
+    rows = {row["campaign"]: row for row in r.frame.to_dict("records")}
+    assert list(rows) == ["Promo"]
+    promo = rows["Promo"]
+    # window 1–4 Feb: too many emails (0), spam (−), crashes (−) → 2 negative of 3; outside: 1 of 4
+    assert (promo["texts"], promo["negative"], promo["complaints"]) == (3, 2, 2)
+    assert promo["share_negative"] == pytest.approx(2 / 3) and promo["share_negative_outside"] == pytest.approx(1 / 4)
+    # 4 window days; texts span 5 Jan → 5 Feb = 32 days with 3 negative
+    assert promo["window_days"] == 4 and promo["negative_per_day"] == pytest.approx(0.5)
+    assert promo["negative_per_day_overall"] == pytest.approx(3 / 32)
+    assert r.excluded == {"campaigns outside the texts' dates": 1}
+    assert vm.campaign_text_flags(r, 0.05, 10) == []  # far too few texts to test
+    everything = vm.negative_by_campaign(texts.con, "texts", "campaign_calendar", lag_days=0)
+    assert set(everything.frame["campaign"]) == {"Promo", "Tips"}
+
+
+def test_negative_share_jump_is_flagged(ws):
+    # 8 months of 30 texts with 3 negative, then a month with 15 negative of 30
+    lines = ["Date,Text"]
+    for m in range(1, 10):
+        bad = 3 if m < 9 else 15
+        for j in range(30):
+            text = "This is terrible and broken." if j < bad else "How do I export a report?"
+            lines.append(f"2025-{m:02d}-{j % 28 + 1:02d},{text}")
+    lines.append("2025-10-31,How do I export a report?")
+    ws.load("t.csv", "\n".join(lines).encode(), kind="texts")
+    r = vm.sentiment_by_period(ws.con, "texts", "month")
+    flags = vm.text_flags(r, 0.05, 10, "month")
+    assert [(f.metric, f.subject) for f in flags] == [("Share negative", "texts in Sep 2025")]
+    # 15/30 vs 24/240: pooled 39/270, se = √(0.14444·0.85556·(1/30+1/240)) = 0.06807, z = 0.4/0.06807 = 5.876
+    assert flags[0].value == pytest.approx(0.5) and flags[0].reference == pytest.approx(0.1)
+    # October has 1 text: the period is complete but too small to flag; nothing else moves
+    assert r.frame.iloc[-1]["texts"] == 1
+
+
+def test_scores_are_recomputed_when_the_texts_change(ws):
+    ws.load("a.csv", b"Date,Text\n2025-01-01,I love it\n", kind="texts")
+    assert vm.sentiment_by_period(ws.con, "texts", "month").frame["positive"].tolist() == [1]
+    ws.load("b.csv", b"Date,Text\n2025-01-01,I hate it\n", kind="texts")
+    assert vm.sentiment_by_period(ws.con, "texts", "month").frame["negative"].tolist() == [1]
+
+
+def test_nasty_texts_file(ws):
+    # emoji, blank cells, one period only, rating as text
+    ws.load("n.csv", "Date,Text,Rating\n2025-03-01,🙏🙏,five\n2025-03-02,,\n2025-03-03,   ,2\n".encode(), kind="texts")
+    r = vm.sentiment_by_period(ws.con, "texts", "week")
+    assert r.frame["texts"].sum() == 1
+    assert r.excluded == {"with a blank text": 2}
+    assert vm.text_flags(r, 0.05, 1, "week") == []
+    assert vm.top_terms(ws.con, "texts").frame.empty
+    # the only week (24 Feb–2 Mar) ends after the data (1 Mar): incomplete, so no tile value
+    assert r.frame["incomplete"].tolist() == [True]
+    assert vm.latest_complete(r.frame, "share_negative") == (None, None, "")
+
+
+def test_deal_notes_sentiment(ws):
+    ws.load("d.csv", b"Deal ID,Create Date,Type,Notes\nA,2025-01-05,upsell,Customer annoyed and frustrated\n"
+            b"B,2025-01-06,upsell,Great call\nC,2025-01-07,newbusiness,Terrible\nD,2025-02-01,upsell,\n", kind="deals")
+    r = vm.note_sentiment_by_period(ws.con, "deals", "month", "expansion")
+    assert r.frame["texts"].tolist() == [2] and r.frame["negative"].tolist() == [1]
+    assert r.excluded == {"of other deal types": 1, "with blank notes": 1}
+
+
+def test_area_contract(ws):
+    assert vm.area_flags(ws) == [] and vm.area_tables(ws) == {}
+
+
+def test_area_flags_on_sample_data(ws):
+    from lib.sample import load_samples
+
+    load_samples(ws, ["texts", "deals", "campaign_calendar", "subscriptions", "nps_responses"])
+    flags = vm.area_flags(ws)
+    found = {(f.metric, f.subject) for f in flags}
+    # the sample's stories: complaints spike during the spring blitz; expansion deals of Q2 2026 go badly
+    assert ("Complaints about marketing", "texts in Apr 2026") in found
+    assert ("Share negative during campaign", "Spring promo blitz") in found
+    assert ("Expansion win rate", "deals created Q2 2026") in found
+    assert ("Expansion median cycle time", "deals created Q2 2026") in found
+    assert ("Expansion qualification rate", "deals created Q2 2026") in found
+    assert ("Campaign-sourced deals qualification rate", "Spring giveaway") in found
+    assert all(f.questions for f in flags)
+    tables = vm.area_tables(ws)
+    assert {"Texts by month", "Marketing complaints", "Posters", "Deals by quarter"} <= set(tables)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 120), st.sampled_from(
+    ["I love it", "This is terrible", "Too many emails!", "ok", "", "Stop the spam"])), min_size=1, max_size=30))
+def test_properties(rows):
+    from lib.datasets import Workspace
+    import datetime as dt
+
+    ws = Workspace()
+    try:
+        lines = ["Date,Text"] + [f"{dt.date(2025, 1, 1) + dt.timedelta(days=d)},{t}" for d, t in rows]
+        ws.load("p.csv", "\n".join(lines).encode(), kind="texts")
+        r = vm.sentiment_by_period(ws.con, "texts", "month")
+        f = r.frame
+        assert f["texts"].sum() + r.n_excluded == len(rows)
+        assert (f["negative"] + f["neutral"] + f["positive"] == f["texts"]).all()
+        for col in ("share_negative", "complaint_share", "base_share_negative"):
+            vals = f[col].dropna()
+            assert ((vals >= 0) & (vals <= 1)).all()
+        assert all(not math.isnan(v) for v in f["mean_compound"])
+    finally:
+        ws.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+import threading
 import weakref
 from dataclasses import dataclass, field
 
@@ -136,20 +137,35 @@ class Workspace:
 
     def __init__(self) -> None:
         self._spill_dir = tempfile.mkdtemp(prefix="boundary-session-")
-        self.con = duckdb.connect(":memory:", config={
+        self._database = duckdb.connect(":memory:", config={
             "memory_limit": SESSION_MEMORY_LIMIT, "threads": SESSION_THREADS,
             "temp_directory": self._spill_dir,
             "autoinstall_known_extensions": False, "autoload_known_extensions": False,
         })
         # Sandbox: uploads arrive as registered frames, so the session's SQL (the notebook's too)
         # never needs files, extensions or settings. Locking makes both irreversible.
-        self.con.execute("SET enable_external_access = false")
-        self.con.execute("SET lock_configuration = true")
+        self._database.execute("SET enable_external_access = false")
+        self._database.execute("SET lock_configuration = true")
+        self._local = threading.local()
         self.datasets: dict[str, Dataset] = {}
         self.thresholds = Thresholds()
         self._tables: dict[str, Table] = {}  # kind → the file as read, for re-mapping
         self._fixes: dict[tuple[str, str], dict[str, str | None]] = {}  # (digest, kind) → fixes
-        self._finalizer = weakref.finalize(self, _release, self.con, self._spill_dir)
+        self._finalizer = weakref.finalize(self, _release, self._database, self._spill_dir)
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor on the session's database.
+
+        Streamlit may start a rerun while the previous run's thread is still inside a query, and
+        one DuckDB connection must not be used by two threads at once; a cursor per thread shares
+        the tables and the sandbox. Thread-local storage frees it when the thread ends.
+        """
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._database.cursor()
+            self._local.cursor = cursor
+        return cursor
 
     def close(self) -> None:
         self._finalizer()
@@ -209,11 +225,11 @@ class Workspace:
             return dataset
         frame, dataset.bad_values, dataset.extra_columns = build_dataset_frame(table, kind, mapping)
         name = kind
-        self.con.register("_incoming", frame)
-        try:
-            self.con.execute(f"CREATE OR REPLACE TABLE {quote_ident(name)} AS SELECT * FROM _incoming")
-        finally:
-            self.con.unregister("_incoming")
+        # A fresh cursor: a caller may have left an unfinished result on this thread's cursor.
+        with self._database.cursor() as cursor:
+            cursor.register("_incoming", frame)
+            cursor.execute(f"CREATE OR REPLACE TABLE {quote_ident(name)} AS SELECT * FROM _incoming")
+            cursor.unregister("_incoming")
         dataset.table = name
         return dataset
 

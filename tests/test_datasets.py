@@ -117,3 +117,29 @@ def test_state_key_changes_with_data_maps_and_thresholds(ws):
     assert loaded != empty and ws.state_key() == loaded
     ws.thresholds = ws.thresholds.with_value("email_open_rate_min", 0.2)
     assert ws.state_key() != loaded
+
+
+def test_each_thread_gets_its_own_cursor_on_the_same_tables(ws):
+    import threading
+
+    ws.load("c.csv", CAMPAIGNS)
+    seen = {}
+
+    def work(name):
+        seen[name] = (ws.con, ws.con.execute("SELECT count(*) FROM email_campaigns").fetchall()[0][0])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen[0][1] == seen[1][1] == 3
+    assert seen[0][0] is not seen[1][0] and ws.con is ws.con
+    with pytest.raises(Exception, match="file system operations are disabled"):
+        seen[0][0].execute("SELECT * FROM read_csv('/etc/passwd')")
+
+
+def test_unfinished_result_does_not_block_loading(ws):
+    ws.load("c.csv", CAMPAIGNS)
+    ws.con.execute("SELECT * FROM email_campaigns").fetchone()  # leaves the result open
+    assert ws.load("cal.csv", b"Campaign,Start Date\nSpring,2025-03-01\n").ready

@@ -2,10 +2,181 @@
 
 import streamlit as st
 
-from ui.common import dataset_section, not_built
+from lib.charts import in_app as charts
+from lib.errors import BoundaryError
+from lib.metrics import in_app as m
+from ui.common import (dataset_section, download_csv, excluded_note, flags_table, show_sql, threshold_editor,
+                       workspace)
 
 st.title("In-app engagement")
-st.caption("Are in-app messages ignored, dismissed or muted more than before?")
+st.caption("Are in-app messages ignored, dismissed or muted more than before — and is marketing crowding "
+           "out the product?")
 dataset = dataset_section(["in_app_events", "in_app_messages"], key="in_app")
-if dataset is not None:
-    not_built(4, "in-app")
+if dataset is None:
+    st.stop()
+ws = workspace()
+con = ws.con.cursor()  # own cursor: an overlapping rerun may still hold the session connection
+
+# ---- event roles: which of the file's events is an impression, click, dismiss, mute
+roles = None
+if dataset.kind == m.EVENTS:
+    table = m.event_role_table(con, dataset.table, m.roles_for(ws, dataset)).frame
+    no_impression = not (table["role"] == "impression").any()
+    with st.expander("Event roles", expanded=no_impression):
+        st.caption("How each event name in the file counts. Clicks, dismissals and mutes are attached to the "
+                   "same user's latest impression of the same message. Change a role if the app guessed wrong; "
+                   "your choice is kept for this file for the rest of the session.")
+        version = abs(hash(tuple(table["role"])))  # a new editor when the roles change elsewhere
+        edited = st.data_editor(
+            table, key=f"in_app_roles_{dataset.digest[:8]}_{version}", hide_index=True, disabled=["event", "rows"],
+            column_config={"event": "Event in file", "rows": st.column_config.NumberColumn("Rows", format="%d"),
+                           "role": st.column_config.SelectboxColumn("Role", options=list(m.ROLES), required=True)})
+        roles = dict(zip(edited["event"].astype(str), edited["role"].astype(str)))
+        m.remember_roles(ws, dataset, roles)
+try:
+    src = m.in_app_source(con, dataset, roles)
+except BoundaryError as exc:
+    st.error(str(exc))
+    st.stop()
+
+grain = st.segmented_control("Period", ["week", "month"], default="month", key="in_app_grain",
+                             format_func=str.capitalize) or "month"
+if src.dwell:
+    st.caption(f"Dwell times are read as {src.dwell.reason}; shown in seconds.")
+periods = m.rates_by_period(con, src, grain)
+if periods.frame.empty:
+    st.warning(f"{dataset.file_name}: no impressions to measure. " + periods.excluded_text()
+               + " Check the event roles and the column mapping above.")
+    st.stop()
+
+# ---- headline tiles: the last complete period against the one before
+tiles, caption = m.tiles(periods.frame)
+for column, tile in zip(st.columns(len(tiles)), tiles):
+    column.metric(tile.label, tile.value, tile.delta, delta_color=tile.delta_color, help=tile.help)
+st.caption(caption + " Hover a tile's ⓘ for its numerator and denominator.")
+excluded_note(periods)
+
+# ---- red flags
+weekly = m.weekly_frequency(con, src)
+with st.expander("Thresholds (shared with every page and the report)"):
+    threshold_editor("in_app", key="in_app")
+    st.caption("Own-baseline tests use the trailing-baseline length and significance level set for all pages.")
+st.subheader("Red flags")
+flags_table(m.flags_from(periods.frame, weekly.frame, ws.thresholds), key="in_app")
+
+# ---- trends against own baseline
+st.subheader("Is engagement falling, and are dismissals, mutes and skims rising?")
+st.caption("Each period is tested against the pooled rate of the periods before it (two-proportion z-test); "
+           "red points are significantly worse. Triangles mark periods the data covers only partly.")
+trend = m.trend_flags(periods.frame, ws.thresholds)
+if trend.empty:
+    st.info("No rates to trend: the file has no click, dismiss, mute or dwell data.")
+else:
+    st.altair_chart(charts.trend_chart(trend, grain))
+show_sql(periods)
+table = periods.frame[["label", "impressions", "reach", "engagement_rate", "dismiss_rate", "mute_rate",
+                       "dwell_under_1s", "median_dwell", "marketing_share", "incomplete"]]
+st.dataframe(table, hide_index=True, column_config={
+    "label": "Period", "impressions": st.column_config.NumberColumn("Impressions", format="%d"),
+    "reach": st.column_config.NumberColumn("Reach (users)", format="%d"),
+    **{c: st.column_config.NumberColumn(c.replace("_", " ").capitalize(), format="percent")
+       for c in ("engagement_rate", "dismiss_rate", "mute_rate", "dwell_under_1s", "marketing_share")},
+    "median_dwell": st.column_config.NumberColumn("Median dwell (s)", format="%.2f"),
+    "incomplete": "Partial period"})
+download_csv(periods.frame, "in_app_by_period.csv", key="in_app_periods")
+
+# ---- dwell
+st.subheader("How long are messages looked at?")
+dwell = m.dwell_quantiles(con, src, grain)
+if dwell.frame.empty:
+    st.info("Dwell distribution needs event-level data with a dwell time column"
+            + (" (aggregated exports carry only a daily median)." if src.kind == m.MESSAGES else "."))
+else:
+    st.altair_chart(charts.dwell_chart(dwell.frame, grain))
+    excluded_note(dwell)
+    show_sql(dwell)
+    st.dataframe(dwell.frame[["label", "n", "p10", "p25", "p50", "p75", "p90", "dwell_under_1s", "incomplete"]],
+                 hide_index=True, column_config={
+        "label": "Period", "n": st.column_config.NumberColumn("Impressions with dwell", format="%d"),
+        **{q: st.column_config.NumberColumn(f"{q} (s)", format="%.2f") for q in ("p10", "p25", "p50", "p75", "p90")},
+        "dwell_under_1s": st.column_config.NumberColumn("Under 1 s", format="percent"), "incomplete": "Partial"})
+    download_csv(dwell.frame, "in_app_dwell.csv", key="in_app_dwell")
+
+# ---- frequency and relevance
+st.subheader("How often do users get in-app messages, and has that increased lately?")
+if weekly.frame.empty:
+    st.info("Messages per active user need event-level data with a user column; aggregated exports have no users.")
+else:
+    both = m.frequency_relevance(weekly.frame, ws.thresholds)
+    change = m.frequency_change(weekly.frame, ws.thresholds["baseline_alpha"])
+    if change is None:
+        st.info(f"Comparing the last {m.RECENT_WEEKS} weeks with the ones before needs at least "
+                f"{m.RECENT_WEEKS + 3} complete weeks.")
+    elif change.beyond_noise and change.relative > ws.thresholds["in_app_frequency_rise_max"]:
+        st.warning(change.sentence())
+    else:
+        st.info(change.sentence())
+    st.caption("Active user = a user with any event that week. Frequency is “too high” in a week above its "
+               "trailing baseline by more than the rise threshold; relevance is “too low” when engagement is "
+               "significantly below its baseline. Faded bars: partial weeks, left out of comparisons.")
+    st.altair_chart(charts.frequency_relevance_chart(both))
+    show_sql(weekly)
+    st.dataframe(both[["week", "active_users", "impressions", "messages_per_user", "marketing_per_user",
+                       "frequency_baseline", "engagement_rate", "engagement_baseline", "too_frequent",
+                       "less_relevant", "both_wrong", "incomplete"]], hide_index=True, column_config={
+        "week": st.column_config.DateColumn("Week", format="YYYY-MM-DD"), "active_users": "Active users",
+        "impressions": "Messages", "messages_per_user": st.column_config.NumberColumn("Per active user", format="%.2f"),
+        "marketing_per_user": st.column_config.NumberColumn("Marketing per user", format="%.2f"),
+        "frequency_baseline": st.column_config.NumberColumn("Frequency baseline", format="%.2f"),
+        "engagement_rate": st.column_config.NumberColumn("Engagement rate", format="percent"),
+        "engagement_baseline": st.column_config.NumberColumn("Engagement baseline", format="percent")})
+    download_csv(both, "in_app_weekly_frequency.csv", key="in_app_weekly")
+
+# ---- campaigns
+st.subheader("Which in-app campaigns ran, and how did each land?")
+campaigns = m.campaign_table(con, src)
+st.altair_chart(charts.campaign_chart(campaigns.frame))
+show_sql(campaigns)
+small = int(ws.thresholds["min_group_size"])
+st.dataframe(campaigns.frame.assign(small=campaigns.frame["impressions"] < small)[
+    ["message", "message_type", "first_seen", "last_seen", "impressions", "reach", "engagement_rate",
+     "dismiss_rate", "mute_rate", "dwell_under_1s", "median_dwell", "small"]], hide_index=True, column_config={
+    "message": "Campaign", "message_type": "Type", "first_seen": "First seen", "last_seen": "Last seen",
+    "impressions": "Impressions", "reach": "Reach",
+    **{c: st.column_config.NumberColumn(c.replace("_", " ").capitalize(), format="percent")
+       for c in ("engagement_rate", "dismiss_rate", "mute_rate", "dwell_under_1s")},
+    "median_dwell": st.column_config.NumberColumn("Median dwell (s)", format="%.2f"),
+    "small": st.column_config.CheckboxColumn(f"Under {small} impressions")})
+if src.kind == m.MESSAGES:
+    st.caption("Reach is the sum of daily unique impressions: a user seen on two days counts twice.")
+download_csv(campaigns.frame, "in_app_campaigns.csv", key="in_app_campaigns")
+
+# ---- marketing vs product vs service
+st.subheader("What share of messages were marketing rather than product or service?")
+split = m.type_split(con, src, grain)
+st.altair_chart(charts.type_mix_chart(split.frame, grain))
+show_sql(split)
+st.dataframe(split.frame[["label", "message_type", "impressions", "share", "engagement_rate", "dismiss_rate"]],
+             hide_index=True, column_config={"label": "Period", "message_type": "Type", "impressions": "Impressions",
+                                             **{c: st.column_config.NumberColumn(c.replace("_", " ").capitalize(),
+                                                                                 format="percent")
+                                                for c in ("share", "engagement_rate", "dismiss_rate")}})
+download_csv(split.frame, "in_app_message_types.csv", key="in_app_types")
+
+# ---- what changed recently
+st.subheader("Did in-product messaging change recently?")
+weeks = st.number_input("Recent window (weeks, ending with the last week of data)", min_value=1, max_value=52,
+                        value=m.CHANGE_WINDOW_WEEKS, key="in_app_change_weeks", width=320)
+changes = m.recent_changes(con, src, int(weeks))
+if changes.frame.empty:
+    st.success("No new campaigns or message types, nothing stopped, and no campaign's weekly volume moved by "
+               f"×{m.VOLUME_JUMP} or more in the last {int(weeks)} weeks.")
+else:
+    st.dataframe(changes.frame.drop(columns="cut"), hide_index=True, column_config={
+        "message": "Campaign", "message_type": "Type", "change": "What changed", "first_seen": "First seen",
+        "last_seen": "Last seen",
+        "before_per_week": st.column_config.NumberColumn("Impressions/week before", format="%.1f"),
+        "recent_per_week": st.column_config.NumberColumn("Impressions/week recently", format="%.1f")})
+    st.caption(f"Window starts {changes.frame['cut'].iloc[0]:%d %b %Y}.")
+    download_csv(changes.frame, "in_app_recent_changes.csv", key="in_app_changes")
+show_sql(changes)

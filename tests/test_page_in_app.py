@@ -1,0 +1,87 @@
+"""The in-app page with the sample data and with an uploaded daily aggregate (AppTest)."""
+
+from pathlib import Path
+
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from lib.metrics import in_app as m
+from tests.test_metrics_in_app import AGG_HEADER, AGG_ROWS, csv
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+LABELS = ["Engagement rate", "Dismiss rate", "Mute rate", "Dwell under 1s", "Median dwell", "Marketing share"]
+
+
+def fresh_app() -> AppTest:
+    st.cache_data.clear()
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def test_in_app_page_with_sample_data():
+    at = fresh_app()
+    at.button(key="sample_home").click().run()
+    at.switch_page("pages/in_app.py").run()
+    assert not at.exception, at.exception
+    tiles = {metric.label: metric for metric in at.metric}
+    assert list(tiles) == LABELS
+    # the same numbers, computed straight from lib on the session's data
+    ws = at.session_state["workspace"]
+    dataset = ws.get("in_app_events")
+    src = m.in_app_source(ws.con, dataset, m.roles_for(ws, dataset))
+    expected, _ = m.tiles(m.rates_by_period(ws.con, src, "month").frame)
+    for tile in expected:
+        assert tiles[tile.label].value == tile.value
+    # the sample's story: marketing pushed harder lately, engagement falls, skims and dismissals rise
+    assert tiles["Engagement rate"].delta.startswith("-")
+    assert tiles["Dismiss rate"].delta.startswith("+")
+    assert tiles["Mute rate"].delta.startswith("+")
+    assert tiles["Dwell under 1s"].delta.startswith("+")
+    assert tiles["Marketing share"].delta.startswith("+")
+    text = " ".join(w.value for w in at.warning)
+    assert "Messages per active user per week rose" in text and "beyond week-to-week noise" in text
+    flags = m.area_flags(ws)
+    assert {f.metric for f in flags} >= {"Engagement rate", "Dismiss rate", "Mute rate", "Dwell under 1s",
+                                         "Messages per active user per week", "Frequency up and engagement down"}
+
+
+def test_in_app_page_with_uploaded_daily_aggregate():
+    at = fresh_app()
+    at.switch_page("pages/in_app.py").run()
+    at.file_uploader(key="upload_in_app").set_value(("braze_analytics.csv", csv(AGG_HEADER, AGG_ROWS), "text/csv")).run()
+    assert not at.exception, at.exception
+    tiles = {metric.label: metric for metric in at.metric}
+    # hand-worked in tests/test_metrics_in_app.py: March 20/300 clicks, 13% dismissed, 1.4% muted, 1.2 s
+    assert (tiles["Engagement rate"].value, tiles["Engagement rate"].delta) == ("6.7%", "-3.3 pp")
+    assert (tiles["Dismiss rate"].value, tiles["Mute rate"].value) == ("13.0%", "1.4%")
+    assert tiles["Dwell under 1s"].value == "—"
+    assert tiles["Median dwell"].value == "1.2 s"
+    assert tiles["Marketing share"].value == "80.0%"
+    assert any("aggregated exports have no users" in i.value for i in at.info)
+
+
+def test_chart_builders_are_titled_and_labelled(ws):
+    from lib.charts import in_app as charts
+    from lib.config import Thresholds
+    from tests.test_metrics_in_app import BRAZE_HEADER, BRAZE_ROWS
+
+    dataset = ws.load("braze.csv", csv(BRAZE_HEADER, BRAZE_ROWS), kinds=["in_app_events"])
+    src = m.in_app_source(ws.con, dataset)
+    periods = m.rates_by_period(ws.con, src, "month").frame
+    weekly = m.frequency_relevance(m.weekly_frequency(ws.con, src).frame, Thresholds())
+    built = {
+        "trend": charts.trend_chart(m.trend_flags(periods, Thresholds()), "month").to_dict(),
+        "dwell": charts.dwell_chart(m.dwell_quantiles(ws.con, src, "month").frame, "month").to_dict(),
+        "frequency": charts.frequency_relevance_chart(weekly).to_dict(),
+        "types": charts.type_mix_chart(m.type_split(ws.con, src, "month").frame, "month").to_dict(),
+        "campaigns": charts.campaign_chart(m.campaign_table(ws.con, src).frame).to_dict(),
+    }
+    for name, spec in built.items():
+        assert spec.get("title"), name
+    text = str(built)
+    for label in ("Share of impressions", "Dwell time (seconds)", "Messages per active user", "Engagement rate",
+                  "Month starting", "Week starting (Monday)"):
+        assert label in text
+    assert built["types"]["encoding"]["y"]["stack"] == "normalize"

@@ -1,11 +1,199 @@
 """NPS calculator — How loyal are customers, with what margin of error, and did campaigns dent it?"""
 
+import math
+
 import streamlit as st
 
-from ui.common import dataset_section, not_built
+from lib.charts import nps as charts
+from lib.metrics import nps as m
+from lib.periods import period_end
+from lib.stats import z_for_alpha
+from ui.common import (dataset_section, download_csv, excluded_note, flags_table, show_sql, threshold_editor,
+                       workspace)
 
 st.title("NPS calculator")
 st.caption("How loyal are customers, with what margin of error, and did campaigns dent it?")
+
+
+def fmt(value: float, pattern: str = "{:.1f}") -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else pattern.format(value)
+
+
+def tiles(n, nps, moe, pct_p, pct_pa, pct_d) -> None:
+    cols = st.columns(6)
+    cols[0].metric("NPS", fmt(nps), help="100 × (promoters − detractors) / valid responses, from −100 to +100.")
+    cols[1].metric("Responses", f"{n:,}", help="Valid responses: whole-number scores from 0 to 10.")
+    cols[2].metric("Promoters", fmt(pct_p, "{:.1f}%"), help="Scores 9–10 / valid responses.")
+    cols[3].metric("Passives", fmt(pct_pa, "{:.1f}%"), help="Scores 7–8 / valid responses.")
+    cols[4].metric("Detractors", fmt(pct_d, "{:.1f}%"), help="Scores 0–6 / valid responses.")
+    cols[5].metric("Margin of error", fmt(moe, "±{:.1f}"),
+                   help="95%: 1.96 × 100 × √((p_P + p_D − (p_P − p_D)²) / n), in NPS points. "
+                        "Undefined for a single response.")
+
+
+with st.expander("Manual mode — no file at hand (type counts or paste scores)"):
+    how = st.radio("Enter", ["Counts", "Scores"], horizontal=True, key="nps_manual_how")
+    if how == "Counts":
+        c1, c2, c3 = st.columns(3)
+        manual = m.ManualNps(c1.number_input("Promoters (9–10)", 0, step=1, key="nps_manual_p"),
+                             c2.number_input("Passives (7–8)", 0, step=1, key="nps_manual_pa"),
+                             c3.number_input("Detractors (0–6)", 0, step=1, key="nps_manual_d"))
+    else:
+        manual = m.parse_pasted_scores(st.text_area(
+            "Scores", key="nps_manual_scores", placeholder="10 9 7 3 8 …",
+            help="Separate scores with spaces, commas, semicolons or new lines; write decimals with a dot."))
+    if manual.n:
+        tiles(manual.n, manual.nps, manual.moe, *(100 * x / manual.n for x in
+                                                  (manual.promoters, manual.passives, manual.detractors)))
+    if manual.invalid:
+        st.caption("Left out: " + ", ".join(f"{v} {k}" for k, v in manual.invalid.items())
+                   + f" (e.g. {', '.join(manual.examples)}).")
+
 dataset = dataset_section(["nps_responses"], key="nps")
-if dataset is not None:
-    not_built(5, "NPS")
+if dataset is None:
+    st.stop()
+ws = workspace()
+con, th, table = ws.con.cursor(), ws.thresholds, dataset.table  # own cursor: a rerun may overlap
+others = m.other_score_columns(con, dataset)
+if others:
+    st.info(f"Other 0–10 columns in this file: {', '.join(others)}. The NPS uses "
+            f"“{dataset.mapping['score']}”; pick another score column under “Columns” to switch.")
+
+bad = dataset.bad_values.get("score")
+summary = m.nps_summary(con, table, bad.count if bad else 0)
+s = summary.frame.iloc[0]
+tiles(int(s.n), s.nps, s.moe, s.pct_promoters, s.pct_passives, s.pct_detractors)
+st.write(summary.excluded_text() or "No rows left out: every score is a whole number from 0 to 10.")
+if s.n < th["nps_min_responses"]:
+    st.warning(f"Only {int(s.n)} valid responses: too few to read an NPS with confidence "
+               f"(fewer than {th['nps_min_responses']:.0f}).")
+if s.n >= 2 and s.moe == 0:
+    st.caption("Every response is in one category, so the formula's margin is ±0 — that is the formula, "
+               "not certainty; more responses would show the real spread.")
+show_sql(summary)
+with st.expander("Thresholds"):
+    threshold_editor("nps", "nps")
+th = ws.thresholds
+
+st.header("NPS by period")
+calendar_ds = ws.get("campaign_calendar")
+calendar = m.campaigns(con, calendar_ds.table) if calendar_ds else None
+if "response_date" not in dataset.mapping:
+    st.info("This file has no response date, so there is no trend. If it has a date column, pick it "
+            "under “Columns” above.")
+else:
+    grain = st.selectbox("Period", ["week", "month", "quarter"], index=1, key="nps_grain")
+    trend = m.nps_by_period(con, table, grain, int(th["baseline_periods"]), th["baseline_alpha"])
+    frame = trend.frame
+    if frame.empty:
+        st.info("No response has a date.")
+    else:
+        shown = m.campaigns(con, calendar_ds.table, frame["period"].min(),
+                            period_end(frame["period"].max(), grain)) if calendar_ds else None
+        st.altair_chart(charts.trend_chart(frame, th["nps_healthy_min"], shown, grain), width="stretch")
+        dips = frame[frame["dip"]]
+        st.write(f"{len(dips)} period(s) with a dip beyond the noise: " + ", ".join(dips["label"])
+                 if len(dips) else "No period fell beyond the noise of its trailing baseline.")
+        st.caption(f"A dip: NPS below the pooled NPS of up to {th['baseline_periods']:.0f} earlier periods by "
+                   f"more than chance at α = {th['baseline_alpha']:.2f} (z of the difference over the combined "
+                   "standard error). A grey point is a period the data does not cover fully.")
+        table_frame = m.labelled(frame, ["label", "n", "nps", "moe", "low", "high", "baseline_nps", "z", "dip",
+                                         "incomplete"])
+        st.dataframe(table_frame, hide_index=True, width="stretch")
+        excluded_note(trend)
+        show_sql(trend)
+        download_csv(table_frame, f"nps_by_{grain}.csv", "nps_trend")
+
+st.header("Breakdown by segment")
+segments = m.segment_columns(con, dataset)
+if not segments:
+    st.info("The file has no other column with a few repeated values (plan, region…) to break the NPS down by.")
+else:
+    column = st.selectbox("Break down by", list(segments), format_func=segments.get, key="nps_segment")
+    seg = m.nps_by_segment(con, table, column, int(th["min_group_size"]), th["baseline_alpha"])
+    st.altair_chart(charts.interval_chart(seg.frame, "segment", f"NPS by {segments[column]} with 95% margin of error",
+                                          segments[column]), width="stretch")
+    st.caption(f"Groups with fewer than {th['min_group_size']:.0f} valid responses are marked too small to read; "
+               "“differs” compares a group with all other respondents at the same α.")
+    seg_table = m.labelled(seg.frame, ["segment", "n", "nps", "moe", "pct_promoters", "pct_passives",
+                                       "pct_detractors", "too_small", "rest_nps", "z", "differs"])
+    st.dataframe(seg_table.rename(columns={"Group": segments[column]}), hide_index=True, width="stretch")
+    excluded_note(seg)
+    show_sql(seg)
+    download_csv(seg_table, f"nps_by_{column}.csv", "nps_segment")
+
+st.header("Score distribution")
+dist = m.score_distribution(con, table)
+st.altair_chart(charts.distribution_chart(dist.frame), width="stretch")
+excluded_note(dist)
+show_sql(dist)
+
+st.header("Comments")
+if "comment" not in dataset.mapping:
+    st.info("This file has no comment column. If it has one, pick it under “Columns” above.")
+else:
+    notes = m.comments(con, table)
+    cf = notes.frame
+    if cf.empty:
+        st.info("No comments on valid responses.")
+    else:
+        left, right = st.columns(2)
+        left.altair_chart(charts.sentiment_chart(m.sentiment_by_category(cf)), width="stretch")
+        terms = m.detractor_terms(cf)
+        if terms.empty:
+            right.info("Too few detractor and promoter comments to compare their words.")
+        else:
+            right.altair_chart(charts.terms_chart(terms), width="stretch")
+        st.caption(f"{cf['about_marketing'].sum():,} of {len(cf):,} comments complain about marketing "
+                   "(emails, notifications, spam…). Sentiment: VADER lexicon, positive ≥ 0.05, negative ≤ −0.05. "
+                   "Terms: log odds ratio of mentioning the term, detractors vs promoters.")
+        pick = st.multiselect("Show comments of", list(m.CATEGORIES), default=["Detractor"], key="nps_comment_cats")
+        only_mkt = st.checkbox("Only complaints about marketing", key="nps_comment_mkt")
+        view = cf[cf["category"].isin(pick) & (cf["about_marketing"] | (not only_mkt))]
+        comment_table = m.labelled(view, ["response_date", "respondent", "score", "category", "comment",
+                                          "sentiment", "sentiment_label", "about_marketing"])
+        st.dataframe(comment_table, hide_index=True, width="stretch")
+        excluded_note(notes)
+        show_sql(notes)
+        download_csv(comment_table, "nps_comments.csv", "nps_comments")
+
+st.header("Campaigns")
+days = int(th["nps_campaign_window_days"])
+if "response_date" not in dataset.mapping:
+    st.info("Campaign overlay needs response dates.")
+elif calendar is None:
+    st.caption("Load a campaign calendar to see campaign dates on the trend and NPS after campaigns.")
+    dataset_section(["campaign_calendar"], key="nps_calendar")
+else:
+    channels = sorted(calendar["channel"].unique())
+    chosen = st.multiselect("Channels", channels, default=channels, key="nps_channels")
+    cmp, per = m.campaign_effect(con, table, calendar_ds.table, days, chosen)
+    z = m.difference_z(cmp.frame)
+    beyond = not math.isnan(z) and abs(z) >= z_for_alpha(th["baseline_alpha"])
+    cmp_frame = cmp.frame.assign(too_small=cmp.frame["n"] < th["min_group_size"], differs=beyond,
+                                 z=[z, -z][:len(cmp.frame)])
+    st.altair_chart(charts.interval_chart(cmp_frame, "responses", f"NPS within {days} days after a campaign vs other days",
+                                          "Responses"), width="stretch")
+    st.write(f"Difference: z = {fmt(z, '{:.2f}')} — " + (
+        "beyond the noise." if beyond else "within the noise."))
+    st.caption(f"A response is “after a campaign” from the campaign's start until {days} days after its end "
+               "(change the days under Thresholds). Campaigns with no response in their window are not listed.")
+    per_frame = per.frame.assign(too_small=per.frame["n"] < th["min_group_size"])
+    per_table = m.labelled(per_frame, ["campaign", "channel", "start_date", "end_date", "n", "nps", "moe", "too_small"])
+    st.dataframe(per_table, hide_index=True, width="stretch")
+    show_sql(cmp, "Show SQL (after campaigns vs other days)")
+    show_sql(per, "Show SQL (per campaign)")
+    download_csv(per_table, "nps_after_campaigns.csv", "nps_campaigns")
+
+st.header("Referral candidates")
+cut = int(th["nps_referral_min_score"])
+refs = m.referral_candidates(con, table, cut, segments)
+st.write(f"{len(refs.frame):,} respondent(s) whose latest score is {cut} or more "
+         "(change the score under Thresholds; 7 is a common starting point for tracking referrals).")
+ref_table = refs.frame.rename(columns=m.LABELS)
+st.dataframe(ref_table, hide_index=True, width="stretch")
+show_sql(refs)
+download_csv(ref_table, "nps_referral_candidates.csv", "nps_referrals")
+
+st.header("Red flags")
+flags_table(m.area_flags(ws), key="nps")

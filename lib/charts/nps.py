@@ -1,0 +1,135 @@
+"""Charts of the NPS page. Builders take metric frames (lib/metrics/nps.py) and return alt.Chart."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from lib.charts.common import CATEGORY_COLOURS, FLAG_COLOUR, MUTED, OK_COLOUR
+
+_CAT_SCALE = alt.Scale(domain=["Detractor", "Passive", "Promoter"],
+                       range=[CATEGORY_COLOURS["Detractor"], CATEGORY_COLOURS["Passive"], CATEGORY_COLOURS["Promoter"]])
+_SENTIMENT_SCALE = alt.Scale(domain=["negative", "neutral", "positive"],
+                             range=[CATEGORY_COLOURS["Detractor"], CATEGORY_COLOURS["Passive"],
+                                    CATEGORY_COLOURS["Promoter"]])
+
+
+def trend_chart(periods: pd.DataFrame, healthy: float, calendar: pd.DataFrame | None = None,
+                grain: str = "month") -> alt.LayerChart:
+    """NPS per period (line), its 95% band (shaded), dips beyond the noise (red points), the
+    incomplete last period (hollow point), the healthy line, and campaign start dates (rules)."""
+    data = periods.assign(
+        status=[("Dip beyond the noise" if d else "Incomplete period" if i else "Within the noise")
+                for d, i in zip(periods["dip"], periods["incomplete"])])
+    x = alt.X("period:T", title=grain.capitalize(), axis=alt.Axis(format="%b %Y" if grain != "day" else "%d %b"))
+    tooltip = [alt.Tooltip("label:N", title=grain.capitalize()), alt.Tooltip("nps:Q", title="NPS", format=".1f"),
+               alt.Tooltip("moe:Q", title="± margin (95%)", format=".1f"),
+               alt.Tooltip("n:Q", title="Valid responses", format=","),
+               alt.Tooltip("baseline_nps:Q", title="Trailing baseline NPS", format=".1f"),
+               alt.Tooltip("z:Q", title="z vs baseline", format=".2f"), alt.Tooltip("status:N", title="Reading")]
+    base = alt.Chart(data)
+    band = base.mark_area(opacity=0.18, color=OK_COLOUR).encode(x=x, y=alt.Y("low:Q"), y2="high:Q")
+    line = base.mark_line(color=OK_COLOUR).encode(
+        x=x, y=alt.Y("nps:Q", title="NPS (points, −100 to +100)"))
+    points = base.mark_point(filled=True, size=70).encode(
+        x=x, y="nps:Q", tooltip=tooltip,
+        color=alt.Color("status:N", title=None, legend=alt.Legend(orient="bottom"),
+                        scale=alt.Scale(domain=["Within the noise", "Dip beyond the noise", "Incomplete period"],
+                                        range=[OK_COLOUR, FLAG_COLOUR, MUTED])),
+        size=alt.condition("datum.dip", alt.value(160), alt.value(60)))
+    rule = alt.Chart(pd.DataFrame({"healthy": [healthy]})).mark_rule(color=MUTED).encode(
+        y="healthy:Q", tooltip=[alt.Tooltip("healthy:Q", title="Healthy NPS above")])
+    layers = [band, rule, line, points]
+    if calendar is not None and not calendar.empty:
+        layers.insert(1, campaign_spans(calendar))
+    return alt.layer(*layers).resolve_scale(color="independent").properties(
+        title="NPS by period with its 95% margin of error (shaded); red = dip beyond the noise; "
+              "dashed lines = campaign starts", height=320)
+
+
+def campaign_spans(calendar: pd.DataFrame) -> alt.Chart:
+    """Campaign start rules coloured by channel, with the campaign in the tooltip."""
+    return alt.Chart(calendar).mark_rule(strokeDash=[4, 3], opacity=0.7).encode(
+        x="start_date:T",
+        color=alt.Color("channel:N", title="Campaign channel", legend=alt.Legend(orient="right")),
+        tooltip=[alt.Tooltip("campaign:N", title="Campaign"), alt.Tooltip("channel:N", title="Channel"),
+                 alt.Tooltip("start_date:T", title="Start"), alt.Tooltip("end_date:T", title="End")])
+
+
+def distribution_chart(dist: pd.DataFrame) -> alt.LayerChart:
+    """Responses per score 0–10, bars coloured by category, share of valid responses on top."""
+    base = alt.Chart(dist).encode(x=alt.X("score:O", title="Score (0–10)", axis=alt.Axis(labelAngle=0)))
+    bars = base.mark_bar().encode(
+        y=alt.Y("responses:Q", title="Responses"),
+        color=alt.Color("category:N", title="Category", scale=_CAT_SCALE, legend=alt.Legend(orient="bottom")),
+        tooltip=[alt.Tooltip("score:O", title="Score"), alt.Tooltip("responses:Q", title="Responses", format=","),
+                 alt.Tooltip("share:Q", title="% of valid responses", format=".1f"), "category:N"])
+    labels = base.mark_text(dy=-6, fontSize=11).transform_calculate(
+        label="format(datum.share, '.0f') + '%'").encode(y="responses:Q", text="label:N")
+    return alt.layer(bars, labels).properties(
+        title="Score distribution (labels: % of valid responses)", height=280)
+
+
+def interval_chart(frame: pd.DataFrame, label: str, title: str, label_title: str) -> alt.LayerChart:
+    """NPS per group as a point with its 95% margin-of-error bar; groups too small to read are grey
+    and groups significantly different from the rest are red (below) or green (above)."""
+    data = frame.assign(reading=[_reading(row) for _, row in frame.iterrows()])
+    order = data.sort_values("nps", ascending=False)[label].tolist()
+    y = alt.Y(f"{label}:N", title=label_title, sort=order, axis=alt.Axis(labelLimit=260))
+    colour = alt.Color("reading:N", title=None, legend=alt.Legend(orient="bottom"),
+                       scale=alt.Scale(domain=["Not different from the rest", "Below the rest", "Above the rest",
+                                               "Too small to read"],
+                                       range=[OK_COLOUR, FLAG_COLOUR, CATEGORY_COLOURS["Promoter"], MUTED]))
+    tooltip = [alt.Tooltip(f"{label}:N", title=label_title), alt.Tooltip("nps:Q", title="NPS", format=".1f"),
+               alt.Tooltip("moe:Q", title="± margin (95%)", format=".1f"),
+               alt.Tooltip("n:Q", title="Valid responses", format=","), alt.Tooltip("reading:N", title="Reading")]
+    base = alt.Chart(data)
+    bars = base.mark_rule(strokeWidth=2).encode(
+        y=y, x=alt.X("low:Q", title="NPS (points) with 95% margin of error", scale=alt.Scale(domain=[-100, 100])),
+        x2="high:Q", color=colour)
+    points = base.mark_point(filled=True, size=80).encode(y=y, x="nps:Q", color=colour, tooltip=tooltip)
+    zero = alt.Chart(pd.DataFrame({"x": [0]})).mark_rule(color=MUTED, strokeDash=[2, 2]).encode(x="x:Q")
+    return alt.layer(zero, bars, points).properties(title=title, height=alt.Step(34))
+
+
+def _reading(row: pd.Series) -> str:
+    if bool(row.get("too_small", False)):
+        return "Too small to read"
+    if bool(row.get("differs", False)):
+        return "Below the rest" if row["z"] < 0 else "Above the rest"
+    return "Not different from the rest"
+
+
+def sentiment_chart(by_category: pd.DataFrame) -> alt.Chart:
+    """Share of negative / neutral / positive comments per category (100% stacked bars)."""
+    long = by_category.melt(id_vars=["category", "comments"], value_vars=["pct_negative", "pct_neutral", "pct_positive"],
+                            var_name="sentiment", value_name="share")
+    long["sentiment"] = long["sentiment"].str.replace("pct_", "", regex=False)
+    long["order"] = long["sentiment"].map({"negative": 0, "neutral": 1, "positive": 2})
+    return alt.Chart(long).mark_bar().encode(
+        y=alt.Y("category:N", title="Respondent category", sort=["Detractor", "Passive", "Promoter"]),
+        x=alt.X("share:Q", title="% of the category's comments", scale=alt.Scale(domain=[0, 100])),
+        color=alt.Color("sentiment:N", title="Sentiment (VADER)", scale=_SENTIMENT_SCALE,
+                        legend=alt.Legend(orient="bottom")),
+        order="order:Q",
+        tooltip=["category:N", "sentiment:N", alt.Tooltip("share:Q", title="% of comments", format=".1f"),
+                 alt.Tooltip("comments:Q", title="Comments in category", format=",")],
+    ).properties(title="Comment sentiment by category", height=alt.Step(40))
+
+
+def terms_chart(terms: pd.DataFrame) -> alt.Chart:
+    """Terms that separate detractors from promoters: bar length = z of the log odds ratio
+    (right: typical of detractors, left: of promoters)."""
+    terms = terms.assign(term=terms["term"].astype(str))
+    order = terms.sort_values("z", ascending=False)["term"].tolist()
+    return alt.Chart(terms).mark_bar().encode(
+        y=alt.Y("term:N", title=None, sort=order),
+        x=alt.X("z:Q", title="← promoters' words · z of log odds ratio · detractors' words →"),
+        color=alt.Color("side:N", title="Typical of", legend=alt.Legend(orient="bottom"),
+                        scale=alt.Scale(domain=["Detractors", "Promoters"],
+                                        range=[CATEGORY_COLOURS["Detractor"], CATEGORY_COLOURS["Promoter"]])),
+        tooltip=["term:N", "side:N",
+                 alt.Tooltip("share_detractors:Q", title="Share of detractor comments", format=".0%"),
+                 alt.Tooltip("share_promoters:Q", title="Share of promoter comments", format=".0%"),
+                 alt.Tooltip("z:Q", format=".2f")],
+    ).properties(title="Terms that separate detractors' comments from promoters'", height=alt.Step(22))

@@ -1,0 +1,639 @@
+"""NPS: the score, its margin of error, trend with dips beyond the noise, segments, comments,
+campaigns and referral candidates (SPEC.md §3, §9 "NPS validation").
+
+Definitions used everywhere on this page:
+- A *valid* response has a whole-number score from 0 to 10. Blank cells, cells that are not whole
+  numbers (text such as "ten", decimals such as 6.5 — NULL in the table, counted at upload in
+  `dataset.bad_values["score"]`) and whole numbers outside 0–10 (11, −1) are left out and counted.
+- promoters score 9–10, passives 7–8, detractors 0–6.
+- NPS = 100 × (promoters − detractors) / valid responses, in points from −100 to +100.
+- Margin of error (95%): each respondent is an indicator x = +1 (promoter), 0 (passive),
+  −1 (detractor); NPS = 100 × mean(x). With shares p_P, p_D:
+      var(x) = p_P + p_D − (p_P − p_D)²        (E[x²] − E[x]²)
+      MoE₉₅  = z × 100 × √(var(x) / n),  z = 1.959964 (two-sided 95%)
+  Edge cases, decided here and stated on the page: n = 0 → NPS and MoE undefined (NaN); n = 1 →
+  MoE undefined (NaN: one answer says nothing about spread); every response in one category
+  (all promoters, all detractors or all passives, n ≥ 2) → var = 0 and the formula's MoE is 0 —
+  reported as 0 but the sample-size warning (n below `nps_min_responses`) still applies, and the
+  page says that ±0 is the formula's, not certainty.
+- A dip: a period whose NPS is below the pooled NPS of up to `baseline_periods` preceding periods
+  (periods with responses) by more than the noise: z = (NPS_p − NPS_b) / √(SE_p² + SE_b²),
+  SE = 100·√(var/n); flagged when z ≤ −z_(α/2) (two-sided α = `baseline_alpha`). Both sides
+  need n ≥ 2 and a non-zero combined SE.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from lib.datasets import Dataset
+from lib.errors import BoundaryError
+from lib.periods import is_incomplete, period_label, period_sql
+from lib.questions import questions_for
+from lib.result import Flag, MetricResult
+from lib.sql import quote_ident
+from lib.stats import Z95, z_for_alpha
+from lib.text import complaint_about_marketing, distinguishing_terms, sentiment_scores
+
+CATEGORIES = ("Detractor", "Passive", "Promoter")
+MAX_SEGMENT_LEVELS = 30  # a column with more distinct values is an identifier, not a segment
+EXCLUDED_BLANK = "score blank"
+EXCLUDED_TEXT = "score not a whole number (text or decimal)"
+EXCLUDED_MISSING = "score blank or not a whole number"
+EXCLUDED_RANGE = "score outside 0–10"
+EXCLUDED_NO_DATE = "response date blank"
+
+# Column headers for tables shown or downloaded (internal name → what a reader sees).
+LABELS = {
+    "n": "Valid responses", "promoters": "Promoters", "passives": "Passives", "detractors": "Detractors",
+    "missing": "Score blank or unreadable", "out_of_range": "Score outside 0–10",
+    "pct_promoters": "Promoters %", "pct_passives": "Passives %", "pct_detractors": "Detractors %",
+    "nps": "NPS", "moe": "± Margin of error (95%)", "low": "NPS low (95%)", "high": "NPS high (95%)",
+    "label": "Period", "baseline_n": "Baseline responses", "baseline_nps": "Baseline NPS",
+    "z": "z", "dip": "Dip beyond the noise", "incomplete": "Incomplete period", "segment": "Group",
+    "too_small": "Too small to read", "rest_nps": "NPS of the rest", "differs": "Differs from the rest",
+    "score": "Score", "responses": "Responses", "share": "% of valid responses", "category": "Category",
+    "respondent": "Respondent", "response_date": "Response date", "comment": "Comment",
+    "sentiment": "Sentiment (−1..+1)", "sentiment_label": "Sentiment", "about_marketing": "Complains about marketing",
+    "campaign": "Campaign", "channel": "Channel", "start_date": "Start", "end_date": "End",
+}
+
+
+def labelled(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The listed columns (those present) under their reader-facing labels, numbers to 1 decimal."""
+    out = frame[[c for c in columns if c in frame]].rename(columns=LABELS)
+    floats = out.select_dtypes("float").columns
+    out[floats] = out[floats].round(1)
+    return out
+
+
+# ----------------------------------------------------------------- formulas on counts
+
+
+def nps_from_counts(promoters: float, passives: float, detractors: float) -> float:
+    """NPS = 100 × (promoters − detractors) / (promoters + passives + detractors); NaN when n = 0.
+
+    Worked example: 5 promoters, 2 passives, 3 detractors → 100 × (5 − 3) / 10 = 20.0.
+    >>> nps_from_counts(5, 2, 3)
+    20.0
+    """
+    n = promoters + passives + detractors
+    return math.nan if n <= 0 else 100.0 * (promoters - detractors) / n
+
+
+def nps_margin_of_error(promoters: float, passives: float, detractors: float, z: float = Z95) -> float:
+    """± points of the NPS at 95%: z × 100 × √((p_P + p_D − (p_P − p_D)²) / n).
+
+    NaN when n < 2 (see the module docstring); 0.0 when every response is in one category.
+    Worked example: 5/2/3 → p_P = 0.5, p_D = 0.3, var = 0.8 − 0.04 = 0.76,
+    √(0.76/10) = 0.275681, × 100 × 1.959964 = 54.03.
+    >>> round(nps_margin_of_error(5, 2, 3), 2)
+    54.03
+    """
+    n = promoters + passives + detractors
+    if n < 2:
+        return math.nan
+    p_p, p_d = promoters / n, detractors / n
+    var = max(0.0, p_p + p_d - (p_p - p_d) ** 2)
+    return z * 100.0 * math.sqrt(var / n)
+
+
+def category(score: int) -> str:
+    """'Promoter' (9–10), 'Passive' (7–8), 'Detractor' (0–6) for a valid score.
+
+    >>> category(9), category(7), category(6)
+    ('Promoter', 'Passive', 'Detractor')
+    """
+    if not 0 <= score <= 10:
+        raise ValueError(f"score {score} is outside 0–10")
+    return "Promoter" if score >= 9 else "Passive" if score >= 7 else "Detractor"
+
+
+@dataclass
+class ManualNps:
+    """NPS typed or pasted by hand (workshop mode)."""
+
+    promoters: int
+    passives: int
+    detractors: int
+    invalid: dict[str, int] = field(default_factory=dict)
+    examples: list[str] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return self.promoters + self.passives + self.detractors
+
+    @property
+    def nps(self) -> float:
+        return nps_from_counts(self.promoters, self.passives, self.detractors)
+
+    @property
+    def moe(self) -> float:
+        return nps_margin_of_error(self.promoters, self.passives, self.detractors)
+
+
+def parse_pasted_scores(text: str) -> ManualNps:
+    """Count pasted scores. Values are separated by spaces, new lines, tabs, commas or semicolons
+    (so a decimal must be written with a dot: "6.5"). Whole numbers 0–10 count; anything else is
+    left out and counted as text, decimal or outside 0–10.
+
+    >>> m = parse_pasted_scores("10 9, 8; 6\\nten 6.5 11")
+    >>> (m.promoters, m.passives, m.detractors, m.invalid)
+    (2, 1, 1, {'text': 1, 'decimal': 1, 'outside 0–10': 1})
+    """
+    promoters = passives = detractors = 0
+    invalid = {"text": 0, "decimal": 0, "outside 0–10": 0}
+    examples: list[str] = []
+    for token in re.split(r"[\s,;]+", text or ""):
+        if not token:
+            continue
+        try:
+            value = float(token)
+        except ValueError:
+            reason = "text"
+        else:
+            if math.isnan(value) or value != math.floor(value):
+                reason = "decimal"
+            elif not 0 <= value <= 10:
+                reason = "outside 0–10"
+            else:
+                kind = category(int(value))
+                promoters += kind == "Promoter"
+                passives += kind == "Passive"
+                detractors += kind == "Detractor"
+                continue
+        invalid[reason] += 1
+        if len(examples) < 5:
+            examples.append(token)
+    return ManualNps(promoters, passives, detractors, {k: v for k, v in invalid.items() if v}, examples)
+
+
+# ----------------------------------------------------------------- SQL building blocks
+
+def _counts(score: str = "score") -> str:
+    return f"""count(*) FILTER (WHERE {score} BETWEEN 0 AND 10) AS n,
+        count(*) FILTER (WHERE {score} BETWEEN 9 AND 10) AS promoters,
+        count(*) FILTER (WHERE {score} BETWEEN 7 AND 8) AS passives,
+        count(*) FILTER (WHERE {score} BETWEEN 0 AND 6) AS detractors,
+        count(*) FILTER (WHERE {score} IS NULL) AS missing,
+        count(*) FILTER (WHERE {score} < 0 OR {score} > 10) AS out_of_range"""
+
+
+def _var(p: str = "promoters", d: str = "detractors", n: str = "n") -> str:
+    """var(x) of the ±1/0 indicator from counts, as SQL (NULL when n = 0)."""
+    return (f"greatest(0.0, ({p} + {d}) / nullif({n}, 0)::DOUBLE "
+            f"- power(({p} - {d}) / nullif({n}, 0)::DOUBLE, 2))")
+
+
+def _nps(p: str = "promoters", d: str = "detractors", n: str = "n") -> str:
+    return f"100.0 * ({p} - {d}) / nullif({n}, 0)"
+
+
+def _moe(p: str = "promoters", d: str = "detractors", n: str = "n") -> str:
+    """z × 100 × √(var/n) with z bound as the next `?`; NULL when n < 2."""
+    return f"CASE WHEN {n} >= 2 THEN ? * 100.0 * sqrt({_var(p, d, n)} / {n}) END"
+
+
+def _with_stats(counts_sql: str, order: str) -> str:
+    return f"""WITH counts AS (
+    {counts_sql}
+)
+SELECT *,
+    100.0 * promoters / nullif(n, 0) AS pct_promoters,
+    100.0 * passives / nullif(n, 0) AS pct_passives,
+    100.0 * detractors / nullif(n, 0) AS pct_detractors,
+    {_nps()} AS nps,
+    {_moe()} AS moe
+FROM counts
+ORDER BY {order}"""
+
+
+def _add_band(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    for col in ["n", "promoters", "passives", "detractors", "missing", "out_of_range"]:
+        if col in frame:
+            frame[col] = frame[col].fillna(0).astype("int64")
+    for col in ["pct_promoters", "pct_passives", "pct_detractors", "nps", "moe"]:
+        if col in frame:
+            frame[col] = frame[col].astype(float)
+    frame["low"] = (frame["nps"] - frame["moe"]).clip(lower=-100)
+    frame["high"] = (frame["nps"] + frame["moe"]).clip(upper=100)
+    return frame
+
+
+def _has(con, table: str, column: str) -> bool:
+    rows = con.execute("SELECT 1 FROM information_schema.columns WHERE table_name = ? AND column_name = ?",
+                       [table, column]).fetchall()
+    return bool(rows)
+
+
+def _require(con, table: str, column: str, what: str) -> None:
+    if not _has(con, table, column):
+        raise BoundaryError(f"The NPS responses have no {what} column. Pick it under “Columns” to see this.")
+
+
+# ----------------------------------------------------------------- metrics
+
+def nps_summary(con, table: str, unreadable: int = 0) -> MetricResult:
+    """Headline NPS over all valid responses: n, promoters/passives/detractors (counts and % of n),
+    NPS (points), MoE (± points, 95%), low/high (NPS ∓ MoE clipped to ±100).
+
+    Numerator: promoters − detractors; denominator: valid responses n (scores 0–10).
+    `unreadable` is the upload's count of score cells that were not whole numbers
+    (`dataset.bad_values['score'].count`); they are NULL in the table, so the table's NULL count
+    minus `unreadable` is the number of blank cells. Excluded: blank, not a whole number,
+    outside 0–10.
+    """
+    t = quote_ident(table)
+    sql = _with_stats(f"SELECT {_counts()}\n    FROM {t}", "n")
+    frame = _add_band(con.execute(sql, [Z95]).df())
+    row = frame.iloc[0]
+    unreadable = min(int(unreadable), int(row["missing"]))
+    excluded = {EXCLUDED_BLANK: int(row["missing"]) - unreadable, EXCLUDED_TEXT: unreadable,
+                EXCLUDED_RANGE: int(row["out_of_range"])}
+    return MetricResult(frame, sql, [Z95], {k: v for k, v in excluded.items() if v})
+
+
+def nps_by_period(con, table: str, grain: str = "month", baseline_periods: int = 8,
+                  alpha: float = 0.05) -> MetricResult:
+    """NPS per period with its 95% band and a dip test against the trailing baseline.
+
+    Per period (start of week/month/… of `response_date`): n, promoters, passives, detractors,
+    nps, moe, low, high; baseline_n and baseline_nps pooled over up to `baseline_periods`
+    preceding periods that have responses; z = (nps − baseline_nps) / √(SE² + SE_b²) with
+    SE = 100·√(var/n); dip = z ≤ −z_(α/2). Also label and incomplete (data ends before the
+    period does). Excluded: response date blank, score blank/unreadable, score outside 0–10.
+    """
+    _require(con, table, "response_date", "response date")
+    t = quote_ident(table)
+    period = period_sql(quote_ident("response_date"), grain)
+    z_crit = z_for_alpha(alpha)
+    sql = f"""WITH counts AS (
+    SELECT {period} AS period, {_counts()}
+    FROM {t}
+    WHERE response_date IS NOT NULL
+    GROUP BY ALL
+), trail AS (
+    SELECT *,
+        sum(n) OVER w AS baseline_n,
+        sum(promoters) OVER w AS baseline_promoters,
+        sum(detractors) OVER w AS baseline_detractors
+    FROM counts
+    WINDOW w AS (ORDER BY period ROWS BETWEEN ? PRECEDING AND 1 PRECEDING)
+), stats AS (
+    SELECT *,
+        {_nps()} AS nps,
+        {_moe()} AS moe,
+        100.0 * sqrt({_var()} / nullif(n, 0)) AS se,
+        {_nps('baseline_promoters', 'baseline_detractors', 'baseline_n')} AS baseline_nps,
+        100.0 * sqrt({_var('baseline_promoters', 'baseline_detractors', 'baseline_n')}
+                     / nullif(baseline_n, 0)) AS baseline_se
+    FROM trail
+)
+SELECT period, n, promoters, passives, detractors, missing, out_of_range, nps, moe,
+    baseline_n, baseline_nps,
+    CASE WHEN n >= 2 AND baseline_n >= 2 AND se * se + baseline_se * baseline_se > 0
+         THEN (nps - baseline_nps) / sqrt(se * se + baseline_se * baseline_se) END AS z,
+    coalesce(z <= -?, false) AS dip
+FROM stats
+ORDER BY period"""
+    params = [int(baseline_periods), Z95, z_crit]
+    frame = con.execute(sql, params).df()
+    no_date = con.execute(f"SELECT count(*) FROM {t} WHERE response_date IS NULL").fetchall()[0][0]
+    if frame.empty:
+        frame = frame.assign(low=[], high=[], label=[], incomplete=[])
+        return MetricResult(frame, sql, params, {EXCLUDED_NO_DATE: int(no_date)} if no_date else {})
+    frame = _add_band(frame)
+    frame["baseline_n"] = frame["baseline_n"].fillna(0).astype("int64")
+    frame["dip"] = frame["dip"].astype(bool)
+    frame["period"] = pd.to_datetime(frame["period"])
+    data_end = con.execute(f"SELECT max(response_date) FROM {t}").fetchall()[0][0]
+    frame["label"] = [period_label(p, grain) for p in frame["period"]]
+    frame["incomplete"] = [is_incomplete(p, grain, data_end) for p in frame["period"]]
+    excluded = {EXCLUDED_NO_DATE: int(no_date), EXCLUDED_MISSING: int(frame["missing"].sum()),
+                EXCLUDED_RANGE: int(frame["out_of_range"].sum())}
+    return MetricResult(frame, sql, params, {k: v for k, v in excluded.items() if v})
+
+
+def segment_columns(con, dataset: Dataset) -> dict[str, str]:
+    """The file's other columns usable as segments: table column → file column name.
+
+    A column qualifies when it has 1..MAX_SEGMENT_LEVELS distinct values and is not an identifier
+    (distinct on every row of a file with more than one row).
+    """
+    if not dataset.ready:
+        return {}
+    out = {}
+    t = quote_ident(dataset.table)
+    for column, label in dataset.extra_columns.items():
+        c = quote_ident(column)
+        levels, rows = con.execute(f"SELECT count(DISTINCT {c}), count(*) FROM {t}").fetchall()[0]
+        if 1 <= levels <= MAX_SEGMENT_LEVELS and (levels < rows or rows <= 1):
+            out[column] = label
+    return out
+
+
+def other_score_columns(con, dataset: Dataset) -> list[str]:
+    """File columns besides the mapped score that also look like 0–10 answers (≥ 90% of their
+    non-blank cells whole numbers 0–10), e.g. a second rating question — the user may switch."""
+    if not dataset.ready:
+        return []
+    found = []
+    t = quote_ident(dataset.table)
+    for column, label in dataset.extra_columns.items():
+        c = quote_ident(column)
+        ok, filled = con.execute(
+            f"SELECT count(*) FILTER (WHERE TRY_CAST(CAST({c} AS VARCHAR) AS DOUBLE) IN "
+            f"(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)), count({c}) FROM {t}").fetchall()[0]
+        if filled and ok >= 0.9 * filled and ok >= 1:
+            found.append(label)
+    return found
+
+
+def nps_by_segment(con, table: str, column: str, min_group: int = 30, alpha: float = 0.05) -> MetricResult:
+    """NPS per value of a segment column (blank values are their own group "(blank)", so groups add
+    up to the total): n, promoters/passives/detractors %, nps, moe, low, high; too_small when
+    n < `min_group`; z of the group against all other valid responses
+    (z = (NPS_g − NPS_rest) / √(SE_g² + SE_rest²)) and differs when |z| ≥ z_(α/2).
+    """
+    _require(con, table, column, column)
+    t, c = quote_ident(table), quote_ident(column)
+    counts = f"""SELECT coalesce(nullif(trim(CAST({c} AS VARCHAR)), ''), '(blank)') AS segment, {_counts()}
+    FROM {t}
+    GROUP BY ALL"""
+    sql = f"""WITH counts AS (
+    {counts}
+), totals AS (
+    SELECT *,
+        sum(n) OVER () - n AS rest_n,
+        sum(promoters) OVER () - promoters AS rest_promoters,
+        sum(detractors) OVER () - detractors AS rest_detractors
+    FROM counts
+), stats AS (
+    SELECT *,
+        100.0 * promoters / nullif(n, 0) AS pct_promoters,
+        100.0 * passives / nullif(n, 0) AS pct_passives,
+        100.0 * detractors / nullif(n, 0) AS pct_detractors,
+        {_nps()} AS nps,
+        {_moe()} AS moe,
+        100.0 * sqrt({_var()} / nullif(n, 0)) AS se,
+        {_nps('rest_promoters', 'rest_detractors', 'rest_n')} AS rest_nps,
+        100.0 * sqrt({_var('rest_promoters', 'rest_detractors', 'rest_n')} / nullif(rest_n, 0)) AS rest_se
+    FROM totals
+)
+SELECT segment, n, promoters, passives, detractors, missing, out_of_range,
+    pct_promoters, pct_passives, pct_detractors, nps, moe, n < ? AS too_small, rest_nps,
+    CASE WHEN n >= 2 AND rest_n >= 2 AND se * se + rest_se * rest_se > 0
+         THEN (nps - rest_nps) / sqrt(se * se + rest_se * rest_se) END AS z,
+    coalesce(abs(z) >= ?, false) AS differs
+FROM stats
+ORDER BY n DESC, segment"""
+    params = [Z95, int(min_group), z_for_alpha(alpha)]
+    frame = _add_band(con.execute(sql, params).df())
+    frame["too_small"] = frame["too_small"].astype(bool)
+    frame["differs"] = frame["differs"].astype(bool)
+    excluded = {EXCLUDED_MISSING: int(frame["missing"].sum()), EXCLUDED_RANGE: int(frame["out_of_range"].sum())}
+    return MetricResult(frame, sql, params, {k: v for k, v in excluded.items() if v})
+
+
+def score_distribution(con, table: str) -> MetricResult:
+    """Responses per score 0–10 (every score listed, zero when nobody gave it), with share
+    (% of valid responses) and category. Excluded: blank/unreadable and outside 0–10."""
+    t = quote_ident(table)
+    sql = f"""WITH scores AS (SELECT range AS score FROM range(0, 11)),
+counted AS (
+    SELECT score, count(*) AS responses FROM {t} WHERE score BETWEEN 0 AND 10 GROUP BY score
+)
+SELECT s.score, coalesce(c.responses, 0) AS responses,
+    100.0 * coalesce(c.responses, 0) / nullif(sum(coalesce(c.responses, 0)) OVER (), 0) AS share,
+    CASE WHEN s.score >= 9 THEN 'Promoter' WHEN s.score >= 7 THEN 'Passive' ELSE 'Detractor' END AS category
+FROM scores s LEFT JOIN counted c USING (score)
+ORDER BY s.score"""
+    frame = con.execute(sql).df()
+    frame["score"] = frame["score"].astype("int64")
+    frame["responses"] = frame["responses"].astype("int64")
+    missing, out = con.execute(
+        f"SELECT count(*) FILTER (WHERE score IS NULL), count(*) FILTER (WHERE score < 0 OR score > 10) "
+        f"FROM {t}").fetchall()[0]
+    excluded = {EXCLUDED_MISSING: int(missing), EXCLUDED_RANGE: int(out)}
+    return MetricResult(frame, sql, [], {k: v for k, v in excluded.items() if v})
+
+
+def comments(con, table: str) -> MetricResult:
+    """Non-blank comments of valid responses with score, category, VADER sentiment (compound
+    −1..+1, label positive/neutral/negative) and about_marketing (a complaint about marketing; see
+    lib/text.py). Newest first when dated.
+    Excluded: comments of responses without a valid score."""
+    _require(con, table, "comment", "comment")
+    t = quote_ident(table)
+    dated = _has(con, table, "response_date")
+    who = "respondent" if _has(con, table, "respondent") else "CAST(_row AS VARCHAR)"
+    sql = f"""SELECT _row, {who} AS respondent, {'response_date' if dated else 'NULL'} AS response_date, score,
+    CASE WHEN score >= 9 THEN 'Promoter' WHEN score >= 7 THEN 'Passive' ELSE 'Detractor' END AS category,
+    trim(comment) AS comment
+FROM {t}
+WHERE score BETWEEN 0 AND 10 AND nullif(trim(comment), '') IS NOT NULL
+ORDER BY response_date DESC NULLS LAST, _row"""
+    frame = con.execute(sql).df()
+    unique = list(dict.fromkeys(frame["comment"].tolist()))  # each distinct text is scored once
+    scores = sentiment_scores(unique).assign(comment=unique)
+    scores["about_marketing"] = [complaint_about_marketing(c) for c in unique]
+    scored = scores.set_index("comment")
+    frame["sentiment"] = scored["compound"].reindex(frame["comment"]).to_numpy(dtype=float)
+    frame["sentiment_label"] = scored["label"].reindex(frame["comment"]).to_numpy(dtype=object)
+    frame["about_marketing"] = scored["about_marketing"].reindex(frame["comment"]).to_numpy(dtype=bool)
+    invalid = con.execute(
+        f"SELECT count(*) FROM {t} WHERE NOT coalesce(score BETWEEN 0 AND 10, false) "
+        "AND nullif(trim(comment), '') IS NOT NULL").fetchall()[0][0]
+    return MetricResult(frame, sql, [], {"comment with no valid score": int(invalid)} if invalid else {})
+
+
+def sentiment_by_category(comment_frame: pd.DataFrame) -> pd.DataFrame:
+    """Per category (Detractor, Passive, Promoter): comments, % negative / neutral / positive
+    (of that category's comments) and the mean compound score."""
+    rows = []
+    for cat in CATEGORIES:
+        part = comment_frame[comment_frame["category"] == cat]
+        n = len(part)
+        share = (lambda lab: 100.0 * (part["sentiment_label"] == lab).sum() / n if n else math.nan)
+        rows.append({"category": cat, "comments": n, "pct_negative": share("negative"),
+                     "pct_neutral": share("neutral"), "pct_positive": share("positive"),
+                     "mean_sentiment": part["sentiment"].mean() if n else math.nan})
+    return pd.DataFrame(rows)
+
+
+def detractor_terms(comment_frame: pd.DataFrame, top: int = 10, min_texts: int = 3) -> pd.DataFrame:
+    """Terms that separate detractors' comments (side 'Detractors') from promoters' ('Promoters');
+    log odds ratio and z as in lib.text.distinguishing_terms. Passives are not used."""
+    frame = distinguishing_terms(comment_frame.loc[comment_frame["category"] == "Detractor", "comment"],
+                                 comment_frame.loc[comment_frame["category"] == "Promoter", "comment"],
+                                 top=top, min_texts=min_texts)
+    frame["side"] = frame["side"].map({"a": "Detractors", "b": "Promoters"})
+    return frame.rename(columns={"texts_a": "detractor_comments", "texts_b": "promoter_comments",
+                                 "share_a": "share_detractors", "share_b": "share_promoters"})
+
+
+def referral_candidates(con, table: str, min_score: int = 9, extra: dict[str, str] | None = None) -> MetricResult:
+    """Respondents whose latest valid score is ≥ `min_score` (0–10), with score, date, comment and
+    the file's segment columns (`extra`: table column → file column). Latest = newest response
+    date, then the last row in the file; without a respondent column every response counts."""
+    if not 0 <= min_score <= 10:
+        raise BoundaryError(f"The referral threshold must be a score from 0 to 10, not {min_score}.")
+    t = quote_ident(table)
+    has_who, dated = _has(con, table, "respondent"), _has(con, table, "response_date")
+    has_comment = _has(con, table, "comment")
+    cols = ["respondent" if has_who else "CAST(_row AS VARCHAR) AS respondent", "score"]
+    cols += (["response_date"] if dated else []) + (["comment"] if has_comment else [])
+    cols += [f"{quote_ident(c)} AS {quote_ident(label)}" for c, label in (extra or {}).items()]
+    latest = ("QUALIFY row_number() OVER (PARTITION BY respondent ORDER BY "
+              f"{'response_date DESC NULLS LAST, ' if dated else ''}_row DESC) = 1" if has_who else "")
+    sql = f"""WITH valid AS (
+    SELECT * FROM {t} WHERE score BETWEEN 0 AND 10 {'AND respondent IS NOT NULL' if has_who else ''}
+    {latest}
+)
+SELECT {', '.join(cols)}
+FROM valid
+WHERE score >= ?
+ORDER BY score DESC, {'response_date DESC NULLS LAST, ' if dated else ''}respondent"""
+    frame = con.execute(sql, [int(min_score)]).df()
+    return MetricResult(frame, sql, [int(min_score)])
+
+
+def campaign_effect(con, table: str, calendar: str, days: int = 14, channels: list[str] | None = None
+                    ) -> tuple[MetricResult, MetricResult]:
+    """NPS of responses within `days` days after a campaign vs all other dated responses.
+
+    A response is "after a campaign" when start_date ≤ response_date < coalesce(end_date,
+    start_date) + `days` days for at least one campaign (of `channels`, all when None).
+    Returns (comparison, per_campaign): the comparison has two rows (n, nps, moe, low, high) plus
+    the z of their difference (`difference_z`); per_campaign has each campaign's window n, nps
+    and moe — campaigns with no response in their window are not listed.
+    """
+    _require(con, table, "response_date", "response date")
+    t, cal = quote_ident(table), quote_ident(calendar)
+    has_end = _has(con, calendar, "end_date")
+    has_channel = _has(con, calendar, "channel")
+    end = "coalesce(c.end_date, c.start_date)" if has_end else "c.start_date"
+    chan = "c.channel" if has_channel else "NULL"
+    where_chan = f" AND {chan} IN (SELECT unnest(?::VARCHAR[]))" if channels is not None else ""
+    window = f"""SELECT c.campaign, {chan} AS channel, c.start_date, {end} AS end_date
+    FROM {cal} c WHERE c.start_date IS NOT NULL{where_chan}"""
+    chan_params = [list(channels)] if channels is not None else []
+    cmp_sql = f"""WITH campaigns AS (
+    {window}
+), tagged AS (
+    SELECT r.score, EXISTS (
+        SELECT 1 FROM campaigns c
+        WHERE r.response_date >= c.start_date
+          AND r.response_date < c.end_date + to_days(CAST(? AS INTEGER))
+    ) AS after_campaign
+    FROM {t} r WHERE r.response_date IS NOT NULL
+), counts AS (
+    SELECT CASE WHEN after_campaign THEN 'Within ' || ? || ' days of a campaign' ELSE 'Other days' END AS responses,
+        {_counts()}
+    FROM tagged GROUP BY ALL
+)
+SELECT *, {_nps()} AS nps, {_moe()} AS moe, 100.0 * sqrt({_var()} / nullif(n, 0)) AS se
+FROM counts ORDER BY responses DESC"""
+    cmp_params = [*chan_params, int(days), str(int(days)), Z95]
+    comparison = _add_band(con.execute(cmp_sql, cmp_params).df())
+    per_sql = f"""WITH campaigns AS (
+    {window}
+)
+SELECT c.campaign, c.channel, CAST(c.start_date AS DATE) AS start_date, CAST(c.end_date AS DATE) AS end_date,
+    {_counts('r.score')}
+FROM campaigns c JOIN {t} r
+  ON r.response_date >= c.start_date AND r.response_date < c.end_date + to_days(CAST(? AS INTEGER))
+GROUP BY ALL"""
+    per_sql = _with_stats(per_sql, "start_date, campaign")
+    per_params = [*chan_params, int(days), Z95]
+    per_campaign = _add_band(con.execute(per_sql, per_params).df())
+    for column in ("start_date", "end_date"):
+        per_campaign[column] = pd.to_datetime(per_campaign[column]).dt.date
+    return (MetricResult(comparison, cmp_sql, cmp_params), MetricResult(per_campaign, per_sql, per_params))
+
+
+def difference_z(frame: pd.DataFrame) -> float:
+    """z of the NPS difference between the first two rows of a frame with nps and se columns."""
+    if len(frame) < 2:
+        return math.nan
+    a, b = frame.iloc[0], frame.iloc[1]
+    se = math.sqrt(a["se"] ** 2 + b["se"] ** 2) if pd.notna(a["se"]) and pd.notna(b["se"]) else math.nan
+    return (a["nps"] - b["nps"]) / se if se and not math.isnan(se) else math.nan
+
+
+def campaigns(con, calendar: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
+              ) -> pd.DataFrame:
+    """The campaign calendar as campaign, channel, start_date, end_date (end = start when blank),
+    limited to campaigns that overlap [start, end) when given."""
+    cal = quote_ident(calendar)
+    last = "coalesce(end_date, start_date)" if _has(con, calendar, "end_date") else "start_date"
+    chan = "channel" if _has(con, calendar, "channel") else "NULL"
+    sql = f"""SELECT campaign, coalesce({chan}, '(blank)') AS channel, start_date, {last} AS end_date
+FROM {cal}
+WHERE start_date IS NOT NULL AND (? IS NULL OR {last} >= ?) AND (? IS NULL OR start_date < ?)
+ORDER BY start_date, campaign"""
+    lo = None if start is None else pd.Timestamp(start).to_pydatetime()
+    hi = None if end is None else pd.Timestamp(end).to_pydatetime()
+    return con.execute(sql, [lo, lo, hi, hi]).df()
+
+
+# ----------------------------------------------------------------- flags and tables
+
+def area_flags(ws) -> list[Flag]:
+    """NPS red flags: overall NPS below `nps_healthy_min`; monthly dips beyond the noise against the
+    trailing baseline; segments (n ≥ `min_group_size`) whose NPS is below the healthy line and
+    significantly below the rest."""
+    dataset = ws.get("nps_responses")
+    if dataset is None:
+        return []
+    con, th = ws.con.cursor(), ws.thresholds  # a cursor: the page's own run may still use ws.con
+    flags: list[Flag] = []
+    bad = dataset.bad_values.get("score")
+    summary = nps_summary(con, dataset.table, bad.count if bad else 0).frame.iloc[0]
+    n, healthy = int(summary["n"]), th["nps_healthy_min"]
+    if n and summary["nps"] < healthy:
+        small = n < th["nps_min_responses"]
+        flags.append(Flag("nps", "NPS", "All responses", float(summary["nps"]), healthy,
+                          f"threshold, n={n:,}, ±{summary['moe']:.1f} pts", "low" if small else "high",
+                          questions_for("nps", "NPS"), unit="points"))
+    if "response_date" in dataset.mapping:
+        alpha = th["baseline_alpha"]
+        periods = nps_by_period(con, dataset.table, "month", int(th["baseline_periods"]), alpha).frame
+        for row in periods[periods["dip"]].itertuples():
+            severity = "high" if row.z <= -z_for_alpha(alpha / 10) else "medium"
+            flags.append(Flag("nps", "NPS dip", row.label, float(row.nps), float(row.baseline_nps),
+                              f"z={row.z:.2f} vs trailing baseline, n={row.n:,} vs {row.baseline_n:,}",
+                              severity, questions_for("nps", "NPS dip"), period=row.period, unit="points"))
+    for column, label in segment_columns(con, dataset).items():
+        seg = nps_by_segment(con, dataset.table, column, int(th["min_group_size"]), th["baseline_alpha"]).frame
+        hit = seg[~seg["too_small"] & seg["differs"] & (seg["nps"] < healthy) & (seg["z"] < 0)]
+        for row in hit.itertuples():
+            flags.append(Flag("nps", "NPS by segment", f"{label} = {row.segment}", float(row.nps),
+                              float(row.rest_nps), f"z={row.z:.2f} vs other respondents, n={row.n:,}",
+                              "medium", questions_for("nps", "NPS by segment"), unit="points"))
+    return flags
+
+
+def area_tables(ws) -> dict[str, pd.DataFrame]:
+    """Main NPS tables for the Excel export."""
+    dataset = ws.get("nps_responses")
+    if dataset is None:
+        return {}
+    con, th = ws.con.cursor(), ws.thresholds  # a cursor: the page's own run may still use ws.con
+    bad = dataset.bad_values.get("score")
+    tables = {"NPS summary": nps_summary(con, dataset.table, bad.count if bad else 0).frame,
+              "NPS score distribution": score_distribution(con, dataset.table).frame}
+    if "response_date" in dataset.mapping:
+        tables["NPS by month"] = nps_by_period(con, dataset.table, "month", int(th["baseline_periods"]),
+                                               th["baseline_alpha"]).frame
+    for column, label in segment_columns(con, dataset).items():
+        tables[f"NPS by {label}"[:31]] = nps_by_segment(con, dataset.table, column, int(th["min_group_size"]),
+                                                        th["baseline_alpha"]).frame
+    tables["NPS referral candidates"] = referral_candidates(
+        con, dataset.table, int(th["nps_referral_min_score"]), segment_columns(con, dataset)).frame
+    return tables

@@ -1,0 +1,101 @@
+"""The NPS page with the sample data, the real export and manual mode (AppTest)."""
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from lib.metrics import nps as m
+from tests.conftest import real_file
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def nps_page() -> AppTest:
+    st.cache_data.clear()
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("pages/nps.py").run()
+    assert not at.exception
+    return at
+
+
+def tiles(at: AppTest) -> dict[str, str]:
+    return {t.label: t.value for t in at.metric}
+
+
+@pytest.fixture(scope="module")
+def sample_page():
+    at = nps_page()
+    at.button(key="sample_nps").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_sample_tiles_match_the_metric(sample_page):
+    at = sample_page
+    ws = at.session_state["workspace"]
+    dataset = ws.get("nps_responses")
+    row = m.nps_summary(ws.con, dataset.table, dataset.bad_values["score"].count).frame.iloc[0]
+    shown = tiles(at)
+    assert list(shown)[:6] == ["NPS", "Responses", "Promoters", "Passives", "Detractors", "Margin of error"]
+    assert shown["NPS"] == f"{row.nps:.1f}"
+    assert shown["Responses"] == f"{int(row.n):,}"
+    assert shown["Promoters"] == f"{row.pct_promoters:.1f}%"
+    assert shown["Detractors"] == f"{row.pct_detractors:.1f}%"
+    assert shown["Margin of error"] == f"±{row.moe:.1f}"
+    assert int(row.n) > 1000 and -100 <= row.nps <= 100
+
+
+def test_sample_shows_left_out_rows_dips_and_campaigns(sample_page):
+    at = sample_page
+    text = " ".join(md.value for md in at.markdown)
+    # the sample file carries blanks, 'ten', 6.5 and 11
+    assert "score blank" in text and "not a whole number" in text and "outside 0–10" in text
+    assert "dip beyond the noise:" in text  # the dip after the campaign burst is flagged
+    assert "Difference: z =" in text
+    headers = [h.value for h in at.header]
+    assert headers == ["NPS by period", "Breakdown by segment", "Score distribution", "Comments", "Campaigns",
+                       "Referral candidates", "Red flags"]
+
+
+def test_referral_threshold_is_editable(sample_page):
+    at = sample_page
+    before = next(md.value for md in at.markdown if "whose latest score is" in md.value)
+    at.number_input(key="th_nps_nps_referral_min_score").set_value(7.0).run()
+    assert not at.exception
+    after = next(md.value for md in at.markdown if "whose latest score is" in md.value)
+    assert "is 7 or more" in after
+    assert int(after.split()[0].replace(",", "")) > int(before.split()[0].replace(",", ""))
+
+
+def test_real_export_without_dates():
+    at = nps_page()
+    data = real_file("preppin_2021w23_nps_prep_air.csv").read_bytes()
+    at.file_uploader(key="upload_nps").set_value(("preppin_2021w23_nps_prep_air.csv", data, "text/csv")).run()
+    assert not at.exception, at.exception
+    shown = tiles(at)
+    # 184 responses, 74 promoters, 35 detractors: NPS 21.2, MoE ±10.7 (worked in tests/test_metrics_nps.py)
+    assert shown["NPS"] == "21.2" and shown["Responses"] == "184" and shown["Margin of error"] == "±10.7"
+    assert shown["Promoters"] == "40.2%" and shown["Passives"] == "40.8%" and shown["Detractors"] == "19.0%"
+    assert any("no response date" in i.value for i in at.info)
+    assert at.selectbox(key="nps_segment").value == "airline"
+    assert any("No rows left out" in md.value for md in at.markdown)
+
+
+def test_manual_mode_counts_and_pasted_scores():
+    at = nps_page()
+    at.number_input(key="nps_manual_p").set_value(5).run()
+    at.number_input(key="nps_manual_pa").set_value(2).run()
+    at.number_input(key="nps_manual_d").set_value(3).run()
+    shown = tiles(at)
+    # 5/2/3 → NPS 20.0, MoE ±54.0 (worked in tests/test_metrics_nps.py)
+    assert shown["NPS"] == "20.0" and shown["Margin of error"] == "±54.0" and shown["Responses"] == "10"
+    at.radio(key="nps_manual_how").set_value("Scores").run()
+    at.text_area(key="nps_manual_scores").input("10 9 8 6 ten 6.5 11").run()
+    assert not at.exception
+    shown = tiles(at)
+    # 10, 9 promoters; 8 passive; 6 detractor → (2 − 1)/4 = 25.0
+    assert shown["NPS"] == "25.0" and shown["Responses"] == "4"
+    assert any("Left out: 1 text, 1 decimal, 1 outside 0–10" in c.value for c in at.caption)

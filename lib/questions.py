@@ -37,6 +37,25 @@ QUESTIONS: dict[tuple[str, str], tuple[str, ...]] = {
         "What share of messages were marketing rather than product or service?",
         "Did in-product messaging change recently (new campaigns, new message types)?",
     ),
+    ("in_app", "Engagement rate"): (
+        "Is the drop in one message type or campaign, or across all in-app messages?",
+        "Did message frequency rise in the same period?",
+    ),
+    ("in_app", "Dismiss rate"): (
+        "Which campaigns are closed most, and are they shown to the same users again and again?",
+    ),
+    ("in_app", "Mute rate"): (
+        "Which messages preceded the mutes, and were they marketing?",
+    ),
+    ("in_app", "Dwell under 1s"): (
+        "Are announcements skimmed because they interrupt a task (placement, timing)?",
+    ),
+    ("in_app", "Messages per active user per week"): (
+        "Which new campaigns added the extra messages, and is there a frequency cap?",
+    ),
+    ("in_app", "Frequency up and engagement down"): (
+        "More messages and less relevance at once: which campaign to pause first?",
+    ),
     ("nps", "*"): (
         "Did the dip line up with a customer-marketing campaign?",
         "Which segment drives the change, and is its sample large enough to read?",
@@ -46,6 +65,23 @@ QUESTIONS: dict[tuple[str, str], tuple[str, ...]] = {
         "Which plans or segments lost the most value, and did they move down a tier first?",
         "Did churn rise after an incident or a campaign?",
         "Which trials did not convert, and what did they have in common?",
+    ),
+    ("ncvg", "Customer churn rate"): (
+        "Which plans or segments did the lost customers come from, and were they hit by an incident?",
+        "Did a price change, campaign or renewal date cluster fall in this month?",
+    ),
+    ("ncvg", "Net customers"): (
+        "Did fewer customers join, or more leave, than in the months before?",
+    ),
+    ("ncvg", "Net value"): (
+        "Is the loss a few large accounts or many small ones?",
+    ),
+    ("ncvg", "Trials not converting"): (
+        "Did trial users reach the product's key moment before their trial ended?",
+    ),
+    ("ncvg", "Churn after an incident"): (
+        "Were the affected customers told what happened and offered a remedy?",
+        "Which incident drove the losses, and how long after it did customers leave?",
     ),
     ("funnel", "*"): (
         "Which stage loses the most leads, and did that change recently?",
@@ -62,6 +98,32 @@ QUESTIONS: dict[tuple[str, str], tuple[str, ...]] = {
         "Are complaints about marketing (too many emails, notifications, spam) growing?",
         "Are the posters known customers, and which segment are they in?",
         "Did expansion win rate dip or cycle time jump after a marketing push?",
+    ),
+    ("voice", "Share negative"): (
+        "What do this period's negative texts talk about (top terms of negative texts)?",
+        "Did a campaign, a release or an incident happen in this period?",
+    ),
+    ("voice", "Complaints about marketing"): (
+        "Which channel do the complaints name — email, in-app notifications, promos?",
+        "Did send or in-app frequency rise in this period (Email and In-app pages)?",
+    ),
+    ("voice", "Share negative during campaign"): (
+        "Was this campaign's audience expecting it, and how often did they hear from us that week?",
+        "Do the negative texts in the window mention the campaign's channel?",
+    ),
+    ("voice", "Win rate"): (
+        "Were these expansion deals opened off the back of a campaign rather than a customer need?",
+        "Do the deal notes of lost deals mention marketing fatigue?",
+    ),
+    ("voice", "Qualification rate"): (
+        "Which source campaigns brought the unqualified deals?",
+    ),
+    ("voice", "Median cycle time"): (
+        "Are customers stalling because they are annoyed by marketing, or for budget reasons?",
+    ),
+    ("voice", "Campaign-sourced deals"): (
+        "Did this campaign reach customers who were not ready to expand?",
+        "Is the campaign's audience the right fit (segment, plan, tenure)?",
     ),
 }
 

@@ -1,11 +1,201 @@
 """Email boundaries — Is email frequency or content pushing customers to unsubscribe or complain?"""
 
+import pandas as pd
 import streamlit as st
 
-from ui.common import dataset_section, not_built
+from lib.charts import email as charts
+from lib.config import EMAIL_MPP_START
+from lib.errors import BoundaryError
+from lib.metrics import email as em
+from ui.common import (dataset_section, download_csv, excluded_note, flags_table, show_sql,
+                       threshold_editor, workspace)
+
+
+
+def table(frame: pd.DataFrame, key: str | None = None) -> None:
+    """A sortable table with rates as percentages, and its CSV download when `key` is given."""
+    frame = em.for_display(frame)
+    st.dataframe(frame, hide_index=True, column_config={
+        c: st.column_config.NumberColumn(format="percent") for c in em.percent_columns(frame)})
+    if key:
+        download_csv(frame, f"{key}.csv", key)
+
 
 st.title("Email boundaries")
 st.caption("Is email frequency or content pushing customers to unsubscribe or complain?")
 dataset = dataset_section(["email_campaigns", "email_events"], key="email")
-if dataset is not None:
-    not_built(3, "email")
+if dataset is None:
+    st.stop()
+
+ws = workspace()
+con = ws.con.cursor()  # own cursor: an overlapping rerun may still hold the session connection
+sources = [k for k in em.KINDS if ws.get(k) is not None]
+kind = sources[0]
+if len(sources) > 1:
+    kind = st.radio("Analyse", sources, horizontal=True, key="email_source",
+                    format_func=lambda k: f"{ws.get(k).file_name} ({ws.get(k).label})")
+try:
+    data = em.email_data(con, ws.get(kind).table, ws.thresholds["email_scanner_seconds"])
+except BoundaryError as exc:
+    st.error(str(exc))
+    st.stop()
+if data.first_send is None:
+    st.error(f"{ws.get(kind).file_name}: no usable sends. " + "; ".join(f"{n} {r}" for r, n in data.excluded.items())
+             + ". Check the Columns panel above.")
+    st.stop()
+if data.excluded:
+    st.warning("Left out of every figure: " + "; ".join(f"{n:,} row(s) — {r}" for r, n in data.excluded.items())
+               + ". Fix them in the file or the Columns panel to include them.")
+
+# ---------------------------------------------------------------- selection
+c1, c2, c3, c4 = st.columns([1, 2, 2, 2])
+grains = ["week", "month", "quarter"]
+grain = c1.selectbox("Period", grains, index=grains.index(em.default_grain(data.first_send, data.last_send)),
+                     key=f"email_grain_{kind}")
+first_day, last_day = data.first_send.date(), data.last_send.date()
+picked = c2.date_input("Sent between", (first_day, last_day), min_value=first_day, max_value=last_day,
+                       key=f"email_dates_{kind}")
+start, end = (picked if isinstance(picked, tuple) and len(picked) == 2 else (first_day, last_day))
+lists = c3.multiselect("Lists / segments", em.choices(con, data, "list_name"), key=f"email_lists_{kind}")
+topics = c4.multiselect("Topics / types", em.choices(con, data, "topic"), key=f"email_topics_{kind}")
+filters = em.Filters(pd.Timestamp(start), pd.Timestamp(end) + pd.Timedelta(days=1), tuple(lists), tuple(topics))
+alpha, k = ws.thresholds["baseline_alpha"], int(ws.thresholds["baseline_periods"])
+
+# ---------------------------------------------------------------- tiles
+current = em.pooled_rates(con, data, filters)
+previous = em.pooled_rates(con, data, filters.previous())
+for col, tile in zip(st.columns(3) + st.columns(3), em.headline_tiles(current.frame, previous.frame)):
+    col.metric(tile.label, tile.value, tile.delta, delta_color=tile.delta_color, help=tile.help)
+row = current.frame.iloc[0]
+days = (filters.end - filters.start).days
+st.caption(f"{int(row['sends']):,} sends, {row['delivered']:,.0f} delivered. Rates are **pooled**: the sum of "
+           "numerators ÷ the sum of denominators over all sends in range — not an average of per-campaign "
+           f"rates. Deltas are percentage points against the previous {days} days"
+           + ("" if previous.frame.iloc[0]["sends"] else " (no sends then, so no deltas)") + ". Hover a tile for its counts.")
+if data.has("machine_opens") or data.has("scanner_clicks"):
+    st.caption(f"Without machine activity: open rate {em.pct(row['open_rate_human'])}, "
+               f"click rate {em.pct(row['click_rate_human'])} (machine opens and scanner clicks = first open or "
+               f"click within {ws.thresholds['email_scanner_seconds']:g} s of delivery).")
+elif data.last_send >= pd.Timestamp(EMAIL_MPP_START):
+    st.info("This file has no machine-open counts. Opens after September 2021 are inflated by Apple Mail "
+            "Privacy Protection and security scanners, so open-rate flags are downgraded: lean on click rate "
+            "and click-to-open rate.")
+excluded_note(current)
+show_sql(current)
+
+# ---------------------------------------------------------------- flags
+st.header("Red flags")
+with st.expander("Thresholds — shared by every page and the Boundary report"):
+    threshold_editor("email", "email")
+    threshold_editor("all", "email_all")
+flags = em.email_flags(con, data, filters, grain, ws.thresholds)
+st.caption("Severity: a threshold flag is **high** when the rate's whole Wilson 95% interval is past the line, "
+           "**medium** when only the rate is, **low** when n is too small to read. An own-history flag is "
+           "**high** when it survives a Bonferroni correction for the number of periods or sends tested.")
+st.dataframe(em.flag_counts(flags), hide_index=True)
+flags_table(flags, "email")
+
+# ---------------------------------------------------------------- own history
+st.header("Worse than the sender's own history?")
+st.markdown(f"Each {grain}'s rate is compared with the pooled rate of the **{k} {grain}s before it** (re-weighted "
+            f"to this {grain}'s topic mix) by a two-proportion z-test, scaled down by how much this sender's "
+            f"rates normally vary beyond chance (Laney's correction); a {grain} is flagged when p < {alpha:g} "
+            "in the bad direction — the counts behind each test are in the table.")
+rates = {r.label: r for r in data.usable_rates() if r.key in {x.key for x in em.RATES}}
+chosen = rates[st.selectbox("Rate", list(rates), index=list(rates).index("Unsubscribe rate")
+                            if "Unsubscribe rate" in rates else 0, key="email_history_rate")]
+period_tests = em.baseline_tests(con, data, filters, grain, k, alpha, "period")
+limits = em.baseline_limits(period_tests.frame, chosen.key, alpha)
+st.altair_chart(charts.history_chart(limits, chosen.label, chosen.key), width="stretch")
+table(em.history_display(limits), f"email_{chosen.key}_vs_history")
+show_sql(period_tests)
+campaign_tests = em.baseline_tests(con, data, filters, grain, k, alpha, "campaign")
+worse = campaign_tests.frame[campaign_tests.frame["worse"]]
+st.subheader(f"Sends worse than same-topic sends of the {k} {grain}s before: {len(worse)}")
+table(worse[["send_date", "subject", "topic", "metric", "x", "n", "rate", "baseline", "base_n", "p_value"]]
+      .rename(columns={"send_date": "Sent", "subject": "Campaign", "base_n": "baseline n"}), "email_sends_vs_history")
+show_sql(campaign_tests)
+
+# ---------------------------------------------------------------- frequency
+st.header("How often do customers get email?")
+periods = em.rates_by_period(con, data, filters, grain)
+st.altair_chart(charts.frequency_chart(periods.frame), width="stretch")
+st.caption("Emails per recipient per week = emails sent ÷ list size ÷ weeks in the period. List size is the file's "
+           "list-size column when present, otherwise the largest send to each list in the period (lists assumed "
+           "not to overlap). Grey bars: the data ends before the period does.")
+period_cols = ["period_label", "sends", "sent", "delivered", "emails_per_recipient_week",
+               *[r.key for r in data.usable_rates()], "incomplete"]
+table(periods.frame[period_cols], f"email_per_{grain}")
+excluded_note(periods)
+show_sql(periods)
+
+# ---------------------------------------------------------------- unsubscribes vs frequency
+st.header("Do unsubscribes rise with send frequency?")
+corr = em.frequency_vs_unsubscribes(periods.frame)
+r_text = (f"r = {corr.r:.2f}, 95% CI {corr.low:.2f} to {corr.high:.2f}, n = {corr.n} {grain}s"
+          if pd.notna(corr.low) else f"r = {corr.r:.2f}, n = {corr.n} {grain}s" if pd.notna(corr.r)
+          else f"too few {grain}s to correlate (n = {corr.n})")
+if data.has("unsubscribes"):
+    st.altair_chart(charts.unsubscribe_scatter(periods.frame, r_text), width="stretch")
+    st.markdown(f"Pearson correlation between emails per recipient per week and the unsubscribe rate, per {grain}: "
+                f"**{r_text}**" + (" — beyond the noise." if pd.notna(corr.p_value) and corr.p_value < alpha
+                                   else " — not distinguishable from no relation." if pd.notna(corr.p_value) else "."))
+    show_sql(periods, "Show SQL (same per-period table)")
+else:
+    st.info("This file has no unsubscribe column, so the unsubscribe rate cannot be compared with frequency.")
+
+# ---------------------------------------------------------------- topic
+st.header("Is the open rate declining, or is it the topic mix?")
+mix = em.topic_mix_effect(con, data, filters, grain)
+actual, expected = em.trend_per_year(mix.frame, "open_rate"), em.trend_per_year(mix.frame, "expected_open_rate")
+st.altair_chart(charts.topic_mix_chart(mix.frame), width="stretch")
+if pd.notna(actual):
+    st.markdown(f"Open-rate trend: **{100 * actual:+.1f} pp per year**; the topic mix alone predicts "
+                f"**{100 * expected:+.1f} pp per year** (each topic at its own open rate over the range, weighted by "
+                f"that {grain}'s sends). What is left, {100 * (actual - expected):+.1f} pp per year, is the change "
+                "within topics.")
+show_sql(mix)
+by_topic_period = em.rates_by_period(con, data, filters, grain, by="topic")
+st.altair_chart(charts.topic_share_chart(by_topic_period.frame), width="stretch")
+show_sql(by_topic_period)
+groups = em.rates_by_group(con, data, filters, "topic", min_n=int(ws.thresholds["min_group_size"]))
+st.altair_chart(charts.group_rates_chart(groups.frame, "topic", "open_rate", "Open rate"), width="stretch")
+group_cols = ["topic", "sends", "delivered", "open_rate", "open_rate_low", "open_rate_high", "ctor", "click_rate",
+              *[c for c in ("unsubscribe_rate", "spam_rate") if groups.frame[c].notna().any()], "small"]
+table(groups.frame[group_cols], "email_by_topic")
+st.caption("Topics beyond the 8 largest are summed in “Other”, so the rows add up to the total. "
+           "“small” marks groups under the smallest readable size.")
+show_sql(groups)
+
+# ---------------------------------------------------------------- lists
+st.header("Which lists were added where metrics declined?")
+growth = em.list_growth(con, data, filters, grain)
+declined = em.declined_periods(period_tests.frame)
+st.altair_chart(charts.list_growth_chart(growth.frame, declined), width="stretch")
+behind = em.lists_behind_declines(growth.frame, declined, grain)
+if behind.empty:
+    st.caption("No list was first sent to in, or just before, a period that declined against its own history.")
+else:
+    table(behind, "email_lists_behind_declines")
+show_sql(growth)
+
+# ---------------------------------------------------------------- timeline
+st.header("Did anything else change in the program?")
+changes = em.program_changes(con, data, filters, grain, k, ws.thresholds["email_volume_jump"], alpha)
+st.altair_chart(charts.timeline_chart(periods.frame, changes.frame), width="stretch")
+st.caption(f"Volume jump: sends ≥ {ws.thresholds['email_volume_jump']:g}× the average of the {k} {grain}s before "
+           f"and beyond Poisson noise (p < {alpha:g}); new topic / list: its first send in the file.")
+table(changes.frame)
+show_sql(changes)
+
+# ---------------------------------------------------------------- campaigns
+st.header("Every send")
+campaigns = em.campaign_table(con, data, filters)
+summary = em.vendor_rate_summary(campaigns.frame)
+if summary["with_vendor_rates"]:
+    st.markdown(f"The file carries the vendor's own rates for {summary['with_vendor_rates']} sends; recomputed from "
+                f"counts (open rate = unique opens ÷ delivered, click rate = unique clicks ÷ delivered), "
+                f"**{summary['differ']}** differ by more than rounding — see “Vendor vs counts”.")
+table(em.campaign_display(campaigns.frame), "email_campaigns_with_rates")
+excluded_note(campaigns)
+show_sql(campaigns)

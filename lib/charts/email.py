@@ -1,0 +1,149 @@
+"""Charts for the email page. Builders take metric frames and return titled, labelled alt.Charts."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from lib.charts.common import FLAG_COLOUR, MUTED, OK_COLOUR
+
+PADDING = {"top": 24, "left": 5, "right": 5, "bottom": 5}  # room for the title above stacked/layered charts
+STATUS_COLOURS = alt.Scale(domain=["worse", "within noise", "better", "no history"],
+                           range=[FLAG_COLOUR, OK_COLOUR, "#2ca02c", MUTED])
+
+
+def _fmt(key: str) -> str:
+    return ".2%" if key in ("unsubscribe_rate", "spam_rate") else ".1%"
+
+
+def history_chart(limits: pd.DataFrame, label: str, key: str) -> alt.Chart:
+    """A rate per period against its trailing baseline and noise band; worse periods in red."""
+    fmt = _fmt(key)
+    base = alt.Chart(limits).encode(x=alt.X("period:T", title="Period"))
+    band = base.mark_area(opacity=0.18, color=MUTED).encode(
+        y=alt.Y("low:Q", title=f"{label} (%)", axis=alt.Axis(format=fmt)), y2="high:Q")
+    baseline = base.mark_line(strokeDash=[5, 4], color=MUTED).encode(y="baseline:Q")
+    line = base.mark_line(color=OK_COLOUR).encode(y="rate:Q")
+    points = base.mark_point(filled=True, size=70).encode(
+        y="rate:Q", color=alt.Color("status:N", scale=STATUS_COLOURS, title="Against own history"),
+        tooltip=[alt.Tooltip("period:T", title="Period"), alt.Tooltip("rate:Q", title=label, format=fmt),
+                 alt.Tooltip("baseline:Q", title="Trailing baseline", format=fmt),
+                 alt.Tooltip("n:Q", title="n (denominator)", format=","),
+                 alt.Tooltip("base_n:Q", title="baseline n", format=","),
+                 alt.Tooltip("p_value:Q", title="p", format=".2g"), alt.Tooltip("status:N")])
+    return alt.layer(band, baseline, line, points).properties(
+        title=f"{label} per period vs the sender's own trailing baseline (grey band = noise)", height=300)
+
+
+def frequency_chart(periods: pd.DataFrame) -> alt.Chart:
+    """Sends per period (bars) and emails per recipient per week (line, right axis)."""
+    frame = periods.assign(status=periods["incomplete"].map({True: "incomplete period", False: "complete"}))
+    base = alt.Chart(frame).encode(x=alt.X("period:T", title="Period"))
+    bars = base.mark_bar(opacity=0.7).encode(
+        y=alt.Y("sends:Q", title="Campaigns sent"),
+        color=alt.Color("status:N", scale=alt.Scale(domain=["complete", "incomplete period"],
+                                                    range=[OK_COLOUR, MUTED]), title=None),
+        tooltip=[alt.Tooltip("period:T", title="Period"), alt.Tooltip("sends:Q", title="Campaigns"),
+                 alt.Tooltip("emails_per_recipient_week:Q", title="Emails / recipient / week", format=".2f")])
+    line = base.mark_line(point=True, color="#ff7f0e").encode(
+        y=alt.Y("emails_per_recipient_week:Q", title="Emails per recipient per week (orange)"))
+    return alt.layer(bars, line).resolve_scale(y="independent").properties(
+        title="How often customers get email", height=280, padding=PADDING)
+
+
+def unsubscribe_scatter(periods: pd.DataFrame, r_text: str) -> alt.Chart:
+    """Unsubscribe rate against emails per recipient per week, one point per period, with a fit line."""
+    base = alt.Chart(periods.dropna(subset=["unsubscribe_rate"])).encode(
+        x=alt.X("emails_per_recipient_week:Q", title="Emails per recipient per week"),
+        y=alt.Y("unsubscribe_rate:Q", title="Unsubscribe rate (%)", axis=alt.Axis(format=".2%")))
+    points = base.mark_circle(opacity=0.75, color=OK_COLOUR).encode(
+        size=alt.Size("delivered:Q", title="Delivered", legend=None),
+        tooltip=[alt.Tooltip("period_label:N", title="Period"),
+                 alt.Tooltip("emails_per_recipient_week:Q", title="Emails / recipient / week", format=".2f"),
+                 alt.Tooltip("unsubscribe_rate:Q", title="Unsubscribe rate", format=".3%"),
+                 alt.Tooltip("delivered:Q", title="Delivered", format=",")])
+    fit = base.transform_regression("emails_per_recipient_week", "unsubscribe_rate").mark_line(
+        color=FLAG_COLOUR, strokeDash=[4, 3])
+    return alt.layer(points, fit).properties(title=f"Unsubscribes vs send frequency ({r_text})", height=300)
+
+
+def topic_mix_chart(mix: pd.DataFrame) -> alt.Chart:
+    """Actual open rate vs the open rate the topic mix alone predicts, per period."""
+    long = mix.melt(id_vars=["period"], value_vars=["open_rate", "expected_open_rate"],
+                    var_name="series", value_name="value")
+    long["series"] = long["series"].map({"open_rate": "Actual open rate",
+                                         "expected_open_rate": "Expected from topic mix"})
+    return alt.Chart(long).mark_line(point=True).encode(
+        x=alt.X("period:T", title="Period"),
+        y=alt.Y("value:Q", title="Open rate (%)", axis=alt.Axis(format=".0%"), scale=alt.Scale(zero=False)),
+        color=alt.Color("series:N", title=None, scale=alt.Scale(range=[OK_COLOUR, "#ff7f0e"])),
+        strokeDash=alt.StrokeDash("series:N", legend=None),
+        tooltip=[alt.Tooltip("period:T", title="Period"), alt.Tooltip("series:N"),
+                 alt.Tooltip("value:Q", title="Open rate", format=".1%")],
+    ).properties(title="Is the open-rate trend explained by topic mix?", height=280)
+
+
+def topic_share_chart(by_topic: pd.DataFrame) -> alt.Chart:
+    """Share of delivered emails by topic per period (stacked to 100%)."""
+    return alt.Chart(by_topic).mark_bar().encode(
+        x=alt.X("period:T", title="Period"),
+        y=alt.Y("delivered:Q", stack="normalize", title="Share of delivered emails (%)",
+                axis=alt.Axis(format=".0%")),
+        color=alt.Color("topic:N", title="Topic"),
+        tooltip=[alt.Tooltip("period:T", title="Period"), alt.Tooltip("topic:N", title="Topic"),
+                 alt.Tooltip("delivered:Q", title="Delivered", format=","),
+                 alt.Tooltip("open_rate:Q", title="Open rate", format=".1%")],
+    ).properties(title="Topic mix per period", height=240, padding=PADDING)
+
+
+def group_rates_chart(groups: pd.DataFrame, by: str, key: str, label: str) -> alt.Chart:
+    """A rate per topic/list with its Wilson 95% interval."""
+    title = "Topic" if by == "topic" else "List / segment"
+    base = alt.Chart(groups).encode(y=alt.Y(f"{by}:N", title=title, sort=None))
+    bars = base.mark_bar(color=OK_COLOUR).encode(
+        x=alt.X(f"{key}:Q", title=f"{label} (%)", axis=alt.Axis(format=".0%")),
+        tooltip=[alt.Tooltip(f"{by}:N", title=title), alt.Tooltip(f"{key}:Q", title=label, format=".1%"),
+                 alt.Tooltip(f"{key}_low:Q", title="95% low", format=".1%"),
+                 alt.Tooltip(f"{key}_high:Q", title="95% high", format=".1%"),
+                 alt.Tooltip("delivered:Q", title="Delivered", format=",")])
+    rule = base.mark_rule(color="black").encode(x=f"{key}_low:Q", x2=f"{key}_high:Q")
+    return alt.layer(bars, rule).properties(title=f"{label} by {title.lower()} (line = 95% interval)",
+                                            height=alt.Step(30))
+
+
+def list_growth_chart(growth: pd.DataFrame, declined: list) -> alt.Chart:
+    """Recipients per list per period (stacked), with red rules at periods that declined."""
+    bars = alt.Chart(growth).mark_bar().encode(
+        x=alt.X("period:T", title="Period"),
+        y=alt.Y("recipients:Q", title="Recipients (largest send per list)"),
+        color=alt.Color("list_name:N", title="List / segment"),
+        tooltip=[alt.Tooltip("period:T", title="Period"), alt.Tooltip("list_name:N", title="List"),
+                 alt.Tooltip("recipients:Q", title="Recipients", format=","),
+                 alt.Tooltip("is_new:N", title="New list")])
+    layers = [bars]
+    if declined:
+        rules = pd.DataFrame({"period": pd.to_datetime(declined)})
+        layers.append(alt.Chart(rules).mark_rule(color=FLAG_COLOUR, strokeWidth=2, strokeDash=[4, 3]).encode(
+            x="period:T", tooltip=[alt.Tooltip("period:T", title="Declined period")]))
+    return alt.layer(*layers).properties(
+        title="List / segment sizes; red dashes = periods significantly worse than own history", height=280,
+        padding=PADDING)
+
+
+def timeline_chart(periods: pd.DataFrame, changes: pd.DataFrame) -> alt.Chart:
+    """Sends per period with the program's changes marked (new topic, new list, volume jump/drop)."""
+    bars = alt.Chart(periods).mark_bar(color=MUTED, opacity=0.6).encode(
+        x=alt.X("period:T", title="Period"), y=alt.Y("sends:Q", title="Campaigns sent"),
+        tooltip=[alt.Tooltip("period:T", title="Period"), alt.Tooltip("sends:Q", title="Campaigns")])
+    if changes.empty:
+        return bars.properties(title="Program timeline (no changes found)", height=260)
+    marks = changes.copy()
+    marks["y"] = marks.groupby("period").cumcount()
+    points = alt.Chart(marks).mark_point(filled=True, size=120, shape="diamond").encode(
+        x="period:T", y=alt.Y("y:Q", axis=None),
+        color=alt.Color("change:N", title="Change",
+                        scale=alt.Scale(domain=["volume jump", "volume drop", "new list", "new topic"],
+                                        range=[FLAG_COLOUR, "#2ca02c", "#9467bd", "#ff7f0e"])),
+        tooltip=[alt.Tooltip("period:T", title="Period"), alt.Tooltip("change:N"), alt.Tooltip("detail:N")])
+    return alt.layer(bars, points).resolve_scale(y="independent").properties(
+        title="Program timeline: what changed, and when", height=260)

@@ -1,0 +1,1073 @@
+"""Email boundaries (SPEC §1): pooled rates, frequency, topic mix, list growth, own-history tests, flags.
+
+Every rate is *pooled*: Σ numerator / Σ denominator over the campaigns in scope, never an average
+of per-campaign rates (a 100-recipient send must not weigh as much as a 10,000-recipient one).
+
+| rate                 | numerator             | denominator   |
+|----------------------|-----------------------|---------------|
+| delivery rate        | delivered             | sent          |
+| open rate            | unique opens          | delivered     |
+| click-to-open (CTOR) | unique clicks         | unique opens  |
+| click rate (CTR)     | unique clicks         | delivered     |
+| unsubscribe rate     | unsubscribes          | delivered     |
+| spam complaint rate  | spam complaints       | delivered     |
+
+delivered = sent − bounces when only bounces are given; sent = delivered + bounces when only
+delivered and bounces are given (bounces = soft + hard when only those are given).
+
+Input is either an `email_campaigns` table (one row per send) or an `email_events` table (one row per
+recipient event), which `lib.metrics.email_events` aggregates to the same shape. `email_data()`
+builds that common shape once (an `EmailData`: SQL + params + rows left out), and every metric here
+starts from it. A row is left out — counted by reason, shown on the page — when it has no send date,
+no delivered count (or 0 delivered), a blank count cell, a negative count, or impossible counts
+(delivered > sent, opens > delivered, clicks > opens, unsubscribes or complaints > delivered).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import pandas as pd
+
+from lib import stats
+from lib.config import EMAIL_MPP_START, Thresholds
+from lib.metrics.email_events import events_campaign_sql, events_excluded
+from lib.periods import is_incomplete, period_end, period_label, period_sql, period_start, previous_range
+from lib.questions import questions_for
+from lib.result import Flag, MetricResult
+from lib.sql import quote_ident
+
+AREA = "email"
+KINDS = ("email_campaigns", "email_events")
+NO_TOPIC, NO_LIST, OTHER = "(no topic)", "(no list)", "Other"
+# Vendors print rates with two decimals of a percent: a difference under 0.01 percentage point is
+# rounding, not a different definition.
+VENDOR_ROUNDING = 0.0001
+
+
+@dataclass(frozen=True)
+class Rate:
+    key: str
+    label: str
+    numerator: str  # SQL over the common shape's columns (constants of this module, never user text)
+    denominator: str
+    direction: str  # "below": lower is worse; "above": higher is worse
+    threshold_key: str | None
+    definition: str
+
+
+RATES: tuple[Rate, ...] = (
+    Rate("delivery_rate", "Delivery rate", "delivered", "sent", "below", "email_delivery_rate_min",
+         "delivered ÷ sent"),
+    Rate("open_rate", "Open rate", "opens", "delivered", "below", "email_open_rate_min",
+         "unique opens ÷ delivered"),
+    Rate("ctor", "Click-to-open rate", "clicks", "opens", "below", "email_ctor_min",
+         "unique clicks ÷ unique opens"),
+    Rate("click_rate", "Click rate", "clicks", "delivered", "below", None, "unique clicks ÷ delivered"),
+    Rate("unsubscribe_rate", "Unsubscribe rate", "unsubscribes", "delivered", "above",
+         "email_unsubscribe_rate_max", "unsubscribes ÷ delivered"),
+    Rate("spam_rate", "Spam complaint rate", "complaints", "delivered", "above", "email_spam_rate_max",
+         "spam complaints ÷ delivered"),
+)
+# Rates with machine activity taken out (only when the export or log says how much there was).
+HUMAN_RATES: tuple[Rate, ...] = (
+    Rate("open_rate_human", "Open rate without machine opens", "opens - machine_opens", "delivered",
+         "below", None, "(unique opens − machine opens) ÷ delivered"),
+    Rate("click_rate_human", "Click rate without scanner clicks", "clicks - scanner_clicks", "delivered",
+         "below", None, "(unique clicks − scanner clicks) ÷ delivered"),
+)
+RATE_BY_KEY = {r.key: r for r in RATES + HUMAN_RATES}
+_GRAIN_STEP = {"week": (7, "days"), "month": (1, "months"), "quarter": (3, "months"), "day": (1, "days"),
+               "year": (12, "months")}
+_COUNTS = ("sent", "delivered", "bounces", "opens", "machine_opens", "clicks", "scanner_clicks",
+           "unsubscribes", "scanner_unsubscribes", "complaints")
+
+
+# --------------------------------------------------------------------------- the common shape
+
+@dataclass
+class EmailData:
+    """One row per campaign send in a common shape, as SQL (`sql` + `params`), whatever the input.
+
+    Columns: _row, campaign, send_date, subject, topic, list_name, sent, delivered, bounces, opens,
+    machine_opens, clicks, scanner_clicks, unsubscribes, scanner_unsubscribes, complaints, list_size,
+    vendor_open_rate, vendor_click_rate, _problem (NULL for usable rows, else the reason).
+    `available` names the optional measures the file has (sent, unsubscribes, complaints,
+    machine_opens, scanner_clicks, list_size, vendor_open_rate, vendor_click_rate, topic, list_name).
+    """
+
+    table: str
+    kind: str
+    sql: str
+    params: list
+    excluded: dict[str, int]
+    available: frozenset[str]
+    first_send: pd.Timestamp | None = None
+    last_send: pd.Timestamp | None = None
+
+    def has(self, name: str) -> bool:
+        return name in self.available
+
+    def cte(self) -> tuple[str, list]:
+        """'WITH raw AS (…), base AS (usable rows)' and its params, for metrics to extend."""
+        return (f"WITH raw AS ({self.sql}\n),\nbase AS (SELECT * FROM raw WHERE _problem IS NULL)",
+                list(self.params))
+
+    def usable_rates(self) -> tuple[Rate, ...]:
+        """The rates this file can give (no delivery rate without sent/bounces, and so on)."""
+        need = {"sent": "sent", "unsubscribes": "unsubscribes", "complaints": "complaints",
+                "machine_opens": "machine_opens", "scanner_clicks": "scanner_clicks"}
+        out = []
+        for rate in RATES + HUMAN_RATES:
+            used = {w for w in (rate.numerator + " " + rate.denominator).replace("-", " ").split()}
+            if all(self.has(need[w]) for w in used if w in need):
+                out.append(rate)
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the user picked: sends from `start` (inclusive) to `end` (exclusive), lists, topics."""
+
+    start: pd.Timestamp | None = None
+    end: pd.Timestamp | None = None
+    lists: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+
+    def previous(self) -> "Filters":
+        """The range of equal length just before this one (for tile deltas)."""
+        if self.start is None or self.end is None:
+            raise ValueError("previous() needs a start and an end")
+        start, end = previous_range(self.start, self.end)
+        return replace(self, start=start, end=end)
+
+    def where(self, dates: bool = True) -> tuple[str, list]:
+        """SQL condition over the common shape, with its params; `dates=False` ignores the range."""
+        parts, params = ["TRUE"], []
+        if dates and self.start is not None:
+            parts.append("send_date >= ?")
+            params.append(pd.Timestamp(self.start).to_pydatetime())
+        if dates and self.end is not None:
+            parts.append("send_date < ?")
+            params.append(pd.Timestamp(self.end).to_pydatetime())
+        if self.lists:
+            parts.append("list_name IN (SELECT unnest(CAST(? AS VARCHAR[])))")
+            params.append(list(self.lists))
+        if self.topics:
+            parts.append("topic IN (SELECT unnest(CAST(? AS VARCHAR[])))")
+            params.append(list(self.topics))
+        return " AND ".join(parts), params
+
+
+def _table_columns(con, table: str) -> set[str]:
+    rows = con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                       [table]).fetchall()
+    return {r[0] for r in rows}
+
+
+def _campaigns_sql(table: str, cols: set[str]) -> str:
+    """The email_campaigns table in the common shape (derivations of sent/delivered/bounces)."""
+    def col(name: str, sql_type: str = "BIGINT") -> str:
+        return quote_ident(name) if name in cols else f"CAST(NULL AS {sql_type})"
+
+    bounces = col("bounces")
+    if "soft_bounces" in cols and "hard_bounces" in cols:
+        bounces = f"COALESCE({bounces}, soft_bounces + hard_bounces)"
+    text = lambda name: f"NULLIF(trim({quote_ident(name)}), '')" if name in cols else "CAST(NULL AS VARCHAR)"
+    return f"""
+    SELECT _row, {text('campaign')} AS campaign, send_date, {text('subject')} AS subject,
+           {text('topic')} AS topic, {text('list_name')} AS list_name,
+           COALESCE({col('sent')}, {col('delivered')} + {bounces}) AS sent,
+           COALESCE({col('delivered')}, {col('sent')} - {bounces}) AS delivered,
+           COALESCE({bounces}, {col('sent')} - {col('delivered')}) AS bounces,
+           unique_opens AS opens, {col('machine_opens')} AS machine_opens, unique_clicks AS clicks,
+           CAST(NULL AS BIGINT) AS scanner_clicks, {col('unsubscribes')} AS unsubscribes,
+           CAST(NULL AS BIGINT) AS scanner_unsubscribes, {col('spam_complaints')} AS complaints,
+           {col('list_size')} AS list_size, {col('vendor_open_rate', 'DOUBLE')} AS vendor_open_rate,
+           {col('vendor_click_rate', 'DOUBLE')} AS vendor_click_rate
+    FROM {quote_ident(table)}"""
+
+
+def email_data(con, table: str, scanner_seconds: float = 10.0) -> EmailData:
+    """Build the common one-row-per-send shape for an email_campaigns or email_events table.
+
+    Derivations (campaign reports): sent = delivered + bounces when sent is blank; delivered =
+    sent − bounces when delivered is blank; bounces = soft + hard when total bounces are missing.
+    Event logs are aggregated by `email_events.events_campaign_sql` (unique recipients per event;
+    first opens/clicks/unsubscribes within `scanner_seconds` of delivery counted as machine activity).
+    """
+    cols = _table_columns(con, table)
+    is_events = "event" in cols and "recipient" in cols
+    excluded: dict[str, int] = {}
+    if is_events:
+        inner, params = events_campaign_sql(table, cols, scanner_seconds)
+        excluded.update(events_excluded(con, table))
+        available = {"sent", "unsubscribes", "complaints", "machine_opens", "scanner_clicks"}
+        available |= {c for c in ("topic", "list_name") if c in cols}
+        checks = []
+    else:
+        inner, params = _campaigns_sql(table, cols), []
+        has_bounces = "bounces" in cols or {"soft_bounces", "hard_bounces"} <= cols
+        available = {c for c in ("machine_opens", "list_size", "vendor_open_rate", "vendor_click_rate",
+                                 "topic", "list_name") if c in cols}
+        if "sent" in cols or ("delivered" in cols and has_bounces):
+            available.add("sent")
+        if "unsubscribes" in cols:
+            available.add("unsubscribes")
+        if "spam_complaints" in cols:
+            available.add("complaints")
+        checks = [(f"{c} IS NULL", f"{label} blank or unreadable") for c, label in
+                  (("unsubscribes", "unsubscribes"), ("complaints", "spam complaints"))
+                  if c in available]
+    problem = [
+        ("send_date IS NULL", "send date blank or unreadable"),
+        ("delivered IS NULL", "no delivered or sent count"),
+        ("least(COALESCE(sent, 0), delivered, COALESCE(bounces, 0), COALESCE(opens, 0), COALESCE(clicks, 0), "
+         "COALESCE(unsubscribes, 0), COALESCE(complaints, 0), COALESCE(machine_opens, 0)) < 0",
+         "negative count"),
+        ("delivered = 0", "0 delivered (no denominator)"),
+        ("opens IS NULL", "unique opens blank or unreadable"),
+        ("clicks IS NULL", "unique clicks blank or unreadable"),
+        *checks,
+        ("delivered > sent", "delivered more than sent"),
+        ("opens > delivered", "unique opens more than delivered"),
+        ("clicks > opens", "unique clicks more than unique opens"),
+        ("unsubscribes > delivered OR complaints > delivered", "unsubscribes or complaints more than delivered"),
+        ("machine_opens > opens", "machine opens more than unique opens"),
+    ]
+    case = "CASE " + " ".join(f"WHEN {cond} THEN '{reason}'" for cond, reason in problem) + " END"
+    sql = f"""
+SELECT _row, COALESCE(campaign, '(unnamed, row ' || _row || ')') AS campaign, send_date, subject,
+       COALESCE(topic, '{NO_TOPIC}') AS topic, COALESCE(list_name, '{NO_LIST}') AS list_name,
+       {', '.join(_COUNTS)}, list_size, vendor_open_rate, vendor_click_rate, {case} AS _problem
+FROM ({inner}
+) AS shaped"""
+    data = EmailData(table, "email_events" if is_events else "email_campaigns", sql, params, excluded,
+                     frozenset(available))
+    cte, p = data.cte()
+    rows = con.execute(f"{cte} SELECT _problem, COUNT(*) FROM raw WHERE _problem IS NOT NULL GROUP BY 1 "
+                       "ORDER BY 2 DESC", p).fetchall()
+    data.excluded.update({reason: int(n) for reason, n in rows})
+    first, last = con.execute(f"{cte} SELECT MIN(send_date), MAX(send_date) FROM base", p).fetchone()
+    data.first_send = pd.Timestamp(first) if first is not None else None
+    data.last_send = pd.Timestamp(last) if last is not None else None
+    return data
+
+
+def choices(con, data: EmailData, column: str) -> list[str]:
+    """Distinct lists or topics (for the filters), biggest by delivered first."""
+    if column not in ("list_name", "topic"):
+        raise ValueError(column)
+    cte, params = data.cte()
+    rows = con.execute(f"{cte} SELECT {column}, SUM(delivered) d FROM base GROUP BY 1 ORDER BY d DESC, 1",
+                       params).fetchall()
+    return [r[0] for r in rows]
+
+
+def default_grain(first: pd.Timestamp | None, last: pd.Timestamp | None) -> str:
+    """Week for under six months of sends, month up to three years, quarter beyond.
+
+    >>> default_grain(pd.Timestamp('2017-02-24'), pd.Timestamp('2017-04-11'))
+    'week'
+    >>> default_grain(pd.Timestamp('2024-10-14'), pd.Timestamp('2026-10-15'))
+    'month'
+    """
+    if first is None or last is None:
+        return "month"
+    days = (pd.Timestamp(last) - pd.Timestamp(first)).days
+    return "week" if days < 183 else "month" if days <= 3 * 366 else "quarter"
+
+
+# --------------------------------------------------------------------------- pooled rates
+
+def _sums_sql(rates: tuple[Rate, ...] = RATES + HUMAN_RATES) -> str:
+    """Aggregates over base rows: sends, count sums, and x/n per rate (rows where both are known)."""
+    parts = ["COUNT(*) AS sends"] + [f"SUM({c}) AS {c}" for c in _COUNTS]
+    for r in rates:
+        known = f"({r.numerator}) IS NOT NULL AND ({r.denominator}) IS NOT NULL"
+        parts.append(f"SUM(CASE WHEN {known} THEN {r.numerator} END) AS {r.key}_x")
+        parts.append(f"SUM(CASE WHEN {known} THEN {r.denominator} END) AS {r.key}_n")
+    return ",\n       ".join(parts)
+
+
+def _rates_sql(rates: tuple[Rate, ...] = RATES + HUMAN_RATES) -> str:
+    return ", ".join(f"CAST({r.key}_x AS DOUBLE) / NULLIF({r.key}_n, 0) AS {r.key}" for r in rates)
+
+
+def pooled_rates(con, data: EmailData, filters: Filters = Filters()) -> MetricResult:
+    """One row of pooled rates over the sends in `filters`: Σ numerator ÷ Σ denominator per rate.
+
+    Columns: sends, the count sums, `<rate>_x` / `<rate>_n` (numerator and denominator actually
+    used) and `<rate>` (a ratio 0–1, NULL when the denominator is 0 or the file lacks the measure).
+    Unit: ratios; counts are recipients. No sends in range → one row with sends = 0 and NULL rates.
+    """
+    cte, params = data.cte()
+    where, wp = filters.where()
+    sql = f"""{cte},
+sums AS (
+SELECT {_sums_sql()}
+FROM base WHERE {where}
+)
+SELECT *, {_rates_sql()} FROM sums"""
+    return MetricResult(con.execute(sql, params + wp).df(), sql, params + wp, dict(data.excluded))
+
+
+@dataclass(frozen=True)
+class Tile:
+    label: str
+    value: str
+    delta: str | None
+    help: str
+    delta_color: str  # "normal" (up is good) or "inverse" (up is bad)
+
+
+def pct(value, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
+        return "—"
+    return f"{100 * value:.{digits}f}%"
+
+
+def rate_digits(rate: Rate) -> int:
+    """Unsubscribe and spam rates live around 0.1%: show two decimals for them, one for others."""
+    return 2 if rate.key in ("unsubscribe_rate", "spam_rate") else 1
+
+
+def headline_tiles(current: pd.DataFrame, previous: pd.DataFrame) -> list[Tile]:
+    """The six tiles: pooled value, delta in percentage points vs the previous equal-length range.
+
+    >>> cur = pd.DataFrame([{'delivery_rate_x': 95, 'delivery_rate_n': 100, 'delivery_rate': 0.95}])
+    >>> prev = pd.DataFrame([{'delivery_rate_x': 97, 'delivery_rate_n': 100, 'delivery_rate': 0.97}])
+    >>> t = headline_tiles(cur, prev)[0]
+    >>> t.label, t.value, t.delta
+    ('Delivery rate', '95.0%', '-2.0 pp')
+    """
+    tiles = []
+    cur, prev = current.iloc[0], previous.iloc[0] if len(previous) else None
+    for rate in RATES:
+        value = cur.get(rate.key)
+        before = prev.get(rate.key) if prev is not None else None
+        digits = rate_digits(rate)
+        delta = None
+        if value is not None and before is not None and not pd.isna(value) and not pd.isna(before):
+            delta = f"{100 * (value - before):+.{digits}f} pp"
+        x, n = cur.get(f"{rate.key}_x"), cur.get(f"{rate.key}_n")
+        counts = f"{int(x):,} ÷ {int(n):,}" if x is not None and n is not None and not pd.isna(n) else "not in file"
+        tiles.append(Tile(rate.label, pct(value, digits), delta,
+                          f"{rate.definition} = {counts}, pooled over the campaigns in range. "
+                          "Delta: percentage points vs the previous range of equal length.",
+                          "normal" if rate.direction == "below" else "inverse"))
+    return tiles
+
+
+# --------------------------------------------------------------------------- by period / group
+
+def _step(grain: str, periods: int) -> str:
+    """Interval string for `periods` periods of `grain`, bound as a parameter.
+
+    >>> _step('week', 8), _step('quarter', 2)
+    ('56 days', '6 months')
+    """
+    size, unit = _GRAIN_STEP[grain]
+    return f"{size * int(periods)} {unit}"
+
+
+def rates_by_period(con, data: EmailData, filters: Filters, grain: str, by: str | None = None) -> MetricResult:
+    """Pooled rates per period (and per topic or list when `by` is 'topic' / 'list_name').
+
+    Adds frequency measures: sends (campaigns sent), recipients_est = Σ over lists of the list size
+    (the file's list size when given, else the largest send to that list in the period — assumes
+    lists do not overlap), weeks = days in the period ÷ 7, emails_per_recipient_week =
+    sent ÷ recipients_est ÷ weeks (emails a list member received per week). `incomplete` marks a
+    last period the data does not cover to its end.
+    """
+    if by not in (None, "topic", "list_name"):
+        raise ValueError(by)
+    cte, params = data.cte()
+    where, wp = filters.where()
+    per = period_sql("send_date", grain)
+    group = f", {by}" if by else ""
+    sql = f"""{cte},
+scoped AS (SELECT *, {per} AS period FROM base WHERE {where}),
+list_size AS (
+    SELECT period{group}, SUM(size) AS recipients_est FROM (
+        SELECT period{group}, list_name, COALESCE(MAX(list_size), MAX(sent)) AS size
+        FROM scoped GROUP BY ALL) GROUP BY ALL
+),
+sums AS (
+    SELECT period{group}, {_sums_sql()}, COUNT(DISTINCT list_name) AS lists
+    FROM scoped GROUP BY ALL
+)
+SELECT s.*, {_rates_sql()}, l.recipients_est,
+       date_diff('day', s.period, s.period + CAST(? AS INTERVAL)) / 7.0 AS weeks,
+       s.sent / NULLIF(l.recipients_est, 0)
+           / (date_diff('day', s.period, s.period + CAST(? AS INTERVAL)) / 7.0) AS emails_per_recipient_week
+FROM sums s JOIN list_size l ON l.period = s.period {''.join(f' AND l.{by} = s.{by}' for _ in [0] if by)}
+ORDER BY s.period{group.replace(', ', ', s.')}"""
+    step = _step(grain, 1)
+    all_params = params + wp + [step, step]
+    frame = con.execute(sql, all_params).df()
+    frame["period"] = pd.to_datetime(frame["period"])
+    if data.last_send is not None and len(frame):
+        frame["incomplete"] = [is_incomplete(p, grain, data.last_send) for p in frame["period"]]
+    else:
+        frame["incomplete"] = pd.Series(dtype=bool)
+    frame["period_label"] = [period_label(p, grain) for p in frame["period"]]
+    return MetricResult(frame, sql, all_params, dict(data.excluded))
+
+
+def rates_by_group(con, data: EmailData, filters: Filters, by: str = "topic", top: int = 8,
+                   min_n: int = 30) -> MetricResult:
+    """Pooled rates per topic or list over the range, biggest `top` groups by delivered, rest as 'Other'.
+
+    Groups sum to the total (the Other row keeps the rest). Adds Wilson 95% intervals for open rate,
+    CTOR and unsubscribe rate (`<rate>_low`, `<rate>_high`) and `small` = delivered < `min_n`.
+    """
+    if by not in ("topic", "list_name"):
+        raise ValueError(by)
+    cte, params = data.cte()
+    where, wp = filters.where()
+    sql = f"""{cte},
+scoped AS (SELECT * FROM base WHERE {where}),
+ranked AS (
+    SELECT {by} AS grp, ROW_NUMBER() OVER (ORDER BY SUM(delivered) DESC, {by}) AS rk
+    FROM scoped GROUP BY {by}
+),
+sums AS (
+    SELECT CASE WHEN r.rk <= ? THEN s.{by} ELSE '{OTHER}' END AS {by}, MIN(r.rk) AS rk, {_sums_sql()}
+    FROM scoped s JOIN ranked r ON r.grp = s.{by} GROUP BY 1
+)
+SELECT *, {_rates_sql()} FROM sums ORDER BY rk"""
+    all_params = params + wp + [int(top)]
+    frame = con.execute(sql, all_params).df().drop(columns="rk")
+    for key in ("open_rate", "ctor", "unsubscribe_rate"):
+        lows, highs = [], []
+        for x, n in zip(frame[f"{key}_x"], frame[f"{key}_n"]):
+            lo, hi = stats.wilson_interval(float(x), float(n)) if pd.notna(n) and n > 0 else (math.nan, math.nan)
+            lows.append(lo)
+            highs.append(hi)
+        frame[f"{key}_low"], frame[f"{key}_high"] = lows, highs
+    frame["small"] = frame["delivered"] < min_n
+    return MetricResult(frame, sql, all_params, dict(data.excluded))
+
+
+def campaign_table(con, data: EmailData, filters: Filters) -> MetricResult:
+    """One row per send in range with its rates, and the vendor's rate columns beside ours.
+
+    vendor_open_diff = vendor open rate − unique opens ÷ delivered (ratio; NULL without a vendor
+    column); vendor_click_diff likewise for click rate. A |diff| above 0.0001 (0.01 pp, the
+    vendor's rounding) means the vendor used another definition — `vendor_note` says which when
+    the vendor's open rate matches unique opens ÷ sent (delivered + bounces) instead.
+    """
+    cte, params = data.cte()
+    where, wp = filters.where()
+    row_sums = [f"{r.numerator} AS {r.key}_x, {r.denominator} AS {r.key}_n" for r in RATES + HUMAN_RATES]
+    sql = f"""{cte},
+rows AS (
+    SELECT _row, campaign, send_date, topic, list_name, subject, {', '.join(_COUNTS)}, list_size,
+           vendor_open_rate, vendor_click_rate, {', '.join(row_sums)}
+    FROM base WHERE {where}
+)
+SELECT *, {_rates_sql()},
+       vendor_open_rate - CAST(opens AS DOUBLE) / delivered AS vendor_open_diff,
+       vendor_click_rate - CAST(clicks AS DOUBLE) / delivered AS vendor_click_diff,
+       CASE WHEN abs(vendor_open_rate - CAST(opens AS DOUBLE) / delivered) > ?
+                 AND abs(vendor_open_rate - CAST(opens AS DOUBLE) / NULLIF(sent, 0)) <= ?
+            THEN 'vendor open rate = unique opens ÷ sent (delivered + bounces)'
+            WHEN abs(vendor_open_rate - CAST(opens AS DOUBLE) / delivered) > ?
+                 OR abs(vendor_click_rate - CAST(clicks AS DOUBLE) / delivered) > ?
+            THEN 'vendor rate differs from counts' END AS vendor_note
+FROM rows ORDER BY send_date, campaign"""
+    all_params = params + wp + [VENDOR_ROUNDING] * 4
+    frame = con.execute(sql, all_params).df()
+    return MetricResult(frame, sql, all_params, dict(data.excluded))
+
+
+def vendor_rate_summary(campaigns: pd.DataFrame) -> dict[str, int]:
+    """How many sends carry vendor rates and how many of those differ from our recomputation.
+
+    >>> f = pd.DataFrame({'vendor_open_rate': [0.41, None, 0.3], 'vendor_note': [None, None, 'x']})
+    >>> vendor_rate_summary(f)
+    {'with_vendor_rates': 2, 'differ': 1}
+    """
+    if "vendor_open_rate" not in campaigns:
+        return {"with_vendor_rates": 0, "differ": 0}
+    has = campaigns["vendor_open_rate"].notna()
+    if "vendor_click_rate" in campaigns:
+        has = has | campaigns["vendor_click_rate"].notna()
+    return {"with_vendor_rates": int(has.sum()), "differ": int(campaigns["vendor_note"].notna().sum())}
+
+
+# --------------------------------------------------------------------------- own history
+
+def overdispersion(z: list[float]) -> float:
+    """Laney's σ_z: how much more rates vary between subjects than binomial chance allows (≥ 1).
+
+    σ_z = median moving range of the z-scores ÷ 0.954 (the median range of two standard normals),
+    floored at 1. The median, not the mean, keeps one real spike from hiding itself (Laney 2002,
+    "Improved control charts for attributes", with a robust range estimate).
+    >>> overdispersion([0.0, 1.0, 0.0, 1.0])  # ranges 1, 1, 1 → 1/0.954
+    1.0482180293501049
+    >>> overdispersion([0.1, -0.1, 0.1]), overdispersion([1.0])
+    (1.0, 1.0)
+    """
+    vals = [v for v in z if v is not None and not (isinstance(v, float) and math.isnan(v))
+            and not math.isinf(v)]
+    ranges = sorted(abs(b - a) for a, b in zip(vals, vals[1:]))
+    if not ranges:
+        return 1.0
+    mid = len(ranges) // 2
+    median = ranges[mid] if len(ranges) % 2 else (ranges[mid - 1] + ranges[mid]) / 2
+    return max(1.0, median / 0.954)
+
+
+def _window(left: str, right: str) -> str:
+    return f"{right}.period >= {left}.period - CAST(? AS INTERVAL) AND {right}.period < {left}.period"
+
+
+def baseline_tests(con, data: EmailData, filters: Filters, grain: str, periods: int, alpha: float,
+                   by: str = "period") -> MetricResult:
+    """Each period (or campaign) against the sender's own trailing baseline, per rate.
+
+    Baseline: the pooled rate of the `periods` calendar periods just before the subject's period.
+    - campaign: sends of the *same topic* in those periods (a promo is held against promos);
+    - period: each topic's trailing rate re-weighted to this period's topic mix
+      (Σ_t n(period, t) · rate_t(trailing) ÷ n(period); a topic without history uses the overall
+      trailing rate), so a month heavy in promos is not called a decline for being promo-heavy.
+    Test: two-proportion z-test (pooled variance) of x/n against baseline·base_n / base_n, then
+    Laney's correction: z′ = z ÷ σ_z with σ_z = `overdispersion` of that rate's z-scores across
+    subjects, p = two-sided p of z′. `worse` when p < `alpha` in the rate's bad direction.
+    History before the date range counts; list/topic filters apply to both sides. Subjects without
+    history (base_n = 0) get no test (p NULL). Long form: one row per subject × rate, with x, n,
+    base_x, base_n (the counts behind the test), baseline, z (raw), sigma_z, z_adj, p_value, worse.
+    """
+    if by not in ("period", "campaign"):
+        raise ValueError(by)
+    cte, params = data.cte()
+    where_all, wp_all = filters.where(dates=False)
+    per = period_sql("send_date", grain)
+    rates = data.usable_rates()
+    step = _step(grain, periods)
+    hist = ", ".join(f"SUM(b.{r.key}_x) AS {r.key}_base_x, SUM(b.{r.key}_n) AS {r.key}_base_n" for r in rates)
+    if by == "period":
+        cur = ", ".join(f"p.{r.key}_n AS {r.key}_cur_n" for r in rates)
+        topic_hist = ", ".join(f"SUM(b.{r.key}_x) AS {r.key}_tx, SUM(b.{r.key}_n) AS {r.key}_tn" for r in rates)
+        mix = ", ".join(
+            f"SUM(h.{r.key}_cur_n * COALESCE(CAST(h.{r.key}_tx AS DOUBLE) / NULLIF(h.{r.key}_tn, 0), "
+            f"CAST(a.{r.key}_base_x AS DOUBLE) / NULLIF(a.{r.key}_base_n, 0))) / NULLIF(SUM(h.{r.key}_cur_n), 0) "
+            f"AS {r.key}_mix" for r in rates)
+        sql = f"""{cte},
+scoped AS (SELECT *, {per} AS period FROM base WHERE {where_all}),
+per AS (SELECT period, {_sums_sql(rates)} FROM scoped GROUP BY period),
+per_topic AS (SELECT period, topic, {_sums_sql(rates)} FROM scoped GROUP BY period, topic),
+hist_all AS (SELECT p.period, {hist}, COUNT(b.period) AS base_periods
+             FROM per p LEFT JOIN per b ON {_window('p', 'b')} GROUP BY p.period),
+hist_topic AS (SELECT p.period, p.topic, {cur}, {topic_hist}
+               FROM per_topic p LEFT JOIN per_topic b ON b.topic = p.topic AND {_window('p', 'b')}
+               GROUP BY ALL),
+mix AS (SELECT h.period, {mix} FROM hist_topic h JOIN hist_all a USING (period) GROUP BY h.period)
+SELECT p.*, CAST(p.period AS VARCHAR) AS subject, a.* EXCLUDE (period), m.* EXCLUDE (period)
+FROM per p JOIN hist_all a USING (period) JOIN mix m USING (period)
+ORDER BY p.period"""
+        all_params = params + wp_all + [step, step]
+    else:
+        row_sums = ", ".join(f"{r.numerator} AS {r.key}_x, {r.denominator} AS {r.key}_n" for r in rates)
+        sql = f"""{cte},
+scoped AS (SELECT *, {per} AS period FROM base WHERE {where_all}),
+per AS (SELECT period, topic, {_sums_sql(rates)} FROM scoped GROUP BY period, topic),
+camp AS (SELECT _row, campaign AS subject, send_date, period, topic, {row_sums} FROM scoped)
+SELECT c.*, {hist}, COUNT(b.period) AS base_periods
+FROM camp c LEFT JOIN per b ON b.topic = c.topic AND {_window('c', 'b')}
+GROUP BY ALL ORDER BY c.send_date, c._row"""
+        all_params = params + wp_all + [step]
+    wide = con.execute(sql, all_params).df()
+    wide["period"] = pd.to_datetime(wide["period"])
+    when = wide["period"] if by == "period" else pd.to_datetime(wide["send_date"])
+    lo = period_start(filters.start, grain) if by == "period" and filters.start is not None else filters.start
+    keep = pd.Series(True, index=wide.index)
+    if lo is not None:
+        keep &= when >= pd.Timestamp(lo)
+    if filters.end is not None:
+        keep &= when < pd.Timestamp(filters.end)
+    rows = []
+    for rec in wide.to_dict("records"):
+        for r in rates:
+            x, n = rec[f"{r.key}_x"], rec[f"{r.key}_n"]
+            if pd.isna(n) or n <= 0:
+                continue
+            bn = rec[f"{r.key}_base_n"]
+            baseline = rec.get(f"{r.key}_mix")
+            if baseline is None or pd.isna(baseline):
+                baseline = rec[f"{r.key}_base_x"] / bn if not pd.isna(bn) and bn > 0 else None
+            row = {"subject": rec["subject"], "period": rec["period"], "metric": r.label, "key": r.key,
+                   "direction": r.direction, "x": float(x), "n": float(n), "rate": float(x) / float(n),
+                   "base_x": None, "base_n": None, "baseline": None, "base_periods": int(rec["base_periods"]),
+                   "z": None}
+            if by == "campaign":
+                row.update(topic=rec["topic"], send_date=rec["send_date"])
+            if baseline is not None and not pd.isna(bn) and bn > 0:
+                test = stats.two_proportion_test(float(x), float(n), float(baseline) * float(bn), float(bn))
+                row.update(base_x=float(baseline) * float(bn), base_n=float(bn), baseline=float(baseline),
+                           z=test.z)
+            rows.append(row)
+    columns = ["subject", "period", "metric", "key", "direction", "x", "n", "rate", "base_x", "base_n",
+               "baseline", "base_periods", "z", "sigma_z", "z_adj", "p_value", "worse"]
+    frame = pd.DataFrame(rows, columns=list(dict.fromkeys(columns[:13] + list(rows[0] if rows else []))))
+    frame["z"] = pd.to_numeric(frame["z"], errors="coerce").astype(float)
+    sigma = {key: overdispersion(part["z"].tolist()) for key, part in frame.groupby("key")}
+    frame["sigma_z"] = frame["key"].map(sigma).astype(float)
+    frame["z_adj"] = frame["z"] / frame["sigma_z"]
+    frame["p_value"] = [2 * (1 - stats.normal_cdf(abs(z))) if pd.notna(z) else math.nan for z in frame["z_adj"]]
+    frame["worse"] = [bool(pd.notna(p) and p < alpha and ((z > 0) if d == "above" else (z < 0)))
+                      for p, z, d in zip(frame["p_value"], frame["z_adj"], frame["direction"])]
+    in_range = frame["period" if by == "period" else "send_date"].isin(set(when[keep])) if len(frame) else []
+    frame = frame[in_range].reset_index(drop=True) if len(frame) else frame
+    return MetricResult(frame, sql, all_params, dict(data.excluded))
+
+
+def baseline_limits(tests: pd.DataFrame, key: str, alpha: float) -> pd.DataFrame:
+    """One rate's period tests with the band a period must leave to be called a change.
+
+    The band is baseline ± z(alpha)·σ_z·√(p̄(1−p̄)/n) — Laney p′-chart limits at the period's own n
+    (a small period gets a wide band; σ_z widens it by the sender's normal extra variation). `status`: 'worse', 'better' (significant the other way), 'within noise',
+    'no history'.
+    """
+    part = tests[tests["key"] == key].copy()
+    z = stats.z_for_alpha(alpha)
+    lows, highs, status = [], [], []
+    for rec in part.to_dict("records"):
+        if rec["baseline"] is None or pd.isna(rec["baseline"]):
+            lows.append(math.nan), highs.append(math.nan), status.append("no history")
+            continue
+        lo, hi = stats.p_chart_limits(rec["baseline"], rec["n"], z * rec["sigma_z"])
+        lows.append(lo), highs.append(hi)
+        significant = pd.notna(rec["p_value"]) and rec["p_value"] < alpha
+        status.append("worse" if rec["worse"] else "better" if significant else "within noise")
+    part["low"], part["high"], part["status"] = lows, highs, status
+    return part
+
+
+# --------------------------------------------------------------------------- other questions
+
+def frequency_vs_unsubscribes(periods: pd.DataFrame) -> stats.Correlation:
+    """Pearson r between emails per recipient per week and the unsubscribe rate, across periods.
+
+    Periods without an unsubscribe rate are skipped; n = periods used; r is NaN under 3 periods or
+    when either series is constant (see lib.stats.pearson).
+    """
+    if "unsubscribe_rate" not in periods or periods.empty:
+        return stats.pearson([], [])
+    use = periods.dropna(subset=["unsubscribe_rate", "emails_per_recipient_week"])
+    return stats.pearson(use["emails_per_recipient_week"].tolist(), use["unsubscribe_rate"].tolist())
+
+
+def topic_mix_effect(con, data: EmailData, filters: Filters, grain: str) -> MetricResult:
+    """Actual open rate per period beside the open rate the topic mix alone would give.
+
+    expected_open_rate(period) = Σ_topic delivered(period, topic) × open rate(topic, whole range)
+    ÷ Σ_topic delivered(period, topic). If the actual line follows the expected one, the trend is
+    explained by which topics were sent; a gap that grows is a within-topic change (fatigue).
+    `promo_share`… generalised: `top_topic_share` is the delivered share of the range's largest topic.
+    """
+    cte, params = data.cte()
+    where, wp = filters.where()
+    per = period_sql("send_date", grain)
+    sql = f"""{cte},
+scoped AS (SELECT *, {per} AS period FROM base WHERE {where}),
+topic_rate AS (SELECT topic, CAST(SUM(opens) AS DOUBLE) / NULLIF(SUM(delivered), 0) AS topic_open_rate,
+                      SUM(delivered) AS topic_delivered FROM scoped GROUP BY topic),
+top_topic AS (SELECT topic FROM topic_rate ORDER BY topic_delivered DESC, topic LIMIT 1),
+cell AS (SELECT period, topic, SUM(opens) AS opens, SUM(delivered) AS delivered FROM scoped GROUP BY ALL)
+SELECT c.period, CAST(SUM(c.opens) AS DOUBLE) / SUM(c.delivered) AS open_rate,
+       SUM(c.delivered * t.topic_open_rate) / SUM(c.delivered) AS expected_open_rate,
+       SUM(c.delivered) AS delivered,
+       CAST(SUM(c.delivered) FILTER (WHERE c.topic = (SELECT topic FROM top_topic)) AS DOUBLE)
+           / SUM(c.delivered) AS top_topic_share,
+       (SELECT topic FROM top_topic) AS top_topic
+FROM cell c JOIN topic_rate t USING (topic)
+GROUP BY c.period ORDER BY c.period"""
+    frame = con.execute(sql, params + wp).df()
+    frame["period"] = pd.to_datetime(frame["period"])
+    frame["top_topic_share"] = frame["top_topic_share"].fillna(0.0)
+    return MetricResult(frame, sql, params + wp, dict(data.excluded))
+
+
+def trend_per_year(frame: pd.DataFrame, column: str, weight: str = "delivered") -> float:
+    """Weighted least-squares slope of `column` per year over `period` (percentage points = ×100).
+
+    >>> f = pd.DataFrame({'period': pd.to_datetime(['2024-01-01', '2025-01-01']),
+    ...                   'y': [0.30, 0.28], 'delivered': [1, 1]})
+    >>> round(trend_per_year(f, 'y'), 3)
+    -0.02
+    """
+    use = frame.dropna(subset=[column])
+    if len(use) < 2:
+        return math.nan
+    years = (use["period"] - use["period"].min()).dt.days / 365.25
+    w = use[weight].astype(float)
+    mx, my = (w * years).sum() / w.sum(), (w * use[column]).sum() / w.sum()
+    sxx = (w * (years - mx) ** 2).sum()
+    if sxx == 0:
+        return math.nan
+    return float((w * (years - mx) * (use[column] - my)).sum() / sxx)
+
+
+def list_growth(con, data: EmailData, filters: Filters, grain: str) -> MetricResult:
+    """Per period and list: sends, recipients (largest send, or the file's list size) and whether the
+    list was new that period (its first send in the whole file, not only the range; lists already
+    there in the file's first period are not new)."""
+    cte, params = data.cte()
+    where, wp = filters.where()
+    per = period_sql("send_date", grain)
+    sql = f"""{cte},
+first_seen AS (SELECT list_name, MIN({per}) AS first_period FROM base GROUP BY list_name),
+scoped AS (SELECT *, {per} AS period FROM base WHERE {where})
+SELECT s.period, s.list_name, COUNT(*) AS sends, COALESCE(MAX(s.list_size), MAX(s.sent)) AS recipients,
+       SUM(s.delivered) AS delivered, CAST(SUM(s.opens) AS DOUBLE) / NULLIF(SUM(s.delivered), 0) AS open_rate,
+       CAST(SUM(s.unsubscribes) AS DOUBLE) / NULLIF(SUM(s.delivered), 0) AS unsubscribe_rate,
+       f.first_period,
+       s.period = f.first_period AND f.first_period > (SELECT MIN(first_period) FROM first_seen) AS is_new
+FROM scoped s JOIN first_seen f USING (list_name)
+GROUP BY ALL ORDER BY s.period, recipients DESC"""
+    frame = con.execute(sql, params + wp).df()
+    for c in ("period", "first_period"):
+        frame[c] = pd.to_datetime(frame[c])
+    return MetricResult(frame, sql, params + wp, dict(data.excluded))
+
+
+def lists_behind_declines(growth: pd.DataFrame, declined: list[pd.Timestamp], grain: str,
+                          lookback: int = 1) -> pd.DataFrame:
+    """Lists first sent to in a declined period or in the `lookback` periods before it.
+
+    One row per (declined period, new list) with the list's first period and its recipients then.
+    """
+    rows = []
+    new = growth[growth["is_new"]]
+    for period in sorted(set(pd.to_datetime(declined))):
+        earliest = period
+        for _ in range(lookback):
+            earliest = period_start(earliest - pd.Timedelta(days=1), grain)
+        hit = new[(new["period"] >= earliest) & (new["period"] <= period)]
+        for rec in hit.to_dict("records"):
+            rows.append({"declined_period": period, "new_list": rec["list_name"],
+                         "first_sent": rec["period"], "recipients": rec["recipients"],
+                         "open_rate": rec["open_rate"], "unsubscribe_rate": rec["unsubscribe_rate"]})
+    return pd.DataFrame(rows, columns=["declined_period", "new_list", "first_sent", "recipients",
+                                       "open_rate", "unsubscribe_rate"])
+
+
+def program_changes(con, data: EmailData, filters: Filters, grain: str, periods: int,
+                    jump_ratio: float, alpha: float = 0.05) -> MetricResult:
+    """Changes in the program per period: new topic, new list, volume jump or drop.
+
+    Volume jump: sends in the period ≥ `jump_ratio` × the average sends of the `periods` periods
+    before (calendar periods; a period with no sends counts as 0) *and* beyond Poisson noise
+    (P(X ≥ sends | mean = average) < `alpha`); a drop is ≤ average ÷ ratio with P(X ≤ sends) < alpha.
+    Needs at least one earlier period. New topic / list = its first send in the whole file.
+    Columns: period, change ('new topic', 'new list', 'volume jump', 'volume drop'), detail, sends,
+    baseline_sends.
+    """
+    cte, params = data.cte()
+    where_all, wp_all = filters.where(dates=False)
+    per = period_sql("send_date", grain)
+    step_one, step_k = _step(grain, 1), _step(grain, periods)
+    sql = f"""{cte},
+scoped AS (SELECT *, {per} AS period FROM base WHERE {where_all}),
+bounds AS (SELECT MIN(period) AS lo, MAX(period) AS hi FROM scoped),
+calendar AS (SELECT CAST(unnest(generate_series(lo, hi, CAST(? AS INTERVAL))) AS DATE) AS period FROM bounds),
+volume AS (SELECT c.period, COUNT(s.period) AS sends FROM calendar c LEFT JOIN scoped s USING (period)
+           GROUP BY c.period),
+trail AS (
+    SELECT v.period, v.sends, AVG(b.sends) AS baseline_sends, COUNT(b.period) AS base_periods
+    FROM volume v LEFT JOIN volume b ON b.period >= v.period - CAST(? AS INTERVAL) AND b.period < v.period
+    GROUP BY v.period, v.sends
+),
+first_topic AS (SELECT topic, MIN(period) AS period, COUNT(*) AS n FROM scoped GROUP BY topic),
+first_list AS (SELECT list_name, MIN(period) AS period, MAX(sent) AS n FROM scoped GROUP BY list_name)
+SELECT period, 'volume jump' AS change,
+       sends || ' sends vs ' || round(baseline_sends, 1) || ' a period before' AS detail, sends, baseline_sends
+FROM trail WHERE base_periods > 0 AND baseline_sends > 0 AND sends >= ? * baseline_sends
+UNION ALL
+SELECT period, 'volume drop', sends || ' sends vs ' || round(baseline_sends, 1) || ' a period before',
+       sends, baseline_sends
+FROM trail WHERE base_periods > 0 AND baseline_sends > 0 AND sends <= baseline_sends / ?
+UNION ALL
+SELECT period, 'new topic', topic, NULL, NULL FROM first_topic
+WHERE period > (SELECT lo FROM bounds) AND topic <> '{NO_TOPIC}'
+UNION ALL
+SELECT period, 'new list', list_name || ' (' || n || ' recipients)', NULL, NULL FROM first_list
+WHERE period > (SELECT lo FROM bounds) AND list_name <> '{NO_LIST}'
+ORDER BY period, change"""
+    all_params = params + wp_all + [step_one, step_k, float(jump_ratio), float(jump_ratio)]
+    frame = con.execute(sql, all_params).df()
+    frame["period"] = pd.to_datetime(frame["period"])
+    noise = [poisson_tail(k, m, upper=c == "volume jump") if c.startswith("volume") else 0.0
+             for c, k, m in zip(frame["change"], frame["sends"], frame["baseline_sends"])]
+    frame = frame[pd.Series([p < alpha for p in noise], index=frame.index, dtype=bool)]
+    if filters.start is not None:
+        frame = frame[frame["period"] >= period_start(filters.start, grain)]
+    if filters.end is not None:
+        frame = frame[frame["period"] < pd.Timestamp(filters.end)]
+    return MetricResult(frame.reset_index(drop=True), sql, all_params, dict(data.excluded))
+
+
+# --------------------------------------------------------------------------- flags
+
+def period_subject(start, grain: str) -> str:
+    """How a period is named in a flag: 'week of 2026-03-02', 'Mar 2026', 'Q1 2026'.
+
+    >>> period_subject(pd.Timestamp('2026-03-02'), 'week'), period_subject(pd.Timestamp('2026-03-01'), 'month')
+    ('week of 2026-03-02', 'Mar 2026')
+    """
+    label = period_label(pd.Timestamp(start), grain)
+    return f"{grain} of {label}" if grain in ("day", "week") else label
+
+
+def _severity_threshold(x: float, n: float, limit: float, direction: str, min_n: float) -> str:
+    """'high' when the whole Wilson 95% interval is beyond the threshold, 'medium' when only the
+    point is, 'low' when n < min_n (too small to read).
+
+    >>> _severity_threshold(30, 1000, 0.01, 'above', 30), _severity_threshold(2, 1000, 0.001, 'above', 30)
+    ('high', 'medium')
+    """
+    if n < min_n:
+        return "low"
+    lo, hi = stats.wilson_interval(x, n)
+    beyond = lo > limit if direction == "above" else hi < limit
+    return "high" if beyond else "medium"
+
+
+def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresholds: Thresholds,
+                    rates: tuple[Rate, ...], mpp_note: bool, level: str) -> list[Flag]:
+    """A flag for each row × rate beyond its threshold (per campaign or per period)."""
+    flags: list[Flag] = []
+    min_n = thresholds["min_group_size"]
+    records = frame.to_dict("records")
+    for rate in rates:
+        if rate.threshold_key is None or rate.key not in frame:
+            continue
+        limit = thresholds[rate.threshold_key]
+        for rec in records:
+            value, x, n = rec[rate.key], rec[f"{rate.key}_x"], rec[f"{rate.key}_n"]
+            if value is None or pd.isna(value) or pd.isna(n) or n <= 0:
+                continue
+            crossed = value > limit if rate.direction == "above" else value < limit
+            if not crossed:
+                continue
+            severity = _severity_threshold(float(x), float(n), limit, rate.direction, min_n)
+            lo, hi = stats.wilson_interval(float(x), float(n))
+            note = f"threshold {'≤' if rate.direction == 'above' else '≥'} {pct(limit, 2)}; " \
+                   f"{level}: {rate.definition} = {int(x):,} ÷ {int(n):,} (Wilson 95% {pct(lo, 2)}–{pct(hi, 2)})"
+            when = pd.Timestamp(rec[when_col])
+            if rate.key == "open_rate" and mpp_note and when >= pd.Timestamp(EMAIL_MPP_START):
+                note += "; opens inflated by Apple Mail Privacy Protection — check click rate"
+                severity = "low" if severity == "medium" else "medium" if severity == "high" else severity
+            if n < min_n:
+                note += f"; small sample (n < {int(min_n)})"
+            flags.append(Flag(AREA, rate.label, str(rec[subject_col]), float(value), float(limit), note,
+                              severity, questions_for(AREA, rate.label), when))
+    return flags
+
+
+def history_flags(tests: pd.DataFrame, alpha: float, level: str, periods: int) -> list[Flag]:
+    """Flags for subjects significantly worse than their trailing baseline.
+
+    Severity 'high' when p < alpha ÷ m (Bonferroni over the m subjects tested for that rate, so it
+    survives the many comparisons), else 'medium' (one of these is expected by chance per 1/alpha tests).
+    """
+    flags: list[Flag] = []
+    if tests.empty:
+        return flags
+    tested = tests[tests["p_value"].notna()]
+    m = tested.groupby("key").size().to_dict()
+    for rec in tested[tested["worse"]].to_dict("records"):
+        high = rec["p_value"] < alpha / max(m.get(rec["key"], 1), 1)
+        basis = "same-topic sends in the" if level == "campaign" else "the"
+        mix = "" if level == "campaign" else " (re-weighted to this period's topic mix)"
+        test = (f"two-proportion z-test vs {basis} {periods} {'periods' if level == 'campaign' else level + 's'} before{mix}: "
+                f"{int(rec['x']):,}/{int(rec['n']):,} vs {pct(rec['baseline'], 2)} of {int(rec['base_n']):,}, "
+                f"z={rec['z']:.1f}, Laney σz={rec['sigma_z']:.1f}, p={rec['p_value']:.2g}")
+        when = pd.Timestamp(rec.get("send_date") if level == "campaign" else rec["period"])
+        subject = rec["subject"] if level == "campaign" else period_subject(when, level)
+        flags.append(Flag(AREA, f"{rec['metric']} (own history)", subject, float(rec["rate"]),
+                          float(rec["baseline"]), test, "high" if high else "medium",
+                          questions_for(AREA, rec["metric"]), when))
+    return flags
+
+
+def scanner_flags(campaigns: pd.DataFrame) -> list[Flag]:
+    """A flag per campaign whose clicks or unsubscribes came within seconds of delivery (scanners)."""
+    flags = []
+    if "scanner_clicks" not in campaigns:
+        return flags
+    for rec in campaigns.to_dict("records"):
+        for col, total, label in (("scanner_clicks", "clicks", "clicks"),
+                                  ("scanner_unsubscribes", "unsubscribes", "unsubscribes")):
+            k, n = rec.get(col), rec.get(total)
+            if k is None or pd.isna(k) or k <= 0 or not n:
+                continue
+            share = float(k) / float(n)
+            flags.append(Flag(AREA, f"Scanner-like {label}", str(rec["campaign"]), share, 0.0,
+                              f"{int(k)} of {int(n)} recipients' first {label[:-1]} came within seconds of "
+                              "delivery — likely a security scanner, not a person",
+                              "high" if share >= 0.1 else "medium",
+                              ("Which domains do these recipients share (a company mail gateway)?",
+                               "Does the click rate still hold without them?"),
+                              pd.Timestamp(rec["send_date"]), "ratio"))
+    return flags
+
+
+def poisson_tail(k: float, mean: float, upper: bool = True) -> float:
+    """P(X ≥ k) (upper) or P(X ≤ k) for X ~ Poisson(mean).
+
+    Worked: mean 0.5, k 1 → 1 − e^−0.5 = 0.3935.
+    >>> round(poisson_tail(1, 0.5), 4), round(poisson_tail(0, 2.0, upper=False), 4)
+    (0.3935, 0.1353)
+    """
+    k = int(k)
+    if mean <= 0:
+        return 1.0 if (upper and k <= 0) or not upper else 0.0
+    term, cdf = math.exp(-mean), 0.0
+    for i in range(k if upper else k + 1):
+        cdf += term
+        term *= mean / (i + 1)
+    return max(0.0, 1.0 - cdf) if upper else min(1.0, cdf)
+
+
+def volume_flags(changes: pd.DataFrame, jump_ratio: float, grain: str) -> list[Flag]:
+    """A flag per period whose sends jumped to ≥ jump_ratio × the trailing average."""
+    flags = []
+    for rec in changes[changes["change"] == "volume jump"].to_dict("records"):
+        flags.append(Flag(AREA, "Send volume", period_subject(rec["period"], grain),
+                          float(rec["sends"]), float(rec["baseline_sends"]),
+                          f"sends ≥ {jump_ratio:g}× the trailing average ({rec['detail']})", "medium",
+                          questions_for(AREA, "Unsubscribe rate"), pd.Timestamp(rec["period"]), "sends"))
+    return flags
+
+
+def email_flags(con, data: EmailData, filters: Filters, grain: str, thresholds: Thresholds) -> list[Flag]:
+    """All email flags for the selection: thresholds per campaign and period, own history per period
+    and campaign, send-volume jumps, scanner bursts."""
+    alpha, k = thresholds["baseline_alpha"], int(thresholds["baseline_periods"])
+    rates = data.usable_rates()
+    mpp = not data.has("machine_opens")
+    campaigns = campaign_table(con, data, filters).frame
+    periods = rates_by_period(con, data, filters, grain).frame
+    flags = threshold_flags(campaigns, "campaign", "send_date", thresholds, rates, mpp, "campaign")
+    periods["subject"] = [period_subject(p, grain) for p in periods["period"]]
+    flags += threshold_flags(periods, "subject", "period", thresholds, rates, mpp, grain)
+    flags += history_flags(baseline_tests(con, data, filters, grain, k, alpha, "period").frame, alpha, grain, k)
+    flags += history_flags(baseline_tests(con, data, filters, grain, k, alpha, "campaign").frame, alpha,
+                           "campaign", k)
+    jump = thresholds["email_volume_jump"]
+    flags += volume_flags(program_changes(con, data, filters, grain, k, jump, alpha).frame, jump, grain)
+    flags += scanner_flags(campaigns)
+    return flags
+
+
+def flag_counts(flags: list[Flag]) -> pd.DataFrame:
+    """Flags counted by metric and severity (the summary above the flag table)."""
+    if not flags:
+        return pd.DataFrame(columns=["Metric", "high", "medium", "low"])
+    frame = pd.DataFrame([{"Metric": f.metric, "Severity": f.severity} for f in flags])
+    out = frame.pivot_table(index="Metric", columns="Severity", aggfunc="size", fill_value=0)
+    return out.reindex(columns=["high", "medium", "low"], fill_value=0).reset_index()
+
+
+# --------------------------------------------------------------------------- report contract
+
+def _datasets(ws):
+    for kind in KINDS:
+        dataset = ws.get(kind)
+        if dataset is not None:
+            yield dataset
+
+
+def area_flags(ws) -> list[Flag]:
+    """Email red flags for the report: every loaded email dataset, whole range, no filters, by month
+    (by week when the data spans under six months)."""
+    flags: list[Flag] = []
+    con = ws.con.cursor()  # a cursor: the page's own run may still use ws.con
+    for dataset in _datasets(ws):
+        data = email_data(con, dataset.table, ws.thresholds["email_scanner_seconds"])
+        grain = default_grain(data.first_send, data.last_send)
+        if data.first_send is not None:
+            flags += email_flags(con, data, Filters(), grain, ws.thresholds)
+    return flags
+
+
+def area_tables(ws) -> dict[str, pd.DataFrame]:
+    """Per-campaign and per-period tables of each loaded email dataset, for the Excel export."""
+    tables: dict[str, pd.DataFrame] = {}
+    con = ws.con.cursor()
+    for dataset in _datasets(ws):
+        data = email_data(con, dataset.table, ws.thresholds["email_scanner_seconds"])
+        grain = default_grain(data.first_send, data.last_send)
+        prefix = "Email campaigns" if data.kind == "email_campaigns" else "Email events"
+        tables[f"{prefix} – per send"] = campaign_table(con, data, Filters()).frame
+        tables[f"{prefix} – per {grain}"] = rates_by_period(con, data, Filters(), grain).frame
+    return tables
+
+
+def period_range(first: pd.Timestamp, last: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """[first day, day after last) — the whole data range as Filters bounds."""
+    return pd.Timestamp(first).normalize(), pd.Timestamp(last).normalize() + pd.Timedelta(days=1)
+
+
+__all__ = ["declined_periods", "campaign_display", "history_display", "RATES", "HUMAN_RATES", "EmailData", "Filters", "email_data", "pooled_rates", "headline_tiles",
+           "rates_by_period", "rates_by_group", "campaign_table", "baseline_tests", "baseline_limits",
+           "frequency_vs_unsubscribes", "topic_mix_effect", "list_growth", "lists_behind_declines",
+           "program_changes", "email_flags", "area_flags", "area_tables", "period_end"]
+
+
+# --------------------------------------------------------------------------- tables for people
+
+def declined_periods(tests: pd.DataFrame) -> list[pd.Timestamp]:
+    """Periods significantly worse than own history on any rate (from period-level baseline_tests)."""
+    if tests.empty:
+        return []
+    return sorted(set(pd.to_datetime(tests.loc[tests["worse"], "period"])))
+
+
+def campaign_display(campaigns: pd.DataFrame) -> pd.DataFrame:
+    """The per-send table with readable headers (rates stay ratios 0–1 for sorting and export)."""
+    names = {"send_date": "Sent", "campaign": "Campaign", "topic": "Topic", "list_name": "List",
+             "sent": "Sent to", "delivered": "Delivered", "opens": "Unique opens", "clicks": "Unique clicks",
+             "unsubscribes": "Unsubscribes", "complaints": "Spam complaints",
+             **{r.key: r.label for r in RATES + HUMAN_RATES},
+             "vendor_open_rate": "Vendor open rate", "vendor_click_rate": "Vendor click rate",
+             "vendor_note": "Vendor vs counts", "scanner_clicks": "Scanner-like clicks", "_row": "File row"}
+    keep = [c for c in names if c in campaigns and campaigns[c].notna().any()]
+    return campaigns[keep].rename(columns=names)
+
+
+def history_display(limits: pd.DataFrame) -> pd.DataFrame:
+    """A rate's period tests as a table: the counts behind each test, the band and the verdict."""
+    cols = {"period": "Period", "x": "Numerator", "n": "Denominator (n)", "rate": "Rate",
+            "baseline": "Baseline", "base_n": "Baseline n", "low": "Band low", "high": "Band high",
+            "z": "z", "sigma_z": "Laney σz", "p_value": "p", "status": "Verdict"}
+    out = limits[[c for c in cols if c in limits]].rename(columns=cols)
+    out["Period"] = pd.to_datetime(out["Period"]).dt.date
+    return out
+
+
+def percent_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns of a table that hold ratios 0–1 (shown as percentages on the page).
+
+    >>> percent_columns(pd.DataFrame(columns=['Rate', 'open_rate_low', 'sends', 'Baseline', 'Open rate']))
+    ['Rate', 'open_rate_low', 'Baseline', 'Open rate']
+    """
+    names = {"baseline", "band low", "band high", "ctor", "top_topic_share"}
+    return [c for c in frame.columns if "rate" in str(c).lower() and not str(c).endswith(("_x", "_n"))
+            or str(c).lower() in names or str(c).endswith(("_low", "_high"))]
+
+
+def for_display(frame: pd.DataFrame) -> pd.DataFrame:
+    """Datetime columns that hold only midnights become plain dates (periods read '2026-03-01')."""
+    out = frame.copy()
+    for col in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[col]):
+            values = out[col].dropna()
+            if len(values) and (values == values.dt.normalize()).all():
+                out[col] = out[col].dt.date
+    return out

@@ -1,0 +1,364 @@
+"""Email metrics against numbers worked out by hand, properties of pooled rates, and the real export."""
+
+import math
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lib.config import Thresholds
+from lib.metrics import email as em
+from lib.metrics.email_events import canonical_event
+from tests.conftest import real_file
+
+TWO_CAMPAIGNS = pd.DataFrame({
+    "_row": [2, 3],
+    "campaign": ["A", "B"],
+    "send_date": pd.to_datetime(["2025-01-06 09:00", "2025-01-08 10:00"]),
+    "topic": ["promo", "news"],
+    "list_name": ["All", "All"],
+    "sent": [1000, 200],
+    "delivered": [950, 200],
+    "bounces": [50, 0],
+    "unique_opens": [190, 100],
+    "unique_clicks": [19, 20],
+    "unsubscribes": [3, 0],
+    "spam_complaints": [1, 0],
+})
+
+
+def con_with(frame: pd.DataFrame, table: str = "email_campaigns") -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.register("_in", frame)
+    con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM _in')
+    con.unregister("_in")
+    return con
+
+
+def test_pooled_rates_by_hand():
+    con = con_with(TWO_CAMPAIGNS)
+    data = em.email_data(con, "email_campaigns")
+    row = em.pooled_rates(con, data).frame.iloc[0]
+    # delivery 1150/1200 = 0.958333; open 290/1150 = 0.252174; CTOR 39/290 = 0.134483;
+    # click 39/1150 = 0.033913; unsubscribe 3/1150 = 0.002609; spam 1/1150 = 0.000870.
+    assert row["delivery_rate"] == pytest.approx(1150 / 1200)
+    assert row["open_rate"] == pytest.approx(290 / 1150)
+    assert row["ctor"] == pytest.approx(39 / 290)
+    assert row["click_rate"] == pytest.approx(39 / 1150)
+    assert row["unsubscribe_rate"] == pytest.approx(3 / 1150)
+    assert row["spam_rate"] == pytest.approx(1 / 1150)
+    # pooled, not averaged: the mean of per-campaign open rates would be (0.2 + 0.5) / 2 = 0.35
+    assert row["open_rate"] != pytest.approx(0.35)
+    assert pd.isna(row["open_rate_human"])  # no machine-open column in this file
+
+
+def test_delivered_and_sent_derived():
+    # Only sent + bounces: delivered = 1000 − 50 = 950. Only delivered + bounces: sent = 200 + 10 = 210.
+    only_bounces = TWO_CAMPAIGNS.drop(columns=["delivered"]).head(1)
+    con = con_with(only_bounces)
+    row = em.pooled_rates(con, em.email_data(con, "email_campaigns")).frame.iloc[0]
+    assert row["delivered"] == 950 and row["delivery_rate"] == pytest.approx(0.95)
+    only_delivered = TWO_CAMPAIGNS.drop(columns=["sent"]).tail(1).assign(bounces=[10])
+    con = con_with(only_delivered)
+    row = em.pooled_rates(con, em.email_data(con, "email_campaigns")).frame.iloc[0]
+    assert row["sent"] == 210 and row["delivery_rate"] == pytest.approx(200 / 210)
+
+
+def test_bad_rows_are_left_out_and_counted():
+    frame = pd.concat([TWO_CAMPAIGNS, pd.DataFrame({
+        "_row": [4, 5, 6, 7], "campaign": ["C", "D", "E", "F"],
+        "send_date": pd.to_datetime(["2025-01-09", None, "2025-01-10", "2025-01-11"]),
+        "topic": ["news"] * 4, "list_name": ["All"] * 4,
+        "sent": [10, 10, 0, 10], "delivered": [10, 10, 0, 10], "bounces": [0, 0, 0, 0],
+        "unique_opens": [None, 5, 0, 20], "unique_clicks": [1, 1, 0, 1],
+        "unsubscribes": [0, 0, 0, 0], "spam_complaints": [0, 0, 0, 0]})], ignore_index=True)
+    frame["unique_opens"] = frame["unique_opens"].astype("Int64")
+    con = con_with(frame)
+    data = em.email_data(con, "email_campaigns")
+    assert data.excluded == {"unique opens blank or unreadable": 1, "send date blank or unreadable": 1,
+                             "0 delivered (no denominator)": 1, "unique opens more than delivered": 1}
+    result = em.pooled_rates(con, data)
+    assert result.frame.iloc[0]["sends"] == 2  # only A and B remain
+    assert "4 row(s) left out" in result.excluded_text()
+
+
+def test_headline_tiles_and_previous_range():
+    con = con_with(TWO_CAMPAIGNS)
+    data = em.email_data(con, "email_campaigns")
+    # Range = week of 2025-01-06 → only A (950 delivered, 190 opens); previous week: none.
+    week = em.Filters(pd.Timestamp("2025-01-06"), pd.Timestamp("2025-01-08"))
+    cur = em.pooled_rates(con, data, week).frame
+    prev = em.pooled_rates(con, data, week.previous()).frame
+    tiles = {t.label: t for t in em.headline_tiles(cur, prev)}
+    assert [t.label for t in em.headline_tiles(cur, prev)] == [
+        "Delivery rate", "Open rate", "Click-to-open rate", "Click rate", "Unsubscribe rate", "Spam complaint rate"]
+    assert tiles["Open rate"].value == "20.0%" and tiles["Open rate"].delta is None
+    assert tiles["Unsubscribe rate"].value == "0.32%"  # 3 / 950 = 0.316%
+    assert "190 ÷ 950" in tiles["Open rate"].help
+    assert tiles["Unsubscribe rate"].delta_color == "inverse"
+    # B vs A as current vs previous: open 50.0% vs 20.0% → +30.0 pp
+    b = em.pooled_rates(con, data, em.Filters(pd.Timestamp("2025-01-08"), pd.Timestamp("2025-01-10"))).frame
+    assert {t.label: t for t in em.headline_tiles(b, cur)}["Open rate"].delta == "+30.0 pp"
+
+
+def test_filters_by_list_and_topic():
+    con = con_with(TWO_CAMPAIGNS)
+    data = em.email_data(con, "email_campaigns")
+    row = em.pooled_rates(con, data, em.Filters(topics=("news",))).frame.iloc[0]
+    assert row["sends"] == 1 and row["open_rate"] == pytest.approx(0.5)
+    assert em.choices(con, data, "topic") == ["promo", "news"]  # biggest delivered first
+
+
+def test_threshold_flags_by_hand():
+    con = con_with(TWO_CAMPAIGNS)
+    data = em.email_data(con, "email_campaigns")
+    flags = em.email_flags(con, data, em.Filters(), "week", Thresholds())
+    by = {(f.metric, f.subject): f for f in flags}
+    # A: delivery 950/1000 = 95.0% is not below 95%; unsubscribe 3/950 = 0.316% > 0.1%:
+    # Wilson 95% of 3/950 = 0.107%–0.927%, wholly above 0.1% → high.
+    unsub = by[("Unsubscribe rate", "A")]
+    assert unsub.value == pytest.approx(3 / 950) and unsub.reference == 0.001 and unsub.severity == "high"
+    # A spam 1/950 = 0.105% > 0.1% but Wilson low 0.019% < 0.1% → medium
+    assert by[("Spam complaint rate", "A")].severity == "medium"
+    assert ("Delivery rate", "A") not in by
+    # B: CTOR 20/100 = 20% ≥ 8%, open 50% ≥ 15%: no flags for B
+    assert not [f for f in flags if f.subject == "B"]
+    # period flag: week of 2025-01-06 pooled unsubscribe 3/1150 = 0.26%
+    assert by[("Unsubscribe rate", "week of 2025-01-06")].value == pytest.approx(3 / 1150)
+
+
+def history_frame(rates: list[tuple[int, int]]) -> pd.DataFrame:
+    """One campaign per week, same topic, with (delivered, unsubscribes)."""
+    n = len(rates)
+    return pd.DataFrame({
+        "_row": range(2, n + 2), "campaign": [f"W{i}" for i in range(n)],
+        "send_date": pd.date_range("2025-01-06 09:00", periods=n, freq="7D"),
+        "topic": ["news"] * n, "list_name": ["All"] * n,
+        "sent": [d for d, _ in rates], "delivered": [d for d, _ in rates], "bounces": [0] * n,
+        "unique_opens": [d // 4 for d, _ in rates], "unique_clicks": [d // 40 for d, _ in rates],
+        "unsubscribes": [u for _, u in rates], "spam_complaints": [0] * n})
+
+
+def test_baseline_test_known_answer():
+    # Weeks 0–3: 10,000 delivered, 20 unsubscribes each; week 4: 10,000 delivered, 60 unsubscribes.
+    # Week 4 vs the 4 weeks before (k = 4): 60/10,000 vs 80/40,000 → pooled p̂ = 140/50,000 = 0.0028,
+    # se = √(0.0028·0.9972·(1/10,000 + 1/40,000)) = 0.0005908, z = (0.006 − 0.002)/0.0005908 = 6.771.
+    # Laney σz: z-scores of weeks 1–4 are 0, 0, 0, 6.77 → moving ranges 0, 0, 6.77 → median 0 → σz = 1.
+    con = con_with(history_frame([(10_000, 20)] * 4 + [(10_000, 60)]))
+    data = em.email_data(con, "email_campaigns")
+    tests = em.baseline_tests(con, data, em.Filters(), "week", 4, 0.05, "period").frame
+    unsub = tests[tests["key"] == "unsubscribe_rate"].set_index("period")
+    last = unsub.loc[pd.Timestamp("2025-02-03")]
+    assert (last["x"], last["n"], last["base_x"], last["base_n"]) == (60, 10_000, 80, 40_000)
+    assert last["baseline"] == pytest.approx(0.002)
+    assert last["z"] == pytest.approx(6.771, abs=1e-3)
+    assert last["sigma_z"] == 1.0
+    assert last["worse"] and last["p_value"] < 1e-9
+    assert pd.isna(unsub.loc[pd.Timestamp("2025-01-06"), "p_value"])  # first week: no history
+    assert not unsub.drop(index=pd.Timestamp("2025-02-03"))["worse"].any()
+    flags = em.history_flags(tests, 0.05, "week", 4)
+    assert [(f.metric, f.subject, f.severity) for f in flags] == [
+        ("Unsubscribe rate (own history)", "week of 2025-02-03", "high")]
+    assert "60/10,000" in flags[0].test and "of 40,000" in flags[0].test
+
+
+def test_baseline_small_change_is_noise():
+    # 21/10,000 vs 20/10,000 a week before: z ≈ 0.16, p ≈ 0.88 → not worse.
+    con = con_with(history_frame([(10_000, 20), (10_000, 21)]))
+    data = em.email_data(con, "email_campaigns")
+    tests = em.baseline_tests(con, data, em.Filters(), "week", 8, 0.05, "period").frame
+    row = tests[(tests["key"] == "unsubscribe_rate") & tests["p_value"].notna()].iloc[0]
+    assert row["z"] == pytest.approx(0.1565, abs=1e-3) and not row["worse"]
+
+
+def test_overdispersion_by_hand():
+    # z = 0, 2, 0, 2 → moving ranges 2, 2, 2 → median 2 → σz = 2/0.954 = 2.0964
+    assert em.overdispersion([0.0, 2.0, 0.0, 2.0]) == pytest.approx(2 / 0.954)
+    assert em.overdispersion([]) == 1.0
+
+
+def test_mix_adjusted_period_baseline():
+    # Week 1: promo 1000 delivered, 200 opens (20%); news 1000, 500 (50%).
+    # Week 2: promo only, 1000 delivered, 200 opens. The raw week-1 rate (35%) would call week 2 a drop;
+    # re-weighted to week 2's mix (all promo) the baseline is 20% → no change (z = 0).
+    frame = pd.DataFrame({
+        "_row": [2, 3, 4], "campaign": ["p1", "n1", "p2"],
+        "send_date": pd.to_datetime(["2025-01-06", "2025-01-07", "2025-01-13"]),
+        "topic": ["promo", "news", "promo"], "list_name": ["All"] * 3,
+        "sent": [1000] * 3, "delivered": [1000] * 3, "bounces": [0] * 3,
+        "unique_opens": [200, 500, 200], "unique_clicks": [20, 50, 20],
+        "unsubscribes": [0] * 3, "spam_complaints": [0] * 3})
+    con = con_with(frame)
+    data = em.email_data(con, "email_campaigns")
+    tests = em.baseline_tests(con, data, em.Filters(), "week", 8, 0.05, "period").frame
+    week2 = tests[(tests["key"] == "open_rate") & (tests["period"] == pd.Timestamp("2025-01-13"))].iloc[0]
+    assert week2["baseline"] == pytest.approx(0.20) and week2["z"] == pytest.approx(0.0)
+    mix = em.topic_mix_effect(con, data, em.Filters(), "week").frame
+    # topic rates over the range: promo 400/2000 = 20%, news 50% → week 1 expected = (1000·.2 + 1000·.5)/2000 = 35%
+    assert mix["expected_open_rate"].tolist() == pytest.approx([0.35, 0.20])
+
+
+def test_frequency_and_list_size_estimate():
+    # One list, week of 2025-01-06: two sends of 1000 → recipients_est = 1000, 2 emails per recipient per week.
+    frame = history_frame([(1000, 1)]).assign(send_date=pd.to_datetime(["2025-01-06"]))
+    frame = pd.concat([frame, frame.assign(campaign="W1", send_date=pd.to_datetime(["2025-01-08"]))])
+    con = con_with(frame)
+    periods = em.rates_by_period(con, em.email_data(con, "email_campaigns"), em.Filters(), "week").frame
+    assert periods.iloc[0][["sends", "recipients_est", "weeks", "emails_per_recipient_week"]].tolist() == [2, 1000, 1, 2]
+
+
+def test_volume_jump_and_new_list():
+    # Weeks 0–3: 1 send each to "All"; week 4: 6 sends, one to a new list "Leads".
+    # Trailing average (k=4) = 1; 6 ≥ 1.5 × 1 and P(X ≥ 6 | Poisson 1) = 0.0006 < 0.05 → jump.
+    rows = [("All", f"2025-01-{6 + 7 * i:02d}") for i in range(4)] + [("All", "2025-02-03")] * 5 + [("Leads", "2025-02-04")]
+    frame = history_frame([(1000, 0)] * len(rows)).assign(
+        list_name=[r[0] for r in rows], send_date=pd.to_datetime([r[1] for r in rows]))
+    con = con_with(frame)
+    changes = em.program_changes(con, em.email_data(con, "email_campaigns"), em.Filters(), "week", 4, 1.5).frame
+    assert changes[["change", "detail"]].values.tolist() == [
+        ["new list", "Leads (1000 recipients)"], ["volume jump", "6 sends vs 1.0 a period before"]]
+    assert em.poisson_tail(6, 1.0) == pytest.approx(1 - math.exp(-1) * (1 + 1 + 1 / 2 + 1 / 6 + 1 / 24 + 1 / 120))
+
+
+def test_vendor_rates_differ_when_vendor_divides_by_sent():
+    # A: vendor open rate 0.19 = 190/1000 (sent), ours 190/950 = 0.2 → differs, explained.
+    frame = TWO_CAMPAIGNS.assign(vendor_open_rate=[0.19, 0.5], vendor_click_rate=[0.02, 0.1])
+    con = con_with(frame)
+    table = em.campaign_table(con, em.email_data(con, "email_campaigns"), em.Filters()).frame
+    assert table["vendor_note"].tolist()[0] == "vendor open rate = unique opens ÷ sent (delivered + bounces)"
+    assert pd.isna(table["vendor_note"].tolist()[1])
+    assert em.vendor_rate_summary(table) == {"with_vendor_rates": 2, "differ": 1}
+
+
+EVENTS = pd.DataFrame({
+    "_row": range(2, 14),
+    "recipient": ["a@x.com", "a@x.com", "a@x.com", "a@x.com", "b@x.com", "b@x.com", "b@x.com",
+                  "c@x.com", "c@x.com", "s@scan.com", "s@scan.com", "s@scan.com"],
+    "event_time": pd.to_datetime(["2026-03-10 09:00:00", "2026-03-10 09:00:05", "2026-03-10 10:00:00",
+                                  "2026-03-10 10:01:00", "2026-03-10 09:00:01", "2026-03-10 09:00:06",
+                                  "2026-03-10 12:00:00", "2026-03-10 09:00:02", "2026-03-10 09:00:09",
+                                  "2026-03-10 09:00:03", "2026-03-10 09:00:08", "2026-03-10 09:00:10"]),
+    "event": ["sent", "delivered", "open", "click", "Sent", "Delivered", "unsubscribe", "sent", "bounce",
+              "processed", "delivered", "Clicked Email"],
+    "campaign": ["N3"] * 12,
+})
+
+
+def test_events_aggregate_to_campaign_shape():
+    # Recipients: a (delivered, opened, clicked after 1 h), b (delivered, unsubscribed), c (bounced),
+    # s (delivered at 09:00:08, clicked 2 s later → scanner; a click counts as an open). sent 4,
+    # bounces 1, delivered 3, opens 2 (a, s; s within 10 s → 1 machine open), clicks 2 (1 scanner), unsubscribes 1.
+    con = con_with(EVENTS, "email_events")
+    data = em.email_data(con, "email_events", scanner_seconds=10)
+    row = em.campaign_table(con, data, em.Filters()).frame.iloc[0]
+    assert row[["sent", "bounces", "delivered", "opens", "machine_opens", "clicks", "scanner_clicks",
+                "unsubscribes"]].tolist() == [4, 1, 3, 2, 1, 2, 1, 1]
+    assert row["open_rate_human"] == pytest.approx(1 / 3)
+    assert row["click_rate"] == pytest.approx(2 / 3) and row["click_rate_human"] == pytest.approx(1 / 3)
+    flags = em.scanner_flags(em.campaign_table(con, data, em.Filters()).frame)
+    assert [(f.metric, f.subject, f.value) for f in flags] == [("Scanner-like clicks", "N3", 0.5)]
+
+
+def test_unrecognised_events_counted():
+    con = con_with(pd.concat([EVENTS, EVENTS.head(1).assign(event="deferred", _row=99)]), "email_events")
+    assert em.email_data(con, "email_events").excluded == {"event type not recognised": 1}
+    assert canonical_event(" Marked Email as Spam ") == "spam"
+
+
+@st.composite
+def campaigns(draw):
+    n = draw(st.integers(1, 8))
+    rows = []
+    for i in range(n):
+        sent = draw(st.integers(1, 5000))
+        delivered = draw(st.integers(1, sent))
+        opens = draw(st.integers(0, delivered))
+        clicks = draw(st.integers(0, opens))
+        rows.append({"_row": i + 2, "campaign": f"c{i}", "send_date": pd.Timestamp("2025-01-01") + pd.Timedelta(days=3 * i),
+                     "topic": draw(st.sampled_from(["a", "b"])), "list_name": "L", "sent": sent,
+                     "delivered": delivered, "bounces": sent - delivered, "unique_opens": opens,
+                     "unique_clicks": clicks, "unsubscribes": draw(st.integers(0, delivered)),
+                     "spam_complaints": draw(st.integers(0, delivered))})
+    return pd.DataFrame(rows)
+
+
+SHARED = duckdb.connect()
+
+
+def shared_con_with(frame: pd.DataFrame) -> duckdb.DuckDBPyConnection:
+    """One connection for the property tests (a new DuckDB connection per example is slow)."""
+    SHARED.register("_in", frame)
+    SHARED.execute('CREATE OR REPLACE TABLE "email_campaigns" AS SELECT * FROM _in')
+    SHARED.unregister("_in")
+    return SHARED
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(campaigns())
+def test_pooled_rates_are_ratios_between_campaign_extremes(frame):
+    con = shared_con_with(frame)
+    data = em.email_data(con, "email_campaigns")
+    pooled = em.pooled_rates(con, data).frame.iloc[0]
+    per = em.campaign_table(con, data, em.Filters()).frame
+    for rate in em.RATES:
+        value = pooled[rate.key]
+        if pd.isna(value):
+            assert pooled[f"{rate.key}_n"] == 0 or pd.isna(pooled[f"{rate.key}_n"])
+            continue
+        assert 0 <= value <= 1
+        each = per[rate.key].dropna()
+        assert each.min() - 1e-12 <= value <= each.max() + 1e-12
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(campaigns())
+def test_topic_groups_add_up_to_total(frame):
+    con = shared_con_with(frame)
+    data = em.email_data(con, "email_campaigns")
+    groups = em.rates_by_group(con, data, em.Filters(), "topic", top=1).frame
+    total = em.pooled_rates(con, data).frame.iloc[0]
+    assert groups["delivered"].sum() == total["delivered"] and groups["sends"].sum() == total["sends"]
+
+
+def test_real_mailchimp_pooled_rates(ws):
+    ws.load("mailchimp_campaigns_mydomino.csv", real_file("mailchimp_campaigns_mydomino.csv").read_bytes())
+    data = em.email_data(ws.con, "email_campaigns")
+    assert data.excluded == {}
+    row = em.pooled_rates(ws.con, data).frame.iloc[0]
+    # Σ over the 62 rows: sent 16,961, delivered 16,193, unique opens 2,933, unique clicks 169,
+    # unsubscribes 240, complaints 0 (summed with DuckDB over the file's columns).
+    assert row[["sends", "sent", "delivered", "opens", "clicks", "unsubscribes", "complaints"]].tolist() == \
+        [62, 16961, 16193, 2933, 169, 240, 0]
+    assert row["delivery_rate"] == pytest.approx(16193 / 16961)
+    # Mailchimp's Open_Rate/Click_Rate (41.09 = percent) equal our unique opens ÷ delivered on every row.
+    table = em.campaign_table(ws.con, data, em.Filters()).frame
+    assert em.vendor_rate_summary(table) == {"with_vendor_rates": 62, "differ": 0}
+    assert em.default_grain(data.first_send, data.last_send) == "week"
+    flags = em.area_flags(ws)
+    assert any(f.metric == "Unsubscribe rate" for f in flags)  # 240/16,193 = 1.48% ≫ 0.1%
+    assert set(em.area_tables(ws)) == {"Email campaigns – per send", "Email campaigns – per week"}
+
+
+def test_area_contract_without_data(ws):
+    assert em.area_flags(ws) == [] and em.area_tables(ws) == {}
+
+
+def test_one_period_and_text_in_numbers(ws):
+    csv = ("Title,Send Date,Total Recipients,Successful Deliveries,Unique Opens,Unique Clicks,Unsubscribes\n"
+           "A,2025-03-03,100,98,40,5,1\nB,2025-03-04,abc,50,10,1,0\n")
+    ws.load("tiny.csv", csv.encode())
+    data = em.email_data(ws.con, "email_campaigns")
+    row = em.pooled_rates(ws.con, data).frame.iloc[0]
+    # B's sent is unreadable and there is no bounces column: B still counts for opens (50/148 delivered)
+    # but not for delivery rate: 98/100.
+    assert row["delivery_rate"] == pytest.approx(0.98) and row["open_rate"] == pytest.approx(50 / 148)
+    assert "complaints" not in data.available and pd.isna(row["spam_rate"])
+    flags = em.email_flags(ws.con, data, em.Filters(), "month", ws.thresholds)
+    # One month only: no history to test against. A's unsubscribes 1/98 = 1.02% (Wilson 0.18%–5.56%,
+    # wholly above 0.1% → high); March pooled 1/148 = 0.68% (Wilson 0.12%–3.73% → high).
+    assert [(f.metric, f.subject, f.severity) for f in flags] == [
+        ("Unsubscribe rate", "A", "high"), ("Unsubscribe rate", "Mar 2025", "high")]
+    assert flags[0].value == pytest.approx(1 / 98) and flags[1].value == pytest.approx(1 / 148)

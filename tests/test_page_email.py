@@ -1,0 +1,60 @@
+"""The email page with the sample data (AppTest): tiles, flags of the sample's stories, event-log view."""
+
+from pathlib import Path
+
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+LABELS = ["Delivery rate", "Open rate", "Click-to-open rate", "Click rate", "Unsubscribe rate",
+          "Spam complaint rate"]
+
+
+def email_page_with_samples() -> AppTest:
+    st.cache_data.clear()
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.button(key="sample_home").click().run()
+    assert not at.exception
+    at.switch_page("pages/email.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def flag_table(at: AppTest):
+    """The page's flag table (the one with the report's 'Questions to ask' column)."""
+    tables = [df.value for df in at.dataframe if "Questions to ask" in df.value.columns]
+    assert len(tables) == 1
+    return tables[0]
+
+
+def test_email_page_sample_tiles_flags_and_events():
+    at = email_page_with_samples()
+    tiles = {m.label: m for m in at.metric}
+    assert list(tiles) == LABELS
+    ws = at.session_state["workspace"]
+    # Tile values equal the pooled sums of the sample file, computed here straight from the table.
+    sent, delivered, opens, clicks, unsubs, spam = ws.con.execute(
+        "SELECT SUM(sent), SUM(delivered), SUM(unique_opens), SUM(unique_clicks), SUM(unsubscribes), "
+        "SUM(spam_complaints) FROM email_campaigns").fetchone()
+    assert tiles["Delivery rate"].value == f"{100 * delivered / sent:.1f}%"
+    assert tiles["Open rate"].value == f"{100 * opens / delivered:.1f}%"
+    assert tiles["Click-to-open rate"].value == f"{100 * clicks / opens:.1f}%"
+    assert tiles["Unsubscribe rate"].value == f"{100 * unsubs / delivered:.2f}%"
+    assert tiles["Spam complaint rate"].value == f"{100 * spam / delivered:.2f}%"
+    # The sample's stories show up as flags: the spring blitz (send volume, delivery, unsubscribes,
+    # complaints vs own history), the new list before it, the low-open welcome sends.
+    flags = flag_table(at)
+    metrics = set(flags["Metric"])
+    assert {"Send volume", "Delivery rate", "Unsubscribe rate (own history)", "Spam complaint rate (own history)",
+            "Open rate", "Click-to-open rate"} <= metrics
+    volume = flags[flags["Metric"] == "Send volume"]["Subject"].tolist()
+    assert {"Mar 2026", "Apr 2026"} <= set(volume)
+    assert any("Webinar leads 2026" in str(v) for df in at.dataframe for v in df.value.astype(str).values.ravel())
+    # Switch to the event log: the scanner burst on "Trial nurture 3 – Reports" is flagged.
+    at.radio(key="email_source").set_value("email_events").run()
+    assert not at.exception, at.exception
+    flags = flag_table(at)
+    scanner = flags[flags["Metric"] == "Scanner-like clicks"]
+    assert scanner["Subject"].tolist() == ["Trial nurture 3 – Reports"]
+    assert [m.label for m in at.metric] == LABELS

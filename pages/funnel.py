@@ -1,11 +1,225 @@
-"""Funnel — Where do leads stall, and what do nurture programs cost?"""
+"""Funnel — where do leads stall, and what do nurture programs cost?"""
 
+import pandas as pd
 import streamlit as st
 
-from ui.common import dataset_section, not_built
+from lib.charts import funnel as charts
+from lib.errors import BoundaryError
+from lib.metrics import funnel as fm
+from lib.metrics import lead_scoring as ls
+from lib.periods import GRAINS
+from ui.common import (dataset_section, download_csv, excluded_note, flags_table, show_sql, threshold_editor,
+                       workspace)
 
 st.title("Funnel")
-st.caption("Where do leads stall, and what do nurture programs cost?")
-dataset = dataset_section(["leads", "lead_stages", "campaign_costs"], key="funnel")
-if dataset is not None:
-    not_built(7, "funnel")
+st.caption("Where do leads stall, how fast do they move, which campaigns bring leads that convert, "
+           "and what does an MQL cost? Upload a leads/contacts export (HubSpot, Salesforce) or a lead stage history.")
+dataset_section(["leads", "lead_stages", "campaign_costs"], key="funnel")
+ws, con = workspace(), workspace().con
+leads = ws.get("leads") or ws.get("lead_stages")
+if leads is None:
+    if ws.get("campaign_costs"):
+        st.info("Costs are loaded. Now upload a leads export to see the funnel and cost per MQL.")
+    st.stop()
+PCT = st.column_config.NumberColumn(format="percent")
+
+
+def formats(frame, pct=()):
+    """Percent, date and 2-decimal formats for a table's columns."""
+    config = {c: PCT for c in pct}
+    for c in frame.columns:
+        if c not in config and pd.api.types.is_datetime64_any_dtype(frame[c]):
+            config[c] = st.column_config.DateColumn(format="YYYY-MM-DD")
+        elif c not in config and pd.api.types.is_float_dtype(frame[c]):
+            config[c] = st.column_config.NumberColumn(format="%.2g" if c == "p_value" else "%.2f")
+    return config
+
+
+def table(result, name, key, pct=(), hide=(), shown=None):
+    """The figure's table (or `shown`), rows left out, its SQL and a CSV download."""
+    frame = result.frame.drop(columns=[c for c in hide if c in result.frame.columns])
+    view = frame if shown is None else shown
+    st.dataframe(view, hide_index=True, width="stretch", column_config=formats(view, pct), key=f"t_{key}")
+    excluded_note(result)
+    show_sql(result)
+    download_csv(frame, f"{name}.csv", f"funnel_{key}")
+
+
+try:
+    closed = st.session_state.get("funnel_closed_deals")
+    if leads.kind == "leads":
+        with st.expander("Join a second file on lead ID (e.g. closed deals)", expanded=False):
+            extra = st.file_uploader("Closed deals / won leads (lead ID + won date)", type=["csv", "xlsx", "xls", "ods"],
+                                     key="upload_funnel_closed")
+            if extra is not None and (closed is None or closed.file_name != extra.name):
+                closed = st.session_state["funnel_closed_deals"] = fm.attach_closed_deals(ws, extra.name, extra.getvalue())
+            if closed is not None:
+                st.caption(f"Joined **{closed.file_name}** ({closed.rows_read:,} rows) on lead ID: its dates fill "
+                           "stages the leads file lacks; the earliest date of a stage wins.")
+    src = fm.source_for(leads, closed if leads.kind == "leads" else None)
+    available = fm.available_stages(con, src)
+    if not available:
+        st.error(f"{leads.file_name}: no stage dates found. Map the created / stage date columns under “Columns”.")
+        st.stop()
+    with st.expander("Thresholds (conversion window, MQL score, slow campaigns)"):
+        threshold_editor("funnel", key="funnel")
+    th = ws.thresholds
+    window = float(th["funnel_conversion_window_days"])
+    c1, c2, c3 = st.columns([3, 2, 1])
+    stages = c1.multiselect("Funnel stages, in order (pick in the order leads move)", available,
+                            default=fm.default_stages(available), key="funnel_stages_" + "|".join(available))
+    if not stages:
+        st.warning("Pick at least one stage.")
+        st.stop()
+    lo, hi = fm.entry_range(con, src, stages)
+    if lo is None:
+        st.error(f"{leads.file_name}: no lead has a readable date at the chosen stages. Check the date columns "
+                 "under “Columns”, or pick other stages.")
+        st.stop()
+    picked = c2.date_input("Leads who entered between", (lo.date(), hi.date()), min_value=lo.date(),
+                           max_value=hi.date(), key=f"funnel_range_{lo:%Y%m%d}_{hi:%Y%m%d}")
+    grain = c3.selectbox("Period", GRAINS[1:4], index=1, key="funnel_grain")
+    start = pd.Timestamp(picked[0]) if picked else lo
+    end = pd.Timestamp(picked[-1]) + pd.Timedelta(days=1) if picked else hi + pd.Timedelta(days=1)
+
+    # ------------------------------------------------------------------ headline
+    result = fm.funnel_stages(con, src, stages, start, end, window)
+    counts = dict(zip(result.frame["stage"], result.frame["leads"]))
+    cols = st.columns(6)
+    for col, (stage, label) in zip(cols, fm.TILE_LABELS.items()):
+        col.metric(label, f"{int(counts[stage]):,}" if stage in counts else "—",
+                   help=f"Leads that entered in the range and reached {stage} or a later stage within "
+                        f"{window:g} days of entering" if stage in counts else f"No {stage} stage in this funnel.")
+    ok = "Lead" in counts and "Customer" in counts and counts["Lead"]
+    cols[5].metric("Lead → Customer", f"{counts['Customer'] / counts['Lead']:.1%}" if ok else "—",
+                   help=f"Customers / Leads: {int(counts.get('Customer', 0)):,} / {int(counts.get('Lead', 0)):,}, "
+                        f"both counted within the {window:g}-day window.")
+    open_n = fm.still_in_window(con, src, stages, start, end, window)
+    st.caption(f"The date range picks who **entered** (first recorded stage date); a conversion counts when it "
+               f"happens within {window:g} days of entering, **even after the range ends**. "
+               f"{open_n:,} of these leads entered less than {window:g} days before the data ends, so they may still "
+               "convert. A lead counts at a stage if it reached it or any later stage: a **skipped** stage (no date, "
+               "later stage reached) counts as reached. **Out-of-order** dates are counted and shown; time between "
+               "stages uses only pairs in order.")
+
+    st.subheader("Where do leads stall?")
+    st.altair_chart(charts.funnel_chart(result.frame), width="stretch")
+    table(result, "funnel", "stages", pct=("pct_of_start", "pct_of_previous", "drop_off_pct"),
+          hide=("p25_days", "p75_days", "p90_days"))
+
+    st.subheader("How long between stages?")
+    dist = fm.stage_duration_distribution(con, src, stages, start, end, window)
+    if len(dist.frame):
+        st.altair_chart(charts.duration_heatmap(dist.frame), width="stretch")
+        days = result.frame[["stage", "days_n", "p25_days", "median_days", "p75_days", "p90_days", "out_of_order"]]
+        st.dataframe(days.iloc[1:], hide_index=True, width="stretch", key="t_days", column_config=formats(days))
+        show_sql(dist)
+    else:
+        st.info("Needs two stages with dates in order.")
+
+    st.subheader("Which sources and campaigns convert?")
+    groups = [g for g in ("source", "campaign") if g in src.columns]
+    if groups and len(stages) > 1:
+        by = st.radio("Break down by", groups, horizontal=True, key="funnel_by")
+        res = fm.funnel_by_group(con, src, stages, by, start, end, window, min_group=int(th["min_group_size"]))
+        st.altair_chart(charts.group_conversion_chart(res.frame, f"{stages[0]} → {stages[-1]} by {by}",
+                                                      f"{stages[0]} → {stages[-1]}"), width="stretch")
+        table(res, f"funnel_by_{by}", "groups", pct=("conversion", "conversion_low", "conversion_high"))
+    else:
+        st.info("Needs a source or campaign column and at least two stages.")
+
+    st.subheader("Cohorts: funnel by created month")
+    res = fm.funnel_by_cohort(con, src, stages, "month", start, end, window)
+    st.altair_chart(charts.cohort_heatmap(res.frame, stages), width="stretch")
+    table(res, "funnel_cohorts", "cohorts", pct=("conversion", "conversion_low", "conversion_high"))
+
+    # ------------------------------------------------------------------ nurture
+    st.subheader("Nurture: new leads, MQLs, re-opened leads")
+    res = fm.stage_entries_by_period(con, src, stages, grain, start, end)
+    st.altair_chart(charts.entries_chart(res.frame, stages[:2], grain), width="stretch")
+    if res.frame["incomplete"].any():
+        st.caption(f"The last {grain} is incomplete: the data stops before it ends.")
+    table(res, "leads_per_period", "entries", shown=res.frame.pivot_table(
+        index="period", columns="stage", values="leads", aggfunc="sum", fill_value=0).reindex(
+        columns=stages, fill_value=0).reset_index())
+    reo = fm.reopened_leads(con, src, stages, grain, start, end)
+    st.metric("Re-opened leads", f"{int(reo.frame['reopened'].sum()):,}" if "--" not in reo.sql else "—",
+              help="Leads disqualified (or sent back to an earlier stage) that later reached a stage again.")
+    if "--" in reo.sql:
+        st.caption("Re-opened leads need a disqualified date column (leads file) or a stage history.")
+    elif len(reo.frame):
+        st.altair_chart(charts.reopened_chart(reo.frame, grain), width="stretch")
+        show_sql(reo)
+
+    # ------------------------------------------------------------------ lead scoring
+    if leads.kind == "leads":
+        st.subheader("Lead scoring: who qualifies, and why?")
+        st.caption("Points per behaviour (repeatable up to the cap) plus fit points from the profile; edit the "
+                   "rules. Every lead's score is the sum of the rules that fired (its ledger). Decay is not applied.")
+        edited = st.data_editor(ls.default_rules(leads), num_rows="dynamic", hide_index=True, width="stretch",
+                                key="funnel_rules", column_config={
+                                    "Kind": st.column_config.SelectboxColumn(options=list(ls.KINDS)),
+                                    "Column": st.column_config.SelectboxColumn(options=ls.scoring_columns(leads)),
+                                    "How": st.column_config.SelectboxColumn(
+                                        options=[h for hs in ls.HOWS.values() for h in hs])})
+        rules = ls.resolve_rules(leads, edited)
+        threshold = float(th["funnel_mql_score_min"])
+        st.caption(f"MQL threshold: **{threshold:g} points** (change it under “Thresholds” above).")
+        options = ["Boundary rules above"] + (["The file's own score"] if "lead_score" in leads.mapping else [])
+        file_score = st.radio("Score to use", options, horizontal=True, key="funnel_score_from") != options[0]
+        scores = ls.lead_scores(con, leads.table, rules, threshold, file_score)
+        qual = scores.frame[scores.frame["qualifies"]]
+        st.metric("Leads at or above the MQL threshold", f"{len(qual):,}",
+                  help=f"Leads with score ≥ {threshold:g} / all {len(scores.frame):,} leads in the file.")
+        dist = ls.score_distribution(con, leads.table, rules, threshold, file_score)
+        st.altair_chart(charts.score_histogram(dist.frame, threshold), width="stretch")
+        st.dataframe(qual.head(500), hide_index=True, width="stretch", key="t_qual",
+                     column_config=formats(qual, ("fit_share",)))
+        excluded_note(scores)
+        show_sql(scores)
+        download_csv(scores.frame, "lead_scores.csv", "funnel_scores")
+        who = st.selectbox("Explain one lead's score", list(scores.frame["lead_id"].head(200)), key="funnel_who")
+        st.dataframe(ls.score_ledger(con, leads.table, rules, who).frame, hide_index=True, key="t_ledger")
+        if len(stages) > 1:
+            target = st.selectbox("Conversion to", stages[1:], index=len(stages) - 2, key="funnel_target")
+            band = ls.conversion_by_score_band(con, fm.cohort_sql(src, stages, start, end, window), leads.table,
+                                               rules, stages.index(target), threshold, file_score)
+            st.altair_chart(charts.band_conversion_chart(band.frame, target), width="stretch")
+            table(band, "conversion_by_score_band", "bands", pct=("rate", "rate_low", "rate_high"))
+        if "created_date" in leads.mapping:
+            prof = ls.score_profile(con, leads.table, rules, grain, file_score, start, end)
+            st.altair_chart(charts.score_profile_chart(prof.frame, grain), width="stretch")
+            st.caption("Exports hold today's score, so this is the current score of the leads created in each "
+                       "period, not their score at that period's end.")
+            table(prof, "score_profile", "profile", pct=("share",))
+
+    # ------------------------------------------------------------------ cost per MQL
+    st.subheader("What does an MQL cost?")
+    mql = next((s for s in stages if s == "MQL"), stages[min(1, len(stages) - 1)])
+    costs = ws.get("campaign_costs")
+    if "campaign" not in src.columns:
+        st.info("Cost per MQL needs a campaign column in the leads file.")
+    else:
+        if costs is None:
+            st.caption("No cost file loaded: type costs per campaign below (or upload a cost table above).")
+            typed = st.data_editor(pd.DataFrame({"campaign": pd.Series(dtype="str"), "cost": pd.Series(dtype="float")}),
+                                   num_rows="dynamic", key="funnel_costs", width="stretch")
+        table_name = costs.table if costs else fm.store_typed_costs(ws, typed.dropna(how="all"))
+        res = fm.cost_per_mql(con, src, stages, table_name, mql, start, end, window)
+        if res.frame["cost_per_mql"].notna().any():
+            st.altair_chart(charts.cost_chart(res.frame), width="stretch")
+        st.caption(f"Cost per MQL = program cost in the range / leads of that campaign reaching {mql} within the window.")
+        table(res, "cost_per_mql", "cost")
+
+    # ------------------------------------------------------------------ campaign quality
+    st.subheader("Campaign quality")
+    by = "campaign" if "campaign" in src.columns else "source" if "source" in src.columns else None
+    if by:
+        res = fm.campaign_quality(con, src, stages, by, start, end, window, alpha=th["baseline_alpha"],
+                                  min_group=int(th["min_group_size"]), slow_ratio=th["funnel_slow_ratio_max"])
+        if res.frame["disq_rate"].notna().any():
+            st.altair_chart(charts.quality_chart(res.frame, by), width="stretch")
+        table(res, "campaign_quality", "quality", pct=("disq_rate", "rest_rate"))
+        flags_table(fm.quality_flags(res.frame, by, stages, th), key="funnel")
+except BoundaryError as exc:
+    st.error(str(exc))

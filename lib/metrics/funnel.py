@@ -1,0 +1,691 @@
+"""Funnel metrics (SPEC §5, §9): stages reached, conversion, drop-off, time between stages,
+breakdowns, cohorts by created month, nurture counts, cost per MQL and campaign quality.
+
+Definitions used by every function here (the page says them next to the numbers):
+
+- **Stages** are an ordered list of labels (default `lib.config.DEFAULT_FUNNEL_STAGES`). In a wide
+  leads file each stage reads its date column (`STAGE_CATALOGUE`); in a long (lead, stage, date)
+  table a stage matches the stage names in its `aliases` (case-insensitive), or its own label.
+- **Recorded date** d_k: the lead's earliest date recorded for stage k (NULL when none).
+- **Reached** stage k: the lead has a recorded date at stage k *or any later stage* — a skipped
+  stage (e.g. no SQL date but an opportunity date) still counts as reached. The **reach date**
+  r_k = LEAST(d_k, …, d_last): the first date the lead was known to be at k or beyond. So
+  r_0 ≤ r_1 ≤ … and counts can never increase down the stages.
+- **Entered** = r_0, the earliest recorded date of any chosen stage (normally the created date).
+  The **date range** [start, end) selects leads by when they *entered*; a lead counts at stage k
+  when r_k ≤ entered + window days (the **conversion window**), even if that is after `end`.
+- **Time between stages** uses adjacent stages whose dates are both recorded and in order
+  (d_{k-1} ≤ d_k). Out-of-order pairs (d_k < d_{k-1}) are counted, shown, and left out of the days.
+- Leads without an ID are left out and counted; leads with no date at any chosen stage are left out
+  and counted ("reached none of the chosen stages").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import duckdb
+import pandas as pd
+
+from lib.config import DEFAULT_FUNNEL_STAGES
+from lib.datasets import Dataset
+from lib.errors import BoundaryError
+from lib.periods import is_incomplete, period_end, period_sql
+from lib.questions import questions_for
+from lib.result import Flag, MetricResult
+from lib.sql import quote_ident as q
+from lib.stats import two_proportion_test, wilson_interval
+
+
+@dataclass(frozen=True)
+class Stage:
+    label: str
+    column: str  # the date column of this stage in a wide "leads" table
+    aliases: tuple[str, ...]  # stage names in a long table / HubSpot lifecycle values (lower case)
+
+
+STAGE_CATALOGUE: dict[str, Stage] = {s.label: s for s in (
+    Stage("Lead", "created_date", ("lead", "leads", "new lead", "subscriber", "contact")),
+    Stage("MQL", "mql_date", ("mql", "marketing qualified lead", "marketingqualifiedlead",
+                              "marketing qualified")),
+    Stage("SQL", "sql_date", ("sql", "sales qualified lead", "salesqualifiedlead", "sales qualified")),
+    Stage("Opportunity", "opportunity_date", ("opportunity", "opp", "deal", "converted")),
+    Stage("Customer", "customer_date", ("customer", "closed won", "won", "closedwon")),
+)}
+assert tuple(STAGE_CATALOGUE) == DEFAULT_FUNNEL_STAGES
+TILE_LABELS = {"Lead": "Leads", "MQL": "MQLs", "SQL": "SQLs", "Opportunity": "Opportunities",
+               "Customer": "Customers"}
+# A lead counts as disqualified when it has a disqualified date or its status is one of these.
+DISQUALIFIED_STATUSES = ("unqualified", "disqualified", "junk", "bad fit", "not a fit", "bad data", "spam",
+                         "bad contact info")
+# Time between stages shown as a distribution over these bins (upper edges in days).
+DURATION_BINS = ((1, "< 1 day"), (7, "1–7 days"), (14, "7–14 days"), (30, "14–30 days"),
+                 (60, "30–60 days"), (90, "60–90 days"), (180, "90–180 days"), (None, "180+ days"))
+TOP_GROUPS = 10  # breakdowns show this many groups, the rest as "Other" (so groups sum to the total)
+_DAYS = "date_diff('second', {a}, {b}) / 86400.0"
+
+
+@dataclass(frozen=True)
+class FunnelSource:
+    """Where the per-lead stage dates come from: a wide leads table or a long stage table,
+    optionally with a second wide table (e.g. closed deals) joined on lead ID."""
+
+    table: str
+    kind: str  # "leads" (wide) or "lead_stages" (long)
+    columns: frozenset[str]  # canonical columns present in `table`
+    closed_table: str | None = None
+    closed_columns: frozenset[str] = field(default_factory=frozenset)
+
+
+def source_for(dataset: Dataset, closed: Dataset | None = None) -> FunnelSource:
+    """FunnelSource for a loaded leads / lead_stages dataset (and an optional closed-deals table)."""
+    if dataset.kind not in ("leads", "lead_stages"):
+        raise BoundaryError(f"{dataset.file_name} is {dataset.label}, not leads: the funnel needs a leads "
+                            "export or a lead stage history.")
+    return FunnelSource(dataset.table, dataset.kind, frozenset(dataset.mapping),
+                        closed.table if closed and closed.ready else None,
+                        frozenset(closed.mapping) if closed and closed.ready else frozenset())
+
+
+def available_stages(con: duckdb.DuckDBPyConnection, src: FunnelSource) -> list[str]:
+    """Stage labels this source can place leads in, in funnel order.
+
+    Wide: the catalogue stages whose date column is in the file (or in the closed-deals table).
+    Long: catalogue stages whose aliases occur, then other stage names by their median date.
+    """
+    if src.kind == "leads":
+        present = src.columns | src.closed_columns
+        return [s.label for s in STAGE_CATALOGUE.values() if s.column in present]
+    rows = con.execute(
+        f"SELECT trim(CAST(stage AS VARCHAR)) AS s, median(stage_date) AS m FROM {q(src.table)} "
+        "WHERE stage IS NOT NULL AND trim(CAST(stage AS VARCHAR)) <> '' GROUP BY 1 ORDER BY m, s").fetchall()
+    names = [r[0] for r in rows]
+    known = [s.label for s in STAGE_CATALOGUE.values()
+             if any(n.lower() in s.aliases or n.lower() == s.label.lower() for n in names)]
+    others = [n for n in names if not any(n.lower() in STAGE_CATALOGUE[k].aliases or n.lower() == k.lower()
+                                          for k in STAGE_CATALOGUE)]
+    return known + list(dict.fromkeys(others))
+
+
+def default_stages(available: list[str]) -> list[str]:
+    """The default funnel (Lead → … → Customer) restricted to what the file has; else all available."""
+    chosen = [s for s in DEFAULT_FUNNEL_STAGES if s in available]
+    return chosen or list(available)
+
+
+def _aliases(label: str) -> list[str]:
+    stage = STAGE_CATALOGUE.get(label)
+    return list(dict.fromkeys([label.strip().lower(), *(stage.aliases if stage else ())]))
+
+
+def _check_stages(stages: list[str]) -> None:
+    if not stages:
+        raise BoundaryError("Pick at least one funnel stage.")
+    if len(set(stages)) != len(stages):
+        raise BoundaryError("Each funnel stage can appear only once in the list.")
+
+
+def per_lead_sql(src: FunnelSource, stages: list[str]) -> tuple[str, list]:
+    """CTEs `per_lead_raw` and `per_lead`: one row per lead with recorded dates d0..dN-1, reach
+    dates r0..rN-1 (r_k = LEAST(d_k..d_last)), `entered` = r0, source, campaign, status, disqualified.
+
+    Returns the text of `WITH …` (without the final SELECT) and its bound parameters, in order.
+    """
+    _check_stages(stages)
+    n = len(stages)
+    params: list = []
+    if src.kind == "leads":
+        def text(col: str) -> str:
+            return f"arg_min({q(col)}, _ord)" if col in src.columns else "NULL::VARCHAR"
+        dates = []
+        for label in stages:
+            col = STAGE_CATALOGUE[label].column if label in STAGE_CATALOGUE else None
+            if col is None:
+                raise BoundaryError(f"Stage “{label}” has no date column in a leads file; the stages of a "
+                                    f"leads file are {', '.join(DEFAULT_FUNNEL_STAGES)}.")
+            dates.append(f"MIN({q(col)})" if col in src.columns | src.closed_columns else "NULL::TIMESTAMP")
+        main = f"SELECT *, 0 AS _src, _row AS _ord FROM {q(src.table)}"
+        stacked = main
+        if src.closed_table:
+            closed_cols = [c for c in src.closed_columns if c.endswith("_date") or c == "lead_id"]
+            stacked = (f"{main} UNION ALL BY NAME SELECT {', '.join(q(c) for c in closed_cols)}, 1 AS _src, "
+                       f"_row + 1000000000 AS _ord FROM {q(src.closed_table)} WHERE trim(CAST(lead_id AS VARCHAR)) "
+                       f"IN (SELECT trim(CAST(lead_id AS VARCHAR)) FROM {q(src.table)})")
+        disq = "MIN(disqualified_date)" if "disqualified_date" in src.columns else "NULL::TIMESTAMP"
+        raw = (f"SELECT trim(CAST(lead_id AS VARCHAR)) AS lead_id, "
+               + ", ".join(f"{d} AS d{i}" for i, d in enumerate(dates))
+               + f", {text('source')} AS source, {text('campaign')} AS campaign, {text('status')} AS status, "
+               f"{disq} AS disqualified_date FROM ({stacked}) "
+               "WHERE NULLIF(trim(CAST(lead_id AS VARCHAR)), '') IS NOT NULL GROUP BY 1")
+    else:
+        parts = []
+        for i, label in enumerate(stages):
+            names = _aliases(label)
+            parts.append(f"MIN(stage_date) FILTER (WHERE lower(trim(CAST(stage AS VARCHAR))) IN "
+                         f"({', '.join('?' * len(names))})) AS d{i}")
+            params.extend(names)
+        source = "arg_min(source, _row)" if "source" in src.columns else "NULL::VARCHAR"
+        raw = (f"SELECT trim(CAST(lead_id AS VARCHAR)) AS lead_id, {', '.join(parts)}, {source} AS source, "
+               "NULL::VARCHAR AS campaign, NULL::VARCHAR AS status, NULL::TIMESTAMP AS disqualified_date "
+               f"FROM {q(src.table)} WHERE NULLIF(trim(CAST(lead_id AS VARCHAR)), '') IS NOT NULL GROUP BY 1")
+    reach = ", ".join(f"LEAST({', '.join(f'd{j}' for j in range(k, n))}) AS r{k}" for k in range(n))
+    sql = (f"WITH per_lead_raw AS (\n  {raw}\n),\nper_lead AS (\n  SELECT *, {reach}, "
+           f"LEAST({', '.join(f'd{j}' for j in range(n))}) AS entered\n  FROM per_lead_raw\n"
+           f"  WHERE LEAST({', '.join(f'd{j}' for j in range(n))}) IS NOT NULL\n)")
+    return sql, params
+
+
+def cohort_sql(src: FunnelSource, stages: list[str], start=None, end=None,
+               window_days: float | None = None) -> tuple[str, list]:
+    """`per_lead` plus CTE `cohort`: leads that entered in [start, end), with in0..inN-1 = reached
+    stage k within the window (r_k ≤ entered + window days; no window → ever reached)."""
+    sql, params = per_lead_sql(src, stages)
+    flags = []
+    for k in range(len(stages)):
+        if window_days is None:
+            flags.append(f"(r{k} IS NOT NULL) AS in{k}")
+        else:
+            flags.append(f"(r{k} IS NOT NULL AND r{k} <= entered + to_microseconds(CAST(? * 86400000000 AS BIGINT)))"
+                         f" AS in{k}")
+            params.append(float(window_days))
+    where = []
+    if start is not None:
+        where.append("entered >= ?")
+        params.append(pd.Timestamp(start).to_pydatetime())
+    if end is not None:
+        where.append("entered < ?")
+        params.append(pd.Timestamp(end).to_pydatetime())
+    sql += (f",\ncohort AS (\n  SELECT *, {', '.join(flags)}\n  FROM per_lead"
+            f"{' WHERE ' + ' AND '.join(where) if where else ''}\n)")
+    return sql, params
+
+
+def _exclusions(con, src: FunnelSource, stages: list[str]) -> dict[str, int]:
+    """Rows without a lead ID and leads with no date at any chosen stage."""
+    no_id = con.execute(f"SELECT COUNT(*) FROM {q(src.table)} "
+                        "WHERE NULLIF(trim(CAST(lead_id AS VARCHAR)), '') IS NULL").fetchall()[0][0]
+    sql, params = per_lead_sql(src, stages)
+    n = len(stages)
+    none = con.execute(sql + f"\nSELECT COUNT(*) FROM per_lead_raw WHERE LEAST({', '.join(f'd{j}' for j in range(n))}) "
+                       "IS NULL", params).fetchall()[0][0]
+    out = {"rows without a lead ID": int(no_id), "leads with no date at any chosen stage": int(none)}
+    if src.closed_table:
+        out["closed-deal rows whose lead ID is not in the leads file"] = int(con.execute(
+            f"SELECT COUNT(*) FROM {q(src.closed_table)} WHERE trim(CAST(lead_id AS VARCHAR)) NOT IN "
+            f"(SELECT trim(CAST(lead_id AS VARCHAR)) FROM {q(src.table)} WHERE lead_id IS NOT NULL)").fetchall()[0][0])
+    return {k: v for k, v in out.items() if v}
+
+
+def funnel_stages(con, src: FunnelSource, stages: list[str], start=None, end=None,
+                  window_days: float | None = None) -> MetricResult:
+    """Leads reaching each stage, with conversion, drop-off, skipped/out-of-order counts and days.
+
+    Per stage k (leads = those that entered in [start, end)):
+    - leads_k = #leads with r_k ≤ entered + window (reached k or a later stage in the window);
+    - pct_of_start = leads_k / leads_0; pct_of_previous (step conversion) = leads_k / leads_{k-1};
+      both ratios 0–1, NaN when the denominator is 0;
+    - drop_off = leads_{k-1} − leads_k (leads), drop_off_pct = drop_off / leads_{k-1};
+    - skipped = leads counted at k with no date recorded for k;
+    - out_of_order = leads counted at k with d_k < d_{k-1} (left out of the days);
+    - days_n, median_days, p25/p75/p90_days: days d_{k-1} → d_k over ordered pairs
+      (both recorded, d_{k-1} ≤ d_k), in days (fractional). NaN for the first stage.
+    """
+    sql, params = cohort_sql(src, stages, start, end, window_days)
+    parts = []
+    for k, label in enumerate(stages):
+        params.append(label)
+        if k == 0:
+            parts.append(f"SELECT {k} AS step, ? AS stage, COUNT(*) FILTER (WHERE in0) AS leads, "
+                         "COUNT(*) FILTER (WHERE in0 AND d0 IS NULL) AS skipped, 0 AS out_of_order, 0 AS days_n, "
+                         "NULL::DOUBLE AS median_days, NULL::DOUBLE AS p25_days, NULL::DOUBLE AS p75_days, "
+                         "NULL::DOUBLE AS p90_days FROM cohort")
+            continue
+        days = _DAYS.format(a=f"d{k - 1}", b=f"d{k}")
+        ok = f"in{k} AND d{k - 1} <= d{k}"
+        parts.append(
+            f"SELECT {k}, ?, COUNT(*) FILTER (WHERE in{k}), COUNT(*) FILTER (WHERE in{k} AND d{k} IS NULL), "
+            f"COUNT(*) FILTER (WHERE in{k} AND d{k} < d{k - 1}), COUNT(*) FILTER (WHERE {ok}), "
+            + ", ".join(f"quantile_cont({days}, {p}) FILTER (WHERE {ok})" for p in (0.5, 0.25, 0.75, 0.9))
+            + " FROM cohort")
+    sql += (",\nsteps AS (\n  " + "\n  UNION ALL ".join(parts) + "\n)\n"
+            "SELECT step + 1 AS step, stage, leads,\n"
+            "  leads / NULLIF(FIRST_VALUE(leads) OVER w, 0) AS pct_of_start,\n"
+            "  leads / NULLIF(LAG(leads) OVER w, 0) AS pct_of_previous,\n"
+            "  LAG(leads) OVER w - leads AS drop_off,\n"
+            "  (LAG(leads) OVER w - leads) / NULLIF(LAG(leads) OVER w, 0) AS drop_off_pct,\n"
+            "  skipped, out_of_order, days_n, median_days, p25_days, p75_days, p90_days\n"
+            "FROM steps WINDOW w AS (ORDER BY step) ORDER BY step")
+    frame = con.execute(sql, params).df()
+    return MetricResult(frame, sql, params, _exclusions(con, src, stages))
+
+
+def stage_duration_distribution(con, src: FunnelSource, stages: list[str], start=None, end=None,
+                                window_days: float | None = None) -> MetricResult:
+    """Distribution of days between adjacent stages: pairs per bin and share of the step's pairs.
+
+    Pairs are ordered (d_{k-1} ≤ d_k, both recorded) for leads counted at stage k in the window.
+    share = pairs in bin / pairs of the step (0–1). Bins: `DURATION_BINS` (lower edge inclusive).
+    """
+    sql, params = cohort_sql(src, stages, start, end, window_days)
+    if len(stages) < 2:
+        return MetricResult(pd.DataFrame(columns=["step", "pair", "bin", "bin_order", "pairs", "share"]), sql, params)
+    pairs = []
+    for k in range(1, len(stages)):
+        params.append(f"{stages[k - 1]} → {stages[k]}")
+        pairs.append(f"SELECT {k} AS step, ? AS pair, {_DAYS.format(a=f'd{k - 1}', b=f'd{k}')} AS days "
+                     f"FROM cohort WHERE in{k} AND d{k - 1} <= d{k}")
+    cases = []
+    for i, (edge, label) in enumerate(DURATION_BINS):
+        if edge is None:
+            cases.append(f"ELSE {i}")
+        else:
+            cases.append(f"WHEN days < ? THEN {i}")
+            params.append(float(edge))
+    labels = ", ".join(f"'{label}'" for _, label in DURATION_BINS)  # constants from this module
+    sql += (",\npairs AS (\n  " + "\n  UNION ALL ".join(pairs) + "\n),\nbinned AS (\n"
+            f"  SELECT step, pair, CASE {' '.join(cases)} END AS bin_order FROM pairs\n)\n"
+            f"SELECT step, pair, [{labels}][bin_order + 1] AS bin, bin_order, COUNT(*) AS pairs,\n"
+            "  COUNT(*) / SUM(COUNT(*)) OVER (PARTITION BY step) AS share\n"
+            "FROM binned GROUP BY step, pair, bin_order ORDER BY step, bin_order")
+    return MetricResult(con.execute(sql, params).df(), sql, params)
+
+
+def _group_columns(frame: pd.DataFrame, stages: list[str]) -> pd.DataFrame:
+    """Add overall conversion (first → last stage) with its Wilson interval and the small-group mark."""
+    first, last = stages[0], stages[-1]
+    rate, low, high = [], [], []
+    for n, x in zip(frame[first], frame[last]):
+        n, x = int(n), int(x)
+        rate.append(x / n if n else math.nan)
+        lo, hi = wilson_interval(x, n)
+        low.append(lo)
+        high.append(hi)
+    frame["conversion"] = rate
+    frame["conversion_low"] = low
+    frame["conversion_high"] = high
+    return frame
+
+
+def funnel_by_group(con, src: FunnelSource, stages: list[str], by: str, start=None, end=None,
+                    window_days: float | None = None, top_n: int = TOP_GROUPS,
+                    min_group: int = 30) -> MetricResult:
+    """Funnel counts per source or campaign: one row per group, a column of leads per stage.
+
+    Groups beyond the `top_n` largest are merged into "Other" and blanks into "(blank)", so the
+    groups sum to the funnel's total. conversion = leads at the last stage / leads at the first
+    (ratio 0–1) with a 95% Wilson interval; `small` marks groups with fewer than `min_group` leads.
+    """
+    if by not in ("source", "campaign"):
+        raise ValueError(by)
+    if by not in src.columns:
+        raise BoundaryError(f"The leads file has no {by} column, so there is no breakdown by {by}. "
+                            "Map it under “Columns” if the file has one.")
+    sql, params = cohort_sql(src, stages, start, end, window_days)
+    counts = ", ".join(f"COUNT(*) FILTER (WHERE in{k}) AS {q(label)}" for k, label in enumerate(stages))
+    sql += (",\ng AS (SELECT *, COALESCE(NULLIF(trim(CAST(" + by + " AS VARCHAR)), ''), '(blank)') AS grp "
+            "FROM cohort WHERE in0),\n"
+            "ranked AS (SELECT grp, ROW_NUMBER() OVER (ORDER BY COUNT(*) DESC, grp) AS rn FROM g GROUP BY grp)\n"
+            "SELECT CASE WHEN rn <= ? THEN g.grp ELSE 'Other' END AS \"group\", " + counts + "\n"
+            "FROM g JOIN ranked USING (grp) GROUP BY 1 ORDER BY MIN(rn)")
+    params.append(int(top_n))
+    frame = _group_columns(con.execute(sql, params).df(), stages)
+    frame["small"] = frame[stages[0]] < min_group
+    return MetricResult(frame, sql, params, _exclusions(con, src, stages))
+
+
+def data_end(con, src: FunnelSource, stages: list[str]) -> pd.Timestamp | None:
+    """The latest recorded date at any chosen stage: where the data stops."""
+    sql, params = per_lead_sql(src, stages)
+    n = len(stages)
+    value = con.execute(sql + f"\nSELECT MAX(GREATEST({', '.join(f'd{j}' for j in range(n))})) FROM per_lead",
+                        params).fetchall()[0][0]
+    return None if value is None else pd.Timestamp(value)
+
+
+def still_in_window(con, src: FunnelSource, stages: list[str], start=None, end=None,
+                    window_days: float | None = None) -> int:
+    """Leads in range whose conversion window has not ended when the data stops (they may still convert)."""
+    last = data_end(con, src, stages)
+    if window_days is None or last is None:
+        return 0
+    sql, params = cohort_sql(src, stages, start, end, window_days)
+    params.append(float(window_days))
+    params.append(last.to_pydatetime())
+    return int(con.execute(sql + "\nSELECT COUNT(*) FROM cohort WHERE in0 AND "
+                           "entered + to_microseconds(CAST(? * 86400000000 AS BIGINT)) > ?", params).fetchall()[0][0])
+
+
+def funnel_by_cohort(con, src: FunnelSource, stages: list[str], grain: str = "month", start=None, end=None,
+                     window_days: float | None = None) -> MetricResult:
+    """Cohorted funnel: leads grouped by the period they entered, a column of leads per stage, plus
+    overall conversion (last / first, Wilson 95%) and `window_open`: True when the data ends before
+    the cohort's last lead's window closes (period end + window > data end), so its conversion may
+    still rise. Periods come from lib.periods (weeks start Monday)."""
+    sql, params = cohort_sql(src, stages, start, end, window_days)
+    counts = ", ".join(f"COUNT(*) FILTER (WHERE in{k}) AS {q(label)}" for k, label in enumerate(stages))
+    sql += f"\nSELECT {period_sql('entered', grain)} AS cohort, {counts}\nFROM cohort WHERE in0 GROUP BY 1 ORDER BY 1"
+    frame = _group_columns(con.execute(sql, params).df(), stages)
+    last = data_end(con, src, stages)
+    frame["cohort"] = pd.to_datetime(frame["cohort"])
+    window = pd.Timedelta(days=window_days) if window_days is not None else pd.Timedelta(0)
+    frame["window_open"] = [last is not None and period_end(c, grain) + window > last for c in frame["cohort"]]
+    return MetricResult(frame, sql, params, _exclusions(con, src, stages))
+
+
+def stage_entries_by_period(con, src: FunnelSource, stages: list[str], grain: str = "month",
+                            start=None, end=None) -> MetricResult:
+    """Leads reaching each stage per period (new leads = stage 1, MQLs per period = the MQL stage).
+
+    A lead counts in the period of its reach date r_k (the first date it was known to be at k or
+    beyond), once per stage; [start, end) filters on that date. Unit: leads. `incomplete` marks the
+    last period when the data stops before its end.
+    """
+    sql, params = per_lead_sql(src, stages)
+    parts = []
+    for k, label in enumerate(stages):
+        parts.append(f"SELECT {k} AS step, ? AS stage, r{k} AS reached_at FROM per_lead WHERE r{k} IS NOT NULL")
+        params.append(label)
+    where = []
+    if start is not None:
+        where.append("reached_at >= ?")
+        params.append(pd.Timestamp(start).to_pydatetime())
+    if end is not None:
+        where.append("reached_at < ?")
+        params.append(pd.Timestamp(end).to_pydatetime())
+    sql += (",\nreached AS (\n  " + "\n  UNION ALL ".join(parts) + "\n)\n"
+            f"SELECT {period_sql('reached_at', grain)} AS period, step + 1 AS step, stage, COUNT(*) AS leads\n"
+            f"FROM reached{' WHERE ' + ' AND '.join(where) if where else ''}\nGROUP BY ALL ORDER BY period, step")
+    frame = con.execute(sql, params).df()
+    frame["period"] = pd.to_datetime(frame["period"])
+    last = data_end(con, src, stages)
+    frame["incomplete"] = [last is not None and is_incomplete(p, grain, last) for p in frame["period"]]
+    return MetricResult(frame, sql, params, _exclusions(con, src, stages))
+
+
+def reopened_leads(con, src: FunnelSource, stages: list[str], grain: str = "month",
+                   start=None, end=None) -> MetricResult:
+    """Re-opened (recycled leads that engaged again), per period of re-engagement.
+
+    - Leads file: a lead with a disqualified date that later has a stage date (any chosen stage
+      after the disqualified date); dated at the first such stage date.
+    - Stage history: a lead sent back to an earlier stage that then moves forward again — an event
+      whose stage index is above the previous event's and not above the highest reached before it;
+      dated at that event (first one per lead).
+    Unit: leads; each lead counts once. Empty frame when the file has neither.
+    """
+    empty = pd.DataFrame(columns=["period", "reopened"])
+    if src.kind == "leads":
+        if "disqualified_date" not in src.columns:
+            return MetricResult(empty, "-- the leads file has no disqualified date column", [])
+        sql, params = per_lead_sql(src, stages)
+        later = ", ".join(f"CASE WHEN d{k} > disqualified_date THEN d{k} END" for k in range(len(stages)))
+        sql += f",\nreopen AS (SELECT lead_id, LEAST({later}) AS reached_at FROM per_lead WHERE disqualified_date IS NOT NULL)"
+    else:
+        _check_stages(stages)
+        cases, params = [], []
+        for k, label in enumerate(stages):
+            names = _aliases(label)
+            cases.append(f"WHEN lower(trim(CAST(stage AS VARCHAR))) IN ({', '.join('?' * len(names))}) THEN {k}")
+            params.extend(names)
+        sql = (f"WITH ev AS (SELECT trim(CAST(lead_id AS VARCHAR)) AS lead_id, stage_date AS reached_at, "
+               f"CASE {' '.join(cases)} END AS idx, _row FROM {q(src.table)} WHERE stage_date IS NOT NULL "
+               "AND NULLIF(trim(CAST(lead_id AS VARCHAR)), '') IS NOT NULL),\n"
+               "seq AS (SELECT *, LAG(idx) OVER w AS prev_idx, MAX(idx) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING "
+               "AND 1 PRECEDING) AS prev_max FROM ev WHERE idx IS NOT NULL WINDOW w AS (PARTITION BY lead_id "
+               "ORDER BY reached_at, _row)),\n"
+               "reopen AS (SELECT lead_id, MIN(reached_at) AS reached_at FROM seq WHERE idx > prev_idx AND idx <= prev_max GROUP BY 1)")
+    where = ["reached_at IS NOT NULL"]
+    if start is not None:
+        where.append("reached_at >= ?")
+        params.append(pd.Timestamp(start).to_pydatetime())
+    if end is not None:
+        where.append("reached_at < ?")
+        params.append(pd.Timestamp(end).to_pydatetime())
+    sql += (f"\nSELECT {period_sql('reached_at', grain)} AS period, COUNT(DISTINCT lead_id) AS reopened FROM reopen "
+            f"WHERE {' AND '.join(where)} GROUP BY 1 ORDER BY 1")
+    frame = con.execute(sql, params).df()
+    frame["period"] = pd.to_datetime(frame["period"])
+    return MetricResult(frame, sql, params)
+
+
+def cost_per_mql(con, src: FunnelSource, stages: list[str], cost_table: str, mql_stage: str,
+                 start=None, end=None, window_days: float | None = None) -> MetricResult:
+    """Cost per MQL = program cost / MQLs, per campaign (currency per lead).
+
+    cost = sum of the cost table's rows for the campaign whose period falls in [start, end) (rows
+    without a period always count); leads = leads of the campaign that entered in [start, end);
+    MQLs = those reaching `mql_stage` within the window; customers = those reaching the last stage.
+    Campaign names match after trimming and ignoring case. cost_per_lead / cost_per_mql /
+    cost_per_customer are NaN when the count is 0. Cost rows with a blank or unreadable cost are
+    left out and counted; leads with no campaign are not in this table.
+    """
+    if "campaign" not in src.columns:
+        raise BoundaryError("The leads file has no campaign column, so costs cannot be matched to leads. "
+                            "Map the campaign / program column under “Columns”.")
+    if mql_stage not in stages:
+        raise BoundaryError(f"Stage “{mql_stage}” is not in the funnel; pick the MQL stage from the funnel's stages.")
+    k, last = stages.index(mql_stage), len(stages) - 1
+    sql, params = cohort_sql(src, stages, start, end, window_days)
+    cost_where = ["cost IS NOT NULL", "NULLIF(trim(CAST(campaign AS VARCHAR)), '') IS NOT NULL"]
+    cost_params: list = []
+    cols = {row[0] for row in con.execute(f"DESCRIBE {q(cost_table)}").fetchall()}
+    if "period" in cols:
+        if start is not None:
+            cost_where.append("(period IS NULL OR period >= ?)")
+            cost_params.append(pd.Timestamp(start).to_pydatetime())
+        if end is not None:
+            cost_where.append("(period IS NULL OR period < ?)")
+            cost_params.append(pd.Timestamp(end).to_pydatetime())
+    sql += (",\ncosts AS (SELECT lower(trim(CAST(campaign AS VARCHAR))) AS key, arg_min(trim(CAST(campaign AS VARCHAR)), "
+            f"campaign) AS campaign, SUM(CAST(cost AS DOUBLE)) AS cost FROM {q(cost_table)} WHERE {' AND '.join(cost_where)} "
+            "GROUP BY 1),\n"
+            "lead_counts AS (SELECT lower(trim(campaign)) AS key, arg_min(trim(campaign), campaign) AS campaign, "
+            f"COUNT(*) AS leads, COUNT(*) FILTER (WHERE in{k}) AS mqls, COUNT(*) FILTER (WHERE in{last}) AS customers "
+            "FROM cohort WHERE NULLIF(trim(campaign), '') IS NOT NULL GROUP BY 1)\n"
+            "SELECT COALESCE(c.campaign, l.campaign) AS campaign, c.cost, COALESCE(l.leads, 0) AS leads,\n"
+            "  COALESCE(l.mqls, 0) AS mqls, COALESCE(l.customers, 0) AS customers,\n"
+            "  c.cost / NULLIF(l.leads, 0) AS cost_per_lead, c.cost / NULLIF(l.mqls, 0) AS cost_per_mql,\n"
+            "  c.cost / NULLIF(l.customers, 0) AS cost_per_customer\n"
+            "FROM costs c FULL OUTER JOIN lead_counts l USING (key)\n"
+            "ORDER BY c.cost IS NULL, cost_per_mql DESC NULLS FIRST, campaign")
+    params += cost_params
+    frame = con.execute(sql, params).df()
+    bad = con.execute(f"SELECT COUNT(*) FROM {q(cost_table)} WHERE cost IS NULL OR "
+                      "NULLIF(trim(CAST(campaign AS VARCHAR)), '') IS NULL").fetchall()[0][0]
+    excluded = {"cost rows with a blank or unreadable cost or campaign": int(bad)} if bad else {}
+    return MetricResult(frame, sql, params, excluded)
+
+
+def _disqualified_sql(src: FunnelSource) -> tuple[str | None, list]:
+    conds, params = [], []
+    if "disqualified_date" in src.columns:
+        conds.append("disqualified_date IS NOT NULL")
+    if "status" in src.columns:
+        conds.append(f"lower(trim(status)) IN ({', '.join('?' * len(DISQUALIFIED_STATUSES))})")
+        params.extend(DISQUALIFIED_STATUSES)
+    return (" OR ".join(conds) if conds else None), params
+
+
+def campaign_quality(con, src: FunnelSource, stages: list[str], by: str = "campaign", start=None, end=None,
+                     window_days: float | None = None, alpha: float = 0.05, min_group: int = 30,
+                     slow_ratio: float = 1.5, top_n: int = TOP_GROUPS) -> MetricResult:
+    """Campaigns whose leads disqualify more often or move slower than all leads.
+
+    Per group (top `top_n` by leads, the rest as "Other"; blanks as "(blank)"):
+    - disq_rate = disqualified leads / leads (disqualified: a disqualified date, or a status in
+      DISQUALIFIED_STATUSES); rest_rate = the same over all other leads; two-proportion z-test
+      (pooled); disq_flag when worse at `alpha` and leads ≥ `min_group`.
+    - median_days_next = median days entered → reached the second stage (r_1 − r_0) over leads that
+      reached it in the window (n = next_n); all_median_days_next over all leads; slow_ratio =
+      group / all; slow_flag when slow_ratio > `slow_ratio` and next_n ≥ `min_group`.
+    - median_days_last = median days entered → last stage over leads that reached it (last_n).
+    """
+    if by not in src.columns:
+        raise BoundaryError(f"The leads file has no {by} column: campaign quality needs one.")
+    disq, disq_params = _disqualified_sql(src)
+    sql, params = cohort_sql(src, stages, start, end, window_days)
+    last = len(stages) - 1
+    nxt = min(1, last)
+    # With a single stage there is no "next" stage: the days are NULL rather than a meaningless 0.
+    d_next = _DAYS.format(a="entered", b=f"r{nxt}") if last else "NULL::DOUBLE"
+    d_last = _DAYS.format(a="entered", b=f"r{last}") if last else "NULL::DOUBLE"
+    sql += (",\ng AS (SELECT *, COALESCE(NULLIF(trim(CAST(" + by + " AS VARCHAR)), ''), '(blank)') AS grp, "
+            f"({disq or 'NULL'}) AS disq FROM cohort WHERE in0),\n")
+    params += disq_params
+    sql += ("ranked AS (SELECT grp, ROW_NUMBER() OVER (ORDER BY COUNT(*) DESC, grp) AS rn FROM g GROUP BY grp),\n"
+            "h AS (SELECT g.*, rn, CASE WHEN rn <= ? THEN g.grp ELSE 'Other' END AS \"group\" FROM g JOIN ranked USING (grp))\n"
+            "SELECT \"group\", COUNT(*) AS leads, COUNT(*) FILTER (WHERE disq) AS disqualified,\n"
+            f"  COUNT(*) FILTER (WHERE in{nxt}) AS next_n, quantile_cont({d_next}, 0.5) FILTER (WHERE in{nxt}) AS median_days_next,\n"
+            f"  COUNT(*) FILTER (WHERE in{last}) AS last_n, quantile_cont({d_last}, 0.5) FILTER (WHERE in{last}) AS median_days_last,\n"
+            f"  MIN(rn) AS _rank\nFROM h GROUP BY 1\n"
+            f"UNION ALL SELECT '(all leads)', COUNT(*), COUNT(*) FILTER (WHERE disq), COUNT(*) FILTER (WHERE in{nxt}),\n"
+            f"  quantile_cont({d_next}, 0.5) FILTER (WHERE in{nxt}), COUNT(*) FILTER (WHERE in{last}),\n"
+            f"  quantile_cont({d_last}, 0.5) FILTER (WHERE in{last}), 1000000000 FROM h\nORDER BY _rank")
+    params.append(int(top_n))
+    frame = con.execute(sql, params).df().drop(columns="_rank")
+    total = frame[frame["group"] == "(all leads)"].iloc[0] if len(frame) else None
+    rows = []
+    for _, r in frame.iterrows():
+        leads, bad = int(r["leads"]), int(r["disqualified"])
+        if disq is None or total is None or r["group"] == "(all leads)":
+            rate = bad / leads if disq is not None and leads else math.nan
+            rows.append((rate, math.nan, math.nan, False))
+            continue
+        rest_n, rest_x = int(total["leads"]) - leads, int(total["disqualified"]) - bad
+        test = two_proportion_test(bad, leads, rest_x, rest_n)
+        flag = leads >= min_group and test.worse("above", alpha)
+        rows.append((bad / leads if leads else math.nan, test.baseline, test.p_value, bool(flag)))
+    frame["disq_rate"], frame["rest_rate"], frame["p_value"], frame["disq_flag"] = (
+        [r[i] for r in rows] for i in range(4))
+    all_next = float(total["median_days_next"]) if total is not None and pd.notna(total["median_days_next"]) else math.nan
+    if disq is None:
+        frame["disqualified"] = pd.NA
+    frame["all_median_days_next"] = all_next
+    frame["slow_ratio"] = frame["median_days_next"] / all_next if all_next and not math.isnan(all_next) else math.nan
+    frame["slow_flag"] = ((frame["slow_ratio"] > slow_ratio) & (frame["next_n"] >= min_group)
+                          & (frame["group"] != "(all leads)")).fillna(False).astype(bool)
+    excluded = dict(_exclusions(con, src, stages))
+    if disq is None:
+        excluded["(no status or disqualified date column: disqualification not measured)"] = 0
+    return MetricResult(frame, sql, params, excluded)
+
+
+def entry_range(con, src: FunnelSource, stages: list[str]) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """First and last entry date (r0) over all leads: the bounds of the page's date range."""
+    sql, params = per_lead_sql(src, stages)
+    lo, hi = con.execute(sql + "\nSELECT MIN(entered), MAX(entered) FROM per_lead", params).fetchall()[0]
+    return (None if lo is None else pd.Timestamp(lo), None if hi is None else pd.Timestamp(hi))
+
+
+CLOSED_TABLE = "funnel_closed_deals"
+
+
+def attach_closed_deals(ws, file_name: str, data: bytes) -> Dataset:
+    """Read a second leads-shaped file (e.g. Olist closed deals: mql_id, won_date) into the session's
+    table `funnel_closed_deals`, to be joined to the leads file on lead ID. It must have a lead ID
+    and at least one stage date; its stage dates fill the leads' missing ones (the earliest wins)."""
+    from lib import schemas
+    from lib.datasets import build_dataset_frame, digest
+    from lib.ingest import read_table
+
+    table = read_table(file_name, data)
+    columns = list(table.frame.columns)
+    mapping = schemas.map_columns("leads", columns)
+    dates = [s.column for s in STAGE_CATALOGUE.values() if s.column in mapping]
+    if "lead_id" not in mapping or not dates:
+        raise BoundaryError(f"{file_name}: to join it to the leads, it needs a lead ID column and a stage date "
+                            f"(e.g. won date). Columns are: {', '.join(map(str, columns))}.")
+    frame, bad, extra = build_dataset_frame(table, "leads", mapping)
+    cur = ws.con.cursor()  # a cursor: never blocked by an unfinished result on the main connection
+    try:
+        cur.register("_closed_incoming", frame)
+        cur.execute(f"CREATE OR REPLACE TABLE {q(CLOSED_TABLE)} AS SELECT * FROM _closed_incoming")
+        cur.unregister("_closed_incoming")
+    finally:
+        cur.close()
+    return Dataset(file_name, digest(data), "leads", columns, mapping, [], CLOSED_TABLE, len(frame),
+                   extra_columns=extra, bad_values=bad)
+
+
+TYPED_COSTS_TABLE = "funnel_typed_costs"
+
+
+def store_typed_costs(ws, frame: pd.DataFrame) -> str:
+    """Costs typed on the page (campaign, cost) → the session's table `funnel_typed_costs`.
+
+    Costs that are not numbers become blank (and are counted as left out by `cost_per_mql`)."""
+    clean = pd.DataFrame({"campaign": frame.get("campaign", pd.Series(dtype="str")).astype("string"),
+                          "cost": pd.to_numeric(frame.get("cost", pd.Series(dtype="float")), errors="coerce")})
+    cur = ws.con.cursor()
+    try:
+        cur.register("_typed_costs", clean)
+        cur.execute(f"CREATE OR REPLACE TABLE {q(TYPED_COSTS_TABLE)} AS "
+                    "SELECT CAST(campaign AS VARCHAR) AS campaign, CAST(cost AS DOUBLE) AS cost FROM _typed_costs")
+        cur.unregister("_typed_costs")
+    finally:
+        cur.close()
+    return TYPED_COSTS_TABLE
+
+
+def quality_flags(frame: pd.DataFrame, by: str, stages: list[str], thresholds) -> list[Flag]:
+    """Flags from a `campaign_quality` frame: disqualifying more often, or moving slower, than all leads."""
+    flags = []
+    alpha = thresholds["baseline_alpha"]
+    for _, r in frame.iterrows():
+        if r["disq_flag"]:
+            flags.append(Flag("funnel", "Disqualification rate", f"{by}: {r['group']}", float(r["disq_rate"]),
+                              float(r["rest_rate"]), f"two-proportion z-test vs other leads, n={int(r['leads'])}, "
+                              f"p={r['p_value']:.3g}", "high" if r["p_value"] < alpha / 10 else "medium",
+                              questions_for("funnel", "Disqualification rate")))
+        if r["slow_flag"]:
+            flags.append(Flag("funnel", f"Median days to {stages[min(1, len(stages) - 1)]}",
+                              f"{by}: {r['group']}", float(r["median_days_next"]), float(r["all_median_days_next"]),
+                              f"threshold {thresholds['funnel_slow_ratio_max']:g}× all leads, n={int(r['next_n'])}",
+                              "medium", questions_for("funnel", "Days to next stage"), unit="days"))
+    return flags
+
+
+# ------------------------------------------------------------------ area contract
+
+def _area_source(ws) -> tuple[FunnelSource, list[str]] | None:
+    dataset = ws.get("leads") or ws.get("lead_stages")
+    if dataset is None:
+        return None
+    src = source_for(dataset)
+    stages = default_stages(available_stages(ws.con, src))
+    return (src, stages) if stages else None
+
+
+def area_flags(ws) -> list[Flag]:
+    """Campaigns (or sources) whose leads disqualify more often or move slower than all leads."""
+    found = _area_source(ws)
+    if found is None:
+        return []
+    src, stages = found
+    by = "campaign" if "campaign" in src.columns else "source" if "source" in src.columns else None
+    if by is None:
+        return []
+    th = ws.thresholds
+    result = campaign_quality(ws.con, src, stages, by, window_days=th["funnel_conversion_window_days"],
+                              alpha=th["baseline_alpha"], min_group=int(th["min_group_size"]),
+                              slow_ratio=th["funnel_slow_ratio_max"])
+    return quality_flags(result.frame, by, stages, th)
+
+
+def area_tables(ws) -> dict[str, pd.DataFrame]:
+    """The funnel, its breakdowns, monthly cohorts and campaign quality with default settings."""
+    found = _area_source(ws)
+    if found is None:
+        return {}
+    src, stages = found
+    window = ws.thresholds["funnel_conversion_window_days"]
+    tables = {"Funnel": funnel_stages(ws.con, src, stages, window_days=window).frame,
+              "Funnel by created month": funnel_by_cohort(ws.con, src, stages, "month", window_days=window).frame}
+    for by in ("source", "campaign"):
+        if by in src.columns:
+            tables[f"Funnel by {by}"] = funnel_by_group(ws.con, src, stages, by, window_days=window).frame
+    by = "campaign" if "campaign" in src.columns else "source" if "source" in src.columns else None
+    if by:
+        tables["Campaign quality"] = campaign_quality(ws.con, src, stages, by, window_days=window).frame
+    return tables

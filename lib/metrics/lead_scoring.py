@@ -1,0 +1,372 @@
+"""Explainable lead scoring (SPEC §5, §9): points per behaviour plus a fit grade from profile.
+
+Every lead's score is a **ledger**: one row per rule that added (or took away) points, with the
+evidence it read; the score is the sum of its ledger rows (0 when no rule fires), so a score can
+always be explained. Rules are data (a table the user edits on the page):
+
+| Rule | Kind | Column | How | Value | Points | Cap |
+- Kind "Behaviour": Column holds a count (or Yes/No). How "per occurrence" → points × min(count, Cap)
+  (repeatable; no cap when Cap is blank or 0); "once" → points when count > 0.
+- Kind "Fit": How "at least" → points when the column's number ≥ Value (first number in the cell,
+  so "51-200" reads 51); "contains any" → points when the text contains any of the comma-separated
+  words in Value; "is one of" → points when the text equals one of them (case-insensitive).
+Count cells that are neither a number nor yes/no/true/false/blank score 0 and are counted.
+Fit grade = fit points / the most fit points a lead can get (sum of positive fit rules):
+A ≥ 75%, B ≥ 50%, C ≥ 25%, else D (`FIT_GRADES`). Score decay is not applied: exports carry
+behaviour counts, not the dates of each behaviour.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from lib.datasets import Dataset
+from lib.errors import BoundaryError
+from lib.periods import period_sql
+from lib.result import MetricResult
+from lib.schemas import normalise_header
+from lib.sql import quote_ident as q
+from lib.stats import wilson_interval
+
+RULE_COLUMNS = ["Rule", "Kind", "Column", "How", "Value", "Points", "Cap"]
+KINDS = ("Behaviour", "Fit")
+HOWS = {"Behaviour": ("per occurrence", "once"), "Fit": ("at least", "contains any", "is one of")}
+
+# Default behaviour points: (rule, words that find the column in the file's headers, how, points, cap).
+# A demo counts for more than a page view (SPEC §5).
+DEFAULT_BEHAVIOURS = (
+    ("Email open", ("email open", "opens", "open"), "per occurrence", 1, 10),
+    ("Email click", ("email click", "clicks", "click"), "per occurrence", 3, 10),
+    ("Content download", ("download",), "per occurrence", 5, 5),
+    ("Page view", ("page view", "pageview", "views"), "per occurrence", 1, 10),
+    ("Webinar attended", ("webinar",), "per occurrence", 8, 3),
+    ("Demo requested", ("demo",), "once", 20, None),
+    ("Trial started", ("trial",), "once", 25, None),
+)
+# Default fit rules on the canonical profile columns: (rule, column, how, value, points).
+DEFAULT_FIT = (
+    ("Company of 50+ employees", "company_size", "at least", "50", 10),
+    ("Marketing or growth role", "job_title", "contains any",
+     "marketing, growth, crm, lifecycle, cmo, head of", 10),
+    ("Student or intern", "job_title", "contains any", "student, intern", -15),
+    ("Target industry", "industry", "is one of",
+     "Computer Software, Marketing & Advertising, Information Technology & Services, E-Learning", 5),
+)
+FIT_GRADES = ((0.75, "A"), (0.50, "B"), (0.25, "C"))  # share of the best fit score; below → "D"
+BAND_WIDTH = 10  # score bands 0–9, 10–19, …; scores ≥ BAND_TOP share the top band, < 0 one band
+BAND_TOP = 100
+_YES = ("yes", "true", "y", "x")
+_NO = ("no", "false", "n", "")
+
+
+@dataclass(frozen=True)
+class Rule:
+    label: str
+    kind: str
+    column: str  # the table column
+    how: str
+    value: str
+    points: float
+    cap: float | None
+
+
+def default_rules(dataset: Dataset) -> pd.DataFrame:
+    """The default rules that the file can support, as an editable table (file column names).
+
+    Behaviours are matched to the file's unmapped columns whose header contains one of the rule's
+    words (first match wins, each column used once); fit rules need their profile column mapped.
+    """
+    extras = list(dataset.extra_columns.values())
+    used: set[str] = set()
+    rows = []
+    for label, words, how, points, cap in DEFAULT_BEHAVIOURS:
+        for word in words:
+            hit = next((c for c in extras if c not in used and word in normalise_header(c)), None)
+            if hit:
+                used.add(hit)
+                rows.append([label, "Behaviour", hit, how, "", points, cap])
+                break
+    for label, column, how, value, points in DEFAULT_FIT:
+        if column in dataset.mapping:
+            rows.append([label, "Fit", dataset.mapping[column], how, value, points, None])
+    frame = pd.DataFrame(rows, columns=RULE_COLUMNS)
+    frame["Points"] = frame["Points"].astype("float64")
+    frame["Cap"] = frame["Cap"].astype("float64")
+    return frame
+
+
+def scoring_columns(dataset: Dataset) -> list[str]:
+    """File columns a rule may read: the mapped profile columns and every unmapped column."""
+    profile = [dataset.mapping[c] for c in ("company_size", "industry", "job_title", "lifecycle_stage", "source",
+                                            "campaign", "status") if c in dataset.mapping]
+    return profile + list(dataset.extra_columns.values())
+
+
+def resolve_rules(dataset: Dataset, rules: pd.DataFrame) -> list[Rule]:
+    """Check the edited rule table and turn file column names into table columns.
+
+    Raises BoundaryError naming the rule row and the way out. Blank rows are skipped.
+    """
+    to_table = {v: k for k, v in dataset.mapping.items()} | {v: k for k, v in dataset.extra_columns.items()}
+    out = []
+    for i, row in enumerate(rules.to_dict("records"), start=1):
+        label = str(row.get("Rule") or "").strip()
+        column = row.get("Column")
+        points = row.get("Points")
+        if not label and (column is None or (isinstance(column, float) and math.isnan(column))):
+            continue
+        where = f"Scoring rule {i} (“{label or 'unnamed'}”)"
+        kind = row.get("Kind")
+        if kind not in KINDS:
+            raise BoundaryError(f"{where}: Kind must be {' or '.join(KINDS)}.")
+        how = row.get("How")
+        if how not in HOWS[kind]:
+            raise BoundaryError(f"{where}: for a {kind} rule, How must be one of: {', '.join(HOWS[kind])}.")
+        if column not in to_table:
+            raise BoundaryError(f"{where}: column “{column}” is not in {dataset.file_name}. "
+                                f"Pick one of: {', '.join(scoring_columns(dataset))}.")
+        try:
+            points = float(points)
+        except (TypeError, ValueError):
+            points = math.nan
+        if math.isnan(points):
+            raise BoundaryError(f"{where}: Points must be a number.")
+        value = "" if row.get("Value") is None or (isinstance(row.get("Value"), float)
+                                                     and math.isnan(row.get("Value"))) else str(row["Value"]).strip()
+        if how == "at least":
+            try:
+                float(value.replace(",", ""))
+            except ValueError:
+                raise BoundaryError(f"{where}: “at least” needs a number in Value, not “{value}”.") from None
+        if how in ("contains any", "is one of") and not _words(value):
+            raise BoundaryError(f"{where}: list the words to look for in Value, separated by commas.")
+        cap = row.get("Cap")
+        cap = None if cap is None or (isinstance(cap, float) and math.isnan(cap)) or float(cap) <= 0 else float(cap)
+        out.append(Rule(label or f"Rule {i}", kind, to_table[column], how, value, points, cap))
+    return out
+
+
+def _words(value: str) -> list[str]:
+    return [w.strip().lower() for w in str(value).split(",") if w.strip()]
+
+
+def _count_sql(col: str) -> str:
+    """A behaviour cell read as a count: a number, yes/true/x → 1, no/false/blank → 0, else NULL."""
+    text = f"lower(trim(CAST({col} AS VARCHAR)))"
+    return (f"CASE WHEN TRY_CAST(CAST({col} AS VARCHAR) AS DOUBLE) IS NOT NULL "
+            f"THEN GREATEST(TRY_CAST(CAST({col} AS VARCHAR) AS DOUBLE), 0) "
+            f"WHEN {col} IS NULL OR {text} IN ({', '.join(repr(v) for v in _YES + _NO)}) "
+            f"THEN CASE WHEN {text} IN ({', '.join(repr(v) for v in _YES)}) THEN 1 ELSE 0 END END")
+
+
+def ledger_sql(table: str, rules: list[Rule]) -> tuple[str, list]:
+    """CTEs `base` (one row per lead ID: the first row of the file for a repeated ID) and `ledger`
+    (lead_id, rule, kind, evidence, points) — one row per rule that fired for a lead."""
+    params: list = []
+    parts = []
+    for rule in rules:
+        col = q(rule.column)
+        text = f"lower(trim(CAST({col} AS VARCHAR)))"
+        evidence = f"CAST({col} AS VARCHAR)"
+        if rule.kind == "Behaviour":
+            count = _count_sql(col)
+            if rule.how == "once":
+                points, values = "?", [rule.points]
+            elif rule.cap is None:
+                points, values = f"? * {count}", [rule.points]
+            else:
+                points, values = f"? * LEAST({count}, ?)", [rule.points, rule.cap]
+            parts.append(f"SELECT lead_id, ? AS rule, ? AS kind, {evidence} AS evidence, "
+                         f"CAST({points} AS DOUBLE) AS points FROM base WHERE {count} > 0")
+            params.extend([rule.label, rule.kind, *values])
+            continue
+        if rule.how == "at least":
+            fires = f"TRY_CAST(regexp_extract(replace(CAST({col} AS VARCHAR), ',', ''), '-?[0-9]+(\\.[0-9]+)?', 0) AS DOUBLE) >= ?"
+            values = [float(rule.value.replace(",", ""))]
+        elif rule.how == "contains any":
+            words = _words(rule.value)
+            fires = "(" + " OR ".join(f"contains({text}, ?)" for _ in words) + ")"
+            values = words
+        else:
+            words = _words(rule.value)
+            fires = f"{text} IN ({', '.join('?' * len(words))})"
+            values = words
+        parts.append(f"SELECT lead_id, ? AS rule, ? AS kind, {evidence} AS evidence, CAST(? AS DOUBLE) AS points "
+                     f"FROM base WHERE {fires}")
+        params.extend([rule.label, rule.kind, rule.points, *values])
+    ledger = ("\n  UNION ALL ".join(parts) if parts else
+              "SELECT NULL::VARCHAR AS lead_id, NULL::VARCHAR AS rule, NULL::VARCHAR AS kind, "
+              "NULL::VARCHAR AS evidence, NULL::DOUBLE AS points WHERE FALSE")
+    sql = (f"WITH base AS (\n  SELECT * REPLACE (trim(CAST(lead_id AS VARCHAR)) AS lead_id) FROM {q(table)}\n"
+           "  WHERE NULLIF(trim(CAST(lead_id AS VARCHAR)), '') IS NOT NULL\n"
+           "  QUALIFY ROW_NUMBER() OVER (PARTITION BY trim(CAST(lead_id AS VARCHAR)) ORDER BY _row) = 1\n),\n"
+           f"ledger AS (\n  {ledger}\n)")
+    return sql, params
+
+
+def _max_fit(rules: list[Rule]) -> float:
+    return sum(r.points for r in rules if r.kind == "Fit" and r.points > 0)
+
+
+def scores_sql(table: str, rules: list[Rule], use_file_score: bool = False) -> tuple[str, list]:
+    """`ledger_sql` plus CTE `scores`: lead_id, behaviour_points, fit_points, score, fit_share,
+    fit_grade, reasons ("Demo requested +20; Email open +7 …", largest first).
+
+    score = Σ ledger points (0 with no rule fired); with `use_file_score` the score is the file's own
+    lead score column instead (the ledger and fit still come from the rules)."""
+    sql, params = ledger_sql(table, rules)
+    max_fit = _max_fit(rules)
+    grade = " ".join(f"WHEN fit_points / ? >= ? THEN '{g}'" for _, g in FIT_GRADES)  # grades are constants
+    grade_params = [v for share, _ in FIT_GRADES for v in (max_fit, share)]
+    score = "CAST(b.lead_score AS DOUBLE)" if use_file_score else "COALESCE(SUM(l.points), 0)"
+    sql += (",\nscored AS (\n  SELECT b.lead_id, COALESCE(SUM(l.points) FILTER (WHERE l.kind = 'Behaviour'), 0) AS behaviour_points,\n"
+            "    COALESCE(SUM(l.points) FILTER (WHERE l.kind = 'Fit'), 0) AS fit_points,\n"
+            f"    {score if not use_file_score else 'ANY_VALUE(' + score + ')'} AS score,\n"
+            "    string_agg(l.rule || ' ' || printf('%+g', round(l.points, 2)), '; ' ORDER BY l.points DESC, l.rule) "
+            "AS reasons\n"
+            "  FROM base b LEFT JOIN ledger l USING (lead_id) GROUP BY b.lead_id\n),\n"
+            "scores AS (\n  SELECT *, CASE WHEN ? > 0 THEN fit_points / ? END AS fit_share,\n"
+            f"    CASE WHEN ? <= 0 THEN NULL {grade} ELSE 'D' END AS fit_grade FROM scored\n)")
+    params += [max_fit, max_fit, max_fit, *grade_params]
+    return sql, params
+
+
+def _unreadable(con, table: str, rules: list[Rule]) -> dict[str, int]:
+    out = {}
+    for col in sorted({r.column for r in rules if r.kind == "Behaviour"}):
+        n = con.execute(f"SELECT COUNT(*) FROM {q(table)} WHERE ({_count_sql(q(col))}) IS NULL").fetchall()[0][0]
+        if n:
+            out[f"cells of {col} not readable as a count (scored 0)"] = int(n)
+    no_id = con.execute(f"SELECT COUNT(*) FROM {q(table)} WHERE NULLIF(trim(CAST(lead_id AS VARCHAR)), '') IS NULL"
+                        ).fetchall()[0][0]
+    if no_id:
+        out["rows without a lead ID"] = int(no_id)
+    return out
+
+
+def score_ledger(con, table: str, rules: list[Rule], lead_id: str | None = None) -> MetricResult:
+    """The ledger: lead_id, rule, kind, evidence (the cell read), points — optionally for one lead.
+
+    Σ points per lead = that lead's score (`lead_scores`)."""
+    sql, params = ledger_sql(table, rules)
+    if lead_id is None:
+        sql += "\nSELECT * FROM ledger ORDER BY lead_id, points DESC, rule"
+    else:
+        sql += "\nSELECT * FROM ledger WHERE lead_id = ? ORDER BY points DESC, rule"
+        params.append(str(lead_id).strip())
+    return MetricResult(con.execute(sql, params).df(), sql, params, _unreadable(con, table, rules))
+
+
+def lead_scores(con, table: str, rules: list[Rule], threshold: float, use_file_score: bool = False) -> MetricResult:
+    """Every lead's score with its reasons: lead_id, behaviour_points, fit_points, score, fit_share,
+    fit_grade, reasons, qualifies (score ≥ `threshold`, points). Sorted by score, highest first."""
+    sql, params = scores_sql(table, rules, use_file_score)
+    sql += "\nSELECT *, score >= ? AS qualifies FROM scores ORDER BY score DESC NULLS LAST, lead_id"
+    params.append(float(threshold))
+    excluded = _unreadable(con, table, rules)
+    frame = con.execute(sql, params).df()
+    if use_file_score:
+        blank = int(frame["score"].isna().sum())
+        if blank:
+            excluded["leads with a blank score in the file"] = blank
+    return MetricResult(frame, sql, params, excluded)
+
+
+def _band_sql(score: str) -> str:
+    return (f"CASE WHEN {score} < 0 THEN -1 WHEN {score} >= {BAND_TOP} THEN {BAND_TOP} "
+            f"ELSE CAST(floor({score} / {BAND_WIDTH}) * {BAND_WIDTH} AS INTEGER) END")
+
+
+def band_label(band: int) -> str:
+    """'< 0', '0–9', …, '100+' for the band starting at `band`."""
+    if band < 0:
+        return "< 0"
+    if band >= BAND_TOP:
+        return f"{BAND_TOP}+"
+    return f"{band}–{band + BAND_WIDTH - 1}"
+
+
+def score_distribution(con, table: str, rules: list[Rule], threshold: float,
+                       use_file_score: bool = False) -> MetricResult:
+    """Leads per score band (band, label, leads, share = leads / all scored leads, at_or_above =
+    the band's lower edge ≥ threshold). Leads with no score (file score blank) are left out, counted."""
+    sql, params = scores_sql(table, rules, use_file_score)
+    sql += (f"\nSELECT {_band_sql('score')} AS band, COUNT(*) AS leads, COUNT(*) / SUM(COUNT(*)) OVER () AS share\n"
+            "FROM scores WHERE score IS NOT NULL GROUP BY 1 ORDER BY 1")
+    frame = con.execute(sql, params).df()
+    frame["label"] = [band_label(int(b)) for b in frame["band"]]
+    frame["at_or_above"] = frame["band"] >= threshold
+    excluded = _unreadable(con, table, rules)
+    if use_file_score:
+        n = con.execute(f"SELECT COUNT(*) FROM {q(table)} WHERE lead_score IS NULL").fetchall()[0][0]
+        if n:
+            excluded["leads with a blank score in the file"] = int(n)
+    return MetricResult(frame, sql, params, excluded)
+
+
+def conversion_by_score_band(con, funnel_cte: tuple[str, list], table: str, rules: list[Rule], target_stage: int,
+                             threshold: float, use_file_score: bool = False) -> MetricResult:
+    """Conversion by score band: does the MQL threshold sit where conversion changes?
+
+    `funnel_cte` is `lib.metrics.funnel.cohort_sql(...)` (leads entered in the range, reach flags
+    in the window); `target_stage` the index of the stage that counts as converted.
+    rate = leads in band reaching the target stage / leads in band (ratio 0–1), Wilson 95% interval.
+    Leads in the funnel without a score are left out and counted.
+    """
+    f_sql, f_params = funnel_cte
+    s_sql, s_params = scores_sql(table, rules, use_file_score)
+    # Both are "WITH …" blocks: chain the second's CTEs after the first's.
+    sql = f_sql + ",\n" + s_sql.removeprefix("WITH ")
+    params = f_params + s_params
+    sql += (f"\nSELECT {_band_sql('s.score')} AS band, COUNT(*) AS leads, COUNT(*) FILTER (WHERE c.in{int(target_stage)}) "
+            "AS converted\nFROM cohort c JOIN scores s USING (lead_id)\nWHERE c.in0 AND s.score IS NOT NULL\n"
+            "GROUP BY 1 ORDER BY 1")
+    frame = con.execute(sql, params).df()
+    frame["label"] = [band_label(int(b)) for b in frame["band"]]
+    frame["rate"] = [c / n if n else math.nan for c, n in zip(frame["converted"], frame["leads"])]
+    bounds = [wilson_interval(int(c), int(n)) for c, n in zip(frame["converted"], frame["leads"])]
+    frame["rate_low"] = [b[0] for b in bounds]
+    frame["rate_high"] = [b[1] for b in bounds]
+    frame["at_or_above"] = frame["band"] >= threshold
+    missing = con.execute(f_sql + ",\n" + s_sql.removeprefix("WITH ") +
+                          "\nSELECT COUNT(*) FROM cohort c LEFT JOIN scores s USING (lead_id) "
+                          "WHERE c.in0 AND s.score IS NULL", params).fetchall()[0][0]
+    excluded = {"funnel leads without a score": int(missing)} if missing else {}
+    return MetricResult(frame, sql, params, excluded)
+
+
+def score_profile(con, table: str, rules: list[Rule], grain: str = "month", use_file_score: bool = False,
+                  start=None, end=None) -> MetricResult:
+    """Lead-score profile of new leads: per created period, leads per score band and their share
+    of the period's new leads (0–1). Uses the lead's current score (exports hold today's score,
+    not the score at each month end). Needs the created date; leads without one are left out, counted."""
+    sql, params = scores_sql(table, rules, use_file_score)
+    where = ["b.created_date IS NOT NULL", "s.score IS NOT NULL"]
+    if start is not None:
+        where.append("b.created_date >= ?")
+        params.append(pd.Timestamp(start).to_pydatetime())
+    if end is not None:
+        where.append("b.created_date < ?")
+        params.append(pd.Timestamp(end).to_pydatetime())
+    period = period_sql("b.created_date", grain)
+    sql += (f"\nSELECT {period} AS period, {_band_sql('s.score')} AS band, COUNT(*) AS leads,\n"
+            f"  COUNT(*) / SUM(COUNT(*)) OVER (PARTITION BY {period}) AS share\n"
+            f"FROM base b JOIN scores s USING (lead_id)\nWHERE {' AND '.join(where)} GROUP BY 1, 2 ORDER BY 1, 2")
+    frame = con.execute(sql, params).df()
+    frame["period"] = pd.to_datetime(frame["period"])
+    frame["label"] = [band_label(int(b)) for b in frame["band"]]
+    n = con.execute(f"SELECT COUNT(*) FROM {q(table)} WHERE created_date IS NULL").fetchall()[0][0]
+    return MetricResult(frame, sql, params, {"leads without a created date": int(n)} if n else {})
+
+
+def rules_text(rules: list[Rule]) -> str:
+    """One line per rule, for captions and exports."""
+    return "; ".join(f"{r.label} {'+' if r.points >= 0 else ''}{r.points:g}"
+                     + (f"/occurrence (max {r.cap:g})" if r.how == "per occurrence" and r.cap else "") for r in rules)
+
+
+__all__ = ["default_rules", "resolve_rules", "score_ledger", "lead_scores", "score_distribution",
+           "conversion_by_score_band", "score_profile", "band_label", "scoring_columns"]

@@ -1,0 +1,335 @@
+"""Funnel metrics on hand-worked data (skipped stages, out-of-order dates, windows, ranges), properties
+(counts never increase down the stages; groups sum to the total; wide == long), and the real Olist files."""
+
+import math
+
+import duckdb
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lib.errors import BoundaryError
+from lib.metrics import funnel as fm
+from tests.conftest import real_file
+
+STAGES = ["Lead", "MQL", "SQL", "Opportunity", "Customer"]
+D = pd.Timestamp
+N = None
+# id, created, mql, sql, opportunity, customer, source, campaign, status
+ROWS = [
+    ("1", D("2026-01-05"), D("2026-01-10"), N, N, N, "A", "X", "Unqualified"),
+    ("2", D("2026-01-06"), D("2026-01-08"), D("2026-01-20"), N, N, "B", "X", ""),
+    ("3", D("2026-01-07"), D("2026-01-09"), D("2026-01-15"), D("2026-02-01"), N, "A", "X", ""),
+    ("4", D("2026-02-01"), D("2026-02-03"), D("2026-02-10"), D("2026-02-20"), D("2026-03-01"), "B", "X", ""),
+    ("5", D("2026-02-02"), N, D("2026-02-12"), N, N, "A", "Y", ""),            # skipped MQL
+    ("6", D("2026-02-03"), N, N, N, D("2026-08-22"), "B", "Y", ""),            # customer 200 days later
+    ("7", D("2026-02-04"), N, N, N, N, "A", "Y", "Unqualified"),
+    ("8", D("2026-02-05"), N, N, N, N, "B", "Y", "New"),
+    ("9", D("2026-03-01"), D("2026-03-10"), D("2026-03-05"), N, N, "A", "Y", ""),  # SQL before MQL
+    (" ", D("2026-03-02"), N, N, N, N, "A", "Y", ""),                          # no lead ID
+]
+COLUMNS = ["lead_id", "created_date", "mql_date", "sql_date", "opportunity_date", "customer_date", "source",
+           "campaign", "status"]
+
+
+def make_wide(con, rows=ROWS, name="leads", extra=None):
+    frame = pd.DataFrame(rows, columns=COLUMNS[:len(rows[0])] if rows else COLUMNS)
+    for col in COLUMNS[1:6]:
+        if col in frame:
+            frame[col] = pd.to_datetime(frame[col]).astype("datetime64[us]")
+    if extra:
+        for k, v in extra.items():
+            frame[k] = v
+    frame.insert(0, "_row", range(2, len(frame) + 2))
+    con.register("_f", frame)
+    con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _f')
+    con.unregister("_f")
+    return fm.FunnelSource(name, "leads", frozenset(c for c in frame.columns if c != "_row"))
+
+
+@pytest.fixture
+def con():
+    c = duckdb.connect()
+    yield c
+    c.close()
+
+
+def counts(frame):
+    return dict(zip(frame["stage"], frame["leads"]))
+
+
+def test_stage_counts_conversion_and_days_by_hand(con):
+    src = make_wide(con)
+    r = fm.funnel_stages(con, src, STAGES, window_days=90)
+    f = r.frame.set_index("stage")
+    # Reach date r_k = earliest date at k or later. In a 90-day window:
+    # Lead 9 (all with an ID); MQL: 1,2,3,4,5 (skipped MQL, SQL date counts),9 = 6 — lead 6's only later
+    # date is 200 days on; SQL: 2,3,4,5,9 = 5; Opportunity: 3,4 = 2; Customer: 4 = 1.
+    assert counts(r.frame) == {"Lead": 9, "MQL": 6, "SQL": 5, "Opportunity": 2, "Customer": 1}
+    assert f.loc["MQL", "pct_of_start"] == pytest.approx(6 / 9)
+    assert f.loc["SQL", "pct_of_previous"] == pytest.approx(5 / 6)
+    assert f.loc["Customer", "pct_of_start"] == pytest.approx(1 / 9)
+    assert f.loc["SQL", "drop_off"] == 1 and f.loc["SQL", "drop_off_pct"] == pytest.approx(1 / 6)
+    assert math.isnan(f.loc["Lead", "pct_of_previous"])
+    # skipped: lead 5 counted at MQL without an MQL date; out of order: lead 9 SQL (03-05) < MQL (03-10)
+    assert f.loc["MQL", "skipped"] == 1 and f.loc["SQL", "skipped"] == 0
+    assert f.loc["SQL", "out_of_order"] == 1 and f.loc["MQL", "out_of_order"] == 0
+    # Lead→MQL ordered pairs: 1: 5 d, 2: 2 d, 3: 2 d, 4: 2 d, 9: 9 d → median 2, n 5
+    assert f.loc["MQL", "days_n"] == 5 and f.loc["MQL", "median_days"] == pytest.approx(2.0)
+    # MQL→SQL: 2: 12 d, 3: 6 d, 4: 7 d (5 has no MQL date, 9 is out of order) → median 7, n 3
+    assert f.loc["SQL", "days_n"] == 3 and f.loc["SQL", "median_days"] == pytest.approx(7.0)
+    # SQL→Opportunity: 3: 17 d, 4: 10 d → median 13.5; Opportunity→Customer: 4: Feb 20 → Mar 1 = 9 d
+    assert f.loc["Opportunity", "median_days"] == pytest.approx(13.5)
+    assert f.loc["Customer", "median_days"] == pytest.approx(9.0)
+    assert r.excluded == {"rows without a lead ID": 1}
+
+
+def test_no_window_counts_every_conversion(con):
+    src = make_wide(con)
+    # Lead 6 (customer 200 days later) now counts at MQL, SQL, Opportunity and Customer.
+    r = fm.funnel_stages(con, src, STAGES)
+    assert counts(r.frame) == {"Lead": 9, "MQL": 7, "SQL": 6, "Opportunity": 3, "Customer": 2}
+    assert r.frame.set_index("stage").loc["MQL", "skipped"] == 2  # leads 5 and 6
+
+
+def test_range_selects_entry_and_conversions_count_past_its_end(con):
+    src = make_wide(con)
+    # Entered in January: leads 1, 2, 3. Lead 3 became an opportunity on Feb 1, after the range: counts.
+    r = fm.funnel_stages(con, src, STAGES, D("2026-01-01"), D("2026-02-01"), 90)
+    assert counts(r.frame) == {"Lead": 3, "MQL": 3, "SQL": 2, "Opportunity": 1, "Customer": 0}
+    # Entered in February: 4, 5, 6, 7, 8 (9 entered on Mar 1, the exclusive end).
+    r = fm.funnel_stages(con, src, STAGES, D("2026-02-01"), D("2026-03-01"), 90)
+    assert counts(r.frame) == {"Lead": 5, "MQL": 2, "SQL": 2, "Opportunity": 1, "Customer": 1}
+
+
+def test_custom_stage_order_and_subset(con):
+    src = make_wide(con)
+    r = fm.funnel_stages(con, src, ["MQL", "Customer"], window_days=None)
+    # Entered = first date among MQL/Customer dates: leads 1,2,3,4,6,9 have one (5 has neither) → 6;
+    # Customer: 4 and 6 → 2. Leads 5, 7, 8 reached none of the chosen stages (counted).
+    assert counts(r.frame) == {"MQL": 6, "Customer": 2}
+    assert r.excluded["leads with no date at any chosen stage"] == 3
+    with pytest.raises(BoundaryError, match="only once"):
+        fm.funnel_stages(con, src, ["MQL", "MQL"])
+    with pytest.raises(BoundaryError, match="at least one"):
+        fm.funnel_stages(con, src, [])
+
+
+def test_breakdown_by_campaign_sums_to_total_with_other(con):
+    src = make_wide(con)
+    r = fm.funnel_by_group(con, src, STAGES, "campaign", window_days=90, min_group=5)
+    g = r.frame.set_index("group")
+    # X = leads 1–4: MQL 4, SQL 3 (2,3,4), Opp 2, Cust 1. Y = 5–9: MQL 2 (5, 9), SQL 2, Opp 0, Cust 0.
+    assert g.loc["X", STAGES].tolist() == [4, 4, 3, 2, 1]
+    assert g.loc["Y", STAGES].tolist() == [5, 2, 2, 0, 0]
+    assert g.loc["X", "conversion"] == pytest.approx(0.25)
+    assert bool(g.loc["X", "small"]) and not bool(g.loc["Y", "small"])
+    top1 = fm.funnel_by_group(con, src, STAGES, "campaign", window_days=90, top_n=1).frame
+    assert list(top1["group"]) == ["Y", "Other"] and top1["Lead"].sum() == 9
+
+
+def test_cohorts_and_entries_per_month(con):
+    src = make_wide(con)
+    c = fm.funnel_by_cohort(con, src, STAGES, "month", window_days=90).frame
+    assert c[STAGES].values.tolist() == [[3, 3, 2, 1, 0], [5, 2, 2, 1, 1], [1, 1, 1, 0, 0]]
+    # The data ends on Aug 22 (lead 6's customer date): March + 90 days is still before → window closed.
+    assert not c["window_open"].any()
+    e = fm.stage_entries_by_period(con, src, STAGES, "month").frame
+    mql = e[e["stage"] == "MQL"].set_index(e[e["stage"] == "MQL"]["period"].dt.strftime("%Y-%m"))["leads"]
+    # MQL reach dates: Jan 10, 8, 9 (1,2,3); Feb 3, 12 (4, 5 via SQL); Mar 5 (9 via SQL); Aug 22 (6)
+    assert mql.to_dict() == {"2026-01": 3, "2026-02": 2, "2026-03": 1, "2026-08": 1}
+
+
+def test_duration_distribution_shares(con):
+    src = make_wide(con)
+    d = fm.stage_duration_distribution(con, src, STAGES, window_days=90).frame
+    lead_mql = d[d["pair"] == "Lead → MQL"].set_index("bin")["pairs"].to_dict()
+    # Lead→MQL days 5, 2, 2, 2, 9 → four in 1–7 days, one in 7–14 days
+    assert lead_mql == {"1–7 days": 4, "7–14 days": 1}
+    assert d.groupby("step")["share"].sum().tolist() == pytest.approx([1.0, 1.0, 1.0, 1.0])
+
+
+def test_campaign_quality_by_hand(con):
+    src = make_wide(con)
+    r = fm.campaign_quality(con, src, STAGES, "campaign", window_days=90, min_group=1, slow_ratio=1.5)
+    g = r.frame.set_index("group")
+    # Unqualified: lead 1 (X), lead 7 (Y) → X 1/4, Y 1/5; "rest" of X is Y's 1/5
+    assert g.loc["X", "disq_rate"] == pytest.approx(0.25) and g.loc["X", "rest_rate"] == pytest.approx(0.2)
+    # Days entered → MQL reach: X 5, 2, 2, 2 → 2; Y: 5 → 10 (Feb 2 → Feb 12), 9 → 4 → 7; all 2,2,2,4,5,10 → 3
+    assert g.loc["X", "median_days_next"] == pytest.approx(2.0)
+    assert g.loc["Y", "median_days_next"] == pytest.approx(7.0)
+    assert g.loc["(all leads)", "median_days_next"] == pytest.approx(3.0)
+    assert g.loc["Y", "slow_ratio"] == pytest.approx(7 / 3) and bool(g.loc["Y", "slow_flag"])
+    assert not g["disq_flag"].any()  # 1/4 vs 1/5 is noise
+    flags = fm.quality_flags(r.frame, "campaign", STAGES, {"baseline_alpha": 0.05, "funnel_slow_ratio_max": 1.5})
+    assert [(f.metric, f.subject) for f in flags] == [("Median days to MQL", "campaign: Y")]
+
+
+def test_cost_per_mql_by_hand(con):
+    src = make_wide(con)
+    costs = pd.DataFrame({"_row": [2, 3, 4, 5], "campaign": ["x ", "Y", "Z", "Y"], "cost": [1200.0, 500.0, 300.0, None],
+                          "period": pd.to_datetime(["2026-01-01", None, "2026-01-01", None]).astype("datetime64[us]")})
+    con.register("_c", costs)
+    con.execute("CREATE TABLE costs AS SELECT * FROM _c")
+    r = fm.cost_per_mql(con, src, STAGES, "costs", "MQL", window_days=90)
+    f = r.frame.set_index("campaign")
+    # X: 1200 / 4 MQLs = 300; Y: 500 / 2 MQLs = 250; Z: cost but no leads → NaN. One blank cost row.
+    assert f.loc["x", "cost_per_mql"] == pytest.approx(300.0)
+    assert f.loc["Y", "cost_per_mql"] == pytest.approx(250.0) and f.loc["Y", "cost_per_lead"] == pytest.approx(100.0)
+    assert math.isnan(f.loc["Z", "cost_per_mql"]) and f.loc["Z", "leads"] == 0
+    assert r.n_excluded == 1
+    # February only: X's January cost is outside the range; Y's undated cost counts; Y MQLs: lead 5
+    f = fm.cost_per_mql(con, src, STAGES, "costs", "MQL", D("2026-02-01"), D("2026-03-01"), 90).frame.set_index("campaign")
+    assert math.isnan(f.loc["X", "cost"]) and f.loc["X", "mqls"] == 1
+    assert f.loc["Y", "cost_per_mql"] == pytest.approx(500.0)
+
+
+def test_reopened_wide_and_long(con):
+    rows = [("a", D("2026-01-01"), D("2026-02-05")), ("b", D("2026-01-01"), D("2026-01-05"))]
+    src = make_wide(con, [r[:3] for r in rows], extra={"disqualified_date": pd.to_datetime(
+        ["2026-01-10", "2026-01-10"]).astype("datetime64[us]")})
+    r = fm.reopened_leads(con, src, ["Lead", "MQL"])
+    # a: disqualified Jan 10, MQL Feb 5 → re-opened in Feb; b's MQL was before disqualification
+    assert r.frame["period"].dt.strftime("%Y-%m").tolist() == ["2026-02"] and r.frame["reopened"].tolist() == [1]
+    events = pd.DataFrame([("L", "Lead", "2026-01-01"), ("L", "MQL", "2026-01-05"), ("L", "Lead", "2026-01-20"),
+                           ("L", "marketingqualifiedlead", "2026-02-10"), ("M", "Lead", "2026-01-01"),
+                           ("M", "MQL", "2026-01-02"), ("M", "MQL", "2026-01-02")], columns=["lead_id", "stage", "stage_date"])
+    events["stage_date"] = pd.to_datetime(events["stage_date"]).astype("datetime64[us]")
+    events.insert(0, "_row", range(2, 9))
+    con.register("_e", events)
+    con.execute("CREATE TABLE lead_stages AS SELECT * FROM _e")
+    long = fm.FunnelSource("lead_stages", "lead_stages", frozenset(["lead_id", "stage", "stage_date"]))
+    r = fm.reopened_leads(con, long, ["Lead", "MQL"])
+    # L went back to Lead on Jan 20 and became an MQL again on Feb 10; M's repeated MQL row is not a re-open
+    assert r.frame["reopened"].tolist() == [1] and r.frame["period"].dt.month.tolist() == [2]
+
+
+def to_long(con, rows, name="lead_stages"):
+    names = ["Lead", "marketingqualifiedlead", "SQL", "opportunity", "Closed Won"]  # aliases, mixed case
+    out = []
+    for r in rows:
+        for i, when in enumerate(r[1:6]):
+            if when is not None:
+                out.append((r[0], names[i], when))
+    frame = pd.DataFrame(out, columns=["lead_id", "stage", "stage_date"])
+    frame["stage_date"] = pd.to_datetime(frame["stage_date"]).astype("datetime64[us]")
+    frame.insert(0, "_row", range(2, len(frame) + 2))
+    con.register("_l", frame)
+    con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _l')
+    con.unregister("_l")
+    return fm.FunnelSource(name, "lead_stages", frozenset(["lead_id", "stage", "stage_date"]))
+
+
+def test_long_table_gives_the_same_funnel(con):
+    wide = make_wide(con)
+    long = to_long(con, ROWS)
+    assert fm.available_stages(con, long) == STAGES
+    a = fm.funnel_stages(con, wide, STAGES, window_days=90).frame
+    b = fm.funnel_stages(con, long, STAGES, window_days=90).frame
+    pd.testing.assert_frame_equal(a, b)
+
+
+dates = st.one_of(st.none(), st.integers(0, 400).map(lambda d: D("2025-01-01") + pd.Timedelta(days=d)))
+leads = st.lists(st.tuples(dates, dates, dates, dates, dates, st.sampled_from(["A", "B", "C", ""])),
+                 min_size=0, max_size=25)
+
+
+_PROPERTY_CON = []  # one connection for every example (connecting costs more than the queries)
+
+
+@settings(max_examples=20, deadline=None)
+@given(leads, st.one_of(st.none(), st.integers(0, 200)))
+def test_counts_never_increase_and_groups_add_up(rows, window):
+    if not _PROPERTY_CON:
+        _PROPERTY_CON.append(duckdb.connect())
+    con = _PROPERTY_CON[0]
+    rows = [(str(i), *r[:5], r[5], r[5], "") for i, r in enumerate(rows)]
+    if not rows:
+        rows = [("0", None, None, None, None, None, "A", "A", "")]
+    src = make_wide(con, rows)
+    f = fm.funnel_stages(con, src, STAGES, window_days=window).frame
+    assert list(f["leads"]) == sorted(f["leads"], reverse=True)
+    assert f["pct_of_start"].dropna().between(0, 1).all() and f["pct_of_previous"].dropna().between(0, 1).all()
+    assert (f["skipped"] <= f["leads"]).all() and (f["days_n"] + f["out_of_order"] <= f["leads"]).all()
+    g = fm.funnel_by_group(con, src, STAGES, "source", window_days=window, top_n=2).frame
+    assert g[STAGES].sum().tolist() == f["leads"].tolist()
+    long = to_long(con, rows)
+    assert fm.funnel_stages(con, long, STAGES, window_days=window).frame["leads"].tolist() == f["leads"].tolist()
+
+
+def test_real_olist_mqls_and_closed_deals(ws):
+    mql = ws.load("olist_marketing_qualified_leads_dataset.csv",
+                  real_file("olist_marketing_qualified_leads_dataset.csv").read_bytes(), kinds=["leads", "lead_stages"])
+    assert mql.kind == "leads" and {"created_date", "source", "campaign"} <= set(mql.mapping)
+    src = fm.source_for(mql)
+    assert fm.available_stages(ws.con, src) == ["Lead"]
+    assert fm.funnel_stages(ws.con, src, ["Lead"]).frame["leads"].tolist() == [8000]
+    by = fm.funnel_by_group(ws.con, src, ["Lead"], "source").frame
+    assert by["Lead"].sum() == 8000
+    closed = fm.attach_closed_deals(ws, "olist_closed_deals_dataset.csv",
+                                    real_file("olist_closed_deals_dataset.csv").read_bytes())
+    joined = fm.source_for(mql, closed)
+    stages = fm.default_stages(fm.available_stages(ws.con, joined))
+    assert stages == ["Lead", "Customer"]
+    f = fm.funnel_stages(ws.con, joined, stages).frame.set_index("stage")
+    # 842 won deals, all of them among the 8000 MQLs; one was won before its first contact date
+    assert f.loc["Customer", "leads"] == 842 and f.loc["Customer", "out_of_order"] == 1
+    assert f.loc["Customer", "pct_of_start"] == pytest.approx(842 / 8000)
+    # The won file alone is also a leads file (customer dates only)
+    won = ws.load("olist_closed_deals_dataset.csv", real_file("olist_closed_deals_dataset.csv").read_bytes(),
+                  kinds=["leads", "lead_stages"])
+    assert won.kind == "leads" and "customer_date" in won.mapping
+    assert fm.funnel_stages(ws.con, fm.source_for(won), ["Customer"]).frame["leads"].tolist() == [842]
+
+
+def test_nasty_blank_and_text_cells(ws):
+    csv = ("Contact ID,Create Date,Became a Marketing Qualified Lead Date,Original Source,Campaign\n"
+           "1,2026-01-01,2026-01-03,Ads,Promo\n2,not a date,2026-01-05,,Promo\n3,,,Ads,\n,2026-01-02,,Ads,Promo\n")
+    d = ws.load("contacts.csv", csv.encode(), kinds=["leads", "lead_stages", "campaign_costs"])
+    src = fm.source_for(d)
+    r = fm.funnel_stages(ws.con, src, ["Lead", "MQL"], window_days=90)
+    # 1: Lead+MQL; 2: unreadable create date, MQL Jan 5 → entered Jan 5, MQL counted (skipped Lead date);
+    # 3: no date at all → left out; blank ID → left out.
+    assert counts(r.frame) == {"Lead": 2, "MQL": 2}
+    assert r.frame.set_index("stage").loc["Lead", "skipped"] == 1
+    assert r.excluded == {"rows without a lead ID": 1, "leads with no date at any chosen stage": 1}
+    with pytest.raises(BoundaryError, match="campaign"):
+        fm.cost_per_mql(ws.con, fm.FunnelSource(src.table, "leads", src.columns - {"campaign"}), ["Lead", "MQL"],
+                        "x", "MQL")
+
+
+def test_area_contract(ws):
+    assert fm.area_flags(ws) == [] and fm.area_tables(ws) == {}
+    from lib.sample import SAMPLE_DIR
+    path = SAMPLE_DIR / "leads.xlsx"
+    if not path.exists():
+        pytest.skip("sample data not generated yet")
+    ws.load("leads.xlsx", path.read_bytes(), kind="leads")
+    tables = fm.area_tables(ws)
+    assert {"Funnel", "Funnel by created month", "Campaign quality"} <= set(tables)
+    flags = fm.area_flags(ws)
+    # The sample's story: "Spring giveaway" leads disqualify more often and move slower
+    assert any(f.subject == "campaign: Spring giveaway" and f.metric == "Disqualification rate" for f in flags)
+
+
+def test_chart_builders_are_titled_and_labelled(con):
+    from lib.charts import funnel as charts
+
+    src = make_wide(con)
+    made = [
+        charts.funnel_chart(fm.funnel_stages(con, src, STAGES, window_days=90).frame),
+        charts.duration_heatmap(fm.stage_duration_distribution(con, src, STAGES, window_days=90).frame),
+        charts.group_conversion_chart(fm.funnel_by_group(con, src, STAGES, "campaign", window_days=90).frame,
+                                      "Lead → Customer by campaign", "Lead → Customer"),
+        charts.cohort_heatmap(fm.funnel_by_cohort(con, src, STAGES, window_days=90).frame, STAGES),
+        charts.entries_chart(fm.stage_entries_by_period(con, src, STAGES).frame, STAGES[:2], "month"),
+        charts.quality_chart(fm.campaign_quality(con, src, STAGES, window_days=90).frame, "campaign"),
+    ]
+    for chart in made:
+        spec = chart.to_dict()
+        layers = spec.get("layer", [spec])
+        assert spec.get("title") or any(layer.get("title") for layer in layers)
+        encodings = [layer.get("encoding", {}) for layer in layers]
+        titles = [e[axis].get("title") for e in encodings for axis in ("x", "y") if axis in e and "title" in e[axis]]
+        assert any(titles), spec

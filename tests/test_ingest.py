@@ -195,3 +195,28 @@ def test_corrupt_workbook_is_a_plain_error():
 def test_empty_sheet_and_header_only_sheet():
     with pytest.raises(FileReadError, match="has a header but no data rows"):
         read_table("h.xlsx", xlsx_bytes({"S": [["Email", "Score"]]}))
+
+
+def test_legacy_xls_with_title_row():
+    import xlwt
+
+    book = xlwt.Workbook()
+    sheet = book.add_sheet("Report")
+    sheet.write(0, 0, "Campaign report (exported)")
+    for c, name in enumerate(["Title", "Send Date", "Total Recipients", "Unique Opens", "Unique Clicks"]):
+        sheet.write(2, c, name)
+    for r, row in enumerate([["A", "2025-01-06", 1000, 250, 40], ["B", "2025-01-13", 800, 100, 20]], start=3):
+        for c, value in enumerate(row):
+            sheet.write(r, c, value)
+    buf = io.BytesIO()
+    book.save(buf)
+    table = read_table("old.xls", buf.getvalue())
+    assert table.header_row == 3 and table.frame["Total Recipients"].tolist() == [1000, 800]
+
+
+def test_ods_spreadsheet():
+    frame = pd.DataFrame({"Email": ["a@x.com", "b@x.com"], "Score": [10, 2]})
+    buf = io.BytesIO()
+    frame.to_excel(buf, engine="odf", index=False)
+    table = read_table("survey.ods", buf.getvalue())
+    assert table.frame["Score"].tolist() == [10, 2]

@@ -74,34 +74,55 @@ def _dataset_summary(ws: Workspace, dataset: Dataset, kinds: list[str], key: str
         columns_panel(ws, dataset, kinds, key)
 
 
+_NOT_IN_FILE = "— not in file —"
+
+
 def columns_panel(ws: Workspace, dataset: Dataset, kinds: list[str], key: str) -> None:
-    """How the file's columns were mapped, with a selectbox per canonical column to fix it."""
+    """How the file's columns were mapped, with a selectbox per canonical column to fix it.
+
+    A change is applied in the widget's callback, then every selectbox of this panel is reset so
+    that all of them show the new map (picking a column for one field takes it from another).
+    """
+    prefix = f"map_{key}_{dataset.kind}_{dataset.digest[:8]}_"
     kind_options = list(dict.fromkeys([dataset.kind, *kinds]))
-    chosen = st.selectbox("This file is", kind_options, index=0, key=f"kind_{key}_{dataset.kind}",
-                          format_func=lambda k: schemas.KINDS[k].label)
-    if chosen != dataset.kind:
-        ws.change_kind(dataset.kind, chosen)
-        st.rerun()
-    none = "— not in file —"
-    options = [none, *dataset.columns]
-    fixes: dict[str, str | None] = {}
+    st.selectbox("This file is", kind_options, index=0, key=f"{prefix}kind",
+                 format_func=lambda k: schemas.KINDS[k].label,
+                 on_change=_change_kind, args=(ws, dataset.kind, f"{prefix}kind", prefix))
+    options = [_NOT_IN_FILE, *dataset.columns]
     spec = schemas.KINDS[dataset.kind]
     cols = st.columns(2)
     for i, column in enumerate(spec.columns):
         current = dataset.mapping.get(column.name)
         label = column.label + (" *" if column.required or any(column.name in g for g in spec.one_of) else "")
-        picked = cols[i % 2].selectbox(
+        cols[i % 2].selectbox(
             label, options, index=options.index(current) if current in options else 0,
-            key=f"map_{key}_{dataset.kind}_{dataset.digest[:8]}_{column.name}")
-        if picked != (current or none):
-            fixes[column.name] = None if picked == none else picked
+            key=prefix + column.name,
+            on_change=_remap, args=(ws, dataset.kind, column.name, prefix + column.name, prefix))
     st.caption("* needed for the analysis. Your choices are kept for this file for the rest of the session.")
-    if fixes:
-        try:
-            ws.remap(dataset.kind, fixes)
-        except BoundaryError as exc:
-            st.error(str(exc))
-        st.rerun()
+    if st.session_state.get(f"{prefix}error"):
+        st.error(st.session_state.pop(f"{prefix}error"))
+
+
+def _reset_panel(prefix: str) -> None:
+    for name in [k for k in st.session_state if str(k).startswith(prefix)]:
+        del st.session_state[name]
+
+
+def _remap(ws: Workspace, kind: str, canonical: str, widget: str, prefix: str) -> None:
+    picked = st.session_state[widget]
+    try:
+        ws.remap(kind, {canonical: None if picked == _NOT_IN_FILE else picked})
+        _reset_panel(prefix)
+    except BoundaryError as exc:
+        _reset_panel(prefix)
+        st.session_state[f"{prefix}error"] = str(exc)
+
+
+def _change_kind(ws: Workspace, kind: str, widget: str, prefix: str) -> None:
+    new_kind = st.session_state[widget]
+    _reset_panel(prefix)
+    if new_kind != kind:
+        ws.change_kind(kind, new_kind)
 
 
 def show_sql(result: MetricResult, label: str = "Show SQL") -> None:

@@ -1,0 +1,48 @@
+"""Uploading on a page (AppTest): recognised files are analysed at once; the Columns panel fixes a
+map and the fix is kept; bad files get a plain error, never a traceback."""
+
+from tests.conftest import real_file
+from tests.test_pages import fresh_app
+
+
+def upload(at, page: str, key: str, name: str, data: bytes, mime: str = "text/csv"):
+    at.switch_page(page).run()
+    at.file_uploader(key=f"upload_{key}").set_value((name, data, mime)).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_real_mailchimp_export_is_recognised_without_mapping():
+    at = upload(fresh_app(), "pages/email.py", "email", "mailchimp.csv",
+                real_file("mailchimp_campaigns_mydomino.csv").read_bytes())
+    ws = at.session_state["workspace"]
+    assert ws.get("email_campaigns").rows_read == 62
+    assert any("mailchimp.csv" in c.value and "62 rows" in c.value for c in at.caption)
+    assert not at.error
+
+
+def test_columns_panel_fixes_the_map_and_keeps_it():
+    data = b"Name,When,Audience,Opened,Clicked\nA,2025-01-06,100,20,3\nB,2025-01-13,120,25,4\n"
+    at = upload(fresh_app(), "pages/email.py", "email", "odd.csv", data)
+    assert "no column found for Send date, Sent (recipients) or Delivered" in at.error[0].value
+    digest = at.session_state["workspace"].datasets["email_campaigns"].digest[:8]
+    at.selectbox(key=f"map_email_email_campaigns_{digest}_send_date").set_value("When").run()
+    at.selectbox(key=f"map_email_email_campaigns_{digest}_sent").set_value("Audience").run()
+    assert not at.exception
+    ws = at.session_state["workspace"]
+    dataset = ws.get("email_campaigns")
+    assert dataset is not None and dataset.mapping["sent"] == "Audience"
+    # 'Audience' was first guessed as the list; choosing it for 'sent' took it away from the list,
+    # and every selectbox shows the new map
+    assert "list_name" not in dataset.mapping
+    assert at.selectbox(key=f"map_email_email_campaigns_{digest}_list_name").value == "— not in file —"
+    # moving to another page and back keeps the fixed dataset
+    at.switch_page("pages/nps.py").run()
+    at.switch_page("pages/email.py").run()
+    assert ws.get("email_campaigns").mapping["send_date"] == "When" and not at.exception
+
+
+def test_bad_file_shows_a_plain_error():
+    at = upload(fresh_app(), "pages/nps.py", "nps", "survey.xlsx", b"not a workbook at all",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    assert at.error[0].value.startswith("survey.xlsx is not a valid Excel workbook")

@@ -1,11 +1,232 @@
 """Net customer value growth — How many customers, worth how much, did we gain and lose?"""
 
+import pandas as pd
 import streamlit as st
 
-from ui.common import dataset_section, not_built
+from lib.charts import ncvg as charts
+from lib.errors import BoundaryError
+from lib.metrics import ncvg as m
+from ui.common import (dataset_section, download_csv, excluded_note, flags_table, show_sql, threshold_editor,
+                       workspace)
 
 st.title("Net customer value growth")
 st.caption("How many customers, worth how much, did we gain and lose?")
 dataset = dataset_section(["subscriptions", "customers"], key="ncvg")
-if dataset is not None:
-    not_built(6, "NCVG")
+if dataset is None:
+    st.stop()
+ws = workspace()
+con = ws.con.cursor()  # own cursor: an overlapping rerun may still hold the session connection
+subs, customers = ws.get("subscriptions"), ws.get("customers")
+
+# ---- a customer file alone: counts only
+if subs is None:
+    totals = m.first_row(m.customers_totals(con, customers.table, set(customers.mapping)).frame)
+    t1, t2, t3 = st.columns(3)
+    t1.metric("New customers", f"{totals['new_customers']:,}", help="Customers with a signup date (whole file).")
+    t2.metric("Lost customers", f"{totals['lost_customers']:,}",
+              help=f"Customers with a churn date or churned flag (whole file); {totals['lost_undated']:,} have no date.")
+    t3.metric("Net customers", f"{totals['net_customers']:,}", help="New customers − lost customers.")
+    st.info("A customer file carries no recurring value: load a subscriptions export (Stripe, Chargebee, "
+            "ChartMogul…) above for new, lost and net value, the waterfall, trials and incidents.")
+    grain = st.radio("Period", m.GRAINS, format_func=str.capitalize, horizontal=True, key="ncvg_grain_c")
+    result = m.customers_by_period(con, customers.table, set(customers.mapping), grain)
+    st.altair_chart(charts.customers_chart(result.frame), width="stretch")
+    excluded_note(result)
+    st.dataframe(result.frame.drop(columns="period"), hide_index=True, width="stretch")
+    download_csv(result.frame, "ncvg_customers_by_period.csv", "ncvg_customers")
+    show_sql(result)
+    st.stop()
+
+# ---- settings: currency, MRR/ARR, period, as-of date, range
+columns = frozenset(subs.mapping)
+found = m.currencies(con, subs.table, columns).frame
+c1, c2, c3, c4 = st.columns(4)
+currency = None
+if "currency" in columns:
+    rows = dict(zip(found["currency"], found["rows"]))
+    currency = c1.selectbox("Currency", list(rows), key="ncvg_currency", format_func=lambda c: f"{c} ({rows[c]:,} rows)",
+                            help="Amounts in different currencies are never added together.")
+value = c2.radio("Value", m.VALUE_MODES, format_func=str.upper, horizontal=True, key="ncvg_value")
+grain = c3.radio("Period", m.GRAINS, format_func=str.capitalize, horizontal=True, key="ncvg_grain")
+data_as_of = m.data_as_of(con, subs.table, columns)
+if data_as_of is None:
+    st.error(f"{subs.file_name}: no readable start dates. Check the Start date column under “Columns”.")
+    st.stop()
+as_of = c4.date_input("Data as of", value=data_as_of.date(), key="ncvg_as_of",
+                      help="Default: the latest start date (or ended subscription's end date) in the file. "
+                           "Ends after this date are scheduled cancellations, not losses yet.")
+try:
+    b = m.make_basis(con, subs, currency, value, pd.Timestamp(as_of))
+    span = m.data_range(con, b)
+except BoundaryError as exc:
+    st.error(str(exc))
+    st.stop()
+if span is None:
+    st.warning(f"{subs.file_name}: no subscription was paying by {b.as_of:%d %b %Y} in this currency "
+               "(trials only, or all start later). Pick another currency or a later as-of date.")
+    st.stop()
+picked = st.date_input("Range", value=(span[0].date(), span[1].date()), min_value=span[0].date(),
+                       max_value=span[1].date(), key="ncvg_range")
+start, end = (pd.Timestamp(picked[0]), pd.Timestamp(picked[1])) if len(picked) == 2 else span
+with st.expander("How these numbers are counted", expanded=False):
+    st.markdown(f"""- {m.value_rule(columns, value)} Amounts in other currencies are never added in.
+- A customer is **new** in the period their first paying subscription starts (after any trial), **lost** in the
+  period their last one ends, and **returning** (reactivation) when they start again after all had ended.
+  New customers include returning ones, so **net customers = new − lost** = the change in paying customers.
+- **New value** = value of new and returning customers on their first day; **lost value** = value of lost
+  customers on their last day; **net value** = new − lost. Up- and downgrades are in the waterfall.
+- An end date after the as-of date ({b.as_of:%d %b %Y}) is a **scheduled cancellation**: not lost yet.
+- Trials count from their trial end; a trial that never converted is not a customer (see *Trials*).""")
+
+# ---- headline tiles over the range
+totals_result = m.ncvg_totals(con, b, start, end)
+t = m.first_row(totals_result.frame)
+where = f"{start:%d %b %Y} – {end:%d %b %Y}"
+tiles = st.columns(6)
+tiles[0].metric("New customers", f"{t['new_customers']:,}", help=f"Customers whose paying run started {where} "
+                f"(first time or returning; {t['returning_customers']:,} returning).")
+tiles[1].metric("Lost customers", f"{t['lost_customers']:,}", help=f"Customers whose last paying subscription ended {where}.")
+tiles[2].metric("Net customers", f"{t['net_customers']:+,}", help="New customers − lost customers: "
+                f"{t['customers_start']:,} paying before the range → {t['customers_end']:,} at its end.")
+vl = b.value_label
+tiles[3].metric("New value", b.money(t["new_value"]), help=f"{vl} of new and returning customers on their first day.")
+tiles[4].metric("Lost value", b.money(t["lost_value"]), help=f"{vl} of lost customers on their last day.")
+tiles[5].metric("Net value", b.money(t["net_value"], signed=True), help=f"New value − lost value ({vl}).")
+excluded_note(totals_result)
+if not b.has_value:
+    st.caption(m.value_rule(columns, value))
+
+per_result = m.ncvg_by_period(con, b, grain, start, end)
+per = per_result.frame
+st.subheader("In words")
+sentences = m.executive_sentences(per, b, grain)
+st.markdown("\n".join(f"- {s}" for s in sentences[:4]))
+if len(sentences) > 4:
+    with st.expander(f"All {len(sentences)} periods"):
+        st.markdown("\n".join(f"- {s}" for s in sentences[4:]))
+
+# ---- per period: counts and value
+st.subheader(f"New, lost and net per {grain}")
+left, right = st.columns(2)
+left.altair_chart(charts.customers_chart(per), width="stretch")
+if b.has_value:
+    right.altair_chart(charts.value_chart(per, b.currency, vl), width="stretch")
+if per["incomplete"].any():
+    st.caption(f"The last {grain} is not complete: the data runs to {b.as_of:%d %b %Y}.")
+shown = m.period_table(per)
+st.dataframe(shown, hide_index=True, width="stretch")
+download_csv(shown, f"ncvg_by_{grain}.csv", "ncvg_periods")
+show_sql(per_result)
+
+# ---- value waterfall and revenue retention
+if b.has_value:
+    st.subheader("Where the value came from and went")
+    left, right = st.columns(2)
+    left.altair_chart(charts.waterfall_chart(m.waterfall_steps(t), b.currency, vl), width="stretch")
+    right.altair_chart(charts.retention_chart(per), width="stretch")
+    if pd.isna(t["grr"]):
+        st.caption("Gross and net revenue retention over the range need value paying before it starts: "
+                   "pick a later start for the range (the chart shows them per period).")
+    else:
+        st.caption(f"Over the range: gross revenue retention {t['grr']:.1%}, net revenue retention {t['nrr']:.1%} "
+                   f"of the {b.money(t['value_start'])} {vl} paying before {start:%d %b %Y} (GRR = start − "
+                   "contraction − churn, NRR = start + expansion − contraction − churn, of customers paying at "
+                   "the start, ÷ start).")
+    st.altair_chart(charts.movements_chart(per, b.currency, vl), width="stretch")
+    show_sql(totals_result, "Show SQL (range totals and waterfall)")
+
+# ---- plan tiers and segments
+st.subheader("Segment movement: plan up- and downgrades")
+if "plan" not in columns:
+    st.info("The file has no plan column: map one under “Columns” to see moves between plan tiers.")
+else:
+    moves_by_period = m.plan_moves_by_period(con, b, grain, start, end)
+    moves = m.plan_moves(con, b, start, end)
+    if moves.frame.empty:
+        st.write("No customer changed plan tier in the range.")
+    else:
+        st.altair_chart(charts.plan_moves_chart(moves_by_period.frame), width="stretch")
+        st.dataframe(moves.frame, hide_index=True, width="stretch")
+        download_csv(moves.frame, "ncvg_plan_moves.csv", "ncvg_moves")
+    st.caption("Tier order: plans ranked by median value per seat/unit (cheapest = tier 1). A customer's plan is "
+               "their highest-tier paying plan; a move is a change of it while they stay a customer.")
+    show_sql(moves)
+    by_plan = m.value_by_plan(con, b, start, end)
+    st.altair_chart(charts.value_by_group_chart(by_plan.frame, "plan", "Value by plan", b.currency, vl), width="stretch")
+    st.dataframe(by_plan.frame, hide_index=True, width="stretch")
+    download_csv(by_plan.frame, "ncvg_value_by_plan.csv", "ncvg_by_plan")
+    show_sql(by_plan)
+options = m.group_columns(con, customers.table) if customers is not None else []
+if options:
+    segment = st.selectbox("Customer group (from the customer file)", options, key="ncvg_segment")
+    by_segment = m.value_by_segment(con, b, customers.table, segment, start, end)
+    st.altair_chart(charts.value_by_group_chart(by_segment.frame, "segment", f"Value by {segment}", b.currency, vl),
+                    width="stretch")
+    st.dataframe(by_segment.frame, hide_index=True, width="stretch")
+    st.caption("Profitability needs costs per customer, which these files do not carry: value per customer is shown.")
+    download_csv(by_segment.frame, "ncvg_value_by_segment.csv", "ncvg_by_segment")
+    show_sql(by_segment)
+else:
+    st.caption("Upload a customer file (CRM accounts) with a segment or industry column above to see value by segment.")
+
+# ---- trials and renewals
+st.subheader("Trials that did not convert, subscriptions not renewed")
+trials = m.first_row(m.trial_conversion(con, b).frame)
+renew = m.renewals(con, b, ws.thresholds["ncvg_renewal_grace_days"])
+r = m.first_row(renew.frame)
+k1, k2, k3 = st.columns(3)
+k1.metric("Trials that did not convert", "—" if pd.isna(trials["share_not_converted"]) else
+          f"{trials['share_not_converted']:.1%}", help=f"{trials['not_converted']:,} did not convert ÷ "
+          f"{trials['converted'] + trials['not_converted']:,} finished trials; {trials['in_trial']:,} still in trial.")
+k2.metric("Subscriptions ended without renewal", "—" if pd.isna(r["share_without_renewal"]) else
+          f"{r['share_without_renewal']:.1%}", help=f"{r['ended_without_renewal']:,} ended with no new subscription "
+          f"for the customer within {ws.thresholds['ncvg_renewal_grace_days']:.0f} day(s) ÷ {r['ended']:,} ended.")
+k3.metric("Cancellations scheduled after the as-of date", f"{r['scheduled_cancellations']:,}",
+          help="End dates after the as-of date: still paying, not counted as lost.")
+by_trial = m.trial_conversion(con, b, grain)
+if trials["trials"]:
+    st.altair_chart(charts.trials_chart(by_trial.frame), width="stretch")
+st.dataframe(renew.frame, hide_index=True, width="stretch")
+show_sql(by_trial, "Show SQL (trials)")
+show_sql(renew, "Show SQL (renewals)")
+
+# ---- churn after an incident
+st.subheader("Churn after an incident")
+upload = st.file_uploader("Upload incidents (customer, incident date, description)", type=["csv", "xlsx", "xls"],
+                          key="ncvg_incidents_upload")
+if upload is not None:
+    try:
+        ws.load(upload.name, upload.getvalue(), kind="incidents")
+    except BoundaryError as exc:
+        st.error(str(exc))
+loaded = ws.get("incidents")
+seed = (m.loaded_incidents(con, loaded.table, set(loaded.mapping)) if loaded is not None else
+        pd.DataFrame({"customer_id": pd.Series([], dtype="string"), "incident_date": pd.Series([], dtype="datetime64[us]"),
+                      "description": pd.Series([], dtype="string")}))
+st.caption("Type or paste incidents below (one row per customer hit), or upload a file.")
+typed = st.data_editor(seed, num_rows="dynamic", hide_index=True, key=f"ncvg_incidents_{len(seed)}", column_config={
+    "customer_id": st.column_config.TextColumn("Customer"), "incident_date": st.column_config.DateColumn("Incident date"),
+    "description": st.column_config.TextColumn("Description")}, width="stretch", height=220)
+window = st.number_input("Count customers who left within N days", min_value=1, step=1, key="ncvg_window",
+                         value=int(ws.thresholds["ncvg_incident_window_days"]))
+if len(typed):
+    incident = m.incident_churn(con, b, m.store_incidents(con, typed), window)
+    if incident.frame.empty:
+        st.write("None of these customers was paying on their incident day in this currency.")
+    else:
+        pooled = incident.frame.iloc[-1]
+        st.write(f"**{pooled['affected_share']:.1%}** of {pooled['affected']:,} customers hit by an incident left "
+                 f"within {window} days, against **{pooled['unaffected_share']:.1%}** of {pooled['unaffected']:,} "
+                 f"customers paying on the same days but not hit (two-proportion test p "
+                 f"{'< 0.001' if pooled['p_value'] < 0.001 else '= ' + format(pooled['p_value'], '.3f')}).")
+        st.altair_chart(charts.incident_chart(incident.frame.iloc[:-1], window), width="stretch")
+        st.dataframe(incident.frame, hide_index=True, width="stretch")
+        download_csv(incident.frame, "ncvg_incident_churn.csv", "ncvg_incidents")
+    excluded_note(incident)
+    show_sql(incident)
+
+# ---- red flags
+st.subheader("Red flags")
+flags_table(m.area_flags(ws), "ncvg")
+with st.expander("Thresholds"):
+    threshold_editor("ncvg", "ncvg")

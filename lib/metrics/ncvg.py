@@ -1,0 +1,1013 @@
+"""Net customer value growth (SPEC §4): customers gained and lost, in whole numbers and in money.
+
+Input: the ``subscriptions`` table (``customer_id``, ``start_date`` and optionally ``end_date``,
+``status``, ``plan``, ``mrr``, ``arr``, ``amount``, ``billing_interval``, ``quantity``,
+``currency``, ``is_trial``, ``trial_end``, ``auto_renew``); optionally ``customers`` (segments) and
+``incidents`` (customer, incident date). A ``customers`` table alone gives counts only.
+
+Definitions (said on the page next to the numbers):
+
+- **Value of a subscription** (monthly recurring value, *MRR*) = the ``mrr`` column when the file
+  has it; else ``amount × quantity × monthly factor of billing_interval`` (month/monthly 1,
+  year/annual/yearly ÷12, quarter ÷3, week ×52/12, day ×365/12; blank quantity = 1; no interval
+  column = monthly); else ``arr ÷ 12``. *ARR* = the ``arr`` column, else MRR × 12. A row whose
+  value cannot be read counts as a customer with value 0 and is reported.
+- **As-of date** = the latest start date in the file, or the latest end date of a subscription
+  that has ended (by its status; without a status column, by the clock), whichever is later
+  (the user may set it). An end date after the
+  as-of date is a *scheduled* cancellation: that subscription is not lost yet.
+- **Paying subscription**: pays from its start, or from its trial end when it has one; a row
+  flagged as a trial with no trial end is a trial only, never paying. It must start paying on or
+  before the as-of date and end (if it ended) after it started paying.
+- **Customer movements** (per customer and day, all subscriptions of one currency together):
+  the number of paying subscriptions and their summed value before and after the day give
+  *new* (0 → some, first time), *reactivation* (0 → some, after all earlier ones ended),
+  *churn* (some → 0; the customer is **lost**), *expansion* / *contraction* (value up / down while
+  subscribed). A plan change that ends one subscription and starts another the same day is an
+  expansion or contraction, not a loss.
+- **New customers** = new + reactivated customers of the range; **Lost customers** = churned;
+  **Net customers** = new − lost = the change in paying customers over the range.
+  **New value** = value of new and reactivated customers on their first day; **Lost value** =
+  value of churned customers on their last day; **Net value** = new value − lost value (expansion
+  and contraction of existing customers are in the waterfall, not in net value).
+- **GRR** = (value at start − contraction − churn of customers paying at the start) / value at
+  start; **NRR** = (value at start + expansion − contraction − churn of the same customers) /
+  value at start; blank when the value at start is 0.
+- **Currencies are never summed**: every figure is for one currency; rows in other currencies are
+  counted as left out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from lib.errors import BoundaryError
+from lib.periods import is_incomplete, period_label, period_sql, period_start
+from lib.questions import questions_for
+from lib.result import Flag, MetricResult
+from lib.sql import quote_ident
+from lib.stats import two_proportion_test
+
+AREA = "ncvg"
+GRAINS = ("month", "quarter", "year")
+VALUE_MODES = ("mrr", "arr")
+_GRAIN_INTERVAL = {"month": "1 month", "quarter": "3 months", "year": "1 year"}
+# Billing interval word → monthly factor. Chargebee/Stripe use month/year/week/day; CRMs "Annual".
+INTERVAL_FACTORS: tuple[tuple[str, float], ...] = (
+    ("month", 1.0), ("monthly", 1.0), ("months", 1.0), ("mo", 1.0), ("mon", 1.0),
+    ("year", 1 / 12), ("yearly", 1 / 12), ("annual", 1 / 12), ("annually", 1 / 12), ("years", 1 / 12),
+    ("yr", 1 / 12),
+    ("quarter", 1 / 3), ("quarterly", 1 / 3), ("quarters", 1 / 3),
+    ("semiannual", 1 / 6), ("semi-annual", 1 / 6), ("half-yearly", 1 / 6), ("half year", 1 / 6),
+    ("week", 52 / 12), ("weekly", 52 / 12), ("weeks", 52 / 12),
+    ("day", 365 / 12), ("daily", 365 / 12), ("days", 365 / 12),
+)
+ENDED_STATUSES = ["canceled", "cancelled", "ended", "expired", "churned", "inactive",
+                  "incomplete_expired", "terminated", "closed", "lost"]
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹"}
+NO_CURRENCY = ""
+MOVEMENTS = ("new", "reactivation", "expansion", "contraction", "churn")
+
+
+# ------------------------------------------------------------------------------------------ basis
+
+@dataclass(frozen=True)
+class Basis:
+    """What every NCVG figure is computed on: one subscriptions table, one currency, one value
+    mode and one as-of date. Build it with `make_basis`."""
+
+    table: str
+    columns: frozenset[str]  # canonical columns present in the table
+    currency: str | None  # None: the file has no currency column (all rows together)
+    value: str  # 'mrr' or 'arr'
+    as_of: pd.Timestamp
+
+    @property
+    def has_value(self) -> bool:
+        return bool({"mrr", "arr", "amount"} & self.columns)
+
+    @property
+    def value_label(self) -> str:
+        return self.value.upper()
+
+    def money(self, amount: float, signed: bool = False) -> str:
+        """'$31,200', '€1,250', '1,250 CHF'; signed adds + or −."""
+        sign = ("+" if amount > 0 else "−" if amount < 0 else "") if signed else ("−" if amount < 0 else "")
+        number = f"{abs(amount):,.0f}"
+        code = (self.currency or "").upper()
+        if code in CURRENCY_SYMBOLS:
+            return f"{sign}{CURRENCY_SYMBOLS[code]}{number}"
+        return f"{sign}{number} {code}".rstrip()
+
+
+def _col(b_columns: frozenset[str], name: str, sql_type: str, alias: str = "s") -> str:
+    return f"{alias}.{quote_ident(name)}" if name in b_columns else f"CAST(NULL AS {sql_type})"
+
+
+def _currency_sql(columns: frozenset[str]) -> str:
+    if "currency" not in columns:
+        return "''"
+    return "COALESCE(NULLIF(upper(trim(s.\"currency\")), ''), '(blank)')"
+
+
+def value_rule(columns: frozenset[str] | set[str], value: str = "mrr") -> str:
+    """The value rule in force for a file with these canonical columns, in one plain sentence."""
+    if value not in VALUE_MODES:
+        raise BoundaryError(f"Unknown value '{value}'. Choose MRR or ARR.")
+    columns = frozenset(columns)
+    if "mrr" in columns:
+        monthly = "the file's MRR column"
+    elif "amount" in columns:
+        qty = " × quantity (blank = 1)" if "quantity" in columns else ""
+        per = ("normalised to a month by billing interval (year ÷12, quarter ÷3, week ×52/12, "
+               "day ×365/12)") if "billing_interval" in columns else "taken as monthly (no billing interval column)"
+        monthly = f"price per interval{qty}, {per}"
+    elif "arr" in columns:
+        monthly = "the file's ARR column ÷ 12"
+    else:
+        return "The file has no value column (MRR, ARR or price): customers are counted, value is not."
+    if value == "mrr":
+        return f"Value = MRR: {monthly}."
+    if "arr" in columns:
+        return "Value = ARR: the file's ARR column (MRR × 12 where it is blank)."
+    return f"Value = ARR = MRR × 12, with MRR = {monthly}."
+
+
+def _value_sql(columns: frozenset[str], value: str) -> str:
+    """SQL for one row's value (monthly, or annual for 'arr'); NULL when unreadable."""
+    monthly = []
+    if "mrr" in columns:
+        monthly.append('s."mrr"')
+    if "amount" in columns:
+        qty = 'COALESCE(s."quantity", 1)' if "quantity" in columns else "1"
+        factor = "f.factor" if "billing_interval" in columns else "1"
+        monthly.append(f's."amount" * {qty} * {factor}')
+    if "arr" in columns:
+        monthly.append('s."arr" / 12.0')
+    if not monthly:
+        return "CAST(NULL AS DOUBLE)"
+    mrr = f"COALESCE({', '.join(monthly)})" if len(monthly) > 1 else monthly[0]
+    if value == "mrr":
+        return mrr
+    return f'COALESCE(s."arr", 12 * {mrr})' if "arr" in columns else f"12 * {mrr}"
+
+
+def data_as_of(con, table: str, columns: frozenset[str] | set[str],
+               today: pd.Timestamp | None = None) -> pd.Timestamp | None:
+    """The date the export describes: the latest start date, or the latest end date of a
+    subscription that has ended, whichever is later. With a status column, "has ended" is what the
+    status says (canceled, ended, expired…); without one, an end date up to `today` (default: the
+    clock) has happened and a later one is scheduled."""
+    columns = frozenset(columns)
+    params: list = []
+    if {"status", "end_date"} <= columns:
+        ended = 'MAX(CASE WHEN list_contains(?, lower(trim(s."status"))) THEN CAST(s."end_date" AS DATE) END)'
+        params.append(ENDED_STATUSES)
+    elif "end_date" in columns:
+        ended = 'MAX(CASE WHEN CAST(s."end_date" AS DATE) <= CAST(? AS DATE) THEN CAST(s."end_date" AS DATE) END)'
+        params.append((pd.Timestamp(today) if today is not None else pd.Timestamp.now()).date())
+    else:
+        ended = "CAST(NULL AS DATE)"
+    rows = con.execute(f'SELECT GREATEST(MAX(CAST(s."start_date" AS DATE)), {ended}) FROM {quote_ident(table)} s',
+                       params).fetchall()
+    return None if not rows or rows[0][0] is None else pd.Timestamp(rows[0][0])
+
+
+def currencies(con, table: str, columns: frozenset[str] | set[str]) -> MetricResult:
+    """Rows and customers per currency (upper-cased code; '(blank)' where the cell is empty).
+
+    Largest first; a file without a currency column gives one row with currency ''.
+    """
+    columns = frozenset(columns)
+    sql = (f"SELECT {_currency_sql(columns)} AS currency, COUNT(*) AS rows, "
+           f'COUNT(DISTINCT s."customer_id") AS customers FROM {quote_ident(table)} s '
+           "GROUP BY 1 ORDER BY rows DESC, currency")
+    return MetricResult(con.execute(sql).df(), sql)
+
+
+def make_basis(con, dataset, currency: str | None = None, value: str = "mrr",
+               as_of: pd.Timestamp | None = None) -> Basis:
+    """The Basis for a loaded subscriptions dataset: currency defaults to the one with most rows,
+    as-of to `data_as_of`. Raises BoundaryError for an unknown currency or value mode."""
+    if value not in VALUE_MODES:
+        raise BoundaryError(f"Unknown value '{value}'. Choose MRR or ARR.")
+    columns = frozenset(dataset.mapping)
+    found = currencies(con, dataset.table, columns).frame
+    if "currency" in columns:
+        codes = found["currency"].tolist()
+        if currency is None:
+            currency = codes[0] if codes else NO_CURRENCY
+        elif currency not in codes:
+            raise BoundaryError(f"{dataset.file_name}: no rows in currency '{currency}'. "
+                                f"Currencies in the file: {', '.join(codes)}.")
+    else:
+        currency = None
+    if as_of is None:
+        as_of = data_as_of(con, dataset.table, columns)
+    if as_of is None:
+        raise BoundaryError(f"{dataset.file_name}: no readable start dates, so there is nothing to count. "
+                            "Check the Start date column under “Columns”.")
+    return Basis(dataset.table, columns, currency, value, pd.Timestamp(as_of).normalize())
+
+
+# ------------------------------------------------------------------------------------------- SQL
+
+def _ctes(b: Basis) -> tuple[str, list]:
+    """The shared CTE chain: knobs → factors → src → checked → spans → paying → points → moves.
+
+    ``moves`` has one row per customer and day on which the customer's paying subscriptions
+    changed: n_before/n_after (paying subscriptions), value_before/value_after, movement,
+    customers_change (+1/−1/0), value_change (signed), episode_start (first day of the
+    customer's current run of paying days).
+    """
+    c = b.columns
+    params: list = [b.as_of.date(), b.currency, [w for w, _ in INTERVAL_FACTORS],
+                    [f for _, f in INTERVAL_FACTORS], ENDED_STATUSES]
+    join = ('LEFT JOIN factors f ON f.word = lower(trim(s."billing_interval"))'
+            if {"billing_interval", "amount"} <= c else "")
+    value_known = "TRUE" if not b.has_value else f"({_value_sql(c, b.value)}) IS NOT NULL"
+    sql = f"""WITH knobs AS (SELECT CAST(? AS DATE) AS as_of, CAST(? AS VARCHAR) AS currency),
+factors AS (SELECT unnest(CAST(? AS VARCHAR[])) AS word, unnest(CAST(? AS DOUBLE[])) AS factor),
+src AS (
+  SELECT s."_row" AS _row,
+         NULLIF(trim(CAST(s."customer_id" AS VARCHAR)), '') AS customer_id,
+         s."start_date" AS start_date,
+         {_col(c, "end_date", "TIMESTAMP")} AS end_date,
+         lower(trim({_col(c, "status", "VARCHAR")})) AS status,
+         NULLIF(trim({_col(c, "plan", "VARCHAR")}), '') AS plan,
+         {_currency_sql(c)} AS currency,
+         {_value_sql(c, b.value)} AS value,
+         {value_known} AS value_known,
+         {_col(c, "quantity", "DOUBLE")} AS quantity,
+         {_col(c, "is_trial", "BOOLEAN")} AS is_trial,
+         {_col(c, "trial_end", "TIMESTAMP")} AS trial_end,
+         {_col(c, "auto_renew", "BOOLEAN")} AS auto_renew
+  FROM {quote_ident(b.table)} s {join}),
+checked AS (
+  SELECT *, CASE
+      WHEN customer_id IS NULL THEN 'customer blank'
+      WHEN start_date IS NULL THEN 'start date blank or unreadable'
+      WHEN end_date < start_date THEN 'end date before start date'
+      WHEN end_date IS NULL AND list_contains(?, status) THEN 'status says ended but no end date'
+    END AS problem
+  FROM src),
+spans AS (
+  SELECT c.*,
+         CAST(CASE WHEN c.trial_end > c.start_date THEN c.trial_end
+                   WHEN c.is_trial IS TRUE AND c.trial_end IS NULL THEN NULL
+                   ELSE c.start_date END AS DATE) AS paid_day,
+         CASE WHEN CAST(c.end_date AS DATE) <= k.as_of THEN CAST(c.end_date AS DATE) END AS end_day,
+         COALESCE(CAST(c.end_date AS DATE) > k.as_of, FALSE) AS scheduled_end
+  FROM checked c, knobs k
+  WHERE c.problem IS NULL AND (k.currency IS NULL OR c.currency = k.currency)),
+paying AS (
+  SELECT s.* FROM spans s, knobs k
+  WHERE s.paid_day IS NOT NULL AND s.paid_day <= k.as_of AND (s.end_day IS NULL OR s.end_day > s.paid_day)),
+events AS (
+  SELECT customer_id, paid_day AS day, 1 AS dn, COALESCE(value, 0) AS dv FROM paying
+  UNION ALL
+  SELECT customer_id, end_day, -1, -COALESCE(value, 0) FROM paying WHERE end_day IS NOT NULL),
+points AS (SELECT customer_id, day, SUM(dn) AS dn, SUM(dv) AS dv FROM events GROUP BY customer_id, day),
+running AS (
+  SELECT customer_id, day, dn, dv,
+         SUM(dn) OVER w AS n_after, SUM(dv) OVER w AS v_after, ROW_NUMBER() OVER w AS k
+  FROM points WINDOW w AS (PARTITION BY customer_id ORDER BY day ROWS UNBOUNDED PRECEDING)),
+states AS (
+  SELECT customer_id, day, k, n_after - dn AS n_before, n_after,
+         CASE WHEN n_after - dn = 0 THEN 0 ELSE ROUND(v_after - dv, 6) END AS value_before,
+         CASE WHEN n_after = 0 THEN 0 ELSE ROUND(v_after, 6) END AS value_after
+  FROM running),
+moves AS (
+  SELECT customer_id, day, n_before, n_after, value_before, value_after,
+         CASE WHEN n_before = 0 THEN CASE WHEN k = 1 THEN 'new' ELSE 'reactivation' END
+              WHEN n_after = 0 THEN 'churn'
+              WHEN value_after > value_before THEN 'expansion'
+              WHEN value_after < value_before THEN 'contraction'
+              ELSE 'no change' END AS movement,
+         CASE WHEN n_before = 0 THEN 1 WHEN n_after = 0 THEN -1 ELSE 0 END AS customers_change,
+         value_after - value_before AS value_change,
+         MAX(CASE WHEN n_before = 0 THEN day END)
+             OVER (PARTITION BY customer_id ORDER BY day ROWS UNBOUNDED PRECEDING) AS episode_start
+  FROM states)"""
+    return sql, params
+
+
+def _run(con, sql: str, params: list) -> pd.DataFrame:
+    return con.execute(sql, params).df()
+
+
+def excluded_rows(con, b: Basis) -> dict[str, int]:
+    """Rows left out of every NCVG figure, by reason (including rows in other currencies), and
+    rows kept whose value could not be read (counted as customers with value 0)."""
+    ctes, params = _ctes(b)
+    sql = ctes + """
+SELECT reason, COUNT(*) AS n FROM (
+  SELECT CASE WHEN c.problem IS NOT NULL THEN c.problem
+              WHEN k.currency IS NOT NULL AND c.currency <> k.currency
+                   THEN 'in ' || c.currency || ' (another currency: pick it above to see them)'
+              WHEN NOT c.value_known THEN 'value blank or unreadable (counted as customers with value 0)'
+         END AS reason
+  FROM checked c, knobs k) WHERE reason IS NOT NULL GROUP BY reason ORDER BY n DESC, reason"""
+    frame = _run(con, sql, params)
+    return {str(r): int(n) for r, n in zip(frame["reason"], frame["n"])}
+
+
+def movements(con, b: Basis) -> MetricResult:
+    """One row per customer and day on which the customer's recurring value changed.
+
+    movement ∈ new, reactivation, expansion, contraction, churn ('no change' when a plan swap kept
+    the value); customers_change is +1 (new, reactivation), −1 (churn) or 0; value_change is
+    value_after − value_before (money per month for MRR, per year for ARR).
+    """
+    ctes, params = _ctes(b)
+    sql = ctes + "\nSELECT * FROM moves ORDER BY customer_id, day"
+    return MetricResult(_run(con, sql, params), sql, params, excluded_rows(con, b))
+
+
+_AGG = """COUNT(*) FILTER (WHERE movement IN ('new', 'reactivation')) AS new_customers,
+  COUNT(*) FILTER (WHERE movement = 'reactivation') AS returning_customers,
+  COUNT(*) FILTER (WHERE movement = 'churn') AS lost_customers,
+  COALESCE(SUM(value_change) FILTER (WHERE movement = 'new'), 0) AS new_business_value,
+  COALESCE(SUM(value_change) FILTER (WHERE movement = 'reactivation'), 0) AS reactivation_value,
+  COALESCE(SUM(value_change) FILTER (WHERE movement = 'expansion'), 0) AS expansion_value,
+  COALESCE(-SUM(value_change) FILTER (WHERE movement = 'contraction'), 0) AS contraction_value,
+  COALESCE(-SUM(value_change) FILTER (WHERE movement = 'churn'), 0) AS churn_value,
+  COALESCE(SUM(value_change) FILTER (WHERE movement = 'expansion' AND episode_start < {start}), 0) AS expansion_existing,
+  COALESCE(-SUM(value_change) FILTER (WHERE movement = 'contraction' AND episode_start < {start}), 0) AS contraction_existing,
+  COALESCE(-SUM(value_change) FILTER (WHERE movement = 'churn' AND episode_start < {start}), 0) AS churn_existing"""
+
+_DERIVED = """new_customers - lost_customers AS net_customers,
+  new_business_value + reactivation_value AS new_value,
+  churn_value AS lost_value,
+  new_business_value + reactivation_value - churn_value AS net_value"""
+
+_RETENTION = """CASE WHEN value_start > 0 THEN (value_start - contraction_existing - churn_existing) / value_start END AS grr,
+  CASE WHEN value_start > 0 THEN (value_start + expansion_existing - contraction_existing - churn_existing) / value_start END AS nrr"""
+
+
+def ncvg_by_period(con, b: Basis, grain: str = "month", start: pd.Timestamp | None = None,
+                   end: pd.Timestamp | None = None) -> MetricResult:
+    """New, lost and net customers and value per calendar month/quarter/year.
+
+    Per period p (every period from the first movement to the as-of date, empty ones as 0):
+    new_customers = customers whose paying run starts in p (first time or returning);
+    lost_customers = customers whose paying run ends in p; net_customers = new − lost;
+    new_value / lost_value / net_value likewise in money (MRR or ARR of the basis);
+    customers_start/value_start = paying customers / value before p (running sums of the nets and
+    of every value movement); customers_end = customers_start + net_customers;
+    value_end = value_start + new_value + expansion − contraction − lost_value;
+    grr, nrr over the customers paying at the start of p (blank when value_start is 0);
+    incomplete = the as-of date ends before the period does.
+    Periods outside [start, end] are dropped after the running sums, so the sums stay right.
+    """
+    if grain not in GRAINS:
+        raise BoundaryError(f"Unknown period '{grain}'. Choose one of: {', '.join(GRAINS)}.")
+    ctes, params = _ctes(b)
+    per = period_sql("day", grain)
+    agg = _AGG.format(start="period")
+    sql = ctes + f""",
+bounds AS (SELECT MIN({period_sql("day", grain)}) AS first, {period_sql("k.as_of", grain)} AS last FROM moves, knobs k GROUP BY k.as_of),
+periods AS (SELECT CAST(unnest(generate_series(first, last, CAST(? AS INTERVAL))) AS DATE) AS period FROM bounds),
+agg AS (SELECT period, {agg} FROM (SELECT *, {per} AS period FROM moves) GROUP BY period),
+filled AS (
+  SELECT p.period, {", ".join(f"COALESCE(a.{c}, 0) AS {c}" for c in _AGG_COLUMNS)}
+  FROM periods p LEFT JOIN agg a USING (period)),
+derived AS (SELECT *, {_DERIVED},
+  new_business_value + reactivation_value + expansion_value - contraction_value - churn_value AS value_movement
+  FROM filled),
+cumulative AS (
+  SELECT *,
+    COALESCE(SUM(net_customers) OVER before, 0) AS customers_start,
+    ROUND(COALESCE(SUM(value_movement) OVER before, 0), 6) AS value_start
+  FROM derived WINDOW before AS (ORDER BY period ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING))
+SELECT period, new_customers, returning_customers, lost_customers, net_customers,
+  new_value, lost_value, net_value, new_business_value, reactivation_value, expansion_value,
+  contraction_value, churn_value,
+  customers_start, customers_start + net_customers AS customers_end,
+  value_start, ROUND(value_start + value_movement, 6) AS value_end,
+  {_RETENTION}
+FROM cumulative
+WHERE period >= COALESCE(CAST(? AS DATE), period) AND period <= COALESCE(CAST(? AS DATE), period)
+ORDER BY period"""
+    lo = period_start(start, grain).date() if start is not None else None
+    hi = pd.Timestamp(end).date() if end is not None else None
+    params = params + [_GRAIN_INTERVAL[grain], lo, hi]
+    frame = _run(con, sql, params)
+    frame["period"] = pd.to_datetime(frame["period"])
+    frame.insert(1, "label", [period_label(p, grain) for p in frame["period"]])
+    frame["incomplete"] = [is_incomplete(p, grain, b.as_of) for p in frame["period"]]
+    return MetricResult(frame, sql, params, excluded_rows(con, b))
+
+
+_AGG_COLUMNS = ("new_customers", "returning_customers", "lost_customers", "new_business_value",
+                "reactivation_value", "expansion_value", "contraction_value", "churn_value",
+                "expansion_existing", "contraction_existing", "churn_existing")
+
+
+def ncvg_totals(con, b: Basis, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> MetricResult:
+    """The headline numbers over the days start..end (inclusive; default: all data to the as-of date).
+
+    One row: new_customers, returning_customers, lost_customers, net_customers = new − lost;
+    new_value, lost_value, net_value = new_value − lost_value; the waterfall parts
+    (new_business_value, reactivation_value, expansion_value, contraction_value, churn_value);
+    customers_start/value_start (paying before `start`), customers_end/value_end (after `end`);
+    grr and nrr over the customers paying at `start` (blank when value_start is 0).
+    """
+    ctes, params = _ctes(b)
+    agg = _AGG.format(start="r.lo")
+    sql = ctes + f""",
+r AS (SELECT COALESCE(CAST(? AS DATE), (SELECT MIN(day) FROM moves)) AS lo,
+             COALESCE(CAST(? AS DATE), k.as_of) AS hi FROM knobs k),
+inside AS (SELECT {agg} FROM moves, r WHERE day BETWEEN r.lo AND r.hi),
+before AS (SELECT COALESCE(SUM(customers_change), 0) AS customers_start,
+                  ROUND(COALESCE(SUM(value_change), 0), 6) AS value_start
+           FROM moves, r WHERE day < r.lo)
+SELECT *, {_DERIVED},
+  customers_start + new_customers - lost_customers AS customers_end,
+  ROUND(value_start + new_business_value + reactivation_value + expansion_value - contraction_value - churn_value, 6) AS value_end,
+  {_RETENTION}
+FROM inside, before"""
+    params = params + [pd.Timestamp(start).date() if start is not None else None,
+                       pd.Timestamp(end).date() if end is not None else None]
+    return MetricResult(_run(con, sql, params), sql, params, excluded_rows(con, b))
+
+
+def data_range(con, b: Basis) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """First movement day and the as-of date; None when no subscription ever paid."""
+    ctes, params = _ctes(b)
+    rows = con.execute(ctes + "\nSELECT MIN(day) FROM moves", params).fetchall()
+    if not rows or rows[0][0] is None:
+        return None
+    return pd.Timestamp(rows[0][0]), b.as_of
+
+
+def waterfall_steps(totals: pd.Series | dict) -> pd.DataFrame:
+    """Value bridge from start to end: Start, New, Reactivation, Expansion, Contraction, Churn, End.
+
+    Each step has amount (signed), and bar bottom/top; End = Start + Σ movements.
+    >>> waterfall_steps({'value_start': 100, 'new_business_value': 30, 'reactivation_value': 5,
+    ...   'expansion_value': 10, 'contraction_value': 4, 'churn_value': 20})['top'].tolist()
+    [100.0, 130.0, 135.0, 145.0, 145.0, 141.0, 121.0]
+    """
+    t = dict(totals)
+    steps = [("New", t["new_business_value"]), ("Reactivation", t["reactivation_value"]),
+             ("Expansion", t["expansion_value"]), ("Contraction", -t["contraction_value"]),
+             ("Churn", -t["churn_value"])]
+    level = float(t["value_start"])
+    rows = [{"step": "Start", "amount": level, "bottom": 0.0, "top": level, "kind": "level"}]
+    for name, amount in steps:
+        amount = float(amount)
+        rows.append({"step": name, "amount": amount, "bottom": min(level, level + amount),
+                     "top": max(level, level + amount), "kind": "gain" if amount >= 0 else "loss"})
+        level += amount
+    rows.append({"step": "End", "amount": level, "bottom": 0.0, "top": level, "kind": "level"})
+    frame = pd.DataFrame(rows)
+    frame["label"] = [f"{a:,.0f}" if k == "level" else f"{a:+,.0f}" for a, k in zip(frame["amount"], frame["kind"])]
+    frame["order"] = range(len(frame))
+    return frame
+
+
+def first_row(frame: pd.DataFrame) -> dict:
+    """The first row as a dict keeping each column's type (counts stay whole numbers)."""
+    return {column: values.iloc[0] for column, values in frame.items()}
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def executive_sentences(frame: pd.DataFrame, b: Basis, grain: str = "month") -> list[str]:
+    """One sentence per period an executive can read aloud, newest first, e.g.
+    'In Q3 2026 we gained 42 customers worth $31,200 MRR and lost 17 worth $9,500: net +25
+    customers and +$21,700 MRR.' Incomplete periods say 'So far in … (data to <as-of>)'."""
+    out = []
+    for row in frame.sort_values("period", ascending=False).itertuples():
+        label = period_label(row.period, grain)
+        lead = (f"So far in {label} (data to {b.as_of:%d %b %Y})" if row.incomplete else f"In {label}")
+        new, lost, net = int(row.new_customers), int(row.lost_customers), int(row.net_customers)
+        returning = f" ({row.returning_customers:,} of them returning)" if row.returning_customers else ""
+        if b.has_value:
+            text = (f"{lead} we gained {_plural(new, 'customer')}{returning} worth "
+                    f"{b.money(row.new_value)} {b.value_label} and lost {lost:,} worth "
+                    f"{b.money(row.lost_value)}: net {net:+,} customers and "
+                    f"{b.money(row.net_value, signed=True)} {b.value_label}.")
+        else:
+            text = f"{lead} we gained {_plural(new, 'customer')}{returning} and lost {lost:,}: net {net:+,}."
+        out.append(text)
+    return out
+
+
+# ---------------------------------------------------------------------------- plans and segments
+
+_PLAN_CTES = """,
+plan_rank AS (
+  SELECT plan, unit_value, ROW_NUMBER() OVER (ORDER BY unit_value NULLS FIRST, plan) AS tier FROM (
+    SELECT plan, MEDIAN(value / NULLIF(COALESCE(quantity, 1), 0)) AS unit_value
+    FROM paying WHERE plan IS NOT NULL GROUP BY plan)),
+tier_at AS (
+  SELECT m.customer_id, m.day, m.n_before, m.n_after, m.value_before, m.value_after,
+         MAX(r.tier) AS tier, arg_max(r.plan, r.tier) AS top_plan
+  FROM moves m
+  JOIN paying p ON p.customer_id = m.customer_id AND p.paid_day <= m.day AND (p.end_day IS NULL OR p.end_day > m.day)
+  JOIN plan_rank r ON r.plan = p.plan
+  GROUP BY ALL),
+plan_moves AS (
+  SELECT * FROM (
+    SELECT *, LAG(tier) OVER w AS prev_tier, LAG(top_plan) OVER w AS from_plan
+    FROM tier_at WINDOW w AS (PARTITION BY customer_id ORDER BY day))
+  WHERE n_before > 0 AND n_after > 0 AND prev_tier IS NOT NULL AND tier <> prev_tier)"""
+
+
+def _range_params(start, end) -> list:
+    return [pd.Timestamp(start).date() if start is not None else None,
+            pd.Timestamp(end).date() if end is not None else None]
+
+
+_IN_RANGE = "day BETWEEN COALESCE(CAST(? AS DATE), day) AND COALESCE(CAST(? AS DATE), day)"
+
+
+def plan_moves(con, b: Basis, start=None, end=None) -> MetricResult:
+    """Customers who moved up or down a plan tier while staying a customer, by from → to plan.
+
+    Tier order: plans ranked by their median value per unit (value ÷ quantity) — the cheapest
+    plan is tier 1. A customer's plan on a day is the highest-tier plan among their paying
+    subscriptions; a move is a change of that plan between two days of one paying run.
+    Columns: from_plan, to_plan, direction (up/down), customers (distinct), moves (a customer may
+    make the same move twice), value_change (signed sum of value_after − value_before on the day
+    of the move).
+    """
+    ctes, params = _ctes(b)
+    sql = ctes + _PLAN_CTES + f"""
+SELECT from_plan, top_plan AS to_plan, CASE WHEN tier > prev_tier THEN 'up' ELSE 'down' END AS direction,
+       COUNT(DISTINCT customer_id) AS customers, COUNT(*) AS moves,
+       ROUND(SUM(value_after - value_before), 6) AS value_change
+FROM plan_moves WHERE {_IN_RANGE}
+GROUP BY ALL ORDER BY direction DESC, moves DESC, from_plan, to_plan"""
+    params = params + _range_params(start, end)
+    return MetricResult(_run(con, sql, params), sql, params)
+
+
+def plan_moves_by_period(con, b: Basis, grain: str = "month", start=None, end=None) -> MetricResult:
+    """Moves up and down a plan tier per period: period, moved_up, moved_down (distinct customers),
+    up_value, down_value (signed sums of value changes on the day of the move)."""
+    if grain not in GRAINS:
+        raise BoundaryError(f"Unknown period '{grain}'. Choose one of: {', '.join(GRAINS)}.")
+    ctes, params = _ctes(b)
+    sql = ctes + _PLAN_CTES + f"""
+SELECT {period_sql("day", grain)} AS period,
+       COUNT(DISTINCT customer_id) FILTER (WHERE tier > prev_tier) AS moved_up,
+       COUNT(DISTINCT customer_id) FILTER (WHERE tier < prev_tier) AS moved_down,
+       COALESCE(ROUND(SUM(value_after - value_before) FILTER (WHERE tier > prev_tier), 6), 0) AS up_value,
+       COALESCE(ROUND(SUM(value_after - value_before) FILTER (WHERE tier < prev_tier), 6), 0) AS down_value
+FROM plan_moves WHERE {_IN_RANGE} GROUP BY 1 ORDER BY 1"""
+    params = params + _range_params(start, end)
+    frame = _run(con, sql, params)
+    frame["period"] = pd.to_datetime(frame["period"])
+    frame.insert(1, "label", [period_label(p, grain) for p in frame["period"]])
+    return MetricResult(frame, sql, params)
+
+
+def value_by_plan(con, b: Basis, start=None, end=None) -> MetricResult:
+    """Value per plan on the as-of date and lost in the range, in tier order.
+
+    Columns: plan ('(no plan)' when blank), tier (1 = cheapest per unit), unit_value (median
+    value per unit), active_subscriptions and value (paying on the as-of date), share_of_value
+    (value ÷ all value), customers (customers whose highest-tier plan it is on the as-of date),
+    lost_subscriptions and lost_value (subscriptions ending on the day their customer was lost,
+    within the range). Every column except tier/unit_value sums to the total.
+    """
+    ctes, params = _ctes(b)
+    sql = ctes + _PLAN_CTES + f""",
+now AS (SELECT COALESCE(plan, '(no plan)') AS plan, COUNT(*) AS active_subscriptions,
+               ROUND(SUM(COALESCE(value, 0)), 6) AS value
+        FROM paying WHERE end_day IS NULL GROUP BY 1),
+tops AS (SELECT p.customer_id, COALESCE(arg_max(r.plan, r.tier), '(no plan)') AS plan
+         FROM paying p LEFT JOIN plan_rank r USING (plan) WHERE p.end_day IS NULL GROUP BY p.customer_id),
+top_count AS (SELECT plan, COUNT(*) AS customers FROM tops GROUP BY plan),
+lost AS (SELECT COALESCE(p.plan, '(no plan)') AS plan, COUNT(*) AS lost_subscriptions,
+                ROUND(SUM(COALESCE(p.value, 0)), 6) AS lost_value
+         FROM moves m JOIN paying p ON p.customer_id = m.customer_id AND p.end_day = m.day
+         WHERE m.movement = 'churn' AND m.{_IN_RANGE} GROUP BY 1),
+all_plans AS (SELECT plan FROM plan_rank UNION SELECT plan FROM now UNION SELECT plan FROM top_count
+              UNION SELECT plan FROM lost)
+SELECT plan, r.tier, r.unit_value, COALESCE(active_subscriptions, 0) AS active_subscriptions,
+       COALESCE(value, 0) AS value,
+       COALESCE(value, 0) / NULLIF(SUM(COALESCE(value, 0)) OVER (), 0) AS share_of_value,
+       COALESCE(customers, 0) AS customers,
+       COALESCE(lost_subscriptions, 0) AS lost_subscriptions, COALESCE(lost_value, 0) AS lost_value
+FROM all_plans LEFT JOIN now USING (plan) LEFT JOIN top_count USING (plan) LEFT JOIN lost USING (plan)
+LEFT JOIN plan_rank r USING (plan)
+ORDER BY r.tier NULLS LAST, plan"""
+    params = params + _range_params(start, end)
+    return MetricResult(_run(con, sql, params), sql, params)
+
+
+def value_by_segment(con, b: Basis, customers_table: str, segment_column: str = "segment",
+                     start=None, end=None) -> MetricResult:
+    """Customers and value per customer segment, joining a customers table on customer_id.
+
+    Columns: segment ('(blank)' when the customer's cell is empty, '(not in customer file)' for
+    paying customers missing from it), customers_in_file, active_customers and value (paying on
+    the as-of date), share_of_value, value_per_customer = value ÷ active_customers,
+    lost_customers and lost_value (lost within the range). Rows sum to the totals.
+    """
+    if segment_column not in group_columns(con, customers_table):
+        raise BoundaryError(f"'{segment_column}' is not a text column of the customer file. "
+                            f"Pick one of: {', '.join(group_columns(con, customers_table))}.")
+    ctes, params = _ctes(b)
+    seg = quote_ident(segment_column)
+    sql = ctes + f""",
+seg AS (SELECT NULLIF(trim(CAST("customer_id" AS VARCHAR)), '') AS customer_id,
+               COALESCE(NULLIF(trim(CAST(arg_max({seg}, {seg} IS NOT NULL) AS VARCHAR)), ''), '(blank)') AS segment
+        FROM {quote_ident(customers_table)} WHERE "customer_id" IS NOT NULL GROUP BY 1),
+cust_now AS (SELECT customer_id, arg_max(value_after, day) AS value_now, arg_max(n_after, day) AS n_now
+             FROM moves GROUP BY customer_id),
+lost AS (SELECT customer_id, COUNT(*) AS lost_times, -SUM(value_change) AS lost_value
+         FROM moves WHERE movement = 'churn' AND {_IN_RANGE} GROUP BY customer_id),
+per_customer AS (
+  SELECT COALESCE(s.segment, '(not in customer file)') AS segment, n.customer_id,
+         COALESCE(n.n_now, 0) > 0 AS active, COALESCE(n.value_now, 0) AS value_now,
+         COALESCE(l.lost_times, 0) AS lost_times, COALESCE(l.lost_value, 0) AS lost_value,
+         s.customer_id IS NOT NULL AS in_file
+  FROM seg s FULL JOIN cust_now n USING (customer_id) LEFT JOIN lost l USING (customer_id))
+SELECT segment, COUNT(*) FILTER (WHERE in_file) AS customers_in_file,
+       COUNT(*) FILTER (WHERE active) AS active_customers,
+       ROUND(COALESCE(SUM(value_now) FILTER (WHERE active), 0), 6) AS value,
+       COALESCE(SUM(value_now) FILTER (WHERE active), 0)
+         / NULLIF(SUM(SUM(value_now) FILTER (WHERE active)) OVER (), 0) AS share_of_value,
+       SUM(value_now) FILTER (WHERE active) / NULLIF(COUNT(*) FILTER (WHERE active), 0) AS value_per_customer,
+       SUM(lost_times) AS lost_customers, ROUND(SUM(lost_value), 6) AS lost_value
+FROM per_customer GROUP BY segment ORDER BY value DESC, segment"""
+    params = params + _range_params(start, end)
+    return MetricResult(_run(con, sql, params), sql, params)
+
+
+# ----------------------------------------------------------------------------- trials, renewals
+
+_TRIAL_CTES = """,
+trials AS (
+  SELECT s.*, CAST(s.start_date AS DATE) AS trial_day,
+    (s.paid_day IS NOT NULL AND s.paid_day <= k.as_of AND (s.end_day IS NULL OR s.end_day > s.paid_day))
+      OR EXISTS (SELECT 1 FROM paying p WHERE p.customer_id = s.customer_id AND p._row <> s._row
+                 AND p.is_trial IS NOT TRUE AND p.paid_day >= CAST(s.start_date AS DATE)) AS converted,
+    s.end_day IS NOT NULL OR CAST(s.trial_end AS DATE) <= k.as_of AS trial_over
+  FROM spans s, knobs k WHERE s.is_trial IS TRUE OR s.trial_end IS NOT NULL),
+trial_outcomes AS (
+  SELECT *, CASE WHEN converted THEN 'converted' WHEN trial_over THEN 'not converted' ELSE 'in trial' END AS outcome
+  FROM trials)"""
+
+
+def trial_conversion(con, b: Basis, grain: str | None = None) -> MetricResult:
+    """Trials that did not convert: counts and share, overall or per period of the trial's start.
+
+    A trial = a subscription flagged as a trial or carrying a trial end date. It *converted* when
+    it went on paying past its trial end, or the customer started another non-trial subscription
+    on or after the trial began; it *did not convert* when it ended (or its trial end passed)
+    without that; otherwise it is still *in trial* and left out of the share.
+    share_not_converted = not_converted ÷ (converted + not_converted); blank when both are 0.
+    """
+    ctes, params = _ctes(b)
+    group = f"{period_sql('trial_day', grain)} AS period, " if grain else ""
+    sql = ctes + _TRIAL_CTES + f"""
+SELECT {group}COUNT(*) AS trials,
+  COUNT(*) FILTER (WHERE outcome = 'converted') AS converted,
+  COUNT(*) FILTER (WHERE outcome = 'not converted') AS not_converted,
+  COUNT(*) FILTER (WHERE outcome = 'in trial') AS in_trial,
+  COUNT(*) FILTER (WHERE outcome = 'not converted')
+    / NULLIF(COUNT(*) FILTER (WHERE outcome <> 'in trial'), 0) AS share_not_converted
+FROM trial_outcomes{" GROUP BY 1 ORDER BY 1" if grain else ""}"""
+    frame = _run(con, sql, params)
+    if grain:
+        frame["period"] = pd.to_datetime(frame["period"])
+        frame.insert(1, "label", [period_label(p, grain) for p in frame["period"]])
+    return MetricResult(frame, sql, params)
+
+
+def renewals(con, b: Basis, grace_days: float = 1) -> MetricResult:
+    """Paying subscriptions that ended without renewal, as a count and share.
+
+    ended = paying subscriptions whose end date is on or before the as-of date;
+    renewed = the same customer started another paying subscription within ± grace_days of the
+    end; ended_without_renewal = ended − renewed; share_without_renewal = ended_without_renewal ÷
+    ended (blank when none ended); customer_left = ends on the day the customer was lost;
+    scheduled_cancellations = subscriptions with an end date after the as-of date (not lost yet);
+    set_not_to_renew = paying, not ended, auto-renew off (0 when the file has no auto-renew column).
+    """
+    ctes, params = _ctes(b)
+    sql = ctes + """,
+ended AS (
+  SELECT s.*,
+    EXISTS (SELECT 1 FROM paying p WHERE p.customer_id = s.customer_id AND p._row <> s._row
+            AND p.paid_day BETWEEN s.end_day - CAST(? AS INTEGER) AND s.end_day + CAST(? AS INTEGER)) AS renewed,
+    EXISTS (SELECT 1 FROM moves m WHERE m.customer_id = s.customer_id AND m.day = s.end_day
+            AND m.movement = 'churn') AS customer_left
+  FROM paying s WHERE s.end_day IS NOT NULL)
+SELECT (SELECT COUNT(*) FROM paying) AS paying_subscriptions,
+  COUNT(*) AS ended,
+  COUNT(*) FILTER (WHERE renewed) AS renewed,
+  COUNT(*) FILTER (WHERE NOT renewed) AS ended_without_renewal,
+  COUNT(*) FILTER (WHERE NOT renewed) / NULLIF(COUNT(*), 0) AS share_without_renewal,
+  COUNT(*) FILTER (WHERE customer_left) AS customer_left,
+  (SELECT COUNT(*) FROM spans WHERE scheduled_end) AS scheduled_cancellations,
+  (SELECT COUNT(*) FROM paying WHERE end_day IS NULL AND auto_renew IS FALSE) AS set_not_to_renew
+FROM ended"""
+    grace = int(round(grace_days))
+    params = params + [grace, grace]
+    return MetricResult(_run(con, sql, params), sql, params)
+
+
+# ------------------------------------------------------------------------------------- incidents
+
+INCIDENT_TABLE = "ncvg_incidents"
+
+
+def store_incidents(con, frame: pd.DataFrame, file_name: str = "incident table") -> str:
+    """Write typed or uploaded incidents (columns customer_id, incident_date[, description]) to a
+    session table for `incident_churn`; returns its name. Dates are parsed; unreadable dates stay
+    blank and are counted there."""
+    missing = {"customer_id", "incident_date"} - set(frame.columns)
+    if missing:
+        raise BoundaryError(f"{file_name}: needs columns customer_id and incident_date; "
+                            f"missing {', '.join(sorted(missing))}.")
+    out = pd.DataFrame({
+        "customer_id": frame["customer_id"].astype("string").str.strip(),
+        "incident_date": pd.to_datetime(frame["incident_date"], errors="coerce").astype("datetime64[us]"),
+        "description": (frame["description"] if "description" in frame else pd.Series(pd.NA, index=frame.index)
+                        ).astype("string"),
+    })
+    con.register("_ncvg_incidents_in", out)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(INCIDENT_TABLE)} AS "
+                    "SELECT * FROM _ncvg_incidents_in")
+    finally:
+        con.unregister("_ncvg_incidents_in")
+    return INCIDENT_TABLE
+
+
+def incident_churn(con, b: Basis, incidents_table: str, window_days: float = 60) -> MetricResult:
+    """Share of customers hit by an incident who left within N days, against those not hit.
+
+    For each incident day d: affected = customers named in an incident on d who were paying on d;
+    unaffected = every other customer paying on d; left = lost (churned) in (d, d + N days].
+    affected_share = affected_left ÷ affected; unaffected_share = unaffected_left ÷ unaffected.
+    One row per incident day plus a final row 'All incidents' pooling the days whose window is
+    complete, with a two-proportion z-test (p_value). Windows that run past the as-of date are
+    marked window_complete = False and left out of the pooled row. Excluded: incident rows with a
+    blank customer or date, and customers not paying on their incident day.
+    """
+    window = int(round(window_days))
+    if window < 1:
+        raise BoundaryError("The churn window after an incident must be at least 1 day.")
+    ctes, base_params = _ctes(b)
+    sql = ctes + f""",
+inc AS (SELECT NULLIF(trim(CAST(customer_id AS VARCHAR)), '') AS customer_id,
+               CAST(incident_date AS DATE) AS day, description FROM {quote_ident(incidents_table)}),
+inc_ok AS (SELECT customer_id, day, string_agg(DISTINCT description, '; ') AS description
+           FROM inc WHERE customer_id IS NOT NULL AND day IS NOT NULL GROUP BY ALL),
+days AS (SELECT day, string_agg(DISTINCT description, '; ') AS description FROM inc_ok GROUP BY day),
+active_on AS (
+  SELECT DISTINCT d.day, p.customer_id FROM days d
+  JOIN paying p ON p.paid_day <= d.day AND (p.end_day IS NULL OR p.end_day > d.day)),
+pairs AS (
+  SELECT a.day, a.customer_id, i.customer_id IS NOT NULL AS affected,
+    EXISTS (SELECT 1 FROM moves m WHERE m.customer_id = a.customer_id AND m.movement = 'churn'
+            AND m.day > a.day AND m.day <= a.day + CAST(? AS INTEGER)) AS left_within
+  FROM active_on a LEFT JOIN inc_ok i ON i.customer_id = a.customer_id AND i.day = a.day)
+SELECT p.day AS incident_date, d.description,
+  p.day + CAST(? AS INTEGER) <= k.as_of AS window_complete,
+  COUNT(*) FILTER (WHERE affected) AS affected,
+  COUNT(*) FILTER (WHERE affected AND left_within) AS affected_left,
+  COUNT(*) FILTER (WHERE NOT affected) AS unaffected,
+  COUNT(*) FILTER (WHERE NOT affected AND left_within) AS unaffected_left
+FROM pairs p JOIN days d USING (day), knobs k
+GROUP BY ALL ORDER BY incident_date"""
+    params = base_params + [window, window]
+    frame = _run(con, sql, params)
+    count_sql = ctes + f""",
+inc AS (SELECT NULLIF(trim(CAST(customer_id AS VARCHAR)), '') AS customer_id,
+               CAST(incident_date AS DATE) AS day FROM {quote_ident(incidents_table)})
+SELECT COUNT(*) FILTER (WHERE customer_id IS NULL OR day IS NULL) AS blank,
+  COUNT(*) FILTER (WHERE customer_id IS NOT NULL AND day IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM paying p WHERE p.customer_id = inc.customer_id AND p.paid_day <= inc.day
+    AND (p.end_day IS NULL OR p.end_day > inc.day))) AS not_paying
+FROM inc"""
+    blank, not_paying = con.execute(count_sql, base_params).fetchall()[0]
+    excluded = {"incident rows with a blank customer or date": int(blank),
+                "incident rows whose customer was not paying that day (in this currency)": int(not_paying)}
+    frame = _with_incident_shares(frame, window)
+    if not frame.empty and "window_complete" in frame:
+        incomplete = int((~frame["window_complete"].astype(bool) & (frame["incident_date"] != "All incidents")).sum())
+        if incomplete:
+            excluded[f"incident days whose {window}-day window runs past the as-of date (left out of the pooled row)"] = incomplete
+    return MetricResult(frame, sql, params, {k: v for k, v in excluded.items() if v})
+
+
+def _with_incident_shares(frame: pd.DataFrame, window: int) -> pd.DataFrame:
+    if frame.empty:
+        return pd.DataFrame(columns=["incident_date", "description", "window_complete", "affected",
+                                     "affected_left", "affected_share", "unaffected", "unaffected_left",
+                                     "unaffected_share", "difference", "p_value"])
+    frame = frame.copy()
+    frame["incident_date"] = pd.to_datetime(frame["incident_date"]).dt.strftime("%Y-%m-%d")
+    done = frame[frame["window_complete"].astype(bool)]
+    pooled = {"incident_date": "All incidents", "description": f"pooled, complete {window}-day windows",
+              "window_complete": True}
+    for col in ("affected", "affected_left", "unaffected", "unaffected_left"):
+        pooled[col] = int(done[col].sum())
+    frame = pd.concat([frame, pd.DataFrame([pooled])], ignore_index=True)
+    frame["affected_share"] = frame["affected_left"] / frame["affected"].where(frame["affected"] > 0)
+    frame["unaffected_share"] = frame["unaffected_left"] / frame["unaffected"].where(frame["unaffected"] > 0)
+    frame["difference"] = frame["affected_share"] - frame["unaffected_share"]
+    frame["p_value"] = [two_proportion_test(a1, n1, a2, n2).p_value if n1 and n2 else math.nan
+                        for a1, n1, a2, n2 in zip(frame["affected_left"], frame["affected"],
+                                                  frame["unaffected_left"], frame["unaffected"])]
+    return frame
+
+
+# ------------------------------------------------------------------------- customers file alone
+
+def customers_by_period(con, table: str, columns: frozenset[str] | set[str], grain: str = "month") -> MetricResult:
+    """Counts only, from a customer file without subscriptions: new = signup date in the period,
+    lost = churn date in the period, net = new − lost. Customers flagged as churned without a
+    churn date cannot be placed in a period: they are counted in `excluded` (and in the totals
+    of `customers_totals`). No value: a customer file carries no recurring value."""
+    if grain not in GRAINS:
+        raise BoundaryError(f"Unknown period '{grain}'. Choose one of: {', '.join(GRAINS)}.")
+    columns = frozenset(columns)
+    churn_date = _col(columns, "churn_date", "TIMESTAMP", "c")
+    sql = f"""WITH ev AS (
+  SELECT {period_sql('c."signup_date"', grain)} AS period, 1 AS new, 0 AS lost FROM {quote_ident(table)} c
+  WHERE c."signup_date" IS NOT NULL
+  UNION ALL
+  SELECT {period_sql(churn_date, grain)}, 0, 1 FROM {quote_ident(table)} c WHERE {churn_date} IS NOT NULL)
+SELECT period, SUM(new) AS new_customers, SUM(lost) AS lost_customers, SUM(new) - SUM(lost) AS net_customers
+FROM ev GROUP BY period ORDER BY period"""
+    frame = con.execute(sql).df()
+    frame["period"] = pd.to_datetime(frame["period"])
+    frame.insert(1, "label", [period_label(p, grain) for p in frame["period"]])
+    totals = customers_totals(con, table, columns).frame.iloc[0]
+    excluded = {"signup date blank or unreadable": int(totals["no_signup_date"]),
+                "churned but no churn date (not placed in a period)": int(totals["lost_undated"])}
+    return MetricResult(frame, sql, [], {k: v for k, v in excluded.items() if v})
+
+
+def customers_totals(con, table: str, columns: frozenset[str] | set[str]) -> MetricResult:
+    """Whole-file counts from a customer file: new_customers (rows with a signup date),
+    lost_customers (churn date given, or churned flag true), lost_undated (churned, no date),
+    net_customers = new − lost (customers not lost), no_signup_date."""
+    columns = frozenset(columns)
+    churn_date = _col(columns, "churn_date", "TIMESTAMP", "c")
+    churned = _col(columns, "churned", "BOOLEAN", "c")
+    sql = f"""SELECT COUNT(*) FILTER (WHERE c."signup_date" IS NOT NULL) AS new_customers,
+  COUNT(*) FILTER (WHERE c."signup_date" IS NOT NULL AND ({churn_date} IS NOT NULL OR {churned} IS TRUE)) AS lost_customers,
+  COUNT(*) FILTER (WHERE c."signup_date" IS NOT NULL AND {churn_date} IS NULL AND {churned} IS TRUE) AS lost_undated,
+  COUNT(*) FILTER (WHERE c."signup_date" IS NULL) AS no_signup_date
+FROM {quote_ident(table)} c"""
+    frame = con.execute(sql).df()
+    frame["net_customers"] = frame["new_customers"] - frame["lost_customers"]
+    return MetricResult(frame, sql)
+
+
+def loaded_incidents(con, table: str, columns: frozenset[str] | set[str]) -> pd.DataFrame:
+    """An incidents dataset as the editable frame: customer_id, incident_date, description."""
+    description = _col(frozenset(columns), "description", "VARCHAR", "i")
+    return con.execute(f'SELECT CAST(i."customer_id" AS VARCHAR) AS customer_id, i."incident_date" AS incident_date, '
+                       f"CAST({description} AS VARCHAR) AS description FROM {quote_ident(table)} i "
+                       'ORDER BY i."incident_date", 1').df()
+
+
+def group_columns(con, table: str) -> list[str]:
+    """Text columns of a customer table that can group customers (segment first; not ids, names, emails)."""
+    rows = con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+                       "AND data_type = 'VARCHAR' ORDER BY ordinal_position", [table]).fetchall()
+    names = [r[0] for r in rows if r[0] not in ("_row", "customer_id", "customer_name", "email")]
+    return sorted(names, key=lambda n: n != "segment")
+
+
+# Display names for the per-period table (the page and the Excel export say the same words).
+PERIOD_TABLE_COLUMNS = {
+    "label": "Period", "new_customers": "New customers", "returning_customers": "of which returning",
+    "lost_customers": "Lost customers", "net_customers": "Net customers", "new_value": "New value",
+    "lost_value": "Lost value", "net_value": "Net value", "expansion_value": "Expansion",
+    "contraction_value": "Contraction", "customers_end": "Customers at end", "value_end": "Value at end",
+    "grr": "GRR", "nrr": "NRR", "incomplete": "Period not complete",
+}
+
+
+def period_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The per-period frame with display names, newest first, money rounded to cents."""
+    out = frame[list(PERIOD_TABLE_COLUMNS)].rename(columns=PERIOD_TABLE_COLUMNS)
+    money = ["New value", "Lost value", "Net value", "Expansion", "Contraction", "Value at end"]
+    out[money] = out[money].astype(float).round(2)
+    return out.iloc[::-1].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------- flags and tables
+
+def _default_basis(ws, con) -> Basis | None:
+    dataset = ws.get("subscriptions")
+    if dataset is None:
+        return None
+    try:
+        return make_basis(con, dataset)
+    except BoundaryError:
+        return None
+
+
+def _p(p_value: float) -> str:
+    return "p<0.001" if p_value < 0.001 else f"p={p_value:.3f}"
+
+
+def area_flags(ws) -> list[Flag]:
+    """NCVG red flags on the loaded subscriptions with default settings (largest currency, MRR):
+
+    - Customer churn rate (lost ÷ customers at period start) of a complete month significantly
+      above the trailing baseline of `baseline_periods` months (two-proportion test at
+      `baseline_alpha`; months with fewer than `min_group_size` customers at start are skipped);
+    - Net customers / Net value of the latest complete month below `ncvg_net_customers_min` /
+      `ncvg_net_value_min`;
+    - Share of trials not converting above `ncvg_trial_nonconversion_max`;
+    - Churn within `ncvg_incident_window_days` of an incident significantly higher for affected
+      customers than for the rest (pooled two-proportion test at `baseline_alpha`).
+    """
+    con = ws.con.cursor()  # a cursor: the page's own run may still use ws.con
+    b = _default_basis(ws, con)
+    if b is None:
+        return []
+    th = ws.thresholds
+    flags: list[Flag] = []
+    per = ncvg_by_period(con, b, "month").frame
+    complete = per[~per["incomplete"]].reset_index(drop=True)
+    alpha, window, min_n = th["baseline_alpha"], int(th["baseline_periods"]), th["min_group_size"]
+    for i in range(3, len(complete)):
+        row, base = complete.iloc[i], complete.iloc[max(0, i - window):i]
+        n, n_base = float(row["customers_start"]), float(base["customers_start"].sum())
+        if n < min_n or n_base <= 0:
+            continue
+        test = two_proportion_test(row["lost_customers"], n, base["lost_customers"].sum(), n_base)
+        if test.worse("above", alpha):
+            flags.append(Flag(AREA, "Customer churn rate", row["label"], test.rate, test.baseline,
+                              f"two-proportion test vs trailing {len(base)} months, n={int(n):,}, {_p(test.p_value)}",
+                              "high" if test.p_value < alpha / 10 else "medium",
+                              questions_for(AREA, "Customer churn rate"), row["period"], "ratio"))
+    if len(complete):
+        last = complete.iloc[-1]
+        if last["net_customers"] < th["ncvg_net_customers_min"]:
+            flags.append(Flag(AREA, "Net customers", last["label"], float(last["net_customers"]),
+                              th["ncvg_net_customers_min"], "threshold", "medium",
+                              questions_for(AREA, "Net customers"), last["period"], "count"))
+        if b.has_value and last["net_value"] < th["ncvg_net_value_min"]:
+            flags.append(Flag(AREA, f"Net value ({b.value_label}, {b.currency or 'one currency'})", last["label"],
+                              float(last["net_value"]), th["ncvg_net_value_min"], "threshold", "medium",
+                              questions_for(AREA, "Net value"), last["period"], "money"))
+    trials = trial_conversion(con, b).frame.iloc[0]
+    share = trials["share_not_converted"]
+    if pd.notna(share) and share > th["ncvg_trial_nonconversion_max"]:
+        decided = int(trials["converted"] + trials["not_converted"])
+        flags.append(Flag(AREA, "Trials not converting", "all trials", float(share),
+                          th["ncvg_trial_nonconversion_max"], f"threshold, n={decided:,}",
+                          "medium" if decided >= min_n else "low", questions_for(AREA, "Trials not converting")))
+    incidents = ws.get("incidents")
+    if incidents is not None:
+        result = incident_churn(con, b, incidents.table, th["ncvg_incident_window_days"]).frame
+        if not result.empty:
+            pooled = result.iloc[-1]
+            test = two_proportion_test(pooled["affected_left"], pooled["affected"],
+                                       pooled["unaffected_left"], pooled["unaffected"])
+            if test.worse("above", alpha):
+                flags.append(Flag(AREA, "Churn after an incident", "customers hit by an incident", test.rate,
+                                  test.baseline,
+                                  f"two-proportion test vs customers not hit, n={int(pooled['affected']):,}, "
+                                  f"{_p(test.p_value)}", "high", questions_for(AREA, "Churn after an incident")))
+    return flags
+
+
+def area_tables(ws) -> dict[str, pd.DataFrame]:
+    """The NCVG tables for the Excel export (default settings: largest currency, MRR, monthly)."""
+    con = ws.con.cursor()  # a cursor: the page's own run may still use ws.con
+    b = _default_basis(ws, con)
+    if b is None:
+        customers = ws.get("customers")
+        if customers is None:
+            return {}
+        return {"NCVG customers by month": customers_by_period(con, customers.table,
+                                                               frozenset(customers.mapping)).frame}
+    suffix = f" ({b.currency})" if b.currency else ""
+    tables = {
+        f"NCVG by month{suffix}": period_table(ncvg_by_period(con, b, "month").frame),
+        f"NCVG plan moves{suffix}": plan_moves(con, b).frame,
+        f"NCVG value by plan{suffix}": value_by_plan(con, b).frame,
+        f"NCVG trials{suffix}": trial_conversion(con, b).frame,
+        f"NCVG renewals{suffix}": renewals(con, b, ws.thresholds["ncvg_renewal_grace_days"]).frame,
+    }
+    customers = ws.get("customers")
+    if customers is not None and "segment" in customers.mapping:
+        tables[f"NCVG value by segment{suffix}"] = value_by_segment(con, b, customers.table).frame
+    incidents = ws.get("incidents")
+    if incidents is not None:
+        tables[f"NCVG incident churn{suffix}"] = incident_churn(
+            con, b, incidents.table, ws.thresholds["ncvg_incident_window_days"]).frame
+    return tables

@@ -1,0 +1,456 @@
+"""NCVG metrics on hand-worked data, nasty variants, the real RavenStack exports and invariants."""
+
+from __future__ import annotations
+
+import math
+
+import duckdb
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lib.charts import ncvg as charts
+from lib.errors import BoundaryError
+from lib.metrics import ncvg as m
+from tests.conftest import real_file
+
+# A Stripe-shaped subscriptions export (Amount per interval in major units, Quantity, Interval).
+# Customer stories, worked by hand (as-of = latest start = 2025-06-01):
+#  A  pro 100/month from 01-05 (new Jan, 100); add-on 20/month from 04-01 (expansion Apr +20)
+#  B  basic-annual 600/year × 2 seats = 1200/12 = 100/month, 01-10 → ended 03-10 (new Jan, lost Mar 100)
+#  H  business 300/month 01-20 → 03-20, then pro 100/month from 03-20 (new Jan 300; contraction Mar −200,
+#     a plan move down business-monthly → pro-monthly, and a renewal — not a loss)
+#  C  pro 100 from 02-01 → ended 04-01 (new Feb, lost Apr 100); pro 100 again from 06-01 (reactivation Jun)
+#  D  pro 50 from 02-15, cancellation scheduled for 2025-12-31 (after the as-of date: not lost)
+#  E  80 EUR from 03-01 (another currency: left out of USD, alone in EUR)
+#  F  trial 05-01 → trial end 05-15, ended 05-15 (trial that did not convert: never a customer)
+#  G  trial 05-20 → trial end 06-03 (still in trial on the as-of date: not a customer yet)
+#  J  trial 04-10 → trial end 04-24, still active (converted: new customer Apr, 100)
+STRIPE = """id,Customer ID,Plan,Quantity,Currency,Interval,Amount,Status,Created (UTC),Start (UTC),Trial End (UTC),Canceled At (UTC),Ended At (UTC)
+sub_a1,cus_A,pro-monthly,1,usd,month,100.00,active,2025-01-05 10:00,2025-01-05 10:00,,,
+sub_b1,cus_B,basic-annual,2,usd,year,600.00,canceled,2025-01-10 09:00,2025-01-10 09:00,,2025-03-01 09:00,2025-03-10 09:00
+sub_h1,cus_H,business-monthly,1,usd,month,300.00,canceled,2025-01-20 08:00,2025-01-20 08:00,,2025-03-20 08:00,2025-03-20 08:00
+sub_c1,cus_C,pro-monthly,1,usd,month,100.00,canceled,2025-02-01 12:00,2025-02-01 12:00,,2025-03-25 12:00,2025-04-01 12:00
+sub_d1,cus_D,pro-monthly,1,usd,month,50.00,active,2025-02-15 12:00,2025-02-15 12:00,,2025-05-20 12:00,2025-12-31 00:00
+sub_e1,cus_E,pro-monthly,1,eur,month,80.00,active,2025-03-01 12:00,2025-03-01 12:00,,,
+sub_h2,cus_H,pro-monthly,1,usd,month,100.00,active,2025-03-20 08:00,2025-03-20 08:00,,,
+sub_a2,cus_A,addon-monthly,1,usd,month,20.00,active,2025-04-01 10:00,2025-04-01 10:00,,,
+sub_j1,cus_J,pro-monthly,1,usd,month,100.00,active,2025-04-10 10:00,2025-04-10 10:00,2025-04-24 10:00,,
+sub_f1,cus_F,pro-monthly,1,usd,month,100.00,canceled,2025-05-01 10:00,2025-05-01 10:00,2025-05-15 10:00,2025-05-15 10:00,2025-05-15 10:00
+sub_g1,cus_G,pro-monthly,1,usd,month,100.00,trialing,2025-05-20 10:00,2025-05-20 10:00,2025-06-03 10:00,,
+sub_c2,cus_C,pro-monthly,1,usd,month,100.00,active,2025-06-01 12:00,2025-06-01 12:00,,,
+"""
+
+
+def load(ws, text: str, name: str = "stripe_subscriptions.csv", kind: str = "subscriptions"):
+    dataset = ws.load(name, text.encode(), kind=kind)
+    assert dataset.ready, dataset.missing_message()
+    return dataset
+
+
+@pytest.fixture
+def stripe(ws):
+    dataset = load(ws, STRIPE)
+    return ws, dataset, m.make_basis(ws.con, dataset)
+
+
+def test_stripe_columns_are_recognised_without_mapping(ws):
+    dataset = ws.load("export.csv", STRIPE.encode(), kinds=["subscriptions", "customers"])
+    assert dataset.kind == "subscriptions"
+    assert {"amount", "billing_interval", "quantity", "currency", "trial_end", "end_date"} <= set(dataset.mapping)
+    assert dataset.mapping["end_date"] == "Ended At (UTC)"
+
+
+def test_basis_defaults(stripe):
+    ws, dataset, b = stripe
+    assert b.currency == "USD"  # 11 USD rows vs 1 EUR row
+    assert b.as_of == pd.Timestamp("2025-06-01")  # latest start (C's return); ended rows end earlier
+    assert b.money(1234.4) == "$1,234" and b.money(-5, signed=True) == "−$5"
+
+
+def test_totals_hand_worked(stripe):
+    ws, _, b = stripe
+    result = m.ncvg_totals(ws.con, b)
+    t = result.frame.iloc[0]
+    # new: A, B, H (Jan), C, D (Feb), J (Apr), C returning (Jun) = 7, of which 1 returning
+    assert (t.new_customers, t.returning_customers, t.lost_customers, t.net_customers) == (7, 1, 2, 5)
+    # new value: 100 + 100 + 300 + 100 + 50 + 100 + 100 = 850; lost: B 100 + C 100 = 200
+    assert t.new_value == pytest.approx(850) and t.lost_value == pytest.approx(200)
+    assert t.net_value == pytest.approx(650)
+    assert t.expansion_value == pytest.approx(20) and t.contraction_value == pytest.approx(200)
+    assert t.reactivation_value == pytest.approx(100) and t.new_business_value == pytest.approx(750)
+    # paying on the as-of date: A 120, C 100, D 50 (cancel scheduled), H 100, J 100 = 470 from 5 customers
+    assert t.customers_end == 5 and t.value_end == pytest.approx(470)
+    assert result.excluded == {"in EUR (another currency: pick it above to see them)": 1}
+
+
+def test_by_month_hand_worked(stripe):
+    ws, _, b = stripe
+    frame = m.ncvg_by_period(ws.con, b, "month").frame.set_index("label")
+    assert list(frame.index) == ["Jan 2025", "Feb 2025", "Mar 2025", "Apr 2025", "May 2025", "Jun 2025"]
+    assert frame["new_customers"].tolist() == [3, 2, 0, 1, 0, 1]
+    assert frame["lost_customers"].tolist() == [0, 0, 1, 1, 0, 0]
+    assert frame["customers_end"].tolist() == [3, 5, 4, 4, 4, 5]
+    # value at end: Jan 500; Feb +150 = 650; Mar −100 (B) −200 (H down) = 350; Apr +100 (J) −100 (C) +20 (A) = 370
+    assert frame["value_end"].tolist() == pytest.approx([500, 650, 350, 370, 370, 470])
+    # March, paying at start 650: churn B 100 + contraction H 200 → GRR = NRR = 350/650
+    assert frame.loc["Mar 2025", "grr"] == pytest.approx(350 / 650)
+    assert frame.loc["Mar 2025", "nrr"] == pytest.approx(350 / 650)
+    # April, paying at start 350 (A, C, D, H): churn C 100, expansion A 20; J is new, not in it
+    assert frame.loc["Apr 2025", "grr"] == pytest.approx(250 / 350)
+    assert frame.loc["Apr 2025", "nrr"] == pytest.approx(270 / 350)
+    assert math.isnan(frame.loc["Jan 2025", "grr"])  # nothing paying at the start: no denominator
+    assert frame["incomplete"].tolist() == [False] * 5 + [True]
+
+
+def test_by_quarter_and_range(stripe):
+    ws, _, b = stripe
+    frame = m.ncvg_by_period(ws.con, b, "quarter").frame
+    assert frame["label"].tolist() == ["Q1 2025", "Q2 2025"]
+    assert frame["new_customers"].tolist() == [5, 2] and frame["lost_customers"].tolist() == [1, 1]
+    # a range starting in April keeps the running sums from before it
+    april = m.ncvg_by_period(ws.con, b, "month", pd.Timestamp("2025-04-10"), pd.Timestamp("2025-04-30")).frame
+    assert april["label"].tolist() == ["Apr 2025"] and april["customers_start"].tolist() == [4]
+    t = m.ncvg_totals(ws.con, b, pd.Timestamp("2025-04-01"), pd.Timestamp("2025-04-30")).frame.iloc[0]
+    assert (t.new_customers, t.lost_customers, t.customers_start, t.customers_end) == (1, 1, 4, 4)
+    assert t.grr == pytest.approx(250 / 350) and t.nrr == pytest.approx(270 / 350)
+
+
+def test_scheduled_cancellation_is_lost_only_after_it_happens(stripe):
+    ws, dataset, b = stripe
+    assert m.renewals(ws.con, b).frame.iloc[0]["scheduled_cancellations"] == 1
+    later = m.make_basis(ws.con, dataset, as_of=pd.Timestamp("2026-01-15"))
+    frame = m.ncvg_by_period(ws.con, later, "month").frame
+    december = frame.set_index("label").loc["Dec 2025"]
+    assert december["lost_customers"] == 1 and december["lost_value"] == pytest.approx(50)
+    # with the later as-of date, G's trial ended 06-03 and G has been paying since: a new customer in June
+    assert frame.set_index("label").loc["Jun 2025", "new_customers"] == 2
+
+
+def test_other_currency_is_reported_not_summed(stripe):
+    ws, dataset, _ = stripe
+    codes = m.currencies(ws.con, dataset.table, set(dataset.mapping)).frame
+    assert codes.set_index("currency")["rows"].to_dict() == {"USD": 11, "EUR": 1}
+    eur = m.make_basis(ws.con, dataset, currency="EUR")
+    t = m.ncvg_totals(ws.con, eur).frame.iloc[0]
+    assert (t.new_customers, t.new_value) == (1, pytest.approx(80))
+    assert eur.money(80) == "€80"
+    with pytest.raises(BoundaryError, match="no rows in currency 'GBP'.*USD, EUR"):
+        m.make_basis(ws.con, dataset, currency="GBP")
+
+
+def test_arr_switch(stripe):
+    ws, dataset, _ = stripe
+    b = m.make_basis(ws.con, dataset, value="arr")
+    t = m.ncvg_totals(ws.con, b).frame.iloc[0]
+    assert t.new_value == pytest.approx(850 * 12) and t.value_end == pytest.approx(470 * 12)
+    assert "ARR = MRR × 12" in m.value_rule(b.columns, "arr")
+    with pytest.raises(BoundaryError):
+        m.make_basis(ws.con, dataset, value="weekly")
+
+
+def test_executive_sentences(stripe):
+    ws, _, b = stripe
+    frame = m.ncvg_by_period(ws.con, b, "month").frame
+    sentences = m.executive_sentences(frame, b, "month")
+    assert sentences[0] == ("So far in Jun 2025 (data to 01 Jun 2025) we gained 1 customer (1 of them returning) "
+                            "worth $100 MRR and lost 0 worth $0: net +1 customers and +$100 MRR.")
+    assert sentences[-1] == ("In Jan 2025 we gained 3 customers worth $500 MRR and lost 0 worth $0: "
+                             "net +3 customers and +$500 MRR.")
+    assert sentences[3] == ("In Mar 2025 we gained 0 customers worth $0 MRR and lost 1 worth $100: "
+                            "net -1 customers and −$100 MRR.")
+
+
+def test_plan_moves_and_value_by_plan(stripe):
+    ws, _, b = stripe
+    moves = m.plan_moves(ws.con, b).frame
+    # only H changed its highest plan while staying a customer; A's add-on is a cheaper tier
+    assert moves[["from_plan", "to_plan", "direction", "customers", "moves"]].values.tolist() == [
+        ["business-monthly", "pro-monthly", "down", 1, 1]]
+    assert moves["value_change"].tolist() == pytest.approx([-200])
+    per = m.plan_moves_by_period(ws.con, b, "month").frame
+    assert per[["label", "moved_up", "moved_down"]].values.tolist() == [["Mar 2025", 0, 1]]
+    plans = m.value_by_plan(ws.con, b).frame.set_index("plan")
+    # tier by median value per unit: add-on 20 < basic 600×2/12/2 = 50 < pro 100 < business 300
+    assert plans["tier"].to_dict() == {"addon-monthly": 1, "basic-annual": 2, "pro-monthly": 3, "business-monthly": 4}
+    # paying on the as-of date: pro A 100 + C 100 + D 50 + H 100 + J 100 = 450; add-on 20
+    assert plans.loc["pro-monthly", "value"] == pytest.approx(450)
+    assert plans.loc["addon-monthly", "value"] == pytest.approx(20)
+    assert plans["value"].sum() == pytest.approx(470) and plans["customers"].sum() == 5
+    # lost: B's basic-annual (100) and C's first pro subscription (100)
+    assert plans["lost_value"].to_dict() == pytest.approx(
+        {"addon-monthly": 0, "basic-annual": 100, "pro-monthly": 100, "business-monthly": 0})
+
+
+def test_trials_and_renewals(stripe):
+    ws, _, b = stripe
+    trials = m.trial_conversion(ws.con, b).frame.iloc[0]
+    # F did not convert, J converted, G is still in trial → 1 / (1 + 1)
+    assert (trials.trials, trials.converted, trials.not_converted, trials.in_trial) == (3, 1, 1, 1)
+    assert trials.share_not_converted == pytest.approx(0.5)
+    r = m.renewals(ws.con, b, grace_days=1).frame.iloc[0]
+    # ended paying subscriptions: B, H's business (renewed onto pro the same day), C's first → 2 of 3 not renewed
+    assert (r.ended, r.renewed, r.ended_without_renewal, r.customer_left) == (3, 1, 2, 2)
+    assert r.share_without_renewal == pytest.approx(2 / 3)
+
+
+def test_incident_churn_hand_worked(stripe):
+    ws, _, b = stripe
+    # 2025-02-20: paying are A, B, H, C, D. B and C are hit; B leaves 03-10 (18 days), C leaves 04-01 (40 days).
+    # Not hit: A, H, D — none leaves (H's plan change is not a loss).  A row for F (never paying) and a blank row.
+    typed = pd.DataFrame({"customer_id": ["cus_B", "cus_C", "cus_F", None],
+                          "incident_date": ["2025-02-20", "2025-02-20", "2025-02-20", "2025-02-21"],
+                          "description": ["Outage", "Outage", "Outage", "?"]})
+    table = m.store_incidents(ws.con, typed)
+    result = m.incident_churn(ws.con, b, table, window_days=30)
+    day, pooled = result.frame.iloc[0], result.frame.iloc[-1]
+    assert (day.affected, day.affected_left, day.unaffected, day.unaffected_left) == (2, 1, 3, 0)  # C left after 40 days
+    assert pooled.incident_date == "All incidents" and pooled.affected_share == pytest.approx(0.5)
+    assert result.excluded == {"incident rows with a blank customer or date": 1,
+                               "incident rows whose customer was not paying that day (in this currency)": 1}
+    wide = m.incident_churn(ws.con, b, table, window_days=60).frame.iloc[0]
+    assert wide.affected_left == 2
+    with pytest.raises(BoundaryError):
+        m.incident_churn(ws.con, b, table, window_days=0)
+    with pytest.raises(BoundaryError, match="incident_date"):
+        m.store_incidents(ws.con, pd.DataFrame({"customer_id": ["x"]}))
+
+
+NASTY = """Customer ID,Start Date,End Date,Amount,Interval,Status,Plan
+c1,2025-01-03,,abc,month,active,Pro
+,2025-01-04,,10,month,active,Pro
+c3,not a date,,10,month,active,Pro
+c4,2025-02-01,2025-01-01,10,month,canceled,Pro
+c5,2025-02-02,,10,fortnightly,active,Pro
+c6,2025-02-03,,,month,canceled,Pro
+c7,2025-02-04,,12,quarter,active,Basic
+c8,2025-02-05,,7,week,active,Basic
+"""
+
+
+def test_nasty_rows_are_counted_not_dropped_silently(ws):
+    dataset = load(ws, NASTY, "nasty.csv")
+    b = m.make_basis(ws.con, dataset)
+    assert b.currency is None  # no currency column: all rows together
+    result = m.ncvg_totals(ws.con, b)
+    assert result.excluded == {
+        "value blank or unreadable (counted as customers with value 0)": 2,  # c1 'abc', c5 unknown interval
+        "customer blank": 1, "end date before start date": 1, "start date blank or unreadable": 1,
+        "status says ended but no end date": 1,
+    }
+    t = result.frame.iloc[0]
+    # customers: c1 (value 0), c5 (value 0), c7 12/3 = 4, c8 7×52/12 = 30.333…
+    assert t.new_customers == 4 and t.lost_customers == 0
+    assert t.new_value == pytest.approx(4 + 7 * 52 / 12)
+
+
+def test_tiny_and_zero_denominators(ws):
+    dataset = load(ws, "Customer ID,Start Date,MRR\nc1,2025-03-05,0\n", "one.csv")
+    b = m.make_basis(ws.con, dataset)
+    per = m.ncvg_by_period(ws.con, b, "year").frame
+    assert per["label"].tolist() == ["2025"] and per["net_customers"].tolist() == [1]
+    t = m.ncvg_totals(ws.con, b).frame.iloc[0]
+    assert math.isnan(t.grr) and math.isnan(t.nrr)
+    assert math.isnan(m.renewals(ws.con, b).frame.iloc[0]["share_without_renewal"])
+    trials = m.trial_conversion(ws.con, b).frame.iloc[0]
+    assert trials.trials == 0 and math.isnan(trials.share_not_converted)
+    assert m.plan_moves(ws.con, b).frame.empty
+    # no currency column: money without a symbol
+    assert m.executive_sentences(per, b, "year") == [
+        "So far in 2025 (data to 05 Mar 2025) we gained 1 customer worth 0 MRR and lost 0 worth 0: "
+        "net +1 customers and 0 MRR."]
+
+
+def test_no_value_column_counts_only(ws):
+    dataset = load(ws, "Customer ID,Start Date,End Date\nc1,2025-01-01,2025-02-01\nc2,2025-01-15,\n", "heads.csv")
+    b = m.make_basis(ws.con, dataset)
+    assert not b.has_value and "no value column" in m.value_rule(b.columns)
+    per = m.ncvg_by_period(ws.con, b, "month").frame
+    assert m.executive_sentences(per, b, "month")[-1] == "In Jan 2025 we gained 2 customers and lost 0: net +2."
+
+
+def test_unknown_grain_is_refused(stripe):
+    ws, _, b = stripe
+    with pytest.raises(BoundaryError, match="Choose one of: month, quarter, year"):
+        m.ncvg_by_period(ws.con, b, "fortnight")
+
+
+# ---------------------------------------------------------------------------------- real exports
+
+def test_ravenstack_subscriptions_without_mapping(ws):
+    path = real_file("ravenstack_subscriptions.csv")
+    dataset = ws.load(path.name, path.read_bytes(), kinds=["subscriptions", "customers"])
+    assert dataset.kind == "subscriptions" and dataset.ready and not dataset.bad_values
+    assert dataset.mapping["mrr"] == "mrr_amount" and dataset.mapping["plan"] == "plan_tier"
+    b = m.make_basis(ws.con, dataset)
+    assert b.as_of == pd.Timestamp("2024-12-31")
+    raw = pd.read_csv(path)
+    # independent check: paying on the as-of date = not ended, not a trial (RavenStack trials have no trial end)
+    active = raw[raw["end_date"].isna() & ~raw["is_trial"]]
+    t = m.ncvg_totals(ws.con, b).frame.iloc[0]
+    assert t.customers_end == active["account_id"].nunique()
+    assert t.value_end == pytest.approx(active["mrr_amount"].sum())
+    arr = m.ncvg_totals(ws.con, m.make_basis(ws.con, dataset, value="arr")).frame.iloc[0]
+    assert arr.value_end == pytest.approx(active["arr_amount"].sum())
+    per = m.ncvg_by_period(ws.con, b, "quarter").frame
+    assert (per["new_customers"] - per["lost_customers"] == per["net_customers"]).all()
+    assert per["net_customers"].sum() == t.customers_end
+
+
+def test_ravenstack_accounts_alone_and_as_segments(ws):
+    path = real_file("ravenstack_accounts.csv")
+    accounts = ws.load(path.name, path.read_bytes(), kinds=["subscriptions", "customers"])
+    assert accounts.kind == "customers" and accounts.ready
+    raw = pd.read_csv(path)
+    totals = m.customers_totals(ws.con, accounts.table, set(accounts.mapping)).frame.iloc[0]
+    assert totals.new_customers == len(raw) and totals.lost_customers == raw["churn_flag"].sum()
+    assert totals.lost_undated == totals.lost_customers  # the file has a churn flag but no churn date
+    per = m.customers_by_period(ws.con, accounts.table, set(accounts.mapping), "year")
+    assert per.frame["new_customers"].sum() == len(raw)
+    assert per.excluded == {"churned but no churn date (not placed in a period)": int(raw["churn_flag"].sum())}
+    subs_path = real_file("ravenstack_subscriptions.csv")
+    subs = ws.load(subs_path.name, subs_path.read_bytes(), kinds=["subscriptions", "customers"])
+    b = m.make_basis(ws.con, subs)
+    seg = m.value_by_segment(ws.con, b, accounts.table).frame
+    assert set(seg["segment"]) == set(raw["industry"])
+    assert seg["customers_in_file"].sum() == len(raw)
+    assert seg["value"].sum() == pytest.approx(m.ncvg_totals(ws.con, b).frame.iloc[0]["value_end"])
+    assert seg["share_of_value"].sum() == pytest.approx(1)
+
+
+def test_area_flags_and_tables(ws):
+    assert m.area_flags(ws) == [] and m.area_tables(ws) == {}
+    load(ws, STRIPE)
+    tables = m.area_tables(ws)
+    assert "NCVG by month (USD)" in tables and all(len(name) <= 31 for name in tables)
+    assert tables["NCVG by month (USD)"].iloc[0]["Period"] == "Jun 2025"  # newest first
+    ws.thresholds = ws.thresholds.with_value("ncvg_trial_nonconversion_max", 0.4)  # 50% did not convert
+    flags = m.area_flags(ws)
+    trial = [f for f in flags if f.metric == "Trials not converting"]
+    assert len(trial) == 1 and trial[0].value == pytest.approx(0.5) and trial[0].severity == "low"  # n = 2
+    ws.thresholds = ws.thresholds.with_value("ncvg_trial_nonconversion_max", 0.6)
+    assert not [f for f in m.area_flags(ws) if f.metric == "Trials not converting"]
+
+
+def test_sample_data_stories(ws):
+    from lib.sample import load_samples
+
+    load_samples(ws, ["subscriptions", "incidents"])
+    b = m.make_basis(ws.con, ws.get("subscriptions"))
+    assert b.currency == "USD" and b.as_of == pd.Timestamp("2026-10-15")
+    assert m.renewals(ws.con, b).frame.iloc[0]["scheduled_cancellations"] == 1
+    assert m.ncvg_totals(ws.con, b).excluded["in EUR (another currency: pick it above to see them)"] > 0
+    assert m.plan_moves(ws.con, b).frame["direction"].tolist().count("up") > 0
+    assert m.ncvg_totals(ws.con, b).frame.iloc[0]["returning_customers"] > 0
+    metrics = {f.metric for f in m.area_flags(ws)}
+    assert "Churn after an incident" in metrics
+
+
+# ------------------------------------------------------------------------------------ charts
+
+def test_charts_are_titled_and_labelled(stripe):
+    ws, _, b = stripe
+    per = m.ncvg_by_period(ws.con, b, "month").frame
+    totals = m.ncvg_totals(ws.con, b).frame.iloc[0]
+    for chart in (charts.customers_chart(per), charts.value_chart(per, "USD", "MRR"),
+                  charts.waterfall_chart(m.waterfall_steps(totals), "USD", "MRR"), charts.retention_chart(per),
+                  charts.movements_chart(per, "USD", "MRR")):
+        spec = chart.to_dict()
+        assert spec.get("title"), spec
+    steps = m.waterfall_steps(totals)
+    assert steps["step"].tolist() == ["Start", "New", "Reactivation", "Expansion", "Contraction", "Churn", "End"]
+    assert steps.iloc[-1]["amount"] == pytest.approx(470)
+    value_spec = charts.value_chart(per, "USD", "MRR").to_dict()
+    assert "MRR, USD" in str(value_spec)
+
+
+# ------------------------------------------------------------------------------- properties
+
+DAY0 = pd.Timestamp("2024-01-01")
+sub_rows = st.lists(st.tuples(
+    st.integers(0, 6),  # customer
+    st.integers(0, 400),  # start day
+    st.one_of(st.none(), st.integers(1, 300)),  # length in days (None: still running)
+    st.floats(0, 500, allow_nan=False).map(lambda v: round(v, 2)),  # MRR
+    st.sampled_from(["USD", "USD", "EUR"]),
+    st.sampled_from(["Basic", "Pro", "Enterprise"]),
+), min_size=1, max_size=25)
+
+
+def _basis_for(con, rows, currency="USD", grain_as_of=None):
+    frame = pd.DataFrame([{
+        "_row": i + 2, "customer_id": f"c{c}", "start_date": DAY0 + pd.Timedelta(days=s),
+        "end_date": (DAY0 + pd.Timedelta(days=s + n)) if n else pd.NaT, "mrr": v, "currency": cur, "plan": p}
+        for i, (c, s, n, v, cur, p) in enumerate(rows)])
+    frame["start_date"] = frame["start_date"].astype("datetime64[us]")
+    frame["end_date"] = frame["end_date"].astype("datetime64[us]")
+    con.execute("DROP TABLE IF EXISTS subs")
+    con.register("_in", frame)
+    con.execute("CREATE TABLE subs AS SELECT * FROM _in")
+    con.unregister("_in")
+    as_of = grain_as_of or (DAY0 + pd.Timedelta(days=420))
+    return m.Basis("subs", frozenset(["customer_id", "start_date", "end_date", "mrr", "currency", "plan"]),
+                   currency, "mrr", as_of), frame
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=sub_rows, grain=st.sampled_from(m.GRAINS))
+def test_property_new_minus_lost_is_net_and_adds_up(rows, grain):
+    con = duckdb.connect()
+    b, frame = _basis_for(con, rows)
+    usd = frame[frame["currency"] == "USD"]
+    as_of = b.as_of
+    paying_now = usd[(usd["start_date"].dt.normalize() <= as_of) & (
+        usd["end_date"].isna() | (usd["end_date"].dt.normalize() > as_of)) & (
+        usd["end_date"].isna() | (usd["end_date"].dt.normalize() > usd["start_date"].dt.normalize()))]
+    per = m.ncvg_by_period(con, b, grain).frame
+    totals = m.ncvg_totals(con, b).frame.iloc[0]
+    if per.empty:
+        assert paying_now.empty and totals.new_customers == 0
+        return
+    assert (per["new_customers"] - per["lost_customers"] == per["net_customers"]).all()
+    assert (per["new_value"] - per["lost_value"] - per["net_value"]).abs().max() < 1e-6
+    assert (per["customers_end"] >= 0).all() and (per["returning_customers"] <= per["new_customers"]).all()
+    assert per["net_customers"].sum() == totals.net_customers == paying_now["customer_id"].nunique()
+    assert totals.value_end == pytest.approx(paying_now["mrr"].sum(), abs=1e-6)
+    assert per["value_end"].iloc[-1] == pytest.approx(totals.value_end, abs=1e-6)
+    rates = per.dropna(subset=["grr"])
+    assert (rates["grr"] <= 1 + 1e-9).all() and (rates["grr"] <= rates["nrr"] + 1e-9).all()
+    con.close()
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=sub_rows)
+def test_property_totals_equal_sum_of_periods_and_currencies_never_mix(rows):
+    con = duckdb.connect()
+    b, frame = _basis_for(con, rows)
+    per = m.ncvg_by_period(con, b, "month").frame
+    t = m.ncvg_totals(con, b).frame.iloc[0]
+    for col in ("new_customers", "lost_customers", "returning_customers"):
+        assert per[col].sum() == t[col]
+    assert per["new_value"].sum() == pytest.approx(t.new_value, abs=1e-6)
+    eur = m.Basis(b.table, b.columns, "EUR", "mrr", b.as_of)
+    t_eur = m.ncvg_totals(con, eur).frame.iloc[0]
+    all_rows = m.Basis(b.table, b.columns - {"currency"}, None, "mrr", b.as_of)
+    t_all = m.ncvg_totals(con, all_rows).frame.iloc[0]
+    # rows of the other currency are all counted as left out; value paying at the end is per row, so the
+    # all-currency figure (only possible without a currency column) is the sum of the two
+    assert m.excluded_rows(con, b).get("in EUR (another currency: pick it above to see them)", 0) == (
+        frame["currency"] == "EUR").sum()
+    assert t_all.value_end == pytest.approx(t.value_end + t_eur.value_end, abs=1e-6)
+    con.close()
+
+
+def test_group_columns_offer_segment_first(ws):
+    path = real_file("ravenstack_accounts.csv")
+    accounts = ws.load(path.name, path.read_bytes(), kinds=["customers"])
+    columns = m.group_columns(ws.con, accounts.table)
+    assert columns[0] == "segment" and "country" in columns
+    assert not {"customer_id", "customer_name", "_row"} & set(columns)
+    subs_path = real_file("ravenstack_subscriptions.csv")
+    b = m.make_basis(ws.con, ws.load(subs_path.name, subs_path.read_bytes(), kinds=["subscriptions"]))
+    by_country = m.value_by_segment(ws.con, b, accounts.table, "country").frame
+    assert by_country["customers_in_file"].sum() == 500
+    with pytest.raises(BoundaryError, match="not a text column"):
+        m.value_by_segment(ws.con, b, accounts.table, 'x"; DROP TABLE customers; --')

@@ -1,0 +1,96 @@
+"""The NCVG page with the sample data and with the real RavenStack customer file (AppTest)."""
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from lib.datasets import Workspace
+from lib.metrics import ncvg as m
+from lib.sample import load_samples
+from tests.conftest import real_file
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+LABELS = ["New customers", "Lost customers", "Net customers", "New value", "Lost value", "Net value"]
+
+
+def tiles(at: AppTest) -> dict[str, str]:
+    return {t.label: str(t.value) for t in at.metric}
+
+
+def number(text: str) -> float:
+    return float(text.replace("$", "").replace("€", "").replace(",", "").replace("−", "-").replace("+", ""))
+
+
+def sample_page() -> AppTest:
+    st.cache_data.clear()
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    at.button(key="sample_home").click().run()
+    at.switch_page("pages/ncvg.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def expected_totals(currency: str, value: str) -> pd.Series:
+    """The same figures straight from lib on the sample files, for the page's wiring."""
+    ws = Workspace()
+    try:
+        load_samples(ws, ["subscriptions"])
+        b = m.make_basis(ws.con, ws.get("subscriptions"), currency, value)
+        return m.ncvg_totals(ws.con, b).frame.iloc[0]
+    finally:
+        ws.close()
+
+
+def test_sample_tiles_currency_and_arr_switch():
+    at = sample_page()
+    shown = tiles(at)
+    assert all(label in shown for label in LABELS)
+    assert not at.error
+    t = expected_totals("USD", "mrr")
+    assert number(shown["New customers"]) == t.new_customers
+    assert number(shown["Lost customers"]) == t.lost_customers
+    assert number(shown["Net customers"]) == number(shown["New customers"]) - number(shown["Lost customers"])
+    assert shown["New value"] == f"${t.new_value:,.0f}" and shown["Lost value"] == f"${t.lost_value:,.0f}"
+    assert shown["Net value"] == f"+${t.net_value:,.0f}"
+    assert "Trials that did not convert" in shown and shown["Cancellations scheduled after the as-of date"] in ("1", "1.0")
+    captions = " ".join(c.value for c in at.caption)
+    assert "in EUR (another currency" in captions  # the other currency is reported, not summed
+    sentences = " ".join(md.value for md in at.markdown)
+    assert "we gained" in sentences and "MRR" in sentences
+
+    at.selectbox(key="ncvg_currency").set_value("EUR").run()
+    assert not at.exception
+    eur = expected_totals("EUR", "mrr")
+    shown = tiles(at)
+    assert shown["New value"] == f"€{eur.new_value:,.0f}" and number(shown["New customers"]) == eur.new_customers
+
+    at.radio(key="ncvg_value").set_value("arr").run()
+    assert not at.exception
+    eur_arr = expected_totals("EUR", "arr")
+    assert tiles(at)["New value"] == f"€{eur_arr.new_value:,.0f}"
+    assert eur_arr.new_value == eur.new_value * 12
+
+    at.radio(key="ncvg_grain").set_value("quarter").run()
+    assert not at.exception
+    assert any("In Q" in md.value for md in at.markdown)
+
+
+def test_customer_file_alone_counts_only():
+    st.cache_data.clear()
+    path = real_file("ravenstack_accounts.csv")
+    ws = Workspace()
+    ws.load(path.name, path.read_bytes(), kinds=["subscriptions", "customers"])
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state["workspace"] = ws
+    at.run()
+    at.switch_page("pages/ncvg.py").run()
+    assert not at.exception, at.exception
+    raw = pd.read_csv(path)
+    shown = tiles(at)
+    assert number(shown["New customers"]) == len(raw)
+    assert number(shown["Lost customers"]) == raw["churn_flag"].sum()
+    assert number(shown["Net customers"]) == len(raw) - raw["churn_flag"].sum()
+    assert any("carries no recurring value" in i.value for i in at.info)

@@ -216,21 +216,21 @@ class Workspace:
         missing = schemas.missing_columns(kind, mapping)
         dataset = Dataset(table.file_name, key, kind, columns, mapping, missing, None,
                           len(table.frame), sheet=table.sheet, sheets=table.sheets, notes=table.notes)
-        old = self.datasets.get(kind)
-        if old is not None and old.table:
-            self._drop(old)
+        # Build the table before publishing the dataset: a page running meanwhile (an overlapping
+        # rerun) sees either the old dataset or the new, ready one — never a half-made one.
+        if not missing:
+            frame, dataset.bad_values, dataset.extra_columns = build_dataset_frame(table, kind, mapping)
+            with self._database.cursor() as cursor:  # fresh: this thread's cursor may hold a result
+                cursor.register("_incoming", frame)
+                cursor.execute(f"CREATE OR REPLACE TABLE {quote_ident(kind)} AS SELECT * FROM _incoming")
+                cursor.unregister("_incoming")
+            dataset.table = kind
+        else:
+            old = self.datasets.get(kind)
+            if old is not None and old.table:
+                self._drop(old)
         self.datasets[kind] = dataset
         self._tables[kind] = table
-        if missing:
-            return dataset
-        frame, dataset.bad_values, dataset.extra_columns = build_dataset_frame(table, kind, mapping)
-        name = kind
-        # A fresh cursor: a caller may have left an unfinished result on this thread's cursor.
-        with self._database.cursor() as cursor:
-            cursor.register("_incoming", frame)
-            cursor.execute(f"CREATE OR REPLACE TABLE {quote_ident(name)} AS SELECT * FROM _incoming")
-            cursor.unregister("_incoming")
-        dataset.table = name
         return dataset
 
     def _drop(self, dataset: Dataset) -> None:

@@ -1,11 +1,161 @@
 """Cohorts — Do new customers keep coming back, and which groups retain better?"""
 
+import math
+
 import streamlit as st
 
-from ui.common import dataset_section, not_built
+from lib.charts import cohorts as charts
+from lib.errors import BoundaryError
+from lib.metrics import cohorts as m
+from ui.common import dataset_section, download_csv, excluded_note, flags_table, show_sql, workspace
 
 st.title("Cohorts")
 st.caption("Do new customers keep coming back, and which groups retain better?")
 dataset = dataset_section(["activity"], key="cohorts")
-if dataset is not None:
-    not_built(8, "cohort")
+if dataset is None:
+    st.stop()
+CHART_HEIGHT = 380  # pixels per chart, so titles and legends leave the plot room
+ws = workspace()
+con, table = ws.con, dataset.table
+
+# ---- the retention definition, explicit and switchable (SPEC §9)
+c1, c2, c3, c4 = st.columns(4)
+grain = c1.radio("Cohorts by", ["month", "week"], format_func=str.capitalize, horizontal=True, key="coh_grain")
+signup_ok = m.has_signup(con, table)
+cohort_by = c2.radio("Cohort starts at", ["first_activity", "signup"], horizontal=True, key="coh_by",
+                     format_func=lambda v: "First activity" if v == "first_activity" else "Signup date",
+                     disabled=not signup_ok,
+                     help=None if signup_ok else "The file has no signup date column (map one under “Columns”).")
+mode = c3.radio("Periods", ["calendar", "rolling"], format_func=str.capitalize, horizontal=True, key="coh_mode",
+                help="Calendar: month N is the N-th calendar month after the cohort's. Rolling: the N-th "
+                     "30-day (or 7-day) window after each user's own start.")
+rule = c4.radio("Retained in period N means", ["in", "on_or_after"], horizontal=True, key="coh_rule",
+                format_func=lambda v: "Returned in N" if v == "in" else "In N or later")
+try:
+    opts = m.CohortOptions(grain=grain, mode=mode, rule=rule, cohort_by=cohort_by if signup_ok else "first_activity")
+    matrix = m.retention_matrix(con, table, opts)
+except BoundaryError as exc:
+    st.error(str(exc))
+    st.stop()
+st.caption(opts.describe())
+if matrix.frame.empty:
+    st.warning(f"{dataset.file_name}: no usable rows (each needs a user id and a readable event time). "
+               + matrix.excluded_text() + " Check the mapping under “Columns”.")
+    st.stop()
+frame = matrix.frame
+curve = m.average_retention(matrix, opts).frame
+unit = opts.unit
+first_n, later_n = (1, 3) if grain == "month" else (1, 4)
+
+# ---- headline tiles
+sizes = frame.loc[frame["period"] == 0]
+t1, t2, t3, t4 = st.columns(4)
+t1.metric("Users", f"{int(sizes['cohort_size'].sum()):,}",
+          help="Distinct users with at least one usable event (a user id, a readable time, not a cancellation).")
+t2.metric("Cohorts", f"{len(sizes):,}", help=f"{unit}s in which at least one user started.")
+for tile, n in ((t3, first_n), (t4, later_n)):
+    rate, base = m.period_retention(curve, n)
+    retained = int(curve.loc[curve["period"] == n, "users"].sum())
+    tile.metric(f"{unit} {n} retention", "—" if math.isnan(rate) else f"{rate:.1%}",
+                help=f"{retained:,} users active in {unit.lower()} {n} ÷ {base:,} users of the cohorts whose "
+                     f"{unit.lower()} {n} is complete (weighted by cohort size).")
+excluded_note(matrix)
+if "no user id" in matrix.excluded:
+    st.caption(f"{matrix.excluded['no user id']:,} rows have no user id (e.g. order lines without a customer id): "
+               "they cannot be followed over time, so no cohort figure includes them.")
+
+# ---- retention matrix
+st.subheader("Retention matrix")
+shown = st.radio("Show", ["retention", "users"], horizontal=True, key="coh_matrix_value",
+                 format_func=lambda v: "% of cohort" if v == "retention" else "Users")
+st.altair_chart(charts.retention_heatmap(frame, shown, unit), width="stretch",
+                height=charts.heatmap_height(frame) + 140)
+open_cells = frame.loc[~frame["complete"]]
+if len(open_cells):
+    st.caption(f"{len(open_cells)} cell(s) marked * are incomplete: the data ends on "
+               f"{m.data_end(con, table):%d %b %Y}, before their period does, so a lower number there is "
+               "not yet a drop. Averages and tiles use complete cells only.")
+if cohort_by == "first_activity":
+    st.caption(f"The first cohort ({frame['cohort_label'].iloc[0]}) may include users who were active before "
+               "the data starts: it is the earliest *seen* activity.")
+st.dataframe(charts.matrix_table(frame, shown), hide_index=True, width="stretch")
+download_csv(frame.drop(columns=["cohort_label"]), "cohort_retention.csv", key="coh_matrix")
+show_sql(matrix)
+
+# ---- average curve
+st.subheader("Average retention curve")
+st.altair_chart(charts.retention_curves(curve, unit), width="stretch", height=CHART_HEIGHT)
+st.caption("Each point pools the cohorts whose period N is complete: Σ retained ÷ Σ cohort users.")
+st.dataframe(curve.drop(columns=["revenue_per_user", "revenue_retention"]), hide_index=True, width="stretch",
+             column_config={"period": unit, "cohorts": "Cohorts", "base_users": "Users (cohorts old enough)",
+                            "users": "Retained", "retention": st.column_config.NumberColumn("Retention", format="percent"),
+                            "lo": st.column_config.NumberColumn("95% low", format="percent"),
+                            "hi": st.column_config.NumberColumn("95% high", format="percent")})
+download_csv(curve, "average_retention.csv", key="coh_curve")
+
+# ---- revenue retention
+if m.has_revenue(con, table):
+    st.subheader("Revenue retention")
+    st.altair_chart(charts.revenue_curve(curve, unit), width="stretch", height=CHART_HEIGHT)
+    if frame["revenue_retention"].notna().any():
+        st.caption("Revenue retention = the cohort's revenue in period N ÷ its revenue in period 0.")
+        st.dataframe(charts.matrix_table(frame, "revenue_retention"), hide_index=True, width="stretch")
+    else:
+        st.caption(f"No cohort had revenue in its {unit.lower()} 0, so revenue retention against period 0 "
+                   "cannot be computed; revenue per cohort user above shows the money instead.")
+    st.caption("Revenue is gross sales: cancellations and returns are not activity and not revenue"
+               + (" (counted above)." if any("cancellation" in k for k in matrix.excluded) else "; this file has none."))
+    download_csv(m.wide(frame, "revenue"), "cohort_revenue.csv", key="coh_revenue")
+    show_sql(matrix)
+
+# ---- active users
+st.subheader("DAU, WAU, MAU and stickiness")
+active = m.active_users(con, table)
+act = active.frame
+if len(act):
+    last = act.iloc[-1]
+    a1, a2, a3, a4 = st.columns(4)
+    a1.metric("MAU (last 30 days)", f"{int(last['mau']):,}", help="Distinct users active in the 30 days to the last day.")
+    a2.metric("WAU (last 7 days)", f"{int(last['wau']):,}", help="Distinct users active in the 7 days to the last day.")
+    a3.metric("DAU/MAU", f"{last['dau_mau']:.1%}" if last["dau_mau"] == last["dau_mau"] else "—",
+              help="Mean daily active users over the last 30 days ÷ MAU.")
+    a4.metric("WAU/MAU", f"{last['wau_mau']:.1%}" if last["wau_mau"] == last["wau_mau"] else "—",
+              help="WAU ÷ MAU on the last day.")
+    st.altair_chart(charts.active_users_chart(act), width="stretch", height=CHART_HEIGHT)
+    st.altair_chart(charts.stickiness_chart(act), width="stretch", height=CHART_HEIGHT)
+    st.caption("Charts start once a full 30-day window of data exists; the last day may be partial.")
+    download_csv(act, "active_users.csv", key="coh_active")
+show_sql(active)
+
+# ---- group comparison
+st.subheader("Which groups retain better?")
+attributes = m.group_attributes(con, table)
+if not attributes:
+    st.info("The file has no user attribute columns (such as plan or “attended onboarding webinar”) to compare.")
+else:
+    names = {c: dataset.extra_columns.get(c, c) for c in attributes}
+    attribute = st.selectbox("Compare users by", attributes, format_func=names.get, key="coh_group")
+    groups = m.group_retention(con, table, attribute, opts)
+    gframe = m.mark_small(groups.frame, ws.thresholds["min_group_size"])
+    st.altair_chart(charts.retention_curves(gframe, unit, group="group",
+                                            title=f"Retention by {names[attribute]}"),
+                    width="stretch", height=CHART_HEIGHT)
+    varying = int(gframe["varying_users"].iloc[0]) if len(gframe) else 0
+    st.caption("A user's group is the value on their first event that has one"
+               + (f"; {varying:,} users' value changes later and they stay in their first group." if varying else
+                  "; no user's value changes over time."))
+    small = gframe.loc[gframe["small"]]
+    if len(small):
+        st.caption(f"{len(small)} point(s) rest on fewer than {ws.thresholds['min_group_size']:.0f} users "
+                   "(marked “small” in the table): read them with care.")
+    summary = gframe.loc[gframe["period"].isin([first_n, later_n])].pivot(
+        index=["group", "group_users"], columns="period", values="retention").reset_index()
+    summary.columns = ["Group", "Users"] + [f"{unit} {int(c)} retention" for c in summary.columns[2:]]
+    st.dataframe(summary.sort_values("Users", ascending=False), hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(c, format="percent") for c in summary.columns[2:]})
+    download_csv(gframe, "group_retention.csv", key="coh_groups")
+    show_sql(groups)
+
+# ---- red flags
+st.subheader("Red flags")
+flags_table(m.cohort_flags(frame, ws.thresholds, 1), key="cohorts")

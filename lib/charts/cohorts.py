@@ -1,0 +1,163 @@
+"""Charts of the Cohorts page: retention heatmap, retention curves, active users, stickiness.
+
+Builders take the frames of `lib.metrics.cohorts` and return titled `alt.Chart`s with labelled axes.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from lib.charts.common import MUTED, OK_COLOUR
+
+MAX_LABELLED_CELLS = 400  # above this many cells the heatmap drops its in-cell labels (tooltips stay)
+
+
+def retention_heatmap(matrix: pd.DataFrame, value: str = "retention", unit: str = "Month") -> alt.Chart:
+    """Cohort × period heatmap of `value` ('retention' as %, or 'users' as counts).
+
+    Incomplete cells (the data ends inside the period) are faded, outlined dashed and their label
+    carries '*', so a partial period is not read as a drop. Period 0 (100% by construction) is
+    kept out of the colour scale so the later periods keep their contrast.
+    """
+    frame = matrix.copy()
+    is_pct = value == "retention"
+    frame["shown"] = frame[value]
+    text = frame[value].map((lambda v: f"{v:.0%}") if is_pct else (lambda v: f"{int(v):,}"))
+    frame["label"] = text + frame["complete"].map({True: "", False: "*"})
+    frame["state"] = frame["complete"].map({True: "complete", False: "incomplete (data ends inside it)"})
+    frame["row"] = frame["cohort_label"] + " (" + frame["cohort_size"].map("{:,}".format) + ")"
+    order = frame.sort_values("cohort")["row"].drop_duplicates().tolist()
+    later = frame.loc[frame["period"] > 0, value]
+    top = float(later.max()) if len(later) and later.max() > 0 else float(frame[value].max() or 1)
+    colour = alt.Color("shown:Q", title="Retention" if is_pct else "Users",
+                       scale=alt.Scale(scheme="blues", domain=[0, top], clamp=True),
+                       legend=alt.Legend(format=".0%" if is_pct else ",.0f"))
+    base = alt.Chart(frame).encode(
+        x=alt.X("period:O", title=f"{unit}s since cohort start ({unit.lower()} 0 = cohort's own)",
+                axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("row:O", title="Cohort (users)", sort=order),
+        tooltip=[alt.Tooltip("cohort_label:N", title="Cohort"), alt.Tooltip("period:O", title=unit),
+                 alt.Tooltip("cohort_size:Q", title="Cohort users", format=","),
+                 alt.Tooltip("users:Q", title="Retained users", format=","),
+                 alt.Tooltip("retention:Q", title="Retention", format=".1%"),
+                 alt.Tooltip("state:N", title="Period")],
+    )
+    rects = base.mark_rect().encode(
+        color=colour,
+        opacity=alt.condition("datum.complete", alt.value(1.0), alt.value(0.45)),
+        stroke=alt.condition("datum.complete", alt.value(None), alt.value("#333333")),
+    )
+    title = ("Retention by cohort (% of the cohort active)" if is_pct else "Retained users by cohort")
+    chart = rects
+    if len(frame) <= MAX_LABELLED_CELLS:
+        labels = base.mark_text(fontSize=11).encode(
+            text="label:N",
+            color=alt.condition(f"datum.complete && datum.shown > {top * 0.55}", alt.value("white"),
+                                alt.value("black")))
+        chart = rects + labels
+    return chart.properties(title=alt.Title(title, subtitle="* incomplete period: the data ends inside it"),
+                            height=heatmap_height(frame))
+
+
+def heatmap_height(matrix: pd.DataFrame) -> int:
+    """Pixels for the heatmap so each cohort row stays readable (about 22 px a row)."""
+    return max(200, 22 * int(matrix["cohort"].nunique()))
+
+
+def retention_curves(curve: pd.DataFrame, unit: str = "Month", group: str | None = None,
+                     title: str = "Average retention curve (weighted by cohort size)") -> alt.Chart:
+    """Retention by period N with its 95% interval; one line per group when `group` is given.
+
+    `curve` has period, retention, lo, hi, base_users (and `group`, `group_users` for groups).
+    """
+    frame = curve.copy()
+    x = alt.X("period:Q", title=f"{unit}s since cohort start", axis=alt.Axis(tickMinStep=1, format="d"))
+    y_title = "Retained users (% of cohort)"
+    tooltip = [alt.Tooltip("period:Q", title=unit), alt.Tooltip("retention:Q", title="Retention", format=".1%"),
+               alt.Tooltip("lo:Q", title="95% low", format=".1%"), alt.Tooltip("hi:Q", title="95% high", format=".1%"),
+               alt.Tooltip("base_users:Q", title="Users in cohorts old enough", format=",")]
+    line_colour, band_colour = {}, {}
+    if group:
+        frame["Group"] = frame[group].astype(str) + " (n=" + frame["group_users"].map("{:,}".format) + ")"
+        scale = alt.Scale(scheme="tableau10")
+        line_colour = {"color": alt.Color("Group:N", title="Group (users)", scale=scale)}
+        band_colour = {"color": alt.Color("Group:N", scale=scale, legend=None)}
+        tooltip = [alt.Tooltip("Group:N"), *tooltip]
+    base = alt.Chart(frame).encode(x=x, tooltip=tooltip)
+    band = base.mark_area(opacity=0.18, **({} if group else {"color": OK_COLOUR})).encode(
+        y=alt.Y("lo:Q", title=y_title, axis=alt.Axis(format=".0%"), scale=alt.Scale(domain=[0, 1])), y2="hi:Q",
+        **band_colour)
+    line = base.mark_line(point=True, **({} if group else {"color": OK_COLOUR})).encode(
+        y=alt.Y("retention:Q", title=y_title), **line_colour)
+    chart = (band + line).resolve_legend(color="independent") if group else band + line
+    return chart.properties(title=alt.Title(title, subtitle="band: 95% interval; only complete periods"),
+                                    height=300)
+
+
+def revenue_curve(curve: pd.DataFrame, unit: str = "Month") -> alt.Chart:
+    """Revenue per original cohort user in each period N (money), over complete periods."""
+    return alt.Chart(curve, title=alt.Title(
+        "Revenue per cohort user by period",
+        subtitle="Σ revenue of the cohorts in period N ÷ Σ their users; only complete periods")).mark_bar(
+        color=OK_COLOUR).encode(
+        x=alt.X("period:O", title=f"{unit}s since cohort start", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("revenue_per_user:Q", title="Revenue per cohort user", axis=alt.Axis(format=",.2f")),
+        tooltip=[alt.Tooltip("period:O", title=unit),
+                 alt.Tooltip("revenue_per_user:Q", title="Revenue per user", format=",.2f"),
+                 alt.Tooltip("revenue_retention:Q", title="Revenue retention vs period 0", format=".0%"),
+                 alt.Tooltip("base_users:Q", title="Users", format=",")],
+    ).properties(height=260)
+
+
+def active_users_chart(series: pd.DataFrame) -> alt.Chart:
+    """DAU, WAU and MAU per day (counts of distinct users), from the first full 30-day window."""
+    frame = series.loc[series["full_window"].astype(bool)] if series["full_window"].any() else series
+    long = frame.melt(id_vars=["day"], value_vars=["mau", "wau", "dau"], var_name="measure", value_name="users")
+    long["measure"] = long["measure"].map({"dau": "DAU (that day)", "wau": "WAU (7 days to that day)",
+                                           "mau": "MAU (30 days to that day)"})
+    return alt.Chart(long, title=alt.Title("Active users", subtitle="distinct users with an event")).mark_line(
+        strokeWidth=1.6).encode(
+        x=alt.X("day:T", title="Day"),
+        y=alt.Y("users:Q", title="Active users", axis=alt.Axis(format=",.0f")),
+        color=alt.Color("measure:N", title=None, sort=["MAU (30 days to that day)", "WAU (7 days to that day)",
+                                                        "DAU (that day)"]),
+        tooltip=[alt.Tooltip("day:T", title="Day"), alt.Tooltip("measure:N", title="Measure"),
+                 alt.Tooltip("users:Q", title="Users", format=",")],
+    ).properties(height=280)
+
+
+def stickiness_chart(series: pd.DataFrame) -> alt.Chart:
+    """DAU/MAU (30-day mean DAU ÷ MAU) and WAU/MAU per day, as percentages."""
+    frame = series.loc[series["full_window"].astype(bool)] if series["full_window"].any() else series
+    long = frame.melt(id_vars=["day"], value_vars=["wau_mau", "dau_mau"], var_name="ratio", value_name="value")
+    long["ratio"] = long["ratio"].map({"dau_mau": "DAU/MAU", "wau_mau": "WAU/MAU"})
+    return alt.Chart(long, title=alt.Title("Stickiness", subtitle="DAU/MAU = 30-day mean DAU ÷ MAU; "
+                                           "WAU/MAU = WAU ÷ MAU")).mark_line(strokeWidth=1.6).encode(
+        x=alt.X("day:T", title="Day"),
+        y=alt.Y("value:Q", title="Share of monthly active users", axis=alt.Axis(format=".0%")),
+        color=alt.Color("ratio:N", title=None,
+                        scale=alt.Scale(range=[OK_COLOUR, MUTED])),
+        tooltip=[alt.Tooltip("day:T", title="Day"), alt.Tooltip("ratio:N", title="Ratio"),
+                 alt.Tooltip("value:Q", title="Value", format=".1%")],
+    ).properties(height=240)
+
+
+def matrix_table(matrix: pd.DataFrame, value: str = "retention") -> pd.DataFrame:
+    """The matrix as a readable table of text: one row per cohort, one column per period N;
+    '65.2%' (or a count), '*' on incomplete cells, blank where the period has not started."""
+    if matrix.empty:
+        return pd.DataFrame(columns=["Cohort", "Users"])
+    frame = matrix.copy()
+    if value in ("retention", "revenue_retention"):
+        text = frame[value].map(lambda v: "" if pd.isna(v) else f"{v:.1%}")
+    elif value == "revenue":
+        text = frame[value].map(lambda v: "" if pd.isna(v) else f"{v:,.2f}")
+    else:
+        text = frame[value].map(lambda v: "" if pd.isna(v) else f"{int(v):,}")
+    frame["text"] = text + frame["complete"].map({True: "", False: "*"}).where(text != "", "")
+    table = frame.pivot(index="cohort", columns="period", values="text").fillna("")
+    table.columns = [str(int(c)) for c in table.columns]
+    heads = frame.groupby("cohort")[["cohort_label", "cohort_size"]].first()
+    table = heads.join(table).sort_index().reset_index(drop=True)
+    return table.rename(columns={"cohort_label": "Cohort", "cohort_size": "Users"})

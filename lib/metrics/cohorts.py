@@ -1,0 +1,604 @@
+"""Cohort retention, revenue retention, active users and group comparison over an activity table.
+
+Input: the ``activity`` table (``user_id``, ``event_time`` and optionally ``revenue``, ``quantity``,
+``unit_price``, ``order_id``, ``signup_date`` plus the file's other columns as user attributes).
+
+Definitions (SPEC §6, §9 "retention definitions are explicit and switchable"):
+
+- **Usable event**: a row with a user id and a readable event time that is not a cancellation.
+  A *cancellation* is an order id shaped like Online Retail's ``C536379`` (a ``C`` then a digit),
+  a negative quantity, or a negative amount. Cancellations are not activity (a returned order is
+  not a return visit) and their negative amounts are not revenue: revenue is gross sales. Every
+  left-out row is counted by reason.
+- **Revenue of a row** = ``revenue`` when the file has it, else ``quantity × unit_price`` when both
+  exist; blank amounts count as 0.
+- **Cohort** = the calendar month/week (weeks start Monday) of the user's *anchor*: the user's first
+  usable event (default) or their signup date (the earliest one given for the user).
+- **Period N** of a user: *calendar* (default) — the N-th calendar month/week after the cohort's
+  (month 0 = the cohort's own month); *rolling* — the N-th 30-day (month) or 7-day (week) window
+  after the user's own anchor time.
+- **Retained in N**: *returned in period N* (default) — a usable event in period N;
+  *in N or later* — a usable event in period N or any later period ("unbounded" retention).
+- **Retention(c, N)** = retained users of cohort c in N / users in cohort c. By-signup cohorts
+  need not be 100% in period 0; events before the signup's period are left out and counted.
+- **A cell is complete** when the data runs to the end of its period (calendar) or to the end of
+  every member's window N (rolling). Incomplete cells are marked, never read as a drop.
+- **Average retention(N)** = Σ retained in N / Σ cohort size, over the cohorts whose period N is
+  complete (weighted by cohort size: a 5-user cohort does not count as much as a 5,000-user one).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from lib.errors import BoundaryError
+from lib.periods import period_label, period_sql
+from lib.questions import questions_for
+from lib.result import Flag, MetricResult
+from lib.sql import quote_ident
+from lib.stats import two_proportion_test, wilson_interval
+
+GRAINS = ("month", "week")
+MODES = ("calendar", "rolling")
+RULES = ("in", "on_or_after")
+COHORT_BY = ("first_activity", "signup")
+ROLLING_DAYS = {"month": 30, "week": 7}
+MAX_GROUPS = 8  # largest groups shown by name; the rest are summed as "Other" so groups add up
+MAX_ATTRIBUTE_VALUES = 50  # attributes with more distinct values than this are not offered
+OTHER, BLANK = "Other", "(blank)"
+
+
+@dataclass(frozen=True)
+class CohortOptions:
+    """The retention definition in force. Defaults: monthly calendar cohorts by first activity,
+    counting users who returned *in* period N."""
+
+    grain: str = "month"
+    mode: str = "calendar"
+    rule: str = "in"
+    cohort_by: str = "first_activity"
+
+    def __post_init__(self) -> None:
+        for value, allowed, what in ((self.grain, GRAINS, "period"), (self.mode, MODES, "period type"),
+                                     (self.rule, RULES, "counting rule"), (self.cohort_by, COHORT_BY, "cohort by")):
+            if value not in allowed:
+                raise BoundaryError(f"Unknown {what} '{value}'. Choose one of: {', '.join(allowed)}.")
+
+    @property
+    def unit(self) -> str:
+        return "Month" if self.grain == "month" else "Week"
+
+    def describe(self) -> str:
+        """One plain sentence of the definition, shown next to the numbers."""
+        cohort = "first activity" if self.cohort_by == "first_activity" else "signup date"
+        if self.mode == "calendar":
+            period = f"calendar {self.grain}s ({self.unit.lower()} 0 = the cohort's own {self.grain})"
+        else:
+            period = (f"rolling {ROLLING_DAYS[self.grain]}-day windows from each user's own "
+                      f"{'first activity' if self.cohort_by == 'first_activity' else 'signup'}")
+        rule = ("returned in that period" if self.rule == "in" else "active in that period or any later one")
+        return (f"Cohorts by {self.grain} of {cohort}; periods are {period}; a user counts as retained "
+                f"in period N when {rule}.")
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Which optional columns the table has, and the SQL built from them."""
+
+    amount_sql: str | None
+    cancel_sql: str
+    has_signup: bool
+    columns: tuple[str, ...]
+
+
+def _source(con, table: str) -> _Source:
+    rows = con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+                       "ORDER BY ordinal_position", [table]).fetchall()
+    cols = tuple(r[0] for r in rows)
+    if not {"user_id", "event_time"} <= set(cols):
+        raise BoundaryError(f"Table {table} has no user and event-time columns; map them under “Columns”.")
+    amount = None
+    if "revenue" in cols:
+        amount = 'CAST("revenue" AS DOUBLE)'
+    elif "quantity" in cols and "unit_price" in cols:
+        amount = 'CAST("quantity" AS DOUBLE) * CAST("unit_price" AS DOUBLE)'
+    cancel = []
+    if "order_id" in cols:
+        cancel.append("""regexp_matches(CAST("order_id" AS VARCHAR), '^[Cc][0-9]')""")
+    if "quantity" in cols:
+        cancel.append('"quantity" < 0')
+    if amount:
+        cancel.append(f"{amount} < 0")
+    cancel_sql = "COALESCE(" + " OR ".join(cancel) + ", FALSE)" if cancel else "FALSE"
+    return _Source(amount, cancel_sql, "signup_date" in cols, cols)
+
+
+def has_revenue(con, table: str) -> bool:
+    """True when the table has a revenue column or both quantity and unit price."""
+    return _source(con, table).amount_sql is not None
+
+
+def has_signup(con, table: str) -> bool:
+    return _source(con, table).has_signup
+
+
+def data_end(con, table: str) -> pd.Timestamp | None:
+    """Time of the last usable event (the data's end), None when there is none."""
+    src = _source(con, table)
+    value = con.execute(f"SELECT MAX(event_time) FROM {quote_ident(table)} WHERE user_id IS NOT NULL "
+                        f"AND NOT {src.cancel_sql}").fetchall()[0][0]
+    return None if value is None else pd.Timestamp(value)
+
+
+def _core_ctes(src: _Source, table: str, opts: CohortOptions, group_col: str | None = None
+               ) -> tuple[str, list]:
+    """CTEs usable → users → cohort_users → event_periods → user_periods (one row per user per
+    active period N, with its revenue).
+
+    Calendar periods first shrink the events to one row per user per calendar period (``um``:
+    10M events are ~3M user-months), so every later step works on that; rolling windows need each
+    event's exact time and join the events themselves. ``event_periods.events`` counts the file
+    rows behind each row, so rows left out (before signup) are counted in rows either way.
+    """
+    t = quote_ident(table)
+    amount = src.amount_sql or "0.0"
+    g = quote_ident(group_col) if group_col is not None else None
+    usable_cols = ["user_id", "event_time", f"COALESCE({amount}, 0.0) AS amount"]
+    if opts.cohort_by == "signup":
+        usable_cols.append("signup_date")
+    if g is not None:
+        usable_cols.append(f"CAST({g} AS VARCHAR) AS g")
+    params: list = []
+    usable = f"""
+usable AS (  -- rows with a user and a time that are not cancellations
+    SELECT {', '.join(usable_cols)}
+    FROM {t}
+    WHERE user_id IS NOT NULL AND event_time IS NOT NULL AND NOT {src.cancel_sql}
+),"""
+    if opts.mode == "calendar":
+        # only aggregate what the figure needs: sums cost time on 10M rows
+        um_cols = [f"{period_sql('event_time', opts.grain)} AS p",
+                   "SUM(amount) AS amount" if src.amount_sql else "0.0 AS amount",
+                   "COUNT(*) AS events" if opts.cohort_by == "signup" else "1 AS events"]
+        if opts.cohort_by == "signup":
+            um_cols.append("MIN(signup_date) AS signup")
+        if g is not None:
+            um_cols += ["arg_min(g, event_time) FILTER (WHERE g IS NOT NULL) AS g",
+                        "MIN(event_time) FILTER (WHERE g IS NOT NULL) AS g_time"]
+        per_user = "OVER (PARTITION BY user_id)"
+        anchor = f"MIN(p) {per_user}" if opts.cohort_by == "first_activity" else f"MIN(signup) {per_user}"
+        grp = (f"arg_min(g, g_time) FILTER (WHERE g IS NOT NULL) {per_user}" if g is not None
+               else "CAST(NULL AS VARCHAR)")
+        if opts.grain == "month":
+            n_expr = "date_diff('month', cohort, p)"
+        else:
+            n_expr = "CAST(date_diff('day', cohort, p) / 7 AS BIGINT)"
+        body = f"""
+um AS (  -- one row per user per calendar period with activity
+    SELECT user_id, {', '.join(um_cols)}
+    FROM usable GROUP BY user_id, p
+),
+umc AS (  -- each user-period with the user's anchor (first activity or signup) and group value
+    SELECT user_id, p, amount, events, {anchor} AS anchor_time, COALESCE({grp}, '{BLANK}') AS grp
+    FROM um
+),
+users AS (SELECT DISTINCT user_id, anchor_time, grp FROM umc),
+cohort_users AS (
+    SELECT user_id, anchor_time, grp, {period_sql("anchor_time", opts.grain)} AS cohort
+    FROM users WHERE anchor_time IS NOT NULL
+),
+event_periods AS (  -- each user-period with its user's cohort and its period index N
+    SELECT user_id, grp, cohort, {n_expr} AS n, amount, events
+    FROM (SELECT *, {period_sql("anchor_time", opts.grain)} AS cohort FROM umc WHERE anchor_time IS NOT NULL)
+),
+user_periods AS (  -- one row per user per period N with activity, and its revenue
+    SELECT user_id, grp, cohort, n, amount AS revenue
+    FROM event_periods WHERE n >= 0
+)"""
+    else:
+        anchor = "MIN(event_time)" if opts.cohort_by == "first_activity" else "MIN(signup_date)"
+        grp = "arg_min(g, event_time) FILTER (WHERE g IS NOT NULL)" if g is not None else "NULL"
+        params.append(ROLLING_DAYS[opts.grain] * 86400)
+        body = f"""
+users AS (  -- one row per user: the anchor (first activity or signup) and the group value
+    SELECT user_id, {anchor} AS anchor_time, COALESCE({grp}, '{BLANK}') AS grp
+    FROM usable GROUP BY user_id
+),
+cohort_users AS (
+    SELECT user_id, anchor_time, grp, {period_sql("anchor_time", opts.grain)} AS cohort
+    FROM users WHERE anchor_time IS NOT NULL
+),
+event_periods AS (  -- each usable event with its user's cohort and its rolling window index N
+    SELECT e.user_id, u.grp, u.cohort,
+           CAST(floor(date_diff('second', u.anchor_time, e.event_time) / ?) AS BIGINT) AS n,
+           e.amount, 1 AS events
+    FROM usable e JOIN cohort_users u USING (user_id)
+),
+user_periods AS (  -- one row per user per window N with activity, and its revenue
+    SELECT user_id, grp, cohort, n, SUM(amount) AS revenue
+    FROM event_periods WHERE n >= 0
+    GROUP BY user_id, grp, cohort, n
+)"""
+    return usable + body, params
+
+
+def _age_expr(opts: CohortOptions) -> tuple[str, list]:
+    """Last period index N that has started for a cohort, given the data's end."""
+    end_period = period_sql("span.data_end", opts.grain)
+    if opts.mode == "calendar":
+        if opts.grain == "month":
+            return f"date_diff('month', s.cohort, {end_period})", []
+        return f"CAST(date_diff('day', s.cohort, {end_period}) / 7 AS BIGINT)", []
+    return ("CAST(floor(date_diff('second', s.first_anchor, span.data_end) / ?) AS BIGINT)",
+            [ROLLING_DAYS[opts.grain] * 86400])
+
+
+def _cells_sql(src: _Source, table: str, opts: CohortOptions, group_col: str | None) -> tuple[str, list]:
+    core, params = _core_ctes(src, table, opts, group_col)
+    age, age_params = _age_expr(opts)
+    sql = f"""WITH {core},
+span AS (SELECT MIN(event_time) AS data_start, MAX(event_time) AS data_end FROM usable),
+sizes AS (
+    SELECT grp, cohort, COUNT(*) AS cohort_size,
+           MIN(anchor_time) AS first_anchor, MAX(anchor_time) AS last_anchor
+    FROM cohort_users GROUP BY grp, cohort
+),
+cells AS (
+    SELECT grp, cohort, n, COUNT(*) AS users_in, SUM(revenue) AS revenue
+    FROM user_periods GROUP BY grp, cohort, n
+),
+last_active AS (  -- users by the last period N in which they were active
+    SELECT grp, cohort, n, COUNT(*) AS k
+    FROM (SELECT grp, cohort, user_id, MAX(n) AS n FROM user_periods GROUP BY grp, cohort, user_id)
+    GROUP BY grp, cohort, n
+),
+grid AS (  -- every (cohort, N) that has started by the end of the data
+    SELECT s.grp, s.cohort, g.n
+    FROM sizes s CROSS JOIN span, LATERAL range(0, GREATEST({age}, -1) + 1) g(n)
+)
+SELECT g.grp, g.cohort, g.n AS period, s.cohort_size,
+       COALESCE(c.users_in, 0) AS users_in,
+       SUM(COALESCE(l.k, 0)) OVER (PARTITION BY g.grp, g.cohort ORDER BY g.n DESC) AS users_on_or_after,
+       COALESCE(c.revenue, 0.0) AS revenue,
+       s.first_anchor, s.last_anchor, span.data_start, span.data_end
+FROM grid g
+JOIN sizes s USING (grp, cohort)
+CROSS JOIN span
+LEFT JOIN cells c USING (grp, cohort, n)
+LEFT JOIN last_active l USING (grp, cohort, n)
+ORDER BY g.grp, g.cohort, g.n"""
+    return sql, params + age_params
+
+
+def excluded_rows(con, table: str, opts: CohortOptions = CohortOptions()) -> dict[str, int]:
+    """Rows left out of every cohort figure, by reason (each row counted under its first reason)."""
+    src = _source(con, table)
+    t = quote_ident(table)
+    reasons = [("no user id", "user_id IS NULL"),
+               ("event time blank or unreadable", "event_time IS NULL"),
+               ("cancellations / returns (invoice starting with C, negative quantity or amount)", src.cancel_sql)]
+    parts = []
+    seen = "FALSE"
+    for _, cond in reasons:
+        parts.append(f"COUNT(*) FILTER (WHERE ({cond}) AND NOT ({seen}))")
+        seen = f"{seen} OR ({cond})"
+    row = con.execute(f"SELECT {', '.join(parts)} FROM {t}").fetchall()[0]
+    out = {reason: int(v) for (reason, _), v in zip(reasons, row)}
+    if opts.cohort_by == "signup":
+        core, params = _core_ctes(src, table, opts)
+        no_signup, before = con.execute(f"""WITH {core}
+SELECT (SELECT COUNT(*) FROM usable JOIN users USING (user_id) WHERE users.anchor_time IS NULL),
+       (SELECT COALESCE(SUM(events), 0) FROM event_periods WHERE n < 0)""", params).fetchall()[0]
+        out["rows of users with no signup date"] = int(no_signup)
+        out["events before the user's signup period"] = int(before)
+    return {k: v for k, v in out.items() if v}
+
+
+def retention_matrix(con, table: str, opts: CohortOptions = CohortOptions()) -> MetricResult:
+    """Retention matrix: one row per (cohort, period N) that has started by the end of the data.
+
+    retention = retained users of the cohort in N / users in the cohort (ratio 0–1), where
+    "retained" is ``users_in`` (returned in period N, default) or ``users_on_or_after`` (active in
+    N or later) by ``opts.rule``. revenue = Σ revenue of the cohort's usable events in period N
+    (money, always "in N"); revenue_per_user = revenue / cohort size; revenue_retention = revenue in
+    N / revenue in period 0 (blank when period 0 had no revenue).
+    ``complete`` is False while the data ends before the cell's period (or some member's rolling
+    window) ends. Period 0 of a first-activity cohort is 100% by construction.
+    Edge cases: no usable rows → empty frame; a cohort with no period 0 activity (signup cohorts)
+    has 0% in period 0.
+
+    Frame columns: cohort, cohort_label, period, cohort_size, users_in, users_on_or_after, users,
+    retention, revenue, revenue_per_user, revenue_retention, complete.
+    """
+    src = _source(con, table)
+    sql, params = _cells_sql(src, table, opts, None)
+    if opts.cohort_by == "signup" and not src.has_signup:
+        raise BoundaryError("This file has no signup date column: cohorts can only be by first activity. "
+                            "Map a signup column under “Columns” to use signup cohorts.")
+    raw = con.execute(sql, params).df()
+    frame = _finish(raw, opts, src.amount_sql is not None)
+    return MetricResult(frame.drop(columns=["grp"]), sql, params, excluded_rows(con, table, opts))
+
+
+def _finish(raw: pd.DataFrame, opts: CohortOptions, with_revenue: bool) -> pd.DataFrame:
+    columns = ["grp", "cohort", "cohort_label", "period", "cohort_size", "users_in", "users_on_or_after",
+               "users", "retention", "revenue", "revenue_per_user", "revenue_retention", "complete"]
+    if raw.empty:
+        return pd.DataFrame(columns=columns)
+    f = raw.copy()
+    f["cohort"] = pd.to_datetime(f["cohort"])
+    for col in ("period", "cohort_size", "users_in", "users_on_or_after"):
+        f[col] = f[col].astype("int64")
+    f["users"] = f["users_in"] if opts.rule == "in" else f["users_on_or_after"]
+    f["retention"] = f["users"] / f["cohort_size"]
+    data_end = pd.to_datetime(f["data_end"])
+    if opts.mode == "calendar":
+        step = pd.DateOffset(months=1) if opts.grain == "month" else pd.DateOffset(weeks=1)
+        ends = [c + step * (int(n) + 1) for c, n in zip(f["cohort"], f["period"])]
+        last_day = pd.to_datetime(pd.Series(ends, index=f.index)) - pd.Timedelta(days=1)
+        f["complete"] = data_end.dt.normalize() >= last_day
+    else:
+        window = pd.to_timedelta(ROLLING_DAYS[opts.grain], unit="D")
+        f["complete"] = pd.to_datetime(f["last_anchor"]) + window * (f["period"] + 1) <= data_end
+    if with_revenue:
+        base = f.loc[f["period"] == 0].set_index(["grp", "cohort"])["revenue"]
+        base_of = pd.Series(list(zip(f["grp"], f["cohort"])), index=f.index).map(base)
+        f["revenue_per_user"] = f["revenue"] / f["cohort_size"]
+        f["revenue_retention"] = (f["revenue"] / base_of).where(base_of > 0)
+    else:
+        f["revenue"] = float("nan")
+        f["revenue_per_user"] = float("nan")
+        f["revenue_retention"] = float("nan")
+    f["cohort_label"] = [period_label(c, opts.grain) for c in f["cohort"]]
+    return f[columns].reset_index(drop=True)
+
+
+def average_retention(matrix: MetricResult, opts: CohortOptions = CohortOptions()) -> MetricResult:
+    """Average retention curve weighted by cohort size, over complete cells only.
+
+    retention(N) = Σ_c retained(c, N) / Σ_c size(c) for the cohorts c whose period N is complete
+    (ratio 0–1); ``cohorts`` and ``base_users`` say how many stand behind each point; ``lo``/``hi``
+    is the Wilson 95% interval on base_users. revenue_per_user(N) = Σ revenue(c, N) / Σ size(c)
+    and revenue_retention(N) = Σ revenue(c, N) / Σ revenue(c, 0) over the same cohorts.
+    A period with no complete cohort is left out (nothing to average yet).
+    """
+    frame = _weighted_curve(matrix.frame.assign(grp="All"))
+    return MetricResult(frame.drop(columns=["grp"]), matrix.sql, matrix.params, matrix.excluded)
+
+
+def _weighted_curve(matrix: pd.DataFrame) -> pd.DataFrame:
+    cols = ["grp", "period", "cohorts", "base_users", "users", "retention", "lo", "hi",
+            "revenue_per_user", "revenue_retention"]
+    done = matrix.loc[matrix["complete"].astype(bool)] if len(matrix) else matrix
+    if done.empty:
+        return pd.DataFrame(columns=cols)
+    done = done.copy()
+    base0 = matrix.loc[matrix["period"] == 0].groupby(["grp", "cohort"])["revenue"].sum()
+    done["revenue0"] = pd.Series(list(zip(done["grp"], done["cohort"])), index=done.index).map(base0)
+    g = done.groupby(["grp", "period"], as_index=False).agg(
+        cohorts=("cohort", "nunique"), base_users=("cohort_size", "sum"), users=("users", "sum"),
+        revenue=("revenue", "sum"), revenue0=("revenue0", "sum"))
+    g["retention"] = g["users"] / g["base_users"]
+    bounds = [wilson_interval(u, n) for u, n in zip(g["users"], g["base_users"])]
+    g["lo"] = [b[0] for b in bounds]
+    g["hi"] = [b[1] for b in bounds]
+    g["revenue_per_user"] = g["revenue"] / g["base_users"]
+    g["revenue_retention"] = (g["revenue"] / g["revenue0"]).where(g["revenue0"] > 0)
+    return g[cols]
+
+
+def period_retention(curve: pd.DataFrame, n: int) -> tuple[float, int]:
+    """(weighted retention at period n, users behind it) from an average curve; (nan, 0) if absent."""
+    row = curve.loc[curve["period"] == n]
+    if row.empty:
+        return math.nan, 0
+    return float(row["retention"].iloc[0]), int(row["base_users"].iloc[0])
+
+
+# ------------------------------------------------------------------ groups
+
+
+def group_attributes(con, table: str) -> list[str]:
+    """Columns other than the canonical ones that can split users into a few groups
+    (at most MAX_ATTRIBUTE_VALUES distinct values), in table order."""
+    src = _source(con, table)
+    canonical = {"_row", "user_id", "event_time", "event", "revenue", "quantity", "unit_price",
+                 "order_id", "signup_date"}
+    candidates = [c for c in src.columns if c not in canonical]
+    if not candidates:
+        return []
+    t = quote_ident(table)
+    counts = con.execute("SELECT " + ", ".join(f"approx_count_distinct({quote_ident(c)})" for c in candidates)
+                         + f" FROM {t}").fetchall()[0]
+    return [c for c, k in zip(candidates, counts) if 0 < k <= MAX_ATTRIBUTE_VALUES]
+
+
+def group_retention(con, table: str, attribute: str, opts: CohortOptions = CohortOptions()) -> MetricResult:
+    """Average retention curve per group of users, groups by `attribute` (a file column).
+
+    A user's group is the attribute's value on their first event that has one (a value that
+    changes later does not move the user; ``varying_users`` in the frame counts such users);
+    users with no value form "(blank)". The MAX_GROUPS largest groups are kept by name, the rest
+    summed as "Other" so groups add up to all users.
+    retention(g, N) = Σ retained(c, N) / Σ size(c) over group g's cohorts with period N complete;
+    ``group_users`` = users in the group; ``lo``/``hi`` Wilson 95%.
+    """
+    src = _source(con, table)
+    if attribute not in src.columns:
+        raise BoundaryError(f"Column '{attribute}' is not in the loaded activity file.")
+    sql, params = _cells_sql(src, table, opts, attribute)
+    raw = con.execute(sql, params).df()
+    matrix = _finish(raw, opts, src.amount_sql is not None)
+    columns = ["group", "group_users", "period", "cohorts", "base_users", "users", "retention", "lo", "hi",
+               "small", "varying_users"]
+    if matrix.empty:
+        return MetricResult(pd.DataFrame(columns=columns), sql, params, excluded_rows(con, table, opts))
+    sizes = matrix.loc[matrix["period"] == 0].groupby("grp")["cohort_size"].sum().sort_values(ascending=False)
+    keep = set(sizes.index[:MAX_GROUPS]) if len(sizes) > MAX_GROUPS + 1 else set(sizes.index)
+    matrix["grp"] = matrix["grp"].where(matrix["grp"].isin(keep), OTHER)
+    lumped = matrix.groupby(["grp", "cohort", "period"], as_index=False).agg(
+        cohort_size=("cohort_size", "sum"), users=("users", "sum"), revenue=("revenue", "sum"),
+        complete=("complete", "first"))
+    curve = _weighted_curve(lumped).rename(columns={"grp": "group"})
+    group_users = lumped.loc[lumped["period"] == 0].groupby("grp")["cohort_size"].sum()
+    curve["group_users"] = curve["group"].map(group_users).astype("int64")
+    varying = _varying_users(con, table, attribute)
+    curve["varying_users"] = varying
+    curve["small"] = False  # set by the page/flags from thresholds; see mark_small
+    return MetricResult(curve[columns].sort_values(["group_users", "group", "period"],
+                                                   ascending=[False, True, True]).reset_index(drop=True),
+                        sql, params, excluded_rows(con, table, opts))
+
+
+def mark_small(frame: pd.DataFrame, min_size: float) -> pd.DataFrame:
+    """Mark group points whose base (users behind the point) is under `min_size` (a threshold)."""
+    out = frame.copy()
+    out["small"] = out["base_users"] < min_size
+    return out
+
+
+def _varying_users(con, table: str, attribute: str) -> int:
+    a = quote_ident(attribute)
+    return int(con.execute(f"SELECT COUNT(*) FROM (SELECT user_id FROM {quote_ident(table)} "
+                           f"WHERE user_id IS NOT NULL GROUP BY user_id HAVING COUNT(DISTINCT {a}) > 1)"
+                           ).fetchall()[0][0])
+
+
+# ------------------------------------------------------------------ active users
+
+
+def active_users(con, table: str) -> MetricResult:
+    """DAU, WAU, MAU and stickiness per calendar day from the first to the last day of data.
+
+    DAU(d) = distinct users with a usable event on day d; WAU(d) = distinct users active in the 7
+    days ending on d; MAU(d) = the same over 30 days. dau_mau(d) = mean DAU over the 30 days ending
+    on d / MAU(d) (the share of monthly users active on an average day; DAU alone swings with the
+    weekday); wau_mau(d) = WAU(d) / MAU(d). ``full_window`` is False for the first 29 days, whose
+    30-day window starts before the data does (MAU there is too low). Ratios are blank when MAU is 0.
+    Computed in one pass: each active day a of a user extends that user's coverage to a+W−1, so a
+    user counts once per day however many events they had.
+    """
+    src = _source(con, table)
+    t = quote_ident(table)
+    sql = f"""WITH usable AS (
+    SELECT user_id, event_time FROM {t}
+    WHERE user_id IS NOT NULL AND event_time IS NOT NULL AND NOT {src.cancel_sql}
+),
+days AS (SELECT DISTINCT user_id, CAST(event_time AS DATE) AS d FROM usable),
+seq AS (SELECT user_id, d, LAG(d) OVER (PARTITION BY user_id ORDER BY d) AS prev FROM days),
+deltas AS (  -- +1 where a user's coverage starts, -1 the day after it ends (W = 7 and 30)
+    SELECT day, SUM(dw) AS dw, SUM(dm) AS dm FROM (
+        SELECT CASE WHEN prev IS NULL THEN d ELSE GREATEST(d, prev + 7) END AS day, 1 AS dw, 0 AS dm FROM seq
+        UNION ALL SELECT d + 7, -1, 0 FROM seq
+        UNION ALL SELECT CASE WHEN prev IS NULL THEN d ELSE GREATEST(d, prev + 30) END, 0, 1 FROM seq
+        UNION ALL SELECT d + 30, 0, -1 FROM seq
+    ) GROUP BY day
+),
+dau AS (SELECT d AS day, COUNT(*) AS dau FROM days GROUP BY d),
+cal AS (
+    SELECT CAST(range AS DATE) AS day
+    FROM range((SELECT CAST(MIN(d) AS TIMESTAMP) FROM days), (SELECT CAST(MAX(d) AS TIMESTAMP) FROM days)
+               + INTERVAL 1 DAY, INTERVAL 1 DAY)
+),
+series AS (
+    SELECT c.day, COALESCE(a.dau, 0) AS dau,
+           SUM(COALESCE(x.dw, 0)) OVER w AS wau, SUM(COALESCE(x.dm, 0)) OVER w AS mau
+    FROM cal c LEFT JOIN dau a USING (day) LEFT JOIN deltas x USING (day)
+    WINDOW w AS (ORDER BY c.day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+)
+SELECT day, dau, wau, mau,
+       AVG(dau) OVER (ORDER BY day ROWS BETWEEN 29 PRECEDING AND CURRENT ROW) AS dau_avg30,
+       AVG(dau) OVER (ORDER BY day ROWS BETWEEN 29 PRECEDING AND CURRENT ROW) / NULLIF(mau, 0) AS dau_mau,
+       wau / NULLIF(mau, 0) AS wau_mau,
+       day >= MIN(day) OVER () + 29 AS full_window
+FROM series ORDER BY day"""
+    frame = con.execute(sql).df()
+    if not frame.empty:
+        frame["day"] = pd.to_datetime(frame["day"])
+        for col in ("dau", "wau", "mau"):
+            frame[col] = frame[col].astype("int64")
+    return MetricResult(frame, sql, [], excluded_rows(con, table))
+
+
+# ------------------------------------------------------------------ report contract
+
+
+def _dataset(ws):
+    dataset = ws.get("activity")
+    return dataset if dataset is not None and dataset.table else None
+
+
+def cohort_flags(matrix: pd.DataFrame, thresholds, period: int = 1) -> list[Flag]:
+    """Cohorts whose retention in `period` is significantly below the pooled trailing baseline.
+
+    For each complete cell (c, period), baseline = Σ retained / Σ size over the previous
+    `baseline_periods` cohorts with that cell complete; two-proportion z-test at `baseline_alpha`;
+    cohorts smaller than `min_group_size` are not tested. Severity medium (a cohort dip is a
+    question to ask, not yet an outage).
+    """
+    cells = matrix.loc[(matrix["period"] == period) & matrix["complete"].astype(bool)].sort_values("cohort")
+    k = int(thresholds["baseline_periods"])
+    alpha = thresholds["baseline_alpha"]
+    flags = []
+    rows = list(cells.itertuples(index=False))
+    for i, row in enumerate(rows):
+        prior = rows[max(0, i - k):i]
+        if not prior or row.cohort_size < thresholds["min_group_size"]:
+            continue
+        x2 = sum(r.users for r in prior)
+        n2 = sum(r.cohort_size for r in prior)
+        test = two_proportion_test(row.users, row.cohort_size, x2, n2)
+        if test.worse("below", alpha):
+            flags.append(Flag(
+                "cohorts", f"Period {period} retention", f"Cohort {row.cohort_label}", test.rate, test.baseline,
+                f"two-proportion z={test.z:.2f}, n={row.cohort_size:,} vs {n2:,} in the {len(prior)} prior cohorts",
+                "medium",
+                questions_for("cohorts", "Retention"), pd.Timestamp(row.cohort)))
+    return flags
+
+
+def area_flags(ws) -> list[Flag]:
+    """Cohorts with month-1 retention significantly below the trailing cohorts; [] without data."""
+    dataset = _dataset(ws)
+    if dataset is None:
+        return []
+    matrix = retention_matrix(ws.con, dataset.table).frame
+    if matrix.empty:
+        return []
+    flags = cohort_flags(matrix, ws.thresholds, 1)
+    for f in flags:
+        f.metric = "Month 1 retention"
+    return flags
+
+
+def area_tables(ws) -> dict[str, pd.DataFrame]:
+    """Retention matrix (users and %), the average curve and daily active users, for the export."""
+    dataset = _dataset(ws)
+    if dataset is None:
+        return {}
+    matrix = retention_matrix(ws.con, dataset.table)
+    tables = {
+        "Cohort retention": matrix.frame.drop(columns=["cohort_label"]),
+        "Retention matrix (%)": wide(matrix.frame, "retention"),
+        "Retention matrix (users)": wide(matrix.frame, "users"),
+        "Average retention": average_retention(matrix).frame,
+        "Active users": active_users(ws.con, dataset.table).frame,
+    }
+    return tables
+
+
+def wide(matrix: pd.DataFrame, value: str, prefix: str = "") -> pd.DataFrame:
+    """The matrix as a table: one row per cohort (with its size), one column per period N.
+
+    Cells not yet started are blank; incomplete cells keep their value (marked in the charts).
+    """
+    if matrix.empty:
+        return pd.DataFrame(columns=["Cohort", "Users"])
+    table = matrix.pivot(index="cohort", columns="period", values=value)
+    table.columns = [f"{prefix}{int(c)}" for c in table.columns]
+    heads = matrix.groupby("cohort")[["cohort_label", "cohort_size"]].first()
+    table = heads.join(table).sort_index().reset_index(drop=True)
+    return table.rename(columns={"cohort_label": "Cohort", "cohort_size": "Users"})

@@ -1,0 +1,399 @@
+"""Cohort retention on hand-worked data, nasty Online Retail-shaped files, and invariants."""
+
+from __future__ import annotations
+
+import math
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lib.config import Thresholds
+from lib.errors import BoundaryError
+from lib.metrics import cohorts as c
+from lib.metrics.cohorts import CohortOptions
+
+T = pd.Timestamp
+
+
+def make_table(rows, columns=("user_id", "event_time", "revenue"), con=None, name="activity"):
+    """A DuckDB activity table with the canonical columns, as the Workspace stores it."""
+    con = con or duckdb.connect()
+    frame = pd.DataFrame(rows, columns=list(columns))
+    frame["event_time"] = pd.to_datetime(frame["event_time"]).astype("datetime64[us]")
+    if "signup_date" in frame:
+        frame["signup_date"] = pd.to_datetime(frame["signup_date"]).astype("datetime64[us]")
+    frame.insert(0, "_row", range(2, len(frame) + 2))
+    con.register("_f", frame)
+    con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _f')
+    con.unregister("_f")
+    return con
+
+
+def cells(result, cohort):
+    f = result.frame
+    return f.loc[f["cohort"] == T(cohort)].set_index("period")
+
+
+# Five users, months Jan–Apr 2025; the data ends 10 Apr 12:00, so April is incomplete.
+#   a: Jan 5 (10.0), Jan 20 (5.0), Mar 3 (7.0), Apr 10   -> gap in Feb
+#   b: Jan 15, Feb 2 (4.0)
+#   c: Jan 31 only                                       -> active only in month 0
+#   d: Feb 10, Feb 11, Apr 1
+#   e: Mar 15
+MONTHLY = [
+    ("a", "2025-01-05 09:00", 10.0), ("a", "2025-01-20 09:00", 5.0), ("a", "2025-03-03 09:00", 7.0),
+    ("a", "2025-04-10 12:00", None), ("b", "2025-01-15 10:00", None), ("b", "2025-02-02 10:00", 4.0),
+    ("c", "2025-01-31 23:30", None), ("d", "2025-02-10 08:00", None), ("d", "2025-02-11 08:00", None),
+    ("d", "2025-04-01 08:00", None), ("e", "2025-03-15 08:00", None),
+]
+
+
+def test_monthly_matrix_by_hand():
+    con = make_table(MONTHLY)
+    result = c.retention_matrix(con, "activity")
+    jan = cells(result, "2025-01-01")
+    # Jan cohort {a, b, c} = 3 users. In month 1 (Feb) only b; month 2 (Mar) only a; month 3 (Apr) only a.
+    assert jan["cohort_size"].tolist() == [3, 3, 3, 3]
+    assert jan["users"].tolist() == [3, 1, 1, 1]
+    assert jan["retention"].tolist() == pytest.approx([1.0, 1 / 3, 1 / 3, 1 / 3])
+    # "in N or later": month 1 → a (last active month 3) and b (last month 1) = 2; month 2, 3 → a = 1
+    assert jan["users_on_or_after"].tolist() == [3, 2, 1, 1]
+    # April ends after the data (10 Apr): Jan's month 3 is the only incomplete Jan cell
+    assert jan["complete"].tolist() == [True, True, True, False]
+    # revenue: month 0 = 10 + 5 = 15; month 1 = 4 (b); month 2 = 7 (a); month 3 = 0 (blank revenue)
+    assert jan["revenue"].tolist() == pytest.approx([15.0, 4.0, 7.0, 0.0])
+    assert jan["revenue_retention"].tolist() == pytest.approx([1.0, 4 / 15, 7 / 15, 0.0])
+    assert jan["revenue_per_user"].tolist() == pytest.approx([5.0, 4 / 3, 7 / 3, 0.0])
+    feb = cells(result, "2025-02-01")
+    # Feb cohort {d}: March nothing, April yes (incomplete)
+    assert feb["users"].tolist() == [1, 0, 1]
+    assert feb["users_on_or_after"].tolist() == [1, 1, 1]
+    assert feb["complete"].tolist() == [True, True, False]
+    mar = cells(result, "2025-03-01")
+    assert mar["users"].tolist() == [1, 0] and mar["complete"].tolist() == [True, False]
+    assert result.excluded == {}
+    assert '"activity"' in result.sql
+
+
+def test_average_curve_weighted_over_complete_cells():
+    con = make_table(MONTHLY)
+    curve = c.average_retention(c.retention_matrix(con, "activity")).frame.set_index("period")
+    # month 0: (3 + 1 + 1) / (3 + 1 + 1) = 1; month 1: Jan (1 of 3) + Feb (0 of 1), Mar's April is
+    # incomplete → 1 / 4 = 0.25 (an unweighted mean of 1/3 and 0 would say 0.167)
+    # month 2: Jan only (Feb's April incomplete) → 1 / 3; month 3: only incomplete cells → no point
+    assert curve.index.tolist() == [0, 1, 2]
+    assert curve["retention"].tolist() == pytest.approx([1.0, 0.25, 1 / 3])
+    assert curve["base_users"].tolist() == [5, 4, 3]
+    assert curve["cohorts"].tolist() == [3, 2, 1]
+    assert all(curve["lo"] <= curve["retention"]) and all(curve["retention"] <= curve["hi"])
+    assert c.period_retention(curve.reset_index(), 1) == (pytest.approx(0.25), 4)
+    rate, n = c.period_retention(curve.reset_index(), 3)
+    assert math.isnan(rate) and n == 0
+
+
+def test_on_or_after_rule_changes_users_column():
+    con = make_table(MONTHLY)
+    result = c.retention_matrix(con, "activity", CohortOptions(rule="on_or_after"))
+    jan = cells(result, "2025-01-01")
+    assert jan["users"].tolist() == [3, 2, 1, 1]
+    assert jan["retention"].tolist() == pytest.approx([1.0, 2 / 3, 1 / 3, 1 / 3])
+
+
+def test_week_mode_by_hand():
+    # Weeks start Monday. x: Wed 5 Mar, Mon 10 Mar, Sun 23 Mar 18:00 (week of 17 Mar = week 2).
+    # y: Sun 9 Mar (still the week of 3 Mar), Mon 10 Mar (week 1).
+    con = make_table([("x", "2025-03-05 10:00", None), ("x", "2025-03-10 10:00", None),
+                      ("x", "2025-03-23 18:00", None), ("y", "2025-03-09 22:00", None),
+                      ("y", "2025-03-10 07:00", None)])
+    result = c.retention_matrix(con, "activity", CohortOptions(grain="week"))
+    week = cells(result, "2025-03-03")
+    assert week["cohort_size"].tolist() == [2, 2, 2]
+    assert week["users"].tolist() == [2, 2, 1]  # week 1: x and y; week 2: x
+    # the data ends Sunday 23 Mar, the last day of week 2 → complete
+    assert week["complete"].tolist() == [True, True, True]
+    assert result.frame["cohort_label"].iloc[0] == "2025-03-03"
+
+
+def test_rolling_windows_differ_from_calendar():
+    # r: 31 Jan 10:00, 1 Feb 09:00 (calendar month 1, but rolling window 0), 2 Mar 11:00 (30 d 1 h later → window 1)
+    rows = [("r", "2025-01-31 10:00", None), ("r", "2025-02-01 09:00", None), ("r", "2025-03-02 11:00", None),
+            ("s", "2025-01-10 10:00", None), ("s", "2025-05-01 10:00", None)]
+    con = make_table(rows)
+    cal = cells(c.retention_matrix(con, "activity"), "2025-01-01")
+    assert cal["users"].tolist() == [2, 1, 1, 0, 1]  # Feb: r; Mar: r; Apr: none; May: s
+    rolling = cells(c.retention_matrix(con, "activity", CohortOptions(mode="rolling")), "2025-01-01")
+    # r: windows 0 (31 Jan, 1 Feb), 1 (2 Mar). s: 1 May is 111 days after 10 Jan → window 3.
+    assert rolling["users"].tolist()[:4] == [2, 1, 0, 1]
+    # window 3 of the latest anchor (r, 31 Jan 10:00) ends 31 Jan + 120 d = 31 May > data end 1 May
+    assert not rolling.loc[3, "complete"]
+
+
+def test_signup_cohorts_and_their_exclusions():
+    rows = [
+        ("p", "2025-02-05 10:00", None, "2025-01-10"),  # signed up in Jan, first active in Feb
+        ("q", "2024-12-20 10:00", None, "2025-01-02"),  # event before signup → left out and counted
+        ("q", "2025-01-03 10:00", None, "2025-01-02"),
+        ("z", "2025-01-04 10:00", None, None),  # no signup date → left out of signup cohorts
+    ]
+    con = make_table(rows, columns=("user_id", "event_time", "revenue", "signup_date"))
+    result = c.retention_matrix(con, "activity", CohortOptions(cohort_by="signup"))
+    jan = cells(result, "2025-01-01")
+    # Jan signup cohort {p, q}: month 0 only q (p first came in Feb) = 50%; month 1 only p
+    assert jan["cohort_size"].tolist() == [2, 2]
+    assert jan["users"].tolist() == [1, 1]
+    assert result.excluded == {"rows of users with no signup date": 1, "events before the user's signup period": 1}
+    first = c.retention_matrix(con, "activity")
+    assert first.frame.loc[first.frame["period"] == 0, "cohort_size"].sum() == 3
+
+
+def test_signup_cohorts_need_a_signup_column():
+    con = make_table(MONTHLY)
+    with pytest.raises(BoundaryError, match="no signup date column"):
+        c.retention_matrix(con, "activity", CohortOptions(cohort_by="signup"))
+
+
+@pytest.mark.parametrize("kwargs,word", [({"grain": "day"}, "period"), ({"mode": "sliding"}, "period type"),
+                                         ({"rule": "ever"}, "counting rule"), ({"cohort_by": "plan"}, "cohort by")])
+def test_bad_options_are_named(kwargs, word):
+    with pytest.raises(BoundaryError, match=f"Unknown {word}"):
+        CohortOptions(**kwargs)
+
+
+def test_empty_table_gives_empty_frames():
+    con = make_table([(None, "2025-01-01", None)])
+    result = c.retention_matrix(con, "activity")
+    assert result.frame.empty and result.excluded == {"no user id": 1}
+    assert c.average_retention(result).frame.empty
+    assert c.wide(result.frame, "retention").columns.tolist() == ["Cohort", "Users"]
+
+
+# ---------------------------------------------------------------- Online Retail-shaped files
+
+ONLINE_RETAIL = [
+    # InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID, Country
+    ("536365", "85123A", "WHITE HANGING HEART T-LIGHT HOLDER", "6", "03/01/2011 08:26", "2.55", "17850", "United Kingdom"),
+    ("536365", "71053", "WHITE METAL LANTERN", "6", "03/01/2011 08:26", "3.39", "17850", "United Kingdom"),
+    ("536366", "22633", "HAND WARMER UNION JACK", "6", "13/01/2011 08:28", "1.85", "13047", "United Kingdom"),
+    ("536367", "22632", "HAND WARMER RED POLKA DOT", "6", "14/01/2011 09:00", "1.85", "", "United Kingdom"),
+    ("C536368", "22633", "HAND WARMER UNION JACK", "-2", "20/01/2011 10:00", "1.85", "13047", "United Kingdom"),
+    ("536370", "22728", "ALARM CLOCK BAKELIKE PINK", "12", "02/02/2011 11:00", "1.00", "17850", "United Kingdom"),
+    ("536371", "22727", "ALARM CLOCK BAKELIKE RED", "3", "15/02/2011 12:00", "2.00", "12583", "France"),
+    ("536372", "22726", "ALARM CLOCK BAKELIKE GREEN", "4", "16/02/2011 12:30", "3.75", "", "United Kingdom"),
+    ("536373", "21730", "GLASS STAR FROSTED T-LIGHT", "1", "01/03/2011 09:00", "5.00", "13047", "United Kingdom"),
+    ("C536374", "22727", "ALARM CLOCK BAKELIKE RED", "-3", "02/03/2011 10:00", "2.00", "12583", "France"),
+    ("536375", "84029G", "KNITTED UNION FLAG HOT WATER", "2", "10/03/2011 17:00", "4.00", "17850", "United Kingdom"),
+]
+OR_COLUMNS = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"]
+
+
+def online_retail_csv(serial_dates: bool = False) -> bytes:
+    frame = pd.DataFrame(ONLINE_RETAIL, columns=OR_COLUMNS)
+    if serial_dates:  # as Excel stores them: days since 1899-12-30
+        when = pd.to_datetime(frame["InvoiceDate"], format="%d/%m/%Y %H:%M")
+        frame["InvoiceDate"] = ((when - T("1899-12-30")) / pd.Timedelta(days=1)).round(6).astype(str)
+    return frame.to_csv(index=False).encode()
+
+
+@pytest.mark.parametrize("serial", [False, True])
+def test_online_retail_variant(ws, serial):
+    dataset = ws.load("Online Retail.csv", online_retail_csv(serial), kinds=["activity"])
+    assert dataset.ready and dataset.kind == "activity"
+    result = c.retention_matrix(ws.con, dataset.table)
+    # Jan cohort {17850, 13047}; 12583 starts in Feb. Blank CustomerID rows (2) and the two C-invoices
+    # are left out; 12583's March cancellation is therefore not a return visit.
+    assert result.excluded == {
+        "no user id": 2,
+        "cancellations / returns (invoice starting with C, negative quantity or amount)": 2}
+    jan = cells(result, "2011-01-01")
+    assert jan["users"].tolist() == [2, 1, 2]  # Feb: 17850; Mar: 13047 (after a gap) and 17850
+    assert jan["complete"].tolist() == [True, True, False]  # the data ends 10 Mar
+    # revenue = quantity × unit price: Jan 6×2.55 + 6×3.39 + 6×1.85 = 15.30 + 20.34 + 11.10 = 46.74
+    # Feb 12×1.00 = 12.00; Mar 1×5.00 + 2×4.00 = 13.00
+    assert jan["revenue"].tolist() == pytest.approx([46.74, 12.0, 13.0])
+    feb = cells(result, "2011-02-01")
+    assert feb["users"].tolist() == [1, 0]
+    curve = c.average_retention(result).frame
+    # month 1: only Jan's is complete → 1 of 2 = 50%
+    assert c.period_retention(curve, 1) == (pytest.approx(0.5), 2)
+    assert c.group_attributes(ws.con, dataset.table) == ["stockcode", "description", "country"]
+    groups = c.group_retention(ws.con, dataset.table, "country").frame
+    assert groups.groupby("group")["group_users"].first().to_dict() == {"United Kingdom": 2, "France": 1}
+
+
+def test_dates_day_first_are_read_day_first(ws):
+    dataset = ws.load("Online Retail.csv", online_retail_csv(), kinds=["activity"])
+    first = ws.con.execute(f'SELECT MIN(event_time), MAX(event_time) FROM "{dataset.table}"').fetchall()[0]
+    assert first == (T("2011-01-03 08:26").to_pydatetime(), T("2011-03-10 17:00").to_pydatetime())
+
+
+# ---------------------------------------------------------------- sample data and groups
+
+
+@pytest.fixture(scope="module")
+def sample_ws():
+    from lib.datasets import Workspace
+    from lib.sample import load_samples
+
+    workspace = Workspace()
+    load_samples(workspace, ["activity"])
+    yield workspace
+    workspace.close()
+
+
+def reference_matrix(events: pd.DataFrame) -> pd.DataFrame:
+    """Plain pandas: monthly calendar cohorts by first activity, users returned in month N."""
+    e = events.dropna(subset=["user_id", "event_time"])
+    month = e["event_time"].dt.to_period("M")
+    first = month.groupby(e["user_id"]).transform("min")
+    n = (month - first).map(lambda d: d.n)
+    active = pd.DataFrame({"user_id": e["user_id"], "cohort": first.dt.to_timestamp(), "period": n}).drop_duplicates()
+    return active.groupby(["cohort", "period"]).size().rename("users").reset_index()
+
+
+def test_sample_story_webinar_attendees_retain_better(sample_ws):
+    groups = c.group_retention(sample_ws.con, "activity", "attended_onboarding_webinar").frame
+    m3 = groups.loc[groups["period"] == 3].set_index("group")
+    # the story: month-3 ≈ 45% with the webinar vs ≈ 25% without; intervals do not overlap
+    assert m3.loc["yes", "retention"] > m3.loc["no", "retention"] + 0.1
+    assert m3.loc["yes", "lo"] > m3.loc["no", "hi"]
+    sizes = groups.groupby("group")["group_users"].first()
+    total = sample_ws.con.execute('SELECT COUNT(DISTINCT user_id) FROM "activity"').fetchall()[0][0]
+    assert sizes.sum() == total  # groups add up to all users
+    assert set(c.group_attributes(sample_ws.con, "activity")) == {"attended_onboarding_webinar", "plan"}
+
+
+def test_sample_matrix_matches_plain_pandas(sample_ws):
+    events = sample_ws.con.execute('SELECT user_id, event_time FROM "activity"').df()
+    expected = reference_matrix(events)
+    got = c.retention_matrix(sample_ws.con, "activity").frame
+    got = got.loc[got["users_in"] > 0, ["cohort", "period", "users_in"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got.rename(columns={"users_in": "users"}),
+                                  expected.astype({"users": "int64", "period": "int64"}), check_dtype=False)
+    # the last month (October 2026) is partial: its cells are marked incomplete
+    last = c.retention_matrix(sample_ws.con, "activity").frame
+    assert not last.loc[last["cohort"] == last["cohort"].max(), "complete"].any()
+
+
+def test_area_contract(sample_ws):
+    from lib.datasets import Workspace
+
+    tables = c.area_tables(sample_ws)
+    assert {"Retention matrix (%)", "Average retention", "Active users"} <= set(tables)
+    assert all(isinstance(f.value, float) for f in c.area_flags(sample_ws))
+    empty = Workspace()
+    assert c.area_flags(empty) == [] and c.area_tables(empty) == {}
+    empty.close()
+
+
+def test_cohort_flag_against_trailing_baseline():
+    # eight cohorts of 100 with 60 retained in month 1, then one of 100 with 30: z ≈ −5.6 → flagged
+    rows = [{"cohort": T("2025-01-01") + pd.DateOffset(months=i), "cohort_label": f"M{i}", "period": 1,
+             "cohort_size": 100, "users": 60 if i < 8 else 30, "complete": True} for i in range(9)]
+    flags = c.cohort_flags(pd.DataFrame(rows), Thresholds(), 1)
+    assert [f.subject for f in flags] == ["Cohort M8"]
+    assert flags[0].value == pytest.approx(0.30) and flags[0].reference == pytest.approx(0.60)
+    # a cohort under min_group_size (30) is not tested
+    rows[-1]["cohort_size"], rows[-1]["users"] = 10, 1
+    assert c.cohort_flags(pd.DataFrame(rows), Thresholds(), 1) == []
+
+
+# ---------------------------------------------------------------- active users
+
+
+def test_active_users_by_hand():
+    # u: 1 Jan and 5 Jan; v: 3 Jan; w: 9 Jan.  Data 1–9 Jan.
+    con = make_table([("u", "2025-01-01 10:00", None), ("u", "2025-01-05 10:00", None),
+                      ("u", "2025-01-05 11:00", None), ("v", "2025-01-03 10:00", None),
+                      ("w", "2025-01-09 10:00", None)])
+    f = c.active_users(con, "activity").frame.set_index("day")
+    assert f.index.min() == T("2025-01-01") and f.index.max() == T("2025-01-09")
+    assert f.loc["2025-01-05", "dau"] == 1  # two events of u count once
+    # WAU(7 Jan) = users in 1–7 Jan = u, v = 2; WAU(8 Jan) = 2–8 Jan = u (5th), v = 2;
+    # WAU(9 Jan) = 3–9 Jan = u, v, w = 3; WAU(2 Jan) = u = 1
+    assert f.loc["2025-01-02", "wau"] == 1 and f.loc["2025-01-07", "wau"] == 2
+    assert f.loc["2025-01-09", "wau"] == 3
+    # WAU(12 Jan) would drop v; not in range. MAU(9 Jan) = all three
+    assert f.loc["2025-01-09", "mau"] == 3
+    # DAU/MAU on 9 Jan = mean DAU over 1–9 Jan (1,0,1,0,1,0,0,0,1 → 4/9) / 3
+    assert f.loc["2025-01-09", "dau_mau"] == pytest.approx((4 / 9) / 3)
+    assert not f["full_window"].any()  # fewer than 30 days of data
+
+
+# ---------------------------------------------------------------- properties
+
+events_strategy = st.lists(
+    st.tuples(st.sampled_from(["u1", "u2", "u3", "u4", "u5", "u6", None]),
+              st.datetimes(min_value=T("2024-11-01").to_pydatetime(), max_value=T("2025-06-30").to_pydatetime())),
+    min_size=1, max_size=40)
+
+
+PROPERTY_CON = duckdb.connect()
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=events_strategy, grain=st.sampled_from(["month", "week"]), mode=st.sampled_from(["calendar", "rolling"]))
+def test_matrix_invariants(events, grain, mode):
+    con = make_table([(u, t, None) for u, t in events], con=PROPERTY_CON)
+    opts = CohortOptions(grain=grain, mode=mode)
+    f = c.retention_matrix(con, "activity", opts).frame
+    users = {u for u, _ in events if u is not None}
+    if not users:
+        assert f.empty
+        return
+    zero = f.loc[f["period"] == 0]
+    assert zero["cohort_size"].sum() == len(users)  # cohort sizes sum to the number of users
+    assert (zero["retention"] == 1.0).all()  # period 0 of first-activity cohorts is 100%
+    assert (f["users_in"] <= f["users_on_or_after"]).all() and (f["users_on_or_after"] <= f["cohort_size"]).all()
+    later = f.groupby("cohort")["users_on_or_after"].apply(lambda s: bool((np.diff(s.to_numpy()) <= 0).all()))
+    assert later.all()  # "in N or later" never rises with N
+    assert f["retention"].between(0, 1).all()
+    # completeness is monotone: once a cohort's cell is incomplete, its later cells are too
+    assert f.groupby("cohort")["complete"].apply(lambda s: bool((np.diff(s.astype(int).to_numpy()) <= 0).all())).all()
+    if grain == "month" and mode == "calendar":
+        expected = reference_matrix(pd.DataFrame(events, columns=["user_id", "event_time"]))
+        got = f.loc[f["users_in"] > 0, ["cohort", "period", "users_in"]].reset_index(drop=True)
+        assert got["users_in"].tolist() == expected["users"].tolist()
+        assert got["period"].tolist() == expected["period"].tolist()
+
+
+@settings(max_examples=20, deadline=None)
+@given(events=events_strategy)
+def test_active_user_invariants(events):
+    con = make_table([(u, t, None) for u, t in events], con=PROPERTY_CON)
+    f = c.active_users(con, "activity").frame
+    if f.empty:
+        return
+    assert (f["dau"] <= f["wau"]).all() and (f["wau"] <= f["mau"]).all()
+    # brute force on the last day: distinct users in the 7 and 30 days ending on it
+    clean = pd.DataFrame([(u, T(t).normalize()) for u, t in events if u is not None], columns=["u", "d"])
+    last = f["day"].max()
+    assert f["wau"].iloc[-1] == clean.loc[clean["d"] > last - pd.Timedelta(days=7), "u"].nunique()
+    assert f["mau"].iloc[-1] == clean.loc[clean["d"] > last - pd.Timedelta(days=30), "u"].nunique()
+
+
+# ---------------------------------------------------------------- charts
+
+
+def test_chart_builders_are_titled_and_mark_incomplete_cells():
+    from lib.charts import cohorts as charts
+
+    con = make_table(MONTHLY)
+    matrix = c.retention_matrix(con, "activity")
+    spec = charts.retention_heatmap(matrix.frame, "retention", "Month").to_dict()
+    assert spec["title"]["text"].startswith("Retention by cohort")
+    values = next(iter(spec["datasets"].values()))
+    labels = {(v["cohort_label"], v["period"]): v["label"] for v in values}
+    assert labels[("Jan 2025", 1)] == "33%" and labels[("Jan 2025", 3)] == "33%*"  # April is incomplete
+    assert spec["layer"][0]["encoding"]["x"]["title"].startswith("Months since cohort start")
+    counts = charts.retention_heatmap(matrix.frame, "users", "Month").to_dict()
+    assert {v["label"] for v in next(iter(counts["datasets"].values()))} >= {"3", "1*"}
+    curve = c.average_retention(matrix).frame
+    assert charts.retention_curves(curve).to_dict()["title"]["text"].startswith("Average retention")
+    assert charts.revenue_curve(curve).to_dict()["encoding"]["y"]["title"] == "Revenue per cohort user"
+    active = c.active_users(con, "activity").frame
+    assert charts.active_users_chart(active).to_dict()["encoding"]["y"]["title"] == "Active users"
+    assert charts.stickiness_chart(active).to_dict()["encoding"]["y"]["axis"]["format"] == ".0%"

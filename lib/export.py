@@ -120,8 +120,10 @@ def _write_sheet(book, name: str, tables: dict[str, pd.DataFrame], fmt: dict, wa
             elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
                 cell_fmt = fmt["num"]
             for r, value in enumerate(values.tolist()):
-                if value is None or (isinstance(value, float) and value != value) or value is pd.NaT:
+                if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
                     continue
+                if isinstance(value, pd.Timedelta):
+                    value = value.total_seconds() / 86400  # days, as a number
                 if isinstance(value, pd.Timestamp):
                     sheet.write_datetime(row + r, c, value.to_pydatetime(), cell_fmt)
                 elif isinstance(value, str):

@@ -877,11 +877,14 @@ def activity_events(rng, out):
     for u in range(n_users):
         uid = f"u{20000 + u}"
         signup = _rand_time(rng, ACTIVITY_START + pd.Timedelta(days=int(rng.integers(0, span))))
-        webinar = rng.random() < 0.35
+        # STORY: users who signed up during the spring blitz came for the promo, and onboarding
+        # webinars were paused then: those cohorts attend rarely and retain clearly worse.
+        blitz_signup = BLITZ_START <= signup <= BLITZ_START + pd.Timedelta(days=56)
+        webinar = rng.random() < (0.05 if blitz_signup else 0.35)
         plan = _pick(rng, ["Free", "Starter", "Pro"], [0.6, 0.25, 0.15])
         price = {"Free": 0, "Starter": 29, "Pro": 79}[plan]
         # STORY: monthly survival 0.81 with the webinar vs 0.665 without; active 85% of alive months
-        survive = 0.81 if webinar else 0.665
+        survive = 0.81 if webinar else (0.45 if blitz_signup else 0.665)
         start_month = signup.to_period("M")
         months = (last_month - start_month).n
         attrs = (signup.strftime("%Y-%m-%d"), "yes" if webinar else "no", plan)

@@ -13,7 +13,8 @@ def test_workbook_sheets_types_and_formula_neutralisation():
     periods = pd.to_datetime(["2025-01-01", "2025-02-01", "2025-03-01"])
     email = pd.DataFrame({"period": periods, "sent": [1000, 1200, 900],
                           "unsubscribe_rate": [0.001, 0.0025, 0.0008],
-                          "campaign": ["=cmd|' /C calc'!A0", "+SUM(A1)", "Spring"]})
+                          "campaign": ["=cmd|' /C calc'!A0", "+SUM(A1)", "Spring"],
+                          "clicks": pd.array([5, pd.NA, 7], dtype="Int64")})
     flags = pd.DataFrame({"Area": ["email"], "Metric": ["Unsubscribe rate"], "Value": [0.0025],
                           "Subject": ["@evil"]})
     data, warnings = build_workbook({"email": {"Rates by month": email}}, flags, Thresholds())
@@ -28,6 +29,7 @@ def test_workbook_sheets_types_and_formula_neutralisation():
     assert sheet["C4"].value == 0.0025 and sheet["C4"].number_format == "0.00%"
     assert sheet["D3"].value == "'=cmd|' /C calc'!A0" and sheet["D3"].data_type == "s"
     assert sheet["D4"].value == "'+SUM(A1)"
+    assert sheet["E3"].value == 5 and sheet["E4"].value is None  # missing stays an empty cell
     assert book["Flags"]["D3"].value == "'@evil"
     assert len(sheet._charts) == 1  # a native line chart beside the time table
     definitions = [row[0].value for row in book["Definitions"].iter_rows(min_row=3)]

@@ -12,6 +12,7 @@ Values stay as read; `lib.values` types them once the columns are mapped.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import zipfile
@@ -211,8 +212,10 @@ def _header_text(value: object) -> str:
 
 # ---------------------------------------------------------------- CSV / text
 
-def detect_encoding(data: bytes) -> str:
+def detect_encoding(data: bytes, prefix: bool = False) -> str:
     """'utf-8-sig', 'utf-16', 'utf-8' or 'cp1252' from the BOM and a strict UTF-8 check.
+
+    `prefix=True` checks the first bytes of a longer file (a character cut at the end is fine).
 
     >>> detect_encoding('é'.encode('cp1252'))
     'cp1252'
@@ -227,7 +230,7 @@ def detect_encoding(data: bytes) -> str:
     if head and head.count(b"\x00") > len(head) // 4:
         return "utf-16-le" if head[1:2] == b"\x00" else "utf-16-be"
     try:
-        data.decode("utf-8")
+        codecs.getincrementaldecoder("utf-8")().decode(data, final=not prefix)
         return "utf-8"
     except UnicodeDecodeError:
         return "cp1252"
@@ -263,11 +266,12 @@ def _decimal_comma(rows: list[list[str]], delimiter: str) -> bool:
 
 
 def _read_text(file_name: str, data: bytes) -> Table:
-    encoding = detect_encoding(data)
+    # Only the start is checked here; a non-UTF-8 byte further on shows up as a binary column
+    # after parsing, and the file is then decoded as cp1252 and parsed again (see _parse_csv).
+    encoding = detect_encoding(data[:SNIFF_BYTES], prefix=len(data) > SNIFF_BYTES)
     notes = []
     if encoding not in {"utf-8", "utf-8-sig"}:
-        # cp1252 has five undefined bytes; replace them rather than refuse the file.
-        data = data.decode(encoding, errors="replace").encode("utf-8")
+        data = _to_utf8(data, encoding)
         notes.append(f"Read as {encoding} text.")
     elif encoding == "utf-8-sig":
         data = data[3:]
@@ -280,7 +284,6 @@ def _read_text(file_name: str, data: bytes) -> Table:
     delimiter = sniff_delimiter(lines[:200])
     rows = list(csv.reader(lines[:PEEK_ROWS], delimiter=delimiter))
     header = find_header_row(rows)
-    # Leading blank lines are not rows to a CSV parser; count them for skip_rows in lines.
     decimal = "," if _decimal_comma(rows[header + 1:], delimiter) else "."
     if delimiter != ",":
         notes.append({";": "Semicolon", "\t": "Tab", "|": "Pipe"}[delimiter] + "-separated values.")
@@ -289,11 +292,22 @@ def _read_text(file_name: str, data: bytes) -> Table:
     if header:
         notes.append(f"Skipped {header} row(s) above the header.")
     frame = _parse_csv(data, delimiter, header, decimal)
+    if frame is None:  # bytes that are not UTF-8 past the sniffed start
+        frame = _parse_csv(_to_utf8(data, "cp1252"), delimiter, header, decimal)
+        notes.append("Read as cp1252 text.")
     return Table(frame, file_name, header + 1, None, [], notes)
 
 
-def _parse_csv(data: bytes, delimiter: str, skip: int, decimal: str) -> pd.DataFrame:
-    """pyarrow (fast, multi-threaded); pandas' C engine when pyarrow refuses the file."""
+def _to_utf8(data: bytes, encoding: str) -> bytes:
+    # cp1252 has five undefined bytes; replace them rather than refuse the file.
+    return data.decode(encoding, errors="replace").encode("utf-8")
+
+
+def _parse_csv(data: bytes, delimiter: str, skip: int, decimal: str) -> pd.DataFrame | None:
+    """pyarrow (fast, multi-threaded); pandas' C engine when pyarrow refuses the file.
+
+    None when the bytes are not valid UTF-8 (pyarrow then types text columns as binary).
+    """
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -307,8 +321,12 @@ def _parse_csv(data: bytes, delimiter: str, skip: int, decimal: str) -> pd.DataF
                 null_values=["", "NA", "N/A", "NULL", "null", "NaN", "nan", "#N/A"],
                 timestamp_parsers=[pacsv.ISO8601]),
         )
+        if any(pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) for f in table.schema):
+            return None
         return table.to_pandas(date_as_object=False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
+        if detect_encoding(data) != "utf-8":
+            return None
         return pd.read_csv(io.BytesIO(data), sep=delimiter, skiprows=skip, decimal=decimal,
                            encoding="utf-8", encoding_errors="replace", skip_blank_lines=True,
                            on_bad_lines="warn", low_memory=False)

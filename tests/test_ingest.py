@@ -220,3 +220,11 @@ def test_ods_spreadsheet():
     frame.to_excel(buf, engine="odf", index=False)
     table = read_table("survey.ods", buf.getvalue())
     assert table.frame["Score"].tolist() == [10, 2]
+
+
+def test_cp1252_byte_far_past_the_sniffed_start_is_still_decoded():
+    body = "".join(f"Campaign {i},{i}\n" for i in range(8000))  # > 64 KB of plain ASCII
+    data = ("Title,Sent\n" + body + "Café €,5\n").encode("cp1252")
+    table = read_table("late.csv", data)
+    assert table.frame["Title"].iloc[-1] == "Café €"
+    assert "Read as cp1252 text." in table.notes

@@ -7,7 +7,7 @@ import importlib
 import pandas as pd
 
 from lib.errors import BoundaryError
-from lib.result import AREA_LABELS, Flag
+from lib.result import AREA_LABELS, SEVERITIES, Flag
 
 # Area → module providing area_flags(ws) and area_tables(ws); the order is the report's order.
 AREA_MODULES: dict[str, str] = {
@@ -51,6 +51,28 @@ def gather_tables(ws) -> dict[str, dict[str, pd.DataFrame]]:
         if tables:
             out[AREA_LABELS[area]] = tables
     return out
+
+
+def flags_summary(flags: list[Flag]) -> pd.DataFrame:
+    """One row per area and metric: how many flags, by severity, and the latest flagged period.
+
+    >>> f = [Flag("email", "Open rate", "Jan", .1, .15, "threshold", "high", period=pd.Timestamp("2025-01-01")),
+    ...      Flag("email", "Open rate", "Feb", .1, .15, "threshold", "low", period=pd.Timestamp("2025-02-01"))]
+    >>> [int(v) for v in flags_summary(f).iloc[0][["Flags", "high", "low"]]]
+    [2, 1, 1]
+    """
+    columns = ["Area", "Metric", "Flags", *SEVERITIES, "Latest period"]
+    if not flags:
+        return pd.DataFrame(columns=columns)
+    frame = pd.DataFrame({"Area": [AREA_LABELS.get(f.area, f.area) for f in flags],
+                          "Metric": [f.metric for f in flags], "Severity": [f.severity for f in flags],
+                          "Period": pd.to_datetime([f.period for f in flags])})
+    counts = pd.crosstab([frame["Area"], frame["Metric"]], frame["Severity"])
+    counts = counts.reindex(columns=list(SEVERITIES), fill_value=0)
+    summary = counts.assign(Flags=counts.sum(axis=1),
+                            **{"Latest period": frame.groupby(["Area", "Metric"])["Period"].max()})
+    summary = summary.reset_index().sort_values(["high", "Flags"], ascending=False)
+    return summary[columns].reset_index(drop=True)
 
 
 def flags_after_campaigns(flags: list[Flag], calendar: pd.DataFrame, days: int) -> pd.DataFrame:

@@ -9,7 +9,7 @@ from lib.crosspage import CONDITIONS, available_series, correlate, lift
 from lib.errors import BoundaryError
 from lib.export import build_workbook
 from lib.periods import GRAINS
-from lib.report import AREA_LABELS, flags_after_campaigns, gather_flags, gather_tables
+from lib.report import AREA_LABELS, flags_after_campaigns, flags_summary, gather_flags, gather_tables
 from lib.result import SEVERITIES, flags_frame
 from ui.common import download_csv, sample_button, show_sql, threshold_editor, workspace
 
@@ -56,6 +56,9 @@ for column, severity in zip(tiles[1:], SEVERITIES):
     column.metric(severity.capitalize(), int((table["Severity"] == severity).sum()))
 
 st.subheader("Red flags")
+st.caption("By area and metric — the table below lists every flag with its test and the questions to ask.")
+st.dataframe(flags_summary(flags), hide_index=True, width="stretch",
+             column_config={"Latest period": st.column_config.DateColumn(format="YYYY-MM-DD")})
 left, right = st.columns(2)
 area_choice = left.multiselect("Area", sorted(table["Area"].unique()), key="report_areas")
 severity_choice = right.multiselect("Severity", list(SEVERITIES), key="report_severity")

@@ -13,9 +13,11 @@ def test_report_with_sample_data_has_flags_from_every_area_and_exports():
     at.button(key="sample_home").click().run()
     at.switch_page("pages/report.py").run()
     assert not at.exception, at.exception
-    flags = at.dataframe[0].value
+    flags = at.dataframe[1].value
     assert set(flags["Area"]) == set(AREA_LABELS.values()), set(AREA_LABELS.values()) - set(flags["Area"])
     assert at.metric[0].label == "Red flags" and int(at.metric[0].value) == len(flags)
+    summary = at.dataframe[0].value
+    assert summary["Flags"].sum() == len(flags) and set(summary["Area"]) == set(flags["Area"])
     at.button(key="report_build").click().run()
     assert not at.exception
     book = openpyxl.load_workbook(io.BytesIO(at.session_state["report_workbook"]))
@@ -27,9 +29,9 @@ def test_threshold_change_changes_flags_everywhere():
     at = fresh_app()
     at.button(key="sample_home").click().run()
     at.switch_page("pages/report.py").run()
-    before = len(at.dataframe[0].value)
+    before = len(at.dataframe[1].value)
     # an unsubscribe threshold of 100% can never be crossed: fewer flags afterwards
     at.number_input(key="th_report_email_unsubscribe_rate_max").set_value(100.0).run()
     assert not at.exception
     assert at.session_state["workspace"].thresholds["email_unsubscribe_rate_max"] == 1.0
-    assert len(at.dataframe[0].value) < before
+    assert len(at.dataframe[1].value) < before

@@ -150,6 +150,7 @@ class Workspace:
         self.datasets: dict[str, Dataset] = {}
         self.thresholds = Thresholds()
         self._tables: dict[str, Table] = {}  # kind → the file as read, for re-mapping
+        self._workbooks: dict[str, bytes] = {}  # kind → bytes of a workbook with several sheets
         self._fixes: dict[tuple[str, str], dict[str, str | None]] = {}  # (digest, kind) → fixes
         self._finalizer = weakref.finalize(self, _release, self._database, self._spill_dir)
 
@@ -191,7 +192,15 @@ class Workspace:
         table = read_table(file_name, data, sheet=sheet, score_header=score)
         columns = list(table.frame.columns)
         found = schemas.recognise(columns, candidates)
-        return self._store(table, key, found.kind)
+        dataset = self._store(table, key, found.kind)
+        if len(table.sheets) > 1:
+            self._workbooks[found.kind] = data  # kept so the user can pick another sheet
+        return dataset
+
+    def change_sheet(self, kind: str, sheet: str) -> Dataset:
+        """Read another sheet of the workbook loaded as `kind`."""
+        dataset = self.datasets[kind]
+        return self.load(dataset.file_name, self._workbooks[kind], sheet=sheet, kind=kind)
 
     def remap(self, kind: str, fixes: dict[str, str | None]) -> Dataset:
         """Apply the user's column fixes to the loaded dataset of `kind`; kept for this file."""
@@ -240,6 +249,7 @@ class Workspace:
     def remove(self, kind: str) -> None:
         dataset = self.datasets.pop(kind, None)
         self._tables.pop(kind, None)
+        self._workbooks.pop(kind, None)
         if dataset:
             self._drop(dataset)
 

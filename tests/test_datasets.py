@@ -143,3 +143,17 @@ def test_unfinished_result_does_not_block_loading(ws):
     ws.load("c.csv", CAMPAIGNS)
     ws.con.execute("SELECT * FROM email_campaigns").fetchone()  # leaves the result open
     assert ws.load("cal.csv", b"Campaign,Start Date\nSpring,2025-03-01\n").ready
+
+
+def test_user_can_pick_another_sheet(ws):
+    from tests.test_ingest import xlsx_bytes
+
+    data = xlsx_bytes({
+        "2025": [["Email", "Score", "Comment"], ["a@x.com", 10, "love it"], ["b@x.com", 3, "meh"]],
+        "2024": [["Email", "Score", "Comment"], ["c@x.com", 8, "fine"]],
+    })
+    first = ws.load("nps.xlsx", data, kinds=["nps_responses"])
+    assert first.sheet == "2025" and first.sheets == ["2025", "2024"] and first.rows_read == 2
+    other = ws.change_sheet("nps_responses", "2024")
+    assert other.sheet == "2024" and other.rows_read == 1
+    assert ws.con.execute("SELECT respondent FROM nps_responses").fetchall() == [("c@x.com",)]

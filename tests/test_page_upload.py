@@ -46,3 +46,22 @@ def test_bad_file_shows_a_plain_error():
     at = upload(fresh_app(), "pages/nps.py", "nps", "survey.xlsx", b"not a workbook at all",
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     assert at.error[0].value.startswith("survey.xlsx is not a valid Excel workbook")
+
+
+def test_sheet_choice_in_the_columns_panel():
+    from tests.test_ingest import xlsx_bytes
+
+    data = xlsx_bytes({
+        "Read me": [["Exported from Delighted"]],
+        "Responses": [["Email", "Score", "Comment"], ["a@x.com", 10, "love it"], ["b@x.com", 3, "meh"]],
+        "Old": [["Email", "Score", "Comment"], ["c@x.com", 8, "fine"]],
+    })
+    at = upload(fresh_app(), "pages/nps.py", "nps", "nps.xlsx", data,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    ws = at.session_state["workspace"]
+    assert ws.get("nps_responses").sheet == "Responses"
+    digest = ws.get("nps_responses").digest[:8]
+    at.selectbox(key=f"sheet_nps_nps_responses_{digest}").set_value("Old").run()
+    assert not at.exception and ws.get("nps_responses").rows_read == 1
+    at.run()  # the uploader still holds the file: the chosen sheet stays
+    assert ws.get("nps_responses").sheet == "Old"

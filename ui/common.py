@@ -68,9 +68,16 @@ def _dataset_summary(ws: Workspace, dataset: Dataset, kinds: list[str], key: str
                    + " ".join(dataset.notes))
     else:
         st.error(dataset.missing_message())
+    if st.session_state.get(f"sheet_error_{dataset.kind}"):
+        st.error(st.session_state.pop(f"sheet_error_{dataset.kind}"))
     for line in dataset.bad_value_lines():
         st.warning(line)
     with st.expander("Columns", expanded=not dataset.ready):
+        if len(dataset.sheets) > 1:
+            st.selectbox("Sheet", dataset.sheets, index=dataset.sheets.index(dataset.sheet),
+                         key=f"sheet_{key}_{dataset.kind}_{dataset.digest[:8]}",
+                         on_change=_change_sheet, args=(ws, dataset.kind, f"sheet_{key}_{dataset.kind}_{dataset.digest[:8]}"),
+                         help="The sheet whose columns matched best was picked; choose another here.")
         columns_panel(ws, dataset, kinds, key)
 
 
@@ -116,6 +123,13 @@ def _remap(ws: Workspace, kind: str, canonical: str, widget: str, prefix: str) -
     except BoundaryError as exc:
         _reset_panel(prefix)
         st.session_state[f"{prefix}error"] = str(exc)
+
+
+def _change_sheet(ws: Workspace, kind: str, widget: str) -> None:
+    try:
+        ws.change_sheet(kind, st.session_state[widget])
+    except BoundaryError as exc:
+        st.session_state[f"sheet_error_{kind}"] = str(exc)
 
 
 def _change_kind(ws: Workspace, kind: str, widget: str, prefix: str) -> None:

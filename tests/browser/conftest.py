@@ -81,14 +81,24 @@ def open_page(page, app_url: str, path: str = "") -> None:
     wait_idle(page)
 
 
-def wait_idle(page, timeout: float = 30_000) -> None:
-    """Wait for the app to render and stop running (the status widget disappears)."""
+def wait_idle(page, timeout: float = 60_000) -> None:
+    """Wait until the app has rendered and no script run has been in progress for 1.5 s.
+
+    Streamlit shows its status widget only while a run is going on, and shows it a moment after
+    the run starts; a single look can fall in that gap, so the widget must stay away a while.
+    """
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout)
     page.wait_for_selector("[data-testid='stMain'] h1", timeout=timeout)
-    page.wait_for_timeout(300)
+    page.evaluate("() => { window.__boundaryLastBusy = Date.now(); }")
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
-    page.wait_for_timeout(200)
+        """() => {
+            const now = Date.now();
+            if (document.querySelector('[data-testid="stStatusWidget"]')) {
+                window.__boundaryLastBusy = now;
+                return false;
+            }
+            return now - window.__boundaryLastBusy > 1500;
+        }""", timeout=timeout, polling=100)
 
 
 def upload(page, path: Path, index: int = 0) -> None:

@@ -2,7 +2,10 @@
 
 import streamlit as st
 
+from ui.auth import gate
+
 st.set_page_config(page_title="Boundary", page_icon=":material/explore:", layout="wide")
+gate()  # sign-in and allow-list when [auth] is configured in secrets.toml; otherwise nothing
 
 PAGES = {
     "": [st.Page("pages/home.py", title="Home", icon=":material/explore:", default=True)],

@@ -12,6 +12,7 @@ from lib.errors import BoundaryError
 from lib.ingest import SUPPORTED
 from lib.result import Flag, MetricResult, flags_frame
 from lib.sample import load_samples
+from ui.sessions import release_with_session
 
 WORKSPACE_KEY = "workspace"
 
@@ -20,6 +21,7 @@ def workspace() -> Workspace:
     """This browser session's Workspace (its own DuckDB connection), created on first use."""
     if WORKSPACE_KEY not in st.session_state:
         st.session_state[WORKSPACE_KEY] = Workspace()
+        release_with_session(st.session_state[WORKSPACE_KEY])  # closed when the session is gone
     return st.session_state[WORKSPACE_KEY]
 
 

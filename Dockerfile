@@ -1,0 +1,28 @@
+# Boundary for a team: `docker build -t boundary .` then see README "Host it for your team".
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# A user without a login shell or a writable app folder runs the server.
+RUN useradd --create-home --shell /usr/sbin/nologin --uid 10001 boundary
+WORKDIR /app
+
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+
+COPY app.py ./
+COPY .streamlit/config.toml .streamlit/config.toml
+COPY lib lib
+COPY ui ui
+COPY pages pages
+COPY sample_data sample_data
+
+USER boundary
+EXPOSE 8501
+# Sign-in settings: mount a secrets.toml at /app/.streamlit/secrets.toml (read-only), never bake it in.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4)"]
+CMD ["streamlit", "run", "app.py", "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true", "--server.fileWatcherType=none"]

@@ -1,0 +1,180 @@
+"""Load test: N simulated users at once on one `streamlit run app.py`, on 127.0.0.1 only.
+
+    .venv/bin/python bench/load.py [--users 20] [--ramp 10] [--deadline 900]
+
+Starts the app on a free loopback port, then drives N browser contexts (one headless Chromium,
+Playwright's async API — each context is its own Streamlit session) that each open the home page,
+click "Load sample data" and visit every page through the sidebar, one after another. Reports:
+errors (a page that showed an exception, an error box from a failed run, or did not render in time
+— must be 0), p50/p95/max time from a click to the rendered page, and the server's peak memory
+(resident set of the streamlit process, sampled every 0.25 s). Bounded: at most 50 users, one pass
+each, a per-page timeout and an overall deadline after which everything is stopped. The browser runs
+on the same 2 cores as the server, so the times include its rendering. Run on purpose; not part of
+the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port  # noqa: E402
+
+PAGES = ["Email", "In-app", "NPS", "Voice of customer", "NCVG", "Funnel", "Cohorts", "Boundary report",
+         "SQL notebook"]
+MAX_USERS = 50
+IDLE_JS = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+
+
+def rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+async def wait_rendered(page, timeout_ms: float) -> None:
+    await page.wait_for_selector("[data-testid='stMain'] h1", timeout=timeout_ms)
+    await page.wait_for_timeout(300)
+    await page.wait_for_function(IDLE_JS, timeout=timeout_ms)
+
+
+async def problems(page) -> list[str]:
+    found = []
+    if await page.locator("[data-testid='stException']").count():
+        found.append("exception shown")
+    return found
+
+
+async def user(n: int, browser, url: str, delay: float, timeout_ms: float, times: list, errors: list) -> None:
+    await asyncio.sleep(delay)
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    page.set_default_timeout(timeout_ms)
+    step = "home"
+    try:
+        start = time.perf_counter()
+        await page.goto(url, timeout=timeout_ms, wait_until="domcontentloaded")
+        await wait_rendered(page, timeout_ms)
+        times.append(("home", time.perf_counter() - start))
+        step = "sample data"
+        start = time.perf_counter()
+        await page.get_by_role("button", name="Load sample data").first.click()
+        await page.wait_for_timeout(300)
+        await wait_rendered(page, timeout_ms)
+        times.append(("sample", time.perf_counter() - start))
+        for title in PAGES:
+            step = title
+            start = time.perf_counter()
+            await page.locator("[data-testid='stSidebarNavLink']", has_text=title).first.click()
+            await page.wait_for_timeout(300)
+            await wait_rendered(page, timeout_ms)
+            times.append((title, time.perf_counter() - start))
+            for problem in await problems(page):
+                errors.append(f"user {n} {title}: {problem}")
+    except Exception as exc:  # a timeout or a crash counts as an error for this user
+        errors.append(f"user {n} at {step}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+    finally:
+        await context.close()
+
+
+async def run(args) -> int:
+    from playwright.async_api import async_playwright
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(url + "/_stcore/health", timeout=1).close()
+                break
+            except OSError:
+                await asyncio.sleep(0.3)
+        else:
+            print("the server did not answer /_stcore/health")
+            return 1
+        baseline = rss_bytes(server.pid)
+        times: list[tuple[str, float]] = []
+        errors: list[str] = []
+        stop = asyncio.Event()
+
+        async def sample_memory():
+            nonlocal peak
+            while not stop.is_set():
+                peak = max(peak, rss_bytes(server.pid))
+                await asyncio.sleep(0.25)
+
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            sampler = asyncio.create_task(sample_memory())
+            began = time.perf_counter()
+            users = [user(i, browser, url, i * args.ramp / max(args.users, 1), args.page_timeout * 1000,
+                          times, errors) for i in range(args.users)]
+            try:
+                await asyncio.wait_for(asyncio.gather(*users), timeout=args.deadline)
+            except TimeoutError:
+                errors.append(f"overall deadline of {args.deadline:.0f} s reached")
+            wall = time.perf_counter() - began
+            stop.set()
+            await sampler
+            await browser.close()
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+    pages = sorted(t for name, t in times if name not in ("home", "sample"))
+    loads = sorted(t for name, t in times if name == "sample")
+
+    def pct(values, q):
+        return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else (
+            values[0] if values else float("nan"))
+
+    print(f"users: {args.users} at once (ramp {args.ramp:g} s), pages visited: {len(pages)} of "
+          f"{args.users * len(PAGES)}, wall time {wall:.1f} s")
+    print(f"errors: {len(errors)}")
+    for line in errors[:20]:
+        print("  " + line)
+    print(f"time to a rendered page (click → page idle): p50 {pct(pages, 50):.2f} s, "
+          f"p95 {pct(pages, 95):.2f} s, max {max(pages, default=float('nan')):.2f} s")
+    print(f"'Load sample data' (all 12 files): p50 {pct(loads, 50):.2f} s, p95 {pct(loads, 95):.2f} s")
+    print(f"server memory: {baseline / 2**20:.0f} MB at start, peak {peak / 2**20:.0f} MB "
+          f"(≈{(peak - baseline) / 2**20 / max(args.users, 1):.0f} MB per session)")
+    return 1 if errors else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which the users arrive")
+    parser.add_argument("--page-timeout", type=float, default=180.0, help="seconds a page may take")
+    parser.add_argument("--deadline", type=float, default=900.0, help="seconds for the whole run")
+    args = parser.parse_args()
+    if not 1 <= args.users <= MAX_USERS:
+        parser.error(f"--users must be 1–{MAX_USERS}")
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""The allow-list (lib.access) and the session sweeper's bookkeeping (ui.sessions.sweep)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lib.access import AllowList, email_from_claims, normalise_email
+from lib.datasets import Workspace
+from ui import sessions
+from ui.auth import providers
+
+SECTION = {"allowed_emails": ["Client.Lead@Client.Example"], "allowed_domains": ["agency.example"]}
+
+
+def claims(email, **extra):
+    return {"email": email, "is_logged_in": True, **extra}
+
+
+@pytest.mark.parametrize("email, allowed", [
+    ("ana@agency.example", True),            # domain listed
+    ("ANA@Agency.Example", True),            # case does not matter
+    ("client.lead@client.example", True),    # address listed
+    ("other@client.example", False),         # same domain as a listed address is not enough
+    ("ana@mail.agency.example", False),      # subdomain is a different domain
+    ("ana@evilagency.example", False),       # suffix is not a domain match
+    ("agency.example@evil.example", False),  # the domain in the local part does not count
+    ("ana@agency.example.evil", False),
+    ("not an address", False),
+    ("", False),
+])
+def test_allow_list_matches_exact_addresses_and_domains(email, allowed):
+    assert AllowList.from_settings(SECTION).allows(claims(email)) is allowed
+
+
+def test_unverified_or_missing_email_is_refused():
+    rules = AllowList.from_settings(SECTION)
+    assert rules.allows(claims("ana@agency.example", email_verified=True))
+    assert not rules.allows(claims("ana@agency.example", email_verified=False))
+    assert not rules.allows(claims("ana@agency.example", email_verified="false"))
+    assert not rules.allows({"is_logged_in": True, "name": "Ana", "preferred_username": "ana@agency.example"})
+    assert email_from_claims({"email": " Ana@Agency.Example "}) == "ana@agency.example"
+
+
+def test_nothing_listed_lets_nobody_in_and_star_lets_everyone_in():
+    assert AllowList.from_settings({}, {}).empty
+    assert not AllowList.from_settings({}, {}).allows(claims("ana@agency.example"))
+    anyone = AllowList.from_settings({"allowed_domains": "*"})
+    assert anyone.allows(claims("someone@anywhere.example"))
+    assert not anyone.allows(claims("no-at-sign"))
+
+
+def test_settings_and_environment_are_combined_and_strings_are_split():
+    env = {"BOUNDARY_ALLOWED_EMAILS": "x@one.example; Y@Two.Example",
+           "BOUNDARY_ALLOWED_DOMAINS": " @three.example , four.example "}
+    rules = AllowList.from_settings({"allowed_domains": "agency.example five.example"}, env)
+    assert rules.emails == {"x@one.example", "y@two.example"}
+    assert rules.domains == {"three.example", "four.example", "agency.example", "five.example"}
+    assert rules.allows(claims("z@four.example")) and rules.allows(claims("y@two.example"))
+    assert not rules.allows(claims("z@one.example"))
+
+
+def test_environment_alone_is_enough():
+    rules = AllowList.from_settings(None, {"BOUNDARY_ALLOWED_DOMAINS": "agency.example"})
+    assert rules.allows(claims("ana@agency.example"))
+
+
+def test_normalise_email():
+    assert normalise_email("  A@B.C ") == "a@b.c"
+    assert normalise_email("a@b@c") is None
+    assert normalise_email("@b.c") is None
+    assert normalise_email("a@") is None
+    assert normalise_email(None) is None
+
+
+_label = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=12)
+_domain = st.builds(lambda parts: ".".join(parts), st.lists(_label, min_size=1, max_size=3))
+
+
+@given(local=_label, domain=_domain, other=_domain)
+def test_domain_rule_is_exact(local, domain, other):
+    """A user is allowed by a domain rule exactly when their domain equals it (any case)."""
+    rules = AllowList.from_settings({"allowed_domains": [domain.upper()]})
+    assert rules.allows(claims(f"{local}@{other}")) is (other == domain)
+    assert rules.allows(claims(f"{local}@{domain}"))
+
+
+@given(emails=st.lists(st.builds(lambda a, d: f"{a}@{d}", _label, _domain), max_size=5),
+       probe=st.builds(lambda a, d: f"{a}@{d}", _label, _domain))
+def test_email_rule_allows_only_listed_addresses(emails, probe):
+    rules = AllowList.from_settings({"allowed_emails": emails})
+    assert rules.allows(claims(probe)) is (probe in emails)
+
+
+def test_providers_default_and_named():
+    assert providers({"redirect_uri": "u", "cookie_secret": "s", "client_id": "c",
+                      "client_secret": "x", "server_metadata_url": "m"}) == [None]
+    assert providers({"redirect_uri": "u", "cookie_secret": "s",
+                      "google": {"client_id": "c"}, "microsoft": {"client_id": "d"}}) == ["google", "microsoft"]
+
+
+# ----------------------------------------------------------- session release bookkeeping
+
+@pytest.fixture
+def clean_registry():
+    with sessions._LOCK:
+        saved = dict(sessions._TRACKED)
+        sessions._TRACKED.clear()
+    yield sessions._TRACKED
+    with sessions._LOCK:
+        sessions._TRACKED.clear()
+        sessions._TRACKED.update(saved)
+
+
+def test_sweep_releases_only_after_ttl_plus_grace_and_forgets_reconnects(clean_registry):
+    import weakref
+
+    ws_gone, ws_back = Workspace(), Workspace()
+    spill = ws_gone._spill_dir
+    clean_registry["gone"] = sessions._Tracked([weakref.ref(ws_gone)])
+    clean_registry["back"] = sessions._Tracked([weakref.ref(ws_back)])
+    active = {"gone": False, "back": False}
+    released: list[str] = []
+    # ttl 120 + grace 30 = 150 s: first seen gone at t=0
+    assert sessions.sweep(0, active.get, ttl=120, grace=30, on_release=released.append) == []
+    active["back"] = True  # reconnected at t=100: its clock restarts
+    assert sessions.sweep(100, active.get, ttl=120, grace=30) == []
+    active["back"] = False
+    assert sessions.sweep(150, active.get, ttl=120, grace=30) == []  # exactly 150 s: not yet
+    assert sessions.sweep(151, active.get, ttl=120, grace=30, on_release=released.append) == ["gone"]
+    assert released == ["gone"]
+    assert not os.path.exists(spill)  # spill directory removed
+    with pytest.raises(Exception):
+        ws_gone.con.execute("SELECT 1")  # connection closed
+    assert ws_back.con.execute("SELECT 1").fetchone() == (1,)  # 'back' went away at 150: kept
+    assert sessions.sweep(301, active.get, ttl=120, grace=30) == ["back"]
+    assert clean_registry == {}

@@ -5,9 +5,11 @@ import math
 import streamlit as st
 
 from lib.charts import cohorts as charts
+from lib.charts.common import with_campaigns
 from lib.errors import BoundaryError
 from lib.metrics import cohorts as m
-from ui.common import dataset_section, download_csv, excluded_note, flags_table, show_sql, workspace
+from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
+                       workspace)
 
 st.title("Cohorts")
 st.caption("Do new customers keep coming back, and which groups retain better?")
@@ -121,7 +123,9 @@ if len(act):
               help="Mean daily active users over the last 30 days ÷ MAU.")
     a4.metric("WAU/MAU", f"{last['wau_mau']:.1%}" if last["wau_mau"] == last["wau_mau"] else "—",
               help="WAU ÷ MAU on the last day.")
-    st.altair_chart(charts.active_users_chart(act), width="stretch", height=CHART_HEIGHT)
+    campaigns = campaign_overlay("cohorts")
+    st.altair_chart(with_campaigns(charts.active_users_chart(act), campaigns, "day"), width="stretch",
+                    height=CHART_HEIGHT)
     st.altair_chart(charts.stickiness_chart(act), width="stretch", height=CHART_HEIGHT)
     st.caption("Charts start once a full 30-day window of data exists; the last day may be partial.")
     download_csv(act, "active_users.csv", key="coh_active")

@@ -4,10 +4,11 @@ import pandas as pd
 import streamlit as st
 
 from lib.charts import email as charts
+from lib.charts.common import with_campaigns
 from lib.config import EMAIL_MPP_START
 from lib.errors import BoundaryError
 from lib.metrics import email as em
-from ui.common import (dataset_section, download_csv, excluded_note, flags_table, show_sql,
+from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
                        threshold_editor, workspace)
 
 
@@ -60,6 +61,7 @@ lists = c3.multiselect("Lists / segments", em.choices(con, data, "list_name"), k
 topics = c4.multiselect("Topics / types", em.choices(con, data, "topic"), key=f"email_topics_{kind}")
 filters = em.Filters(pd.Timestamp(start), pd.Timestamp(end) + pd.Timedelta(days=1), tuple(lists), tuple(topics))
 alpha, k = ws.thresholds["baseline_alpha"], int(ws.thresholds["baseline_periods"])
+campaigns = campaign_overlay("email", prefer=("email",))
 
 # ---------------------------------------------------------------- tiles
 current = em.pooled_rates(con, data, filters)
@@ -106,7 +108,7 @@ chosen = rates[st.selectbox("Rate", list(rates), index=list(rates).index("Unsubs
                             if "Unsubscribe rate" in rates else 0, key="email_history_rate")]
 period_tests = em.baseline_tests(con, data, filters, grain, k, alpha, "period")
 limits = em.baseline_limits(period_tests.frame, chosen.key, alpha)
-st.altair_chart(charts.history_chart(limits, chosen.label, chosen.key), width="stretch")
+st.altair_chart(with_campaigns(charts.history_chart(limits, chosen.label, chosen.key), campaigns), width="stretch")
 table(em.history_display(limits), f"email_{chosen.key}_vs_history")
 show_sql(period_tests)
 campaign_tests = em.baseline_tests(con, data, filters, grain, k, alpha, "campaign")
@@ -119,7 +121,7 @@ show_sql(campaign_tests)
 # ---------------------------------------------------------------- frequency
 st.header("How often do customers get email?")
 periods = em.rates_by_period(con, data, filters, grain)
-st.altair_chart(charts.frequency_chart(periods.frame), width="stretch")
+st.altair_chart(with_campaigns(charts.frequency_chart(periods.frame), campaigns), width="stretch")
 st.caption("Emails per recipient per week = emails sent ÷ list size ÷ weeks in the period. List size is the file's "
            "list-size column when present, otherwise the largest send to each list in the period (lists assumed "
            "not to overlap). Grey bars: the data ends before the period does.")
@@ -148,7 +150,7 @@ else:
 st.header("Is the open rate declining, or is it the topic mix?")
 mix = em.topic_mix_effect(con, data, filters, grain)
 actual, expected = em.trend_per_year(mix.frame, "open_rate"), em.trend_per_year(mix.frame, "expected_open_rate")
-st.altair_chart(charts.topic_mix_chart(mix.frame), width="stretch")
+st.altair_chart(with_campaigns(charts.topic_mix_chart(mix.frame), campaigns), width="stretch")
 if pd.notna(actual):
     st.markdown(f"Open-rate trend: **{100 * actual:+.1f} pp per year**; the topic mix alone predicts "
                 f"**{100 * expected:+.1f} pp per year** (each topic at its own open rate over the range, weighted by "

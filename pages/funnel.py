@@ -4,12 +4,13 @@ import pandas as pd
 import streamlit as st
 
 from lib.charts import funnel as charts
+from lib.charts.common import with_campaigns
 from lib.errors import BoundaryError
 from lib.metrics import funnel as fm
 from lib.metrics import lead_scoring as ls
 from lib.periods import GRAINS
-from ui.common import (dataset_section, download_csv, excluded_note, flags_table, show_sql, threshold_editor,
-                       workspace)
+from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
+                       threshold_editor, workspace)
 
 st.title("Funnel")
 st.caption("Where do leads stall, how fast do they move, which campaigns bring leads that convert, "
@@ -136,7 +137,8 @@ try:
     # ------------------------------------------------------------------ nurture
     st.subheader("Nurture: new leads, MQLs, re-opened leads")
     res = fm.stage_entries_by_period(con, src, stages, grain, start, end)
-    st.altair_chart(charts.entries_chart(res.frame, stages[:2], grain), width="stretch")
+    campaigns = campaign_overlay("funnel")
+    st.altair_chart(with_campaigns(charts.entries_chart(res.frame, stages[:2], grain), campaigns), width="stretch")
     if res.frame["incomplete"].any():
         st.caption(f"The last {grain} is incomplete: the data stops before it ends.")
     table(res, "leads_per_period", "entries", shown=res.frame.pivot_table(

@@ -3,10 +3,11 @@
 import streamlit as st
 
 from lib.charts import in_app as charts
+from lib.charts.common import with_campaigns
 from lib.errors import BoundaryError
 from lib.metrics import in_app as m
-from ui.common import (dataset_section, download_csv, excluded_note, flags_table, show_sql, threshold_editor,
-                       workspace)
+from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
+                       threshold_editor, workspace)
 
 st.title("In-app engagement")
 st.caption("Are in-app messages ignored, dismissed or muted more than before — and is marketing crowding "
@@ -69,10 +70,11 @@ st.subheader("Is engagement falling, and are dismissals, mutes and skims rising?
 st.caption("Each period is tested against the pooled rate of the periods before it (two-proportion z-test); "
            "red points are significantly worse. Triangles mark periods the data covers only partly.")
 trend = m.trend_flags(periods.frame, ws.thresholds)
+campaigns = campaign_overlay("in_app", prefer=("in-app",))
 if trend.empty:
     st.info("No rates to trend: the file has no click, dismiss, mute or dwell data.")
 else:
-    st.altair_chart(charts.trend_chart(trend, grain))
+    st.altair_chart(with_campaigns(charts.trend_chart(trend, grain), campaigns))
 show_sql(periods)
 table = periods.frame[["label", "impressions", "reach", "engagement_rate", "dismiss_rate", "mute_rate",
                        "dwell_under_1s", "median_dwell", "marketing_share", "incomplete"]]

@@ -4,10 +4,11 @@ import pandas as pd
 import streamlit as st
 
 from lib.charts import ncvg as charts
+from lib.charts.common import with_campaigns
 from lib.errors import BoundaryError
 from lib.metrics import ncvg as m
-from ui.common import (dataset_section, download_csv, excluded_note, flags_table, show_sql, threshold_editor,
-                       workspace)
+from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
+                       threshold_editor, workspace)
 
 st.title("Net customer value growth")
 st.caption("How many customers, worth how much, did we gain and lose?")
@@ -30,7 +31,8 @@ if subs is None:
             "ChartMogul…) above for new, lost and net value, the waterfall, trials and incidents.")
     grain = st.radio("Period", m.GRAINS, format_func=str.capitalize, horizontal=True, key="ncvg_grain_c")
     result = m.customers_by_period(con, customers.table, set(customers.mapping), grain)
-    st.altair_chart(charts.customers_chart(result.frame), width="stretch")
+    campaigns = campaign_overlay("ncvg_customers")
+    st.altair_chart(with_campaigns(charts.customers_chart(result.frame), campaigns, "label", grain), width="stretch")
     excluded_note(result)
     st.dataframe(result.frame.drop(columns="period"), hide_index=True, width="stretch")
     download_csv(result.frame, "ncvg_customers_by_period.csv", "ncvg_customers")
@@ -107,10 +109,12 @@ if len(sentences) > 4:
 
 # ---- per period: counts and value
 st.subheader(f"New, lost and net per {grain}")
+campaigns = campaign_overlay("ncvg")
 left, right = st.columns(2)
-left.altair_chart(charts.customers_chart(per), width="stretch")
+left.altair_chart(with_campaigns(charts.customers_chart(per), campaigns, "label", grain), width="stretch")
 if b.has_value:
-    right.altair_chart(charts.value_chart(per, b.currency, vl), width="stretch")
+    right.altair_chart(with_campaigns(charts.value_chart(per, b.currency, vl), campaigns, "label", grain),
+                       width="stretch")
 if per["incomplete"].any():
     st.caption(f"The last {grain} is not complete: the data runs to {b.as_of:%d %b %Y}.")
 shown = m.period_table(per)

@@ -6,10 +6,9 @@ import streamlit as st
 
 from lib.charts import nps as charts
 from lib.metrics import nps as m
-from lib.periods import period_end
 from lib.stats import z_for_alpha
-from ui.common import (dataset_section, download_csv, excluded_note, flags_table, show_sql, threshold_editor,
-                       workspace)
+from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
+                       threshold_editor, workspace)
 
 st.title("NPS calculator")
 st.caption("How loyal are customers, with what margin of error, and did campaigns dent it?")
@@ -88,8 +87,7 @@ else:
     if frame.empty:
         st.info("No response has a date.")
     else:
-        shown = m.campaigns(con, calendar_ds.table, frame["period"].min(),
-                            period_end(frame["period"].max(), grain)) if calendar_ds else None
+        shown = campaign_overlay("nps")
         st.altair_chart(charts.trend_chart(frame, th["nps_healthy_min"], shown, grain), width="stretch")
         dips = frame[frame["dip"]]
         st.write(f"{len(dips)} period(s) with a dip beyond the noise: " + ", ".join(dips["label"])

@@ -70,3 +70,10 @@ def test_weekly_tiles_and_other_definitions(at):
     assert "Week 4 retention" in tiles(at)
     at.selectbox(key="coh_group").set_value("plan").run()
     assert not at.exception
+
+
+def test_active_users_show_the_campaign_calendar(at):
+    overlaid = lambda: sum('"Campaign channel"' in c.proto.spec for c in at.get("vega_lite_chart"))  # noqa: E731
+    assert at.checkbox(key="campaigns_cohorts").value and overlaid() == 1  # DAU/WAU/MAU
+    at.checkbox(key="campaigns_cohorts").uncheck().run()
+    assert not at.exception and overlaid() == 0

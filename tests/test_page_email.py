@@ -58,3 +58,7 @@ def test_email_page_sample_tiles_flags_and_events():
     scanner = flags[flags["Metric"] == "Scanner-like clicks"]
     assert scanner["Subject"].tolist() == ["Trial nurture 3 – Reports"]
     assert [m.label for m in at.metric] == LABELS
+    # the sample's campaign calendar is drawn on the history, frequency and topic-mix trends, email first
+    assert at.checkbox(key="campaigns_email").value
+    assert at.multiselect(key="campaign_channels_email").value == ["email"]
+    assert sum('"Campaign channel"' in c.proto.spec for c in at.get("vega_lite_chart")) == 3

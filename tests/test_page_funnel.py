@@ -55,6 +55,11 @@ def test_sample_data_tiles():
     assert at.session_state["workspace"].thresholds["funnel_mql_score_min"] == 90
     at.run()  # the edit survives the next rerun
     assert tiles(at)["Leads at or above the MQL threshold"] == f"{after:,}"
+    # the campaign calendar is drawn on new leads / MQLs per period; unticking removes it
+    overlaid = lambda: sum('"Campaign channel"' in c.proto.spec for c in at.get("vega_lite_chart"))  # noqa: E731
+    assert at.checkbox(key="campaigns_funnel").value and overlaid() == 1
+    at.checkbox(key="campaigns_funnel").uncheck().run()
+    assert not at.exception and overlaid() == 0
 
 
 def test_real_olist_files_with_closed_deals_joined():

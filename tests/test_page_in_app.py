@@ -45,6 +45,10 @@ def test_in_app_page_with_sample_data():
     flags = m.area_flags(ws)
     assert {f.metric for f in flags} >= {"Engagement rate", "Dismiss rate", "Mute rate", "Dwell under 1s",
                                          "Messages per active user per week", "Frequency up and engagement down"}
+    # the sample's in-app campaigns are drawn on the trend panels (one facet chart)
+    assert at.checkbox(key="campaigns_in_app").value
+    assert at.multiselect(key="campaign_channels_in_app").value == ["in-app"]
+    assert sum('"Campaign channel"' in c.proto.spec for c in at.get("vega_lite_chart")) == 1
 
 
 def test_in_app_page_with_uploaded_daily_aggregate():

@@ -58,6 +58,9 @@ def test_sample_tiles_currency_and_arr_switch():
     assert "Trials that did not convert" in shown and shown["Cancellations scheduled after the as-of date"] in ("1", "1.0")
     captions = " ".join(c.value for c in at.caption)
     assert "in EUR (another currency" in captions  # the other currency is reported, not summed
+    # periods in which campaigns ran are shaded on the customers and value charts
+    assert at.checkbox(key="campaigns_ncvg").value
+    assert sum('"Campaigns running"' in c.proto.spec for c in at.get("vega_lite_chart")) == 2
     sentences = " ".join(md.value for md in at.markdown)
     assert "we gained" in sentences and "MRR" in sentences
 

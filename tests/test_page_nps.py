@@ -99,3 +99,15 @@ def test_manual_mode_counts_and_pasted_scores():
     # 10, 9 promoters; 8 passive; 6 detractor → (2 − 1)/4 = 25.0
     assert shown["NPS"] == "25.0" and shown["Responses"] == "4"
     assert any("Left out: 1 text, 1 decimal, 1 outside 0–10" in c.value for c in at.caption)
+
+
+def test_sample_trend_shows_the_campaign_calendar(sample_page):
+    at = sample_page
+    assert at.checkbox(key="campaigns_nps").value
+    overlaid = lambda: sum('"Campaign channel"' in c.proto.spec for c in at.get("vega_lite_chart"))  # noqa: E731
+    assert overlaid() == 1  # the NPS trend
+    at.multiselect(key="campaign_channels_nps").set_value(["email"]).run()
+    assert not at.exception and overlaid() == 1
+    at.checkbox(key="campaigns_nps").uncheck().run()
+    assert not at.exception and overlaid() == 0
+    at.checkbox(key="campaigns_nps").check().run()

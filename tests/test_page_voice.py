@@ -36,6 +36,8 @@ def test_voice_page_with_sample_data():
     assert headers[0].startswith("Red flags (") and int(headers[0][11:-1]) >= 8
     assert "Do campaign-sourced deals disqualify or close slower than normal?" in headers
     assert not at.error
+    # the chosen channels' campaigns are drawn behind negative volume (the shared overlay)
+    assert sum('"Campaign channel"' in c.proto.spec for c in at.get("vega_lite_chart")) == 1
 
     # every control reruns the page without an exception (one app run for both checks: keeps the file fast)
     at.radio(key="voice_dgrain").set_value("month").run()

@@ -190,5 +190,40 @@ def download_csv(frame: pd.DataFrame, name: str, key: str) -> None:
                        mime="text/csv", key=f"dl_{key}")
 
 
+def campaign_overlay(key: str, prefer: tuple[str, ...] = ()) -> pd.DataFrame | None:
+    """When a campaign calendar is loaded: a "Show campaigns" checkbox (on) and a channel filter.
+
+    Returns the campaigns of the chosen channels (campaign, channel, start_date, end_date) for
+    lib.charts.common.with_campaigns, or None when no calendar is loaded or the box is unticked.
+    `prefer`: channels ticked at first (matched ignoring case, spaces, - and _); all when none match.
+    """
+    from lib.charts.common import campaign_frame
+    from lib.sql import quote_ident
+
+    ws = workspace()
+    dataset = ws.get("campaign_calendar")
+    if dataset is None:
+        return None
+    raw = ws.con.cursor().execute(f"SELECT * FROM {quote_ident(dataset.table)}").df()
+    calendar, left_out = campaign_frame(raw)
+    left, right = st.columns([1, 3])
+    if not left.checkbox("Show campaigns", value=True, key=f"campaigns_{key}",
+                         help=f"Campaigns from {dataset.file_name}, behind the trends: shaded from start to end "
+                              "(a dashed line for one-day campaigns; on per-period bars, a darker period ran more "
+                              "campaigns). Hover for the names."):
+        return None
+    channels = sorted(calendar["channel"].unique())
+    if len(channels) > 1:
+        norm = lambda c: "".join(ch for ch in str(c).lower() if ch.isalnum())  # noqa: E731
+        wanted = {norm(p) for p in prefer}
+        default = [c for c in channels if norm(c) in wanted] or channels
+        picked = right.multiselect("Campaign channels", channels, default=default,
+                                   key=f"campaign_channels_{key}")
+        calendar = calendar[calendar["channel"].isin(picked)]
+    if left_out:
+        st.caption(f"{left_out:,} campaign(s) in {dataset.file_name} have no start date and are not drawn.")
+    return calendar
+
+
 __all__ = ["workspace", "dataset_section", "show_sql", "excluded_note", "flags_table",
            "threshold_editor", "not_built", "download_csv", "sample_button", "threshold"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from lib.charts.common import CATEGORY_COLOURS, FLAG_COLOUR, MUTED, OK_COLOUR
+from lib.charts.common import CATEGORY_COLOURS, FLAG_COLOUR, MUTED, OK_COLOUR, with_campaigns
 
 _CAT_SCALE = alt.Scale(domain=["Detractor", "Passive", "Promoter"],
                        range=[CATEGORY_COLOURS["Detractor"], CATEGORY_COLOURS["Passive"], CATEGORY_COLOURS["Promoter"]])
@@ -17,7 +17,8 @@ _SENTIMENT_SCALE = alt.Scale(domain=["negative", "neutral", "positive"],
 def trend_chart(periods: pd.DataFrame, healthy: float, calendar: pd.DataFrame | None = None,
                 grain: str = "month") -> alt.LayerChart:
     """NPS per period (line), its 95% band (shaded), dips beyond the noise (red points), the
-    incomplete last period (hollow point), the healthy line, and campaign start dates (rules)."""
+    incomplete last period (hollow point), the healthy line, and the campaigns of `calendar`
+    behind them (lib.charts.common.with_campaigns)."""
     data = periods.assign(
         status=[("Dip beyond the noise" if d else "Incomplete period" if i else "Within the noise")
                 for d, i in zip(periods["dip"], periods["incomplete"])])
@@ -39,21 +40,9 @@ def trend_chart(periods: pd.DataFrame, healthy: float, calendar: pd.DataFrame | 
         size=alt.condition("datum.dip", alt.value(160), alt.value(60)))
     rule = alt.Chart(pd.DataFrame({"healthy": [healthy]})).mark_rule(color=MUTED).encode(
         y="healthy:Q", tooltip=[alt.Tooltip("healthy:Q", title="Healthy NPS above")])
-    layers = [band, rule, line, points]
-    if calendar is not None and not calendar.empty:
-        layers.insert(1, campaign_spans(calendar))
-    return alt.layer(*layers).resolve_scale(color="independent").properties(
-        title="NPS by period with its 95% margin of error (shaded); red = dip beyond the noise; "
-              "dashed lines = campaign starts", height=320)
-
-
-def campaign_spans(calendar: pd.DataFrame) -> alt.Chart:
-    """Campaign start rules coloured by channel, with the campaign in the tooltip."""
-    return alt.Chart(calendar).mark_rule(strokeDash=[4, 3], opacity=0.7).encode(
-        x="start_date:T",
-        color=alt.Color("channel:N", title="Campaign channel", legend=alt.Legend(orient="right")),
-        tooltip=[alt.Tooltip("campaign:N", title="Campaign"), alt.Tooltip("channel:N", title="Channel"),
-                 alt.Tooltip("start_date:T", title="Start"), alt.Tooltip("end_date:T", title="End")])
+    chart = alt.layer(band, rule, line, points).resolve_scale(color="independent").properties(
+        title="NPS by period with its 95% margin of error (shaded); red = dip beyond the noise", height=320)
+    return with_campaigns(chart, calendar, "period", grain)
 
 
 def distribution_chart(dist: pd.DataFrame) -> alt.LayerChart:

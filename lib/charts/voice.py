@@ -6,7 +6,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from lib.charts.common import FLAG_COLOUR, MUTED, OK_COLOUR
+from lib.charts.common import FLAG_COLOUR, MUTED, OK_COLOUR, with_campaigns
 
 COMPLAINT_COLOUR = "#ff7f0e"
 
@@ -51,7 +51,8 @@ def rate_with_baseline(frame: pd.DataFrame, value: str, low: str | None, high: s
 
 def negative_volume_with_campaigns(frame: pd.DataFrame, calendar: pd.DataFrame | None, grain_word: str
                                    ) -> alt.LayerChart:
-    """Negative texts and complaints about marketing per period, over shaded campaign windows."""
+    """Negative texts and complaints about marketing per period, over the campaigns of `calendar`
+    (shaded windows, dashed one-day campaigns; lib.charts.common.with_campaigns)."""
     long = frame.melt(id_vars=["period", "label"], value_vars=["negative", "complaints"],
                       var_name="series", value_name="count")
     long["series"] = long["series"].map({"negative": "Negative texts", "complaints": "Complaints about marketing"})
@@ -62,23 +63,10 @@ def negative_volume_with_campaigns(frame: pd.DataFrame, calendar: pd.DataFrame |
             domain=["Negative texts", "Complaints about marketing"], range=[FLAG_COLOUR, COMPLAINT_COLOUR])),
         tooltip=[alt.Tooltip("label:N", title="Period"), alt.Tooltip("series:N", title="Series"),
                  alt.Tooltip("count:Q", title="Texts", format=",d")])
-    layers = []
-    if calendar is not None and not calendar.empty:
-        lo, hi = frame["period"].min(), frame["period"].max()
-        cal = calendar[(calendar["end_date"] >= lo) & (calendar["start_date"] <= hi)].copy()
-        cal["start_date"] = cal["start_date"].clip(lower=lo)
-        cal["end_date"] = cal["end_date"].clip(upper=hi)
-        cal["channel"] = cal["channel"].fillna("campaign")
-        layers.append(alt.Chart(cal).mark_rect(opacity=0.12).encode(
-            x="start_date:T", x2="end_date:T",
-            color=alt.Color("channel:N", title="Campaign channel", scale=alt.Scale(scheme="tableau10"),
-                            legend=alt.Legend(orient="bottom")),
-            tooltip=[alt.Tooltip("campaign:N", title="Campaign"), alt.Tooltip("channel:N", title="Channel"),
-                     alt.Tooltip("start_date:T", title="Start"), alt.Tooltip("end_date:T", title="End")]))
-    layers.append(lines)
-    return alt.layer(*layers, title=alt.Title(
+    chart = alt.layer(lines, title=alt.Title(
         f"Negative texts and complaints per {grain_word}",
-        subtitle="Shaded: campaign windows from the calendar")).resolve_scale(color="independent").properties(height=280)
+        subtitle="Shaded: campaign windows from the calendar; dashed: one-day campaigns")).properties(height=280)
+    return with_campaigns(chart, calendar, "period")
 
 
 def terms_bars(frame: pd.DataFrame, title: str, colour: str = OK_COLOUR) -> alt.Chart:

@@ -17,7 +17,7 @@ COPY app.py ./
 COPY .streamlit/config.toml .streamlit/config.toml
 COPY lib lib
 COPY ui ui
-COPY pages pages
+COPY app_pages app_pages
 COPY sample_data sample_data
 
 USER boundary

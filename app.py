@@ -8,21 +8,21 @@ st.set_page_config(page_title="Boundary", page_icon=":material/explore:", layout
 gate()  # sign-in and allow-list when [auth] is configured in secrets.toml; otherwise nothing
 
 PAGES = {
-    "": [st.Page("pages/home.py", title="Home", icon=":material/explore:", default=True)],
+    "": [st.Page("app_pages/home.py", title="Home", icon=":material/explore:", default=True)],
     "Boundaries": [
-        st.Page("pages/email.py", title="Email", icon=":material/mail:"),
-        st.Page("pages/in_app.py", title="In-app", icon=":material/smartphone:"),
-        st.Page("pages/nps.py", title="NPS", icon=":material/campaign:"),
-        st.Page("pages/voice.py", title="Voice of customer", icon=":material/forum:"),
+        st.Page("app_pages/email.py", title="Email", icon=":material/mail:"),
+        st.Page("app_pages/in_app.py", title="In-app", icon=":material/smartphone:"),
+        st.Page("app_pages/nps.py", title="NPS", icon=":material/campaign:"),
+        st.Page("app_pages/voice.py", title="Voice of customer", icon=":material/forum:"),
     ],
     "Growth": [
-        st.Page("pages/ncvg.py", title="NCVG", icon=":material/trending_up:"),
-        st.Page("pages/funnel.py", title="Funnel", icon=":material/filter_alt:"),
-        st.Page("pages/cohorts.py", title="Cohorts", icon=":material/grid_view:"),
+        st.Page("app_pages/ncvg.py", title="NCVG", icon=":material/trending_up:"),
+        st.Page("app_pages/funnel.py", title="Funnel", icon=":material/filter_alt:"),
+        st.Page("app_pages/cohorts.py", title="Cohorts", icon=":material/grid_view:"),
     ],
     "Across pages": [
-        st.Page("pages/report.py", title="Boundary report", icon=":material/flag:"),
-        st.Page("pages/sql.py", title="SQL notebook", icon=":material/terminal:"),
+        st.Page("app_pages/report.py", title="Boundary report", icon=":material/flag:"),
+        st.Page("app_pages/sql.py", title="SQL notebook", icon=":material/terminal:"),
     ],
 }
 

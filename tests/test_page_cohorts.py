@@ -18,7 +18,7 @@ def at():
     app = AppTest.from_file(APP, default_timeout=90)
     app.run()
     app.button(key="sample_home").click().run()
-    app.switch_page("pages/cohorts.py").run()
+    app.switch_page("app_pages/cohorts.py").run()
     assert not app.exception, app.exception
     return app
 

@@ -16,7 +16,7 @@ def email_page_with_samples() -> AppTest:
     at.run()
     at.button(key="sample_home").click().run()
     assert not at.exception
-    at.switch_page("pages/email.py").run()
+    at.switch_page("app_pages/email.py").run()
     assert not at.exception, at.exception
     return at
 

@@ -31,7 +31,7 @@ def tiles(at) -> dict[str, str]:
 def test_sample_data_tiles():
     at = funnel_page()
     at.button(key="sample_home").click().run()
-    at.switch_page("pages/funnel.py").run()
+    at.switch_page("app_pages/funnel.py").run()
     assert not at.exception, at.exception
     shown = tiles(at)
     assert all(label in shown for label in TILES)
@@ -64,7 +64,7 @@ def test_sample_data_tiles():
 
 def test_real_olist_files_with_closed_deals_joined():
     at = funnel_page()
-    at.switch_page("pages/funnel.py").run()
+    at.switch_page("app_pages/funnel.py").run()
     mql_path = real_file("olist_marketing_qualified_leads_dataset.csv")
     won_path = real_file("olist_closed_deals_dataset.csv")
     at.file_uploader(key="upload_funnel").set_value((mql_path.name, mql_path.read_bytes(), "text/csv")).run()

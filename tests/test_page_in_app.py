@@ -23,7 +23,7 @@ def fresh_app() -> AppTest:
 def test_in_app_page_with_sample_data():
     at = fresh_app()
     at.button(key="sample_home").click().run()
-    at.switch_page("pages/in_app.py").run()
+    at.switch_page("app_pages/in_app.py").run()
     assert not at.exception, at.exception
     tiles = {metric.label: metric for metric in at.metric}
     assert list(tiles) == LABELS
@@ -53,7 +53,7 @@ def test_in_app_page_with_sample_data():
 
 def test_in_app_page_with_uploaded_daily_aggregate():
     at = fresh_app()
-    at.switch_page("pages/in_app.py").run()
+    at.switch_page("app_pages/in_app.py").run()
     at.file_uploader(key="upload_in_app").set_value(("braze_analytics.csv", csv(AGG_HEADER, AGG_ROWS), "text/csv")).run()
     assert not at.exception, at.exception
     tiles = {metric.label: metric for metric in at.metric}

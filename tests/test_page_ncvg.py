@@ -28,7 +28,7 @@ def sample_page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=90)
     at.run()
     at.button(key="sample_home").click().run()
-    at.switch_page("pages/ncvg.py").run()
+    at.switch_page("app_pages/ncvg.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -89,7 +89,7 @@ def test_customer_file_alone_counts_only():
     at = AppTest.from_file(APP, default_timeout=90)
     at.session_state["workspace"] = ws
     at.run()
-    at.switch_page("pages/ncvg.py").run()
+    at.switch_page("app_pages/ncvg.py").run()
     assert not at.exception, at.exception
     raw = pd.read_csv(path)
     shown = tiles(at)

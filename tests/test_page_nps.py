@@ -16,7 +16,7 @@ def nps_page() -> AppTest:
     st.cache_data.clear()
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
-    at.switch_page("pages/nps.py").run()
+    at.switch_page("app_pages/nps.py").run()
     assert not at.exception
     return at
 

@@ -6,7 +6,7 @@ from tests.test_pages import fresh_app
 def test_sql_page_runs_query_and_refuses_drop():
     at = fresh_app()
     at.button(key="sample_home").click().run()
-    at.switch_page("pages/sql.py").run()
+    at.switch_page("app_pages/sql.py").run()
     assert not at.exception
     at.text_area(key="sql_text_0").set_value("SELECT count(*) AS n FROM deals").run()
     at.button(key="sql_run_0").click().run()

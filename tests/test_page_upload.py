@@ -13,7 +13,7 @@ def upload(at, page: str, key: str, name: str, data: bytes, mime: str = "text/cs
 
 
 def test_real_mailchimp_export_is_recognised_without_mapping():
-    at = upload(fresh_app(), "pages/email.py", "email", "mailchimp.csv",
+    at = upload(fresh_app(), "app_pages/email.py", "email", "mailchimp.csv",
                 real_file("mailchimp_campaigns_mydomino.csv").read_bytes())
     ws = at.session_state["workspace"]
     assert ws.get("email_campaigns").rows_read == 62
@@ -23,7 +23,7 @@ def test_real_mailchimp_export_is_recognised_without_mapping():
 
 def test_columns_panel_fixes_the_map_and_keeps_it():
     data = b"Name,When,Audience,Opened,Clicked\nA,2025-01-06,100,20,3\nB,2025-01-13,120,25,4\n"
-    at = upload(fresh_app(), "pages/email.py", "email", "odd.csv", data)
+    at = upload(fresh_app(), "app_pages/email.py", "email", "odd.csv", data)
     assert "no column found for Send date, Sent (recipients) or Delivered" in at.error[0].value
     digest = at.session_state["workspace"].datasets["email_campaigns"].digest[:8]
     at.selectbox(key=f"map_email_email_campaigns_{digest}_send_date").set_value("When").run()
@@ -37,13 +37,13 @@ def test_columns_panel_fixes_the_map_and_keeps_it():
     assert "list_name" not in dataset.mapping
     assert at.selectbox(key=f"map_email_email_campaigns_{digest}_list_name").value == "— not in file —"
     # moving to another page and back keeps the fixed dataset
-    at.switch_page("pages/nps.py").run()
-    at.switch_page("pages/email.py").run()
+    at.switch_page("app_pages/nps.py").run()
+    at.switch_page("app_pages/email.py").run()
     assert ws.get("email_campaigns").mapping["send_date"] == "When" and not at.exception
 
 
 def test_bad_file_shows_a_plain_error():
-    at = upload(fresh_app(), "pages/nps.py", "nps", "survey.xlsx", b"not a workbook at all",
+    at = upload(fresh_app(), "app_pages/nps.py", "nps", "survey.xlsx", b"not a workbook at all",
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     assert at.error[0].value.startswith("survey.xlsx is not a valid Excel workbook")
 
@@ -56,7 +56,7 @@ def test_sheet_choice_in_the_columns_panel():
         "Responses": [["Email", "Score", "Comment"], ["a@x.com", 10, "love it"], ["b@x.com", 3, "meh"]],
         "Old": [["Email", "Score", "Comment"], ["c@x.com", 8, "fine"]],
     })
-    at = upload(fresh_app(), "pages/nps.py", "nps", "nps.xlsx", data,
+    at = upload(fresh_app(), "app_pages/nps.py", "nps", "nps.xlsx", data,
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     ws = at.session_state["workspace"]
     assert ws.get("nps_responses").sheet == "Responses"

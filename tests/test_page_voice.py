@@ -13,7 +13,7 @@ def voice_page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     at.button(key="sample_home").click().run()
-    at.switch_page("pages/voice.py").run()
+    at.switch_page("app_pages/voice.py").run()
     assert not at.exception, at.exception
     return at
 

@@ -7,8 +7,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-PAGES = ["pages/home.py", "pages/email.py", "pages/in_app.py", "pages/nps.py", "pages/voice.py",
-         "pages/ncvg.py", "pages/funnel.py", "pages/cohorts.py", "pages/report.py", "pages/sql.py"]
+PAGES = ["app_pages/home.py", "app_pages/email.py", "app_pages/in_app.py", "app_pages/nps.py", "app_pages/voice.py",
+         "app_pages/ncvg.py", "app_pages/funnel.py", "app_pages/cohorts.py", "app_pages/report.py", "app_pages/sql.py"]
 
 
 def fresh_app() -> AppTest:

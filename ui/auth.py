@@ -88,8 +88,8 @@ def gate() -> None:
 def _only(screen, title: str) -> None:
     """Show this screen as the app's one and only page, then stop.
 
-    Declaring it through st.navigation (hidden) replaces the `pages/` folder's automatic sidebar
-    links, so a signed-out browser sees no page names either; any URL lands on this screen.
+    Declaring it through st.navigation (hidden) keeps the sidebar empty of page links,
+    so a signed-out browser sees no page names either; any URL lands on this screen.
     """
     st.navigation([st.Page(screen, title=title, url_path="signin", default=True)], position="hidden").run()
     st.stop()

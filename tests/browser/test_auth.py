@@ -12,15 +12,11 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
-import sys
 import threading
-import time
-import urllib.request
 
 import pytest
 
-from tests.browser.conftest import ROOT, _free_port, open_page, wait_idle
+from tests.browser.conftest import _free_port, open_page, running_app, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -61,29 +57,8 @@ def auth_app_url(oidc_url, tmp_path_factory):
         "\n[boundary]\n"
         'allowed_domains = ["agency.example"]\n', encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOUNDARY_ALLOWED_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-         "--secrets.files", str(secrets_file)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with running_app("--secrets.files", str(secrets_file), env=env, port=port) as app:
+        yield app
 
 
 @pytest.fixture

@@ -6,47 +6,21 @@ temporary directory is a fresh folder, so the session's directory can be watched
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
 
-from tests.browser.conftest import ROOT, _free_port, open_page
+from tests.browser.conftest import open_page, running_app
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
 def short_lived_server(tmp_path):
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "TMPDIR": str(tmp_path), "BOUNDARY_SESSION_SWEEP_S": "0.5",
            "BOUNDARY_SESSION_GRACE_S": "0.5"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-         "--server.disconnectedSessionTTL", "2"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
-    yield url, tmp_path
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with running_app("--server.disconnectedSessionTTL", "2", env=env) as url:
+        yield url, tmp_path
 
 
 def _spill_dirs(folder) -> list[str]:

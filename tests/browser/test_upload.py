@@ -33,3 +33,21 @@ def test_home_sample_data_then_page(page, app_url):
     wait_idle(page)
     assert page.locator("[data-testid='stException']").count() == 0
     assert "email_campaigns.csv" in page.content()
+
+
+def test_first_visit_of_a_fresh_server_to_a_page_url_runs_the_app_frame(browser):
+    """Regression: with a `pages/` folder, Streamlit's legacy discovery ran the page without app.py
+    (no sign-in gate, raw file names in the sidebar) for the first visitor of a fresh server."""
+    from tests.browser.conftest import running_app
+
+    with running_app() as url:
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        try:
+            open_page(page, url, "in_app")
+            assert page.locator("[data-testid='stMain'] h1").first.inner_text() == "In-app engagement"
+            sidebar = page.locator("[data-testid='stSidebar']").inner_text()
+            assert "Boundary report" in sidebar and "SQL notebook" in sidebar
+            assert "in app" not in sidebar.lower().replace("in-app", "")
+        finally:
+            context.close()

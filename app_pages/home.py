@@ -23,21 +23,21 @@ if st.session_state.get("samples_loaded"):
 
 st.subheader("Pages")
 PAGE_GUIDE = [
-    ("pages/email.py", "Email", "Is email frequency or content pushing people to unsubscribe or complain?",
+    ("app_pages/email.py", "Email", "Is email frequency or content pushing people to unsubscribe or complain?",
      "Mailchimp, HubSpot, Klaviyo, Brevo, Campaign Monitor campaign reports"),
-    ("pages/in_app.py", "In-app", "Are in-app messages ignored, dismissed or muted?",
+    ("app_pages/in_app.py", "In-app", "Are in-app messages ignored, dismissed or muted?",
      "Braze, Intercom, Pendo, Appcues events"),
-    ("pages/nps.py", "NPS", "How loyal are customers, with what margin of error, and did campaigns dent it?",
+    ("app_pages/nps.py", "NPS", "How loyal are customers, with what margin of error, and did campaigns dent it?",
      "Delighted, SurveyMonkey, Qualtrics, Typeform, Hotjar"),
-    ("pages/voice.py", "Voice of customer", "Are posts and deal notes turning negative about marketing?",
+    ("app_pages/voice.py", "Voice of customer", "Are posts and deal notes turning negative about marketing?",
      "Community posts, reviews, CS notes, deals"),
-    ("pages/ncvg.py", "NCVG", "How many customers, worth how much, were gained and lost?",
+    ("app_pages/ncvg.py", "NCVG", "How many customers, worth how much, were gained and lost?",
      "Stripe, Chargebee, ChartMogul"),
-    ("pages/funnel.py", "Funnel", "Where do leads stall, and what do nurture programs cost?",
+    ("app_pages/funnel.py", "Funnel", "Where do leads stall, and what do nurture programs cost?",
      "HubSpot contacts, Salesforce leads"),
-    ("pages/cohorts.py", "Cohorts", "Do new customers keep coming back?", "Event logs, order lines"),
-    ("pages/report.py", "Boundary report", "Every red flag in one view, with the questions to ask", ""),
-    ("pages/sql.py", "SQL notebook", "Your own read-only SQL over the loaded tables", ""),
+    ("app_pages/cohorts.py", "Cohorts", "Do new customers keep coming back?", "Event logs, order lines"),
+    ("app_pages/report.py", "Boundary report", "Every red flag in one view, with the questions to ask", ""),
+    ("app_pages/sql.py", "SQL notebook", "Your own read-only SQL over the loaded tables", ""),
 ]
 for path, label, answers, exports in PAGE_GUIDE:
     left, right = st.columns([1, 3])

@@ -6,8 +6,10 @@ Generates synthetic activity events with numpy (fixed seed) straight into a Duck
 session-like connection (2 threads, 2 GB, as lib.datasets.Workspace), times
 `lib.metrics.cohorts.retention_matrix` (monthly calendar cohorts by first activity, "returned in
 month N"), times a plain pandas implementation of the same matrix on the same rows, checks that
-both give the same counts cell by cell, and prints the ratio (target: DuckDB ≥ 5× faster).
-Also times the page's other heavy figures (active users, group curves) for the "interactive" claim.
+both give the same counts cell by cell, and prints the ratio (target: DuckDB ≥ 5× faster). The
+ratio uses DuckDB's first run (nothing stored yet); a rerun on the same data (what every widget
+click on the page does) reads the result stored for this table version and is timed separately.
+Also times the page's other heavy figures (active users, group curves), first run and rerun.
 Run on purpose; not part of the test suite.
 """
 
@@ -76,7 +78,11 @@ def main() -> None:
     t = time.perf_counter()
     result = cohorts.retention_matrix(con, "activity")
     duck_s = time.perf_counter() - t
-    print(f"DuckDB  retention_matrix: {duck_s:6.2f} s  ({len(result.frame):,} cells)")
+    print(f"DuckDB  retention_matrix: {duck_s:6.2f} s  ({len(result.frame):,} cells; first run, nothing stored)")
+    t = time.perf_counter()
+    rerun = cohorts.retention_matrix(con, "activity")
+    print(f"        rerun, same data: {time.perf_counter() - t:6.2f} s  (the stored result; "
+          f"same frame: {rerun.frame.equals(result.frame)})")
 
     events = con.execute("SELECT user_id, event_time FROM activity").df()  # same rows, not timed
     t = time.perf_counter()
@@ -102,7 +108,10 @@ def main() -> None:
                            con, "activity", cohorts.CohortOptions(grain="week", mode="rolling")))):
         t = time.perf_counter()
         run()
-        print(f"  {label:28s} {time.perf_counter() - t:6.2f} s")
+        first = time.perf_counter() - t
+        t = time.perf_counter()
+        run()
+        print(f"  {label:28s} {first:6.2f} s   rerun {time.perf_counter() - t:5.2f} s")
     ws.close()
     if not same:
         sys.exit("the two matrices differ")

@@ -397,3 +397,79 @@ def test_chart_builders_are_titled_and_mark_incomplete_cells():
     active = c.active_users(con, "activity").frame
     assert charts.active_users_chart(active).to_dict()["encoding"]["y"]["title"] == "Active users"
     assert charts.stickiness_chart(active).to_dict()["encoding"]["y"]["axis"]["format"] == ".0%"
+
+
+# ---------------------------------------------------------------- speed-ups: period keys and the result cache
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=st.datetimes(min_value=T("1900-01-01").to_pydatetime(), max_value=T("2100-12-31").to_pydatetime()),
+       b=st.datetimes(min_value=T("1900-01-01").to_pydatetime(), max_value=T("2100-12-31").to_pydatetime()),
+       grain=st.sampled_from(["month", "week"]))
+def test_integer_period_keys_are_the_periods_of_lib_periods(a, b, grain):
+    """The grouping keys give exactly lib.periods' calendar months / ISO Monday weeks (pre-1970,
+    year ends and leap days included), and the key difference is date_diff's whole periods."""
+    from lib.periods import period_sql, period_start
+
+    a, b = T(a).floor("us"), T(b).floor("us")
+    ka, kb = c._period_key("a", grain), c._period_key("b", grain)
+    row = PROPERTY_CON.execute(
+        f"SELECT {c._key_date(ka, grain)}, {period_sql('a', grain)}, {c._key_diff(ka, kb, grain)} "
+        "FROM (SELECT CAST(? AS TIMESTAMP) AS a, CAST(? AS TIMESTAMP) AS b)",
+        [a.to_pydatetime(), b.to_pydatetime()]).fetchall()[0]
+    assert T(row[0]) == T(row[1]) == period_start(a, grain)
+    pa_, pb_ = period_start(a, grain), period_start(b, grain)
+    if grain == "month":
+        expected = (pb_.year - pa_.year) * 12 + pb_.month - pa_.month
+    else:
+        expected = (pb_ - pa_).days // 7
+    assert row[2] == expected
+
+
+def _cache_tables(con) -> list[str]:
+    return [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE starts_with(table_name, ?) "
+                                      "ORDER BY table_name", [c.CACHE_PREFIX]).fetchall()]
+
+
+def test_cache_serves_reruns_and_is_invalidated_when_the_data_changes():
+    con = make_table(MONTHLY)
+    first = c.retention_matrix(con, "activity")
+    stored = _cache_tables(con)
+    assert stored  # the matrix and its exclusion counts were stored
+    again = c.retention_matrix(con, "activity")
+    assert _cache_tables(con) == stored and again.frame.equals(first.frame)
+    # prove the rerun reads the stored result: tamper with it and see the tampered value come back
+    cells_table = next(n for n in stored
+                       if "users_in" in [r[0] for r in con.execute(f'DESCRIBE "{n}"').fetchall()])
+    con.execute(f'UPDATE "{cells_table}" SET users_in = 99')
+    assert (c.retention_matrix(con, "activity").frame["users_in"] == 99).all()
+    # a new upload replaces the table: the figures are recomputed and the old results dropped
+    make_table(MONTHLY + [("f", "2025-01-02 08:00", None)], con=con)
+    fresh = c.retention_matrix(con, "activity")
+    # Jan cohort gains f (active in Jan only): {a, b, c, f} = 4 users; month 1 (Feb) still only b
+    assert cells(fresh, "2025-01-01")["cohort_size"].tolist() == [4, 4, 4, 4]
+    assert cells(fresh, "2025-01-01")["users_in"].tolist() == [4, 1, 1, 1]
+    assert not set(stored) & set(_cache_tables(con))
+    # rows added in place (same table) also change the version: g starts in March
+    con.execute("INSERT INTO activity VALUES (99, 'g', TIMESTAMP '2025-03-20 08:00', NULL)")
+    assert cells(c.retention_matrix(con, "activity"), "2025-03-01")["cohort_size"].tolist() == [2, 2]  # e, g
+    # other tables' results are kept apart: same SQL shape, another table
+    make_table(MONTHLY[:2], con=con, name="other")
+    assert c.retention_matrix(con, "other").frame["cohort_size"].tolist() == [1]
+    assert c.retention_matrix(con, "activity").frame["cohort_size"].iloc[0] == 4
+    kept = len(_cache_tables(con))
+    assert kept > 0 and c.clear_cache(con) == kept and _cache_tables(con) == []
+
+
+def test_cache_through_the_workspace_follows_a_new_upload(ws):
+    one = b"user_id,event_time\nu1,2025-01-05\nu1,2025-02-05\nu2,2025-01-09\n"
+    two = b"user_id,event_time\nu1,2025-01-05\nu2,2025-01-09\nu2,2025-02-09\nu3,2025-02-01\n"
+    dataset = ws.load("a.csv", one, kind="activity")
+    before = c.retention_matrix(ws.con, dataset.table).frame
+    # one: Jan cohort {u1, u2}; month 1 (Feb): u1 → [2, 1]
+    assert before["users_in"].tolist() == [2, 1]
+    dataset = ws.load("b.csv", two, kind="activity")
+    after = c.retention_matrix(ws.con, dataset.table).frame
+    # two: Jan cohort {u1, u2}, month 1: u2; Feb cohort {u3} → Jan [2, 1], Feb [1]
+    assert after["cohort_size"].tolist() == [2, 2, 1] and after["users_in"].tolist() == [2, 1, 1]
+    assert c.active_users(ws.con, dataset.table).frame["dau"].sum() == 4

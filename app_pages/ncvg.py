@@ -12,15 +12,15 @@ from ui.common import (campaign_overlay, dataset_section, download_csv, excluded
 
 st.title("Net customer value growth")
 st.caption("How many customers, worth how much, did we gain and lose?")
-dataset = dataset_section(["subscriptions", "customers"], key="ncvg")
+dataset = dataset_section(["subscriptions", "value_history", "customers"], key="ncvg")
 if dataset is None:
     st.stop()
 ws = workspace()
 con = ws.con.cursor()  # own cursor: an overlapping rerun may still hold the session connection
-subs, customers = ws.get("subscriptions"), ws.get("customers")
+subs, hist, customers = ws.get("subscriptions"), ws.get("value_history"), ws.get("customers")
 
 # ---- a customer file alone: counts only
-if subs is None:
+if subs is None and hist is None:
     totals = m.first_row(m.customers_totals(con, customers.table, set(customers.mapping)).frame)
     t1, t2, t3 = st.columns(3)
     t1.metric("New customers", f"{totals['new_customers']:,}", help="Customers with a signup date (whole file).")
@@ -39,46 +39,48 @@ if subs is None:
     show_sql(result)
     st.stop()
 
-# ---- settings: currency, MRR/ARR, period, as-of date, range
-columns = frozenset(subs.mapping)
-found = m.currencies(con, subs.table, columns).frame
+# ---- settings: source, currency, MRR/ARR, period, as-of date, range
+src = hist or subs
+if subs is not None and hist is not None:
+    src = ws.get(st.radio("Value movements from", ["value_history", "subscriptions"], horizontal=True, key="ncvg_source",
+                          format_func=lambda k: ws.get(k).label, help="A value history dates every change of a "
+                          "customer's MRR; subscriptions also give plan moves, trials, renewals and incident churn."))
+st.caption(f"Figures below come from **{src.file_name}** ({src.label}).")
+columns = frozenset(src.mapping)
+found = m.currencies(con, src.table, columns).frame
 c1, c2, c3, c4 = st.columns(4)
 currency = None
 if "currency" in columns:
     rows = dict(zip(found["currency"], found["rows"]))
-    currency = c1.selectbox("Currency", list(rows), key="ncvg_currency", format_func=lambda c: f"{c} ({rows[c]:,} rows)",
+    currency = c1.selectbox("Currency", list(rows), key=f"ncvg_currency_{src.kind}", format_func=lambda c: f"{c} ({rows[c]:,} rows)",
                             help="Amounts in different currencies are never added together.")
 value = c2.radio("Value", m.VALUE_MODES, format_func=str.upper, horizontal=True, key="ncvg_value")
 grain = c3.radio("Period", m.GRAINS, format_func=str.capitalize, horizontal=True, key="ncvg_grain")
-data_as_of = m.data_as_of(con, subs.table, columns)
+data_as_of = m.data_as_of(con, src.table, columns)
 if data_as_of is None:
-    st.error(f"{subs.file_name}: no readable start dates. Check the Start date column under “Columns”.")
+    st.error(f"{src.file_name}: no readable dates. Check the date columns under “Columns”.")
     st.stop()
-as_of = c4.date_input("Data as of", value=data_as_of.date(), key="ncvg_as_of",
+as_of = c4.date_input("Data as of", value=data_as_of.date(), key=f"ncvg_as_of_{src.kind}",
                       help="Default: the latest start date (or ended subscription's end date) in the file. "
                            "Ends after this date are scheduled cancellations, not losses yet.")
+gaps = "explicit" if src.kind != "value_history" else st.radio(
+    "A customer stops paying when", m.GAP_RULES, horizontal=True, key=f"ncvg_gaps_{src.digest[:8]}",
+    index=m.GAP_RULES.index(m.default_gaps(columns)), format_func=m.GAP_LABELS.get)
 try:
-    b = m.make_basis(con, subs, currency, value, pd.Timestamp(as_of))
+    b = m.make_basis(con, src, currency, value, pd.Timestamp(as_of), gaps)
     span = m.data_range(con, b)
 except BoundaryError as exc:
     st.error(str(exc))
     st.stop()
 if span is None:
-    st.warning(f"{subs.file_name}: no subscription was paying by {b.as_of:%d %b %Y} in this currency "
+    st.warning(f"{src.file_name}: no subscription was paying by {b.as_of:%d %b %Y} in this currency "
                "(trials only, or all start later). Pick another currency or a later as-of date.")
     st.stop()
 picked = st.date_input("Range", value=(span[0].date(), span[1].date()), min_value=span[0].date(),
-                       max_value=span[1].date(), key="ncvg_range")
+                       max_value=span[1].date(), key=f"ncvg_range_{src.kind}")
 start, end = (pd.Timestamp(picked[0]), pd.Timestamp(picked[1])) if len(picked) == 2 else span
-with st.expander("How these numbers are counted", expanded=False):
-    st.markdown(f"""- {m.value_rule(columns, value)} Amounts in other currencies are never added in.
-- A customer is **new** in the period their first paying subscription starts (after any trial), **lost** in the
-  period their last one ends, and **returning** (reactivation) when they start again after all had ended.
-  New customers include returning ones, so **net customers = new − lost** = the change in paying customers.
-- **New value** = value of new and returning customers on their first day; **lost value** = value of lost
-  customers on their last day; **net value** = new − lost. Up- and downgrades are in the waterfall.
-- An end date after the as-of date ({b.as_of:%d %b %Y}) is a **scheduled cancellation**: not lost yet.
-- Trials count from their trial end; a trial that never converted is not a customer (see *Trials*).""")
+with st.expander("How these numbers are counted", expanded=b.source != "subscriptions"):
+    st.markdown(m.history_rules(b) if b.source != "subscriptions" else m.subscription_rules(b))
 
 # ---- headline tiles over the range
 totals_result = m.ncvg_totals(con, b, start, end)
@@ -87,7 +89,7 @@ where = f"{start:%d %b %Y} – {end:%d %b %Y}"
 tiles = st.columns(6)
 tiles[0].metric("New customers", f"{t['new_customers']:,}", help=f"Customers whose paying run started {where} "
                 f"(first time or returning; {t['returning_customers']:,} returning).")
-tiles[1].metric("Lost customers", f"{t['lost_customers']:,}", help=f"Customers whose last paying subscription ended {where}.")
+tiles[1].metric("Lost customers", f"{t['lost_customers']:,}", help=f"Customers whose value fell to 0 {where}.")
 tiles[2].metric("Net customers", f"{t['net_customers']:+,}", help="New customers − lost customers: "
                 f"{t['customers_start']:,} paying before the range → {t['customers_end']:,} at its end.")
 vl = b.value_label
@@ -141,7 +143,9 @@ if b.has_value:
 
 # ---- plan tiers and segments
 st.subheader("Segment movement: plan up- and downgrades")
-if "plan" not in columns:
+if b.source != "subscriptions":
+    st.info("Plan moves need a subscriptions export (a plan per subscription with its dates).")
+elif "plan" not in columns:
     st.info("The file has no plan column: map one under “Columns” to see moves between plan tiers.")
 else:
     moves_by_period = m.plan_moves_by_period(con, b, grain, start, end)
@@ -173,7 +177,13 @@ if options:
 else:
     st.caption("Upload a customer file (CRM accounts) with a segment or industry column above to see value by segment.")
 
-# ---- trials and renewals
+# ---- trials and renewals (subscriptions only)
+if b.source != "subscriptions":
+    st.info("Trials, renewals and churn after an incident need a subscriptions export: load one above "
+            "(and pick it as the source).")
+    st.subheader("Red flags")
+    flags_table(m.area_flags(ws), "ncvg")
+    st.stop()
 st.subheader("Trials that did not convert, subscriptions not renewed")
 trials = m.first_row(m.trial_conversion(con, b).frame)
 renew = m.renewals(con, b, ws.thresholds["ncvg_renewal_grace_days"])

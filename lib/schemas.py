@@ -195,6 +195,14 @@ KINDS: dict[str, Kind] = {
             _c("lead_id", TEXT, "Lead"),
             _c("segment", TEXT, "Segment"),
         ), one_of=(("created_date", "close_date"),)),
+        Kind("value_history", "Customer value history (customer, date, MRR)", (
+            _c("customer_id", TEXT, "Customer", True),
+            _c("date", DATE, "Date", True),
+            _c("mrr", NUMBER, "MRR on that date", True),
+            _c("currency", TEXT, "Currency"),
+            _c("plan", TEXT, "Plan / tier"),
+            _c("movement_type", TEXT, "Movement type (as exported)"),
+        )),
         Kind("campaign_calendar", "Campaign calendar", (
             _c("campaign", TEXT, "Campaign", True),
             _c("start_date", DATE, "Start date", True),

@@ -207,4 +207,20 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
         "incident_date": ["Incident Date", "Date", "Occurred At"],
         "description": ["Description", "Incident", "Summary"],
     },
+    "value_history": {
+        # One row per customer per date with the customer's recurring value on that date.
+        # ChartMogul "MRR Movements" (destinations): DATE, CUSTOMER_UUID, CUSTOMER_EXTERNAL_ID, MRR (the
+        # MRR after the movement, in cents), MRR_MOVEMENT, MOVEMENT_TYPE, CURRENCY_CODE, PLAN_EXTERNAL_ID;
+        # ChartMogul activities API: date, customer-uuid, activity-mrr, type, currency;
+        # CRM account-MRR snapshots / monthly MRR-by-customer sheets: Account ID, Snapshot Date / Month, MRR.
+        "customer_id": ["Customer ID", "Customer External ID", "Customer UUID", "customer-uuid", "Account ID",
+                        "Customer", "Account"],
+        "date": ["Date", "Snapshot Date", "As Of", "As Of Date", "Month", "Snapshot Month", "Activity Date",
+                 "Movement Date", "Report Date", "Effective Date", "Period"],
+        "mrr": ["MRR", "Customer MRR", "Current MRR", "activity-mrr", "Activity MRR", "MRR Amount",
+                "Monthly Recurring Revenue", "Recurring Value", "Value", "Amount"],
+        "currency": ["Currency", "Currency Code"],
+        "plan": ["Plan", "Plan External ID", "Plan Name", "Tier"],
+        "movement_type": ["Movement Type", "type", "Activity Type"],
+    },
 }

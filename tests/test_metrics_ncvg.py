@@ -454,3 +454,230 @@ def test_group_columns_offer_segment_first(ws):
     assert by_country["customers_in_file"].sum() == 500
     with pytest.raises(BoundaryError, match="not a text column"):
         m.value_by_segment(ws.con, b, accounts.table, 'x"; DROP TABLE customers; --')
+
+
+# ----------------------------------------------------------------------------- value history
+
+# A ChartMogul "MRR Movements"-shaped file (MRR = the customer's MRR after the movement).
+# Worked by hand, explicit stops (a 0 row), as-of = latest date 2025-04-01, USD:
+#  A  100 from 01-10 (new Jan +100); 150 from 03-05 (expansion Mar +50)
+#  B  200 from 01-15 (new Jan +200); 120 from 02-20 (contraction Feb −80)
+#  C  80 from 01-20 (new Jan +80); 0 on 02-10 (churn Feb −80); 90 from 04-01 (reactivation Apr +90)
+#  D  60 from 03-15 (new Mar +60)
+#  E  70 EUR from 02-01 (another currency: reported, not summed)
+# Jan: new 3 worth 380, start 0 → end 380.  Feb: lost 1 (C) worth 80, contraction 80 → end 220.
+# Mar: new 1 (D) worth 60, expansion 50 → end 330.  Apr: new 1 (C returning) worth 90 → end 420.
+MOVEMENTS_CSV = """DATE,CUSTOMER_EXTERNAL_ID,MRR,MOVEMENT_TYPE,CURRENCY_CODE,PLAN_EXTERNAL_ID
+2025-01-10,A,100,new_biz,USD,pro
+2025-01-15,B,200,new_biz,USD,business
+2025-01-20,C,80,new_biz,USD,basic
+2025-02-01,E,70,new_biz,EUR,pro
+2025-02-10,C,0,churn,USD,basic
+2025-02-20,B,120,contraction,USD,pro
+2025-03-05,A,150,expansion,USD,pro
+2025-03-15,D,60,new_biz,USD,basic
+2025-04-01,C,90,reactivation,USD,pro
+"""
+
+
+@pytest.fixture
+def history(ws):
+    dataset = ws.load("mrr_movements.csv", MOVEMENTS_CSV.encode(), kinds=["subscriptions", "value_history", "customers"])
+    assert dataset.kind == "value_history" and dataset.ready
+    return ws, dataset, m.make_basis(ws.con, dataset, gaps=m.default_gaps(dataset.mapping))
+
+
+def test_history_basis_and_totals_hand_worked(history):
+    ws, dataset, b = history
+    assert (b.source, b.gaps, b.currency, b.as_of) == ("value_history", "explicit", "USD", pd.Timestamp("2025-04-01"))
+    result = m.ncvg_totals(ws.con, b)
+    t = result.frame.iloc[0]
+    # new: A, B, C (Jan), D (Mar), C again (Apr) = 5, 1 returning; lost: C (Feb) = 1; net 4
+    assert (t.new_customers, t.returning_customers, t.lost_customers, t.net_customers) == (5, 1, 1, 4)
+    # new value 100 + 200 + 80 + 60 + 90 = 530; lost 80 (C); net 450
+    assert (t.new_value, t.lost_value, t.net_value) == pytest.approx((530, 80, 450))
+    # waterfall: new business 440, reactivation 90, expansion 50, contraction 80, churn 80: 0 → 420
+    parts = (t.new_business_value, t.reactivation_value, t.expansion_value, t.contraction_value, t.churn_value)
+    assert parts == pytest.approx((440, 90, 50, 80, 80))
+    assert t.value_end == pytest.approx(420) and t.customers_end == 4
+    assert m.waterfall_steps(t)["top"].tolist()[-1] == pytest.approx(420)
+    assert result.excluded == {"in EUR (another currency: pick it above to see them)": 1}
+
+
+def test_history_by_month_hand_worked(history):
+    ws, _, b = history
+    per = m.ncvg_by_period(ws.con, b, "month").frame
+    assert per["label"].tolist() == ["Jan 2025", "Feb 2025", "Mar 2025", "Apr 2025"]
+    assert per["new_customers"].tolist() == [3, 0, 1, 1]
+    assert per["lost_customers"].tolist() == [0, 1, 0, 0]
+    assert per["returning_customers"].tolist() == [0, 0, 0, 1]
+    assert per["value_start"].tolist() == pytest.approx([0, 380, 220, 330])
+    assert per["value_end"].tolist() == pytest.approx([380, 220, 330, 420])
+    assert per["contraction_value"].tolist() == pytest.approx([0, 80, 0, 0])
+    assert per["expansion_value"].tolist() == pytest.approx([0, 0, 50, 0])
+    # Feb GRR = NRR = (380 − 80 contraction − 80 churn) / 380 = 220/380; Mar: start 220, + 50 expansion
+    # of A (paying since Jan) → GRR 220/220 = 1, NRR 270/220; Jan has no start value → blank
+    assert math.isnan(per["grr"][0])
+    assert per["grr"].tolist()[1:] == pytest.approx([220 / 380, 1.0, 1.0])
+    assert per["nrr"].tolist()[1:] == pytest.approx([220 / 380, 270 / 220, 1.0])
+    assert per["incomplete"].tolist() == [False, False, False, True]  # data to 1 Apr
+
+
+def test_history_other_currency_and_arr(history):
+    ws, dataset, b = history
+    found = m.currencies(ws.con, dataset.table, frozenset(dataset.mapping)).frame
+    assert dict(zip(found["currency"], found["rows"])) == {"USD": 8, "EUR": 1}
+    eur = m.ncvg_totals(ws.con, m.make_basis(ws.con, dataset, "EUR")).frame.iloc[0]
+    assert (eur.new_customers, eur.new_value, eur.value_end) == (1, pytest.approx(70), pytest.approx(70))
+    arr = m.ncvg_totals(ws.con, m.make_basis(ws.con, dataset, value="arr")).frame.iloc[0]
+    assert arr.value_end == pytest.approx(420 * 12)  # ARR = 12 × MRR
+    sentence = m.executive_sentences(m.ncvg_by_period(ws.con, b, "quarter").frame, b, "quarter")[-1]
+    # Q1: new A, B, C, D = 4 worth 100+200+80+60 = 440; lost C worth 80; net +3, +360
+    assert sentence == "In Q1 2025 we gained 4 customers worth $440 MRR and lost 1 worth $80: net +3 customers and +$360 MRR."
+
+
+def test_history_needs_subscriptions_for_plans_trials_and_incidents(history):
+    ws, _, b = history
+    for call in (lambda: m.plan_moves(ws.con, b), lambda: m.trial_conversion(ws.con, b),
+                 lambda: m.renewals(ws.con, b)):
+        with pytest.raises(BoundaryError, match="need a subscriptions export"):
+            call()
+    assert m.area_tables(ws).keys() == {"NCVG by month, value history (USD)"}
+    assert isinstance(m.area_flags(ws), list)
+
+
+# A monthly MRR-by-customer sheet: churned customers simply vanish from later months.
+#  X  100 Jan, 100 Feb, (no Mar row), 100 Apr   Y  50 Jan, 70 Feb, 70 Mar, 70 Apr   Z  30 Feb, 30 Mar, (no Apr)
+# snapshots: Jan new X, Y (150); Feb Y expansion +20, Z new 30; Mar X churn −100 (missing → 0);
+#            Apr X reactivation +100, Z churn −30 → end Y 70 + X 100 = 170; new 4 (1 returning), lost 2
+# explicit:  no 0 rows → X and Z never stop: new 3 (X, Y, Z), lost 0, end 100 + 70 + 30 = 200
+SNAPSHOTS_CSV = """Customer,Month,MRR
+X,2025-01-01,100
+Y,2025-01-01,50
+X,2025-02-01,100
+Y,2025-02-01,70
+Z,2025-02-01,30
+Y,2025-03-01,70
+Z,2025-03-01,30
+X,2025-04-01,100
+Y,2025-04-01,70
+"""
+
+
+def test_history_snapshots_read_a_missing_customer_as_churned(ws):
+    dataset = ws.load("mrr_by_customer.csv", SNAPSHOTS_CSV.encode(), kinds=["subscriptions", "value_history"])
+    assert dataset.kind == "value_history" and m.default_gaps(dataset.mapping) == "snapshots"
+    snap = m.make_basis(ws.con, dataset, gaps="snapshots")
+    per = m.ncvg_by_period(ws.con, snap, "month").frame
+    assert per["new_customers"].tolist() == [2, 1, 0, 1] and per["lost_customers"].tolist() == [0, 0, 1, 1]
+    assert per["churn_value"].tolist() == pytest.approx([0, 0, 100, 30])
+    assert per["reactivation_value"].tolist() == pytest.approx([0, 0, 0, 100])
+    assert per["expansion_value"].tolist() == pytest.approx([0, 20, 0, 0])
+    assert per["value_end"].tolist() == pytest.approx([150, 200, 100, 170])
+    t = m.ncvg_totals(ws.con, snap).frame.iloc[0]
+    assert (t.new_customers, t.returning_customers, t.lost_customers, t.customers_end) == (4, 1, 2, 2)
+    explicit = m.ncvg_totals(ws.con, m.make_basis(ws.con, dataset, gaps="explicit")).frame.iloc[0]
+    assert (explicit.new_customers, explicit.lost_customers, explicit.value_end) == (3, 0, pytest.approx(200))
+    with pytest.raises(BoundaryError, match="missing dates"):
+        m.make_basis(ws.con, dataset, gaps="guess")
+
+
+def test_history_nasty_rows_are_counted(ws):
+    # rows 2–3 (file rows) are newest first, so the file is read bottom-up for same-day ties:
+    # K on 2025-02-01 has 40 (row 3, later in the file) and 55 (row 2): the later *event*, read
+    # bottom-up, is row 2 → 55. Blank customer, unreadable date, text MRR, negative MRR: left out.
+    text = """Customer ID,Date,MRR
+K,2025-03-01,0
+K,2025-02-01,55
+K,2025-02-01,40
+,2025-02-01,10
+L,not a date,10
+M,2025-02-01,ten
+N,2025-02-01,-5
+K,2025-01-01,20
+"""
+    dataset = ws.load("crm_mrr.csv", text.encode(), kinds=["value_history"])
+    b = m.make_basis(ws.con, dataset, gaps="explicit")
+    moves = m.movements(ws.con, b)
+    assert moves.frame["movement"].tolist() == ["new", "expansion", "churn"]
+    assert moves.frame["value_after"].tolist() == pytest.approx([20, 55, 0])
+    assert moves.excluded == {"customer blank": 1, "date blank or unreadable": 1, "MRR blank or unreadable": 1,
+                              "MRR negative": 1,
+                              "another row of the same customer and day comes later (that row is used)": 1}
+    # one period only, zero start value: GRR/NRR blank, not a division by zero
+    per = m.ncvg_by_period(ws.con, b, "year").frame
+    assert len(per) == 1 and math.isnan(per["grr"][0])
+
+
+def test_history_and_subscriptions_agree_on_the_same_story(ws):
+    # the Stripe stories of A (100, +20 add-on on 04-01), B (100, ended 03-10) and C (100 02-01 → 04-01,
+    # again from 06-01), written once as subscriptions and once as a value history, give the same months
+    subs = """Customer ID,Start Date,End Date,MRR
+A,2025-01-05,,100
+A,2025-04-01,,20
+B,2025-01-10,2025-03-10,100
+C,2025-02-01,2025-04-01,100
+C,2025-06-01,,100
+"""
+    hist = """Customer ID,Date,MRR
+A,2025-01-05,100
+A,2025-04-01,120
+B,2025-01-10,100
+B,2025-03-10,0
+C,2025-02-01,100
+C,2025-04-01,0
+C,2025-06-01,100
+"""
+    b_subs = m.make_basis(ws.con, ws.load("subs.csv", subs.encode(), kind="subscriptions"))
+    b_hist = m.make_basis(ws.con, ws.load("hist.csv", hist.encode(), kind="value_history"))
+    cols = ["label", "new_customers", "returning_customers", "lost_customers", "new_business_value",
+            "reactivation_value", "expansion_value", "contraction_value", "churn_value", "value_end", "grr", "nrr"]
+    for grain in m.GRAINS:
+        pd.testing.assert_frame_equal(m.ncvg_by_period(ws.con, b_subs, grain).frame[cols],
+                                      m.ncvg_by_period(ws.con, b_hist, grain).frame[cols], check_dtype=False)
+
+
+history_rows = st.lists(st.tuples(
+    st.integers(0, 5),  # customer
+    st.integers(0, 400),  # day
+    st.sampled_from([0.0, 0.0, 10.0, 25.5, 40.0, 100.0, 250.0]),  # MRR on that day (0 = stopped)
+    st.sampled_from(["USD", "USD", "EUR"]),
+), min_size=1, max_size=30)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=history_rows, grain=st.sampled_from(m.GRAINS), gaps=st.sampled_from(m.GAP_RULES))
+def test_property_history_waterfall_adds_up(rows, grain, gaps):
+    con = duckdb.connect()
+    frame = pd.DataFrame([{"_row": i + 2, "customer_id": f"c{c}", "date": DAY0 + pd.Timedelta(days=d),
+                           "mrr": v, "currency": cur} for i, (c, d, v, cur) in enumerate(rows)])
+    frame["date"] = frame["date"].astype("datetime64[us]")
+    con.register("_in", frame)
+    con.execute("CREATE TABLE vh AS SELECT * FROM _in")
+    as_of = frame["date"].max()
+    b = m.Basis("vh", frozenset(["customer_id", "date", "mrr", "currency"]), "USD", "mrr", as_of,
+                "value_history", gaps)
+    per = m.ncvg_by_period(con, b, grain).frame
+    t = m.ncvg_totals(con, b).frame.iloc[0]
+    # start + new + reactivation + expansion − contraction − churn = end, per period and over the range
+    for f in (per, pd.DataFrame([t])):
+        bridge = (f["value_start"] + f["new_business_value"] + f["reactivation_value"] + f["expansion_value"]
+                  - f["contraction_value"] - f["churn_value"])
+        assert (bridge - f["value_end"]).abs().max() < 1e-6 if len(f) else True
+        assert (f["new_customers"] - f["lost_customers"] == f["net_customers"]).all()
+    if len(per):
+        assert (per["value_start"].iloc[1:].to_numpy() == pytest.approx(per["value_end"].iloc[:-1].to_numpy()))
+        rates = per.dropna(subset=["grr"])
+        assert (rates["grr"] <= 1 + 1e-9).all() and (rates["grr"] <= rates["nrr"] + 1e-9).all()
+        assert (rates["grr"] >= -1e-9).all()
+    # the end value is each USD customer's value on their last day (last row in the file per day wins);
+    # with explicit stops, a customer keeps it; the sum is what the bridge reaches
+    usd = frame[frame["currency"] == "USD"].sort_values(["date", "_row"])
+    if gaps == "explicit":
+        last = usd.groupby("customer_id")["mrr"].last()
+        assert t.value_end == pytest.approx(last.sum(), abs=1e-6)
+        assert t.customers_end == (last > 0).sum()
+    else:  # snapshots: only customers with a row on the last USD date can still pay
+        on_last = usd[usd["date"] == usd["date"].max()].groupby("customer_id")["mrr"].last() if len(usd) else usd
+        assert t.value_end == pytest.approx(float(on_last.sum()) if len(usd) else 0.0, abs=1e-6)
+    con.close()

@@ -64,7 +64,7 @@ def test_sample_tiles_currency_and_arr_switch():
     sentences = " ".join(md.value for md in at.markdown)
     assert "we gained" in sentences and "MRR" in sentences
 
-    at.selectbox(key="ncvg_currency").set_value("EUR").run()
+    at.selectbox(key="ncvg_currency_subscriptions").set_value("EUR").run()
     assert not at.exception
     eur = expected_totals("EUR", "mrr")
     shown = tiles(at)
@@ -97,3 +97,35 @@ def test_customer_file_alone_counts_only():
     assert number(shown["Lost customers"]) == raw["churn_flag"].sum()
     assert number(shown["Net customers"]) == len(raw) - raw["churn_flag"].sum()
     assert any("carries no recurring value" in i.value for i in at.info)
+
+
+def test_value_history_drives_the_waterfall_and_the_source_can_be_switched():
+    from tests.test_metrics_ncvg import MOVEMENTS_CSV
+
+    st.cache_data.clear()
+    ws = Workspace()
+    load_samples(ws, ["subscriptions"])
+    ws.load("mrr_movements.csv", MOVEMENTS_CSV.encode(), kinds=["subscriptions", "value_history", "customers"])
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state["workspace"] = ws
+    at.run()
+    at.switch_page("app_pages/ncvg.py").run()
+    assert not at.exception, at.exception
+    assert at.radio(key="ncvg_source").value == "value_history"
+    assert any("mrr_movements.csv" in c.value for c in at.caption)
+    shown = tiles(at)
+    # hand-worked in tests/test_metrics_ncvg.py: new 5 worth $530, lost 1 worth $80, net +4 / +$450
+    assert (shown["New customers"], shown["Lost customers"], shown["Net customers"]) == ("5", "1", "+4")
+    assert (shown["New value"], shown["Lost value"], shown["Net value"]) == ("$530", "$80", "+$450")
+    assert any("need a subscriptions export" in i.value for i in at.info)
+    bridge = [c.proto for c in at.get("vega_lite_chart") if "Value bridge" in c.proto.spec]
+    # the bar labels in the chart's Arrow data: start 0, new business +440, reactivation +90, expansion +50,
+    # contraction −80, churn −80, end 420
+    assert bridge and b"+440+90+50-80-80420" in bridge[0].datasets[0].data.data
+    at.radio(key="ncvg_gaps_" + ws.get("value_history").digest[:8]).set_value("snapshots").run()
+    assert not at.exception
+    at.radio(key="ncvg_source").set_value("subscriptions").run()
+    assert not at.exception
+    t = expected_totals("USD", "mrr")
+    assert tiles(at)["New value"] == f"${t.new_value:,.0f}"
+    assert "Trials that did not convert" in tiles(at)

@@ -70,6 +70,10 @@ ENDED_STATUSES = ["canceled", "cancelled", "ended", "expired", "churned", "inact
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹"}
 NO_CURRENCY = ""
 MOVEMENTS = ("new", "reactivation", "expansion", "contraction", "churn")
+# How a value history says a customer stopped paying (see `_history_ctes`).
+GAP_RULES = ("explicit", "snapshots")
+GAP_LABELS = {"explicit": "a row says MRR 0 (movement logs)",
+              "snapshots": "they are missing from the next date in the file (snapshots)"}
 
 
 # ------------------------------------------------------------------------------------------ basis
@@ -84,6 +88,8 @@ class Basis:
     currency: str | None  # None: the file has no currency column (all rows together)
     value: str  # 'mrr' or 'arr'
     as_of: pd.Timestamp
+    source: str = "subscriptions"  # or 'value_history' (see `_history_ctes`)
+    gaps: str = "explicit"  # value history only: 'explicit' (a 0 row ends a customer) or 'snapshots'
 
     @property
     def has_value(self) -> bool:
@@ -111,6 +117,44 @@ def _currency_sql(columns: frozenset[str]) -> str:
     if "currency" not in columns:
         return "''"
     return "COALESCE(NULLIF(upper(trim(s.\"currency\")), ''), '(blank)')"
+
+
+def default_gaps(columns) -> str:
+    """How to read a value history's stops by default: a file with the vendor's movement types
+    (ChartMogul MRR movements) writes an explicit 0 at churn → 'explicit'; any other (snapshot
+    tables, MRR-by-customer sheets, which drop churned customers) → 'snapshots'."""
+    return "explicit" if "movement_type" in set(columns) else "snapshots"
+
+
+def subscription_rules(b: Basis) -> str:
+    """The subscription counting rules in plain words (markdown bullets) for the page."""
+    return f"""- {value_rule(b.columns, b.value)} Amounts in other currencies are never added in.
+- A customer is **new** in the period their first paying subscription starts (after any trial), **lost** in the
+  period their last one ends, and **returning** (reactivation) when they start again after all had ended.
+  New customers include returning ones, so **net customers = new − lost** = the change in paying customers.
+- **New value** = value of new and returning customers on their first day; **lost value** = value of lost
+  customers on their last day; **net value** = new − lost. Up- and downgrades are in the waterfall.
+- An end date after the as-of date ({b.as_of:%d %b %Y}) is a **scheduled cancellation**: not lost yet.
+- Trials count from their trial end; a trial that never converted is not a customer (see *Trials*)."""
+
+
+def history_rules(b: Basis) -> str:
+    """The value-history counting rules in plain words (markdown bullets) for the page."""
+    stop = ("a row with MRR 0; a customer whose rows simply stop keeps their last value"
+            if b.gaps == "explicit" else
+            "no row on the next snapshot date of the file (the file's dates are read as snapshots; the "
+            "latest one implies nothing), or a row with MRR 0")
+    return f"""- Value = the MRR on each dated row ({'× 12 for ARR, ' if b.value == 'arr' else ''}the customer's total on \
+that date); between rows a customer keeps their last value. Amounts in other currencies are never added in.
+- Each change of a customer's value is a movement: 0 → more is **new** (never paid before) or **reactivation**;
+  more → 0 is **churn** (the customer is **lost**); up is **expansion**, down **contraction**.
+- A customer stops when the file shows {stop}.
+- As for subscriptions: **new customers** include returning ones, **net customers = new − lost**; **new value** =
+  value of new and returning customers on their first day, **lost value** = value of lost customers on their
+  last day, **net value** = new − lost. Up- and downgrades are in the waterfall.
+- Customers on the file's first date count as new on that date (the file holds no earlier history).
+- Several rows of one customer on one day: the one later in the file is used (the earlier are counted as left out).
+- ChartMogul destination files write MRR in cents: divide by 100 (or read the figures as cents)."""
 
 
 def value_rule(columns: frozenset[str] | set[str], value: str = "mrr") -> str:
@@ -162,6 +206,9 @@ def data_as_of(con, table: str, columns: frozenset[str] | set[str],
     status says (canceled, ended, expired…); without one, an end date up to `today` (default: the
     clock) has happened and a later one is scheduled."""
     columns = frozenset(columns)
+    if "start_date" not in columns and "date" in columns:  # a value history: its latest date
+        rows = con.execute(f'SELECT MAX(CAST(s."date" AS DATE)) FROM {quote_ident(table)} s').fetchall()
+        return None if not rows or rows[0][0] is None else pd.Timestamp(rows[0][0])
     params: list = []
     if {"status", "end_date"} <= columns:
         ended = 'MAX(CASE WHEN list_contains(?, lower(trim(s."status"))) THEN CAST(s."end_date" AS DATE) END)'
@@ -189,11 +236,14 @@ def currencies(con, table: str, columns: frozenset[str] | set[str]) -> MetricRes
 
 
 def make_basis(con, dataset, currency: str | None = None, value: str = "mrr",
-               as_of: pd.Timestamp | None = None) -> Basis:
-    """The Basis for a loaded subscriptions dataset: currency defaults to the one with most rows,
-    as-of to `data_as_of`. Raises BoundaryError for an unknown currency or value mode."""
+               as_of: pd.Timestamp | None = None, gaps: str = "explicit") -> Basis:
+    """The Basis for a loaded subscriptions or value_history dataset: currency defaults to the one
+    with most rows, as-of to `data_as_of`; `gaps` (value history only) is how a customer's stop is
+    read, see `_history_ctes`. Raises BoundaryError for an unknown currency, value mode or gaps."""
     if value not in VALUE_MODES:
         raise BoundaryError(f"Unknown value '{value}'. Choose MRR or ARR.")
+    if gaps not in GAP_RULES:
+        raise BoundaryError(f"Unknown rule for missing dates '{gaps}'. Choose one of: {', '.join(GAP_RULES)}.")
     columns = frozenset(dataset.mapping)
     found = currencies(con, dataset.table, columns).frame
     if "currency" in columns:
@@ -210,7 +260,8 @@ def make_basis(con, dataset, currency: str | None = None, value: str = "mrr",
     if as_of is None:
         raise BoundaryError(f"{dataset.file_name}: no readable start dates, so there is nothing to count. "
                             "Check the Start date column under “Columns”.")
-    return Basis(dataset.table, columns, currency, value, pd.Timestamp(as_of).normalize())
+    source = "value_history" if dataset.kind == "value_history" else "subscriptions"
+    return Basis(dataset.table, columns, currency, value, pd.Timestamp(as_of).normalize(), source, gaps)
 
 
 # ------------------------------------------------------------------------------------------- SQL
@@ -221,8 +272,11 @@ def _ctes(b: Basis) -> tuple[str, list]:
     ``moves`` has one row per customer and day on which the customer's paying subscriptions
     changed: n_before/n_after (paying subscriptions), value_before/value_after, movement,
     customers_change (+1/−1/0), value_change (signed), episode_start (first day of the
-    customer's current run of paying days).
+    customer's current run of paying days). A value-history basis gets the same ``knobs``,
+    ``checked`` and ``moves`` from `_history_ctes`.
     """
+    if b.source == "value_history":
+        return _history_ctes(b)
     c = b.columns
     params: list = [b.as_of.date(), b.currency, [w for w, _ in INTERVAL_FACTORS],
                     [f for _, f in INTERVAL_FACTORS], ENDED_STATUSES]
@@ -292,6 +346,93 @@ moves AS (
          MAX(CASE WHEN n_before = 0 THEN day END)
              OVER (PARTITION BY customer_id ORDER BY day ROWS UNBOUNDED PRECEDING) AS episode_start
   FROM states)"""
+    return sql, params
+
+
+def _subscription_ctes(b: Basis) -> tuple[str, list]:
+    """`_ctes` for figures that need subscription rows (plans, trials, renewals, incidents)."""
+    if b.source != "subscriptions":
+        raise BoundaryError("Plan moves, trials, renewals and churn after incidents need a subscriptions "
+                            "export (start and end dates per subscription); a value history has none.")
+    return _ctes(b)
+
+
+def _history_ctes(b: Basis) -> tuple[str, list]:
+    """The CTE chain for a value history: one row per customer and date with the customer's MRR then.
+
+    knobs → src → checked (rows left out, by reason) → ok → daily (one value per customer and day)
+    → points (plus implied 0s, see below) → states → moves, with the columns of `_ctes`' ``moves``.
+
+    - A row is left out when its customer, date or MRR is blank or unreadable, its MRR is negative,
+      it is dated after the as-of date, or another row of the same customer, day and currency
+      comes later in the file (the later row gives the day's value; a file whose dates run newest
+      first is read bottom-up, so the later *event* still wins).
+    - A customer *pays* on a day when their latest value on or before it is > 0. Each day their
+      value changes is a movement: 0 → >0 is *new* when they never had a value > 0 before, else
+      *reactivation*; >0 → 0 is *churn*; a rise while > 0 is *expansion*, a fall *contraction*.
+    - How a stop is read (``gaps``): 'explicit' — only a row with MRR 0 ends a customer (ChartMogul
+      movements write one at churn); a customer whose rows stop keeps their last value.
+      'snapshots' — the file's distinct dates are snapshot dates; a customer with a value > 0 on
+      one snapshot and no row on the next is read as 0 on that next snapshot (CRM snapshot tables
+      and MRR-by-customer sheets drop churned customers). The last snapshot implies nothing.
+    - Value = the MRR cell (ARR = 12 × MRR). Customers on the file's first date count as new then.
+    """
+    c = b.columns
+    value = 's."mrr"' if b.value == "mrr" else '12 * s."mrr"'
+    params: list = [b.as_of.date(), b.currency, b.gaps == "snapshots"]
+    sql = f"""WITH knobs AS (SELECT CAST(? AS DATE) AS as_of, CAST(? AS VARCHAR) AS currency, CAST(? AS BOOLEAN) AS snapshots),
+src AS (
+  SELECT s."_row" AS _row, NULLIF(trim(CAST(s."customer_id" AS VARCHAR)), '') AS customer_id,
+         CAST(s."date" AS DATE) AS day, {_currency_sql(c)} AS currency, CAST({value} AS DOUBLE) AS value,
+         TRUE AS value_known
+  FROM {quote_ident(b.table)} s),
+file_order AS (SELECT CASE WHEN arg_min(day, _row) > arg_max(day, _row) THEN -1 ELSE 1 END AS dir
+               FROM src WHERE day IS NOT NULL),
+first_check AS (
+  SELECT src.*, f.dir, CASE WHEN customer_id IS NULL THEN 'customer blank'
+      WHEN day IS NULL THEN 'date blank or unreadable'
+      WHEN value IS NULL THEN 'MRR blank or unreadable'
+      WHEN value < 0 THEN 'MRR negative'
+      WHEN day > k.as_of THEN 'dated after the as-of date' END AS problem
+  FROM src, knobs k, file_order f),
+checked AS (
+  SELECT * REPLACE (CASE WHEN problem IS NULL AND ROW_NUMBER() OVER (
+      PARTITION BY customer_id, day, currency, problem IS NULL ORDER BY _row * dir DESC) > 1
+    THEN 'another row of the same customer and day comes later (that row is used)' ELSE problem END AS problem)
+  FROM first_check),
+ok AS (SELECT c.* FROM checked c, knobs k
+       WHERE c.problem IS NULL AND (k.currency IS NULL OR c.currency = k.currency)),
+daily AS (SELECT customer_id, day, value FROM ok),
+grid AS (SELECT day, ROW_NUMBER() OVER (ORDER BY day) AS g FROM (SELECT DISTINCT day FROM daily)),
+ranked AS (SELECT d.customer_id, d.day, d.value, g.g,
+                  LEAD(g.g) OVER (PARTITION BY d.customer_id ORDER BY d.day) AS next_g
+           FROM daily d JOIN grid g USING (day)),
+points AS (
+  SELECT customer_id, day, value FROM daily
+  UNION ALL
+  SELECT r.customer_id, g.day, 0 FROM ranked r JOIN grid g ON g.g = r.g + 1, knobs k
+  WHERE k.snapshots AND r.value > 0 AND (r.next_g IS NULL OR r.next_g > r.g + 1)),
+states AS (
+  SELECT customer_id, day, ROUND(value, 6) AS value_after,
+         ROUND(COALESCE(LAG(value) OVER (PARTITION BY customer_id ORDER BY day), 0), 6) AS value_before,
+         COALESCE(MAX(CASE WHEN value > 0 THEN 1 ELSE 0 END) OVER (PARTITION BY customer_id ORDER BY day
+                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS seen
+  FROM points),
+changes AS (
+  SELECT customer_id, day, CASE WHEN value_before > 0 THEN 1 ELSE 0 END AS n_before,
+         CASE WHEN value_after > 0 THEN 1 ELSE 0 END AS n_after, value_before, value_after, seen
+  FROM states WHERE value_after <> value_before),
+moves AS (
+  SELECT customer_id, day, n_before, n_after, value_before, value_after,
+         CASE WHEN n_before = 0 THEN CASE WHEN seen = 0 THEN 'new' ELSE 'reactivation' END
+              WHEN n_after = 0 THEN 'churn'
+              WHEN value_after > value_before THEN 'expansion'
+              ELSE 'contraction' END AS movement,
+         n_after - n_before AS customers_change,
+         value_after - value_before AS value_change,
+         MAX(CASE WHEN n_before = 0 THEN day END)
+             OVER (PARTITION BY customer_id ORDER BY day ROWS UNBOUNDED PRECEDING) AS episode_start
+  FROM changes)"""
     return sql, params
 
 
@@ -459,7 +600,7 @@ def waterfall_steps(totals: pd.Series | dict) -> pd.DataFrame:
     level = float(t["value_start"])
     rows = [{"step": "Start", "amount": level, "bottom": 0.0, "top": level, "kind": "level"}]
     for name, amount in steps:
-        amount = float(amount)
+        amount = float(amount) + 0.0  # + 0.0 turns −0.0 (no contraction) into 0, labelled "+0" not "-0"
         rows.append({"step": name, "amount": amount, "bottom": min(level, level + amount),
                      "top": max(level, level + amount), "kind": "gain" if amount >= 0 else "loss"})
         level += amount
@@ -539,7 +680,7 @@ def plan_moves(con, b: Basis, start=None, end=None) -> MetricResult:
     make the same move twice), value_change (signed sum of value_after − value_before on the day
     of the move).
     """
-    ctes, params = _ctes(b)
+    ctes, params = _subscription_ctes(b)
     sql = ctes + _PLAN_CTES + f"""
 SELECT from_plan, top_plan AS to_plan, CASE WHEN tier > prev_tier THEN 'up' ELSE 'down' END AS direction,
        COUNT(DISTINCT customer_id) AS customers, COUNT(*) AS moves,
@@ -555,7 +696,7 @@ def plan_moves_by_period(con, b: Basis, grain: str = "month", start=None, end=No
     up_value, down_value (signed sums of value changes on the day of the move)."""
     if grain not in GRAINS:
         raise BoundaryError(f"Unknown period '{grain}'. Choose one of: {', '.join(GRAINS)}.")
-    ctes, params = _ctes(b)
+    ctes, params = _subscription_ctes(b)
     sql = ctes + _PLAN_CTES + f"""
 SELECT {period_sql("day", grain)} AS period,
        COUNT(DISTINCT customer_id) FILTER (WHERE tier > prev_tier) AS moved_up,
@@ -579,7 +720,7 @@ def value_by_plan(con, b: Basis, start=None, end=None) -> MetricResult:
     lost_subscriptions and lost_value (subscriptions ending on the day their customer was lost,
     within the range). Every column except tier/unit_value sums to the total.
     """
-    ctes, params = _ctes(b)
+    ctes, params = _subscription_ctes(b)
     sql = ctes + _PLAN_CTES + f""",
 now AS (SELECT COALESCE(plan, '(no plan)') AS plan, COUNT(*) AS active_subscriptions,
                ROUND(SUM(COALESCE(value, 0)), 6) AS value
@@ -669,7 +810,7 @@ def trial_conversion(con, b: Basis, grain: str | None = None) -> MetricResult:
     without that; otherwise it is still *in trial* and left out of the share.
     share_not_converted = not_converted ÷ (converted + not_converted); blank when both are 0.
     """
-    ctes, params = _ctes(b)
+    ctes, params = _subscription_ctes(b)
     group = f"{period_sql('trial_day', grain)} AS period, " if grain else ""
     sql = ctes + _TRIAL_CTES + f"""
 SELECT {group}COUNT(*) AS trials,
@@ -696,7 +837,7 @@ def renewals(con, b: Basis, grace_days: float = 1) -> MetricResult:
     scheduled_cancellations = subscriptions with an end date after the as-of date (not lost yet);
     set_not_to_renew = paying, not ended, auto-renew off (0 when the file has no auto-renew column).
     """
-    ctes, params = _ctes(b)
+    ctes, params = _subscription_ctes(b)
     sql = ctes + """,
 ended AS (
   SELECT s.*,
@@ -761,7 +902,7 @@ def incident_churn(con, b: Basis, incidents_table: str, window_days: float = 60)
     window = int(round(window_days))
     if window < 1:
         raise BoundaryError("The churn window after an incident must be at least 1 day.")
-    ctes, base_params = _ctes(b)
+    ctes, base_params = _subscription_ctes(b)
     sql = ctes + f""",
 inc AS (SELECT NULLIF(trim(CAST(customer_id AS VARCHAR)), '') AS customer_id,
                CAST(incident_date AS DATE) AS day, description FROM {quote_ident(incidents_table)}),
@@ -908,9 +1049,16 @@ def period_table(frame: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------- flags and tables
 
 def _default_basis(ws, con) -> Basis | None:
+    """Subscriptions when loaded, else a value history (stops read by `default_gaps`)."""
     dataset = ws.get("subscriptions")
     if dataset is None:
-        return None
+        dataset = ws.get("value_history")
+        if dataset is None:
+            return None
+        try:
+            return make_basis(con, dataset, gaps=default_gaps(dataset.mapping))
+        except BoundaryError:
+            return None
     try:
         return make_basis(con, dataset)
     except BoundaryError:
@@ -963,6 +1111,8 @@ def area_flags(ws) -> list[Flag]:
             flags.append(Flag(AREA, f"Net value ({b.value_label}, {b.currency or 'one currency'})", last["label"],
                               float(last["net_value"]), th["ncvg_net_value_min"], "threshold", "medium",
                               questions_for(AREA, "Net value"), last["period"], "money"))
+    if b.source != "subscriptions":
+        return flags
     trials = trial_conversion(con, b).frame.iloc[0]
     share = trials["share_not_converted"]
     if pd.notna(share) and share > th["ncvg_trial_nonconversion_max"]:
@@ -996,6 +1146,8 @@ def area_tables(ws) -> dict[str, pd.DataFrame]:
         return {"NCVG customers by month": customers_by_period(con, customers.table,
                                                                frozenset(customers.mapping)).frame}
     suffix = f" ({b.currency})" if b.currency else ""
+    if b.source != "subscriptions":
+        return {f"NCVG by month, value history{suffix}": period_table(ncvg_by_period(con, b, "month").frame)}
     tables = {
         f"NCVG by month{suffix}": period_table(ncvg_by_period(con, b, "month").frame),
         f"NCVG plan moves{suffix}": plan_moves(con, b).frame,

@@ -6,6 +6,8 @@ ends before the period's last day; pages mark it so a partial month is not read 
 
 from __future__ import annotations
 
+import datetime  # noqa: F401  (named in a doctest)
+
 import pandas as pd
 
 from lib.errors import BoundaryError
@@ -86,6 +88,22 @@ def period_label(start: pd.Timestamp, grain: str) -> str:
     if grain == "quarter":
         return f"Q{(start.month - 1) // 3 + 1} {start.year}"
     return str(start.year)
+
+
+def range_sql(column_sql: str, start=None, end=None) -> tuple[list[str], list]:
+    """WHERE clauses and bound parameters selecting `start <= column < end` (either end open).
+
+    >>> range_sql('"created_date"', pd.Timestamp('2025-01-01'), None)
+    (['"created_date" >= ?'], [datetime.datetime(2025, 1, 1, 0, 0)])
+    """
+    clauses, params = [], []
+    if start is not None:
+        clauses.append(f"{column_sql} >= ?")
+        params.append(pd.Timestamp(start).to_pydatetime())
+    if end is not None:
+        clauses.append(f"{column_sql} < ?")
+        params.append(pd.Timestamp(end).to_pydatetime())
+    return clauses, params
 
 
 def previous_range(start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:

@@ -31,7 +31,7 @@ import pandas as pd
 from lib.config import DEFAULT_FUNNEL_STAGES
 from lib.datasets import Dataset
 from lib.errors import BoundaryError
-from lib.periods import is_incomplete, period_end, period_sql
+from lib.periods import is_incomplete, period_end, period_sql, range_sql
 from lib.questions import questions_for
 from lib.result import Flag, MetricResult
 from lib.sql import quote_ident as q
@@ -189,13 +189,8 @@ def cohort_sql(src: FunnelSource, stages: list[str], start=None, end=None,
             flags.append(f"(r{k} IS NOT NULL AND r{k} <= entered + to_microseconds(CAST(? * 86400000000 AS BIGINT)))"
                          f" AS in{k}")
             params.append(float(window_days))
-    where = []
-    if start is not None:
-        where.append("entered >= ?")
-        params.append(pd.Timestamp(start).to_pydatetime())
-    if end is not None:
-        where.append("entered < ?")
-        params.append(pd.Timestamp(end).to_pydatetime())
+    where, range_params = range_sql("entered", start, end)
+    params += range_params
     sql += (f",\ncohort AS (\n  SELECT *, {', '.join(flags)}\n  FROM per_lead"
             f"{' WHERE ' + ' AND '.join(where) if where else ''}\n)")
     return sql, params
@@ -387,12 +382,9 @@ def stage_entries_by_period(con, src: FunnelSource, stages: list[str], grain: st
         parts.append(f"SELECT {k} AS step, ? AS stage, r{k} AS reached_at FROM per_lead WHERE r{k} IS NOT NULL")
         params.append(label)
     where = []
-    if start is not None:
-        where.append("reached_at >= ?")
-        params.append(pd.Timestamp(start).to_pydatetime())
-    if end is not None:
-        where.append("reached_at < ?")
-        params.append(pd.Timestamp(end).to_pydatetime())
+    clauses, range_params = range_sql("reached_at", start, end)
+    where += clauses
+    params += range_params
     sql += (",\nreached AS (\n  " + "\n  UNION ALL ".join(parts) + "\n)\n"
             f"SELECT {period_sql('reached_at', grain)} AS period, step + 1 AS step, stage, COUNT(*) AS leads\n"
             f"FROM reached{' WHERE ' + ' AND '.join(where) if where else ''}\nGROUP BY ALL ORDER BY period, step")
@@ -436,12 +428,9 @@ def reopened_leads(con, src: FunnelSource, stages: list[str], grain: str = "mont
                "ORDER BY reached_at, _row)),\n"
                "reopen AS (SELECT lead_id, MIN(reached_at) AS reached_at FROM seq WHERE idx > prev_idx AND idx <= prev_max GROUP BY 1)")
     where = ["reached_at IS NOT NULL"]
-    if start is not None:
-        where.append("reached_at >= ?")
-        params.append(pd.Timestamp(start).to_pydatetime())
-    if end is not None:
-        where.append("reached_at < ?")
-        params.append(pd.Timestamp(end).to_pydatetime())
+    clauses, range_params = range_sql("reached_at", start, end)
+    where += clauses
+    params += range_params
     sql += (f"\nSELECT {period_sql('reached_at', grain)} AS period, COUNT(DISTINCT lead_id) AS reopened FROM reopen "
             f"WHERE {' AND '.join(where)} GROUP BY 1 ORDER BY 1")
     frame = con.execute(sql, params).df()

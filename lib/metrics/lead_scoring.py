@@ -25,7 +25,7 @@ import pandas as pd
 
 from lib.datasets import Dataset
 from lib.errors import BoundaryError
-from lib.periods import period_sql
+from lib.periods import period_sql, range_sql
 from lib.result import MetricResult
 from lib.schemas import normalise_header
 from lib.sql import quote_ident as q
@@ -345,12 +345,9 @@ def score_profile(con, table: str, rules: list[Rule], grain: str = "month", use_
     not the score at each month end). Needs the created date; leads without one are left out, counted."""
     sql, params = scores_sql(table, rules, use_file_score)
     where = ["b.created_date IS NOT NULL", "s.score IS NOT NULL"]
-    if start is not None:
-        where.append("b.created_date >= ?")
-        params.append(pd.Timestamp(start).to_pydatetime())
-    if end is not None:
-        where.append("b.created_date < ?")
-        params.append(pd.Timestamp(end).to_pydatetime())
+    clauses, range_params = range_sql("b.created_date", start, end)
+    where += clauses
+    params += range_params
     period = period_sql("b.created_date", grain)
     sql += (f"\nSELECT {period} AS period, {_band_sql('s.score')} AS band, COUNT(*) AS leads,\n"
             f"  COUNT(*) / SUM(COUNT(*)) OVER (PARTITION BY {period}) AS share\n"

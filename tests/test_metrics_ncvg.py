@@ -670,9 +670,12 @@ def test_property_history_waterfall_adds_up(rows, grain, gaps):
         rates = per.dropna(subset=["grr"])
         assert (rates["grr"] <= 1 + 1e-9).all() and (rates["grr"] <= rates["nrr"] + 1e-9).all()
         assert (rates["grr"] >= -1e-9).all()
-    # the end value is each USD customer's value on their last day (last row in the file per day wins);
+    # the end value is each USD customer's value on their last day (the later row in the file wins
+    # within a day; a file whose dates run newest first is read bottom-up, as the module documents);
     # with explicit stops, a customer keeps it; the sum is what the bridge reaches
-    usd = frame[frame["currency"] == "USD"].sort_values(["date", "_row"])
+    newest_first = frame["date"].iloc[0] > frame["date"].iloc[-1]
+    usd = frame[frame["currency"] == "USD"]
+    usd = usd.assign(order=usd["_row"] * (-1 if newest_first else 1)).sort_values(["date", "order"])
     if gaps == "explicit":
         last = usd.groupby("customer_id")["mrr"].last()
         assert t.value_end == pytest.approx(last.sum(), abs=1e-6)

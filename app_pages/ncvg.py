@@ -135,9 +135,9 @@ if b.has_value:
                    "pick a later start for the range (the chart shows them per period).")
     else:
         st.caption(f"Over the range: gross revenue retention {t['grr']:.1%}, net revenue retention {t['nrr']:.1%} "
-                   f"of the {b.money(t['value_start'])} {vl} paying before {start:%d %b %Y} (GRR = start − "
-                   "contraction − churn, NRR = start + expansion − contraction − churn, of customers paying at "
-                   "the start, ÷ start).")
+                   f"of the {b.money(t['value_start'])} {vl} paying before {start:%d %b %Y} (of the customers "
+                   "paying at the start: GRR = Σ lower of each one's start and end value ÷ start value, "
+                   "NRR = their end value ÷ start value).")
     st.altair_chart(charts.movements_chart(per, b.currency, vl), width="stretch")
     show_sql(totals_result, "Show SQL (range totals and waterfall)")
 

@@ -30,9 +30,12 @@ Definitions (said on the page next to the numbers):
   **New value** = value of new and reactivated customers on their first day; **Lost value** =
   value of churned customers on their last day; **Net value** = new value − lost value (expansion
   and contraction of existing customers are in the waterfall, not in net value).
-- **GRR** = (value at start − contraction − churn of customers paying at the start) / value at
-  start; **NRR** = (value at start + expansion − contraction − churn of the same customers) /
-  value at start; blank when the value at start is 0.
+- **GRR** = Σ min(value at start, value at end) / Σ value at start, over the customers paying at
+  the start (a customer who expands and then churns in the range loses only its starting value);
+  **NRR** = Σ value at end / Σ value at start over the same customers (their expansion −
+  contraction − churn); both blank when the value at start is 0. "Value at end" is the value of
+  the run that was going at the start: a customer who churns and comes back inside the range is
+  lost for GRR/NRR and counted as reactivation.
 - **Currencies are never summed**: every figure is for one currency; rows in other currencies are
   counted as left out.
 """
@@ -475,18 +478,25 @@ _AGG = """COUNT(*) FILTER (WHERE movement IN ('new', 'reactivation')) AS new_cus
   COALESCE(SUM(value_change) FILTER (WHERE movement = 'reactivation'), 0) AS reactivation_value,
   COALESCE(SUM(value_change) FILTER (WHERE movement = 'expansion'), 0) AS expansion_value,
   COALESCE(-SUM(value_change) FILTER (WHERE movement = 'contraction'), 0) AS contraction_value,
-  COALESCE(-SUM(value_change) FILTER (WHERE movement = 'churn'), 0) AS churn_value,
-  COALESCE(SUM(value_change) FILTER (WHERE movement = 'expansion' AND episode_start < {start}), 0) AS expansion_existing,
-  COALESCE(-SUM(value_change) FILTER (WHERE movement = 'contraction' AND episode_start < {start}), 0) AS contraction_existing,
-  COALESCE(-SUM(value_change) FILTER (WHERE movement = 'churn' AND episode_start < {start}), 0) AS churn_existing"""
+  COALESCE(-SUM(value_change) FILTER (WHERE movement = 'churn'), 0) AS churn_value"""
+
+# Retention looks at each customer paying at the start of the range on its own: its value at the end
+# of the range minus its value at the start (`net`, over moves of the run that was going at the start;
+# a churn-and-return inside the range starts a new run and is not counted). A customer who expands and
+# then churns inside the range loses its starting value, not the expanded one, so GRR stays ≥ 0.
+_EXISTING = """SELECT {key}COALESCE(SUM(net), 0) AS existing_net,
+  COALESCE(SUM(GREATEST(0, -net)), 0) AS existing_loss
+FROM (SELECT {key}customer_id, SUM(value_change) AS net FROM {moves}
+      WHERE episode_start < {start} GROUP BY ALL)
+GROUP BY ALL"""
 
 _DERIVED = """new_customers - lost_customers AS net_customers,
   new_business_value + reactivation_value AS new_value,
   churn_value AS lost_value,
   new_business_value + reactivation_value - churn_value AS net_value"""
 
-_RETENTION = """CASE WHEN value_start > 0 THEN (value_start - contraction_existing - churn_existing) / value_start END AS grr,
-  CASE WHEN value_start > 0 THEN (value_start + expansion_existing - contraction_existing - churn_existing) / value_start END AS nrr"""
+_RETENTION = """CASE WHEN value_start > 0 THEN (value_start - existing_loss) / value_start END AS grr,
+  CASE WHEN value_start > 0 THEN (value_start + existing_net) / value_start END AS nrr"""
 
 
 def ncvg_by_period(con, b: Basis, grain: str = "month", start: pd.Timestamp | None = None,
@@ -508,14 +518,16 @@ def ncvg_by_period(con, b: Basis, grain: str = "month", start: pd.Timestamp | No
         raise BoundaryError(f"Unknown period '{grain}'. Choose one of: {', '.join(GRAINS)}.")
     ctes, params = _ctes(b)
     per = period_sql("day", grain)
-    agg = _AGG.format(start="period")
     sql = ctes + f""",
 bounds AS (SELECT MIN({period_sql("day", grain)}) AS first, {period_sql("k.as_of", grain)} AS last FROM moves, knobs k GROUP BY k.as_of),
 periods AS (SELECT CAST(unnest(generate_series(first, last, CAST(? AS INTERVAL))) AS DATE) AS period FROM bounds),
-agg AS (SELECT period, {agg} FROM (SELECT *, {per} AS period FROM moves) GROUP BY period),
+dated AS (SELECT *, {per} AS period FROM moves),
+agg AS (SELECT period, {_AGG} FROM dated GROUP BY period),
+existing AS ({_EXISTING.format(key="period, ", moves="dated", start="period")}),
 filled AS (
-  SELECT p.period, {", ".join(f"COALESCE(a.{c}, 0) AS {c}" for c in _AGG_COLUMNS)}
-  FROM periods p LEFT JOIN agg a USING (period)),
+  SELECT p.period, {", ".join(f"COALESCE(a.{c}, 0) AS {c}" for c in _AGG_COLUMNS)},
+    COALESCE(e.existing_net, 0) AS existing_net, COALESCE(e.existing_loss, 0) AS existing_loss
+  FROM periods p LEFT JOIN agg a USING (period) LEFT JOIN existing e USING (period)),
 derived AS (SELECT *, {_DERIVED},
   new_business_value + reactivation_value + expansion_value - contraction_value - churn_value AS value_movement
   FROM filled),
@@ -544,8 +556,7 @@ ORDER BY period"""
 
 
 _AGG_COLUMNS = ("new_customers", "returning_customers", "lost_customers", "new_business_value",
-                "reactivation_value", "expansion_value", "contraction_value", "churn_value",
-                "expansion_existing", "contraction_existing", "churn_existing")
+                "reactivation_value", "expansion_value", "contraction_value", "churn_value")
 
 
 def ncvg_totals(con, b: Basis, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> MetricResult:
@@ -558,11 +569,12 @@ def ncvg_totals(con, b: Basis, start: pd.Timestamp | None = None, end: pd.Timest
     grr and nrr over the customers paying at `start` (blank when value_start is 0).
     """
     ctes, params = _ctes(b)
-    agg = _AGG.format(start="r.lo")
     sql = ctes + f""",
 r AS (SELECT COALESCE(CAST(? AS DATE), (SELECT MIN(day) FROM moves)) AS lo,
              COALESCE(CAST(? AS DATE), k.as_of) AS hi FROM knobs k),
-inside AS (SELECT {agg} FROM moves, r WHERE day BETWEEN r.lo AND r.hi),
+in_range AS (SELECT moves.*, r.lo FROM moves, r WHERE day BETWEEN r.lo AND r.hi),
+inside AS (SELECT {_AGG} FROM in_range),
+existing AS ({_EXISTING.format(key="", moves="in_range", start="lo")}),
 before AS (SELECT COALESCE(SUM(customers_change), 0) AS customers_start,
                   ROUND(COALESCE(SUM(value_change), 0), 6) AS value_start
            FROM moves, r WHERE day < r.lo)
@@ -570,7 +582,7 @@ SELECT *, {_DERIVED},
   customers_start + new_customers - lost_customers AS customers_end,
   ROUND(value_start + new_business_value + reactivation_value + expansion_value - contraction_value - churn_value, 6) AS value_end,
   {_RETENTION}
-FROM inside, before"""
+FROM inside, before, existing"""
     params = params + [pd.Timestamp(start).date() if start is not None else None,
                        pd.Timestamp(end).date() if end is not None else None]
     return MetricResult(_run(con, sql, params), sql, params, excluded_rows(con, b))

@@ -228,3 +228,20 @@ def test_cp1252_byte_far_past_the_sniffed_start_is_still_decoded():
     table = read_table("late.csv", data)
     assert table.frame["Title"].iloc[-1] == "Café €"
     assert "Read as cp1252 text." in table.notes
+
+
+@pytest.mark.parametrize("block_bytes", [1 << 12, 1 << 16])
+def test_quoted_line_breaks_cut_by_a_parse_block_are_read_whole(monkeypatch, block_bytes):
+    # Notes with line breaks inside quotes (deal notes, community posts); small blocks make the
+    # fast parse cut some of them, so the careful parse must take over and lose or split nothing.
+    import lib.ingest as ingest
+
+    monkeypatch.setattr(ingest, "CSV_BLOCK_BYTES", block_bytes)
+    lines = ["deal_id,note,amount"]
+    for i in range(3000):
+        note = f'"call {i}:\nasked about ""pricing""\r\nfollow up"' if i % 7 == 0 else f"note {i}"
+        lines.append(f"{i},{note},{i * 10}")
+    frame = read_table("notes.csv", ("\n".join(lines) + "\n").encode()).frame
+    assert len(frame) == 3000 and frame["amount"].sum() == 10 * sum(range(3000))
+    assert frame["note"][7] == 'call 7:\nasked about "pricing"\r\nfollow up'
+    assert frame["note"][8] == "note 8"

@@ -13,6 +13,13 @@ MUTED = "#9e9e9e"
 CATEGORY_COLOURS = {"Promoter": "#2ca02c", "Passive": "#bdbdbd", "Detractor": "#d62728"}
 
 
+@alt.theme.register("boundary", enable=True)
+def boundary_theme() -> alt.theme.ThemeConfig:
+    """Room above every chart for its title: Streamlit fits a chart with a height into that
+    height without counting the title, which is then cut off at the top."""
+    return alt.theme.ThemeConfig({"padding": {"top": 24, "left": 5, "right": 5, "bottom": 5}})
+
+
 def line_over_time(frame: pd.DataFrame, x: str, y: str, title: str, y_title: str,
                    y_format: str = ".1%", colour: str | None = None, x_title: str = "Period") -> alt.Chart:
     """A titled line chart with points; `y_format` is a d3 format ('.1%', ',.0f')."""

@@ -7,7 +7,6 @@ import pandas as pd
 
 from lib.charts.common import FLAG_COLOUR, MUTED, OK_COLOUR
 
-PADDING = {"top": 24, "left": 5, "right": 5, "bottom": 5}  # room for the title above stacked/layered charts
 STATUS_COLOURS = alt.Scale(domain=["worse", "within noise", "better", "no history"],
                            range=[FLAG_COLOUR, OK_COLOUR, "#2ca02c", MUTED])
 
@@ -48,7 +47,7 @@ def frequency_chart(periods: pd.DataFrame) -> alt.Chart:
     line = base.mark_line(point=True, color="#ff7f0e").encode(
         y=alt.Y("emails_per_recipient_week:Q", title="Emails per recipient per week (orange)"))
     return alt.layer(bars, line).resolve_scale(y="independent").properties(
-        title="How often customers get email", height=280, padding=PADDING)
+        title="How often customers get email", height=280)
 
 
 def unsubscribe_scatter(periods: pd.DataFrame, r_text: str) -> alt.Chart:
@@ -93,7 +92,7 @@ def topic_share_chart(by_topic: pd.DataFrame) -> alt.Chart:
         tooltip=[alt.Tooltip("period:T", title="Period"), alt.Tooltip("topic:N", title="Topic"),
                  alt.Tooltip("delivered:Q", title="Delivered", format=","),
                  alt.Tooltip("open_rate:Q", title="Open rate", format=".1%")],
-    ).properties(title="Topic mix per period", height=240, padding=PADDING)
+    ).properties(title="Topic mix per period", height=240)
 
 
 def group_rates_chart(groups: pd.DataFrame, by: str, key: str, label: str) -> alt.Chart:
@@ -126,8 +125,7 @@ def list_growth_chart(growth: pd.DataFrame, declined: list) -> alt.Chart:
         layers.append(alt.Chart(rules).mark_rule(color=FLAG_COLOUR, strokeWidth=2, strokeDash=[4, 3]).encode(
             x="period:T", tooltip=[alt.Tooltip("period:T", title="Declined period")]))
     return alt.layer(*layers).properties(
-        title="List / segment sizes; red dashes = periods significantly worse than own history", height=280,
-        padding=PADDING)
+        title="List / segment sizes; red dashes = periods significantly worse than own history", height=280)
 
 
 def timeline_chart(periods: pd.DataFrame, changes: pd.DataFrame) -> alt.Chart:

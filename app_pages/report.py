@@ -5,7 +5,7 @@ import streamlit as st
 
 from lib.charts.report import lift_bars, two_series
 from lib.config import THRESHOLDS, Thresholds
-from lib.crosspage import CONDITIONS, available_series, correlate, lift
+from lib.crosspage import CONDITIONS, available_series, correlate, lift, suggest_lift
 from lib.errors import BoundaryError
 from lib.export import build_workbook
 from lib.periods import GRAINS
@@ -123,23 +123,36 @@ else:
 st.subheader("Lift")
 st.caption("Outcome rate for rows that did something vs rows that did not — e.g. leads who attended a "
            "webinar → became customers. Both columns come from one table.")
-ready = {d.table: d for d in ws.datasets.values() if d.ready}
+ready = {d.table: [(c, t) for c, t in ws.table_columns(d.table) if c != "_row"]
+         for d in ws.datasets.values() if d.ready}
+first = suggest_lift(ready) or {}
+b_first, o_first = first.get("behaviour", (None, "is at least", "1")), first.get("outcome", (None, "is yes / not empty", ""))
 c1, c2, c3, c4 = st.columns(4)
-table_name = c1.selectbox("Table", list(ready), key="lift_table")
-columns = [c for c, _ in ws.table_columns(table_name) if c != "_row"]
-behaviour_col = c2.selectbox("Did (column)", columns, key="lift_b_col")
-behaviour_cond = c2.selectbox("Condition", list(CONDITIONS), key="lift_b_cond")
-behaviour_value = c2.text_input("Value", "1", key="lift_b_val")
-outcome_col = c3.selectbox("Outcome (column)", columns, index=min(1, len(columns) - 1), key="lift_o_col")
-outcome_cond = c3.selectbox("Outcome condition", list(CONDITIONS), index=2, key="lift_o_cond")
-outcome_value = c3.text_input("Outcome value", "", key="lift_o_val")
+tables = list(ready)
+table_name = c1.selectbox("Table", tables, index=tables.index(first["table"]) if first else 0, key="lift_table")
+columns = [c for c, _ in ready[table_name]]
+
+
+def _at(options: list[str], value: str | None, fallback: int = 0) -> int:
+    return options.index(value) if value in options else min(fallback, len(options) - 1)
+
+
+behaviour_col = c2.selectbox("Did (column)", columns, index=_at(columns, b_first[0]), key="lift_b_col")
+behaviour_cond = c2.selectbox("Condition", list(CONDITIONS), index=_at(list(CONDITIONS), b_first[1]), key="lift_b_cond")
+behaviour_value = c2.text_input("Value", b_first[2], key="lift_b_val")
+outcome_col = c3.selectbox("Outcome (column)", columns, index=_at(columns, o_first[0], 1), key="lift_o_col")
+outcome_cond = c3.selectbox("Outcome condition", list(CONDITIONS), index=_at(list(CONDITIONS), o_first[1]),
+                            key="lift_o_cond")
+outcome_value = c3.text_input("Outcome value", o_first[2], key="lift_o_val")
 try:
     result, metric = lift(ws.con, table_name, (behaviour_col, behaviour_cond, behaviour_value),
                           (outcome_col, outcome_cond, outcome_value))
     c4.metric("Outcome rate if did", f"{result.did_rate:.1%}" if result.did_n else "—",
-              delta=f"{result.difference:+.1%} vs did not" if result.did_n and result.not_n else None,
+              delta=f"{100 * result.difference:+.1f} pts vs did not" if result.did_n and result.not_n else None,
               help=f"{result.did_n:,} did, {result.not_n:,} did not; p = {result.p_value:.3f}")
-    bars = pd.DataFrame({"group": ["did", "did not"], "rate": [result.did_rate, result.not_rate],
+    did = f"{behaviour_col} {behaviour_cond} {behaviour_value}".strip() if CONDITIONS[behaviour_cond] != "truthy" \
+        else f"{behaviour_col}: yes"
+    bars = pd.DataFrame({"group": [did, "did not"], "rate": [result.did_rate, result.not_rate],
                          "low": [result.did_low, result.not_low], "high": [result.did_high, result.not_high],
                          "n": [result.did_n, result.not_n]})
     st.altair_chart(lift_bars(bars), width="stretch")

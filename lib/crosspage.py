@@ -120,6 +120,35 @@ class Lift:
 CONDITIONS = {"is at least": ">=", "equals": "=", "is yes / not empty": "truthy"}
 
 
+# Columns a lift question usually starts from (something a customer did) and ends at (an outcome),
+# best first; canonical names, so they match whatever the vendor called them.
+LIFT_BEHAVIOURS = ("webinars_attended", "demo_requested", "email_clicks", "page_views", "email_opens")
+LIFT_OUTCOMES = ("customer_date", "opportunity_date", "sql_date", "mql_date")
+
+
+def suggest_lift(tables: dict[str, list[tuple[str, str]]]) -> dict | None:
+    """A first lift question from the loaded tables: the first table (in the order given) with a
+    known behaviour and outcome column, e.g. leads: webinars attended ≥ 1 → became a customer.
+
+    `tables` maps table name → [(column, DuckDB type)]. Numeric behaviours are tested with
+    'is at least' 1, text ones (Yes/No) and dates with 'is yes / not empty'. None when no table fits.
+
+    >>> suggest_lift({"leads": [("lead_id", "VARCHAR"), ("webinars_attended", "DOUBLE"),
+    ...                         ("customer_date", "TIMESTAMP")]})["behaviour"]
+    ('webinars_attended', 'is at least', '1')
+    """
+    for table, columns in tables.items():
+        types = dict(columns)
+        behaviour = next((c for c in LIFT_BEHAVIOURS if c in types), None)
+        outcome = next((c for c in LIFT_OUTCOMES if c in types), None)
+        if behaviour and outcome:
+            numeric = any(t in types[behaviour].upper() for t in ("INT", "DOUBLE", "DECIMAL", "FLOAT", "REAL"))
+            return {"table": table,
+                    "behaviour": (behaviour, "is at least", "1") if numeric else (behaviour, "is yes / not empty", ""),
+                    "outcome": (outcome, "is yes / not empty", "")}
+    return None
+
+
 def condition_sql(column: str, condition: str, value: str | float | None) -> tuple[str, list]:
     """SQL test for a behaviour or outcome on one column, with its bound parameter."""
     col = quote_ident(column)

@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from lib.crosspage import SERIES, available_series, correlate, lift, series_by_period
+from lib.crosspage import SERIES, available_series, correlate, lift, series_by_period, suggest_lift
 
 
 def by_name(name):
@@ -48,3 +48,14 @@ def test_lift_with_wilson_intervals(ws):
     # pooled p = 10/30, se = √(1/3·2/3·(1/10+1/20)) = 0.18257, z = 0.4/0.18257 = 2.191 → p = 0.0285
     assert result.p_value == pytest.approx(0.0285, abs=5e-4)
     assert "?" in metric.sql and metric.params[0] == 1.0
+
+
+def test_suggest_lift_takes_the_first_table_with_a_behaviour_and_an_outcome():
+    tables = {"email_campaigns": [("campaign", "VARCHAR"), ("send_date", "TIMESTAMP")],
+              "deals_export": [("demo_requested", "VARCHAR"), ("sql_date", "TIMESTAMP"), ("email_clicks", "DOUBLE")],
+              "leads": [("webinars_attended", "DOUBLE"), ("customer_date", "TIMESTAMP")]}
+    first = suggest_lift(tables)
+    # demo_requested ranks above email_clicks; a Yes/No text column is tested as 'yes / not empty'
+    assert first == {"table": "deals_export", "behaviour": ("demo_requested", "is yes / not empty", ""),
+                     "outcome": ("sql_date", "is yes / not empty", "")}
+    assert suggest_lift({"email_campaigns": tables["email_campaigns"]}) is None

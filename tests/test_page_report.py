@@ -16,6 +16,11 @@ def test_report_with_sample_data_has_flags_from_every_area_and_exports():
     flags = at.dataframe[1].value
     assert set(flags["Area"]) == set(AREA_LABELS.values()), set(AREA_LABELS.values()) - set(flags["Area"])
     assert at.metric[0].label == "Red flags" and int(at.metric[0].value) == len(flags)
+    # lift opens on a question worth asking: leads who attended a webinar → became customers
+    assert at.selectbox(key="lift_table").value == "leads"
+    assert at.selectbox(key="lift_b_col").value == "webinars_attended"
+    assert at.selectbox(key="lift_o_col").value == "customer_date"
+    assert next(m for m in at.metric if m.label == "Outcome rate if did").value.endswith("%")
     summary = at.dataframe[0].value
     assert summary["Flags"].sum() == len(flags) and set(summary["Area"]) == set(flags["Area"])
     at.button(key="report_build").click().run()

@@ -9,7 +9,7 @@ from lib.charts.common import with_campaigns
 from lib.errors import BoundaryError
 from lib.metrics import cohorts as m
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
-                       workspace)
+                       show_table, workspace)
 
 st.title("Cohorts")
 st.caption("Do new customers keep coming back, and which groups retain better?")
@@ -80,7 +80,7 @@ if len(open_cells):
 if cohort_by == "first_activity":
     st.caption(f"The first cohort ({frame['cohort_label'].iloc[0]}) may include users who were active before "
                "the data starts: it is the earliest *seen* activity.")
-st.dataframe(charts.matrix_table(frame, shown), hide_index=True, width="stretch")
+show_table(charts.matrix_table(frame, shown), width="stretch")
 download_csv(frame.drop(columns=["cohort_label"]), "cohort_retention.csv", key="coh_matrix")
 show_sql(matrix)
 
@@ -88,7 +88,7 @@ show_sql(matrix)
 st.subheader("Average retention curve")
 st.altair_chart(charts.retention_curves(curve, unit), width="stretch", height=CHART_HEIGHT)
 st.caption("Each point pools the cohorts whose period N is complete: Σ retained ÷ Σ cohort users.")
-st.dataframe(curve.drop(columns=["revenue_per_user", "revenue_retention"]), hide_index=True, width="stretch",
+show_table(curve.drop(columns=["revenue_per_user", "revenue_retention"]), width="stretch",
              column_config={"period": unit, "cohorts": "Cohorts", "base_users": "Users (cohorts old enough)",
                             "users": "Retained", "retention": st.column_config.NumberColumn("Retention", format="percent"),
                             "lo": st.column_config.NumberColumn("95% low", format="percent"),
@@ -101,7 +101,7 @@ if m.has_revenue(con, table):
     st.altair_chart(charts.revenue_curve(curve, unit), width="stretch", height=CHART_HEIGHT)
     if frame["revenue_retention"].notna().any():
         st.caption("Revenue retention = the cohort's revenue in period N ÷ its revenue in period 0.")
-        st.dataframe(charts.matrix_table(frame, "revenue_retention"), hide_index=True, width="stretch")
+        show_table(charts.matrix_table(frame, "revenue_retention"), width="stretch")
     else:
         st.caption(f"No cohort had revenue in its {unit.lower()} 0, so revenue retention against period 0 "
                    "cannot be computed; revenue per cohort user above shows the money instead.")
@@ -155,7 +155,7 @@ else:
     summary = gframe.loc[gframe["period"].isin([first_n, later_n])].pivot(
         index=["group", "group_users"], columns="period", values="retention").reset_index()
     summary.columns = ["Group", "Users"] + [f"{unit} {int(c)} retention" for c in summary.columns[2:]]
-    st.dataframe(summary.sort_values("Users", ascending=False), hide_index=True, width="stretch",
+    show_table(summary.sort_values("Users", ascending=False), width="stretch",
                  column_config={c: st.column_config.NumberColumn(c, format="percent") for c in summary.columns[2:]})
     download_csv(gframe, "group_retention.csv", key="coh_groups")
     show_sql(groups)

@@ -9,14 +9,14 @@ from lib.config import EMAIL_MPP_START
 from lib.errors import BoundaryError
 from lib.metrics import email as em
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
-                       threshold_editor, workspace)
+                       show_table, threshold_editor, workspace)
 
 
 
 def table(frame: pd.DataFrame, key: str | None = None) -> None:
     """A sortable table with rates as percentages, and its CSV download when `key` is given."""
     frame = em.for_display(frame)
-    st.dataframe(frame, hide_index=True, column_config={
+    show_table(frame, column_config={
         c: st.column_config.NumberColumn(format="percent") for c in em.percent_columns(frame)})
     if key:
         download_csv(frame, f"{key}.csv", key)
@@ -94,7 +94,7 @@ flags = em.email_flags(con, data, filters, grain, ws.thresholds)
 st.caption("Severity: a threshold flag is **high** when the rate's whole Wilson 95% interval is past the line, "
            "**medium** when only the rate is, **low** when n is too small to read. An own-history flag is "
            "**high** when it survives a Bonferroni correction for the number of periods or sends tested.")
-st.dataframe(em.flag_counts(flags), hide_index=True)
+show_table(em.flag_counts(flags))
 flags_table(flags, "email")
 
 # ---------------------------------------------------------------- own history

@@ -10,7 +10,7 @@ from lib.metrics import funnel as fm
 from lib.metrics import lead_scoring as ls
 from lib.periods import GRAINS
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
-                       threshold_editor, workspace)
+                       show_table, threshold_editor, workspace)
 
 st.title("Funnel")
 st.caption("Where do leads stall, how fast do they move, which campaigns bring leads that convert, "
@@ -40,7 +40,7 @@ def table(result, name, key, pct=(), hide=(), shown=None):
     """The figure's table (or `shown`), rows left out, its SQL and a CSV download."""
     frame = result.frame.drop(columns=[c for c in hide if c in result.frame.columns])
     view = frame if shown is None else shown
-    st.dataframe(view, hide_index=True, width="stretch", column_config=formats(view, pct), key=f"t_{key}")
+    show_table(view, width="stretch", column_config=formats(view, pct), key=f"t_{key}")
     excluded_note(result)
     show_sql(result)
     download_csv(frame, f"{name}.csv", f"funnel_{key}")
@@ -113,7 +113,7 @@ try:
     if len(dist.frame):
         st.altair_chart(charts.duration_heatmap(dist.frame), width="stretch")
         days = result.frame[["stage", "days_n", "p25_days", "median_days", "p75_days", "p90_days", "out_of_order"]]
-        st.dataframe(days.iloc[1:], hide_index=True, width="stretch", key="t_days", column_config=formats(days))
+        show_table(days.iloc[1:], width="stretch", key="t_days", column_config=formats(days))
         show_sql(dist)
     else:
         st.info("Needs two stages with dates in order.")
@@ -175,13 +175,13 @@ try:
                   help=f"Leads with score ≥ {threshold:g} / all {len(scores.frame):,} leads in the file.")
         dist = ls.score_distribution(con, leads.table, rules, threshold, file_score)
         st.altair_chart(charts.score_histogram(dist.frame, threshold), width="stretch")
-        st.dataframe(qual.head(500), hide_index=True, width="stretch", key="t_qual",
+        show_table(qual.head(500), width="stretch", key="t_qual",
                      column_config=formats(qual, ("fit_share",)))
         excluded_note(scores)
         show_sql(scores)
         download_csv(scores.frame, "lead_scores.csv", "funnel_scores")
         who = st.selectbox("Explain one lead's score", list(scores.frame["lead_id"].head(200)), key="funnel_who")
-        st.dataframe(ls.score_ledger(con, leads.table, rules, who).frame, hide_index=True, key="t_ledger")
+        show_table(ls.score_ledger(con, leads.table, rules, who).frame, key="t_ledger")
         if len(stages) > 1:
             target = st.selectbox("Conversion to", stages[1:], index=len(stages) - 2, key="funnel_target")
             band = ls.conversion_by_score_band(con, fm.cohort_sql(src, stages, start, end, window), leads.table,

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from lib import schemas
-from ui.common import sample_button, workspace
+from ui.common import sample_button, show_table, workspace
 
 st.title("Boundary")
 st.markdown(
@@ -48,5 +48,5 @@ if ws.datasets:
     st.subheader("Loaded in this session")
     rows = [{"File": d.file_name, "Kind": d.label, "Rows": d.rows_read,
              "Table": d.table or "— columns missing —"} for d in ws.datasets.values()]
-    st.dataframe(rows, hide_index=True)
+    show_table(rows)
     st.caption("Your data stays in this browser session only; it is gone when you close the tab.")

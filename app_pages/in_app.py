@@ -7,7 +7,7 @@ from lib.charts.common import with_campaigns
 from lib.errors import BoundaryError
 from lib.metrics import in_app as m
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
-                       threshold_editor, workspace)
+                       show_table, threshold_editor, workspace)
 
 st.title("In-app engagement")
 st.caption("Are in-app messages ignored, dismissed or muted more than before — and is marketing crowding "
@@ -78,7 +78,7 @@ else:
 show_sql(periods)
 table = periods.frame[["label", "impressions", "reach", "engagement_rate", "dismiss_rate", "mute_rate",
                        "dwell_under_1s", "median_dwell", "marketing_share", "incomplete"]]
-st.dataframe(table, hide_index=True, column_config={
+show_table(table, column_config={
     "label": "Period", "impressions": st.column_config.NumberColumn("Impressions", format="%d"),
     "reach": st.column_config.NumberColumn("Reach (users)", format="%d"),
     **{c: st.column_config.NumberColumn(c.replace("_", " ").capitalize(), format="percent")
@@ -97,7 +97,7 @@ else:
     st.altair_chart(charts.dwell_chart(dwell.frame, grain))
     excluded_note(dwell)
     show_sql(dwell)
-    st.dataframe(dwell.frame[["label", "n", "p10", "p25", "p50", "p75", "p90", "dwell_under_1s", "incomplete"]],
+    show_table(dwell.frame[["label", "n", "p10", "p25", "p50", "p75", "p90", "dwell_under_1s", "incomplete"]],
                  hide_index=True, column_config={
         "label": "Period", "n": st.column_config.NumberColumn("Impressions with dwell", format="%d"),
         **{q: st.column_config.NumberColumn(f"{q} (s)", format="%.2f") for q in ("p10", "p25", "p50", "p75", "p90")},
@@ -123,7 +123,7 @@ else:
                "significantly below its baseline. Faded bars: partial weeks, left out of comparisons.")
     st.altair_chart(charts.frequency_relevance_chart(both))
     show_sql(weekly)
-    st.dataframe(both[["week", "active_users", "impressions", "messages_per_user", "marketing_per_user",
+    show_table(both[["week", "active_users", "impressions", "messages_per_user", "marketing_per_user",
                        "frequency_baseline", "engagement_rate", "engagement_baseline", "too_frequent",
                        "less_relevant", "both_wrong", "incomplete"]], hide_index=True, column_config={
         "week": st.column_config.DateColumn("Week", format="YYYY-MM-DD"), "active_users": "Active users",
@@ -140,7 +140,7 @@ campaigns = m.campaign_table(con, src)
 st.altair_chart(charts.campaign_chart(campaigns.frame))
 show_sql(campaigns)
 small = int(ws.thresholds["min_group_size"])
-st.dataframe(campaigns.frame.assign(small=campaigns.frame["impressions"] < small)[
+show_table(campaigns.frame.assign(small=campaigns.frame["impressions"] < small)[
     ["message", "message_type", "first_seen", "last_seen", "impressions", "reach", "engagement_rate",
      "dismiss_rate", "mute_rate", "dwell_under_1s", "median_dwell", "small"]], hide_index=True, column_config={
     "message": "Campaign", "message_type": "Type", "first_seen": "First seen", "last_seen": "Last seen",
@@ -158,7 +158,7 @@ st.subheader("What share of messages were marketing rather than product or servi
 split = m.type_split(con, src, grain)
 st.altair_chart(charts.type_mix_chart(split.frame, grain))
 show_sql(split)
-st.dataframe(split.frame[["label", "message_type", "impressions", "share", "engagement_rate", "dismiss_rate"]],
+show_table(split.frame[["label", "message_type", "impressions", "share", "engagement_rate", "dismiss_rate"]],
              hide_index=True, column_config={"label": "Period", "message_type": "Type", "impressions": "Impressions",
                                              **{c: st.column_config.NumberColumn(c.replace("_", " ").capitalize(),
                                                                                  format="percent")
@@ -174,7 +174,7 @@ if changes.frame.empty:
     st.success("No new campaigns or message types, nothing stopped, and no campaign's weekly volume moved by "
                f"×{m.VOLUME_JUMP} or more in the last {int(weeks)} weeks.")
 else:
-    st.dataframe(changes.frame.drop(columns="cut"), hide_index=True, column_config={
+    show_table(changes.frame.drop(columns="cut"), column_config={
         "message": "Campaign", "message_type": "Type", "change": "What changed", "first_seen": "First seen",
         "last_seen": "Last seen",
         "before_per_week": st.column_config.NumberColumn("Impressions/week before", format="%.1f"),

@@ -8,7 +8,7 @@ from lib.charts.common import with_campaigns
 from lib.errors import BoundaryError
 from lib.metrics import ncvg as m
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
-                       threshold_editor, workspace)
+                       show_table, threshold_editor, workspace)
 
 st.title("Net customer value growth")
 st.caption("How many customers, worth how much, did we gain and lose?")
@@ -34,7 +34,7 @@ if subs is None and hist is None:
     campaigns = campaign_overlay("ncvg_customers")
     st.altair_chart(with_campaigns(charts.customers_chart(result.frame), campaigns, "label", grain), width="stretch")
     excluded_note(result)
-    st.dataframe(result.frame.drop(columns="period"), hide_index=True, width="stretch")
+    show_table(result.frame.drop(columns="period"), width="stretch")
     download_csv(result.frame, "ncvg_customers_by_period.csv", "ncvg_customers")
     show_sql(result)
     st.stop()
@@ -120,7 +120,7 @@ if b.has_value:
 if per["incomplete"].any():
     st.caption(f"The last {grain} is not complete: the data runs to {b.as_of:%d %b %Y}.")
 shown = m.period_table(per)
-st.dataframe(shown, hide_index=True, width="stretch")
+show_table(shown, width="stretch")
 download_csv(shown, f"ncvg_by_{grain}.csv", "ncvg_periods")
 show_sql(per_result)
 
@@ -154,14 +154,14 @@ else:
         st.write("No customer changed plan tier in the range.")
     else:
         st.altair_chart(charts.plan_moves_chart(moves_by_period.frame), width="stretch")
-        st.dataframe(moves.frame, hide_index=True, width="stretch")
+        show_table(moves.frame, width="stretch")
         download_csv(moves.frame, "ncvg_plan_moves.csv", "ncvg_moves")
     st.caption("Tier order: plans ranked by median value per seat/unit (cheapest = tier 1). A customer's plan is "
                "their highest-tier paying plan; a move is a change of it while they stay a customer.")
     show_sql(moves)
     by_plan = m.value_by_plan(con, b, start, end)
     st.altair_chart(charts.value_by_group_chart(by_plan.frame, "plan", "Value by plan", b.currency, vl), width="stretch")
-    st.dataframe(by_plan.frame, hide_index=True, width="stretch")
+    show_table(by_plan.frame, width="stretch")
     download_csv(by_plan.frame, "ncvg_value_by_plan.csv", "ncvg_by_plan")
     show_sql(by_plan)
 options = m.group_columns(con, customers.table) if customers is not None else []
@@ -170,7 +170,7 @@ if options:
     by_segment = m.value_by_segment(con, b, customers.table, segment, start, end)
     st.altair_chart(charts.value_by_group_chart(by_segment.frame, "segment", f"Value by {segment}", b.currency, vl),
                     width="stretch")
-    st.dataframe(by_segment.frame, hide_index=True, width="stretch")
+    show_table(by_segment.frame, width="stretch")
     st.caption("Profitability needs costs per customer, which these files do not carry: value per customer is shown.")
     download_csv(by_segment.frame, "ncvg_value_by_segment.csv", "ncvg_by_segment")
     show_sql(by_segment)
@@ -200,7 +200,7 @@ k3.metric("Cancellations scheduled after the as-of date", f"{r['scheduled_cancel
 by_trial = m.trial_conversion(con, b, grain)
 if trials["trials"]:
     st.altair_chart(charts.trials_chart(by_trial.frame), width="stretch")
-st.dataframe(renew.frame, hide_index=True, width="stretch")
+show_table(renew.frame, width="stretch")
 show_sql(by_trial, "Show SQL (trials)")
 show_sql(renew, "Show SQL (renewals)")
 
@@ -234,7 +234,7 @@ if len(typed):
                  f"customers paying on the same days but not hit (two-proportion test p "
                  f"{'< 0.001' if pooled['p_value'] < 0.001 else '= ' + format(pooled['p_value'], '.3f')}).")
         st.altair_chart(charts.incident_chart(incident.frame.iloc[:-1], window), width="stretch")
-        st.dataframe(incident.frame, hide_index=True, width="stretch")
+        show_table(incident.frame, width="stretch")
         download_csv(incident.frame, "ncvg_incident_churn.csv", "ncvg_incidents")
     excluded_note(incident)
     show_sql(incident)

@@ -8,7 +8,7 @@ from lib.charts import nps as charts
 from lib.metrics import nps as m
 from lib.stats import z_for_alpha
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
-                       threshold_editor, workspace)
+                       show_table, threshold_editor, workspace)
 
 st.title("NPS calculator")
 st.caption("How loyal are customers, with what margin of error, and did campaigns dent it?")
@@ -97,7 +97,7 @@ else:
                    "standard error). A grey point is a period the data does not cover fully.")
         table_frame = m.labelled(frame, ["label", "n", "nps", "moe", "low", "high", "baseline_nps", "z", "dip",
                                          "incomplete"])
-        st.dataframe(table_frame, hide_index=True, width="stretch")
+        show_table(table_frame, width="stretch")
         excluded_note(trend)
         show_sql(trend)
         download_csv(table_frame, f"nps_by_{grain}.csv", "nps_trend")
@@ -115,7 +115,7 @@ else:
                "“differs” compares a group with all other respondents at the same α.")
     seg_table = m.labelled(seg.frame, ["segment", "n", "nps", "moe", "pct_promoters", "pct_passives",
                                        "pct_detractors", "too_small", "rest_nps", "z", "differs"])
-    st.dataframe(seg_table.rename(columns={"Group": segments[column]}), hide_index=True, width="stretch")
+    show_table(seg_table.rename(columns={"Group": segments[column]}), width="stretch")
     excluded_note(seg)
     show_sql(seg)
     download_csv(seg_table, f"nps_by_{column}.csv", "nps_segment")
@@ -150,7 +150,7 @@ else:
         view = cf[cf["category"].isin(pick) & (cf["about_marketing"] | (not only_mkt))]
         comment_table = m.labelled(view, ["response_date", "respondent", "score", "category", "comment",
                                           "sentiment", "sentiment_label", "about_marketing"])
-        st.dataframe(comment_table, hide_index=True, width="stretch")
+        show_table(comment_table, width="stretch")
         excluded_note(notes)
         show_sql(notes)
         download_csv(comment_table, "nps_comments.csv", "nps_comments")
@@ -178,7 +178,7 @@ else:
                "(change the days under Thresholds). Campaigns with no response in their window are not listed.")
     per_frame = per.frame.assign(too_small=per.frame["n"] < th["min_group_size"])
     per_table = m.labelled(per_frame, ["campaign", "channel", "start_date", "end_date", "n", "nps", "moe", "too_small"])
-    st.dataframe(per_table, hide_index=True, width="stretch")
+    show_table(per_table, width="stretch")
     show_sql(cmp, "Show SQL (after campaigns vs other days)")
     show_sql(per, "Show SQL (per campaign)")
     download_csv(per_table, "nps_after_campaigns.csv", "nps_campaigns")
@@ -189,7 +189,7 @@ refs = m.referral_candidates(con, table, cut, segments)
 st.write(f"{len(refs.frame):,} respondent(s) whose latest score is {cut} or more "
          "(change the score under Thresholds; 7 is a common starting point for tracking referrals).")
 ref_table = refs.frame.rename(columns=m.LABELS)
-st.dataframe(ref_table, hide_index=True, width="stretch")
+show_table(ref_table, width="stretch")
 show_sql(refs)
 download_csv(ref_table, "nps_referral_candidates.csv", "nps_referrals")
 

@@ -11,7 +11,7 @@ from lib.export import build_workbook
 from lib.periods import GRAINS
 from lib.report import AREA_LABELS, flags_after_campaigns, flags_summary, gather_flags, gather_tables
 from lib.result import SEVERITIES, flags_frame
-from ui.common import download_csv, sample_button, show_sql, threshold_editor, workspace
+from ui.common import download_csv, sample_button, show_sql, show_table, threshold_editor, workspace
 
 st.title("Boundary report")
 st.caption("Every red flag from every loaded dataset, with the questions to ask about it — then the "
@@ -57,14 +57,14 @@ for column, severity in zip(tiles[1:], SEVERITIES):
 
 st.subheader("Red flags")
 st.caption("By area and metric — the table below lists every flag with its test and the questions to ask.")
-st.dataframe(flags_summary(flags), hide_index=True, width="stretch",
+show_table(flags_summary(flags), width="stretch",
              column_config={"Latest period": st.column_config.DateColumn(format="YYYY-MM-DD")})
 left, right = st.columns(2)
 area_choice = left.multiselect("Area", sorted(table["Area"].unique()), key="report_areas")
 severity_choice = right.multiselect("Severity", list(SEVERITIES), key="report_severity")
 shown = table[table["Area"].isin(area_choice or table["Area"].unique())
               & table["Severity"].isin(severity_choice or SEVERITIES)]
-st.dataframe(shown, hide_index=True, width="stretch", key="report_flags",
+show_table(shown, width="stretch", key="report_flags",
              column_config={"Period": st.column_config.DateColumn(format="YYYY-MM-DD")})
 download_csv(shown, "boundary_flags.csv", key="report_flags")
 
@@ -90,7 +90,7 @@ else:
     st.caption(f"{after['Area'].size} flag–campaign pairs from {len(campaigns)} campaigns in "
                f"{calendar.file_name}: the flagged period starts 0–{days} days after the campaign "
                "started, or the campaign started inside it.")
-    st.dataframe(after, hide_index=True, width="stretch")
+    show_table(after, width="stretch")
 
 st.subheader("Time correlation")
 series = available_series(ws)

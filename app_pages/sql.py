@@ -57,7 +57,7 @@ for i, default in enumerate(cells):
     if result is not None:
         if result.truncated:
             st.warning(f"Showing the first {len(result.frame):,} rows; add a LIMIT or aggregate to see all.")
-        st.dataframe(result.frame, hide_index=True, width="stretch")
+        st.dataframe(result.frame, hide_index=True, width="stretch")  # the user's own column names
         download_csv(result.frame, f"query_{i + 1}.csv", key=f"sql_{i}")
         chart_for(result.frame, key=f"sql_{i}")
 

@@ -6,8 +6,8 @@ from lib.charts import voice as charts
 from lib.errors import BoundaryError
 from lib.metrics import deals as dm
 from lib.metrics import voice as vm
-from ui.common import (dataset_section, download_csv, excluded_note, flags_table, show_sql, threshold_editor,
-                       workspace)
+from ui.common import (dataset_section, download_csv, excluded_note, flags_table, show_sql, show_table,
+                       threshold_editor, workspace)
 
 st.title("Voice of customer")
 st.caption("Are community posts, reviews, CS notes and expansion deals turning negative about marketing?")
@@ -74,7 +74,7 @@ try:
                    f"periods with at least {min_n:g} texts). Sentiment: VADER lexicon, negative at compound ≤ −0.05.")
         table = by_period.frame[["label", "texts", "negative", "neutral", "positive", "complaints", "share_negative",
                                  "base_share_negative", "complaint_share", "incomplete"]]
-        st.dataframe(table, hide_index=True, width="stretch", column_config={
+        show_table(table, width="stretch", column_config={
             c: st.column_config.NumberColumn(format="percent") for c in
             ("share_negative", "base_share_negative", "complaint_share")})
         download_csv(table, "texts_by_period.csv", "voice_periods")
@@ -92,7 +92,7 @@ try:
             st.info("Load a campaign calendar (above, or the sample data) to see negative volume against campaigns.")
         complaints = vm.marketing_complaints(con, texts.table)
         st.caption(f"{len(complaints.frame):,} texts complain about marketing (newest first).")
-        st.dataframe(complaints.frame, hide_index=True, width="stretch", height=260)
+        show_table(complaints.frame, width="stretch", height=260)
         download_csv(complaints.frame, "marketing_complaints.csv", "voice_complaints")
         show_sql(complaints)
         if calendar is not None:
@@ -107,7 +107,7 @@ try:
                 cols = ["campaign", "channel", "start_date", "end_date", "texts", "negative", "complaints",
                         "share_negative", "share_negative_outside", "p_value", "negative_per_day",
                         "negative_per_day_overall"]
-                st.dataframe(shown[cols], hide_index=True, width="stretch", column_config=PCT)
+                show_table(shown[cols], width="stretch", column_config=PCT)
                 download_csv(shown[cols], "negative_by_campaign.csv", "voice_campaigns")
             excluded_note(by_campaign)
             show_sql(by_campaign)
@@ -124,7 +124,7 @@ try:
             st.info("Load customers, subscriptions, NPS responses or leads to match posters to known customers.")
         st.caption(f"{summary['matched']:,} of {summary['posters']:,} posters are known customers; they wrote "
                    f"{summary['matched_negative_posts']:,} of the {summary['negative_posts']:,} negative posts.")
-        st.dataframe(posters.frame, hide_index=True, width="stretch", height=260)
+        show_table(posters.frame, width="stretch", height=260)
         download_csv(posters.frame, "posters.csv", "voice_posters")
         excluded_note(posters)
         show_sql(posters)
@@ -173,13 +173,13 @@ try:
                    "test; cycle time: Mood's median test). Cycle band: 25th–75th percentile.")
         cols = ["label", "deals", "won", "lost", "open", "win_rate", "qualified", "qual_known", "qualification_rate",
                 "median_cycle_days", "base_win_rate", "base_qualification_rate", "base_median_cycle", "incomplete"]
-        st.dataframe(rates.frame[cols], hide_index=True, width="stretch", column_config={
+        show_table(rates.frame[cols], width="stretch", column_config={
             c: st.column_config.NumberColumn(format="percent") for c in
             ("win_rate", "qualification_rate", "base_win_rate", "base_qualification_rate")})
         download_csv(rates.frame[cols], "deals_by_period.csv", "voice_deals")
         show_sql(rates)
         with st.expander("How deal types were read"):
-            st.dataframe(dm.deal_type_counts(con, deals.table).frame, hide_index=True)
+            show_table(dm.deal_type_counts(con, deals.table).frame)
 
         if "notes" in deals.mapping:
             st.subheader("Are deal notes turning negative?")
@@ -200,7 +200,7 @@ try:
             st.altair_chart(charts.campaign_quality_bars(qframe), width="stretch")
             cols = ["campaign", "deals", "qualification_rate", "others_qualification_rate", "win_rate",
                     "others_win_rate", "median_cycle_days", "others_median_cycle", "qual_p", "slow_p"]
-            st.dataframe(qframe[cols], hide_index=True, width="stretch", column_config=PCT)
+            show_table(qframe[cols], width="stretch", column_config=PCT)
             download_csv(qframe[cols], "deals_by_campaign.csv", "voice_deal_campaigns")
             st.caption("All deal types. Leads from campaigns are on the Funnel page.")
             show_sql(quality)

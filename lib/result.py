@@ -62,6 +62,61 @@ class Flag:
         }
 
 
+# Words a column name spells in lower case that read better otherwise in a table header.
+_HEADER_WORDS = {"pct": "%", "n": "n", "id": "ID", "mrr": "MRR", "arr": "ARR", "nps": "NPS", "grr": "GRR",
+                 "nrr": "NRR", "mql": "MQL", "sql": "SQL", "csv": "CSV", "url": "URL", "utc": "UTC", "ci": "CI",
+                 "p10": "10th pct", "p25": "25th pct", "p50": "median", "p75": "75th pct", "p90": "90th pct"}
+
+
+def column_label(name: str) -> str:
+    """A table header for a snake_case column name; other names are kept as they are.
+
+    >>> column_label("pct_of_start"), column_label("p25_days"), column_label("customer_id")
+    ('% of start', '25th pct days', 'Customer ID')
+    >>> column_label("Campaign Name"), column_label("n")
+    ('Campaign Name', 'n')
+    """
+    if name != name.lower() or " " in name:
+        return name
+    words = [_HEADER_WORDS.get(w, w) for w in name.split("_") if w]
+    if not words:
+        return name
+    first = words[0]
+    if first == first.lower() and name.split("_")[0] not in _HEADER_WORDS:
+        words[0] = first[:1].upper() + first[1:]
+    return " ".join(words)
+
+
+_RATIO_WORDS = {"share", "rate", "retention", "conversion", "grr", "nrr"}
+
+
+def column_format(name: str, values: pd.Series) -> str | None:
+    """A display format (Streamlit NumberColumn) for a float column nobody formatted, or None.
+
+    Ratios by name (share, rate, retention, conversion…) within ±1 → percent; other floats: whole
+    numbers with thousands separators, and two decimals from 10 up (money, averages). Small
+    non-whole values (p-values, z, ratios of ratios) and id/year columns keep their digits.
+
+    >>> s = pd.Series
+    >>> column_format("share_of_value", s([0.0456, 0.5])), column_format("customers", s([30.0, 1200.0]))
+    ('percent', '%,d')
+    >>> column_format("unit_value", s([24.1667, 65.8])), column_format("p", s([0.0312])), column_format("ids", s(["a"]))
+    ('%,.2f', None, None)
+    """
+    if not pd.api.types.is_float_dtype(values):
+        return None
+    words = set(str(name).lower().replace(" ", "_").split("_"))
+    finite = values.dropna()
+    if finite.empty or words & {"id", "year"}:
+        return None
+    top = float(finite.abs().max())
+    if words & _RATIO_WORDS and top <= 1.0:
+        return "percent"
+    if (finite == finite.round()).all():
+        return "%,d"
+    return "%,.2f" if top >= 10 else None
+
+
 def format_value(value: float, unit: str) -> str:
     """A flag's value as people read it: ratios as percentages, points and counts as numbers.
 

@@ -10,7 +10,7 @@ from lib.config import THRESHOLDS, threshold
 from lib.datasets import Dataset, Workspace
 from lib.errors import BoundaryError
 from lib.ingest import SUPPORTED
-from lib.result import Flag, MetricResult, flags_frame
+from lib.result import Flag, MetricResult, column_format, column_label, flags_frame
 from lib.sample import load_samples
 from ui.sessions import release_with_session
 
@@ -149,6 +149,26 @@ def show_sql(result: MetricResult, label: str = "Show SQL") -> None:
             st.caption("Parameters: " + ", ".join(repr(p) for p in result.params))
 
 
+def show_table(frame: pd.DataFrame | list[dict], **kwargs):
+    """st.dataframe (index hidden) with readable headers and numbers: a snake_case column gets a
+    label (pct_of_start → "% of start") and a float column a format (lib.result.column_format)
+    unless the caller configured it; the frame, its downloads and its SQL keep the real names."""
+    frame = frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(frame)
+    config = dict(kwargs.pop("column_config", None) or {})
+    for name in frame.columns:
+        label = column_label(name) if isinstance(name, str) else name
+        if name not in config:
+            number_format = column_format(name, frame[name])
+            if number_format:
+                config[name] = st.column_config.NumberColumn(label if label != name else None, format=number_format)
+            elif label != name:
+                config[name] = label
+        elif isinstance(config[name], dict) and not config[name].get("label") and label != name:
+            config[name] = {**config[name], "label": label}
+    kwargs.setdefault("hide_index", True)
+    return st.dataframe(frame, column_config=config, **kwargs)
+
+
 def excluded_note(result: MetricResult) -> None:
     """Say on screen how many rows a figure left out and why."""
     text = result.excluded_text()
@@ -162,7 +182,7 @@ def flags_table(flags: list[Flag], key: str) -> None:
         st.success("No red flags with the current thresholds.")
         return
     frame = flags_frame(flags, formatted=True)
-    st.dataframe(frame, hide_index=True, key=f"flags_{key}", width="stretch")
+    show_table(frame, key=f"flags_{key}", width="stretch")
 
 
 def threshold_editor(area: str, key: str) -> None:

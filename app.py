@@ -1,10 +1,12 @@
 """Boundary — the router and frame. Every page is listed here; each file name is its URL."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from ui.auth import gate
 
-st.set_page_config(page_title="Boundary", page_icon=":material/explore:", layout="wide")
+st.set_page_config(page_title="Boundary", page_icon=str(Path(__file__).parent / "ui" / "favicon.svg"), layout="wide")
 gate()  # sign-in and allow-list when [auth] is configured in secrets.toml; otherwise nothing
 
 PAGES = {

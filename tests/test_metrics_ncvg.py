@@ -67,6 +67,8 @@ def test_basis_defaults(stripe):
     assert b.currency == "USD"  # 11 USD rows vs 1 EUR row
     assert b.as_of == pd.Timestamp("2025-06-01")  # latest start (C's return); ended rows end earlier
     assert b.money(1234.4) == "$1,234" and b.money(-5, signed=True) == "−$5"
+    assert b.money(1_373_979, signed=True, compact=True) == "+$1.37M" and b.money(2.5e9, compact=True) == "$2.50B"
+    assert b.money(999_999, compact=True) == "$999,999"  # short forms only from a million up
 
 
 def test_totals_hand_worked(stripe):

@@ -1,26 +1,15 @@
 """The Cohorts page with the sample data (AppTest): tiles equal an independent pandas computation."""
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 from lib.sample import SAMPLE_DIR, SAMPLE_FILES
-
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+from tests.apptest import sample_page
 
 
 @pytest.fixture(scope="module")
 def at():
-    st.cache_data.clear()
-    app = AppTest.from_file(APP, default_timeout=90)
-    app.run()
-    app.button(key="sample_home").click().run()
-    app.switch_page("app_pages/cohorts.py").run()
-    assert not app.exception, app.exception
-    return app
+    return sample_page("app_pages/cohorts.py")
 
 
 def tiles(app) -> dict[str, str]:

@@ -1,24 +1,11 @@
 """The email page with the sample data (AppTest): tiles, flags of the sample's stories, event-log view."""
 
-from pathlib import Path
-
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+from tests.apptest import sample_page
+
 LABELS = ["Delivery rate", "Open rate", "Click-to-open rate", "Click rate", "Unsubscribe rate",
           "Spam complaint rate"]
-
-
-def email_page_with_samples() -> AppTest:
-    st.cache_data.clear()
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.button(key="sample_home").click().run()
-    assert not at.exception
-    at.switch_page("app_pages/email.py").run()
-    assert not at.exception, at.exception
-    return at
 
 
 def flag_table(at: AppTest):
@@ -29,7 +16,7 @@ def flag_table(at: AppTest):
 
 
 def test_email_page_sample_tiles_flags_and_events():
-    at = email_page_with_samples()
+    at = sample_page("app_pages/email.py")
     tiles = {m.label: m for m in at.metric}
     assert list(tiles) == LABELS
     ws = at.session_state["workspace"]

@@ -6,21 +6,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
+from tests.apptest import fresh_app, sample_page
 from tests.conftest import real_file
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "leads.xlsx"
 TILES = ["Leads", "MQLs", "SQLs", "Opportunities", "Customers", "Lead → Customer"]
-
-
-def funnel_page() -> AppTest:
-    st.cache_data.clear()
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    return at
 
 
 def tiles(at) -> dict[str, str]:
@@ -29,10 +20,7 @@ def tiles(at) -> dict[str, str]:
 
 @pytest.mark.skipif(not SAMPLE.exists(), reason="sample data not generated yet")
 def test_sample_data_tiles():
-    at = funnel_page()
-    at.button(key="sample_home").click().run()
-    at.switch_page("app_pages/funnel.py").run()
-    assert not at.exception, at.exception
+    at = sample_page("app_pages/funnel.py")
     shown = tiles(at)
     assert all(label in shown for label in TILES)
     frame = pd.read_excel(SAMPLE)
@@ -63,7 +51,7 @@ def test_sample_data_tiles():
 
 
 def test_real_olist_files_with_closed_deals_joined():
-    at = funnel_page()
+    at = fresh_app()
     at.switch_page("app_pages/funnel.py").run()
     mql_path = real_file("olist_marketing_qualified_leads_dataset.csv")
     won_path = real_file("olist_closed_deals_dataset.csv")

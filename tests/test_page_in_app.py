@@ -1,30 +1,14 @@
 """The in-app page with the sample data and with an uploaded daily aggregate (AppTest)."""
 
-from pathlib import Path
-
-import streamlit as st
-from streamlit.testing.v1 import AppTest
-
 from lib.metrics import in_app as m
+from tests.apptest import fresh_app, sample_page
 from tests.test_metrics_in_app import AGG_HEADER, AGG_ROWS, csv
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 LABELS = ["Engagement rate", "Dismiss rate", "Mute rate", "Dwell under 1s", "Median dwell", "Marketing share"]
 
 
-def fresh_app() -> AppTest:
-    st.cache_data.clear()
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.run()
-    assert not at.exception
-    return at
-
-
 def test_in_app_page_with_sample_data():
-    at = fresh_app()
-    at.button(key="sample_home").click().run()
-    at.switch_page("app_pages/in_app.py").run()
-    assert not at.exception, at.exception
+    at = sample_page("app_pages/in_app.py")
     tiles = {metric.label: metric for metric in at.metric}
     assert list(tiles) == LABELS
     # the same numbers, computed straight from lib on the session's data

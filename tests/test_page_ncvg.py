@@ -1,7 +1,5 @@
 """The NCVG page with the sample data and with the real RavenStack customer file (AppTest)."""
 
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -9,9 +7,9 @@ from streamlit.testing.v1 import AppTest
 from lib.datasets import Workspace
 from lib.metrics import ncvg as m
 from lib.sample import load_samples
+from tests.apptest import APP, sample_page
 from tests.conftest import real_file
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 LABELS = ["New customers", "Lost customers", "Net customers", "New value", "Lost value", "Net value"]
 
 
@@ -21,16 +19,6 @@ def tiles(at: AppTest) -> dict[str, str]:
 
 def number(text: str) -> float:
     return float(text.replace("$", "").replace("€", "").replace(",", "").replace("−", "-").replace("+", ""))
-
-
-def sample_page() -> AppTest:
-    st.cache_data.clear()
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.run()
-    at.button(key="sample_home").click().run()
-    at.switch_page("app_pages/ncvg.py").run()
-    assert not at.exception, at.exception
-    return at
 
 
 def expected_totals(currency: str, value: str) -> pd.Series:
@@ -45,7 +33,7 @@ def expected_totals(currency: str, value: str) -> pd.Series:
 
 
 def test_sample_tiles_currency_and_arr_switch():
-    at = sample_page()
+    at = sample_page("app_pages/ncvg.py")
     shown = tiles(at)
     assert all(label in shown for label in LABELS)
     assert not at.error

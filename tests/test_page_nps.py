@@ -1,21 +1,15 @@
 """The NPS page with the sample data, the real export and manual mode (AppTest)."""
 
-from pathlib import Path
-
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from lib.metrics import nps as m
+from tests.apptest import fresh_app
 from tests.conftest import real_file
-
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 def nps_page() -> AppTest:
-    st.cache_data.clear()
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
+    at = fresh_app()
     at.switch_page("app_pages/nps.py").run()
     assert not at.exception
     return at

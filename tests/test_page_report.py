@@ -5,14 +5,11 @@ import io
 import openpyxl
 
 from lib.report import AREA_LABELS
-from tests.test_pages import fresh_app
+from tests.apptest import sample_page
 
 
 def test_report_with_sample_data_has_flags_from_every_area_and_exports():
-    at = fresh_app()
-    at.button(key="sample_home").click().run()
-    at.switch_page("app_pages/report.py").run()
-    assert not at.exception, at.exception
+    at = sample_page("app_pages/report.py")
     flags = at.dataframe[1].value
     assert set(flags["Area"]) == set(AREA_LABELS.values()), set(AREA_LABELS.values()) - set(flags["Area"])
     assert at.metric[0].label == "Red flags" and int(at.metric[0].value) == len(flags)
@@ -31,9 +28,7 @@ def test_report_with_sample_data_has_flags_from_every_area_and_exports():
 
 
 def test_threshold_change_changes_flags_everywhere():
-    at = fresh_app()
-    at.button(key="sample_home").click().run()
-    at.switch_page("app_pages/report.py").run()
+    at = sample_page("app_pages/report.py")
     before = len(at.dataframe[1].value)
     # an unsubscribe threshold of 100% can never be crossed: fewer flags afterwards
     at.number_input(key="th_report_email_unsubscribe_rate_max").set_value(100.0).run()

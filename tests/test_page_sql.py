@@ -1,13 +1,10 @@
 """The SQL notebook page runs a query over the sample data and refuses writes, in AppTest."""
 
-from tests.test_pages import fresh_app
+from tests.apptest import sample_page
 
 
 def test_sql_page_runs_query_and_refuses_drop():
-    at = fresh_app()
-    at.button(key="sample_home").click().run()
-    at.switch_page("app_pages/sql.py").run()
-    assert not at.exception
+    at = sample_page("app_pages/sql.py")
     at.text_area(key="sql_text_0").set_value("SELECT count(*) AS n FROM deals").run()
     at.button(key="sql_run_0").click().run()
     assert not at.exception

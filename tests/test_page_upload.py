@@ -1,8 +1,8 @@
 """Uploading on a page (AppTest): recognised files are analysed at once; the Columns panel fixes a
 map and the fix is kept; bad files get a plain error, never a traceback."""
 
+from tests.apptest import fresh_app
 from tests.conftest import real_file
-from tests.test_pages import fresh_app
 
 
 def upload(at, page: str, key: str, name: str, data: bytes, mime: str = "text/csv"):

@@ -1,25 +1,10 @@
 """The Voice-of-customer page with the sample data (AppTest): tiles, sections and flags, no exception."""
 
-from pathlib import Path
-
-import streamlit as st
-from streamlit.testing.v1 import AppTest
-
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
-
-
-def voice_page() -> AppTest:
-    st.cache_data.clear()
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.button(key="sample_home").click().run()
-    at.switch_page("app_pages/voice.py").run()
-    assert not at.exception, at.exception
-    return at
+from tests.apptest import sample_page
 
 
 def test_voice_page_with_sample_data():
-    at = voice_page()
+    at = sample_page("app_pages/voice.py")
     tiles = {m.label: (m.value, m.delta) for m in at.metric}
     # community_posts.csv: 763 dated, non-blank texts
     assert tiles["Texts"][0] == "763"

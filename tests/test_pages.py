@@ -3,20 +3,11 @@
 from pathlib import Path
 
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+from tests.apptest import APP, fresh_app
+
 PAGES = ["app_pages/home.py", "app_pages/email.py", "app_pages/in_app.py", "app_pages/nps.py", "app_pages/voice.py",
          "app_pages/ncvg.py", "app_pages/funnel.py", "app_pages/cohorts.py", "app_pages/report.py", "app_pages/sql.py"]
-
-
-def fresh_app() -> AppTest:
-    st.cache_data.clear()
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    assert not at.exception
-    return at
 
 
 def test_every_listed_page_file_exists():

@@ -93,9 +93,12 @@ tiles[1].metric("Lost customers", f"{t['lost_customers']:,}", help=f"Customers w
 tiles[2].metric("Net customers", f"{t['net_customers']:+,}", help="New customers − lost customers: "
                 f"{t['customers_start']:,} paying before the range → {t['customers_end']:,} at its end.")
 vl = b.value_label
-tiles[3].metric("New value", b.money(t["new_value"]), help=f"{vl} of new and returning customers on their first day.")
-tiles[4].metric("Lost value", b.money(t["lost_value"]), help=f"{vl} of lost customers on their last day.")
-tiles[5].metric("Net value", b.money(t["net_value"], signed=True), help=f"New value − lost value ({vl}).")
+tiles[3].metric("New value", b.money(t["new_value"], compact=True),
+                help=f"{b.money(t['new_value'])} {vl} of new and returning customers on their first day.")
+tiles[4].metric("Lost value", b.money(t["lost_value"], compact=True),
+                help=f"{b.money(t['lost_value'])} {vl} of lost customers on their last day.")
+tiles[5].metric("Net value", b.money(t["net_value"], signed=True, compact=True),
+                help=f"{b.money(t['net_value'], signed=True)}: new value − lost value ({vl}).")
 excluded_note(totals_result)
 if not b.has_value:
     st.caption(m.value_rule(columns, value))

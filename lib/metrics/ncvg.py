@@ -102,10 +102,17 @@ class Basis:
     def value_label(self) -> str:
         return self.value.upper()
 
-    def money(self, amount: float, signed: bool = False) -> str:
-        """'$31,200', '€1,250', '1,250 CHF'; signed adds + or −."""
+    def money(self, amount: float, signed: bool = False, compact: bool = False) -> str:
+        """'$31,200', '€1,250', '1,250 CHF'; signed adds + or −; compact writes millions and
+        billions short ('$1.37M'), for tiles that have room for a few characters only."""
         sign = ("+" if amount > 0 else "−" if amount < 0 else "") if signed else ("−" if amount < 0 else "")
-        number = f"{abs(amount):,.0f}"
+        size = abs(amount)
+        if compact and size >= 1e9:
+            number = f"{size / 1e9:.2f}B"
+        elif compact and size >= 1e6:
+            number = f"{size / 1e6:.2f}M"
+        else:
+            number = f"{size:,.0f}"
         code = (self.currency or "").upper()
         if code in CURRENCY_SYMBOLS:
             return f"{sign}{CURRENCY_SYMBOLS[code]}{number}"

@@ -34,7 +34,7 @@ if subs is None and hist is None:
     campaigns = campaign_overlay("ncvg_customers")
     st.altair_chart(with_campaigns(charts.customers_chart(result.frame), campaigns, "label", grain), width="stretch")
     excluded_note(result)
-    show_table(result.frame.drop(columns="period"), width="stretch")
+    show_table(result.frame.drop(columns="period"), width="stretch", column_config={"label": "Period"})
     download_csv(result.frame, "ncvg_customers_by_period.csv", "ncvg_customers")
     show_sql(result)
     st.stop()

@@ -74,9 +74,9 @@ try:
                    f"periods with at least {min_n:g} texts). Sentiment: VADER lexicon, negative at compound ≤ −0.05.")
         table = by_period.frame[["label", "texts", "negative", "neutral", "positive", "complaints", "share_negative",
                                  "base_share_negative", "complaint_share", "incomplete"]]
-        show_table(table, width="stretch", column_config={
+        show_table(table, width="stretch", column_config={"label": "Period", **{
             c: st.column_config.NumberColumn(format="percent") for c in
-            ("share_negative", "base_share_negative", "complaint_share")})
+            ("share_negative", "base_share_negative", "complaint_share")}})
         download_csv(table, "texts_by_period.csv", "voice_periods")
         show_sql(by_period)
 
@@ -173,9 +173,9 @@ try:
                    "test; cycle time: Mood's median test). Cycle band: 25th–75th percentile.")
         cols = ["label", "deals", "won", "lost", "open", "win_rate", "qualified", "qual_known", "qualification_rate",
                 "median_cycle_days", "base_win_rate", "base_qualification_rate", "base_median_cycle", "incomplete"]
-        show_table(rates.frame[cols], width="stretch", column_config={
+        show_table(rates.frame[cols], width="stretch", column_config={"label": "Period", **{
             c: st.column_config.NumberColumn(format="percent") for c in
-            ("win_rate", "qualification_rate", "base_win_rate", "base_qualification_rate")})
+            ("win_rate", "qualification_rate", "base_win_rate", "base_qualification_rate")}})
         download_csv(rates.frame[cols], "deals_by_period.csv", "voice_deals")
         show_sql(rates)
         with st.expander("How deal types were read"):

@@ -132,6 +132,17 @@ def build_dataset_frame(table: Table, kind: str, mapping: dict[str, str]
     return pd.DataFrame(out), bad_values, extra
 
 
+def _as_arrow(frame: pd.DataFrame):
+    """The frame as an Arrow table, which DuckDB copies in about twice as fast as a pandas frame;
+    the frame itself when a column mixes types Arrow cannot hold in one (DuckDB reads it as text)."""
+    import pyarrow as pa
+
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return frame
+
+
 class Workspace:
     """One browser session's data: a private DuckDB connection and the datasets loaded into it."""
 
@@ -230,7 +241,7 @@ class Workspace:
         if not missing:
             frame, dataset.bad_values, dataset.extra_columns = build_dataset_frame(table, kind, mapping)
             with self._database.cursor() as cursor:  # fresh: this thread's cursor may hold a result
-                cursor.register("_incoming", frame)
+                cursor.register("_incoming", _as_arrow(frame))
                 cursor.execute(f"CREATE OR REPLACE TABLE {quote_ident(kind)} AS SELECT * FROM _incoming")
                 cursor.unregister("_incoming")
             dataset.table = kind

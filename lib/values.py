@@ -87,6 +87,8 @@ def _decimal_comma(text: pd.Series) -> bool:
 
 def parse_integer(series: pd.Series) -> Parsed:
     """Whole numbers (counts). A fractional value such as 6.5 is bad, not rounded."""
+    if pd.api.types.is_integer_dtype(series):  # read as integers already: nothing to check
+        return Parsed(series.astype("Int64"), pd.Series(False, index=series.index))
     parsed = parse_number(series)
     fractional = parsed.values.notna() & (parsed.values != np.floor(parsed.values))
     values = parsed.values.where(~fractional).astype("Int64") if len(parsed.values) else parsed.values

@@ -157,3 +157,37 @@ def test_user_can_pick_another_sheet(ws):
     other = ws.change_sheet("nps_responses", "2024")
     assert other.sheet == "2024" and other.rows_read == 1
     assert ws.con.execute("SELECT respondent FROM nps_responses").fetchall() == [("c@x.com",)]
+
+
+def test_unmapped_column_mixing_numbers_and_text_is_kept(ws):
+    # A free-form Excel column (numbers in some cells, words in others) cannot be one Arrow type;
+    # the table still gets it, every cell readable as text.
+    from tests.test_ingest import xlsx_bytes
+
+    data = xlsx_bytes({"Sheet1": [["Email", "Score", "Note"], ["a@x.com", 10, 42], ["b@x.com", 3, "call back"],
+                                  ["c@x.com", 8, 2.5]]})
+    assert ws.load("nps.xlsx", data, kinds=["nps_responses"]).ready
+    notes = ws.con.execute("SELECT CAST(note AS VARCHAR) FROM nps_responses ORDER BY _row").fetchall()
+    assert [n for (n,) in notes] == ["42", "call back", "2.5"]
+
+
+def test_integer_counts_keep_their_values_and_blanks():
+    from lib.values import parse_integer
+    import pandas as pd
+
+    parsed = parse_integer(pd.Series([3, 0, 12], dtype="int64"))
+    assert parsed.values.tolist() == [3, 0, 12] and str(parsed.values.dtype) == "Int64" and not parsed.bad.any()
+    mixed = parse_integer(pd.Series([3.0, None, 6.5]))
+    assert mixed.values.isna().tolist() == [False, True, True] and mixed.bad.tolist() == [False, False, True]
+
+
+def test_a_column_arrow_cannot_type_is_stored_through_pandas(ws):
+    import pandas as pd
+
+    from lib.datasets import _as_arrow
+
+    frame = pd.DataFrame({"n": [1, 2, 3], "mixed": pd.Series([42, "call back", 2.5], dtype=object)})
+    assert _as_arrow(frame) is frame  # Arrow refuses int + str + float in one column
+    ws.con.register("_t", _as_arrow(frame))
+    assert ws.con.execute("SELECT count(*) FROM _t").fetchone()[0] == 3
+    assert type(_as_arrow(frame[["n"]])).__name__ == "Table"

@@ -74,9 +74,11 @@ def topic_mix_chart(mix: pd.DataFrame) -> alt.Chart:
                                          "expected_open_rate": "Expected from topic mix"})
     return alt.Chart(long).mark_line(point=True).encode(
         x=alt.X("period:T", title="Period"),
-        y=alt.Y("value:Q", title="Open rate (%)", axis=alt.Axis(format=".0%"), scale=alt.Scale(zero=False)),
+        y=alt.Y("value:Q", title="Open rate (%)", axis=alt.Axis(format=".0%", tickMinStep=0.01),
+                scale=alt.Scale(zero=False)),
+        # one legend for colour and dash (Vega-Lite merges them; hiding either would hide both)
         color=alt.Color("series:N", title=None, scale=alt.Scale(range=[OK_COLOUR, "#ff7f0e"])),
-        strokeDash=alt.StrokeDash("series:N", legend=None),
+        strokeDash=alt.StrokeDash("series:N", title=None),
         tooltip=[alt.Tooltip("period:T", title="Period"), alt.Tooltip("series:N"),
                  alt.Tooltip("value:Q", title="Open rate", format=".1%")],
     ).properties(title="Is the open-rate trend explained by topic mix?", height=280)

@@ -47,7 +47,7 @@ def frequency_chart(periods: pd.DataFrame) -> alt.Chart:
     line = base.mark_line(point=True, color="#ff7f0e").encode(
         y=alt.Y("emails_per_recipient_week:Q", title="Emails per recipient per week (orange)"))
     return alt.layer(bars, line).resolve_scale(y="independent").properties(
-        title="How often customers get email", height=280)
+        title="How often customers get email", height=340)  # two axes' titles eat into the plot
 
 
 def unsubscribe_scatter(periods: pd.DataFrame, r_text: str) -> alt.Chart:

@@ -26,9 +26,13 @@ def two_series(frame: pd.DataFrame, first: str, second: str, units: tuple[str, s
         ).properties(height=170, width=400)
 
     title = alt.TitleParams([second, f"against {first}", "(one point per period)"])
-    scatter = alt.Chart(frame, title=title).mark_circle(
-        size=70, opacity=0.7, color=OK_COLOUR).encode(
-        x=alt.X(f"{first}:Q", title=first, axis=_axis(units[0])),
+    x_field = first
+    scatter = alt.Chart(frame, title=title)
+    if units[0] == "count":  # whole numbers stack periods on one x: spread them ±0.2 so each shows
+        x_field = "_x_jittered"
+        scatter = scatter.transform_calculate(_x_jittered=f"datum[{first!r}] + (random() - 0.5) * 0.4")
+    scatter = scatter.mark_circle(size=70, opacity=0.7, color=OK_COLOUR).encode(
+        x=alt.X(f"{x_field}:Q", title=first, axis=_axis(units[0])),
         y=alt.Y(f"{second}:Q", title=second, axis=_axis(units[1])),
         tooltip=[alt.Tooltip("period:T", title="Period"), alt.Tooltip(f"{first}:Q", format=_FORMATS[units[0]]),
                  alt.Tooltip(f"{second}:Q", format=_FORMATS[units[1]])],

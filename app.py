@@ -5,6 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from ui.auth import gate
+from ui.common import PRESENTING
 
 st.set_page_config(page_title="Boundary", page_icon=str(Path(__file__).parent / "ui" / "favicon.svg"), layout="wide")
 gate()  # sign-in and allow-list when [auth] is configured in secrets.toml; otherwise nothing
@@ -28,4 +29,8 @@ PAGES = {
     ],
 }
 
-st.navigation(PAGES).run()
+page = st.navigation(PAGES)
+st.sidebar.toggle("Presentation mode", key=PRESENTING,
+                  help="For a workshop on a shared screen: hide uploads, column maps, SQL and CSV downloads, "
+                       "keep the numbers, charts, flags and thresholds. Loaded data stays loaded.")
+page.run()

@@ -9,8 +9,8 @@ from lib.errors import BoundaryError
 from lib.metrics import funnel as fm
 from lib.metrics import lead_scoring as ls
 from lib.periods import GRAINS
-from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
-                       show_table, threshold_editor, workspace)
+from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, presenting,
+                       show_sql, show_table, threshold_editor, workspace)
 
 st.title("Funnel")
 st.caption("Where do leads stall, how fast do they move, which campaigns bring leads that convert, "
@@ -48,7 +48,7 @@ def table(result, name, key, pct=(), hide=(), shown=None):
 
 try:
     closed = st.session_state.get("funnel_closed_deals")
-    if leads.kind == "leads":
+    if leads.kind == "leads" and not presenting():
         with st.expander("Join a second file on lead ID (e.g. closed deals)", expanded=False):
             extra = st.file_uploader("Closed deals / won leads (lead ID + won date)", type=["csv", "xlsx", "xls", "ods"],
                                      key="upload_funnel_closed")

@@ -7,8 +7,8 @@ from lib.charts import ncvg as charts
 from lib.charts.common import with_campaigns
 from lib.errors import BoundaryError
 from lib.metrics import ncvg as m
-from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
-                       show_table, threshold_editor, workspace)
+from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, presenting,
+                       show_sql, show_table, threshold_editor, workspace)
 
 st.title("Net customer value growth")
 st.caption("How many customers, worth how much, did we gain and lose?")
@@ -209,8 +209,8 @@ show_sql(renew, "Show SQL (renewals)")
 
 # ---- churn after an incident
 st.subheader("Churn after an incident")
-upload = st.file_uploader("Upload incidents (customer, incident date, description)", type=["csv", "xlsx", "xls"],
-                          key="ncvg_incidents_upload")
+upload = None if presenting() else st.file_uploader(
+    "Upload incidents (customer, incident date, description)", type=["csv", "xlsx", "xls"], key="ncvg_incidents_upload")
 if upload is not None:
     try:
         ws.load(upload.name, upload.getvalue(), kind="incidents")

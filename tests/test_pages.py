@@ -35,3 +35,24 @@ def test_home_loads_sample_data_for_every_page():
     for page in PAGES[1:]:
         at.switch_page(page).run()
         assert not at.exception, (page, at.exception)
+
+
+def test_presentation_mode_hides_the_machinery_and_keeps_the_numbers():
+    at = fresh_app()
+    at.button(key="sample_home").click().run()
+    machinery = ("Show SQL", "Columns")
+    for page in ["app_pages/email.py", "app_pages/ncvg.py", "app_pages/funnel.py", "app_pages/report.py"]:
+        at.switch_page(page).run()
+        at.toggle(key="presenting").set_value(False).run()
+        tiles = [m.label for m in at.metric]
+        assert any(e.label.startswith(machinery) for e in at.expander), page
+        at.toggle(key="presenting").set_value(True).run()
+        assert not at.exception, (page, at.exception)
+        assert [m.label for m in at.metric] == tiles, page  # same tiles, same order
+        assert not [e.label for e in at.expander if e.label.startswith(machinery)], page
+        assert not at.get("file_uploader") or page == "app_pages/report.py", page  # report: thresholds JSON
+        assert not [b for b in at.get("download_button") if b.proto.label == "Download CSV"], page
+    at.toggle(key="presenting").set_value(False).run()
+    at.switch_page("app_pages/email.py").run()
+    assert any(e.label == "Columns" for e in at.expander)  # back, and the data is still loaded
+    assert at.get("file_uploader") and [m.label for m in at.metric][:1] == ["Delivery rate"]

@@ -17,6 +17,15 @@ from ui.sessions import release_with_session
 WORKSPACE_KEY = "workspace"
 
 
+PRESENTING = "presenting"  # session key of the sidebar's "Presentation mode" toggle (app.py)
+
+
+def presenting() -> bool:
+    """True in presentation mode: pages show their numbers, charts and flags, not the machinery
+    (uploaders, column maps, SQL, CSV downloads) — for a client workshop on a shared screen."""
+    return bool(st.session_state.get(PRESENTING))
+
+
 def workspace() -> Workspace:
     """This browser session's Workspace (its own DuckDB connection), created on first use."""
     if WORKSPACE_KEY not in st.session_state:
@@ -41,6 +50,10 @@ def dataset_section(kinds: list[str], key: str) -> Dataset | None:
     showing how to get one. Errors are shown in plain words; never a traceback.
     """
     ws = workspace()
+    ready = [ws.datasets[k] for k in kinds if k in ws.datasets and ws.datasets[k].ready]
+    if presenting() and ready:  # the file names only; the uploader comes back with the mode off
+        st.caption("Figures from " + ", ".join(f"**{d.file_name}** ({d.rows_read:,} rows)" for d in ready) + ".")
+        return ready[0]
     labels = " or ".join(schemas.KINDS[k].label.lower() for k in kinds)
     upload = st.file_uploader(
         f"Upload {labels}", type=[e.lstrip(".") for e in SUPPORTED], key=f"upload_{key}",
@@ -143,6 +156,8 @@ def _change_kind(ws: Workspace, kind: str, widget: str, prefix: str) -> None:
 
 def show_sql(result: MetricResult, label: str = "Show SQL") -> None:
     """The SQL and parameters behind a figure, so an analyst can check or rerun it in /sql."""
+    if presenting():
+        return
     with st.expander(label):
         st.code(result.sql.strip(), language="sql")
         if result.params:
@@ -200,12 +215,9 @@ def threshold_editor(area: str, key: str) -> None:
             ws.thresholds = ws.thresholds.with_value(spec.key, value)
 
 
-def not_built(issue: int, what: str) -> None:
-    st.info(f"The {what} analysis is not built yet (issue #{issue}). Loaded data is already "
-            "available to every page and to the SQL notebook.")
-
-
 def download_csv(frame: pd.DataFrame, name: str, key: str) -> None:
+    if presenting():
+        return
     st.download_button("Download CSV", frame.to_csv(index=False).encode("utf-8"), file_name=name,
                        mime="text/csv", key=f"dl_{key}")
 
@@ -245,5 +257,5 @@ def campaign_overlay(key: str, prefer: tuple[str, ...] = ()) -> pd.DataFrame | N
     return calendar
 
 
-__all__ = ["workspace", "dataset_section", "show_sql", "excluded_note", "flags_table",
-           "threshold_editor", "not_built", "download_csv", "sample_button", "threshold"]
+__all__ = ["workspace", "dataset_section", "show_sql", "show_table", "excluded_note", "flags_table",
+           "threshold_editor", "download_csv", "sample_button", "threshold", "presenting"]

@@ -13,11 +13,19 @@ MUTED = "#9e9e9e"
 CATEGORY_COLOURS = {"Promoter": "#2ca02c", "Passive": "#bdbdbd", "Detractor": "#d62728"}
 
 
+# Time-axis labels by tick interval: a month always with its year (ticks every few months may miss
+# January, where the default puts the year), a week or day as "21 Feb" (not "Tue 21").
+TIME_LABELS = {"year": "%Y", "quarter": "%b %Y", "month": "%b %Y", "week": "%d %b", "date": "%d %b",
+               "hours": "%H:%M", "minutes": "%H:%M", "seconds": "%H:%M:%S", "milliseconds": "%H:%M:%S.%L"}
+
+
 @alt.theme.register("boundary", enable=True)
 def boundary_theme() -> alt.theme.ThemeConfig:
-    """Room above every chart for its title: Streamlit fits a chart with a height into that
-    height without counting the title, which is then cut off at the top."""
-    return alt.theme.ThemeConfig({"padding": {"top": 24, "left": 5, "right": 5, "bottom": 5}})
+    """Room above every chart for its title (Streamlit fits a chart with a height into that
+    height without counting the title, which was then cut off at the top); time labels that say
+    which year and read as dates."""
+    return alt.theme.ThemeConfig({"padding": {"top": 24, "left": 5, "right": 5, "bottom": 5},
+                                  "config": {"axisTemporal": {"format": TIME_LABELS}}})
 
 
 def line_over_time(frame: pd.DataFrame, x: str, y: str, title: str, y_title: str,

@@ -93,15 +93,18 @@ _RATIO_WORDS = {"share", "rate", "retention", "conversion", "grr", "nrr"}
 def column_format(name: str, values: pd.Series) -> str | None:
     """A display format (Streamlit NumberColumn) for a float column nobody formatted, or None.
 
-    Ratios by name (share, rate, retention, conversion…) within ±1 → percent; other floats: whole
-    numbers with thousands separators, and two decimals from 10 up (money, averages). Small
-    non-whole values (p-values, z, ratios of ratios) and id/year columns keep their digits.
+    Ratios by name (share, rate, retention, conversion…) within ±1 → percent; percent points (a
+    "%" or "pct" in the name) → two decimals; other floats: whole numbers with thousands
+    separators, and two decimals from 10 up (money, averages). Small non-whole values (p-values,
+    z, ratios of ratios) and id/year columns keep their digits.
 
     >>> s = pd.Series
     >>> column_format("share_of_value", s([0.0456, 0.5])), column_format("customers", s([30.0, 1200.0]))
     ('percent', '%,d')
     >>> column_format("unit_value", s([24.1667, 65.8])), column_format("p", s([0.0312])), column_format("ids", s(["a"]))
     ('%,.2f', None, None)
+    >>> column_format("Detractors %", s([19.0])), column_format("drop_off_pct", s([4.5]))
+    ('%,.2f', '%,.2f')
     """
     if not pd.api.types.is_float_dtype(values):
         return None
@@ -112,9 +115,10 @@ def column_format(name: str, values: pd.Series) -> str | None:
     top = float(finite.abs().max())
     if words & _RATIO_WORDS and top <= 1.0:
         return "percent"
-    if (finite == finite.round()).all():
+    in_points = "%" in str(name) or bool(words & {"pct", "percent"})  # 19 beside 40.20 reads as a count
+    if (finite == finite.round()).all() and not in_points:
         return "%,d"
-    return "%,.2f" if top >= 10 else None
+    return "%,.2f" if top >= 10 or in_points else None
 
 
 def format_value(value: float, unit: str) -> str:

@@ -49,7 +49,9 @@ def table(result, name, key, pct=(), hide=(), shown=None):
 try:
     closed = st.session_state.get("funnel_closed_deals")
     if leads.kind == "leads" and not presenting():
-        with st.expander("Join a second file on lead ID (e.g. closed deals)", expanded=False):
+        # opened for a file that dates one stage only (Olist's MQL file): joining is the way on
+        one_stage = len(fm.available_stages(con, fm.source_for(leads, None))) == 1
+        with st.expander("Join a second file on lead ID (e.g. closed deals)", expanded=closed is None and one_stage):
             extra = st.file_uploader("Closed deals / won leads (lead ID + won date)", type=["csv", "xlsx", "xls", "ods"],
                                      key="upload_funnel_closed")
             if extra is not None and (closed is None or closed.file_name != extra.name):
@@ -62,6 +64,10 @@ try:
     if not available:
         st.error(f"{leads.file_name}: no stage dates found. Map the created / stage date columns under “Columns”.")
         st.stop()
+    if len(available) == 1:
+        st.info(f"{leads.file_name} has dates for one stage only ({available[0]}), so there is no conversion to "
+                "show yet. Join a file with later stages on lead ID above — e.g. closed deals with a won date "
+                "(Olist's closed deals, a CRM opportunities export) — or map more stage dates under “Columns”.")
     with st.expander("Thresholds (conversion window, MQL score, slow campaigns)"):
         threshold_editor("funnel", key="funnel")
     th = ws.thresholds

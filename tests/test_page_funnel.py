@@ -58,6 +58,9 @@ def test_real_olist_files_with_closed_deals_joined():
     at.file_uploader(key="upload_funnel").set_value((mql_path.name, mql_path.read_bytes(), "text/csv")).run()
     assert not at.exception, at.exception
     assert tiles(at)["Leads"] == "8,000" and tiles(at)["Customers"] == "—"
+    # one dated stage: the page says so and opens the join panel
+    assert any("dates for one stage only (Lead)" in i.value for i in at.info)
+    assert next(e for e in at.expander if e.label.startswith("Join a second file")).proto.expanded
     at.file_uploader(key="upload_funnel_closed").set_value((won_path.name, won_path.read_bytes(), "text/csv")).run()
     assert not at.exception, at.exception
     mql = pd.read_csv(mql_path, parse_dates=["first_contact_date"])
@@ -69,4 +72,4 @@ def test_real_olist_files_with_closed_deals_joined():
     assert shown["Customers"] == f"{expected:,}"
     assert shown["Lead → Customer"] == f"{expected / 8000:.1%}"
     assert shown["MQLs"] == "—"
-    assert not at.error
+    assert not at.error and not any("one stage only" in i.value for i in at.info)

@@ -171,6 +171,11 @@ try:
                                     "How": st.column_config.SelectboxColumn(
                                         options=[h for hs in ls.HOWS.values() for h in hs])})
         rules = ls.resolve_rules(leads, edited)
+        if not rules and "lead_score" not in leads.mapping:
+            st.info("No scoring rules yet: this file has no behaviour counts (email opens, page views, webinars…) "
+                    "or profile fields (industry, company size, job title) to score, nor a score of its own. "
+                    "Add a rule in the table above on any column of the file.")
+    if leads.kind == "leads" and (rules or "lead_score" in leads.mapping):
         threshold = float(th["funnel_mql_score_min"])
         st.caption(f"MQL threshold: **{threshold:g} points** (change it under “Thresholds” above).")
         options = ["Boundary rules above"] + (["The file's own score"] if "lead_score" in leads.mapping else [])

@@ -23,6 +23,7 @@ def test_sample_data_tiles():
     at = sample_page("app_pages/funnel.py")
     shown = tiles(at)
     assert all(label in shown for label in TILES)
+    assert "Leads at or above the MQL threshold" in shown  # the sample has behaviours to score
     frame = pd.read_excel(SAMPLE)
     # Every sample contact has a Create Date, so every one is a lead
     assert shown["Leads"] == f"{frame['Record ID'].nunique():,}"
@@ -60,6 +61,8 @@ def test_real_olist_files_with_closed_deals_joined():
     assert tiles(at)["Leads"] == "8,000" and tiles(at)["Customers"] == "—"
     # one dated stage: the page says so and opens the join panel
     assert any("dates for one stage only (Lead)" in i.value for i in at.info)
+    assert any(i.value.startswith("No scoring rules yet") for i in at.info)  # no behaviour or profile columns
+    assert "Leads at or above the MQL threshold" not in tiles(at)
     assert next(e for e in at.expander if e.label.startswith("Join a second file")).proto.expanded
     at.file_uploader(key="upload_funnel_closed").set_value((won_path.name, won_path.read_bytes(), "text/csv")).run()
     assert not at.exception, at.exception

@@ -2,7 +2,10 @@
 
 import pandas as pd
 import streamlit as st
+from hypothesis import given
+from hypothesis import strategies as st_
 
+from lib.result import column_format, column_label
 from ui import common
 
 
@@ -21,3 +24,17 @@ def test_show_table_labels_snake_case_columns_and_keeps_the_callers_labels(monke
     assert config["share_of_value"]["type_config"]["format"] == "percent"
     assert config["Revenue"]["label"] is None and config["Revenue"]["type_config"]["format"] == "%,.2f"
     assert list(seen["frame"].columns) == list(frame.columns) and seen["hide_index"] is True
+
+_names = st_.lists(st_.sampled_from(["share", "rate", "value", "days", "pct", "id", "n", "mrr", "x"]),
+                   min_size=1, max_size=3).map("_".join)
+
+
+@given(name=_names, values=st_.lists(st_.floats(-1e7, 1e7, allow_nan=False), min_size=1, max_size=20))
+def test_column_format_never_shows_a_value_wrongly(name, values):
+    fmt = column_format(name, pd.Series(values, dtype="float64"))
+    if fmt == "percent":  # a ratio: only when every value is within ±1
+        assert max(abs(v) for v in values) <= 1.0
+    if fmt == "%,d":  # whole-number display only when nothing would be rounded away
+        assert all(float(v).is_integer() for v in values)
+    assert fmt is None or "id" not in name.split("_")
+    assert column_label(name).strip() and "_" not in column_label(name)

@@ -65,3 +65,24 @@ def test_sheet_choice_in_the_columns_panel():
     assert not at.exception and ws.get("nps_responses").rows_read == 1
     at.run()  # the uploader still holds the file: the chosen sheet stays
     assert ws.get("nps_responses").sheet == "Old"
+
+
+def test_a_file_for_another_page_is_pointed_there_and_loaded_for_it():
+    # RavenStack subscriptions dropped on Cohorts: cohorts needs user + event time, but NCVG reads it as is
+    subs = real_file("ravenstack_subscriptions.csv").read_bytes()
+    at = upload(fresh_app(), "app_pages/cohorts.py", "cohorts", "ravenstack_subscriptions.csv", subs)
+    assert any("looks like subscriptions" in i.value and "loaded there now" in i.value for i in at.info)
+    ws = at.session_state["workspace"]
+    assert ws.get("subscriptions").rows_read == 5000 and ws.get("activity") is None
+    assert not ws.datasets["activity"].ready  # still offered here, to map by hand
+    at.switch_page("app_pages/ncvg.py").run()
+    assert not at.exception and [m.label for m in at.metric][:1] == ["New customers"]
+
+
+def test_a_file_for_another_page_never_replaces_what_that_page_has():
+    at = fresh_app()
+    at.button(key="sample_home").click().run()
+    subs = real_file("ravenstack_subscriptions.csv").read_bytes()
+    upload(at, "app_pages/cohorts.py", "cohorts", "ravenstack_subscriptions.csv", subs)
+    assert any("upload it there (it would replace subscriptions.csv)" in i.value for i in at.info)
+    assert at.session_state["workspace"].get("subscriptions").file_name == "subscriptions.csv"

@@ -7,7 +7,7 @@ import streamlit as st
 
 from lib import schemas
 from lib.config import THRESHOLDS, threshold
-from lib.datasets import Dataset, Workspace
+from lib.datasets import Dataset, Workspace, digest
 from lib.errors import BoundaryError
 from lib.ingest import SUPPORTED
 from lib.result import Flag, MetricResult, column_format, column_label, flags_frame
@@ -61,7 +61,9 @@ def dataset_section(kinds: list[str], key: str) -> Dataset | None:
              "several sheets, ; or tab separators and decimal commas are fine.")
     if upload is not None:
         try:
-            ws.load(upload.name, upload.getvalue(), kinds=kinds)
+            loaded = ws.load(upload.name, upload.getvalue(), kinds=kinds)
+            if not loaded.ready:
+                _point_to_its_page(ws, upload.name, upload.getvalue(), loaded.columns, kinds)
         except BoundaryError as exc:
             st.error(str(exc))
     present = [ws.datasets[k] for k in kinds if k in ws.datasets]
@@ -74,6 +76,37 @@ def dataset_section(kinds: list[str], key: str) -> Dataset | None:
         _dataset_summary(ws, dataset, kinds, key)
     ready = [d for d in present if d.ready]
     return ready[0] if ready else None
+
+
+# The page that analyses each kind (the first of a page's dataset_section kinds).
+PAGE_OF_KIND = {
+    "email_campaigns": ("app_pages/email.py", "Email"), "email_events": ("app_pages/email.py", "Email"),
+    "in_app_events": ("app_pages/in_app.py", "In-app"), "in_app_messages": ("app_pages/in_app.py", "In-app"),
+    "nps_responses": ("app_pages/nps.py", "NPS"), "texts": ("app_pages/voice.py", "Voice of customer"),
+    "deals": ("app_pages/voice.py", "Voice of customer"), "subscriptions": ("app_pages/ncvg.py", "NCVG"),
+    "value_history": ("app_pages/ncvg.py", "NCVG"), "customers": ("app_pages/ncvg.py", "NCVG"),
+    "leads": ("app_pages/funnel.py", "Funnel"), "lead_stages": ("app_pages/funnel.py", "Funnel"),
+    "campaign_costs": ("app_pages/funnel.py", "Funnel"), "activity": ("app_pages/cohorts.py", "Cohorts"),
+}
+
+
+def _point_to_its_page(ws: Workspace, file_name: str, data: bytes, columns: list[str], kinds: list[str]) -> None:
+    """A file that this page cannot read but another page can: say which, and load it for that
+    page unless that page already has a file of that kind (which it would replace)."""
+    best = schemas.recognise(columns)
+    if best.kind in kinds or not best.complete or best.kind not in PAGE_OF_KIND:
+        return
+    path, title = PAGE_OF_KIND[best.kind]
+    label = schemas.KINDS[best.kind].label
+    other = ws.datasets.get(best.kind)
+    if other is None or other.digest == digest(data):
+        ws.load(file_name, data, kind=best.kind)
+        st.info(f"{file_name} looks like {label.lower()}: the {title} page reads it as it is, and it is "
+                f"loaded there now. (To use it here instead, map its columns below.)")
+    else:
+        st.info(f"{file_name} looks like {label.lower()}: the {title} page reads it as it is — upload it there "
+                f"(it would replace {other.file_name}). To use it here instead, map its columns below.")
+    st.page_link(path, label=f"Open {title}", icon=":material/arrow_forward:")
 
 
 def _dataset_summary(ws: Workspace, dataset: Dataset, kinds: list[str], key: str) -> None:
@@ -120,7 +153,8 @@ def columns_panel(ws: Workspace, dataset: Dataset, kinds: list[str], key: str) -
             label, options, index=options.index(current) if current in options else 0,
             key=prefix + column.name,
             on_change=_remap, args=(ws, dataset.kind, column.name, prefix + column.name, prefix))
-    st.caption("* needed for the analysis. Your choices are kept for this file for the rest of the session.")
+    st.caption("Fields marked \\* are needed for the analysis. Your choices are kept for this file for the rest "
+               "of the session.")
     if st.session_state.get(f"{prefix}error"):
         st.error(st.session_state.pop(f"{prefix}error"))
 

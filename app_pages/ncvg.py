@@ -66,8 +66,11 @@ as_of = c4.date_input("Data as of", value=data_as_of.date(), key=f"ncvg_as_of_{s
 gaps = "explicit" if src.kind != "value_history" else st.radio(
     "A customer stops paying when", m.GAP_RULES, horizontal=True, key=f"ncvg_gaps_{src.digest[:8]}",
     index=m.GAP_RULES.index(m.default_gaps(columns)), format_func=m.GAP_LABELS.get)
+cents = src.kind == "value_history" and st.checkbox(
+    "Amounts in cents (divide by 100)", value=m.default_cents(columns), key=f"ncvg_cents_{src.digest[:8]}",
+    help="ChartMogul writes MRR in cents; ticked for its files. Untick if the figures are already money.")
 try:
-    b = m.make_basis(con, src, currency, value, pd.Timestamp(as_of), gaps)
+    b = m.make_basis(con, src, currency, value, pd.Timestamp(as_of), gaps, cents)
     span = m.data_range(con, b)
 except BoundaryError as exc:
     st.error(str(exc))

@@ -507,6 +507,19 @@ def test_history_basis_and_totals_hand_worked(history):
     assert result.excluded == {"in EUR (another currency: pick it above to see them)": 1}
 
 
+def test_history_in_cents_is_divided_by_100(history):
+    # ChartMogul writes MRR in cents, so its files default to cents: the same movements ÷ 100
+    ws, dataset, _ = history
+    assert m.default_cents(dataset.mapping) and not m.default_cents({"customer_id", "date", "mrr"})
+    b = m.make_basis(ws.con, dataset, gaps="explicit", cents=True)
+    t = m.ncvg_totals(ws.con, b).frame.iloc[0]
+    assert (t.new_value, t.lost_value, t.value_end) == pytest.approx((5.30, 0.80, 4.20))
+    assert (t.new_customers, t.lost_customers) == (5, 1)  # counts do not change
+    arr = m.ncvg_totals(ws.con, m.make_basis(ws.con, dataset, value="arr", gaps="explicit", cents=True)).frame
+    assert arr.iloc[0].value_end == pytest.approx(12 * 4.20)
+    assert "divided by 100" in m.history_rules(b)
+
+
 def test_history_by_month_hand_worked(history):
     ws, _, b = history
     per = m.ncvg_by_period(ws.con, b, "month").frame

@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 from lib.datasets import Workspace
 from lib.metrics import ncvg as m
 from lib.sample import load_samples
-from tests.apptest import APP, sample_page
+from tests.apptest import APP, fresh_app, sample_page
 from tests.conftest import real_file
 
 LABELS = ["New customers", "Lost customers", "Net customers", "New value", "Lost value", "Net value"]
@@ -101,6 +101,8 @@ def test_value_history_drives_the_waterfall_and_the_source_can_be_switched():
     assert not at.exception, at.exception
     assert at.radio(key="ncvg_source").value == "value_history"
     assert any("mrr_movements.csv" in c.value for c in at.caption)
+    # the test file's amounts are money, not ChartMogul's cents
+    at.checkbox(key="ncvg_cents_" + ws.get("value_history").digest[:8]).uncheck().run()
     shown = tiles(at)
     # hand-worked in tests/test_metrics_ncvg.py: new 5 worth $530, lost 1 worth $80, net +4 / +$450
     assert (shown["New customers"], shown["Lost customers"], shown["Net customers"]) == ("5", "1", "+4")
@@ -117,3 +119,17 @@ def test_value_history_drives_the_waterfall_and_the_source_can_be_switched():
     t = expected_totals("USD", "mrr")
     assert tiles(at)["New value"] == f"${t.new_value:,.0f}"
     assert "Trials that did not convert" in tiles(at)
+
+
+def test_chartmogul_movements_are_read_as_cents_by_default():
+    from tests.test_metrics_ncvg import MOVEMENTS_CSV
+
+    at = fresh_app()
+    at.switch_page("app_pages/ncvg.py").run()
+    at.file_uploader(key="upload_ncvg").set_value(("mrr_movements.csv", MOVEMENTS_CSV.encode(), "text/csv")).run()
+    assert not at.exception, at.exception
+    box = next(c for c in at.checkbox if c.label.startswith("Amounts in cents"))
+    assert box.value  # ChartMogul's movement types: cents
+    assert tiles(at)["New value"] == "$5" and tiles(at)["Net value"] == "+$5"  # 530 and 450 cents
+    box.uncheck().run()
+    assert tiles(at)["New value"] == "$530" and tiles(at)["Net value"] == "+$450"

@@ -93,6 +93,7 @@ class Basis:
     as_of: pd.Timestamp
     source: str = "subscriptions"  # or 'value_history' (see `_history_ctes`)
     gaps: str = "explicit"  # value history only: 'explicit' (a 0 row ends a customer) or 'snapshots'
+    cents: bool = False  # value history only: the file's amounts are in cents (ChartMogul), ÷ 100
 
     @property
     def has_value(self) -> bool:
@@ -136,6 +137,12 @@ def default_gaps(columns) -> str:
     return "explicit" if "movement_type" in set(columns) else "snapshots"
 
 
+def default_cents(columns) -> bool:
+    """Whether a value history's amounts are cents by default: ChartMogul (the files with its
+    movement types, from its destinations or API) writes MRR in cents; other files in money."""
+    return "movement_type" in set(columns)
+
+
 def subscription_rules(b: Basis) -> str:
     """The subscription counting rules in plain words (markdown bullets) for the page."""
     return f"""- {value_rule(b.columns, b.value)} Amounts in other currencies are never added in.
@@ -164,7 +171,8 @@ that date); between rows a customer keeps their last value. Amounts in other cur
   last day, **net value** = new − lost. Up- and downgrades are in the waterfall.
 - Customers on the file's first date count as new on that date (the file holds no earlier history).
 - Several rows of one customer on one day: the one later in the file is used (the earlier are counted as left out).
-- ChartMogul destination files write MRR in cents: divide by 100 (or read the figures as cents)."""
+- {"Amounts were read as cents and divided by 100 (ChartMogul writes MRR in cents)." if b.cents else
+   "Amounts are read as money; ChartMogul files write MRR in cents — tick “Amounts in cents” above."}"""
 
 
 def value_rule(columns: frozenset[str] | set[str], value: str = "mrr") -> str:
@@ -246,10 +254,11 @@ def currencies(con, table: str, columns: frozenset[str] | set[str]) -> MetricRes
 
 
 def make_basis(con, dataset, currency: str | None = None, value: str = "mrr",
-               as_of: pd.Timestamp | None = None, gaps: str = "explicit") -> Basis:
+               as_of: pd.Timestamp | None = None, gaps: str = "explicit", cents: bool = False) -> Basis:
     """The Basis for a loaded subscriptions or value_history dataset: currency defaults to the one
     with most rows, as-of to `data_as_of`; `gaps` (value history only) is how a customer's stop is
-    read, see `_history_ctes`. Raises BoundaryError for an unknown currency, value mode or gaps."""
+    read, see `_history_ctes`; `cents` (value history only) divides its amounts by 100.
+    Raises BoundaryError for an unknown currency, value mode or gaps."""
     if value not in VALUE_MODES:
         raise BoundaryError(f"Unknown value '{value}'. Choose MRR or ARR.")
     if gaps not in GAP_RULES:
@@ -271,7 +280,8 @@ def make_basis(con, dataset, currency: str | None = None, value: str = "mrr",
         raise BoundaryError(f"{dataset.file_name}: no readable start dates, so there is nothing to count. "
                             "Check the Start date column under “Columns”.")
     source = "value_history" if dataset.kind == "value_history" else "subscriptions"
-    return Basis(dataset.table, columns, currency, value, pd.Timestamp(as_of).normalize(), source, gaps)
+    return Basis(dataset.table, columns, currency, value, pd.Timestamp(as_of).normalize(), source, gaps,
+                 cents and source == "value_history")
 
 
 # ------------------------------------------------------------------------------------------- SQL
@@ -385,10 +395,13 @@ def _history_ctes(b: Basis) -> tuple[str, list]:
       'snapshots' — the file's distinct dates are snapshot dates; a customer with a value > 0 on
       one snapshot and no row on the next is read as 0 on that next snapshot (CRM snapshot tables
       and MRR-by-customer sheets drop churned customers). The last snapshot implies nothing.
-    - Value = the MRR cell (ARR = 12 × MRR). Customers on the file's first date count as new then.
+    - Value = the MRR cell (ARR = 12 × MRR; ÷ 100 when the basis says cents). Customers on the
+      file's first date count as new then.
     """
     c = b.columns
     value = 's."mrr"' if b.value == "mrr" else '12 * s."mrr"'
+    if b.cents:
+        value = f"({value}) / 100.0"
     params: list = [b.as_of.date(), b.currency, b.gaps == "snapshots"]
     sql = f"""WITH knobs AS (SELECT CAST(? AS DATE) AS as_of, CAST(? AS VARCHAR) AS currency, CAST(? AS BOOLEAN) AS snapshots),
 src AS (

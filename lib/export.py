@@ -14,6 +14,7 @@ import re
 import pandas as pd
 
 from lib.config import THRESHOLDS, Thresholds
+from lib.result import column_label
 
 EXCEL_MAX_ROWS = 1_048_576
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -106,8 +107,9 @@ def _write_sheet(book, name: str, tables: dict[str, pd.DataFrame], fmt: dict, wa
             frame = frame.head(room)
         header_row = row
         for c, column in enumerate(frame.columns):
-            sheet.write(row, c, str(column), fmt["header"])
-            widths[c] = max(widths.get(c, 8), min(len(str(column)) + 2, 40))
+            header = column_label(str(column))  # the page's readable header, e.g. "% of start"
+            sheet.write(row, c, header, fmt["header"])
+            widths[c] = max(widths.get(c, 8), min(len(header) + 2, 40))
         row += 1
         for c, column in enumerate(frame.columns):
             values = frame[column]

@@ -23,7 +23,7 @@ def test_workbook_sheets_types_and_formula_neutralisation():
     assert book.sheetnames == ["Flags", "email", "Definitions"]
     sheet = book["email"]
     # row 1 = table title, row 2 = header, data from row 3
-    assert [c.value for c in sheet[2]][:4] == ["period", "sent", "unsubscribe_rate", "campaign"]
+    assert [c.value for c in sheet[2]][:4] == ["Period", "Sent", "Unsubscribe rate", "Campaign"]  # as on the pages
     assert sheet["A3"].is_date and sheet["A3"].value.year == 2025
     assert sheet["B3"].value == 1000 and isinstance(sheet["B3"].value, int)
     assert sheet["C4"].value == 0.0025 and sheet["C4"].number_format == "0.00%"

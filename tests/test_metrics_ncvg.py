@@ -507,6 +507,15 @@ def test_history_basis_and_totals_hand_worked(history):
     assert result.excluded == {"in EUR (another currency: pick it above to see them)": 1}
 
 
+def test_waterfall_labels_switch_to_millions_for_big_bridges():
+    steps = m.waterfall_steps({"value_start": 0, "new_business_value": 1_395_251, "reactivation_value": 22_431,
+                               "expansion_value": 9_853_054, "contraction_value": 1_067_425, "churn_value": 43_703})
+    assert steps["label"].tolist() == ["0.00M", "+1.40M", "+0.02M", "+9.85M", "-1.07M", "-0.04M", "10.16M"]
+    small = m.waterfall_steps({"value_start": 100, "new_business_value": 30, "reactivation_value": 0,
+                               "expansion_value": 0, "contraction_value": 4, "churn_value": 0})
+    assert small["label"].tolist() == ["100", "+30", "+0", "+0", "-4", "+0", "126"]
+
+
 def test_history_in_cents_is_divided_by_100(history):
     # ChartMogul writes MRR in cents, so its files default to cents: the same movements ÷ 100
     ws, dataset, _ = history

@@ -638,7 +638,11 @@ def waterfall_steps(totals: pd.Series | dict) -> pd.DataFrame:
         level += amount
     rows.append({"step": "End", "amount": level, "bottom": 0.0, "top": level, "kind": "level"})
     frame = pd.DataFrame(rows)
-    frame["label"] = [f"{a:,.0f}" if k == "level" else f"{a:+,.0f}" for a, k in zip(frame["amount"], frame["kind"])]
+    # bar labels: whole amounts; in millions for all bars once one reaches a million, so they fit
+    scale, unit = (1e6, "M") if frame["amount"].abs().max() >= 1e6 else (1.0, "")
+    digits = 2 if unit else 0
+    frame["label"] = [f"{a / scale:,.{digits}f}{unit}" if k == "level" else f"{a / scale:+,.{digits}f}{unit}"
+                      for a, k in zip(frame["amount"], frame["kind"])]
     frame["order"] = range(len(frame))
     return frame
 

@@ -65,6 +65,7 @@ class Flag:
 # Words a column name spells in lower case that read better otherwise in a table header.
 _HEADER_WORDS = {"pct": "%", "n": "n", "id": "ID", "mrr": "MRR", "arr": "ARR", "nps": "NPS", "grr": "GRR",
                  "nrr": "NRR", "mql": "MQL", "sql": "SQL", "csv": "CSV", "url": "URL", "utc": "UTC", "ci": "CI",
+                 "ctor": "CTOR",
                  "p10": "10th pct", "p25": "25th pct", "p50": "median", "p75": "75th pct", "p90": "90th pct"}
 
 
@@ -94,16 +95,16 @@ def column_format(name: str, values: pd.Series) -> str | None:
     """A display format (Streamlit NumberColumn) for a float column nobody formatted, or None.
 
     Ratios by name (share, rate, retention, conversion…) within ±1 → percent; percent points (a
-    "%" or "pct" in the name) → two decimals; other floats: whole numbers with thousands
-    separators, and two decimals from 10 up (money, averages). Small non-whole values (p-values,
-    z, ratios of ratios) and id/year columns keep their digits.
+    "%" or "pct" in the name) and averages ("per", "mean", "median"…) → two decimals; other floats:
+    whole numbers with thousands separators, and two decimals from 10 up (money). Other small
+    non-whole values (p-values, z, ratios of ratios) and id/year columns keep their digits.
 
     >>> s = pd.Series
     >>> column_format("share_of_value", s([0.0456, 0.5])), column_format("customers", s([30.0, 1200.0]))
     ('percent', '%,d')
     >>> column_format("unit_value", s([24.1667, 65.8])), column_format("p", s([0.0312])), column_format("ids", s(["a"]))
     ('%,.2f', None, None)
-    >>> column_format("Detractors %", s([19.0])), column_format("drop_off_pct", s([4.5]))
+    >>> column_format("Detractors %", s([19.0])), column_format("emails_per_recipient_week", s([2.8907]))
     ('%,.2f', '%,.2f')
     """
     if not pd.api.types.is_float_dtype(values):
@@ -118,7 +119,8 @@ def column_format(name: str, values: pd.Series) -> str | None:
     in_points = "%" in str(name) or bool(words & {"pct", "percent"})  # 19 beside 40.20 reads as a count
     if (finite == finite.round()).all() and not in_points:
         return "%,d"
-    return "%,.2f" if top >= 10 or in_points else None
+    average = bool(words & {"per", "avg", "average", "mean", "median"})  # 2.89 emails per recipient
+    return "%,.2f" if top >= 10 or in_points or average else None
 
 
 def format_value(value: float, unit: str) -> str:

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from lib.charts import email as charts
-from lib.charts.common import with_campaigns
+from lib.charts.common import line_over_time, with_campaigns
 from lib.config import EMAIL_MPP_START
 from lib.errors import BoundaryError
 from lib.metrics import email as em
@@ -149,25 +149,37 @@ else:
 # ---------------------------------------------------------------- topic
 st.header("Is the open rate declining, or is it the topic mix?")
 mix = em.topic_mix_effect(con, data, filters, grain)
-actual, expected = em.trend_per_year(mix.frame, "open_rate"), em.trend_per_year(mix.frame, "expected_open_rate")
-st.altair_chart(with_campaigns(charts.topic_mix_chart(mix.frame), campaigns), width="stretch")
-if pd.notna(actual):
-    st.markdown(f"Open-rate trend: **{100 * actual:+.1f} pp per year**; the topic mix alone predicts "
-                f"**{100 * expected:+.1f} pp per year** (each topic at its own open rate over the range, weighted by "
-                f"that {grain}'s sends). What is left, {100 * (actual - expected):+.1f} pp per year, is the change "
-                "within topics.")
-show_sql(mix)
-by_topic_period = em.rates_by_period(con, data, filters, grain, by="topic")
-st.altair_chart(charts.topic_share_chart(by_topic_period.frame), width="stretch")
-show_sql(by_topic_period)
-groups = em.rates_by_group(con, data, filters, "topic", min_n=int(ws.thresholds["min_group_size"]))
-st.altair_chart(charts.group_rates_chart(groups.frame, "topic", "open_rate", "Open rate"), width="stretch")
-group_cols = ["topic", "sends", "delivered", "open_rate", "open_rate_low", "open_rate_high", "ctor", "click_rate",
-              *[c for c in ("unsubscribe_rate", "spam_rate") if groups.frame[c].notna().any()], "small"]
-table(groups.frame[group_cols], "email_by_topic")
-st.caption("Topics beyond the 8 largest are summed in “Other”, so the rows add up to the total. "
-           "“small” marks groups under the smallest readable size.")
-show_sql(groups)
+actual = em.trend_per_period(mix.frame, "open_rate", grain)
+expected = em.trend_per_period(mix.frame, "expected_open_rate", grain)
+trend = (f"Open-rate trend: **{100 * actual:+.2f} pp per {grain}** over {mix.frame['open_rate'].notna().sum()} "
+         f"{grain}s (weighted least squares)" if pd.notna(actual) else "")
+if not data.has("topic"):
+    st.info("This file has no topic or campaign-type column, so the trend cannot be split by topic. Pick one "
+            "under “Columns” (a type, tag or folder column) to see whether the mix explains it.")
+    st.altair_chart(with_campaigns(line_over_time(mix.frame, "period", "open_rate", "Open rate per period",
+                                                  "Open rate (%)"), campaigns), width="stretch")
+    if trend:
+        st.markdown(trend + ".")
+    show_sql(mix)
+else:
+    st.altair_chart(with_campaigns(charts.topic_mix_chart(mix.frame), campaigns), width="stretch")
+    if trend:
+        st.markdown(f"{trend}; the topic mix alone predicts **{100 * expected:+.2f} pp per {grain}** (each topic "
+                    f"at its own open rate over the range, weighted by that {grain}'s sends). What is left, "
+                    f"{100 * (actual - expected):+.2f} pp per {grain}, is the change within topics.")
+    show_sql(mix)
+    by_topic_period = em.rates_by_period(con, data, filters, grain, by="topic")
+    st.altair_chart(charts.topic_share_chart(by_topic_period.frame), width="stretch")
+    show_sql(by_topic_period)
+    groups = em.rates_by_group(con, data, filters, "topic", min_n=int(ws.thresholds["min_group_size"]))
+    st.altair_chart(charts.group_rates_chart(groups.frame, "topic", "open_rate", "Open rate"), width="stretch")
+    group_cols = ["topic", "sends", "delivered", "open_rate", "open_rate_low", "open_rate_high", "ctor",
+                  "click_rate", *[c for c in ("unsubscribe_rate", "spam_rate") if groups.frame[c].notna().any()],
+                  "small"]
+    table(groups.frame[group_cols], "email_by_topic")
+    st.caption("Topics beyond the 8 largest are summed in “Other”, so the rows add up to the total. "
+               "“small” marks groups under the smallest readable size.")
+    show_sql(groups)
 
 # ---------------------------------------------------------------- lists
 st.header("Which lists were added where metrics declined?")

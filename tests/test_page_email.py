@@ -38,6 +38,8 @@ def test_email_page_sample_tiles_flags_and_events():
     volume = flags[flags["Metric"] == "Send volume"]["Subject"].tolist()
     assert {"Mar 2026", "Apr 2026"} <= set(volume)
     assert any("Webinar leads 2026" in str(v) for df in at.dataframe for v in df.value.astype(str).values.ravel())
+    # with topics, the trend is split into what the mix predicts and the change within topics, per month
+    assert any("pp per month** over" in md.value and "topic mix alone predicts" in md.value for md in at.markdown)
     # Switch to the event log: the scanner burst on "Trial nurture 3 – Reports" is flagged.
     at.radio(key="email_source").set_value("email_events").run()
     assert not at.exception, at.exception

@@ -19,6 +19,10 @@ def test_real_mailchimp_export_is_recognised_without_mapping():
     assert ws.get("email_campaigns").rows_read == 62
     assert any("mailchimp.csv" in c.value and "62 rows" in c.value for c in at.caption)
     assert not at.error
+    # no topic column: the open-rate trend is shown per week, not split by a one-topic "mix"
+    assert any("no topic or campaign-type column" in i.value for i in at.info)
+    assert any("pp per week** over 8 weeks" in md.value for md in at.markdown)
+    assert not any("topic mix alone predicts" in md.value for md in at.markdown)
 
 
 def test_columns_panel_fixes_the_map_and_keeps_it():

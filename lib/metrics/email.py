@@ -712,6 +712,21 @@ def trend_per_year(frame: pd.DataFrame, column: str, weight: str = "delivered") 
     return float((w * (years - mx) * (use[column] - my)).sum() / sxx)
 
 
+YEARS_PER_PERIOD = {"day": 1 / 365.25, "week": 7 / 365.25, "month": 1 / 12, "quarter": 1 / 4, "year": 1.0}
+
+
+def trend_per_period(frame: pd.DataFrame, column: str, grain: str, weight: str = "delivered") -> float:
+    """The `trend_per_year` slope per `grain` period (slope per year × the period's length in
+    years), so a few weeks of data are not extrapolated to a year.
+
+    >>> f = pd.DataFrame({'period': pd.to_datetime(['2024-01-01', '2025-01-01']),
+    ...                   'y': [0.30, 0.18], 'delivered': [1, 1]})
+    >>> round(trend_per_period(f, 'y', 'month'), 4)
+    -0.01
+    """
+    return trend_per_year(frame, column, weight) * YEARS_PER_PERIOD[grain]
+
+
 def list_growth(con, data: EmailData, filters: Filters, grain: str) -> MetricResult:
     """Per period and list: sends, recipients (largest send, or the file's list size) and whether the
     list was new that period (its first send in the whole file, not only the range; lists already

@@ -99,8 +99,9 @@ flags_table(flags, "email")
 
 # ---------------------------------------------------------------- own history
 st.header("Worse than the sender's own history?")
-st.markdown(f"Each {grain}'s rate is compared with the pooled rate of the **{k} {grain}s before it** (re-weighted "
-            f"to this {grain}'s topic mix) by a two-proportion z-test, scaled down by how much this sender's "
+reweighted = f" (re-weighted to this {grain}'s topic mix)" if data.has("topic") else ""
+st.markdown(f"Each {grain}'s rate is compared with the pooled rate of the **{k} {grain}s before it**{reweighted} "
+            f"by a two-proportion z-test, scaled down by how much this sender's "
             f"rates normally vary beyond chance (Laney's correction); a {grain} is flagged when p < {alpha:g} "
             "in the bad direction — the counts behind each test are in the table.")
 rates = {r.label: r for r in data.usable_rates() if r.key in {x.key for x in em.RATES}}
@@ -113,7 +114,8 @@ table(em.history_display(limits), f"email_{chosen.key}_vs_history")
 show_sql(period_tests)
 campaign_tests = em.baseline_tests(con, data, filters, grain, k, alpha, "campaign")
 worse = campaign_tests.frame[campaign_tests.frame["worse"]]
-st.subheader(f"Sends worse than same-topic sends of the {k} {grain}s before: {len(worse)}")
+same = "same-topic sends" if data.has("topic") else "the sends"
+st.subheader(f"Sends worse than {same} of the {k} {grain}s before: {len(worse)}")
 table(worse[["send_date", "subject", "topic", "metric", "x", "n", "rate", "baseline", "base_n", "p_value"]]
       .rename(columns={"send_date": "Sent", "subject": "Campaign", "base_n": "baseline n"}), "email_sends_vs_history")
 show_sql(campaign_tests)

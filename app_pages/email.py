@@ -116,7 +116,8 @@ campaign_tests = em.baseline_tests(con, data, filters, grain, k, alpha, "campaig
 worse = campaign_tests.frame[campaign_tests.frame["worse"]]
 same = "same-topic sends" if data.has("topic") else "the sends"
 st.subheader(f"Sends worse than {same} of the {k} {grain}s before: {len(worse)}")
-table(worse[["send_date", "subject", "topic", "metric", "x", "n", "rate", "baseline", "base_n", "p_value"]]
+table(worse[["send_date", "subject", *(["topic"] if data.has("topic") else []), "metric", "x", "n", "rate",
+             "baseline", "base_n", "p_value"]]
       .rename(columns={"send_date": "Sent", "subject": "Campaign", "base_n": "baseline n"}), "email_sends_vs_history")
 show_sql(campaign_tests)
 

@@ -48,10 +48,11 @@ def table(result, name, key, pct=(), hide=(), shown=None):
 
 try:
     closed = st.session_state.get("funnel_closed_deals")
+    own_stages = fm.available_stages(con, fm.source_for(leads, None))  # what the leads file dates by itself
     if leads.kind == "leads" and not presenting():
         # opened for a file that dates one stage only (Olist's MQL file): joining is the way on
-        one_stage = len(fm.available_stages(con, fm.source_for(leads, None))) == 1
-        with st.expander("Join a second file on lead ID (e.g. closed deals)", expanded=closed is None and one_stage):
+        with st.expander("Join a second file on lead ID (e.g. closed deals)",
+                         expanded=closed is None and len(own_stages) == 1):
             extra = st.file_uploader("Closed deals / won leads (lead ID + won date)", type=["csv", "xlsx", "xls", "ods"],
                                      key="upload_funnel_closed")
             if extra is not None and (closed is None or closed.file_name != extra.name):
@@ -59,8 +60,9 @@ try:
             if closed is not None:
                 st.caption(f"Joined **{closed.file_name}** ({closed.rows_read:,} rows) on lead ID: its dates fill "
                            "stages the leads file lacks; the earliest date of a stage wins.")
-    src = fm.source_for(leads, closed if leads.kind == "leads" else None)
-    available = fm.available_stages(con, src)
+    joined = leads.kind == "leads" and closed is not None
+    src = fm.source_for(leads, closed if joined else None)
+    available = fm.available_stages(con, src) if joined else own_stages
     if not available:
         st.error(f"{leads.file_name}: no stage dates found. Map the created / stage date columns under “Columns”.")
         st.stop()

@@ -11,7 +11,7 @@ from lib.export import build_workbook
 from lib.periods import GRAINS
 from lib.report import AREA_LABELS, flags_after_campaigns, flags_summary, gather_flags, gather_tables
 from lib.result import SEVERITIES, flags_frame
-from ui.common import download_csv, presenting, sample_button, show_sql, show_table, threshold_editor, workspace
+from ui.common import download_csv, sample_button, show_sql, show_table, threshold_editor, workspace
 
 st.title("Boundary report")
 st.caption("Every red flag from every loaded dataset, with the questions to ask about it — then the "
@@ -117,9 +117,7 @@ else:
                            f"{corr.high:+.2f}; p = {corr.p_value:.3f}. Correlation is not causation.")
             st.caption(f"r = {corr.r:+.2f} over {corr.n} {grain}s (95% interval {corr.low:+.2f} to {corr.high:+.2f}).")
             st.altair_chart(two_series(joined, first, second, (a.unit, b.unit)))
-        if not presenting():
-            with st.expander("Show SQL"):
-                st.code(sql, language="sql")
+        show_sql(sql)
 
 st.subheader("Lift")
 st.caption("Outcome rate for rows that did something vs rows that did not — e.g. leads who attended a "

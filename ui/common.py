@@ -7,7 +7,7 @@ import streamlit as st
 
 from lib import schemas
 from lib.config import THRESHOLDS, threshold
-from lib.datasets import Dataset, Workspace, digest
+from lib.datasets import Dataset, Workspace
 from lib.errors import BoundaryError
 from lib.ingest import SUPPORTED
 from lib.result import Flag, MetricResult, column_format, column_label, flags_frame
@@ -61,9 +61,10 @@ def dataset_section(kinds: list[str], key: str) -> Dataset | None:
              "several sheets, ; or tab separators and decimal commas are fine.")
     if upload is not None:
         try:
-            loaded = ws.load(upload.name, upload.getvalue(), kinds=kinds)
+            data = upload.getvalue()
+            loaded = ws.load(upload.name, data, kinds=kinds)
             if not loaded.ready:
-                _point_to_its_page(ws, upload.name, upload.getvalue(), loaded.columns, kinds)
+                _point_to_its_page(ws, loaded, data, kinds)
         except BoundaryError as exc:
             st.error(str(exc))
     present = [ws.datasets[k] for k in kinds if k in ws.datasets]
@@ -90,16 +91,18 @@ PAGE_OF_KIND = {
 }
 
 
-def _point_to_its_page(ws: Workspace, file_name: str, data: bytes, columns: list[str], kinds: list[str]) -> None:
-    """A file that this page cannot read but another page can: say which, and load it for that
-    page unless that page already has a file of that kind (which it would replace)."""
-    best = schemas.recognise(columns)
+def _point_to_its_page(ws: Workspace, loaded: Dataset, data: bytes, kinds: list[str]) -> None:
+    """A file (`loaded` here, not ready) that this page cannot read but another page can: say
+    which, and load it for that page unless that page already has a file of that kind (which it
+    would replace)."""
+    file_name = loaded.file_name
+    best = schemas.recognise(loaded.columns)
     if best.kind in kinds or not best.complete or best.kind not in PAGE_OF_KIND:
         return
     path, title = PAGE_OF_KIND[best.kind]
     label = schemas.KINDS[best.kind].label
     other = ws.datasets.get(best.kind)
-    if other is None or other.digest == digest(data):
+    if other is None or other.digest == loaded.digest:
         ws.load(file_name, data, kind=best.kind)
         st.info(f"{file_name} looks like {label.lower()}: the {title} page reads it as it is, and it is "
                 f"loaded there now. (To use it here instead, map its columns below.)")
@@ -188,14 +191,16 @@ def _change_kind(ws: Workspace, kind: str, widget: str, prefix: str) -> None:
         ws.change_kind(kind, new_kind)
 
 
-def show_sql(result: MetricResult, label: str = "Show SQL") -> None:
-    """The SQL and parameters behind a figure, so an analyst can check or rerun it in /sql."""
+def show_sql(result: MetricResult | str, label: str = "Show SQL") -> None:
+    """The SQL (a result's, with its parameters, or SQL text) behind a figure, so an analyst can
+    check or rerun it in /sql."""
     if presenting():
         return
+    sql, params = (result, []) if isinstance(result, str) else (result.sql, result.params)
     with st.expander(label):
-        st.code(result.sql.strip(), language="sql")
-        if result.params:
-            st.caption("Parameters: " + ", ".join(repr(p) for p in result.params))
+        st.code(sql.strip(), language="sql")
+        if params:
+            st.caption("Parameters: " + ", ".join(repr(p) for p in params))
 
 
 def show_table(frame: pd.DataFrame | list[dict], **kwargs):

@@ -1,15 +1,20 @@
-"""Small, exact statistics every page shares: intervals, proportion tests, control limits, correlation.
+"""The statistics every page shares, in plain-language results: intervals, proportion tests,
+control limits, correlation, multiple-testing control, trend slopes and NPS dips.
 
-No scipy: the normal distribution comes from math.erf, which is exact to double precision.
-References: Wilson (1927) score interval; two-proportion z-test with pooled variance; p-chart
-limits p̄ ± z·√(p̄(1−p̄)/n) (Montgomery, Introduction to Statistical Quality Control, ch. 7);
-Fisher z-transform interval for Pearson's r.
+The one place that wraps scipy and statsmodels: pages and metric modules call these, never the
+libraries directly. References: Wilson (1927) score interval; two-proportion z-test with pooled
+variance, Fisher's exact test when an expected cell is under 5 (Agresti, Categorical Data Analysis,
+3.5); p-chart limits p̄ ± z·√(p̄(1−p̄)/n) (Montgomery, Introduction to Statistical Quality Control,
+ch. 7); Fisher z-transform interval for Pearson's r; Benjamini & Hochberg (1995); Newey & West (1987)
+HAC standard errors; Cameron & Miller (2015) cluster-robust errors; Cochran–Mantel–Haenszel.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+import numpy as np
 
 Z95 = 1.959963984540054
 
@@ -77,24 +82,54 @@ class ProportionTest:
 
 
 def two_proportion_test(x1: float, n1: float, x2: float, n2: float) -> ProportionTest:
-    """Two-proportion z-test with pooled variance: z = (p1 − p2) / √(p̂(1−p̂)(1/n1 + 1/n2)).
+    """Compare x1/n1 with x2/n2, two-sided.
+
+    Pooled z-test, z = (p1 − p2) / √(p̂(1−p̂)(1/n1 + 1/n2)), while every expected cell of the 2×2
+    table is at least 5; otherwise Fisher's exact test (conditional on the total count), whose p is
+    reported with the equivalent signed z = ±Φ⁻¹(1 − p/2), so rare rates (one complaint in a few
+    hundred) are not judged by a normal curve they do not follow.
 
     Worked example: 30/1000 vs 20/1000 → p̂ = 0.025, se = √(0.025·0.975·0.002) = 0.006982,
     z = 0.01 / 0.006982 = 1.4322, two-sided p = 0.1521.
     >>> t = two_proportion_test(30, 1000, 20, 1000)
     >>> round(t.z, 4), round(t.p_value, 4)
     (1.4322, 0.1521)
+
+    One complaint in 481 against none in 8,299 (expected 0.05 in the first cell) → exact p = 481/8780
+    = 0.0548 (scipy.stats.fisher_exact([[1, 480], [0, 8299]]) = 0.054784), not the z-test's 7.8e-5.
+    >>> round(two_proportion_test(1, 481, 0, 8299).p_value, 4)
+    0.0548
     """
     if n1 <= 0 or n2 <= 0:
         return ProportionTest(math.nan, math.nan, math.nan, 1.0)
     p1, p2 = x1 / n1, x2 / n2
     pooled = (x1 + x2) / (n1 + n2)
+    expected = min(n1 * pooled, n1 * (1 - pooled), n2 * pooled, n2 * (1 - pooled))
+    if expected < 5:
+        p = fisher_exact_test(x1, n1 - x1, x2, n2 - x2)
+        z = 0.0 if p1 == p2 else math.copysign(_z_from_two_sided_p(p), p1 - p2)
+        return ProportionTest(p1, p2, z, p)
     se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    if se == 0:
-        return ProportionTest(p1, p2, 0.0 if p1 == p2 else math.copysign(math.inf, p1 - p2),
-                              1.0 if p1 == p2 else 0.0)
     z = (p1 - p2) / se
     return ProportionTest(p1, p2, z, 2 * (1 - normal_cdf(abs(z))))
+
+
+def _z_from_two_sided_p(p: float) -> float:
+    from scipy.stats import norm
+    return float(norm.isf(max(p, 1e-300) / 2)) if p < 1 else 0.0
+
+
+def fisher_exact_test(a: float, b: float, c: float, d: float, alternative: str = "two-sided") -> float:
+    """p of Fisher's exact test on the 2×2 table [[a, b], [c, d]] (scipy.stats.fisher_exact).
+
+    `alternative` 'greater' asks whether the first row has the larger share in the first column.
+    Worked example: 3 of 1,000 vs 1 of 5,000 → p = 0.016169 (scipy 1.17).
+    >>> round(fisher_exact_test(3, 997, 1, 4999), 6)
+    0.016169
+    """
+    from scipy.stats import fisher_exact
+    cells = [[round(a), round(b)], [round(c), round(d)]]
+    return float(fisher_exact(cells, alternative=alternative).pvalue)
 
 
 def p_chart_limits(baseline: float, n: float, z: float = 3.0) -> tuple[float, float]:
@@ -145,3 +180,213 @@ def pearson(xs: list[float], ys: list[float]) -> Correlation:
     se = 1 / math.sqrt(n - 3)
     return Correlation(r, n, math.tanh(fz - Z95 * se), math.tanh(fz + Z95 * se),
                        2 * (1 - normal_cdf(abs(fz) / se)))
+
+
+def adjust_p_values(p_values, method: str = "fdr_bh") -> list[float]:
+    """Adjusted p-values for a family of tests (statsmodels multipletests); nan stays nan.
+
+    'fdr_bh' — Benjamini–Hochberg: controls the share of false flags among the flagged; used for
+    "worse than its own history" over every send and rate. 'bonferroni' — family-wise: p × m,
+    for the claims called "high". A test is significant when its adjusted p < alpha.
+    Worked example (BH, m = 4): p = .01, .02, .03, .5 → .01·4/1, .02·4/2, .03·4/3, .5 = .04, .04, .04, .5.
+    >>> [round(v, 4) for v in adjust_p_values([0.01, 0.02, 0.03, 0.5])]
+    [0.04, 0.04, 0.04, 0.5]
+    """
+    from statsmodels.stats.multitest import multipletests
+    values = np.asarray(list(p_values), dtype=float)
+    out = np.full(values.shape, np.nan)
+    ok = ~np.isnan(values)
+    if ok.any():
+        out[ok] = multipletests(values[ok], method=method)[1]
+    return out.tolist()
+
+
+def rate_clears_threshold(successes: float, n: float, threshold: float, direction: str,
+                          z: float = Z95) -> bool:
+    """True when the whole Wilson interval of successes/n lies beyond the threshold.
+
+    direction 'above': a rate above the threshold is bad (the interval's low end must exceed it);
+    'below': a rate below is bad (the high end must be under it). One complaint in 400 (0.25 %)
+    against a 0.1 % limit has an interval of 0.04 %–1.4 %: too few sends to tell, no flag.
+    >>> rate_clears_threshold(1, 400, 0.001, "above"), rate_clears_threshold(60, 20000, 0.001, "above")
+    (False, True)
+    """
+    low, high = wilson_interval(successes, n, z)
+    if math.isnan(low):
+        return False
+    return low > threshold if direction == "above" else high < threshold
+
+
+def cluster_rate_interval(successes, trials, z: float = Z95) -> tuple[float, float, float]:
+    """Pooled rate Σx / Σn with a cluster-robust interval, one cluster per send.
+
+    Recipients of one send share its subject, time and audience, so sends vary far more than
+    independent recipients would. Ratio-estimator variance with the G/(G−1) small-sample factor:
+    se = √(G/(G−1) · Σ (x_g − p·n_g)²) / Σ n_g  (Cameron & Miller 2015) — the same as statsmodels
+    WLS of x/n on a constant, weights n, cov_type='cluster' by send. Returns (rate, low, high);
+    with fewer than 2 sends the interval is nan.
+    Worked example: 10/1000, 30/1500, 5/400, 80/3000 → p = 125/5900 = 0.021186, se = 0.003966,
+    95 % interval 0.013413–0.028960 (statsmodels 0.15 WLS cluster).
+    >>> [round(v, 6) for v in cluster_rate_interval([10, 30, 5, 80], [1000, 1500, 400, 3000])]
+    [0.021186, 0.013413, 0.02896]
+    """
+    x = np.asarray(list(successes), dtype=float)
+    n = np.asarray(list(trials), dtype=float)
+    keep = n > 0
+    x, n = x[keep], n[keep]
+    if n.sum() <= 0:
+        return (math.nan, math.nan, math.nan)
+    p = float(x.sum() / n.sum())
+    g = len(n)
+    if g < 2:
+        return (p, math.nan, math.nan)
+    se = math.sqrt(g / (g - 1) * float(np.sum((x - p * n) ** 2))) / float(n.sum())
+    return (p, max(0.0, p - z * se), min(1.0, p + z * se))
+
+
+@dataclass(frozen=True)
+class TrendSlope:
+    """A least-squares slope per step of x, with an autocorrelation-robust 95 % interval."""
+
+    slope: float
+    low: float
+    high: float
+    p_value: float
+    n: int
+
+    @property
+    def within_noise(self) -> bool:
+        """True when the interval spans 0: the series may not be trending at all."""
+        return math.isnan(self.low) or self.low <= 0 <= self.high
+
+
+def trend_slope(xs, ys) -> TrendSlope:
+    """OLS slope of y on x with Newey–West (HAC) errors, t-based interval.
+
+    Lag L = ⌊4·(n/100)^(2/9)⌋ (Newey & West 1994's rule), at least 1; statsmodels OLS with
+    cov_type='HAC', use_t=True. Neighbouring periods of a marketing series are correlated, so the
+    plain OLS interval is too narrow. nan below 4 points or with constant x.
+    Worked example: 12 monthly open rates .20 .22 .21 .19 .23 .22 .20 .24 .22 .23 .25 .24 →
+    slope 0.003531 per month (statsmodels 0.15, L = 2, t-based: interval 0.002326–0.004737).
+    >>> t = trend_slope(range(12), [.20, .22, .21, .19, .23, .22, .20, .24, .22, .23, .25, .24])
+    >>> round(t.slope, 6), t.within_noise
+    (0.003531, False)
+    """
+    pairs = [(float(x), float(y)) for x, y in zip(xs, ys)
+             if x is not None and y is not None and not (math.isnan(float(x)) or math.isnan(float(y)))]
+    n = len(pairs)
+    if n < 4 or len({p[0] for p in pairs}) < 2:
+        return TrendSlope(math.nan, math.nan, math.nan, math.nan, n)
+    import statsmodels.api as sm
+    x = np.array([p[0] for p in pairs])
+    y = np.array([p[1] for p in pairs])
+    lags = max(1, int(4 * (n / 100) ** (2 / 9)))
+    fit = sm.OLS(y, sm.add_constant(x)).fit(cov_type="HAC", cov_kwds={"maxlags": lags}, use_t=True)
+    low, high = fit.conf_int()[1]
+    return TrendSlope(float(fit.params[1]), float(low), float(high), float(fit.pvalues[1]), n)
+
+
+@dataclass(frozen=True)
+class TrendAwareCorrelation:
+    """Pearson's r on the levels and on period-to-period changes of two time series."""
+
+    levels: Correlation
+    changes: Correlation
+
+    @property
+    def shared_trend_only(self) -> bool:
+        """True when the levels correlate significantly but their changes do not: both series
+        drift over time (two random walks correlate half the time), they do not move together."""
+        return (not math.isnan(self.levels.p_value) and self.levels.p_value < 0.05
+                and not (not math.isnan(self.changes.p_value) and self.changes.p_value < 0.05
+                         and self.changes.r * self.levels.r > 0))
+
+
+def correlation_with_changes(xs, ys) -> TrendAwareCorrelation:
+    """r on levels and r on first differences (Δx_t = x_t − x_{t−1}) of two series in time order.
+
+    Pairs with a missing value break the chain: a change is only taken between neighbours that
+    both exist. Worked example: x = 1,2,3,4,5,6 and y = 1,3,2,4,3,5 — levels r = 0.8315, changes
+    Δx = 1,1,1,1,1 are constant, so r on changes is nan and the levels alone are reported.
+    >>> c = correlation_with_changes([1, 2, 3, 4, 5, 6], [1, 3, 2, 4, 3, 5])
+    >>> round(c.levels.r, 4), math.isnan(c.changes.r)
+    (0.8315, True)
+    """
+    xs, ys = list(xs), list(ys)
+    dx, dy = [], []
+    for i in range(1, min(len(xs), len(ys))):
+        vals = (xs[i], xs[i - 1], ys[i], ys[i - 1])
+        if any(v is None or math.isnan(float(v)) for v in vals):
+            continue
+        dx.append(float(xs[i]) - float(xs[i - 1]))
+        dy.append(float(ys[i]) - float(ys[i - 1]))
+    return TrendAwareCorrelation(pearson(xs, ys), pearson(dx, dy))
+
+
+@dataclass(frozen=True)
+class NpsDip:
+    """A period's NPS held against a baseline mix of answers."""
+
+    nps: float
+    baseline_nps: float
+    z: float  # score test: baseline variance, so a period of one kind of answer is not infinitely sure
+    p_value: float  # one-sided, chance of an NPS this low or lower if the period had the baseline mix
+    n: int
+
+
+EXACT_NPS_MAX_N = 400
+
+
+def nps_dip_test(promoters: int, passives: int, detractors: int,
+                 base_promoters: int, base_passives: int, base_detractors: int) -> NpsDip:
+    """Is the period's NPS lower than the baseline mix would give by chance?
+
+    Each answer scores +1 (promoter), 0 (passive), −1 (detractor); NPS = 100 × mean score.
+    Under the null the period's n answers are drawn from the baseline shares (π₊, π₀, π₋).
+    p = P(S ≤ s) for the period's score sum S, exactly (the trinomial sum, by convolution) up to
+    400 answers, by the normal score test above. The score test's z uses the baseline's variance
+    σ² = π₊ + π₋ − (π₊ − π₋)² and its own uncertainty: z = (m − m₀) / √(σ²(1/n + 1/n₀)).
+    Worked example: 2 answers, both detractors, against a baseline of 45 / 30 / 25 of 100 →
+    p = 0.25² = 0.0625 (no dip: the old test, with the period's own zero variance, gave z = −16.6).
+    >>> round(nps_dip_test(0, 0, 2, 45, 30, 25).p_value, 4)
+    0.0625
+    """
+    n = promoters + passives + detractors
+    nb = base_promoters + base_passives + base_detractors
+    if n <= 0 or nb <= 0:
+        return NpsDip(math.nan, math.nan, math.nan, math.nan, n)
+    pp, pd_ = base_promoters / nb, base_detractors / nb
+    m, m0 = (promoters - detractors) / n, pp - pd_
+    var0 = pp + pd_ - m0 * m0
+    se = math.sqrt(var0 * (1 / n + 1 / nb)) if var0 > 0 else 0.0
+    z = (m - m0) / se if se > 0 else (0.0 if m == m0 else math.copysign(math.inf, m - m0))
+    if n <= EXACT_NPS_MAX_N:
+        step = np.array([pd_, 1 - pp - pd_, pp])  # score −1, 0, +1
+        pmf = np.array([1.0])
+        for _ in range(n):
+            pmf = np.convolve(pmf, step)
+        # pmf[k] is P(S = k − n); S observed = promoters − detractors
+        p = float(min(1.0, pmf[: promoters - detractors + n + 1].sum()))
+    else:
+        p = normal_cdf(z) if not math.isinf(z) else (0.0 if z < 0 else 1.0)
+    return NpsDip(100 * m, 100 * m0, z, p, n)
+
+
+def cmh_test(tables) -> tuple[float, float]:
+    """Cochran–Mantel–Haenszel test over strata of 2×2 tables [[a, b], [c, d]].
+
+    Returns (pooled odds ratio, p of the null odds ratio 1, no continuity correction) —
+    statsmodels StratifiedTable. For "churn after an incident": one table per day, so a customer
+    is compared with customers at risk the same day and never counted twice in one table.
+    Worked example (statsmodels 0.15): [[2,8],[5,85]], [[1,9],[3,87]], [[3,7],[4,86]] →
+    OR 5.4211, p 0.000693.
+    >>> orr, p = cmh_test([[[2, 8], [5, 85]], [[1, 9], [3, 87]], [[3, 7], [4, 86]]])
+    >>> round(orr, 4), round(p, 6)
+    (5.4211, 0.000693)
+    """
+    from statsmodels.stats.contingency_tables import StratifiedTable
+    usable = [np.asarray(t, dtype=float) for t in tables if np.asarray(t, dtype=float).sum() > 0]
+    if not usable:
+        return (math.nan, math.nan)
+    table = StratifiedTable(usable)
+    return (float(table.oddsratio_pooled), float(table.test_null_odds(correction=False).pvalue))

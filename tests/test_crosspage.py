@@ -45,8 +45,9 @@ def test_lift_with_wilson_intervals(ws):
     assert result.did_rate == pytest.approx(0.6) and result.not_rate == pytest.approx(0.2)
     assert result.difference == pytest.approx(0.4) and result.ratio == pytest.approx(3.0)
     assert result.did_low < 0.6 < result.did_high
-    # pooled p = 10/30, se = √(1/3·2/3·(1/10+1/20)) = 0.18257, z = 0.4/0.18257 = 2.191 → p = 0.0285
-    assert result.p_value == pytest.approx(0.0285, abs=5e-4)
+    # expected customers among the 10 who attended = 10·10/30 = 3.3 < 5, so Fisher's exact test:
+    # scipy.stats.fisher_exact([[6, 4], [4, 16]]).pvalue = 0.044858 (the z-test would say 0.0285)
+    assert result.p_value == pytest.approx(0.044858, abs=1e-6)
     assert "?" in metric.sql and metric.params[0] == 1.0
 
 

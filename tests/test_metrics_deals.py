@@ -101,9 +101,10 @@ def test_flags_need_enough_deals_and_a_real_dip(deals):
     r = dm.deal_rates_by_period(deals.con, "deals", "quarter", "expansion", "created")
     assert dm.deal_flags(r, 0.05, 10, "quarter") == []  # 3 closed deals: too few to test
     frames = dm.deal_flag_frames(r, 0.05, 1)
-    # 1/3 vs 2/3 is not significant: z = −0.8165, p = 0.414
+    # 1/3 vs 2/3 is not significant. Expected cells under 5, so Fisher's exact test:
+    # scipy.stats.fisher_exact([[1, 2], [2, 1]]).pvalue = 1.0 → equivalent z = 0
     q2 = frames["win_rate"].iloc[1]
-    assert q2["z"] == pytest.approx(-0.8165, abs=1e-4) and not q2["flagged"]
+    assert q2["p_value"] == pytest.approx(1.0) and q2["z"] == 0 and not q2["flagged"]
 
 
 def test_win_rate_dip_is_flagged(ws):
@@ -146,11 +147,12 @@ def test_campaign_quality(ws):
     assert g["median_cycle_days"] == pytest.approx(71.5) and g["others_median_cycle"] == pytest.approx(10.5)
     assert (g["slow"], g["others_slow"]) == (4, 10)
     frame, flags = dm.campaign_flags(r, 0.05, 4)
-    # 1/4 vs 18/20: pooled 19/24, se = √(0.79167·0.20833·0.3) = 0.22244, z = −0.65/0.22244 = −2.9221
-    assert two_proportion_test(1, 4, 18, 20).z == pytest.approx(-2.9221, abs=1e-3)
-    # cycle: 4/4 slower vs 10/20: pooled 14/24, se = √(0.58333·0.41667·0.3) = 0.27003,
-    # z = 0.5/0.27003 = 1.8516, p = 0.064 → not beyond the noise with 4 deals
-    assert frame.set_index("campaign").loc["Giveaway", "slow_p"] == pytest.approx(0.0641, abs=1e-3)
+    # 4 deals: expected cells under 5, so Fisher's exact test.
+    # 1/4 vs 18/20: scipy.stats.fisher_exact([[1, 3], [18, 2]]).pvalue = 0.018351 → flagged
+    assert two_proportion_test(1, 4, 18, 20).p_value == pytest.approx(0.018351, abs=1e-6)
+    # cycle: 4/4 slower vs 10/20: fisher_exact([[4, 0], [10, 10]]).pvalue = 0.113966
+    # → not beyond the noise with 4 deals
+    assert frame.set_index("campaign").loc["Giveaway", "slow_p"] == pytest.approx(0.113966, abs=1e-6)
     assert [(f.metric, f.subject) for f in flags] == [("Campaign-sourced deals qualification rate", "Giveaway")]
     assert dm.campaign_flags(r, 0.05, 10)[1] == []  # 4 deals is under the minimum
 

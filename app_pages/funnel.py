@@ -223,7 +223,8 @@ try:
         res = fm.cost_per_mql(con, src, stages, table_name, mql, start, end, window)
         if res.frame["cost_per_mql"].notna().any():
             st.altair_chart(charts.cost_chart(res.frame), width="stretch")
-        st.caption(f"Cost per MQL = program cost in the range / leads of that campaign reaching {mql} within the window.")
+        st.caption(f"Cost per MQL = program cost in the range / leads of that campaign reaching {mql} within the "
+                   f"window. {fm.cost_rule(fm.cost_grain(con, table_name), start, end)}")
         table(res, "cost_per_mql", "cost")
 
     # ------------------------------------------------------------------ campaign quality

@@ -185,6 +185,50 @@ def test_cost_per_mql_by_hand(con):
     assert f.loc["Y", "cost_per_mql"] == pytest.approx(500.0)
 
 
+def _costs(con, name, campaigns, costs, periods):
+    frame = pd.DataFrame({"_row": range(2, len(costs) + 2), "campaign": campaigns, "cost": costs,
+                          "period": pd.to_datetime(periods).astype("datetime64[us]")})
+    con.register("_c", frame)
+    con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _c')
+    con.unregister("_c")
+
+
+def test_cost_per_mql_prorates_months_partly_in_the_range(con):
+    src = make_wide(con)
+    _costs(con, "monthly", ["X", "X", "X", "X"], [310.0, 280.0, 310.0, 300.0],
+           ["2026-01-01", "2026-02-01", "2026-03-01", "2026-04-01"])
+    assert fm.cost_grain(con, "monthly") == "month"
+    # Range 15 Jan – 10 Mar (the page passes the day after the last picked day as the end):
+    #   January: 15..31 = 17 of 31 days → 310 × 17/31 = 170   (the old rule dropped it: dated 1 Jan < 15 Jan)
+    #   February: whole month → 280
+    #   March: 1..10 = 10 of 31 days → 310 × 10/31 = 100      (the old rule counted all 310)
+    #   April: wholly outside → 0, counted as left out
+    # cost = 550; X's leads entering in the range: lead 4 (1 Feb), an MQL → cost per MQL = 550 / 1
+    r = fm.cost_per_mql(con, src, STAGES, "monthly", "MQL", D("2026-01-15"), D("2026-03-11"), 90)
+    x = r.frame.set_index("campaign").loc["X"]
+    assert x["cost"] == pytest.approx(550.0) and x["mqls"] == 1 and x["cost_per_mql"] == pytest.approx(550.0)
+    assert r.excluded == {"cost rows whose period lies wholly outside the range": 1}
+    assert "17/31" in fm.cost_rule("month", D("2026-01-15"), D("2026-03-11"))
+    # no range: every row whole, 310 + 280 + 310 + 300 = 1200
+    whole = fm.cost_per_mql(con, src, STAGES, "monthly", "MQL", window_days=90).frame.set_index("campaign")
+    assert whole.loc["X", "cost"] == pytest.approx(1200.0)
+
+
+def test_cost_per_mql_weekly_and_daily_rows(con):
+    src = make_wide(con)
+    # Mondays 5 and 12 Jan, 70 each: weekly rows. Range from Thu 8 Jan: 8..11 = 4 of 7 days → 40, then 70 → 110
+    _costs(con, "weekly", ["Y", "Y"], [70.0, 70.0], ["2026-01-05", "2026-01-12"])
+    assert fm.cost_grain(con, "weekly") == "week"
+    r = fm.cost_per_mql(con, src, STAGES, "weekly", "MQL", D("2026-01-08"), D("2026-03-01"), 90)
+    assert r.frame.set_index("campaign").loc["Y", "cost"] == pytest.approx(110.0)
+    # two rows a day apart: each is one day's spend; 5 Jan is before the range, 6 Jan inside → 50
+    _costs(con, "daily", ["Y", "Y"], [30.0, 50.0], ["2026-01-05", "2026-01-06"])
+    assert fm.cost_grain(con, "daily") == "day"
+    r = fm.cost_per_mql(con, src, STAGES, "daily", "MQL", D("2026-01-06"), D("2026-03-01"), 90)
+    assert r.frame.set_index("campaign").loc["Y", "cost"] == pytest.approx(50.0)
+    assert fm.cost_grain(con, "daily") == "day" and "that day only" in fm.cost_rule("day", D("2026-01-06"))
+
+
 def test_reopened_wide_and_long(con):
     rows = [("a", D("2026-01-01"), D("2026-02-05")), ("b", D("2026-01-01"), D("2026-01-05"))]
     src = make_wide(con, [r[:3] for r in rows], extra={"disqualified_date": pd.to_datetime(

@@ -438,16 +438,58 @@ def reopened_leads(con, src: FunnelSource, stages: list[str], grain: str = "mont
     return MetricResult(frame, sql, params)
 
 
+def cost_grain(con, cost_table: str) -> str | None:
+    """What one dated cost row covers, read from its dates: 'month' when every dated row falls on
+    a month's first day (a monthly cost sheet), 'week' when they all fall on one weekday and no two
+    dates are under 7 days apart (a weekly sheet), else 'day' (each row is that day's spend).
+    None when the table has no period column or no dated row."""
+    cols = {row[0] for row in con.execute(f"DESCRIBE {q(cost_table)}").fetchall()}
+    if "period" not in cols:
+        return None
+    n, firsts, weekdays, gap = con.execute(
+        f"SELECT COUNT(*), COUNT(*) FILTER (WHERE day(period) = 1), COUNT(DISTINCT dayofweek(period)), "
+        f"MIN(d - prev) FROM (SELECT period, CAST(period AS DATE) AS d, LAG(CAST(period AS DATE)) OVER "
+        f"(ORDER BY period) AS prev FROM (SELECT DISTINCT CAST(period AS DATE) AS period FROM {q(cost_table)} "
+        "WHERE period IS NOT NULL))").fetchall()[0]
+    if not n:
+        return None
+    if firsts == n:
+        return "month"
+    if weekdays == 1 and (gap is None or gap >= 7):
+        return "week"
+    return "day"
+
+
+def cost_rule(grain: str | None, start=None, end=None) -> str:
+    """The rule by which cost rows enter cost per MQL, in one plain sentence for under the table."""
+    undated = "Cost rows without a period always count in full."
+    if grain is None:
+        return "The cost table has no period column: every cost row counts in full, whatever the range. "
+    if start is None and end is None:
+        return f"Every cost row counts in full (no date range). {undated}"
+    covers = {"month": "its whole calendar month (every date is the 1st)",
+              "week": "the 7 days from its date (all dates fall on one weekday)",
+              "day": "that day only"}[grain]
+    return (f"Each cost row is read as covering {covers}; a row whose {grain} lies partly in the range counts "
+            f"in proportion to its days inside the range (e.g. a month with 17 of its 31 days in the range "
+            f"counts 17/31 of its cost), and a row wholly outside counts nothing. {undated}")
+
+
 def cost_per_mql(con, src: FunnelSource, stages: list[str], cost_table: str, mql_stage: str,
                  start=None, end=None, window_days: float | None = None) -> MetricResult:
-    """Cost per MQL = program cost / MQLs, per campaign (currency per lead).
+    """Cost per MQL = program cost in the range / MQLs, per campaign (currency per lead).
 
-    cost = sum of the cost table's rows for the campaign whose period falls in [start, end) (rows
-    without a period always count); leads = leads of the campaign that entered in [start, end);
-    MQLs = those reaching `mql_stage` within the window; customers = those reaching the last stage.
+    cost = Σ over the campaign's cost rows of cost × (days of the row's period inside [start, end)
+    ÷ days of the period), the period being what a row covers (`cost_grain`: its month, its week or
+    its day); undated rows count whole, and without a range every row counts whole. So a range from
+    15 Jan to 28 Feb keeps 17/31 of January's cost (not none of it, as when a row dated 1 Jan was
+    compared with the range start) and all of February's; a range ending 10 Mar takes 10/31 of March.
+    leads = leads of the campaign that entered in [start, end); MQLs = those reaching `mql_stage`
+    within the window; customers = those reaching the last stage.
     Campaign names match after trimming and ignoring case. cost_per_lead / cost_per_mql /
     cost_per_customer are NaN when the count is 0. Cost rows with a blank or unreadable cost are
-    left out and counted; leads with no campaign are not in this table.
+    left out and counted, so are dated rows wholly outside the range; leads with no campaign are
+    not in this table. `cost_rule(cost_grain(...), start, end)` says the rule in words.
     """
     if "campaign" not in src.columns:
         raise BoundaryError("The leads file has no campaign column, so costs cannot be matched to leads. "
@@ -456,18 +498,24 @@ def cost_per_mql(con, src: FunnelSource, stages: list[str], cost_table: str, mql
         raise BoundaryError(f"Stage “{mql_stage}” is not in the funnel; pick the MQL stage from the funnel's stages.")
     k, last = stages.index(mql_stage), len(stages) - 1
     sql, params = cohort_sql(src, stages, start, end, window_days)
-    cost_where = ["cost IS NOT NULL", "NULLIF(trim(CAST(campaign AS VARCHAR)), '') IS NOT NULL"]
-    cost_params: list = []
-    cols = {row[0] for row in con.execute(f"DESCRIBE {q(cost_table)}").fetchall()}
-    if "period" in cols:
-        if start is not None:
-            cost_where.append("(period IS NULL OR period >= ?)")
-            cost_params.append(pd.Timestamp(start).to_pydatetime())
-        if end is not None:
-            cost_where.append("(period IS NULL OR period < ?)")
-            cost_params.append(pd.Timestamp(end).to_pydatetime())
-    sql += (",\ncosts AS (SELECT lower(trim(CAST(campaign AS VARCHAR))) AS key, arg_min(trim(CAST(campaign AS VARCHAR)), "
-            f"campaign) AS campaign, SUM(CAST(cost AS DOUBLE)) AS cost FROM {q(cost_table)} WHERE {' AND '.join(cost_where)} "
+    grain = cost_grain(con, cost_table)
+    valid = "cost IS NOT NULL AND NULLIF(trim(CAST(campaign AS VARCHAR)), '') IS NOT NULL"
+    lo = pd.Timestamp(start).normalize().to_pydatetime() if start is not None else None
+    hi = pd.Timestamp(end).to_pydatetime() if end is not None else None
+    if grain is None or (lo is None and hi is None):
+        share, share_params = "1.0", []
+    else:
+        step = {"month": "INTERVAL 1 MONTH", "week": "INTERVAL 7 DAY", "day": "INTERVAL 1 DAY"}[grain]
+        p0 = "CAST(date_trunc('month', period) AS TIMESTAMP)" if grain == "month" else "CAST(CAST(period AS DATE) AS TIMESTAMP)"
+        # share of the row's period inside [lo, hi): overlap days / period days (undated rows: 1)
+        share = (f"CASE WHEN period IS NULL THEN 1.0 ELSE GREATEST(0, date_diff('second', "
+                 f"GREATEST({p0}, COALESCE(CAST(? AS TIMESTAMP), {p0})), "
+                 f"LEAST({p0} + {step}, COALESCE(CAST(? AS TIMESTAMP), {p0} + {step})))) "
+                 f"/ date_diff('second', {p0}, {p0} + {step}) END")
+        share_params = [lo, hi]
+    sql += (f",\ncost_rows AS (SELECT *, {share} AS share FROM {q(cost_table)} WHERE {valid}),\n"
+            "costs AS (SELECT lower(trim(CAST(campaign AS VARCHAR))) AS key, arg_min(trim(CAST(campaign AS VARCHAR)), "
+            "campaign) AS campaign, SUM(CAST(cost AS DOUBLE) * share) AS cost FROM cost_rows WHERE share > 0 "
             "GROUP BY 1),\n"
             "lead_counts AS (SELECT lower(trim(campaign)) AS key, arg_min(trim(campaign), campaign) AS campaign, "
             f"COUNT(*) AS leads, COUNT(*) FILTER (WHERE in{k}) AS mqls, COUNT(*) FILTER (WHERE in{last}) AS customers "
@@ -478,11 +526,15 @@ def cost_per_mql(con, src: FunnelSource, stages: list[str], cost_table: str, mql
             "  c.cost / NULLIF(l.customers, 0) AS cost_per_customer\n"
             "FROM costs c FULL OUTER JOIN lead_counts l USING (key)\n"
             "ORDER BY c.cost IS NULL, cost_per_mql DESC NULLS FIRST, campaign")
-    params += cost_params
+    params += share_params
     frame = con.execute(sql, params).df()
-    bad = con.execute(f"SELECT COUNT(*) FROM {q(cost_table)} WHERE cost IS NULL OR "
-                      "NULLIF(trim(CAST(campaign AS VARCHAR)), '') IS NULL").fetchall()[0][0]
+    bad = con.execute(f"SELECT COUNT(*) FROM {q(cost_table)} WHERE NOT ({valid})").fetchall()[0][0]
     excluded = {"cost rows with a blank or unreadable cost or campaign": int(bad)} if bad else {}
+    if share_params:
+        outside = con.execute(f"SELECT COUNT(*) FROM {q(cost_table)} WHERE {valid} AND {share} <= 0",
+                              share_params).fetchall()[0][0]
+        if outside:
+            excluded["cost rows whose period lies wholly outside the range"] = int(outside)
     return MetricResult(frame, sql, params, excluded)
 
 

@@ -6,9 +6,14 @@ import streamlit as st
 
 from ui.auth import gate
 from ui.common import PRESENTING
+from ui.sessions import allow_uploads, take_refusal, track_session
 
 st.set_page_config(page_title="Boundary", page_icon=str(Path(__file__).parent / "ui" / "favicon.svg"), layout="wide")
+track_session()  # released once the tab is gone, signed in or not; uploads refused until allowed
 gate()  # sign-in and allow-list when [auth] is configured in secrets.toml; otherwise nothing
+allow_uploads()
+if refusal := take_refusal():  # the uploader itself only says "status code 413"
+    st.warning(refusal)
 
 PAGES = {
     "": [st.Page("app_pages/home.py", title="Home", icon=":material/explore:", default=True)],

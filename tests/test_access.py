@@ -138,3 +138,75 @@ def test_sweep_releases_only_after_ttl_plus_grace_and_forgets_reconnects(clean_r
     assert ws_back.con.execute("SELECT 1").fetchone() == (1,)  # 'back' went away at 150: kept
     assert sessions.sweep(301, active.get, ttl=120, grace=30) == ["back"]
     assert clean_registry == {}
+
+
+# ----------------------------------------------------------- uploads: who may store, how much
+
+def _rec(file_id: str, size: int):
+    from streamlit.runtime.uploaded_file_manager import UploadedFileRec
+
+    return UploadedFileRec(file_id=file_id, name="f.csv", type="text/csv", data=b"x" * size)
+
+
+@pytest.fixture
+def upload_mgr(clean_registry, monkeypatch):
+    """Streamlit 1.67's real in-memory upload manager with the guard installed, a 1 MB session cap."""
+    from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+
+    monkeypatch.setattr(sessions, "SESSION_UPLOAD_MB", 1)
+    monkeypatch.setattr(sessions, "_UPLOADERS", set())
+    monkeypatch.setattr(sessions, "_REFUSED", {})
+    mgr = MemoryUploadedFileManager("/_stcore/upload_file")
+    sessions.guard_uploads(mgr)
+    sessions.guard_uploads(mgr)  # installing twice wraps once
+    return mgr
+
+
+def test_session_that_has_not_passed_sign_in_cannot_store_uploads(upload_mgr):
+    from starlette.exceptions import HTTPException
+
+    with pytest.raises(HTTPException) as refused:
+        upload_mgr.add_file(session_id="signed-out", file=_rec("a", 50_000))
+    assert refused.value.status_code == 403
+    assert upload_mgr.get_files("signed-out", ["a"]) == [] and upload_mgr.get_stats() == {}
+    sessions._UPLOADERS.add("signed-in")
+    upload_mgr.add_file(session_id="signed-in", file=_rec("a", 50_000))
+    assert len(upload_mgr.get_files("signed-in", ["a"])) == 1
+
+
+def test_session_upload_bytes_are_capped_and_a_replaced_file_does_not_count_twice(upload_mgr):
+    from starlette.exceptions import HTTPException
+
+    sessions._UPLOADERS.update({"s1", "s2"})
+    mb = 1024 * 1024
+    upload_mgr.add_file(session_id="s1", file=_rec("a", 600_000))
+    upload_mgr.add_file(session_id="s1", file=_rec("a", 700_000))  # same file id: replaces, 700 000 held
+    with pytest.raises(HTTPException) as refused:
+        upload_mgr.add_file(session_id="s1", file=_rec("b", mb - 700_000 + 1))  # one byte over 1 MB
+    assert refused.value.status_code == 413 and "at most 1 MB per session" in refused.value.detail
+    assert "already holds 0.7 MB" in refused.value.detail
+    upload_mgr.add_file(session_id="s1", file=_rec("b", mb - 700_000))  # exactly 1 MB: fits
+    upload_mgr.add_file(session_id="s2", file=_rec("a", 600_000))  # the cap is per session
+    assert sessions.held_bytes(upload_mgr, "s1") == mb
+    upload_mgr.remove_file("s1", "a")  # the × on a file frees its room
+    upload_mgr.add_file(session_id="s1", file=_rec("c", 700_000))
+
+
+def test_files_of_sessions_not_allowed_are_dropped_by_the_sweeper(upload_mgr):
+    from streamlit.runtime.uploaded_file_manager import UploadedFileRec
+
+    sessions._UPLOADERS.add("ok")
+    upload_mgr.add_file(session_id="ok", file=_rec("a", 10))
+    # stored before the guard existed (straight into the manager, as on a fresh server)
+    upload_mgr.file_storage["stray"]["x"] = UploadedFileRec("x", "f", "t", b"y" * 10)
+    assert sessions.drop_unallowed_files(upload_mgr) == ["stray"]
+    assert list(upload_mgr.file_storage) == ["ok"]
+
+
+def test_sweep_releases_a_session_that_never_made_a_workspace(clean_registry):
+    """The sign-in screen's session has no Workspace; it is tracked all the same and its files go."""
+    clean_registry["signin"] = sessions._Tracked()
+    released: list[str] = []
+    assert sessions.sweep(0, lambda s: False, ttl=2, grace=1, on_release=released.append) == []
+    assert sessions.sweep(4, lambda s: False, ttl=2, grace=1, on_release=released.append) == ["signin"]
+    assert released == ["signin"] and clean_registry == {}

@@ -21,6 +21,7 @@ from pathlib import Path
 import streamlit as st
 
 from lib.access import AllowList, email_from_claims
+from ui.sessions import allow_uploads
 
 _PROVIDER_KEYS = ("client_id", "client_secret", "server_metadata_url")
 
@@ -89,8 +90,10 @@ def _only(screen, title: str) -> None:
     """Show this screen as the app's one and only page, then stop.
 
     Declaring it through st.navigation (hidden) keeps the sidebar empty of page links,
-    so a signed-out browser sees no page names either; any URL lands on this screen.
+    so a signed-out browser sees no page names either; any URL lands on this screen. The session
+    may not upload (its files, if any, are dropped): the upload endpoint takes any session's files.
     """
+    allow_uploads(False)
     st.navigation([st.Page(screen, title=title, url_path="signin", default=True)], position="hidden").run()
     st.stop()
 

@@ -5,7 +5,9 @@ to the repository), and Chromium signing in through the provider's form.
 - a signed-out browser sees only the sign-in screen, at / and at a page URL such as /email;
 - an allowed user (domain on the allow-list) signs in, sees their name and "Sign out" in the
   sidebar and reaches the pages; after signing out, /email is closed again;
-- a user outside the allow-list sees only "Not allowed" with a sign-out button, at any URL.
+- a user outside the allow-list sees only "Not allowed" with a sign-out button, at any URL;
+- the upload endpoint refuses files from a signed-out tab (it used to keep them in memory for the
+  life of the server) and from one outside the allow-list; a signed-in user's upload is accepted.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import threading
 import pytest
 
 from tests.browser.conftest import _free_port, open_page, running_app, wait_idle
+from tests.browser.test_upload_abuse import held_upload_bytes, put_file, watch_session_id
 
 pytestmark = pytest.mark.browser
 
@@ -131,3 +134,20 @@ def test_user_outside_the_allow_list_sees_only_not_allowed(fresh, auth_app_url):
     open_page(fresh, auth_app_url, "email")
     assert _heading(fresh) == "Not allowed"
     _assert_nothing_reachable(fresh)
+
+
+def test_upload_endpoint_refuses_signed_out_and_outside_sessions(fresh, auth_app_url):
+    ids = watch_session_id(fresh)
+    open_page(fresh, auth_app_url)  # the sign-in screen: no uploader, but a live session
+    refused = put_file(fresh, auth_app_url, ids[-1], "f1", 2_000_000)
+    assert refused.status == 403
+    assert held_upload_bytes(fresh, auth_app_url) == 0
+    _sign_in(fresh, auth_app_url, OUTSIDER)
+    assert put_file(fresh, auth_app_url, ids[-1], "f1", 2_000_000).status == 403
+    assert held_upload_bytes(fresh, auth_app_url) == 0
+
+
+def test_signed_in_user_can_upload(fresh, auth_app_url):
+    ids = watch_session_id(fresh)
+    _sign_in(fresh, auth_app_url, ALLOWED)
+    assert put_file(fresh, auth_app_url, ids[-1], "f1", 2_000).status == 204

@@ -224,16 +224,25 @@ KINDS: dict[str, Kind] = {
 
 
 def normalise_header(text: str) -> str:
-    """Fold a header for matching: lower case, '%'→'percent', '#'→'number', other punctuation→space.
+    """Fold a header for matching: joined words split (camelCase, 'OrderID', 'MQLDate'), lower
+    case, '%'→'percent', '#'→'number', other punctuation→space.
 
     >>> normalise_header('Total_Recipients')
     'total recipients'
     >>> normalise_header('  Open Rate (%) ')
     'open rate percent'
+    >>> [normalise_header(h) for h in ('UserId', 'userID', 'OrderID', 'MQLDate', 'TotalCharges')]
+    ['user id', 'user id', 'order id', 'mql date', 'total charges']
     """
-    text = str(text).lower().replace("%", " percent ").replace("#", " number ")
+    text = _CAMEL_LOWER.sub(" ", str(text))  # userId → user Id
+    text = _CAMEL_UPPER.sub(" ", text)  # MQLDate → MQL Date
+    text = text.lower().replace("%", " percent ").replace("#", " number ")
     text = re.sub(r"[^0-9a-z]+", " ", text)
     return " ".join(text.split())
+
+
+_CAMEL_LOWER = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_CAMEL_UPPER = re.compile(r"(?<=[A-Z])(?=[A-Z][a-z])")
 
 
 _NORMALISED = {
@@ -287,7 +296,9 @@ def map_columns(kind: str, columns: list[str]) -> dict[str, str]:
 
 
 def _exact(header: str, synonym: str) -> bool:
-    return header == synonym
+    # Spaces do not count, so a header joined differently from the synonym still matches
+    # ('Hubspot Score' and 'HubSpot Score', 'Userid' and 'User ID').
+    return header.replace(" ", "") == synonym.replace(" ", "")
 
 
 def _contains(header: str, synonym: str) -> bool:

@@ -121,9 +121,12 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
         # Online Retail: CustomerID; Online Retail II: Customer ID; Mixpanel/PostHog: distinct_id;
         # Amplitude: user_id, event_time, event_type
         "user_id": ["User ID", "CustomerID", "Customer ID", "distinct_id", "user"],
-        "event_time": ["Timestamp", "InvoiceDate", "Event Time", "time", "Date"],
+        # Order-lines workbooks (camelCase headers are split first: OrderDate → order date)
+        "event_time": ["Timestamp", "InvoiceDate", "Event Time", "time", "Date", "Order Date", "Order Time",
+                       "Purchase Date", "Transaction Date", "Event Date"],
         "event": ["Event", "Event Name", "event_type"],
-        "revenue": ["Revenue", "Amount"],
+        "revenue": ["Revenue", "Amount", "Total Charges", "Order Total", "Order Value", "Total Amount",
+                    "Sales", "Charges"],
         "quantity": ["Quantity"],
         "unit_price": ["UnitPrice", "Unit Price", "Price"],
         "order_id": ["InvoiceNo", "Invoice", "Order ID"],

@@ -11,7 +11,7 @@ import csv
 
 import pytest
 
-from lib.schemas import recognise
+from lib.schemas import normalise_header, recognise
 
 from tests.conftest import real_file  # skips without ../shared, fails under CI
 
@@ -263,6 +263,20 @@ CASES = [
      ["event", "distinct_id", "timestamp", "person_id", "properties"],
      "activity",
      {"user_id": "distinct_id", "event_time": "timestamp", "event": "event"}),
+    ("Order-lines workbook with camelCase headers",
+     ["OrderID", "UserId", "OrderDate", "ProductName", "Quantity", "UnitPrice", "TotalCharges"],
+     "activity",
+     {"user_id": "UserId", "event_time": "OrderDate", "revenue": "TotalCharges", "order_id": "OrderID",
+      "quantity": "Quantity", "unit_price": "UnitPrice"}),
+    ("Order lines, lower camelCase with a capitalised ID",
+     ["orderID", "userID", "orderDate", "totalCharges"],
+     "activity",
+     {"user_id": "userID", "event_time": "orderDate", "revenue": "totalCharges", "order_id": "orderID"}),
+    ("Lead list with joined capitals (MQLDate, LeadID)",
+     ["LeadID", "CreatedDate", "MQLDate", "SQLDate", "LeadSource"],
+     "leads",
+     {"lead_id": "LeadID", "created_date": "CreatedDate", "mql_date": "MQLDate", "sql_date": "SQLDate",
+      "source": "LeadSource"}),
     # ---- texts ------------------------------------------------------------------------------------
     ("Community posts / reviews (generic)",
      ["Posted At", "Author", "Body", "Channel", "Stars"],
@@ -343,6 +357,15 @@ NOT_KIND = [
 def test_not_recognised_as(case, columns, wrong_kind):
     rec = recognise(columns)
     assert rec.kind != wrong_kind, f"{case}: recognised as {rec.kind} with {rec.mapping}"
+
+
+@pytest.mark.parametrize("header,folded", [
+    ("UserId", "user id"), ("userID", "user id"), ("OrderID", "order id"), ("MQLDate", "mql date"),
+    ("TotalCharges", "total charges"), ("order_date", "order date"), ("order-date", "order date"),
+    ("Q1_NPS_GROUP", "q1 nps group"), ("CUSTOMER_UUID", "customer uuid"), ("Sent On (UTC)", "sent on utc"),
+])
+def test_joined_words_are_split_before_matching(header, folded):
+    assert normalise_header(header) == folded
 
 
 def test_long_synonyms_do_not_over_match():

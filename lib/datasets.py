@@ -6,7 +6,8 @@ canonical columns, `_row` (the row's number in the file) and every unmapped colu
 name (so segment columns stay available). Bad cells are counted per column with example rows.
 
 A Workspace belongs to one browser session: its own DuckDB connection (memory and thread limits,
-a private spill directory, no file or extension access, settings locked), its datasets by kind,
+a private, capped spill directory, no file or extension access or Python replacement scans,
+settings locked), its datasets by kind,
 the user's mapping fixes and thresholds.
 Nothing here is shared between sessions.
 """
@@ -32,6 +33,8 @@ from lib.values import PARSERS
 
 SESSION_MEMORY_LIMIT = "2GB"
 SESSION_THREADS = 2
+# The most a session's queries may write to its spill folder (DuckDB's default: 90% of the free disk).
+SESSION_SPILL_LIMIT = "2GB"
 EXAMPLE_ROWS = 5
 
 
@@ -100,10 +103,9 @@ def digest(data: bytes) -> str:
     return hashlib.sha1(data).hexdigest()
 
 
-def build_dataset_frame(table: Table, kind: str, mapping: dict[str, str], notes: list[str] | None = None
+def build_dataset_frame(table: Table, kind: str, mapping: dict[str, str]
                         ) -> tuple[pd.DataFrame, dict[str, BadValues], dict[str, str]]:
-    """The typed frame to store: canonical columns, `_row`, then the unmapped file columns.
-    The parsers' notes (e.g. "no end" dates read as no date) are added to `notes`, per column."""
+    """The typed frame to store: canonical columns, `_row`, then the unmapped file columns."""
     spec = schemas.KINDS[kind]
     source = table.frame
     out: dict[str, pd.Series] = {"_row": pd.Series(source.index + table.header_row + 1, index=source.index)}
@@ -114,8 +116,6 @@ def build_dataset_frame(table: Table, kind: str, mapping: dict[str, str], notes:
         if pd.api.types.is_datetime64_any_dtype(values):
             values = values.astype("datetime64[us]")  # DuckDB TIMESTAMP, not TIMESTAMP_NS
         out[canon] = values
-        if notes is not None:
-            notes += [f"{column} ({spec.column(canon).label}): {note}" for note in parsed.notes]
         if parsed.bad.any():
             where = parsed.bad[parsed.bad].index[:EXAMPLE_ROWS]
             bad_values[canon] = BadValues(
@@ -153,11 +153,13 @@ class Workspace:
         self._spill_dir = tempfile.mkdtemp(prefix="boundary-session-")
         self._database = duckdb.connect(":memory:", config={
             "memory_limit": SESSION_MEMORY_LIMIT, "threads": SESSION_THREADS,
-            "temp_directory": self._spill_dir,
+            "temp_directory": self._spill_dir, "max_temp_directory_size": SESSION_SPILL_LIMIT,
             "autoinstall_known_extensions": False, "autoload_known_extensions": False,
+            # SQL naming a Python variable must not read it (the notebook runs the user's SQL here)
+            "python_enable_replacements": False,
         })
         # Sandbox: uploads arrive as registered frames, so the session's SQL (the notebook's too)
-        # never needs files, extensions or settings. Locking makes both irreversible.
+        # never needs files, extensions or settings. Locking makes all of the above irreversible.
         self._database.execute("SET enable_external_access = false")
         self._database.execute("SET lock_configuration = true")
         self._local = threading.local()
@@ -238,12 +240,11 @@ class Workspace:
             mapping = schemas.apply_fixes(kind, mapping, fixes, columns)
         missing = schemas.missing_columns(kind, mapping)
         dataset = Dataset(table.file_name, key, kind, columns, mapping, missing, None,
-                          len(table.frame), sheet=table.sheet, sheets=table.sheets, notes=list(table.notes))
+                          len(table.frame), sheet=table.sheet, sheets=table.sheets, notes=table.notes)
         # Build the table before publishing the dataset: a page running meanwhile (an overlapping
         # rerun) sees either the old dataset or the new, ready one — never a half-made one.
         if not missing:
-            frame, dataset.bad_values, dataset.extra_columns = build_dataset_frame(table, kind, mapping,
-                                                                                   dataset.notes)
+            frame, dataset.bad_values, dataset.extra_columns = build_dataset_frame(table, kind, mapping)
             with self._database.cursor() as cursor:  # fresh: this thread's cursor may hold a result
                 cursor.register("_incoming", _as_arrow(frame))
                 cursor.execute(f"CREATE OR REPLACE TABLE {quote_ident(kind)} AS SELECT * FROM _incoming")

@@ -1,7 +1,13 @@
 """The SQL notebook runs read-only SQL only, inside the session's sandbox, and bounds runaway queries."""
 
+import os
+import tracemalloc
+
+import duckdb
+import pandas as pd
 import pytest
 
+from lib import notebook
 from lib.errors import SqlError
 from lib.notebook import run_user_sql
 
@@ -57,3 +63,159 @@ def test_runaway_query_is_interrupted(loaded):
         run_user_sql(loaded.con, "SELECT count(*) FROM range(100000000000) a", timeout_s=0.5)
     # the connection is still usable afterwards
     assert run_user_sql(loaded.con, "SELECT 42 AS x").frame["x"].tolist() == [42]
+
+
+# ----------------------------------------------------------- attacks from issue #17
+
+def _state(ws):
+    """Everything a notebook statement must leave as it was: the table's rows, what a built-in
+    function returns, and the user-made functions, views and tables of the session."""
+    con = ws.con
+    return (con.execute("SELECT * FROM email_campaigns ORDER BY _row").fetchall(),
+            con.execute("SELECT round(2.5), round(2.345, 2)").fetchall(),
+            con.execute("SELECT function_name, function_type FROM duckdb_functions() "
+                        "WHERE NOT internal ORDER BY ALL").fetchall(),
+            con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY ALL").fetchall(),
+            con.execute("SELECT table_name FROM duckdb_tables() ORDER BY ALL").fetchall(),
+            con.execute("SELECT database_name FROM duckdb_databases() ORDER BY ALL").fetchall())
+
+
+@pytest.mark.parametrize("sql,message", [
+    # writes hidden in a CTE pass the statement-type check: the read-only transaction stops them
+    ("WITH d AS (DELETE FROM email_campaigns RETURNING *) SELECT count(*) FROM d", "notebook is read-only"),
+    ("WITH d AS (UPDATE email_campaigns SET sent = 0 RETURNING *) SELECT count(*) FROM d", "notebook is read-only"),
+    ("WITH d AS (INSERT INTO email_campaigns SELECT * FROM email_campaigns RETURNING *) SELECT count(*) FROM d",
+     "notebook is read-only"),
+    # EXPLAIN ANALYZE runs what it explains
+    ("EXPLAIN ANALYZE DROP TABLE email_campaigns", "EXPLAIN ANALYZE runs the statement"),
+    ("EXPLAIN ANALYZE ALTER TABLE email_campaigns RENAME TO x", "EXPLAIN ANALYZE runs the statement"),
+    ("EXPLAIN ANALYZE CREATE VIEW v AS SELECT 1", "EXPLAIN ANALYZE runs the statement"),
+    ("EXPLAIN ANALYZE CREATE TABLE t AS SELECT 1", "EXPLAIN ANALYZE runs the statement"),
+    ("EXPLAIN ANALYZE CREATE MACRO round(x, d := 0) AS 42", "EXPLAIN ANALYZE runs the statement"),
+    ("EXPLAIN (ANALYZE) CREATE MACRO round(x) AS 42", "EXPLAIN ANALYZE runs the statement"),
+    ("explain analyse CREATE TEMP MACRO round(x) AS 42", "EXPLAIN ANALYZE runs the statement"),
+    ("EXPLAIN ANALYZE WITH d AS (DELETE FROM email_campaigns RETURNING *) SELECT 1", "EXPLAIN ANALYZE runs"),
+    # a statement kind the Python client cannot name raised ValueError (a traceback on the page)
+    ("UPDATE EXTENSIONS", "Only read-only queries"),
+])
+def test_hidden_writes_are_refused_and_change_nothing(loaded, sql, message):
+    before = _state(loaded)
+    with pytest.raises(SqlError, match=message):
+        run_user_sql(loaded.con, sql)
+    assert _state(loaded) == before
+    assert loaded.con.execute("SELECT round(2.5)").fetchone()[0] == 3  # DuckDB rounds half away from zero
+
+
+def test_explain_analyze_cannot_copy_into_the_spill_folder(loaded):
+    spill = loaded._spill_dir
+    with pytest.raises(SqlError, match="EXPLAIN ANALYZE"):
+        run_user_sql(loaded.con, f"EXPLAIN ANALYZE COPY (SELECT * FROM range(10)) TO '{spill}/fill.csv'")
+    assert os.listdir(spill) == []
+
+
+@pytest.mark.parametrize("sql", [
+    "DROP TABLE email_campaigns",
+    "CREATE MACRO round(x) AS 42",
+    "CREATE VIEW v AS SELECT 1",
+    "UPDATE email_campaigns SET sent = 0",
+])
+def test_read_only_transaction_holds_without_the_statement_check(loaded, monkeypatch, sql):
+    """The transaction is a layer of its own: with the statement check out of the way, writes still fail."""
+    monkeypatch.setattr(notebook, "_checked_statement", lambda con, text: text)
+    before = _state(loaded)
+    with pytest.raises(SqlError, match="notebook is read-only"):
+        run_user_sql(loaded.con, sql)
+    assert _state(loaded) == before
+
+
+def test_explain_without_analyze_still_shows_the_plan(loaded):
+    result = run_user_sql(loaded.con, "EXPLAIN SELECT sum(sent) FROM email_campaigns")
+    assert "physical_plan" in result.frame.iloc[:, 0].tolist()
+
+
+def test_now_works(loaded):
+    """A timestamp with time zone needs pytz on the Python side (it failed before pytz was pinned)."""
+    value = run_user_sql(loaded.con, "SELECT now() AS t").frame["t"].iloc[0]
+    assert value.tzinfo is not None
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT current_setting('temp_directory')",
+    "SELECT system.main.current_setting('temp_directory')",
+    "SELECT \"Current_Setting\"('temp_directory')",
+    "SELECT 'temp_directory'.current_setting()",
+    "SELECT * FROM duckdb_settings()",
+    "SELECT value FROM duckdb_settings() WHERE name = 'allowed_directories'",
+    "SELECT * FROM pg_catalog.pg_settings",
+    "SELECT * FROM duckdb_temporary_files()",
+    "SELECT * FROM duckdb_extensions()",
+    "SELECT * FROM query('SELECT current_' || 'setting(''temp_directory'')')",
+    "SELECT * FROM query_table('pg_' || 'settings')",
+    "SELECT json_serialize_plan('SELECT current_' || 'setting(''temp_directory'')', optimize := true)",
+    "EXPLAIN SELECT current_setting('temp_directory')",
+])
+def test_server_settings_and_folders_are_not_shown(loaded, sql):
+    with pytest.raises(SqlError, match="not available in the notebook") as refused:
+        run_user_sql(loaded.con, sql)
+    assert loaded._spill_dir not in str(refused.value)
+
+
+def test_a_column_named_query_still_works(loaded):
+    result = run_user_sql(loaded.con, "SELECT 'x' AS query, 'current_setting' AS s")
+    assert result.frame.columns.tolist() == ["query", "s"]
+
+
+def test_server_folders_in_duckdb_errors_are_hidden():
+    error = duckdb.PermissionException('Permission Error: Cannot access directory "/root/.duckdb/extensions" - '
+                                       'file system operations are disabled by configuration')
+    assert "/root" not in notebook._plain(error, "SELECT 1")
+    typed = duckdb.PermissionException('Permission Error: Cannot access file "/etc/passwd" - disabled')
+    assert "/etc/passwd" in notebook._plain(typed, "SELECT * FROM read_csv('/etc/passwd')")
+
+
+def test_workspace_caps_spill_and_turns_off_python_replacements(ws):
+    """Set before the configuration lock (the notebook cannot read them back, so ask the connection)."""
+    spill_limit, replacements = ws.con.execute(
+        "SELECT current_setting('max_temp_directory_size'), current_setting('python_enable_replacements')"
+    ).fetchone()
+    assert spill_limit == "1.8 GiB"  # "2GB" = 2·10⁹ bytes = 1.86 GiB, shown to one decimal
+    assert replacements is False
+    secret = pd.DataFrame({"x": [1]})  # noqa: F841 — a replacement scan would read it by name
+    with pytest.raises(SqlError, match="The query failed"):
+        run_user_sql(ws.con, "SELECT * FROM secret")
+
+
+# ----------------------------------------------------------- result budget and deadline
+
+def test_result_over_the_byte_budget_is_refused(loaded):
+    # sys.getsizeof of a 1,000-character ASCII str is 49 + 1,000 = 1,049 bytes, so a 50,000-byte
+    # budget is passed at row 48 (48 × 1,049 = 50,352); batches of 1, 2, 4, 8, 16, 32 rows end at row 63.
+    with pytest.raises(SqlError, match=r"larger than 50,000 bytes.*\(reached by row 63\); add a LIMIT"):
+        run_user_sql(loaded.con, "SELECT repeat('x', 1000) AS s FROM range(100)", max_bytes=50_000)
+
+
+def test_result_within_the_budget_reports_its_size(loaded):
+    result = run_user_sql(loaded.con, "SELECT repeat('x', 1000) AS s FROM range(10)", max_bytes=50_000)
+    assert len(result.frame) == 10 and result.bytes == 10 * 1_049  # see the test above
+
+
+def test_a_few_huge_values_are_refused_after_the_first(loaded):
+    """The issue's attack, scaled down: three 60 MB strings against the real 50 MB budget. The first
+    fetch holds one row, so Python copies one string (60 MB), not all three (180 MB)."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(SqlError, match=r"larger than 50 MB.*\(reached by row 1\)"):
+            run_user_sql(loaded.con, "SELECT repeat('x', 60000000) FROM range(3)")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 100_000_000
+
+
+def test_the_deadline_covers_fetching(loaded, monkeypatch):
+    """Fetching rows into Python cannot be interrupted by DuckDB, so the deadline is checked between
+    batches: a clock that jumps 30 s per reading passes a 20 s limit at the first fetch."""
+    ticks = iter(range(0, 10_000, 30))
+    monkeypatch.setattr(notebook, "_clock", lambda: next(ticks))
+    with pytest.raises(SqlError, match="ran longer than 20 s"):
+        run_user_sql(loaded.con, "SELECT * FROM range(10)", timeout_s=20)

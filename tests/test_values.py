@@ -95,3 +95,72 @@ def test_percent_strings_land_in_unit_interval(points):
 def test_dates_round_trip_through_common_formats(day):
     for fmt in ("%Y-%m-%d", "%d.%m.%Y"):
         assert parse_date(pd.Series([day.strftime(fmt)])).values.iloc[0] == pd.Timestamp(day)
+
+
+# ---- nasty cells from real exports (issue 18) --------------------------------------------------------
+
+@pytest.mark.parametrize("raw,shown", [
+    (["2024-01-01", "9999-12-31", "9999-12-31"], "9999-12-31"),  # the ERP/billing "no end" marker
+    (["2024-01-01", "9999-12-31 23:59:59", ""], "9999-12-31 23:59:59"),
+    (["1/1/2024", "12/31/9999", ""], "9999-12-31"),  # month-first text
+    ([dt.datetime(2024, 1, 1), dt.datetime(9999, 12, 31), None], "9999-12-31"),  # a datetime cell
+    (["2024-01-01", "1900-01-01", ""], "1900-01-01"),  # SQL Server's zero date
+])
+def test_no_date_markers_are_read_as_no_date_and_counted(raw, shown):
+    parsed = parse_date(pd.Series(raw))
+    assert parsed.values.iloc[0] == pd.Timestamp("2024-01-01")
+    assert parsed.values.iloc[1:].isna().all() and not parsed.bad.any()
+    n = sum(1 for v in raw[1:] if v not in ("", None))
+    assert parsed.notes == [f"{n} cell{'s' if n > 1 else ''} held {shown}, a common “no date” marker: "
+                            "read as no date."]
+
+
+def test_far_dates_stay_dates_and_unstorable_dates_are_bad_cells():
+    parsed = parse_date(pd.Series(["2099-12-31", "3000-01-01", "2024-05-01"]))
+    # 2099-12-31 may be a real contract end; 3000-01-01 is beyond what a timestamp holds (2262)
+    assert parsed.values.iloc[0] == pd.Timestamp("2099-12-31") and parsed.values.iloc[1] is pd.NaT
+    assert parsed.bad.tolist() == [False, True, False] and parsed.notes == []
+
+
+@pytest.mark.parametrize("raw", [
+    ["5", "inf", "-inf", "1e400", "NaN"],  # text as a CSV holds it
+    [5.0, float("inf"), float("-inf"), float("inf"), float("nan")],  # read as numbers (1e400 → inf)
+])
+def test_infinities_and_nan_text_are_unreadable_counts(raw):
+    parsed = parse_integer(pd.Series(raw))
+    assert parsed.values.iloc[0] == 5 and parsed.values.iloc[1:].isna().all()
+    # a NaN read as a number is a blank cell; the text 'NaN' is a value the tool failed to compute
+    assert parsed.bad.tolist() == [False, True, True, True, isinstance(raw[4], str)]
+
+
+def test_number_too_big_for_a_count_is_unreadable():
+    parsed = parse_integer(pd.Series(["1e20", "12"]))
+    assert parsed.bad.tolist() == [True, False] and parsed.values.iloc[1] == 12
+    assert parse_number(pd.Series(["1e400"])).bad.tolist() == [True]
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ([45291.5, 45292.25], ["2023-12-31 12:00", "2024-01-01 06:00"]),
+    (["45291,5", "45292,25"], ["2023-12-31 12:00", "2024-01-01 06:00"]),  # decimal comma
+    (["2024-01-03", "45291.5"], ["2024-01-03 00:00", "2023-12-31 12:00"]),  # serial among text dates
+    (["01/02/2024", "45291.5"], ["2024-01-02 00:00", "2023-12-31 12:00"]),
+])
+def test_excel_serials_in_a_csv_are_dates(raw, expected):
+    parsed = parse_date(pd.Series(raw))
+    assert parsed.values.dt.strftime("%Y-%m-%d %H:%M").tolist() == expected and not parsed.bad.any()
+    assert any("read as Excel day numbers" in note for note in parsed.notes)
+
+
+def test_a_serial_column_with_a_stray_number_keeps_its_dates():
+    # 10 serials, Excel's 0 for an empty date cell (a zero date: no date), and a stray 12 (bad):
+    # 10 of 12 numbers (83 %) in range is below 90 %, so add 10 more serials → 20 of 22 = 91 %.
+    parsed = parse_date(pd.Series([45000.0 + i for i in range(20)] + [0, 12]))
+    assert parsed.values.iloc[0] == pd.Timestamp("2023-03-15") and parsed.values.iloc[-2:].isna().all()
+    assert parsed.bad.tolist() == [False] * 21 + [True]
+    assert "1 cell held 1899-12-30" in parsed.notes[-1]
+
+
+def test_day_first_dashes_with_time():
+    # Social-listening exports (tweet_created): dd-mm-yyyy HH:MM; 03-02 is 3 February, as 24-02 shows
+    parsed = parse_date(pd.Series(["24-02-2015 11:35", "03-02-2015 09:05"]))
+    assert parsed.values.dt.strftime("%Y-%m-%d %H:%M").tolist() == ["2015-02-24 11:35", "2015-02-03 09:05"]

@@ -9,9 +9,9 @@ from lib.crosspage import CONDITIONS, available_series, correlate, lift, suggest
 from lib.errors import BoundaryError
 from lib.export import build_workbook
 from lib.periods import GRAINS
-from lib.report import AREA_LABELS, flags_after_campaigns, flags_summary, gather_flags, gather_tables
+from lib.report import AREA_LABELS, campaign_base_rate, flags_after_campaigns, flags_summary, gather_flags, gather_tables
 from lib.result import SEVERITIES, flags_frame
-from ui.common import download_csv, sample_button, show_sql, show_table, threshold_editor, workspace
+from ui.common import download_csv, excluded_note, sample_button, show_sql, show_table, threshold_editor, workspace
 
 st.title("Boundary report")
 st.caption("Every red flag from every loaded dataset, with the questions to ask about it — then the "
@@ -91,6 +91,14 @@ else:
                f"{calendar.file_name}: the flagged period starts 0–{days} days after the campaign "
                "started, or the campaign started inside it.")
     show_table(after, width="stretch")
+    base = campaign_base_rate(flags, campaigns, days)
+    if base.flagged and base.shifts:
+        verdict = ("more often than the calendar alone explains" if base.p_value < 0.05 else
+                   "no more often than the calendar alone would make them")
+        st.caption(f"{base.following} of {base.flagged} flagged periods ({base.share:.0%}) follow a campaign; "
+                   f"with the calendar shifted day by day through the {base.shifts} days of the flags' span, "
+                   f"{base.expected_share:.0%} would (the base rate): flags follow campaigns {verdict} "
+                   f"(calendar-shift permutation test, p = {base.p_value:.2f}).")
 
 st.subheader("Time correlation")
 series = available_series(ws)
@@ -108,16 +116,29 @@ else:
     if a == b:
         st.caption("Pick two different series.")
     else:
-        joined, corr, sql = correlate(ws, a, b, grain)
-        if corr.n < 4:
-            st.warning(f"Only {corr.n} periods have both series: too few to read a correlation.")
+        timed = correlate(ws, a, b, grain)
+        joined, corr = timed.joined, timed.corr
+        levels, changes = corr.levels, corr.changes
+        if levels.n < 4:
+            st.warning(f"Only {levels.n} complete periods have both series: too few to read a correlation.")
         else:
-            st.metric("Correlation (Pearson r)", f"{corr.r:+.2f}",
-                      help=f"n = {corr.n} periods with both series; 95% interval {corr.low:+.2f} to "
-                           f"{corr.high:+.2f}; p = {corr.p_value:.3f}. Correlation is not causation.")
-            st.caption(f"r = {corr.r:+.2f} over {corr.n} {grain}s (95% interval {corr.low:+.2f} to {corr.high:+.2f}).")
+            st.metric("Correlation (Pearson r)", f"{levels.r:+.2f}",
+                      help=f"n = {levels.n} complete periods with both series; 95% interval {levels.low:+.2f} to "
+                           f"{levels.high:+.2f}; p = {levels.p_value:.3f}. Correlation is not causation.")
+            on_changes = (f"r = {changes.r:+.2f} on the change from one {grain} to the next (n = {changes.n})"
+                          if changes.n >= 4 and not pd.isna(changes.r) else
+                          f"too few neighbouring {grain}s to correlate their changes")
+            st.caption(f"r = {levels.r:+.2f} over {levels.n} {grain}s (95% interval {levels.low:+.2f} to "
+                       f"{levels.high:+.2f}); {on_changes}.")
+            if corr.shared_trend_only:
+                st.info("**Shared trend, not co-movement:** both series drift over time, so their levels "
+                        "correlate, but their ups and downs from one period to the next do not go together. "
+                        "Two unrelated trending series correlate this way about half the time.")
             st.altair_chart(two_series(joined, first, second, (a.unit, b.unit)))
-        show_sql(sql)
+        for note in timed.incomplete:
+            st.caption(note + ".")
+        excluded_note(timed.result)
+        show_sql(timed.result.sql)
 
 st.subheader("Lift")
 st.caption("Outcome rate for rows that did something vs rows that did not — e.g. leads who attended a "

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from lib.errors import BoundaryError
-from lib.periods import period_sql
+from lib.periods import is_incomplete, period_sql
 from lib.result import MetricResult
 from lib.sql import quote_ident
-from lib.stats import Correlation, pearson, two_proportion_test, wilson_interval
+from lib.stats import TrendAwareCorrelation, correlation_with_changes, two_proportion_test, wilson_interval
 
 
 @dataclass(frozen=True)
@@ -76,27 +76,51 @@ def available_series(ws) -> list[Series]:
 
 
 def series_by_period(con, series: Series, grain: str, mapping: dict[str, str]) -> MetricResult:
-    """One series per period: period start and the aggregate. Rows without a date are left out."""
+    """One series per period: period start and the aggregate. Rows without a date are left out.
+
+    The last period is dropped when the data end before it does (a part-month of sends would read as
+    a drop): the frame's `incomplete` attribute then names it.
+    """
     date = quote_ident(series.date_column)
     value = series.value_sql.format(delivered=delivered_sql(mapping))
     sql = (f"SELECT {period_sql(date, grain)} AS period, {value} AS value "
            f"FROM {quote_ident(series.kind)} WHERE {date} IS NOT NULL AND ({series.where_sql}) "
            "GROUP BY ALL ORDER BY period")
     frame = con.execute(sql).df()
-    missing = con.execute(f"SELECT count(*) FROM {quote_ident(series.kind)} WHERE {date} IS NULL").fetchone()[0]
+    missing, data_end = con.execute(f"SELECT count(*) FILTER ({date} IS NULL), max({date}) "
+                                    f"FROM {quote_ident(series.kind)}").fetchone()
+    incomplete = None
+    if not frame.empty and data_end is not None and is_incomplete(frame["period"].iloc[-1], grain, data_end):
+        incomplete = (f"{series.name}: the last {grain} is left out, the data end on "
+                      f"{pd.Timestamp(data_end):%d %b %Y}")
+        frame = frame.iloc[:-1].copy()
+    frame.attrs["incomplete"] = incomplete
     return MetricResult(frame, sql, [], {f"{series.name}: no date": int(missing)} if missing else {})
 
 
-def correlate(ws, first: Series, second: Series, grain: str) -> tuple[pd.DataFrame, Correlation, str]:
-    """Both series on the periods they share (periods where either is missing are not paired).
+@dataclass(frozen=True)
+class TimeCorrelation:
+    joined: pd.DataFrame  # complete periods that both series have
+    corr: TrendAwareCorrelation
+    result: MetricResult  # both queries' SQL and the rows without a date
+    incomplete: tuple[str, ...]  # last periods left out, one note per series
 
-    Returns the joined frame, Pearson's r with its 95% interval and n (periods), and the SQL.
+
+def correlate(ws, first: Series, second: Series, grain: str) -> TimeCorrelation:
+    """Both series on the complete periods they share (periods where either is missing are not paired).
+
+    Pearson's r on the levels and on period-to-period changes: two series that both drift correlate
+    on levels without moving together (`corr.shared_trend_only`). A change is only taken between
+    neighbouring periods that both series have.
     """
     a = series_by_period(ws.con, first, grain, ws.get(first.kind).mapping)
     b = series_by_period(ws.con, second, grain, ws.get(second.kind).mapping)
-    joined = a.frame.merge(b.frame, on="period", how="inner", suffixes=("_a", "_b")).dropna()
-    joined = joined.rename(columns={"value_a": first.name, "value_b": second.name})
-    return joined, pearson(joined[first.name].tolist(), joined[second.name].tolist()), a.sql + ";\n\n" + b.sql + ";"
+    both = a.frame.merge(b.frame, on="period", how="outer", suffixes=("_a", "_b")).sort_values("period")
+    both = both.rename(columns={"value_a": first.name, "value_b": second.name})
+    corr = correlation_with_changes(both[first.name].astype(float).tolist(), both[second.name].astype(float).tolist())
+    result = MetricResult(both, a.sql + ";\n\n" + b.sql + ";", [], {**a.excluded, **b.excluded})
+    notes = tuple(n for n in (a.frame.attrs.get("incomplete"), b.frame.attrs.get("incomplete")) if n)
+    return TimeCorrelation(both.dropna().reset_index(drop=True), corr, result, notes)
 
 
 @dataclass(frozen=True)

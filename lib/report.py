@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import math
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from lib.errors import BoundaryError
@@ -109,3 +112,69 @@ def flags_after_campaigns(flags: list[Flag], calendar: pd.DataFrame, days: int) 
     pairs = pairs[lag.between(0, days) | inside.fillna(False)].copy()
     pairs["Days after campaign start"] = lag[pairs.index].clip(lower=0)
     return pairs[columns].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class CampaignBaseRate:
+    """How often flags follow a campaign, against how often they would by the calendar alone."""
+
+    flagged: int  # dated flagged periods (one per area, metric and period)
+    following: int  # of those, how many follow a campaign
+    expected_share: float  # mean share over every shift of the calendar through the span
+    p_value: float  # share of shifts with at least as many following (one-sided)
+    shifts: int
+
+    @property
+    def share(self) -> float:
+        return self.following / self.flagged if self.flagged else math.nan
+
+
+def campaign_base_rate(flags: list[Flag], calendar: pd.DataFrame, days: int) -> CampaignBaseRate:
+    """Do flags follow campaigns more often than the calendar alone would make them?
+
+    With a campaign every few weeks and a 30-day window, most periods "follow a campaign" whatever
+    happens. The test shifts the whole calendar by every whole day through the span of the flagged
+    periods (circularly, keeping the gaps between campaigns) and counts, for each shift, the flagged
+    periods that follow a shifted campaign by the same rule as `flags_after_campaigns` (period start
+    0..days after a start, or a start inside the period). Expected share = the mean over shifts;
+    p = share of shifts with at least the observed count (a calendar-shift permutation test).
+    Flags are counted once per (area, metric, period).
+
+    Worked example: flags in Jan, Feb and Mar 2025 (monthly), one campaign on 10 Jan, window 10 days →
+    only January follows it (the campaign started inside January). The span runs from 22 Dec (10
+    days before the first period) to 31 Mar: 100 days. Every shift puts the campaign inside or
+    just before some month, so at least 1 of 3 follows one whatever the calendar: p = 1.0.
+    >>> f = [Flag("nps", "NPS", m, 5, 20, "t", "low", period=pd.Timestamp(f"2025-0{i}-01"),
+    ...           period_end=pd.Timestamp(f"2025-0{i + 1}-01")) for i, m in [(1, "Jan"), (2, "Feb"), (3, "Mar")]]
+    >>> cal = pd.DataFrame({"campaign": ["Winter"], "start_date": [pd.Timestamp("2025-01-10")]})
+    >>> r = campaign_base_rate(f, cal, 10)
+    >>> (r.flagged, r.following, r.p_value)
+    (3, 1, 1.0)
+    """
+    dated = {(f.area, f.metric, pd.Timestamp(f.period)): f for f in flags
+             if f.period is not None and not pd.isna(f.period)}
+    starts = pd.to_datetime(calendar["start_date"], errors="coerce").dropna() if not calendar.empty else pd.Series([])
+    if not dated or starts.empty:
+        return CampaignBaseRate(len(dated), 0, math.nan, math.nan, 0)
+    day = np.timedelta64(1, "D")
+    period = np.array([k[2].to_datetime64() for k in dated], dtype="datetime64[ns]")
+    end = np.array([pd.Timestamp(f.period_end).to_datetime64() if f.period_end is not None and not pd.isna(f.period_end)
+                    else k[2].to_datetime64() for k, f in dated.items()], dtype="datetime64[ns]")
+    span_start = period.min() - days * day
+    span_days = max(1, math.ceil((end.max() - span_start) / day))  # period ends are exclusive
+    offsets = (starts.to_numpy(dtype="datetime64[ns]") - span_start) / day  # days into the span, may fall outside
+
+    def following(shift: np.ndarray) -> np.ndarray:
+        """Flags following some campaign, per shift (rows: shifts)."""
+        shifted = span_start + (((offsets[None, :] + shift[:, None]) % span_days) * day).astype("timedelta64[ns]")
+        lag = (period[None, :, None] - shifted[:, None, :]) / day
+        inside = (period[None, :, None] <= shifted[:, None, :]) & (shifted[:, None, :] < end[None, :, None])
+        return (((lag >= 0) & (lag <= days)) | inside).any(axis=2).sum(axis=1)
+
+    offsets = offsets[(offsets >= 0) & (offsets < span_days)]  # campaigns outside the span follow no flag
+    if offsets.size == 0:
+        return CampaignBaseRate(len(dated), 0, math.nan, math.nan, 0)
+    observed = int(following(np.array([0.0]))[0])
+    counts = following(np.arange(span_days, dtype=float))
+    n = len(dated)
+    return CampaignBaseRate(n, observed, float(counts.mean() / n), float((counts >= observed).mean()), span_days)

@@ -17,7 +17,7 @@ def test_series_and_correlation_on_shared_periods(ws):
     # Feb: 1 send, 500 delivered, 0 unsubscribes → 0; Mar: 3 sends, 3×100, 1 each → 3/300 = 0.01
     csv = ("Title,Send Date,Successful Deliveries,Unique Opens,Unique Clicks,Unsubscribes\n"
            "a,2025-01-05,1000,100,10,1\nb,2025-01-20,1000,100,10,3\nc,2025-02-03,500,50,5,0\n"
-           "d,2025-03-01,100,10,1,1\ne,2025-03-02,100,10,1,1\nf,2025-03-03,100,10,1,1\n"
+           "d,2025-03-01,100,10,1,1\ne,2025-03-02,100,10,1,1\nf,2025-03-31,100,10,1,1\n"
            "g,,100,10,1,0\n")
     ws.load("c.csv", csv.encode())
     names = [s.name for s in available_series(ws)]
@@ -25,12 +25,41 @@ def test_series_and_correlation_on_shared_periods(ws):
     rate = series_by_period(ws.con, by_name("Email unsubscribe rate"), "month", ws.get("email_campaigns").mapping)
     assert rate.frame["value"].round(6).tolist() == [0.002, 0.0, 0.01]
     assert rate.excluded == {"Email unsubscribe rate: no date": 1}
-    joined, corr, sql = correlate(ws, by_name("Email sends (campaigns)"), by_name("Email unsubscribe rate"), "month")
-    assert joined["Email sends (campaigns)"].tolist() == [2, 1, 3]
+    timed = correlate(ws, by_name("Email sends (campaigns)"), by_name("Email unsubscribe rate"), "month")
+    assert timed.joined["Email sends (campaigns)"].tolist() == [2, 1, 3]
     # sends 2,1,3 (mean 2) vs rates .002,0,.01 (mean .004): dx = 0,-1,1; dy = -.002,-.004,.006
     # Σdxdy = .01, Σdx² = 2, Σdy² = .000056 → r = .01/√(2·.000056) = 0.9449
-    assert corr.n == 3 and corr.r == pytest.approx(0.9449, abs=1e-4)
-    assert math.isnan(corr.low)  # no interval from 3 points
+    assert timed.corr.levels.n == 3 and timed.corr.levels.r == pytest.approx(0.9449, abs=1e-4)
+    assert math.isnan(timed.corr.levels.low)  # no interval from 3 points
+    # changes: sends −1, +2; rates −.002, +.01 → two points, no r
+    assert timed.corr.changes.n == 2 and math.isnan(timed.corr.changes.r)
+    assert timed.incomplete == () and timed.result.excluded == {"Email sends (campaigns): no date": 1,
+                                                              "Email unsubscribe rate: no date": 1}
+
+
+def test_incomplete_last_period_is_left_out_of_the_correlation(ws):
+    # sends on the 10th of Jan–May; the data end on 10 May, so May is a third of a month: left out.
+    rows = "\n".join(f"s{m},2025-0{m}-10,{100 * m},10,1,{m}" for m in range(1, 6))
+    ws.load("c.csv", ("Title,Send Date,Successful Deliveries,Unique Opens,Unique Clicks,Unsubscribes\n" + rows).encode())
+    timed = correlate(ws, by_name("Email sends (campaigns)"), by_name("Emails delivered"), "month")
+    assert [p.month for p in timed.joined["period"]] == [1, 2, 3, 4]
+    assert timed.incomplete == ("Email sends (campaigns): the last month is left out, the data end on 10 May 2025",
+                                "Emails delivered: the last month is left out, the data end on 10 May 2025")
+
+
+def test_two_trending_series_are_a_shared_trend_not_co_movement(ws):
+    # 12 months: sends rise 10, 12, 13, …; deliveries rise too but their monthly changes alternate.
+    sends = [10, 12, 13, 15, 16, 18, 19, 21, 22, 24, 25, 27]
+    delivered = [100, 104, 116, 118, 131, 133, 146, 147, 160, 162, 175, 176]
+    lines = []
+    for m, (k, d) in enumerate(zip(sends, delivered), start=1):
+        lines += [f"s{m}-{i},2025-{m:02d}-{1 + i:02d},{d if i == 0 else 0},1,1,0" for i in range(k)]
+    lines.append("end,2025-12-31,0,0,0,0")
+    ws.load("c.csv", ("Title,Send Date,Successful Deliveries,Unique Opens,Unique Clicks,Unsubscribes\n"
+                      + "\n".join(lines)).encode())
+    timed = correlate(ws, by_name("Email sends (campaigns)"), by_name("Emails delivered"), "month")
+    assert timed.corr.levels.n == 12 and timed.corr.levels.r > 0.9
+    assert timed.corr.shared_trend_only
 
 
 def test_lift_with_wilson_intervals(ws):

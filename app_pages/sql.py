@@ -4,13 +4,14 @@ import altair as alt
 import streamlit as st
 
 from lib.errors import BoundaryError
-from lib.notebook import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, run_user_sql
+from lib.notebook import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, run_user_sql
 from ui.common import download_csv, sample_button, workspace
 
 st.title("SQL notebook")
 st.caption("Run your own read-only DuckDB SQL over the tables loaded in this session — every page's "
            "“Show SQL” can be pasted here. Files, extensions and settings are off limits; "
-           f"a query stops after {DEFAULT_TIMEOUT_S:g} s and shows at most {DEFAULT_MAX_ROWS:,} rows.")
+           f"a query stops after {DEFAULT_TIMEOUT_S:g} s and shows at most {DEFAULT_MAX_ROWS:,} rows "
+           f"and {DEFAULT_MAX_BYTES / 1e6:g} MB.")
 
 ws = workspace()
 ready = [d for d in ws.datasets.values() if d.ready]
@@ -48,12 +49,27 @@ for i, default in enumerate(cells):
     sql = st.text_area("SQL", value=default, key=f"sql_text_{i}", height=120, label_visibility="collapsed")
     cells[i] = sql
     if st.button("Run", key=f"sql_run_{i}", type="primary"):
+        st.session_state.pop(f"sql_result_{i}", None)  # freed before the new query runs
         try:
-            st.session_state[f"sql_result_{i}"] = run_user_sql(ws.con, sql)
+            result = run_user_sql(ws.con, sql, max_bytes=DEFAULT_MAX_BYTES)
         except BoundaryError as exc:
-            st.session_state.pop(f"sql_result_{i}", None)
             st.error(str(exc))
+        else:
+            st.session_state[f"sql_result_{i}"] = result
+            # The session keeps one budget of results in all: other cells' results make room.
+            kept = result.bytes
+            for j in range(len(cells)):
+                other = st.session_state.get(f"sql_result_{j}")
+                if j != i and other is not None:
+                    if kept + other.bytes > DEFAULT_MAX_BYTES:
+                        del st.session_state[f"sql_result_{j}"]
+                        st.session_state[f"sql_cleared_{j}"] = True
+                    else:
+                        kept += other.bytes
+        st.session_state.pop(f"sql_cleared_{i}", None)
     result = st.session_state.get(f"sql_result_{i}")
+    if result is None and st.session_state.get(f"sql_cleared_{i}"):
+        st.caption("This cell's result was cleared to make room for a later cell's; press Run to see it again.")
     if result is not None:
         if result.truncated:
             st.warning(f"Showing the first {len(result.frame):,} rows; add a LIMIT or aggregate to see all.")

@@ -1,8 +1,9 @@
 """The Excel workbook a consultant hands over: Flags, a sheet per area, Definitions.
 
 Cells keep real types (dates as dates, numbers as numbers, rates as percentages). Text from
-uploaded files that starts with = + - @ (or a tab/CR) is neutralised with a leading apostrophe so
-the workbook cannot run a formula smuggled in through the data. Tables longer than Excel's row
+uploaded files that starts with = + - @ (or a tab/CR), headers included, is neutralised with a
+leading apostrophe so the workbook cannot run a formula smuggled in through the data; the CSV
+downloads (`csv_bytes`) go through the same `neutralise_frame`. Tables longer than Excel's row
 limit are cut at the limit with a warning — never silently.
 """
 
@@ -51,12 +52,27 @@ def neutralise(value: object) -> object:
 
 
 def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy with every text cell neutralised (numbers and dates untouched)."""
+    """A copy with every text cell and every header neutralised (numbers and dates untouched:
+    -5 stays the number -5; only the text "-5" gains the apostrophe)."""
     out = frame.copy()
-    for column in out.columns:
-        if pd.api.types.is_string_dtype(out[column]) or out[column].dtype == object:
-            out[column] = out[column].map(neutralise, na_action="ignore")
+    out.columns = [neutralise(c) for c in out.columns]
+    for i in range(out.shape[1]):
+        values = out.iloc[:, i]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            values = values.astype(object)
+        if pd.api.types.is_string_dtype(values) or values.dtype == object:
+            out.isetitem(i, values.map(neutralise, na_action="ignore"))
     return out
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """A table as the UTF-8 CSV every "Download CSV" button gives: formulas neutralised as in the
+    workbook (OWASP "CSV injection": a cell starting = + - @ tab or CR is prefixed with ').
+
+    Lines end in CRLF (RFC 4180), so a cell holding a bare CR is quoted: with pandas' default "\n"
+    it was not, and a spreadsheet that breaks rows at CR would start a new cell after it, unneutralised.
+    """
+    return neutralise_frame(frame).to_csv(index=False, lineterminator="\r\n").encode("utf-8")
 
 
 def _is_rate(frame: pd.DataFrame, column: str) -> bool:
@@ -107,7 +123,7 @@ def _write_sheet(book, name: str, tables: dict[str, pd.DataFrame], fmt: dict, wa
             frame = frame.head(room)
         header_row = row
         for c, column in enumerate(frame.columns):
-            header = column_label(str(column))  # the page's readable header, e.g. "% of start"
+            header = str(neutralise(column_label(str(column))))  # as on the page, e.g. "% of start"
             sheet.write(row, c, header, fmt["header"])
             widths[c] = max(widths.get(c, 8), min(len(header) + 2, 40))
         row += 1

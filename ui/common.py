@@ -9,6 +9,7 @@ from lib import schemas
 from lib.config import THRESHOLDS, threshold
 from lib.datasets import Dataset, Workspace
 from lib.errors import BoundaryError
+from lib.export import csv_bytes
 from lib.ingest import SUPPORTED
 from lib.result import Flag, MetricResult, column_format, column_label, flags_frame
 from lib.sample import load_samples
@@ -255,10 +256,11 @@ def threshold_editor(area: str, key: str) -> None:
 
 
 def download_csv(frame: pd.DataFrame, name: str, key: str) -> None:
+    """Every CSV download: cells and headers that a spreadsheet would run as a formula are
+    neutralised (lib.export.csv_bytes), as in the Excel workbook."""
     if presenting():
         return
-    st.download_button("Download CSV", frame.to_csv(index=False).encode("utf-8"), file_name=name,
-                       mime="text/csv", key=f"dl_{key}")
+    st.download_button("Download CSV", csv_bytes(frame), file_name=name, mime="text/csv", key=f"dl_{key}")
 
 
 def campaign_overlay(key: str, prefer: tuple[str, ...] = ()) -> pd.DataFrame | None:

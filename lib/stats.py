@@ -390,3 +390,55 @@ def cmh_test(tables) -> tuple[float, float]:
         return (math.nan, math.nan)
     table = StratifiedTable(usable)
     return (float(table.oddsratio_pooled), float(table.test_null_odds(correction=False).pvalue))
+
+
+def overdispersion(successes, trials) -> float:
+    """Pearson dispersion φ = χ² / (k − 1) of k periods around their pooled rate, at least 1.
+
+    χ² = Σ (x_i − n_i·p)² / (n_i·p·(1 − p)), p = Σx / Σn. Binomial noise alone gives φ ≈ 1; rates
+    that vary from period to period more than their audiences explain (real ones do) give φ > 1.
+    Same as statsmodels GLM(Binomial) pearson_chi2 / df_resid on an intercept-only model.
+    Worked example: 50/1000, 70/1100, 40/900, 65/1000, 55/1050 → χ² = 5.9865 on 4 df, φ = 1.4966.
+    >>> round(overdispersion([50, 70, 40, 65, 55], [1000, 1100, 900, 1000, 1050]), 4)
+    1.4966
+    """
+    x = np.asarray(list(successes), dtype=float)
+    n = np.asarray(list(trials), dtype=float)
+    keep = n > 0
+    x, n = x[keep], n[keep]
+    if len(n) < 2 or n.sum() <= 0:
+        return 1.0
+    p = x.sum() / n.sum()
+    if p <= 0 or p >= 1:
+        return 1.0
+    chi2 = float(np.sum((x - n * p) ** 2 / (n * p * (1 - p))))
+    return max(1.0, chi2 / (len(n) - 1))
+
+
+def baseline_rate_test(x: float, n: float, prior_x, prior_n) -> ProportionTest:
+    """A period's rate x/n against its trailing baseline Σprior_x / Σprior_n, allowing for the
+    baseline periods' own spread.
+
+    When the baseline periods vary no more than binomial noise (φ = 1), the two-proportion test
+    (Fisher's exact for small counts). Otherwise a quasi-binomial z with the variance inflated by φ
+    (`overdispersion`): z = (p − p₀) / √(φ·p̄(1−p̄)(1/n + 1/N)), p̄ pooled — so a period is only
+    unusual when it is unusual against how much periods usually differ.
+    Worked example: 80/1000 against 50/1000, 70/1100, 40/900, 65/1000, 55/1050 (φ = 1.4966):
+    baseline 280/5050 = 0.055446, pooled 360/6050 = 0.059504,
+    se = √(1.4966·0.059504·0.940496·(1/1000 + 1/5050)) = 0.010017,
+    z = (0.08 − 0.055446) / 0.010017 = 2.4513, p = 0.01424 (the plain z-test: 3.00, p = 0.0027).
+    >>> t = baseline_rate_test(80, 1000, [50, 70, 40, 65, 55], [1000, 1100, 900, 1000, 1050])
+    >>> round(t.z, 4), round(t.p_value, 5)
+    (2.4513, 0.01424)
+    """
+    px = [float(v) for v in prior_x]
+    pn = [float(v) for v in prior_n]
+    base_x, base_n = sum(px), sum(pn)
+    phi = overdispersion(px, pn)
+    if phi <= 1.0 or n <= 0 or base_n <= 0:
+        return two_proportion_test(x, n, base_x, base_n)
+    p1, p0 = x / n, base_x / base_n
+    pooled = (x + base_x) / (n + base_n)
+    se = math.sqrt(phi * pooled * (1 - pooled) * (1 / n + 1 / base_n))
+    z = (p1 - p0) / se if se > 0 else 0.0
+    return ProportionTest(p1, p0, z, 2 * (1 - normal_cdf(abs(z))))

@@ -161,3 +161,20 @@ def test_nps_dip_p_falls_as_the_period_gets_worse(p, pa, d, bp, bpa, bd):
     assert 0 <= a.p_value <= 1
     if p == 0 and pa == 0:
         assert worse.p_value <= a.p_value + 1e-12
+
+
+def test_overdispersion_matches_statsmodels_glm_pearson_chi2():
+    # sm.GLM(column_stack([x, n - x]), ones, family=Binomial()).fit(): pearson_chi2 = 5.9865407513936315,
+    # df_resid = 4 → φ = 1.4966351878484079
+    assert stats.overdispersion([50, 70, 40, 65, 55], [1000, 1100, 900, 1000, 1050]) == pytest.approx(
+        1.4966351878484079, rel=1e-9)
+    assert stats.overdispersion([50, 50, 50], [1000, 1000, 1000]) == 1.0  # no spread: binomial floor
+
+
+def test_baseline_rate_test_falls_back_to_two_proportion_without_overdispersion():
+    a = stats.baseline_rate_test(80, 1000, [50, 50, 50], [1000, 1000, 1000])
+    b = stats.two_proportion_test(80, 1000, 150, 3000)
+    assert (a.z, a.p_value) == (b.z, b.p_value)
+    wide = stats.baseline_rate_test(80, 1000, [50, 70, 40, 65, 55], [1000, 1100, 900, 1000, 1050])
+    plain = stats.two_proportion_test(80, 1000, 280, 5050)
+    assert wide.p_value > plain.p_value  # the spread of the baseline periods makes the period less unusual

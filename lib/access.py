@@ -21,14 +21,18 @@ Rules (decided here, documented in the README):
 - Comparison is case-insensitive. A domain matches the part after the `@` exactly:
   `agency.example` allows `ana@agency.example`, not `ana@mail.agency.example` nor
   `ana@evilagency.example`; a leading `@` in the setting is ignored.
-- The address is the ID token's `email` claim. A token that says `email_verified = false` is not
-  trusted, and a token without an `email` claim is refused (Microsoft Entra: add the optional
-  `email` claim in the app registration's token configuration).
+- The address is the ID token's `email` claim, trusted only when `email_verified` is the boolean
+  true (or the text "true", any case): false, 0, "0", "no" and a missing claim are refused — a
+  multi-tenant provider may hand out an address nobody checked. A token without `email` is refused.
+- Addresses are compared after NFKC normalisation and lower-casing, and an address that NFKC would
+  change is refused: lower-casing alone turns the Kelvin sign (U+212A) into `k`, so a look-alike
+  address could match a listed one.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -53,25 +57,31 @@ def _names(value: object) -> list[str]:
         items = [part for item in value for part in _SEPARATORS.split(str(item))]
     else:
         items = [value]
-    return [str(item).strip().lower() for item in items if str(item).strip()]
+    return [unicodedata.normalize("NFKC", str(item).strip()).lower() for item in items if str(item).strip()]
 
 
 def normalise_email(value: object) -> str | None:
-    """`' Ana@Agency.Example '` → `'ana@agency.example'`; None when it is not one address."""
+    """`' Ana@Agency.Example '` → `'ana@agency.example'`; None when it is not one address or when
+    NFKC normalisation would change it (`'\u212aim@x.example'`, with a Kelvin sign, is refused
+    rather than read as `kim@x.example`)."""
     if not isinstance(value, str):
         return None
-    text = value.strip().lower()
+    text = value.strip()
+    if unicodedata.normalize("NFKC", text) != text:
+        return None
+    text = unicodedata.normalize("NFKC", text.lower())
     return text if _EMAIL.match(text) else None
 
 
-def email_from_claims(claims: Mapping[str, object]) -> str | None:
-    """The signed-in user's address from the ID token's claims, or None when it can't be trusted.
+def is_verified(value: object) -> bool:
+    """Only the boolean True or the text "true" (any case) verifies an address."""
+    return value is True or (isinstance(value, str) and value.lower() == "true")
 
-    None when the `email` claim is missing or not an address, or `email_verified` is false
-    (absent counts as verified: providers that omit it verify addresses themselves).
-    """
-    verified = claims.get("email_verified", True)
-    if verified is False or (isinstance(verified, str) and verified.strip().lower() == "false"):
+
+def email_from_claims(claims: Mapping[str, object]) -> str | None:
+    """The signed-in user's address from the ID token's claims, or None when it can't be trusted:
+    the `email` claim missing or not an address, or `email_verified` not true (`is_verified`)."""
+    if not is_verified(claims.get("email_verified")):
         return None
     return normalise_email(claims.get("email"))
 

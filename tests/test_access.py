@@ -17,7 +17,7 @@ SECTION = {"allowed_emails": ["Client.Lead@Client.Example"], "allowed_domains": 
 
 
 def claims(email, **extra):
-    return {"email": email, "is_logged_in": True, **extra}
+    return {"email": email, "email_verified": True, "is_logged_in": True, **extra}
 
 
 @pytest.mark.parametrize("email, allowed", [
@@ -42,7 +42,36 @@ def test_unverified_or_missing_email_is_refused():
     assert not rules.allows(claims("ana@agency.example", email_verified=False))
     assert not rules.allows(claims("ana@agency.example", email_verified="false"))
     assert not rules.allows({"is_logged_in": True, "name": "Ana", "preferred_username": "ana@agency.example"})
-    assert email_from_claims({"email": " Ana@Agency.Example "}) == "ana@agency.example"
+    assert email_from_claims({"email": " Ana@Agency.Example ", "email_verified": True}) == "ana@agency.example"
+
+
+@pytest.mark.parametrize("verified, trusted", [
+    (True, True), ("true", True), ("TRUE", True), ("True", True),
+    (False, False), ("false", False),
+    (0, False), ("0", False), ("no", False), (1, False), ("1", False), ("yes", False), ("", False),
+    (None, False), ([True], False),
+])
+def test_only_a_true_email_verified_claim_verifies(verified, trusted):
+    rules = AllowList.from_settings(SECTION)
+    assert rules.allows(claims("ana@agency.example", email_verified=verified)) is trusted
+
+
+def test_missing_email_verified_is_refused():
+    """Multi-tenant Entra ID sends no email_verified: any tenant could name a user ana@agency.example."""
+    assert email_from_claims({"email": "ana@agency.example"}) is None
+    assert not AllowList.from_settings(SECTION).allows({"email": "ana@agency.example", "is_logged_in": True})
+
+
+def test_addresses_that_change_under_nfkc_are_refused():
+    kelvin = "\u212a"  # KELVIN SIGN: "K".lower() is "k", so it used to match a listed kim@
+    rules = AllowList.from_settings({"allowed_emails": ["kim@client.example"], "allowed_domains": ["agency.example"]})
+    assert rules.allows(claims("kim@client.example")) and rules.allows(claims("KIM@client.example"))
+    assert not rules.allows(claims(f"{kelvin}im@client.example"))
+    assert not rules.allows(claims(f"ana@agen\uff43y.example"))        # FULLWIDTH c in the domain
+    assert not rules.allows(claims("ana@agency.exa\ufb00mple"))        # the ff ligature
+    assert normalise_email(f"{kelvin}im@client.example") is None
+    # a listed address typed with a compatibility character is read as NFKC would write it
+    assert AllowList.from_settings({"allowed_domains": ["AGEN\uff23Y.example"]}).domains == {"agency.example"}
 
 
 def test_nothing_listed_lets_nobody_in_and_star_lets_everyone_in():

@@ -69,7 +69,7 @@ for i, default in enumerate(cells):
         st.session_state.pop(f"sql_cleared_{i}", None)
     result = st.session_state.get(f"sql_result_{i}")
     if result is None and st.session_state.get(f"sql_cleared_{i}"):
-        st.caption("This cell's result was cleared to make room for a later cell's; press Run to see it again.")
+        st.caption("This cell's result was cleared to make room for another cell's; press Run to see it again.")
     if result is not None:
         if result.truncated:
             st.warning(f"Showing the first {len(result.frame):,} rows; add a LIMIT or aggregate to see all.")

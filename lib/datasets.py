@@ -64,6 +64,9 @@ class Dataset:
     sheet: str | None = None
     sheets: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # canonical → the file's columns that fit it by header and values, best first (a survey's 0–10
+    # questions): the Columns panel lists them first
+    candidates: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def ready(self) -> bool:
@@ -103,9 +106,10 @@ def digest(data: bytes) -> str:
     return hashlib.sha1(data).hexdigest()
 
 
-def build_dataset_frame(table: Table, kind: str, mapping: dict[str, str]
+def build_dataset_frame(table: Table, kind: str, mapping: dict[str, str], notes: list[str] | None = None
                         ) -> tuple[pd.DataFrame, dict[str, BadValues], dict[str, str]]:
-    """The typed frame to store: canonical columns, `_row`, then the unmapped file columns."""
+    """The typed frame to store: canonical columns, `_row`, then the unmapped file columns.
+    The parsers' notes (e.g. "no end" dates read as no date) are added to `notes`, per column."""
     spec = schemas.KINDS[kind]
     source = table.frame
     out: dict[str, pd.Series] = {"_row": pd.Series(source.index + table.header_row + 1, index=source.index)}
@@ -116,6 +120,8 @@ def build_dataset_frame(table: Table, kind: str, mapping: dict[str, str]
         if pd.api.types.is_datetime64_any_dtype(values):
             values = values.astype("datetime64[us]")  # DuckDB TIMESTAMP, not TIMESTAMP_NS
         out[canon] = values
+        if notes is not None:
+            notes += [f"{column} ({spec.column(canon).label}): {note}" for note in parsed.notes]
         if parsed.bad.any():
             where = parsed.bad[parsed.bad].index[:EXAMPLE_ROWS]
             bad_values[canon] = BadValues(
@@ -207,7 +213,7 @@ class Workspace:
 
         table = read_table(file_name, data, sheet=sheet, score_header=score)
         columns = list(table.frame.columns)
-        found = schemas.recognise(columns, candidates)
+        found = schemas.recognise(columns, candidates, table.frame)
         dataset = self._store(table, key, found.kind)
         if len(table.sheets) > 1:
             self._workbooks[found.kind] = data  # kept so the user can pick another sheet
@@ -234,17 +240,20 @@ class Workspace:
 
     def _store(self, table: Table, key: str, kind: str) -> Dataset:
         columns = list(table.frame.columns)
-        mapping = schemas.map_columns(kind, columns)
+        mapping = schemas.map_columns(kind, columns, table.frame)
         fixes = self._fixes.get((key, kind))
         if fixes:
             mapping = schemas.apply_fixes(kind, mapping, fixes, columns)
         missing = schemas.missing_columns(kind, mapping)
         dataset = Dataset(table.file_name, key, kind, columns, mapping, missing, None,
-                          len(table.frame), sheet=table.sheet, sheets=table.sheets, notes=table.notes)
+                          len(table.frame), sheet=table.sheet, sheets=table.sheets, notes=list(table.notes),
+                          candidates=schemas.candidates(kind, columns, table.frame))
+        dataset.notes += schemas.mapping_notes(kind, mapping, dataset.candidates)
         # Build the table before publishing the dataset: a page running meanwhile (an overlapping
         # rerun) sees either the old dataset or the new, ready one — never a half-made one.
         if not missing:
-            frame, dataset.bad_values, dataset.extra_columns = build_dataset_frame(table, kind, mapping)
+            frame, dataset.bad_values, dataset.extra_columns = build_dataset_frame(table, kind, mapping,
+                                                                                   dataset.notes)
             with self._database.cursor() as cursor:  # fresh: this thread's cursor may hold a result
                 cursor.register("_incoming", _as_arrow(frame))
                 cursor.execute(f"CREATE OR REPLACE TABLE {quote_ident(kind)} AS SELECT * FROM _incoming")

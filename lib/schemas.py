@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import pandas as pd
+
 from lib.errors import MappingError
 from lib.synonyms import SYNONYMS
 
@@ -180,6 +182,7 @@ KINDS: dict[str, Kind] = {
             _c("email", TEXT, "Email"),
             _c("source", TEXT, "Source / channel"),
             _c("rating", NUMBER, "Rating"),
+            _c("sentiment_label", TEXT, "Sentiment label (as exported)"),
         )),
         Kind("deals", "Deals / opportunities", (
             _c("deal_id", TEXT, "Deal", True),
@@ -245,9 +248,16 @@ _CAMEL_LOWER = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _CAMEL_UPPER = re.compile(r"(?<=[A-Z])(?=[A-Z][a-z])")
 
 
+def _normalise_synonym(synonym: str) -> str:
+    """A synonym folded like a header; '*_created' (any header ending in 'created') keeps its star."""
+    if synonym.startswith("*"):
+        return "*" + normalise_header(synonym[1:])
+    return normalise_header(synonym)
+
+
 _NORMALISED = {
     # The canonical name comes last, so a vendor's own column of that name loses to a real synonym.
-    kind: {canon: [normalise_header(s) for s in [*syns, canon]] for canon, syns in cols.items()}
+    kind: {canon: [_normalise_synonym(s) for s in [*syns, canon]] for canon, syns in cols.items()}
     for kind, cols in SYNONYMS.items()
 }
 
@@ -266,21 +276,23 @@ class Recognition:
         return not self.missing
 
 
-def map_columns(kind: str, columns: list[str]) -> dict[str, str]:
-    """Map a kind's canonical columns to source columns by synonyms (exact, then prefix match).
+def map_columns(kind: str, columns: list[str], frame: pd.DataFrame | None = None) -> dict[str, str]:
+    """Map a kind's canonical columns to source columns by synonyms (exact, then whole-word
+    containment; a '*_created' synonym matches any header ending in 'created').
 
-    Each source column is used once; earlier canonical columns win ties.
+    Each source column is used once; earlier canonical columns win ties. With the file's `frame`,
+    values help where headers cannot: an NPS score is the first 0–10 question whose answers are
+    whole numbers 0–10 (`candidates`), and a texts file without a known text header gets the
+    column that reads like text (`text_column_by_content`).
     """
     norm = {c: normalise_header(c) for c in columns}
     mapping: dict[str, str] = {}
     used: set[str] = set()
     if kind == "nps_responses":
-        # Qualtrics names the NPS question by its id ('Q1') and adds 'Q1_NPS_GROUP' beside it.
-        for column in columns:
-            if column.upper().endswith("_NPS_GROUP") and column[:-10] in columns:
-                mapping["score"] = column[:-10]
-                used.add(column[:-10])
-                break
+        scores = candidates(kind, columns, frame).get("score")
+        if scores:
+            mapping["score"] = scores[0]
+            used.add(scores[0])
     synonyms = _NORMALISED.get(kind, {})
     for matcher in (_exact, _contains):
         for canon in (c.name for c in KINDS[kind].columns):
@@ -292,18 +304,113 @@ def map_columns(kind: str, columns: list[str]) -> dict[str, str]:
                     mapping[canon] = hit
                     used.add(hit)
                     break
+    if kind == "texts" and "text" not in mapping and frame is not None:
+        hit = text_column_by_content(frame, [c for c in columns if c not in used])
+        if hit is not None:
+            mapping["text"] = hit
     return mapping
 
 
 def _exact(header: str, synonym: str) -> bool:
     # Spaces do not count, so a header joined differently from the synonym still matches
     # ('Hubspot Score' and 'HubSpot Score', 'Userid' and 'User ID').
+    if synonym.startswith("*"):
+        return header.endswith(" " + synonym[1:])
     return header.replace(" ", "") == synonym.replace(" ", "")
 
 
 def _contains(header: str, synonym: str) -> bool:
     # Whole-word containment for long synonyms only, so 'how likely are you to recommend X' matches.
     return len(synonym) >= 8 and f" {synonym} " in f" {header} "
+
+
+# ---- columns recognised by their values as well as their header ---------------------------------
+
+# A 0–10 question, by its (normalised) header: survey tools name the column after the question.
+_SCORE_QUESTION = re.compile(
+    r"\b0 (?:to )?10\b|\bhow likely\b|\brecommend\b|\b(?:how would you|please|would you) rate\b|^rate\b")
+_RECOMMEND = re.compile(r"\brecommend\b|\bhow likely\b")
+VALUE_SAMPLE_ROWS = 2000  # rows whose values are looked at when picking a column by its values
+SCORE_VALUE_SHARE = 0.9  # share of a 0–10 column's non-blank answers that must be whole numbers 0–10
+TEXT_MIN_FILLED = 0.5  # a text column has text in at least half its rows…
+TEXT_MIN_MEDIAN_CHARS = 20  # …its typical (median) text is a sentence, not a name or a code…
+TEXT_MIN_MEDIAN_WORDS = 3  # …of a few words (an id or a URL is one long word)
+
+
+def candidates(kind: str, columns: list[str], frame: pd.DataFrame | None = None) -> dict[str, list[str]]:
+    """Columns that fit a canonical column by header *and* values, best first — so the page can
+    say which one was used and offer the others (today: an NPS survey's 0–10 questions).
+
+    Score: Qualtrics' 'Q1' beside 'Q1_NPS_GROUP'; then headers that are a score synonym ('Score',
+    'NPS'); then questions that say recommend / how likely; then other 0–10 questions ('0-10',
+    '0 to 10', 'how would you rate…'), each group in file order. With `frame`, only columns whose
+    non-blank answers are at least 90 % whole numbers 0–10 are kept — unless none is, when the
+    header order stands (the bad answers are then counted as usual).
+    """
+    if kind != "nps_responses":
+        return {}
+    norm = {c: normalise_header(c) for c in columns}
+    qualtrics = [c[:-10] for c in columns if str(c).upper().endswith("_NPS_GROUP") and c[:-10] in columns]
+    named = [c for c in columns for syn in _NORMALISED[kind]["score"] if _exact(norm[c], syn) or _contains(norm[c], syn)]
+    recommend = [c for c in columns if _RECOMMEND.search(norm[c])]
+    questions = [c for c in columns if _SCORE_QUESTION.search(norm[c])]
+    ordered = list(dict.fromkeys(qualtrics[:1] + named + recommend + questions))
+    if frame is not None:
+        fitting = [c for c in ordered if c in frame.columns and _zero_to_ten_share(frame[c]) >= SCORE_VALUE_SHARE]
+        ordered = fitting or ordered
+    return {"score": ordered} if ordered else {}
+
+
+def _zero_to_ten_share(series: pd.Series) -> float:
+    """Share of the non-blank cells (of the first rows) that are whole numbers 0–10."""
+    from lib.values import parse_number
+
+    parsed = parse_number(series.head(VALUE_SAMPLE_ROWS))
+    filled = parsed.values.notna() | parsed.bad
+    if not filled.any():
+        return 0.0
+    ok = parsed.values.between(0, 10) & (parsed.values % 1 == 0)
+    return float(ok.sum() / filled.sum())
+
+
+def text_column_by_content(frame: pd.DataFrame, columns: list[str]) -> str | None:
+    """The column among `columns` that reads most like free text: filled in at least half its
+    rows, with the longest *median* text (at least 20 characters and 3 words). The median, not the
+    longest cell: one pasted 1 MB cell in a notes column must not make it the text column.
+    """
+    best, best_median = None, float(TEXT_MIN_MEDIAN_CHARS) - 0.5
+    for column in columns:
+        if column not in frame.columns:
+            continue
+        values = frame[column].head(VALUE_SAMPLE_ROWS)
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+            continue
+        text = values.astype("string").str.strip()
+        filled = text[text.fillna("").str.len() > 0]
+        if len(values) == 0 or len(filled) < TEXT_MIN_FILLED * len(values):
+            continue
+        median = float(filled.str.len().median())
+        if filled.str.count(r"\s+").median() + 1 < TEXT_MIN_MEDIAN_WORDS:
+            continue
+        if median > best_median:
+            best, best_median = column, median
+    return best
+
+
+def mapping_notes(kind: str, mapping: dict[str, str], fits: dict[str, list[str]]) -> list[str]:
+    """Plain sentences on a column chosen among several that fit (`candidates`): which one is used
+    and which others the file has, with where to switch."""
+    notes = []
+    for canon, columns in fits.items():
+        others = [c for c in columns if c != mapping.get(canon)]
+        if canon not in mapping or not others:
+            continue
+        label = KINDS[kind].column(canon).label
+        shown = "; ".join(f"“{c}”" for c in others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        notes.append(f"{label} read from “{mapping[canon]}”. The file has {len(others)} other column"
+                     f"{'s' if len(others) > 1 else ''} that fit{'' if len(others) > 1 else 's'}: {shown} — "
+                     f"pick one under Columns → {label}.")
+    return notes
 
 
 def missing_columns(kind: str, mapping: dict[str, str]) -> list[str]:
@@ -316,8 +423,9 @@ def missing_columns(kind: str, mapping: dict[str, str]) -> list[str]:
     return missing
 
 
-def recognise(columns: list[str], kinds: list[str] | None = None) -> Recognition:
-    """Pick the kind whose columns this header matches best.
+def recognise(columns: list[str], kinds: list[str] | None = None, frame: pd.DataFrame | None = None
+              ) -> Recognition:
+    """Pick the kind whose columns this header (and, given the `frame`, its values) matches best.
 
     Score = 3 × share of the kind's required columns found + ½ × share of the kind's columns found
     + ½ × share of the file's columns used — the last term keeps a kind with one required column
@@ -325,7 +433,7 @@ def recognise(columns: list[str], kinds: list[str] | None = None) -> Recognition
     """
     best: Recognition | None = None
     for kind in kinds or list(KINDS):
-        mapping = map_columns(kind, columns)
+        mapping = map_columns(kind, columns, frame)
         missing = missing_columns(kind, mapping)
         spec = KINDS[kind]
         n_required = len(spec.required) + len(spec.one_of)

@@ -45,10 +45,12 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
         "respondent": ["Respondent", "Email", "Customer ID", "CustomerID", "Respondent ID", "Person",
                        "Email Address", "RecipientEmail", "Recipient Email", "ResponseId", "Response ID"],
         # Delighted: Created; Qualtrics: RecordedDate; SurveyMonkey: End Date; Typeform: Submit Date (UTC);
-        # Hotjar: Date Submitted
+        # Hotjar: Date Submitted; Google Forms: Timestamp
         "response_date": ["Date", "Response Date", "Survey Date", "Submitted At", "Created", "RecordedDate", "Recorded Date",
-                          "Submit Date (UTC)", "Submit Date", "Date Submitted", "End Date", "EndDate"],
-        "comment": ["Comment", "Comments", "Feedback", "Reason", "Why"],
+                          "Submit Date (UTC)", "Submit Date", "Date Submitted", "End Date", "EndDate", "Timestamp"],
+        # Question-text headers of the follow-up: "Why did you give that score?", "…reason for your score?"
+        "comment": ["Comment", "Comments", "Feedback", "Reason", "Why", "why did you", "reason for your",
+                    "tell us why", "tell us more", "anything else"],
     },
     "subscriptions": {
         # Stripe subscriptions export: Customer ID; Chargebee: subscriptions.customer_id (contains
@@ -158,12 +160,20 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
         "median_dwell": ["Median Dwell", "Median Time on Message"],
     },
     "texts": {
-        "text": ["Text", "Body", "Post", "Review", "Note", "Content"],
-        "date": ["Date", "Posted At", "Created At"],
-        "author": ["Author", "User", "Name"],
+        # Social listening: Brandwatch Full Text / Snippet, Sprout Social Message, Talkwalker content,
+        # Twitter/X exports text / tweet. Without a known header the column that reads like text is
+        # taken (schemas.text_column_by_content).
+        "text": ["Text", "Body", "Post", "Review", "Note", "Content", "Message", "Full Text", "Tweet", "Snippet",
+                 "Mention", "Review Text"],
+        # tweet_created, post_created (any '…_created'), created_at, posted, published (Talkwalker)
+        "date": ["Date", "Posted At", "Created At", "Created", "Posted", "Published", "Published At",
+                 "Publish Date", "Post Date", "Timestamp", "Time", "*_created", "*_created_at"],
+        "author": ["Author", "User", "Name", "Screen Name", "Username", "User Name", "Handle", "Author Name"],
         "email": ["Email"],
-        "source": ["Source", "Channel"],
+        "source": ["Source", "Channel", "Network", "Platform"],
         "rating": ["Rating", "Stars"],
+        # A label the file carries (listening tools, hand-labelled sets): airline_sentiment → '*_sentiment'
+        "sentiment_label": ["Sentiment", "Sentiment Label", "Polarity", "Tone", "*_sentiment"],
     },
     "deals": {
         # HubSpot deals export: Record ID, Deal Name, Deal Stage, Deal Type; Salesforce opportunities:

@@ -147,15 +147,17 @@ def columns_panel(ws: Workspace, dataset: Dataset, kinds: list[str], key: str) -
     st.selectbox("This file is", kind_options, index=0, key=f"{prefix}kind",
                  format_func=lambda k: schemas.KINDS[k].label,
                  on_change=_change_kind, args=(ws, dataset.kind, f"{prefix}kind", prefix))
-    options = [_NOT_IN_FILE, *dataset.columns]
     spec = schemas.KINDS[dataset.kind]
     cols = st.columns(2)
     for i, column in enumerate(spec.columns):
         current = dataset.mapping.get(column.name)
+        fits = dataset.candidates.get(column.name, [])  # e.g. a survey's 0–10 questions: listed first
+        options = [_NOT_IN_FILE, *fits, *(c for c in dataset.columns if c not in fits)]
         label = column.label + (" *" if column.required or any(column.name in g for g in spec.one_of) else "")
         cols[i % 2].selectbox(
             label, options, index=options.index(current) if current in options else 0,
             key=prefix + column.name,
+            help=f"Listed first: the {len(fits)} columns whose header and values fit." if len(fits) > 1 else None,
             on_change=_remap, args=(ws, dataset.kind, column.name, prefix + column.name, prefix))
     st.caption("Fields marked \\* are needed for the analysis. Your choices are kept for this file for the rest "
                "of the session.")

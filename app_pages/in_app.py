@@ -5,6 +5,7 @@ import streamlit as st
 from lib.charts import in_app as charts
 from lib.charts.common import with_campaigns
 from lib.errors import BoundaryError
+from lib.markup import escape_md
 from lib.metrics import in_app as m
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
                        show_table, threshold_editor, workspace)
@@ -37,7 +38,7 @@ if dataset.kind == m.EVENTS:
 try:
     src = m.in_app_source(con, dataset, roles)
 except BoundaryError as exc:
-    st.error(str(exc))
+    st.error(escape_md(exc))
     st.stop()
 
 grain = st.segmented_control("Period", ["week", "month"], default="month", key="in_app_grain",
@@ -46,7 +47,7 @@ if src.dwell:
     st.caption(f"Dwell times are read as {src.dwell.reason}; shown in seconds.")
 periods = m.rates_by_period(con, src, grain)
 if periods.frame.empty:
-    st.warning(f"{dataset.file_name}: no impressions to measure. " + periods.excluded_text()
+    st.warning(f"{escape_md(dataset.file_name)}: no impressions to measure. " + periods.excluded_text()
                + " Check the event roles and the column mapping above.")
     st.stop()
 
@@ -67,8 +68,10 @@ flags_table(m.flags_from(periods.frame, weekly.frame, ws.thresholds), key="in_ap
 
 # ---- trends against own baseline
 st.subheader("Is engagement falling, and are dismissals, mutes and skims rising?")
-st.caption("Each period is tested against the pooled rate of the periods before it (two-proportion z-test); "
-           "red points are significantly worse. Triangles mark periods the data covers only partly.")
+st.caption("Each period is tested against the pooled rate of the periods before it that were not themselves "
+           "worse (two-proportion test, widened when those periods differ more than chance would make them, "
+           "exact for small counts); red points are significantly worse after adjusting for the number of "
+           "periods tested (Benjamini–Hochberg). Triangles mark periods the data covers only partly.")
 trend = m.trend_flags(periods.frame, ws.thresholds)
 campaigns = campaign_overlay("in_app", prefer=("in-app",))
 if trend.empty:
@@ -120,7 +123,7 @@ else:
         st.info(change.sentence())
     st.caption("Active user = a user with any event that week. Frequency is “too high” in a week above its "
                "trailing baseline by more than the rise threshold; relevance is “too low” when engagement is "
-               "significantly below its baseline. Faded bars: partial weeks, left out of comparisons.")
+               "significantly below its baseline (adjusted for the number of weeks tested). Faded bars: partial weeks, left out of comparisons.")
     st.altair_chart(charts.frequency_relevance_chart(both))
     show_sql(weekly)
     show_table(both[["week", "active_users", "impressions", "messages_per_user", "marketing_per_user",

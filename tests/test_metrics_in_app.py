@@ -345,6 +345,30 @@ def test_trend_flags_against_own_baseline():
     assert t2[t2["metric"] == "Dwell under 1s"]["reason"].tolist()[-1] == "above own baseline"
 
 
+def test_spread_of_the_baseline_widens_the_test():
+    # Jan–May engagement 50/1000, 70/1100, 40/900, 65/1000, 55/1050 (φ = 1.4966, see test_stats), Jun 80/1000:
+    # plain z-test p = 0.0027 would flag; against how much months differ (stats.baseline_rate_test doctest)
+    # z = 2.4513, p = 0.01424 — and Jun is *higher*, so engagement is not worse: no flag either way.
+    rows = [("2026-01-01", 1000, 50, 0), ("2026-02-01", 1100, 70, 0), ("2026-03-01", 900, 40, 0),
+            ("2026-04-01", 1000, 65, 0), ("2026-05-01", 1050, 55, 0), ("2026-06-01", 1000, 80, 0)]
+    t = m.trend_flags(_periods(rows), Thresholds())
+    jun = t[(t["metric"] == "Engagement rate") & (t["label"] == "Jun 2026")].iloc[0]
+    assert jun["p_value"] == pytest.approx(0.01424, abs=1e-5) and not jun["flagged"]
+
+
+def test_a_lasting_drop_stays_flagged_and_noise_is_adjusted_for_many_periods():
+    # 12 steady months at 100/1000, then 3 months at 50/1000: each low month is held against the steady
+    # months only (a flagged month stays out of later baselines), so all three are flagged.
+    rows = [(f"2025-{k:02d}-01", 1000, 100, 0) for k in range(1, 13)]
+    rows += [("2026-01-01", 1000, 50, 0), ("2026-02-01", 1000, 50, 0), ("2026-03-01", 1000, 50, 0)]
+    t = m.trend_flags(_periods(rows), Thresholds())
+    eng = t[t["metric"] == "Engagement rate"]
+    assert eng["flagged"].tolist() == [False] * 12 + [True] * 3
+    assert (eng["baseline"].tail(3) == 0.1).all()
+    # BH over the 12 months tested: Mar's p is multiplied by at most 12/rank
+    assert (eng["p_adjusted"].dropna() >= eng["p_value"].dropna()).all()
+
+
 def test_small_period_is_not_flagged():
     periods = _periods([("2026-01-01", 1000, 100, 100)] * 0 + [
         ("2026-01-01", 1000, 100, 100), ("2026-02-01", 1000, 100, 100), ("2026-03-01", 1000, 100, 100),
@@ -396,9 +420,13 @@ def test_area_flags_and_tables(ws):
     # two months: no baseline yet; March's 75% under 1 s is above 50% but on 4 impressions (< 30)
     assert m.area_flags(ws) == []
     ws.thresholds = ws.thresholds.with_value("min_group_size", 4)
+    # 3 of 4 under 1 s: Wilson 95 % interval 30.1 %–95.4 % (statsmodels proportion_confint(3, 4,
+    # method="wilson")) does not clear 50 %: four impressions cannot tell
+    assert m.area_flags(ws) == []
+    ws.thresholds = ws.thresholds.with_value("in_app_dwell_under_1s_max", 0.25)
     (flag,) = m.area_flags(ws)
     assert (flag.metric, flag.subject, flag.value, flag.reference, flag.test) == (
-        "Dwell under 1s", "Mar 2026", 0.75, 0.5, "threshold, n=4")
+        "Dwell under 1s", "Mar 2026", 0.75, 0.25, "95% interval above the threshold, n=4")
 
 
 def test_user_roles_reach_area_flags(ws):

@@ -30,7 +30,8 @@ from lib.periods import is_incomplete, period_label, period_sql
 from lib.questions import questions_for
 from lib.result import Flag, MetricResult
 from lib.sql import quote_ident
-from lib.stats import two_proportion_test, z_for_alpha
+from lib.stats import (adjust_p_values, baseline_rate_test, rate_clears_threshold, two_proportion_test,
+                       z_for_alpha)
 
 AREA = "in_app"
 ROLES = ("impression", "click", "dismiss", "mute", "other")
@@ -518,9 +519,11 @@ def frequency_relevance(weekly: pd.DataFrame, thresholds: Thresholds) -> pd.Data
     """Per complete week: frequency vs its trailing baseline and engagement vs its trailing baseline.
 
     - too_frequent: messages_per_user > baseline mean × (1 + in_app_frequency_rise_max), baseline =
-      mean of the previous ``baseline_periods`` complete weeks (at least 3).
-    - less_relevant: engagement significantly below the pooled trailing engagement (two-proportion
-      z-test at ``baseline_alpha``; n = impressions).
+      mean of the previous ``baseline_periods`` complete weeks (at least 3) whose engagement was not
+      significantly low (those stay out of later baselines).
+    - less_relevant: engagement significantly below the pooled trailing engagement
+      (``stats.baseline_rate_test``, widened by the trailing weeks' over-dispersion; n = impressions),
+      at ``baseline_alpha`` after Benjamini–Hochberg over the weeks tested (``engagement_p_adjusted``).
     - both_wrong: both in the same week — the worst case (SPEC §2).
     """
     frame = weekly.sort_values("week").reset_index(drop=True).copy()
@@ -529,19 +532,26 @@ def frequency_relevance(weekly: pd.DataFrame, thresholds: Thresholds) -> pd.Data
     out = {"frequency_baseline": [], "engagement_baseline": [], "too_frequent": [], "less_relevant": [],
            "engagement_p": []}
     complete = ~frame["incomplete"].astype(bool)
+    usable = []  # complete weeks whose engagement was not itself worse: a bad week does not lower the bar
     for i, row in frame.iterrows():
-        prior = frame.iloc[:i][complete.iloc[:i]].tail(window)
+        prior = frame.loc[usable[-window:]]
         ok = bool(complete.iloc[i]) and len(prior) >= MIN_BASELINE_PERIODS
         f_base = float(prior["messages_per_user"].mean()) if ok else math.nan
         clicks, imps = float(prior["clicks"].sum()), float(prior["impressions"].sum())
-        test = two_proportion_test(row["clicks"], row["impressions"], clicks, imps) if ok else None
+        test = baseline_rate_test(row["clicks"], row["impressions"], prior["clicks"], prior["impressions"]) \
+            if ok and imps else None
         out["frequency_baseline"].append(f_base)
         out["engagement_baseline"].append(clicks / imps if ok and imps else math.nan)
         out["too_frequent"].append(bool(ok and row["messages_per_user"] > f_base * (1 + rise)))
-        out["less_relevant"].append(bool(test and test.worse("below", alpha)))
+        out["less_relevant"].append(bool(test and test.z < 0))
         out["engagement_p"].append(test.p_value if test else math.nan)
+        if complete.iloc[i] and not (test and test.z < 0 and test.p_value < alpha):
+            usable.append(i)
     for key, values in out.items():
         frame[key] = values
+    # one test per week: significant only after Benjamini–Hochberg over the weeks tested
+    frame["engagement_p_adjusted"] = adjust_p_values(frame["engagement_p"])
+    frame["less_relevant"] = frame["less_relevant"] & (frame["engagement_p_adjusted"] < alpha)
     frame["both_wrong"] = frame["too_frequent"] & frame["less_relevant"]
     return frame
 
@@ -557,39 +567,58 @@ TREND_METRICS = (  # (label, rate, numerator, denominator, direction: which way 
 def trend_flags(periods: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
     """Each period's rates against its own trailing baseline: long frame, one row per period × metric.
 
-    baseline = Σ numerator / Σ denominator over the previous ``baseline_periods`` periods (at least 3);
-    test = two-proportion z-test of the period against it; flagged when significantly worse at
-    ``baseline_alpha`` (engagement lower; dismiss, mute, dwell-under-1 s higher) and the period has at
-    least ``min_group_size`` impressions. Dwell under 1 s is also flagged above
-    ``in_app_dwell_under_1s_max`` (again only from ``min_group_size`` impressions; smaller periods stay
-    in the table with their n). Columns: period, label, metric, value, n, baseline, p_value,
-    flagged, reason, incomplete.
+    baseline = Σ numerator / Σ denominator over the previous ``baseline_periods`` complete periods (at
+    least 3) that were not themselves worse than their baseline (a bad month does not lower the bar
+    for the next); test = ``stats.baseline_rate_test`` (two-proportion, Fisher's exact when counts are
+    small, widened by the baseline periods' over-dispersion φ). The p-values of each metric's periods
+    are adjusted together (Benjamini–Hochberg, ``p_adjusted``): a period is flagged when significantly
+    worse at ``baseline_alpha`` after adjustment (engagement lower; dismiss, mute, dwell-under-1 s
+    higher) and it has at least ``min_group_size`` impressions; ``bonferroni_p`` (× the number of
+    periods tested) decides "high". Dwell under 1 s is also flagged above
+    ``in_app_dwell_under_1s_max`` when its 95 % interval clears the threshold. Columns: period, label,
+    metric, value, n, baseline, p_value, p_adjusted, bonferroni_p, flagged, reason, incomplete.
     """
     window, alpha = int(thresholds["baseline_periods"]), thresholds["baseline_alpha"]
     small = thresholds["min_group_size"]
     frame = periods.sort_values("period").reset_index(drop=True)
+    complete = ~frame["incomplete"].astype(bool)
     rows = []
     for label, rate, num, den, direction in TREND_METRICS:
+        usable = []  # indexes of complete periods fit for later baselines
+        metric_rows = []
         for i, row in frame.iterrows():
             n = row[den]
             if pd.isna(n) or n == 0:
                 continue
-            prior = frame.iloc[max(0, i - window):i]
-            prior = prior[prior[den].fillna(0) > 0]
-            base_x, base_n = float(prior[num].fillna(0).sum()), float(prior[den].fillna(0).sum())
-            reasons, p_value, baseline = [], math.nan, math.nan
-            if len(prior) >= MIN_BASELINE_PERIODS and base_n > 0:
-                test = two_proportion_test(float(row[num]), float(n), base_x, base_n)
-                baseline, p_value = base_x / base_n, test.p_value
-                if n >= small and test.worse(direction, alpha):
-                    reasons.append(f"{'below' if direction == 'below' else 'above'} own baseline")
-            if rate == "dwell_under_1s" and n >= small and row[rate] > thresholds["in_app_dwell_under_1s_max"]:
+            prior = frame.loc[usable[-window:]]
+            p_value, baseline, worse = math.nan, math.nan, False
+            if len(prior) >= MIN_BASELINE_PERIODS and prior[den].sum() > 0:
+                test = baseline_rate_test(float(0 if pd.isna(row[num]) else row[num]), float(n),
+                                          prior[num].fillna(0), prior[den].fillna(0))
+                baseline, p_value = test.baseline, test.p_value
+                worse = test.z > 0 if direction == "above" else test.z < 0
+            if complete.iloc[i] and not (worse and p_value < alpha):
+                usable.append(i)
+            above = (rate == "dwell_under_1s" and n >= small and pd.notna(row[num])
+                     and rate_clears_threshold(float(row[num]), float(n), thresholds["in_app_dwell_under_1s_max"], "above"))
+            metric_rows.append({"period": row["period"], "label": row["label"], "metric": label, "value": row[rate],
+                                "n": int(n), "baseline": baseline, "p_value": p_value, "worse": worse,
+                                "above": above, "incomplete": bool(row["incomplete"])})
+        tested = pd.DataFrame(metric_rows)
+        if tested.empty:
+            continue
+        tested["p_adjusted"] = adjust_p_values(tested["p_value"])
+        tested["bonferroni_p"] = adjust_p_values(tested["p_value"], "bonferroni")
+        for rec in tested.to_dict("records"):
+            reasons = []
+            if rec["n"] >= small and rec["worse"] and rec["p_adjusted"] < alpha:
+                reasons.append(f"{'below' if direction == 'below' else 'above'} own baseline")
+            if rec["above"]:
                 reasons.append("above threshold")
-            rows.append({"period": row["period"], "label": row["label"], "metric": label, "value": row[rate],
-                         "n": int(n), "baseline": baseline, "p_value": p_value, "flagged": bool(reasons),
-                         "reason": ", ".join(reasons), "incomplete": bool(row["incomplete"])})
-    return pd.DataFrame(rows, columns=["period", "label", "metric", "value", "n", "baseline", "p_value",
-                                       "flagged", "reason", "incomplete"])
+            rows.append({**rec, "flagged": bool(reasons), "reason": ", ".join(reasons)})
+    columns = ["period", "label", "metric", "value", "n", "baseline", "p_value", "p_adjusted", "bonferroni_p",
+               "flagged", "reason", "incomplete"]
+    return pd.DataFrame(rows, columns=columns)[columns]
 
 
 def campaign_table(con, src: InAppSource) -> MetricResult:
@@ -755,9 +784,10 @@ def flags_from(periods: pd.DataFrame, weekly: pd.DataFrame, thresholds: Threshol
     for row in trend[trend["flagged"]].itertuples():
         above = "above threshold" in row.reason
         reference = thresholds["in_app_dwell_under_1s_max"] if above and pd.isna(row.baseline) else row.baseline
-        test = (f"two-proportion z vs trailing baseline, p={row.p_value:.3g}, n={row.n:,}"
-                if pd.notna(row.p_value) else f"threshold, n={row.n:,}")
-        severity = "high" if above or (pd.notna(row.p_value) and row.p_value < thresholds["baseline_alpha"] / 10) \
+        test = (f"vs trailing baseline (over-dispersion allowed), p={row.p_value:.3g}, "
+                f"BH-adjusted p={row.p_adjusted:.3g} over the periods tested, n={row.n:,}"
+                if "own baseline" in row.reason else f"95% interval above the threshold, n={row.n:,}")
+        severity = "high" if above or (pd.notna(row.bonferroni_p) and row.bonferroni_p < thresholds["baseline_alpha"]) \
             else "medium"
         flags.append(_flag(row.metric, f"{row.label}{' (incomplete)' if row.incomplete else ''}", row.value,
                            reference, test, severity, pd.Timestamp(row.period)))
@@ -773,7 +803,8 @@ def flags_from(periods: pd.DataFrame, weekly: pd.DataFrame, thresholds: Threshol
             flags.append(_flag("Frequency up and engagement down", f"week of {row.week:%Y-%m-%d}",
                                row.engagement_rate, row.engagement_baseline,
                                f"{row.messages_per_user:.2f} messages/user vs {row.frequency_baseline:.2f}; "
-                               f"engagement p={row.engagement_p:.3g}, n={row.impressions:,}",
+                               f"engagement p={row.engagement_p:.3g} (BH-adjusted {row.engagement_p_adjusted:.3g}), "
+                               f"n={row.impressions:,}",
                                "high", pd.Timestamp(row.week)))
     return flags
 

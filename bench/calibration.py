@@ -46,7 +46,7 @@ from lib.report import gather_flags  # noqa: E402
 from lib.result import AREA_LABELS, SEVERITIES, Flag  # noqa: E402
 
 AREAS = tuple(GENERATORS)
-DEFAULT_SEEDS = 20  # about a minute and a half on two idle cores
+DEFAULT_SEEDS = 20  # about 70 s of CPU: 2–4 minutes on the shared two cores
 
 
 def area_flags(export: Export) -> tuple[list[Flag], list[str]]:

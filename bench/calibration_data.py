@@ -32,9 +32,9 @@ _AREA_SALT = {"email": 1, "nps": 2, "in_app": 3, "funnel": 4, "ncvg": 5, "cohort
 class Planted:
     """A change planted in a twin, and what a flag that finds it looks like.
 
-    A flag finds it when the flag's area matches, its metric contains one of `metrics`
-    (case-insensitive), its subject contains one of `subjects` (when given), and — when the change
-    has a window — its period lies in [start, end). Funnel changes have no window: the funnel's
+    A flag finds it when the flag's area matches, its metric contains one of `metrics` and none of
+    `not_metrics` (case-insensitive), its subject contains one of `subjects` (when given), and — when
+    the change has a window — its period lies in [start, end). Funnel changes have no window: the funnel's
     campaign-quality flags carry no period.
     """
 
@@ -44,11 +44,13 @@ class Planted:
     start: pd.Timestamp | None = None
     end: pd.Timestamp | None = None
     subjects: tuple[str, ...] = ()
+    not_metrics: tuple[str, ...] = ()
 
     def found_by(self, flag) -> bool:
+        metric = str(flag.metric).lower()
         if flag.area != self.area:
             return False
-        if not any(m.lower() in str(flag.metric).lower() for m in self.metrics):
+        if not any(m.lower() in metric for m in self.metrics) or any(m.lower() in metric for m in self.not_metrics):
             return False
         if self.subjects and not any(s.lower() in str(flag.subject).lower() for s in self.subjects):
             return False
@@ -61,6 +63,8 @@ class Planted:
     def rule(self) -> str:
         """The matching rule in words, for the printout."""
         text = "metric ∋ " + " or ".join(repr(m) for m in self.metrics)
+        if self.not_metrics:
+            text += " but not " + " or ".join(repr(m) for m in self.not_metrics)
         if self.subjects:
             text += ", subject ∋ " + " or ".join(repr(s) for s in self.subjects)
         if self.start is not None:
@@ -122,7 +126,7 @@ EMAIL_PLANTED = (
     Planted("email", "Unsubscribe rate ×3 in the last 2 months (Sep–Oct 2026)", ("Unsubscribe rate",),
             _month("2026-09-01"), _month("2026-11-01")),
     Planted("email", "Open rate ×0.8 (≈ −4.4 pp) for one month (Mar 2026)", ("Open rate",),
-            _month("2026-03-01"), _month("2026-04-01")),
+            _month("2026-03-01"), _month("2026-04-01"), not_metrics=("Click-to-open",)),
 )
 
 
@@ -254,7 +258,9 @@ INAPP_USERS, INAPP_ACTIVE = 600, 0.45     # users; chance a user is active in a 
 # type: (impressions per active user per week, click mean, dismiss mean, mute mean, dwell median s)
 INAPP_TYPES = {"marketing": (1.0, 0.08, 0.20, 0.004, 2.6), "product": (0.35, 0.12, 0.10, 0.002, 4.2),
                "service": (0.15, 0.06, 0.08, 0.001, 3.1)}
-INAPP_KAPPA = (80, 60, 500)  # message-to-message concentration of click, dismiss, mute rates
+# Message-to-message concentration of click, dismiss, mute rates: a month's rate depends on which
+# campaigns ran in it — extra-binomial variation a month-vs-baseline test has to allow for.
+INAPP_KAPPA = (80, 60, 500)
 INAPP_FIXED = {"product": ["Reports tour", "New dashboard tips", "Sharing 101", "Keyboard shortcuts"],
                "service": ["Billing reminder", "Maintenance notice", "Security check"]}
 

@@ -133,6 +133,10 @@ def test_planted_rule_matches_area_metric_subject_and_period():
     assert not rule.found_by(flag(period="2026-09-01"))  # the window's end is excluded
     assert not rule.found_by(flag(period=None)) and not rule.found_by(flag(area="email"))
     assert not rule.found_by(flag(metric="Open rate"))
+    opens = PLANTED["email"][1]  # 'open rate' is also inside 'click-to-open rate'
+    march = pd.Timestamp("2026-03-01")
+    assert opens.found_by(Flag("email", "Open rate (own history)", "Mar 2026", .17, .22, "", "high", period=march))
+    assert not opens.found_by(Flag("email", "Click-to-open rate", "Mar 2026", .07, .08, "", "high", period=march))
     funnel = PLANTED["funnel"][1]  # no window: matched by subject
     assert funnel.found_by(Flag("funnel", "Disqualification rate", "campaign: Webinar series", .3, .2, "", "high"))
     assert not funnel.found_by(Flag("funnel", "Disqualification rate", "campaign: SEO content", .3, .2, "", "high"))

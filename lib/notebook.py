@@ -119,10 +119,14 @@ def _checked_statement(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     if kind == "EXPLAIN" and any(w in ("analyze", "analyse") for w, _ in words):
         raise SqlError("EXPLAIN ANALYZE runs the statement it explains, so it cannot be used here; "
                        "use EXPLAIN without ANALYZE to see the plan.")
+    with con.cursor() as cursor:  # SHOW <setting> reads a setting as current_setting does
+        settings = {name.lower() for (name,) in cursor.execute("SELECT name FROM duckdb_settings()").fetchall()}
     for i, (word, _) in enumerate(words):
-        called = i + 1 < len(words) and words[i + 1][0] == "("
-        if word in _SERVER_READERS or (word in _SERVER_READER_CALLS and called):
-            raise SqlError(f"{word} is not available in the notebook: it can show the server's settings "
+        following = words[i + 1][0] if i + 1 < len(words) else ""
+        if word in _SERVER_READERS or (word in _SERVER_READER_CALLS and following == "(") \
+                or (word == "show" and following in settings):
+            shown = f"SHOW {following}" if word == "show" else word
+            raise SqlError(f"{shown} is not available in the notebook: it can show the server's settings "
                            "and folders. Query the loaded tables instead.")
     return text
 

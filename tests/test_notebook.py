@@ -153,6 +153,8 @@ def test_now_works(loaded):
     "SELECT * FROM query_table('pg_' || 'settings')",
     "SELECT json_serialize_plan('SELECT current_' || 'setting(''temp_directory'')', optimize := true)",
     "EXPLAIN SELECT current_setting('temp_directory')",
+    "SHOW temp_directory",
+    "SELECT * FROM (SHOW \"Allowed_Directories\")",
 ])
 def test_server_settings_and_folders_are_not_shown(loaded, sql):
     with pytest.raises(SqlError, match="not available in the notebook") as refused:
@@ -160,9 +162,10 @@ def test_server_settings_and_folders_are_not_shown(loaded, sql):
     assert loaded._spill_dir not in str(refused.value)
 
 
-def test_a_column_named_query_still_works(loaded):
+def test_a_column_named_query_and_show_tables_still_work(loaded):
     result = run_user_sql(loaded.con, "SELECT 'x' AS query, 'current_setting' AS s")
     assert result.frame.columns.tolist() == ["query", "s"]
+    assert "email_campaigns" in run_user_sql(loaded.con, "SHOW TABLES").frame["name"].tolist()
 
 
 def test_server_folders_in_duckdb_errors_are_hidden():

@@ -191,19 +191,33 @@ if b.source != "subscriptions":
     flags_table(m.area_flags(ws), "ncvg")
     st.stop()
 st.subheader("Trials that did not convert, subscriptions not renewed")
-trials = m.first_row(m.trial_conversion(con, b).frame)
+trial_days = dict(window_days=ws.thresholds["ncvg_trial_conversion_window_days"],
+                  default_trial_days=ws.thresholds["ncvg_default_trial_days"])
+trials = m.first_row(m.trial_conversion(con, b, **trial_days).frame)
 renew = m.renewals(con, b, ws.thresholds["ncvg_renewal_grace_days"])
 r = m.first_row(renew.frame)
-k1, k2, k3 = st.columns(3)
-k1.metric("Trials that did not convert", "—" if pd.isna(trials["share_not_converted"]) else
+k1, k2, k3, k4, k5 = st.columns(5)
+k1.metric("New-customer trials that did not convert", "—" if pd.isna(trials["share_not_converted"]) else
           f"{trials['share_not_converted']:.1%}", help=f"{trials['not_converted']:,} did not convert ÷ "
-          f"{trials['converted'] + trials['not_converted']:,} finished trials; {trials['in_trial']:,} still in trial.")
-k2.metric("Subscriptions ended without renewal", "—" if pd.isna(r["share_without_renewal"]) else
-          f"{r['share_without_renewal']:.1%}", help=f"{r['ended_without_renewal']:,} ended with no new subscription "
-          f"for the customer within {ws.thresholds['ncvg_renewal_grace_days']:.0f} day(s) ÷ {r['ended']:,} ended.")
-k3.metric("Cancellations scheduled after the as-of date", f"{r['scheduled_cancellations']:,}",
+          f"{trials['converted'] + trials['not_converted']:,} trials whose conversion window has closed; "
+          f"{trials['in_trial']:,} still in trial or in the window.")
+k2.metric("Expansion trials that did not convert", "—" if pd.isna(trials["expansion_share_not_converted"]) else
+          f"{trials['expansion_share_not_converted']:.1%}", help=f"Trials of customers already paying: "
+          f"{trials['expansion_not_converted']:,} without a new paid subscription in the window ÷ "
+          f"{trials['expansion_converted'] + trials['expansion_not_converted']:,} decided; "
+          f"{trials['expansion_in_trial']:,} undecided.")
+k3.metric("Subscriptions ended without renewal", "—" if pd.isna(r["share_without_renewal"]) else
+          f"{r['share_without_renewal']:.1%}", help=f"Per subscription, not per customer: "
+          f"{r['ended_without_renewal']:,} subscriptions ended with no new one for the customer within "
+          f"{ws.thresholds['ncvg_renewal_grace_days']:.0f} day(s) ÷ {r['ended']:,} ended subscriptions.")
+k4.metric("Customers lost, whole file", f"{r['customers_lost']:,}", help="Per customer, to the as-of date: of "
+          f"{r['customers_with_an_end']:,} customers with an ended subscription, those whose last paying "
+          "subscription ended (an add-on ending while the plan runs on is a subscription ended, not a customer lost).")
+k5.metric("Cancellations scheduled after the as-of date", f"{r['scheduled_cancellations']:,}",
           help="End dates after the as-of date: still paying, not counted as lost.")
-by_trial = m.trial_conversion(con, b, grain)
+st.caption(m.trial_rule(**trial_days) + (f" {trials['assumed_length']:,} trials had no trial end and were closed "
+                                         "at the assumed length." if trials["assumed_length"] else ""))
+by_trial = m.trial_conversion(con, b, grain, **trial_days)
 if trials["trials"]:
     st.altair_chart(charts.trials_chart(by_trial.frame), width="stretch")
 show_table(renew.frame, width="stretch")
@@ -236,9 +250,12 @@ if len(typed):
     else:
         pooled = incident.frame.iloc[-1]
         st.write(f"**{pooled['affected_share']:.1%}** of {pooled['affected']:,} customers hit by an incident left "
-                 f"within {window} days, against **{pooled['unaffected_share']:.1%}** of {pooled['unaffected']:,} "
-                 f"customers paying on the same days but not hit (two-proportion test p "
-                 f"{'< 0.001' if pooled['p_value'] < 0.001 else '= ' + format(pooled['p_value'], '.3f')}).")
+        p_text = "—" if pd.isna(pooled["p_value"]) else ("< 0.001" if pooled["p_value"] < 0.001
+                                                          else "= " + format(pooled["p_value"], ".3f"))
+                 f"within {window} days, against **{pooled['unaffected_share']:.1%}** of customers paying on the "
+                 f"same days but not hit ({pooled['unaffected']:,} customer-days). Each incident day is compared "
+                 f"with its own customers, so no one is counted twice (Cochran–Mantel–Haenszel by day: odds ratio "
+                 f"{pooled['odds_ratio']:.2f}, p {p_text}).")
         st.altair_chart(charts.incident_chart(incident.frame.iloc[:-1], window), width="stretch")
         show_table(incident.frame, width="stretch")
         download_csv(incident.frame, "ncvg_incident_churn.csv", "ncvg_incidents")

@@ -74,6 +74,12 @@ THRESHOLDS: tuple[Threshold, ...] = (
     Threshold("ncvg_trial_nonconversion_max", "Share of trials not converting above", 0.6, "above", "ratio",
               "ncvg", "SPEC §4: a starting point — card-up-front trials commonly convert about half; "
               "set it to your own history"),
+    Threshold("ncvg_trial_conversion_window_days", "Days after a trial ends in which paying still counts as converting",
+              30, "above", "days", "ncvg", "Issue 16: a paid start months after a trial is not that trial's "
+              "conversion; 30 days allows one billing cycle of hesitation"),
+    Threshold("ncvg_default_trial_days", "Trial length assumed when the file gives no trial end (days)", 14, "above",
+              "days", "ncvg", "Assumption: 14 days, the most common length of a SaaS free trial (30 is next); "
+              "set your own. A trial row with no trial end is closed then, or at its end date if earlier"),
     Threshold("ncvg_incident_window_days", "Days after an incident in which a loss counts", 60, "above", "days",
               "ncvg", "SPEC §4 churn after an incident: 60 days covers two monthly renewals"),
     Threshold("ncvg_renewal_grace_days", "Days between one subscription's end and the next still counted as a renewal",

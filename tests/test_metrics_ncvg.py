@@ -188,13 +188,63 @@ def test_plan_moves_and_value_by_plan(stripe):
 def test_trials_and_renewals(stripe):
     ws, _, b = stripe
     trials = m.trial_conversion(ws.con, b).frame.iloc[0]
-    # F did not convert, J converted, G is still in trial → 1 / (1 + 1)
-    assert (trials.trials, trials.converted, trials.not_converted, trials.in_trial) == (3, 1, 1, 1)
-    assert trials.share_not_converted == pytest.approx(0.5)
+    # as-of 06-01, 30-day window: J's trial ended 04-24 and it pays on (window closed 05-24: converted);
+    # F ended 05-15 unpaid, but its window runs to 06-14, so F is undecided, like G (in trial) → 0 of 1
+    assert (trials.trials, trials.converted, trials.not_converted, trials.in_trial) == (3, 1, 0, 2)
+    assert trials.share_not_converted == pytest.approx(0.0)
+    # a 10-day window closes F's on 05-25: F did not convert → 1 / (1 + 1)
+    short = m.trial_conversion(ws.con, b, window_days=10).frame.iloc[0]
+    assert (short.converted, short.not_converted, short.in_trial) == (1, 1, 1)
+    assert short.share_not_converted == pytest.approx(0.5) and short.expansion_trials == 0
     r = m.renewals(ws.con, b, grace_days=1).frame.iloc[0]
     # ended paying subscriptions: B, H's business (renewed onto pro the same day), C's first → 2 of 3 not renewed
     assert (r.ended, r.renewed, r.ended_without_renewal, r.customer_left) == (3, 1, 2, 2)
     assert r.share_without_renewal == pytest.approx(2 / 3)
+    # per customer: B, H and C had a subscription end; B and C were lost (H moved to pro the same day)
+    assert (r.customers_with_an_end, r.customers_lost) == (3, 2)
+
+
+# Trials by hand (as-of 2025-06-30; assumed trial length 14 days, conversion window 30 days):
+#  P  trial 01-01, open-ended → stops 01-15, window to 02-14; pays from 02-10 → converted
+#  Q  trial 01-01, open-ended → window to 02-14; pays from 03-01 → not converted (the old rule: any later
+#     paid subscription, however late, was a conversion)
+#  R  trial 01-01 ended 01-08 (before 14 days) → window to 02-07; never pays → not converted
+#  S  trial 06-01 with its own trial end 06-20, going on paying → window to 07-20, after the as-of date: open
+#  T  pays since 2024-12-01; trial 01-05 → expansion trial; add-on paid from 01-20 (window to 02-18) → converted
+#  U  pays since 2024-12-01; trial 02-01 → expansion trial; nothing new → not converted
+# New-customer trials: 1 converted, 2 not, 1 open → 2 / 3 did not convert. Expansion: 1 of 2 did not.
+TRIALS = """Customer ID,Start Date,End Date,MRR,Is Trial,Trial End
+P,2025-01-01,,0,true,
+P,2025-02-10,,100,false,
+Q,2025-01-01,,0,true,
+Q,2025-03-01,,100,false,
+R,2025-01-01,2025-01-08,0,true,
+S,2025-06-01,,100,false,2025-06-20
+T,2024-12-01,,100,false,
+T,2025-01-05,,0,true,
+T,2025-01-20,,30,false,
+U,2024-12-01,,100,false,
+U,2025-02-01,,0,true,
+"""
+
+
+def test_trial_conversion_within_a_window_and_expansion_trials_apart(ws):
+    dataset = load(ws, TRIALS, "trials.csv")
+    b = m.make_basis(ws.con, dataset, as_of=pd.Timestamp("2025-06-30"))
+    t = m.trial_conversion(ws.con, b, window_days=30, default_trial_days=14).frame.iloc[0]
+    assert (t.trials, t.converted, t.not_converted, t.in_trial) == (4, 1, 2, 1)
+    assert t.share_not_converted == pytest.approx(2 / 3)
+    assert (t.expansion_trials, t.expansion_converted, t.expansion_not_converted) == (2, 1, 1)
+    assert t.expansion_share_not_converted == pytest.approx(0.5)
+    assert t.assumed_length == 4  # P, Q, T, U stopped at 14 days (R's end date came first; S has a trial end)
+    # a 60-day window takes in Q's payment 45 days after its trial stopped (01-15 → 03-01): converted
+    wide = m.trial_conversion(ws.con, b, window_days=60, default_trial_days=14).frame.iloc[0]
+    assert (wide.converted, wide.not_converted) == (2, 1)
+    by_month = m.trial_conversion(ws.con, b, "month").frame.set_index("label")
+    assert by_month.loc["Jan 2025", "trials"] == 3 and by_month.loc["Jun 2025", "in_trial"] == 1
+    assert "30 days" in m.trial_rule(30, 14)
+    with pytest.raises(BoundaryError):
+        m.trial_conversion(ws.con, b, default_trial_days=0)
 
 
 def test_incident_churn_hand_worked(stripe):
@@ -217,6 +267,68 @@ def test_incident_churn_hand_worked(stripe):
         m.incident_churn(ws.con, b, table, window_days=0)
     with pytest.raises(BoundaryError, match="incident_date"):
         m.store_incidents(ws.con, pd.DataFrame({"customer_id": ["x"]}))
+
+
+def _months(lost):
+    periods = pd.date_range("2025-01-01", periods=len(lost), freq="MS")
+    return pd.DataFrame({"period": periods, "label": [f"{p:%b %Y}" for p in periods], "lost_customers": lost,
+                         "customers_start": [100] * len(lost), "incomplete": [False] * len(lost)})
+
+
+def test_churn_tests_are_one_family_over_the_months():
+    # 6 complete months of 100 customers at start; tests from the 4th month on, baseline = all months before:
+    #   Apr 3/100 vs 9/300, May 12/100 vs 12/400, Jun 3/100 vs 24/500 — every table has an expected cell
+    #   under 5, so Fisher's exact: scipy.stats.fisher_exact p = 1.0, 0.000711, 0.599
+    #   Benjamini–Hochberg (statsmodels multipletests 'fdr_bh'): 1.0, 0.00213, 0.899; Bonferroni 1.0, 0.00213, 1.0
+    t = m.churn_tests(_months([3, 3, 3, 3, 12, 3]), 0.05, 8, 30).set_index("label")
+    assert list(t.index) == ["Apr 2025", "May 2025", "Jun 2025"]
+    assert t["p_value"].tolist() == pytest.approx([1.0, 0.000711, 0.599], abs=5e-4)
+    assert t["p_bh"].tolist() == pytest.approx([1.0, 0.00213, 0.899], abs=5e-4)
+    assert t.loc["May 2025", "severity"] == "high" and t["flagged"].sum() == 1
+    # May with 8 lost: Fisher p = 0.0398 alone would have been a flag; BH over 3 months gives 0.119 → none
+    quiet = m.churn_tests(_months([3, 3, 3, 3, 8, 3]), 0.05, 8, 30).set_index("label")
+    assert quiet.loc["May 2025", "p_value"] == pytest.approx(0.0398, abs=5e-4)
+    assert quiet.loc["May 2025", "p_bh"] == pytest.approx(0.1193, abs=5e-4) and not quiet["flagged"].any()
+    # a month under min_group_size customers at start is not tested (and not in the family)
+    assert m.churn_tests(_months([3, 3, 3, 3, 12, 3]), 0.05, 8, 101).empty
+
+
+# Churn after incidents, two days (as-of 2025-06-30, window 30 days). c1..c8 pay from 2025-01-01.
+#  2025-02-01: hit c1, c2; c1 leaves 02-10 (in window), c6 (not hit) leaves 02-20 → table [[1, 1], [1, 5]]
+#  2025-03-01: paying c2, c3, c4, c5, c7, c8; hit c3, c4; c3 leaves 03-05, c5 (not hit) 03-20 → [[1, 1], [1, 3]]
+# c2, c5, c7, c8 are "not hit" customers on both days: pooled, they would count twice.
+# Mantel–Haenszel odds ratio = (1·5/8 + 1·3/6) / (1·1/8 + 1·1/6) = 1.125 / 0.29167 = 3.857;
+# CMH χ² = (Σa − ΣE a)² / Σ var = (2 − 1.1667)² / (0.32143 + 0.35556) = 1.0258, p = 0.3111
+# (statsmodels StratifiedTable.test_null_odds(correction=False): 1.025791, 0.311149). The old pooled
+# table 2/4 vs 2/10 counted c2, c5, c7, c8 twice.
+INCIDENT_SUBS = """Customer ID,Start Date,End Date,MRR
+c1,2025-01-01,2025-02-10,10
+c2,2025-01-01,,10
+c3,2025-01-01,2025-03-05,10
+c4,2025-01-01,,10
+c5,2025-01-01,2025-03-20,10
+c6,2025-01-01,2025-02-20,10
+c7,2025-01-01,,10
+c8,2025-01-01,,10
+"""
+
+
+def test_incident_churn_is_tested_day_by_day(ws):
+    dataset = load(ws, INCIDENT_SUBS, "incident_subs.csv")
+    b = m.make_basis(ws.con, dataset, as_of=pd.Timestamp("2025-06-30"))
+    typed = pd.DataFrame({"customer_id": ["c1", "c2", "c3", "c4"],
+                          "incident_date": ["2025-02-01", "2025-02-01", "2025-03-01", "2025-03-01"]})
+    frame = m.incident_churn(ws.con, b, m.store_incidents(ws.con, typed), window_days=30).frame
+    days = frame.iloc[:-1]
+    assert days[["affected", "affected_left", "unaffected", "unaffected_left"]].values.tolist() == [
+        [2, 1, 6, 1], [2, 1, 4, 1]]
+    pooled = frame.iloc[-1]
+    assert (pooled.affected, pooled.affected_left, pooled.unaffected, pooled.unaffected_left) == (4, 2, 10, 2)
+    assert pooled.odds_ratio == pytest.approx(3.857143, abs=1e-6)
+    assert pooled.p_value == pytest.approx(0.311149, abs=1e-6)
+    assert "Cochran–Mantel–Haenszel" in pooled.description
+    # day 1 alone: Fisher's exact on [[1, 1], [1, 5]] (scipy.stats.fisher_exact p = 0.464286), odds ratio 5
+    assert days.iloc[0]["p_value"] == pytest.approx(0.464286, abs=1e-6) and days.iloc[0]["odds_ratio"] == 5
 
 
 NASTY = """Customer ID,Start Date,End Date,Amount,Interval,Status,Plan
@@ -300,6 +412,34 @@ def test_ravenstack_subscriptions_without_mapping(ws):
     assert per["net_customers"].sum() == t.customers_end
 
 
+def test_ravenstack_trials_convert_within_the_window(ws):
+    """The real file's trials have MRR 0 and no trial end; most are trials of accounts already paying.
+    The old rule (any later paid subscription, however late) said 0.3 % did not convert."""
+    path = real_file("ravenstack_subscriptions.csv")
+    dataset = ws.load(path.name, path.read_bytes(), kinds=["subscriptions", "customers"])
+    b = m.make_basis(ws.con, dataset)
+    t = m.trial_conversion(ws.con, b, window_days=30, default_trial_days=14).frame.iloc[0]
+    # independent check in pandas, rule for rule: stop = min(end date, start + 14 d); expansion = another
+    # paid subscription running on the trial's start; converted = a paid start in [start, stop + 30 d];
+    # decided = stop + 30 d on or before the as-of date 2024-12-31
+    raw = pd.read_csv(path, parse_dates=["start_date", "end_date"])
+    paid, trials = raw[~raw["is_trial"]], raw[raw["is_trial"]]
+    asof, rows = pd.Timestamp("2024-12-31"), []
+    for trial in trials.itertuples():
+        own = paid[paid["account_id"] == trial.account_id]
+        stop = min(trial.start_date + pd.Timedelta(days=14),
+                   trial.end_date if pd.notna(trial.end_date) else pd.Timestamp.max)
+        expansion = ((own["start_date"] < trial.start_date)
+                     & (own["end_date"].isna() | (own["end_date"] > trial.start_date))).any()
+        converted = own["start_date"].between(trial.start_date, stop + pd.Timedelta(days=30)).any()
+        rows.append((expansion, converted, stop + pd.Timedelta(days=30) <= asof))
+    x = pd.DataFrame(rows, columns=["expansion", "converted", "decided"])
+    new = x[~x["expansion"] & x["decided"]]
+    assert t.trials == (~x["expansion"]).sum() and t.expansion_trials == x["expansion"].sum()
+    assert (t.converted, t.not_converted) == (new["converted"].sum(), (~new["converted"]).sum())
+    assert 0.2 < t.share_not_converted < 0.5  # 37 of 102 decided new-customer trials (36 %), not 0.3 %
+
+
 def test_ravenstack_accounts_alone_and_as_segments(ws):
     path = real_file("ravenstack_accounts.csv")
     accounts = ws.load(path.name, path.read_bytes(), kinds=["subscriptions", "customers"])
@@ -327,12 +467,29 @@ def test_area_flags_and_tables(ws):
     tables = m.area_tables(ws)
     assert "NCVG by month (USD)" in tables and all(len(name) <= 31 for name in tables)
     assert tables["NCVG by month (USD)"].iloc[0]["Period"] == "Jun 2025"  # newest first
-    ws.thresholds = ws.thresholds.with_value("ncvg_trial_nonconversion_max", 0.4)  # 50% did not convert
-    flags = m.area_flags(ws)
-    trial = [f for f in flags if f.metric == "Trials not converting"]
-    assert len(trial) == 1 and trial[0].value == pytest.approx(0.5) and trial[0].severity == "low"  # n = 2
-    ws.thresholds = ws.thresholds.with_value("ncvg_trial_nonconversion_max", 0.6)
+    # a 10-day window decides F: 1 of 2 did not convert (50 %), above a 40 % threshold — but 2 decided trials
+    # are under min_group_size (30): no flag on two trials
+    ws.thresholds = (ws.thresholds.with_value("ncvg_trial_nonconversion_max", 0.4)
+                     .with_value("ncvg_trial_conversion_window_days", 10))
     assert not [f for f in m.area_flags(ws) if f.metric == "Trials not converting"]
+    ws.thresholds = ws.thresholds.with_value("min_group_size", 2)
+    trial = [f for f in m.area_flags(ws) if f.metric == "Trials not converting"]
+    assert len(trial) == 1 and trial[0].value == pytest.approx(0.5) and trial[0].severity == "low"
+    # Net customers / value of the latest complete month (May: 0 new, 0 lost) are not below 0: no flag
+    assert not [f for f in m.area_flags(ws) if f.metric.startswith("Net")]
+
+
+def test_trial_flag_needs_enough_trials_to_tell():
+    def counts(converted, not_converted):
+        return {"converted": converted, "not_converted": not_converted,
+                "share_not_converted": not_converted / (converted + not_converted)}
+    # 70 of 100 did not convert: Wilson 95 % interval 0.6042–0.7811 (statsmodels proportion_confint
+    # method='wilson'), wholly above 0.6 → medium
+    assert m.trial_flag(counts(30, 70), 0.6, 30).severity == "medium"
+    # 40 of 60: interval 0.5406–0.7727 still reaches 0.6 → low
+    assert m.trial_flag(counts(20, 40), 0.6, 30).severity == "low"
+    # 13 of 20 is above 0.6 but under 30 decided trials → no flag; 50 of 100 is not above → no flag
+    assert m.trial_flag(counts(7, 13), 0.6, 30) is None and m.trial_flag(counts(50, 50), 0.6, 30) is None
 
 
 def test_sample_data_stories(ws):

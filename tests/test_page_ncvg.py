@@ -43,7 +43,10 @@ def test_sample_tiles_currency_and_arr_switch():
     assert number(shown["Net customers"]) == number(shown["New customers"]) - number(shown["Lost customers"])
     assert shown["New value"] == f"${t.new_value:,.0f}" and shown["Lost value"] == f"${t.lost_value:,.0f}"
     assert shown["Net value"] == f"+${t.net_value:,.0f}"
-    assert "Trials that did not convert" in shown and shown["Cancellations scheduled after the as-of date"] in ("1", "1.0")
+    assert "New-customer trials that did not convert" in shown and "Expansion trials that did not convert" in shown
+    assert shown["Cancellations scheduled after the as-of date"] in ("1", "1.0")
+    # ended without renewal is per subscription; customers lost stands beside it, per customer
+    assert "Subscriptions ended without renewal" in shown and "Customers lost, whole file" in shown
     captions = " ".join(c.value for c in at.caption)
     assert "in EUR (another currency" in captions  # the other currency is reported, not summed
     # periods in which campaigns ran are shaded on the customers and value charts
@@ -100,7 +103,7 @@ def test_value_history_drives_the_waterfall_and_the_source_can_be_switched():
     at.switch_page("app_pages/ncvg.py").run()
     assert not at.exception, at.exception
     assert at.radio(key="ncvg_source").value == "value_history"
-    assert any("mrr_movements.csv" in c.value for c in at.caption)
+    assert any("mrr_movements.csv" in c.value.replace("\\", "") for c in at.caption)  # markdown may escape _
     # the test file's amounts are money, not ChartMogul's cents
     at.checkbox(key="ncvg_cents_" + ws.get("value_history").digest[:8]).uncheck().run()
     shown = tiles(at)
@@ -118,7 +121,7 @@ def test_value_history_drives_the_waterfall_and_the_source_can_be_switched():
     assert not at.exception
     t = expected_totals("USD", "mrr")
     assert tiles(at)["New value"] == f"${t.new_value:,.0f}"
-    assert "Trials that did not convert" in tiles(at)
+    assert "New-customer trials that did not convert" in tiles(at)
 
 
 def test_chartmogul_movements_are_read_as_cents_by_default():

@@ -147,12 +147,13 @@ def value_by_group_chart(frame: pd.DataFrame, group: str, title: str, currency: 
 
 
 def trials_chart(frame: pd.DataFrame) -> alt.Chart:
-    """Trials per period of their start, stacked by outcome (converted, not converted, in trial)."""
-    outcomes = {"Converted": "converted", "Did not convert": "not_converted", "Still in trial": "in_trial"}
+    """New-customer trials per period of their start, stacked by outcome (converted within the
+    window, did not, still in trial or in the window)."""
+    outcomes = {"Converted": "converted", "Did not convert": "not_converted", "In trial or window": "in_trial"}
     long = pd.concat([pd.DataFrame({"period": frame["period"], "label": frame["label"], "outcome": name,
                                     "trials": frame[col].astype(float)}) for name, col in outcomes.items()],
                      ignore_index=True)
-    return alt.Chart(long, title="Trials by the period they started, and how they ended").mark_bar().encode(
+    return alt.Chart(long, title="New-customer trials by the period they started, and how they ended").mark_bar().encode(
         x=_period_axis(frame), y=alt.Y("trials:Q", title="Trials", axis=alt.Axis(format=",.0f")),
         color=alt.Color("outcome:N", title=None, sort=list(outcomes),
                         scale=alt.Scale(domain=list(outcomes), range=[GAIN, LOSS, MUTED])),

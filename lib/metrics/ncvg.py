@@ -45,6 +45,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from lib.errors import BoundaryError
@@ -52,7 +53,7 @@ from lib.periods import is_incomplete, period_label, period_sql, period_start
 from lib.questions import questions_for
 from lib.result import Flag, MetricResult
 from lib.sql import quote_ident
-from lib.stats import two_proportion_test
+from lib.stats import adjust_p_values, cmh_test, rate_clears_threshold, two_proportion_test
 
 AREA = "ncvg"
 GRAINS = ("month", "quarter", "year")
@@ -825,37 +826,66 @@ FROM per_customer GROUP BY segment ORDER BY value DESC, segment"""
 # ----------------------------------------------------------------------------- trials, renewals
 
 _TRIAL_CTES = """,
-trials AS (
+trial_rows AS (
   SELECT s.*, CAST(s.start_date AS DATE) AS trial_day,
-    (s.paid_day IS NOT NULL AND s.paid_day <= k.as_of AND (s.end_day IS NULL OR s.end_day > s.paid_day))
-      OR EXISTS (SELECT 1 FROM paying p WHERE p.customer_id = s.customer_id AND p._row <> s._row
-                 AND p.is_trial IS NOT TRUE AND p.paid_day >= CAST(s.start_date AS DATE)) AS converted,
-    s.end_day IS NOT NULL OR CAST(s.trial_end AS DATE) <= k.as_of AS trial_over
-  FROM spans s, knobs k WHERE s.is_trial IS TRUE OR s.trial_end IS NOT NULL),
+    CASE WHEN s.trial_end > s.start_date THEN CAST(s.trial_end AS DATE)
+         ELSE LEAST(COALESCE(CAST(s.end_date AS DATE), CAST(s.start_date AS DATE) + CAST(? AS INTEGER)),
+                    CAST(s.start_date AS DATE) + CAST(? AS INTEGER)) END AS trial_stop,
+    COALESCE(s.trial_end > s.start_date, FALSE) = FALSE
+      AND COALESCE(CAST(s.end_date AS DATE) >= CAST(s.start_date AS DATE) + CAST(? AS INTEGER), TRUE) AS assumed_length
+  FROM spans s WHERE s.is_trial IS TRUE OR s.trial_end > s.start_date),
+trials AS (
+  SELECT t.*, t.trial_stop + CAST(? AS INTEGER) AS window_end,
+    EXISTS (SELECT 1 FROM paying p WHERE p.customer_id = t.customer_id AND p._row <> t._row
+            AND p.paid_day < t.trial_day AND (p.end_day IS NULL OR p.end_day > t.trial_day)) AS expansion,
+    (t.paid_day IS NOT NULL AND t.paid_day <= k.as_of AND (t.end_day IS NULL OR t.end_day > t.paid_day))
+      OR EXISTS (SELECT 1 FROM paying p WHERE p.customer_id = t.customer_id AND p._row <> t._row
+                 AND p.is_trial IS NOT TRUE
+                 AND p.paid_day BETWEEN t.trial_day AND t.trial_stop + CAST(? AS INTEGER)) AS converted
+  FROM trial_rows t, knobs k),
 trial_outcomes AS (
-  SELECT *, CASE WHEN converted THEN 'converted' WHEN trial_over THEN 'not converted' ELSE 'in trial' END AS outcome
-  FROM trials)"""
+  SELECT t.*, CASE WHEN t.window_end > k.as_of THEN 'open' WHEN converted THEN 'converted'
+                   ELSE 'not converted' END AS outcome
+  FROM trials t, knobs k)"""
+
+_TRIAL_COUNTS = """COUNT(*) FILTER (WHERE {cond}) AS {p}trials,
+  COUNT(*) FILTER (WHERE {cond} AND outcome = 'converted') AS {p}converted,
+  COUNT(*) FILTER (WHERE {cond} AND outcome = 'not converted') AS {p}not_converted,
+  COUNT(*) FILTER (WHERE {cond} AND outcome = 'open') AS {p}in_trial,
+  COUNT(*) FILTER (WHERE {cond} AND outcome = 'not converted')
+    / NULLIF(COUNT(*) FILTER (WHERE {cond} AND outcome <> 'open'), 0) AS {p}share_not_converted"""
 
 
-def trial_conversion(con, b: Basis, grain: str | None = None) -> MetricResult:
-    """Trials that did not convert: counts and share, overall or per period of the trial's start.
+def trial_conversion(con, b: Basis, grain: str | None = None, window_days: float = 30,
+                     default_trial_days: float = 14) -> MetricResult:
+    """Trials that did not convert within a window: counts and share, overall or per period of the
+    trial's start, new-customer trials apart from expansion trials of customers already paying.
 
-    A trial = a subscription flagged as a trial or carrying a trial end date. It *converted* when
-    it went on paying past its trial end, or the customer started another non-trial subscription
-    on or after the trial began; it *did not convert* when it ended (or its trial end passed)
-    without that; otherwise it is still *in trial* and left out of the share.
-    share_not_converted = not_converted ÷ (converted + not_converted); blank when both are 0.
+    A trial = a subscription flagged as a trial or carrying a trial end after its start. It *stops*
+    on its trial end; without one (an open-ended trial, as in RavenStack) on its end date or after
+    `default_trial_days` (threshold ``ncvg_default_trial_days``), whichever comes first. It
+    *converted* when the customer pays within `window_days` (``ncvg_trial_conversion_window_days``)
+    of the stop: the trial row itself goes on paying past its trial end, or another paid
+    (non-trial) subscription of the customer starts between the trial's start and stop + window. A
+    paid start later than that is not this trial's conversion. Only trials whose window has closed
+    by the as-of date are decided; the rest (*in trial or in the window*, ``in_trial``) are left out
+    of the share either way, so recent trials neither lift nor sink it.
+    An *expansion trial* is one started while the customer already paid for another subscription
+    (paying since before the trial's day): reported in the ``expansion_…`` columns, never in the
+    new-customer share. share_not_converted = not_converted ÷ (converted + not_converted), blank
+    when both are 0. ``assumed_length`` counts trials stopped by the assumed length.
     """
     ctes, params = _subscription_ctes(b)
     group = f"{period_sql('trial_day', grain)} AS period, " if grain else ""
     sql = ctes + _TRIAL_CTES + f"""
-SELECT {group}COUNT(*) AS trials,
-  COUNT(*) FILTER (WHERE outcome = 'converted') AS converted,
-  COUNT(*) FILTER (WHERE outcome = 'not converted') AS not_converted,
-  COUNT(*) FILTER (WHERE outcome = 'in trial') AS in_trial,
-  COUNT(*) FILTER (WHERE outcome = 'not converted')
-    / NULLIF(COUNT(*) FILTER (WHERE outcome <> 'in trial'), 0) AS share_not_converted
+SELECT {group}{_TRIAL_COUNTS.format(cond="NOT expansion", p="")},
+  {_TRIAL_COUNTS.format(cond="expansion", p="expansion_")},
+  COUNT(*) FILTER (WHERE assumed_length) AS assumed_length
 FROM trial_outcomes{" GROUP BY 1 ORDER BY 1" if grain else ""}"""
+    default, window = int(round(default_trial_days)), int(round(window_days))
+    if default < 1 or window < 0:
+        raise BoundaryError("The assumed trial length must be at least 1 day and the conversion window 0 days or more.")
+    params = params + [default, default, default, window, window]
     frame = _run(con, sql, params)
     if grain:
         frame["period"] = pd.to_datetime(frame["period"])
@@ -863,13 +893,25 @@ FROM trial_outcomes{" GROUP BY 1 ORDER BY 1" if grain else ""}"""
     return MetricResult(frame, sql, params)
 
 
+def trial_rule(window_days: float, default_trial_days: float) -> str:
+    """The trial rules in one plain paragraph for the page."""
+    return (f"A trial converts when the customer pays within {window_days:.0f} days after it ends (its trial end; "
+            f"without one, its end date or {default_trial_days:.0f} days after its start, whichever is first — an "
+            "assumed length, editable under Thresholds). Trials whose window is still open on the as-of date are "
+            "left out of the share. Trials of customers who already pay (expansion trials) are counted apart.")
+
+
 def renewals(con, b: Basis, grace_days: float = 1) -> MetricResult:
-    """Paying subscriptions that ended without renewal, as a count and share.
+    """Paying subscriptions that ended without renewal, as a count and share — per *subscription*,
+    not per customer: a customer with three seats-subscriptions that end counts three times, and a
+    customer whose add-on ends while the main plan runs on is not lost. Customers lost are beside it.
 
     ended = paying subscriptions whose end date is on or before the as-of date;
     renewed = the same customer started another paying subscription within ± grace_days of the
     end; ended_without_renewal = ended − renewed; share_without_renewal = ended_without_renewal ÷
     ended (blank when none ended); customer_left = ends on the day the customer was lost;
+    customers_with_an_end = distinct customers with an ended subscription; customers_lost =
+    distinct customers lost (their last paying subscription ended) at least once;
     scheduled_cancellations = subscriptions with an end date after the as-of date (not lost yet);
     set_not_to_renew = paying, not ended, auto-renew off (0 when the file has no auto-renew column).
     """
@@ -888,6 +930,8 @@ SELECT (SELECT COUNT(*) FROM paying) AS paying_subscriptions,
   COUNT(*) FILTER (WHERE NOT renewed) AS ended_without_renewal,
   COUNT(*) FILTER (WHERE NOT renewed) / NULLIF(COUNT(*), 0) AS share_without_renewal,
   COUNT(*) FILTER (WHERE customer_left) AS customer_left,
+  COUNT(DISTINCT customer_id) AS customers_with_an_end,
+  COUNT(DISTINCT customer_id) FILTER (WHERE customer_left) AS customers_lost,
   (SELECT COUNT(*) FROM spans WHERE scheduled_end) AS scheduled_cancellations,
   (SELECT COUNT(*) FROM paying WHERE end_day IS NULL AND auto_renew IS FALSE) AS set_not_to_renew
 FROM ended"""
@@ -930,8 +974,13 @@ def incident_churn(con, b: Basis, incidents_table: str, window_days: float = 60)
     For each incident day d: affected = customers named in an incident on d who were paying on d;
     unaffected = every other customer paying on d; left = lost (churned) in (d, d + N days].
     affected_share = affected_left ÷ affected; unaffected_share = unaffected_left ÷ unaffected.
-    One row per incident day plus a final row 'All incidents' pooling the days whose window is
-    complete, with a two-proportion z-test (p_value). Windows that run past the as-of date are
+    Per day: odds_ratio = (affected_left · unaffected stayed) / (affected stayed · unaffected_left)
+    and p_value of that day's 2×2 table (`two_proportion_test`: Fisher's exact when a cell expects
+    under 5). A final row 'All incidents' sums the counts of the days whose window is complete, but
+    tests them day by day: Cochran–Mantel–Haenszel over one 2×2 table per incident day (`cmh_test`),
+    with the Mantel–Haenszel pooled odds ratio — a customer paying on several incident days is one of
+    that day's customers each time, not several extra people in one pooled table (the summed counts
+    are shown for reading, not tested). Windows that run past the as-of date are
     marked window_complete = False and left out of the pooled row. Excluded: incident rows with a
     blank customer or date, and customers not paying on their incident day.
     """
@@ -983,14 +1032,15 @@ FROM inc"""
 
 
 def _with_incident_shares(frame: pd.DataFrame, window: int) -> pd.DataFrame:
+    columns = ["incident_date", "description", "window_complete", "affected", "affected_left", "affected_share",
+               "unaffected", "unaffected_left", "unaffected_share", "difference", "odds_ratio", "p_value"]
     if frame.empty:
-        return pd.DataFrame(columns=["incident_date", "description", "window_complete", "affected",
-                                     "affected_left", "affected_share", "unaffected", "unaffected_left",
-                                     "unaffected_share", "difference", "p_value"])
+        return pd.DataFrame(columns=columns)
     frame = frame.copy()
     frame["incident_date"] = pd.to_datetime(frame["incident_date"]).dt.strftime("%Y-%m-%d")
     done = frame[frame["window_complete"].astype(bool)]
-    pooled = {"incident_date": "All incidents", "description": f"pooled, complete {window}-day windows",
+    pooled = {"incident_date": "All incidents",
+              "description": f"complete {window}-day windows, compared day by day (Cochran–Mantel–Haenszel)",
               "window_complete": True}
     for col in ("affected", "affected_left", "unaffected", "unaffected_left"):
         pooled[col] = int(done[col].sum())
@@ -998,10 +1048,21 @@ def _with_incident_shares(frame: pd.DataFrame, window: int) -> pd.DataFrame:
     frame["affected_share"] = frame["affected_left"] / frame["affected"].where(frame["affected"] > 0)
     frame["unaffected_share"] = frame["unaffected_left"] / frame["unaffected"].where(frame["unaffected"] > 0)
     frame["difference"] = frame["affected_share"] - frame["unaffected_share"]
-    frame["p_value"] = [two_proportion_test(a1, n1, a2, n2).p_value if n1 and n2 else math.nan
-                        for a1, n1, a2, n2 in zip(frame["affected_left"], frame["affected"],
-                                                  frame["unaffected_left"], frame["unaffected"])]
-    return frame
+    tables = [[[a1, n1 - a1], [a2, n2 - a2]] for a1, n1, a2, n2 in
+              zip(frame["affected_left"], frame["affected"], frame["unaffected_left"], frame["unaffected"])]
+    # one day: the 2×2 table's own test (Fisher's exact when a cell expects under 5) and odds ratio
+    frame["p_value"] = [two_proportion_test(t[0][0], sum(t[0]), t[1][0], sum(t[1])).p_value
+                        if sum(t[0]) and sum(t[1]) else math.nan for t in tables]
+    frame["odds_ratio"] = [(t[0][0] * t[1][1]) / (t[0][1] * t[1][0]) if t[0][1] * t[1][0] else math.nan
+                           for t in tables]
+    # all days: one stratum per day, so a customer paying on several incident days is compared with
+    # that day's customers only, never pooled as if they were different people
+    strata = [t for t, ok in zip(tables[:-1], frame["window_complete"].iloc[:-1].astype(bool))
+              if ok and sum(t[0]) and sum(t[1])]
+    with np.errstate(divide="ignore", invalid="ignore"):  # a day with no one staying: odds ratio ∞
+        odds, p = cmh_test(strata) if strata else (math.nan, math.nan)
+    frame.loc[frame.index[-1], ["odds_ratio", "p_value"]] = [odds, p]
+    return frame[columns]
 
 
 # ------------------------------------------------------------------------- customers file alone
@@ -1105,17 +1166,69 @@ def _p(p_value: float) -> str:
     return "p<0.001" if p_value < 0.001 else f"p={p_value:.3f}"
 
 
+def churn_tests(per: pd.DataFrame, alpha: float = 0.05, baseline_periods: int = 8,
+                min_n: float = 30) -> pd.DataFrame:
+    """Each complete period's customer churn rate against its trailing baseline, as one family.
+
+    rate = lost_customers ÷ customers_start; baseline = Σ lost ÷ Σ customers_start over the up to
+    `baseline_periods` complete periods before it (from the 4th complete period on, so a baseline
+    holds at least 3). Tested when both the period and its baseline have at least `min_n`
+    customers at start (`min_group_size`). `two_proportion_test` (Fisher's exact when a cell
+    expects under 5) gives p; the family is every tested period: p_bh = Benjamini–Hochberg
+    adjusted, p_bonferroni = Bonferroni adjusted (`adjust_p_values`). flagged = the rate is above
+    its baseline and p_bh < alpha; severity 'high' when p_bonferroni < alpha too, else 'medium'.
+    Columns: period, label, lost, customers, rate, base_lost, base_customers, baseline, months,
+    p_value, p_bh, p_bonferroni, flagged, severity.
+    """
+    complete = per[~per["incomplete"].astype(bool)].reset_index(drop=True)
+    rows = []
+    for i in range(3, len(complete)):
+        row, base = complete.iloc[i], complete.iloc[max(0, i - baseline_periods):i]
+        n, n_base = float(row["customers_start"]), float(base["customers_start"].sum())
+        if n < min_n or n_base < min_n:
+            continue
+        lost, base_lost = float(row["lost_customers"]), float(base["lost_customers"].sum())
+        test = two_proportion_test(lost, n, base_lost, n_base)
+        rows.append({"period": row["period"], "label": row["label"], "lost": int(lost), "customers": int(n),
+                     "rate": test.rate, "base_lost": int(base_lost), "base_customers": int(n_base),
+                     "baseline": test.baseline, "months": len(base), "p_value": test.p_value})
+    frame = pd.DataFrame(rows, columns=["period", "label", "lost", "customers", "rate", "base_lost",
+                                        "base_customers", "baseline", "months", "p_value"])
+    frame["p_bh"] = adjust_p_values(frame["p_value"], "fdr_bh")
+    frame["p_bonferroni"] = adjust_p_values(frame["p_value"], "bonferroni")
+    frame["flagged"] = (frame["rate"] > frame["baseline"]) & (frame["p_bh"] < alpha)
+    frame["severity"] = ["high" if f and b < alpha else "medium" if f else ""
+                         for f, b in zip(frame["flagged"], frame["p_bonferroni"])]
+    return frame
+
+
+def trial_flag(trials: pd.Series | dict, threshold: float, min_n: float) -> Flag | None:
+    """'Trials not converting' when the new-customer share is above `threshold` on at least `min_n`
+    decided trials: 'medium' when its whole Wilson interval is above the threshold (enough trials to
+    tell), else 'low'. Expansion trials are not in it."""
+    t = dict(trials)
+    share, decided = t["share_not_converted"], int(t["converted"] + t["not_converted"])
+    if pd.isna(share) or share <= threshold or decided < min_n:
+        return None
+    sure = rate_clears_threshold(t["not_converted"], decided, threshold, "above")
+    return Flag(AREA, "Trials not converting", "new-customer trials", float(share), threshold,
+                f"threshold, n={decided:,} decided trials" + ("" if sure else "; the 95% interval still reaches it"),
+                "medium" if sure else "low", questions_for(AREA, "Trials not converting"))
+
+
 def area_flags(ws) -> list[Flag]:
     """NCVG red flags on the loaded subscriptions with default settings (largest currency, MRR):
 
-    - Customer churn rate (lost ÷ customers at period start) of a complete month significantly
-      above the trailing baseline of `baseline_periods` months (two-proportion test at
-      `baseline_alpha`; months with fewer than `min_group_size` customers at start are skipped);
+    - Customer churn rate of a complete month above its trailing baseline, tested as one family
+      over the months (`churn_tests`: Benjamini–Hochberg at `baseline_alpha`, 'high' only when
+      Bonferroni-significant; months or baselines under `min_group_size` customers not tested);
     - Net customers / Net value of the latest complete month below `ncvg_net_customers_min` /
-      `ncvg_net_value_min`;
-    - Share of trials not converting above `ncvg_trial_nonconversion_max`;
-    - Churn within `ncvg_incident_window_days` of an incident significantly higher for affected
-      customers than for the rest (pooled two-proportion test at `baseline_alpha`).
+      `ncvg_net_value_min` ('low': one month's balance, not a test);
+    - Share of new-customer trials not converting within the window above
+      `ncvg_trial_nonconversion_max` (`trial_flag`);
+    - Churn within `ncvg_incident_window_days` of an incident higher for affected customers than
+      for those paying on the same days but not hit (Cochran–Mantel–Haenszel by incident day at
+      `baseline_alpha`, one pre-set test; at least `min_group_size` customers hit in all).
     """
     con = ws.con.cursor()  # a cursor: the page's own run may still use ws.con
     b = _default_basis(ws, con)
@@ -1124,50 +1237,45 @@ def area_flags(ws) -> list[Flag]:
     th = ws.thresholds
     flags: list[Flag] = []
     per = ncvg_by_period(con, b, "month").frame
-    complete = per[~per["incomplete"]].reset_index(drop=True)
-    alpha, window, min_n = th["baseline_alpha"], int(th["baseline_periods"]), th["min_group_size"]
-    for i in range(3, len(complete)):
-        row, base = complete.iloc[i], complete.iloc[max(0, i - window):i]
-        n, n_base = float(row["customers_start"]), float(base["customers_start"].sum())
-        if n < min_n or n_base <= 0:
-            continue
-        test = two_proportion_test(row["lost_customers"], n, base["lost_customers"].sum(), n_base)
-        if test.worse("above", alpha):
-            flags.append(Flag(AREA, "Customer churn rate", row["label"], test.rate, test.baseline,
-                              f"two-proportion test vs trailing {len(base)} months, n={int(n):,}, {_p(test.p_value)}",
-                              "high" if test.p_value < alpha / 10 else "medium",
-                              questions_for(AREA, "Customer churn rate"), row["period"], "ratio"))
+    alpha, min_n = th["baseline_alpha"], th["min_group_size"]
+    tests = churn_tests(per, alpha, int(th["baseline_periods"]), min_n)
+    family = len(tests)
+    for row in tests[tests["flagged"]].itertuples(index=False):
+        flags.append(Flag(AREA, "Customer churn rate", row.label, row.rate, row.baseline,
+                          f"two-proportion test vs trailing {row.months} months, n={row.customers:,}, "
+                          f"{_p(row.p_value)}; Benjamini–Hochberg over {family} months {_p(row.p_bh)}",
+                          row.severity, questions_for(AREA, "Customer churn rate"), row.period, "ratio"))
+    complete = per[~per["incomplete"]]
     if len(complete):
         last = complete.iloc[-1]
         if last["net_customers"] < th["ncvg_net_customers_min"]:
             flags.append(Flag(AREA, "Net customers", last["label"], float(last["net_customers"]),
-                              th["ncvg_net_customers_min"], "threshold", "medium",
+                              th["ncvg_net_customers_min"], "threshold (one month's balance)", "low",
                               questions_for(AREA, "Net customers"), last["period"], "count"))
         if b.has_value and last["net_value"] < th["ncvg_net_value_min"]:
             flags.append(Flag(AREA, f"Net value ({b.value_label}, {b.currency or 'one currency'})", last["label"],
-                              float(last["net_value"]), th["ncvg_net_value_min"], "threshold", "medium",
-                              questions_for(AREA, "Net value"), last["period"], "money"))
+                              float(last["net_value"]), th["ncvg_net_value_min"], "threshold (one month's balance)",
+                              "low", questions_for(AREA, "Net value"), last["period"], "money"))
     if b.source != "subscriptions":
         return flags
-    trials = trial_conversion(con, b).frame.iloc[0]
-    share = trials["share_not_converted"]
-    if pd.notna(share) and share > th["ncvg_trial_nonconversion_max"]:
-        decided = int(trials["converted"] + trials["not_converted"])
-        flags.append(Flag(AREA, "Trials not converting", "all trials", float(share),
-                          th["ncvg_trial_nonconversion_max"], f"threshold, n={decided:,}",
-                          "medium" if decided >= min_n else "low", questions_for(AREA, "Trials not converting")))
+    trials = trial_conversion(con, b, window_days=th["ncvg_trial_conversion_window_days"],
+                              default_trial_days=th["ncvg_default_trial_days"]).frame.iloc[0]
+    flag = trial_flag(trials, th["ncvg_trial_nonconversion_max"], min_n)
+    if flag is not None:
+        flags.append(flag)
     incidents = ws.get("incidents")
     if incidents is not None:
         result = incident_churn(con, b, incidents.table, th["ncvg_incident_window_days"]).frame
         if not result.empty:
             pooled = result.iloc[-1]
-            test = two_proportion_test(pooled["affected_left"], pooled["affected"],
-                                       pooled["unaffected_left"], pooled["unaffected"])
-            if test.worse("above", alpha):
-                flags.append(Flag(AREA, "Churn after an incident", "customers hit by an incident", test.rate,
-                                  test.baseline,
-                                  f"two-proportion test vs customers not hit, n={int(pooled['affected']):,}, "
-                                  f"{_p(test.p_value)}", "high", questions_for(AREA, "Churn after an incident")))
+            if (pooled["affected"] >= min_n and pd.notna(pooled["p_value"]) and pooled["p_value"] < alpha
+                    and pooled["odds_ratio"] > 1):
+                flags.append(Flag(AREA, "Churn after an incident", "customers hit by an incident",
+                                  float(pooled["affected_share"]), float(pooled["unaffected_share"]),
+                                  f"Cochran–Mantel–Haenszel by incident day vs customers paying the same days, "
+                                  f"n={int(pooled['affected']):,} hit, odds ratio {pooled['odds_ratio']:.2f}, "
+                                  f"{_p(pooled['p_value'])}", "high" if pooled["p_value"] < alpha / 10 else "medium",
+                                  questions_for(AREA, "Churn after an incident")))
     return flags
 
 
@@ -1188,7 +1296,8 @@ def area_tables(ws) -> dict[str, pd.DataFrame]:
         f"NCVG by month{suffix}": period_table(ncvg_by_period(con, b, "month").frame),
         f"NCVG plan moves{suffix}": plan_moves(con, b).frame,
         f"NCVG value by plan{suffix}": value_by_plan(con, b).frame,
-        f"NCVG trials{suffix}": trial_conversion(con, b).frame,
+        f"NCVG trials{suffix}": trial_conversion(con, b, window_days=ws.thresholds["ncvg_trial_conversion_window_days"],
+                                                 default_trial_days=ws.thresholds["ncvg_default_trial_days"]).frame,
         f"NCVG renewals{suffix}": renewals(con, b, ws.thresholds["ncvg_renewal_grace_days"]).frame,
     }
     customers = ws.get("customers")

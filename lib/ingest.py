@@ -3,7 +3,16 @@
 What real exports contain and how it is handled:
 - title / metadata rows above the header: the header row is found in the first rows
   (`find_header_row`); Qualtrics' second and third header rows are recognised;
-- several sheets: the caller may name one; otherwise `choose_sheet` scores each sheet's header;
+- several sheets: the caller may name one; otherwise `choose_sheet` scores each sheet's header
+  (the first PREVIEW_SHEETS sheets; of sheets that match equally, the first, and the notes say
+  which others match);
+- .xlsx safety: the zip's directory is checked before anything is unpacked (total size, packing
+  ratio: a "zip bomb" is refused in plain words); sheets sharing one part are refused; a sheet's
+  first rows are streamed from its XML and the parse stops there (a missing or wrong <dimension>
+  no longer makes it read the whole sheet); parts the fast reader unpacks are first unpacked here
+  to check their real size;
+- Excel error cells (#N/A, #DIV/0!, #SPILL!, …) are read as blanks and listed in
+  `Table.unreadable` with their rows, so they are counted, never dropped silently;
 - CSV: encoding (BOM → UTF-8/UTF-16; not valid UTF-8 → cp1252), delimiter (, ; tab |), decimal
   comma, all sniffed from the first 64 KB, then parsed with pyarrow (fast) or pandas (fallback);
 - blank trailing rows and columns are dropped; duplicate header names are made unique.
@@ -15,7 +24,12 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import posixpath
+import re
+import xml.etree.ElementTree as ET
 import zipfile
+import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Callable
@@ -43,6 +57,10 @@ class Table:
     sheet: str | None = None
     sheets: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Cells that held something unreadable (an Excel error such as #N/A): column → {frame index:
+    # the cell as shown in Excel}. They are blank in `frame`; lib.datasets counts them as bad cells.
+    unreadable: dict[str, dict[int, str]] = field(default_factory=dict)
+    unreadable_elsewhere: int = 0  # such cells in a column without a header or data
 
     def file_row(self, index: int) -> int:
         """Row number in the file (1-based, as a spreadsheet shows it) of frame row `index`."""
@@ -72,7 +90,8 @@ def read_table(file_name: str, data: bytes, sheet: str | None = None,
         raise FileReadError(
             f"{file_name}: files of type '{ext or 'without extension'}' cannot be read. "
             f"Upload one of: {', '.join(SUPPORTED)}.")
-    table.frame = _tidy(table.frame)
+    _tidy(table)
+    _note_unreadable(table)
     if table.frame.shape[1] == 0:
         raise FileReadError(f"{file_name} has no columns with a header. Check that the export has a header row.")
     if table.frame.empty:
@@ -124,10 +143,31 @@ def _is_qualtrics_import_row(row: list[object]) -> bool:
 
 # ---------------------------------------------------------------- Excel
 
+# An .xlsx (.xlsm, .ods) is a zip of XML parts. Real exports' sheet XML packs 6–10× (measured on the
+# real exports saved by openpyxl and xlsxwriter); a "zip bomb" packs ~1000× and unpacks to gigabytes.
+# Both limits are checked from the zip's own directory, before anything is unpacked.
+ZIP_MAX_UNPACKED = 1 << 30  # bytes of XML in the whole workbook (Excel's 1M rows × 20 columns ≈ 0.8 GB)
+ZIP_MAX_RATIO = 100  # unpacked ÷ packed size of one part…
+ZIP_RATIO_FROM = 1 << 20  # …once it unpacks to more than this
+ZIP_MAX_PARTS = 10_000
+PREVIEW_SHEETS = 20  # sheets whose first rows are read to choose one; the others can still be picked
+PEEK_XML_BYTES = 8 << 20  # most sheet XML read for one sheet's first rows
+PEEK_STRINGS_BYTES = 32 << 20  # most shared-strings XML read for the strings those rows use
+_SMALL_PART_BYTES = 16 << 20  # workbook.xml and its relationships are small in any real file
+_XML_CHUNK = 64 * 1024
+_ERROR_MARKS = (b't="e"', b"t='e'")  # an Excel error cell (#N/A, #DIV/0!, …) in sheet XML
+EXCEL_ERRORS = ("#N/A", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!",
+                "#GETTING_DATA", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!", "#EXTERNAL!",
+                "#PYTHON!")
+
+
+def _damaged(file_name: str, what: str = "it") -> FileReadError:
+    return FileReadError(f"{file_name} is damaged: {what} could not be unpacked. Open it in Excel, save it "
+                         "again as .xlsx, and upload it again.")
+
+
 def _read_excel(file_name: str, data: bytes, ext: str, sheet: str | None,
                 score_header: Callable[[list[str]], float] | None) -> Table:
-    import fastexcel
-
     if ext in {".xlsx", ".xlsm"}:
         if data[:8] == _OLE_MAGIC:
             raise FileReadError(
@@ -136,6 +176,21 @@ def _read_excel(file_name: str, data: bytes, ext: str, sheet: str | None,
         if not zipfile.is_zipfile(io.BytesIO(data)):
             raise FileReadError(f"{file_name} is not a valid Excel workbook (it may be damaged or "
                                 "renamed). Open it in Excel, save it as .xlsx, and upload it again.")
+        return _read_xlsx(file_name, data, _open_package(file_name, data), sheet, score_header)
+    if ext == ".xls" and data.lstrip()[:64].lower().startswith((b"<!doctype html", b"<html", b"<table", b"<?xml")):
+        raise FileReadError(f"{file_name} is a web page (HTML or XML) with an .xls name, as some tools export. "
+                            "Open it in Excel, save it as .xlsx or CSV, and upload that.")
+    if ext == ".ods" and zipfile.is_zipfile(io.BytesIO(data)):
+        package = _open_package(file_name, data)
+        _unpack_check(file_name, package, package.namelist())  # the reader unpacks content.xml whole
+    return _read_other_excel(file_name, data, sheet, score_header)
+
+
+def _read_other_excel(file_name: str, data: bytes, sheet: str | None,
+                      score_header: Callable[[list[str]], float] | None) -> Table:
+    """.xls and .ods, through the fast reader (an .xls holds at most 65,536 rows a sheet)."""
+    import fastexcel
+
     try:
         reader = fastexcel.read_excel(data)
         names = list(reader.sheet_names)
@@ -146,69 +201,469 @@ def _read_excel(file_name: str, data: bytes, ext: str, sheet: str | None,
         raise FileReadError(f"{file_name} has no worksheets.")
     if sheet is not None and sheet not in names:
         raise FileReadError(f"{file_name} has no sheet '{sheet}'. Sheets are: {', '.join(names)}.")
+    peeks = {}
+    for name in [sheet] if sheet else names[:PREVIEW_SHEETS]:
+        try:
+            frame = reader.load_sheet(name, header_row=None, n_rows=PEEK_ROWS).to_pandas()
+            peeks[name] = (0, frame.astype(object).where(frame.notna(), None).values.tolist())
+        except Exception:
+            peeks[name] = (0, [])
+    chosen, notes = _pick_sheet(peeks, names, sheet, score_header)
+    offset, rows = peeks[chosen]
+    header, skip_after = _header_of(file_name, chosen, rows, notes)
+    try:
+        loaded = reader.load_sheet(chosen, header_row=offset + header, schema_sample_rows=None,
+                                   skip_rows=skip_after or None)
+        frame = loaded.to_pandas()
+    except Exception as exc:
+        raise FileReadError(f"{file_name}: sheet '{chosen}' could not be read ({_short(exc)}). Open it in "
+                            "Excel, save it as .xlsx, and upload it again.") from exc
+    frame.columns = [_header_text(c) for c in frame.columns]
+    return Table(frame, file_name, offset + header + 1 + skip_after, chosen, names, notes)
 
-    peeks = {name: _peek_excel(reader, data, ext, name) for name in ([sheet] if sheet else names)}
-    if sheet is None:
-        sheet = _choose_sheet(peeks, score_header)
-    rows = peeks[sheet]
+
+def _header_of(file_name: str, sheet: str, rows: list[list[object]], notes: list[str]) -> tuple[int, int]:
+    """(header index among `rows`, rows to skip after it); Qualtrics' ImportId row is skipped."""
     if not any(any(not _blank_cell(c) for c in row) for row in rows):
         raise FileReadError(f"{file_name}: sheet '{sheet}' is empty. Pick the sheet with the data.")
     header = find_header_row(rows)
-    notes = []
     skip_after = 0
     if len(rows) > header + 2 and _is_qualtrics_import_row(rows[header + 2]):
         header, skip_after = header + 1, 1  # Qualtrics: use the question-text row, drop ImportIds
         notes.append("Qualtrics export: used the question-text header row.")
     if header:
         notes.append(f"Skipped {header} row(s) above the header.")
-    try:
-        loaded = reader.load_sheet(sheet, header_row=header, schema_sample_rows=None,
-                                   skip_rows=skip_after or None)
-        frame = loaded.to_pandas()
-    except Exception as exc:
-        raise FileReadError(f"{file_name}: sheet '{sheet}' could not be read ({_short(exc)}).") from exc
-    frame.columns = [_header_text(c) for c in frame.columns]
-    if len(names) > 1:
-        notes.append(f"Read sheet '{sheet}' of {len(names)}.")
-    return Table(frame, file_name, header + 1 + skip_after, sheet, names, notes)
+    return header, skip_after
 
 
-def _peek_excel(reader, data: bytes, ext: str, sheet: str) -> list[list[object]]:
-    """The first rows of a sheet; streamed with openpyxl for xlsx so a big sheet is not parsed."""
-    if ext in {".xlsx", ".xlsm"}:
-        try:
-            import openpyxl
+def _pick_sheet(peeks: dict[str, tuple[int, list[list[object]]]], names: list[str], sheet: str | None,
+                score_header: Callable[[list[str]], float] | None) -> tuple[str, list[str]]:
+    """The sheet to read and the notes that say which one it is and why."""
+    notes: list[str] = []
+    if sheet is not None:
+        if len(names) > 1:
+            notes.append(f"Read sheet '{sheet}' of {len(names)}.")
+        return sheet, notes
+    chosen, also = choose_sheet({name: rows for name, (_, rows) in peeks.items()}, score_header)
+    if also:
+        listed = ", ".join(f"'{n}'" for n in also)
+        notes.append(f"Read sheet '{chosen}' of {len(names)}, the first whose columns match; "
+                     f"{listed} match{'es' if len(also) == 1 else ''} too — pick another under Columns → Sheet.")
+    elif len(names) > 1:
+        notes.append(f"Read sheet '{chosen}' of {len(names)}.")
+    if len(names) > len(peeks):
+        notes.append(f"Only the first {len(peeks)} of {len(names)} sheets were looked at to choose one; "
+                     "pick another under Columns → Sheet.")
+    return chosen, notes
 
-            book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-            try:
-                return [list(r) for r in book[sheet].iter_rows(max_row=PEEK_ROWS, values_only=True)]
-            finally:
-                book.close()
-        except Exception:
-            pass  # fall back to the fast reader
-    frame = reader.load_sheet(sheet, header_row=None, n_rows=PEEK_ROWS).to_pandas()
-    return frame.astype(object).where(frame.notna(), None).values.tolist()
 
+def choose_sheet(peeks: dict[str, list[list[object]]],
+                 score_header: Callable[[list[str]], float] | None) -> tuple[str, list[str]]:
+    """The sheet to read, from each sheet's first rows, and the other sheets that match as well.
 
-def _choose_sheet(peeks: dict[str, list[list[object]]],
-                  score_header: Callable[[list[str]], float] | None) -> str:
+    Without a scorer: the first sheet with something in it. With one: the best-scoring header;
+    sheets that tie (a workbook with the full data and a pilot in the same columns) go to the
+    first, and the others are returned so the page can say they match too.
+    >>> choose_sheet({'Notes': [['read me']], 'Data': [['a', 'b']], 'Pilot': [['a', 'b']]}, len)
+    ('Data', ['Pilot'])
+    """
     names = list(peeks)
-    if score_header is None or len(names) == 1:
-        return next((n for n in names if any(any(not _blank_cell(c) for c in r) for r in peeks[n])), names[0])
+    filled = [n for n in names if any(any(not _blank_cell(c) for c in r) for r in peeks[n])]
+    if score_header is None or len(filled) <= 1:
+        return (filled or names)[0], []
 
     def score(name: str) -> float:
         rows = peeks[name]
-        if not rows:
-            return -1.0
         header = rows[find_header_row(rows)]
         return score_header([_header_text(c) for c in header if not _blank_cell(c)])
 
-    return max(names, key=score)
+    scores = {name: score(name) for name in filled}
+    best = max(scores.values())
+    tied = [n for n in filled if scores[n] >= best - 1e-9]
+    return tied[0], tied[1:] if best > 0 else []
 
 
 def _header_text(value: object) -> str:
     text = "" if _blank_cell(value) else str(value).strip()
     return "" if text.startswith("__UNNAMED__") else text
+
+
+# ----------------------------------------------------------- xlsx: the package
+
+def _open_package(file_name: str, data: bytes) -> zipfile.ZipFile:
+    """The zip, after checking from its directory alone that it unpacks to a sane size."""
+    try:
+        package = zipfile.ZipFile(io.BytesIO(data))
+        infos = package.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise _damaged(file_name) from exc
+    if len(infos) > ZIP_MAX_PARTS:
+        raise FileReadError(f"{file_name} holds {len(infos):,} parts, far more than a workbook; it was not "
+                            "opened. Save the data as .xlsx or CSV from Excel and upload that.")
+    unpacked = sum(i.file_size for i in infos)
+    bomb = next((i for i in infos if i.file_size > ZIP_RATIO_FROM
+                 and i.file_size > ZIP_MAX_RATIO * max(i.compress_size, 1)), None)
+    if unpacked > ZIP_MAX_UNPACKED or bomb is not None:
+        raise FileReadError(
+            f"{file_name} would unpack from {_size(len(data))} to {_size(unpacked)} — "
+            + ("more than Boundary reads from one workbook" if bomb is None else
+               f"{bomb.file_size // max(bomb.compress_size, 1):,} times its packed size, which no real export does")
+            + "; it was not opened. If it is a real export, save it as CSV (or split it) and upload that.")
+    return package
+
+
+def _unpack_check(file_name: str, package: zipfile.ZipFile, names: list[str],
+                  scan: str | None = None) -> bool:
+    """Unpack `names` without keeping them, so a part whose directory entry understates its size
+    is refused (Python's zip reader stops at the stated size and then fails the checksum) before
+    the fast reader, which trusts no stated size, unpacks it. True when the part `scan` holds an
+    Excel error cell."""
+    marked = False
+    for name in names:
+        info = package.getinfo(name)
+        if info.is_dir():
+            continue
+        try:
+            with package.open(info) as part:
+                tail = b""
+                while chunk := part.read(1 << 20):
+                    if name == scan and not marked:
+                        marked = any(m in chunk or m in tail + chunk[:8] for m in _ERROR_MARKS)
+                        tail = chunk[-8:]
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as exc:
+            raise _damaged(file_name, f"its part {name}") from exc
+    return marked
+
+
+def _small_xml(file_name: str, package: zipfile.ZipFile, part: str) -> ET.Element:
+    try:
+        info = package.getinfo(part)
+    except KeyError:
+        raise FileReadError(f"{file_name} is not a complete Excel workbook ({part} is missing). Open it in "
+                            "Excel, save it as .xlsx, and upload it again.") from None
+    if info.file_size > _SMALL_PART_BYTES:
+        raise FileReadError(f"{file_name}: its {part} is {_size(info.file_size)}, far more than Excel writes; "
+                            "it was not opened. Open it in Excel, save it again, and upload it.")
+    try:
+        text = package.read(info)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as exc:
+        raise _damaged(file_name, f"its part {part}") from exc
+    if b"<!DOCTYPE" in text or b"<!ENTITY" in text:
+        raise FileReadError(f"{file_name}: its {part} declares XML entities, which Excel never writes; it was "
+                            "not opened. Open it in Excel, save it again, and upload it.")
+    try:
+        return ET.fromstring(text)
+    except ET.ParseError as exc:
+        raise _damaged(file_name, f"its part {part}") from exc
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _rels(file_name: str, package: zipfile.ZipFile, part: str) -> dict[str, tuple[str, str]]:
+    """Relationship id → (type, part name) of a part, from its _rels file."""
+    folder, name = posixpath.split(part)
+    rels = _small_xml(file_name, package, posixpath.join(folder, "_rels", name + ".rels"))
+    out = {}
+    for rel in rels:
+        if _local(rel.tag) != "Relationship" or rel.get("TargetMode") == "External":
+            continue
+        target = rel.get("Target", "")
+        path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join(folder, target))
+        out[rel.get("Id", "")] = (rel.get("Type", ""), path)
+    return out
+
+
+def _xlsx_sheets(file_name: str, package: zipfile.ZipFile) -> tuple[dict[str, str], str | None]:
+    """Worksheet name → its XML part, in workbook order, and the shared-strings part.
+
+    Refuses a workbook whose sheets share a part: Excel never writes one, and every sheet of it
+    would be read again in full."""
+    main = next((p for t, p in _rels(file_name, package, "").values() if t.endswith("/officeDocument")),
+                "xl/workbook.xml")
+    book = _small_xml(file_name, package, main)
+    targets = _rels(file_name, package, main)
+    present = {n.lower(): n for n in package.namelist()}
+    sheets: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    for element in book.iter():
+        if _local(element.tag) != "sheet":
+            continue
+        rid = next((v for k, v in element.attrib.items() if k.endswith("}id")), "")
+        kind, part = targets.get(rid, ("", ""))
+        if not kind.endswith("/worksheet"):
+            continue  # chart sheets and dialog sheets hold no table
+        name = element.get("name", "")
+        part = present.get(part.lower(), part)
+        if part not in package.NameToInfo:
+            raise FileReadError(f"{file_name} is damaged: sheet '{name}' has no data in the file. Open it in "
+                                "Excel, save it again as .xlsx, and upload it.")
+        if part in owner:
+            raise FileReadError(
+                f"{file_name}: sheets '{owner[part]}' and '{name}' point to the same data inside the file, "
+                "which Excel never writes (the file was altered by hand or by a tool). Open it in Excel, save "
+                "it again as .xlsx, and upload it.")
+        owner[part] = name
+        sheets[name] = part
+    shared = next((p for t, p in targets.values() if t.endswith("/sharedStrings")), None)
+    return sheets, present.get(shared.lower(), shared) if shared else None
+
+
+# ----------------------------------------------------------- xlsx: reading
+
+@dataclass(frozen=True)
+class _Shared:
+    """A cell holding entry `index` of the shared-strings part, resolved after the peeks."""
+
+    index: int
+
+
+def _xml_events(package: zipfile.ZipFile, part: str, limit: int, events=("end",)):
+    """(event, element) of a part, parsed in chunks; stops after `limit` bytes of XML."""
+    parser = ET.XMLPullParser(events=events)
+    read = 0
+    with package.open(part) as stream:
+        while read < limit:
+            chunk = stream.read(_XML_CHUNK)
+            if not chunk:
+                break
+            if read == 0 and (b"<!DOCTYPE" in chunk or b"<!ENTITY" in chunk):
+                return  # Excel never writes a DTD; such a sheet previews as empty
+            read += len(chunk)
+            parser.feed(chunk)
+            yield from parser.read_events()
+
+
+def _cell_index(ref: str | None) -> tuple[int, int] | None:
+    """(row, column), 1-based row and 0-based column, of a reference such as 'B12'."""
+    if not ref:
+        return None
+    letters = ref.rstrip("0123456789")
+    digits = ref[len(letters):]
+    if not letters.isalpha() or not digits:
+        return None
+    column = 0
+    for ch in letters.upper():
+        column = column * 26 + ord(ch) - 64
+    return int(digits), column - 1
+
+
+def _cell_value(cell: ET.Element) -> object:
+    kind = cell.get("t", "n")
+    value = None
+    for child in cell:
+        tag = _local(child.tag)
+        if tag == "v":
+            value = child.text
+        elif tag == "is":  # inline string: its text runs, without phonetic guides
+            value = "".join(t.text or "" for t in _runs(child))
+    if value is None:
+        return None
+    if kind == "s":
+        return _Shared(int(value)) if value.strip().isdigit() else None
+    if kind in {"inlineStr", "str", "e", "d"}:
+        return value
+    if kind == "b":
+        return value.strip() == "1"
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return int(number) if number.is_integer() and abs(number) < 2**53 else number
+
+
+def _peek_xlsx_sheet(package: zipfile.ZipFile, part: str) -> tuple[int, list[list[object]]]:
+    """(rows above the first row with a value, the first PEEK_ROWS rows from there).
+
+    Streams the sheet's XML and stops after those rows (or PEEK_XML_BYTES): a sheet without a
+    <dimension> element, or with a wrong one, is neither parsed whole nor cut to its first column."""
+    rows: dict[int, list[object]] = {}
+    first = None
+    number = 0
+    for _, element in _xml_events(package, part, PEEK_XML_BYTES):
+        if _local(element.tag) != "row":
+            continue
+        number = int(element.get("r") or number + 1)
+        cells: list[object] = []
+        column = -1
+        for cell in element:
+            if _local(cell.tag) != "c":
+                continue
+            where = _cell_index(cell.get("r"))
+            column = where[1] if where else column + 1
+            value = _cell_value(cell)
+            if value is not None and column < 16384:
+                cells += [None] * (column + 1 - len(cells))
+                cells[column] = value
+        element.clear()
+        if first is None and any(isinstance(c, _Shared) or not _blank_cell(c) for c in cells):
+            first = number
+        if first is None:
+            continue
+        if number >= first + PEEK_ROWS:
+            break
+        rows[number] = cells
+    if first is None:
+        return 0, []
+    return first - 1, [rows.get(n, []) for n in range(first, max(rows) + 1)]
+
+
+def _shared_strings(package: zipfile.ZipFile, part: str | None, wanted: set[int]) -> dict[int, str]:
+    """The entries `wanted` of the shared-strings part, read up to the last one needed only."""
+    if not part or not wanted:
+        return {}
+    found: dict[int, str] = {}
+    last = max(wanted)
+    index = -1
+    root = None
+    for event, element in _xml_events(package, part, PEEK_STRINGS_BYTES, events=("start", "end")):
+        if root is None:
+            root = element
+        if event != "end" or _local(element.tag) != "si":
+            continue
+        index += 1
+        if index in wanted:
+            found[index] = "".join(t.text or "" for t in _runs(element))
+        root.clear()  # entries already passed are not kept
+        if index >= last:
+            break
+    return found
+
+
+def _runs(si: ET.Element):
+    """The <t> elements of a shared string: its own text and its rich-text runs, not phonetic guides."""
+    for child in si:
+        tag = _local(child.tag)
+        if tag == "t":
+            yield child
+        elif tag == "r":
+            yield from (t for t in child if _local(t.tag) == "t")
+
+
+_EMPTY_SHEET = ('<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                '<sheetData/></worksheet>')
+_CELL_END = re.compile(rb"</(?:[\w.-]+:)?c\s*>")
+_ERROR_TYPE = re.compile(rb"\s+t\s*=\s*(?:\"e\"|'e')")
+_ERROR_MARK = re.compile(rb"\st\s*=\s*(?:\"e\"|'e')")
+
+
+def _blank_error_cells(package: zipfile.ZipFile, part: str, others: set[str]
+                       ) -> tuple[bytes, list[tuple[int, int, str]]]:
+    """The workbook with the error cells of `part` made blank, and each one's (row, column, text).
+
+    The fast reader refuses a whole sheet over some error values (#SPILL!, #CALC!, a #NAME? among
+    numbers) and turns the others into blanks without saying where; blanking them first, with
+    their places noted, lets every error be counted as an unreadable cell. Only the error cells
+    are looked at (found by their t="e"), so this costs one pass of unpacking and packing; the
+    `others` sheets, which are not read now, are left empty in the copy."""
+    errors: list[tuple[int, int, str]] = []
+    out = io.BytesIO()
+    # Packed again fast; a sheet under 256 MB is stored as it is, which the reader opens fastest.
+    method = zipfile.ZIP_STORED if package.getinfo(part).file_size < 256 << 20 else zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(out, "w", method, compresslevel=1) as new:
+        for info in package.infolist():
+            if info.filename in others:
+                new.writestr(info.filename, _EMPTY_SHEET)
+                continue
+            if info.filename != part:
+                new.writestr(info.filename, package.read(info))
+                continue
+            with package.open(info) as source, new.open(info.filename, "w", force_zip64=True) as target:
+                pending = b""
+                while chunk := source.read(1 << 20):
+                    pending += chunk
+                    cut = max(pending.rfind(b"</row>"), pending.rfind(b":row>"))
+                    if cut > 0:  # a cell never spans rows: rewrite up to a row's end
+                        cut = pending.index(b">", cut) + 1
+                        target.write(_blank_errors_in(pending[:cut], errors))
+                        pending = pending[cut:]
+                target.write(_blank_errors_in(pending, errors))
+    return out.getvalue(), errors
+
+
+def _blank_errors_in(xml: bytes, errors: list[tuple[int, int, str]]) -> bytes:
+    pieces, done = [], 0
+    for hit in _ERROR_MARK.finditer(xml):
+        if hit.start() < done:
+            continue
+        start, close = xml.rfind(b"<", done, hit.start()), xml.find(b">", hit.end())
+        tag = xml[start:close + 1] if start >= 0 and close >= 0 else b""
+        name = re.match(rb"<((?:[\w.-]+:)?c)\s", tag)
+        if not name:  # not a cell's start tag
+            continue
+        if tag.endswith(b"/>"):
+            end, inner = close + 1, b""
+        else:
+            closing = _CELL_END.search(xml, close)
+            end = closing.end() if closing else len(xml)
+            inner = xml[close + 1:closing.start() if closing else len(xml)]
+        attrs = _ERROR_TYPE.sub(b"", tag[name.end() - 1:].rstrip(b"/>"), count=1)
+        ref = re.search(rb"(?:^|\s)r\s*=\s*[\"']([A-Za-z]+\d+)[\"']", attrs)
+        value = re.search(rb"<(?:[\w.-]+:)?v>(.*?)</", inner, re.S)
+        where = _cell_index(ref.group(1).decode()) if ref else None
+        errors.append((*(where or (0, -1)), value.group(1).decode("utf-8", "replace").strip() if value else "#ERROR"))
+        pieces += [xml[done:start], b"<", name.group(1), attrs, b"/>"]
+        done = end
+    pieces.append(xml[done:])
+    return b"".join(pieces)
+
+
+def _read_xlsx(file_name: str, data: bytes, package: zipfile.ZipFile, sheet: str | None,
+               score_header: Callable[[list[str]], float] | None) -> Table:
+    import fastexcel
+
+    parts, strings_part = _xlsx_sheets(file_name, package)
+    names = list(parts)
+    if not names:
+        raise FileReadError(f"{file_name} has no worksheets.")
+    if sheet is not None and sheet not in parts:
+        raise FileReadError(f"{file_name} has no sheet '{sheet}'. Sheets are: {', '.join(names)}.")
+    try:
+        raw = {name: _peek_xlsx_sheet(package, parts[name]) for name in ([sheet] if sheet else names[:PREVIEW_SHEETS])}
+        wanted = {c.index for _, rows in raw.values() for row in rows for c in row if isinstance(c, _Shared)}
+        strings = _shared_strings(package, strings_part, wanted)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError, ET.ParseError) as exc:
+        raise _damaged(file_name) from exc
+    peeks = {name: (offset, [[strings.get(c.index) if isinstance(c, _Shared) else c for c in row] for row in rows])
+             for name, (offset, rows) in raw.items()}
+    chosen, notes = _pick_sheet(peeks, names, sheet, score_header)
+    offset, rows = peeks[chosen]
+    header, skip_after = _header_of(file_name, chosen, rows, notes)
+    header_row = offset + header + 1 + skip_after  # 1-based, as Table.header_row
+    # What the fast reader unpacks (all but the other sheets) must really be the size it claims.
+    others = {p for n, p in parts.items() if n != chosen}
+    errors: list[tuple[int, int, str]] = []
+    if _unpack_check(file_name, package, [n for n in package.namelist() if n not in others], scan=parts[chosen]):
+        data, errors = _blank_error_cells(package, parts[chosen], others)
+    try:
+        loaded = fastexcel.read_excel(data).load_sheet(
+            chosen, header_row=offset + header, schema_sample_rows=None, skip_rows=skip_after or None)
+        batch, dropped = loaded.to_arrow_with_errors()
+        frame = batch.to_pandas()
+        positions = {c.absolute_index: i for i, c in enumerate(loaded.selected_columns)}
+    except Exception as exc:
+        raise FileReadError(f"{file_name}: sheet '{chosen}' could not be read ({_short(exc)}). Open it in "
+                            "Excel, save it again as .xlsx, and upload it again.") from exc
+    frame.columns = [_header_text(c) for c in frame.columns]
+    table = Table(frame, file_name, header_row, chosen, names, notes)
+    unplaced = 0
+    for row, column, text in errors:
+        if row <= header_row:
+            continue  # above the data: the header cell of that column is read as blank
+        if column not in positions:
+            unplaced += 1
+            continue
+        table.unreadable.setdefault(positions[column], {})[row - header_row - 1] = text
+    last = max((i for cells in table.unreadable.values() for i in cells), default=-1)
+    if last >= len(frame):  # trailing rows that held only errors are past the reader's range
+        table.frame = frame.reindex(range(last + 1))
+    for error in (dropped.errors if dropped else []):
+        index, position = error.offset_position
+        got = re.search(r"got '(.*)'", error.detail)
+        table.unreadable.setdefault(position, {})[index] = got.group(1) if got else error.detail
+    table.unreadable_elsewhere = unplaced
+    return table
 
 
 # ---------------------------------------------------------------- CSV / text
@@ -344,17 +799,38 @@ def _parse_csv(data: bytes, delimiter: str, skip: int, decimal: str) -> pd.DataF
 
 # ---------------------------------------------------------------- tidying
 
-def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
-    """Drop blank trailing rows/columns and unnamed empty columns; make header names unique."""
+def _tidy(table: Table) -> None:
+    """Drop blank trailing rows/columns and unnamed empty columns; make header names unique.
+
+    Before this, `table.unreadable` is keyed by column position; after, by the column's name. A
+    row or column whose only content was unreadable cells is kept, so those cells stay counted."""
+    frame = table.frame
     names = [_header_text(c) if not str(c).startswith("Unnamed: ") else "" for c in frame.columns]
     frame = frame.set_axis(range(frame.shape[1]), axis=1)
-    keep = [i for i, name in enumerate(names) if name or frame[i].notna().any()]
+    keep = [i for i, name in enumerate(names) if name or frame[i].notna().any() or table.unreadable.get(i)]
     frame = frame[keep]
-    names = [names[i] or f"Column {i + 1}" for i in keep]
-    frame.columns = _unique(names)
-    blank_rows = frame.isna().all(axis=1)
+    frame.columns = _unique([names[i] or f"Column {i + 1}" for i in keep])
+    table.unreadable = {frame.columns[keep.index(i)]: cells for i, cells in table.unreadable.items() if i in keep}
+    marked = {index for cells in table.unreadable.values() for index in cells}
+    blank_rows = frame.isna().all(axis=1) & ~frame.index.isin(marked)
     # Keep the original index: it gives each row's number in the file (Table.file_row).
-    return frame[~blank_rows] if blank_rows.any() else frame
+    table.frame = frame[~blank_rows] if blank_rows.any() else frame
+
+
+def _note_unreadable(table: Table) -> None:
+    """Say which cells could not be read, by column with their rows, e.g. 'Score: rows 3, 5 (#N/A)'."""
+    count = sum(len(cells) for cells in table.unreadable.values()) + table.unreadable_elsewhere
+    if not count:
+        return
+    parts = []
+    for column, cells in table.unreadable.items():
+        rows = sorted(cells)
+        shown = ", ".join(str(table.file_row(i)) for i in rows[:5]) + ("…" if len(rows) > 5 else "")
+        texts = ", ".join(t for t, _ in Counter(cells.values()).most_common(3))
+        parts.append(f"{column}: {len(rows):,} (row{'s' if len(rows) > 1 else ''} {shown}; {texts})")
+    if table.unreadable_elsewhere:
+        parts.append(f"{table.unreadable_elsewhere:,} in columns without a header")
+    table.notes.append(f"{count:,} cell(s) could not be read and count as missing — " + "; ".join(parts) + ".")
 
 
 def _unique(names: list[str]) -> list[str]:
@@ -368,6 +844,14 @@ def _unique(names: list[str]) -> list[str]:
             seen[name] = 1
             out.append(name)
     return out
+
+
+def _size(n: int) -> str:
+    """'42 kB', '1.3 GB' (decimal units, as file managers show them)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}".replace(".0 ", " ")
+    return f"{n} bytes"
 
 
 def _short(exc: Exception) -> str:

@@ -245,3 +245,127 @@ def test_quoted_line_breaks_cut_by_a_parse_block_are_read_whole(monkeypatch, blo
     assert len(frame) == 3000 and frame["amount"].sum() == 10 * sum(range(3000))
     assert frame["note"][7] == 'call 7:\nasked about "pricing"\r\nfollow up'
     assert frame["note"][8] == "note 8"
+
+
+# ------------------------------------------------------------------ Excel: safety (issue #17, #18)
+
+import collections  # noqa: E402
+import zipfile  # noqa: E402
+
+import lib.ingest as ingest  # noqa: E402
+from tests.nasty import Error, sheet_xml, understated, workbook, zip_bomb  # noqa: E402
+
+
+@pytest.fixture
+def unpacked(monkeypatch):
+    """Bytes unpacked from each part of a zip, counted as the reader asks for them."""
+    counts: collections.Counter = collections.Counter()
+    original = zipfile.ZipExtFile.read
+
+    def read(self, n=-1):
+        data = original(self, n)
+        counts[self.name] += len(data)
+        return data
+
+    monkeypatch.setattr(zipfile.ZipExtFile, "read", read)
+    return counts
+
+
+def test_zip_bomb_is_refused_from_the_zip_directory_without_unpacking(unpacked):
+    data = zip_bomb(2 * 10**9)  # ~7 MB that unpacks to 2 GB of sheet XML
+    unpacked.clear()
+    with pytest.raises(FileReadError, match=r"^bomb\.xlsx would unpack from [\d.]+ MB to 2 GB — \d+ times its "
+                                            r"packed size.*it was not opened\. If it is a real export, save it as CSV"):
+        read_table("bomb.xlsx", data)
+    assert unpacked["xl/worksheets/sheet1.xml"] == 0
+
+
+def test_workbook_over_the_unpacked_limit_is_refused(monkeypatch):
+    monkeypatch.setattr(ingest, "ZIP_MAX_UNPACKED", 10_000)
+    data = workbook({"S": [["Email", "Score"]] + [[f"u{i}@x.com", i % 11] for i in range(500)]})
+    with pytest.raises(FileReadError, match=r"big\.xlsx would unpack from .* more than Boundary reads from one "
+                                            r"workbook; it was not opened"):
+        read_table("big.xlsx", data)
+
+
+def test_part_that_understates_its_size_is_refused_as_damaged(unpacked):
+    rows = [["Email", "Score"]] + [[f"u{i}@x.com", i % 11] for i in range(20000)]
+    data = understated(workbook({"S": rows}), "xl/worksheets/sheet1.xml", claimed=1000)
+    unpacked.clear()
+    with pytest.raises(FileReadError, match=r"^lie\.xlsx is damaged: .* could not be unpacked\. Open it in Excel"):
+        read_table("lie.xlsx", data)
+    # Python's zip reader stops at the stated size, so the part is never unpacked past it
+    assert unpacked["xl/worksheets/sheet1.xml"] <= 1000
+
+
+def test_sheets_that_share_one_part_are_refused_before_any_is_read(unpacked):
+    rows = [["Email", "Score"]] + [[f"u{i}@x.com", i % 11] for i in range(5000)]
+    one = "worksheets/sheet1.xml"
+    data = workbook({"A": rows, "B": rows, "C": rows}, parts={"A": one, "B": one, "C": one}, dimension=None)
+    unpacked.clear()
+    with pytest.raises(FileReadError, match=r"^shared\.xlsx: sheets 'A' and 'B' point to the same data inside "
+                                            r"the file.*Open it in Excel, save it again as \.xlsx"):
+        read_table("shared.xlsx", data)
+    assert unpacked["xl/worksheets/sheet1.xml"] == 0
+
+
+def test_sheets_without_dimension_are_previewed_from_their_first_rows_only(unpacked):
+    # Without <dimension> the old preview parsed each sheet whole in Python (42 kB took 15 s).
+    rows = [["Email", "Score", "Sent"]] + [[f"u{i}@x.com", i % 11, i] for i in range(20000)]
+    data = workbook({"A": rows, "B": rows, "C": rows}, dimension=None)
+    sizes = {i.filename: i.file_size for i in zipfile.ZipFile(io.BytesIO(data)).infolist()}
+    unpacked.clear()
+    table = read_table("nodim.xlsx", data, score_header=lambda cols: recognise(cols, ["nps_responses"]).score)
+    assert table.sheet == "A" and len(table.frame) == 20000
+    for part in ("xl/worksheets/sheet2.xml", "xl/worksheets/sheet3.xml"):
+        # one 64 KB chunk holds the first 30 rows; the part is ~1 MB
+        assert unpacked[part] <= ingest._XML_CHUNK < sizes[part] / 10
+
+
+def test_only_the_first_sheets_are_previewed_and_the_page_says_so(unpacked):
+    sheets = {f"S{i}": [["Email", "Score"], [f"u{i}@x.com", i % 11]] for i in range(ingest.PREVIEW_SHEETS + 5)}
+    table = read_table("many.xlsx", workbook(sheets), score_header=lambda cols: 1.0)
+    assert table.sheet == "S0" and len(table.sheets) == ingest.PREVIEW_SHEETS + 5
+    assert unpacked[f"xl/worksheets/sheet{ingest.PREVIEW_SHEETS + 1}.xml"] == 0
+    assert f"Only the first {ingest.PREVIEW_SHEETS} of {ingest.PREVIEW_SHEETS + 5} sheets were looked at" in " ".join(table.notes)
+    assert read_table("many.xlsx", workbook(sheets), sheet="S24").frame["Score"].tolist() == [24 % 11]
+
+
+def test_several_matching_sheets_read_the_first_and_say_the_others_match():
+    # Issue #18: the full order lines on the first sheet (its <dimension> wrongly 'A1', as some
+    # tools write it, which cut the old preview to one column), a pilot on the third.
+    header = ["order_id", "user_id", "event_time", "revenue"]
+    full = [header] + [[i, f"u{i % 40}", f"2025-01-{1 + i % 28:02d}", 10.5] for i in range(400)]
+    sheets = {"Orders": sheet_xml(full, dimension="A1"), "Read me": [["Exported from the shop"]],
+              "Pilot": full[:21], "Lookup": [["code", "name"], [1, "a"]]}
+    table = read_table("orders.xlsx", workbook(sheets), score_header=lambda cols: recognise(cols, ["activity"]).score)
+    assert table.sheet == "Orders" and len(table.frame) == 400
+    assert ("Read sheet 'Orders' of 4, the first whose columns match; 'Pilot' matches too — pick another "
+            "under Columns → Sheet.") in table.notes
+
+
+def test_excel_error_cells_are_read_blank_and_counted_with_their_rows():
+    # Some errors made the reader refuse the whole sheet (#SPILL!, a #NAME? among numbers);
+    # the others became blanks that nobody counted.
+    rows = [["Email", "Score", "Sent", "Campaign"],
+            ["a@x.com", 9, 100, "Spring"],                           # row 2
+            ["b@x.com", Error("#N/A"), 100, "Spring"],               # row 3
+            ["c@x.com", 7, Error("#DIV/0!"), Error("#VALUE!")],      # row 4
+            ["d@x.com", Error("#NAME?"), 80, "Summer"],              # row 5
+            ["e@x.com", Error("#SPILL!"), Error("#REF!"), "Summer"],  # row 6
+            [None, Error("#CALC!"), None, None]]                     # row 7: only an error
+    table = read_table("errors.xlsx", workbook({"Survey": rows}))
+    assert len(table.frame) == 6  # the row holding only an error is kept, so its cell is counted
+    assert table.frame["Score"].tolist()[:1] == [9] and table.frame["Score"].isna().tolist() == [False, True, False, True, True, True]
+    assert {c: {table.file_row(i): t for i, t in cells.items()} for c, cells in table.unreadable.items()} == {
+        "Score": {3: "#N/A", 5: "#NAME?", 6: "#SPILL!", 7: "#CALC!"},
+        "Sent": {4: "#DIV/0!", 6: "#REF!"}, "Campaign": {4: "#VALUE!"}}
+    note = next(n for n in table.notes if "could not be read" in n)
+    assert note.startswith("7 cell(s) could not be read and count as missing — Score: 4 (rows 3, 5, 6, 7; ")
+    assert "Sent: 2 (rows 4, 6; #DIV/0!, #REF!)" in note and "Campaign: 1 (row 4; #VALUE!)" in note
+
+
+def test_error_cells_in_a_big_sheet_are_found_without_parsing_it_in_python():
+    rows = [["Email", "Score"]] + [[f"u{i}@x.com", Error("#N/A") if i % 997 == 0 else i % 11] for i in range(30000)]
+    table = read_table("big_errors.xlsx", workbook({"S": rows}))
+    assert sorted(table.unreadable["Score"]) == list(range(0, 30000, 997))

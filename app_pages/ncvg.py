@@ -249,9 +249,9 @@ if len(typed):
         st.write("None of these customers was paying on their incident day in this currency.")
     else:
         pooled = incident.frame.iloc[-1]
-        st.write(f"**{pooled['affected_share']:.1%}** of {pooled['affected']:,} customers hit by an incident left "
         p_text = "—" if pd.isna(pooled["p_value"]) else ("< 0.001" if pooled["p_value"] < 0.001
                                                           else "= " + format(pooled["p_value"], ".3f"))
+        st.write(f"**{pooled['affected_share']:.1%}** of {pooled['affected']:,} customers hit by an incident left "
                  f"within {window} days, against **{pooled['unaffected_share']:.1%}** of customers paying on the "
                  f"same days but not hit ({pooled['unaffected']:,} customer-days). Each incident day is compared "
                  f"with its own customers, so no one is counted twice (Cochran–Mantel–Haenszel by day: odds ratio "

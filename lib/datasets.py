@@ -122,11 +122,14 @@ def build_dataset_frame(table: Table, kind: str, mapping: dict[str, str], notes:
         out[canon] = values
         if notes is not None:
             notes += [f"{column} ({spec.column(canon).label}): {note}" for note in parsed.notes]
-        if parsed.bad.any():
-            where = parsed.bad[parsed.bad].index[:EXAMPLE_ROWS]
+        # Cells the reader could not read (Excel errors such as #N/A) are blank here: count them too.
+        errors = table.unreadable.get(column, {})
+        bad = parsed.bad | source.index.isin(list(errors)) if errors else parsed.bad
+        if bad.any():
+            where = bad[bad].index[:EXAMPLE_ROWS]
             bad_values[canon] = BadValues(
-                int(parsed.bad.sum()), [table.file_row(i) for i in where],
-                [str(source[column].loc[i]) for i in where])
+                int(bad.sum()), [table.file_row(i) for i in where],
+                [errors.get(i, str(source[column].loc[i])) for i in where])
     extra: dict[str, str] = {}
     used = set(out)
     for column in source.columns:

@@ -369,3 +369,14 @@ def test_error_cells_in_a_big_sheet_are_found_without_parsing_it_in_python():
     rows = [["Email", "Score"]] + [[f"u{i}@x.com", Error("#N/A") if i % 997 == 0 else i % 11] for i in range(30000)]
     table = read_table("big_errors.xlsx", workbook({"S": rows}))
     assert sorted(table.unreadable["Score"]) == list(range(0, 30000, 997))
+
+
+def test_error_cells_reach_the_page_as_unreadable_cells_of_their_column(ws):
+    rows = [["Email", "Score", "Date"], ["a@x.com", 9, "2025-01-01"], ["b@x.com", Error("#N/A"), "2025-01-02"],
+            ["c@x.com", 3, "2025-01-03"], ["d@x.com", Error("#DIV/0!"), "2025-01-04"]]
+    dataset = ws.load("nps.xlsx", workbook({"Responses": rows}), kinds=["nps_responses"])
+    assert dataset.ready and dataset.rows_read == 4
+    bad = dataset.bad_values["score"]
+    assert (bad.count, bad.rows, bad.examples) == (2, [3, 5], ["#N/A", "#DIV/0!"])
+    assert ws.con.execute("SELECT count(score) FROM nps_responses").fetchone()[0] == 2
+    assert any(line.startswith("Score (Score 0–10): 2 cell(s) not readable") for line in dataset.bad_value_lines())

@@ -162,11 +162,14 @@ class Workspace:
         self._spill_dir = tempfile.mkdtemp(prefix="boundary-session-")
         self._database = duckdb.connect(":memory:", config={
             "memory_limit": SESSION_MEMORY_LIMIT, "threads": SESSION_THREADS,
-            "temp_directory": self._spill_dir, "max_temp_directory_size": SESSION_SPILL_LIMIT,
+            "temp_directory": self._spill_dir,
             "autoinstall_known_extensions": False, "autoload_known_extensions": False,
             # SQL naming a Python variable must not read it (the notebook runs the user's SQL here)
             "python_enable_replacements": False,
         })
+        # Set, not passed in the config above: DuckDB 2.0 shows a configured cap but does not
+        # enforce it (a 5MB cap let a sort spill 540 MB); SET is enforced.
+        self._database.execute("SET max_temp_directory_size = ?", [SESSION_SPILL_LIMIT])
         # Sandbox: uploads arrive as registered frames, so the session's SQL (the notebook's too)
         # never needs files, extensions or settings. Locking makes all of the above irreversible.
         self._database.execute("SET enable_external_access = false")

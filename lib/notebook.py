@@ -82,6 +82,10 @@ def run_user_sql(con: duckdb.DuckDBPyConnection, sql: str, timeout_s: float = DE
             raise SqlError(f"The query failed: {_plain(exc, text)}") from exc
         raise SqlError("The notebook is read-only: this query would change the session's tables, "
                        "so it was not run. Nothing was changed.") from exc
+    except duckdb.OutOfMemoryException as exc:
+        raise SqlError("The query needed more memory and spill space than a session has "
+                       f"({_plain(exc, text)}). Filter or aggregate before sorting or joining, "
+                       "or add a LIMIT.") from exc
     except duckdb.Error as exc:
         raise SqlError(f"The query failed: {_plain(exc, text)}") from exc
     finally:

@@ -188,6 +188,26 @@ def test_workspace_caps_spill_and_turns_off_python_replacements(ws):
         run_user_sql(ws.con, "SELECT * FROM secret")
 
 
+def test_spill_cap_is_enforced(monkeypatch):
+    """A sort too big for memory spills; past the cap it stops with a plain message instead of
+    filling the disk. Small limits stand in for the real ones (2GB memory, 2GB spill)."""
+    from lib import datasets
+
+    monkeypatch.setattr(datasets, "SESSION_MEMORY_LIMIT", "30MB")
+    monkeypatch.setattr(datasets, "SESSION_THREADS", 1)
+    monkeypatch.setattr(datasets, "SESSION_SPILL_LIMIT", "5MB")
+    workspace = datasets.Workspace()
+    try:
+        with pytest.raises(SqlError, match=r"more memory and spill space.*\(4\.\d MiB/4\.7 MiB used\)"):
+            # 1,000,000 md5 strings of 32 characters: about 40 MB to sort, over 30 MB of memory + 5 MB
+            run_user_sql(workspace.con, "SELECT md5(i::VARCHAR) AS s FROM range(1000000) t(i) ORDER BY s")
+        spilled = sum(os.stat(os.path.join(workspace._spill_dir, f)).st_blocks * 512
+                      for f in os.listdir(workspace._spill_dir))
+        assert spilled <= 5_000_000
+    finally:
+        workspace.close()
+
+
 # ----------------------------------------------------------- result budget and deadline
 
 def test_result_over_the_byte_budget_is_refused(loaded):

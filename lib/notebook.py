@@ -1,18 +1,23 @@
 """The SQL notebook: an analyst's own read-only SQL over the session's tables.
 
-Safety comes in layers, each stopping what the one before lets through:
+Safety comes in layers, each covering what the others let through:
 1. The session's connection (lib.datasets.Workspace) has file access, extensions, Python
-   replacement scans and settings switched off, its spill folder capped, and its configuration
-   locked, so no statement can reach files or change a setting.
-2. Here, a cell must hold one SELECT-like statement (SELECT, WITH … SELECT, EXPLAIN); EXPLAIN
-   ANALYZE is refused because it runs the statement it explains (DROP, CREATE MACRO, COPY … TO),
-   and so are the functions that would show the server's settings and folders.
-3. The statement runs in its own cursor inside a READ ONLY transaction that is always rolled back,
-   so a write hidden in a CTE (`WITH d AS (DELETE … RETURNING *) SELECT …`) fails and a temporary
-   object dies with the cursor: the loaded tables and built-in functions stay as they were.
-4. The time limit covers running and fetching: the query is interrupted at the deadline and rows
-   are fetched in growing batches, checked against the deadline, `max_rows` and a byte budget,
-   so an oversized result is refused before it is all in memory.
+   replacement scans and settings changes switched off, a capped spill folder, and its
+   configuration locked. DuckDB still allows its own spill folder as a file path, and attaching an
+   in-memory database is no file access: layer 2 refuses COPY and ATTACH and hides the folder's name.
+2. Here, a cell must hold one SELECT-like statement (SELECT, WITH … SELECT, EXPLAIN, SHOW …), so
+   ATTACH, COPY, SET, CREATE … are refused by kind. EXPLAIN ANALYZE is refused because it runs the
+   statement it explains (DROP, CREATE MACRO, COPY … TO the spill folder all ran through it), and
+   so are the functions, views and SHOW <setting> that would print the server's settings and
+   folders; folders in DuckDB's own error messages are blanked unless the user wrote them.
+3. The statement runs in a cursor of its own inside a READ ONLY transaction that is always rolled
+   back, then closed: a write hidden in a CTE (`WITH d AS (DELETE … RETURNING *) SELECT …`) fails,
+   and anything temporary ends with the cursor (the transaction alone does not refuse CREATE TEMP
+   or ATTACH; layer 2 does). The loaded tables and built-in functions stay as they were.
+4. The time limit covers running and fetching: the query is interrupted at the deadline (DuckDB
+   notices between chunks of up to 2,048 rows, so one enormous chunk still runs to its end), and
+   rows are fetched in batches that start at one row and double, each checked against the deadline,
+   `max_rows` and a byte budget, so an oversized result is refused before it is all in Python.
 """
 
 from __future__ import annotations

@@ -14,7 +14,10 @@ What real exports contain and how it is handled:
 - Excel error cells (#N/A, #DIV/0!, #SPILL!, …) are read as blanks and listed in
   `Table.unreadable` with their rows, so they are counted, never dropped silently;
 - CSV: encoding (BOM → UTF-8/UTF-16; not valid UTF-8 → cp1252), delimiter (, ; tab |), decimal
-  comma, all sniffed from the first 64 KB, then parsed with pyarrow (fast) or pandas (fallback);
+  comma, all sniffed from the first 64 KB (more when the header line is longer), then parsed with
+  pyarrow (fast), or row by row as text when that refuses the file: a row with more fields than
+  the header is left out and listed by its row number in `Table.left_out` and the notes, a
+  shorter one kept with blank cells — never dropped unsaid;
 - blank trailing rows and columns are dropped; duplicate header names are made unique.
 Values stay as read; `lib.values` types them once the columns are mapped.
 """
@@ -43,6 +46,7 @@ TEXT_EXTENSIONS = {".csv", ".tsv", ".txt"}
 SUPPORTED = sorted(EXCEL_EXTENSIONS | TEXT_EXTENSIONS)
 PEEK_ROWS = 30
 SNIFF_BYTES = 64 * 1024
+MAX_LINE_BYTES = 16_000_000  # a first line longer than this is not a table's header
 CSV_BLOCK_BYTES = 16 << 20  # pyarrow parses a CSV in blocks of this size, one per thread at a time
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
@@ -61,6 +65,7 @@ class Table:
     # the cell as shown in Excel}. They are blank in `frame`; lib.datasets counts them as bad cells.
     unreadable: dict[str, dict[int, str]] = field(default_factory=dict)
     unreadable_elsewhere: int = 0  # such cells in a column without a header or data
+    left_out: list[int] = field(default_factory=list)  # file rows not read (a CSV row with extra fields)
 
     def file_row(self, index: int) -> int:
         """Row number in the file (1-based, as a spreadsheet shows it) of frame row `index`."""
@@ -731,9 +736,18 @@ def _read_text(file_name: str, data: bytes) -> Table:
         notes.append(f"Read as {encoding} text.")
     elif encoding == "utf-8-sig":
         data = data[3:]
-    sample = data[:SNIFF_BYTES].decode("utf-8", errors="ignore")
+    # The sample must hold the header line whole: a header over 64 KB (hundreds of survey
+    # questions) widens it, up to MAX_LINE_BYTES.
+    size = SNIFF_BYTES
+    while size < len(data) and not re.search(rb"[\r\n]", data[:size]):
+        if size >= MAX_LINE_BYTES:
+            raise FileReadError(
+                f"{file_name}: its first {_size(MAX_LINE_BYTES)} hold no line break, so it is not a table "
+                "of rows (or not a text file). Export the data again as CSV and upload it.")
+        size = min(size * 4, MAX_LINE_BYTES)
+    sample = data[:size].decode("utf-8", errors="ignore")
     lines = sample.splitlines()
-    if len(data) > SNIFF_BYTES and lines:
+    if len(data) > size and len(lines) > 1:
         lines = lines[:-1]  # the last line may be cut mid-way
     if not any(line.strip() for line in lines):
         raise FileReadError(f"{file_name} has no text in it. Export the file again and upload it.")
@@ -747,11 +761,19 @@ def _read_text(file_name: str, data: bytes) -> Table:
         notes.append("Decimal commas.")
     if header:
         notes.append(f"Skipped {header} row(s) above the header.")
-    frame = _parse_csv(data, delimiter, header, decimal)
-    if frame is None:  # bytes that are not UTF-8 past the sniffed start
-        frame = _parse_csv(_to_utf8(data, "cp1252"), delimiter, header, decimal)
+    # Columns for the careful parse: the header's, or more when the data rows have more (a
+    # trailing separator on every row), so that no value is lost to a short header.
+    widths = [len(r) for r in rows[header + 1:] if any(c.strip() for c in r)]
+    width = max(len(rows[header]) if rows else 1, max(set(widths), key=widths.count) if widths else 0)
+    parsed = _parse_csv(file_name, data, delimiter, header, decimal, width)
+    if parsed is None:  # bytes that are not UTF-8 past the sniffed start
+        parsed = _parse_csv(file_name, _to_utf8(data, "cp1252"), delimiter, header, decimal, width)
         notes.append("Read as cp1252 text.")
-    return Table(frame, file_name, header + 1, None, [], notes)
+    frame, ragged = parsed
+    table = Table(frame, file_name, header + 1, None, [], notes)
+    table.left_out = [table.file_row(i) for i in ragged.left_out]
+    notes += ragged.notes(table)
+    return table
 
 
 def _to_utf8(data: bytes, encoding: str) -> bytes:
@@ -759,8 +781,43 @@ def _to_utf8(data: bytes, encoding: str) -> bytes:
     return data.decode(encoding, errors="replace").encode("utf-8")
 
 
-def _parse_csv(data: bytes, delimiter: str, skip: int, decimal: str) -> pd.DataFrame | None:
-    """pyarrow (fast, multi-threaded); pandas' C engine when pyarrow refuses the file.
+_NULLS = ["", "NA", "N/A", "NULL", "null", "NaN", "nan", "#N/A"]
+
+
+@dataclass
+class _Ragged:
+    """Rows whose number of fields differs from the header's (frame indexes)."""
+
+    too_long: list[int] = field(default_factory=list)  # more fields than the columns: left out
+    unclosed: dict[int, int] = field(default_factory=dict)  # a quote never closed: left out; lines swallowed
+    padded: list[int] = field(default_factory=list)  # fewer fields: kept, the missing cells blank
+
+    @property
+    def left_out(self) -> list[int]:
+        return sorted([*self.too_long, *self.unclosed])
+
+    def notes(self, table: Table) -> list[str]:
+        def rows(indexes: list[int]) -> str:
+            shown = ", ".join(str(table.file_row(i)) for i in indexes[:5])
+            return f"row{'s' if len(indexes) > 1 else ''} {shown}{'…' if len(indexes) > 5 else ''}"
+
+        out = []
+        if self.too_long:
+            out.append(f"{len(self.too_long):,} row(s) left out: they have more fields than the header "
+                       f"({rows(self.too_long)}). Check the separators and quotes in those rows.")
+        for index, lines in self.unclosed.items():
+            out.append(f"Row {table.file_row(index)} left out: it opens a quote that is never closed, so the "
+                       f"{lines:,} line(s) after it were read into it. Check the quotes in that row.")
+        if self.padded:
+            out.append(f"{len(self.padded):,} row(s) have fewer fields than the header; their missing cells are "
+                       f"blank ({rows(self.padded)}).")
+        return out
+
+
+def _parse_csv(file_name: str, data: bytes, delimiter: str, skip: int, decimal: str,
+               width: int) -> tuple[pd.DataFrame, _Ragged] | None:
+    """pyarrow, fast and multi-threaded; the careful parse (`_parse_csv_rows`) when it refuses the
+    file (rows with more or fewer fields than the header, a column whose type changes far down).
 
     None when the bytes are not valid UTF-8 (pyarrow then types text columns as binary).
     """
@@ -773,8 +830,7 @@ def _parse_csv(data: bytes, delimiter: str, skip: int, decimal: str) -> pd.DataF
             read_options=pacsv.ReadOptions(skip_rows=skip, block_size=CSV_BLOCK_BYTES),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines_in_values),
             convert_options=pacsv.ConvertOptions(
-                decimal_point=decimal, strings_can_be_null=True,
-                null_values=["", "NA", "N/A", "NULL", "null", "NaN", "nan", "#N/A"],
+                decimal_point=decimal, strings_can_be_null=True, null_values=_NULLS,
                 timestamp_parsers=[pacsv.ISO8601]),
         )
 
@@ -788,13 +844,69 @@ def _parse_csv(data: bytes, delimiter: str, skip: int, decimal: str) -> pd.DataF
             table = read(newlines_in_values=True)
         if any(pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) for f in table.schema):
             return None
-        return table.to_pandas(date_as_object=False)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
-        if detect_encoding(data) != "utf-8":
+        return table.to_pandas(date_as_object=False), _Ragged()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return _parse_csv_rows(file_name, data, delimiter, skip, width)
+
+
+def _parse_csv_rows(file_name: str, data: bytes, delimiter: str, skip: int,
+                    width: int) -> tuple[pd.DataFrame, _Ragged] | None:
+    """Every column as text (lib.values types it), one thread, so that each row that does not
+    fit is known by its number: a row with more fields than `width` is left out, unless the extra
+    fields are blank; a shorter one is kept with blank cells. Nothing is dropped unsaid.
+
+    Row numbers are pyarrow's: records from the top of the file, blank lines not counted — the
+    same numbering as the frame index of the fast parse (Table.file_row)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    names = [f"f{i}" for i in range(width)]
+    odd: dict[int, list[str] | None] = {}  # row number → its fields (kept) or None (left out)
+    unclosed: dict[int, int] = {}
+
+    def on_invalid(row) -> str:
+        number = row.number if row.number is not None else -len(odd) - 1
+        fields = next(csv.reader(io.StringIO(row.text), delimiter=delimiter), [])
+        if row.actual_columns > width and any(f.strip() for f in fields[width:]):
+            odd[number] = None
+        elif "\n" in row.text and row.text.count('"') % 2:
+            odd[number] = None
+            unclosed[number] = row.text.count("\n")
+        else:
+            odd[number] = (fields + [None] * width)[:width]
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(skip_rows=skip, column_names=names, use_threads=False,
+                                           block_size=CSV_BLOCK_BYTES),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                             invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                 strings_can_be_null=True, null_values=_NULLS))
+    except pa.ArrowInvalid as exc:
+        if "UTF8" in str(exc) or "UTF-8" in str(exc):
             return None
-        return pd.read_csv(io.BytesIO(data), sep=delimiter, skiprows=skip, decimal=decimal,
-                           encoding="utf-8", encoding_errors="replace", skip_blank_lines=True,
-                           on_bad_lines="warn", low_memory=False)
+        raise FileReadError(f"{file_name} could not be read as a table of rows ({_short(exc)}). Check that it "
+                            "is a CSV export and upload it again.") from exc
+    first = skip + 1  # the header's number
+    numbers = [n for n in range(first, first + table.num_rows + len(odd)) if n not in odd]
+    frame = table.to_pandas()
+    frame.index = pd.Index(numbers) - first - 1
+    kept = {n: f for n, f in odd.items() if f is not None}
+    if kept:
+        extra = pd.DataFrame(list(kept.values()), columns=frame.columns, index=pd.Index(list(kept)) - first - 1)
+        frame = pd.concat([frame, extra]).sort_index()
+    if -1 not in frame.index:
+        raise FileReadError(f"{file_name}: its header row could not be read. Check the file's first rows.")
+    header = ["" if pd.isna(v) else str(v) for v in frame.loc[-1]]
+    frame = frame.drop(index=-1)
+    frame.columns = header
+    ragged = _Ragged(sorted(n - first - 1 for n, f in odd.items() if f is None and n not in unclosed),
+                     {n - first - 1: lines for n, lines in unclosed.items()},
+                     sorted(n - first - 1 for n in kept if n != first))
+    return frame, ragged
 
 
 # ---------------------------------------------------------------- tidying

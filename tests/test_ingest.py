@@ -380,3 +380,64 @@ def test_error_cells_reach_the_page_as_unreadable_cells_of_their_column(ws):
     assert (bad.count, bad.rows, bad.examples) == (2, [3, 5], ["#N/A", "#DIV/0!"])
     assert ws.con.execute("SELECT count(score) FROM nps_responses").fetchone()[0] == 2
     assert any(line.startswith("Score (Score 0–10): 2 cell(s) not readable") for line in dataset.bad_value_lines())
+
+
+# ------------------------------------------------------------------ CSV: ragged rows, long headers
+
+def test_row_with_an_extra_field_is_left_out_counted_and_named_by_its_row():
+    # The fallback reader used to drop such rows with only a log warning.
+    text = "Title,Sent,Opens\nA,10,5\nB,20,6,EXTRA\nC,30\nD,40,7\n"
+    table = read_table("ragged.csv", csv_bytes(text))
+    assert table.frame["Title"].tolist() == ["A", "C", "D"]
+    assert table.left_out == [3]  # file row 3: 'B,20,6,EXTRA'
+    assert [table.file_row(i) for i in table.frame.index] == [2, 4, 5]  # row numbers stay the file's
+    assert ("1 row(s) left out: they have more fields than the header (row 3). Check the separators and quotes "
+            "in those rows.") in table.notes
+    # a short row is kept, its missing cells blank, and said so
+    assert table.frame.loc[table.frame["Title"] == "C", "Opens"].isna().all()
+    assert "1 row(s) have fewer fields than the header; their missing cells are blank (row 4)." in table.notes
+
+
+def test_ragged_rows_below_title_rows_keep_their_file_row_numbers(ws):
+    text = "Campaign report\n\nTitle,Send Date,Total Recipients,Unique Opens,Unique Clicks\n" + "".join(
+        f"C{i},2025-01-{i:02d},100,{i},1{',9' if i in (4, 7) else ''}\n" for i in range(1, 11))
+    dataset = ws.load("report.csv", csv_bytes(text), kinds=["email_campaigns"])
+    assert dataset.ready and dataset.rows_read == 8
+    assert any("2 row(s) left out" in n and "(rows 7, 10)" in n for n in dataset.notes)
+    rows = ws.con.execute("SELECT _row FROM email_campaigns ORDER BY _row").fetchall()
+    assert [r[0] for r in rows] == [4, 5, 6, 8, 9, 11, 12, 13]
+
+
+def test_a_trailing_separator_on_every_row_loses_nothing():
+    table = read_table("trailing.csv", csv_bytes("Title,Sent,Opens\nA,10,5,\nB,20,6,\n"))
+    assert list(table.frame.columns) == ["Title", "Sent", "Opens"] and len(table.frame) == 2
+    assert table.left_out == [] and not any("left out" in n for n in table.notes)
+
+
+def test_a_quote_never_closed_is_said_with_its_row():
+    table = read_table("quote.csv", csv_bytes('Title,Sent,Opens\nA,10,5\nB,"20,6\nC,30,7\nD,40,8\n'))
+    assert table.frame["Title"].tolist() == ["A"] and table.left_out == [3]
+    assert ("Row 3 left out: it opens a quote that is never closed, so the 2 line(s) after it were read into "
+            "it. Check the quotes in that row.") in table.notes
+
+
+def test_a_type_change_far_down_keeps_every_row(monkeypatch):
+    monkeypatch.setattr(ingest, "CSV_BLOCK_BYTES", 1 << 12)  # the fast parse types a column from its first block
+    text = "Title,Sent\n" + "".join(f"C{i},{i}\n" for i in range(2000)) + "Z,lots\n"
+    table = read_table("late.csv", csv_bytes(text))
+    assert len(table.frame) == 2001 and table.frame["Sent"].iloc[-1] == "lots" and table.left_out == []
+
+
+def test_header_longer_than_the_sniffed_start_is_read():
+    # A survey with hundreds of question columns: its header passed 64 KB and the file was
+    # refused as "has no text".
+    questions = [f"On a scale of 0 to 10; how would you rate session {i} of the conference?" for i in range(1200)]
+    text = ",".join(questions) + "\n" + ",".join(str(i % 11) for i in range(1200)) + "\n"
+    assert len(text.split("\n")[0]) > 64 * 1024
+    table = read_table("survey.csv", csv_bytes(text))
+    assert list(table.frame.columns) == questions and table.frame.iloc[0, 1200 - 1] == 1199 % 11
+
+
+def test_a_file_without_any_line_break_is_refused_in_plain_words():
+    with pytest.raises(FileReadError, match=r"^blob\.csv: its first 16 MB hold no line break, so it is not a table"):
+        read_table("blob.csv", b"x" * (ingest.MAX_LINE_BYTES + 10))

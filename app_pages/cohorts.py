@@ -59,8 +59,9 @@ for tile, n in ((t3, first_n), (t4, later_n)):
     rate, base = m.period_retention(curve, n)
     retained = int(curve.loc[curve["period"] == n, "users"].sum())
     tile.metric(f"{unit} {n} retention", "—" if math.isnan(rate) else f"{rate:.1%}",
-                help=f"{retained:,} users active in {unit.lower()} {n} ÷ {base:,} users of the cohorts whose "
-                     f"{unit.lower()} {n} is complete (weighted by cohort size).")
+                help=f"The average curve at {unit.lower()} {n}: chained over the cohorts whose {unit.lower()} "
+                     f"{n} is complete ({base:,} users, {retained:,} of them active then), so cohorts too young "
+                     "to have that period do not pull the average up or down.")
 excluded_note(matrix)
 if "no user id" in matrix.excluded:
     st.caption(f"{matrix.excluded['no user id']:,} rows have no user id (e.g. order lines without a customer id): "
@@ -87,10 +88,15 @@ show_sql(matrix)
 # ---- average curve
 st.subheader("Average retention curve")
 st.altair_chart(charts.retention_curves(curve, unit), width="stretch", height=CHART_HEIGHT)
-st.caption("Each point pools the cohorts whose period N is complete: Σ retained ÷ Σ cohort users.")
+st.caption("Chained, life-table style: each step N−1 → N is Σ retained in N ÷ Σ retained in N−1 over the cohorts "
+           "complete at both, and the curve multiplies the steps — so it does not jump when the youngest cohorts "
+           "drop out (while no cohort drops out it equals Σ retained ÷ Σ cohort users, the *Plain average* column). "
+           "*Fewer cohorts* marks the periods where the set of cohorts behind a step shrinks.")
 show_table(curve.drop(columns=["revenue_per_user", "revenue_retention"]), width="stretch",
              column_config={"period": unit, "cohorts": "Cohorts", "base_users": "Users (cohorts old enough)",
                             "users": "Retained", "retention": st.column_config.NumberColumn("Retention", format="percent"),
+                            "pooled": st.column_config.NumberColumn("Plain average", format="percent"),
+                            "set_changed": "Fewer cohorts",
                             "lo": st.column_config.NumberColumn("95% low", format="percent"),
                             "hi": st.column_config.NumberColumn("95% high", format="percent")})
 download_csv(curve, "average_retention.csv", key="coh_curve")

@@ -15,6 +15,7 @@ from lib.config import Thresholds
 from lib.errors import BoundaryError
 from lib.metrics import cohorts as c
 from lib.metrics.cohorts import CohortOptions
+from lib.result import MetricResult
 
 T = pd.Timestamp
 
@@ -83,16 +84,67 @@ def test_average_curve_weighted_over_complete_cells():
     con = make_table(MONTHLY)
     curve = c.average_retention(c.retention_matrix(con, "activity")).frame.set_index("period")
     # month 0: (3 + 1 + 1) / (3 + 1 + 1) = 1; month 1: Jan (1 of 3) + Feb (0 of 1), Mar's April is
-    # incomplete → 1 / 4 = 0.25 (an unweighted mean of 1/3 and 0 would say 0.167)
-    # month 2: Jan only (Feb's April incomplete) → 1 / 3; month 3: only incomplete cells → no point
+    # incomplete → step (1 + 0) / (3 + 1) = 0.25 (an unweighted mean of 1/3 and 0 would say 0.167)
+    # month 2: Jan only (Feb's April incomplete) → step over Jan: 1 retained in month 2 / 1 in month 1 = 1,
+    # so 0.25 × 1 = 0.25. The plain average of month 2's own set, 1 / 3, rose above month 1 only because
+    # Feb (0 of 1) dropped out: it stays in `pooled`, and `set_changed` marks the drop-out.
+    # month 3: only incomplete cells → no point
     assert curve.index.tolist() == [0, 1, 2]
-    assert curve["retention"].tolist() == pytest.approx([1.0, 0.25, 1 / 3])
+    assert curve["retention"].tolist() == pytest.approx([1.0, 0.25, 0.25])
+    assert curve["pooled"].tolist() == pytest.approx([1.0, 0.25, 1 / 3])
+    assert curve["set_changed"].tolist() == [False, True, True]
     assert curve["base_users"].tolist() == [5, 4, 3]
     assert curve["cohorts"].tolist() == [3, 2, 1]
+    # Greenwood on the log scale: var = (4 − 1) / (4 · 1) = 0.75 after month 1 (month 2's step 1 → 1 adds 0);
+    # low = 0.25 · exp(−1.96 · √0.75) = 0.0458
+    assert curve.loc[1, "lo"] == pytest.approx(0.25 * math.exp(-1.959964 * math.sqrt(0.75)))
     assert all(curve["lo"] <= curve["retention"]) and all(curve["retention"] <= curve["hi"])
     assert c.period_retention(curve.reset_index(), 1) == (pytest.approx(0.25), 4)
     rate, n = c.period_retention(curve.reset_index(), 3)
     assert math.isnan(rate) and n == 0
+
+
+def _matrix(cells):
+    """A retention matrix frame from (cohort month index, size, retained per period, complete periods)."""
+    rows = []
+    for i, size, retained, complete_to in cells:
+        cohort = pd.Timestamp("2025-01-01") + pd.DateOffset(months=i)
+        for n, users in enumerate(retained):
+            rows.append({"cohort": cohort, "period": n, "cohort_size": size, "users": users,
+                         "revenue": float(users), "complete": n <= complete_to})
+    return MetricResult(pd.DataFrame(rows), "", [], {})
+
+
+def test_chained_curve_does_not_rise_when_young_cohorts_drop_out():
+    # an old cohort that retained well (100 users: 60 in month 1, 50 in month 2, complete to month 2) and a
+    # big young one that retains badly (1,000 users: 200 in month 1; its month 2 not complete yet)
+    cells = [(0, 100, [100, 60, 50], 2), (1, 1000, [1000, 200, 100], 1)]
+    curve = c.average_retention(_matrix(cells)).frame.set_index("period")
+    # pooled month 1 = (60 + 200) / 1,100 = 0.2364; month 2 = 50 / 100 = 0.5 — the old average "rose" to 50 %
+    # because only the good old cohort is left
+    assert curve["pooled"].tolist() == pytest.approx([1.0, 260 / 1100, 0.5])
+    # chained: month 2 = 0.2364 × (50 / 60) = 0.1970
+    assert curve["retention"].tolist() == pytest.approx([1.0, 260 / 1100, 260 / 1100 * 50 / 60])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 500), st.lists(st.floats(0, 1), min_size=1, max_size=6)),
+                min_size=1, max_size=8))
+def test_chained_curve_never_rises_when_no_cohort_does(cohorts):
+    """Property: every cohort's own retention falls (as under "in N or later") and the youngest cohorts are
+    complete for fewer periods (a staircase) → the chained average never rises, whatever the sizes."""
+    cells = []
+    for i, (size, drops) in enumerate(cohorts):
+        retained, level = [size], size
+        for d in drops:
+            level = int(level * d)
+            retained.append(level)
+        age = len(cohorts) - 1 - i  # cohort i is complete up to period `age`
+        cells.append((i, size, retained, age))
+    curve = c.average_retention(_matrix(cells)).frame
+    values = curve["retention"].tolist()
+    assert all(b <= a + 1e-12 for a, b in zip(values, values[1:]))
+    assert all(0 <= v <= 1 for v in values)
 
 
 def test_on_or_after_rule_changes_users_column():
@@ -290,12 +342,24 @@ def test_area_contract(sample_ws):
 
 
 def test_cohort_flag_against_trailing_baseline():
-    # eight cohorts of 100 with 60 retained in month 1, then one of 100 with 30: z ≈ −5.6 → flagged
+    # eight cohorts of 100 with 60 retained in month 1, then one of 100 with 30: 30/100 vs 480/800,
+    # z = −5.7078, p = 1.14e-8 (statsmodels proportions_ztest([30, 480], [100, 800])); M1..M7 test 60 vs 60, p = 1.
+    # Family of 8 cohorts: Bonferroni p = 9.2e-8 < 0.05 → high
     rows = [{"cohort": T("2025-01-01") + pd.DateOffset(months=i), "cohort_label": f"M{i}", "period": 1,
              "cohort_size": 100, "users": 60 if i < 8 else 30, "complete": True} for i in range(9)]
+    tests = c.cohort_tests(pd.DataFrame(rows), Thresholds(), 1).set_index("cohort_label")
+    assert len(tests) == 8 and tests.loc["M8", "z"] == pytest.approx(-5.707818, abs=1e-5)
+    assert tests.loc["M8", "p_value"] == pytest.approx(1.144337e-8, rel=1e-4)
     flags = c.cohort_flags(pd.DataFrame(rows), Thresholds(), 1)
-    assert [f.subject for f in flags] == ["Cohort M8"]
+    assert [f.subject for f in flags] == ["Cohort M8"] and flags[0].severity == "high"
     assert flags[0].value == pytest.approx(0.30) and flags[0].reference == pytest.approx(0.60)
+    # a milder dip, 47/100: z = −2.4880, p = 0.012846 (statsmodels) would flag alone, but over 8 cohorts
+    # Benjamini–Hochberg gives 0.012846 × 8 / 1 = 0.1028 (statsmodels multipletests 'fdr_bh') → no flag
+    rows[-1]["users"] = 47
+    tests = c.cohort_tests(pd.DataFrame(rows), Thresholds(), 1).set_index("cohort_label")
+    assert tests.loc["M8", "p_value"] == pytest.approx(0.012846, abs=1e-6)
+    assert tests.loc["M8", "p_bh"] == pytest.approx(0.102772, abs=1e-6) and not tests["flagged"].any()
+    assert c.cohort_flags(pd.DataFrame(rows), Thresholds(), 1) == []
     # a cohort under min_group_size (30) is not tested
     rows[-1]["cohort_size"], rows[-1]["users"] = 10, 1
     assert c.cohort_flags(pd.DataFrame(rows), Thresholds(), 1) == []

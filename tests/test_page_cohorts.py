@@ -17,7 +17,7 @@ def tiles(app) -> dict[str, str]:
 
 
 def expected_tiles(grain: str = "M", later: int = 3) -> dict[str, str]:
-    """Plain pandas on the sample CSV: calendar cohorts by first activity, weighted over complete cells."""
+    """Plain pandas on the sample CSV: calendar cohorts by first activity, the chained average curve."""
     events = pd.read_csv(SAMPLE_DIR / SAMPLE_FILES["activity"], usecols=["User ID", "Timestamp"])
     when = pd.to_datetime(events["Timestamp"])
     period = when.dt.to_period(grain)
@@ -28,10 +28,15 @@ def expected_tiles(grain: str = "M", later: int = 3) -> dict[str, str]:
     data_end = when.max().normalize()
 
     def rate(k):
-        # cells whose period ends (last day) on or before the data's last day
-        ok = [c for c in sizes.index if (c + k).end_time.normalize() <= data_end]
-        kept = active.loc[(active["n"] == k) & active["cohort"].isin(ok)]
-        return f"{len(kept) / sizes[ok].sum():.1%}"
+        # chained: Π over steps j = 1..k of (users active in j ÷ users active in j − 1) over the cohorts whose
+        # period j ends (last day) on or before the data's last day; period 0 of every cohort is 100 %
+        level = 1.0
+        for j in range(1, k + 1):
+            ok = [c for c in sizes.index if (c + j).end_time.normalize() <= data_end]
+            now = active.loc[(active["n"] == j) & active["cohort"].isin(ok)]
+            before = active.loc[(active["n"] == j - 1) & active["cohort"].isin(ok)]
+            level *= len(now) / len(before)
+        return f"{level:.1%}"
 
     unit = "Month" if grain == "M" else "Week"
     return {"Users": f"{events['User ID'].nunique():,}", "Cohorts": f"{len(sizes):,}",

@@ -66,7 +66,7 @@ def heatmap_height(matrix: pd.DataFrame) -> int:
 
 
 def retention_curves(curve: pd.DataFrame, unit: str = "Month", group: str | None = None,
-                     title: str = "Average retention curve (weighted by cohort size)") -> alt.Chart:
+                     title: str = "Average retention curve (chained over cohorts old enough)") -> alt.Chart:
     """Retention by period N with its 95% interval; one line per group when `group` is given.
 
     `curve` has period, retention, lo, hi, base_users (and `group`, `group_users` for groups).
@@ -91,7 +91,8 @@ def retention_curves(curve: pd.DataFrame, unit: str = "Month", group: str | None
     line = base.mark_line(point=True, **({} if group else {"color": OK_COLOUR})).encode(
         y=alt.Y("retention:Q", title=y_title), **line_colour)
     chart = (band + line).resolve_legend(color="independent") if group else band + line
-    return chart.properties(title=alt.Title(title, subtitle="band: 95% interval; only complete periods"),
+    return chart.properties(title=alt.Title(title, subtitle="each step over the cohorts complete at both "
+                                                         "periods; band: 95% interval"),
                                     height=300)
 
 
@@ -99,7 +100,7 @@ def revenue_curve(curve: pd.DataFrame, unit: str = "Month") -> alt.Chart:
     """Revenue per original cohort user in each period N (money), over complete periods."""
     return alt.Chart(curve, title=alt.Title(
         "Revenue per cohort user by period",
-        subtitle="Σ revenue of the cohorts in period N ÷ Σ their users; only complete periods")).mark_bar(
+        subtitle="chained like the retention curve: steps over the cohorts complete at both periods")).mark_bar(
         color=OK_COLOUR).encode(
         x=alt.X("period:O", title=f"{unit}s since cohort start", axis=alt.Axis(labelAngle=0)),
         y=alt.Y("revenue_per_user:Q", title="Revenue per cohort user", axis=alt.Axis(format=",.2f")),

@@ -41,7 +41,7 @@ from lib.periods import period_label, period_sql
 from lib.questions import questions_for
 from lib.result import Flag, MetricResult
 from lib.sql import quote_ident
-from lib.stats import two_proportion_test, wilson_interval
+from lib.stats import Z95, adjust_p_values, two_proportion_test, wilson_interval
 
 GRAINS = ("month", "week")
 MODES = ("calendar", "rolling")
@@ -455,37 +455,76 @@ def _finish(raw: pd.DataFrame, opts: CohortOptions, with_revenue: bool) -> pd.Da
 
 
 def average_retention(matrix: MetricResult, opts: CohortOptions = CohortOptions()) -> MetricResult:
-    """Average retention curve weighted by cohort size, over complete cells only.
+    """Average retention curve, chained over the cohorts old enough at each step (life-table style).
 
-    retention(N) = Σ_c retained(c, N) / Σ_c size(c) for the cohorts c whose period N is complete
-    (ratio 0–1); ``cohorts`` and ``base_users`` say how many stand behind each point; ``lo``/``hi``
-    is the Wilson 95% interval on base_users. revenue_per_user(N) = Σ revenue(c, N) / Σ size(c)
-    and revenue_retention(N) = Σ revenue(c, N) / Σ revenue(c, 0) over the same cohorts.
-    A period with no complete cohort is left out (nothing to average yet).
+    Which cohorts are complete changes with N: the youngest drop out first. Averaging each N over
+    its own set (Σ retained(N) ÷ Σ size) mixes sets, and the curve can rise only because a large
+    old cohort with low retention left the average. So the curve is chained:
+    retention(0) = Σ_c retained(c, 0) ÷ Σ_c size(c) over the cohorts whose period 0 is complete;
+    retention(N) = retention(N − 1) × Σ_{c∈S_N} retained(c, N) ÷ Σ_{c∈S_N} retained(c, N − 1),
+    with S_N the cohorts complete at both N − 1 and N (ratio 0–1; a step over the same cohorts is
+    exactly their weighted average, so while no cohort drops out the two agree). When every
+    cohort's own retention falls (always under "in N or later"), every step is ≤ 1 and the curve
+    never rises. ``pooled`` = Σ_{S_N} retained(c, N) ÷ Σ_{S_N} size(c), the plain weighted average
+    of the same cells; ``cohorts``/``base_users``/``users`` say which cells stand behind the point;
+    ``set_changed`` marks an N where fewer cohorts stand behind the step than behind the one before.
+    ``lo``/``hi``: 95% interval on the log scale with Greenwood's variance Σ (n − r) / (n · r)
+    over the steps (n = retained at N − 1, r = retained at N; steps with r ≥ n add 0), plus the
+    Wilson width of period 0 — an approximation (a "returned in N" user need not have been
+    retained at N − 1). revenue_per_user(N) and revenue_retention(N) (÷ period 0) are chained the
+    same way from Σ revenue(c, N) ÷ Σ revenue(c, N − 1). A period with no complete cohort is left out.
     """
     frame = _weighted_curve(matrix.frame.assign(grp="All"))
     return MetricResult(frame.drop(columns=["grp"]), matrix.sql, matrix.params, matrix.excluded)
 
 
+CURVE_COLUMNS = ["grp", "period", "cohorts", "base_users", "users", "retention", "lo", "hi", "pooled",
+                 "set_changed", "revenue_per_user", "revenue_retention"]
+
+
 def _weighted_curve(matrix: pd.DataFrame) -> pd.DataFrame:
-    cols = ["grp", "period", "cohorts", "base_users", "users", "retention", "lo", "hi",
-            "revenue_per_user", "revenue_retention"]
+    """Chained curve per group (see `average_retention`) from matrix cells with grp, cohort, period,
+    cohort_size, users, revenue, complete."""
     done = matrix.loc[matrix["complete"].astype(bool)] if len(matrix) else matrix
     if done.empty:
-        return pd.DataFrame(columns=cols)
-    done = done.copy()
-    base0 = matrix.loc[matrix["period"] == 0].groupby(["grp", "cohort"])["revenue"].sum()
-    done["revenue0"] = pd.Series(list(zip(done["grp"], done["cohort"])), index=done.index).map(base0)
-    g = done.groupby(["grp", "period"], as_index=False).agg(
-        cohorts=("cohort", "nunique"), base_users=("cohort_size", "sum"), users=("users", "sum"),
-        revenue=("revenue", "sum"), revenue0=("revenue0", "sum"))
-    g["retention"] = g["users"] / g["base_users"]
-    bounds = [wilson_interval(u, n) for u, n in zip(g["users"], g["base_users"])]
-    g["lo"] = [b[0] for b in bounds]
-    g["hi"] = [b[1] for b in bounds]
-    g["revenue_per_user"] = g["revenue"] / g["base_users"]
-    g["revenue_retention"] = (g["revenue"] / g["revenue0"]).where(g["revenue0"] > 0)
-    return g[cols]
+        return pd.DataFrame(columns=CURVE_COLUMNS)
+    rows = []
+    for grp, cells in done.groupby("grp", sort=False):
+        users = cells.pivot_table(index="cohort", columns="period", values="users", aggfunc="sum")
+        revenue = cells.pivot_table(index="cohort", columns="period", values="revenue", aggfunc="sum")
+        size = cells.groupby("cohort")["cohort_size"].first()
+        if 0 not in users.columns:
+            continue
+        s0 = users.index[users[0].notna()]
+        r0 = float(users.loc[s0, 0].sum()) / float(size[s0].sum())
+        lo0, hi0 = wilson_interval(users.loc[s0, 0].sum(), size[s0].sum())
+        var = ((1 - r0) / (r0 * size[s0].sum())) if 0 < r0 < 1 else 0.0
+        rpu = float(revenue.loc[s0, 0].sum()) / float(size[s0].sum())
+        rr = 1.0 if revenue.loc[s0, 0].sum() > 0 else math.nan
+        rows.append((grp, 0, len(s0), int(size[s0].sum()), int(users.loc[s0, 0].sum()), r0, lo0, hi0, r0, False,
+                     rpu, rr))
+        level, prev_set = r0, s0
+        for n in sorted(c for c in users.columns if c > 0):
+            if n - 1 not in users.columns:
+                break
+            step_set = users.index[users[n].notna() & users[n - 1].notna()]
+            if not len(step_set):
+                break
+            num, den = float(users.loc[step_set, n].sum()), float(users.loc[step_set, n - 1].sum())
+            level = level * num / den if den > 0 else (0.0 if num == 0 else math.nan)
+            if 0 < num < den:
+                var += (den - num) / (den * num)
+            rev_num, rev_den = float(revenue.loc[step_set, n].sum()), float(revenue.loc[step_set, n - 1].sum())
+            ratio = rev_num / rev_den if rev_den > 0 else (0.0 if rev_num == 0 else math.nan)
+            rpu, rr = rpu * ratio, rr * ratio
+            half = Z95 * math.sqrt(var)
+            lo, hi = ((level * math.exp(-half), min(1.0, level * math.exp(half))) if level > 0
+                      else (0.0, 0.0) if level == 0 else (math.nan, math.nan))
+            base = int(size[step_set].sum())
+            rows.append((grp, n, len(step_set), base, int(num), level, lo, hi, num / base, len(step_set) < len(prev_set),
+                         rpu, rr))
+            prev_set = step_set
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
 
 
 def period_retention(curve: pd.DataFrame, n: int) -> tuple[float, int]:
@@ -630,33 +669,50 @@ def _dataset(ws):
     return dataset if dataset is not None and dataset.table else None
 
 
-def cohort_flags(matrix: pd.DataFrame, thresholds, period: int = 1) -> list[Flag]:
-    """Cohorts whose retention in `period` is significantly below the pooled trailing baseline.
+def cohort_tests(matrix: pd.DataFrame, thresholds, period: int = 1) -> pd.DataFrame:
+    """Each cohort's retention in `period` against the pooled trailing baseline, as one family.
 
     For each complete cell (c, period), baseline = Σ retained / Σ size over the previous
-    `baseline_periods` cohorts with that cell complete; two-proportion z-test at `baseline_alpha`;
-    cohorts smaller than `min_group_size` are not tested. Severity medium (a cohort dip is a
-    question to ask, not yet an outage).
+    `baseline_periods` cohorts with that cell complete; `two_proportion_test` (Fisher's exact when a
+    cell expects under 5) gives p. Tested when the cohort and its baseline both have at least
+    `min_group_size` users. The family is every tested cohort: p_bh (Benjamini–Hochberg) and
+    p_bonferroni (`adjust_p_values`); flagged = below its baseline with p_bh < `baseline_alpha`;
+    severity 'high' when p_bonferroni < `baseline_alpha` too, else 'medium'.
+    Columns: cohort, cohort_label, users, cohort_size, rate, base_users, base_size, baseline,
+    prior, z, p_value, p_bh, p_bonferroni, flagged, severity.
     """
     cells = matrix.loc[(matrix["period"] == period) & matrix["complete"].astype(bool)].sort_values("cohort")
-    k = int(thresholds["baseline_periods"])
-    alpha = thresholds["baseline_alpha"]
-    flags = []
-    rows = list(cells.itertuples(index=False))
-    for i, row in enumerate(rows):
-        prior = rows[max(0, i - k):i]
-        if not prior or row.cohort_size < thresholds["min_group_size"]:
+    k, alpha, min_n = int(thresholds["baseline_periods"]), thresholds["baseline_alpha"], thresholds["min_group_size"]
+    rows, cells = [], list(cells.itertuples(index=False))
+    for i, row in enumerate(cells):
+        prior = cells[max(0, i - k):i]
+        x2, n2 = sum(r.users for r in prior), sum(r.cohort_size for r in prior)
+        if not prior or row.cohort_size < min_n or n2 < min_n:
             continue
-        x2 = sum(r.users for r in prior)
-        n2 = sum(r.cohort_size for r in prior)
         test = two_proportion_test(row.users, row.cohort_size, x2, n2)
-        if test.worse("below", alpha):
-            flags.append(Flag(
-                "cohorts", f"Period {period} retention", f"Cohort {row.cohort_label}", test.rate, test.baseline,
-                f"two-proportion z={test.z:.2f}, n={row.cohort_size:,} vs {n2:,} in the {len(prior)} prior cohorts",
-                "medium",
-                questions_for("cohorts", "Retention"), pd.Timestamp(row.cohort)))
-    return flags
+        rows.append({"cohort": pd.Timestamp(row.cohort), "cohort_label": row.cohort_label, "users": int(row.users),
+                     "cohort_size": int(row.cohort_size), "rate": test.rate, "base_users": int(x2),
+                     "base_size": int(n2), "baseline": test.baseline, "prior": len(prior), "z": test.z,
+                     "p_value": test.p_value})
+    frame = pd.DataFrame(rows, columns=["cohort", "cohort_label", "users", "cohort_size", "rate", "base_users",
+                                        "base_size", "baseline", "prior", "z", "p_value"])
+    frame["p_bh"] = adjust_p_values(frame["p_value"], "fdr_bh")
+    frame["p_bonferroni"] = adjust_p_values(frame["p_value"], "bonferroni")
+    frame["flagged"] = (frame["rate"] < frame["baseline"]) & (frame["p_bh"] < alpha)
+    frame["severity"] = ["high" if f and b < alpha else "medium" if f else ""
+                         for f, b in zip(frame["flagged"], frame["p_bonferroni"])]
+    return frame
+
+
+def cohort_flags(matrix: pd.DataFrame, thresholds, period: int = 1) -> list[Flag]:
+    """Cohorts whose retention in `period` is significantly below the pooled trailing baseline,
+    after adjusting for the number of cohorts tested (`cohort_tests`)."""
+    tests = cohort_tests(matrix, thresholds, period)
+    return [Flag("cohorts", f"Period {period} retention", f"Cohort {row.cohort_label}", row.rate, row.baseline,
+                 f"two-proportion z={row.z:.2f}, n={row.cohort_size:,} vs {row.base_size:,} in the {row.prior} prior "
+                 f"cohorts, p={row.p_value:.2g}; Benjamini–Hochberg over {len(tests)} cohorts p={row.p_bh:.2g}",
+                 row.severity, questions_for("cohorts", "Retention"), row.cohort)
+            for row in tests[tests["flagged"]].itertuples(index=False)]
 
 
 def area_flags(ws) -> list[Flag]:

@@ -420,16 +420,19 @@ def baseline_rate_test(x: float, n: float, prior_x, prior_n) -> ProportionTest:
     baseline periods' own spread.
 
     When the baseline periods vary no more than binomial noise (φ = 1), the two-proportion test
-    (Fisher's exact for small counts). Otherwise a quasi-binomial z with the variance inflated by φ
-    (`overdispersion`): z = (p − p₀) / √(φ·p̄(1−p̄)(1/n + 1/N)), p̄ pooled — so a period is only
-    unusual when it is unusual against how much periods usually differ.
+    (Fisher's exact for small counts). Otherwise a quasi-binomial test with the variance inflated by
+    φ (`overdispersion`): z = (p − p₀) / √(φ·p̄(1−p̄)(1/n + 1/N)), p̄ pooled, read against Student's t
+    with k − 1 degrees of freedom, as φ is estimated from only the k baseline periods (quasi-likelihood,
+    McCullagh & Nelder 1989, §9.2) — so a period is only unusual when it is unusual against how much
+    periods usually differ, and a few baseline periods make the test humbler, not bolder.
     Worked example: 80/1000 against 50/1000, 70/1100, 40/900, 65/1000, 55/1050 (φ = 1.4966):
     baseline 280/5050 = 0.055446, pooled 360/6050 = 0.059504,
     se = √(1.4966·0.059504·0.940496·(1/1000 + 1/5050)) = 0.010017,
-    z = (0.08 − 0.055446) / 0.010017 = 2.4513, p = 0.01424 (the plain z-test: 3.00, p = 0.0027).
+    z = (0.08 − 0.055446) / 0.010017 = 2.45125, t with 4 df: p = 0.07035 (scipy 2·t.sf(2.45125, 4);
+    the plain z-test says p = 0.0027).
     >>> t = baseline_rate_test(80, 1000, [50, 70, 40, 65, 55], [1000, 1100, 900, 1000, 1050])
     >>> round(t.z, 4), round(t.p_value, 5)
-    (2.4513, 0.01424)
+    (2.4513, 0.07035)
     """
     px = [float(v) for v in prior_x]
     pn = [float(v) for v in prior_n]
@@ -441,4 +444,25 @@ def baseline_rate_test(x: float, n: float, prior_x, prior_n) -> ProportionTest:
     pooled = (x + base_x) / (n + base_n)
     se = math.sqrt(phi * pooled * (1 - pooled) * (1 / n + 1 / base_n))
     z = (p1 - p0) / se if se > 0 else 0.0
-    return ProportionTest(p1, p0, z, 2 * (1 - normal_cdf(abs(z))))
+    from scipy.stats import t as student_t
+    df = sum(1 for v in pn if v > 0) - 1
+    return ProportionTest(p1, p0, z, float(2 * student_t.sf(abs(z), df)))
+
+
+def exact_interval(successes: float, n: float, alpha: float = 0.05) -> tuple[float, float]:
+    """Clopper–Pearson (exact binomial) interval for successes/n at level 1 − alpha; (nan, nan)
+    when n == 0 (statsmodels proportion_confint, method 'beta').
+
+    Never narrower than its level claims, which matters for a few events at a strict level:
+    4 unsubscribes in 610 at the Bonferroni level of 352 sends has a Wilson low end of 0.12 %
+    (clear of a 0.1 % limit) though P(X ≥ 4 | 0.1 %) = 0.0034; the exact interval says so.
+    Worked example: 4 of 610 at 95 % → 0.001789–0.016704 (scipy binomtest(4, 610)
+    .proportion_ci(method='exact') agrees).
+    >>> [round(v, 6) for v in exact_interval(4, 610)]
+    [0.001789, 0.016704]
+    """
+    if n <= 0:
+        return (math.nan, math.nan)
+    from statsmodels.stats.proportion import proportion_confint
+    low, high = proportion_confint(round(successes), round(n), alpha=alpha, method="beta")
+    return (float(low), float(high))

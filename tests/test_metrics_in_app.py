@@ -348,12 +348,12 @@ def test_trend_flags_against_own_baseline():
 def test_spread_of_the_baseline_widens_the_test():
     # Jan–May engagement 50/1000, 70/1100, 40/900, 65/1000, 55/1050 (φ = 1.4966, see test_stats), Jun 80/1000:
     # plain z-test p = 0.0027 would flag; against how much months differ (stats.baseline_rate_test doctest)
-    # z = 2.4513, p = 0.01424 — and Jun is *higher*, so engagement is not worse: no flag either way.
+    # z = 2.4513 on t with 4 df, p = 0.07035 — and Jun is *higher*, so engagement is not worse: no flag.
     rows = [("2026-01-01", 1000, 50, 0), ("2026-02-01", 1100, 70, 0), ("2026-03-01", 900, 40, 0),
             ("2026-04-01", 1000, 65, 0), ("2026-05-01", 1050, 55, 0), ("2026-06-01", 1000, 80, 0)]
     t = m.trend_flags(_periods(rows), Thresholds())
     jun = t[(t["metric"] == "Engagement rate") & (t["label"] == "Jun 2026")].iloc[0]
-    assert jun["p_value"] == pytest.approx(0.01424, abs=1e-5) and not jun["flagged"]
+    assert jun["p_value"] == pytest.approx(0.07035, abs=1e-5) and not jun["flagged"]
 
 
 def test_a_lasting_drop_stays_flagged_and_noise_is_adjusted_for_many_periods():

@@ -27,8 +27,10 @@ def test_in_app_page_with_sample_data():
     text = " ".join(w.value for w in at.warning)
     assert "Messages per active user per week rose" in text and "beyond week-to-week noise" in text
     flags = m.area_flags(ws)
-    assert {f.metric for f in flags} >= {"Engagement rate", "Dismiss rate", "Mute rate", "Dwell under 1s",
-                                         "Messages per active user per week", "Frequency up and engagement down"}
+    # Monthly engagement (4.9 % vs 8.8 %) and mutes are not flagged: four months of baseline that differ more
+    # than chance leave too few degrees of freedom to tell; the weekly test (17 weeks of baseline) does.
+    assert {f.metric for f in flags} >= {"Dismiss rate", "Dwell under 1s", "Messages per active user per week",
+                                         "Frequency up and engagement down"}
     # the sample's in-app campaigns are drawn on the trend panels (one facet chart)
     assert at.checkbox(key="campaigns_in_app").value
     assert at.multiselect(key="campaign_channels_in_app").value == ["in-app"]

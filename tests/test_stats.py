@@ -178,3 +178,15 @@ def test_baseline_rate_test_falls_back_to_two_proportion_without_overdispersion(
     wide = stats.baseline_rate_test(80, 1000, [50, 70, 40, 65, 55], [1000, 1100, 900, 1000, 1050])
     plain = stats.two_proportion_test(80, 1000, 280, 5050)
     assert wide.p_value > plain.p_value  # the spread of the baseline periods makes the period less unusual
+    # z = 2.45125 read on Student's t with 4 df: scipy.stats.t.sf(2.45125, 4) * 2 = 0.070350
+    assert wide.p_value == pytest.approx(0.070350, abs=2e-6)
+
+
+@pytest.mark.parametrize("x,n,alpha,low,high", [
+    # scipy 1.17 binomtest(x, n).proportion_ci(confidence_level=1 - alpha, method='exact')
+    (4, 610, 0.05, 0.0017894695, 0.0167037605),
+    (2, 400, 0.05, 0.0006060978, 0.0179441446),
+    (0, 50, 0.05, 0.0, 0.0711217365),
+])
+def test_exact_interval_against_scipy(x, n, alpha, low, high):
+    assert stats.exact_interval(x, n, alpha) == pytest.approx((low, high), abs=1e-9)

@@ -520,7 +520,7 @@ def frequency_relevance(weekly: pd.DataFrame, thresholds: Thresholds) -> pd.Data
 
     - too_frequent: messages_per_user > baseline mean × (1 + in_app_frequency_rise_max), baseline =
       mean of the previous ``baseline_periods`` complete weeks (at least 3) whose engagement was not
-      significantly low (those stay out of later baselines).
+      clearly low (p under ``baseline_alpha`` / weeks tested so far; those stay out of later baselines).
     - less_relevant: engagement significantly below the pooled trailing engagement
       (``stats.baseline_rate_test``, widened by the trailing weeks' over-dispersion; n = impressions),
       at ``baseline_alpha`` after Benjamini–Hochberg over the weeks tested (``engagement_p_adjusted``).
@@ -545,7 +545,8 @@ def frequency_relevance(weekly: pd.DataFrame, thresholds: Thresholds) -> pd.Data
         out["too_frequent"].append(bool(ok and row["messages_per_user"] > f_base * (1 + rise)))
         out["less_relevant"].append(bool(test and test.z < 0))
         out["engagement_p"].append(test.p_value if test else math.nan)
-        if complete.iloc[i] and not (test and test.z < 0 and test.p_value < alpha):
+        tested_so_far = sum(1 for v in out["engagement_p"] if pd.notna(v))
+        if complete.iloc[i] and not (test and test.z < 0 and test.p_value < alpha / max(1, tested_so_far)):
             usable.append(i)
     for key, values in out.items():
         frame[key] = values
@@ -568,13 +569,14 @@ def trend_flags(periods: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
     """Each period's rates against its own trailing baseline: long frame, one row per period × metric.
 
     baseline = Σ numerator / Σ denominator over the previous ``baseline_periods`` complete periods (at
-    least 3) that were not themselves worse than their baseline (a bad month does not lower the bar
-    for the next); test = ``stats.baseline_rate_test`` (two-proportion, Fisher's exact when counts are
+    least 3) that were not themselves clearly worse than their baseline (p under ``baseline_alpha``
+    divided by the periods tested so far — a bad month does not lower the bar for the next, and a
+    chance low does not lock the bar high); test = ``stats.baseline_rate_test`` (two-proportion, Fisher's exact when counts are
     small, widened by the baseline periods' over-dispersion φ). The p-values of each metric's periods
     are adjusted together (Benjamini–Hochberg, ``p_adjusted``): a period is flagged when significantly
     worse at ``baseline_alpha`` after adjustment (engagement lower; dismiss, mute, dwell-under-1 s
-    higher) and it has at least ``min_group_size`` impressions; ``bonferroni_p`` (× the number of
-    periods tested) decides "high". Dwell under 1 s is also flagged above
+    higher) and it has at least ``min_group_size`` impressions; ``bonferroni_p`` (× every period and
+    metric tested) decides "high". Dwell under 1 s is also flagged above
     ``in_app_dwell_under_1s_max`` when its 95 % interval clears the threshold. Columns: period, label,
     metric, value, n, baseline, p_value, p_adjusted, bonferroni_p, flagged, reason, incomplete.
     """
@@ -597,7 +599,8 @@ def trend_flags(periods: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
                                           prior[num].fillna(0), prior[den].fillna(0))
                 baseline, p_value = test.baseline, test.p_value
                 worse = test.z > 0 if direction == "above" else test.z < 0
-            if complete.iloc[i] and not (worse and p_value < alpha):
+            tested_so_far = sum(1 for r in metric_rows if pd.notna(r["p_value"])) + 1
+            if complete.iloc[i] and not (worse and p_value < alpha / tested_so_far):
                 usable.append(i)
             above = (rate == "dwell_under_1s" and n >= small and pd.notna(row[num])
                      and rate_clears_threshold(float(row[num]), float(n), thresholds["in_app_dwell_under_1s_max"], "above"))
@@ -608,7 +611,6 @@ def trend_flags(periods: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
         if tested.empty:
             continue
         tested["p_adjusted"] = adjust_p_values(tested["p_value"])
-        tested["bonferroni_p"] = adjust_p_values(tested["p_value"], "bonferroni")
         for rec in tested.to_dict("records"):
             reasons = []
             if rec["n"] >= small and rec["worse"] and rec["p_adjusted"] < alpha:
@@ -618,7 +620,9 @@ def trend_flags(periods: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
             rows.append({**rec, "flagged": bool(reasons), "reason": ", ".join(reasons)})
     columns = ["period", "label", "metric", "value", "n", "baseline", "p_value", "p_adjusted", "bonferroni_p",
                "flagged", "reason", "incomplete"]
-    return pd.DataFrame(rows, columns=columns)[columns]
+    out = pd.DataFrame(rows, columns=columns)
+    out["bonferroni_p"] = adjust_p_values(out["p_value"], "bonferroni") if len(out) else []
+    return out[columns]
 
 
 def campaign_table(con, src: InAppSource) -> MetricResult:

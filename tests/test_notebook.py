@@ -43,9 +43,11 @@ def test_rows_are_capped(loaded):
     ("SELEC 1", "does not parse"),
 ])
 def test_non_read_only_sql_is_refused(loaded, sql, message):
+    before = _state(loaded)
     with pytest.raises(SqlError, match=message.replace("(", r"\(").replace(")", r"\)")):
         run_user_sql(loaded.con, sql)
     assert loaded.con.execute("SELECT count(*) FROM email_campaigns").fetchone()[0] == 2
+    assert _state(loaded) == before
 
 
 @pytest.mark.parametrize("sql", [
@@ -157,9 +159,11 @@ def test_now_works(loaded):
     "SELECT * FROM (SHOW \"Allowed_Directories\")",
 ])
 def test_server_settings_and_folders_are_not_shown(loaded, sql):
+    before = _state(loaded)
     with pytest.raises(SqlError, match="not available in the notebook") as refused:
         run_user_sql(loaded.con, sql)
     assert loaded._spill_dir not in str(refused.value)
+    assert _state(loaded) == before
 
 
 def test_a_column_named_query_and_show_tables_still_work(loaded):

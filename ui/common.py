@@ -63,7 +63,10 @@ def dataset_section(kinds: list[str], key: str) -> Dataset | None:
     if upload is not None:
         try:
             data = upload.getvalue()
-            loaded = ws.load(upload.name, data, kinds=kinds)
+            # Reading and typing a big workbook takes seconds: a spinner with the time so far (shown
+            # after half a second, so a re-run that finds the file already loaded shows nothing).
+            with st.spinner("Reading the file and typing its columns…", show_time=True):
+                loaded = ws.load(upload.name, data, kinds=kinds)
             if not loaded.ready:
                 _point_to_its_page(ws, loaded, data, kinds)
         except BoundaryError as exc:

@@ -6,6 +6,7 @@ from lib.charts import voice as charts
 from lib.errors import BoundaryError
 from lib.metrics import deals as dm
 from lib.metrics import voice as vm
+from lib.text import LEXICON_LIMITS, MAX_SCORED_CHARS
 from ui.common import (dataset_section, download_csv, excluded_note, flags_table, show_sql, show_table,
                        threshold_editor, workspace)
 
@@ -32,7 +33,7 @@ PCT = {c: st.column_config.NumberColumn(format="percent") for c in (
 
 
 def pct(v):
-    return "—" if v is None else f"{v:.1%}"
+    return "—" if v is None or v != v else f"{v:.1%}"
 
 
 def delta_pts(v, prev):
@@ -48,13 +49,17 @@ try:
         flags += vm.text_flags(by_period, alpha, min_n, grain)
         posters = vm.poster_matches(con, texts.table, vm.known_customer_sources(ws))
         summary = vm.poster_summary(posters.frame)
+        labelled = vm.has_file_labels(con, texts.table)  # the file carries its own sentiment label
+        label_col = texts.mapping.get("sentiment_label")
+        negative_means = (f"labelled negative in the file's “{label_col}” column (the lexicon's call where a label "
+                          "is blank or unreadable)" if labelled else "with VADER compound ≤ −0.05")
         share, share_prev, last = vm.latest_complete(by_period.frame, "share_negative")
         compl, compl_prev, _ = vm.latest_complete(by_period.frame, "complaints")
         t1, t2, t3, t4 = st.columns(4)
         t1.metric("Texts", f"{int(by_period.frame['texts'].sum()):,}",
                   help="Texts with a non-blank text and a readable date; blanks are counted below.")
         t2.metric("Share negative", pct(share), delta_pts(share, share_prev), delta_color="inverse",
-                  help="Texts with VADER compound ≤ −0.05 ÷ texts in the latest complete period; delta vs the period before.")
+                  help=f"Texts {negative_means} ÷ texts in the latest complete period; delta vs the period before.")
         t3.metric("Complaints about marketing", "—" if compl is None else f"{compl:,.0f}",
                   None if compl is None or compl_prev is None else f"{compl - compl_prev:+,.0f}", delta_color="inverse",
                   help="Texts naming a marketing channel (email, notification, promo, spam…) with a complaint cue "
@@ -65,13 +70,16 @@ try:
         if last:
             st.caption(f"Share negative and complaints: latest complete {grain}, {last}; deltas vs the {grain} before.")
         excluded_note(by_period)
+        if long := vm.long_text_count(con, texts.table):
+            st.caption(f"{long:,} text(s) longer than {MAX_SCORED_CHARS:,} characters are read by their first "
+                       f"{MAX_SCORED_CHARS:,} characters (sentiment, terms, complaints).")
 
         st.subheader("Is the share of negative texts rising?")
         st.altair_chart(charts.rate_with_baseline(
             tested["negative"], "share_negative", "neg_low", "neg_high", "base_share_negative",
             f"Share of texts negative per {grain}", "Share negative", n="texts"), width="stretch")
         st.caption(f"Red: significantly above the pooled {k} {grain}s before (two-proportion test, α = {alpha:g}, "
-                   f"periods with at least {min_n:g} texts). Sentiment: VADER lexicon, negative at compound ≤ −0.05.")
+                   f"periods with at least {min_n:g} texts). Negative: texts {negative_means}.")
         table = by_period.frame[["label", "texts", "negative", "neutral", "positive", "complaints", "share_negative",
                                  "base_share_negative", "complaint_share", "incomplete"]]
         show_table(table, width="stretch", column_config={"label": "Period", **{
@@ -79,6 +87,27 @@ try:
             ("share_negative", "base_share_negative", "complaint_share")}})
         download_csv(table, "texts_by_period.csv", "voice_periods")
         show_sql(by_period)
+        if labelled:
+            st.subheader("Does the lexicon agree with the file's sentiment labels?")
+            agreement = vm.label_agreement(con, texts.table)
+            a = vm.agreement_summary(agreement.frame)
+            a1, a2, a3, a4 = st.columns(4)
+            a1.metric("Negative, by the file's labels", pct(a["file_share_negative"]),
+                      help="Texts labelled negative ÷ texts with a readable label.")
+            a2.metric("Negative, by the lexicon", pct(a["lexicon_share_negative"]),
+                      help="Of the same texts, those with VADER compound ≤ −0.05.")
+            a3.metric("Lexicon agrees", pct(a["agreement"]),
+                      help="Texts where the lexicon's negative / neutral / positive equals the file's label ÷ texts.")
+            a4.metric("Negative texts the lexicon finds", pct(a["negative_recall"]),
+                      help=f"{a['found_negative']:,} of the {a['file_negative']:,} texts labelled negative.")
+            st.caption(f"Over {a['n']:,} texts with a readable label in “{label_col}”. {LEXICON_LIMITS} So the "
+                       "figures on this page count the file's labels.")
+            show_table(agreement.frame, width="stretch", column_config={"file_label": "File's label"})
+            excluded_note(agreement)
+            show_sql(agreement)
+        else:
+            st.caption(f"{LEXICON_LIMITS} If the file carries its own sentiment label (listening tools such as Sprout, "
+                       "Brandwatch or Talkwalker export one), pick it under Columns → Sentiment label (as exported).")
 
         st.subheader("Complaints about marketing, and the campaign calendar")
         cal = vm.calendar_frame(con, calendar.table) if calendar is not None else None

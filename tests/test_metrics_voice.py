@@ -2,6 +2,7 @@
 
 import math
 
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -203,3 +204,119 @@ def test_properties(rows):
         assert all(not math.isnan(v) for v in f["mean_compound"])
     finally:
         ws.close()
+
+
+# ---- a social-listening export that carries its own sentiment label (issue 18) ------------------------
+# Headers as a Twitter airline-sentiment export: text, name, tweet_created (dd-mm-yyyy HH:MM) and a
+# human label airline_sentiment. VADER compound in brackets (vaderSentiment 3.3.2, run by hand):
+LABELLED_CSV = """tweet_id,airline_sentiment,airline_sentiment_confidence,airline,name,text,tweet_created
+1,positive,1.0,Virgin,ann,Thanks for the great crew today!,03-02-2015 09:05
+2,negative,1.0,United,bob,"Flight cancelled, bag lost, worst airline ever.",04-02-2015 10:00
+3,negative,0.7,United,cy,"Great, another two hour delay. Just what I needed.",13-02-2015 11:00
+4,negative,0.9,Delta,dee,Sitting at gate 9 for 4 hours now,14-02-2015 12:00
+5,neutral,1.0,Delta,ed,What time does boarding start for flight 22?,15-02-2015 13:00
+6,positive,1.0,Virgin,fi,"I love flying with you, thank you",16-02-2015 14:00
+7,negative,1.0,US Airways,gus,Terrible service at the gate,17-02-2015 15:00
+8,neutral,0.6,Delta,hal,Is wifi free on this flight?,18-02-2015 16:00
+9,,,Delta,ivy,Where is my bag?,19-02-2015 17:00
+10,unsure,0.3,Virgin,jo,Three hours on the tarmac. Love it.,20-02-2015 18:00
+"""
+# 1 (+0.807) pos/pos · 2 (−0.813) neg/neg · 3 (+0.422, sarcasm) neg/pos · 4 (0.0, no negative word) neg/neu
+# 5 (0.0) neu/neu · 6 (+0.772) pos/pos · 7 (−0.477) neg/neg · 8 (+0.511, "free") neu/pos
+# 9 (0.0) no label → lexicon neutral · 10 (+0.637) "unsure" → lexicon positive
+
+
+@pytest.fixture
+def labelled(ws):
+    dataset = ws.load("Tweets.csv", LABELLED_CSV.encode(), kinds=["texts", "deals"])
+    assert dataset.kind == "texts" and dataset.ready
+    return ws
+
+
+def test_social_listening_headers_are_recognised(labelled):
+    dataset = labelled.get("texts")
+    assert dataset.mapping == {"text": "text", "date": "tweet_created", "author": "name",
+                               "sentiment_label": "airline_sentiment"}
+    # dd-mm-yyyy: 03-02-2015 is 3 February (13-02 and 14-02 settle day-first)
+    days = labelled.con.execute("SELECT min(date), max(date) FROM texts").fetchone()
+    assert days == (pd.Timestamp("2015-02-03 09:05"), pd.Timestamp("2015-02-20 18:00"))
+
+
+def test_share_negative_uses_the_files_labels(labelled):
+    frame = vm.sentiment_by_period(labelled.con, "texts", "month").frame
+    feb = frame.iloc[0]
+    # file labels: 4 negative (2, 3, 4, 7); rows 9 and 10 have none → the lexicon's neutral and positive
+    # → 4 of 10 negative (the lexicon alone would say 2 of 10: rows 2 and 7)
+    assert (feb["texts"], feb["negative"], feb["neutral"], feb["positive"]) == (10, 4, 3, 3)
+    assert feb["share_negative"] == pytest.approx(0.4)
+
+
+def test_lexicon_agreement_with_the_files_labels(labelled):
+    r = vm.label_agreement(labelled.con, "texts")
+    rows = r.frame.set_index("file_label")
+    # file negative (2, 3, 4, 7): lexicon negative 2 (2, 7), neutral 1 (4), positive 1 (3)
+    assert rows.loc["negative"].tolist() == [4, 2, 1, 1]
+    assert rows.loc["neutral"].tolist() == [2, 0, 1, 1]  # 5 neutral, 8 positive ("free")
+    assert rows.loc["positive"].tolist() == [2, 0, 0, 2]
+    assert r.excluded == {"with a blank or unreadable sentiment label (scored by the lexicon)": 2}
+    s = vm.agreement_summary(r.frame)
+    # n = 8 labelled; agree = 2 (neg) + 1 (neu) + 2 (pos) = 5 → 5/8 = 0.625
+    # file negative 4/8 = 0.5; lexicon negative 2/8 = 0.25; negative recall 2/4 = 0.5
+    assert s["n"] == 8 and s["agreement"] == pytest.approx(0.625)
+    assert s["file_share_negative"] == pytest.approx(0.5) and s["lexicon_share_negative"] == pytest.approx(0.25)
+    assert s["negative_recall"] == pytest.approx(0.5) and (s["file_negative"], s["found_negative"]) == (4, 2)
+
+
+def test_without_a_label_column_the_lexicon_counts(texts):
+    assert not vm.has_file_labels(texts.con, "texts")
+    assert vm.label_agreement(texts.con, "texts").frame.empty
+    s = vm.agreement_summary(vm.label_agreement(texts.con, "texts").frame)
+    assert s["n"] == 0 and math.isnan(s["agreement"])
+
+
+def test_unmapping_the_label_rescores_with_the_lexicon(labelled):
+    labelled.remap("texts", {"sentiment_label": None})
+    feb = vm.sentiment_by_period(labelled.con, "texts", "month").frame.iloc[0]
+    assert (feb["texts"], feb["negative"]) == (10, 2)  # rows 2 and 7
+
+
+# ---- one 1 MB cell (issue 18) -------------------------------------------------------------------------
+
+def _posts_with_a_huge_cell(huge_in: str) -> bytes:
+    """A listening export whose text header the synonyms do not know ('Mention Content'), with a
+    mostly blank 'Internal notes' column; one cell of `huge_in` holds 1 MB of pasted text."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\n")
+    out.writerow(["Posted", "Handle", "Mention Content", "Internal notes"])
+    texts = ["Way too many emails from you this week", "Love the new dashboard, thanks team",
+             "How do I export my invoices?", "The app keeps crashing on login, awful"]
+    for i in range(40):
+        row = [f"2025-0{1 + i // 10}-{1 + i % 10:02d}", f"user{i}", texts[i % 4], ""]
+        if i == 7:
+            row[{"notes": 3, "text": 2}[huge_in]] = "spam spam and more spam, " * 42_000  # 1.05 MB
+        out.writerow(row)
+    return buf.getvalue().encode()
+
+
+def test_one_huge_cell_does_not_make_a_column_the_text(ws):
+    dataset = ws.load("mentions.csv", _posts_with_a_huge_cell("notes"), kinds=["texts", "deals"])
+    # 'Internal notes' holds the longest cell but is blank in 39 of 40 rows; 'Handle' is one word:
+    # the text is the column whose typical (median) cell is a sentence
+    assert dataset.ready and dataset.mapping["text"] == "Mention Content"
+    assert vm.long_text_count(ws.con, "texts") == 0
+
+
+def test_a_huge_text_is_read_by_its_start(ws):
+    from lib.text import MAX_SCORED_CHARS
+
+    dataset = ws.load("mentions.csv", _posts_with_a_huge_cell("text"), kinds=["texts", "deals"])
+    assert dataset.mapping["text"] == "Mention Content"  # median, not max: still the text column
+    # scored on its first 5,000 characters (a full 1 MB cell took VADER over five minutes)
+    assert vm.long_text_count(ws.con, "texts") == 1
+    r = vm.sentiment_by_period(ws.con, "texts", "month")
+    assert int(r.frame["texts"].sum()) == 40
+    row = ws.con.execute("SELECT s.complaint FROM texts_sentiment s WHERE s._row = 9").fetchone()
+    assert row == (True,) and MAX_SCORED_CHARS == 5000  # "spam…" is a complaint about marketing

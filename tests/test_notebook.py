@@ -215,15 +215,26 @@ def test_spill_cap_is_enforced(monkeypatch):
 # ----------------------------------------------------------- result budget and deadline
 
 def test_result_over_the_byte_budget_is_refused(loaded):
-    # sys.getsizeof of a 1,000-character ASCII str is 49 + 1,000 = 1,049 bytes, so a 50,000-byte
-    # budget is passed at row 48 (48 × 1,049 = 50,352); batches of 1, 2, 4, 8, 16, 32 rows end at row 63.
+    # A 1,000-character text counts 1,000 + 8 (its offset) = 1,008 bytes, so a 50,000-byte budget is
+    # passed at row 50 (50 × 1,008 = 50,400); batches of 1, 2, 4, 8, 16, 32 rows end at row 63.
     with pytest.raises(SqlError, match=r"larger than 50,000 bytes.*\(reached by row 63\); add a LIMIT"):
         run_user_sql(loaded.con, "SELECT repeat('x', 1000) AS s FROM range(100)", max_bytes=50_000)
 
 
 def test_result_within_the_budget_reports_its_size(loaded):
     result = run_user_sql(loaded.con, "SELECT repeat('x', 1000) AS s FROM range(10)", max_bytes=50_000)
-    assert len(result.frame) == 10 and result.bytes == 10 * 1_049  # see the test above
+    assert len(result.frame) == 10 and result.bytes == 10 * 1_008  # see the test above
+
+
+def test_an_ordinary_wide_result_fits_the_real_budget(loaded):
+    """50,000 rows (the row cap) of 10 whole numbers, 10 short texts, a timestamp and a date count
+    50,000 × (10 × 8 + 10 × (10 + 8) + 8 + 8) = 50,000 × 276 = 13.8 MB with 'name 12345' texts;
+    they must come back truncated, not refused."""
+    columns = ", ".join(f"i * {k} AS n{k}, 'name ' || (10000 + i % 90000) AS s{k}" for k in range(10))
+    result = run_user_sql(loaded.con, f"SELECT {columns}, now() AS t, DATE '2025-01-01' AS d "
+                                      "FROM range(60000) r(i)")
+    assert len(result.frame) == 50_000 and result.truncated
+    assert result.bytes == 50_001 * 276  # the row cap + 1 rows are fetched to know more exist
 
 
 def test_a_few_huge_values_are_refused_after_the_first(loaded):

@@ -57,9 +57,9 @@ def test_sql_page_keeps_one_budget_of_results_across_cells(monkeypatch):
 
     monkeypatch.setattr(lib.notebook, "DEFAULT_MAX_BYTES", 30_000)
     at = sample_page("app_pages/sql.py")
-    _run(at, "SELECT repeat('x', 1000) AS s FROM range(20)")  # 20 × 1,049 = 20,980 bytes
+    _run(at, "SELECT repeat('x', 1000) AS s FROM range(20)")  # 20 × (1,000 + 8) = 20,160 bytes
     at.button(key="sql_add").click().run()
-    _run(at, "SELECT repeat('y', 1000) AS s FROM range(20)", cell=1)  # 20,980 + 20,980 > 30,000
+    _run(at, "SELECT repeat('y', 1000) AS s FROM range(20)", cell=1)  # 20,160 + 20,160 > 30,000
     assert "sql_result_0" not in at.session_state and "sql_result_1" in at.session_state
     at.run()
     assert any("cleared to make room" in c.value for c in at.caption)

@@ -32,3 +32,41 @@ def test_voice_page_with_sample_data():
     assert not at.exception, at.exception
     labels = [m.label for m in at.metric]
     assert "All deals win rate" in labels
+
+
+def social_listening_csv() -> bytes:
+    """The hand-labelled airline posts of tests/test_metrics_voice.py, posted again each month from
+    January to April 2015 (dd-mm-yyyy HH:MM), as a listening tool exports them."""
+    from tests.test_metrics_voice import LABELLED_CSV
+
+    head, *rows = LABELLED_CSV.strip().splitlines()
+    out = [head]
+    for month in (1, 2, 3, 4):
+        for i, row in enumerate(rows):
+            cells = row.rsplit(",", 1)
+            out.append(f"{cells[0]},{3 + 2 * i:02d}-{month:02d}-2015 10:{i:02d}")
+    return ("\n".join(out) + "\n").encode()
+
+
+def test_voice_page_with_a_social_listening_export():
+    from tests.apptest import fresh_app
+
+    at = fresh_app()
+    at.switch_page("app_pages/voice.py").run()
+    at.file_uploader(key="upload_voice").set_value(("Tweets.csv", social_listening_csv(), "text/csv")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    tiles = {m.label: (m.value, m.delta) for m in at.metric}
+    assert tiles["Texts"][0] == "40"
+    # March (latest complete month): 4 of 10 negative by the file's labels (the lexicon alone: 2 of 10)
+    assert tiles["Share negative"] == ("40.0%", "+0.0 pts")
+    # of the 8 labelled posts a month: file 4 negative, lexicon 2 (both among the 4) → ×4 months
+    assert tiles["Negative, by the file's labels"][0] == "50.0%"
+    assert tiles["Negative, by the lexicon"][0] == "25.0%"
+    assert tiles["Lexicon agrees"][0] == "62.5%"  # 20 of 32
+    assert tiles["Negative texts the lexicon finds"][0] == "50.0%"  # 8 of 16
+    assert "Does the lexicon agree with the file's sentiment labels?" in [s.value for s in at.subheader]
+    assert any("misses sarcasm" in c.value and "“airline_sentiment”" in c.value for c in at.caption)
+    assert any("8 row(s) left out: 8 with a blank or unreadable sentiment label" in c.value for c in at.caption)
+    # the label column is offered in the Columns panel
+    digest = at.session_state["workspace"].datasets["texts"].digest[:8]
+    assert at.selectbox(key=f"map_voice_texts_{digest}_sentiment_label").value == "airline_sentiment"

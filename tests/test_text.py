@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib.text import (complaint_about_marketing, distinguishing_terms, sentiment_label, sentiment_scores,
-                      terms, tokens)
+from lib.text import (complaint_about_marketing, distinguishing_terms, file_sentiment_labels, sentiment_label,
+                      sentiment_scores, terms, tokens)
 
 
 # ------------------------------------------------------------------ sentiment
@@ -130,3 +130,16 @@ def test_distinguishing_terms_keeps_the_phrase_not_its_word():
     terms_found = set(distinguishing_terms(a, b, min_texts=3).term)
     # "impressed" occurs only inside "not impressed" (3 texts of A, 0 of B): the phrase stays
     assert "not impressed" in terms_found and "impressed" not in terms_found
+
+
+# ------------------------------------------------------------------ a file's own sentiment labels
+
+@pytest.mark.parametrize("cells,expected", [
+    (["negative", "Neutral", "POSITIVE", " pos ", "neg."], ["negative", "neutral", "positive", "positive", "negative"]),
+    (["mixed", "unsure", "", None, "nan"], [None] * 5),  # not a polarity: left to the lexicon, counted
+    ([-1, 0, 1], ["negative", "neutral", "positive"]),  # signed scale
+    (["-3", "0", "5"], ["negative", "neutral", "positive"]),  # Talkwalker-style −5…+5 as text
+    ([0, 2, 4], [None, None, None]),  # unsigned numbers (Sentiment140's 0/2/4, stars): not read
+])
+def test_file_sentiment_labels(cells, expected):
+    assert file_sentiment_labels(cells) == expected

@@ -1,8 +1,11 @@
 """Voice of customer: community posts, reviews and CS notes made countable, plus the deals signals.
 
 Sentiment and complaint detection come from lib.text (VADER compound score, negative ≤ −0.05;
-`complaint_about_marketing`). Scoring is per text in Python, once per table content: the scores go
-into session tables `<table>_sentiment` (_row, compound, label, complaint) and `<table>_terms`
+`complaint_about_marketing`). A texts file that carries its own sentiment label (listening tools,
+hand-labelled sets: the canonical `sentiment_label`) is counted by that label instead, and
+`label_agreement` shows how far the lexicon agrees with it. Scoring is per text in Python, once per
+table content: the scores go into session tables `<table>_sentiment` (_row, compound, label,
+lexicon_label, file_label, complaint) and `<table>_terms`
 (_row, term), so every figure below is one SQL query that joins them — and an analyst can query
 the same tables in the SQL notebook. Own-baseline tests pool the `baseline_periods` periods before
 each period (lib.stats.two_proportion_test), as in lib.metrics.deals.
@@ -26,6 +29,7 @@ DEFAULT_DEAL_GRAIN = "quarter"
 DEFAULT_LAG_DAYS = 14  # posts up to two weeks after a campaign ends still count towards it
 DEFAULT_CAMPAIGN_CHANNELS = ("email", "in-app", "in_app", "inapp", "push", "sms", "notification")
 TEXT_COLUMNS = ("text", "date", "author", "email", "source", "rating")
+LABEL_COLUMN = "sentiment_label"  # the file's own sentiment label, when it carries one
 _SIGNATURES = "_voice_scored"
 
 # Tables that can name known customers, and which of their columns hold an email or a name.
@@ -43,29 +47,40 @@ KNOWN_CUSTOMER_KINDS: dict[str, dict[str, tuple[str, ...]]] = {
 def ensure_scores(con, table: str, column: str) -> tuple[str, str]:
     """Score each non-blank `column` value of `table` once; returns (sentiment table, terms table).
 
-    Re-scores only when the table's content changed (count and hash of _row and text differ from
-    the last run). Blank texts get no row: they are unknown, not neutral.
+    The sentiment table has, per text: compound (VADER), lexicon_label (VADER's call), file_label
+    (the file's own `sentiment_label` read by lib.text.file_sentiment_labels; NULL when the file
+    has none or the cell is blank/unreadable), label — the file's label where there is one, else
+    the lexicon's: every figure counts `label` — and complaint.
+    Re-scores only when the table's content changed (count and hash of _row, text and label differ
+    from the last run). Blank texts get no row: they are unknown, not neutral.
     """
     scores, terms_table = f"{table}_sentiment", f"{table}_terms"
     present = table_columns(con, table)
     col = quote_ident(column) if column in present else "CAST(NULL AS VARCHAR)"
+    has_label = column == "text" and LABEL_COLUMN in present
+    label_col = quote_ident(LABEL_COLUMN) if has_label else "CAST(NULL AS VARCHAR)"
     signature = "|".join(str(v) for v in con.execute(
-        f"SELECT count(*), coalesce(sum(hash(_row, CAST({col} AS VARCHAR))), 0) FROM {quote_ident(table)}").fetchone())
+        f"SELECT count(*), coalesce(sum(hash(_row, CAST({col} AS VARCHAR), CAST({label_col} AS VARCHAR))), 0) "
+        f"FROM {quote_ident(table)}").fetchone())
     con.execute(f"CREATE TABLE IF NOT EXISTS {_SIGNATURES} (scores_table VARCHAR, signature VARCHAR)")
     done = con.execute(f"SELECT signature FROM {_SIGNATURES} WHERE scores_table = ?", [scores]).fetchone()
     if done and done[0] == signature and scores in _tables(con) and terms_table in _tables(con):
         return scores, terms_table
-    rows = con.execute(f"SELECT _row, CAST({col} AS VARCHAR) FROM {quote_ident(table)} "
+    rows = con.execute(f"SELECT _row, CAST({col} AS VARCHAR), CAST({label_col} AS VARCHAR) FROM {quote_ident(table)} "
                        f"WHERE nullif(trim(CAST({col} AS VARCHAR)), '') IS NOT NULL").fetchall()
     texts = [r[1] for r in rows]
     unique = list(dict.fromkeys(texts))
     scored = textlib.sentiment_scores(unique)
     by_text = {t: (c, lab, textlib.complaint_about_marketing(t), textlib.terms(t))
                for t, c, lab in zip(unique, scored["compound"], scored["label"])}
+    lexicon = [by_text[t][1] for t in texts]
+    from_file = textlib.file_sentiment_labels(r[2] for r in rows)
     sentiment = pd.DataFrame({
         "_row": pd.Series([r[0] for r in rows], dtype="int64"),
         "compound": pd.Series([by_text[t][0] for t in texts], dtype="float64"),
-        "label": pd.Series([by_text[t][1] for t in texts], dtype="string"),
+        "label": pd.Series([f or x for f, x in zip(from_file, lexicon)], dtype="string"),
+        "lexicon_label": pd.Series(lexicon, dtype="string"),
+        "file_label": pd.Series(from_file, dtype="string"),
         "complaint": pd.Series([by_text[t][2] for t in texts], dtype="bool"),
     })
     term_rows = [(r[0], term) for r in rows for term in sorted(by_text[r[1]][3])]
@@ -131,7 +146,9 @@ FROM agg LEFT JOIN base USING (period) ORDER BY period"""
 def sentiment_by_period(con, table: str, grain: str = DEFAULT_TEXT_GRAIN, baseline_periods: int = 8) -> MetricResult:
     """Texts, negative texts and complaints about marketing per period, with the trailing baseline.
 
-    - share negative = texts with VADER compound ≤ −0.05 / texts with a non-blank text (ratio),
+    - share negative = negative texts / texts with a non-blank text (ratio), where negative is the
+      file's own sentiment label when it carries one (`sentiment_label`; the lexicon's call for
+      cells without a readable label), else VADER compound ≤ −0.05,
       with a Wilson 95% interval (`neg_low`, `neg_high`)
     - complaint share = complaints about marketing / texts (ratio)
     - mean compound: average VADER compound (−1..+1)
@@ -200,6 +217,68 @@ def text_flags(result: MetricResult, alpha: float, min_n: float, grain: str, wha
                 "high" if row["p_value"] < alpha / 10 else "medium",
                 questions_for("voice", metric.replace(metric_prefix, "")), pd.Timestamp(row["period"])))
     return flags
+
+
+def long_text_count(con, table: str, column: str = "text") -> int:
+    """Texts longer than lib.text.MAX_SCORED_CHARS: scored, termed and checked for complaints on
+    their first MAX_SCORED_CHARS characters only (the page says how many)."""
+    if column not in table_columns(con, table):
+        return 0
+    sql = f"SELECT count(*) FROM {quote_ident(table)} WHERE length(CAST({quote_ident(column)} AS VARCHAR)) > ?"
+    return int(con.execute(sql, [textlib.MAX_SCORED_CHARS]).fetchone()[0])
+
+
+def has_file_labels(con, table: str) -> bool:
+    """True when the texts table carries its own sentiment label (the canonical `sentiment_label`)."""
+    return LABEL_COLUMN in table_columns(con, table)
+
+
+_LABEL_ORDER = "CASE file_label WHEN 'negative' THEN 0 WHEN 'neutral' THEN 1 ELSE 2 END"
+
+
+def label_agreement(con, table: str) -> MetricResult:
+    """How far the lexicon (VADER) agrees with the sentiment label the file carries.
+
+    Over the n texts with a non-blank text and a readable file label (dated or not), one row per
+    file label (negative, neutral, positive): `texts` with that label and how many of them the
+    lexicon called negative / neutral / positive (`lexicon_negative`, `lexicon_neutral`,
+    `lexicon_positive`) — a confusion matrix. `agreement_summary` turns it into shares.
+    Texts whose label is blank or unreadable are left out here and counted (the figures use the
+    lexicon's call for them).
+    """
+    scores, _ = ensure_scores(con, table, "text")
+    sql = f"""SELECT file_label, count(*) AS texts,
+  count(*) FILTER (WHERE lexicon_label = 'negative') AS lexicon_negative,
+  count(*) FILTER (WHERE lexicon_label = 'neutral') AS lexicon_neutral,
+  count(*) FILTER (WHERE lexicon_label = 'positive') AS lexicon_positive
+FROM {quote_ident(scores)} WHERE file_label IS NOT NULL
+GROUP BY file_label ORDER BY {_LABEL_ORDER}"""
+    frame = con.execute(sql).df()
+    unread = con.execute(f"SELECT count(*) FROM {quote_ident(scores)} WHERE file_label IS NULL").fetchone()[0]
+    excluded = {"with a blank or unreadable sentiment label (scored by the lexicon)": int(unread)} if unread else {}
+    return MetricResult(frame, sql, [], excluded)
+
+
+def agreement_summary(frame: pd.DataFrame) -> dict[str, float]:
+    """Shares from `label_agreement`'s matrix (n = texts with a readable file label):
+    - agreement = texts whose lexicon label equals the file's / n
+    - file_share_negative = texts the file labels negative / n
+    - lexicon_share_negative = texts the lexicon calls negative / n
+    - negative_recall = file-negative texts the lexicon also calls negative / file-negative texts
+    NaN where a denominator is 0."""
+    n = int(frame["texts"].sum()) if len(frame) else 0
+    by = frame.set_index("file_label") if len(frame) else frame
+    agree = sum(int(by.loc[lab, f"lexicon_{lab}"]) for lab in ("negative", "neutral", "positive") if lab in by.index)
+    file_neg = int(by.loc["negative", "texts"]) if "negative" in by.index else 0
+    found = int(by.loc["negative", "lexicon_negative"]) if "negative" in by.index else 0
+    lex_neg = int(frame["lexicon_negative"].sum()) if n else 0
+
+    def share(a, b):
+        return a / b if b else float("nan")
+
+    return {"n": n, "agreement": share(agree, n), "file_share_negative": share(file_neg, n),
+            "lexicon_share_negative": share(lex_neg, n), "negative_recall": share(found, file_neg),
+            "file_negative": file_neg, "found_negative": found}
 
 
 def marketing_complaints(con, table: str) -> MetricResult:

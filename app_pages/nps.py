@@ -6,6 +6,7 @@ import streamlit as st
 
 from lib.charts import nps as charts
 from lib.metrics import nps as m
+from lib.markup import escape_md
 from lib.stats import z_for_alpha
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
                        show_table, threshold_editor, workspace)
@@ -55,8 +56,8 @@ ws = workspace()
 con, th, table = ws.con.cursor(), ws.thresholds, dataset.table  # own cursor: a rerun may overlap
 others = m.other_score_columns(con, dataset)
 if others:
-    st.info(f"Other 0–10 columns in this file: {', '.join(others)}. The NPS uses "
-            f"“{dataset.mapping['score']}”; pick another score column under “Columns” to switch.")
+    st.info(f"Other 0–10 columns in this file: {escape_md(', '.join(others))}. The NPS uses "
+            f"“{escape_md(dataset.mapping['score'])}”; pick another score column under “Columns” to switch.")
 
 bad = dataset.bad_values.get("score")
 summary = m.nps_summary(con, table, bad.count if bad else 0)
@@ -82,20 +83,30 @@ if "response_date" not in dataset.mapping:
             "under “Columns” above.")
 else:
     grain = st.selectbox("Period", ["week", "month", "quarter"], index=1, key="nps_grain")
-    trend = m.nps_by_period(con, table, grain, int(th["baseline_periods"]), th["baseline_alpha"])
+    trend = m.nps_by_period(con, table, grain, int(th["baseline_periods"]), th["baseline_alpha"],
+                            int(th["nps_min_responses"]))
     frame = trend.frame
     if frame.empty:
         st.info("No response has a date.")
     else:
         shown = campaign_overlay("nps")
-        st.altair_chart(charts.trend_chart(frame, th["nps_healthy_min"], shown, grain), width="stretch")
+        st.altair_chart(charts.trend_chart(frame, th["nps_healthy_min"], shown, grain, th["nps_good_min"]),
+                        width="stretch")
         dips = frame[frame["dip"]]
         st.write(f"{len(dips)} period(s) with a dip beyond the noise: " + ", ".join(dips["label"])
                  if len(dips) else "No period fell beyond the noise of its trailing baseline.")
-        st.caption(f"A dip: NPS below the pooled NPS of up to {th['baseline_periods']:.0f} earlier periods by "
-                   f"more than chance at α = {th['baseline_alpha']:.2f} (z of the difference over the combined "
-                   "standard error). A grey point is a period the data does not cover fully.")
-        table_frame = m.labelled(frame, ["label", "n", "nps", "moe", "low", "high", "baseline_nps", "z", "dip",
+        untested = int((~frame["tested"]).sum())
+        st.caption(
+            f"A dip: a period whose answers are unlikely to come from the mix of up to {th['baseline_periods']:.0f} "
+            "earlier periods (earlier dips left out) — exact test for small periods, with the baseline's own "
+            "uncertainty — alone or together with the period before it (a dip that lasts). With many periods "
+            "some look low by chance, so p-values are adjusted (Benjamini–Hochberg over every test; “high” "
+            f"only when the evidence holds even after multiplying p by the number of tests). {untested} period(s) "
+            f"not tested: fewer than {th['nps_min_responses']:.0f} responses, or fewer earlier responses than the "
+            "period's own. Periods follow UTC (times written with an offset such as −08:00 are converted; "
+            "times without one are read as written). A grey point is a period the data does not cover fully.")
+        table_frame = m.labelled(frame, ["label", "n", "nps", "moe", "low", "high", "baseline_n", "baseline_nps",
+                                         "p_value", "p_adjusted", "pair_p_adjusted", "reading", "severity",
                                          "incomplete"])
         show_table(table_frame, width="stretch")
         excluded_note(trend)

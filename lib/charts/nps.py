@@ -15,19 +15,24 @@ _SENTIMENT_SCALE = alt.Scale(domain=["negative", "neutral", "positive"],
 
 
 def trend_chart(periods: pd.DataFrame, healthy: float, calendar: pd.DataFrame | None = None,
-                grain: str = "month") -> alt.LayerChart:
-    """NPS per period (line), its 95% band (shaded), dips beyond the noise (red points), the
-    incomplete last period (hollow point), the healthy line, and the campaigns of `calendar`
-    behind them (lib.charts.common.with_campaigns)."""
+                grain: str = "month", good: float | None = None) -> alt.LayerChart:
+    """NPS per period (line), its 95% band (shaded), dips beyond the noise (red points), periods
+    too small to test and the incomplete last period (grey points), the healthy and good
+    reference lines (labelled), and the campaigns of `calendar` behind them
+    (lib.charts.common.with_campaigns)."""
+    tested = periods["tested"] if "tested" in periods else pd.Series(True, index=periods.index)
     data = periods.assign(
-        status=[("Dip beyond the noise" if d else "Incomplete period" if i else "Within the noise")
-                for d, i in zip(periods["dip"], periods["incomplete"])])
+        status=[("Dip beyond the noise" if d else "Incomplete period" if i else "Within the noise" if t
+                 else "Too few responses to test")
+                for d, i, t in zip(periods["dip"], periods["incomplete"], tested)])
     x = alt.X("period:T", title=grain.capitalize(), axis=alt.Axis(format="%b %Y" if grain != "day" else "%d %b"))
     tooltip = [alt.Tooltip("label:N", title=grain.capitalize()), alt.Tooltip("nps:Q", title="NPS", format=".1f"),
                alt.Tooltip("moe:Q", title="± margin (95%)", format=".1f"),
                alt.Tooltip("n:Q", title="Valid responses", format=","),
                alt.Tooltip("baseline_nps:Q", title="Trailing baseline NPS", format=".1f"),
-               alt.Tooltip("z:Q", title="z vs baseline", format=".2f"), alt.Tooltip("status:N", title="Reading")]
+               alt.Tooltip("status:N", title="Reading")]
+    if "p_adjusted" in data:
+        tooltip.insert(5, alt.Tooltip("p_adjusted:Q", title="p adjusted (BH)", format=".2g"))
     base = alt.Chart(data)
     band = base.mark_area(opacity=0.18, color=OK_COLOUR).encode(x=x, y=alt.Y("low:Q"), y2="high:Q")
     line = base.mark_line(color=OK_COLOUR).encode(
@@ -35,12 +40,18 @@ def trend_chart(periods: pd.DataFrame, healthy: float, calendar: pd.DataFrame | 
     points = base.mark_point(filled=True, size=70).encode(
         x=x, y="nps:Q", tooltip=tooltip,
         color=alt.Color("status:N", title=None, legend=alt.Legend(orient="bottom"),
-                        scale=alt.Scale(domain=["Within the noise", "Dip beyond the noise", "Incomplete period"],
-                                        range=[OK_COLOUR, FLAG_COLOUR, MUTED])),
+                        scale=alt.Scale(domain=["Within the noise", "Dip beyond the noise", "Too few responses to test",
+                                                "Incomplete period"],
+                                        range=[OK_COLOUR, FLAG_COLOUR, "#bbbbbb", MUTED])),
         size=alt.condition("datum.dip", alt.value(160), alt.value(60)))
-    rule = alt.Chart(pd.DataFrame({"healthy": [healthy]})).mark_rule(color=MUTED).encode(
-        y="healthy:Q", tooltip=[alt.Tooltip("healthy:Q", title="Healthy NPS above")])
-    chart = alt.layer(band, rule, line, points).resolve_scale(color="independent").properties(
+    lines = pd.DataFrame({"y": [healthy] + ([good] if good is not None else []),
+                          "label": [f"healthy: above {healthy:g}"] + ([f"good: above {good:g}"] if good is not None else [])})
+    refs = alt.Chart(lines)
+    rule = refs.mark_rule(color=MUTED, strokeDash=[4, 3]).encode(
+        y="y:Q", tooltip=[alt.Tooltip("label:N", title="Reference")])
+    rule_text = refs.mark_text(align="left", dx=4, dy=-6, color=MUTED, fontSize=11).encode(
+        x=alt.value(0), y="y:Q", text="label:N")
+    chart = alt.layer(band, rule, rule_text, line, points).resolve_scale(color="independent").properties(
         title="NPS by period with its 95% margin of error (shaded); red = dip beyond the noise", height=320)
     return with_campaigns(chart, calendar, "period", grain)
 

@@ -16,10 +16,13 @@ Definitions used everywhere on this page:
   (all promoters, all detractors or all passives, n ≥ 2) → var = 0 and the formula's MoE is 0 —
   reported as 0 but the sample-size warning (n below `nps_min_responses`) still applies, and the
   page says that ±0 is the formula's, not certainty.
-- A dip: a period whose NPS is below the pooled NPS of up to `baseline_periods` preceding periods
-  (periods with responses) by more than the noise: z = (NPS_p − NPS_b) / √(SE_p² + SE_b²),
-  SE = 100·√(var/n); flagged when z ≤ −z_(α/2) (two-sided α = `baseline_alpha`). Both sides
-  need n ≥ 2 and a non-zero combined SE.
+- A dip: a period whose answers are unlikely to come from the mix of its trailing baseline (up to
+  `baseline_periods` earlier periods, earlier dips left out): exact trinomial tail or score test
+  with the baseline's variance (lib.stats.nps_dip_test), whichever p is larger; periods or
+  baselines under `nps_min_responses` are not tested; Benjamini–Hochberg over the tested periods,
+  "high" only when the Bonferroni-adjusted p also clears α/2 (see `dip_tests`).
+- Periods follow UTC: the upload stores times in UTC, so a response at 22:00 on 31 March in
+  New York (UTC−4) counts in April.
 """
 
 from __future__ import annotations
@@ -32,11 +35,11 @@ import pandas as pd
 
 from lib.datasets import Dataset
 from lib.errors import BoundaryError
-from lib.periods import is_incomplete, period_label, period_sql
+from lib.periods import is_incomplete, period_end, period_label, period_sql
 from lib.questions import questions_for
 from lib.result import Flag, MetricResult
 from lib.sql import quote_ident
-from lib.stats import Z95, z_for_alpha
+from lib.stats import Z95, adjust_p_values, normal_cdf, nps_dip_test, z_for_alpha
 from lib.text import complaint_about_marketing, distinguishing_terms, sentiment_scores
 
 CATEGORIES = ("Detractor", "Passive", "Promoter")
@@ -54,7 +57,8 @@ LABELS = {
     "pct_promoters": "Promoters %", "pct_passives": "Passives %", "pct_detractors": "Detractors %",
     "nps": "NPS", "moe": "± Margin of error (95%)", "low": "NPS low (95%)", "high": "NPS high (95%)",
     "label": "Period", "baseline_n": "Baseline responses", "baseline_nps": "Baseline NPS",
-    "z": "z", "dip": "Dip beyond the noise", "incomplete": "Incomplete period", "segment": "Group",
+    "z": "z", "dip": "Dip beyond the noise", "p_value": "p (one-sided)", "p_adjusted": "p adjusted (BH)",
+    "pair_p_adjusted": "p adjusted, with the period before (BH)", "reading": "Reading", "severity": "Severity", "incomplete": "Incomplete period", "segment": "Group",
     "too_small": "Too small to read", "rest_nps": "NPS of the rest", "differs": "Differs from the rest",
     "score": "Score", "responses": "Responses", "share": "% of valid responses", "category": "Category",
     "respondent": "Respondent", "response_date": "Response date", "comment": "Comment",
@@ -64,11 +68,13 @@ LABELS = {
 
 
 def labelled(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """The listed columns (those present) under their reader-facing labels, numbers to 1 decimal."""
-    out = frame[[c for c in columns if c in frame]].rename(columns=LABELS)
-    floats = out.select_dtypes("float").columns
-    out[floats] = out[floats].round(1)
-    return out
+    """The listed columns (those present) under their reader-facing labels, numbers to 1 decimal
+    (p-values to 3 significant digits: 0.00031 is not 0.0)."""
+    out = frame[[c for c in columns if c in frame]].copy()
+    for col in out.select_dtypes("float").columns:
+        out[col] = (out[col].map(lambda v: float(f"{v:.3g}"), na_action="ignore") if "p_" in col
+                    else out[col].round(1))
+    return out.rename(columns=LABELS)
 
 
 # ----------------------------------------------------------------- formulas on counts
@@ -259,64 +265,166 @@ def nps_summary(con, table: str, unreadable: int = 0) -> MetricResult:
 
 
 def nps_by_period(con, table: str, grain: str = "month", baseline_periods: int = 8,
-                  alpha: float = 0.05) -> MetricResult:
+                  alpha: float = 0.05, min_responses: int = 30) -> MetricResult:
     """NPS per period with its 95% band and a dip test against the trailing baseline.
 
-    Per period (start of week/month/… of `response_date`): n, promoters, passives, detractors,
-    nps, moe, low, high; baseline_n and baseline_nps pooled over up to `baseline_periods`
-    preceding periods that have responses; z = (nps − baseline_nps) / √(SE² + SE_b²) with
-    SE = 100·√(var/n); dip = z ≤ −z_(α/2). Also label and incomplete (data ends before the
-    period does). Excluded: response date blank, score blank/unreadable, score outside 0–10.
+    Per period (start of week/month/… of `response_date`, in UTC): n, promoters, passives,
+    detractors, nps, moe, low, high (SQL); then the dip test of `dip_tests` (baseline_n,
+    baseline_nps, z, p_value, p_adjusted, tested, dip, severity, reading). Also label and
+    incomplete (data ends before the period does). Excluded: response date blank, score
+    blank/unreadable, score outside 0–10.
     """
     _require(con, table, "response_date", "response date")
     t = quote_ident(table)
     period = period_sql(quote_ident("response_date"), grain)
-    z_crit = z_for_alpha(alpha)
-    sql = f"""WITH counts AS (
-    SELECT {period} AS period, {_counts()}
+    sql = _with_stats(f"""SELECT {period} AS period, {_counts()}
     FROM {t}
     WHERE response_date IS NOT NULL
-    GROUP BY ALL
-), trail AS (
-    SELECT *,
-        sum(n) OVER w AS baseline_n,
-        sum(promoters) OVER w AS baseline_promoters,
-        sum(detractors) OVER w AS baseline_detractors
-    FROM counts
-    WINDOW w AS (ORDER BY period ROWS BETWEEN ? PRECEDING AND 1 PRECEDING)
-), stats AS (
-    SELECT *,
-        {_nps()} AS nps,
-        {_moe()} AS moe,
-        100.0 * sqrt({_var()} / nullif(n, 0)) AS se,
-        {_nps('baseline_promoters', 'baseline_detractors', 'baseline_n')} AS baseline_nps,
-        100.0 * sqrt({_var('baseline_promoters', 'baseline_detractors', 'baseline_n')}
-                     / nullif(baseline_n, 0)) AS baseline_se
-    FROM trail
-)
-SELECT period, n, promoters, passives, detractors, missing, out_of_range, nps, moe,
-    baseline_n, baseline_nps,
-    CASE WHEN n >= 2 AND baseline_n >= 2 AND se * se + baseline_se * baseline_se > 0
-         THEN (nps - baseline_nps) / sqrt(se * se + baseline_se * baseline_se) END AS z,
-    coalesce(z <= -?, false) AS dip
-FROM stats
-ORDER BY period"""
-    params = [int(baseline_periods), Z95, z_crit]
+    GROUP BY ALL""", "period")
+    params = [Z95]
     frame = con.execute(sql, params).df()
     no_date = con.execute(f"SELECT count(*) FROM {t} WHERE response_date IS NULL").fetchall()[0][0]
     if frame.empty:
-        frame = frame.assign(low=[], high=[], label=[], incomplete=[])
+        frame = frame.assign(low=[], high=[], label=[], incomplete=[], **{c: [] for c in DIP_COLUMNS})
         return MetricResult(frame, sql, params, {EXCLUDED_NO_DATE: int(no_date)} if no_date else {})
     frame = _add_band(frame)
-    frame["baseline_n"] = frame["baseline_n"].fillna(0).astype("int64")
-    frame["dip"] = frame["dip"].astype(bool)
     frame["period"] = pd.to_datetime(frame["period"])
+    frame = pd.concat([frame, dip_tests(frame, baseline_periods, alpha, min_responses)], axis=1)
     data_end = con.execute(f"SELECT max(response_date) FROM {t}").fetchall()[0][0]
     frame["label"] = [period_label(p, grain) for p in frame["period"]]
     frame["incomplete"] = [is_incomplete(p, grain, data_end) for p in frame["period"]]
     excluded = {EXCLUDED_NO_DATE: int(no_date), EXCLUDED_MISSING: int(frame["missing"].sum()),
                 EXCLUDED_RANGE: int(frame["out_of_range"].sum())}
     return MetricResult(frame, sql, params, {k: v for k, v in excluded.items() if v})
+
+
+DIP_COLUMNS = ("baseline_n", "baseline_nps", "z", "p_value", "p_adjusted", "tested", "pair_nps", "pair_z",
+               "pair_p_value", "pair_p_adjusted", "dip", "severity", "reading")
+READ_SMALL = "Too few responses to test"
+READ_NO_BASELINE = "Too few earlier responses to compare"
+READ_DIP = "Dip beyond the noise"
+READ_DIP_PAIR = "Dip beyond the noise with a neighbouring period (the two together)"
+READ_NOISE = "Within the noise"
+
+
+def mix_p_value(promoters: int, passives: int, detractors: int,
+                base_promoters: int, base_passives: int, base_detractors: int) -> tuple[float, float]:
+    """(z, one-sided p) that answers drawn from the baseline mix give an NPS this low or lower.
+
+    p is the larger of lib.stats.nps_dip_test's exact trinomial tail (the period's answers drawn
+    from the baseline shares, exact for small n) and its score test Φ(z), whose variance also
+    carries the baseline's own uncertainty, σ²₀(1/n + 1/n₀): the larger of the two, so neither a
+    small period nor a small baseline is over-read. A baseline of one kind of answer has no spread;
+    the period is then held against the period and baseline pooled. The upper tail (a rise) is
+    the same call with promoters and detractors swapped.
+    """
+    base_n = base_promoters + base_passives + base_detractors
+    if base_n and max(base_promoters, base_passives, base_detractors) == base_n:
+        base_promoters += promoters
+        base_passives += passives
+        base_detractors += detractors
+    test = nps_dip_test(promoters, passives, detractors, base_promoters, base_passives, base_detractors)
+    return test.z, max(test.p_value, normal_cdf(test.z))
+
+
+def dip_tests(counts: pd.DataFrame, baseline_periods: int = 8, alpha: float = 0.05,
+              min_responses: int = 30) -> pd.DataFrame:
+    """The dip test of each period (rows in time order with n, promoters, passives, detractors).
+
+    - Baseline: promoters, passives and detractors pooled over up to `baseline_periods` earlier
+      periods of at least `min_responses` answers (smaller periods between them add their answers
+      without using up the length), leaving out earlier periods flagged as dips, so the second
+      month of a two-month dip is not held against the first (the flags are worked out again
+      without the flagged periods until they no longer change). baseline_nps = 100 × (P_b − D_b) / n_b.
+    - Tested only when the period has at least `min_responses` answers and its baseline at least
+      as many as the period (reading says why not otherwise): two answers, both detractors, are
+      not a dip, and a baseline smaller than the period would mostly test the baseline's own
+      noise — every later period would be held against the same few answers.
+    - z and p_value (one-sided, "this low or lower by chance"): `mix_p_value`.
+    - A dip that lasts: pair_nps, pair_z, pair_p_value test this period and the one before it
+      (with responses) pooled against the earlier period's baseline — two months of 100 answers
+      30 points down are z ≈ −4.5 together, −3.2 apart.
+    - Many periods, many chances: p_adjusted and pair_p_adjusted are Benjamini–Hochberg over every
+      single and pair test; a period is a dip when its own test or a pair it belongs to has an
+      adjusted p < α/2 (the lower tail of a two-sided test at α). Severity "high" when that test's
+      Bonferroni-adjusted p (p × tests) is below α/20 — ten times the evidence a flag needs, after
+      counting every test (a lone flag's BH and Bonferroni p are the same) —, "medium" otherwise.
+    """
+    flagged: set[int] = set()
+    for _ in range(len(counts) + 1):  # flags only grow, so this ends
+        out = _dip_pass(counts, baseline_periods, alpha, min_responses, flagged)
+        now = flagged | {i for i, d in enumerate(out["dip"]) if d}
+        if now == flagged:
+            break
+        flagged = now
+    return out
+
+
+def dip_episodes(periods: pd.DataFrame) -> list[pd.DataFrame]:
+    """Runs of neighbouring dipped periods (rows of a `dip_tests` frame, in time order): one dip,
+    however many periods it lasts, is one flag."""
+    runs, current = [], []
+    for position, dipped in enumerate(periods["dip"].tolist()):
+        if dipped:
+            current.append(position)
+        elif current:
+            runs.append(current)
+            current = []
+    if current:
+        runs.append(current)
+    return [periods.iloc[run] for run in runs]
+
+
+def _last_periods(history: list[int], cells, periods: int, min_responses: int) -> list[int]:
+    """The latest `periods` positions of `history` with at least `min_responses` answers, and the
+    smaller periods between them (they add their answers without using up the baseline's length)."""
+    if periods < 1:
+        return []
+    big = [i for i in history if cells[i][0] >= min_responses][-periods:]
+    return [i for i in history if i >= big[0]] if big else history[-periods:]
+
+
+def _dip_pass(counts: pd.DataFrame, baseline_periods: int, alpha: float, min_responses: int,
+              left_out: set[int]) -> pd.DataFrame:
+    rows, bases = [], []
+    history: list[int] = []  # positions of earlier periods usable as baseline
+    cells = counts[["n", "promoters", "passives", "detractors"]].astype("int64").to_numpy()
+    for i, (n, p, pa, d) in enumerate(cells):
+        window = cells[_last_periods(history, cells, int(baseline_periods), min_responses)]
+        bn, bp, bpa, bd = (int(v) for v in window.sum(axis=0))
+        bases.append((bn, bp, bpa, bd))
+        row = {"baseline_n": bn, "baseline_nps": nps_from_counts(bp, bpa, bd), "z": math.nan,
+               "p_value": math.nan, "tested": False, "pair_nps": math.nan, "pair_z": math.nan,
+               "pair_p_value": math.nan,
+               "reading": READ_SMALL if n < min_responses else READ_NO_BASELINE if bn < max(min_responses, n) else ""}
+        if not row["reading"]:
+            row["z"], row["p_value"] = mix_p_value(p, pa, d, bp, bpa, bd)
+            row["tested"] = True
+        both = n + cells[i - 1][0] if i else 0
+        if i and n and cells[i - 1][0] and both >= min_responses and bases[i - 1][0] >= both:
+            _, qp, qpa, qd = cells[i - 1] + cells[i]
+            row["pair_nps"] = nps_from_counts(qp, qpa, qd)
+            row["pair_z"], row["pair_p_value"] = mix_p_value(qp, qpa, qd, *bases[i - 1][1:])
+        rows.append(row)
+        if n > 0 and i not in left_out:
+            history.append(i)
+    out = pd.DataFrame(rows, index=counts.index)
+    out["baseline_n"] = out["baseline_n"].astype("int64")
+    out["tested"] = out["tested"].astype(bool)
+    family = pd.concat([out["p_value"], out["pair_p_value"]], ignore_index=True)
+    bh, bonf = adjust_p_values(family, "fdr_bh"), adjust_p_values(family, "bonferroni")
+    k = len(out)
+    out["p_adjusted"], out["pair_p_adjusted"] = bh[:k], bh[k:]
+    own, pair = out["p_adjusted"].lt(alpha / 2), out["pair_p_adjusted"].lt(alpha / 2)  # NaN compares False
+    with_next = pair.shift(-1, fill_value=False)
+    out["dip"] = own | pair | with_next
+    strongest = [min([b for b, hit in ((bonf[i], own.iloc[i]), (bonf[k + i], pair.iloc[i]),
+                                       (bonf[k + i + 1] if i + 1 < k else math.nan, with_next.iloc[i])) if hit],
+                     default=math.nan) for i in range(k)]
+    out["severity"] = ["" if not d else "high" if s < alpha / 20 else "medium" for d, s in zip(out["dip"], strongest)]
+    out["reading"] = [rd or (READ_DIP if o else READ_DIP_PAIR if pr or nx else READ_NOISE)
+                      for rd, o, pr, nx in zip(out["reading"], own, pair, with_next)]
+    return out[list(DIP_COLUMNS)]
 
 
 def segment_columns(con, dataset: Dataset) -> dict[str, str]:
@@ -603,12 +711,26 @@ def area_flags(ws) -> list[Flag]:
                           questions_for("nps", "NPS"), unit="points"))
     if "response_date" in dataset.mapping:
         alpha = th["baseline_alpha"]
-        periods = nps_by_period(con, dataset.table, "month", int(th["baseline_periods"]), alpha).frame
-        for row in periods[periods["dip"]].itertuples():
-            severity = "high" if row.z <= -z_for_alpha(alpha / 10) else "medium"
-            flags.append(Flag("nps", "NPS dip", row.label, float(row.nps), float(row.baseline_nps),
-                              f"z={row.z:.2f} vs trailing baseline, n={row.n:,} vs {row.baseline_n:,}",
-                              severity, questions_for("nps", "NPS dip"), period=row.period, unit="points"))
+        periods = nps_by_period(con, dataset.table, "month", int(th["baseline_periods"]), alpha,
+                                int(th["nps_min_responses"])).frame
+        tests = int(periods["tested"].sum() + periods["pair_p_value"].notna().sum())
+        for run in dip_episodes(periods):
+            first, last = run.iloc[0], run.iloc[-1]
+            subject = first["label"] if len(run) == 1 else f"{first['label']} – {last['label']}"
+            strongest = run.loc[run[["p_adjusted", "pair_p_adjusted"]].min(axis=1).idxmin()]
+            pair = pd.notna(strongest["pair_p_adjusted"]) and not strongest["p_adjusted"] <= strongest["pair_p_adjusted"]
+            p_raw = strongest["pair_p_value"] if pair else strongest["p_value"]
+            p_adj = strongest["pair_p_adjusted"] if pair else strongest["p_adjusted"]
+            answers = int(run["n"].sum())
+            flags.append(Flag(
+                "nps", "NPS dip", subject, nps_from_counts(run["promoters"].sum(), run["passives"].sum(),
+                                                           run["detractors"].sum()),
+                float(first["baseline_nps"]),
+                f"{'two months together' if pair else 'exact/score test'} vs trailing baseline, "
+                f"p={p_raw:.2g} one-sided (BH-adjusted {p_adj:.2g} over {tests} tests), "
+                f"n={answers:,} vs {int(first['baseline_n']):,}",
+                "high" if (run["severity"] == "high").any() else "medium", questions_for("nps", "NPS dip"),
+                period=first["period"], unit="points", period_end=period_end(last["period"], "month")))
     for column, label in segment_columns(con, dataset).items():
         seg = nps_by_segment(con, dataset.table, column, int(th["min_group_size"]), th["baseline_alpha"]).frame
         hit = seg[~seg["too_small"] & seg["differs"] & (seg["nps"] < healthy) & (seg["z"] < 0)]
@@ -630,7 +752,7 @@ def area_tables(ws) -> dict[str, pd.DataFrame]:
               "NPS score distribution": score_distribution(con, dataset.table).frame}
     if "response_date" in dataset.mapping:
         tables["NPS by month"] = nps_by_period(con, dataset.table, "month", int(th["baseline_periods"]),
-                                               th["baseline_alpha"]).frame
+                                               th["baseline_alpha"], int(th["nps_min_responses"])).frame
     for column, label in segment_columns(con, dataset).items():
         tables[f"NPS by {label}"[:31]] = nps_by_segment(con, dataset.table, column, int(th["min_group_size"]),
                                                         th["baseline_alpha"]).frame

@@ -112,22 +112,29 @@ def test_filters_by_list_and_topic():
     assert em.choices(con, data, "topic") == ["promo", "news"]  # biggest delivered first
 
 
-def test_threshold_flags_by_hand():
+def test_threshold_flags_need_the_interval_to_clear():
     con = con_with(TWO_CAMPAIGNS)
     data = em.email_data(con, "email_campaigns")
     flags = em.email_flags(con, data, em.Filters(), "week", Thresholds())
-    by = {(f.metric, f.subject): f for f in flags}
-    # A: delivery 950/1000 = 95.0% is not below 95%; unsubscribe 3/950 = 0.316% > 0.1%:
-    # Wilson 95% of 3/950 = 0.107%–0.927%, wholly above 0.1% → high.
+    # A: 3 unsubscribes in 950 = 0.32% > 0.1%, but the exact 95% interval 0.065%–0.920% (scipy
+    # binomtest(3, 950).proportion_ci(method='exact')) reaches below 0.1%: no flag (Wilson's 0.107% low
+    # end used to call it "high"). Spam 1/950: exact low end 0.003% → no flag. B: open 50%, CTOR 20%.
+    # Week of 2025-01-06: 3/1150 pooled over two sends → cluster-robust interval reaches 0 → no flag.
+    assert flags == []
+    # 12 unsubscribes in 950 (1.26%): exact 95% 0.654%–2.196% clears 0.1%; at the Bonferroni level over
+    # the 2 sends (alpha 0.025: 0.591%–2.343%) too → high. The week pools 12/1150 = 1.0435% over two sends:
+    # residuals 12 − p·950 = 2.0870, 0 − p·200 = −2.0870, se = √(2·2·2.0870²)/1150 = 0.0036295,
+    # 95% 0.332%–1.755% (statsmodels WLS cluster gives the same) → clears; one period → high as well.
+    con = con_with(TWO_CAMPAIGNS.assign(unsubscribes=[12, 0]))
+    data = em.email_data(con, "email_campaigns")
+    by = {(f.metric, f.subject): f for f in em.email_flags(con, data, em.Filters(), "week", Thresholds())}
     unsub = by[("Unsubscribe rate", "A")]
-    assert unsub.value == pytest.approx(3 / 950) and unsub.reference == 0.001 and unsub.severity == "high"
-    # A spam 1/950 = 0.105% > 0.1% but Wilson low 0.019% < 0.1% → medium
-    assert by[("Spam complaint rate", "A")].severity == "medium"
-    assert ("Delivery rate", "A") not in by
-    # B: CTOR 20/100 = 20% ≥ 8%, open 50% ≥ 15%: no flags for B
-    assert not [f for f in flags if f.subject == "B"]
-    # period flag: week of 2025-01-06 pooled unsubscribe 3/1150 = 0.26%
-    assert by[("Unsubscribe rate", "week of 2025-01-06")].value == pytest.approx(3 / 1150)
+    assert unsub.value == pytest.approx(12 / 950) and unsub.reference == 0.001 and unsub.severity == "high"
+    assert "exact 95% 0.65%–2.20%" in unsub.test
+    week = by[("Unsubscribe rate", "week of 2025-01-06")]
+    assert week.value == pytest.approx(12 / 1150) and week.severity == "high"
+    assert "95% cluster-robust over 2 sends 0.33%–1.75%" in week.test
+    assert set(by) == {("Unsubscribe rate", "A"), ("Unsubscribe rate", "week of 2025-01-06")}
 
 
 def history_frame(rates: list[tuple[int, int]]) -> pd.DataFrame:
@@ -144,9 +151,12 @@ def history_frame(rates: list[tuple[int, int]]) -> pd.DataFrame:
 
 def test_baseline_test_known_answer():
     # Weeks 0–3: 10,000 delivered, 20 unsubscribes each; week 4: 10,000 delivered, 60 unsubscribes.
-    # Week 4 vs the 4 weeks before (k = 4): 60/10,000 vs 80/40,000 → pooled p̂ = 140/50,000 = 0.0028,
-    # se = √(0.0028·0.9972·(1/10,000 + 1/40,000)) = 0.0005908, z = (0.006 − 0.002)/0.0005908 = 6.771.
-    # Laney σz: z-scores of weeks 1–4 are 0, 0, 0, 6.77 → moving ranges 0, 0, 6.77 → median 0 → σz = 1.
+    # Week 4 vs the 4 weeks before (k = 4): 60/10,000 vs 80/40,000 → log odds ratio
+    # ln(60·39,920 / (9,940·80)) = 1.102628, Woolf variance 1/60 + 1/9,940 + 1/80 + 1/39,920 = 0.029292,
+    # z = 6.4425 (statsmodels Table2x2 log_oddsratio / log_oddsratio_se), one-sided p = 5.877e-11
+    # (scipy norm.sf). Only 4 weeks have history: too few to estimate the spread between weeks, so
+    # τ² = 0 and σz = 1. BH over the 4 weeks: weeks 1–3 sit on their baseline (p = 0.5); week 4's
+    # p·4 = 2.35e-10 < 0.05 → worse; Bonferroni p·4 < 0.05 → high.
     con = con_with(history_frame([(10_000, 20)] * 4 + [(10_000, 60)]))
     data = em.email_data(con, "email_campaigns")
     tests = em.baseline_tests(con, data, em.Filters(), "week", 4, 0.05, "period").frame
@@ -154,15 +164,35 @@ def test_baseline_test_known_answer():
     last = unsub.loc[pd.Timestamp("2025-02-03")]
     assert (last["x"], last["n"], last["base_x"], last["base_n"]) == (60, 10_000, 80, 40_000)
     assert last["baseline"] == pytest.approx(0.002)
-    assert last["z"] == pytest.approx(6.771, abs=1e-3)
-    assert last["sigma_z"] == 1.0
-    assert last["worse"] and last["p_value"] < 1e-9
+    assert last["z"] == pytest.approx(6.442468, abs=1e-5) and not last["exact"]
+    assert last["tau2"] == 0 and last["sigma_z"] == 1.0
+    assert last["p_value"] == pytest.approx(5.8773e-11, rel=1e-3)
+    assert last["p_adjusted"] == pytest.approx(4 * 5.8773e-11, rel=1e-3)
+    assert last["worse"] and last["high"]
     assert pd.isna(unsub.loc[pd.Timestamp("2025-01-06"), "p_value"])  # first week: no history
     assert not unsub.drop(index=pd.Timestamp("2025-02-03"))["worse"].any()
     flags = em.history_flags(tests, 0.05, "week", 4)
     assert [(f.metric, f.subject, f.severity) for f in flags] == [
         ("Unsubscribe rate (own history)", "week of 2025-02-03", "high")]
-    assert "60/10,000" in flags[0].test and "of 40,000" in flags[0].test
+    assert "60/10,000" in flags[0].test and "of 40,000" in flags[0].test and "Benjamini–Hochberg over 4" in flags[0].test
+    # The band is drawn from the test's own SE: week 4 lies outside it exactly because it is "worse".
+    limits = em.baseline_limits(tests, "unsubscribe_rate", 0.05).set_index("period")
+    assert limits.loc[pd.Timestamp("2025-02-03"), "status"] == "worse"
+    assert limits.loc[pd.Timestamp("2025-02-03"), "high"] < 0.006
+    assert (limits.drop(index=[pd.Timestamp("2025-01-06"), pd.Timestamp("2025-02-03")])["status"] == "within noise").all()
+
+
+def test_rare_counts_get_the_exact_test():
+    # Week 0: none of 8,299 complained; week 1: 1 of 481. Expected complaints in week 1 = 481·1/8,780 =
+    # 0.05 < 5 → one-sided Fisher's exact test: P = 481/8,780 = 0.054784 (scipy fisher_exact
+    # alternative='greater'), not the z-test's 7.8e-5. Not worse at 0.05.
+    frame = history_frame([(8_299, 0), (481, 0)]).assign(spam_complaints=[0, 1])
+    con = con_with(frame)
+    data = em.email_data(con, "email_campaigns")
+    tests = em.baseline_tests(con, data, em.Filters(), "week", 8, 0.05, "period").frame
+    row = tests[(tests["key"] == "spam_rate") & tests["p_value"].notna()].iloc[0]
+    assert row["exact"] and row["p_value"] == pytest.approx(0.054784, abs=1e-6) and not row["worse"]
+    assert row["z"] == pytest.approx(1.600141, abs=1e-4)  # scipy norm.isf(0.054784)
 
 
 def test_baseline_small_change_is_noise():
@@ -174,10 +204,35 @@ def test_baseline_small_change_is_noise():
     assert row["z"] == pytest.approx(0.1565, abs=1e-3) and not row["worse"]
 
 
-def test_overdispersion_by_hand():
-    # z = 0, 2, 0, 2 → moving ranges 2, 2, 2 → median 2 → σz = 2/0.954 = 2.0964
-    assert em.overdispersion([0.0, 2.0, 0.0, 2.0]) == pytest.approx(2 / 0.954)
-    assert em.overdispersion([]) == 1.0
+def test_between_variance_by_hand():
+    # v = 1 (×8), d = 0, 0, 1, 1, 1, 1, 1, 4: terms 0, 0, 1, 1, 1, 1, 1, 16 → capped at 4, mean 1.125 >
+    # E[min(χ²₁, 4)] = 0.920537 (scipy: chi2(3).cdf(4) + 4·chi2(1).sf(4)). With the last term capped,
+    # (5/(1 + τ²) + 4)/8 = 0.920537 → τ² = 5/(8·0.920537 − 4) − 1 = 0.486195.
+    assert em.between_variance([0, 0, 1, 1, 1, 1, 1, 4], [1] * 8) == pytest.approx(0.486195, abs=1e-6)
+    # spread no wider than chance (every term ≤ 1, mean 0.5) → 0; fewer than 8 subjects → 0
+    assert em.between_variance([0, 1] * 4, [1] * 8) == 0.0
+    assert em.between_variance([0, 5, 9], [1, 1, 1]) == 0.0
+    # the factor c scales τ²: c = 2 everywhere halves it
+    assert em.between_variance([0, 0, 1, 1, 1, 1, 1, 4], [1] * 8, [2] * 8) == pytest.approx(0.486195 / 2, abs=1e-6)
+
+
+def test_log_odds_ratio_against_statsmodels():
+    # statsmodels 0.15 Table2x2([[30, 970], [20, 980]]): log_oddsratio 0.4157216, log_oddsratio_se² 0.0853847
+    assert em.log_odds_ratio(30, 1000, 20, 1000) == pytest.approx((0.4157216, 0.0853847), abs=1e-7)
+    # a zero cell: 0.5 added to each (Haldane–Anscombe): ln(0.5·(1000.5 − 10))/(1000.5·10.5)... by hand
+    d, v = em.log_odds_ratio(0, 1000, 10, 1000)
+    assert d == pytest.approx(math.log(0.5 * 990.5 / (1000.5 * 10.5)))
+    assert v == pytest.approx(1 / 0.5 + 1 / 1000.5 + 1 / 10.5 + 1 / 990.5)
+
+
+def test_ab_variants_merge_into_one_send():
+    # "X | Combo 1" and "X | Combo 2" to one list on one day are one send: 100 + 120 delivered.
+    frame = TWO_CAMPAIGNS.assign(campaign=["Spring | Combo 1", "Spring | Combo 2"],
+                                 send_date=pd.to_datetime(["2025-01-06 09:00", "2025-01-06 09:01"]),
+                                 topic=["promo", "promo"])
+    con = con_with(frame)
+    rows = em.sends(con, em.email_data(con, "email_campaigns"), em.Filters(), "week").frame
+    assert rows[["campaign", "variants", "delivered", "opens"]].values.tolist() == [["Spring (2 variants)", 2, 1150, 290]]
 
 
 def test_mix_adjusted_period_baseline():
@@ -207,7 +262,29 @@ def test_frequency_and_list_size_estimate():
     frame = pd.concat([frame, frame.assign(campaign="W1", send_date=pd.to_datetime(["2025-01-08"]))])
     con = con_with(frame)
     periods = em.rates_by_period(con, em.email_data(con, "email_campaigns"), em.Filters(), "week").frame
-    assert periods.iloc[0][["sends", "recipients_est", "weeks", "emails_per_recipient_week"]].tolist() == [2, 1000, 1, 2]
+    # The data ends on Wed 8 Jan: the week is covered for 3 days (6–8 Jan) → 2 emails ÷ 1000 ÷ (3/7) = 4.667.
+    row = periods.iloc[0]
+    assert row[["sends", "recipients_est", "covered_days", "period_days"]].tolist() == [2, 1000, 3, 7]
+    assert row["emails_per_recipient_week"] == pytest.approx(2 / (3 / 7)) and row["incomplete"]
+
+
+def test_incomplete_last_month_divides_by_covered_days():
+    # One list of 1,000. September: 4 sends over the whole month (30 days) → 4 ÷ (30/7) = 0.933 a week.
+    # October: 4 sends by 10 Oct, where the data ends → 10 days covered → 4 ÷ (10/7) = 2.8 a week: a
+    # rise. Divided by the whole of October (31 days) it read 4 ÷ (31/7) = 0.903, a drop.
+    days = ["2025-09-02", "2025-09-09", "2025-09-16", "2025-09-30", "2025-10-01", "2025-10-03", "2025-10-07",
+            "2025-10-10"]
+    frame = history_frame([(1000, 1)] * 8).assign(send_date=pd.to_datetime(days))
+    con = con_with(frame)
+    periods = em.rates_by_period(con, em.email_data(con, "email_campaigns"), em.Filters(), "month").frame
+    assert periods["covered_days"].tolist() == [30, 10]
+    assert periods["emails_per_recipient_week"].tolist() == pytest.approx([4 / (30 / 7), 4 / (10 / 7)])
+    assert periods["incomplete"].tolist() == [False, True]
+    # a range that starts on 16 Sep covers 15 days of September (16–30): 2 sends → 2 ÷ (15/7)
+    cut = em.rates_by_period(con, em.email_data(con, "email_campaigns"),
+                             em.Filters(pd.Timestamp("2025-09-16"), pd.Timestamp("2025-10-11")), "month").frame
+    assert cut["covered_days"].tolist() == [15, 10] and cut["incomplete"].tolist() == [True, True]
+    assert cut["emails_per_recipient_week"].iloc[0] == pytest.approx(2 / (15 / 7))
 
 
 def test_volume_jump_and_new_list():
@@ -357,8 +434,8 @@ def test_one_period_and_text_in_numbers(ws):
     assert row["delivery_rate"] == pytest.approx(0.98) and row["open_rate"] == pytest.approx(50 / 148)
     assert "complaints" not in data.available and pd.isna(row["spam_rate"])
     flags = em.email_flags(ws.con, data, em.Filters(), "month", ws.thresholds)
-    # One month only: no history to test against. A's unsubscribes 1/98 = 1.02% (Wilson 0.18%–5.56%,
-    # wholly above 0.1% → high); March pooled 1/148 = 0.68% (Wilson 0.12%–3.73% → high).
-    assert [(f.metric, f.subject, f.severity) for f in flags] == [
-        ("Unsubscribe rate", "A", "high"), ("Unsubscribe rate", "Mar 2025", "high")]
-    assert flags[0].value == pytest.approx(1 / 98) and flags[1].value == pytest.approx(1 / 148)
+    # One month only: no history to test against. A's unsubscribes 1/98 = 1.02% > 0.1%, but one
+    # unsubscribe is no evidence: exact 95% 0.026%–5.56% (scipy binomtest(1, 98)). March pools 1/148 over
+    # two sends: p = 0.006757, residuals ±0.3378, se = √(2·2·0.3378²)/148 = 0.004565, interval 0–1.57%.
+    # The old Wilson check called both "high".
+    assert flags == []

@@ -30,11 +30,16 @@ def test_email_page_sample_tiles_flags_and_events():
     assert tiles["Unsubscribe rate"].value == f"{100 * unsubs / delivered:.2f}%"
     assert tiles["Spam complaint rate"].value == f"{100 * spam / delivered:.2f}%"
     # The sample's stories show up as flags: the spring blitz (send volume, delivery, unsubscribes,
-    # complaints vs own history), the new list before it, the low-open welcome sends.
+    # complaints vs own history), the new list before it, the low-open welcome sends (small sends: worse
+    # than their own history, but 40 opens of 345 cannot show a rate under 15%), the low-CTOR promos.
     flags = flag_table(at)
     metrics = set(flags["Metric"])
-    assert {"Send volume", "Delivery rate", "Unsubscribe rate (own history)", "Spam complaint rate (own history)",
-            "Open rate", "Click-to-open rate"} <= metrics
+    assert {"Send volume", "Delivery rate", "Unsubscribe rate", "Spam complaint rate (own history)",
+            "Open rate (own history)", "Click-to-open rate (own history)"} <= metrics
+    # one row per send and rate: the promo below the CTOR threshold carries both kinds of evidence
+    ctor = flags[flags["Metric"] == "Click-to-open rate (own history)"]
+    assert ctor["Test"].str.contains("also: threshold ≥ 8.00%").any()
+    assert not flags.duplicated(["Subject", "Period"] + ["Metric"]).any()
     volume = flags[flags["Metric"] == "Send volume"]["Subject"].tolist()
     assert {"Mar 2026", "Apr 2026"} <= set(volume)
     assert any("Webinar leads 2026" in str(v) for df in at.dataframe for v in df.value.astype(str).values.ravel())

@@ -28,12 +28,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import pandas as pd
 
 from lib import stats
 from lib.config import EMAIL_MPP_START, Thresholds
 from lib.metrics.email_events import events_campaign_sql, events_excluded
-from lib.periods import is_incomplete, period_end, period_label, period_sql, period_start, previous_range
+from lib.periods import period_end, period_label, period_sql, period_start, previous_range
 from lib.questions import questions_for
 from lib.result import Flag, MetricResult
 from lib.sql import quote_ident
@@ -281,9 +282,9 @@ def default_grain(first: pd.Timestamp | None, last: pd.Timestamp | None) -> str:
 
 # --------------------------------------------------------------------------- pooled rates
 
-def _sums_sql(rates: tuple[Rate, ...] = RATES + HUMAN_RATES) -> str:
+def _sums_sql(rates: tuple[Rate, ...] = RATES + HUMAN_RATES, count_as: str = "sends") -> str:
     """Aggregates over base rows: sends, count sums, and x/n per rate (rows where both are known)."""
-    parts = ["COUNT(*) AS sends"] + [f"SUM({c}) AS {c}" for c in _COUNTS]
+    parts = [f"COUNT(*) AS {count_as}"] + [f"SUM({c}) AS {c}" for c in _COUNTS]
     for r in rates:
         known = f"({r.numerator}) IS NOT NULL AND ({r.denominator}) IS NOT NULL"
         parts.append(f"SUM(CASE WHEN {known} THEN {r.numerator} END) AS {r.key}_x")
@@ -293,6 +294,73 @@ def _sums_sql(rates: tuple[Rate, ...] = RATES + HUMAN_RATES) -> str:
 
 def _rates_sql(rates: tuple[Rate, ...] = RATES + HUMAN_RATES) -> str:
     return ", ".join(f"CAST({r.key}_x AS DOUBLE) / NULLIF({r.key}_n, 0) AS {r.key}" for r in rates)
+
+
+# "Promo | Combo 1" and "Promo | Combo 2" are an A/B split: simultaneous halves of one audience.
+VARIANT_SUFFIX = r"\s*\|[^|]*$"
+
+
+def _sends_cte(rates: tuple[Rate, ...] = RATES + HUMAN_RATES, period: bool = True) -> str:
+    """'sends' CTE over a `scoped` CTE: one row per send, the variants of an A/B split merged.
+
+    Variants = rows to the same list, of the same topic, on the same day, whose campaign names
+    are equal once a trailing ' | …' label is cut off. They share the send's subject, time and
+    audience, so they are one subject for tests and flags and one cluster for intervals.
+    Columns: _row (first row), campaign ('Promo (2 variants)' when merged), send_date (first),
+    period, topic, list_name, variants, the count sums, `<rate>_x`, `<rate>_n`.
+    Its one parameter is VARIANT_SUFFIX.
+    """
+    return f"""sends AS (
+    SELECT MIN(_row) AS _row,
+           CASE WHEN COUNT(*) = 1 THEN MIN(campaign) ELSE MIN(stem) || ' (' || COUNT(*) || ' variants)' END
+               AS campaign,
+           MIN(send_date) AS send_date, {'MIN(period) AS period, ' if period else ''}topic, list_name,
+           {_sums_sql(rates, "variants")}
+    FROM (SELECT *, regexp_replace(campaign, ?, '') AS stem FROM scoped) AS v
+    GROUP BY list_name, topic, stem, CAST(send_date AS DATE)
+)"""
+
+
+def _resum_sql(rates: tuple[Rate, ...] = RATES + HUMAN_RATES) -> str:
+    """Aggregates over `sends` rows: rows in the file (sends), count sums, x/n per rate."""
+    parts = ["SUM(variants) AS sends"] + [f"SUM({c}) AS {c}" for c in _COUNTS]
+    parts += [f"SUM({r.key}_x) AS {r.key}_x, SUM({r.key}_n) AS {r.key}_n" for r in rates]
+    return ",\n       ".join(parts)
+
+
+def sends(con, data: EmailData, filters: Filters, grain: str = "month") -> MetricResult:
+    """One row per send in range (A/B variants merged, see `_sends_cte`) with its rates and period.
+
+    The unit of the per-send flags and own-history tests, and the cluster of the pooled intervals.
+    """
+    cte, params = data.cte()
+    where, wp = filters.where()
+    sql = f"""{cte},
+scoped AS (SELECT *, {period_sql("send_date", grain)} AS period FROM base WHERE {where}),
+{_sends_cte()}
+SELECT *, {_rates_sql()} FROM sends ORDER BY send_date, _row"""
+    all_params = params + wp + [VARIANT_SUFFIX]
+    frame = con.execute(sql, all_params).df()
+    frame["period"] = pd.to_datetime(frame["period"])
+    return MetricResult(frame, sql, all_params, dict(data.excluded))
+
+
+def cluster_intervals(send_rows: pd.DataFrame, by: str, key: str, z: float = stats.Z95) -> pd.DataFrame:
+    """Pooled `key` rate per `by` group with its cluster-robust 95 % interval (one cluster per send,
+    `lib.stats.cluster_rate_interval`; a group of one send gets its exact binomial interval, the
+    only one there is). `z` sets the level (1.96 → 95 %). Columns: by, rate, low, high, clusters."""
+    rows = []
+    for value, part in send_rows.groupby(by, sort=False):
+        part = part[part[f"{key}_n"].notna() & (part[f"{key}_n"] > 0)]
+        x, n = part[f"{key}_x"].astype(float), part[f"{key}_n"].astype(float)
+        if len(part) == 0:
+            rows.append({by: value, "rate": math.nan, "low": math.nan, "high": math.nan, "clusters": 0})
+            continue
+        rate, low, high = stats.cluster_rate_interval(x, n, z)
+        if len(part) == 1:
+            low, high = stats.exact_interval(float(x.iloc[0]), float(n.iloc[0]), 2 * (1 - stats.normal_cdf(z)))
+        rows.append({by: value, "rate": rate, "low": low, "high": high, "clusters": len(part)})
+    return pd.DataFrame(rows, columns=[by, "rate", "low", "high", "clusters"])
 
 
 def pooled_rates(con, data: EmailData, filters: Filters = Filters()) -> MetricResult:
@@ -377,9 +445,12 @@ def rates_by_period(con, data: EmailData, filters: Filters, grain: str, by: str 
 
     Adds frequency measures: sends (campaigns sent), recipients_est = Σ over lists of the list size
     (the file's list size when given, else the largest send to that list in the period — assumes
-    lists do not overlap), weeks = days in the period ÷ 7, emails_per_recipient_week =
-    sent ÷ recipients_est ÷ weeks (emails a list member received per week). `incomplete` marks a
-    last period the data does not cover to its end.
+    lists do not overlap), covered_days = the period's days inside [range start, min(range end,
+    day after the last send)), weeks = covered_days ÷ 7, emails_per_recipient_week =
+    sent ÷ recipients_est ÷ weeks (emails a list member received per week). Dividing by the covered
+    days, not the whole period, keeps a rise in the last, half-covered month from showing as a drop.
+    `incomplete` marks a period the range or the data does not cover to its end (covered_days <
+    period_days); correlations leave such periods out.
     """
     if by not in (None, "topic", "list_name"):
         raise ValueError(by)
@@ -397,21 +468,29 @@ list_size AS (
 sums AS (
     SELECT period{group}, {_sums_sql()}, COUNT(DISTINCT list_name) AS lists
     FROM scoped GROUP BY ALL
+),
+covered AS (
+    SELECT s.*, {_rates_sql()}, l.recipients_est,
+           date_diff('day', s.period, s.period + CAST(? AS INTERVAL)) AS period_days,
+           date_diff('day', greatest(s.period, COALESCE(CAST(? AS TIMESTAMP), s.period)),
+                     least(s.period + CAST(? AS INTERVAL), CAST(? AS TIMESTAMP))) AS covered_days
+    FROM sums s JOIN list_size l ON l.period = s.period {''.join(f' AND l.{by} = s.{by}' for _ in [0] if by)}
 )
-SELECT s.*, {_rates_sql()}, l.recipients_est,
-       date_diff('day', s.period, s.period + CAST(? AS INTERVAL)) / 7.0 AS weeks,
-       s.sent / NULLIF(l.recipients_est, 0)
-           / (date_diff('day', s.period, s.period + CAST(? AS INTERVAL)) / 7.0) AS emails_per_recipient_week
-FROM sums s JOIN list_size l ON l.period = s.period {''.join(f' AND l.{by} = s.{by}' for _ in [0] if by)}
-ORDER BY s.period{group.replace(', ', ', s.')}"""
+SELECT *, covered_days / 7.0 AS weeks,
+       sent / NULLIF(recipients_est, 0) / (covered_days / 7.0) AS emails_per_recipient_week,
+       covered_days < period_days AS incomplete
+FROM covered
+ORDER BY period{group}"""
     step = _step(grain, 1)
-    all_params = params + wp + [step, step]
+    # The data covers days up to the last send's; the range may stop earlier.
+    data_end = (pd.Timestamp(data.last_send).normalize() + pd.Timedelta(days=1)) if data.last_send is not None \
+        else pd.Timestamp(filters.end or "2262-01-01")
+    covered_end = min(data_end, pd.Timestamp(filters.end)) if filters.end is not None else data_end
+    covered_start = pd.Timestamp(filters.start).to_pydatetime() if filters.start is not None else None
+    all_params = params + wp + [step, covered_start, step, covered_end.to_pydatetime()]
     frame = con.execute(sql, all_params).df()
     frame["period"] = pd.to_datetime(frame["period"])
-    if data.last_send is not None and len(frame):
-        frame["incomplete"] = [is_incomplete(p, grain, data.last_send) for p in frame["period"]]
-    else:
-        frame["incomplete"] = pd.Series(dtype=bool)
+    frame["incomplete"] = frame["incomplete"].astype(bool)
     frame["period_label"] = [period_label(p, grain) for p in frame["period"]]
     return MetricResult(frame, sql, all_params, dict(data.excluded))
 
@@ -420,32 +499,43 @@ def rates_by_group(con, data: EmailData, filters: Filters, by: str = "topic", to
                    min_n: int = 30) -> MetricResult:
     """Pooled rates per topic or list over the range, biggest `top` groups by delivered, rest as 'Other'.
 
-    Groups sum to the total (the Other row keeps the rest). Adds Wilson 95% intervals for open rate,
-    CTOR and unsubscribe rate (`<rate>_low`, `<rate>_high`) and `small` = delivered < `min_n`.
+    Groups sum to the total (the Other row keeps the rest). Adds 95 % intervals for open rate,
+    CTOR and unsubscribe rate (`<rate>_low`, `<rate>_high`) that are cluster-robust by send
+    (`lib.stats.cluster_rate_interval` over the group's sends, A/B variants merged — the SQL lists
+    each send's numerator and denominator): recipients of one send share its subject line and day,
+    so rates vary from send to send far more than independent recipients would, and a Wilson
+    interval over the pooled recipients would be several times too narrow. A group of one send
+    gets its exact binomial interval. `small` = delivered < `min_n`.
     """
     if by not in ("topic", "list_name"):
         raise ValueError(by)
     cte, params = data.cte()
     where, wp = filters.where()
+    keys = ("open_rate", "ctor", "unsubscribe_rate")
+    lists = ", ".join(f"list(s.{k}_x) AS {k}_send_x, list(s.{k}_n) AS {k}_send_n" for k in keys)
     sql = f"""{cte},
 scoped AS (SELECT * FROM base WHERE {where}),
+{_sends_cte(period=False)},
 ranked AS (
     SELECT {by} AS grp, ROW_NUMBER() OVER (ORDER BY SUM(delivered) DESC, {by}) AS rk
-    FROM scoped GROUP BY {by}
+    FROM sends GROUP BY {by}
 ),
 sums AS (
-    SELECT CASE WHEN r.rk <= ? THEN s.{by} ELSE '{OTHER}' END AS {by}, MIN(r.rk) AS rk, {_sums_sql()}
-    FROM scoped s JOIN ranked r ON r.grp = s.{by} GROUP BY 1
+    SELECT CASE WHEN r.rk <= ? THEN s.{by} ELSE '{OTHER}' END AS {by}, MIN(r.rk) AS rk, {_resum_sql()},
+           {lists}
+    FROM sends s JOIN ranked r ON r.grp = s.{by} GROUP BY 1
 )
 SELECT *, {_rates_sql()} FROM sums ORDER BY rk"""
-    all_params = params + wp + [int(top)]
+    all_params = params + wp + [VARIANT_SUFFIX, int(top)]
     frame = con.execute(sql, all_params).df().drop(columns="rk")
-    for key in ("open_rate", "ctor", "unsubscribe_rate"):
+    for key in keys:
         lows, highs = [], []
-        for x, n in zip(frame[f"{key}_x"], frame[f"{key}_n"]):
-            lo, hi = stats.wilson_interval(float(x), float(n)) if pd.notna(n) and n > 0 else (math.nan, math.nan)
-            lows.append(lo)
-            highs.append(hi)
+        for xs, ns in zip(frame.pop(f"{key}_send_x"), frame.pop(f"{key}_send_n")):
+            pairs = [(float(x), float(n)) for x, n in zip(xs, ns) if pd.notna(x) and pd.notna(n) and n > 0]
+            part = pd.DataFrame(pairs, columns=[f"{key}_x", f"{key}_n"]).assign(g=0)
+            ci = cluster_intervals(part, "g", key)
+            lows.append(ci["low"].iloc[0] if len(ci) else math.nan)
+            highs.append(ci["high"].iloc[0] if len(ci) else math.nan)
         frame[f"{key}_low"], frame[f"{key}_high"] = lows, highs
     frame["small"] = frame["delivered"] < min_n
     return MetricResult(frame, sql, all_params, dict(data.excluded))
@@ -500,25 +590,96 @@ def vendor_rate_summary(campaigns: pd.DataFrame) -> dict[str, int]:
 
 # --------------------------------------------------------------------------- own history
 
-def overdispersion(z: list[float]) -> float:
-    """Laney's σ_z: how much more rates vary between subjects than binomial chance allows (≥ 1).
+def _exact_z(x: float, n: float, base_x: float, base_n: float, direction: str) -> float:
+    """One-sided Fisher's exact test in the rate's bad direction, as a signed z (z > 0: rate above
+    baseline): P = fisher_exact(greater) for 'above', (less) for 'below'; z_bad = Φ⁻¹(1 − P).
 
-    σ_z = median moving range of the z-scores ÷ 0.954 (the median range of two standard normals),
-    floored at 1. The median, not the mean, keeps one real spike from hiding itself (Laney 2002,
-    "Improved control charts for attributes", with a robust range estimate).
-    >>> overdispersion([0.0, 1.0, 0.0, 1.0])  # ranges 1, 1, 1 → 1/0.954
-    1.0482180293501049
-    >>> overdispersion([0.1, -0.1, 0.1]), overdispersion([1.0])
-    (1.0, 1.0)
+    Worked example: one complaint in 481 against none in 8,299 → P = 481/8,780 = 0.054784 (the one
+    complaint fell among these 481 of 8,780 by chance) → z = Φ⁻¹(0.945216) = 1.600 (scipy
+    norm.isf(0.054784) = 1.6001).
+    >>> round(_exact_z(1, 481, 0, 8299, 'above'), 4)
+    1.6001
     """
-    vals = [v for v in z if v is not None and not (isinstance(v, float) and math.isnan(v))
-            and not math.isinf(v)]
-    ranges = sorted(abs(b - a) for a, b in zip(vals, vals[1:]))
-    if not ranges:
-        return 1.0
-    mid = len(ranges) // 2
-    median = ranges[mid] if len(ranges) % 2 else (ranges[mid - 1] + ranges[mid]) / 2
-    return max(1.0, median / 0.954)
+    if n <= 0 or base_n <= 0 or x * base_n == base_x * n:
+        return 0.0  # the same rate: no evidence either way
+    p = stats.fisher_exact_test(x, n - x, base_x, base_n - base_x,
+                                alternative="greater" if direction == "above" else "less")
+    p = min(max(p, 1e-300), 1 - 1e-12)
+    z_bad = stats.z_for_alpha(2 * p) if p < 0.5 else -stats.z_for_alpha(2 * (1 - p))
+    return z_bad if direction == "above" else -z_bad
+
+
+def log_odds_ratio(x: float, n: float, base_x: float, base_n: float) -> tuple[float, float]:
+    """log odds ratio of x/n against base_x/base_n and its Woolf variance Σ 1/cell; 0.5 is added to
+    every cell when one is 0 (Haldane–Anscombe). Rates vary from send to send multiplicatively (a
+    send with three times the usual unsubscribes is as common as one with a third), so their
+    spread is near-normal on this scale and skewed on the rate scale.
+
+    Worked example: 30/1000 vs 20/1000 → ln((30·980)/(970·20)) = ln(1.515464) = 0.415722,
+    variance 1/30 + 1/970 + 1/20 + 1/980 = 0.085385 (statsmodels 0.15 Table2x2 log_oddsratio and
+    log_oddsratio_se² agree).
+    >>> [round(v, 6) for v in log_odds_ratio(30, 1000, 20, 1000)]
+    [0.415722, 0.085385]
+    """
+    cells = [x, n - x, base_x, base_n - base_x]
+    if min(cells) <= 0:
+        cells = [c + 0.5 for c in cells]
+    a, b, c, d = cells
+    return math.log(a * d / (b * c)), 1 / a + 1 / b + 1 / c + 1 / d
+
+
+# E[min(X, 4)] for X ~ χ²₁ = F_χ²₃(4) + 4·(1 − F_χ²₁(4)) (scipy.stats.chi2; numerical integration agrees).
+WINSOR_AT = 4.0
+CHI2_1_WINSORIZED_MEAN = 0.9205369256363232
+
+
+def between_variance(diffs, variances, factors=None) -> float:
+    """τ²: how much a rate varies between subjects (sends or periods) beyond binomial chance.
+
+    Model: a subject's difference from its baseline d = rate − baseline ~ N(0, v + c·τ²), with v its
+    binomial variance and c its factor (1 + 1/m for a baseline pooled over m units, whose own
+    spread adds τ²/m). τ² solves mean(min(d² ÷ (v + c·τ²), 4)) = E[min(χ²₁, 4)] = 0.92054, and is
+    0 when the binomial alone already explains the spread (Laney's σ_z floored at 1).
+    Why this estimator: an additive τ² (instead of Laney's one σ_z for all) keeps a
+    20,000-recipient send, whose rate moves mostly by send-to-send variation, and a 300-recipient
+    send, mostly chance, both honest; a *mean* of Pearson terms is right for rare counts too,
+    where a median or moving range collapses (with 3 complaints expected per send, half the sends
+    sit within one count of it: median 0.33, not χ²₁'s 0.45; the capped mean is 0.899 against
+    0.921); capping each term at 4 (|z| = 2) keeps a few real changes from hiding themselves (one
+    month in 24, however far out, adds at most 4/24 to the mean). A/B halves are merged before (see
+    `_sends_cte`), so their near-equal rates no longer pass for "no extra variation".
+    Fewer than 8 usable subjects → 0 (the binomial test alone): with a handful, one real change
+    would be taken for the normal spread and hide itself.
+
+    Worked example: v = 1 (×8, c = 1), d = 0, 0, 1, 1, 1, 1, 1, 4 → terms 0, 0, 1, 1, 1, 1, 1, 16
+    (capped 4): mean 9/8 = 1.125 > 0.9205. With the last term still capped,
+    (5 ÷ (1 + τ²) + 4) ÷ 8 = 0.920537 → 1 + τ² = 5 ÷ (8·0.920537 − 4) = 1.486195 → τ² = 0.486195
+    (and 16 ÷ 1.486 = 10.8 > 4: capped, as assumed).
+    >>> round(between_variance([0, 0, 1, 1, 1, 1, 1, 4], [1] * 8), 6)
+    0.486195
+    """
+    d = np.asarray(list(diffs), dtype=float)
+    v = np.asarray(list(variances), dtype=float)
+    c = np.ones_like(d) if factors is None else np.asarray(list(factors), dtype=float)
+    ok = np.isfinite(d) & np.isfinite(v) & np.isfinite(c) & (v > 0) & (c > 0)
+    d, v, c = d[ok], v[ok], c[ok]
+    if len(d) < 8:
+        return 0.0
+
+    def mean_term(tau2: float) -> float:
+        return float(np.mean(np.minimum(d * d / (v + c * tau2), WINSOR_AT)))
+
+    if mean_term(0.0) <= CHI2_1_WINSORIZED_MEAN:
+        return 0.0
+    # at hi every term is ≤ its d²/(c·hi) ≤ the target, so the root lies in [0, hi]
+    lo, hi = 0.0, float(np.max(d * d / c)) / CHI2_1_WINSORIZED_MEAN
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if mean_term(mid) > CHI2_1_WINSORIZED_MEAN:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
 
 
 def _window(left: str, right: str) -> str:
@@ -527,19 +688,32 @@ def _window(left: str, right: str) -> str:
 
 def baseline_tests(con, data: EmailData, filters: Filters, grain: str, periods: int, alpha: float,
                    by: str = "period") -> MetricResult:
-    """Each period (or campaign) against the sender's own trailing baseline, per rate.
+    """Each period (or send) against the sender's own trailing baseline, per rate.
 
     Baseline: the pooled rate of the `periods` calendar periods just before the subject's period.
-    - campaign: sends of the *same topic* in those periods (a promo is held against promos);
+    - campaign: one row per send (A/B variants merged, `_sends_cte`) against sends of the *same
+      topic* in those periods (a promo is held against promos);
     - period: each topic's trailing rate re-weighted to this period's topic mix
       (Σ_t n(period, t) · rate_t(trailing) ÷ n(period); a topic without history uses the overall
       trailing rate), so a month heavy in promos is not called a decline for being promo-heavy.
-    Test: two-proportion z-test (pooled variance) of x/n against baseline·base_n / base_n, then
-    Laney's correction: z′ = z ÷ σ_z with σ_z = `overdispersion` of that rate's z-scores across
-    subjects, p = two-sided p of z′. `worse` when p < `alpha` in the rate's bad direction.
+    Test, per subject: x/n against base_x/base_n (base_x = baseline · base_n) on the log-odds
+    scale, where send-to-send variation is near-normal (rates vary multiplicatively):
+    d = `log_odds_ratio`, v its Woolf variance, τ² the rate's `between_variance` of the log odds
+    over all subjects with history (from the subjects with enough events for the normal model,
+    or Pearson terms on the rate scale when under 10 have), c = 1 + 1/m (m = sends or periods
+    in the baseline, whose own spread counts too); z = d ÷ √v, sigma_z = √((v + c·τ²) ÷ v) ≥ 1,
+    z_adj = z ÷ sigma_z. When a cell expects under 5 events (`exact`): one-sided Fisher's exact
+    test as a z (`_exact_z`), shrunk by the same share, sigma_z = √(1 + c·τ² ÷ v₀) with v₀ the
+    null log-odds variance (1/n + 1/base_n) ÷ (p̂(1−p̂)). p_value = one-sided p of z_adj in the
+    rate's bad direction ("worse than its own history" is a one-sided claim); se_test = the
+    rate-scale standard error the verdict implies, |rate − baseline| ÷ |z_adj| (the band uses it).
+    Many tests: p_adjusted = Benjamini–Hochberg over the rate's subjects in range (false-discovery
+    rate `alpha`), p_bonferroni = p × their number. `worse` when p_adjusted < `alpha` in the rate's
+    bad direction; `high` when also p_bonferroni < `alpha`.
     History before the date range counts; list/topic filters apply to both sides. Subjects without
     history (base_n = 0) get no test (p NULL). Long form: one row per subject × rate, with x, n,
-    base_x, base_n (the counts behind the test), baseline, z (raw), sigma_z, z_adj, p_value, worse.
+    base_x, base_n, base_units (m), baseline, exact, z, tau2, sigma_z, z_adj, se_test, p_value,
+    p_adjusted, p_bonferroni, worse, high.
     """
     if by not in ("period", "campaign"):
         raise ValueError(by)
@@ -560,7 +734,7 @@ def baseline_tests(con, data: EmailData, filters: Filters, grain: str, periods: 
 scoped AS (SELECT *, {per} AS period FROM base WHERE {where_all}),
 per AS (SELECT period, {_sums_sql(rates)} FROM scoped GROUP BY period),
 per_topic AS (SELECT period, topic, {_sums_sql(rates)} FROM scoped GROUP BY period, topic),
-hist_all AS (SELECT p.period, {hist}, COUNT(b.period) AS base_periods
+hist_all AS (SELECT p.period, {hist}, COUNT(b.period) AS base_periods, COUNT(b.period) AS base_units
              FROM per p LEFT JOIN per b ON {_window('p', 'b')} GROUP BY p.period),
 hist_topic AS (SELECT p.period, p.topic, {cur}, {topic_hist}
                FROM per_topic p LEFT JOIN per_topic b ON b.topic = p.topic AND {_window('p', 'b')}
@@ -571,15 +745,16 @@ FROM per p JOIN hist_all a USING (period) JOIN mix m USING (period)
 ORDER BY p.period"""
         all_params = params + wp_all + [step, step]
     else:
-        row_sums = ", ".join(f"{r.numerator} AS {r.key}_x, {r.denominator} AS {r.key}_n" for r in rates)
+        row_sums = ", ".join(f"{r.key}_x, {r.key}_n" for r in rates)
         sql = f"""{cte},
 scoped AS (SELECT *, {per} AS period FROM base WHERE {where_all}),
 per AS (SELECT period, topic, {_sums_sql(rates)} FROM scoped GROUP BY period, topic),
-camp AS (SELECT _row, campaign AS subject, send_date, period, topic, {row_sums} FROM scoped)
-SELECT c.*, {hist}, COUNT(b.period) AS base_periods
+{_sends_cte(rates)},
+camp AS (SELECT _row, campaign AS subject, send_date, period, topic, variants, {row_sums} FROM sends)
+SELECT c.*, {hist}, COUNT(b.period) AS base_periods, COALESCE(SUM(b.sends), 0) AS base_units
 FROM camp c LEFT JOIN per b ON b.topic = c.topic AND {_window('c', 'b')}
 GROUP BY ALL ORDER BY c.send_date, c._row"""
-        all_params = params + wp_all + [step]
+        all_params = params + wp_all + [VARIANT_SUFFIX, step]
     wide = con.execute(sql, all_params).df()
     wide["period"] = pd.to_datetime(wide["period"])
     when = wide["period"] if by == "period" else pd.to_datetime(wide["send_date"])
@@ -601,48 +776,87 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
                 baseline = rec[f"{r.key}_base_x"] / bn if not pd.isna(bn) and bn > 0 else None
             row = {"subject": rec["subject"], "period": rec["period"], "metric": r.label, "key": r.key,
                    "direction": r.direction, "x": float(x), "n": float(n), "rate": float(x) / float(n),
-                   "base_x": None, "base_n": None, "baseline": None, "base_periods": int(rec["base_periods"]),
-                   "z": None}
+                   "base_x": None, "base_n": None, "base_units": int(rec["base_units"]), "baseline": None,
+                   "base_periods": int(rec["base_periods"]), "exact": False, "z": None, "v": None}
             if by == "campaign":
-                row.update(topic=rec["topic"], send_date=rec["send_date"])
+                row.update(topic=rec["topic"], send_date=rec["send_date"], variants=int(rec["variants"]))
             if baseline is not None and not pd.isna(bn) and bn > 0:
-                test = stats.two_proportion_test(float(x), float(n), float(baseline) * float(bn), float(bn))
-                row.update(base_x=float(baseline) * float(bn), base_n=float(bn), baseline=float(baseline),
-                           z=test.z)
+                n, bn, bx = float(n), float(bn), float(baseline) * float(bn)
+                pooled = (float(x) + bx) / (n + bn)
+                expected = min(n * pooled, n * (1 - pooled), bn * pooled, bn * (1 - pooled))
+                d_l, v_l = log_odds_ratio(float(x), n, bx, bn)
+                null_v = (1 / n + 1 / bn) / (pooled * (1 - pooled)) if 0 < pooled < 1 else math.inf
+                row.update(base_x=bx, base_n=bn, baseline=float(baseline), exact=expected < 5, d=d_l, v=v_l,
+                           null_v=null_v, pearson_v=pooled * (1 - pooled) * (1 / n + 1 / bn),
+                           z=_exact_z(float(x), n, bx, bn, r.direction) if expected < 5 else d_l / math.sqrt(v_l))
             rows.append(row)
     columns = ["subject", "period", "metric", "key", "direction", "x", "n", "rate", "base_x", "base_n",
-               "baseline", "base_periods", "z", "sigma_z", "z_adj", "p_value", "worse"]
-    frame = pd.DataFrame(rows, columns=list(dict.fromkeys(columns[:13] + list(rows[0] if rows else []))))
-    frame["z"] = pd.to_numeric(frame["z"], errors="coerce").astype(float)
-    sigma = {key: overdispersion(part["z"].tolist()) for key, part in frame.groupby("key")}
-    frame["sigma_z"] = frame["key"].map(sigma).astype(float)
+               "base_units", "baseline", "base_periods", "exact", "z", "d", "v", "null_v", "pearson_v"]
+    frame = pd.DataFrame(rows, columns=list(dict.fromkeys(columns + list(rows[0] if rows else []))))
+    for col in ("z", "d", "v", "null_v", "pearson_v", "baseline", "base_n"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    frame["exact"] = frame["exact"].astype(bool)
+    frame["c"] = 1 + 1 / frame["base_units"].clip(lower=1)
+    # τ² of the log odds: from the subjects with enough events for the normal log-odds model (no
+    # exact test); with under 10 of those (complaints are rare everywhere), from Pearson terms on
+    # the rate scale, which stay right for small counts: rate variance = τ²·(b(1−b))² (delta method).
+    scale = (frame["baseline"] * (1 - frame["baseline"])) ** 2
+    tau2 = {}
+    for key, part in frame.groupby("key"):
+        normal = part[~part["exact"] & part["v"].notna()]
+        tau2[key] = between_variance(normal["d"], normal["v"], normal["c"]) if len(normal) >= 10 else \
+            between_variance(part["rate"] - part["baseline"], part["pearson_v"], part["c"] * scale[part.index])
+    frame["tau2"] = frame["key"].map(tau2).astype(float)
+    # Normal path: the log odds ratio over its binomial + between-subject variance. Exact path:
+    # Fisher's z shrunk by the same between-subject share of the variance (null log-odds variance).
+    extra = frame["c"] * frame["tau2"]
+    frame["sigma_z"] = ((frame["v"] + extra) / frame["v"]).pow(0.5).where(~frame["exact"],
+                                                                          (1 + extra / frame["null_v"]).pow(0.5))
     frame["z_adj"] = frame["z"] / frame["sigma_z"]
-    frame["p_value"] = [2 * (1 - stats.normal_cdf(abs(z))) if pd.notna(z) else math.nan for z in frame["z_adj"]]
-    frame["worse"] = [bool(pd.notna(p) and p < alpha and ((z > 0) if d == "above" else (z < 0)))
-                      for p, z, d in zip(frame["p_value"], frame["z_adj"], frame["direction"])]
+    bad = frame["direction"].map({"above": 1.0, "below": -1.0})
+    frame["p_value"] = [1 - stats.normal_cdf(z * b) if pd.notna(z) else math.nan
+                        for z, b in zip(frame["z_adj"], bad)]
+    diff = frame["rate"] - frame["baseline"]
+    # the rate-scale SE the verdict implies (the band is drawn from it); delta method at z = 0
+    delta_se = (frame["v"] + extra).pow(0.5) * frame["baseline"] * (1 - frame["baseline"])
+    frame["se_test"] = (diff.abs() / frame["z_adj"].abs()).where((frame["z_adj"].abs() > 0) & (diff.abs() > 0),
+                                                                  delta_se)
     in_range = frame["period" if by == "period" else "send_date"].isin(set(when[keep])) if len(frame) else []
     frame = frame[in_range].reset_index(drop=True) if len(frame) else frame
-    return MetricResult(frame, sql, all_params, dict(data.excluded))
+    frame["p_adjusted"], frame["p_bonferroni"] = math.nan, math.nan
+    for _, part in frame.groupby("key"):
+        frame.loc[part.index, "p_adjusted"] = stats.adjust_p_values(part["p_value"], "fdr_bh")
+        frame.loc[part.index, "p_bonferroni"] = stats.adjust_p_values(part["p_value"], "bonferroni")
+    frame["worse"] = frame["p_adjusted"].lt(alpha)
+    frame["high"] = frame["worse"] & (frame["p_bonferroni"] < alpha)
+    return MetricResult(frame.drop(columns=["d", "v", "null_v", "pearson_v", "c"]), sql, all_params, dict(data.excluded))
 
 
 def baseline_limits(tests: pd.DataFrame, key: str, alpha: float) -> pd.DataFrame:
     """One rate's period tests with the band a period must leave to be called a change.
 
-    The band is baseline ± z(alpha)·σ_z·√(p̄(1−p̄)/n) — Laney p′-chart limits at the period's own n
-    (a small period gets a wide band; σ_z widens it by the sender's normal extra variation). `status`: 'worse', 'better' (significant the other way), 'within noise',
-    'no history'.
+    The band is baseline ± z_cut · se_test: the test's own standard error (binomial and
+    send-to-send variation, see `baseline_tests`), and z_cut the one-sided critical z of the
+    largest p that Benjamini–Hochberg still called worse for this rate (alpha ÷ m when it called
+    none: what a lone worse period would need). So a point is outside the band on the bad side
+    exactly when the verdict calls it worse. `status`: 'worse', 'better' (outside the band on the
+    good side), 'within noise', 'no history'.
     """
     part = tests[tests["key"] == key].copy()
-    z = stats.z_for_alpha(alpha)
+    tested = part[part["p_value"].notna()]
+    rejected = tested.loc[tested["p_adjusted"] < alpha, "p_value"]
+    cut = float(rejected.max()) if len(rejected) else alpha / max(len(tested), 1)
+    z = stats.z_for_alpha(2 * min(max(cut, 1e-300), 0.5 - 1e-12))  # one-sided cut → two-sided alpha
     lows, highs, status = [], [], []
     for rec in part.to_dict("records"):
         if rec["baseline"] is None or pd.isna(rec["baseline"]):
             lows.append(math.nan), highs.append(math.nan), status.append("no history")
             continue
-        lo, hi = stats.p_chart_limits(rec["baseline"], rec["n"], z * rec["sigma_z"])
-        lows.append(lo), highs.append(hi)
-        significant = pd.notna(rec["p_value"]) and rec["p_value"] < alpha
-        status.append("worse" if rec["worse"] else "better" if significant else "within noise")
+        half = z * rec["se_test"]
+        lows.append(max(0.0, rec["baseline"] - half)), highs.append(min(1.0, rec["baseline"] + half))
+        good_side = rec["rate"] < rec["baseline"] - half if rec["direction"] == "above" \
+            else rec["rate"] > rec["baseline"] + half
+        status.append("worse" if rec["worse"] else "better" if good_side else "within noise")
     part["low"], part["high"], part["status"] = lows, highs, status
     return part
 
@@ -838,30 +1052,40 @@ def period_subject(start, grain: str) -> str:
     return f"{grain} of {label}" if grain in ("day", "week") else label
 
 
-def _severity_threshold(x: float, n: float, limit: float, direction: str, min_n: float) -> str:
-    """'high' when the whole Wilson 95% interval is beyond the threshold, 'medium' when only the
-    point is, 'low' when n < min_n (too small to read).
-
-    >>> _severity_threshold(30, 1000, 0.01, 'above', 30), _severity_threshold(2, 1000, 0.001, 'above', 30)
-    ('high', 'medium')
-    """
-    if n < min_n:
-        return "low"
-    lo, hi = stats.wilson_interval(x, n)
-    beyond = lo > limit if direction == "above" else hi < limit
-    return "high" if beyond else "medium"
+def _beyond(low: float, high: float, limit: float, direction: str) -> bool:
+    """True when the whole interval [low, high] lies on the bad side of the threshold."""
+    if low is None or pd.isna(low) or pd.isna(high):
+        return False
+    return low > limit if direction == "above" else high < limit
 
 
 def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresholds: Thresholds,
-                    rates: tuple[Rate, ...], mpp_note: bool, level: str) -> list[Flag]:
-    """A flag for each row × rate beyond its threshold (per campaign or per period)."""
+                    rates: tuple[Rate, ...], mpp_note: bool, level: str,
+                    intervals: dict[str, pd.DataFrame] | None = None) -> list[Flag]:
+    """A flag for each row × rate whose rate is beyond its threshold by more than chance.
+
+    Per send (`intervals` None): the send's exact (Clopper–Pearson) 95 % interval must clear the
+    threshold — one complaint in 400 (0.25 %, interval 0.006 %–1.4 %) is no evidence of a rate
+    above 0.1 %; exact rather than Wilson, which is too narrow for a few events at the strict level. Per period (`intervals` = {rate key: frame of
+    `cluster_intervals` by period at 95 % and `<…>_strict`}): the cluster-robust interval by send
+    must clear it, since sends, not recipients, vary. Severity 'high' when the interval at the
+    Bonferroni level (alpha ÷ m, m = rows with that rate) clears it too, 'medium' otherwise,
+    'low' when n < min_group_size.
+    """
     flags: list[Flag] = []
-    min_n = thresholds["min_group_size"]
+    min_n, alpha = thresholds["min_group_size"], thresholds["baseline_alpha"]
     records = frame.to_dict("records")
     for rate in rates:
         if rate.threshold_key is None or rate.key not in frame:
             continue
         limit = thresholds[rate.threshold_key]
+        m = int((frame[f"{rate.key}_n"].fillna(0) > 0).sum())
+        z_strict = stats.z_for_alpha(alpha / max(m, 1))
+        by_when = None
+        if intervals is not None:
+            by_when = {pd.Timestamp(k): v for k, v in
+                       intervals[rate.key].set_index(when_col)[["low", "high", "low_strict", "high_strict",
+                                                                "clusters"]].iterrows()}
         for rec in records:
             value, x, n = rec[rate.key], rec[f"{rate.key}_x"], rec[f"{rate.key}_n"]
             if value is None or pd.isna(value) or pd.isna(n) or n <= 0:
@@ -869,11 +1093,23 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
             crossed = value > limit if rate.direction == "above" else value < limit
             if not crossed:
                 continue
-            severity = _severity_threshold(float(x), float(n), limit, rate.direction, min_n)
-            lo, hi = stats.wilson_interval(float(x), float(n))
-            note = f"threshold {'≤' if rate.direction == 'above' else '≥'} {pct(limit, 2)}; " \
-                   f"{level}: {rate.definition} = {int(x):,} ÷ {int(n):,} (Wilson 95% {pct(lo, 2)}–{pct(hi, 2)})"
             when = pd.Timestamp(rec[when_col])
+            if by_when is None:
+                lo, hi = stats.exact_interval(float(x), float(n))
+                strict = _beyond(*stats.exact_interval(float(x), float(n), alpha / max(m, 1)), limit, rate.direction)
+                how = "exact 95%"
+            else:
+                ci = by_when[when]
+                lo, hi = float(ci["low"]), float(ci["high"])
+                strict = _beyond(ci["low_strict"], ci["high_strict"], limit, rate.direction)
+                how = (f"95% cluster-robust over {int(ci['clusters'])} sends" if ci["clusters"] > 1
+                       else "exact 95%, one send")
+            if not _beyond(lo, hi, limit, rate.direction):
+                continue
+            severity = "low" if n < min_n else "high" if strict else "medium"
+            note = f"threshold {'≤' if rate.direction == 'above' else '≥'} {pct(limit, 2)}; " \
+                   f"{level}: {rate.definition} = {int(x):,} ÷ {int(n):,} ({how} {pct(lo, 2)}–{pct(hi, 2)}, " \
+                   f"clear of the threshold{'; also at the Bonferroni level over ' + str(m) if strict else ''})"
             if rate.key == "open_rate" and mpp_note and when >= pd.Timestamp(EMAIL_MPP_START):
                 note += "; opens inflated by Apple Mail Privacy Protection — check click rate"
                 severity = "low" if severity == "medium" else "medium" if severity == "high" else severity
@@ -884,30 +1120,67 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
     return flags
 
 
-def history_flags(tests: pd.DataFrame, alpha: float, level: str, periods: int) -> list[Flag]:
-    """Flags for subjects significantly worse than their trailing baseline.
+def period_intervals(send_rows: pd.DataFrame, rates: tuple[Rate, ...], alpha: float) -> dict[str, pd.DataFrame]:
+    """Per rate: the period's pooled rate with its cluster-robust interval by send at 95 % (low, high)
+    and at the Bonferroni level alpha ÷ m over the m periods (low_strict, high_strict)."""
+    out = {}
+    m = max(send_rows["period"].nunique(), 1) if len(send_rows) else 1
+    z_strict = stats.z_for_alpha(alpha / m)
+    for rate in rates:
+        if f"{rate.key}_n" not in send_rows:
+            continue
+        ci = cluster_intervals(send_rows, "period", rate.key)
+        strict = cluster_intervals(send_rows, "period", rate.key, z_strict)
+        out[rate.key] = ci.assign(low_strict=strict["low"].to_numpy(), high_strict=strict["high"].to_numpy())
+    return out
 
-    Severity 'high' when p < alpha ÷ m (Bonferroni over the m subjects tested for that rate, so it
-    survives the many comparisons), else 'medium' (one of these is expected by chance per 1/alpha tests).
-    """
+
+def history_flags(tests: pd.DataFrame, alpha: float, level: str, periods: int) -> list[Flag]:
+    """Flags for subjects significantly worse than their trailing baseline (`worse` of `baseline_tests`:
+    Benjamini–Hochberg over the rate's subjects); 'high' when it also survives Bonferroni."""
     flags: list[Flag] = []
     if tests.empty:
         return flags
-    tested = tests[tests["p_value"].notna()]
-    m = tested.groupby("key").size().to_dict()
-    for rec in tested[tested["worse"]].to_dict("records"):
-        high = rec["p_value"] < alpha / max(m.get(rec["key"], 1), 1)
+    m = tests[tests["p_value"].notna()].groupby("key").size().to_dict()
+    for rec in tests[tests["worse"]].to_dict("records"):
         basis = "same-topic sends in the" if level == "campaign" else "the"
         mix = "" if level == "campaign" else " (re-weighted to this period's topic mix)"
-        test = (f"two-proportion z-test vs {basis} {periods} {'periods' if level == 'campaign' else level + 's'} before{mix}: "
-                f"{int(rec['x']):,}/{int(rec['n']):,} vs {pct(rec['baseline'], 2)} of {int(rec['base_n']):,}, "
-                f"z={rec['z']:.1f}, Laney σz={rec['sigma_z']:.1f}, p={rec['p_value']:.2g}")
+        name = "Fisher's exact test" if rec["exact"] else "two-proportion z-test"
+        units = "sends" if level == "campaign" else f"{level}s"
+        test = (f"{name} vs {basis} {periods} {'periods' if level == 'campaign' else level + 's'} before{mix}: "
+                f"{int(rec['x']):,}/{int(rec['n']):,} vs {pct(rec['baseline'], 2)} of {int(rec['base_n']):,}; "
+                f"send-to-send variation widens the SE ×{rec['sigma_z']:.1f}; p={rec['p_value']:.2g}, "
+                f"Benjamini–Hochberg over {m.get(rec['key'], 1)} {units} p={rec['p_adjusted']:.2g}")
         when = pd.Timestamp(rec.get("send_date") if level == "campaign" else rec["period"])
         subject = rec["subject"] if level == "campaign" else period_subject(when, level)
         flags.append(Flag(AREA, f"{rec['metric']} (own history)", subject, float(rec["rate"]),
-                          float(rec["baseline"]), test, "high" if high else "medium",
+                          float(rec["baseline"]), test, "high" if rec["high"] else "medium",
                           questions_for(AREA, rec["metric"]), when))
     return flags
+
+
+_SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}
+
+
+def strongest_per_subject(flags: list[Flag]) -> list[Flag]:
+    """One flag per subject and rate: the threshold flag and the own-history flag of the same send
+    or period become one row, the more severe one (own history on a tie: a tested change), with
+    the other's evidence appended to its test text. Order of first appearance is kept.
+
+    >>> t = Flag('email', 'Unsubscribe rate', 'A', 0.003, 0.001, 'threshold …', 'medium')
+    >>> h = Flag('email', 'Unsubscribe rate (own history)', 'A', 0.003, 0.0005, 'z-test …', 'high')
+    >>> [(f.metric, f.severity, f.test) for f in strongest_per_subject([t, h])]
+    [('Unsubscribe rate (own history)', 'high', 'z-test …; also: threshold …')]
+    """
+    groups: dict[tuple, list[Flag]] = {}
+    for flag in flags:
+        groups.setdefault((flag.subject, flag.metric.removesuffix(" (own history)"), flag.unit), []).append(flag)
+    out = []
+    for group in groups.values():
+        best = max(group, key=lambda f: (_SEVERITY_RANK.get(f.severity, 0), f.metric.endswith("(own history)")))
+        others = [f.test for f in group if f is not best]
+        out.append(replace(best, test="; also: ".join([best.test, *others])) if others else best)
+    return out
 
 
 def scanner_flags(campaigns: pd.DataFrame) -> list[Flag]:
@@ -961,22 +1234,25 @@ def volume_flags(changes: pd.DataFrame, jump_ratio: float, grain: str) -> list[F
 
 
 def email_flags(con, data: EmailData, filters: Filters, grain: str, thresholds: Thresholds) -> list[Flag]:
-    """All email flags for the selection: thresholds per campaign and period, own history per period
-    and campaign, send-volume jumps, scanner bursts."""
+    """All email flags for the selection, one row per subject and rate (`strongest_per_subject`):
+    thresholds per send (A/B variants merged) and per period, own history per period and send,
+    send-volume jumps, scanner bursts."""
     alpha, k = thresholds["baseline_alpha"], int(thresholds["baseline_periods"])
     rates = data.usable_rates()
     mpp = not data.has("machine_opens")
-    campaigns = campaign_table(con, data, filters).frame
+    send_rows = sends(con, data, filters, grain).frame
     periods = rates_by_period(con, data, filters, grain).frame
-    flags = threshold_flags(campaigns, "campaign", "send_date", thresholds, rates, mpp, "campaign")
+    flags = threshold_flags(send_rows, "campaign", "send_date", thresholds, rates, mpp, "send")
     periods["subject"] = [period_subject(p, grain) for p in periods["period"]]
-    flags += threshold_flags(periods, "subject", "period", thresholds, rates, mpp, grain)
+    flags += threshold_flags(periods, "subject", "period", thresholds, rates, mpp, grain,
+                             period_intervals(send_rows, rates, alpha))
     flags += history_flags(baseline_tests(con, data, filters, grain, k, alpha, "period").frame, alpha, grain, k)
     flags += history_flags(baseline_tests(con, data, filters, grain, k, alpha, "campaign").frame, alpha,
                            "campaign", k)
+    flags = strongest_per_subject(flags)
     jump = thresholds["email_volume_jump"]
     flags += volume_flags(program_changes(con, data, filters, grain, k, jump, alpha).frame, jump, grain)
-    flags += scanner_flags(campaigns)
+    flags += scanner_flags(campaign_table(con, data, filters).frame)
     return flags
 
 

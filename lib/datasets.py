@@ -82,8 +82,11 @@ class Dataset:
         for item in self.missing:
             names = [schemas.KINDS[self.kind].column(n).label for n in item.split(" or ")]
             labels.append(" or ".join(names))
+        shown = ", ".join(self.columns[:30])  # a survey with 1,200 questions: not 1,200 names
+        if len(self.columns) > 30:
+            shown += f" and {len(self.columns) - 30:,} more"
         return (f"{self.file_name}: no column found for {', '.join(labels)} "
-                f"({self.label}). Columns are: {', '.join(self.columns)}. "
+                f"({self.label}). Columns are: {shown}. "
                 "Pick the right column under “Columns” below.")
 
     def bad_value_lines(self) -> list[str]:

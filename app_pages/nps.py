@@ -64,9 +64,14 @@ summary = m.nps_summary(con, table, bad.count if bad else 0)
 s = summary.frame.iloc[0]
 tiles(int(s.n), s.nps, s.moe, s.pct_promoters, s.pct_passives, s.pct_detractors)
 st.write(summary.excluded_text() or "No rows left out: every score is a whole number from 0 to 10.")
+if s.n:
+    st.write(f"NPS {s.nps:.1f}: {m.nps_reading(s.nps, th['nps_healthy_min'], th['nps_good_min'])}.")
+size_text = m.sample_size_text(int(s.promoters), int(s.passives), int(s.detractors), int(th["nps_min_responses"]))
 if s.n < th["nps_min_responses"]:
     st.warning(f"Only {int(s.n)} valid responses: too few to read an NPS with confidence "
-               f"(fewer than {th['nps_min_responses']:.0f}).")
+               f"(fewer than {th['nps_min_responses']:.0f}). {size_text}")
+else:
+    st.caption(size_text)
 if s.n >= 2 and s.moe == 0:
     st.caption("Every response is in one category, so the formula's margin is ±0 — that is the formula, "
                "not certainty; more responses would show the real spread.")

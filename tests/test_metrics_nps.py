@@ -407,9 +407,39 @@ def test_nothing_loaded_means_no_flags_and_no_tables(ws):
 def test_low_nps_is_flagged_against_the_healthy_line(ws):
     load(ws, pd.DataFrame({"Score": [0] * 20 + [10] * 15}))
     flags = m.area_flags(ws)
-    assert [(f.metric, f.severity) for f in flags] == [("NPS", "high")]
-    # (15 − 20)/35 = −14.29 below the healthy line 0
+    # (15 − 20)/35 = −14.29 below the healthy line 0; var = 1 − (5/35)² = 0.979592,
+    # MoE = 195.9964·√(0.979592/35) = 32.79 → the interval −47.1…+18.5 reaches above 0: medium
+    assert [(f.metric, f.severity) for f in flags] == [("NPS", "medium")]
     assert flags[0].value == pytest.approx(-500 / 35) and flags[0].reference == 0.0
+
+
+def test_low_nps_is_high_only_when_the_interval_is_below_the_line(ws):
+    load(ws, pd.DataFrame({"Score": [0] * 60 + [10] * 20}))
+    # (20 − 60)/80 = −50; var = 1 − 0.25 = 0.75, MoE = 195.9964·√(0.75/80) = 18.98 → up to −31.0: high
+    assert [(f.metric, f.severity) for f in m.area_flags(ws)] == [("NPS", "high")]
+
+
+def test_an_nps_of_exactly_zero_is_not_healthy(ws):
+    load(ws, pd.DataFrame({"Score": [10] * 10 + [8] * 10 + [3] * 10}))
+    flags = m.area_flags(ws)  # (10 − 10)/30 = 0: healthy means above 0
+    assert [(f.metric, f.value, f.severity) for f in flags] == [("NPS", 0.0, "medium")]
+    assert m.nps_reading(0.0, 0, 20) == "not healthy (0 or below)"
+    assert m.nps_reading(20.0, 0, 20) == "healthy (above 0), not yet good (above 20)"
+    assert m.nps_reading(20.1, 0, 20) == "good (above 20)"
+
+
+def test_sample_size_text_comes_from_the_margin_formula():
+    # the issue: "margin above ±15 under ~30 responses" was wrong. Worst mix (var 1) at 30 answers:
+    # 195.9964·√(1/30) = 35.78; ±15 needs (195.9964/15)² = 170.73 → 171 answers.
+    # Prep Air's mix 74/75/35 (var 0.547465, tests above): at 30 answers 195.9964·√(0.547465/30) = 26.48;
+    # ±15 needs 170.73 × 0.547465 = 93.47 → 94
+    text = m.sample_size_text(74, 75, 35, 30)
+    assert text == ("At 30 responses the margin of error is ±26 points with this mix of answers, ±36 at worst "
+                    "(half promoters, half detractors); ±15 points needs 94 responses with this mix, 171 at worst.")
+    assert m.sample_size_text(0, 0, 0, 30) == ("At 30 responses the margin of error is up to ±36 at worst (half "
+                                               "promoters, half detractors); ±15 points needs up to 171 responses.")
+    # a typical mix 45/30/25 (var 0.66) at 30 answers: ±29; ±15 needs 112.7 → 113
+    assert m.margin_at(30, 0.66) == pytest.approx(29.08, abs=0.01) and m.responses_for_margin(15, 0.66) == 113
 
 
 def test_comments_when_no_comment_is_usable(ws):

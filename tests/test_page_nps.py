@@ -76,6 +76,9 @@ def test_real_export_without_dates():
     assert any("no response date" in i.value for i in at.info)
     assert at.selectbox(key="nps_segment").value == "airline"
     assert any("No rows left out" in md.value for md in at.markdown)
+    assert any(md.value == "NPS 21.2: good (above 20)." for md in at.markdown)
+    # the margin formula at this mix (worked in tests/test_metrics_nps.py): ±26 at 30 answers, ±15 needs 94
+    assert any("±26 points with this mix" in c.value and "needs 94 responses" in c.value for c in at.caption)
 
 
 def test_manual_mode_counts_and_pasted_scores():

@@ -108,6 +108,73 @@ def nps_margin_of_error(promoters: float, passives: float, detractors: float, z:
     return z * 100.0 * math.sqrt(var / n)
 
 
+WORST_VAR = 1.0  # half promoters, half detractors: the widest an NPS can spread
+
+
+def indicator_variance(promoters: float, passives: float, detractors: float) -> float:
+    """var(x) of the +1/0/−1 indicator: p_P + p_D − (p_P − p_D)²; NaN when n = 0.
+
+    >>> indicator_variance(5, 2, 3)
+    0.76
+    """
+    n = promoters + passives + detractors
+    if n <= 0:
+        return math.nan
+    p_p, p_d = promoters / n, detractors / n
+    return round(max(0.0, p_p + p_d - (p_p - p_d) ** 2), 12)
+
+
+def margin_at(n: float, var: float, z: float = Z95) -> float:
+    """± points at 95% for n responses with indicator variance var: z × 100 × √(var / n).
+
+    At 30 responses: var 0.6 → 195.9964 × √0.02 = 27.72; the worst mix (var 1) → 35.78.
+    >>> round(margin_at(30, 0.6), 2), round(margin_at(30, WORST_VAR), 2)
+    (27.72, 35.78)
+    """
+    return math.nan if n <= 0 else z * 100.0 * math.sqrt(var / n)
+
+
+def responses_for_margin(margin: float, var: float, z: float = Z95) -> int:
+    """Fewest responses for a 95% margin of ±`margin` points: n = ⌈(z × 100 / margin)² × var⌉.
+
+    ±15 points: (195.9964 / 15)² = 170.73 × var → 103 responses at var 0.6, 171 at the worst mix.
+    >>> responses_for_margin(15, 0.6), responses_for_margin(15, WORST_VAR)
+    (103, 171)
+    """
+    return max(1, math.ceil((z * 100.0 / margin) ** 2 * var - 1e-9))
+
+
+def sample_size_text(promoters: int, passives: int, detractors: int, min_responses: int,
+                     target: float = 15.0) -> str:
+    """One sentence on how many responses an NPS needs, from the margin formula: the margin at
+    `min_responses` and the responses a ±`target` margin needs, at this mix and at the worst mix."""
+    var = indicator_variance(promoters, passives, detractors)
+    worst = (f"±{margin_at(min_responses, WORST_VAR):.0f} at worst (half promoters, half detractors)")
+    if math.isnan(var) or var == 0 or promoters + passives + detractors < 2:
+        return (f"At {min_responses:,} responses the margin of error is up to {worst}; "
+                f"±{target:g} points needs up to {responses_for_margin(target, WORST_VAR):,} responses.")
+    return (f"At {min_responses:,} responses the margin of error is ±{margin_at(min_responses, var):.0f} points "
+            f"with this mix of answers, {worst}; ±{target:g} points needs "
+            f"{responses_for_margin(target, var):,} responses with this mix, "
+            f"{responses_for_margin(target, WORST_VAR):,} at worst.")
+
+
+def nps_reading(nps: float, healthy: float, good: float) -> str:
+    """'good' above `good`, 'healthy' above `healthy`, else 'not healthy' (an NPS of exactly 0 is
+    not above 0).
+
+    >>> nps_reading(21.2, 0, 20), nps_reading(20, 0, 20), nps_reading(0, 0, 20)
+    ('good (above 20)', 'healthy (above 0), not yet good (above 20)', 'not healthy (0 or below)')
+    """
+    if nps is None or math.isnan(nps):
+        return "no valid responses"
+    if nps > good:
+        return f"good (above {good:g})"
+    if nps > healthy:
+        return f"healthy (above {healthy:g}), not yet good (above {good:g})"
+    return f"not healthy ({healthy:g} or below)"
+
+
 def category(score: int) -> str:
     """'Promoter' (9–10), 'Passive' (7–8), 'Detractor' (0–6) for a valid score.
 
@@ -693,7 +760,7 @@ ORDER BY start_date, campaign"""
 # ----------------------------------------------------------------- flags and tables
 
 def area_flags(ws) -> list[Flag]:
-    """NPS red flags: overall NPS below `nps_healthy_min`; monthly dips beyond the noise against the
+    """NPS red flags: overall NPS at or below `nps_healthy_min`; monthly dips beyond the noise against the
     trailing baseline; segments (n ≥ `min_group_size`) whose NPS is below the healthy line and
     significantly below the rest."""
     dataset = ws.get("nps_responses")
@@ -704,11 +771,13 @@ def area_flags(ws) -> list[Flag]:
     bad = dataset.bad_values.get("score")
     summary = nps_summary(con, dataset.table, bad.count if bad else 0).frame.iloc[0]
     n, healthy = int(summary["n"]), th["nps_healthy_min"]
-    if n and summary["nps"] < healthy:
-        small = n < th["nps_min_responses"]
+    if n and summary["nps"] <= healthy:  # healthy is *above* the line: 0 is not healthy
+        # high only when the whole 95% interval is at or below the line; under the minimum sample, low
+        severity = ("low" if n < th["nps_min_responses"] else "high" if summary["high"] <= healthy
+                    else "medium")
         flags.append(Flag("nps", "NPS", "All responses", float(summary["nps"]), healthy,
-                          f"threshold, n={n:,}, ±{summary['moe']:.1f} pts", "low" if small else "high",
-                          questions_for("nps", "NPS"), unit="points"))
+                          f"threshold (healthy above {healthy:g}), n={n:,}, ±{summary['moe']:.1f} pts",
+                          severity, questions_for("nps", "NPS"), unit="points"))
     if "response_date" in dataset.mapping:
         alpha = th["baseline_alpha"]
         periods = nps_by_period(con, dataset.table, "month", int(th["baseline_periods"]), alpha,

@@ -7,6 +7,7 @@ import streamlit as st
 from lib.charts import cohorts as charts
 from lib.charts.common import with_campaigns
 from lib.errors import BoundaryError
+from lib.markup import escape_md
 from lib.metrics import cohorts as m
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
                        show_table, workspace)
@@ -37,11 +38,11 @@ try:
     opts = m.CohortOptions(grain=grain, mode=mode, rule=rule, cohort_by=cohort_by if signup_ok else "first_activity")
     matrix = m.retention_matrix(con, table, opts)
 except BoundaryError as exc:
-    st.error(str(exc))
+    st.error(escape_md(exc))
     st.stop()
 st.caption(opts.describe())
 if matrix.frame.empty:
-    st.warning(f"{dataset.file_name}: no usable rows (each needs a user id and a readable event time). "
+    st.warning(f"{escape_md(dataset.file_name)}: no usable rows (each needs a user id and a readable event time). "
                + matrix.excluded_text() + " Check the mapping under “Columns”.")
     st.stop()
 frame = matrix.frame

@@ -7,6 +7,7 @@ from lib.charts import email as charts
 from lib.charts.common import line_over_time, with_campaigns
 from lib.config import EMAIL_MPP_START
 from lib.errors import BoundaryError
+from lib.markup import escape_md
 from lib.metrics import email as em
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
                        show_table, threshold_editor, workspace)
@@ -34,14 +35,14 @@ sources = [k for k in em.KINDS if ws.get(k) is not None]
 kind = sources[0]
 if len(sources) > 1:
     kind = st.radio("Analyse", sources, horizontal=True, key="email_source",
-                    format_func=lambda k: f"{ws.get(k).file_name} ({ws.get(k).label})")
+                    format_func=lambda k: f"{escape_md(ws.get(k).file_name)} ({ws.get(k).label})")
 try:
     data = em.email_data(con, ws.get(kind).table, ws.thresholds["email_scanner_seconds"])
 except BoundaryError as exc:
-    st.error(str(exc))
+    st.error(escape_md(exc))
     st.stop()
 if data.first_send is None:
-    st.error(f"{ws.get(kind).file_name}: no usable sends. " + "; ".join(f"{n} {r}" for r, n in data.excluded.items())
+    st.error(f"{escape_md(ws.get(kind).file_name)}: no usable sends. " + "; ".join(f"{n} {r}" for r, n in data.excluded.items())
              + ". Check the Columns panel above.")
     st.stop()
 if data.excluded:

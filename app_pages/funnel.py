@@ -6,6 +6,7 @@ import streamlit as st
 from lib.charts import funnel as charts
 from lib.charts.common import with_campaigns
 from lib.errors import BoundaryError
+from lib.markup import escape_md
 from lib.metrics import funnel as fm
 from lib.metrics import lead_scoring as ls
 from lib.periods import GRAINS
@@ -58,16 +59,16 @@ try:
             if extra is not None and (closed is None or closed.file_name != extra.name):
                 closed = st.session_state["funnel_closed_deals"] = fm.attach_closed_deals(ws, extra.name, extra.getvalue())
             if closed is not None:
-                st.caption(f"Joined **{closed.file_name}** ({closed.rows_read:,} rows) on lead ID: its dates fill "
+                st.caption(f"Joined **{escape_md(closed.file_name)}** ({closed.rows_read:,} rows) on lead ID: its dates fill "
                            "stages the leads file lacks; the earliest date of a stage wins.")
     joined = leads.kind == "leads" and closed is not None
     src = fm.source_for(leads, closed if joined else None)
     available = fm.available_stages(con, src) if joined else own_stages
     if not available:
-        st.error(f"{leads.file_name}: no stage dates found. Map the created / stage date columns under “Columns”.")
+        st.error(f"{escape_md(leads.file_name)}: no stage dates found. Map the created / stage date columns under “Columns”.")
         st.stop()
     if len(available) == 1:
-        st.info(f"{leads.file_name} has dates for one stage only ({available[0]}), so there is no conversion to "
+        st.info(f"{escape_md(leads.file_name)} has dates for one stage only ({escape_md(available[0])}), so there is no conversion to "
                 "show yet. Join a file with later stages on lead ID above — e.g. closed deals with a won date "
                 "(Olist's closed deals, a CRM opportunities export) — or map more stage dates under “Columns”.")
     with st.expander("Thresholds (conversion window, MQL score, slow campaigns)"):
@@ -82,7 +83,7 @@ try:
         st.stop()
     lo, hi = fm.entry_range(con, src, stages)
     if lo is None:
-        st.error(f"{leads.file_name}: no lead has a readable date at the chosen stages. Check the date columns "
+        st.error(f"{escape_md(leads.file_name)}: no lead has a readable date at the chosen stages. Check the date columns "
                  "under “Columns”, or pick other stages.")
         st.stop()
     picked = c2.date_input("Leads who entered between", (lo.date(), hi.date()), min_value=lo.date(),
@@ -238,4 +239,4 @@ try:
         table(res, "campaign_quality", "quality", pct=("disq_rate", "rest_rate"))
         flags_table(fm.quality_flags(res.frame, by, stages, th), key="funnel")
 except BoundaryError as exc:
-    st.error(str(exc))
+    st.error(escape_md(exc))

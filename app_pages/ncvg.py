@@ -6,6 +6,7 @@ import streamlit as st
 from lib.charts import ncvg as charts
 from lib.charts.common import with_campaigns
 from lib.errors import BoundaryError
+from lib.markup import escape_md
 from lib.metrics import ncvg as m
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, presenting,
                        show_sql, show_table, threshold_editor, workspace)
@@ -45,7 +46,7 @@ if subs is not None and hist is not None:
     src = ws.get(st.radio("Value movements from", ["value_history", "subscriptions"], horizontal=True, key="ncvg_source",
                           format_func=lambda k: ws.get(k).label, help="A value history dates every change of a "
                           "customer's MRR; subscriptions also give plan moves, trials, renewals and incident churn."))
-st.caption(f"Figures below come from **{src.file_name}** ({src.label}).")
+st.caption(f"Figures below come from **{escape_md(src.file_name)}** ({src.label}).")
 columns = frozenset(src.mapping)
 found = m.currencies(con, src.table, columns).frame
 c1, c2, c3, c4 = st.columns(4)
@@ -58,7 +59,7 @@ value = c2.radio("Value", m.VALUE_MODES, format_func=str.upper, horizontal=True,
 grain = c3.radio("Period", m.GRAINS, format_func=str.capitalize, horizontal=True, key="ncvg_grain")
 data_as_of = m.data_as_of(con, src.table, columns)
 if data_as_of is None:
-    st.error(f"{src.file_name}: no readable dates. Check the date columns under “Columns”.")
+    st.error(f"{escape_md(src.file_name)}: no readable dates. Check the date columns under “Columns”.")
     st.stop()
 as_of = c4.date_input("Data as of", value=data_as_of.date(), key=f"ncvg_as_of_{src.kind}",
                       help="Default: the latest start date (or ended subscription's end date) in the file. "
@@ -73,10 +74,10 @@ try:
     b = m.make_basis(con, src, currency, value, pd.Timestamp(as_of), gaps, cents)
     span = m.data_range(con, b)
 except BoundaryError as exc:
-    st.error(str(exc))
+    st.error(escape_md(exc))
     st.stop()
 if span is None:
-    st.warning(f"{src.file_name}: no subscription was paying by {b.as_of:%d %b %Y} in this currency "
+    st.warning(f"{escape_md(src.file_name)}: no subscription was paying by {b.as_of:%d %b %Y} in this currency "
                "(trials only, or all start later). Pick another currency or a later as-of date.")
     st.stop()
 picked = st.date_input("Range", value=(span[0].date(), span[1].date()), min_value=span[0].date(),
@@ -232,7 +233,7 @@ if upload is not None:
     try:
         ws.load(upload.name, upload.getvalue(), kind="incidents")
     except BoundaryError as exc:
-        st.error(str(exc))
+        st.error(escape_md(exc))
 loaded = ws.get("incidents")
 seed = (m.loaded_incidents(con, loaded.table, set(loaded.mapping)) if loaded is not None else
         pd.DataFrame({"customer_id": pd.Series([], dtype="string"), "incident_date": pd.Series([], dtype="datetime64[us]"),

@@ -7,6 +7,7 @@ from lib.charts.report import lift_bars, two_series
 from lib.config import THRESHOLDS, Thresholds
 from lib.crosspage import CONDITIONS, available_series, correlate, lift, suggest_lift
 from lib.errors import BoundaryError
+from lib.markup import escape_md
 from lib.export import build_workbook
 from lib.periods import GRAINS
 from lib.report import AREA_LABELS, campaign_base_rate, flags_after_campaigns, flags_summary, gather_flags, gather_tables
@@ -38,7 +39,7 @@ with st.expander("Thresholds — one set for every page and this report"):
             st.session_state["thresholds_loaded"] = saved.file_id
             st.rerun()
         except BoundaryError as exc:
-            st.error(str(exc))
+            st.error(escape_md(exc))
 
 # Gathering runs every area's analysis: keep the result until data or thresholds change.
 cached = st.session_state.get("report_flags_cache")
@@ -82,13 +83,13 @@ if calendar is None:
                     kind="campaign_calendar")
             st.rerun()
         except BoundaryError as exc:
-            st.error(str(exc))
+            st.error(escape_md(exc))
 else:
     days = st.slider("Days after a campaign start", 1, 90, 30, key="report_days")
     campaigns = ws.con.execute('SELECT * FROM "campaign_calendar"').df()
     after = flags_after_campaigns(flags, campaigns, days)
     st.caption(f"{after['Area'].size} flag–campaign pairs from {len(campaigns)} campaigns in "
-               f"{calendar.file_name}: the flagged period starts 0–{days} days after the campaign "
+               f"{escape_md(calendar.file_name)}: the flagged period starts 0–{days} days after the campaign "
                "started, or the campaign started inside it.")
     show_table(after, width="stretch")
     base = campaign_base_rate(flags, campaigns, days)
@@ -178,7 +179,7 @@ try:
     st.altair_chart(lift_bars(bars), width="stretch")
     show_sql(metric)
 except (BoundaryError, ValueError) as exc:
-    st.error(f"Lift cannot be computed with these choices: {exc}")
+    st.error(f"Lift cannot be computed with these choices: {escape_md(exc)}")
 
 st.subheader("Export")
 if st.button("Build the Excel workbook", key="report_build"):

@@ -4,6 +4,7 @@ import altair as alt
 import streamlit as st
 
 from lib.errors import BoundaryError
+from lib.markup import escape_md
 from lib.notebook import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, run_user_sql
 from ui.common import download_csv, sample_button, workspace
 
@@ -23,7 +24,7 @@ if not ready:
 with st.expander("Tables", expanded=True):
     for d in ready:
         cols = ", ".join(f"`{c}` {t.lower()}" for c, t in ws.table_columns(d.table))
-        st.markdown(f"**`{d.table}`** — {d.file_name}, {d.rows_read:,} rows: {cols}")
+        st.markdown(f"**`{d.table}`** — {escape_md(d.file_name)}, {d.rows_read:,} rows: {cols}")
 
 cells = st.session_state.setdefault("sql_cells", [f"SELECT * FROM {ready[0].table} LIMIT 100"])
 
@@ -53,7 +54,7 @@ for i, default in enumerate(cells):
         try:
             result = run_user_sql(ws.con, sql, max_bytes=DEFAULT_MAX_BYTES)
         except BoundaryError as exc:
-            st.error(str(exc))
+            st.error(escape_md(exc))
         else:
             st.session_state[f"sql_result_{i}"] = result
             # The session keeps one budget of results in all: other cells' results make room.

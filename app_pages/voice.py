@@ -4,6 +4,7 @@ import streamlit as st
 
 from lib.charts import voice as charts
 from lib.errors import BoundaryError
+from lib.markup import escape_md
 from lib.metrics import deals as dm
 from lib.metrics import voice as vm
 from lib.text import LEXICON_LIMITS, MAX_SCORED_CHARS
@@ -234,7 +235,7 @@ try:
             st.caption("All deal types. Leads from campaigns are on the Funnel page.")
             show_sql(quality)
 except BoundaryError as exc:
-    st.error(str(exc))
+    st.error(escape_md(exc))
     st.stop()
 
 with flag_box:

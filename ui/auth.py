@@ -21,6 +21,7 @@ from pathlib import Path
 import streamlit as st
 
 from lib.access import AllowList, email_from_claims
+from lib.markup import escape_md
 from ui.sessions import allow_uploads
 
 _PROVIDER_KEYS = ("client_id", "client_secret", "server_metadata_url")
@@ -110,7 +111,7 @@ def _sign_in_screen(names: list[str | None]) -> None:
 def _not_allowed_screen(claims: Mapping) -> None:
     who = email_from_claims(claims) or claims.get("email") or claims.get("name") or "this account"
     st.title("Not allowed")
-    st.write(f"You are signed in as **{who}**, which is not allowed to use this Boundary. "
+    st.write(f"You are signed in as **{escape_md(who)}**, which is not allowed to use this Boundary. "
              "Ask the person who runs it to add your address or domain, or sign in with another account.")
     if st.button("Sign out", key="auth_sign_out"):
         st.logout()
@@ -119,6 +120,6 @@ def _not_allowed_screen(claims: Mapping) -> None:
 def _sidebar_user(claims: Mapping) -> None:
     name = claims.get("name") or claims.get("email") or "Signed in"
     with st.sidebar:
-        st.caption(f"Signed in as **{name}**")
+        st.caption(f"Signed in as **{escape_md(name)}**")  # names come from the provider: plain text
         if st.button("Sign out", key="auth_sign_out"):
             st.logout()

@@ -11,6 +11,7 @@ from lib.datasets import Dataset, Workspace
 from lib.errors import BoundaryError
 from lib.export import csv_bytes
 from lib.ingest import SUPPORTED
+from lib.markup import escape_md
 from lib.result import Flag, MetricResult, column_format, column_label, flags_frame
 from lib.sample import load_samples
 from ui.sessions import release_with_session
@@ -53,7 +54,8 @@ def dataset_section(kinds: list[str], key: str) -> Dataset | None:
     ws = workspace()
     ready = [ws.datasets[k] for k in kinds if k in ws.datasets and ws.datasets[k].ready]
     if presenting() and ready:  # the file names only; the uploader comes back with the mode off
-        st.caption("Figures from " + ", ".join(f"**{d.file_name}** ({d.rows_read:,} rows)" for d in ready) + ".")
+        st.caption("Figures from " + ", ".join(f"**{escape_md(d.file_name)}** ({d.rows_read:,} rows)" for d in ready)
+                   + ".")
         return ready[0]
     labels = " or ".join(schemas.KINDS[k].label.lower() for k in kinds)
     upload = st.file_uploader(
@@ -70,7 +72,7 @@ def dataset_section(kinds: list[str], key: str) -> Dataset | None:
             if not loaded.ready:
                 _point_to_its_page(ws, loaded, data, kinds)
         except BoundaryError as exc:
-            st.error(str(exc))
+            st.error(escape_md(exc))  # messages name the file, its columns and cells
     present = [ws.datasets[k] for k in kinds if k in ws.datasets]
     if not present:
         st.info("Nothing loaded here yet. Upload an export above, or try the bundled sample data "
@@ -99,7 +101,7 @@ def _point_to_its_page(ws: Workspace, loaded: Dataset, data: bytes, kinds: list[
     """A file (`loaded` here, not ready) that this page cannot read but another page can: say
     which, and load it for that page unless that page already has a file of that kind (which it
     would replace)."""
-    file_name = loaded.file_name
+    file_name, shown_name = loaded.file_name, escape_md(loaded.file_name)
     best = schemas.recognise(loaded.columns)
     if best.kind in kinds or not best.complete or best.kind not in PAGE_OF_KIND:
         return
@@ -108,25 +110,26 @@ def _point_to_its_page(ws: Workspace, loaded: Dataset, data: bytes, kinds: list[
     other = ws.datasets.get(best.kind)
     if other is None or other.digest == loaded.digest:
         ws.load(file_name, data, kind=best.kind)
-        st.info(f"{file_name} looks like {label.lower()}: the {title} page reads it as it is, and it is "
+        st.info(f"{shown_name} looks like {label.lower()}: the {title} page reads it as it is, and it is "
                 f"loaded there now. (To use it here instead, map its columns below.)")
     else:
-        st.info(f"{file_name} looks like {label.lower()}: the {title} page reads it as it is — upload it there "
-                f"(it would replace {other.file_name}). To use it here instead, map its columns below.")
+        st.info(f"{shown_name} looks like {label.lower()}: the {title} page reads it as it is — upload it there "
+                f"(it would replace {escape_md(other.file_name)}). To use it here instead, map its columns below.")
     st.page_link(path, label=f"Open {title}", icon=":material/arrow_forward:")
 
 
 def _dataset_summary(ws: Workspace, dataset: Dataset, kinds: list[str], key: str) -> None:
-    where = f", sheet “{dataset.sheet}”" if dataset.sheet and len(dataset.sheets) > 1 else ""
+    # File, sheet and column names and cell examples come from the file: escaped (lib.markup).
+    where = f", sheet “{escape_md(dataset.sheet)}”" if dataset.sheet and len(dataset.sheets) > 1 else ""
     if dataset.ready:
-        st.caption(f"**{dataset.file_name}**{where} — {dataset.label}, {dataset.rows_read:,} rows. "
-                   + " ".join(dataset.notes))
+        st.caption(f"**{escape_md(dataset.file_name)}**{where} — {dataset.label}, {dataset.rows_read:,} rows. "
+                   + escape_md(" ".join(dataset.notes)))
     else:
-        st.error(dataset.missing_message())
+        st.error(escape_md(dataset.missing_message()))
     if st.session_state.get(f"sheet_error_{dataset.kind}"):
-        st.error(st.session_state.pop(f"sheet_error_{dataset.kind}"))
+        st.error(escape_md(st.session_state.pop(f"sheet_error_{dataset.kind}")))
     for line in dataset.bad_value_lines():
-        st.warning(line)
+        st.warning(escape_md(line))
     with st.expander("Columns", expanded=not dataset.ready):
         if len(dataset.sheets) > 1:
             st.selectbox("Sheet", dataset.sheets, index=dataset.sheets.index(dataset.sheet),
@@ -165,7 +168,7 @@ def columns_panel(ws: Workspace, dataset: Dataset, kinds: list[str], key: str) -
     st.caption("Fields marked \\* are needed for the analysis. Your choices are kept for this file for the rest "
                "of the session.")
     if st.session_state.get(f"{prefix}error"):
-        st.error(st.session_state.pop(f"{prefix}error"))
+        st.error(escape_md(st.session_state.pop(f"{prefix}error")))
 
 
 def _reset_panel(prefix: str) -> None:
@@ -286,7 +289,7 @@ def campaign_overlay(key: str, prefer: tuple[str, ...] = ()) -> pd.DataFrame | N
     calendar, left_out = campaign_frame(raw)
     left, right = st.columns([1, 3])
     if not left.checkbox("Show campaigns", value=True, key=f"campaigns_{key}",
-                         help=f"Campaigns from {dataset.file_name}, behind the trends: shaded from start to end "
+                         help=f"Campaigns from {escape_md(dataset.file_name)}, behind the trends: shaded from start to end "
                               "(a dashed line for one-day campaigns; on per-period bars, a darker period ran more "
                               "campaigns). Hover for the names."):
         return None
@@ -299,7 +302,7 @@ def campaign_overlay(key: str, prefer: tuple[str, ...] = ()) -> pd.DataFrame | N
                                    key=f"campaign_channels_{key}")
         calendar = calendar[calendar["channel"].isin(picked)]
     if left_out:
-        st.caption(f"{left_out:,} campaign(s) in {dataset.file_name} have no start date and are not drawn.")
+        st.caption(f"{left_out:,} campaign(s) in {escape_md(dataset.file_name)} have no start date and are not drawn.")
     return calendar
 
 

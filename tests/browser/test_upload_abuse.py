@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import open_page, running_app
+from tests.browser.conftest import open_page, running_app, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -77,4 +77,46 @@ def test_one_session_cannot_hold_more_than_its_upload_cap(browser, capped_url):
     page.get_by_role("link", name="NPS").first.click()    # is shown on the next run of the session
     page.get_by_text("at most 1 MB per session").first.wait_for()
     assert held_upload_bytes(page, capped_url) == 700_000
+    context.close()
+
+
+def _text(locator) -> str:
+    """The text a reader sees (the invisible word joiners that stop GFM's bare links taken out)."""
+    return locator.inner_text().replace("\u2060", "")
+
+
+def test_markdown_in_a_file_is_shown_as_text_not_fetched(browser, capped_url):
+    """A file name, a column name and a bad cell holding image links (the review's attack: the
+    browser fetched the image from an outside host). Streamlit's own renderer, in Chromium."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url) if "leak" in request.url else None)
+    open_page(page, capped_url)
+    page.get_by_role("link", name="Email").first.click()
+    page.wait_for_url("**/email")
+    wait_idle(page)
+    cell = "![cell](http://127.0.0.1:9/leak-cell.png)"
+    emails = ("Campaign,Send date,Sent,Delivered,Opens,Clicks\nA,2025-01-06,100,98,20,3\n"
+              f"B,2025-01-13,{cell},118,25,4\nC,2025-01-20,130,128,30,5\n").encode()
+    page.locator("[data-testid='stFileUploader'] input[type=file]").first.set_input_files(
+        {"name": "![file](leak-file.png) [link](http:leak-link) :red[alarm] $x$ *b*.csv", "mimeType": "text/csv", "buffer": emails})
+    main = page.locator("[data-testid='stMain']")
+    main.get_by_text("leak-cell.png").first.wait_for()
+    assert cell in _text(main)  # the bad-cell example, as text
+    assert "![file](leak-file.png) [link](http:leak-link) :red[alarm] $x$ *b*.csv" in _text(main)
+    page.get_by_role("link", name="NPS").first.click()
+    page.wait_for_url("**/nps")
+    wait_idle(page)
+    column = "![col](http://127.0.0.1:9/leak-col.png)"
+    survey = (f"Date,Email,Score,{column},Comment\n2025-01-06,a@x.example,9,3,fine\n"
+              "2025-01-07,b@x.example,4,8,meh\n2025-01-08,c@x.example,10,10,great\n").encode()
+    page.locator("[data-testid='stFileUploader'] input[type=file]").first.set_input_files(
+        {"name": "survey.csv", "mimeType": "text/csv", "buffer": survey})
+    main.get_by_text("leak-col.png").first.wait_for()
+    assert f"Other 0–10 columns in this file: {column}" in _text(main)
+    page.wait_for_timeout(1000)
+    assert page.locator("img[src*='leak'], a[href*='leak']").count() == 0  # nor a bare-URL link (GFM)
+    assert fetched == []
     context.close()

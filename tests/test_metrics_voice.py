@@ -258,7 +258,8 @@ def test_lexicon_agreement_with_the_files_labels(labelled):
     assert rows.loc["negative"].tolist() == [4, 2, 1, 1]
     assert rows.loc["neutral"].tolist() == [2, 0, 1, 1]  # 5 neutral, 8 positive ("free")
     assert rows.loc["positive"].tolist() == [2, 0, 0, 2]
-    assert r.excluded == {"with a blank or unreadable sentiment label (scored by the lexicon)": 2}
+    assert r.excluded == {"with a blank or unreadable sentiment label (the lexicon's call counts for them in the "
+                          "other figures)": 2}
     s = vm.agreement_summary(r.frame)
     # n = 8 labelled; agree = 2 (neg) + 1 (neu) + 2 (pos) = 5 → 5/8 = 0.625
     # file negative 4/8 = 0.5; lexicon negative 2/8 = 0.25; negative recall 2/4 = 0.5

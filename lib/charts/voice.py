@@ -28,7 +28,8 @@ def rate_with_baseline(frame: pd.DataFrame, value: str, low: str | None, high: s
     as a dashed line."""
     data = frame.assign(status=_status(frame, flagged))
     base = alt.Chart(data)
-    x = alt.X("period:T", title=x_title, axis=alt.Axis(format="%b %Y"))
+    # The theme's time labels: a fixed "%b %Y" wrote every weekly tick of a short span as "Jan 2015".
+    x = alt.X("period:T", title=x_title)
     tooltip = [alt.Tooltip("label:N", title="Period"), alt.Tooltip(f"{value}:Q", title=y_title, format=y_format),
                alt.Tooltip(f"{baseline}:Q", title="Trailing baseline", format=y_format),
                alt.Tooltip("status:N", title="Status")]

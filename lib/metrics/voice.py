@@ -255,7 +255,8 @@ FROM {quote_ident(scores)} WHERE file_label IS NOT NULL
 GROUP BY file_label ORDER BY {_LABEL_ORDER}"""
     frame = con.execute(sql).df()
     unread = con.execute(f"SELECT count(*) FROM {quote_ident(scores)} WHERE file_label IS NULL").fetchone()[0]
-    excluded = {"with a blank or unreadable sentiment label (scored by the lexicon)": int(unread)} if unread else {}
+    reason = "with a blank or unreadable sentiment label (the lexicon's call counts for them in the other figures)"
+    excluded = {reason: int(unread)} if unread else {}
     return MetricResult(frame, sql, [], excluded)
 
 

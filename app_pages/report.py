@@ -49,7 +49,7 @@ if cached is None or cached[0] != ws.state_key():
     st.session_state["report_flags_cache"] = cached
 _, flags, notes = cached
 for note in notes:
-    st.warning(note)
+    st.warning(escape_md(note))  # an area's error message names the file
 table = flags_frame(flags, formatted=True)
 tiles = st.columns(4)
 tiles[0].metric("Red flags", len(table))

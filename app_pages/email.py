@@ -92,9 +92,13 @@ with st.expander("Thresholds — shared by every page and the Boundary report"):
     threshold_editor("email", "email")
     threshold_editor("all", "email_all")
 flags = em.email_flags(con, data, filters, grain, ws.thresholds)
-st.caption("Severity: a threshold flag is **high** when the rate's whole Wilson 95% interval is past the line, "
-           "**medium** when only the rate is, **low** when n is too small to read. An own-history flag is "
-           "**high** when it survives a Bonferroni correction for the number of periods or sends tested.")
+st.caption("A threshold flag needs the rate's whole 95% interval past the line — exact binomial for a send, "
+           "cluster-robust by send for a period (sends vary far more than recipients) — so one complaint in a few "
+           "hundred is not a flag; **high** when it clears the line even at the Bonferroni level over the sends or "
+           "periods tested. An own-history flag keeps the false-discovery rate at the significance level "
+           "(Benjamini–Hochberg over the sends or periods tested per rate); **high** when it also survives "
+           "Bonferroni. One row per send or period and rate: the strongest evidence, with the other under “also”. "
+           "A/B halves (“… | Combo 1/2”) count as one send.")
 show_table(em.flag_counts(flags))
 flags_table(flags, "email")
 
@@ -102,9 +106,13 @@ flags_table(flags, "email")
 st.header("Worse than the sender's own history?")
 reweighted = f" (re-weighted to this {grain}'s topic mix)" if data.has("topic") else ""
 st.markdown(f"Each {grain}'s rate is compared with the pooled rate of the **{k} {grain}s before it**{reweighted} "
-            f"by a two-proportion z-test, scaled down by how much this sender's "
-            f"rates normally vary beyond chance (Laney's correction); a {grain} is flagged when p < {alpha:g} "
-            "in the bad direction — the counts behind each test are in the table.")
+            f"on the log-odds scale, its standard error widened by how much this sender's {grain}s normally differ "
+            "beyond chance (σz; that spread is estimated from every tested period with each term capped, so one "
+            "real change does not hide itself, and with Pearson terms for rare counts where a median would collapse); "
+            "Fisher's exact test where a count expects under 5. A "
+            f"{grain} is flagged **worse** when its one-sided p, adjusted by Benjamini–Hochberg over the {grain}s "
+            f"tested, is under {alpha:g}. The grey band is drawn from the same standard error and cut-off, so a point "
+            "leaves it on the bad side exactly when the verdict says worse — the counts behind each test are in the table.")
 rates = {r.label: r for r in data.usable_rates() if r.key in {x.key for x in em.RATES}}
 chosen = rates[st.selectbox("Rate", list(rates), index=list(rates).index("Unsubscribe rate")
                             if "Unsubscribe rate" in rates else 0, key="email_history_rate")]
@@ -118,17 +126,21 @@ worse = campaign_tests.frame[campaign_tests.frame["worse"]]
 same = "same-topic sends" if data.has("topic") else "the sends"
 st.subheader(f"Sends worse than {same} of the {k} {grain}s before: {len(worse)}")
 table(worse[["send_date", "subject", *(["topic"] if data.has("topic") else []), "metric", "x", "n", "rate",
-             "baseline", "base_n", "p_value"]]
-      .rename(columns={"send_date": "Sent", "subject": "Campaign", "base_n": "baseline n"}), "email_sends_vs_history")
+             "baseline", "base_n", "sigma_z", "p_value", "p_adjusted"]]
+      .rename(columns={"send_date": "Sent", "subject": "Campaign", "base_n": "baseline n", "sigma_z": "σz",
+                       "p_adjusted": "p (BH)"}), "email_sends_vs_history")
+st.caption("Same test per send (A/B halves merged), with σz estimated over all sends; Benjamini–Hochberg over "
+           f"the {campaign_tests.frame['p_value'].notna().sum():,} send × rate tests of each rate.")
 show_sql(campaign_tests)
 
 # ---------------------------------------------------------------- frequency
 st.header("How often do customers get email?")
 periods = em.rates_by_period(con, data, filters, grain)
 st.altair_chart(with_campaigns(charts.frequency_chart(periods.frame), campaigns), width="stretch")
-st.caption("Emails per recipient per week = emails sent ÷ list size ÷ weeks in the period. List size is the file's "
-           "list-size column when present, otherwise the largest send to each list in the period (lists assumed "
-           "not to overlap). Grey bars: the data ends before the period does.")
+st.caption("Emails per recipient per week = emails sent ÷ list size ÷ weeks covered (the period's days inside the "
+           "range and up to the last send, ÷ 7 — a half-covered last month is not read as a drop). List size is the "
+           "file's list-size column when present, otherwise the largest send to each list in the period (lists "
+           "assumed not to overlap). Grey bars: incomplete periods, left out of the correlation below.")
 period_cols = ["period_label", "sends", "sent", "delivered", "emails_per_recipient_week",
                *[r.key for r in data.usable_rates()], "incomplete"]
 table(periods.frame[period_cols], f"email_per_{grain}")
@@ -137,15 +149,21 @@ show_sql(periods)
 
 # ---------------------------------------------------------------- unsubscribes vs frequency
 st.header("Do unsubscribes rise with send frequency?")
-corr = em.frequency_vs_unsubscribes(periods.frame)
-r_text = (f"r = {corr.r:.2f}, 95% CI {corr.low:.2f} to {corr.high:.2f}, n = {corr.n} {grain}s"
-          if pd.notna(corr.low) else f"r = {corr.r:.2f}, n = {corr.n} {grain}s" if pd.notna(corr.r)
-          else f"too few {grain}s to correlate (n = {corr.n})")
+corr = em.frequency_vs_unsubscribes(periods.frame, grain)
+
+
 if data.has("unsubscribes"):
-    st.altair_chart(charts.unsubscribe_scatter(periods.frame, r_text), width="stretch")
-    st.markdown(f"Pearson correlation between emails per recipient per week and the unsubscribe rate, per {grain}: "
-                f"**{r_text}**" + (" — beyond the noise." if pd.notna(corr.p_value) and corr.p_value < alpha
-                                   else " — not distinguishable from no relation." if pd.notna(corr.p_value) else "."))
+    complete = periods.frame[~periods.frame["incomplete"]]
+    st.altair_chart(charts.unsubscribe_scatter(complete, em.correlation_text(corr.levels, f"{grain}s")), width="stretch")
+    verdict = ("**shared trend, not co-movement**: both drift over time, but a "
+               f"{grain} with more email than the last did not lose more people than the last"
+               if corr.shared_trend_only else
+               "beyond the noise on the changes too" if pd.notna(corr.changes.p_value) and corr.changes.p_value < alpha
+               and corr.changes.r * corr.levels.r > 0 else "not distinguishable from no relation")
+    st.markdown(f"Pearson correlation between emails per recipient per week and the unsubscribe rate over complete "
+                f"{grain}s — on the levels: **{em.correlation_text(corr.levels, f'{grain}s')}**; on the change from one {grain} to "
+                f"the next: **{em.correlation_text(corr.changes, 'changes')}** — {verdict}. Two series that both trend correlate "
+                "on their levels by the trend alone; the changes show whether they move together.")
     show_sql(periods, "Show SQL (same per-period table)")
 else:
     st.info("This file has no unsubscribe column, so the unsubscribe rate cannot be compared with frequency.")
@@ -153,10 +171,11 @@ else:
 # ---------------------------------------------------------------- topic
 st.header("Is the open rate declining, or is it the topic mix?")
 mix = em.topic_mix_effect(con, data, filters, grain)
-actual = em.trend_per_period(mix.frame, "open_rate", grain)
-expected = em.trend_per_period(mix.frame, "expected_open_rate", grain)
-trend = (f"Open-rate trend: **{100 * actual:+.2f} pp per {grain}** over {mix.frame['open_rate'].notna().sum()} "
-         f"{grain}s (weighted least squares)" if pd.notna(actual) else "")
+slopes = em.open_rate_trends(mix.frame, grain)
+
+
+trend = (f"Open-rate trend: **{em.slope_text(slopes['actual'], grain)}** over {slopes['actual'].n} {grain}s (least squares; "
+         "the interval allows for neighbouring periods being alike, Newey–West)" if pd.notna(slopes["actual"].slope) else "")
 if not data.has("topic"):
     st.info("This file has no topic or campaign-type column, so the trend cannot be split by topic. Pick one "
             "under “Columns” (a type, tag or folder column) to see whether the mix explains it.")
@@ -168,9 +187,9 @@ if not data.has("topic"):
 else:
     st.altair_chart(with_campaigns(charts.topic_mix_chart(mix.frame), campaigns), width="stretch")
     if trend:
-        st.markdown(f"{trend}; the topic mix alone predicts **{100 * expected:+.2f} pp per {grain}** (each topic "
+        st.markdown(f"{trend}; the topic mix alone predicts **{em.slope_text(slopes['expected'], grain)}** (each topic "
                     f"at its own open rate over the range, weighted by that {grain}'s sends). What is left, "
-                    f"{100 * (actual - expected):+.2f} pp per {grain}, is the change within topics.")
+                    f"**{em.slope_text(slopes['within'], grain)}**, is the change within topics.")
     show_sql(mix)
     by_topic_period = em.rates_by_period(con, data, filters, grain, by="topic")
     st.altair_chart(charts.topic_share_chart(by_topic_period.frame), width="stretch")
@@ -181,8 +200,9 @@ else:
                   "click_rate", *[c for c in ("unsubscribe_rate", "spam_rate") if groups.frame[c].notna().any()],
                   "small"]
     table(groups.frame[group_cols], "email_by_topic")
-    st.caption("Topics beyond the 8 largest are summed in “Other”, so the rows add up to the total. "
-               "“small” marks groups under the smallest readable size.")
+    st.caption("Topics beyond the 8 largest are summed in “Other”, so the rows add up to the total. Intervals are "
+               "cluster-robust by send (rates vary from send to send far more than recipients would; a topic "
+               "of one send gets its exact binomial interval). “small” marks groups under the smallest readable size.")
     show_sql(groups)
 
 # ---------------------------------------------------------------- lists

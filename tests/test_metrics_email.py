@@ -439,3 +439,41 @@ def test_one_period_and_text_in_numbers(ws):
     # two sends: p = 0.006757, residuals ±0.3378, se = √(2·2·0.3378²)/148 = 0.004565, interval 0–1.57%.
     # The old Wilson check called both "high".
     assert flags == []
+
+
+def test_frequency_correlation_on_levels_and_changes():
+    # 12 complete months, both series rising by 0.1 a month with opposite zigzags ±0.08:
+    # emails x = 1.08, 1.02, 1.28, 1.22, …; unsubscribe rate y = (0.92, 1.18, 1.12, 1.38, …)·0.001.
+    # Levels: r = 0.89989, p = 6.7e-5 (scipy pearsonr) — the shared trend. Changes: Δx = −0.06, +0.26, …,
+    # Δy = +0.26, −0.06, … → r = −1 (scipy pearsonr): a month with more email lost *fewer* people.
+    # → "shared trend, not co-movement". A 13th, incomplete month with wild values is left out.
+    t = pd.Series(range(12), dtype=float)
+    zig = 0.08 * (-1.0) ** t
+    periods = pd.DataFrame({"period": pd.date_range("2025-01-01", periods=12, freq="MS"),
+                            "emails_per_recipient_week": 1 + 0.1 * t + zig,
+                            "unsubscribe_rate": (1 + 0.1 * t - zig) * 0.001, "incomplete": False})
+    periods = pd.concat([periods, pd.DataFrame({"period": [pd.Timestamp("2026-01-01")], "emails_per_recipient_week": [9.0],
+                                                "unsubscribe_rate": [0.0], "incomplete": [True]})], ignore_index=True)
+    corr = em.frequency_vs_unsubscribes(periods, "month")
+    assert corr.levels.n == 12 and corr.levels.r == pytest.approx(0.899890, abs=1e-6)
+    assert corr.changes.n == 11 and corr.changes.r == pytest.approx(-1.0)
+    assert corr.shared_trend_only
+    # a month missing in the middle breaks the chain: its two neighbouring changes are not taken
+    gap = em.frequency_vs_unsubscribes(periods.drop(index=5), "month")
+    assert gap.levels.n == 11 and gap.changes.n == 9
+
+
+def test_open_rate_trend_has_an_interval():
+    # 12 monthly open rates .20 .22 .21 .19 .23 .22 .20 .24 .22 .23 .25 .24 → OLS slope 0.003531 per month,
+    # Newey–West (2 lags) t-interval 0.002326–0.004737 (statsmodels 0.15, lib.stats.trend_slope doctest):
+    # a real rise. The topic mix predicts a flat 0.21 → slope 0, the whole rise is within topics.
+    rates = [.20, .22, .21, .19, .23, .22, .20, .24, .22, .23, .25, .24]
+    mix = pd.DataFrame({"period": pd.date_range("2025-01-01", periods=12, freq="MS"), "open_rate": rates,
+                        "expected_open_rate": [0.21] * 12})
+    slopes = em.open_rate_trends(mix, "month")
+    assert slopes["actual"].slope == pytest.approx(0.003531, abs=1e-6)
+    assert (slopes["actual"].low, slopes["actual"].high) == pytest.approx((0.002326, 0.004737), abs=1e-6)
+    assert not slopes["actual"].within_noise
+    assert slopes["expected"].slope == pytest.approx(0.0, abs=1e-12)
+    assert slopes["within"].slope == pytest.approx(0.003531, abs=1e-6)
+    assert em.slope_text(slopes["actual"], "month") == "+0.35 pp per month (95% CI +0.23 to +0.47)"

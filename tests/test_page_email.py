@@ -44,7 +44,12 @@ def test_email_page_sample_tiles_flags_and_events():
     assert {"Mar 2026", "Apr 2026"} <= set(volume)
     assert any("Webinar leads 2026" in str(v) for df in at.dataframe for v in df.value.astype(str).values.ravel())
     # with topics, the trend is split into what the mix predicts and the change within topics, per month
-    assert any("pp per month** over" in md.value and "topic mix alone predicts" in md.value for md in at.markdown)
+    # each slope with its autocorrelation-robust interval
+    assert any("pp per month (95% CI" in md.value and "topic mix alone predicts" in md.value
+               and "change within topics" in md.value for md in at.markdown)
+    # the frequency–unsubscribe correlation on levels and on changes, over complete months
+    assert any("on the levels: **r =" in md.value and "on the change from one month to the next" in md.value
+               for md in at.markdown)
     # Switch to the event log: the scanner burst on "Trial nurture 3 – Reports" is flagged.
     at.radio(key="email_source").set_value("email_events").run()
     assert not at.exception, at.exception

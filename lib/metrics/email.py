@@ -863,16 +863,58 @@ def baseline_limits(tests: pd.DataFrame, key: str, alpha: float) -> pd.DataFrame
 
 # --------------------------------------------------------------------------- other questions
 
-def frequency_vs_unsubscribes(periods: pd.DataFrame) -> stats.Correlation:
-    """Pearson r between emails per recipient per week and the unsubscribe rate, across periods.
+def _on_calendar(frame: pd.DataFrame, grain: str) -> pd.DataFrame:
+    """`frame` (one row per period) on the full calendar from its first to its last period: periods
+    without a row come back as all-NaN rows, so a change is only taken between neighbours."""
+    if frame.empty:
+        return frame
+    periods, cur = [], pd.Timestamp(frame["period"].min())
+    while cur <= frame["period"].max():
+        periods.append(cur)
+        cur = period_end(cur, grain)
+    return frame.set_index("period").reindex(pd.DatetimeIndex(periods, name="period")).reset_index()
 
-    Periods without an unsubscribe rate are skipped; n = periods used; r is NaN under 3 periods or
-    when either series is constant (see lib.stats.pearson).
+
+def frequency_vs_unsubscribes(periods: pd.DataFrame, grain: str = "month") -> stats.TrendAwareCorrelation:
+    """Pearson r between emails per recipient per week and the unsubscribe rate across periods, on
+    the levels and on the period-to-period changes (`lib.stats.correlation_with_changes`).
+
+    Only complete periods count (an incomplete one is not comparable), on the full calendar, so a
+    change is taken between neighbouring periods only. Two series that both drift (a list that
+    grows while unsubscribes creep up) correlate on the levels by their shared trend alone; r on
+    the changes asks whether a week with more email than the last also lost more people than the
+    last — `shared_trend_only` when the levels correlate and the changes do not.
     """
     if "unsubscribe_rate" not in periods or periods.empty:
-        return stats.pearson([], [])
-    use = periods.dropna(subset=["unsubscribe_rate", "emails_per_recipient_week"])
-    return stats.pearson(use["emails_per_recipient_week"].tolist(), use["unsubscribe_rate"].tolist())
+        return stats.correlation_with_changes([], [])
+    use = periods[~periods["incomplete"].astype(bool)] if "incomplete" in periods else periods
+    use = _on_calendar(use[["period", "emails_per_recipient_week", "unsubscribe_rate"]], grain)
+    if use.empty:
+        return stats.correlation_with_changes([], [])
+    return stats.correlation_with_changes(use["emails_per_recipient_week"].astype(float).tolist(),
+                                          use["unsubscribe_rate"].astype(float).tolist())
+
+
+def correlation_text(c: stats.Correlation, what: str) -> str:
+    """'r = 0.42, 95% CI 0.05 to 0.69, n = 24 months', or why there is no r.
+
+    >>> correlation_text(stats.pearson([1, 2, 3], [1, 2, 4]), 'weeks')
+    'r = 0.98, n = 3 weeks'
+    """
+    if pd.isna(c.r):
+        return f"too few {what} to correlate (n = {c.n})"
+    ci = f", 95% CI {c.low:.2f} to {c.high:.2f}" if pd.notna(c.low) else ""
+    return f"r = {c.r:.2f}{ci}, n = {c.n} {what}"
+
+
+def slope_text(t: stats.TrendSlope, grain: str) -> str:
+    """A slope in percentage points per period with its interval, and 'within noise' when it spans 0.
+
+    >>> slope_text(stats.TrendSlope(-0.002, -0.005, 0.001, 0.2, 12), 'month')
+    '-0.20 pp per month (95% CI -0.50 to +0.10 — within noise)'
+    """
+    noise = " — within noise" if t.within_noise else ""
+    return f"{100 * t.slope:+.2f} pp per {grain} (95% CI {100 * t.low:+.2f} to {100 * t.high:+.2f}{noise})"
 
 
 def topic_mix_effect(con, data: EmailData, filters: Filters, grain: str) -> MetricResult:
@@ -906,39 +948,27 @@ GROUP BY c.period ORDER BY c.period"""
     return MetricResult(frame, sql, params + wp, dict(data.excluded))
 
 
-def trend_per_year(frame: pd.DataFrame, column: str, weight: str = "delivered") -> float:
-    """Weighted least-squares slope of `column` per year over `period` (percentage points = ×100).
-
-    >>> f = pd.DataFrame({'period': pd.to_datetime(['2024-01-01', '2025-01-01']),
-    ...                   'y': [0.30, 0.28], 'delivered': [1, 1]})
-    >>> round(trend_per_year(f, 'y'), 3)
-    -0.02
+def open_rate_trends(mix: pd.DataFrame, grain: str) -> dict[str, stats.TrendSlope]:
+    """Slopes per `grain` period of the actual open rate, of the rate the topic mix alone predicts,
+    and of what is left (actual − expected, the change within topics), each with a 95 % interval
+    robust to neighbouring periods being alike (`lib.stats.trend_slope`: OLS, Newey–West errors,
+    t-based). x = periods since the first (calendar months ÷ 1, 3, 12; days ÷ 7 or 1 — a gap
+    counts). A slope
+    whose interval spans 0 is `within_noise`: the series may not be trending at all.
     """
-    use = frame.dropna(subset=[column])
-    if len(use) < 2:
-        return math.nan
-    years = (use["period"] - use["period"].min()).dt.days / 365.25
-    w = use[weight].astype(float)
-    mx, my = (w * years).sum() / w.sum(), (w * use[column]).sum() / w.sum()
-    sxx = (w * (years - mx) ** 2).sum()
-    if sxx == 0:
-        return math.nan
-    return float((w * (years - mx) * (use[column] - my)).sum() / sxx)
-
-
-YEARS_PER_PERIOD = {"day": 1 / 365.25, "week": 7 / 365.25, "month": 1 / 12, "quarter": 1 / 4, "year": 1.0}
-
-
-def trend_per_period(frame: pd.DataFrame, column: str, grain: str, weight: str = "delivered") -> float:
-    """The `trend_per_year` slope per `grain` period (slope per year × the period's length in
-    years), so a few weeks of data are not extrapolated to a year.
-
-    >>> f = pd.DataFrame({'period': pd.to_datetime(['2024-01-01', '2025-01-01']),
-    ...                   'y': [0.30, 0.18], 'delivered': [1, 1]})
-    >>> round(trend_per_period(f, 'y', 'month'), 4)
-    -0.01
-    """
-    return trend_per_year(frame, column, weight) * YEARS_PER_PERIOD[grain]
+    use = mix.dropna(subset=["open_rate"])
+    if use.empty:
+        nan = stats.trend_slope([], [])
+        return {"actual": nan, "expected": nan, "within": nan}
+    first = use["period"].min()
+    if grain in ("month", "quarter", "year"):  # calendar months differ in days: count months
+        months = (use["period"].dt.year - first.year) * 12 + (use["period"].dt.month - first.month)
+        x = (months / {"month": 1, "quarter": 3, "year": 12}[grain]).tolist()
+    else:
+        x = ((use["period"] - first).dt.days / (7 if grain == "week" else 1)).tolist()
+    return {"actual": stats.trend_slope(x, use["open_rate"].tolist()),
+            "expected": stats.trend_slope(x, use["expected_open_rate"].tolist()),
+            "within": stats.trend_slope(x, (use["open_rate"] - use["expected_open_rate"]).tolist())}
 
 
 def list_growth(con, data: EmailData, filters: Filters, grain: str) -> MetricResult:
@@ -1307,7 +1337,7 @@ def period_range(first: pd.Timestamp, last: pd.Timestamp) -> tuple[pd.Timestamp,
 
 __all__ = ["declined_periods", "campaign_display", "history_display", "RATES", "HUMAN_RATES", "EmailData", "Filters", "email_data", "pooled_rates", "headline_tiles",
            "rates_by_period", "rates_by_group", "campaign_table", "baseline_tests", "baseline_limits",
-           "frequency_vs_unsubscribes", "topic_mix_effect", "list_growth", "lists_behind_declines",
+           "frequency_vs_unsubscribes", "topic_mix_effect", "open_rate_trends", "list_growth", "lists_behind_declines",
            "program_changes", "email_flags", "area_flags", "area_tables", "period_end"]
 
 
@@ -1336,7 +1366,7 @@ def history_display(limits: pd.DataFrame) -> pd.DataFrame:
     """A rate's period tests as a table: the counts behind each test, the band and the verdict."""
     cols = {"period": "Period", "x": "Numerator", "n": "Denominator (n)", "rate": "Rate",
             "baseline": "Baseline", "base_n": "Baseline n", "low": "Band low", "high": "Band high",
-            "z": "z", "sigma_z": "Laney σz", "p_value": "p", "status": "Verdict"}
+            "z": "z", "sigma_z": "σz", "p_value": "p (one-sided)", "p_adjusted": "p (BH)", "status": "Verdict"}
     out = limits[[c for c in cols if c in limits]].rename(columns=cols)
     out["Period"] = pd.to_datetime(out["Period"]).dt.date
     return out

@@ -51,7 +51,7 @@ try:
         posters = vm.poster_matches(con, texts.table, vm.known_customer_sources(ws))
         summary = vm.poster_summary(posters.frame)
         labelled = vm.has_file_labels(con, texts.table)  # the file carries its own sentiment label
-        label_col = texts.mapping.get("sentiment_label")
+        label_col = escape_md(texts.mapping.get("sentiment_label", ""))  # a file's column name, shown as text
         negative_means = (f"labelled negative in the file's “{label_col}” column (the lexicon's call where a label "
                           "is blank or unreadable)" if labelled else "with VADER compound ≤ −0.05")
         share, share_prev, last = vm.latest_complete(by_period.frame, "share_negative")

@@ -90,17 +90,17 @@ else:
     grain = st.selectbox("Period", ["week", "month", "quarter"], index=1, key="nps_grain")
     trend = m.nps_by_period(con, table, grain, int(th["baseline_periods"]), th["baseline_alpha"],
                             int(th["nps_min_responses"]))
-    frame = trend.frame
-    if frame.empty:
+    periods = trend.frame
+    if periods.empty:
         st.info("No response has a date.")
     else:
         shown = campaign_overlay("nps")
-        st.altair_chart(charts.trend_chart(frame, th["nps_healthy_min"], shown, grain, th["nps_good_min"]),
+        st.altair_chart(charts.trend_chart(periods, th["nps_healthy_min"], shown, grain, th["nps_good_min"]),
                         width="stretch")
-        dips = frame[frame["dip"]]
+        dips = periods[periods["dip"]]
         st.write(f"{len(dips)} period(s) with a dip beyond the noise: " + ", ".join(dips["label"])
                  if len(dips) else "No period fell beyond the noise of its trailing baseline.")
-        untested = int((~frame["tested"]).sum())
+        untested = int((~periods["tested"]).sum())
         st.caption(
             f"A dip: a period whose answers are unlikely to come from the mix of up to {th['baseline_periods']:.0f} "
             "earlier periods (earlier dips left out) — exact test for small periods, with the baseline's own "
@@ -110,7 +110,7 @@ else:
             f"not tested: fewer than {th['nps_min_responses']:.0f} responses, or fewer earlier responses than the "
             "period's own. Periods follow UTC (times written with an offset such as −08:00 are converted; "
             "times without one are read as written). A grey point is a period the data does not cover fully.")
-        table_frame = m.labelled(frame, ["label", "n", "nps", "moe", "low", "high", "baseline_n", "baseline_nps",
+        table_frame = m.labelled(periods, ["label", "n", "nps", "moe", "low", "high", "baseline_n", "baseline_nps",
                                          "p_value", "p_adjusted", "pair_p_adjusted", "reading", "severity",
                                          "incomplete"])
         show_table(table_frame, width="stretch")
@@ -183,7 +183,8 @@ else:
     chosen = st.multiselect("Channels", channels, default=channels, key="nps_channels")
     cmp, per = m.campaign_effect(con, table, calendar_ds.table, days, chosen)
     z = m.difference_z(cmp.frame)
-    beyond = not math.isnan(z) and abs(z) >= z_for_alpha(th["baseline_alpha"])
+    beyond = (not math.isnan(z) and abs(z) >= z_for_alpha(th["baseline_alpha"])
+              and bool((cmp.frame["n"] >= th["min_group_size"]).all()))  # both sides big enough to read
     cmp_frame = cmp.frame.assign(too_small=cmp.frame["n"] < th["min_group_size"], differs=beyond,
                                  z=[z, -z][:len(cmp.frame)])
     st.altair_chart(charts.interval_chart(cmp_frame, "responses", f"NPS within {days} days after a campaign vs other days",
@@ -192,6 +193,21 @@ else:
         "beyond the noise." if beyond else "within the noise."))
     st.caption(f"A response is “after a campaign” from the campaign's start until {days} days after its end "
                "(change the days under Thresholds). Campaigns with no response in their window are not listed.")
+    if not periods.empty:
+        base = m.dips_after_campaigns(periods, calendar[calendar["channel"].isin(chosen)], days, grain)
+        if base.dips:
+            st.write(f"Dips and campaigns: {base.periods_in_window} of {base.periods} tested {grain}s "
+                     f"({base.share_periods:.0%}) fall within {days} days of a campaign; of the {base.dips} dip(s), "
+                     f"{base.dips_in_window} ({base.share_dips:.0%}). Fisher's exact test, one-sided: p = "
+                     f"{base.p_value:.2g} — " + (
+                         "every tested period is in some window, so the calendar cannot set dips apart."
+                         if base.periods_in_window == base.periods else
+                         "dips fall in campaign windows more often than other periods."
+                         if base.p_value < th["baseline_alpha"] else
+                         "no more often than other periods do, as far as these periods can tell."))
+        else:
+            st.write(f"Dips and campaigns: no dip to compare; {base.periods_in_window} of {base.periods} tested "
+                     f"{grain}s fall within {days} days of a campaign.")
     per_frame = per.frame.assign(too_small=per.frame["n"] < th["min_group_size"])
     per_table = m.labelled(per_frame, ["campaign", "channel", "start_date", "end_date", "n", "nps", "moe", "too_small"])
     show_table(per_table, width="stretch")

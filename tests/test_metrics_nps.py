@@ -372,6 +372,27 @@ def test_nps_after_campaigns_vs_other_days(ws):
     assert shown["campaign"].tolist() == ["Webinar"]
 
 
+def test_dips_after_campaigns_have_a_base_rate():
+    # 10 tested months Jan–Oct 2025; campaigns on 5 Jan, 20 Mar (ends 2 Apr) and 25 Jul, 14-day windows:
+    # windows [5 Jan, 19 Jan), [20 Mar, 16 Apr), [25 Jul, 8 Aug) → Jan, Mar, Apr, Jul, Aug inside (5 of 10)
+    months = pd.date_range("2025-01-01", periods=10, freq="MS")
+    periods = pd.DataFrame({"period": months, "tested": True,
+                            "dip": [m_.month in (3, 8) for m_ in months]})  # Mar and Aug dipped, both inside
+    calendar = pd.DataFrame({"start_date": pd.to_datetime(["2025-01-05", "2025-03-20", "2025-07-25"]),
+                             "end_date": pd.to_datetime(["2025-01-05", "2025-04-02", "2025-07-25"])})
+    r = m.dips_after_campaigns(periods, calendar, 14, "month")
+    assert (r.periods, r.periods_in_window, r.dips, r.dips_in_window) == (10, 5, 2, 2)
+    assert r.share_periods == 0.5 and r.share_dips == 1.0
+    # [[2, 0], [3, 5]]: P(both dips inside | 5 of 10 inside) = C(5,2)/C(10,2) = 10/45 = 0.2222
+    # (scipy.stats.fisher_exact([[2, 0], [3, 5]], alternative='greater') = 0.222222): no news
+    assert r.p_value == pytest.approx(0.222222, abs=1e-6)
+    # an untested month is neither: dropping May changes only the count of periods
+    periods.loc[4, "tested"] = False
+    assert m.dips_after_campaigns(periods, calendar, 14, "month").periods == 9
+    none = m.dips_after_campaigns(periods.assign(dip=False), calendar, 14, "month")
+    assert none.dips == 0 and math.isnan(none.p_value) and math.isnan(none.share_dips)
+
+
 # ------------------------------------------------------------------ comments and other columns
 
 def test_comments_sentiment_terms_and_marketing(ws):

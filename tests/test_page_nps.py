@@ -49,6 +49,9 @@ def test_sample_shows_left_out_rows_dips_and_campaigns(sample_page):
     assert "score blank" in text and "not a whole number" in text and "outside 0–10" in text
     assert "dip beyond the noise:" in text  # the dip after the campaign burst is flagged
     assert "Difference: z =" in text
+    # the dips' base rate: share of all tested months in campaign windows beside the dipped ones'
+    base = next(md.value for md in at.markdown if md.value.startswith("Dips and campaigns:"))
+    assert "tested months" in base and ("Fisher's exact test" in base or "no dip to compare" in base)
     headers = [h.value for h in at.header]
     assert headers == ["NPS by period", "Breakdown by segment", "Score distribution", "Comments", "Campaigns",
                        "Referral candidates", "Red flags"]

@@ -23,15 +23,17 @@ _BREAKS = re.compile(r"[\r\n\t\f\v\u2028\u2029]+")
 _INLINE = re.compile(r"[\\`*~\[\]<>&$]|:(?=[A-Za-z_])|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
 # Block markup, possible only at the start once line breaks are gone: # > - + = | and "1." "1)".
 _BLOCK = re.compile(r"^(\s*)([#>+=|-]|\d+[.)])")
-# GFM links bare http://…, www.… and a@b.c after escapes are resolved (remark-gfm finds them in
-# the text), so a backslash cannot stop them; an invisible word joiner inside the pattern does.
-_AUTOLINK = re.compile(r"(?i)(https?:(?=//)|\bwww(?=\.)|@)")
+# GFM links bare http://… and www.… after escapes are resolved (remark-gfm finds them in the
+# text), so a backslash cannot stop them; an invisible word joiner inside the pattern does. An
+# address (a@b.c) is left to become a mailto: link: it fetches nothing, and a joiner would travel
+# with the address when it is copied.
+_AUTOLINK = re.compile(r"(?i)(https?:(?=//)|\bwww(?=\.))")
 _JOINER = "\u2060"
 
 
 def escape_md(value: object) -> str:
     r"""`value` as markdown that shows exactly its text (line breaks as spaces; an invisible word
-    joiner, U+2060, after `http:`, `www` and `@` so that GFM finds no bare link).
+    joiner, U+2060, after `http:` and `www` so that GFM finds no bare web link).
 
     >>> escape_md("![x](http://evil.example/a.png)")
     '!\\[x\\](http:\u2060//evil.example/a.png)'

@@ -37,7 +37,8 @@ def active_markup(markdown: str) -> list[str]:
 def test_image_link_and_directives_are_escaped():
     assert escape_md(IMAGE) == "!\\[x\\](http:\u2060//evil.example/leak.png?c=1)"
     # bare links GFM would find after the escapes are resolved are broken by an invisible joiner
-    assert escape_md("see www.evil.example or ana@x.example") == "see www\u2060.evil.example or ana@\u2060x.example"
+    assert escape_md("see www.evil.example or HTTPS://x") == "see www\u2060.evil.example or HTTPS:\u2060//x"
+    assert escape_md("ana@x.example") == "ana@x.example"  # an address may become mailto:, copied as is
     assert escape_md(":red[alarm] :material/warning: $x$") == r"\:red\[alarm\] \:material/warning: \$x\$"
     assert escape_md("a\nb\r\n# not a heading") == "a b # not a heading"  # one line: no heading
     assert escape_md("# 1. _draft_ **b** `c` <d> ~~e~~ &amp;") == r"\# 1. \_draft\_ \*\*b\*\* \`c\` \<d\> \~\~e\~\~ \&amp;"
@@ -54,7 +55,7 @@ def test_any_text_shows_as_itself_and_leaves_no_markup_active(text):
     assert "\n" not in out and "\r" not in out
     assert unescaped(out) == re.sub(r"[\r\n\t\f\v\u2028\u2029]+", " ", text).replace("\u2060", "")
     seen_by_gfm = re.sub(r"\\(.)", r"\1", out, flags=re.DOTALL)  # escapes resolved, joiners kept
-    assert not re.search(r"(?i)https?://|\bwww\.|@[-\w]", seen_by_gfm)
+    assert not re.search(r"(?i)https?://|\bwww\.", seen_by_gfm)
 
 
 def _values(at, *kinds) -> list[str]:

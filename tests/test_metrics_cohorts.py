@@ -350,6 +350,11 @@ def test_cohort_flag_against_trailing_baseline():
     tests = c.cohort_tests(pd.DataFrame(rows), Thresholds(), 1).set_index("cohort_label")
     assert len(tests) == 8 and tests.loc["M8", "z"] == pytest.approx(-5.707818, abs=1e-5)
     assert tests.loc["M8", "p_value"] == pytest.approx(1.144337e-8, rel=1e-4)
+    # severity against the cohorts' own spread: φ = Pearson χ² / df of the 9 cells = 32.5792 / 8 = 4.0724
+    # (statsmodels GLM Binomial pearson_chi2 / df_resid); z / √φ = −2.8285, p_wide = 0.0046777,
+    # Bonferroni × 8 = 0.0374 < 0.05 → still high
+    assert tests.loc["M8", "phi"] == pytest.approx(4.072398, abs=1e-5)
+    assert tests.loc["M8", "p_wide"] == pytest.approx(0.00467773, rel=1e-4)
     flags = c.cohort_flags(pd.DataFrame(rows), Thresholds(), 1)
     assert [f.subject for f in flags] == ["Cohort M8"] and flags[0].severity == "high"
     assert flags[0].value == pytest.approx(0.30) and flags[0].reference == pytest.approx(0.60)
@@ -360,6 +365,16 @@ def test_cohort_flag_against_trailing_baseline():
     assert tests.loc["M8", "p_value"] == pytest.approx(0.012846, abs=1e-6)
     assert tests.loc["M8", "p_bh"] == pytest.approx(0.102772, abs=1e-6) and not tests["flagged"].any()
     assert c.cohort_flags(pd.DataFrame(rows), Thresholds(), 1) == []
+    # prior cohorts that spread (50, 70, 55, 65, 60, 52, 68, 58 of 100) and M8 at 40/100: 40/100 vs 478/800,
+    # z = −3.7674, p = 0.000165 (statsmodels proportions_ztest) → flagged by BH; but φ = 3.7262 (GLM Binomial
+    # pearson_chi2 / df_resid) and p_wide = 2·Φ(−3.7674/√3.7262) = 0.05098, × 8 = 0.408 → medium, not high
+    for row, users in zip(rows, [50, 70, 55, 65, 60, 52, 68, 58, 40]):
+        row["users"] = users
+    spread = c.cohort_tests(pd.DataFrame(rows), Thresholds(), 1).set_index("cohort_label")
+    assert spread.loc["M8", "p_value"] == pytest.approx(0.000164985, rel=1e-4)
+    assert spread.loc["M8", "phi"] == pytest.approx(3.726197, abs=1e-5)
+    assert spread.loc["M8", "p_wide"] == pytest.approx(0.0509787, rel=1e-4)
+    assert bool(spread.loc["M8", "flagged"]) and spread.loc["M8", "severity"] == "medium"
     # a cohort under min_group_size (30) is not tested
     rows[-1]["cohort_size"], rows[-1]["users"] = 10, 1
     assert c.cohort_flags(pd.DataFrame(rows), Thresholds(), 1) == []

@@ -41,7 +41,7 @@ from lib.periods import period_label, period_sql
 from lib.questions import questions_for
 from lib.result import Flag, MetricResult
 from lib.sql import quote_ident
-from lib.stats import Z95, adjust_p_values, two_proportion_test, wilson_interval
+from lib.stats import Z95, adjust_p_values, normal_cdf, overdispersion, two_proportion_test, wilson_interval
 
 GRAINS = ("month", "week")
 MODES = ("calendar", "rolling")
@@ -676,14 +676,18 @@ def cohort_tests(matrix: pd.DataFrame, thresholds, period: int = 1) -> pd.DataFr
     `baseline_periods` cohorts with that cell complete; `two_proportion_test` (Fisher's exact when a
     cell expects under 5) gives p. Tested when the cohort and its baseline both have at least
     `min_group_size` users. The family is every tested cohort: p_bh (Benjamini–Hochberg) and
-    p_bonferroni (`adjust_p_values`); flagged = below its baseline with p_bh < `baseline_alpha`;
-    severity 'high' when p_bonferroni < `baseline_alpha` too, else 'medium'.
+    p_bonferroni (`adjust_p_values`); flagged = below its baseline with p_bh < `baseline_alpha`.
+    Cohorts differ by season and mix far more than their users' coin flips: φ = `overdispersion` of
+    all complete cells (Pearson χ² / (k − 1), at least 1) widens the test for the severity:
+    p_wide = 2·(1 − Φ(|z| / √φ)); 'high' when p_wide is significant after Bonferroni over the
+    family, else 'medium' — a high flag holds even against the cohorts' usual spread.
     Columns: cohort, cohort_label, users, cohort_size, rate, base_users, base_size, baseline,
-    prior, z, p_value, p_bh, p_bonferroni, flagged, severity.
+    prior, z, p_value, p_bh, phi, p_wide, p_bonferroni, flagged, severity.
     """
     cells = matrix.loc[(matrix["period"] == period) & matrix["complete"].astype(bool)].sort_values("cohort")
     k, alpha, min_n = int(thresholds["baseline_periods"]), thresholds["baseline_alpha"], thresholds["min_group_size"]
     rows, cells = [], list(cells.itertuples(index=False))
+    phi = overdispersion([r.users for r in cells], [r.cohort_size for r in cells])
     for i, row in enumerate(cells):
         prior = cells[max(0, i - k):i]
         x2, n2 = sum(r.users for r in prior), sum(r.cohort_size for r in prior)
@@ -697,7 +701,9 @@ def cohort_tests(matrix: pd.DataFrame, thresholds, period: int = 1) -> pd.DataFr
     frame = pd.DataFrame(rows, columns=["cohort", "cohort_label", "users", "cohort_size", "rate", "base_users",
                                         "base_size", "baseline", "prior", "z", "p_value"])
     frame["p_bh"] = adjust_p_values(frame["p_value"], "fdr_bh")
-    frame["p_bonferroni"] = adjust_p_values(frame["p_value"], "bonferroni")
+    frame["phi"] = phi
+    frame["p_wide"] = [2 * (1 - normal_cdf(abs(z) / math.sqrt(phi))) for z in frame["z"]]
+    frame["p_bonferroni"] = adjust_p_values(frame["p_wide"], "bonferroni")
     frame["flagged"] = (frame["rate"] < frame["baseline"]) & (frame["p_bh"] < alpha)
     frame["severity"] = ["high" if f and b < alpha else "medium" if f else ""
                          for f, b in zip(frame["flagged"], frame["p_bonferroni"])]
@@ -710,7 +716,8 @@ def cohort_flags(matrix: pd.DataFrame, thresholds, period: int = 1) -> list[Flag
     tests = cohort_tests(matrix, thresholds, period)
     return [Flag("cohorts", f"Period {period} retention", f"Cohort {row.cohort_label}", row.rate, row.baseline,
                  f"two-proportion z={row.z:.2f}, n={row.cohort_size:,} vs {row.base_size:,} in the {row.prior} prior "
-                 f"cohorts, p={row.p_value:.2g}; Benjamini–Hochberg over {len(tests)} cohorts p={row.p_bh:.2g}",
+                 f"cohorts, p={row.p_value:.2g}; Benjamini–Hochberg over {len(tests)} cohorts p={row.p_bh:.2g}; "
+                 f"cohorts spread φ={row.phi:.2f}× binomial",
                  row.severity, questions_for("cohorts", "Retention"), row.cohort)
             for row in tests[tests["flagged"]].itertuples(index=False)]
 

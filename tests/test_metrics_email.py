@@ -477,3 +477,16 @@ def test_open_rate_trend_has_an_interval():
     assert slopes["expected"].slope == pytest.approx(0.0, abs=1e-12)
     assert slopes["within"].slope == pytest.approx(0.003531, abs=1e-6)
     assert em.slope_text(slopes["actual"], "month") == "+0.35 pp per month (95% CI +0.23 to +0.47)"
+
+
+def test_ab_halves_count_as_one_audience_for_frequency():
+    # "Spring | Combo 1" (1,000) and "Spring | Combo 2" (1,000) went to halves of one list of 2,000 on
+    # Mon 6 Jan; data through Sun 12 Jan (a full week, a later send to another list). Emails per recipient
+    # per week = 2,000 sent ÷ 2,000 recipients ÷ 1 week = 1 — not 2,000 ÷ 1,000 (the larger half) = 2.
+    frame = history_frame([(1000, 0), (1000, 0), (500, 0)]).assign(
+        campaign=["Spring | Combo 1", "Spring | Combo 2", "Other"], list_name=["All", "All", "Leads"],
+        send_date=pd.to_datetime(["2025-01-06 09:00", "2025-01-06 09:00", "2025-01-12 10:00"]))
+    con = con_with(frame)
+    row = em.rates_by_period(con, em.email_data(con, "email_campaigns"), em.Filters(), "week").frame.iloc[0]
+    # recipients 2,000 (All, halves added) + 500 (Leads) = 2,500; sent 2,500 → 1 email a week each
+    assert row["recipients_est"] == 2500 and row["emails_per_recipient_week"] == pytest.approx(1.0)

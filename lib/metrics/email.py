@@ -315,6 +315,7 @@ def _sends_cte(rates: tuple[Rate, ...] = RATES + HUMAN_RATES, period: bool = Tru
            CASE WHEN COUNT(*) = 1 THEN MIN(campaign) ELSE MIN(stem) || ' (' || COUNT(*) || ' variants)' END
                AS campaign,
            MIN(send_date) AS send_date, {'MIN(period) AS period, ' if period else ''}topic, list_name,
+           MAX(list_size) AS list_size,
            {_sums_sql(rates, "variants")}
     FROM (SELECT *, regexp_replace(campaign, ?, '') AS stem FROM scoped) AS v
     GROUP BY list_name, topic, stem, CAST(send_date AS DATE)
@@ -444,8 +445,8 @@ def rates_by_period(con, data: EmailData, filters: Filters, grain: str, by: str 
     """Pooled rates per period (and per topic or list when `by` is 'topic' / 'list_name').
 
     Adds frequency measures: sends (campaigns sent), recipients_est = Σ over lists of the list size
-    (the file's list size when given, else the largest send to that list in the period — assumes
-    lists do not overlap), covered_days = the period's days inside [range start, min(range end,
+    (the file's list size when given, else the largest send to that list in the period, the halves
+    of an A/B split added up first — assumes lists do not overlap), covered_days = the period's days inside [range start, min(range end,
     day after the last send)), weeks = covered_days ÷ 7, emails_per_recipient_week =
     sent ÷ recipients_est ÷ weeks (emails a list member received per week). Dividing by the covered
     days, not the whole period, keeps a rise in the last, half-covered month from showing as a drop.
@@ -460,10 +461,11 @@ def rates_by_period(con, data: EmailData, filters: Filters, grain: str, by: str 
     group = f", {by}" if by else ""
     sql = f"""{cte},
 scoped AS (SELECT *, {per} AS period FROM base WHERE {where}),
+{_sends_cte()},
 list_size AS (
     SELECT period{group}, SUM(size) AS recipients_est FROM (
         SELECT period{group}, list_name, COALESCE(MAX(list_size), MAX(sent)) AS size
-        FROM scoped GROUP BY ALL) GROUP BY ALL
+        FROM sends GROUP BY ALL) GROUP BY ALL
 ),
 sums AS (
     SELECT period{group}, {_sums_sql()}, COUNT(DISTINCT list_name) AS lists
@@ -487,7 +489,7 @@ ORDER BY period{group}"""
         else pd.Timestamp(filters.end or "2262-01-01")
     covered_end = min(data_end, pd.Timestamp(filters.end)) if filters.end is not None else data_end
     covered_start = pd.Timestamp(filters.start).to_pydatetime() if filters.start is not None else None
-    all_params = params + wp + [step, covered_start, step, covered_end.to_pydatetime()]
+    all_params = params + wp + [VARIANT_SUFFIX, step, covered_start, step, covered_end.to_pydatetime()]
     frame = con.execute(sql, all_params).df()
     frame["period"] = pd.to_datetime(frame["period"])
     frame["incomplete"] = frame["incomplete"].astype(bool)
@@ -630,6 +632,7 @@ def log_odds_ratio(x: float, n: float, base_x: float, base_n: float) -> tuple[fl
 
 # E[min(X, 4)] for X ~ χ²₁ = F_χ²₃(4) + 4·(1 − F_χ²₁(4)) (scipy.stats.chi2; numerical integration agrees).
 WINSOR_AT = 4.0
+MIN_SUBJECTS = 8  # fewer subjects with history: too few to estimate how much they differ
 CHI2_1_WINSORIZED_MEAN = 0.9205369256363232
 
 
@@ -663,7 +666,7 @@ def between_variance(diffs, variances, factors=None) -> float:
     c = np.ones_like(d) if factors is None else np.asarray(list(factors), dtype=float)
     ok = np.isfinite(d) & np.isfinite(v) & np.isfinite(c) & (v > 0) & (c > 0)
     d, v, c = d[ok], v[ok], c[ok]
-    if len(d) < 8:
+    if len(d) < MIN_SUBJECTS:
         return 0.0
 
     def mean_term(tau2: float) -> float:
@@ -701,7 +704,8 @@ def baseline_tests(con, data: EmailData, filters: Filters, grain: str, periods: 
     d = `log_odds_ratio`, v its Woolf variance, τ² the rate's `between_variance` of the log odds
     over all subjects with history (from the subjects with enough events for the normal model,
     or Pearson terms on the rate scale when under 10 have), c = 1 + 1/m (m = sends or periods
-    in the baseline, whose own spread counts too); z = d ÷ √v, sigma_z = √((v + c·τ²) ÷ v) ≥ 1,
+    in the baseline, whose own spread counts too) — with fewer than 8 periods with history, the
+    send-to-send τ² (from the campaign-level tests) times Σn²/(Σn)² of the period's sends; z = d ÷ √v, sigma_z = √((v + c·τ²) ÷ v) ≥ 1,
     z_adj = z ÷ sigma_z. When a cell expects under 5 events (`exact`): one-sided Fisher's exact
     test as a z (`_exact_z`), shrunk by the same share, sigma_z = √(1 + c·τ² ÷ v₀) with v₀ the
     null log-odds variance (1/n + 1/base_n) ÷ (p̂(1−p̂)). p_value = one-sided p of z_adj in the
@@ -730,9 +734,11 @@ def baseline_tests(con, data: EmailData, filters: Filters, grain: str, periods: 
             f"SUM(h.{r.key}_cur_n * COALESCE(CAST(h.{r.key}_tx AS DOUBLE) / NULLIF(h.{r.key}_tn, 0), "
             f"CAST(a.{r.key}_base_x AS DOUBLE) / NULLIF(a.{r.key}_base_n, 0))) / NULLIF(SUM(h.{r.key}_cur_n), 0) "
             f"AS {r.key}_mix" for r in rates)
+        n2 = ", ".join(f"SUM(CASE WHEN ({r.numerator}) IS NOT NULL AND ({r.denominator}) IS NOT NULL "
+                       f"THEN CAST({r.denominator} AS DOUBLE) * ({r.denominator}) END) AS {r.key}_n2" for r in rates)
         sql = f"""{cte},
 scoped AS (SELECT *, {per} AS period FROM base WHERE {where_all}),
-per AS (SELECT period, {_sums_sql(rates)} FROM scoped GROUP BY period),
+per AS (SELECT period, {_sums_sql(rates)}, {n2} FROM scoped GROUP BY period),
 per_topic AS (SELECT period, topic, {_sums_sql(rates)} FROM scoped GROUP BY period, topic),
 hist_all AS (SELECT p.period, {hist}, COUNT(b.period) AS base_periods, COUNT(b.period) AS base_units
              FROM per p LEFT JOIN per b ON {_window('p', 'b')} GROUP BY p.period),
@@ -780,6 +786,8 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
                    "base_periods": int(rec["base_periods"]), "exact": False, "z": None, "v": None}
             if by == "campaign":
                 row.update(topic=rec["topic"], send_date=rec["send_date"], variants=int(rec["variants"]))
+            else:  # the period's sends' weights: Σn² ÷ (Σn)² (1 ÷ the effective number of sends)
+                row["h"] = float(rec[f"{r.key}_n2"]) / float(n) ** 2
             if baseline is not None and not pd.isna(bn) and bn > 0:
                 n, bn, bx = float(n), float(bn), float(baseline) * float(bn)
                 pooled = (float(x) + bx) / (n + bn)
@@ -793,7 +801,7 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
     columns = ["subject", "period", "metric", "key", "direction", "x", "n", "rate", "base_x", "base_n",
                "base_units", "baseline", "base_periods", "exact", "z", "d", "v", "null_v", "pearson_v"]
     frame = pd.DataFrame(rows, columns=list(dict.fromkeys(columns + list(rows[0] if rows else []))))
-    for col in ("z", "d", "v", "null_v", "pearson_v", "baseline", "base_n"):
+    for col in ("z", "d", "v", "null_v", "pearson_v", "baseline", "base_n", *(["h"] if by == "period" else [])):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
     frame["exact"] = frame["exact"].astype(bool)
     frame["c"] = 1 + 1 / frame["base_units"].clip(lower=1)
@@ -807,9 +815,18 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
         tau2[key] = between_variance(normal["d"], normal["v"], normal["c"]) if len(normal) >= 10 else \
             between_variance(part["rate"] - part["baseline"], part["pearson_v"], part["c"] * scale[part.index])
     frame["tau2"] = frame["key"].map(tau2).astype(float)
+    extra = frame["c"] * frame["tau2"]
+    few = [key for key, part in frame.groupby("key") if part["base_n"].gt(0).sum() < MIN_SUBJECTS]
+    if by == "period" and few:
+        # Too few periods to see how much they differ: borrow the send-to-send spread (estimated
+        # over the sends) and scale it to each period by its sends' weights, τ²_send · Σn²/(Σn)².
+        sends_tau2 = baseline_tests(con, data, replace(filters, start=None, end=None), grain, periods, alpha,
+                                    "campaign").frame.groupby("key")["tau2"].first()
+        borrow = frame["key"].isin(few)
+        frame.loc[borrow, "tau2"] = frame.loc[borrow, "key"].map(sends_tau2).astype(float)
+        extra = extra.where(~borrow, frame["c"] * frame["tau2"] * frame["h"])
     # Normal path: the log odds ratio over its binomial + between-subject variance. Exact path:
     # Fisher's z shrunk by the same between-subject share of the variance (null log-odds variance).
-    extra = frame["c"] * frame["tau2"]
     frame["sigma_z"] = ((frame["v"] + extra) / frame["v"]).pow(0.5).where(~frame["exact"],
                                                                           (1 + extra / frame["null_v"]).pow(0.5))
     frame["z_adj"] = frame["z"] / frame["sigma_z"]
@@ -829,7 +846,7 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
         frame.loc[part.index, "p_bonferroni"] = stats.adjust_p_values(part["p_value"], "bonferroni")
     frame["worse"] = frame["p_adjusted"].lt(alpha)
     frame["high"] = frame["worse"] & (frame["p_bonferroni"] < alpha)
-    return MetricResult(frame.drop(columns=["d", "v", "null_v", "pearson_v", "c"]), sql, all_params, dict(data.excluded))
+    return MetricResult(frame.drop(columns=["d", "v", "null_v", "pearson_v", "c", "h"], errors="ignore"), sql, all_params, dict(data.excluded))
 
 
 def baseline_limits(tests: pd.DataFrame, key: str, alpha: float) -> pd.DataFrame:

@@ -206,7 +206,7 @@ def test_session_that_has_not_passed_sign_in_cannot_store_uploads(upload_mgr):
 def test_session_upload_bytes_are_capped_and_a_replaced_file_does_not_count_twice(upload_mgr):
     from starlette.exceptions import HTTPException
 
-    sessions._UPLOADERS.update({"s1", "s2"})
+    sessions._UPLOADERS.update({"s1", "s2", "s3"})
     mb = 1024 * 1024
     upload_mgr.add_file(session_id="s1", file=_rec("a", 600_000))
     upload_mgr.add_file(session_id="s1", file=_rec("a", 700_000))  # same file id: replaces, 700 000 held
@@ -219,6 +219,9 @@ def test_session_upload_bytes_are_capped_and_a_replaced_file_does_not_count_twic
     assert sessions.held_bytes(upload_mgr, "s1") == mb
     upload_mgr.remove_file("s1", "a")  # the × on a file frees its room
     upload_mgr.add_file(session_id="s1", file=_rec("c", 700_000))
+    with pytest.raises(HTTPException) as alone:
+        upload_mgr.add_file(session_id="s3", file=_rec("a", mb + 1))  # over the cap on its own
+    assert "raise BOUNDARY_SESSION_UPLOAD_MB" in alone.value.detail and "already holds" not in alone.value.detail
 
 
 def test_files_of_sessions_not_allowed_are_dropped_by_the_sweeper(upload_mgr):

@@ -108,9 +108,14 @@ def check_upload(session_id: str, size: int, held: int) -> None:
     if not allowed:
         raise HTTPException(status_code=403, detail="Sign in to upload files.")
     if held + size > SESSION_UPLOAD_MB * 1024 * 1024:
-        reason = (f"An upload of {size / 1e6:,.1f} MB was refused: this session already holds "
-                  f"{held / 1e6:,.1f} MB of uploaded files, and at most {SESSION_UPLOAD_MB:,.0f} MB per session "
-                  "are kept. Remove a file you no longer need (the × beside it), or open Boundary in a new tab.")
+        cap = f"at most {SESSION_UPLOAD_MB:,.0f} MB per session"
+        if size > SESSION_UPLOAD_MB * 1024 * 1024:
+            reason = (f"An upload of {size / 1e6:,.1f} MB was refused: uploads are kept up to {cap}. "
+                      "Ask the person who runs Boundary to raise BOUNDARY_SESSION_UPLOAD_MB.")
+        else:
+            reason = (f"An upload of {size / 1e6:,.1f} MB was refused: this session already holds "
+                      f"{held / 1e6:,.1f} MB of uploaded files, and uploads are kept up to {cap}. Remove a "
+                      "file you no longer need (the × beside it), or open Boundary in a new tab.")
         with _LOCK:
             _REFUSED[session_id] = reason
         raise HTTPException(status_code=413, detail=reason)

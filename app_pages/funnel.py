@@ -201,6 +201,7 @@ try:
             band = ls.conversion_by_score_band(con, fm.cohort_sql(src, stages, start, end, window), leads.table,
                                                rules, stages.index(target), threshold, file_score)
             st.altair_chart(charts.band_conversion_chart(band.frame, target), width="stretch")
+            st.caption(ls.SCORE_BAND_CAVEAT)
             table(band, "conversion_by_score_band", "bands", pct=("rate", "rate_low", "rate_high"))
         if "created_date" in leads.mapping:
             prof = ls.score_profile(con, leads.table, rules, grain, file_score, start, end)

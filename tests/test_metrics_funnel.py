@@ -185,6 +185,62 @@ def test_cost_per_mql_by_hand(con):
     assert f.loc["Y", "cost_per_mql"] == pytest.approx(500.0)
 
 
+def _quality_leads(con, unqualified: dict[str, int]):
+    """40 leads per campaign, the first k of each marked Unqualified."""
+    rows, i = [], 0
+    for campaign, k in unqualified.items():
+        for j in range(40):
+            i += 1
+            rows.append((f"{campaign}{j}", D("2026-01-01") + pd.Timedelta(days=i % 60), N, N, N, N, "web", campaign,
+                         "Unqualified" if j < k else "Open"))
+    return make_wide(con, rows, name="quality")
+
+
+def test_disqualification_flags_are_one_family_over_the_campaigns(con):
+    th = {"baseline_alpha": 0.05, "funnel_slow_ratio_max": 1.5}
+    # A: 20 of 40 disqualified vs 24 of the other 120: z = 3.6800, p = 0.000233 (statsmodels proportions_ztest);
+    # B, C, D: 8 of 40 vs 36 of 120, p = 0.2199 each. Benjamini–Hochberg over 4: A 0.000933 → flagged;
+    # Bonferroni 0.000933 < 0.05 → high
+    src = _quality_leads(con, {"A": 20, "B": 8, "C": 8, "D": 8})
+    g = fm.campaign_quality(con, src, ["Lead"], "campaign", min_group=30).frame.set_index("group")
+    assert g.loc["A", "p_value"] == pytest.approx(0.000233244, rel=1e-4)
+    assert g.loc["A", "p_bh"] == pytest.approx(0.00093298, rel=1e-4)
+    assert g["disq_flag"].tolist() == [True, False, False, False, False]  # (all leads) is never tested
+    flags = fm.quality_flags(g.reset_index(), "campaign", ["Lead"], th)
+    assert [(f.subject, f.severity) for f in flags] == [("campaign: A", "high")]
+    # A at 16 of 40 vs 27 of 120: p = 0.0306 alone, but 0.1224 after Benjamini–Hochberg over 4 → no flag
+    src = _quality_leads(con, {"A": 16, "B": 9, "C": 9, "D": 9})
+    g = fm.campaign_quality(con, src, ["Lead"], "campaign", min_group=30).frame.set_index("group")
+    assert g.loc["A", "p_value"] == pytest.approx(0.0306044, rel=1e-4)
+    assert g.loc["A", "p_bh"] == pytest.approx(0.1224178, rel=1e-4) and not g["disq_flag"].any()
+    # groups under min_group leads are shown but not tested (blank p)
+    g = fm.campaign_quality(con, src, ["Lead"], "campaign", min_group=41).frame
+    assert g["p_value"].isna().all() and not g["disq_flag"].any()
+
+
+def test_step_conversion_by_source_is_one_family(con):
+    # 50 leads from each of S1, S2, S3; MQLs within the window: S1 10, S2 25, S3 25.
+    #   S1: 10/50 vs 50/100, z = −3.5355, p = 0.000407 (statsmodels proportions_ztest([10, 50], [50, 100]))
+    #   S2, S3: 25/50 vs 35/100, p = 0.0771 each
+    #   Benjamini–Hochberg over 3: 0.00122, 0.0771, 0.0771 → S1 flagged; Bonferroni 0.00122 → high
+    rows = []
+    for source, mqls in (("S1", 10), ("S2", 25), ("S3", 25)):
+        for j in range(50):
+            created = D("2026-01-01") + pd.Timedelta(days=j)
+            rows.append((f"{source}-{j}", created, created + pd.Timedelta(days=5) if j < mqls else N, N, N, N,
+                         source, "c", ""))
+    src = make_wide(con, rows, name="by_source")
+    t = fm.conversion_tests(con, src, ["Lead", "MQL"], ["source"], window_days=90, min_group=30).set_index("group")
+    assert t.loc["S1", "step"] == "Lead → MQL" and (t.loc["S1", "to_n"], t.loc["S1", "from_n"]) == (10, 50)
+    assert t["p_value"].tolist() == pytest.approx([0.000406952, 0.0770999, 0.0770999], rel=1e-4)
+    assert t["p_bh"].tolist() == pytest.approx([0.00122086, 0.0770999, 0.0770999], rel=1e-4)
+    assert t["flagged"].tolist() == [True, False, False] and t.loc["S1", "severity"] == "high"
+    flags = fm.conversion_flags(t.reset_index())
+    assert [(f.metric, f.subject) for f in flags] == [("Lead → MQL conversion", "source: S1")]
+    # under min_group leads at the step's start: not tested
+    assert fm.conversion_tests(con, src, ["Lead", "MQL"], ["source"], window_days=90, min_group=51).empty
+
+
 def _costs(con, name, campaigns, costs, periods):
     frame = pd.DataFrame({"_row": range(2, len(costs) + 2), "campaign": campaigns, "cost": costs,
                           "period": pd.to_datetime(periods).astype("datetime64[us]")})

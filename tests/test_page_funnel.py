@@ -36,6 +36,10 @@ def test_sample_data_tiles():
     assert shown["Customers"] == f"{customers:,}"
     assert shown["Lead → Customer"] == f"{customers / frame['Record ID'].nunique():.1%}"
     assert not at.error
+    captions = " ".join(c.value for c in at.caption)
+    assert "Scores here are today's" in captions  # conversion by score band reads today's behaviour counts
+    # the sample cost sheet is monthly (every date the 1st): the rule under cost per MQL says how months count
+    assert "covering its whole calendar month" in captions and "in proportion to its days inside the range" in captions
     # Raising the MQL score threshold can only shrink the qualifying leads
     before = int(shown["Leads at or above the MQL threshold"].replace(",", ""))
     at.number_input(key="th_funnel_funnel_mql_score_min").set_value(90).run()

@@ -35,7 +35,7 @@ from lib.periods import is_incomplete, period_end, period_sql, range_sql
 from lib.questions import questions_for
 from lib.result import Flag, MetricResult
 from lib.sql import quote_ident as q
-from lib.stats import two_proportion_test, wilson_interval
+from lib.stats import adjust_p_values, two_proportion_test, wilson_interval
 
 
 @dataclass(frozen=True)
@@ -555,8 +555,10 @@ def campaign_quality(con, src: FunnelSource, stages: list[str], by: str = "campa
 
     Per group (top `top_n` by leads, the rest as "Other"; blanks as "(blank)"):
     - disq_rate = disqualified leads / leads (disqualified: a disqualified date, or a status in
-      DISQUALIFIED_STATUSES); rest_rate = the same over all other leads; two-proportion z-test
-      (pooled); disq_flag when worse at `alpha` and leads ≥ `min_group`.
+      DISQUALIFIED_STATUSES); rest_rate = the same over all other leads; `two_proportion_test`
+      (pooled z, Fisher's exact when a cell expects under 5) for groups with ≥ `min_group` leads
+      (and other leads), p_value blank otherwise; the tested groups are one family: p_bh
+      (Benjamini–Hochberg), p_bonferroni; disq_flag when disq_rate > rest_rate and p_bh < `alpha`.
     - median_days_next = median days entered → reached the second stage (r_1 − r_0) over leads that
       reached it in the window (n = next_n); all_median_days_next over all leads; slow_ratio =
       group / all; slow_flag when slow_ratio > `slow_ratio` and next_n ≥ `min_group`.
@@ -591,14 +593,18 @@ def campaign_quality(con, src: FunnelSource, stages: list[str], by: str = "campa
         leads, bad = int(r["leads"]), int(r["disqualified"])
         if disq is None or total is None or r["group"] == "(all leads)":
             rate = bad / leads if disq is not None and leads else math.nan
-            rows.append((rate, math.nan, math.nan, False))
+            rows.append((rate, math.nan, math.nan))
             continue
         rest_n, rest_x = int(total["leads"]) - leads, int(total["disqualified"]) - bad
         test = two_proportion_test(bad, leads, rest_x, rest_n)
-        flag = leads >= min_group and test.worse("above", alpha)
-        rows.append((bad / leads if leads else math.nan, test.baseline, test.p_value, bool(flag)))
-    frame["disq_rate"], frame["rest_rate"], frame["p_value"], frame["disq_flag"] = (
-        [r[i] for r in rows] for i in range(4))
+        # groups under min_group leads (or against fewer other leads) are shown, not tested
+        tested = leads >= min_group and rest_n >= min_group
+        rows.append((bad / leads if leads else math.nan, test.baseline, test.p_value if tested else math.nan))
+    frame["disq_rate"], frame["rest_rate"], frame["p_value"] = ([r[i] for r in rows] for i in range(3))
+    # one family: every group tested on this page
+    frame["p_bh"] = adjust_p_values(frame["p_value"], "fdr_bh")
+    frame["p_bonferroni"] = adjust_p_values(frame["p_value"], "bonferroni")
+    frame["disq_flag"] = ((frame["disq_rate"] > frame["rest_rate"]) & (frame["p_bh"] < alpha)).astype(bool)
     all_next = float(total["median_days_next"]) if total is not None and pd.notna(total["median_days_next"]) else math.nan
     if disq is None:
         frame["disqualified"] = pd.NA
@@ -675,9 +681,11 @@ def quality_flags(frame: pd.DataFrame, by: str, stages: list[str], thresholds) -
     alpha = thresholds["baseline_alpha"]
     for _, r in frame.iterrows():
         if r["disq_flag"]:
+            family = int(frame["p_value"].notna().sum())
             flags.append(Flag("funnel", "Disqualification rate", f"{by}: {r['group']}", float(r["disq_rate"]),
-                              float(r["rest_rate"]), f"two-proportion z-test vs other leads, n={int(r['leads'])}, "
-                              f"p={r['p_value']:.3g}", "high" if r["p_value"] < alpha / 10 else "medium",
+                              float(r["rest_rate"]), f"two-proportion test vs other leads, n={int(r['leads'])}, "
+                              f"p={r['p_value']:.3g}; Benjamini–Hochberg over {family} {by}s p={r['p_bh']:.3g}",
+                              "high" if r["p_bonferroni"] < alpha else "medium",
                               questions_for("funnel", "Disqualification rate")))
         if r["slow_flag"]:
             flags.append(Flag("funnel", f"Median days to {stages[min(1, len(stages) - 1)]}",
@@ -685,6 +693,57 @@ def quality_flags(frame: pd.DataFrame, by: str, stages: list[str], thresholds) -
                               f"threshold {thresholds['funnel_slow_ratio_max']:g}× all leads, n={int(r['next_n'])}",
                               "medium", questions_for("funnel", "Days to next stage"), unit="days"))
     return flags
+
+
+def conversion_tests(con, src: FunnelSource, stages: list[str], groupings: list[str], start=None, end=None,
+                     window_days: float | None = None, alpha: float = 0.05, min_group: int = 30,
+                     top_n: int = TOP_GROUPS) -> pd.DataFrame:
+    """Step conversion of each source/campaign group against all other leads, as one family.
+
+    For each grouping in `groupings` ('source', 'campaign'), each group of `funnel_by_group` (top
+    `top_n`, the rest as "Other"; "Other" and "(blank)" are mixes and not tested) and each step
+    k−1 → k: rate = the group's leads at k ÷ its leads at k−1 (within the window), rest = the same
+    over all other leads; `two_proportion_test` (Fisher's exact when a cell expects under 5) when the
+    group and the rest both have ≥ `min_group` leads at k−1. The family is every (grouping, group,
+    step) tested: p_bh (Benjamini–Hochberg), p_bonferroni; flagged = below the rest with
+    p_bh < `alpha`; severity 'high' when p_bonferroni < `alpha` too, else 'medium'.
+    Columns: by, group, step, from_n, to_n, rate, rest_from, rest_to, rest_rate, p_value, p_bh,
+    p_bonferroni, flagged, severity.
+    """
+    rows = []
+    for by in groupings:
+        frame = funnel_by_group(con, src, stages, by, start, end, window_days, top_n).frame
+        totals = frame[stages].sum()
+        for _, r in frame.iterrows():
+            if r["group"] in ("Other", "(blank)"):
+                continue
+            for k in range(1, len(stages)):
+                n, x = int(r[stages[k - 1]]), int(r[stages[k]])
+                rest_n, rest_x = int(totals[stages[k - 1]]) - n, int(totals[stages[k]]) - x
+                if n < min_group or rest_n < min_group:
+                    continue
+                test = two_proportion_test(x, n, rest_x, rest_n)
+                rows.append({"by": by, "group": r["group"], "step": f"{stages[k - 1]} → {stages[k]}",
+                             "from_n": n, "to_n": x, "rate": test.rate, "rest_from": rest_n, "rest_to": rest_x,
+                             "rest_rate": test.baseline, "p_value": test.p_value})
+    out = pd.DataFrame(rows, columns=["by", "group", "step", "from_n", "to_n", "rate", "rest_from", "rest_to",
+                                      "rest_rate", "p_value"])
+    out["p_bh"] = adjust_p_values(out["p_value"], "fdr_bh")
+    out["p_bonferroni"] = adjust_p_values(out["p_value"], "bonferroni")
+    out["flagged"] = (out["rate"] < out["rest_rate"]) & (out["p_bh"] < alpha)
+    out["severity"] = ["high" if f and b < alpha else "medium" if f else ""
+                       for f, b in zip(out["flagged"], out["p_bonferroni"])]
+    return out
+
+
+def conversion_flags(tests: pd.DataFrame) -> list[Flag]:
+    """Flags from `conversion_tests`: a source or campaign converting worse than all other leads at a step."""
+    family = len(tests)
+    return [Flag("funnel", f"{r.step} conversion", f"{r.by}: {r.group}", float(r.rate), float(r.rest_rate),
+                 f"two-proportion test vs other leads, {r.to_n:,} of {r.from_n:,} vs {r.rest_to:,} of {r.rest_from:,}, "
+                 f"p={r.p_value:.3g}; Benjamini–Hochberg over {family} group-steps p={r.p_bh:.3g}", r.severity,
+                 questions_for("funnel", "Conversion"))
+            for r in tests[tests["flagged"]].itertuples(index=False)]
 
 
 # ------------------------------------------------------------------ area contract
@@ -699,7 +758,9 @@ def _area_source(ws) -> tuple[FunnelSource, list[str]] | None:
 
 
 def area_flags(ws) -> list[Flag]:
-    """Campaigns (or sources) whose leads disqualify more often or move slower than all leads."""
+    """Campaigns (or sources) whose leads disqualify more often or move slower than all leads
+    (`campaign_quality`), and sources and campaigns converting worse than all other leads at a step
+    (`conversion_tests`); each test family adjusted by Benjamini–Hochberg, 'high' at Bonferroni level."""
     found = _area_source(ws)
     if found is None:
         return []
@@ -708,10 +769,15 @@ def area_flags(ws) -> list[Flag]:
     if by is None:
         return []
     th = ws.thresholds
-    result = campaign_quality(ws.con, src, stages, by, window_days=th["funnel_conversion_window_days"],
-                              alpha=th["baseline_alpha"], min_group=int(th["min_group_size"]),
+    window, alpha, min_group = th["funnel_conversion_window_days"], th["baseline_alpha"], int(th["min_group_size"])
+    result = campaign_quality(ws.con, src, stages, by, window_days=window, alpha=alpha, min_group=min_group,
                               slow_ratio=th["funnel_slow_ratio_max"])
-    return quality_flags(result.frame, by, stages, th)
+    flags = quality_flags(result.frame, by, stages, th)
+    if len(stages) > 1:
+        groupings = [g for g in ("source", "campaign") if g in src.columns]
+        flags += conversion_flags(conversion_tests(ws.con, src, stages, groupings, window_days=window,
+                                                   alpha=alpha, min_group=min_group))
+    return flags
 
 
 def area_tables(ws) -> dict[str, pd.DataFrame]:

@@ -307,6 +307,13 @@ def score_distribution(con, table: str, rules: list[Rule], threshold: float,
     return MetricResult(frame, sql, params, excluded)
 
 
+SCORE_BAND_CAVEAT = (
+    "Scores here are today's: the export holds each lead's behaviour counts as of now (opens, visits, "
+    "webinars…), including what a lead did after it converted, not its score when it entered. So the "
+    "bands show whether converted leads score high, which flatters the score; they are not a forecast "
+    "for a new lead at that score.")
+
+
 def conversion_by_score_band(con, funnel_cte: tuple[str, list], table: str, rules: list[Rule], target_stage: int,
                              threshold: float, use_file_score: bool = False) -> MetricResult:
     """Conversion by score band: does the MQL threshold sit where conversion changes?
@@ -314,7 +321,8 @@ def conversion_by_score_band(con, funnel_cte: tuple[str, list], table: str, rule
     `funnel_cte` is `lib.metrics.funnel.cohort_sql(...)` (leads entered in the range, reach flags
     in the window); `target_stage` the index of the stage that counts as converted.
     rate = leads in band reaching the target stage / leads in band (ratio 0–1), Wilson 95% interval.
-    Leads in the funnel without a score are left out and counted.
+    Leads in the funnel without a score are left out and counted. The score uses today's behaviour
+    counts (the export's), not the counts when the lead entered: `SCORE_BAND_CAVEAT` says so on the page.
     """
     f_sql, f_params = funnel_cte
     s_sql, s_params = scores_sql(table, rules, use_file_score)

@@ -6,6 +6,7 @@ import streamlit as st
 
 from lib.charts import nps as charts
 from lib.metrics import nps as m
+from lib.segments import default_segment as segment_default
 from lib.markup import escape_md
 from lib.stats import z_for_alpha
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
@@ -119,22 +120,43 @@ else:
         download_csv(table_frame, f"nps_by_{grain}.csv", "nps_trend")
 
 st.header("Breakdown by segment")
-segments = m.segment_columns(con, dataset)
-if not segments:
-    st.info("The file has no other column with a few repeated values (plan, region…) to break the NPS down by.")
+found = m.segment_columns(con, dataset, int(th["min_group_size"]))
+segments = {c.column: c for c in found}
+if not found:
+    st.info("The file has no other text column to break the NPS down by (plan, region, company…): every other "
+            "column is blank, different on every row (an id), or a number with many values.")
 else:
-    column = st.selectbox("Break down by", list(segments), format_func=segments.get, key="nps_segment")
+    first = segment_default(found)
+    left, mid, right = st.columns([2, 1, 2])
+    column = left.selectbox("Break down by", list(segments), index=list(segments).index(first.column),
+                            format_func=lambda c: f"{segments[c].label} ({segments[c].levels:,} values)",
+                            key="nps_segment")
+    top = int(mid.number_input("Largest groups shown", 1, 500, 20, key="nps_segment_top"))
+    search = right.text_input("Find a group", key="nps_segment_search", placeholder="part of a name")
+    label = segments[column].label
     seg = m.nps_by_segment(con, table, column, int(th["min_group_size"]), th["baseline_alpha"])
-    st.altair_chart(charts.interval_chart(seg.frame, "segment", f"NPS by {segments[column]} with 95% margin of error",
-                                          segments[column]), width="stretch")
-    st.caption(f"Groups with fewer than {th['min_group_size']:.0f} valid responses are marked too small to read; "
-               "“differs” compares a group with all other respondents at the same α.")
-    seg_table = m.labelled(seg.frame, ["segment", "n", "nps", "moe", "pct_promoters", "pct_passives",
-                                       "pct_detractors", "too_small", "rest_nps", "z", "differs"])
-    show_table(seg_table.rename(columns={"Group": segments[column]}), width="stretch")
+    shown_groups = m.top_segments(seg.frame, top, search)
+    if search.strip() and not (~shown_groups["other"]).any():
+        st.info(f"No {label} contains “{search.strip()}”.")
+    st.altair_chart(charts.interval_chart(shown_groups, "segment", f"NPS by {label} with 95% margin of error",
+                                          label), width="stretch")
+    tested = int(seg.frame["tested"].sum())
+    st.caption(f"{len(seg.frame):,} groups; the {min(top, len(seg.frame)):,} largest"
+               f"{' whose name contains “' + search.strip() + '”' if search.strip() else ''} are shown, the rest "
+               f"add up in “Other” (a mix of groups, not tested). Groups with fewer than {th['min_group_size']:.0f} "
+               "valid responses are marked too small and not tested; each other group is held against all other "
+               "respondents (exact or score test, two-sided) and “differs” after a Benjamini–Hochberg adjustment "
+               f"over the {tested:,} groups tested. Click a column header to sort.")
+    seg_table = m.labelled(shown_groups, ["segment", "n", "nps", "moe", "pct_promoters", "pct_passives",
+                                          "pct_detractors", "too_small", "rest_nps", "p_value", "p_adjusted",
+                                          "differs"])
+    show_table(seg_table.rename(columns={"Group": label, "p (one-sided)": "p (two-sided)"}), width="stretch")
     excluded_note(seg)
     show_sql(seg)
-    download_csv(seg_table, f"nps_by_{column}.csv", "nps_segment")
+    download_csv(m.labelled(seg.frame, ["segment", "n", "nps", "moe", "pct_promoters", "pct_passives",
+                                        "pct_detractors", "too_small", "rest_nps", "p_value", "p_adjusted",
+                                        "differs"]).rename(columns={"Group": label, "p (one-sided)": "p (two-sided)"}),
+                 f"nps_by_{column}.csv", "nps_segment")
 
 st.header("Score distribution")
 dist = m.score_distribution(con, table)
@@ -217,7 +239,7 @@ else:
 
 st.header("Referral candidates")
 cut = int(th["nps_referral_min_score"])
-refs = m.referral_candidates(con, table, cut, segments)
+refs = m.referral_candidates(con, table, cut, {c: s.label for c, s in segments.items()})
 st.write(f"{len(refs.frame):,} respondent(s) whose latest score is {cut} or more "
          "(change the score under Thresholds; 7 is a common starting point for tracking referrals).")
 ref_table = refs.frame.rename(columns=m.LABELS)

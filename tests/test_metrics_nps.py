@@ -155,7 +155,7 @@ def test_real_prep_air_export(ws):
     assert (row.n, row.promoters, row.passives, row.detractors) == (184, 74, 75, 35)
     assert row.nps == pytest.approx(21.1957, abs=1e-4)
     assert row.moe == pytest.approx(10.6910, abs=1e-4)
-    assert m.segment_columns(ws.con, dataset) == {"airline": "Airline"}
+    assert [(c.column, c.label, c.levels) for c in m.segment_columns(ws.con, dataset)] == [("airline", "Airline", 1)]
     seg = m.nps_by_segment(ws.con, dataset.table, "airline").frame
     assert seg["segment"].tolist() == ["Prep Air"] and seg["n"].tolist() == [184]
     with pytest.raises(BoundaryError, match="no response date"):
@@ -312,7 +312,7 @@ def test_segments_add_up_and_small_groups_are_marked(ws):
     frame = pd.DataFrame({"Score": [10, 10, 0, 7, 8, 9, "", 11],
                           "Plan": ["A", "A", "A", "B", "B", "", "B", "A"]})
     dataset = load(ws, frame)
-    assert m.segment_columns(ws.con, dataset) == {"plan": "Plan"}
+    assert [c.column for c in m.segment_columns(ws.con, dataset)] == ["plan"]
     seg = m.nps_by_segment(ws.con, dataset.table, "plan", min_group=3).frame.set_index("segment")
     # A: 10, 10, 0 (11 left out) → (2 − 1)/3 = 33.33; B: 7, 8 → 0; blank plan: 9 → 100, one answer: no margin
     assert seg.loc["A", "nps"] == pytest.approx(100 / 3)
@@ -320,8 +320,55 @@ def test_segments_add_up_and_small_groups_are_marked(ws):
     assert math.isnan(seg.loc["(blank)", "moe"])
     assert seg["n"].sum() == 6  # groups add up to the valid total
     assert not seg.loc["A", "too_small"] and seg.loc["B", "too_small"]
-    # A vs rest (B + blank: P 1, D 0, n 3 → 33.33): same NPS → z 0, not different
+    # A vs rest (B + blank: P 1, Pa 2, D 0, n 3 → 33.33): same NPS → z 0, not different
     assert seg.loc["A", "z"] == pytest.approx(0.0) and not seg.loc["A", "differs"]
+    assert seg["tested"].tolist() == [True, False, False]  # only A has 3 answers and a rest of 3
+
+
+def _three_groups() -> pd.DataFrame:
+    groups = {"X": [10] * 10 + [8] * 20 + [3] * 30,   # 60 answers, NPS −33.3
+              "Y": [10] * 50 + [8] * 30 + [3] * 20,   # 100 answers, NPS 30
+              "Z": [10] * 50 + [8] * 30 + [3] * 20}
+    return pd.DataFrame([(g, s) for g, scores in groups.items() for s in scores], columns=["Team", "Score"])
+
+
+def test_segment_tests_by_hand_and_flags(ws):
+    dataset = load(ws, _three_groups())
+    seg = m.nps_by_segment(ws.con, dataset.table, "team", min_group=30, alpha=0.05).frame.set_index("segment")
+    # X vs the rest (Y+Z: 100/60/40 of 200, mix .5/.3/.2, σ²₀ = 0.7 − 0.09 = 0.61):
+    # z = (−1/3 − 0.3)/√(0.61·(1/60 + 1/200)) = −5.508982; lower tail max(exact 1.0996e−9, Φ(z) 1.8046e−8)
+    # (scipy multinomial summed / norm.cdf) → two-sided p = 2 × 1.8046e−8 = 3.6091e−8
+    assert seg.loc["X", "rest_n"] == 200 and seg.loc["X", "rest_nps"] == pytest.approx(30.0)
+    assert seg.loc["X", "z"] == pytest.approx(-5.508982, abs=1e-6)
+    assert seg.loc["X", "p_value"] == pytest.approx(3.6091e-8, rel=1e-4)
+    # Y vs the rest (X+Z: 60/50/50 of 160, NPS 6.25, σ²₀ = 110/160 − 0.0625² = 0.683594):
+    # z = (0.3 − 0.0625)/√(0.683594·(1/100 + 1/160)) = 2.253398; upper tail max(exact 0.0022778,
+    # 1 − Φ(z) 0.012117) → two-sided 0.024234
+    assert seg.loc["Y", "z"] == pytest.approx(2.253398, abs=1e-6)
+    assert seg.loc["Y", "p_value"] == pytest.approx(0.024234, abs=1e-6)
+    # statsmodels multipletests over the 3: BH X 1.0827e−7, Y and Z 0.024234 (all differ at α = 0.05);
+    # Bonferroni X 1.0827e−7 < α/10 → high, Y 0.072702 → medium
+    assert seg.loc["Y", "p_adjusted"] == pytest.approx(0.024234, abs=1e-6)
+    assert seg["differs"].all() and seg["severity"].tolist() == ["medium", "medium", "high"]
+    # flags: only X — below the rest and at or below the healthy line; Y and Z are above the rest
+    flags = [f for f in m.area_flags(ws) if f.metric == "NPS by segment"]
+    assert [(f.subject, f.severity) for f in flags] == [("Team = X", "high")]
+    assert flags[0].reference == pytest.approx(30.0) and "over 3 groups" in flags[0].test
+
+
+def test_top_segments_keep_totals_and_mark_other(ws):
+    dataset = load(ws, _three_groups())
+    seg = m.nps_by_segment(ws.con, dataset.table, "team", min_group=30).frame
+    top = m.top_segments(seg, max_groups=1)
+    # Y and Z have 100 answers each, the name breaks the tie: Y shown; X + Z merged (160 answers:
+    # P 60, Pa 50, D 50 → NPS 6.25; var = 110/160 − 0.0625² = 0.683594, MoE = 195.9964·√(0.683594/160) = 12.81)
+    assert top["segment"].tolist() == ["Y", "Other (2 groups)"] and top["n"].sum() == 260
+    other = top.iloc[1]
+    assert other["other"] and not other["tested"] and not other["differs"] and other["groups"] == 2
+    assert other["nps"] == pytest.approx(6.25) and other["moe"] == pytest.approx(12.81, abs=0.01)
+    assert m.top_segments(seg, 20)["other"].sum() == 0  # nothing left: no Other row
+    found = m.top_segments(seg, 20, search="x")
+    assert found["segment"].tolist() == ["X", "Other (2 groups)"]
 
 
 def test_distribution_lists_every_score(ws):

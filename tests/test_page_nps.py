@@ -111,3 +111,20 @@ def test_sample_trend_shows_the_campaign_calendar(sample_page):
     at.checkbox(key="campaigns_nps").uncheck().run()
     assert not at.exception and overlaid() == 0
     at.checkbox(key="campaigns_nps").check().run()
+
+
+def test_a_hundred_companies_break_down_with_other_and_search():
+    from tests.test_segments import hundred_companies
+
+    at = nps_page()
+    data = hundred_companies(3).to_csv(index=False).encode()
+    at.file_uploader(key="upload_nps").set_value(("companies.csv", data, "text/csv")).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="nps_segment").value == "company"  # was: "no other column … to break the NPS down by"
+    table = next(df.value for df in at.dataframe if "Company" in df.value.columns)
+    assert len(table) == 21 and table["Company"].iloc[-1] == "Other (80 groups)"
+    assert table["Valid responses"].sum() == 3019  # the 20 largest and Other add up to the total
+    at.text_input(key="nps_segment_search").input("099").run()
+    assert not at.exception
+    table = next(df.value for df in at.dataframe if "Company" in df.value.columns)
+    assert table["Company"].tolist() == ["Company 099 Ltd", "Other (99 groups)"]

@@ -74,12 +74,13 @@ def interval_chart(frame: pd.DataFrame, label: str, title: str, label_title: str
     """NPS per group as a point with its 95% margin-of-error bar; groups too small to read are grey
     and groups significantly different from the rest are red (below) or green (above)."""
     data = frame.assign(reading=[_reading(row) for _, row in frame.iterrows()])
-    order = data.sort_values("nps", ascending=False)[label].tolist()
+    rest = data["other"].fillna(False).astype(bool) if "other" in data else pd.Series(False, index=data.index)
+    order = data[~rest].sort_values("nps", ascending=False)[label].tolist() + data[rest][label].tolist()  # Other last
     y = alt.Y(f"{label}:N", title=label_title, sort=order, axis=alt.Axis(labelLimit=260))
     colour = alt.Color("reading:N", title=None, legend=alt.Legend(orient="bottom"),
                        scale=alt.Scale(domain=["Not different from the rest", "Below the rest", "Above the rest",
-                                               "Too small to read"],
-                                       range=[OK_COLOUR, FLAG_COLOUR, CATEGORY_COLOURS["Promoter"], MUTED]))
+                                               "Too small to read", "Other groups together (not tested)"],
+                                       range=[OK_COLOUR, FLAG_COLOUR, CATEGORY_COLOURS["Promoter"], MUTED, "#bbbbbb"]))
     tooltip = [alt.Tooltip(f"{label}:N", title=label_title), alt.Tooltip("nps:Q", title="NPS", format=".1f"),
                alt.Tooltip("moe:Q", title="± margin (95%)", format=".1f"),
                alt.Tooltip("n:Q", title="Valid responses", format=","), alt.Tooltip("reading:N", title="Reading")]
@@ -93,6 +94,8 @@ def interval_chart(frame: pd.DataFrame, label: str, title: str, label_title: str
 
 
 def _reading(row: pd.Series) -> str:
+    if bool(row.get("other", False)):
+        return "Other groups together (not tested)"
     if bool(row.get("too_small", False)):
         return "Too small to read"
     if bool(row.get("differs", False)):

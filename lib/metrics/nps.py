@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from lib import segments
 from lib.datasets import Dataset
 from lib.errors import BoundaryError
 from lib.periods import is_incomplete, period_end, period_label, period_sql
@@ -43,7 +44,6 @@ from lib.stats import Z95, adjust_p_values, fisher_exact_test, normal_cdf, nps_d
 from lib.text import complaint_about_marketing, distinguishing_terms, sentiment_scores
 
 CATEGORIES = ("Detractor", "Passive", "Promoter")
-MAX_SEGMENT_LEVELS = 30  # a column with more distinct values is an identifier, not a segment
 EXCLUDED_BLANK = "score blank"
 EXCLUDED_TEXT = "score not a whole number (text or decimal)"
 EXCLUDED_MISSING = "score blank or not a whole number"
@@ -58,7 +58,8 @@ LABELS = {
     "nps": "NPS", "moe": "± Margin of error (95%)", "low": "NPS low (95%)", "high": "NPS high (95%)",
     "label": "Period", "baseline_n": "Baseline responses", "baseline_nps": "Baseline NPS",
     "z": "z", "dip": "Dip beyond the noise", "p_value": "p (one-sided)", "p_adjusted": "p adjusted (BH)",
-    "pair_p_adjusted": "p adjusted, with the period before (BH)", "reading": "Reading", "severity": "Severity", "incomplete": "Incomplete period", "segment": "Group",
+    "pair_p_adjusted": "p adjusted, with the period before (BH)", "reading": "Reading", "severity": "Severity",
+    "incomplete": "Incomplete period", "segment": "Group",
     "too_small": "Too small to read", "rest_nps": "NPS of the rest", "differs": "Differs from the rest",
     "score": "Score", "responses": "Responses", "share": "% of valid responses", "category": "Category",
     "respondent": "Respondent", "response_date": "Response date", "comment": "Comment",
@@ -494,22 +495,12 @@ def _dip_pass(counts: pd.DataFrame, baseline_periods: int, alpha: float, min_res
     return out[list(DIP_COLUMNS)]
 
 
-def segment_columns(con, dataset: Dataset) -> dict[str, str]:
-    """The file's other columns usable as segments: table column → file column name.
-
-    A column qualifies when it has 1..MAX_SEGMENT_LEVELS distinct values and is not an identifier
-    (distinct on every row of a file with more than one row).
-    """
+def segment_columns(con, dataset: Dataset, min_group: int = 30) -> list[segments.SegmentColumn]:
+    """The file's other columns usable as segments (lib.segments.segment_columns): any text column
+    that is not an identifier, however many values it has, and number or date columns with a few."""
     if not dataset.ready:
-        return {}
-    out = {}
-    t = quote_ident(dataset.table)
-    for column, label in dataset.extra_columns.items():
-        c = quote_ident(column)
-        levels, rows = con.execute(f"SELECT count(DISTINCT {c}), count(*) FROM {t}").fetchall()[0]
-        if 1 <= levels <= MAX_SEGMENT_LEVELS and (levels < rows or rows <= 1):
-            out[column] = label
-    return out
+        return []
+    return segments.segment_columns(con, dataset.table, dataset.extra_columns, min_group)
 
 
 def other_score_columns(con, dataset: Dataset) -> list[str]:
@@ -530,49 +521,74 @@ def other_score_columns(con, dataset: Dataset) -> list[str]:
 
 
 def nps_by_segment(con, table: str, column: str, min_group: int = 30, alpha: float = 0.05) -> MetricResult:
-    """NPS per value of a segment column (blank values are their own group "(blank)", so groups add
-    up to the total): n, promoters/passives/detractors %, nps, moe, low, high; too_small when
-    n < `min_group`; z of the group against all other valid responses
-    (z = (NPS_g − NPS_rest) / √(SE_g² + SE_rest²)) and differs when |z| ≥ z_(α/2).
+    """NPS per value of a segment column, every group (blank values are their own group "(blank)",
+    so groups add up to the total): n, promoters/passives/detractors and their % of n, nps, moe,
+    low, high (SQL); then `segment_tests` (too_small, rest_n, rest_nps, z, p_value, p_adjusted,
+    tested, differs, severity). Largest groups first. `top_segments` keeps the largest for display.
     """
     _require(con, table, column, column)
-    t, c = quote_ident(table), quote_ident(column)
-    counts = f"""SELECT coalesce(nullif(trim(CAST({c} AS VARCHAR)), ''), '(blank)') AS segment, {_counts()}
+    t = quote_ident(table)
+    sql = _with_stats(f"""SELECT {segments.group_sql(quote_ident(column))} AS segment, {_counts()}
     FROM {t}
-    GROUP BY ALL"""
-    sql = f"""WITH counts AS (
-    {counts}
-), totals AS (
-    SELECT *,
-        sum(n) OVER () - n AS rest_n,
-        sum(promoters) OVER () - promoters AS rest_promoters,
-        sum(detractors) OVER () - detractors AS rest_detractors
-    FROM counts
-), stats AS (
-    SELECT *,
-        100.0 * promoters / nullif(n, 0) AS pct_promoters,
-        100.0 * passives / nullif(n, 0) AS pct_passives,
-        100.0 * detractors / nullif(n, 0) AS pct_detractors,
-        {_nps()} AS nps,
-        {_moe()} AS moe,
-        100.0 * sqrt({_var()} / nullif(n, 0)) AS se,
-        {_nps('rest_promoters', 'rest_detractors', 'rest_n')} AS rest_nps,
-        100.0 * sqrt({_var('rest_promoters', 'rest_detractors', 'rest_n')} / nullif(rest_n, 0)) AS rest_se
-    FROM totals
-)
-SELECT segment, n, promoters, passives, detractors, missing, out_of_range,
-    pct_promoters, pct_passives, pct_detractors, nps, moe, n < ? AS too_small, rest_nps,
-    CASE WHEN n >= 2 AND rest_n >= 2 AND se * se + rest_se * rest_se > 0
-         THEN (nps - rest_nps) / sqrt(se * se + rest_se * rest_se) END AS z,
-    coalesce(abs(z) >= ?, false) AS differs
-FROM stats
-ORDER BY n DESC, segment"""
-    params = [Z95, int(min_group), z_for_alpha(alpha)]
+    GROUP BY ALL""", "n DESC, segment")
+    params = [Z95]
     frame = _add_band(con.execute(sql, params).df())
-    frame["too_small"] = frame["too_small"].astype(bool)
-    frame["differs"] = frame["differs"].astype(bool)
+    frame = pd.concat([frame, segment_tests(frame, min_group, alpha)], axis=1)
     excluded = {EXCLUDED_MISSING: int(frame["missing"].sum()), EXCLUDED_RANGE: int(frame["out_of_range"].sum())}
     return MetricResult(frame, sql, params, {k: v for k, v in excluded.items() if v})
+
+
+SEGMENT_TEST_COLUMNS = ("too_small", "rest_n", "rest_nps", "z", "p_value", "p_adjusted", "tested", "differs",
+                        "severity")
+
+
+def segment_tests(groups: pd.DataFrame, min_group: int = 30, alpha: float = 0.05) -> pd.DataFrame:
+    """Each group (rows with n, promoters, passives, detractors) against all other valid responses.
+
+    - rest = the column's totals minus the group; rest_nps = 100 × (P_r − D_r) / n_r.
+    - Tested when the group and the rest both have at least `min_group` answers; too_small marks a
+      group under `min_group` (shown, not read).
+    - z and the two-sided p: the group's answers drawn from the rest's mix, `mix_p_value` each way
+      (lower tail; upper tail with promoters and detractors swapped), p = min(1, 2 × the smaller).
+    - Many groups, many chances: p_adjusted is Benjamini–Hochberg over the tested groups;
+      differs when p_adjusted < α; severity "high" when the Bonferroni-adjusted p is below α/10,
+      "medium" otherwise (`area_flags` adjusts again over every segment column it tests).
+    """
+    totals = groups[["promoters", "passives", "detractors"]].sum()
+    rows = []
+    for r in groups[["n", "promoters", "passives", "detractors"]].astype("int64").itertuples(index=False):
+        rp, rpa, rd = (int(totals[c]) - int(getattr(r, c)) for c in ("promoters", "passives", "detractors"))
+        rn = rp + rpa + rd
+        row = {"too_small": r.n < min_group, "rest_n": rn, "rest_nps": nps_from_counts(rp, rpa, rd),
+               "z": math.nan, "p_value": math.nan, "tested": r.n >= min_group and rn >= min_group}
+        if row["tested"]:
+            row["z"], low = mix_p_value(r.promoters, r.passives, r.detractors, rp, rpa, rd)
+            high = mix_p_value(r.detractors, r.passives, r.promoters, rd, rpa, rp)[1]
+            row["p_value"] = min(1.0, 2 * min(low, high))
+        rows.append(row)
+    out = pd.DataFrame(rows, index=groups.index, columns=["too_small", "rest_n", "rest_nps", "z", "p_value", "tested"])
+    out = out.astype({"too_small": bool, "tested": bool, "rest_n": "int64"})
+    out["p_adjusted"] = adjust_p_values(out["p_value"], "fdr_bh")
+    strict = adjust_p_values(out["p_value"], "bonferroni")
+    out["differs"] = out["p_adjusted"].lt(alpha)
+    out["severity"] = ["" if not d else "high" if s < alpha / 10 else "medium" for d, s in zip(out["differs"], strict)]
+    return out[list(SEGMENT_TEST_COLUMNS)]
+
+
+def top_segments(frame: pd.DataFrame, max_groups: int = 20, search: str = "") -> pd.DataFrame:
+    """The largest groups of an `nps_by_segment` frame and one "Other (k groups)" row for the rest
+    (lib.segments.top_groups), with %, NPS and margin worked out again from the counts so the
+    Other row reads like the others. The Other row is a mix of groups: it is not tested."""
+    counts = ["n", "promoters", "passives", "detractors", "missing", "out_of_range"]
+    out = segments.top_groups(frame, "segment", counts, max_groups, search)
+    for share, col in (("pct_promoters", "promoters"), ("pct_passives", "passives"), ("pct_detractors", "detractors")):
+        out[share] = [100.0 * v / n if n else math.nan for v, n in zip(out[col], out["n"])]
+    out["nps"] = [nps_from_counts(p, pa, d) for p, pa, d in zip(out["promoters"], out["passives"], out["detractors"])]
+    out["moe"] = [nps_margin_of_error(p, pa, d) for p, pa, d in zip(out["promoters"], out["passives"], out["detractors"])]
+    out = _add_band(out)
+    for flag in ("too_small", "tested", "differs"):
+        out[flag] = out[flag].fillna(False).astype(bool)
+    return out
 
 
 def score_distribution(con, table: str) -> MetricResult:
@@ -846,14 +862,33 @@ def area_flags(ws) -> list[Flag]:
                 f"n={answers:,} vs {int(first['baseline_n']):,}",
                 "high" if (run["severity"] == "high").any() else "medium", questions_for("nps", "NPS dip"),
                 period=first["period"], unit="points", period_end=period_end(last["period"], "month")))
-    for column, label in segment_columns(con, dataset).items():
-        seg = nps_by_segment(con, dataset.table, column, int(th["min_group_size"]), th["baseline_alpha"]).frame
-        hit = seg[~seg["too_small"] & seg["differs"] & (seg["nps"] < healthy) & (seg["z"] < 0)]
-        for row in hit.itertuples():
-            flags.append(Flag("nps", "NPS by segment", f"{label} = {row.segment}", float(row.nps),
-                              float(row.rest_nps), f"z={row.z:.2f} vs other respondents, n={row.n:,}",
-                              "medium", questions_for("nps", "NPS by segment"), unit="points"))
+    flags += segment_flags(con, dataset, th)
     return flags
+
+
+def segment_flags(con, dataset: Dataset, th) -> list[Flag]:
+    """Groups whose NPS is at or below the healthy line and below the rest beyond the noise, over
+    every segment column at once: the two-sided p of each tested group (`segment_tests`, groups of
+    at least `min_group_size`) is Benjamini–Hochberg adjusted over all groups of all columns (a
+    file with a hundred companies is a hundred tests); flagged when the adjusted p < α, "high" when
+    the Bonferroni-adjusted p is below α/10."""
+    alpha, min_group, healthy = th["baseline_alpha"], int(th["min_group_size"]), th["nps_healthy_min"]
+    parts = []
+    for col in segment_columns(con, dataset, min_group):
+        seg = nps_by_segment(con, dataset.table, col.column, min_group, alpha).frame
+        parts.append(seg[seg["tested"]].assign(column_label=col.label))
+    if not parts:
+        return []
+    tested = pd.concat(parts, ignore_index=True)
+    tested["p_all"] = adjust_p_values(tested["p_value"], "fdr_bh")
+    strict = adjust_p_values(tested["p_value"], "bonferroni")
+    tested["severity"] = ["high" if s < alpha / 10 else "medium" for s in strict]
+    hit = tested[(tested["p_all"] < alpha) & (tested["z"] < 0) & (tested["nps"] <= healthy)]
+    return [Flag("nps", "NPS by segment", f"{row.column_label} = {row.segment}", float(row.nps), float(row.rest_nps),
+                 f"exact/score test vs other respondents, p={row.p_value:.2g} two-sided (BH-adjusted "
+                 f"{row.p_all:.2g} over {len(tested)} groups), n={row.n:,} vs {row.rest_n:,}",
+                 row.severity, questions_for("nps", "NPS by segment"), unit="points")
+            for row in hit.itertuples()]
 
 
 def area_tables(ws) -> dict[str, pd.DataFrame]:
@@ -868,9 +903,12 @@ def area_tables(ws) -> dict[str, pd.DataFrame]:
     if "response_date" in dataset.mapping:
         tables["NPS by month"] = nps_by_period(con, dataset.table, "month", int(th["baseline_periods"]),
                                                th["baseline_alpha"], int(th["nps_min_responses"])).frame
-    for column, label in segment_columns(con, dataset).items():
-        tables[f"NPS by {label}"[:31]] = nps_by_segment(con, dataset.table, column, int(th["min_group_size"]),
-                                                        th["baseline_alpha"]).frame
+    found = segment_columns(con, dataset, int(th["min_group_size"]))
+    first = segments.default_segment(found)
+    for col in found:  # every group; columns of many small groups (names, emails) only when offered first
+        if col.levels <= segments.MAX_LEVELS or col.readable_rows or col is first:
+            tables[f"NPS by {col.label}"[:31]] = nps_by_segment(con, dataset.table, col.column,
+                                                                int(th["min_group_size"]), th["baseline_alpha"]).frame
     tables["NPS referral candidates"] = referral_candidates(
-        con, dataset.table, int(th["nps_referral_min_score"]), segment_columns(con, dataset)).frame
+        con, dataset.table, int(th["nps_referral_min_score"]), {c.column: c.label for c in found}).frame
     return tables

@@ -466,3 +466,16 @@ def exact_interval(successes: float, n: float, alpha: float = 0.05) -> tuple[flo
     from statsmodels.stats.proportion import proportion_confint
     low, high = proportion_confint(round(successes), round(n), alpha=alpha, method="beta")
     return (float(low), float(high))
+
+
+def student_t_upper(t_value: float, df: float) -> float:
+    """P(T ≥ t) for Student's t with `df` degrees of freedom (scipy.stats.t.sf); the normal tail
+    when df is infinite. For a z whose spread was estimated from only df + 1 subjects.
+    Worked example: t = 2.86 on 22 df → 0.004551 (the normal tail says 0.0021).
+    >>> round(student_t_upper(2.86, 22), 6)
+    0.004551
+    """
+    from scipy.stats import t as student_t
+    if math.isinf(df):
+        return 1 - normal_cdf(t_value)
+    return float(student_t.sf(t_value, df))

@@ -190,3 +190,12 @@ def test_baseline_rate_test_falls_back_to_two_proportion_without_overdispersion(
 ])
 def test_exact_interval_against_scipy(x, n, alpha, low, high):
     assert stats.exact_interval(x, n, alpha) == pytest.approx((low, high), abs=1e-9)
+
+
+@pytest.mark.parametrize("t_value,df,expected", [
+    # scipy 1.17 scipy.stats.t.sf(t, df)
+    (2.86, 22, 0.0045511357), (1.5, 5, 0.0969518401), (-2.0, 10, 0.9633059826),
+])
+def test_student_t_upper_against_scipy(t_value, df, expected):
+    assert stats.student_t_upper(t_value, df) == pytest.approx(expected, abs=1e-9)
+    assert stats.student_t_upper(t_value, math.inf) == pytest.approx(1 - stats.normal_cdf(t_value))

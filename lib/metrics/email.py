@@ -636,13 +636,37 @@ MIN_SUBJECTS = 8  # fewer subjects with history: too few to estimate how much th
 CHI2_1_WINSORIZED_MEAN = 0.9205369256363232
 
 
-def between_variance(diffs, variances, factors=None) -> float:
+def capped_null_mean(n: float, rate: float, variance: float) -> float:
+    """E[min((X/n − rate)² ÷ variance, 4)] for X ~ Poisson(n·rate): what one Pearson term averages when
+    the subject has no extra spread. Rare counts sit below χ²₁'s 0.9205 (mean 0.5 events: 0.82), so
+    `between_variance` compares rare rates with these instead. Large means (n·rate > 50) → 0.9205.
+
+    Worked example: n·rate = 0.5 → the term is 0.5 at X = 0 or 1 (P = 0.6065, 0.3033) and capped at
+    4 from X = 2 on (P = 0.0902): 0.5·0.9098 + 4·0.0902 = 0.8157 (scipy.stats.poisson pmf agree).
+    >>> round(capped_null_mean(1000, 0.0005, 0.0005 / 1000), 4)
+    0.8157
+    """
+    lam = n * rate
+    if not (lam > 0 and variance > 0):
+        return CHI2_1_WINSORIZED_MEAN
+    if lam > 50:
+        return CHI2_1_WINSORIZED_MEAN
+    total, pmf, k = 0.0, math.exp(-lam), 0
+    while k <= lam + 12 * math.sqrt(lam) + 20:
+        total += pmf * min((k / n - rate) ** 2 / variance, WINSOR_AT)
+        k += 1
+        pmf *= lam / k
+    return total
+
+
+def between_variance(diffs, variances, factors=None, targets=None) -> float:
     """τ²: how much a rate varies between subjects (sends or periods) beyond binomial chance.
 
     Model: a subject's difference from its baseline d = rate − baseline ~ N(0, v + c·τ²), with v its
     binomial variance and c its factor (1 + 1/m for a baseline pooled over m units, whose own
     spread adds τ²/m). τ² solves mean(min(d² ÷ (v + c·τ²), 4)) = E[min(χ²₁, 4)] = 0.92054, and is
-    0 when the binomial alone already explains the spread (Laney's σ_z floored at 1).
+    0 when the binomial alone already explains the spread (Laney's σ_z floored at 1). `targets`
+    replaces 0.92054 per subject (`capped_null_mean`, for rare counts).
     Why this estimator: an additive τ² (instead of Laney's one σ_z for all) keeps a
     20,000-recipient send, whose rate moves mostly by send-to-send variation, and a 300-recipient
     send, mostly chance, both honest; a *mean* of Pearson terms is right for rare counts too,
@@ -664,21 +688,23 @@ def between_variance(diffs, variances, factors=None) -> float:
     d = np.asarray(list(diffs), dtype=float)
     v = np.asarray(list(variances), dtype=float)
     c = np.ones_like(d) if factors is None else np.asarray(list(factors), dtype=float)
-    ok = np.isfinite(d) & np.isfinite(v) & np.isfinite(c) & (v > 0) & (c > 0)
-    d, v, c = d[ok], v[ok], c[ok]
+    g = np.full_like(d, CHI2_1_WINSORIZED_MEAN) if targets is None else np.asarray(list(targets), dtype=float)
+    ok = np.isfinite(d) & np.isfinite(v) & np.isfinite(c) & (v > 0) & (c > 0) & np.isfinite(g)
+    d, v, c, g = d[ok], v[ok], c[ok], g[ok]
     if len(d) < MIN_SUBJECTS:
         return 0.0
+    target = float(np.mean(g))
 
     def mean_term(tau2: float) -> float:
         return float(np.mean(np.minimum(d * d / (v + c * tau2), WINSOR_AT)))
 
-    if mean_term(0.0) <= CHI2_1_WINSORIZED_MEAN:
+    if mean_term(0.0) <= target:
         return 0.0
     # at hi every term is ≤ its d²/(c·hi) ≤ the target, so the root lies in [0, hi]
-    lo, hi = 0.0, float(np.max(d * d / c)) / CHI2_1_WINSORIZED_MEAN
+    lo, hi = 0.0, float(np.max(d * d / c)) / target
     for _ in range(200):
         mid = (lo + hi) / 2
-        if mean_term(mid) > CHI2_1_WINSORIZED_MEAN:
+        if mean_term(mid) > target:
             lo = mid
         else:
             hi = mid
@@ -709,7 +735,8 @@ def baseline_tests(con, data: EmailData, filters: Filters, grain: str, periods: 
     z_adj = z ÷ sigma_z. When a cell expects under 5 events (`exact`): one-sided Fisher's exact
     test as a z (`_exact_z`), shrunk by the same share, sigma_z = √(1 + c·τ² ÷ v₀) with v₀ the
     null log-odds variance (1/n + 1/base_n) ÷ (p̂(1−p̂)). p_value = one-sided p of z_adj in the
-    rate's bad direction ("worse than its own history" is a one-sided claim); se_test = the
+    rate's bad direction ("worse than its own history" is a one-sided claim), on Student's t with
+    G − 1 df when τ² > 0 was estimated from G subjects (df, inf otherwise); se_test = the
     rate-scale standard error the verdict implies, |rate − baseline| ÷ |z_adj| (the band uses it).
     Many tests: p_adjusted = Benjamini–Hochberg over the rate's subjects in range (false-discovery
     rate `alpha`), p_bonferroni = p × their number. `worse` when p_adjusted < `alpha` in the rate's
@@ -809,12 +836,21 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
     # exact test); with under 10 of those (complaints are rare everywhere), from Pearson terms on
     # the rate scale, which stay right for small counts: rate variance = τ²·(b(1−b))² (delta method).
     scale = (frame["baseline"] * (1 - frame["baseline"])) ** 2
-    tau2 = {}
+    tau2, df = {}, {}
     for key, part in frame.groupby("key"):
         normal = part[~part["exact"] & part["v"].notna()]
-        tau2[key] = between_variance(normal["d"], normal["v"], normal["c"]) if len(normal) >= 10 else \
-            between_variance(part["rate"] - part["baseline"], part["pearson_v"], part["c"] * scale[part.index])
+        if len(normal) >= 10:
+            tau2[key], used = between_variance(normal["d"], normal["v"], normal["c"]), len(normal)
+        else:
+            known = part[part["baseline"].notna()]
+            targets = [capped_null_mean(n, b, v) for n, b, v in zip(known["n"], known["baseline"], known["pearson_v"])]
+            tau2[key] = between_variance(known["rate"] - known["baseline"], known["pearson_v"],
+                                         known["c"] * scale[known.index], targets)
+            used = len(known)
+        # τ² estimated from `used` subjects: read z on Student's t with used − 1 df
+        df[key] = used - 1 if tau2[key] > 0 else math.inf
     frame["tau2"] = frame["key"].map(tau2).astype(float)
+    frame["df"] = frame["key"].map(df).astype(float)
     extra = frame["c"] * frame["tau2"]
     few = [key for key, part in frame.groupby("key") if part["base_n"].gt(0).sum() < MIN_SUBJECTS]
     if by == "period" and few:
@@ -824,6 +860,7 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
                                     "campaign").frame.groupby("key")["tau2"].first()
         borrow = frame["key"].isin(few)
         frame.loc[borrow, "tau2"] = frame.loc[borrow, "key"].map(sends_tau2).astype(float)
+        frame.loc[borrow, "df"] = math.inf  # the send-level τ² rests on many sends
         extra = extra.where(~borrow, frame["c"] * frame["tau2"] * frame["h"])
     # Normal path: the log odds ratio over its binomial + between-subject variance. Exact path:
     # Fisher's z shrunk by the same between-subject share of the variance (null log-odds variance).
@@ -831,8 +868,8 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
                                                                           (1 + extra / frame["null_v"]).pow(0.5))
     frame["z_adj"] = frame["z"] / frame["sigma_z"]
     bad = frame["direction"].map({"above": 1.0, "below": -1.0})
-    frame["p_value"] = [1 - stats.normal_cdf(z * b) if pd.notna(z) else math.nan
-                        for z, b in zip(frame["z_adj"], bad)]
+    frame["p_value"] = [stats.student_t_upper(z * b, d) if pd.notna(z) else math.nan
+                        for z, b, d in zip(frame["z_adj"], bad, frame["df"])]
     diff = frame["rate"] - frame["baseline"]
     # the rate-scale SE the verdict implies (the band is drawn from it); delta method at z = 0
     delta_se = (frame["v"] + extra).pow(0.5) * frame["baseline"] * (1 - frame["baseline"])

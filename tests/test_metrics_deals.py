@@ -2,6 +2,7 @@
 
 import math
 
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -154,7 +155,32 @@ def test_campaign_quality(ws):
     # → not beyond the noise with 4 deals
     assert frame.set_index("campaign").loc["Giveaway", "slow_p"] == pytest.approx(0.113966, abs=1e-6)
     assert [(f.metric, f.subject) for f in flags] == [("Campaign-sourced deals qualification rate", "Giveaway")]
+    # one campaign tested: Benjamini–Hochberg and Bonferroni over a family of 1 leave p = 0.018351 → high
+    assert flags[0].severity == "high"
     assert dm.campaign_flags(r, 0.05, 10)[1] == []  # 4 deals is under the minimum
+
+
+def test_period_flags_are_one_family_per_metric():
+    # 9 quarters of win rates tested against their baselines; p-values as baseline_flag_rows would give them:
+    # one at 0.01 and eight at 0.5, all on the worse side and tested.
+    # Benjamini–Hochberg over 9 (statsmodels multipletests 'fdr_bh'): 0.01 × 9 / 1 = 0.09 → no flag,
+    # though 0.01 alone was one; at 0.001: 0.009 → flagged, Bonferroni 0.009 < 0.05 → high
+    frame = pd.DataFrame({"p_value": [0.01] + [0.5] * 8, "tested": True, "worse_side": True})
+    out = dm.family_flags(frame, 0.05)
+    assert out["p_bh"].iloc[0] == pytest.approx(0.09) and not out["flagged"].any()
+    frame.loc[0, "p_value"] = 0.001
+    out = dm.family_flags(frame, 0.05)
+    assert out["flagged"].tolist() == [True] + [False] * 8 and out["severity"].iloc[0] == "high"
+    # rows not tested (too few deals, incomplete period) are not in the family: 0.01 alone → p_bh 0.01 and
+    # Bonferroni over 1 is also 0.01 → high
+    frame["tested"] = [True] + [False] * 8
+    frame.loc[0, "p_value"] = 0.01
+    out = dm.family_flags(frame, 0.05)
+    assert out["p_bh"].iloc[0] == pytest.approx(0.01) and out["p_bh"].iloc[1:].isna().all()
+    assert out["severity"].iloc[0] == "high"
+    # a better-than-baseline period is never flagged, however small its p
+    frame["worse_side"] = False
+    assert not dm.family_flags(frame, 0.05)["flagged"].any()
 
 
 def test_missing_columns_and_nasty_values(ws):

@@ -177,7 +177,10 @@ def test_area_flags_on_sample_data(ws):
     assert ("Expansion win rate", "deals created Q2 2026") in found
     assert ("Expansion median cycle time", "deals created Q2 2026") in found
     assert ("Expansion qualification rate", "deals created Q2 2026") in found
-    assert ("Campaign-sourced deals qualification rate", "Spring giveaway") in found
+    # campaign flags are one Benjamini–Hochberg family over the 14 campaigns tested: Win-back (4 of 10 qualified)
+    # stays flagged; Spring giveaway's 6 of 12 (p = 0.0073 alone, 0.051 adjusted) is shown by its slow cycle instead
+    assert ("Campaign-sourced deals qualification rate", "Win-back campaign") in found
+    assert ("Campaign-sourced deals median cycle time", "Spring giveaway") in found
     assert all(f.questions for f in flags)
     tables = vm.area_tables(ws)
     assert {"Texts by month", "Marketing complaints", "Posters", "Deals by quarter"} <= set(tables)

@@ -22,7 +22,7 @@ import pandas as pd
 from lib.periods import is_incomplete, period_label, period_sql
 from lib.result import Flag, MetricResult
 from lib.sql import quote_ident
-from lib.stats import two_proportion_test, wilson_interval
+from lib.stats import adjust_p_values, two_proportion_test, wilson_interval
 
 # ---- normalisation tables (key = exported value, lower-case, letters only) -----------------------
 OUTCOMES: dict[str, str] = {
@@ -295,19 +295,46 @@ def baseline_flag_rows(frame: pd.DataFrame, x: str, n: str, base_x: str, base_n:
     complete = ~frame["incomplete"].astype(bool) if "incomplete" in frame else True
     enough = (frame[n] >= min_n) & (frame[base_n] >= min_n)
     worse = pd.Series([bool(t.worse(direction, alpha)) for t in tests], index=frame.index, dtype=bool)
+    frame["tested"] = (enough & complete).astype(bool)
+    frame["worse_side"] = [(t.z > 0 if direction == "above" else t.z < 0) if not math.isnan(t.z) else False
+                           for t in tests]
     frame["flagged"] = worse & enough & complete
+    return frame
+
+
+def family_flags(frame: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Adjust a `baseline_flag_rows` frame for the number of rows it tests (one family: the periods,
+    or the campaigns, of one metric): p_bh = Benjamini–Hochberg and p_bonferroni over the tested rows
+    (blank for the rest); flagged = tested, on the worse side and p_bh < `alpha`; severity 'high'
+    when p_bonferroni < `alpha` too, else 'medium'.
+
+    >>> f = pd.DataFrame({"p_value": [0.01, 0.02, 0.03, 0.5], "tested": True, "worse_side": True})
+    >>> family_flags(f, 0.05)["p_bh"].round(2).tolist()
+    [0.04, 0.04, 0.04, 0.5]
+    """
+    frame = frame.copy()
+    tested = frame["tested"].astype(bool)
+    p = frame["p_value"].where(tested)
+    frame["p_bh"] = adjust_p_values(p, "fdr_bh")
+    frame["p_bonferroni"] = adjust_p_values(p, "bonferroni")
+    frame["flagged"] = (tested & frame["worse_side"].astype(bool) & (frame["p_bh"] < alpha)).astype(bool)
+    frame["severity"] = ["high" if f and b < alpha else "medium" if f else ""
+                         for f, b in zip(frame["flagged"], frame["p_bonferroni"])]
     return frame
 
 
 def deal_flag_frames(result: MetricResult, alpha: float, min_n: float) -> dict[str, pd.DataFrame]:
     """Per metric, the period frame with its test columns: win rate dips, qualification dips,
-    cycle-time jumps (Mood's median test: share of deals slower than the baseline median)."""
+    cycle-time jumps (Mood's median test: share of deals slower than the baseline median). Each
+    metric's periods are one family (`family_flags`: Benjamini–Hochberg, 'high' at Bonferroni)."""
     frame = result.frame.assign(closed=result.frame["won"] + result.frame["lost"])
     return {
-        "win_rate": baseline_flag_rows(frame, "won", "closed", "base_won", "base_closed", "below", alpha, min_n),
-        "qualification_rate": baseline_flag_rows(frame, "qualified", "qual_known", "base_qualified",
-                                                 "base_qual_known", "below", alpha, min_n),
-        "cycle": baseline_flag_rows(frame, "slow", "cycle_n", "base_slow", "base_cycle_n", "above", alpha, min_n),
+        "win_rate": family_flags(baseline_flag_rows(frame, "won", "closed", "base_won", "base_closed", "below",
+                                                    alpha, min_n), alpha),
+        "qualification_rate": family_flags(baseline_flag_rows(frame, "qualified", "qual_known", "base_qualified",
+                                                              "base_qual_known", "below", alpha, min_n), alpha),
+        "cycle": family_flags(baseline_flag_rows(frame, "slow", "cycle_n", "base_slow", "base_cycle_n", "above",
+                                                 alpha, min_n), alpha),
     }
 
 
@@ -331,7 +358,8 @@ def deal_flags(result: MetricResult, alpha: float, min_n: float, grain: str, lab
             flags.append(Flag(
                 "voice", metric, f"deals created {period_label(row['period'], grain)}", float(row[value]),
                 float(row[ref]), f"{test} vs trailing baseline, n={int(row[n])} vs {int(row[base_n])}, "
-                f"p={row['p_value']:.3g}", "high" if row["p_value"] < alpha / 10 else "medium",
+                f"p={row['p_value']:.3g}; Benjamini–Hochberg over {int(frames[key]['tested'].sum())} periods "
+                f"p={row['p_bh']:.3g}", row["severity"],
                 questions_for("voice", metric.replace(label + " ", "").capitalize()),
                 pd.Timestamp(row["period"]), unit))
     return flags
@@ -405,24 +433,29 @@ def campaign_flags(result: MetricResult, alpha: float, min_n: float) -> tuple[pd
     if frame.empty:
         return frame.assign(qual_flagged=[], slow_flagged=[], qual_p=[], slow_p=[]), []
     frame["incomplete"] = frame["campaign"] == "(no campaign)"  # never flag the no-campaign row
-    q = baseline_flag_rows(frame, "qualified", "qual_known", "others_qualified", "others_qual_known", "below", alpha, min_n)
-    s = baseline_flag_rows(frame, "slow", "cycle_n", "others_slow", "others_cycle_n", "above", alpha, min_n)
-    frame["qual_flagged"], frame["qual_p"] = q["flagged"], q["p_value"]
-    frame["slow_flagged"], frame["slow_p"] = s["flagged"], s["p_value"]
+    q = family_flags(baseline_flag_rows(frame, "qualified", "qual_known", "others_qualified", "others_qual_known",
+                                        "below", alpha, min_n), alpha)
+    s = family_flags(baseline_flag_rows(frame, "slow", "cycle_n", "others_slow", "others_cycle_n", "above",
+                                        alpha, min_n), alpha)
+    frame["qual_flagged"], frame["qual_p"], frame["qual_p_bh"] = q["flagged"], q["p_value"], q["p_bh"]
+    frame["slow_flagged"], frame["slow_p"], frame["slow_p_bh"] = s["flagged"], s["p_value"], s["p_bh"]
+    frame["qual_severity"], frame["slow_severity"] = q["severity"], s["severity"]
+    q_family, s_family = int(q["tested"].sum()), int(s["tested"].sum())
     frame = frame.drop(columns="incomplete")
     flags = []
     for row in frame.itertuples(index=False):
         if row.qual_flagged:
             flags.append(Flag("voice", "Campaign-sourced deals qualification rate", row.campaign,
                               float(row.qualification_rate), float(row.others_qualification_rate),
-                              f"two-proportion z-test vs all other deals, n={row.qual_known} vs "
-                              f"{row.others_qual_known}, p={row.qual_p:.3g}",
-                              "high" if row.qual_p < alpha / 10 else "medium",
+                              f"two-proportion test vs all other deals, n={row.qual_known} vs "
+                              f"{row.others_qual_known}, p={row.qual_p:.3g}; Benjamini–Hochberg over {q_family} "
+                              f"campaigns p={row.qual_p_bh:.3g}", row.qual_severity,
                               questions_for("voice", "Campaign-sourced deals")))
         if row.slow_flagged:
             flags.append(Flag("voice", "Campaign-sourced deals median cycle time", row.campaign,
                               float(row.median_cycle_days), float(row.others_median_cycle),
                               f"Mood's median test vs all other deals, n={row.cycle_n} vs {row.others_cycle_n}, "
-                              f"p={row.slow_p:.3g}", "high" if row.slow_p < alpha / 10 else "medium",
+                              f"p={row.slow_p:.3g}; Benjamini–Hochberg over {s_family} campaigns "
+                              f"p={row.slow_p_bh:.3g}", row.slow_severity,
                               questions_for("voice", "Campaign-sourced deals"), unit="days"))
     return frame, flags

@@ -411,7 +411,8 @@ def dip_tests(counts: pd.DataFrame, baseline_periods: int = 8, alpha: float = 0.
     - z and p_value (one-sided, "this low or lower by chance"): `mix_p_value`.
     - A dip that lasts: pair_nps, pair_z, pair_p_value test this period and the one before it
       (with responses) pooled against the earlier period's baseline — two months of 100 answers
-      30 points down are z ≈ −4.5 together, −3.2 apart.
+      30 points down are z ≈ −4.5 together, −3.2 apart. A pair counts only when neither period is
+      a dip alone and both are below their baseline.
     - Many periods, many chances: p_adjusted and pair_p_adjusted are Benjamini–Hochberg over every
       single and pair test; a period is a dip when its own test or a pair it belongs to has an
       adjusted p < α/2 (the lower tail of a two-sided test at α). Severity "high" when that test's
@@ -484,6 +485,11 @@ def _dip_pass(counts: pd.DataFrame, baseline_periods: int, alpha: float, min_res
     k = len(out)
     out["p_adjusted"], out["pair_p_adjusted"] = bh[:k], bh[k:]
     own, pair = out["p_adjusted"].lt(alpha / 2), out["pair_p_adjusted"].lt(alpha / 2)  # NaN compares False
+    # a pair speaks for a dip neither period shows alone, and only when both are below their baseline:
+    # one deep month must not drag its neighbour into the flag
+    nps = pd.Series([nps_from_counts(p, pa, d) for _, p, pa, d in cells], index=out.index)
+    lower = nps < out["baseline_nps"]
+    pair = pair & ~own & ~own.shift(1, fill_value=False) & lower & lower.shift(1, fill_value=False)
     with_next = pair.shift(-1, fill_value=False)
     out["dip"] = own | pair | with_next
     strongest = [min([b for b, hit in ((bonf[i], own.iloc[i]), (bonf[k + i], pair.iloc[i]),

@@ -212,6 +212,14 @@ def test_between_variance_by_hand():
     # spread no wider than chance (every term ≤ 1, mean 0.5) → 0; fewer than 8 subjects → 0
     assert em.between_variance([0, 1] * 4, [1] * 8) == 0.0
     assert em.between_variance([0, 5, 9], [1, 1, 1]) == 0.0
+    # median form: d = 0, 0, 1, 1, 1, 1, 2, 4 → terms 0, 0, 1, 1, 1, 1, 4, 16, median (1 + 1)/2 = 1 > 0.454936
+    # (scipy chi2(1).median()); the two middle terms stay 1/(1 + τ²) → τ² = 1/0.454936 − 1 = 1.198109.
+    # A real change in 4 of the 8 subjects moves it no further: the median ignores how far out they are.
+    assert em.between_variance([0, 0, 1, 1, 1, 1, 2, 4], [1] * 8, median=True) == pytest.approx(1.198109, abs=1e-6)
+    assert em.between_variance([0, 0, 1, 1, 1, 1, 20, 40], [1] * 8, median=True) == pytest.approx(1.198109, abs=1e-6)
+    # rare counts: with 0.5 complaints expected per send a capped Pearson term averages 0.8157, not 0.9205
+    # (scipy.stats.poisson: 0.5·(P0 + P1) + 4·P(X ≥ 2))
+    assert em.capped_null_mean(1000, 0.0005, 0.0005 / 1000) == pytest.approx(0.815714, abs=1e-6)
     # the factor c scales τ²: c = 2 everywhere halves it
     assert em.between_variance([0, 0, 1, 1, 1, 1, 1, 4], [1] * 8, [2] * 8) == pytest.approx(0.486195 / 2, abs=1e-6)
 

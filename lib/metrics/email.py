@@ -632,6 +632,7 @@ def log_odds_ratio(x: float, n: float, base_x: float, base_n: float) -> tuple[fl
 
 # E[min(X, 4)] for X ~ χ²₁ = F_χ²₃(4) + 4·(1 − F_χ²₁(4)) (scipy.stats.chi2; numerical integration agrees).
 WINSOR_AT = 4.0
+CHI2_1_MEDIAN = 0.454936423119572  # scipy.stats.chi2(1).median()
 MIN_SUBJECTS = 8  # fewer subjects with history: too few to estimate how much they differ
 CHI2_1_WINSORIZED_MEAN = 0.9205369256363232
 
@@ -659,14 +660,18 @@ def capped_null_mean(n: float, rate: float, variance: float) -> float:
     return total
 
 
-def between_variance(diffs, variances, factors=None, targets=None) -> float:
+def between_variance(diffs, variances, factors=None, targets=None, median: bool = False) -> float:
     """τ²: how much a rate varies between subjects (sends or periods) beyond binomial chance.
 
     Model: a subject's difference from its baseline d = rate − baseline ~ N(0, v + c·τ²), with v its
     binomial variance and c its factor (1 + 1/m for a baseline pooled over m units, whose own
     spread adds τ²/m). τ² solves mean(min(d² ÷ (v + c·τ²), 4)) = E[min(χ²₁, 4)] = 0.92054, and is
     0 when the binomial alone already explains the spread (Laney's σ_z floored at 1). `targets`
-    replaces 0.92054 per subject (`capped_null_mean`, for rare counts).
+    replaces 0.92054 per subject (`capped_null_mean`, for rare counts). `median=True` solves
+    median(d² ÷ (v + c·τ²)) = 0.454936 (the median of χ²₁, scipy chi2(1).median()) instead: it
+    breaks down only when half the subjects are off, where the capped mean gives way sooner (a
+    two-month blitz also sits in the baselines of the months after it: 8 of 23 terms) — used
+    where events are plenty (the log-odds path); with a few events a median collapses.
     Why this estimator: an additive τ² (instead of Laney's one σ_z for all) keeps a
     20,000-recipient send, whose rate moves mostly by send-to-send variation, and a 300-recipient
     send, mostly chance, both honest; a *mean* of Pearson terms is right for rare counts too,
@@ -693,15 +698,17 @@ def between_variance(diffs, variances, factors=None, targets=None) -> float:
     d, v, c, g = d[ok], v[ok], c[ok], g[ok]
     if len(d) < MIN_SUBJECTS:
         return 0.0
-    target = float(np.mean(g))
+    target = CHI2_1_MEDIAN if median else float(np.mean(g))
 
     def mean_term(tau2: float) -> float:
+        if median:
+            return float(np.median(d * d / (v + c * tau2)))
         return float(np.mean(np.minimum(d * d / (v + c * tau2), WINSOR_AT)))
 
     if mean_term(0.0) <= target:
         return 0.0
     # at hi every term is ≤ its d²/(c·hi) ≤ the target, so the root lies in [0, hi]
-    lo, hi = 0.0, float(np.max(d * d / c)) / target
+    lo, hi = 0.0, float(np.max(d * d / c)) / target + 1e-300
     for _ in range(200):
         mid = (lo + hi) / 2
         if mean_term(mid) > target:
@@ -728,8 +735,9 @@ def baseline_tests(con, data: EmailData, filters: Filters, grain: str, periods: 
     Test, per subject: x/n against base_x/base_n (base_x = baseline · base_n) on the log-odds
     scale, where send-to-send variation is near-normal (rates vary multiplicatively):
     d = `log_odds_ratio`, v its Woolf variance, τ² the rate's `between_variance` of the log odds
-    over all subjects with history (from the subjects with enough events for the normal model,
-    or Pearson terms on the rate scale when under 10 have), c = 1 + 1/m (m = sends or periods
+    over all subjects with history (the median form, from the subjects with enough events for
+    the normal model; with under 10 of those, the capped mean of Pearson terms on the rate scale
+    against each subject's Poisson expectation), c = 1 + 1/m (m = sends or periods
     in the baseline, whose own spread counts too) — with fewer than 8 periods with history, the
     send-to-send τ² (from the campaign-level tests) times Σn²/(Σn)² of the period's sends; z = d ÷ √v, sigma_z = √((v + c·τ²) ÷ v) ≥ 1,
     z_adj = z ÷ sigma_z. When a cell expects under 5 events (`exact`): one-sided Fisher's exact
@@ -840,7 +848,7 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
     for key, part in frame.groupby("key"):
         normal = part[~part["exact"] & part["v"].notna()]
         if len(normal) >= 10:
-            tau2[key], used = between_variance(normal["d"], normal["v"], normal["c"]), len(normal)
+            tau2[key], used = between_variance(normal["d"], normal["v"], normal["c"], median=True), len(normal)
         else:
             known = part[part["baseline"].notna()]
             targets = [capped_null_mean(n, b, v) for n, b, v in zip(known["n"], known["baseline"], known["pearson_v"])]

@@ -149,7 +149,7 @@ def _is_qualtrics_import_row(row: list[object]) -> bool:
 # ---------------------------------------------------------------- Excel
 
 # An .xlsx (.xlsm, .ods) is a zip of XML parts. Real exports' sheet XML packs 6–10× (measured on the
-# real exports saved by openpyxl and xlsxwriter); a "zip bomb" packs ~1000× and unpacks to gigabytes.
+# real exports saved by openpyxl and xlsxwriter); a "zip bomb" packs 300–1000× and unpacks to gigabytes.
 # Both limits are checked from the zip's own directory, before anything is unpacked.
 ZIP_MAX_UNPACKED = 1 << 30  # bytes of XML in the whole workbook (Excel's 1M rows × 20 columns ≈ 0.8 GB)
 ZIP_MAX_RATIO = 100  # unpacked ÷ packed size of one part…
@@ -161,9 +161,6 @@ PEEK_STRINGS_BYTES = 32 << 20  # most shared-strings XML read for the strings th
 _SMALL_PART_BYTES = 16 << 20  # workbook.xml and its relationships are small in any real file
 _XML_CHUNK = 64 * 1024
 _ERROR_MARKS = (b't="e"', b"t='e'")  # an Excel error cell (#N/A, #DIV/0!, …) in sheet XML
-EXCEL_ERRORS = ("#N/A", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!",
-                "#GETTING_DATA", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!", "#EXTERNAL!",
-                "#PYTHON!")
 
 
 def _damaged(file_name: str, what: str = "it") -> FileReadError:

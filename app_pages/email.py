@@ -107,8 +107,10 @@ st.header("Worse than the sender's own history?")
 reweighted = f" (re-weighted to this {grain}'s topic mix)" if data.has("topic") else ""
 st.markdown(f"Each {grain}'s rate is compared with the pooled rate of the **{k} {grain}s before it**{reweighted} "
             f"on the log-odds scale, its standard error widened by how much this sender's {grain}s normally differ "
-            "beyond chance (σz; that spread is estimated from every tested period with each term capped, so one "
-            "real change does not hide itself, and with Pearson terms for rare counts where a median would collapse); "
+            "beyond chance (σz: that spread is estimated by a robust SD — the median squared z over all tested "
+            f"{grain}s, which a few real changes cannot inflate; for rare counts, where a median collapses, a capped "
+            f"mean against each {grain}'s Poisson expectation; with under 8 {grain}s, the send-to-send spread "
+            "scaled to the period); "
             "Fisher's exact test where a count expects under 5. A "
             f"{grain} is flagged **worse** when its one-sided p, adjusted by Benjamini–Hochberg over the {grain}s "
             f"tested, is under {alpha:g}. The grey band is drawn from the same standard error and cut-off, so a point "
@@ -129,7 +131,8 @@ table(worse[["send_date", "subject", *(["topic"] if data.has("topic") else []), 
              "baseline", "base_n", "sigma_z", "p_value", "p_adjusted"]]
       .rename(columns={"send_date": "Sent", "subject": "Campaign", "base_n": "baseline n", "sigma_z": "σz",
                        "p_adjusted": "p (BH)"}), "email_sends_vs_history")
-st.caption("Same test per send (A/B halves merged), with σz estimated over all sends; Benjamini–Hochberg over "
+st.caption("Same test per send, A/B halves (“… | Combo 1/2”) merged first — two halves of one audience are one "
+           "send, not two neighbours that make sends look alike; σz estimated over all sends; Benjamini–Hochberg over "
            f"the {campaign_tests.frame['p_value'].notna().sum():,} send × rate tests of each rate.")
 show_sql(campaign_tests)
 

@@ -303,8 +303,9 @@ def test_volume_jump_and_new_list():
         list_name=[r[0] for r in rows], send_date=pd.to_datetime([r[1] for r in rows]))
     con = con_with(frame)
     changes = em.program_changes(con, em.email_data(con, "email_campaigns"), em.Filters(), "week", 4, 1.5).frame
+    # The data ends on Tue 4 Feb: 2 of the week's 7 days are covered, so the average 1.0 is scaled to 2/7.
     assert changes[["change", "detail"]].values.tolist() == [
-        ["new list", "Leads (1000 recipients)"], ["volume jump", "6 sends vs 1.0 a period before"]]
+        ["new list", "Leads (1000 recipients)"], ["volume jump", "6 sends vs 0.3 expected in the days covered"]]
     assert em.poisson_tail(6, 1.0) == pytest.approx(1 - math.exp(-1) * (1 + 1 + 1 / 2 + 1 / 6 + 1 / 24 + 1 / 120))
 
 
@@ -498,3 +499,15 @@ def test_ab_halves_count_as_one_audience_for_frequency():
     row = em.rates_by_period(con, em.email_data(con, "email_campaigns"), em.Filters(), "week").frame.iloc[0]
     # recipients 2,000 (All, halves added) + 500 (Leads) = 2,500; sent 2,500 → 1 email a week each
     assert row["recipients_est"] == 2500 and row["emails_per_recipient_week"] == pytest.approx(1.0)
+
+
+def test_incomplete_last_period_is_no_volume_drop():
+    # Weeks 0–3: 4 sends each (Mon–Thu); week 4: 1 send on its Monday, where the data ends. The whole
+    # week would expect 4 (P(X ≤ 1 | Poisson 4) = 0.092 — not a drop at 0.05 either way, so use 8 a week):
+    # weeks 0–3 with 8 sends each, week 4 one send on Monday → covered 1 of 7 days → expected 8·1/7 = 1.14,
+    # not 8 (P(X ≤ 1 | 8) = 0.003 would call it a drop).
+    days = [f"2025-01-{6 + 7 * w:02d} {9 + h}:00" for w in range(4) for h in range(8)] + ["2025-02-03 09:00"]
+    frame = history_frame([(1000, 0)] * len(days)).assign(send_date=pd.to_datetime(days))
+    con = con_with(frame)
+    changes = em.program_changes(con, em.email_data(con, "email_campaigns"), em.Filters(), "week", 4, 1.5).frame
+    assert "volume drop" not in set(changes["change"])

@@ -1084,7 +1084,9 @@ def program_changes(con, data: EmailData, filters: Filters, grain: str, periods:
     Volume jump: sends in the period ≥ `jump_ratio` × the average sends of the `periods` periods
     before (calendar periods; a period with no sends counts as 0) *and* beyond Poisson noise
     (P(X ≥ sends | mean = average) < `alpha`); a drop is ≤ average ÷ ratio with P(X ≤ sends) < alpha.
-    Needs at least one earlier period. New topic / list = its first send in the whole file.
+    Needs at least one earlier period. In a period the data covers only in part (the last one), the
+    average is scaled to the days covered, so a month cut off on the 15th is not a drop.
+    New topic / list = its first send in the whole file.
     Columns: period, change ('new topic', 'new list', 'volume jump', 'volume drop'), detail, sends,
     baseline_sends.
     """
@@ -1099,17 +1101,23 @@ calendar AS (SELECT CAST(unnest(generate_series(lo, hi, CAST(? AS INTERVAL))) AS
 volume AS (SELECT c.period, COUNT(s.period) AS sends FROM calendar c LEFT JOIN scoped s USING (period)
            GROUP BY c.period),
 trail AS (
-    SELECT v.period, v.sends, AVG(b.sends) AS baseline_sends, COUNT(b.period) AS base_periods
-    FROM volume v LEFT JOIN volume b ON b.period >= v.period - CAST(? AS INTERVAL) AND b.period < v.period
-    GROUP BY v.period, v.sends
+    -- the trailing average scaled to the share of the period the data covers (a last period cut
+    -- off on the 15th expects half the sends, not all of them)
+    SELECT *, raw_baseline * covered AS baseline_sends,
+           CASE WHEN covered < 1 THEN ' expected in the days covered' ELSE ' a period before' END AS basis
+    FROM (SELECT v.period, v.sends, AVG(b.sends) AS raw_baseline, COUNT(b.period) AS base_periods,
+                 date_diff('day', v.period, least(v.period + CAST(? AS INTERVAL), CAST(? AS DATE)))
+                     / date_diff('day', v.period, v.period + CAST(? AS INTERVAL)) AS covered
+          FROM volume v LEFT JOIN volume b ON b.period >= v.period - CAST(? AS INTERVAL) AND b.period < v.period
+          GROUP BY v.period, v.sends) AS t
 ),
 first_topic AS (SELECT topic, MIN(period) AS period, COUNT(*) AS n FROM scoped GROUP BY topic),
 first_list AS (SELECT list_name, MIN(period) AS period, MAX(sent) AS n FROM scoped GROUP BY list_name)
 SELECT period, 'volume jump' AS change,
-       sends || ' sends vs ' || round(baseline_sends, 1) || ' a period before' AS detail, sends, baseline_sends
+       sends || ' sends vs ' || round(baseline_sends, 1) || basis AS detail, sends, baseline_sends
 FROM trail WHERE base_periods > 0 AND baseline_sends > 0 AND sends >= ? * baseline_sends
 UNION ALL
-SELECT period, 'volume drop', sends || ' sends vs ' || round(baseline_sends, 1) || ' a period before',
+SELECT period, 'volume drop', sends || ' sends vs ' || round(baseline_sends, 1) || basis,
        sends, baseline_sends
 FROM trail WHERE base_periods > 0 AND baseline_sends > 0 AND sends <= baseline_sends / ?
 UNION ALL
@@ -1119,7 +1127,9 @@ UNION ALL
 SELECT period, 'new list', list_name || ' (' || n || ' recipients)', NULL, NULL FROM first_list
 WHERE period > (SELECT lo FROM bounds) AND list_name <> '{NO_LIST}'
 ORDER BY period, change"""
-    all_params = params + wp_all + [step_one, step_k, float(jump_ratio), float(jump_ratio)]
+    data_end = (pd.Timestamp(data.last_send).normalize() + pd.Timedelta(days=1)).date() if data.last_send is not None \
+        else pd.Timestamp("2262-01-01").date()
+    all_params = params + wp_all + [step_one, step_one, data_end, step_one, step_k, float(jump_ratio), float(jump_ratio)]
     frame = con.execute(sql, all_params).df()
     frame["period"] = pd.to_datetime(frame["period"])
     noise = [poisson_tail(k, m, upper=c == "volume jump") if c.startswith("volume") else 0.0

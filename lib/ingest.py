@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import html
 import io
 import posixpath
 import re
@@ -156,7 +157,8 @@ ZIP_MAX_RATIO = 100  # unpacked ÷ packed size of one part…
 ZIP_RATIO_FROM = 1 << 20  # …once it unpacks to more than this
 ZIP_MAX_PARTS = 10_000
 PREVIEW_SHEETS = 20  # sheets whose first rows are read to choose one; the others can still be picked
-PEEK_XML_BYTES = 8 << 20  # most sheet XML read for one sheet's first rows
+PEEK_XML_BYTES = 4 << 20  # most sheet XML read for one sheet's first rows…
+PEEK_TOTAL_BYTES = 16 << 20  # …and for all the sheets' (Python parses ~4 MB a second)
 PEEK_STRINGS_BYTES = 32 << 20  # most shared-strings XML read for the strings those rows use
 _SMALL_PART_BYTES = 16 << 20  # workbook.xml and its relationships are small in any real file
 _XML_CHUNK = 64 * 1024
@@ -421,9 +423,10 @@ class _Shared:
     index: int
 
 
-def _xml_events(package: zipfile.ZipFile, part: str, limit: int, events=("end",)):
-    """(event, element) of a part, parsed in chunks; stops after `limit` bytes of XML."""
-    parser = ET.XMLPullParser(events=events)
+def _xml_events(package: zipfile.ZipFile, part: str, limit: int, used: list[int] | None = None):
+    """(event, element) of a part, parsed in chunks; stops after `limit` bytes of XML. The bytes
+    read are added to `used[0]`."""
+    parser = ET.XMLPullParser(events=("end",))
     read = 0
     with package.open(part) as stream:
         while read < limit:
@@ -433,6 +436,8 @@ def _xml_events(package: zipfile.ZipFile, part: str, limit: int, events=("end",)
             if read == 0 and (b"<!DOCTYPE" in chunk or b"<!ENTITY" in chunk):
                 return  # Excel never writes a DTD; such a sheet previews as empty
             read += len(chunk)
+            if used is not None:
+                used[0] += len(chunk)
             parser.feed(chunk)
             yield from parser.read_events()
 
@@ -475,7 +480,19 @@ def _cell_value(cell: ET.Element) -> object:
     return int(number) if number.is_integer() and abs(number) < 2**53 else number
 
 
-def _peek_xlsx_sheet(package: zipfile.ZipFile, part: str) -> tuple[int, list[list[object]]]:
+def _runs(text: ET.Element):
+    """The <t> elements of an inline or shared string: its own text and its rich-text runs, not
+    its phonetic guides."""
+    for child in text:
+        tag = _local(child.tag)
+        if tag == "t":
+            yield child
+        elif tag == "r":
+            yield from (t for t in child if _local(t.tag) == "t")
+
+
+def _peek_xlsx_sheet(package: zipfile.ZipFile, part: str, limit: int = PEEK_XML_BYTES,
+                     used: list[int] | None = None) -> tuple[int, list[list[object]]]:
     """(rows above the first row with a value, the first PEEK_ROWS rows from there).
 
     Streams the sheet's XML and stops after those rows (or PEEK_XML_BYTES): a sheet without a
@@ -483,7 +500,7 @@ def _peek_xlsx_sheet(package: zipfile.ZipFile, part: str) -> tuple[int, list[lis
     rows: dict[int, list[object]] = {}
     first = None
     number = 0
-    for _, element in _xml_events(package, part, PEEK_XML_BYTES):
+    for _, element in _xml_events(package, part, limit, used=used):
         if _local(element.tag) != "row":
             continue
         number = int(element.get("r") or number + 1)
@@ -511,36 +528,52 @@ def _peek_xlsx_sheet(package: zipfile.ZipFile, part: str) -> tuple[int, list[lis
     return first - 1, [rows.get(n, []) for n in range(first, max(rows) + 1)]
 
 
+_SI_START = re.compile(rb"<(?:[\w.-]+:)?si[\s>/]")
+_SI_END = re.compile(rb"</(?:[\w.-]+:)?si\s*>|<(?:[\w.-]+:)?si\s*/>")
+_PHONETIC = re.compile(rb"<((?:[\w.-]+:)?)rPh\b.*?</\1rPh\s*>", re.S)
+_TEXT = re.compile(rb"<(?:[\w.-]+:)?t(?:\s[^>]*)?>(.*?)</(?:[\w.-]+:)?t\s*>", re.S)
+
+
+def _after_last_entry(xml: bytes) -> int:
+    """Where the last whole shared-string entry in `xml` ends (0 when none does)."""
+    end = xml.rfind(b"</si>")
+    if end >= 0:
+        return end + 5
+    tail = max(0, len(xml) - 65536)  # a prefixed closing tag (</x:si>) among the last bytes
+    ends = [m.end() for m in re.finditer(rb"</[\w.-]+:si\s*>", xml[tail:])]
+    return tail + ends[-1] if ends else 0
+
+
 def _shared_strings(package: zipfile.ZipFile, part: str | None, wanted: set[int]) -> dict[int, str]:
-    """The entries `wanted` of the shared-strings part, read up to the last one needed only."""
+    """The entries `wanted` of the shared-strings part, read up to the last one needed (or
+    PEEK_STRINGS_BYTES). Entries are counted in C (bytes.count); only the wanted ones are parsed."""
     if not part or not wanted:
         return {}
     found: dict[int, str] = {}
     last = max(wanted)
-    index = -1
-    root = None
-    for event, element in _xml_events(package, part, PEEK_STRINGS_BYTES, events=("start", "end")):
-        if root is None:
-            root = element
-        if event != "end" or _local(element.tag) != "si":
-            continue
-        index += 1
-        if index in wanted:
-            found[index] = "".join(t.text or "" for t in _runs(element))
-        root.clear()  # entries already passed are not kept
-        if index >= last:
-            break
+    seen = 0  # entries before the current segment
+    pending = b""
+    read = 0
+    with package.open(part) as stream:
+        while seen <= last and read < PEEK_STRINGS_BYTES:
+            chunk = stream.read(1 << 20)
+            read += len(chunk)
+            pending += chunk
+            cut = _after_last_entry(pending) if chunk else len(pending)
+            segment, pending = pending[:cut], pending[cut:]
+            count = segment.count(b"<si>") + segment.count(b"<si ") + segment.count(b"<si/>")
+            if not count:  # entries written with a namespace prefix (<x:si>)
+                count = len(_SI_START.findall(segment))
+            if any(seen <= i < seen + count for i in wanted):
+                for index, start in enumerate(_SI_START.finditer(segment), start=seen):
+                    if index in wanted:
+                        close = _SI_END.search(segment, start.start())
+                        entry = _PHONETIC.sub(b"", segment[start.start():close.end() if close else len(segment)])
+                        found[index] = html.unescape(b"".join(_TEXT.findall(entry)).decode("utf-8", "replace"))
+            seen += count
+            if not chunk:
+                break
     return found
-
-
-def _runs(si: ET.Element):
-    """The <t> elements of a shared string: its own text and its rich-text runs, not phonetic guides."""
-    for child in si:
-        tag = _local(child.tag)
-        if tag == "t":
-            yield child
-        elif tag == "r":
-            yield from (t for t in child if _local(t.tag) == "t")
 
 
 _EMPTY_SHEET = ('<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
@@ -622,7 +655,11 @@ def _read_xlsx(file_name: str, data: bytes, package: zipfile.ZipFile, sheet: str
     if sheet is not None and sheet not in parts:
         raise FileReadError(f"{file_name} has no sheet '{sheet}'. Sheets are: {', '.join(names)}.")
     try:
-        raw = {name: _peek_xlsx_sheet(package, parts[name]) for name in ([sheet] if sheet else names[:PREVIEW_SHEETS])}
+        raw, used = {}, [0]
+        for name in [sheet] if sheet else names[:PREVIEW_SHEETS]:
+            if used[0] >= PEEK_TOTAL_BYTES:
+                break  # a workbook whose first rows are this big: the sheets after are not looked at
+            raw[name] = _peek_xlsx_sheet(package, parts[name], min(PEEK_XML_BYTES, PEEK_TOTAL_BYTES - used[0]), used)
         wanted = {c.index for _, rows in raw.values() for row in rows for c in row if isinstance(c, _Shared)}
         strings = _shared_strings(package, strings_part, wanted)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError, ET.ParseError) as exc:

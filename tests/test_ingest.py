@@ -441,3 +441,22 @@ def test_header_longer_than_the_sniffed_start_is_read():
 def test_a_file_without_any_line_break_is_refused_in_plain_words():
     with pytest.raises(FileReadError, match=r"^blob\.csv: its first 16 MB hold no line break, so it is not a table"):
         read_table("blob.csv", b"x" * (ingest.MAX_LINE_BYTES + 10))
+
+
+def test_header_strings_far_into_the_shared_strings_are_found():
+    # A workbook edited over time: 200,000 strings before the ones its sheet uses.
+    old = [f"old note {i}" for i in range(200_000)]
+    rows = [["Email", "Score", "Comment"]] + [[f"u{i}@x.com", i % 11, "ok"] for i in range(50)]
+    data = workbook({"Responses": rows}, shared_strings=old)
+    table = read_table("strings.xlsx", data, score_header=lambda cols: recognise(cols, ["nps_responses"]).score)
+    assert list(table.frame.columns) == ["Email", "Score", "Comment"] and table.frame["Email"].iloc[49] == "u49@x.com"
+
+
+def test_the_preview_of_all_sheets_has_one_byte_budget(monkeypatch, unpacked):
+    monkeypatch.setattr(ingest, "PEEK_TOTAL_BYTES", 3 * ingest._XML_CHUNK)
+    wide = [[f"question {c}" for c in range(3000)]] + [[c % 11 for c in range(3000)] for _ in range(5)]
+    sheets = {f"S{i}": wide for i in range(6)}  # each sheet's first rows: ~300 KB of XML
+    table = read_table("wide.xlsx", workbook(sheets))
+    assert table.sheet == "S0"
+    assert sum(unpacked[f"xl/worksheets/sheet{i}.xml"] for i in range(2, 7)) <= 3 * ingest._XML_CHUNK
+    assert any(n.startswith("Only the first") for n in table.notes)

@@ -43,10 +43,12 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _cell(row: int, col: int, value: object) -> str:
+def _cell(row: int, col: int, value: object, strings: dict[str, int] | None = None) -> str:
     ref = f"{column_letters(col)}{row}"
     if value is None:
         return ""
+    if strings is not None and isinstance(value, str) and not isinstance(value, Error):
+        return f'<c r="{ref}" t="s"><v>{strings.setdefault(value, len(strings))}</v></c>'
     if isinstance(value, Error):
         return f'<c r="{ref}" t="e"><f>1/0</f><v>{_escape(value)}</v></c>'
     if isinstance(value, bool):
@@ -56,10 +58,11 @@ def _cell(row: int, col: int, value: object) -> str:
     return f'<c r="{ref}" t="inlineStr"><is><t>{_escape(str(value))}</t></is></c>'
 
 
-def sheet_xml(rows: list[list[object]], dimension: str | None = "auto") -> str:
+def sheet_xml(rows: list[list[object]], dimension: str | None = "auto", strings: dict[str, int] | None = None) -> str:
     """A worksheet part. `dimension`: 'auto' (the true range), None (no element), or a ref such as
-    'A1' (wrong, as some tools write it)."""
-    body = "".join(f'<row r="{r}">' + "".join(_cell(r, c, v) for c, v in enumerate(row)) + "</row>"
+    'A1' (wrong, as some tools write it). With `strings`, text cells refer to shared strings
+    (added to the dict: text → index)."""
+    body = "".join(f'<row r="{r}">' + "".join(_cell(r, c, v, strings) for c, v in enumerate(row)) + "</row>"
                    for r, row in enumerate(rows, start=1))
     if dimension == "auto":
         width = max((len(r) for r in rows), default=1)
@@ -69,9 +72,12 @@ def sheet_xml(rows: list[list[object]], dimension: str | None = "auto") -> str:
 
 
 def workbook(sheets: dict[str, list[list[object]] | str], parts: dict[str, str] | None = None,
-             dimension: str | None = "auto") -> bytes:
+             dimension: str | None = "auto", shared_strings: list[str] | None = None) -> bytes:
     """An .xlsx: `sheets` maps a sheet name to its rows (or to ready-made sheet XML); `parts` maps
-    a sheet name to its part under xl/ — give two sheets one part to make them share it."""
+    a sheet name to its part under xl/ — give two sheets one part to make them share it.
+    `shared_strings`: text cells go to a shared-strings part, after these entries (as Excel
+    keeps strings of a workbook edited over time)."""
+    strings = None if shared_strings is None else {text: i for i, text in enumerate(shared_strings)}
     names = list(sheets)
     parts = parts or {name: f"worksheets/sheet{i + 1}.xml" for i, name in enumerate(names)}
     book = (f'<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="{MAIN}" xmlns:r="{REL}"><sheets>'
@@ -80,6 +86,7 @@ def workbook(sheets: dict[str, list[list[object]] | str], parts: dict[str, str] 
     rels = (f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="{PKG}">'
             + "".join(f'<Relationship Id="rId{i + 1}" Type="{REL}/worksheet" Target="{parts[n]}"/>'
                       for i, n in enumerate(names))
+            + (f'<Relationship Id="rIdS" Type="{REL}/sharedStrings" Target="sharedStrings.xml"/>' if strings is not None else "")
             + "</Relationships>")
     overrides = "".join(f'<Override PartName="/xl/{p}" ContentType="application/vnd.openxmlformats-officedocument.'
                         f'spreadsheetml.worksheet+xml"/>' for p in sorted(set(parts.values())))
@@ -95,7 +102,11 @@ def workbook(sheets: dict[str, list[list[object]] | str], parts: dict[str, str] 
                 continue
             written.add(parts[name])
             content = sheets[name]
-            z.writestr("xl/" + parts[name], content if isinstance(content, str) else sheet_xml(content, dimension))
+            z.writestr("xl/" + parts[name], content if isinstance(content, str) else sheet_xml(content, dimension, strings))
+        if strings is not None:
+            entries = "".join(f"<si><t>{_escape(text)}</t></si>" for text in strings)
+            z.writestr("xl/sharedStrings.xml", f'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="{MAIN}" '
+                                               f'count="{len(strings)}" uniqueCount="{len(strings)}">{entries}</sst>')
     return buf.getvalue()
 
 

@@ -16,6 +16,10 @@ st.title("NPS calculator")
 st.caption("How loyal are customers, with what margin of error, and did campaigns dent it?")
 
 
+P_FORMATS = {name: st.column_config.NumberColumn(format="%.2g")  # 3.6e-08, not 0.0000000360
+             for name in ("p (one-sided)", "p (two-sided)", "p adjusted (BH)", "p adjusted, with the period before (BH)")}
+
+
 def fmt(value: float, pattern: str = "{:.1f}") -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else pattern.format(value)
 
@@ -111,10 +115,10 @@ else:
             f"not tested: fewer than {th['nps_min_responses']:.0f} responses, or fewer earlier responses than the "
             "period's own. Periods follow UTC (times written with an offset such as −08:00 are converted; "
             "times without one are read as written). A grey point is a period the data does not cover fully.")
-        table_frame = m.labelled(periods, ["label", "n", "nps", "moe", "low", "high", "baseline_n", "baseline_nps",
-                                         "p_value", "p_adjusted", "pair_p_adjusted", "reading", "severity",
-                                         "incomplete"])
-        show_table(table_frame, width="stretch")
+        table_frame = m.labelled(periods, ["label", "n", "nps", "moe", "reading", "severity", "p_value", "p_adjusted",
+                                           "pair_p_adjusted", "baseline_nps", "baseline_n", "low", "high",
+                                           "incomplete"])
+        show_table(table_frame, width="stretch", column_config=P_FORMATS)
         excluded_note(trend)
         show_sql(trend)
         download_csv(table_frame, f"nps_by_{grain}.csv", "nps_trend")
@@ -129,7 +133,8 @@ else:
     first = segment_default(found)
     left, mid, right = st.columns([2, 1, 2])
     column = left.selectbox("Break down by", list(segments), index=list(segments).index(first.column),
-                            format_func=lambda c: f"{segments[c].label} ({segments[c].levels:,} values)",
+                            format_func=lambda c: f"{segments[c].label} ({segments[c].levels:,} value"
+                                                  f"{'s' if segments[c].levels != 1 else ''})",
                             key="nps_segment")
     top = int(mid.number_input("Largest groups shown", 1, 500, 20, key="nps_segment_top"))
     search = right.text_input("Find a group", key="nps_segment_search", placeholder="part of a name")
@@ -141,21 +146,24 @@ else:
     st.altair_chart(charts.interval_chart(shown_groups, "segment", f"NPS by {label} with 95% margin of error",
                                           label), width="stretch")
     tested = int(seg.frame["tested"].sum())
-    st.caption(f"{len(seg.frame):,} groups; the {min(top, len(seg.frame)):,} largest"
-               f"{' whose name contains “' + search.strip() + '”' if search.strip() else ''} are shown, the rest "
-               f"add up in “Other” (a mix of groups, not tested). Groups with fewer than {th['min_group_size']:.0f} "
+    merged = int(shown_groups.loc[shown_groups["other"], "groups"].sum())
+    which = f" whose name contains “{search.strip()}”" if search.strip() else ""
+    st.caption((f"{len(seg.frame):,} groups; the {len(seg.frame) - merged:,} largest{which} are shown, the other "
+                f"{merged:,} add up in “Other” (a mix of groups, not tested). " if merged else
+                f"{len(seg.frame):,} group(s), all shown. ") +
+               f"Groups with fewer than {th['min_group_size']:.0f} "
                "valid responses are marked too small and not tested; each other group is held against all other "
-               "respondents (exact or score test, two-sided) and “differs” after a Benjamini–Hochberg adjustment "
-               f"over the {tested:,} groups tested. Click a column header to sort.")
-    seg_table = m.labelled(shown_groups, ["segment", "n", "nps", "moe", "pct_promoters", "pct_passives",
-                                          "pct_detractors", "too_small", "rest_nps", "p_value", "p_adjusted",
-                                          "differs"])
-    show_table(seg_table.rename(columns={"Group": label, "p (one-sided)": "p (two-sided)"}), width="stretch")
+               "respondents (exact or score test, two-sided; the rest needs as many responses too) and “differs” "
+               f"after a Benjamini–Hochberg adjustment over the {tested:,} group(s) tested. "
+               "Click a column header to sort.")
+    seg_columns = ["segment", "n", "nps", "moe", "too_small", "differs", "p_value", "p_adjusted", "rest_nps",
+                   "pct_promoters", "pct_passives", "pct_detractors"]
+    seg_table = m.labelled(shown_groups, seg_columns)
+    show_table(seg_table.rename(columns={"Group": label, "p (one-sided)": "p (two-sided)"}), width="stretch",
+               column_config=P_FORMATS)
     excluded_note(seg)
     show_sql(seg)
-    download_csv(m.labelled(seg.frame, ["segment", "n", "nps", "moe", "pct_promoters", "pct_passives",
-                                        "pct_detractors", "too_small", "rest_nps", "p_value", "p_adjusted",
-                                        "differs"]).rename(columns={"Group": label, "p (one-sided)": "p (two-sided)"}),
+    download_csv(m.labelled(seg.frame, seg_columns).rename(columns={"Group": label, "p (one-sided)": "p (two-sided)"}),
                  f"nps_by_{column}.csv", "nps_segment")
 
 st.header("Score distribution")
@@ -217,19 +225,7 @@ else:
                "(change the days under Thresholds). Campaigns with no response in their window are not listed.")
     if not periods.empty:
         base = m.dips_after_campaigns(periods, calendar[calendar["channel"].isin(chosen)], days, grain)
-        if base.dips:
-            st.write(f"Dips and campaigns: {base.periods_in_window} of {base.periods} tested {grain}s "
-                     f"({base.share_periods:.0%}) fall within {days} days of a campaign; of the {base.dips} dip(s), "
-                     f"{base.dips_in_window} ({base.share_dips:.0%}). Fisher's exact test, one-sided: p = "
-                     f"{base.p_value:.2g} — " + (
-                         "every tested period is in some window, so the calendar cannot set dips apart."
-                         if base.periods_in_window == base.periods else
-                         "dips fall in campaign windows more often than other periods."
-                         if base.p_value < th["baseline_alpha"] else
-                         "no more often than other periods do, as far as these periods can tell."))
-        else:
-            st.write(f"Dips and campaigns: no dip to compare; {base.periods_in_window} of {base.periods} tested "
-                     f"{grain}s fall within {days} days of a campaign.")
+        st.write(base.sentence(grain, days, th["baseline_alpha"]))
     per_frame = per.frame.assign(too_small=per.frame["n"] < th["min_group_size"])
     per_table = m.labelled(per_frame, ["campaign", "channel", "start_date", "end_date", "n", "nps", "moe", "too_small"])
     show_table(per_table, width="stretch")

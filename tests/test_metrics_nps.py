@@ -433,6 +433,10 @@ def test_dips_after_campaigns_have_a_base_rate():
     # [[2, 0], [3, 5]]: P(both dips inside | 5 of 10 inside) = C(5,2)/C(10,2) = 10/45 = 0.2222
     # (scipy.stats.fisher_exact([[2, 0], [3, 5]], alternative='greater') = 0.222222): no news
     assert r.p_value == pytest.approx(0.222222, abs=1e-6)
+    assert r.sentence("month", 14, 0.05) == (
+        "Dips and campaigns: 5 of 10 tested months (50%) fall within 14 days of a campaign; of the 2 dip(s), 2 (100%). "
+        "Fisher's exact test, one-sided: p = 0.22 — no more often than other periods do, as far as these periods "
+        "can tell.")
     # an untested month is neither: dropping May changes only the count of periods
     periods.loc[4, "tested"] = False
     assert m.dips_after_campaigns(periods, calendar, 14, "month").periods == 9

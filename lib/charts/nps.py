@@ -77,10 +77,12 @@ def interval_chart(frame: pd.DataFrame, label: str, title: str, label_title: str
     rest = data["other"].fillna(False).astype(bool) if "other" in data else pd.Series(False, index=data.index)
     order = data[~rest].sort_values("nps", ascending=False)[label].tolist() + data[rest][label].tolist()  # Other last
     y = alt.Y(f"{label}:N", title=label_title, sort=order, axis=alt.Axis(labelLimit=260))
-    colour = alt.Color("reading:N", title=None, legend=alt.Legend(orient="bottom"),
-                       scale=alt.Scale(domain=["Not different from the rest", "Below the rest", "Above the rest",
-                                               "Too small to read", "Other groups together (not tested)"],
-                                       range=[OK_COLOUR, FLAG_COLOUR, CATEGORY_COLOURS["Promoter"], MUTED, "#bbbbbb"]))
+    colours = {"Not different from the rest": OK_COLOUR, "Below the rest": FLAG_COLOUR,
+               "Above the rest": CATEGORY_COLOURS["Promoter"], "Too small to read": MUTED,
+               "Not tested: too few other responses": MUTED, "Other groups together (not tested)": "#bbbbbb"}
+    shown = [r for r in colours if r in set(data["reading"])]  # the legend lists only what is drawn
+    colour = alt.Color("reading:N", title=None, legend=alt.Legend(orient="bottom", labelLimit=320),
+                       scale=alt.Scale(domain=shown, range=[colours[r] for r in shown]))
     tooltip = [alt.Tooltip(f"{label}:N", title=label_title), alt.Tooltip("nps:Q", title="NPS", format=".1f"),
                alt.Tooltip("moe:Q", title="± margin (95%)", format=".1f"),
                alt.Tooltip("n:Q", title="Valid responses", format=","), alt.Tooltip("reading:N", title="Reading")]
@@ -98,6 +100,8 @@ def _reading(row: pd.Series) -> str:
         return "Other groups together (not tested)"
     if bool(row.get("too_small", False)):
         return "Too small to read"
+    if not bool(row.get("tested", True)):
+        return "Not tested: too few other responses"
     if bool(row.get("differs", False)):
         return "Below the rest" if row["z"] < 0 else "Above the rest"
     return "Not different from the rest"

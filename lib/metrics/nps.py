@@ -782,6 +782,19 @@ class DipsAfterCampaigns:
     def share_dips(self) -> float:
         return self.dips_in_window / self.dips if self.dips else math.nan
 
+    def sentence(self, grain: str, days: int, alpha: float) -> str:
+        """The base rate in words, for the page."""
+        where = f"{self.periods_in_window} of {self.periods} tested {grain}s"
+        if not self.dips:
+            return f"Dips and campaigns: no dip to compare; {where} fall within {days} days of a campaign."
+        verdict = ("every tested period is in some window, so the calendar cannot set dips apart."
+                   if self.periods_in_window == self.periods else
+                   "dips fall in campaign windows more often than other periods." if self.p_value < alpha else
+                   "no more often than other periods do, as far as these periods can tell.")
+        return (f"Dips and campaigns: {where} ({self.share_periods:.0%}) fall within {days} days of a campaign; "
+                f"of the {self.dips} dip(s), {self.dips_in_window} ({self.share_dips:.0%}). Fisher's exact test, "
+                f"one-sided: p = {self.p_value:.2g} — {verdict}")
+
 
 def dips_after_campaigns(periods: pd.DataFrame, calendar: pd.DataFrame, days: int, grain: str
                          ) -> DipsAfterCampaigns:

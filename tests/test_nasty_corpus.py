@@ -15,6 +15,7 @@ import gzip
 import io
 import random
 import re
+import zipfile
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -173,6 +174,25 @@ def _sentinel_dates_xlsx() -> bytes:
     return xlsx_openpyxl(rows)
 
 
+def _replace_part(data: bytes, part: str, text: bytes | None) -> bytes:
+    """The zip `data` with `part` replaced by `text` (None: removed)."""
+    source, buf = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in source.infolist():
+            if info.filename != part:
+                out.writestr(info.filename, source.read(info))
+            elif text is not None:
+                out.writestr(part, text)
+    return buf.getvalue()
+
+
+def _entity_expansion_xlsx() -> bytes:
+    data = workbook({"S": [["Email", "Score"], ["a@x.com", 9]]})
+    laughs = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>')
+    book = zipfile.ZipFile(io.BytesIO(data)).read("xl/workbook.xml").split(b"?>", 1)[1]
+    return _replace_part(data, "xl/workbook.xml", laughs + book.replace(b'name="S"', b'name="&lol2;"'))
+
+
 CASES = [
     # ---- empty and almost empty
     Case("empty.csv", lambda: b"", refused=r"^empty\.csv is empty \(0 bytes\)"),
@@ -198,6 +218,9 @@ CASES = [
     Case("bom_semicolons_decimal_comma.csv",
          lambda: codecs.BOM_UTF8 + lines("Customer ID;Start Date;MRR", "c1;01.02.2025;1.234,50", "c2;15.03.2025;99,90"),
          ["subscriptions"], rows_in=2, ready=True),
+    Case("one_column.csv", lambda: lines("Comment", "Great", "Slow export", "", "Fine"), rows_in=3),
+    Case("tabs_quoted.txt", lambda: lines("Date\tText\tAuthor", '2025-01-01\t"tab\there"\tann',
+                                                           "2025-01-02\tplain\tbob"), ["texts"], rows_in=2, ready=True),
     Case("emoji_and_rtl_headers.csv", lambda: lines("Email 📧,Score ⭐,تاريخ", "a@x.com,9,2025-01-01", "b@x.com,3,2025-01-02"),
          rows_in=2),
     # ---- rows and quotes
@@ -222,8 +245,8 @@ CASES = [
                                              [f"c{i},2024-0{1 + i % 9}-01,{'9999-12-31' if i % 2 else '2025-06-01'},100" for i in range(10)]),
          ["subscriptions"], rows_in=10, ready=True),
     Case("inf_in_counts.csv", lambda: lines(EMAIL, [r.rsplit(",", 2)[0] + f",{v},5" for r, v in
-                                                    zip(email_rows(6), ["inf", "1e400", "-inf", "120", "130", "140"])]),
-         ["email_campaigns"], rows_in=6, ready=True, bad={"unique_opens": 3}),
+                                                    zip(email_rows(6), ["inf", "1e400", "-inf", "NaN", "130", "140"])]),
+         ["email_campaigns"], rows_in=6, ready=True, bad={"unique_opens": 3}),  # 'NaN' is a blank, not a bad cell
     Case("excel_serial_dates.csv", lambda: lines("User ID,Timestamp,Event", [f"u{i},{45291.5 + i},login" for i in range(8)]),
          ["activity"], rows_in=8, ready=True, bad={}),
     Case("negative_counts.csv", lambda: lines(EMAIL, [r.rsplit(",", 1)[0] + ",-5" for r in email_rows(4)]),
@@ -244,6 +267,13 @@ CASES = [
     Case("understated_size.xlsx", lambda: understated(workbook({"S": [["Email", "Score"]] + [[f"u{i}", i % 11] for i in range(3000)]}),
                                                       "xl/worksheets/sheet1.xml"),
          refused=r"^understated_size\.xlsx is damaged"),
+    Case("entity_expansion.xlsx", _entity_expansion_xlsx, refused=r"^entity_expansion\.xlsx: its xl/workbook\.xml declares XML entities"),
+    Case("sheet_part_missing.xlsx", lambda: _replace_part(workbook({"S": [["Email", "Score"], ["a@x.com", 9]]}),
+                                                          "xl/worksheets/sheet1.xml", None),
+         refused=r"^sheet_part_missing\.xlsx is damaged: sheet 'S' has no data in the file"),
+    Case("odd_sheet_names.xlsx", lambda: workbook({"Q1 'Sales' & <returns>": [["Email", "Score"], ["a@x.com", 9]],
+                                                   "Données été": [["Email", "Score"], ["b@x.com", 3], ["c@x.com", 10]]}),
+         ["nps_responses"], rows_in=1, ready=True),
     Case("no_dimension.xlsx", lambda: workbook({n: [["Email", "Score"]] + [[f"u{i}@x.com", i % 11] for i in range(2000)] for n in "ABC"},
                                                dimension=None), ["nps_responses"], rows_in=2000, ready=True),
     Case("pilot_on_third_sheet.xlsx", _pilot_xlsx, ["activity"], rows_in=300, ready=True),

@@ -23,7 +23,7 @@ def trend_chart(periods: pd.DataFrame, healthy: float, calendar: pd.DataFrame | 
     tested = periods["tested"] if "tested" in periods else pd.Series(True, index=periods.index)
     data = periods.assign(
         status=[("Dip beyond the noise" if d else "Incomplete period" if i else "Within the noise" if t
-                 else "Too few responses to test")
+                 else "Not tested (too few responses)")
                 for d, i, t in zip(periods["dip"], periods["incomplete"], tested)])
     x = alt.X("period:T", title=grain.capitalize(), axis=alt.Axis(format="%b %Y" if grain != "day" else "%d %b"))
     tooltip = [alt.Tooltip("label:N", title=grain.capitalize()), alt.Tooltip("nps:Q", title="NPS", format=".1f"),
@@ -40,7 +40,7 @@ def trend_chart(periods: pd.DataFrame, healthy: float, calendar: pd.DataFrame | 
     points = base.mark_point(filled=True, size=70).encode(
         x=x, y="nps:Q", tooltip=tooltip,
         color=alt.Color("status:N", title=None, legend=alt.Legend(orient="bottom"),
-                        scale=alt.Scale(domain=["Within the noise", "Dip beyond the noise", "Too few responses to test",
+                        scale=alt.Scale(domain=["Within the noise", "Dip beyond the noise", "Not tested (too few responses)",
                                                 "Incomplete period"],
                                         range=[OK_COLOUR, FLAG_COLOUR, "#bbbbbb", MUTED])),
         size=alt.condition("datum.dip", alt.value(160), alt.value(60)))

@@ -175,6 +175,9 @@ def test_baseline_test_known_answer():
     assert [(f.metric, f.subject, f.severity) for f in flags] == [
         ("Unsubscribe rate (own history)", "week of 2025-02-03", "high")]
     assert "60/10,000" in flags[0].test and "of 40,000" in flags[0].test and "Benjamini–Hochberg over 4" in flags[0].test
+    # 'high' = Bonferroni over every own-history test of the file: p·m = 5.877e-11·10⁹ = 0.059 ≥ 0.05 → medium
+    assert em.history_flags(tests, 0.05, "week", 4, file_tests=10**9)[0].severity == "medium"
+    assert em.history_flags(tests, 0.05, "week", 4, file_tests=10**8)[0].severity == "high"  # 0.0059
     # The band is drawn from the test's own SE: week 4 lies outside it exactly because it is "worse".
     limits = em.baseline_limits(tests, "unsubscribe_rate", 0.05).set_index("period")
     assert limits.loc[pd.Timestamp("2025-02-03"), "status"] == "worse"

@@ -34,8 +34,10 @@ def test_email_page_sample_tiles_flags_and_events():
     # than their own history, but 40 opens of 345 cannot show a rate under 15%), the low-CTOR promos.
     flags = flag_table(at)
     metrics = set(flags["Metric"])
-    assert {"Send volume", "Delivery rate", "Unsubscribe rate", "Spam complaint rate (own history)",
+    assert {"Send volume", "Delivery rate", "Unsubscribe rate", "Spam complaint rate",
             "Open rate (own history)", "Click-to-open rate (own history)"} <= metrics
+    # the blitz month itself is worse than its own history (the test, with its Benjamini–Hochberg p, on its row)
+    assert flags[flags["Subject"] == "Mar 2026"]["Test"].str.contains("Benjamini–Hochberg over 24 months").any()
     # one row per send and rate: the promo below the CTOR threshold carries both kinds of evidence
     ctor = flags[flags["Metric"] == "Click-to-open rate (own history)"]
     assert ctor["Test"].str.contains("also: threshold ≥ 8.00%").any()

@@ -1237,9 +1237,12 @@ def period_intervals(send_rows: pd.DataFrame, rates: tuple[Rate, ...], alpha: fl
     return out
 
 
-def history_flags(tests: pd.DataFrame, alpha: float, level: str, periods: int) -> list[Flag]:
+def history_flags(tests: pd.DataFrame, alpha: float, level: str, periods: int,
+                  file_tests: int | None = None) -> list[Flag]:
     """Flags for subjects significantly worse than their trailing baseline (`worse` of `baseline_tests`:
-    Benjamini–Hochberg over the rate's subjects); 'high' when it also survives Bonferroni."""
+    Benjamini–Hochberg over the rate's subjects). 'high' when it also survives Bonferroni over
+    `file_tests` — every own-history test of the file, all rates, periods and sends (default: the
+    rate's own `high`, Bonferroni over its subjects)."""
     flags: list[Flag] = []
     if tests.empty:
         return flags
@@ -1247,16 +1250,19 @@ def history_flags(tests: pd.DataFrame, alpha: float, level: str, periods: int) -
     for rec in tests[tests["worse"]].to_dict("records"):
         basis = "same-topic sends in the" if level == "campaign" else "the"
         mix = "" if level == "campaign" else " (re-weighted to this period's topic mix)"
-        name = "Fisher's exact test" if rec["exact"] else "two-proportion z-test"
+        name = "one-sided Fisher's exact test" if rec["exact"] else "log odds ratio test"
         units = "sends" if level == "campaign" else f"{level}s"
         test = (f"{name} vs {basis} {periods} {'periods' if level == 'campaign' else level + 's'} before{mix}: "
                 f"{int(rec['x']):,}/{int(rec['n']):,} vs {pct(rec['baseline'], 2)} of {int(rec['base_n']):,}; "
                 f"send-to-send variation widens the SE ×{rec['sigma_z']:.1f}; p={rec['p_value']:.2g}, "
-                f"Benjamini–Hochberg over {m.get(rec['key'], 1)} {units} p={rec['p_adjusted']:.2g}")
+                f"Benjamini–Hochberg over {m.get(rec['key'], 1)} {units} p={rec['p_adjusted']:.2g}"
+                + (f"; Bonferroni over the file's {file_tests:,} own-history tests p={min(1.0, rec['p_value'] * file_tests):.2g}"
+                   if file_tests else ""))
+        high = rec["high"] if not file_tests else rec["p_value"] * file_tests < alpha
         when = pd.Timestamp(rec.get("send_date") if level == "campaign" else rec["period"])
         subject = rec["subject"] if level == "campaign" else period_subject(when, level)
         flags.append(Flag(AREA, f"{rec['metric']} (own history)", subject, float(rec["rate"]),
-                          float(rec["baseline"]), test, "high" if rec["high"] else "medium",
+                          float(rec["baseline"]), test, "high" if high else "medium",
                           questions_for(AREA, rec["metric"]), when))
     return flags
 
@@ -1348,9 +1354,10 @@ def email_flags(con, data: EmailData, filters: Filters, grain: str, thresholds: 
     periods["subject"] = [period_subject(p, grain) for p in periods["period"]]
     flags += threshold_flags(periods, "subject", "period", thresholds, rates, mpp, grain,
                              period_intervals(send_rows, rates, alpha))
-    flags += history_flags(baseline_tests(con, data, filters, grain, k, alpha, "period").frame, alpha, grain, k)
-    flags += history_flags(baseline_tests(con, data, filters, grain, k, alpha, "campaign").frame, alpha,
-                           "campaign", k)
+    by_period = baseline_tests(con, data, filters, grain, k, alpha, "period").frame
+    by_send = baseline_tests(con, data, filters, grain, k, alpha, "campaign").frame
+    tested = int(by_period["p_value"].notna().sum() + by_send["p_value"].notna().sum())
+    flags += history_flags(by_period, alpha, grain, k, tested) + history_flags(by_send, alpha, "campaign", k, tested)
     flags = strongest_per_subject(flags)
     jump = thresholds["email_volume_jump"]
     flags += volume_flags(program_changes(con, data, filters, grain, k, jump, alpha).frame, jump, grain)

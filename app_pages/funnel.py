@@ -238,6 +238,13 @@ try:
         if res.frame["disq_rate"].notna().any():
             st.altair_chart(charts.quality_chart(res.frame, by), width="stretch")
         table(res, "campaign_quality", "quality", pct=("disq_rate", "rest_rate"))
-        flags_table(fm.quality_flags(res.frame, by, stages, th), key="funnel")
+        conv = fm.conversion_tests(con, src, stages, groups, start, end, window, th["baseline_alpha"],
+                                   int(th["min_group_size"])) if len(stages) > 1 else None
+        st.caption("Each group is tested against all other leads — disqualification per group, conversion per group "
+                   "and step — and each family of tests is adjusted for how many it holds (Benjamini–Hochberg; "
+                   "“high” only at Bonferroni level), so a flag is unlikely to be one of the many chance differences. "
+                   f"Groups under {th['min_group_size']:.0f} leads are shown, not tested.")
+        flags_table(fm.quality_flags(res.frame, by, stages, th) + (fm.conversion_flags(conv) if conv is not None else []),
+                    key="funnel")
 except BoundaryError as exc:
     st.error(escape_md(exc))

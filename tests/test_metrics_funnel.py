@@ -237,6 +237,10 @@ def test_step_conversion_by_source_is_one_family(con):
     assert t["flagged"].tolist() == [True, False, False] and t.loc["S1", "severity"] == "high"
     flags = fm.conversion_flags(t.reset_index())
     assert [(f.metric, f.subject) for f in flags] == [("Lead → MQL conversion", "source: S1")]
+    # a campaign made of exactly one flagged source's leads is reported once, by source
+    both = pd.concat([t.reset_index(), t.reset_index().assign(by="campaign", group="c")], ignore_index=True)
+    assert [f.subject for f in fm.conversion_flags(both)] == ["source: S1"]
+    assert "p<0.001" in flags[0].test
     # under min_group leads at the step's start: not tested
     assert fm.conversion_tests(con, src, ["Lead", "MQL"], ["source"], window_days=90, min_group=51).empty
 

@@ -684,7 +684,7 @@ def quality_flags(frame: pd.DataFrame, by: str, stages: list[str], thresholds) -
             family = int(frame["p_value"].notna().sum())
             flags.append(Flag("funnel", "Disqualification rate", f"{by}: {r['group']}", float(r["disq_rate"]),
                               float(r["rest_rate"]), f"two-proportion test vs other leads, n={int(r['leads'])}, "
-                              f"p={r['p_value']:.3g}; Benjamini–Hochberg over {family} {by}s p={r['p_bh']:.3g}",
+                              f"{_p(r['p_value'])}; Benjamini–Hochberg over {family} {by}s {_p(r['p_bh'])}",
                               "high" if r["p_bonferroni"] < alpha else "medium",
                               questions_for("funnel", "Disqualification rate")))
         if r["slow_flag"]:
@@ -736,14 +736,23 @@ def conversion_tests(con, src: FunnelSource, stages: list[str], groupings: list[
     return out
 
 
+def _p(p: float) -> str:
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
+
+
 def conversion_flags(tests: pd.DataFrame) -> list[Flag]:
-    """Flags from `conversion_tests`: a source or campaign converting worse than all other leads at a step."""
+    """Flags from `conversion_tests`: a source or campaign converting worse than all other leads at a
+    step. A campaign whose leads at the step are a flagged source's (the same counts) is reported
+    once, by its source."""
     family = len(tests)
+    flagged = tests[tests["flagged"]]
+    by_source = {(r.step, r.from_n, r.to_n) for r in flagged.itertuples(index=False) if r.by == "source"}
     return [Flag("funnel", f"{r.step} conversion", f"{r.by}: {r.group}", float(r.rate), float(r.rest_rate),
                  f"two-proportion test vs other leads, {r.to_n:,} of {r.from_n:,} vs {r.rest_to:,} of {r.rest_from:,}, "
-                 f"p={r.p_value:.3g}; Benjamini–Hochberg over {family} group-steps p={r.p_bh:.3g}", r.severity,
+                 f"{_p(r.p_value)}; Benjamini–Hochberg over {family} group-steps {_p(r.p_bh)}", r.severity,
                  questions_for("funnel", "Conversion"))
-            for r in tests[tests["flagged"]].itertuples(index=False)]
+            for r in flagged.itertuples(index=False)
+            if not (r.by == "campaign" and (r.step, r.from_n, r.to_n) in by_source)]
 
 
 # ------------------------------------------------------------------ area contract

@@ -165,6 +165,10 @@ _XML_CHUNK = 64 * 1024
 _ERROR_MARKS = (b't="e"', b"t='e'")  # an Excel error cell (#N/A, #DIV/0!, …) in sheet XML
 
 
+# What Python's zip reader raises for a damaged, encrypted or unsupported (e.g. Deflate64) part.
+_UNREADABLE_ZIP = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError, OSError)
+
+
 def _damaged(file_name: str, what: str = "it") -> FileReadError:
     return FileReadError(f"{file_name} is damaged: {what} could not be unpacked. Open it in Excel, save it "
                          "again as .xlsx, and upload it again.")
@@ -299,7 +303,7 @@ def _open_package(file_name: str, data: bytes) -> zipfile.ZipFile:
     try:
         package = zipfile.ZipFile(io.BytesIO(data))
         infos = package.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+    except _UNREADABLE_ZIP as exc:
         raise _damaged(file_name) from exc
     if len(infos) > ZIP_MAX_PARTS:
         raise FileReadError(f"{file_name} holds {len(infos):,} parts, far more than a workbook; it was not "
@@ -334,7 +338,7 @@ def _unpack_check(file_name: str, package: zipfile.ZipFile, names: list[str],
                     if name == scan and not marked:
                         marked = any(m in chunk or m in tail + chunk[:8] for m in _ERROR_MARKS)
                         tail = chunk[-8:]
-        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as exc:
+        except _UNREADABLE_ZIP as exc:
             raise _damaged(file_name, f"its part {name}") from exc
     return marked
 
@@ -350,14 +354,14 @@ def _small_xml(file_name: str, package: zipfile.ZipFile, part: str) -> ET.Elemen
                             "it was not opened. Open it in Excel, save it again, and upload it.")
     try:
         text = package.read(info)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as exc:
+    except _UNREADABLE_ZIP as exc:
         raise _damaged(file_name, f"its part {part}") from exc
     if b"<!DOCTYPE" in text or b"<!ENTITY" in text:
         raise FileReadError(f"{file_name}: its {part} declares XML entities, which Excel never writes; it was "
                             "not opened. Open it in Excel, save it again, and upload it.")
     try:
         return ET.fromstring(text)
-    except ET.ParseError as exc:
+    except (ET.ParseError, LookupError) as exc:  # LookupError: an unknown encoding declared
         raise _damaged(file_name, f"its part {part}") from exc
 
 
@@ -411,7 +415,7 @@ def _xlsx_sheets(file_name: str, package: zipfile.ZipFile) -> tuple[dict[str, st
         owner[part] = name
         sheets[name] = part
     shared = next((p for t, p in targets.values() if t.endswith("/sharedStrings")), None)
-    return sheets, present.get(shared.lower(), shared) if shared else None
+    return sheets, present.get(shared.lower()) if shared else None
 
 
 # ----------------------------------------------------------- xlsx: reading
@@ -662,7 +666,7 @@ def _read_xlsx(file_name: str, data: bytes, package: zipfile.ZipFile, sheet: str
             raw[name] = _peek_xlsx_sheet(package, parts[name], min(PEEK_XML_BYTES, PEEK_TOTAL_BYTES - used[0]), used)
         wanted = {c.index for _, rows in raw.values() for row in rows for c in row if isinstance(c, _Shared)}
         strings = _shared_strings(package, strings_part, wanted)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError, ET.ParseError) as exc:
+    except (*_UNREADABLE_ZIP, KeyError, ET.ParseError, LookupError) as exc:
         raise _damaged(file_name) from exc
     peeks = {name: (offset, [[strings.get(c.index) if isinstance(c, _Shared) else c for c in row] for row in rows])
              for name, (offset, rows) in raw.items()}

@@ -193,6 +193,18 @@ def _entity_expansion_xlsx() -> bytes:
     return _replace_part(data, "xl/workbook.xml", laughs + book.replace(b'name="S"', b'name="&lol2;"'))
 
 
+def _encrypted_entries_xlsx() -> bytes:
+    """Every entry flagged as encrypted (ZipCrypto), as a workbook 'protected' by a zip tool is."""
+    data = bytearray(workbook({"S": [["Email", "Score"], ["a@x.com", 9]]}))
+    for info in zipfile.ZipFile(io.BytesIO(bytes(data))).infolist():
+        data[info.header_offset + 6] |= 1
+    at = bytes(data).find(b"PK\x01\x02")
+    while at != -1:
+        data[at + 8] |= 1
+        at = bytes(data).find(b"PK\x01\x02", at + 4)
+    return bytes(data)
+
+
 CASES = [
     # ---- empty and almost empty
     Case("empty.csv", lambda: b"", refused=r"^empty\.csv is empty \(0 bytes\)"),
@@ -268,6 +280,11 @@ CASES = [
                                                       "xl/worksheets/sheet1.xml"),
          refused=r"^understated_size\.xlsx is damaged"),
     Case("entity_expansion.xlsx", _entity_expansion_xlsx, refused=r"^entity_expansion\.xlsx: its xl/workbook\.xml declares XML entities"),
+    Case("encrypted_entries.xlsx", _encrypted_entries_xlsx, refused=r"^encrypted_entries\.xlsx is damaged"),
+    Case("unknown_encoding.xlsx", lambda: _replace_part(workbook({"S": [["Email", "Score"], ["a@x.com", 9]]}), "xl/workbook.xml",
+                                                        zipfile.ZipFile(io.BytesIO(workbook({"S": []}))).read("xl/workbook.xml")
+                                                        .replace(b'encoding="UTF-8"', b'encoding="Ut6"')),
+         refused=r"^unknown_encoding\.xlsx is damaged"),
     Case("sheet_part_missing.xlsx", lambda: _replace_part(workbook({"S": [["Email", "Score"], ["a@x.com", 9]]}),
                                                           "xl/worksheets/sheet1.xml", None),
          refused=r"^sheet_part_missing\.xlsx is damaged: sheet 'S' has no data in the file"),

@@ -197,7 +197,7 @@ trial_days = dict(window_days=ws.thresholds["ncvg_trial_conversion_window_days"]
 trials = m.first_row(m.trial_conversion(con, b, **trial_days).frame)
 renew = m.renewals(con, b, ws.thresholds["ncvg_renewal_grace_days"])
 r = m.first_row(renew.frame)
-k1, k2, k3, k4, k5 = st.columns(5)
+k1, k2 = st.columns(2)
 k1.metric("New-customer trials that did not convert", "—" if pd.isna(trials["share_not_converted"]) else
           f"{trials['share_not_converted']:.1%}", help=f"{trials['not_converted']:,} did not convert ÷ "
           f"{trials['converted'] + trials['not_converted']:,} trials whose conversion window has closed; "
@@ -207,6 +207,12 @@ k2.metric("Expansion trials that did not convert", "—" if pd.isna(trials["expa
           f"{trials['expansion_not_converted']:,} without a new paid subscription in the window ÷ "
           f"{trials['expansion_converted'] + trials['expansion_not_converted']:,} decided; "
           f"{trials['expansion_in_trial']:,} undecided.")
+st.caption(m.trial_rule(**trial_days) + (f" {trials['assumed_length']:,} trials had no trial end and were closed "
+                                         "at the assumed length." if trials["assumed_length"] else ""))
+by_trial = m.trial_conversion(con, b, grain, **trial_days)
+if trials["trials"]:
+    st.altair_chart(charts.trials_chart(by_trial.frame), width="stretch")
+k3, k4, k5 = st.columns(3)
 k3.metric("Subscriptions ended without renewal", "—" if pd.isna(r["share_without_renewal"]) else
           f"{r['share_without_renewal']:.1%}", help=f"Per subscription, not per customer: "
           f"{r['ended_without_renewal']:,} subscriptions ended with no new one for the customer within "
@@ -216,11 +222,6 @@ k4.metric("Customers lost, whole file", f"{r['customers_lost']:,}", help="Per cu
           "subscription ended (an add-on ending while the plan runs on is a subscription ended, not a customer lost).")
 k5.metric("Cancellations scheduled after the as-of date", f"{r['scheduled_cancellations']:,}",
           help="End dates after the as-of date: still paying, not counted as lost.")
-st.caption(m.trial_rule(**trial_days) + (f" {trials['assumed_length']:,} trials had no trial end and were closed "
-                                         "at the assumed length." if trials["assumed_length"] else ""))
-by_trial = m.trial_conversion(con, b, grain, **trial_days)
-if trials["trials"]:
-    st.altair_chart(charts.trials_chart(by_trial.frame), width="stretch")
 show_table(renew.frame, width="stretch")
 show_sql(by_trial, "Show SQL (trials)")
 show_sql(renew, "Show SQL (renewals)")

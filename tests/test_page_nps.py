@@ -128,3 +128,12 @@ def test_a_hundred_companies_break_down_with_other_and_search():
     assert not at.exception
     table = next(df.value for df in at.dataframe if "Company" in df.value.columns)
     assert table["Company"].tolist() == ["Company 099 Ltd", "Other (99 groups)"]
+
+
+def test_weeks_and_quarters_are_tested_too(sample_page):
+    at = sample_page
+    for grain in ("week", "quarter", "month"):
+        at.selectbox(key="nps_grain").set_value(grain).run()
+        assert not at.exception, at.exception
+        caption = next(c.value for c in at.caption if c.value.startswith("A dip:"))
+        assert "Periods follow UTC" in caption and "Benjamini–Hochberg" in caption

@@ -24,3 +24,8 @@ def test_mailchimp_export_tiles(page, app_url):
     assert page.locator("[data-testid='stException']").count() == 0
     # Mailchimp's own Open_Rate / Click_Rate columns agree with the counts in this file.
     page.get_by_text("0 differ by more than rounding").first.wait_for(timeout=30_000)
+    # The tests explain themselves: false-discovery control, the correlation on changes beside levels,
+    # trend slopes with their interval (the file has 8 weeks: enough for a slope, not for a topic split).
+    page.get_by_text("adjusted by Benjamini–Hochberg over the weeks tested").first.wait_for(timeout=30_000)
+    page.get_by_text("on the change from one week to the next").first.wait_for(timeout=30_000)
+    page.get_by_text("pp per week (95% CI").first.wait_for(timeout=30_000)

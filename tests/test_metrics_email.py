@@ -181,7 +181,10 @@ def test_baseline_test_known_answer():
     # The band is drawn from the test's own SE: week 4 lies outside it exactly because it is "worse".
     limits = em.baseline_limits(tests, "unsubscribe_rate", 0.05).set_index("period")
     assert limits.loc[pd.Timestamp("2025-02-03"), "status"] == "worse"
-    assert limits.loc[pd.Timestamp("2025-02-03"), "high"] < 0.006
+    # Band: BH called k = 1 of m = 4 weeks worse → cut-off 1·0.05/4 = 0.0125 → z_cut = 2.241403 (scipy
+    # norm.isf(0.0125)); the test's SE = |0.006 − 0.002| / 6.442468 = 0.00062088 → band high =
+    # 0.002 + 2.241403·0.00062088 = 0.0033917: the point (0.006) is outside, as the verdict says.
+    assert limits.loc[pd.Timestamp("2025-02-03"), "high"] == pytest.approx(0.0033917, abs=1e-7)
     assert (limits.drop(index=[pd.Timestamp("2025-01-06"), pd.Timestamp("2025-02-03")])["status"] == "within noise").all()
 
 
@@ -514,3 +517,17 @@ def test_incomplete_last_period_is_no_volume_drop():
     con = con_with(frame)
     changes = em.program_changes(con, em.email_data(con, "email_campaigns"), em.Filters(), "week", 4, 1.5).frame
     assert "volume drop" not in set(changes["change"])
+
+
+def test_band_and_verdict_agree_on_the_sample(ws):
+    # The band is drawn from each test's own SE and Benjamini–Hochberg's cut-off: on every rate of the
+    # sample file, a month is outside the band on the bad side exactly when the verdict says "worse".
+    path = Path(__file__).resolve().parents[1] / "sample_data" / "email_campaigns.csv"
+    ws.load(path.name, path.read_bytes())
+    data = em.email_data(ws.con, "email_campaigns")
+    tests = em.baseline_tests(ws.con, data, em.Filters(), "month", 8, 0.05, "period").frame
+    assert tests["worse"].any()  # the spring blitz
+    for key in tests["key"].unique():
+        part = em.baseline_limits(tests, key, 0.05).dropna(subset=["low"])
+        bad = part["rate"] > part["high"] if part["direction"].iloc[0] == "above" else part["rate"] < part["low"]
+        assert (bad == (part["status"] == "worse")).all(), key

@@ -592,6 +592,18 @@ def vendor_rate_summary(campaigns: pd.DataFrame) -> dict[str, int]:
 
 # --------------------------------------------------------------------------- own history
 
+def _z_of_upper_p(p: float) -> float:
+    """Φ⁻¹(1 − p): the normal z whose upper tail is p (±10 at the extremes).
+
+    >>> round(_z_of_upper_p(0.025), 4), round(_z_of_upper_p(0.975), 4)
+    (1.96, -1.96)
+    """
+    p = min(max(p, 1e-300), 1 - 1e-12)
+    if p == 0.5:
+        return 0.0
+    return stats.z_for_alpha(2 * p) if p < 0.5 else -stats.z_for_alpha(2 * (1 - p))
+
+
 def _exact_z(x: float, n: float, base_x: float, base_n: float, direction: str) -> float:
     """One-sided Fisher's exact test in the rate's bad direction, as a signed z (z > 0: rate above
     baseline): P = fisher_exact(greater) for 'above', (less) for 'below'; z_bad = Φ⁻¹(1 − P).
@@ -606,8 +618,7 @@ def _exact_z(x: float, n: float, base_x: float, base_n: float, direction: str) -
         return 0.0  # the same rate: no evidence either way
     p = stats.fisher_exact_test(x, n - x, base_x, base_n - base_x,
                                 alternative="greater" if direction == "above" else "less")
-    p = min(max(p, 1e-300), 1 - 1e-12)
-    z_bad = stats.z_for_alpha(2 * p) if p < 0.5 else -stats.z_for_alpha(2 * (1 - p))
+    z_bad = _z_of_upper_p(p)
     return z_bad if direction == "above" else -z_bad
 
 
@@ -879,10 +890,11 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
     frame["p_value"] = [stats.student_t_upper(z * b, d) if pd.notna(z) else math.nan
                         for z, b, d in zip(frame["z_adj"], bad, frame["df"])]
     diff = frame["rate"] - frame["baseline"]
-    # the rate-scale SE the verdict implies (the band is drawn from it); delta method at z = 0
+    # the rate-scale SE the verdict implies (the band is drawn from it): |rate − baseline| over the
+    # normal z of the same one-sided p (on Student's t the p is not Φ of z_adj); delta method at z = 0
+    z_eq = pd.Series([_z_of_upper_p(p) if pd.notna(p) else math.nan for p in frame["p_value"]], index=frame.index)
     delta_se = (frame["v"] + extra).pow(0.5) * frame["baseline"] * (1 - frame["baseline"])
-    frame["se_test"] = (diff.abs() / frame["z_adj"].abs()).where((frame["z_adj"].abs() > 0) & (diff.abs() > 0),
-                                                                  delta_se)
+    frame["se_test"] = (diff.abs() / z_eq.abs()).where((z_eq.abs() > 1e-9) & (diff.abs() > 0), delta_se)
     in_range = frame["period" if by == "period" else "send_date"].isin(set(when[keep])) if len(frame) else []
     frame = frame[in_range].reset_index(drop=True) if len(frame) else frame
     frame["p_adjusted"], frame["p_bonferroni"] = math.nan, math.nan
@@ -898,17 +910,16 @@ def baseline_limits(tests: pd.DataFrame, key: str, alpha: float) -> pd.DataFrame
     """One rate's period tests with the band a period must leave to be called a change.
 
     The band is baseline ± z_cut · se_test: the test's own standard error (binomial and
-    send-to-send variation, see `baseline_tests`), and z_cut the one-sided critical z of the
-    largest p that Benjamini–Hochberg still called worse for this rate (alpha ÷ m when it called
-    none: what a lone worse period would need). So a point is outside the band on the bad side
-    exactly when the verdict calls it worse. `status`: 'worse', 'better' (outside the band on the
+    send-to-send variation, see `baseline_tests`), and z_cut the one-sided normal z of Benjamini–
+    Hochberg's cut-off k·alpha/m (k periods called worse, at least 1; m tested): every p it called
+    worse is at or under k·alpha/m and every other p above it, so a point is outside the band on
+    the bad side exactly when the verdict calls it worse. `status`: 'worse', 'better' (outside the band on the
     good side), 'within noise', 'no history'.
     """
     part = tests[tests["key"] == key].copy()
     tested = part[part["p_value"].notna()]
-    rejected = tested.loc[tested["p_adjusted"] < alpha, "p_value"]
-    cut = float(rejected.max()) if len(rejected) else alpha / max(len(tested), 1)
-    z = stats.z_for_alpha(2 * min(max(cut, 1e-300), 0.5 - 1e-12))  # one-sided cut → two-sided alpha
+    k = int((tested["p_adjusted"] < alpha).sum())
+    z = _z_of_upper_p(max(k, 1) * alpha / max(len(tested), 1))
     lows, highs, status = [], [], []
     for rec in part.to_dict("records"):
         if rec["baseline"] is None or pd.isna(rec["baseline"]):

@@ -36,6 +36,13 @@ DEFINITIONS: list[tuple[str, str]] = [
     ("Wilson interval", "95% score interval for a proportion; used where n is small"),
     ("NCVG", "new customers (count and value) − lost customers (count and value), per period"),
     ("Retention (period N)", "users of a cohort active in period N / users in the cohort"),
+    ("Average retention curve", "chained: retention(N − 1) × Σ retained in N / Σ retained in N − 1 over the "
+                                "cohorts complete at both N − 1 and N"),
+    ("Trial not converted", "no payment within the conversion window after the trial ends (new-customer "
+                            "trials; trials of paying customers apart)"),
+    ("Cost per MQL", "program cost in the range (a period partly in the range by its share of days) / MQLs"),
+    ("Flag families", "tests of one metric over periods or groups, Benjamini–Hochberg adjusted; "
+                      "'high' needs Bonferroni-level evidence"),
     ("Stickiness", "DAU / MAU and WAU / MAU"),
 ]
 

@@ -98,7 +98,7 @@ def topic_share_chart(by_topic: pd.DataFrame) -> alt.Chart:
 
 
 def group_rates_chart(groups: pd.DataFrame, by: str, key: str, label: str) -> alt.Chart:
-    """A rate per topic/list with its Wilson 95% interval."""
+    """A rate per topic/list with its 95% interval (cluster-robust by send, from `rates_by_group`)."""
     title = "Topic" if by == "topic" else "List / segment"
     base = alt.Chart(groups).encode(y=alt.Y(f"{by}:N", title=title, sort=None))
     bars = base.mark_bar(color=OK_COLOUR).encode(
@@ -108,7 +108,7 @@ def group_rates_chart(groups: pd.DataFrame, by: str, key: str, label: str) -> al
                  alt.Tooltip(f"{key}_high:Q", title="95% high", format=".1%"),
                  alt.Tooltip("delivered:Q", title="Delivered", format=",")])
     rule = base.mark_rule(color="black").encode(x=f"{key}_low:Q", x2=f"{key}_high:Q")
-    return alt.layer(bars, rule).properties(title=f"{label} by {title.lower()} (line = 95% interval)",
+    return alt.layer(bars, rule).properties(title=f"{label} by {title.lower()} (line = 95% interval, by send)",
                                             height=alt.Step(30))
 
 

@@ -1179,9 +1179,10 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
 
     Per send (`intervals` None): the send's exact (Clopper–Pearson) 95 % interval must clear the
     threshold — one complaint in 400 (0.25 %, interval 0.006 %–1.4 %) is no evidence of a rate
-    above 0.1 %; exact rather than Wilson, which is too narrow for a few events at the strict level. Per period (`intervals` = {rate key: frame of
-    `cluster_intervals` by period at 95 % and `<…>_strict`}): the cluster-robust interval by send
-    must clear it, since sends, not recipients, vary. Severity 'high' when the interval at the
+    above 0.1 %; exact rather than Wilson, which is too narrow for a few events at the strict
+    level. Per period (`intervals` = {rate key: frame of `cluster_intervals` by period at 95 % and
+    `<…>_strict`}): the cluster-robust interval by send must clear it, since sends, not
+    recipients, vary. Severity 'high' when the interval at the
     Bonferroni level (alpha ÷ m, m = rows with that rate) clears it too, 'medium' otherwise,
     'low' when n < min_group_size.
     """

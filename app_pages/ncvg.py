@@ -197,31 +197,16 @@ trial_days = dict(window_days=ws.thresholds["ncvg_trial_conversion_window_days"]
 trials = m.first_row(m.trial_conversion(con, b, **trial_days).frame)
 renew = m.renewals(con, b, ws.thresholds["ncvg_renewal_grace_days"])
 r = m.first_row(renew.frame)
-k1, k2 = st.columns(2)
-k1.metric("New-customer trials that did not convert", "—" if pd.isna(trials["share_not_converted"]) else
-          f"{trials['share_not_converted']:.1%}", help=f"{trials['not_converted']:,} did not convert ÷ "
-          f"{trials['converted'] + trials['not_converted']:,} trials whose conversion window has closed; "
-          f"{trials['in_trial']:,} still in trial or in the window.")
-k2.metric("Expansion trials that did not convert", "—" if pd.isna(trials["expansion_share_not_converted"]) else
-          f"{trials['expansion_share_not_converted']:.1%}", help=f"Trials of customers already paying: "
-          f"{trials['expansion_not_converted']:,} without a new paid subscription in the window ÷ "
-          f"{trials['expansion_converted'] + trials['expansion_not_converted']:,} decided; "
-          f"{trials['expansion_in_trial']:,} undecided.")
+trial_tiles = m.trial_renewal_tiles(trials, r, ws.thresholds["ncvg_renewal_grace_days"])
+for column, (label, value, help_text) in zip(st.columns(2), trial_tiles[:2]):
+    column.metric(label, value, help=help_text)
 st.caption(m.trial_rule(**trial_days) + (f" {trials['assumed_length']:,} trials had no trial end and were closed "
                                          "at the assumed length." if trials["assumed_length"] else ""))
 by_trial = m.trial_conversion(con, b, grain, **trial_days)
 if trials["trials"]:
     st.altair_chart(charts.trials_chart(by_trial.frame), width="stretch")
-k3, k4, k5 = st.columns(3)
-k3.metric("Subscriptions ended without renewal", "—" if pd.isna(r["share_without_renewal"]) else
-          f"{r['share_without_renewal']:.1%}", help=f"Per subscription, not per customer: "
-          f"{r['ended_without_renewal']:,} subscriptions ended with no new one for the customer within "
-          f"{ws.thresholds['ncvg_renewal_grace_days']:.0f} day(s) ÷ {r['ended']:,} ended subscriptions.")
-k4.metric("Customers lost, whole file", f"{r['customers_lost']:,}", help="Per customer, to the as-of date: of "
-          f"{r['customers_with_an_end']:,} customers with an ended subscription, those whose last paying "
-          "subscription ended (an add-on ending while the plan runs on is a subscription ended, not a customer lost).")
-k5.metric("Cancellations scheduled after the as-of date", f"{r['scheduled_cancellations']:,}",
-          help="End dates after the as-of date: still paying, not counted as lost.")
+for column, (label, value, help_text) in zip(st.columns(3), trial_tiles[2:]):
+    column.metric(label, value, help=help_text)
 show_table(renew.frame, width="stretch")
 show_sql(by_trial, "Show SQL (trials)")
 show_sql(renew, "Show SQL (renewals)")

@@ -202,6 +202,11 @@ def test_trials_and_renewals(stripe):
     assert r.share_without_renewal == pytest.approx(2 / 3)
     # per customer: B, H and C had a subscription end; B and C were lost (H moved to pro the same day)
     assert (r.customers_with_an_end, r.customers_lost) == (3, 2)
+    tiles = {label: (value, text) for label, value, text in m.trial_renewal_tiles(trials, r, 1)}
+    assert tiles["Subscriptions ended without renewal"][0] == "66.7%"
+    assert tiles["Subscriptions ended without renewal"][1].startswith("Per subscription, not per customer: 2 ")
+    assert tiles["Customers lost, whole file"][0] == "2" and tiles["New-customer trials that did not convert"][0] == "0.0%"
+    assert tiles["Expansion trials that did not convert"][0] == "—"  # no expansion trial decided
 
 
 # Trials by hand (as-of 2025-06-30; assumed trial length 14 days, conversion window 30 days):

@@ -940,6 +940,40 @@ FROM ended"""
     return MetricResult(_run(con, sql, params), sql, params)
 
 
+def _share(value: float) -> str:
+    return "—" if pd.isna(value) else f"{value:.1%}"
+
+
+def _n(value: float) -> str:
+    return f"{int(value):,}"
+
+
+def trial_renewal_tiles(trials: dict, renew: dict, grace_days: float) -> list[tuple[str, str, str]]:
+    """(label, value, help) of the page's trial tiles (the first two) and renewal tiles (the other
+    three), from a `trial_conversion` row and a `renewals` row: new-customer and expansion trials
+    not converting, subscriptions ended without renewal (per subscription), customers lost (per
+    customer) and cancellations scheduled after the as-of date."""
+    t, r = trials, renew
+    return [
+        ("New-customer trials that did not convert", _share(t["share_not_converted"]),
+         f"{_n(t['not_converted'])} did not convert ÷ {_n(t['converted'] + t['not_converted'])} trials whose "
+         f"conversion window has closed; {_n(t['in_trial'])} still in trial or in the window."),
+        ("Expansion trials that did not convert", _share(t["expansion_share_not_converted"]),
+         f"Trials of customers already paying: {_n(t['expansion_not_converted'])} without a new paid subscription "
+         f"in the window ÷ {_n(t['expansion_converted'] + t['expansion_not_converted'])} decided; "
+         f"{_n(t['expansion_in_trial'])} undecided."),
+        ("Subscriptions ended without renewal", _share(r["share_without_renewal"]),
+         f"Per subscription, not per customer: {_n(r['ended_without_renewal'])} subscriptions ended with no new one "
+         f"for the customer within {grace_days:.0f} day(s) ÷ {_n(r['ended'])} ended subscriptions."),
+        ("Customers lost, whole file", _n(r["customers_lost"]),
+         f"Per customer, to the as-of date: of {_n(r['customers_with_an_end'])} customers with an ended "
+         "subscription, those whose last paying subscription ended (an add-on ending while the plan runs on is "
+         "a subscription ended, not a customer lost)."),
+        ("Cancellations scheduled after the as-of date", _n(r["scheduled_cancellations"]),
+         "End dates after the as-of date: still paying, not counted as lost."),
+    ]
+
+
 # ------------------------------------------------------------------------------------- incidents
 
 INCIDENT_TABLE = "ncvg_incidents"

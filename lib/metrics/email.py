@@ -26,7 +26,7 @@ no delivered count (or 0 delivered), a blank count cell, a negative count, or im
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -878,7 +878,7 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
         sends_tau2 = baseline_tests(con, data, replace(filters, start=None, end=None), grain, periods, alpha,
                                     "campaign").frame.groupby("key")["tau2"].first()
         borrow = frame["key"].isin(few)
-        frame.loc[borrow, "tau2"] = frame.loc[borrow, "key"].map(sends_tau2).astype(float)
+        frame.loc[borrow, "tau2"] = frame.loc[borrow, "key"].map(sends_tau2).astype(float).fillna(0.0)
         frame.loc[borrow, "df"] = math.inf  # the send-level τ² rests on many sends
         extra = extra.where(~borrow, frame["c"] * frame["tau2"] * frame["h"])
     # Normal path: the log odds ratio over its binomial + between-subject variance. Exact path:
@@ -903,7 +903,8 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
         frame.loc[part.index, "p_bonferroni"] = stats.adjust_p_values(part["p_value"], "bonferroni")
     frame["worse"] = frame["p_adjusted"].lt(alpha)
     frame["high"] = frame["worse"] & (frame["p_bonferroni"] < alpha)
-    return MetricResult(frame.drop(columns=["d", "v", "null_v", "pearson_v", "c", "h"], errors="ignore"), sql, all_params, dict(data.excluded))
+    return MetricResult(frame.drop(columns=["d", "v", "null_v", "pearson_v", "c", "h"], errors="ignore"), sql,
+                        all_params, dict(data.excluded))
 
 
 def baseline_limits(tests: pd.DataFrame, key: str, alpha: float) -> pd.DataFrame:

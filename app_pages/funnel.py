@@ -33,7 +33,7 @@ def formats(frame, pct=()):
         if c not in config and pd.api.types.is_datetime64_any_dtype(frame[c]):
             config[c] = st.column_config.DateColumn(format="YYYY-MM-DD")
         elif c not in config and pd.api.types.is_float_dtype(frame[c]):
-            config[c] = st.column_config.NumberColumn(format="%.2g" if c == "p_value" else "%.2f")
+            config[c] = st.column_config.NumberColumn(format="%.2g" if c.startswith("p_") else "%.2f")
     return config
 
 

@@ -324,3 +324,23 @@ def test_a_huge_text_is_read_by_its_start(ws):
     assert int(r.frame["texts"].sum()) == 40
     row = ws.con.execute("SELECT s.complaint FROM texts_sentiment s WHERE s._row = 9").fetchone()
     assert row == (True,) and MAX_SCORED_CHARS == 5000  # "spam…" is a complaint about marketing
+
+
+def test_text_flags_are_adjusted_for_the_number_of_periods():
+    # 10 periods of 200 texts against a baseline of 200 negative in 2,000 (10 %).
+    # Period 3: 30 negative (15 %) — statsmodels proportions_ztest([30, 200], [200, 2000]) p = 0.02756:
+    # significant alone, but it is 2nd smallest of 10: Benjamini–Hochberg gives 0.02756 × 10 / 2 = 0.1378 → no flag.
+    # Period 7: 60 negative (30 %) — p = 6.6e-17, × 10 still tiny → flagged, 'high' (Bonferroni).
+    negative = [20] * 10
+    negative[3], negative[7] = 30, 60
+    frame = pd.DataFrame({"period": pd.date_range("2025-01-01", periods=10, freq="MS"), "texts": 200,
+                          "negative": negative, "base_negative": 200, "base_texts": 2000,
+                          "complaints": 0, "base_complaints": 0, "incomplete": False})
+    frame["share_negative"] = frame["negative"] / frame["texts"]
+    frame["base_share_negative"] = 0.1
+    result = vm.MetricResult(frame, "", [])
+    tested = vm.text_flag_frames(result, 0.05, 30)["negative"]
+    assert tested.loc[3, "p_value"] == pytest.approx(0.027559, abs=1e-6)
+    assert tested.loc[3, "p_bh"] == pytest.approx(0.137795, abs=1e-5) and not tested.loc[3, "flagged"]
+    flags = vm.text_flags(result, 0.05, 30, "month")
+    assert [(f.subject, f.severity) for f in flags] == [("texts in Aug 2025", "high")]

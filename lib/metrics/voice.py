@@ -17,7 +17,7 @@ import pandas as pd
 
 from lib import text as textlib
 from lib.metrics import deals as deals_metrics
-from lib.metrics.deals import GRAIN_INTERVAL, baseline_flag_rows, table_columns
+from lib.metrics.deals import GRAIN_INTERVAL, baseline_flag_rows, family_flags, table_columns
 from lib.periods import is_incomplete, period_label, period_sql
 from lib.questions import questions_for
 from lib.result import Flag, MetricResult
@@ -188,12 +188,16 @@ def _text_rates(frame: pd.DataFrame, grain: str) -> pd.DataFrame:
 
 
 def text_flag_frames(result: MetricResult, alpha: float, min_n: float) -> dict[str, pd.DataFrame]:
-    """Per period: share negative and complaint share tested against the trailing baseline (higher is worse)."""
+    """Per period: share negative and complaint share tested against the trailing baseline (higher is worse).
+
+    Each measure's periods are one family (`deals.family_flags`: flagged when Benjamini–Hochberg
+    adjusted p < alpha, 'high' when Bonferroni adjusted p < alpha too)."""
     frame = result.frame
     return {
-        "negative": baseline_flag_rows(frame, "negative", "texts", "base_negative", "base_texts", "above", alpha, min_n),
-        "complaints": baseline_flag_rows(frame, "complaints", "texts", "base_complaints", "base_texts", "above",
-                                         alpha, min_n),
+        "negative": family_flags(baseline_flag_rows(frame, "negative", "texts", "base_negative", "base_texts",
+                                                    "above", alpha, min_n), alpha),
+        "complaints": family_flags(baseline_flag_rows(frame, "complaints", "texts", "base_complaints", "base_texts",
+                                                      "above", alpha, min_n), alpha),
     }
 
 
@@ -212,9 +216,10 @@ def text_flags(result: MetricResult, alpha: float, min_n: float, grain: str, wha
         for row in frames[key][frames[key]["flagged"]].to_dict("records"):
             flags.append(Flag(
                 "voice", metric, f"{what} in {period_label(row['period'], grain)}", float(row[value]), float(row[ref]),
-                f"two-proportion z-test vs trailing baseline, {int(row[count])} of n={int(row['texts'])} "
-                f"vs {int(row['base_' + count])} of {int(row['base_texts'])}, p={row['p_value']:.3g}",
-                "high" if row["p_value"] < alpha / 10 else "medium",
+                f"two-proportion test vs trailing baseline, {int(row[count])} of n={int(row['texts'])} "
+                f"vs {int(row['base_' + count])} of {int(row['base_texts'])}, p={row['p_value']:.3g}, "
+                f"BH-adjusted p={row['p_bh']:.3g} over the periods tested",
+                row["severity"],
                 questions_for("voice", metric.replace(metric_prefix, "")), pd.Timestamp(row["period"])))
     return flags
 
@@ -485,16 +490,18 @@ def campaign_text_flags(result: MetricResult, alpha: float, min_n: float) -> lis
     frame = result.frame
     if frame.empty:
         return []
+    frame = family_flags(frame.assign(
+        tested=(frame["texts"] >= min_n) & (frame["all_texts"] - frame["texts"] >= min_n),
+        worse_side=frame["z"] > 0), alpha)  # the campaigns are one family
     flags = []
-    for row in frame.to_dict("records"):
+    for row in frame[frame["flagged"]].to_dict("records"):
         n_out = row["all_texts"] - row["texts"]
-        if row["texts"] < min_n or n_out < min_n or not (row["p_value"] < alpha and row["z"] > 0):
-            continue
         flags.append(Flag(
             "voice", "Share negative during campaign", row["campaign"], float(row["share_negative"]),
             float(row["share_negative_outside"]),
-            f"two-proportion z-test, window vs outside, n={int(row['texts'])} vs {int(n_out)}, p={row['p_value']:.3g}",
-            "high" if row["p_value"] < alpha / 10 else "medium",
+            f"two-proportion test, window vs outside, n={int(row['texts'])} vs {int(n_out)}, p={row['p_value']:.3g}, "
+            f"BH-adjusted p={row['p_bh']:.3g} over the campaigns tested",
+            row["severity"],
             questions_for("voice", "Share negative during campaign"), pd.Timestamp(row["start_date"])))
     return flags
 

@@ -21,7 +21,7 @@ def test_real_mailchimp_export_is_recognised_without_mapping():
     assert not at.error
     # no topic column: the open-rate trend is shown per week, not split by a one-topic "mix"
     assert any("no topic or campaign-type column" in i.value for i in at.info)
-    assert any("pp per week** over 8 weeks" in md.value for md in at.markdown)
+    assert any("pp per week (95% CI" in md.value and "** over 8 weeks" in md.value for md in at.markdown)
     assert not any("topic mix alone predicts" in md.value for md in at.markdown)
 
 

@@ -171,14 +171,29 @@ else:
     show_table(by_plan.frame, width="stretch")
     download_csv(by_plan.frame, "ncvg_value_by_plan.csv", "ncvg_by_plan")
     show_sql(by_plan)
-options = m.group_columns(con, customers.table) if customers is not None else []
+found = (m.segment_choices(con, customers.table, {**customers.mapping, **customers.extra_columns},
+                            int(ws.thresholds["min_group_size"]))
+         if customers is not None else [])
+options = {c.column: c for c in found}
 if options:
-    segment = st.selectbox("Customer group (from the customer file)", options, key="ncvg_segment")
+    left, mid, right = st.columns([2, 1, 2])
+    segment = left.selectbox("Customer group (from the customer file)", list(options),
+                             format_func=lambda c: f"{options[c].label} ({options[c].levels:,} values)",
+                             key="ncvg_segment")
+    top = int(mid.number_input("Largest groups shown", 1, 500, 15, key="ncvg_segment_top"))
+    search = right.text_input("Find a group", key="ncvg_segment_search", placeholder="part of a name")
+    label = options[segment].label
     by_segment = m.value_by_segment(con, b, customers.table, segment, start, end)
-    st.altair_chart(charts.value_by_group_chart(by_segment.frame, "segment", f"Value by {segment}", b.currency, vl),
+    shown = m.top_segments(by_segment.frame, top, search)
+    if search.strip() and not (~shown["other"]).any():
+        st.info(f"No {label} contains “{search.strip()}”.")
+    st.altair_chart(charts.value_by_group_chart(shown, "segment", f"Value by {label}", b.currency, vl),
                     width="stretch")
-    show_table(by_segment.frame, width="stretch")
-    st.caption("Profitability needs costs per customer, which these files do not carry: value per customer is shown.")
+    show_table(shown.drop(columns=["groups", "other"]).rename(columns={"segment": label}), width="stretch")
+    st.caption(f"{len(by_segment.frame):,} groups; the {min(top, len(by_segment.frame)):,} worth most"
+               f"{' whose name contains “' + search.strip() + '”' if search.strip() else ''} are shown and the "
+               "rest add up in “Other”, so customers and value sum to the totals. Click a column header to sort. "
+               "Profitability needs costs per customer, which these files do not carry: value per customer is shown.")
     download_csv(by_segment.frame, "ncvg_value_by_segment.csv", "ncvg_by_segment")
     show_sql(by_segment)
 else:

@@ -621,6 +621,56 @@ def test_group_columns_offer_segment_first(ws):
         m.value_by_segment(ws.con, b, accounts.table, 'x"; DROP TABLE customers; --')
 
 
+
+def many_industries_files(n_customers: int = 400, groups: int = 100) -> tuple[bytes, bytes]:
+    """A customer file over 100 industries and its subscriptions. Customer i (0–399) is in industry
+    ⌊(i/400)² × 100⌋ (so Industry 00 holds i = 0–39, the top industries one or two customers each), in
+    country US/DE/FR by i mod 3, pays 10 + (i mod 7) a month from the first of month 1 + (i mod 6)
+    of 2025; every tenth customer (i mod 10 = 0) cancels on 2025-09-01."""
+    accounts, subs = [], []
+    for i in range(n_customers):
+        cid = f"cus_{i:04d}"
+        accounts.append({"Customer ID": cid, "Company": f"Company {i:04d}",
+                         "Industry": f"Industry {min(int((i / n_customers) ** 2 * groups), groups - 1):02d}",
+                         "Country": ["US", "DE", "FR"][i % 3], "Signup Date": f"2025-0{1 + i % 6}-01"})
+        lost = i % 10 == 0
+        subs.append({"customer_id": cid, "plan": "pro", "amount": 10 + i % 7, "start_date": f"2025-0{1 + i % 6}-01",
+                     "end_date": "2025-09-01" if lost else "", "status": "canceled" if lost else "active",
+                     "currency": "usd", "billing_interval": "month", "quantity": 1})
+    return pd.DataFrame(accounts).to_csv(index=False).encode(), pd.DataFrame(subs).to_csv(index=False).encode()
+
+
+def test_segment_with_a_hundred_values_shows_the_largest_plus_other(ws):
+    accounts_csv, subs_csv = many_industries_files()
+    b = m.make_basis(ws.con, ws.load("subs.csv", subs_csv, kinds=["subscriptions"]))
+    accounts = ws.load("accounts.csv", accounts_csv, kinds=["customers"])
+    choices = m.segment_choices(ws.con, accounts.table, {**accounts.mapping, **accounts.extra_columns})
+    # the 100-value industry is offered (first, as the segment); the company name differs on every row: not offered
+    assert [(c.column, c.label, c.levels) for c in choices] == [("segment", "Industry", 100), ("country", "Country", 3)]
+    full = m.value_by_segment(ws.con, b, accounts.table, "segment").frame
+    assert len(full) == 100
+    top = m.top_segments(full, 10)
+    assert len(top) == 11 and top["other"].tolist() == [False] * 10 + [True]
+    assert top.iloc[-1]["segment"] == "Other (90 groups)" and top.iloc[-1]["groups"] == 90
+    # Industry 00 = customers 0–39, worth most: Σ(10 + i mod 7) over i = 0..39 = 400 + 5×21 + (0+1+2+3+4) = 515;
+    # less the four lost (i = 0, 10, 20, 30: 10 + 13 + 16 + 12 = 51) = 464 from 36 active customers, 12.89 each
+    first = top.iloc[0]
+    assert (first["segment"], first["customers_in_file"], first["active_customers"]) == ("Industry 00", 40, 36)
+    assert first["value"] == pytest.approx(464) and first["value_per_customer"] == pytest.approx(464 / 36)
+    totals = m.ncvg_totals(ws.con, b).frame.iloc[0]
+    # the groups add up: 400 customers, 360 paying, 40 lost, and the value on the as-of date
+    assert (top["customers_in_file"].sum(), top["active_customers"].sum(), top["lost_customers"].sum()) == (400, 360, 40)
+    assert top["value"].sum() == pytest.approx(totals.value_end) and top["share_of_value"].sum() == pytest.approx(1)
+    other = top.iloc[-1]
+    assert other["value_per_customer"] == pytest.approx(other["value"] / other["active_customers"])
+    # a search keeps only names containing it (any case); the groups it leaves out still add up in Other
+    found = m.top_segments(full, 5, "industry 9")
+    assert all("Industry 9" in s for s in found["segment"][:5]) and found.iloc[-1]["groups"] == 95
+    assert found["customers_in_file"].sum() == 400
+    none = m.top_segments(full, 5, "zzz")
+    assert len(none) == 1 and none.iloc[0]["segment"] == "Other (100 groups)" and none["value"].sum() == pytest.approx(
+        totals.value_end)
+
 # ----------------------------------------------------------------------------- value history
 
 # A ChartMogul "MRR Movements"-shaped file (MRR = the customer's MRR after the movement).

@@ -136,3 +136,37 @@ def test_chartmogul_movements_are_read_as_cents_by_default():
     assert tiles(at)["New value"] == "$5" and tiles(at)["Net value"] == "+$5"  # 530 and 450 cents
     box.uncheck().run()
     assert tiles(at)["New value"] == "$530" and tiles(at)["Net value"] == "+$450"
+
+
+def test_a_hundred_industries_show_the_largest_plus_other_and_a_search():
+    from tests.test_metrics_ncvg import many_industries_files
+
+    st.cache_data.clear()
+    accounts_csv, subs_csv = many_industries_files()
+    ws = Workspace()
+    ws.load("subs.csv", subs_csv, kinds=["subscriptions"])
+    ws.load("accounts.csv", accounts_csv, kinds=["customers"])
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state["workspace"] = ws
+    at.run()
+    at.switch_page("app_pages/ncvg.py").run()
+    assert not at.exception, at.exception
+    box = at.selectbox(key="ncvg_segment")
+    assert box.value == "segment" and box.options == ["Industry (100 values)", "Country (3 values)"]
+
+    def segment_table():
+        return next(d.value for d in at.dataframe if "Industry" in d.value.columns or "Country" in d.value.columns)
+
+    table = segment_table()
+    # the 15 groups worth most, then one row for the other 85, and the customers add up to the file's 400
+    assert len(table) == 16 and table["Industry"].iloc[-1] == "Other (85 groups)"
+    assert table["customers_in_file"].sum() == 400
+    at.text_input(key="ncvg_segment_search").set_value("industry 5").run()
+    table = segment_table()
+    assert all("Industry 5" in s for s in table["Industry"].iloc[:-1]) and table["Industry"].iloc[-1] == "Other (90 groups)"
+    assert table["customers_in_file"].sum() == 400
+    at.text_input(key="ncvg_segment_search").set_value("").run()
+    at.selectbox(key="ncvg_segment").set_value("country").run()
+    assert not at.exception
+    table = segment_table()
+    assert sorted(table["Country"]) == ["DE", "FR", "US"] and table["customers_in_file"].sum() == 400

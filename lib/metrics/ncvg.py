@@ -48,6 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from lib import segments
 from lib.errors import BoundaryError
 from lib.periods import is_incomplete, period_label, period_sql, period_start
 from lib.questions import questions_for
@@ -1157,6 +1158,38 @@ def group_columns(con, table: str) -> list[str]:
                        "AND data_type = 'VARCHAR' ORDER BY ordinal_position", [table]).fetchall()
     names = [r[0] for r in rows if r[0] not in ("_row", "customer_id", "customer_name", "email")]
     return sorted(names, key=lambda n: n != "segment")
+
+
+def segment_choices(con, table: str, labels: dict[str, str] | None = None,
+                    min_n: int = 30) -> list[segments.SegmentColumn]:
+    """The `group_columns` a breakdown can use, however many values (a customer file over a hundred
+    industries or countries): lib.segments.segment_columns, so a column different on every customer
+    (a company name in a one-row-per-customer file) or blank throughout is not offered. `labels`
+    maps table column → file column name; "segment" stays first."""
+    labels = labels or {}
+    return segments.segment_columns(con, table, {c: labels.get(c, c) for c in group_columns(con, table)}, min_n)
+
+
+SEGMENT_COUNTS = ["value", "customers_in_file", "active_customers", "lost_customers", "lost_value"]
+
+
+def top_segments(frame: pd.DataFrame, max_groups: int = 20, search: str = "") -> pd.DataFrame:
+    """The `max_groups` groups of a `value_by_segment` frame worth most (value paying on the as-of
+    date, then name), after keeping only names containing `search`, and one "Other (k groups)" row
+    summing the rest (lib.segments.top_groups), so customers, value and lost value still add up.
+    share_of_value = value ÷ Σ value over all rows; value_per_customer = value ÷ active_customers,
+    worked out again from the sums on the Other row.
+
+    >>> f = pd.DataFrame({"segment": ["A", "B", "C"], "value": [300.0, 100.0, 50.0], "customers_in_file": [3, 2, 1],
+    ...                   "active_customers": [3, 1, 1], "lost_customers": [0, 1, 0], "lost_value": [0.0, 20.0, 0.0]})
+    >>> top_segments(f, 1)[["segment", "value", "active_customers", "value_per_customer"]].values.tolist()
+    [['A', 300.0, 3, 100.0], ['Other (2 groups)', 150.0, 2, 75.0]]
+    """
+    out = segments.top_groups(frame, "segment", SEGMENT_COUNTS, max_groups, search)
+    total = out["value"].sum()
+    out["share_of_value"] = out["value"] / total if total else math.nan
+    out["value_per_customer"] = [v / a if a else math.nan for v, a in zip(out["value"], out["active_customers"])]
+    return out[list(dict.fromkeys([*frame.columns, "share_of_value", "value_per_customer", "groups", "other"]))]
 
 
 # Display names for the per-period table (the page and the Excel export say the same words).

@@ -15,11 +15,12 @@ Nothing here is shared between sessions.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import tempfile
 import threading
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import duckdb
 import pandas as pd
@@ -182,6 +183,9 @@ class Workspace:
         self.thresholds = Thresholds()
         self._tables: dict[str, Table] = {}  # kind → the file as read, for re-mapping
         self._workbooks: dict[str, bytes] = {}  # kind → bytes of a workbook with several sheets
+        # kind → the uploaded bytes: saved with the workspace (lib.store) so that a restored dataset
+        # can still be re-mapped (its Table is read again from them when first needed)
+        self._sources: dict[str, bytes] = {}
         self._fixes: dict[tuple[str, str], dict[str, str | None]] = {}  # (digest, kind) → fixes
         self._finalizer = weakref.finalize(self, _release, self._database, self._spill_dir)
 
@@ -224,6 +228,7 @@ class Workspace:
         columns = list(table.frame.columns)
         found = schemas.recognise(columns, candidates, table.frame)
         dataset = self._store(table, key, found.kind)
+        self._sources[found.kind] = data
         if len(table.sheets) > 1:
             self._workbooks[found.kind] = data  # kept so the user can pick another sheet
         return dataset
@@ -238,14 +243,25 @@ class Workspace:
         dataset = self.datasets[kind]
         merged = {**self._fixes.get((dataset.digest, kind), {}), **fixes}
         self._fixes[(dataset.digest, kind)] = merged
-        return self._store(self._tables[kind], dataset.digest, kind)
+        return self._store(self._source_table(kind), dataset.digest, kind)
 
     def change_kind(self, old_kind: str, new_kind: str) -> Dataset:
         """Read the file loaded as `old_kind` as `new_kind` instead."""
         dataset = self.datasets.pop(old_kind)
-        table = self._tables.pop(old_kind)
+        table = self._source_table(old_kind, dataset)
+        self._tables.pop(old_kind, None)
+        for kept in (self._sources, self._workbooks):
+            if old_kind in kept:
+                kept[new_kind] = kept.pop(old_kind)
         self._drop(dataset)
         return self._store(table, dataset.digest, new_kind)
+
+    def _source_table(self, kind: str, dataset: Dataset | None = None) -> Table:
+        """The file of `kind` as read; a restored workspace reads it again from the saved bytes."""
+        if kind not in self._tables:
+            dataset = dataset or self.datasets[kind]
+            self._tables[kind] = read_table(dataset.file_name, self._sources[kind], sheet=dataset.sheet)
+        return self._tables[kind]
 
     def _store(self, table: Table, key: str, kind: str) -> Dataset:
         columns = list(table.frame.columns)
@@ -284,6 +300,7 @@ class Workspace:
         dataset = self.datasets.pop(kind, None)
         self._tables.pop(kind, None)
         self._workbooks.pop(kind, None)
+        self._sources.pop(kind, None)
         if dataset:
             self._drop(dataset)
 
@@ -302,8 +319,59 @@ class Workspace:
 
     def state_key(self) -> str:
         """Changes whenever a dataset, a column map or a threshold changes — for per-session caches."""
-        parts = [(k, d.digest, d.table, sorted(d.mapping.items())) for k, d in sorted(self.datasets.items())]
+        parts = [(k, d.digest, d.sheet, d.table, sorted(d.mapping.items())) for k, d in sorted(self.datasets.items())]
         return digest(repr((parts, self.thresholds.to_json())).encode())
+
+    # ----------------------------------------------------------- saving (lib.store)
+
+    def snapshot(self) -> "Snapshot":
+        """What must survive a reload for every page to show the same figures: each dataset's
+        description, the user's column fixes, each ready table as Arrow (read out of DuckDB in
+        memory: the sandboxed connection never touches a file), the uploaded bytes, thresholds."""
+        snap = Snapshot({"datasets": [], "thresholds": dict(self.thresholds.values)})
+        for kind, dataset in list(self.datasets.items()):
+            entry = asdict(dataset)
+            entry["fixes"] = dict(self._fixes.get((dataset.digest, kind), {}))
+            snap.body["datasets"].append(entry)
+            if dataset.table:
+                snap.tables[kind] = self.con.sql(f"SELECT * FROM {quote_ident(dataset.table)}").to_arrow_table()
+            if kind in self._sources:
+                snap.sources[kind] = self._sources[kind]
+        return snap
+
+    def restore(self, snap: "Snapshot") -> None:
+        """Replace this workspace's datasets and thresholds with a snapshot's (checked by lib.store).
+        Tables are built before anything is replaced, so a failure leaves the workspace as it was."""
+        checked = Thresholds.from_json(json.dumps(snap.body["thresholds"]), "the workspace's thresholds")
+        thresholds = Thresholds({**checked.values, **snap.body["thresholds"]})  # 1 stays 1, not 1.0: same state_key
+        datasets = []
+        for entry in snap.body["datasets"]:
+            entry = dict(entry)
+            fixes = entry.pop("fixes")
+            entry["bad_values"] = {k: BadValues(**v) for k, v in entry["bad_values"].items()}
+            datasets.append((Dataset(**entry), fixes))
+        staged = [d for d, _ in datasets if d.table]
+        with self._database.cursor() as cursor:
+            for dataset in staged:
+                cursor.register("_incoming", snap.tables[dataset.kind])
+                cursor.execute(f"CREATE OR REPLACE TABLE {quote_ident('_restoring_' + dataset.kind)} "
+                               "AS SELECT * FROM _incoming")
+                cursor.unregister("_incoming")
+            for kind in list(self.datasets):
+                self.remove(kind)
+            for dataset in staged:
+                cursor.execute(f"ALTER TABLE {quote_ident('_restoring_' + dataset.kind)} "
+                               f"RENAME TO {quote_ident(dataset.table)}")
+        self._fixes.clear()
+        for dataset, fixes in datasets:
+            self.datasets[dataset.kind] = dataset
+            if fixes:
+                self._fixes[(dataset.digest, dataset.kind)] = fixes
+            if dataset.kind in snap.sources:
+                self._sources[dataset.kind] = snap.sources[dataset.kind]
+                if len(dataset.sheets) > 1:
+                    self._workbooks[dataset.kind] = snap.sources[dataset.kind]
+        self.thresholds = thresholds
 
     def table_columns(self, table: str) -> list[tuple[str, str]]:
         """(column, type) of a table in this session's database."""
@@ -311,6 +379,17 @@ class Workspace:
             "SELECT column_name, data_type FROM information_schema.columns "
             "WHERE table_name = ? ORDER BY ordinal_position", [table]).fetchall()
         return [(r[0], r[1]) for r in rows]
+
+
+@dataclass
+class Snapshot:
+    """A workspace's state, as Workspace.snapshot makes it and lib.store saves it: `body` goes into
+    the manifest (JSON), `tables` (kind → Arrow table) become Parquet, `sources` (kind → the
+    uploaded bytes) are kept as they came."""
+
+    body: dict
+    tables: dict = field(default_factory=dict)
+    sources: dict[str, bytes] = field(default_factory=dict)
 
 
 def _release(con: duckdb.DuckDBPyConnection, spill_dir: str) -> None:

@@ -1,0 +1,411 @@
+"""Saved workspaces: one folder per workspace on disk, and the `.boundary` file that carries one.
+
+Both hold the same things: `manifest.json` (a versioned document, `"format": 1`, like nbformat's:
+the datasets' descriptions, column fixes, thresholds, the owner, and a SHA-256 of every data file)
+beside the data files — each ready table as Parquet (`<kind>.parquet`) and each upload's bytes as
+they came (`<kind>.source`, so a restored dataset can still be re-mapped).
+
+Folder layout (`BOUNDARY_DATA_DIR`, default `~/.boundary/workspaces`):
+
+    <id>/current          the name of the complete version, replaced atomically
+    <id>/v-<token>/       manifest.json + data files of one save
+
+A save writes a new version folder (files fsynced, then the folder), then swaps `current`, then
+removes older versions: a crash at any point leaves the previous save readable. The id is
+`secrets.token_urlsafe`: without sign-in it is the key; with sign-in the manifest's owner must match.
+
+Everything read back — a `.boundary` upload above all — is untrusted: sizes are capped (zip
+bombs), names are plain file names listed in the manifest, checksums must match, and the format
+version must be one this code reads. Each refusal is a StoreError naming the file.
+Pure: no streamlit. The session's sandboxed DuckDB connection never reads or writes these files
+(lib.datasets hands over Arrow tables; Parquet is written and read here with pyarrow).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import os
+import re
+import secrets
+import shutil
+import zipfile
+import zlib
+from dataclasses import fields
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lib import schemas
+from lib.datasets import Dataset, Snapshot
+from lib.errors import BoundaryError
+
+FORMAT = 1
+DATA_DIR_ENV = "BOUNDARY_DATA_DIR"
+MANIFEST = "manifest.json"
+# Limits on what is read back (a .boundary file is untrusted input).
+MAX_UNPACKED_BYTES = 4 * 1024**3  # all files of one workspace, uncompressed
+MAX_RATIO = 200  # uncompressed ÷ compressed, per zip entry over 1 MB (Parquet and CSV stay far below)
+MAX_ENTRIES = 100
+MAX_MANIFEST_BYTES = 50 * 1024**2
+
+_ID = re.compile(r"[A-Za-z0-9_-]{20,64}")
+_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,120}")
+NOT_YOURS = "This workspace can't be opened: it is not yours or not shared with you (or it was deleted)."
+
+
+class StoreError(BoundaryError):
+    """A saved workspace or .boundary file that can't be opened, in plain words."""
+
+
+def data_dir() -> Path:
+    """Where workspaces are kept: $BOUNDARY_DATA_DIR, else ~/.boundary/workspaces."""
+    return Path(os.environ.get(DATA_DIR_ENV) or Path.home() / ".boundary" / "workspaces")
+
+
+def new_id() -> str:
+    """An unguessable workspace id (192 random bits)."""
+    return secrets.token_urlsafe(24)
+
+
+def valid_id(workspace_id: str) -> bool:
+    return isinstance(workspace_id, str) and bool(_ID.fullmatch(workspace_id))
+
+
+# ------------------------------------------------------------------ manifest + files
+
+
+def encode(snap: Snapshot, owner: str | None = None) -> tuple[dict, dict[str, bytes]]:
+    """The manifest and the data files (name → bytes) of a snapshot."""
+    files: dict[str, bytes] = {}
+    datasets = []
+    for entry in snap.body["datasets"]:
+        entry = dict(entry)
+        kind = entry["kind"]
+        if kind in snap.tables:
+            sink = io.BytesIO()
+            pq.write_table(snap.tables[kind], sink, compression="zstd")
+            entry["table_file"] = f"{kind}.parquet"
+            files[entry["table_file"]] = sink.getvalue()
+        if kind in snap.sources:
+            entry["source_file"] = f"{kind}.source"
+            files[entry["source_file"]] = bytes(snap.sources[kind])
+        datasets.append(entry)
+    manifest = {
+        "format": FORMAT, "app": "Boundary", "owner": owner,
+        "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "thresholds": snap.body["thresholds"], "datasets": datasets,
+        "files": {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+                  for name, data in files.items()},
+    }
+    return manifest, files
+
+
+def read_manifest(data: bytes, name: str) -> dict:
+    """Parse and check a manifest's envelope: JSON object, a format this code reads, file list."""
+    try:
+        manifest = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StoreError(f"{name} is damaged: its manifest is not readable JSON.") from exc
+    if not isinstance(manifest, dict) or "format" not in manifest:
+        raise StoreError(f"{name} is not a Boundary workspace: its manifest has no format version.")
+    version = manifest["format"]
+    if version != FORMAT:
+        newer = isinstance(version, int) and not isinstance(version, bool) and version > FORMAT
+        raise StoreError(f"{name} is a workspace of format {version!r}; this Boundary reads format {FORMAT}. "
+                         + ("Update Boundary to open it." if newer else "It can't be opened."))
+    listed = manifest.get("files")
+    if not isinstance(listed, dict) or not isinstance(manifest.get("datasets"), list) \
+            or not isinstance(manifest.get("thresholds"), dict):
+        raise StoreError(f"{name} is damaged: its manifest lacks the datasets, thresholds or file list.")
+    for file_name, info in listed.items():
+        if not _plain_name(file_name) or file_name == MANIFEST:
+            raise StoreError(f"{name}: the manifest names a file outside the workspace ({file_name!r}); "
+                             "it can't be opened.")
+        if not isinstance(info, dict) or not isinstance(info.get("sha256"), str) \
+                or not _is_int(info.get("bytes")) or info["bytes"] < 0:
+            raise StoreError(f"{name} is damaged: no checksum for {file_name}.")
+    if sum(info["bytes"] for info in listed.values()) > MAX_UNPACKED_BYTES:
+        raise StoreError(f"{name} is larger than {MAX_UNPACKED_BYTES / 1024**3:.0f} GB unpacked; it can't be opened.")
+    return manifest
+
+
+def decode(manifest: dict, read, name: str) -> Snapshot:
+    """The snapshot a checked manifest describes; `read(file_name, size)` returns a file's bytes
+    (at most size + 1 of them). Every file is checked against its size and SHA-256."""
+    listed = manifest["files"]
+    snap = Snapshot({"thresholds": manifest["thresholds"], "datasets": []})
+    kinds = set()
+    for entry in manifest["datasets"]:
+        problem = _entry_problem(entry, listed)
+        if problem:
+            raise StoreError(f"{name} is damaged: {problem}")
+        kind = entry["kind"]
+        if kind in kinds:
+            raise StoreError(f"{name} is damaged: two datasets of kind {kind}.")
+        kinds.add(kind)
+        if "table_file" in entry:
+            data = _checked(read, entry["table_file"], listed[entry["table_file"]], name)
+            snap.tables[kind] = _read_parquet(data, entry["table_file"], name)
+        if "source_file" in entry:
+            snap.sources[kind] = _checked(read, entry["source_file"], listed[entry["source_file"]], name)
+        snap.body["datasets"].append({k: v for k, v in entry.items() if k not in ("table_file", "source_file")})
+    return snap
+
+
+def _checked(read, file_name: str, info: dict, name: str) -> bytes:
+    data = read(file_name, info["bytes"])
+    if len(data) != info["bytes"]:
+        raise StoreError(f"{name}: {file_name} is {'cut short' if len(data) < info['bytes'] else 'longer than listed'} "
+                         "— the workspace is incomplete or damaged.")
+    if hashlib.sha256(data).hexdigest() != info["sha256"]:
+        raise StoreError(f"{name}: {file_name} does not match its checksum — the workspace was changed or damaged "
+                         "after it was saved.")
+    return data
+
+
+def _read_parquet(data: bytes, file_name: str, name: str) -> pa.Table:
+    try:
+        parquet = pq.ParquetFile(io.BytesIO(data))
+        meta = parquet.metadata
+        unpacked = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        if unpacked > MAX_UNPACKED_BYTES:
+            raise StoreError(f"{name}: {file_name} unpacks to more than {MAX_UNPACKED_BYTES / 1024**3:.0f} GB; "
+                             "it can't be opened.")
+        table = parquet.read()
+        # Parquet has no seconds unit: a TIMESTAMP_S column comes back in ms unless cast back to the
+        # Arrow schema pyarrow stored beside it (so DuckDB gets the very same column types).
+        stored = (meta.metadata or {}).get(b"ARROW:schema")
+        if stored:
+            original = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(stored)))
+            if original.names == table.schema.names and original.types != table.schema.types:
+                table = table.cast(original)
+        return table
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise StoreError(f"{name}: {file_name} is not a readable Parquet table.") from exc
+
+
+# Field → check, for each dataset entry of the manifest (the Dataset dataclass plus the fixes).
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _strs(v) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _str_map(v, optional=False) -> bool:
+    return isinstance(v, dict) and all(isinstance(k, str) and (isinstance(x, str) or (optional and x is None))
+                                       for k, x in v.items())
+
+
+def _bad_values(v) -> bool:
+    return isinstance(v, dict) and all(
+        isinstance(b, dict) and set(b) == {"count", "rows", "examples"} and _is_int(b["count"])
+        and isinstance(b["rows"], list) and all(_is_int(r) for r in b["rows"]) and _strs(b["examples"])
+        for b in v.values())
+
+
+_ENTRY_CHECKS = {
+    "file_name": lambda v: isinstance(v, str), "digest": lambda v: isinstance(v, str),
+    "kind": lambda v: v in schemas.KINDS, "columns": _strs, "mapping": _str_map, "missing": _strs,
+    "table": lambda v: v is None or isinstance(v, str), "rows_read": lambda v: _is_int(v) and v >= 0,
+    "extra_columns": _str_map, "bad_values": _bad_values, "sheet": lambda v: v is None or isinstance(v, str),
+    "sheets": _strs, "notes": _strs,
+    "candidates": lambda v: isinstance(v, dict) and all(_strs(x) for x in v.values()),
+    "fixes": lambda v: _str_map(v, optional=True),
+}
+assert set(_ENTRY_CHECKS) == {f.name for f in fields(Dataset)} | {"fixes"}
+
+
+def _entry_problem(entry, listed: dict) -> str | None:
+    if not isinstance(entry, dict):
+        return "a dataset entry is not an object."
+    keys = set(entry) - {"table_file", "source_file"}
+    if keys != set(_ENTRY_CHECKS):
+        return f"a dataset entry has unexpected or missing fields ({', '.join(sorted(keys ^ set(_ENTRY_CHECKS)))})."
+    bad = [k for k, check in _ENTRY_CHECKS.items() if not check(entry[k])]
+    if bad:
+        return f"dataset {entry.get('kind')!r} has unreadable {', '.join(bad)}."
+    if entry["table"] not in (None, entry["kind"]) or (entry["table"] is not None) != ("table_file" in entry):
+        return f"dataset {entry['kind']} names a table it does not carry."
+    for key in ("table_file", "source_file"):
+        if key in entry and entry[key] not in listed:
+            return f"dataset {entry['kind']} points to a file that is not listed ({entry[key]!r})."
+    return None
+
+
+def _plain_name(file_name) -> bool:
+    """A bare file name: no folders, no '..', no backslash, no drive — nothing that points outside."""
+    return isinstance(file_name, str) and bool(_FILE_NAME.fullmatch(file_name)) and ".." not in file_name
+
+
+# ------------------------------------------------------------------ the .boundary file
+
+
+def pack(snap: Snapshot, owner: str | None = None) -> bytes:
+    """The `.boundary` file: a zip of manifest.json and the data files."""
+    manifest, files = encode(snap, owner)
+    sink = io.BytesIO()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(MANIFEST, json.dumps(manifest, indent=1))
+        for file_name, data in files.items():
+            # Parquet is compressed already; deflating it again gains nothing
+            zf.writestr(file_name, data, compress_type=zipfile.ZIP_STORED if file_name.endswith(".parquet")
+                        else zipfile.ZIP_DEFLATED)
+    return sink.getvalue()
+
+
+def unpack(data: bytes, name: str) -> Snapshot:
+    """Read a `.boundary` file (untrusted). Nothing is written to disk; refusals name the file."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        raise StoreError(f"{name} is not a Boundary workspace file, or it is cut short (a download that did not "
+                         "finish?). Save the workspace again and open the new file.") from exc
+    if len(infos) > MAX_ENTRIES:
+        raise StoreError(f"{name} holds {len(infos):,} files; a workspace has at most {MAX_ENTRIES}.")
+    entries = {}
+    for info in infos:
+        if not _plain_name(info.filename) or info.filename in entries:
+            raise StoreError(f"{name} holds a file with a folder or unsafe name ({info.filename!r}); it can't be "
+                             "opened.")
+        if info.file_size > 1024**2 and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            raise StoreError(f"{name}: {info.filename} would unpack to {info.file_size / 1024**2:,.0f} MB from "
+                             f"{info.compress_size / 1024:,.0f} KB — refused as a zip bomb.")
+        entries[info.filename] = info
+    if sum(i.file_size for i in infos) > MAX_UNPACKED_BYTES:
+        raise StoreError(f"{name} would unpack to more than {MAX_UNPACKED_BYTES / 1024**3:.0f} GB; it can't be opened.")
+    if MANIFEST not in entries:
+        raise StoreError(f"{name} is not a Boundary workspace file: it has no {MANIFEST}.")
+
+    def read(file_name: str, size: int) -> bytes:
+        if file_name not in entries:
+            raise StoreError(f"{name} is incomplete: {file_name} is missing.")
+        try:
+            with zf.open(entries[file_name]) as handle:
+                return handle.read(size + 1)  # never more than the manifest declared (+1 to notice)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
+            raise StoreError(f"{name}: {file_name} is damaged or cut short.") from exc
+
+    manifest = read_manifest(read(MANIFEST, MAX_MANIFEST_BYTES), name)
+    return decode(manifest, read, name)
+
+
+# ------------------------------------------------------------------ the folder store
+
+
+class Store:
+    """Workspaces in a folder: save, load, list, delete. `root` defaults to data_dir()."""
+
+    def __init__(self, root: Path | str | None = None) -> None:
+        self.root = Path(root) if root is not None else data_dir()
+
+    def _folder(self, workspace_id: str) -> Path:
+        if not valid_id(workspace_id):
+            raise StoreError(NOT_YOURS)
+        return self.root / workspace_id
+
+    def save(self, snap: Snapshot, workspace_id: str | None = None, owner: str | None = None) -> str:
+        """Write a new version of the workspace atomically; returns its id (a new one if None)."""
+        workspace_id = workspace_id or new_id()
+        folder = self._folder(workspace_id)
+        manifest, files = encode(snap, owner)
+        folder.mkdir(parents=True, exist_ok=True)
+        token = secrets.token_hex(8)
+        staging = folder / f".tmp-{token}"
+        staging.mkdir()
+        for file_name, data in files.items():
+            _write(staging / file_name, data)
+        _write(staging / MANIFEST, json.dumps(manifest, indent=1).encode())  # last: its presence means complete
+        _fsync_dir(staging)
+        version = f"v-{token}"
+        os.replace(staging, folder / version)
+        _fsync_dir(folder)
+        _write(folder / ".current.tmp", version.encode())
+        os.replace(folder / ".current.tmp", folder / "current")  # the switch: old or new, never half
+        _fsync_dir(folder)
+        for old in folder.iterdir():
+            if old.is_dir() and old.name != version:
+                shutil.rmtree(old, ignore_errors=True)
+        return workspace_id
+
+    def _manifest(self, workspace_id: str) -> tuple[Path, dict]:
+        folder = self._folder(workspace_id)
+        try:
+            version = (folder / "current").read_text().strip()
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise StoreError(NOT_YOURS) from exc
+        if not _plain_name(version):
+            raise StoreError(f"Saved workspace {workspace_id} is damaged (its pointer names {version!r}).")
+        path = folder / version
+        name = f"Saved workspace {workspace_id}"
+        try:
+            data = _read(path / MANIFEST, MAX_MANIFEST_BYTES)
+        except FileNotFoundError as exc:
+            raise StoreError(f"{name} is damaged: its manifest is missing.") from exc
+        return path, read_manifest(data, name)
+
+    def load(self, workspace_id: str, owner: str | None = None) -> Snapshot:
+        """The saved workspace; refused unless its owner is `owner` (both None without sign-in)."""
+        path, manifest = self._manifest(workspace_id)
+        if manifest.get("owner") != owner:
+            raise StoreError(NOT_YOURS)  # the same words as an unknown id: no hint that it exists
+
+        def read(file_name: str, size: int) -> bytes:
+            try:
+                return _read(path / file_name, size + 1)
+            except FileNotFoundError:
+                return b""
+
+        return decode(manifest, read, f"Saved workspace {workspace_id}")
+
+    def list(self, owner: str | None = None) -> list[dict]:
+        """The owner's workspaces, newest first: id, saved_at, bytes, files."""
+        found = []
+        if not self.root.is_dir():
+            return found
+        for folder in self.root.iterdir():
+            if not valid_id(folder.name):
+                continue
+            try:
+                _, manifest = self._manifest(folder.name)
+            except StoreError:
+                continue
+            if manifest.get("owner") == owner:
+                found.append({"id": folder.name, "saved_at": manifest.get("saved_at"),
+                              "bytes": sum(f["bytes"] for f in manifest["files"].values()),
+                              "files": [d.get("file_name") for d in manifest["datasets"] if isinstance(d, dict)]})
+        return sorted(found, key=lambda w: w["saved_at"] or "", reverse=True)
+
+    def delete(self, workspace_id: str, owner: str | None = None) -> None:
+        """Remove the workspace's data from disk at once."""
+        _, manifest = self._manifest(workspace_id)
+        if manifest.get("owner") != owner:
+            raise StoreError(NOT_YOURS)
+        shutil.rmtree(self._folder(workspace_id))
+
+
+def _write(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _read(path: Path, limit: int) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read(limit)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

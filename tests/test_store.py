@@ -1,0 +1,282 @@
+"""lib.store: saved workspaces round-trip every sample table exactly, saves are atomic, owners are
+checked, and crafted .boundary files are refused with plain messages naming the file."""
+
+import io
+import json
+import zipfile
+
+import pytest
+
+from lib import store
+from lib.datasets import Workspace
+from lib.sample import SAMPLE_FILES, load_samples
+from lib.store import NOT_YOURS, Store, StoreError
+
+
+@pytest.fixture(scope="module")
+def sample_ws():
+    ws = Workspace()
+    load_samples(ws)
+    # a user's column fix and a threshold change must travel too
+    ws.remap("nps_responses", {"comment": None})
+    key = next(t for t in ws.thresholds.values)
+    ws.thresholds = ws.thresholds.with_value(key, ws.thresholds[key] * 2 + 0.01)
+    yield ws
+    ws.close()
+
+
+def assert_same(a: Workspace, b: Workspace) -> None:
+    assert list(a.datasets) == list(b.datasets)
+    assert a.datasets == b.datasets  # file name, kind, column map, extra columns, bad cells, notes, rows read
+    assert a.thresholds == b.thresholds and a.state_key() == b.state_key()
+    for kind, dataset in a.datasets.items():
+        if not dataset.table:
+            continue
+        assert a.table_columns(dataset.table) == b.table_columns(dataset.table), kind  # DuckDB types
+        left = a.con.sql(f'SELECT * FROM "{dataset.table}" ORDER BY _row').df()
+        right = b.con.sql(f'SELECT * FROM "{dataset.table}" ORDER BY _row').df()
+        assert left.dtypes.equals(right.dtypes), kind
+        assert left.equals(right), kind
+
+
+def test_folder_round_trip_of_every_sample_dataset(sample_ws, tmp_path):
+    assert len(sample_ws.datasets) == len(SAMPLE_FILES)
+    assert "comment" not in sample_ws.datasets["nps_responses"].mapping
+    s = Store(tmp_path)
+    wid = s.save(sample_ws.snapshot())
+    assert store.valid_id(wid) and len(wid) >= 32
+    restored = Workspace()
+    restored.restore(s.load(wid))
+    assert_same(sample_ws, restored)
+    # the restored dataset can still be re-mapped (its upload's bytes were saved): the fix is undone
+    restored.remap("nps_responses", {"comment": "Comment"})
+    assert restored.datasets["nps_responses"].mapping["comment"] == "Comment"
+    restored.close()
+
+
+def test_boundary_file_round_trip(sample_ws):
+    data = store.pack(sample_ws.snapshot())
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        assert set(zf.namelist()) == {"manifest.json", *manifest["files"]}
+    assert manifest["format"] == 1
+    nps = next(d for d in manifest["datasets"] if d["kind"] == "nps_responses")
+    assert nps["fixes"] == {"comment": None} and nps["table_file"] == "nps_responses.parquet"
+    restored = Workspace()
+    restored.restore(store.unpack(data, "client.boundary"))
+    assert_same(sample_ws, restored)
+    restored.close()
+
+
+def test_restore_replaces_what_was_loaded(sample_ws):
+    small = Workspace()
+    load_samples(small, kinds=["email_campaigns"])
+    snap = small.snapshot()
+    target = Workspace()
+    load_samples(target, kinds=["leads", "email_campaigns"])
+    target.restore(snap)
+    assert list(target.datasets) == ["email_campaigns"]
+    assert target.con.execute("SELECT count(*) FROM information_schema.tables").fetchone()[0] == 1
+    small.close()
+    target.close()
+
+
+def test_a_crash_mid_save_leaves_the_previous_save(sample_ws, tmp_path, monkeypatch):
+    s = Store(tmp_path)
+    first = Workspace()
+    load_samples(first, kinds=["email_campaigns"])
+    wid = s.save(first.snapshot())
+    real_write = store._write
+    calls = []
+
+    def crash_on_second_file(path, data):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError("disk died")
+        real_write(path, data)
+
+    monkeypatch.setattr(store, "_write", crash_on_second_file)
+    with pytest.raises(OSError):
+        s.save(sample_ws.snapshot(), wid)
+    monkeypatch.setattr(store, "_write", real_write)
+    assert s.load(wid).body["datasets"][0]["kind"] == "email_campaigns"
+    assert len(s.load(wid).body["datasets"]) == 1
+
+    # killed after the new version is complete but before `current` is switched: still the old one
+    real_replace = store.os.replace
+
+    def crash_on_switch(src, dst):
+        if str(dst).endswith("current"):
+            raise OSError("killed")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(store.os, "replace", crash_on_switch)
+    with pytest.raises(OSError):
+        s.save(sample_ws.snapshot(), wid)
+    monkeypatch.setattr(store.os, "replace", real_replace)
+    assert len(s.load(wid).body["datasets"]) == 1
+    # the next good save wins and clears the leftovers
+    s.save(sample_ws.snapshot(), wid)
+    assert len(s.load(wid).body["datasets"]) == len(SAMPLE_FILES)
+    assert sorted(p.name for p in (tmp_path / wid).iterdir())[0] == "current"
+    assert len(list((tmp_path / wid).iterdir())) == 2  # `current` and one version folder
+    first.close()
+
+
+def test_owner_checked_and_unknown_ids_get_the_same_words(tmp_path):
+    s = Store(tmp_path)
+    ws = Workspace()
+    load_samples(ws, kinds=["email_campaigns"])
+    wid = s.save(ws.snapshot(), owner="ana@example.com")
+    assert s.load(wid, owner="ana@example.com").body["datasets"][0]["kind"] == "email_campaigns"
+    for owner, workspace_id in [("bob@example.com", wid), (None, wid), ("ana@example.com", store.new_id()),
+                                (None, "../../etc"), (None, "")]:
+        with pytest.raises(StoreError) as err:
+            s.load(workspace_id, owner=owner)
+        assert str(err.value) == NOT_YOURS
+    assert [w["id"] for w in s.list("ana@example.com")] == [wid] and s.list("bob@example.com") == []
+    with pytest.raises(StoreError):
+        s.delete(wid, owner="bob@example.com")
+    s.delete(wid, owner="ana@example.com")
+    assert not (tmp_path / wid).exists()
+    ws.close()
+
+
+def test_data_dir_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("BOUNDARY_DATA_DIR", str(tmp_path / "here"))
+    assert Store().root == tmp_path / "here"
+    monkeypatch.delenv("BOUNDARY_DATA_DIR")
+    assert str(store.data_dir()).endswith(".boundary/workspaces")
+
+
+# ------------------------------------------------------------------ crafted .boundary files
+
+
+@pytest.fixture(scope="module")
+def good_file():
+    ws = Workspace()
+    load_samples(ws, kinds=["email_campaigns", "nps_responses"])
+    data = store.pack(ws.snapshot())
+    ws.close()
+    return data
+
+
+def entries(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return {n: zf.read(n) for n in zf.namelist()}
+
+
+def rezip(files: dict[str, bytes]) -> bytes:
+    sink = io.BytesIO()
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return sink.getvalue()
+
+
+def with_manifest(data: bytes, change) -> bytes:
+    files = entries(data)
+    manifest = json.loads(files["manifest.json"])
+    change(manifest)
+    files["manifest.json"] = json.dumps(manifest).encode()
+    return rezip(files)
+
+
+def refused(data: bytes, *words: str) -> str:
+    with pytest.raises(StoreError) as err:
+        store.unpack(data, "crafted.boundary")
+    message = str(err.value)
+    assert "crafted.boundary" in message or message == NOT_YOURS
+    for word in words:
+        assert word in message, message
+    return message
+
+
+def test_the_good_file_opens(good_file):
+    assert sorted(store.unpack(good_file, "good.boundary").tables) == ["email_campaigns", "nps_responses"]
+
+
+def test_zip_bomb(good_file):
+    files = entries(good_file)
+    files["email_campaigns.source"] = bytes(60 * 1024**2)  # 60 MB of zeros deflate to ~60 KB: ratio ~1000
+    refused(rezip(files), "zip bomb")
+
+
+def test_too_large_in_total(good_file, monkeypatch):
+    monkeypatch.setattr(store, "MAX_UNPACKED_BYTES", 1000)
+    refused(good_file, "unpack")
+
+
+@pytest.mark.parametrize("name", ["../evil.parquet", "/etc/passwd", "..\\evil", "sub/dir.parquet", "C:evil"])
+def test_names_with_paths(good_file, name):
+    files = entries(good_file)
+    files[name] = b"x"
+    refused(rezip(files), "unsafe name")
+
+
+def test_manifest_pointing_outside(good_file):
+    def point_out(manifest):
+        info = manifest["files"].pop("email_campaigns.parquet")
+        manifest["files"]["../../email_campaigns.parquet"] = info
+        manifest["datasets"][0]["table_file"] = "../../email_campaigns.parquet"
+
+    refused(with_manifest(good_file, point_out), "outside the workspace")
+
+
+def test_unknown_format_versions(good_file):
+    refused(with_manifest(good_file, lambda m: m.update(format=2)), "format 2", "Update Boundary")
+    refused(with_manifest(good_file, lambda m: m.update(format="1")), "format '1'")
+    refused(with_manifest(good_file, lambda m: m.pop("format")), "no format version")
+
+
+def test_checksum_mismatch(good_file):
+    files = entries(good_file)
+    source = bytearray(files["email_campaigns.source"])
+    source[10] ^= 1  # one bit flipped, same length
+    files["email_campaigns.source"] = bytes(source)
+    refused(rezip(files), "email_campaigns.source", "checksum")
+
+
+def test_truncated_files(good_file):
+    for cut in (len(good_file) // 2, len(good_file) - 30, 100):
+        refused(good_file[:cut], "cut short")
+    files = entries(good_file)
+    files["nps_responses.parquet"] = files["nps_responses.parquet"][:-50]
+    refused(rezip(files), "nps_responses.parquet", "cut short")
+
+
+def test_missing_pieces_and_odd_entries(good_file):
+    files = entries(good_file)
+    del files["manifest.json"]
+    refused(rezip(files), "no manifest.json")
+    files = entries(good_file)
+    del files["nps_responses.parquet"]
+    refused(rezip(files), "nps_responses.parquet is missing")
+    refused(b"not a zip at all", "not a Boundary workspace file")
+    refused(with_manifest(good_file, lambda m: m["datasets"][0].update(kind="passwords")), "unreadable kind")
+    refused(with_manifest(good_file, lambda m: m["datasets"][0].update(table="information_schema")), "names a table")
+    refused(with_manifest(good_file, lambda m: m["datasets"][0].update(rows_read="many")), "rows_read")
+    refused(with_manifest(good_file, lambda m: m["datasets"][0].update(sql="DROP")), "unexpected")
+    files = entries(good_file)
+    files["manifest.json"] = b"{not json"
+    refused(rezip(files), "not readable JSON")
+
+
+def test_bad_thresholds_refused_before_anything_changes(good_file):
+    data = with_manifest(good_file, lambda m: m["thresholds"].update(nonsense=1))
+    snap = store.unpack(data, "crafted.boundary")
+    ws = Workspace()
+    load_samples(ws, kinds=["leads"])
+    with pytest.raises(Exception, match="unknown thresholds"):
+        ws.restore(snap)
+    assert list(ws.datasets) == ["leads"]
+    ws.close()
+
+
+def test_opening_writes_nothing(good_file, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    files = entries(good_file)
+    files["../escape.txt"] = b"x"
+    refused(rezip(files))
+    store.unpack(good_file, "good.boundary")
+    assert list(tmp_path.iterdir()) == []

@@ -552,3 +552,56 @@ def test_cache_through_the_workspace_follows_a_new_upload(ws):
     # two: Jan cohort {u1, u2}, month 1: u2; Feb cohort {u3} → Jan [2, 1], Feb [1]
     assert after["cohort_size"].tolist() == [2, 2, 1] and after["users_in"].tolist() == [2, 1, 1]
     assert c.active_users(ws.con, dataset.table).frame["dau"].sum() == 4
+
+
+# ---------------------------------------------------------------- a group column with a hundred values
+
+
+def many_companies_csv(n_users: int = 600, groups: int = 100) -> bytes:
+    """Activity over 100 companies. User i (0–599) is at company ⌊(i/600)² × 100⌋ (Company 00 holds
+    i = 0–59, the top companies a few users each) on plan Free/Pro/Team by i mod 3; every user is
+    active on 2025-01-10 (the January cohort), even users again on 2025-02-10 and users with
+    i mod 4 = 0 on 2025-03-10 (so February, month 1, is complete)."""
+    rows = []
+    for i in range(n_users):
+        who = {"User ID": f"u{i:04d}", "Company": f"Company {min(int((i / n_users) ** 2 * groups), groups - 1):02d}",
+               "Plan": ["Free", "Pro", "Team"][i % 3]}
+        rows.append({**who, "Event Time": "2025-01-10 09:00", "Event": "login"})
+        if i % 2 == 0:
+            rows.append({**who, "Event Time": "2025-02-10 09:00", "Event": "login"})
+        if i % 4 == 0:
+            rows.append({**who, "Event Time": "2025-03-10 09:00", "Event": "login"})
+    return pd.DataFrame(rows).to_csv(index=False).encode()
+
+
+def test_a_hundred_companies_show_the_largest_plus_other(ws):
+    dataset = ws.load("companies.csv", many_companies_csv(), kinds=["activity"])
+    choices = c.group_choices(ws.con, dataset.table, dataset.extra_columns)
+    assert [(x.label, x.levels) for x in choices] == [("Company", 100), ("Plan", 3)]
+    groups = c.group_retention(ws.con, dataset.table, "company", max_groups=8).frame
+    sizes = groups.drop_duplicates("group").set_index("group")
+    assert len(sizes) == 9 and sizes.index[-1] == "Other (92 groups)" and sizes["groups"].iloc[-1] == 92
+    assert sizes["group_users"].sum() == 600 and (sizes["all_groups"] == 100).all()  # the groups add up
+    # Company 00: users 0–59, 30 of them even (back in February): month-1 retention 30/60 = 50 %.
+    # Its interval is the curve's log interval: var = (60 − 30)/(60 × 30) = 1/60, half = 1.96 × √(1/60) = 0.2530,
+    # 0.5 × e^−0.2530 = 0.3882 and 0.5 × e^0.2530 = 0.6439
+    m1 = groups.loc[groups["period"] == 1].set_index("group")
+    assert sizes.loc["Company 00", "group_users"] == 60 and m1.loc["Company 00", "retention"] == pytest.approx(0.5)
+    assert (m1.loc["Company 00", "lo"], m1.loc["Company 00", "hi"]) == (pytest.approx(0.3882, abs=1e-4),
+                                                                       pytest.approx(0.6439, abs=1e-4))
+    # the Other row pools its 92 companies' users: month-1 retention = even users among them
+    other_users = 600 - sizes["group_users"].iloc[:-1].sum()
+    assert m1.loc["Other (92 groups)", "base_users"] == other_users
+    table = c.group_table(groups, (1, 2))
+    assert table["Group"].tolist()[0] == "Company 00" and table["Group"].iloc[-1] == "Other (92 groups)"
+    assert table["Users"].sum() == 600 and table["Month 1 low (95%)"].iloc[0] == pytest.approx(0.3882, abs=1e-4)
+    # a search keeps the companies whose name contains it (any case); the rest still add up in Other
+    found = c.group_retention(ws.con, dataset.table, "company", max_groups=8, search="company 9").frame
+    named = found.loc[~found["other"], "group"].unique()
+    assert len(named) == 8 and all(g.startswith("Company 9") for g in named)
+    assert found.drop_duplicates("group")["group_users"].sum() == 600
+    few = c.group_retention(ws.con, dataset.table, "plan").frame  # 3 plans: all shown, no Other
+    assert sorted(few["group"].unique()) == ["Free", "Pro", "Team"] and not few["other"].any()
+    # 200 users per plan: the two first by name are shown, Team alone is the rest, still marked as Other and last
+    one = c.group_retention(ws.con, dataset.table, "plan", max_groups=2).frame.drop_duplicates("group")
+    assert one["group"].tolist() == ["Free", "Pro", "Other (1 group)"] and one["other"].tolist() == [False, False, True]

@@ -2,9 +2,11 @@
 
 import pandas as pd
 import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
 
 from lib.sample import SAMPLE_DIR, SAMPLE_FILES
-from tests.apptest import sample_page
+from tests.apptest import APP, sample_page
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +73,35 @@ def test_active_users_show_the_campaign_calendar(at):
     assert at.checkbox(key="campaigns_cohorts").value and overlaid() == 1  # DAU/WAU/MAU
     at.checkbox(key="campaigns_cohorts").uncheck().run()
     assert not at.exception and overlaid() == 0
+
+
+def test_a_hundred_companies_show_the_largest_plus_other_and_a_search():
+    from lib.datasets import Workspace
+    from tests.test_metrics_cohorts import many_companies_csv
+
+    st.cache_data.clear()
+    ws = Workspace()
+    ws.load("companies.csv", many_companies_csv(), kinds=["activity"])
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state["workspace"] = ws
+    at.run()
+    at.switch_page("app_pages/cohorts.py").run()
+    assert not at.exception, at.exception
+    box = at.selectbox(key="coh_group")
+    assert box.options == ["Company (100 values)", "Plan (3 values)"]
+
+    def group_table():
+        return next(d.value for d in at.dataframe if d.value.columns[0] in ("Company", "Plan"))
+
+    # the plans (3 values, every group readable) are offered first
+    assert box.value == "plan" and sorted(group_table()["Plan"]) == ["Free", "Pro", "Team"]
+    at.selectbox(key="coh_group").set_value("company").run()
+    table = group_table()
+    # the 8 largest companies, then one row for the other 92, and the users add up to the file's 600
+    assert len(table) == 9 and table["Company"].iloc[-1] == "Other (92 groups)" and table["Users"].sum() == 600
+    at.number_input(key="coh_group_top").set_value(20).run()
+    assert len(group_table()) == 21
+    at.text_input(key="coh_group_search").set_value("company 5").run()
+    table = group_table()
+    assert all(g.startswith("Company 5") for g in table["Company"].iloc[:-1]) and len(table) == 11
+    assert table["Users"].sum() == 600 and not at.exception

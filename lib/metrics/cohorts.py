@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
+from lib import segments
 from lib.errors import BoundaryError
 from lib.periods import period_label, period_sql
 from lib.questions import questions_for
@@ -538,29 +539,36 @@ def period_retention(curve: pd.DataFrame, n: int) -> tuple[float, int]:
 # ------------------------------------------------------------------ groups
 
 
-def group_attributes(con, table: str) -> list[str]:
-    """Columns other than the canonical ones that can split users into a few groups
-    (at most MAX_ATTRIBUTE_VALUES distinct values), in table order."""
+def group_choices(con, table: str, labels: dict[str, str] | None = None,
+                  min_n: int = 30) -> list[segments.SegmentColumn]:
+    """Columns other than the canonical ones that can split users into groups, in table order
+    (lib.segments.segment_columns): any text column however many values it has (a plan, a company
+    among a hundred), a number or date column only with a few; never one that differs on every row
+    (an id) or is blank throughout. `labels` maps table column → file column name."""
     src = _source(con, table)
     canonical = {"_row", "user_id", "event_time", "event", "revenue", "quantity", "unit_price",
                  "order_id", "signup_date"}
-    candidates = [c for c in src.columns if c not in canonical]
-    if not candidates:
-        return []
-    t = quote_ident(table)
-    counts = _cached(con, table, "SELECT " + ", ".join(f"approx_count_distinct({quote_ident(c)}) AS k{i}"
-                                                       for i, c in enumerate(candidates))
-                     + f" FROM {t}").iloc[0].tolist()
-    return [c for c, k in zip(candidates, counts) if 0 < k <= MAX_ATTRIBUTE_VALUES]
+    labels = labels or {}
+    candidates = {c: labels.get(c, c) for c in src.columns if c not in canonical}
+    return segments.segment_columns(con, table, candidates, min_n) if candidates else []
 
 
-def group_retention(con, table: str, attribute: str, opts: CohortOptions = CohortOptions()) -> MetricResult:
+def group_attributes(con, table: str) -> list[str]:
+    """The columns of `group_choices`, in table order."""
+    return [c.column for c in group_choices(con, table)]
+
+
+def group_retention(con, table: str, attribute: str, opts: CohortOptions = CohortOptions(),
+                    max_groups: int = MAX_GROUPS, search: str = "") -> MetricResult:
     """Average retention curve per group of users, groups by `attribute` (a file column).
 
     A user's group is the attribute's value on their first event that has one (a value that
     changes later does not move the user; ``varying_users`` in the frame counts such users);
-    users with no value form "(blank)". The MAX_GROUPS largest groups are kept by name, the rest
-    summed as "Other" so groups add up to all users.
+    users with no value form "(blank)". The `max_groups` largest groups (by users, then name) whose
+    name contains `search` (any case; all when empty) are kept by name, the rest summed as one
+    "Other (k groups)" row (lib.segments.top_groups) so groups add up to all users; ``groups`` is 1
+    per named group, k on the Other row (``other`` True; listed last however large), and
+    ``all_groups`` the column's number of groups.
     retention(g, N) = Σ retained(c, N) / Σ size(c) over group g's cohorts with period N complete;
     ``group_users`` = users in the group; ``lo``/``hi`` Wilson 95%.
     """
@@ -570,25 +578,48 @@ def group_retention(con, table: str, attribute: str, opts: CohortOptions = Cohor
     sql, params = _cells_sql(src, table, opts, attribute)
     raw = _cached(con, table, sql, params)
     matrix = _finish(raw, opts, src.amount_sql is not None)
-    columns = ["group", "group_users", "period", "cohorts", "base_users", "users", "retention", "lo", "hi",
-               "small", "varying_users"]
+    columns = ["group", "group_users", "groups", "other", "all_groups", "period", "cohorts", "base_users", "users",
+               "retention", "lo", "hi", "small", "varying_users"]
     if matrix.empty:
         return MetricResult(pd.DataFrame(columns=columns), sql, params, excluded_rows(con, table, opts))
-    sizes = matrix.loc[matrix["period"] == 0].groupby("grp")["cohort_size"].sum().sort_values(ascending=False)
-    keep = set(sizes.index[:MAX_GROUPS]) if len(sizes) > MAX_GROUPS + 1 else set(sizes.index)
-    matrix["grp"] = matrix["grp"].where(matrix["grp"].isin(keep), OTHER)
+    sizes = matrix.loc[matrix["period"] == 0].groupby("grp", as_index=False)["cohort_size"].sum()
+    top = segments.top_groups(sizes, "grp", ["cohort_size"], max_groups, search)
+    named = set(top.loc[~top["other"], "grp"])
+    other_label = top.loc[top["other"], "grp"]
+    matrix["grp"] = matrix["grp"].where(matrix["grp"].isin(named), other_label.iloc[0] if len(other_label) else OTHER)
     lumped = matrix.groupby(["grp", "cohort", "period"], as_index=False).agg(
         cohort_size=("cohort_size", "sum"), users=("users", "sum"), revenue=("revenue", "sum"),
         complete=("complete", "first"))
     curve = _weighted_curve(lumped).rename(columns={"grp": "group"})
     group_users = lumped.loc[lumped["period"] == 0].groupby("grp")["cohort_size"].sum()
     curve["group_users"] = curve["group"].map(group_users).astype("int64")
+    curve["groups"] = curve["group"].map(top.set_index("grp")["groups"]).astype("int64")
+    curve["all_groups"] = len(sizes)
     varying = _varying_users(con, table, attribute)
     curve["varying_users"] = varying
     curve["small"] = False  # set by the page/flags from thresholds; see mark_small
-    return MetricResult(curve[columns].sort_values(["group_users", "group", "period"],
-                                                   ascending=[False, True, True]).reset_index(drop=True),
+    curve["other"] = curve["group"].map(top.set_index("grp")["other"]).astype(bool)
+    return MetricResult(curve.sort_values(["other", "group_users", "group", "period"],
+                                          ascending=[True, False, True, True])[columns].reset_index(drop=True),
                         sql, params, excluded_rows(con, table, opts))
+
+
+def group_table(curve: pd.DataFrame, periods: tuple[int, ...], unit: str = "Month") -> pd.DataFrame:
+    """One row per group of a `group_retention` frame, largest first (Other last): Group, Users
+    (n, the group's users), groups merged (1, or k on the Other row), and for each period N in
+    `periods` the retention and its 95% interval (the curve's lo/hi). A period the group has not
+    reached yet is left empty."""
+    base = curve.drop_duplicates("group")[["group", "group_users", "groups", "other"]].set_index("group")
+    out = base.rename(columns={"group_users": "Users", "groups": "Groups merged"})
+    for n in periods:
+        at = curve.loc[curve["period"] == n].set_index("group")
+        for col, name in (("retention", f"{unit} {n} retention"), ("lo", f"{unit} {n} low (95%)"),
+                          ("hi", f"{unit} {n} high (95%)")):
+            out[name] = at[col].reindex(out.index).astype(float)
+    out = out.reset_index().rename(columns={"group": "Group"})
+    other = out.pop("other").astype(bool)
+    return pd.concat([out[~other].sort_values(["Users", "Group"], ascending=[False, True]), out[other]],
+                     ignore_index=True)
 
 
 def mark_small(frame: pd.DataFrame, min_size: float) -> pd.DataFrame:

@@ -178,7 +178,7 @@ else:
                    "(marked “small” in the table): read them with care.")
     summary = m.group_table(gframe, (first_n, later_n), unit).rename(columns={"Group": label})
     show_table(summary, width="stretch", column_config={
-        c: st.column_config.NumberColumn(c, format="percent") for c in summary.columns[3:]})
+        c: st.column_config.NumberColumn(c, format="percent") for c in summary.columns[2:]})
     download_csv(gframe, "group_retention.csv", key="coh_groups")
     show_sql(groups)
 

@@ -50,7 +50,6 @@ RULES = ("in", "on_or_after")
 COHORT_BY = ("first_activity", "signup")
 ROLLING_DAYS = {"month": 30, "week": 7}
 MAX_GROUPS = 8  # largest groups shown by name; the rest are summed as "Other" so groups add up
-MAX_ATTRIBUTE_VALUES = 50  # attributes with more distinct values than this are not offered
 OTHER, BLANK = "Other", "(blank)"
 
 
@@ -606,16 +605,17 @@ def group_retention(con, table: str, attribute: str, opts: CohortOptions = Cohor
 
 def group_table(curve: pd.DataFrame, periods: tuple[int, ...], unit: str = "Month") -> pd.DataFrame:
     """One row per group of a `group_retention` frame, largest first (Other last): Group, Users
-    (n, the group's users), groups merged (1, or k on the Other row), and for each period N in
-    `periods` the retention and its 95% interval (the curve's lo/hi). A period the group has not
-    reached yet is left empty."""
-    base = curve.drop_duplicates("group")[["group", "group_users", "groups", "other"]].set_index("group")
-    out = base.rename(columns={"group_users": "Users", "groups": "Groups merged"})
+    (n, the group's users), and for each period N in `periods` the retention and its 95% interval
+    (the curve's lo/hi). A period a group has not reached yet is left empty; one no group has
+    reached is left out."""
+    base = curve.drop_duplicates("group")[["group", "group_users", "other"]].set_index("group")
+    out = base.rename(columns={"group_users": "Users"})
     for n in periods:
         at = curve.loc[curve["period"] == n].set_index("group")
         for col, name in (("retention", f"{unit} {n} retention"), ("lo", f"{unit} {n} low (95%)"),
                           ("hi", f"{unit} {n} high (95%)")):
             out[name] = at[col].reindex(out.index).astype(float)
+    out = out.dropna(axis=1, how="all")
     out = out.reset_index().rename(columns={"group": "Group"})
     other = out.pop("other").astype(bool)
     return pd.concat([out[~other].sort_values(["Users", "Group"], ascending=[False, True]), out[other]],

@@ -135,10 +135,12 @@ def plan_moves_chart(frame: pd.DataFrame) -> alt.Chart:
 
 def value_by_group_chart(frame: pd.DataFrame, group: str, title: str, currency: str | None,
                          value_label: str) -> alt.Chart:
-    """Horizontal bars of value per group (plan or segment), largest first, share in the tooltip."""
+    """Horizontal bars of value per group (plan or segment), largest first, share in the tooltip; a
+    frame with an `other` column (largest groups plus "Other") keeps its own order, Other last."""
     x_title = money_title(currency, value_label, "Value on the as-of date")
+    order = list(frame[group]) if "other" in frame else "-x"
     return alt.Chart(frame, title=title).mark_bar(color=OK_COLOUR).encode(
-        y=alt.Y(f"{group}:N", sort="-x", title=None),
+        y=alt.Y(f"{group}:N", sort=order, title=None),
         x=alt.X("value:Q", title=x_title, axis=alt.Axis(format=",.0f")),
         tooltip=[alt.Tooltip(f"{group}:N", title=group.capitalize()),
                  alt.Tooltip("value:Q", title=x_title, format=",.0f"),

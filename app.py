@@ -7,6 +7,7 @@ import streamlit as st
 from ui.auth import gate
 from ui.common import PRESENTING
 from ui.sessions import allow_uploads, take_refusal, track_session
+from ui.workspaces import open_from_url, save_if_changed
 
 st.set_page_config(page_title="Boundary", page_icon=str(Path(__file__).parent / "ui" / "favicon.svg"), layout="wide")
 track_session()  # released once the tab is gone, signed in or not; uploads refused until allowed
@@ -14,6 +15,7 @@ gate()  # sign-in and allow-list when [auth] is configured in secrets.toml; othe
 allow_uploads()
 if refusal := take_refusal():  # the uploader itself only says "status code 413"
     st.warning(refusal)
+open_from_url()  # a new session opened with ?w=<id>: that saved workspace
 
 PAGES = {
     "": [st.Page("app_pages/home.py", title="Home", icon=":material/explore:", default=True)],
@@ -38,4 +40,7 @@ page = st.navigation(PAGES)
 st.sidebar.toggle("Presentation mode", key=PRESENTING,
                   help="For a workshop on a shared screen: hide uploads, column maps, SQL and CSV downloads, "
                        "keep the numbers, charts, flags and thresholds. Loaded data stays loaded.")
-page.run()
+try:
+    page.run()
+finally:  # also when the page stops or reruns (st.rerun after loading the sample)
+    save_if_changed()

@@ -4,6 +4,7 @@ import streamlit as st
 
 from lib import schemas
 from ui.common import sample_button, show_table, workspace
+from ui.workspaces import workspace_file_section
 
 st.title("Boundary")
 st.markdown(
@@ -49,4 +50,6 @@ if ws.datasets:
     rows = [{"File": d.file_name, "Kind": d.label, "Rows": d.rows_read,
              "Table": d.table or "— columns missing —"} for d in ws.datasets.values()]
     show_table(rows)
-    st.caption("Your data stays in this browser session only; it is gone when you close the tab.")
+    st.caption("Saved on this server as you work: reloading the page, or opening this page's address again "
+               "later, brings it back. It is kept nowhere else.")
+workspace_file_section()

@@ -1,6 +1,7 @@
 """Shared test helpers: paths to the real exports and a fresh Workspace per test."""
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # The real public exports live beside the repository (../shared/data/real), never in it.
 # BOUNDARY_REAL_DATA points elsewhere (or at a missing folder, to see what a newcomer sees).
 REAL = Path(os.environ.get("BOUNDARY_REAL_DATA") or ROOT.parent / "shared" / "data" / "real")
+# Workspaces the app saves as tests run (lib.store) go to a throwaway folder, not ~/.boundary;
+# the browser tests' servers inherit it.
+os.environ["BOUNDARY_DATA_DIR"] = tempfile.mkdtemp(prefix="boundary-test-workspaces-")
 
 
 def real_file(name: str) -> Path:

@@ -1,0 +1,72 @@
+"""Workspaces in the browser: the sample survives a reload (the id rides in the URL), and a saved
+.boundary file opens in a fresh browser with the same figures."""
+
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from tests.browser.conftest import open_page, upload, wait_idle
+
+pytestmark = pytest.mark.browser
+
+
+def workspace_id(page) -> str:
+    page.wait_for_function("() => new URLSearchParams(location.search).get('w')")
+    return parse_qs(urlparse(page.url).query)["w"][0]
+
+
+def figures(page) -> list[str]:
+    """Every tile (label and value) and the flags table's rows as the reader sees them."""
+    tiles = page.locator("[data-testid='stMetric']").all_inner_texts()
+    assert tiles, "no tiles on the page"
+    return tiles
+
+
+def go(page, title: str) -> None:
+    page.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
+    wait_idle(page)
+
+
+def test_reload_keeps_the_sample_and_its_figures(page, app_url):
+    open_page(page, app_url)
+    page.get_by_role("button", name="Load sample data").click()
+    wait_idle(page)
+    wid = workspace_id(page)
+    seen = {}
+    for title in ("NPS", "Email", "NCVG"):
+        go(page, title)
+        assert workspace_id(page) == wid  # put back in the URL after the page switch
+        seen[title] = figures(page)
+    for title in ("NPS", "Email", "NCVG"):
+        go(page, title)
+        assert workspace_id(page) == wid  # the address a reload (or a bookmark) uses
+        page.reload()
+        wait_idle(page)
+        assert page.get_by_text("Nothing loaded here yet").count() == 0
+        assert figures(page) == seen[title], title
+        assert workspace_id(page) == wid
+
+
+def test_saved_file_opens_in_a_fresh_browser(page, browser, app_url, tmp_path):
+    open_page(page, app_url)
+    page.get_by_role("button", name="Load sample data").click()
+    wait_idle(page)
+    go(page, "NPS")
+    before = figures(page)
+    go(page, "Home")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Save workspace").click()
+    path = tmp_path / "client.boundary"
+    download.value.save_as(path)
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    other = context.new_page()
+    other.set_default_timeout(30_000)
+    open_page(other, app_url)
+    upload(other, path)
+    other.get_by_text("Opened client.boundary").wait_for()
+    wait_idle(other)
+    assert workspace_id(other) != workspace_id(page)  # a copy of its own, saved under a new id
+    go(other, "NPS")
+    assert figures(other) == before
+    context.close()

@@ -1,0 +1,49 @@
+"""Saved workspaces through the app (AppTest): the sample loaded and a threshold changed in one
+session come back, with the same tiles and flags, in a new session opened with ?w=<id>."""
+
+from streamlit.testing.v1 import AppTest
+
+from lib import store
+from tests.apptest import APP, sample_page
+
+
+def shown(at: AppTest) -> dict:
+    """What a reader compares: the tiles, the flags table and every warning."""
+    return {"tiles": {t.label: t.value for t in at.metric},
+            # as CSV text: NaN cells compare equal, and a float's repr shows any difference
+            "tables": [d.value.to_csv() for d in at.dataframe],
+            "warnings": [w.value for w in at.warning]}
+
+
+def test_a_new_session_with_the_id_shows_the_same_figures():
+    at = sample_page("app_pages/email.py")
+    wid = at.session_state["workspace_id"]
+    assert store.valid_id(wid) and store.Store().load(wid).body["datasets"]
+    threshold = at.number_input(key="th_email_email_unsubscribe_rate_max")
+    threshold.set_value(threshold.value / 4).run()  # a stricter cut: more months flagged
+    assert not at.exception, at.exception
+    assert at.session_state["workspace_id"] == wid  # saved again under the same id
+    email = shown(at)
+    at.switch_page("app_pages/nps.py").run()
+    nps = shown(at)
+    assert email["tiles"] and nps["tiles"]
+
+    again = AppTest.from_file(APP, default_timeout=120)
+    again.query_params["w"] = wid
+    again.run()
+    assert not again.exception, again.exception
+    assert again.session_state["workspace"].state_key() == at.session_state["workspace"].state_key()
+    again.switch_page("app_pages/email.py").run()
+    assert again.number_input(key="th_email_email_unsubscribe_rate_max").value == threshold.value
+    assert shown(again) == email
+    again.switch_page("app_pages/nps.py").run()
+    assert shown(again) == nps
+
+
+def test_an_unknown_id_starts_a_new_workspace_with_a_plain_message():
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["w"] = store.new_id()
+    at.run()
+    assert not at.exception, at.exception
+    assert any("not yours or not shared" in w.value for w in at.warning)
+    assert not at.session_state["workspace"].datasets

@@ -1,0 +1,112 @@
+"""Saved workspaces at the page edge (lib.store does the work).
+
+- `open_from_url()` (app.py, first run of a session): `?w=<id>` restores that saved workspace.
+- `save_if_changed()` (app.py, after the page ran): when the Workspace's state key changed (a load, a
+  column fix, a threshold), it is saved to the store and its id put in the URL, so a reload or the
+  same link tomorrow brings it back.
+- `workspace_file_section()` (Home): "Save workspace" downloads a `.boundary` file; "Open workspace"
+  restores one in this session.
+
+Without sign-in the id is the key. With sign-in the owner (the signed-in email) is written in the
+manifest and only that user can open the id; sharing and "My workspaces" come later.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import streamlit as st
+
+from lib import store
+from lib.access import email_from_claims
+from lib.datasets import digest
+from lib.errors import BoundaryError
+from lib.markup import escape_md
+from ui.auth import auth_configured
+from ui.common import SAVED_KEY, WORKSPACE_KEY, presenting, workspace
+
+WORKSPACE_ID = "workspace_id"  # session key: this session's saved workspace id
+_URL_CHECKED = "workspace_url_checked"
+_OPENED = "workspace_file_opened"  # digest of the .boundary file last opened (re-runs see it again)
+
+
+def owner() -> str | None:
+    """The signed-in user's email when sign-in is on; None on a laptop without sign-in."""
+    if not auth_configured() or not st.user.is_logged_in:
+        return None
+    return email_from_claims(st.user.to_dict())
+
+
+def open_from_url() -> None:
+    """On a session's first run, restore the workspace named by `?w=<id>` (once)."""
+    if st.session_state.get(_URL_CHECKED):
+        return
+    st.session_state[_URL_CHECKED] = True
+    workspace_id = st.query_params.get("w")
+    if not workspace_id:
+        return
+    try:
+        snap = store.Store().load(workspace_id, owner=owner())
+        ws = workspace()
+        ws.restore(snap)
+    except BoundaryError as exc:
+        st.warning(escape_md(exc) + " A new workspace starts here.")
+        del st.query_params["w"]
+        return
+    st.session_state[WORKSPACE_ID] = workspace_id
+    st.session_state[SAVED_KEY] = ws.state_key()
+
+
+def save_if_changed() -> None:
+    """Save this session's workspace when it changed since the last save; keep its id in the URL."""
+    ws = st.session_state.get(WORKSPACE_KEY)
+    if ws is None:
+        return
+    workspace_id = st.session_state.get(WORKSPACE_ID)
+    key = ws.state_key()
+    if key != st.session_state.get(SAVED_KEY):
+        st.session_state[SAVED_KEY] = key  # a failing disk is reported once, not on every rerun
+        try:
+            workspace_id = store.Store().save(ws.snapshot(), workspace_id, owner=owner())
+        except (OSError, BoundaryError) as exc:
+            st.warning(f"This workspace could not be saved on the server ({escape_md(exc)}); it stays in this "
+                       "session only. Use “Save workspace” on Home to keep a copy.")
+            return
+        st.session_state[WORKSPACE_ID] = workspace_id
+    if workspace_id:
+        # Set on every run, even when st.query_params already holds it: after a page switch or an
+        # st.rerun the server's copy can hold the id while the browser's address has lost it.
+        st.query_params["w"] = workspace_id
+
+
+def workspace_file_section() -> None:
+    """Home: download this workspace as a .boundary file, or open one."""
+    if presenting():
+        return
+    ws = workspace()
+    st.subheader("Workspace")
+    left, right = st.columns(2)
+    if ws.datasets:
+        left.download_button(
+            "Save workspace", data=lambda: store.pack(ws.snapshot(), owner()),  # packed only when clicked
+            file_name=f"boundary-{date.today().isoformat()}.boundary", mime="application/zip",
+            on_click="ignore", icon=":material/download:",
+            help="One .boundary file with the loaded tables (Parquet), column fixes and thresholds — "
+                 "open it on any Boundary with “Open workspace”.")
+    else:
+        left.caption("Load data first; then “Save workspace” downloads it as one .boundary file.")
+    upload = right.file_uploader("Open workspace", type=["boundary"], key="open_workspace",
+                                 help="A .boundary file saved from Boundary. It replaces what is loaded here.")
+    if upload is None:
+        return
+    data = upload.getvalue()
+    if st.session_state.get(_OPENED) == digest(data):
+        return  # already opened; this is a later rerun
+    try:
+        ws.restore(store.unpack(data, upload.name))
+    except BoundaryError as exc:
+        st.error(escape_md(exc))
+        return
+    st.session_state[_OPENED] = digest(data)
+    st.session_state.pop("samples_loaded", None)
+    st.success(f"Opened {escape_md(upload.name)}: {len(ws.datasets)} dataset(s). Every page shows them now.")

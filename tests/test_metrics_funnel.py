@@ -126,7 +126,7 @@ def test_breakdown_by_campaign_sums_to_total_with_other(con):
     assert g.loc["X", "conversion"] == pytest.approx(0.25)
     assert bool(g.loc["X", "small"]) and not bool(g.loc["Y", "small"])
     top1 = fm.funnel_by_group(con, src, STAGES, "campaign", window_days=90, top_n=1).frame
-    assert list(top1["group"]) == ["Y", "Other"] and top1["Lead"].sum() == 9
+    assert list(top1["group"]) == ["Y", "Other (1 group)"] and top1["Lead"].sum() == 9
 
 
 def test_cohorts_and_entries_per_month(con):
@@ -437,3 +437,54 @@ def test_chart_builders_are_titled_and_labelled(con):
         encodings = [layer.get("encoding", {}) for layer in layers]
         titles = [e[axis].get("title") for e in encodings for axis in ("x", "y") if axis in e and "title" in e[axis]]
         assert any(titles), spec
+
+
+# ---------------------------------------------------------------- a breakdown column with a hundred values
+
+
+def many_companies_leads_csv(n_leads: int = 1000, groups: int = 100) -> bytes:
+    """Leads over 100 companies. Lead i (0–999) is at company ⌊(i/1000)² × 100⌋ (Company 00 holds
+    i = 0–99, the top companies a few leads each), from source Ads/Email/Web by i mod 3, created on
+    2025-01-01 + (i mod 28) days; even leads become MQLs 2 days later, leads with i mod 5 = 0 customers
+    10 days later."""
+    rows = []
+    for i in range(n_leads):
+        created = pd.Timestamp("2025-01-01") + pd.Timedelta(days=i % 28)
+        rows.append({"Lead ID": f"L{i:04d}", "Created Date": created.date().isoformat(),
+                     "MQL Date": (created + pd.Timedelta(days=2)).date().isoformat() if i % 2 == 0 else "",
+                     "Customer Date": (created + pd.Timedelta(days=10)).date().isoformat() if i % 5 == 0 else "",
+                     "Source": ["Ads", "Email", "Web"][i % 3],
+                     "Company": f"Company {min(int((i / n_leads) ** 2 * groups), groups - 1):02d}"})
+    return pd.DataFrame(rows).to_csv(index=False).encode()
+
+
+def test_a_hundred_companies_show_the_largest_plus_other(ws):
+    leads = ws.load("leads.csv", many_companies_leads_csv(), kinds=["leads"])
+    src = fm.source_for(leads)
+    stages = fm.default_stages(fm.available_stages(ws.con, src))
+    assert stages == ["Lead", "MQL", "Customer"]
+    choices = fm.segment_choices(ws.con, src, {**leads.mapping, **leads.extra_columns})
+    assert [(c.column, c.label, c.levels) for c in choices] == [("source", "Source", 3), ("company", "Company", 100)]
+    g = fm.funnel_by_group(ws.con, src, stages, "company", window_days=90).frame
+    assert len(g) == 11 and g["other"].tolist() == [False] * 10 + [True]
+    assert g.iloc[-1]["group"] == "Other (90 groups)" and g.iloc[-1]["groups"] == 90
+    # the groups add up to the funnel: 1,000 leads, 200 customers (i mod 5 = 0) and 600 MQLs: the 500 even
+    # leads plus the 100 customers with i mod 10 = 5, who reached MQL by skipping it
+    assert g[stages].sum().tolist() == [1000, 600, 200]
+    # Company 00 = leads 0–99: 50 + 10 = 60 MQLs, 20 customers; conversion 20/100 = 20 %, Wilson 95 % (0.1334, 0.2888)
+    # (statsmodels proportion_confint(20, 100, method="wilson") = (0.13337, 0.28883))
+    first = g.iloc[0]
+    assert (first["group"], first["Lead"], first["MQL"], first["Customer"]) == ("Company 00", 100, 60, 20)
+    assert first["conversion"] == pytest.approx(0.2)
+    assert (first["conversion_low"], first["conversion_high"]) == (pytest.approx(0.13337, abs=1e-5),
+                                                                   pytest.approx(0.28883, abs=1e-5))
+    found = fm.funnel_by_group(ws.con, src, stages, "company", window_days=90, top_n=5, search="company 9").frame
+    assert all(x.startswith("Company 9") for x in found["group"][:5]) and found.iloc[-1]["groups"] == 95
+    assert found["Lead"].sum() == 1000
+    by_source = fm.funnel_by_group(ws.con, src, stages, "source", window_days=90).frame
+    assert sorted(by_source["group"]) == ["Ads", "Email", "Web"] and not by_source["other"].any()
+    with pytest.raises(BoundaryError, match="no column 'nope'"):
+        fm.funnel_by_group(ws.con, src, stages, "nope")
+    # the conversion flags still test source and campaign only, the Other row never
+    tests = fm.conversion_tests(ws.con, src, stages, ["source"], window_days=90)
+    assert set(tests["group"]) <= {"Ads", "Email", "Web"}

@@ -80,3 +80,27 @@ def test_real_olist_files_with_closed_deals_joined():
     assert shown["Lead → Customer"] == f"{expected / 8000:.1%}"
     assert shown["MQLs"] == "—"
     assert not at.error and not any("one stage only" in i.value for i in at.info)
+
+
+def test_a_hundred_companies_show_the_largest_plus_other_and_a_search():
+    from tests.test_metrics_funnel import many_companies_leads_csv
+
+    at = fresh_app()
+    at.switch_page("app_pages/funnel.py").run()
+    at.file_uploader(key="upload_funnel").set_value(("leads.csv", many_companies_leads_csv(), "text/csv")).run()
+    assert not at.exception, at.exception
+    box = at.selectbox(key="funnel_by")
+    assert box.value == "source" and box.options == ["Source (3 values)", "Company (100 values)"]
+
+    def group_table():
+        return next(d.value for d in at.dataframe if "conversion" in d.value.columns and "group" in d.value.columns)
+
+    assert sorted(group_table()["group"]) == ["Ads", "Email", "Web"]
+    box.set_value("company").run()
+    table = group_table()
+    # the 10 companies with most leads, then one row for the other 90; leads add up to the file's 1,000
+    assert len(table) == 11 and table["group"].iloc[-1] == "Other (90 groups)" and table["Lead"].sum() == 1000
+    at.text_input(key="funnel_by_search").set_value("company 9").run()
+    table = group_table()
+    assert all(g.startswith("Company 9") for g in table["group"].iloc[:-1]) and table["Lead"].sum() == 1000
+    assert not at.exception

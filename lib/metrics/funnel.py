@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
+from lib import segments
 from lib.config import DEFAULT_FUNNEL_STAGES
 from lib.datasets import Dataset
 from lib.errors import BoundaryError
@@ -126,9 +127,10 @@ def _check_stages(stages: list[str]) -> None:
         raise BoundaryError("Each funnel stage can appear only once in the list.")
 
 
-def per_lead_sql(src: FunnelSource, stages: list[str]) -> tuple[str, list]:
+def per_lead_sql(src: FunnelSource, stages: list[str], segment: str | None = None) -> tuple[str, list]:
     """CTEs `per_lead_raw` and `per_lead`: one row per lead with recorded dates d0..dN-1, reach
-    dates r0..rN-1 (r_k = LEAST(d_k..d_last)), `entered` = r0, source, campaign, status, disqualified.
+    dates r0..rN-1 (r_k = LEAST(d_k..d_last)), `entered` = r0, source, campaign, status, disqualified;
+    and `segment`, the lead's value of that other column of the table (its first row's), when given.
 
     Returns the text of `WITH …` (without the final SELECT) and its bound parameters, in order.
     """
@@ -156,7 +158,8 @@ def per_lead_sql(src: FunnelSource, stages: list[str]) -> tuple[str, list]:
         raw = (f"SELECT trim(CAST(lead_id AS VARCHAR)) AS lead_id, "
                + ", ".join(f"{d} AS d{i}" for i, d in enumerate(dates))
                + f", {text('source')} AS source, {text('campaign')} AS campaign, {text('status')} AS status, "
-               f"{disq} AS disqualified_date FROM ({stacked}) "
+               + (f"arg_min({q(segment)}, _ord) AS segment, " if segment else "")
+               + f"{disq} AS disqualified_date FROM ({stacked}) "
                "WHERE NULLIF(trim(CAST(lead_id AS VARCHAR)), '') IS NOT NULL GROUP BY 1")
     else:
         parts = []
@@ -167,7 +170,8 @@ def per_lead_sql(src: FunnelSource, stages: list[str]) -> tuple[str, list]:
             params.extend(names)
         source = "arg_min(source, _row)" if "source" in src.columns else "NULL::VARCHAR"
         raw = (f"SELECT trim(CAST(lead_id AS VARCHAR)) AS lead_id, {', '.join(parts)}, {source} AS source, "
-               "NULL::VARCHAR AS campaign, NULL::VARCHAR AS status, NULL::TIMESTAMP AS disqualified_date "
+               + (f"arg_min({q(segment)}, _row) AS segment, " if segment else "")
+               + "NULL::VARCHAR AS campaign, NULL::VARCHAR AS status, NULL::TIMESTAMP AS disqualified_date "
                f"FROM {q(src.table)} WHERE NULLIF(trim(CAST(lead_id AS VARCHAR)), '') IS NOT NULL GROUP BY 1")
     reach = ", ".join(f"LEAST({', '.join(f'd{j}' for j in range(k, n))}) AS r{k}" for k in range(n))
     sql = (f"WITH per_lead_raw AS (\n  {raw}\n),\nper_lead AS (\n  SELECT *, {reach}, "
@@ -177,10 +181,11 @@ def per_lead_sql(src: FunnelSource, stages: list[str]) -> tuple[str, list]:
 
 
 def cohort_sql(src: FunnelSource, stages: list[str], start=None, end=None,
-               window_days: float | None = None) -> tuple[str, list]:
+               window_days: float | None = None, segment: str | None = None) -> tuple[str, list]:
     """`per_lead` plus CTE `cohort`: leads that entered in [start, end), with in0..inN-1 = reached
-    stage k within the window (r_k ≤ entered + window days; no window → ever reached)."""
-    sql, params = per_lead_sql(src, stages)
+    stage k within the window (r_k ≤ entered + window days; no window → ever reached); `segment` as
+    in `per_lead_sql`."""
+    sql, params = per_lead_sql(src, stages, segment)
     flags = []
     for k in range(len(stages)):
         if window_days is None:
@@ -302,29 +307,51 @@ def _group_columns(frame: pd.DataFrame, stages: list[str]) -> pd.DataFrame:
     return frame
 
 
+GROUPINGS = ("source", "campaign")  # the canonical columns a funnel breaks down by
+
+
+def _segment_arg(con, src: FunnelSource, by: str) -> str | None:
+    """None for source/campaign (already per lead), else `by` once it is a column of the table."""
+    if by in GROUPINGS:
+        if by not in src.columns:
+            raise BoundaryError(f"The leads file has no {by} column, so there is no breakdown by {by}. "
+                                "Map it under “Columns” if the file has one.")
+        return None
+    names = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                                       [src.table]).fetchall()}
+    if by not in names or by in ("_row", "lead_id"):
+        raise BoundaryError(f"The leads file has no column '{by}' to break the funnel down by.")
+    return by
+
+
+def segment_choices(con, src: FunnelSource, labels: dict[str, str], min_n: int = 30) -> list[segments.SegmentColumn]:
+    """Columns the funnel can break down by (lib.segments.segment_columns): source and campaign when
+    mapped, then the file's other columns (`labels`: table column → file column name, e.g. country,
+    industry, owner), any text column however many values, never one that differs on every row."""
+    wanted = {c: labels.get(c, c) for c in GROUPINGS if c in src.columns}
+    wanted.update({c: name for c, name in labels.items() if c not in src.columns and c not in ("_row", "lead_id")})
+    return segments.segment_columns(con, src.table, wanted, min_n)
+
+
 def funnel_by_group(con, src: FunnelSource, stages: list[str], by: str, start=None, end=None,
                     window_days: float | None = None, top_n: int = TOP_GROUPS,
-                    min_group: int = 30) -> MetricResult:
-    """Funnel counts per source or campaign: one row per group, a column of leads per stage.
+                    min_group: int = 30, search: str = "") -> MetricResult:
+    """Funnel counts per source, campaign or other column of the leads file (a lead's value is its
+    first row's): one row per group, a column of leads per stage.
 
-    Groups beyond the `top_n` largest are merged into "Other" and blanks into "(blank)", so the
-    groups sum to the funnel's total. conversion = leads at the last stage / leads at the first
+    The `top_n` groups with most leads (then by name) whose name contains `search` (any case; all
+    when empty) are kept by name, the rest merged into one "Other (k groups)" row and blanks into
+    "(blank)", so the groups sum to the funnel's total (lib.segments.top_groups: ``groups`` = 1 or k,
+    ``other`` marks the merged row). conversion = leads at the last stage / leads at the first
     (ratio 0–1) with a 95% Wilson interval; `small` marks groups with fewer than `min_group` leads.
     """
-    if by not in ("source", "campaign"):
-        raise ValueError(by)
-    if by not in src.columns:
-        raise BoundaryError(f"The leads file has no {by} column, so there is no breakdown by {by}. "
-                            "Map it under “Columns” if the file has one.")
-    sql, params = cohort_sql(src, stages, start, end, window_days)
+    segment = _segment_arg(con, src, by)
+    sql, params = cohort_sql(src, stages, start, end, window_days, segment)
     counts = ", ".join(f"COUNT(*) FILTER (WHERE in{k}) AS {q(label)}" for k, label in enumerate(stages))
-    sql += (",\ng AS (SELECT *, COALESCE(NULLIF(trim(CAST(" + by + " AS VARCHAR)), ''), '(blank)') AS grp "
-            "FROM cohort WHERE in0),\n"
-            "ranked AS (SELECT grp, ROW_NUMBER() OVER (ORDER BY COUNT(*) DESC, grp) AS rn FROM g GROUP BY grp)\n"
-            "SELECT CASE WHEN rn <= ? THEN g.grp ELSE 'Other' END AS \"group\", " + counts + "\n"
-            "FROM g JOIN ranked USING (grp) GROUP BY 1 ORDER BY MIN(rn)")
-    params.append(int(top_n))
-    frame = _group_columns(con.execute(sql, params).df(), stages)
+    sql += (f",\ng AS (SELECT *, {segments.group_sql(q('segment' if segment else by))} AS grp FROM cohort WHERE in0)\n"
+            f"SELECT grp AS \"group\", {counts}\nFROM g GROUP BY 1 ORDER BY COUNT(*) DESC, 1")
+    every = con.execute(sql, params).df()
+    frame = _group_columns(segments.top_groups(every, "group", list(stages), top_n, search), stages)
     frame["small"] = frame[stages[0]] < min_group
     return MetricResult(frame, sql, params, _exclusions(con, src, stages))
 
@@ -701,7 +728,7 @@ def conversion_tests(con, src: FunnelSource, stages: list[str], groupings: list[
     """Step conversion of each source/campaign group against all other leads, as one family.
 
     For each grouping in `groupings` ('source', 'campaign'), each group of `funnel_by_group` (top
-    `top_n`, the rest as "Other"; "Other" and "(blank)" are mixes and not tested) and each step
+    `top_n`, the rest as "Other (k groups)"; it and "(blank)" are mixes and not tested) and each step
     k−1 → k: rate = the group's leads at k ÷ its leads at k−1 (within the window), rest = the same
     over all other leads; `two_proportion_test` (Fisher's exact when a cell expects under 5) when the
     group and the rest both have ≥ `min_group` leads at k−1. The family is every (grouping, group,
@@ -715,7 +742,7 @@ def conversion_tests(con, src: FunnelSource, stages: list[str], groupings: list[
         frame = funnel_by_group(con, src, stages, by, start, end, window_days, top_n).frame
         totals = frame[stages].sum()
         for _, r in frame.iterrows():
-            if r["group"] in ("Other", "(blank)"):
+            if r["other"] or r["group"] == segments.BLANK:
                 continue
             for k in range(1, len(stages)):
                 n, x = int(r[stages[k - 1]]), int(r[stages[k]])

@@ -158,7 +158,7 @@ else:
     groups = m.group_retention(con, table, attribute, opts, top, search)
     gframe = m.mark_small(groups.frame, ws.thresholds["min_group_size"])
     if search.strip() and len(gframe) and gframe["other"].all():
-        st.info(f"No {label} contains “{search.strip()}”.")
+        st.info(f"No {escape_md(label)} contains “{escape_md(search.strip())}”.")
     st.altair_chart(charts.retention_curves(gframe, unit, group="group", title=f"Retention by {label}"),
                     width="stretch", height=CHART_HEIGHT)
     varying = int(gframe["varying_users"].iloc[0]) if len(gframe) else 0

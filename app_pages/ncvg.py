@@ -186,7 +186,7 @@ if options:
     by_segment = m.value_by_segment(con, b, customers.table, segment, start, end)
     shown = m.top_segments(by_segment.frame, top, search)
     if search.strip() and not (~shown["other"]).any():
-        st.info(f"No {label} contains “{search.strip()}”.")
+        st.info(f"No {escape_md(label)} contains “{escape_md(search.strip())}”.")
     st.altair_chart(charts.value_by_group_chart(shown, "segment", f"Value by {label}", b.currency, vl),
                     width="stretch")
     show_table(shown.drop(columns=["groups", "other"]).rename(columns={"segment": label}), width="stretch")

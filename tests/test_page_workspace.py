@@ -47,3 +47,22 @@ def test_an_unknown_id_starts_a_new_workspace_with_a_plain_message():
     assert not at.exception, at.exception
     assert any("not yours or not shared" in w.value for w in at.warning)
     assert not at.session_state["workspace"].datasets
+
+
+def test_with_sign_in_only_the_owner_opens_the_id(monkeypatch):
+    from lib.datasets import Workspace
+    from lib.sample import load_samples
+    from ui import workspaces
+
+    ws = Workspace()
+    load_samples(ws, kinds=["nps_responses"])
+    wid = store.Store().save(ws.snapshot(), owner="ana@example.com")
+    ws.close()
+    for who, opens in [("bob@example.com", False), (None, False), ("ana@example.com", True)]:
+        monkeypatch.setattr(workspaces, "owner", lambda who=who: who)  # as if signed in as `who`
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.query_params["w"] = wid
+        at.run()
+        assert not at.exception, at.exception
+        assert list(at.session_state["workspace"].datasets) == (["nps_responses"] if opens else [])
+        assert any("not yours or not shared" in w.value for w in at.warning) != opens

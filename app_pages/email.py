@@ -203,7 +203,8 @@ else:
                   "click_rate", *[c for c in ("unsubscribe_rate", "spam_rate") if groups.frame[c].notna().any()],
                   "small"]
     table(groups.frame[group_cols], "email_by_topic")
-    st.caption("Topics beyond the 8 largest are summed in “Other”, so the rows add up to the total. Intervals are "
+    st.caption("Topics beyond the 8 largest are summed in one “Other (k groups)” row, so the rows add up to the "
+               "total; pick any topic with the Topics filter above to see it alone. Intervals are "
                "cluster-robust by send (rates vary from send to send far more than recipients would; a topic "
                "of one send gets its exact binomial interval). “small” marks groups under the smallest readable size.")
     show_sql(groups)

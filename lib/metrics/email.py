@@ -499,7 +499,8 @@ ORDER BY period{group}"""
 
 def rates_by_group(con, data: EmailData, filters: Filters, by: str = "topic", top: int = 8,
                    min_n: int = 30) -> MetricResult:
-    """Pooled rates per topic or list over the range, biggest `top` groups by delivered, rest as 'Other'.
+    """Pooled rates per topic or list over the range, biggest `top` groups by delivered, the rest
+    summed in one row 'Other (k groups)'.
 
     Groups sum to the total (the Other row keeps the rest). Adds 95 % intervals for open rate,
     CTOR and unsubscribe rate (`<rate>_low`, `<rate>_high`) that are cluster-robust by send
@@ -523,8 +524,8 @@ ranked AS (
     FROM sends GROUP BY {by}
 ),
 sums AS (
-    SELECT CASE WHEN r.rk <= ? THEN s.{by} ELSE '{OTHER}' END AS {by}, MIN(r.rk) AS rk, {_resum_sql()},
-           {lists}
+    SELECT CASE WHEN r.rk <= ? THEN s.{by} ELSE '{OTHER}' END AS {by}, MIN(r.rk) AS rk,
+           count(DISTINCT s.{by}) AS groups, {_resum_sql()}, {lists}
     FROM sends s JOIN ranked r ON r.grp = s.{by} GROUP BY 1
 )
 SELECT *, {_rates_sql()} FROM sums ORDER BY rk"""
@@ -540,7 +541,10 @@ SELECT *, {_rates_sql()} FROM sums ORDER BY rk"""
             highs.append(ci["high"].iloc[0] if len(ci) else math.nan)
         frame[f"{key}_low"], frame[f"{key}_high"] = lows, highs
     frame["small"] = frame["delivered"] < min_n
-    return MetricResult(frame, sql, all_params, dict(data.excluded))
+    # the merged row says how many groups it holds, like every page's breakdown ("Other (12 groups)")
+    merged = frame[by] == OTHER
+    frame.loc[merged, by] = [f"{OTHER} ({k} group{'' if k == 1 else 's'})" for k in frame.loc[merged, "groups"]]
+    return MetricResult(frame.drop(columns="groups"), sql, all_params, dict(data.excluded))
 
 
 def campaign_table(con, data: EmailData, filters: Filters) -> MetricResult:

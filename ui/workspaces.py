@@ -98,6 +98,7 @@ def workspace_file_section() -> None:
     upload = right.file_uploader("Open workspace", type=["boundary"], key="open_workspace",
                                  help="A .boundary file saved from Boundary. It replaces what is loaded here.")
     if upload is None:
+        st.session_state.pop(_OPENED, None)  # the same file, added again later, opens again
         return
     data = upload.getvalue()
     if st.session_state.get(_OPENED) == digest(data):

@@ -352,11 +352,16 @@ class Workspace:
             datasets.append((Dataset(**entry), fixes))
         staged = [d for d, _ in datasets if d.table]
         with self._database.cursor() as cursor:
-            for dataset in staged:
-                cursor.register("_incoming", snap.tables[dataset.kind])
-                cursor.execute(f"CREATE OR REPLACE TABLE {quote_ident('_restoring_' + dataset.kind)} "
-                               "AS SELECT * FROM _incoming")
-                cursor.unregister("_incoming")
+            try:
+                for dataset in staged:
+                    cursor.register("_incoming", snap.tables[dataset.kind])
+                    cursor.execute(f"CREATE OR REPLACE TABLE {quote_ident('_restoring_' + dataset.kind)} "
+                                   "AS SELECT * FROM _incoming")
+                    cursor.unregister("_incoming")
+            except Exception:
+                for dataset in staged:
+                    cursor.execute(f"DROP TABLE IF EXISTS {quote_ident('_restoring_' + dataset.kind)}")
+                raise
             for kind in list(self.datasets):
                 self.remove(kind)
             for dataset in staged:

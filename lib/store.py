@@ -31,6 +31,7 @@ import os
 import re
 import secrets
 import shutil
+import time
 import zipfile
 import zlib
 from dataclasses import fields
@@ -52,6 +53,7 @@ MAX_UNPACKED_BYTES = 4 * 1024**3  # all files of one workspace, uncompressed
 MAX_RATIO = 200  # uncompressed ÷ compressed, per zip entry over 1 MB (Parquet and CSV stay far below)
 MAX_ENTRIES = 100
 MAX_MANIFEST_BYTES = 50 * 1024**2
+STALE_SECONDS = 3600  # a staging folder this old is a crashed save's
 
 _ID = re.compile(r"[A-Za-z0-9_-]{20,64}")
 _FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,120}")
@@ -331,7 +333,10 @@ class Store:
         os.replace(folder / ".current.tmp", folder / "current")  # the switch: old or new, never half
         _fsync_dir(folder)
         for old in folder.iterdir():
-            if old.is_dir() and old.name != version:
+            # Older versions go at once; a staging folder only once stale, since another tab (or
+            # replica) may be saving the same workspace right now.
+            if old.is_dir() and old.name != version and (
+                    old.name.startswith("v-") or time.time() - old.stat().st_mtime > STALE_SECONDS):
                 shutil.rmtree(old, ignore_errors=True)
         return workspace_id
 
@@ -345,11 +350,14 @@ class Store:
             raise StoreError(f"Saved workspace {workspace_id} is damaged (its pointer names {version!r}).")
         path = folder / version
         name = f"Saved workspace {workspace_id}"
-        try:
-            data = _read(path / MANIFEST, MAX_MANIFEST_BYTES)
-        except FileNotFoundError as exc:
-            raise StoreError(f"{name} is damaged: its manifest is missing.") from exc
-        return path, read_manifest(data, name)
+        if not (path / MANIFEST).is_file():
+            # Two saves of one workspace at once (two tabs): the later one removed the version the
+            # earlier one then pointed `current` at. The newest complete version is the last save.
+            complete = [v for v in folder.glob("v-*") if (v / MANIFEST).is_file()]
+            if not complete:
+                raise StoreError(f"{name} is damaged: its manifest is missing.")
+            path = max(complete, key=lambda v: (v / MANIFEST).stat().st_mtime)
+        return path, read_manifest(_read(path / MANIFEST, MAX_MANIFEST_BYTES), name)
 
     def load(self, workspace_id: str, owner: str | None = None) -> Snapshot:
         """The saved workspace; refused unless its owner is `owner` (both None without sign-in)."""

@@ -115,11 +115,12 @@ def test_a_crash_mid_save_leaves_the_previous_save(sample_ws, tmp_path, monkeypa
         s.save(sample_ws.snapshot(), wid)
     monkeypatch.setattr(store.os, "replace", real_replace)
     assert len(s.load(wid).body["datasets"]) == 1
-    # the next good save wins and clears the leftovers
+    # the next good save wins and clears the leftovers (a crashed save's staging folder once stale)
+    monkeypatch.setattr(store, "STALE_SECONDS", 0)
     s.save(sample_ws.snapshot(), wid)
     assert len(s.load(wid).body["datasets"]) == len(SAMPLE_FILES)
-    assert sorted(p.name for p in (tmp_path / wid).iterdir())[0] == "current"
-    assert len(list((tmp_path / wid).iterdir())) == 2  # `current` and one version folder
+    left = sorted(p.name for p in (tmp_path / wid).iterdir())
+    assert left[0] == "current" and len(left) == 2 and left[1].startswith("v-")  # and one version folder
     first.close()
 
 
@@ -280,3 +281,31 @@ def test_opening_writes_nothing(good_file, tmp_path, monkeypatch):
     refused(rezip(files))
     store.unpack(good_file, "good.boundary")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_two_tabs_saving_at_once_leave_a_readable_workspace(tmp_path):
+    """Tab B's save removes the version tab A then points `current` at: the newest complete one is read."""
+    s = Store(tmp_path)
+    ws = Workspace()
+    load_samples(ws, kinds=["email_campaigns"])
+    wid = s.save(ws.snapshot())
+    (tmp_path / wid / "current").write_text("v-0000000000000000")  # A's version, removed by B
+    assert s.load(wid).body["datasets"][0]["kind"] == "email_campaigns"
+    stale = tmp_path / wid / ".tmp-fresh"
+    stale.mkdir()  # another save under way: left alone by this one
+    s.save(ws.snapshot(), wid)
+    assert stale.exists()
+    ws.close()
+
+
+def test_a_restore_that_fails_halfway_leaves_the_workspace_as_it_was(sample_ws):
+    snap = sample_ws.snapshot()
+    del snap.tables["leads"]  # a table missing after others were copied in
+    ws = Workspace()
+    load_samples(ws, kinds=["email_campaigns"])
+    with pytest.raises(KeyError):
+        ws.restore(snap)
+    assert list(ws.datasets) == ["email_campaigns"]
+    tables = [r[0] for r in ws.con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
+    assert tables == ["email_campaigns"]
+    ws.close()

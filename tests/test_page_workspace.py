@@ -67,3 +67,28 @@ def test_with_sign_in_only_the_owner_opens_the_id(monkeypatch):
         assert not at.exception, at.exception
         assert list(at.session_state["workspace"].datasets) == (["nps_responses"] if opens else [])
         assert any("not yours or not shared" in w.value for w in at.warning) != opens
+
+
+def test_a_column_fix_survives():
+    at = sample_page("app_pages/nps.py")
+    wid = at.session_state["workspace_id"]
+    comment = next(s for s in at.selectbox if s.key and s.key.startswith("map_nps_nps_responses_")
+                   and s.key.endswith("_comment"))
+    comment.set_value("— not in file —").run()
+    assert not at.exception, at.exception
+    assert "comment" not in at.session_state["workspace"].datasets["nps_responses"].mapping
+
+    again = AppTest.from_file(APP, default_timeout=120)
+    again.query_params["w"] = wid
+    again.run()
+    again.switch_page("app_pages/nps.py").run()
+    assert not again.exception, again.exception
+    restored = again.session_state["workspace"].datasets["nps_responses"]
+    assert "comment" not in restored.mapping
+    assert {t.label: t.value for t in again.metric} == {t.label: t.value for t in at.metric}
+    # and it can be fixed back in the new session (the upload's bytes came along)
+    comment = next(s for s in again.selectbox if s.key and s.key.startswith("map_nps_nps_responses_")
+                   and s.key.endswith("_comment"))
+    comment.set_value("Comment").run()
+    assert not again.exception, again.exception
+    assert again.session_state["workspace"].datasets["nps_responses"].mapping["comment"] == "Comment"

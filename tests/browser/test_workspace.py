@@ -70,3 +70,22 @@ def test_saved_file_opens_in_a_fresh_browser(page, browser, app_url, tmp_path):
     go(other, "NPS")
     assert figures(other) == before
     context.close()
+
+
+def test_a_server_restart_keeps_the_workspace(browser):
+    from tests.browser.conftest import running_app
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    with running_app() as url:  # saves to the tests' BOUNDARY_DATA_DIR (tests/conftest.py)
+        open_page(page, url)
+        page.get_by_role("button", name="Load sample data").click()
+        wait_idle(page)
+        go(page, "NPS")
+        wid = workspace_id(page)
+        before = figures(page)
+    with running_app() as url:  # a new server process: nothing of the old one in memory
+        open_page(page, url, f"nps?w={wid}")
+        assert figures(page) == before
+    context.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 from hypothesis import given
@@ -242,3 +243,24 @@ def test_sweep_releases_a_session_that_never_made_a_workspace(clean_registry):
     assert sessions.sweep(0, lambda s: False, ttl=2, grace=1, on_release=released.append) == []
     assert sessions.sweep(4, lambda s: False, ttl=2, grace=1, on_release=released.append) == ["signin"]
     assert released == ["signin"] and clean_registry == {}
+
+
+def test_upload_guard_survives_the_app_modules_being_imported_again(upload_mgr):
+    # On a source change Streamlit imports ui.sessions afresh (a new module with empty globals) while
+    # the upload manager lives on. The old wrapper checked the old, empty list: every upload got 403.
+    import importlib.util
+
+    sessions._UPLOADERS.add("before-reload")
+    spec = importlib.util.spec_from_file_location("ui_sessions_reimported", sessions.__file__)
+    fresh = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = fresh  # dataclasses look their module up there
+    try:
+        spec.loader.exec_module(fresh)
+    finally:
+        del sys.modules[spec.name]
+    fresh.guard_uploads(upload_mgr)  # app.py's track_session() on the next run
+    fresh._UPLOADERS.add("after-reload")  # allow_uploads() in the new module
+    upload_mgr.add_file(session_id="after-reload", file=_rec("a", 10))
+    upload_mgr.add_file(session_id="before-reload", file=_rec("a", 10))
+    assert len(upload_mgr.get_files("after-reload", ["a"])) == 1
+    assert len(upload_mgr.get_files("before-reload", ["a"])) == 1

@@ -129,18 +129,33 @@ def take_refusal() -> str | None:
 
 
 def guard_uploads(mgr) -> None:
-    """Wrap the upload manager's `add_file` (called by the upload endpoint) with `check_upload`; once."""
-    if getattr(mgr, "_boundary_guarded", False):
+    """Wrap the upload manager's `add_file` (called by the upload endpoint) with `check_upload`.
+
+    The manager lives as long as the server; this module does not: when a source file changes,
+    Streamlit imports the app's modules afresh. So who may upload (and why an upload was refused) is
+    kept on the manager, shared by every import of this module, and the wrapper is replaced by the
+    newest import's — otherwise an old wrapper checked an old, empty list and refused everyone (403).
+    """
+    global _UPLOADERS, _REFUSED
+    shared = mgr.__dict__.setdefault("_boundary_uploaders", set())
+    refused = mgr.__dict__.setdefault("_boundary_refused", {})
+    if _UPLOADERS is not shared:
+        shared |= _UPLOADERS
+        _UPLOADERS = shared
+    if _REFUSED is not refused:
+        refused.update(_REFUSED)
+        _REFUSED = refused
+    if getattr(mgr, "_boundary_guard", None) is check_upload:
         return
-    store = mgr.add_file
+    store = type(mgr).add_file  # the class's own method: the instance's is this wrapper after a reload
 
     def add_file(session_id: str, file) -> None:
         with _UPLOAD_LOCK:
             check_upload(session_id, len(file.data), held_bytes(mgr, session_id, file.file_id))
-            store(session_id=session_id, file=file)
+            store(mgr, session_id=session_id, file=file)
 
     mgr.add_file = add_file
-    mgr._boundary_guarded = True
+    mgr._boundary_guard = check_upload
 
 
 def release_with_session(ws: Workspace) -> None:

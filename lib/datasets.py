@@ -329,14 +329,15 @@ class Workspace:
         description, the user's column fixes, each ready table as Arrow (read out of DuckDB in
         memory: the sandboxed connection never touches a file), the uploaded bytes, thresholds."""
         snap = Snapshot({"datasets": [], "thresholds": dict(self.thresholds.values)})
-        for kind, dataset in list(self.datasets.items()):
-            entry = asdict(dataset)
-            entry["fixes"] = dict(self._fixes.get((dataset.digest, kind), {}))
-            snap.body["datasets"].append(entry)
-            if dataset.table:
-                snap.tables[kind] = self.con.sql(f"SELECT * FROM {quote_ident(dataset.table)}").to_arrow_table()
-            if kind in self._sources:
-                snap.sources[kind] = self._sources[kind]
+        with self._database.cursor() as cursor:  # fresh: this thread's cursor may hold a page's result
+            for kind, dataset in list(self.datasets.items()):
+                entry = asdict(dataset)
+                entry["fixes"] = dict(self._fixes.get((dataset.digest, kind), {}))
+                snap.body["datasets"].append(entry)
+                if dataset.table:
+                    snap.tables[kind] = cursor.sql(f"SELECT * FROM {quote_ident(dataset.table)}").to_arrow_table()
+                if kind in self._sources:
+                    snap.sources[kind] = self._sources[kind]
         return snap
 
     def restore(self, snap: "Snapshot") -> None:
@@ -363,7 +364,11 @@ class Workspace:
                     cursor.execute(f"DROP TABLE IF EXISTS {quote_ident('_restoring_' + dataset.kind)}")
                 raise
             for kind in list(self.datasets):
-                self.remove(kind)
+                old = self.datasets.pop(kind)
+                for kept in (self._tables, self._workbooks, self._sources):
+                    kept.pop(kind, None)
+                if old.table:
+                    cursor.execute(f"DROP TABLE IF EXISTS {quote_ident(old.table)}")
             for dataset in staged:
                 cursor.execute(f"ALTER TABLE {quote_ident('_restoring_' + dataset.kind)} "
                                f"RENAME TO {quote_ident(dataset.table)}")

@@ -309,3 +309,16 @@ def test_a_restore_that_fails_halfway_leaves_the_workspace_as_it_was(sample_ws):
     tables = [r[0] for r in ws.con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
     assert tables == ["email_campaigns"]
     ws.close()
+
+
+def test_snapshot_and_restore_work_while_a_page_holds_a_result(sample_ws):
+    """A page may leave an unfinished result on its thread's cursor; DuckDB 2.0 then refuses other
+    work on that cursor, so saving and restoring use cursors of their own."""
+    ws = Workspace()
+    load_samples(ws, kinds=["email_campaigns", "leads"])
+    ws.con.execute("SELECT * FROM email_campaigns")  # not fetched
+    snap = ws.snapshot()
+    ws.con.execute("SELECT * FROM leads")
+    ws.restore(snap)
+    assert sorted(ws.datasets) == ["email_campaigns", "leads"]
+    ws.close()

@@ -147,13 +147,14 @@ def guard_uploads(mgr) -> None:
         _REFUSED = refused
     if getattr(mgr, "_boundary_guard", None) is check_upload:
         return
-    store = type(mgr).add_file  # the class's own method: the instance's is this wrapper after a reload
+    store = getattr(mgr.add_file, "original", mgr.add_file)  # after a reload: the manager's own, not a wrapper
 
     def add_file(session_id: str, file) -> None:
         with _UPLOAD_LOCK:
             check_upload(session_id, len(file.data), held_bytes(mgr, session_id, file.file_id))
-            store(mgr, session_id=session_id, file=file)
+            store(session_id=session_id, file=file)
 
+    add_file.original = store
     mgr.add_file = add_file
     mgr._boundary_guard = check_upload
 

@@ -68,7 +68,7 @@ def save_if_changed() -> None:
         st.session_state[SAVED_KEY] = key  # a failing disk is reported once, not on every rerun
         try:
             workspace_id = store.Store().save(ws.snapshot(), workspace_id, owner=owner())
-        except (OSError, BoundaryError) as exc:
+        except Exception as exc:  # noqa: BLE001 — saving must never break the page it follows
             st.warning(f"This workspace could not be saved on the server ({escape_md(exc)}); it stays in this "
                        "session only. Use “Save workspace” on Home to keep a copy.")
             return

@@ -98,10 +98,23 @@ def test_average_curve_weighted_over_complete_cells():
     # Greenwood on the log scale: var = (4 − 1) / (4 · 1) = 0.75 after month 1 (month 2's step 1 → 1 adds 0);
     # low = 0.25 · exp(−1.96 · √0.75) = 0.0458
     assert curve.loc[1, "lo"] == pytest.approx(0.25 * math.exp(-1.959964 * math.sqrt(0.75)))
+    # money per cohort user over the cohorts at N (not chained): month 0 = (15 + 0 + 0) / 5 = 3;
+    # month 1 = Jan 4 + Feb 0 over 3 + 1 users = 1; month 2 = Jan's 7 / 3 users
+    assert curve["revenue_per_user"].tolist() == pytest.approx([3.0, 1.0, 7 / 3])
     assert all(curve["lo"] <= curve["retention"]) and all(curve["retention"] <= curve["hi"])
     assert c.period_retention(curve.reset_index(), 1) == (pytest.approx(0.25), 4)
     rate, n = c.period_retention(curve.reset_index(), 3)
     assert math.isnan(rate) and n == 0
+
+
+def test_revenue_per_user_is_not_lost_when_sign_up_month_has_no_revenue():
+    # every user pays only from month 1 (sign-ups earn nothing): a chain from month 0's zero gave 0 or nan
+    rows = [("a", "2025-01-05 09:00", None), ("a", "2025-02-05 09:00", 10.0), ("a", "2025-03-05 09:00", 10.0),
+            ("b", "2025-01-06 09:00", None), ("b", "2025-02-06 09:00", 20.0), ("b", "2025-03-31 09:00", None)]
+    curve = c.average_retention(c.retention_matrix(make_table(rows), "activity")).frame.set_index("period")
+    # Jan cohort of 2: month 1 revenue 30 → 15 per user; month 2 (March, complete to 31 Mar) 10 → 5
+    assert curve["revenue_per_user"].tolist() == pytest.approx([0.0, 15.0, 5.0])
+    assert math.isnan(curve.loc[1, "revenue_retention"])  # no month-0 revenue to compare with
 
 
 def _matrix(cells):

@@ -471,8 +471,10 @@ def average_retention(matrix: MetricResult, opts: CohortOptions = CohortOptions(
     ``lo``/``hi``: 95% interval on the log scale with Greenwood's variance Σ (n − r) / (n · r)
     over the steps (n = retained at N − 1, r = retained at N; steps with r ≥ n add 0), plus the
     Wilson width of period 0 — an approximation (a "returned in N" user need not have been
-    retained at N − 1). revenue_per_user(N) and revenue_retention(N) (÷ period 0) are chained the
-    same way from Σ revenue(c, N) ÷ Σ revenue(c, N − 1). A period with no complete cohort is left out.
+    retained at N − 1). revenue_retention(N) (÷ period 0) is chained the same way from
+    Σ revenue(c, N) ÷ Σ revenue(c, N − 1) (nan when period 0 had no revenue);
+    revenue_per_user(N) = Σ_{S_N} revenue(c, N) ÷ Σ_{S_N} size(c), money per cohort user over the
+    same cohorts, not chained. A period with no complete cohort is left out.
     """
     frame = _weighted_curve(matrix.frame.assign(grp="All"))
     return MetricResult(frame.drop(columns=["grp"]), matrix.sql, matrix.params, matrix.excluded)
@@ -516,7 +518,10 @@ def _weighted_curve(matrix: pd.DataFrame) -> pd.DataFrame:
                 var += (den - num) / (den * num)
             rev_num, rev_den = float(revenue.loc[step_set, n].sum()), float(revenue.loc[step_set, n - 1].sum())
             ratio = rev_num / rev_den if rev_den > 0 else (0.0 if rev_num == 0 else math.nan)
-            rpu, rr = rpu * ratio, rr * ratio
+            rr = rr * ratio
+            # money per cohort user is no survival share: averaged over the cohorts at N, not chained
+            # (period 0 often has no revenue at all — sign-ups — and a chain from 0 stays 0 or nan)
+            rpu = rev_num / float(size[step_set].sum())
             half = Z95 * math.sqrt(var)
             lo, hi = ((level * math.exp(-half), min(1.0, level * math.exp(half))) if level > 0
                       else (0.0, 0.0) if level == 0 else (math.nan, math.nan))

@@ -92,3 +92,16 @@ def test_a_column_fix_survives():
     comment.set_value("Comment").run()
     assert not again.exception, again.exception
     assert again.session_state["workspace"].datasets["nps_responses"].mapping["comment"] == "Comment"
+
+
+def test_a_failing_save_is_one_plain_warning(monkeypatch):
+    def broken(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(store.Store, "save", broken)
+    at = sample_page("app_pages/nps.py")  # asserts no exception on the way
+    assert "workspace_id" not in at.session_state
+    assert [t.label for t in at.metric][:1] == ["NPS"]
+    warnings = [w.value for w in at.warning if "could not be saved" in w.value]
+    assert warnings == ["This workspace could not be saved on the server (No space left on device); it stays in "
+                        "this session only. Use “Save workspace” on Home to keep a copy."]

@@ -65,14 +65,15 @@ def save_if_changed() -> None:
     workspace_id = st.session_state.get(WORKSPACE_ID)
     key = ws.state_key()
     if key != st.session_state.get(SAVED_KEY):
-        st.session_state[SAVED_KEY] = key  # a failing disk is reported once, not on every rerun
         try:
             workspace_id = store.Store().save(ws.snapshot(), workspace_id, owner=owner())
         except Exception as exc:  # noqa: BLE001 — saving must never break the page it follows
+            # tried again on the next run (a run ended by st.rerun would lose a one-off warning)
             st.warning(f"This workspace could not be saved on the server ({escape_md(exc)}); it stays in this "
                        "session only. Use “Save workspace” on Home to keep a copy.")
             return
         st.session_state[WORKSPACE_ID] = workspace_id
+        st.session_state[SAVED_KEY] = key
     if workspace_id:
         # Set on every run, even when st.query_params already holds it: after a page switch or an
         # st.rerun the server's copy can hold the id while the browser's address has lost it.

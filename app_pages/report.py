@@ -10,7 +10,8 @@ from lib.errors import BoundaryError
 from lib.markup import escape_md
 from lib.export import build_workbook
 from lib.periods import GRAINS
-from lib.report import AREA_LABELS, campaign_base_rate, flags_after_campaigns, flags_summary, gather_flags, gather_tables
+from lib.report import (AREA_LABELS, DENSE_CALENDAR_SHARE, campaign_base_rate, flags_after_campaigns, flags_summary,
+                        gather_flags, gather_tables)
 from lib.result import SEVERITIES, flags_frame
 from ui.common import download_csv, excluded_note, sample_button, show_sql, show_table, threshold_editor, workspace
 
@@ -94,11 +95,16 @@ else:
     show_table(after, width="stretch")
     base = campaign_base_rate(flags, campaigns, days)
     if base.flagged and base.shifts:
-        verdict = ("more often than the calendar alone explains" if base.p_value < 0.05 else
-                   "no more often than the calendar alone would make them")
-        st.caption(f"{base.following} of {base.flagged} flagged periods ({base.share:.0%}) follow a campaign; "
-                   f"with the calendar shifted day by day through the {base.shifts} days of the flags' span, "
-                   f"{base.expected_share:.0%} would (the base rate): flags follow campaigns {verdict} "
+        if base.p_value < 0.05:
+            verdict = "flags follow campaigns more often than the calendar alone explains"
+        elif base.expected_share >= DENSE_CALENDAR_SHARE:
+            verdict = ("the calendar is too dense to tell: nearly any flag would follow some campaign, so this "
+                       "says nothing either way — look at the campaigns one by one")
+        else:
+            verdict = "flags follow campaigns no more often than the calendar alone would make them"
+        st.caption(f"{base.following} of {base.flagged} flags ({base.share:.0%}, counted once per area, metric "
+                   f"and period) follow a campaign; with the calendar shifted day by day through the {base.shifts} "
+                   f"days of the flags' span, {base.expected_share:.0%} would (the base rate): {verdict} "
                    f"(calendar-shift permutation test, p = {base.p_value:.2f}).")
 
 st.subheader("Time correlation")

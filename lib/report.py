@@ -114,6 +114,10 @@ def flags_after_campaigns(flags: list[Flag], calendar: pd.DataFrame, days: int) 
     return pairs[columns].reset_index(drop=True)
 
 
+# A calendar so full that this share of flags would follow a campaign by chance cannot tell anything.
+DENSE_CALENDAR_SHARE = 0.8
+
+
 @dataclass(frozen=True)
 class CampaignBaseRate:
     """How often flags follow a campaign, against how often they would by the calendar alone."""

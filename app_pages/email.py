@@ -81,8 +81,9 @@ if data.has("machine_opens") or data.has("scanner_clicks"):
                f"click within {ws.thresholds['email_scanner_seconds']:g} s of delivery).")
 elif data.last_send >= pd.Timestamp(EMAIL_MPP_START):
     st.info("This file has no machine-open counts. Opens after September 2021 are inflated by Apple Mail "
-            "Privacy Protection and security scanners, so open-rate flags are downgraded: lean on click rate "
-            "and click-to-open rate.")
+            "Privacy Protection and security scanners, so open-rate threshold flags after that date are one "
+            "step less severe (own-history flags compare opens inflated alike): lean on click rate and "
+            "click-to-open rate.")
 excluded_note(current)
 show_sql(current)
 

@@ -128,7 +128,7 @@ found = m.segment_columns(con, dataset, int(th["min_group_size"]))
 segments = {c.column: c for c in found}
 if not found:
     st.info("The file has no other text column to break the NPS down by (plan, region, company…): every other "
-            "column is blank, different on every row (an id), or a number with many values.")
+            "column is blank, the same on every row, different on every row (an id), or a number with many values.")
 else:
     first = segment_default(found)
     left, mid, right = st.columns([2, 1, 2])

@@ -44,8 +44,9 @@ def group_sql(column_sql: str) -> str:
 def segment_columns(con, table: str, columns: dict[str, str], min_n: int = 30) -> list[SegmentColumn]:
     """The columns of `columns` (table column → file column name) usable as a segment, in the
     file's order: text columns with any number of values, other columns with at most MAX_LEVELS;
-    never a column whose every value is different in a file of more than one row (an identifier)
-    or one that is blank throughout. `min_n` only feeds `readable_rows`."""
+    never a column whose every value is different in a file of more than one row (an identifier),
+    one with a single value throughout (nothing to compare: Prep Air's Airline) or one that is blank
+    throughout. `min_n` only feeds `readable_rows`."""
     types = dict(con.execute(
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ?", [table]).fetchall())
     t = quote_ident(table)
@@ -62,7 +63,7 @@ SELECT count(*), coalesce(sum(k), 0), coalesce(sum(k) FILTER (WHERE k >= ?), 0),
 FROM g""", [int(min_n), BLANK]).fetchall()[0]
         text = types[column] in TEXT_TYPES
         identifier = rows > 1 and levels == rows
-        if filled and not identifier and (text or levels <= MAX_LEVELS):
+        if filled and levels > 1 and not identifier and (text or levels <= MAX_LEVELS):
             out.append(SegmentColumn(column, label, int(levels), int(rows), int(readable)))
     return out
 

@@ -44,9 +44,13 @@ def frequency_chart(periods: pd.DataFrame) -> alt.Chart:
                                                     range=[OK_COLOUR, MUTED]), title=None),
         tooltip=[alt.Tooltip("period:T", title="Period"), alt.Tooltip("sends:Q", title="Campaigns"),
                  alt.Tooltip("emails_per_recipient_week:Q", title="Emails / recipient / week", format=".2f")])
-    line = base.mark_line(point=True, color="#ff7f0e").encode(
-        y=alt.Y("emails_per_recipient_week:Q", title="Emails per recipient per week (orange)"))
-    return alt.layer(bars, line).resolve_scale(y="independent").properties(
+    y = alt.Y("emails_per_recipient_week:Q", title="Emails per recipient per week (orange)")
+    # the line joins complete periods only; a part-period's rate (its few days scaled to a week) is a
+    # hollow grey point, not a spike on the line
+    line = base.transform_filter(alt.datum.status == "complete").mark_line(point=True, color="#ff7f0e").encode(y=y)
+    partial = base.transform_filter(alt.datum.status != "complete").mark_point(
+        filled=False, color=MUTED, size=60).encode(y=y)
+    return alt.layer(bars, alt.layer(line, partial)).resolve_scale(y="independent").properties(
         title="How often customers get email", height=340)  # two axes' titles eat into the plot
 
 

@@ -16,10 +16,10 @@ def workspace_id(page) -> str:
 
 
 def figures(page) -> list[str]:
-    """Every tile (label and value) and the flags table's rows as the reader sees them."""
-    tiles = page.locator("[data-testid='stMetric']").all_inner_texts()
-    assert tiles, "no tiles on the page"
-    return tiles
+    """Every tile (label and value) as the reader sees it."""
+    page.locator("[data-testid='stMetric']").first.wait_for()  # a loaded machine renders late
+    wait_idle(page)
+    return page.locator("[data-testid='stMetric']").all_inner_texts()
 
 
 def go(page, title: str) -> None:

@@ -91,6 +91,7 @@ def read_table(file_name: str, data: bytes, sheet: str | None = None,
     if ext in EXCEL_EXTENSIONS:
         table = _read_excel(file_name, data, ext, sheet, score_header)
     elif ext in TEXT_EXTENSIONS:
+        _refuse_packed_text(file_name, data)
         table = _read_text(file_name, data)
     else:
         raise FileReadError(
@@ -104,6 +105,25 @@ def read_table(file_name: str, data: bytes, sheet: str | None = None,
         where = f" (sheet '{table.sheet}')" if table.sheet else ""
         raise FileReadError(f"{file_name}{where} has a header but no data rows. Export it again with data.")
     return table
+
+
+# Signatures of packed or binary files that arrive with a text file's name (read as text, their
+# bytes became one garbled "row" or a header without data).
+_PACKED = {b"\x1f\x8b": "compressed with gzip", b"PK\x03\x04": "a zip archive (or a workbook)",
+           b"%PDF": "a PDF document", b"\xfd7zXZ": "compressed with xz"}
+
+
+def _refuse_packed_text(file_name: str, data: bytes) -> None:
+    """Refuse a .csv/.txt whose bytes are a packed or binary file, saying what it is.
+
+    >>> _refuse_packed_text("a.csv", b"%PDF-1.7 ...")
+    Traceback (most recent call last):
+    lib.errors.FileReadError: a.csv is a PDF document, not a text file. Unpack it (or export it again as CSV) and upload the .csv inside.
+    """
+    for magic, what in _PACKED.items():
+        if data.startswith(magic):
+            raise FileReadError(f"{file_name} is {what}, not a text file. Unpack it (or export it again as "
+                                "CSV) and upload the .csv inside.")
 
 
 # ---------------------------------------------------------------- header detection

@@ -216,8 +216,10 @@ CASES = [
     Case("title_rows_only.csv", lambda: lines("Campaign report", "Generated 2025-01-01"), rows_in=1, ready=False),
     # ---- not a CSV at all
     Case("garbage.csv", _garbage),
-    Case("pdf_named.csv", _pdf_named_csv),
-    Case("gzipped.csv", lambda: gzip.compress(lines(EMAIL, email_rows(20)))),
+    Case("pdf_named.csv", _pdf_named_csv, refused=r"^pdf_named\.csv is a PDF document, not a text file"),
+    # gzip writes the time into its header: some runs read as one garbled row, some as a bare header
+    Case("gzipped.csv", lambda: gzip.compress(lines(EMAIL, email_rows(20))),
+         refused=r"^gzipped\.csv is compressed with gzip, not a text file"),
     Case("no_line_break.csv", lambda: b"x," * 9_000_000, refused=r"^no_line_break\.csv: its first 16 MB hold no line break"),
     # ---- encodings and bytes
     Case("utf16_without_bom.csv", _utf16_no_bom, ["nps_responses"], rows_in=20, ready=True),

@@ -4,6 +4,7 @@ the system Chromium. Skipped with a reason where Chromium is not installed (CI i
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -92,6 +93,11 @@ def open_page(page, app_url: str, path: str = "") -> None:
     """Open a page of the app and wait until Streamlit has finished running it."""
     page.goto(f"{app_url}/{path}")
     wait_idle(page)
+
+
+def page_url(path: str) -> re.Pattern:
+    """A page's URL, with or without the workspace id Boundary keeps in it (`/email?w=…`)."""
+    return re.compile(rf"/{re.escape(path)}(\?.*)?$")
 
 
 def wait_idle(page, timeout: float = 60_000) -> None:

@@ -18,7 +18,7 @@ import threading
 
 import pytest
 
-from tests.browser.conftest import _free_port, open_page, running_app, wait_idle
+from tests.browser.conftest import _free_port, open_page, page_url, running_app, wait_idle
 from tests.browser.test_upload_abuse import held_upload_bytes, put_file, watch_session_id
 
 pytestmark = pytest.mark.browser
@@ -109,7 +109,7 @@ def test_allowed_user_signs_in_reaches_pages_and_signs_out(fresh, auth_app_url):
     assert "Ana Analyst" in sidebar.inner_text()
     assert sidebar.get_by_role("button", name="Sign out").is_visible()
     fresh.locator("[data-testid='stSidebarNavLink']", has_text="Email").first.click()
-    fresh.wait_for_url("**/email")
+    fresh.wait_for_url(page_url("email"))
     wait_idle(fresh)
     assert fresh.locator("[data-testid='stFileUploader']").count() >= 1
     assert _heading(fresh) != "Boundary"

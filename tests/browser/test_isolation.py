@@ -14,7 +14,7 @@ import io
 
 import pytest
 
-from tests.browser.conftest import ROOT, open_page, wait_idle
+from tests.browser.conftest import ROOT, open_page, page_url, wait_idle
 from tests.conftest import real_file
 
 pytestmark = pytest.mark.browser
@@ -48,7 +48,7 @@ def _goto(pages, title: str, path: str) -> None:
     for page in pages:
         page.locator("[data-testid='stSidebarNavLink']", has_text=title).first.click()
     for page in pages:
-        page.wait_for_url(f"**/{path}")
+        page.wait_for_url(page_url(path))
         wait_idle(page)
 
 

@@ -4,7 +4,7 @@ still rounds, and the Email page shows the same figures as before."""
 
 import pytest
 
-from tests.browser.conftest import open_page, wait_idle
+from tests.browser.conftest import open_page, page_url, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.browser
 def _goto(page, title: str, path: str) -> None:
     """The sidebar link keeps this session (and its data); a new URL would start an empty one."""
     page.locator("[data-testid='stSidebarNavLink']", has_text=title).first.click()
-    page.wait_for_url(f"**/{path}")
+    page.wait_for_url(page_url(path))
     wait_idle(page)
 
 

@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import open_page, running_app, wait_idle
+from tests.browser.conftest import open_page, page_url, running_app, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -71,10 +71,13 @@ def test_one_session_cannot_hold_more_than_its_upload_cap(browser, capped_url):
     assert held_upload_bytes(page, capped_url) == 700_000
     # a real upload through the page's widget is refused the same way, and the page says why
     page.get_by_role("link", name="Email").first.click()
-    page.locator("[data-testid='stFileUploader'] input[type=file]").first.set_input_files(
-        {"name": "campaigns.csv", "mimeType": "text/csv", "buffer": b"a,b\n" + b"1,2\n" * 100_000})
-    page.get_by_text("status code 413").first.wait_for()  # all Streamlit's widget can say; the reason
-    page.get_by_role("link", name="NPS").first.click()    # is shown on the next run of the session
+    page.wait_for_url(page_url("email"))
+    wait_idle(page)
+    with page.expect_response(lambda r: "/_stcore/upload_file/" in r.url and r.request.method == "PUT") as sent:
+        page.locator("[data-testid='stFileUploader'] input[type=file]").first.set_input_files(
+            {"name": "campaigns.csv", "mimeType": "text/csv", "buffer": b"a,b\n" + b"1,2\n" * 100_000})
+    assert sent.value.status == 413  # the widget marks the file with an error icon: all it can say;
+    page.get_by_role("link", name="NPS").first.click()    # the reason is shown on the next run of the session
     page.get_by_text("at most 1 MB per session").first.wait_for()
     assert held_upload_bytes(page, capped_url) == 700_000
     context.close()
@@ -95,7 +98,7 @@ def test_markdown_in_a_file_is_shown_as_text_not_fetched(browser, capped_url):
     page.on("request", lambda request: fetched.append(request.url) if "leak" in request.url else None)
     open_page(page, capped_url)
     page.get_by_role("link", name="Email").first.click()
-    page.wait_for_url("**/email")
+    page.wait_for_url(page_url("email"))
     wait_idle(page)
     cell = "![cell](http://127.0.0.1:9/leak-cell.png)"
     emails = ("Campaign,Send date,Sent,Delivered,Opens,Clicks\nA,2025-01-06,100,98,20,3\n"
@@ -107,7 +110,7 @@ def test_markdown_in_a_file_is_shown_as_text_not_fetched(browser, capped_url):
     assert cell in _text(main)  # the bad-cell example, as text
     assert "![file](leak-file.png) [link](http:leak-link) :red[alarm] $x$ *b*.csv" in _text(main)
     page.get_by_role("link", name="NPS").first.click()
-    page.wait_for_url("**/nps")
+    page.wait_for_url(page_url("nps"))
     wait_idle(page)
     column = "![col](http://127.0.0.1:9/leak-col.png)"
     survey = (f"Date,Email,Score,{column},Comment\n2025-01-06,a@x.example,9,3,fine\n"

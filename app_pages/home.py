@@ -4,7 +4,7 @@ import streamlit as st
 
 from lib import schemas
 from ui.common import sample_button, show_table, workspace
-from ui.workspaces import workspace_file_section
+from ui.workspaces import saved_on_server, workspace_file_section
 
 st.title("Boundary")
 st.markdown(
@@ -51,5 +51,6 @@ if ws.datasets:
              "Table": d.table or "— columns missing —"} for d in ws.datasets.values()]
     show_table(rows)
     st.caption("Saved on this server as you work: reloading the page, or opening this page's address again "
-               "later, brings it back. It is kept nowhere else.")
+               "later, brings it back. It is kept nowhere else." if saved_on_server() else
+               "Not saved on the server: this tab keeps the data until it closes.")
 workspace_file_section()

@@ -54,6 +54,10 @@ MAX_RATIO = 200  # uncompressed ÷ compressed, per zip entry over 1 MB (Parquet 
 MAX_ENTRIES = 100
 MAX_MANIFEST_BYTES = 50 * 1024**2
 STALE_SECONDS = 3600  # a staging folder this old is a crashed save's
+# Disk one person's saved workspaces may take, and how long an untouched workspace is kept
+# (README "Workspaces"): on a shared link nobody can fill the server's disk, and old data goes.
+QUOTA_MB = float(os.environ.get("BOUNDARY_WORKSPACE_QUOTA_MB", "5000"))
+RETENTION_DAYS = float(os.environ.get("BOUNDARY_WORKSPACE_DAYS", "90"))
 
 _ID = re.compile(r"[A-Za-z0-9_-]{20,64}")
 _FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,120}")
@@ -318,6 +322,14 @@ class Store:
         workspace_id = workspace_id or new_id()
         folder = self._folder(workspace_id)
         manifest, files = encode(snap, owner)
+        self.remove_untouched()
+        size = sum(len(data) for data in files.values())
+        others = sum(w["bytes"] for w in self.list(owner) if w["id"] != workspace_id)
+        if others + size > QUOTA_MB * 1024**2:
+            raise StoreError(
+                f"saving it would take your saved workspaces to {(others + size) / 1e6:,.0f} MB, over the "
+                f"{QUOTA_MB:,.0f} MB each person may keep (BOUNDARY_WORKSPACE_QUOTA_MB). Delete a workspace you "
+                f"no longer need on Home; untouched ones go after {RETENTION_DAYS:g} days")
         folder.mkdir(parents=True, exist_ok=True)
         token = secrets.token_hex(8)
         staging = folder / f".tmp-{token}"
@@ -390,6 +402,20 @@ class Store:
                               "bytes": sum(f["bytes"] for f in manifest["files"].values()),
                               "files": [d.get("file_name") for d in manifest["datasets"] if isinstance(d, dict)]})
         return sorted(found, key=lambda w: w["saved_at"] or "", reverse=True)
+
+    def remove_untouched(self, now: float | None = None) -> list[str]:
+        """Delete every workspace not saved for RETENTION_DAYS (by its `current` pointer's time);
+        returns their ids."""
+        cutoff = (time.time() if now is None else now) - RETENTION_DAYS * 86400
+        removed = []
+        if not self.root.is_dir():
+            return removed
+        for folder in self.root.iterdir():
+            pointer = folder / "current"
+            if valid_id(folder.name) and pointer.is_file() and pointer.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder.name)
+        return removed
 
     def delete(self, workspace_id: str, owner: str | None = None) -> None:
         """Remove the workspace's data from disk at once."""

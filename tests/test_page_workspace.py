@@ -1,6 +1,7 @@
 """Saved workspaces through the app (AppTest): the sample loaded and a threshold changed in one
 session come back, with the same tiles and flags, in a new session opened with ?w=<id>."""
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib import store
@@ -105,3 +106,18 @@ def test_a_failing_save_is_one_plain_warning(monkeypatch):
     warnings = [w.value for w in at.warning if "could not be saved" in w.value]
     assert warnings == ["This workspace could not be saved on the server (No space left on device); it stays in "
                         "this session only. Use “Save workspace” on Home to keep a copy."]
+
+
+def test_deleting_the_saved_copy_removes_it_and_stops_saving():
+    at = sample_page("app_pages/home.py")
+    wid = at.session_state["workspace_id"]
+    at.button(key="delete_workspace").click().run()
+    assert not at.exception, at.exception
+    assert any("deleted from the server" in s.value for s in at.success)
+    with pytest.raises(store.StoreError):
+        store.Store().load(wid)
+    at.switch_page("app_pages/email.py").run()
+    threshold = at.number_input(key="th_email_email_unsubscribe_rate_max")
+    threshold.set_value(threshold.value / 4).run()  # a change after deleting is not saved again
+    assert not at.exception, at.exception
+    assert "workspace_id" not in at.session_state and "w" not in at.query_params

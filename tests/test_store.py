@@ -322,3 +322,34 @@ def test_snapshot_and_restore_work_while_a_page_holds_a_result(sample_ws):
     ws.restore(snap)
     assert sorted(ws.datasets) == ["email_campaigns", "leads"]
     ws.close()
+
+
+def test_each_person_keeps_at_most_the_quota(tmp_path, monkeypatch):
+    s = Store(tmp_path)
+    ws = Workspace()
+    load_samples(ws, kinds=["email_campaigns"])
+    wid = s.save(ws.snapshot(), owner="ana@example.com")
+    one = s.list("ana@example.com")[0]["bytes"]
+    # room for this workspace and a bit: saving it again (same id) fits, a second one does not
+    monkeypatch.setattr(store, "QUOTA_MB", 1.5 * one / 1024**2)
+    assert s.save(ws.snapshot(), wid, owner="ana@example.com") == wid
+    with pytest.raises(StoreError, match="over the .* MB each person may keep .*BOUNDARY_WORKSPACE_QUOTA_MB"):
+        s.save(ws.snapshot(), owner="ana@example.com")
+    assert s.save(ws.snapshot(), owner="bob@example.com")  # the quota is per person
+    assert len(s.list("ana@example.com")) == 1
+    ws.close()
+
+
+def test_untouched_workspaces_are_removed_after_the_retention_days(tmp_path, monkeypatch):
+    import os
+    import time
+
+    s = Store(tmp_path)
+    ws = Workspace()
+    load_samples(ws, kinds=["email_campaigns"])
+    old, fresh = s.save(ws.snapshot()), s.save(ws.snapshot())
+    long_ago = time.time() - (store.RETENTION_DAYS + 1) * 86400
+    os.utime(tmp_path / old / "current", (long_ago, long_ago))
+    assert s.remove_untouched() == [old]
+    assert not (tmp_path / old).exists() and s.load(fresh).body["datasets"]
+    ws.close()

@@ -28,6 +28,8 @@ from ui.common import SAVED_KEY, WORKSPACE_KEY, presenting, workspace
 WORKSPACE_ID = "workspace_id"  # session key: this session's saved workspace id
 _URL_CHECKED = "workspace_url_checked"
 _OPENED = "workspace_file_opened"  # digest of the .boundary file last opened (re-runs see it again)
+_NOT_SAVED = "workspace_not_saved"  # the user deleted this session's saved copy: do not save it again
+_DELETED = "workspace_deleted_message"  # what the delete button's callback has to say, shown once
 
 
 def owner() -> str | None:
@@ -60,7 +62,7 @@ def open_from_url() -> None:
 def save_if_changed() -> None:
     """Save this session's workspace when it changed since the last save; keep its id in the URL."""
     ws = st.session_state.get(WORKSPACE_KEY)
-    if ws is None:
+    if ws is None or st.session_state.get(_NOT_SAVED):
         return
     workspace_id = st.session_state.get(WORKSPACE_ID)
     key = ws.state_key()
@@ -80,6 +82,24 @@ def save_if_changed() -> None:
         st.query_params["w"] = workspace_id
 
 
+def saved_on_server() -> bool:
+    """True while this session's workspace is being saved on the server (not after "Delete")."""
+    return not st.session_state.get(_NOT_SAVED)
+
+
+def _delete_saved() -> None:
+    """The "Delete the saved copy" button: remove it from disk, stop saving this session."""
+    try:
+        store.Store().delete(st.session_state[WORKSPACE_ID], owner())
+    except BoundaryError as exc:
+        st.session_state[_DELETED] = escape_md(exc)
+        return
+    st.session_state[_NOT_SAVED] = True
+    st.session_state.pop(WORKSPACE_ID, None)
+    st.query_params.pop("w", None)
+    st.session_state[_DELETED] = "The saved copy is deleted from the server. This tab keeps the data until it closes."
+
+
 def workspace_file_section() -> None:
     """Home: download this workspace as a .boundary file, or open one."""
     if presenting():
@@ -96,6 +116,14 @@ def workspace_file_section() -> None:
                  "open it on any Boundary with “Open workspace”.")
     else:
         left.caption("Load data first; then “Save workspace” downloads it as one .boundary file.")
+    if st.session_state.get(WORKSPACE_ID):
+        left.button("Delete the saved copy", key="delete_workspace", icon=":material/delete:",
+                    on_click=_delete_saved,  # before the run, so nothing on the page still says "saved"
+                    help="Removes this workspace from the server's disk at once; this tab keeps its data "
+                         "until it closes and does not save it again.")
+    deleted = st.session_state.pop(_DELETED, None)
+    if deleted:
+        (st.success if deleted.startswith("The saved copy") else st.error)(deleted)
     upload = right.file_uploader("Open workspace", type=["boundary"], key="open_workspace",
                                  help="A .boundary file saved from Boundary. It replaces what is loaded here.")
     if upload is None:

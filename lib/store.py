@@ -1,7 +1,8 @@
 """Saved workspaces: one folder per workspace on disk, and the `.boundary` file that carries one.
 
 Both hold the same things: `manifest.json` (a versioned document, `"format": 1`, like nbformat's:
-the datasets' descriptions, column fixes, thresholds, the owner, and a SHA-256 of every data file)
+the datasets' descriptions, column fixes, thresholds, the owner, an optional name, and a SHA-256 of
+every data file)
 beside the data files — each ready table as Parquet (`<kind>.parquet`) and each upload's bytes as
 they came (`<kind>.source`, so a restored dataset can still be re-mapped).
 
@@ -61,6 +62,8 @@ RETENTION_DAYS = float(os.environ.get("BOUNDARY_WORKSPACE_DAYS", "90"))
 
 _ID = re.compile(r"[A-Za-z0-9_-]{20,64}")
 _FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,120}")
+NAME_MAX = 80  # characters in a workspace's name ("My workspaces" on Home)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 NOT_YOURS = "This workspace can't be opened: it is not yours or not shared with you (or it was deleted)."
 
 
@@ -82,11 +85,32 @@ def valid_id(workspace_id: str) -> bool:
     return isinstance(workspace_id, str) and bool(_ID.fullmatch(workspace_id))
 
 
+def clean_name(name: str) -> str:
+    """A workspace name as plain one-line text: control characters and line breaks become single
+    spaces, ends trimmed. Empty or longer than NAME_MAX is refused (pages escape it with escape_md)."""
+    text = " ".join(_CONTROL.sub(" ", name if isinstance(name, str) else "").split())
+    if not text:
+        raise StoreError("A workspace name can't be empty: type a few words.")
+    if len(text) > NAME_MAX:
+        raise StoreError(f"A workspace name has at most {NAME_MAX} characters; this one has {len(text)}.")
+    return text
+
+
+def default_name(files: list, saved_at: str | None) -> str:
+    """What an unnamed workspace is called: its first two file names, else "Workspace of <date>"."""
+    names = [f for f in files if isinstance(f, str) and f]
+    if names:
+        more = f" + {len(names) - 2} more" if len(names) > 2 else ""
+        return (", ".join(names[:2]) + more)[:NAME_MAX]
+    return f"Workspace of {(saved_at or '')[:10] or 'unknown date'}"
+
+
 # ------------------------------------------------------------------ manifest + files
 
 
-def encode(snap: Snapshot, owner: str | None = None) -> tuple[dict, dict[str, bytes]]:
-    """The manifest and the data files (name → bytes) of a snapshot."""
+def encode(snap: Snapshot, owner: str | None = None, name: str | None = None) -> tuple[dict, dict[str, bytes]]:
+    """The manifest and the data files (name → bytes) of a snapshot; `name` only when given
+    (format 1 without a name is still format 1)."""
     files: dict[str, bytes] = {}
     datasets = []
     for entry in snap.body["datasets"]:
@@ -108,6 +132,8 @@ def encode(snap: Snapshot, owner: str | None = None) -> tuple[dict, dict[str, by
         "files": {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
                   for name, data in files.items()},
     }
+    if name is not None:
+        manifest["name"] = name
     return manifest, files
 
 
@@ -321,7 +347,7 @@ class Store:
         """Write a new version of the workspace atomically; returns its id (a new one if None)."""
         workspace_id = workspace_id or new_id()
         folder = self._folder(workspace_id)
-        manifest, files = encode(snap, owner)
+        manifest, files = encode(snap, owner, self._name(workspace_id, owner))
         self.remove_untouched()
         size = sum(len(data) for data in files.values())
         others = sum(w["bytes"] for w in self.list(owner) if w["id"] != workspace_id)
@@ -371,6 +397,17 @@ class Store:
             path = max(complete, key=lambda v: (v / MANIFEST).stat().st_mtime)
         return path, read_manifest(_read(path / MANIFEST, MAX_MANIFEST_BYTES), name)
 
+    def _name(self, workspace_id: str, owner: str | None) -> str | None:
+        """The name the owner gave this workspace, kept across saves (None if none or not theirs)."""
+        if not (self.root / workspace_id / "current").is_file():
+            return None
+        try:
+            _, manifest = self._manifest(workspace_id)
+        except StoreError:
+            return None
+        name = manifest.get("name")
+        return name if manifest.get("owner") == owner and isinstance(name, str) else None
+
     def load(self, workspace_id: str, owner: str | None = None) -> Snapshot:
         """The saved workspace; refused unless its owner is `owner` (both None without sign-in)."""
         path, manifest = self._manifest(workspace_id)
@@ -386,7 +423,8 @@ class Store:
         return decode(manifest, read, f"Saved workspace {workspace_id}")
 
     def list(self, owner: str | None = None) -> list[dict]:
-        """The owner's workspaces, newest first: id, saved_at, bytes, files."""
+        """The owner's workspaces, newest first: id, name (given, else default_name), saved_at,
+        bytes, files."""
         found = []
         if not self.root.is_dir():
             return found
@@ -398,9 +436,13 @@ class Store:
             except StoreError:
                 continue
             if manifest.get("owner") == owner:
-                found.append({"id": folder.name, "saved_at": manifest.get("saved_at"),
-                              "bytes": sum(f["bytes"] for f in manifest["files"].values()),
-                              "files": [d.get("file_name") for d in manifest["datasets"] if isinstance(d, dict)]})
+                files = [d.get("file_name") for d in manifest["datasets"] if isinstance(d, dict)]
+                name = manifest.get("name")
+                found.append({"id": folder.name,
+                              "name": name if isinstance(name, str) and name else default_name(
+                                  files, manifest.get("saved_at")),
+                              "saved_at": manifest.get("saved_at"),
+                              "bytes": sum(f["bytes"] for f in manifest["files"].values()), "files": files})
         return sorted(found, key=lambda w: w["saved_at"] or "", reverse=True)
 
     def remove_untouched(self, now: float | None = None) -> list[str]:
@@ -416,6 +458,24 @@ class Store:
                 shutil.rmtree(folder, ignore_errors=True)
                 removed.append(folder.name)
         return removed
+
+    def rename(self, workspace_id: str, name: str, owner: str | None = None) -> str:
+        """Give the workspace a name (checked by clean_name; returned). Only the current version's
+        manifest is rewritten, atomically (temporary file, fsync, os.replace): its data files and
+        their checksums stay as they are, and a reader sees the old manifest or the new one."""
+        name = clean_name(name)
+        path, manifest = self._manifest(workspace_id)
+        if manifest.get("owner") != owner:
+            raise StoreError(NOT_YOURS)
+        manifest["name"] = name
+        temporary = path / f".{MANIFEST}.{secrets.token_hex(4)}.tmp"
+        try:
+            _write(temporary, json.dumps(manifest, indent=1).encode())
+            os.replace(temporary, path / MANIFEST)
+            _fsync_dir(path)
+        except FileNotFoundError as exc:  # another tab saved a new version meanwhile and removed this one
+            raise StoreError("The workspace was saved again while it was being renamed; rename it once more.") from exc
+        return name
 
     def delete(self, workspace_id: str, owner: str | None = None) -> None:
         """Remove the workspace's data from disk at once."""

@@ -353,3 +353,68 @@ def test_untouched_workspaces_are_removed_after_the_retention_days(tmp_path, mon
     assert s.remove_untouched() == [old]
     assert not (tmp_path / old).exists() and s.load(fresh).body["datasets"]
     ws.close()
+
+
+# ------------------------------------------------------------------ names ("My workspaces" on Home)
+
+
+def test_rename_lists_the_name_keeps_it_across_saves_and_checks_the_owner(tmp_path):
+    s = Store(tmp_path)
+    ws = Workspace()
+    load_samples(ws, kinds=["email_campaigns", "nps_responses"])
+    files = [d.file_name for d in ws.datasets.values()]
+    mine = s.save(ws.snapshot(), owner="ana@example.com")
+    listed = s.list("ana@example.com")
+    # unnamed: its first two file names
+    assert [w["name"] for w in listed] == [f"{files[0]}, {files[1]}"]
+    assert s.rename(mine, "  Q3 client\nworkshop\t ", owner="ana@example.com") == "Q3 client workshop"
+    assert s.list("ana@example.com")[0]["name"] == "Q3 client workshop"
+    assert s.load(mine, owner="ana@example.com").body["datasets"]  # the data files' checksums still match
+    s.save(ws.snapshot(), mine, owner="ana@example.com")  # a later save (a threshold change) keeps the name
+    assert s.list("ana@example.com")[0]["name"] == "Q3 client workshop"
+    assert store.pack(ws.snapshot())  # the .boundary file is unaffected
+    for who in ["bob@example.com", None]:
+        with pytest.raises(StoreError) as err:
+            s.rename(mine, "taken over", owner=who)
+        assert str(err.value) == NOT_YOURS
+    with pytest.raises(StoreError) as err:
+        s.rename(store.new_id(), "no such", owner="ana@example.com")
+    assert str(err.value) == NOT_YOURS
+    assert s.list("ana@example.com")[0]["name"] == "Q3 client workshop"
+    # no temporary file left beside the manifest
+    version = (tmp_path / mine / "current").read_text()
+    assert sorted(p.name for p in (tmp_path / mine / version).iterdir() if p.name.startswith(".")) == []
+    ws.close()
+
+
+def test_names_are_plain_text_of_limited_length(tmp_path):
+    s = Store(tmp_path)
+    ws = Workspace()
+    load_samples(ws, kinds=["email_campaigns"])
+    wid = s.save(ws.snapshot())
+    for bad, words in [("", "can't be empty"), (" \n\t ", "can't be empty"),
+                       ("x" * (store.NAME_MAX + 1), f"at most {store.NAME_MAX} characters; this one has 81")]:
+        with pytest.raises(StoreError, match=words):
+            s.rename(wid, bad)
+    assert s.rename(wid, "x" * store.NAME_MAX) == "x" * store.NAME_MAX
+    assert s.rename(wid, "a\x00b\x1bc\u2028d") == "a b c d"  # control characters become spaces
+    ws.close()
+
+
+def test_a_format_1_manifest_without_a_name_still_loads_and_gets_a_default(tmp_path):
+    s = Store(tmp_path)
+    ws = Workspace()
+    load_samples(ws, kinds=["email_campaigns"])
+    wid = s.save(ws.snapshot())
+    version = (tmp_path / wid / "current").read_text()
+    manifest = json.loads((tmp_path / wid / version / "manifest.json").read_text())
+    assert "name" not in manifest and manifest["format"] == 1  # what an older Boundary wrote
+    assert s.load(wid).body["datasets"]
+    assert s.list()[0]["name"] == next(iter(ws.datasets.values())).file_name
+    assert store.default_name([], "2026-12-04T23:10:00+00:00") == "Workspace of 2026-12-04"
+    assert store.default_name(["a.csv", "b.csv", "c.csv", "d.csv"], None) == "a.csv, b.csv + 2 more"
+    # a hand-edited manifest whose name is not text: the default is listed, the data still opens
+    manifest["name"] = ["not", "text"]
+    (tmp_path / wid / version / "manifest.json").write_text(json.dumps(manifest))
+    assert s.list()[0]["name"] == next(iter(ws.datasets.values())).file_name and s.load(wid).body["datasets"]
+    ws.close()

@@ -1,0 +1,215 @@
+"""Server CPU per page and per widget change (issue #20), measured in-process with AppTest.
+
+    .venv/bin/python bench/interaction.py [--pages email,nps] [--repeats 5] [--profile PAGE]
+
+For each repeat: a fresh app (caches cleared), "Load sample data" on Home, then each page in turn:
+(a) the first render of the page (the switch to it), (b) a plain rerun, (c) a rerun after each of the
+page's main widget changes (period, threshold, a filter, "largest groups shown" …). Each figure is the
+CPU seconds of this process (time.process_time: all threads, user + system) spent in that one
+AppTest run — not wall time, so it is stable on a shared machine. AppTest runs the page script in a
+thread of this process, so the figure is the server's work for that click, minus the websocket and
+protobuf-to-browser transport, which AppTest skips. Prints the median over the repeats, the
+issue's targets (widget change ≤ 0.2 s, first render ≤ 0.5 s) and the ratio to target.
+
+Pages are visited in one session per repeat (the sample data is loaded once per repeat, not once
+per page), so a later page's first render can reuse what an earlier page left in the shared caches.
+
+--profile PAGE runs cProfile over one rerun of PAGE (after its first render) and prints the 25
+functions with the largest cumulative time among the project's files and the main libraries
+(duckdb, pandas, altair, streamlit serialisation). Run on purpose; not part of the test suite
+(tests/test_bench_interaction.py runs one page once to keep it working).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.apptest import fresh_app  # noqa: E402
+
+TARGET_WIDGET = 0.2  # s of server CPU per widget change (issue #20)
+TARGET_FIRST = 0.5  # s of server CPU for a page's first render (issue #20)
+
+# page name -> (script, [widget key or key prefix, …]); a prefix ends with "*" and matches the
+# first widget whose key starts with it (keys that carry a source kind or a dataset digest).
+PAGES: dict[str, tuple[str, list[str]]] = {
+    "email": ("app_pages/email.py", ["email_grain_*", "email_lists_*", "email_topics_*"]),
+    "in_app": ("app_pages/in_app.py", ["in_app_grain", "th_in_app_*", "in_app_change_weeks"]),
+    "nps": ("app_pages/nps.py", ["nps_grain", "nps_segment_top", "nps_comment_cats"]),
+    "voice": ("app_pages/voice.py", ["voice_grain", "voice_ch", "th_voice_*"]),
+    "ncvg": ("app_pages/ncvg.py", ["ncvg_value", "ncvg_grain", "ncvg_segment_top"]),
+    "funnel": ("app_pages/funnel.py", ["funnel_grain", "funnel_by_top", "th_funnel_*"]),
+    "cohorts": ("app_pages/cohorts.py", ["coh_grain", "coh_mode", "coh_group_top"]),
+    "report": ("app_pages/report.py", ["report_severity", "corr_grain", "report_days"]),
+}
+
+WIDGET_KINDS = ["selectbox", "radio", "number_input", "multiselect", "segmented_control", "slider",
+                "checkbox", "pills"]
+
+# Where a profile line's file must be to be printed: the project's own files and the main libraries.
+PROFILE_KEEP = (str(ROOT / "lib"), str(ROOT / "ui"), str(ROOT / "app_pages"), "duckdb", "pandas/core/frame",
+                "pandas/io", "altair/vegalite/v", "altair/utils", "streamlit/elements/arrow",
+                "streamlit/dataframe_util", "streamlit/elements/vega_charts", "streamlit/elements/lib/column",
+                "streamlit/runtime/caching", "pyarrow", "jsonschema")
+
+
+def cpu() -> float:
+    return time.process_time()
+
+
+def timed_run(at) -> float:
+    start = cpu()
+    at.run()
+    spent = cpu() - start
+    if at.exception:
+        raise RuntimeError(f"page raised: {at.exception[0].value}")
+    return spent
+
+
+def find_widget(at, spec: str):
+    """The widget with key `spec` (or the first whose key starts with it, for 'prefix*'), or None."""
+    for kind in WIDGET_KINDS:
+        for w in getattr(at, kind):
+            key = w.key or ""
+            if (spec.endswith("*") and key.startswith(spec[:-1])) or key == spec:
+                return w
+    return None
+
+
+def change(w) -> str:
+    """Set `w` to a different value (the next option, +1 step, one more item); say what was done."""
+    kind = type(w).__name__
+    if kind == "NumberInput":
+        w.increment()
+        return "+1 step"
+    if kind == "Slider":
+        w.set_value(w.value + 1 if not isinstance(w.value, tuple) else w.value)
+        return "+1"
+    if kind == "Checkbox":
+        w.set_value(not w.value)
+        return "toggled"
+    if kind == "Multiselect":
+        extra = [o for o in w.options if o not in w.value]
+        if extra:
+            w.select(extra[0])
+            return f"+{extra[0]!r}"
+        w.unselect(w.value[0])
+        return f"-{w.value[0]!r}"
+    if kind == "Selectbox":
+        i = (w.index or 0) + 1
+        w.select_index(i % len(w.options))
+        return f"→{w.options[i % len(w.options)]!r}"
+    if kind == "Radio":
+        i = ((w.index or 0) + 1) % len(w.options)
+        w.set_value(w.options[i])
+        return f"→{w.options[i]!r}"
+    if kind == "ButtonGroup":  # segmented_control / pills
+        current = w.value if isinstance(w.value, list) else [w.value]
+        other = [o for o in w.options if o.content not in current]
+        w.set_value(other[0].content)
+        return f"→{other[0].content!r}"
+    raise TypeError(f"no change defined for {kind}")
+
+
+def _named(steps: dict, key: str) -> str:
+    """The step name given to widget `key` in the first repeat (it says which change was made)."""
+    return next((n for n in steps if n.split(" (")[0] == key), key)
+
+
+def measure(pages: list[str], repeats: int) -> dict[str, dict[str, list[float]]]:
+    """page -> {"first render": [s…], "rerun": [s…], "<widget key>": [s…]} over the repeats."""
+    out: dict[str, dict[str, list[float]]] = {p: {} for p in pages}
+    for r in range(repeats):
+        at = fresh_app()
+        at.button(key="sample_home").click()
+        load = timed_run(at)
+        out.setdefault("_load", {}).setdefault("Load sample data (Home)", []).append(load)
+        for page in pages:
+            script, widgets = PAGES[page]
+            at.switch_page(script)
+            out[page].setdefault("first render", []).append(timed_run(at))
+            out[page].setdefault("rerun (no change)", []).append(timed_run(at))
+            for spec in widgets:
+                w = find_widget(at, spec)
+                if w is None:
+                    print(f"  [{page}] no widget {spec!r} on the page; skipped", file=sys.stderr)
+                    continue
+                what = change(w)
+                spent = timed_run(at)
+                out[page].setdefault(f"{w.key} ({what})" if r == 0 else _named(out[page], w.key), []).append(spent)
+            print(f"  repeat {r + 1}/{repeats}: {page} done", file=sys.stderr)
+    return out
+
+
+def report(results: dict[str, dict[str, list[float]]], repeats: int) -> str:
+    lines = [f"Server CPU seconds (time.process_time), median of {repeats} repeat(s); sample data.",
+             f"Targets: widget change ≤ {TARGET_WIDGET} s (median over the page's widgets), "
+             f"first render ≤ {TARGET_FIRST} s.", ""]
+    lines.append(f"{'page':<9} {'step':<48} {'median s':>9} {'min s':>7} {'× target':>9}")
+    for page, steps in results.items():
+        widget_medians = []
+        for step, values in steps.items():
+            med = statistics.median(values)
+            target = TARGET_FIRST if step.startswith(("first", "Load")) else TARGET_WIDGET
+            if not step.startswith(("first", "rerun", "Load")):
+                widget_medians.append(med)
+            ratio = "" if step.startswith("Load") else f"{med / target:8.1f}×"
+            lines.append(f"{page.strip('_'):<9} {step[:48]:<48} {med:9.2f} {min(values):7.2f} {ratio:>9}")
+        if widget_medians:
+            med = statistics.median(widget_medians)
+            lines.append(f"{page:<9} {'= widget changes (median over widgets)':<48} {med:9.2f} {'':>7} "
+                         f"{med / TARGET_WIDGET:8.1f}×")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def profile(page: str, top: int = 25) -> str:
+    """cProfile of one rerun of `page` (after Load sample data and its first render)."""
+    at = fresh_app()
+    at.button(key="sample_home").click().run()
+    at.switch_page(PAGES[page][0]).run()
+    prof = cProfile.Profile()
+    start = cpu()
+    prof.enable()
+    at.run()
+    prof.disable()
+    spent = cpu() - start
+    buf = io.StringIO()
+    stats = pstats.Stats(prof, stream=buf)
+    stats.sort_stats("cumulative")
+    # print_stats with a regex list: keep only the project's files and the main library calls
+    pattern = "|".join(p.replace(".", r"\.") for p in PROFILE_KEEP)
+    stats.print_stats(pattern, top)
+    return f"cProfile, one rerun of {page}: {spent:.2f} s CPU (profiling overhead included)\n" + buf.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", default=",".join(PAGES), help=f"comma-separated, of: {', '.join(PAGES)}")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--profile", metavar="PAGE", choices=list(PAGES),
+                        help="instead of timing, profile one rerun of PAGE and print the top 25")
+    args = parser.parse_args(argv)
+    if args.profile:
+        print(profile(args.profile))
+        return 0
+    pages = [p.strip() for p in args.pages.split(",") if p.strip()]
+    unknown = [p for p in pages if p not in PAGES]
+    if unknown:
+        parser.error(f"unknown page(s) {unknown}; choose from {list(PAGES)}")
+    results = measure(pages, max(1, args.repeats))
+    print(report({"_load": results.pop("_load"), **results}, max(1, args.repeats)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,26 @@
+"""Smoke test for bench/interaction.py: one page, one repeat, so the benchmark keeps running as pages
+change (a renamed widget key shows up as a missing step). No timing assertions: CPU figures belong to
+the benchmark, not the suite."""
+
+import importlib.util
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "interaction.py"
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_interaction", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_one_page_one_repeat_measures_every_step():
+    bench = _bench()
+    results = bench.measure(["cohorts"], repeats=1)
+    steps = results["cohorts"]
+    # first render, plain rerun and each of the page's listed widgets were found, changed and timed
+    assert len(steps) == 2 + len(bench.PAGES["cohorts"][1]), list(steps)
+    assert all(len(v) == 1 and v[0] >= 0 for v in steps.values())
+    text = bench.report(results, 1)
+    assert "cohorts" in text and "× target" in text

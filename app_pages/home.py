@@ -4,7 +4,7 @@ import streamlit as st
 
 from lib import schemas
 from ui.common import sample_button, show_table, workspace
-from ui.workspaces import saved_on_server, workspace_file_section
+from ui.workspaces import my_workspaces_section, saved_on_server, workspace_file_section
 
 st.title("Boundary")
 st.markdown(
@@ -54,3 +54,4 @@ if ws.datasets:
                "later, brings it back. It is kept nowhere else." if saved_on_server() else
                "Not saved on the server: this tab keeps the data until it closes.")
 workspace_file_section()
+my_workspaces_section()

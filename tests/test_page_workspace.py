@@ -121,3 +121,67 @@ def test_deleting_the_saved_copy_removes_it_and_stops_saving():
     threshold.set_value(threshold.value / 4).run()  # a change after deleting is not saved again
     assert not at.exception, at.exception
     assert "workspace_id" not in at.session_state and "w" not in at.query_params
+
+
+def test_my_workspaces_on_home_lists_renames_deletes_and_opens():
+    from lib.datasets import Workspace
+    from lib.sample import load_samples
+
+    saved = {}
+    for kind in ["nps_responses", "email_campaigns"]:  # two workspaces saved earlier on this server
+        ws = Workspace()
+        load_samples(ws, kinds=[kind])
+        saved[kind] = store.Store().save(ws.snapshot())
+        ws.close()
+    nps, email = saved["nps_responses"], saved["email_campaigns"]
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("everyone using this server sees these" in c.value for c in at.caption)
+    table = next(d.value for d in at.dataframe if "Last saved" in d.value.columns)
+    listed = dict(zip(table["Name"], table["Datasets"]))
+    assert listed["nps_responses.xlsx"] == "nps_responses.xlsx"  # unnamed: called after its file
+    assert listed["email_campaigns.csv"] == "email_campaigns.csv"
+    # (other tests' workspaces without an owner are listed too: this server's test folder is shared)
+    assert "nps_responses.xlsx · " in " ".join(at.selectbox(key="my_workspaces_choice").options)
+
+    at.selectbox(key="my_workspaces_choice").set_value(nps).run()
+    at.text_input(key="my_workspaces_new_name").input("Q3 *client* workshop").run()
+    at.button(key="my_workspaces_rename").click().run()
+    assert not at.exception, at.exception
+    assert any("Renamed to “Q3 \\*client\\* workshop”" in s.value for s in at.success)  # shown as typed
+    assert {w["id"]: w["name"] for w in store.Store().list()}[nps] == "Q3 *client* workshop"
+    table = next(d.value for d in at.dataframe if "Last saved" in d.value.columns)
+    assert "Q3 *client* workshop" in list(table["Name"])
+    assert at.text_input(key="my_workspaces_new_name").value == ""
+
+    at.selectbox(key="my_workspaces_choice").set_value(email).run()
+    at.button(key="my_workspaces_delete").click().run()
+    assert not at.exception, at.exception
+    assert any("deleted from the server" in s.value for s in at.success)
+    with pytest.raises(store.StoreError):
+        store.Store().load(email)
+    table = next(d.value for d in at.dataframe if "Last saved" in d.value.columns)
+    assert "email_campaigns.csv" not in list(table["Datasets"])
+    assert email not in {w["id"] for w in store.Store().list()}
+
+    at.selectbox(key="my_workspaces_choice").set_value(nps).run()
+    at.button(key="my_workspaces_open").click().run()
+    assert not at.exception, at.exception
+    assert any("Opened “Q3 \\*client\\* workshop”" in s.value for s in at.success)
+    assert list(at.session_state["workspace"].datasets) == ["nps_responses"]
+    assert at.session_state["workspace_id"] == nps and at.query_params["w"] == nps
+    at.switch_page("app_pages/nps.py").run()  # the page shows it, and a change saves under the same id
+    assert not at.exception, at.exception
+    assert [t.label for t in at.metric][:1] == ["NPS"]
+    assert at.session_state["workspace_id"] == nps
+
+
+def test_my_workspaces_is_hidden_in_presentation_mode():
+    for presenting in [False, True]:
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.session_state["presenting"] = presenting
+        at.run()
+        assert not at.exception, at.exception
+        assert ("My workspaces" in [h.value for h in at.subheader]) != presenting

@@ -6,14 +6,17 @@
   same link tomorrow brings it back.
 - `workspace_file_section()` (Home): "Save workspace" downloads a `.boundary` file; "Open workspace"
   restores one in this session.
+- `my_workspaces_section()` (Home): the owner's saved workspaces (name, datasets, size, last save),
+  to open, rename or delete.
 
-Without sign-in the id is the key. With sign-in the owner (the signed-in email) is written in the
-manifest and only that user can open the id; sharing and "My workspaces" come later.
+Without sign-in the id is the key, and "My workspaces" lists every workspace saved on this server
+without an owner. With sign-in the owner (the signed-in email) is written in the manifest and only
+that user can open, list, rename or delete the id; sharing comes later.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import streamlit as st
 
@@ -23,13 +26,15 @@ from lib.datasets import digest
 from lib.errors import BoundaryError
 from lib.markup import escape_md
 from ui.auth import auth_configured
-from ui.common import SAVED_KEY, WORKSPACE_KEY, presenting, workspace
+from ui.common import SAVED_KEY, WORKSPACE_KEY, presenting, show_table, workspace
 
 WORKSPACE_ID = "workspace_id"  # session key: this session's saved workspace id
 _URL_CHECKED = "workspace_url_checked"
 _OPENED = "workspace_file_opened"  # digest of the .boundary file last opened (re-runs see it again)
 _NOT_SAVED = "workspace_not_saved"  # the user deleted this session's saved copy: do not save it again
 _DELETED = "workspace_deleted_message"  # what the delete button's callback has to say, shown once
+_MINE_MESSAGE = "my_workspaces_message"  # (ok, text) from a "My workspaces" button's callback, shown once
+_CHOICE, _NEW_NAME = "my_workspaces_choice", "my_workspaces_new_name"  # widget keys
 
 
 def owner() -> str | None:
@@ -48,15 +53,22 @@ def open_from_url() -> None:
     if not workspace_id:
         return
     try:
-        snap = store.Store().load(workspace_id, owner=owner())
-        ws = workspace()
-        ws.restore(snap)
+        _open(workspace_id)
     except BoundaryError as exc:
         st.warning(escape_md(exc) + " A new workspace starts here.")
         del st.query_params["w"]
-        return
+
+
+def _open(workspace_id: str) -> None:
+    """Make the saved workspace this session's: restore it, keep saving it under its id (in the URL).
+    Raises StoreError (not yours, damaged) and leaves the session as it was."""
+    snap = store.Store().load(workspace_id, owner=owner())
+    ws = workspace()
+    ws.restore(snap)
     st.session_state[WORKSPACE_ID] = workspace_id
     st.session_state[SAVED_KEY] = ws.state_key()
+    st.session_state.pop(_NOT_SAVED, None)
+    st.query_params["w"] = workspace_id
 
 
 def save_if_changed() -> None:
@@ -140,3 +152,90 @@ def workspace_file_section() -> None:
     st.session_state[_OPENED] = digest(data)
     st.session_state.pop("samples_loaded", None)
     st.success(f"Opened {escape_md(upload.name)}: {len(ws.datasets)} dataset(s). Every page shows them now.")
+
+
+def _open_chosen(workspace_id: str, name: str) -> None:
+    """"Open": this tab now shows (and saves) the chosen workspace."""
+    try:
+        _open(workspace_id)
+    except BoundaryError as exc:
+        st.session_state[_MINE_MESSAGE] = (False, escape_md(exc))
+        return
+    st.session_state.pop("samples_loaded", None)
+    st.session_state[_MINE_MESSAGE] = (True, f"Opened “{escape_md(name)}”. Every page shows its data now.")
+
+
+def _rename_chosen(workspace_id: str) -> None:
+    try:
+        name = store.Store().rename(workspace_id, st.session_state.get(_NEW_NAME, ""), owner())
+    except BoundaryError as exc:
+        st.session_state[_MINE_MESSAGE] = (False, escape_md(exc))
+        return
+    st.session_state[_NEW_NAME] = ""  # in a callback, before the input is drawn again
+    st.session_state[_MINE_MESSAGE] = (True, f"Renamed to “{escape_md(name)}”.")
+
+
+def _delete_chosen(workspace_id: str, name: str) -> None:
+    if workspace_id == st.session_state.get(WORKSPACE_ID):
+        _delete_saved()  # this tab's own: the same as "Delete the saved copy" (stop saving it)
+        message = st.session_state.pop(_DELETED, "")
+        ok = message.startswith("The saved copy")
+    else:
+        try:
+            store.Store().delete(workspace_id, owner())
+            message, ok = f"“{escape_md(name)}” is deleted from the server.", True
+        except BoundaryError as exc:
+            message, ok = escape_md(exc), False
+    st.session_state.pop(_CHOICE, None)
+    st.session_state[_MINE_MESSAGE] = (ok, message)
+
+
+def _when(saved_at: str | None) -> str:
+    try:
+        return datetime.fromisoformat(saved_at).strftime("%Y-%m-%d %H:%M UTC")
+    except (TypeError, ValueError):
+        return "—"
+
+
+def my_workspaces_section() -> None:
+    """Home: the owner's saved workspaces — open, rename or delete one (not in presentation mode)."""
+    if presenting():
+        return
+    who = owner()
+    st.subheader("My workspaces")
+    message = st.session_state.pop(_MINE_MESSAGE, None)
+    if message:
+        (st.success if message[0] else st.error)(message[1])
+    try:
+        mine = store.Store().list(who)
+    except OSError as exc:  # an unreadable data folder must not break Home
+        st.error(f"The saved workspaces can't be listed ({escape_md(exc)}).")
+        return
+    kept = f"Each is removed {store.RETENTION_DAYS:g} days after its last save."
+    if who is None:
+        st.caption("Every workspace saved on this server without sign-in — without sign-in, everyone using "
+                   f"this server sees these (and anyone with a workspace's link opens it). {kept}")
+    else:
+        st.caption(f"The workspaces saved while signed in as {escape_md(who)}; nobody else sees them. {kept}")
+    if not mine:
+        st.caption("None saved yet: load data and it is saved as you work.")
+        return
+    current = st.session_state.get(WORKSPACE_ID)
+    show_table([{"Name": w["name"], "Datasets": ", ".join(f for f in w["files"] if isinstance(f, str)),
+                 "Size (MB)": round(w["bytes"] / 1e6, 2), "Last saved": _when(w["saved_at"]),
+                 "In this tab": "✓" if w["id"] == current else ""} for w in mine])
+    by_id = {w["id"]: w for w in mine}
+    chosen = st.selectbox("Workspace", list(by_id), key=_CHOICE,
+                          format_func=lambda i: f"{by_id[i]['name']} · {_when(by_id[i]['saved_at'])}"
+                                                + (" · in this tab" if i == current else ""))
+    name = by_id[chosen]["name"]
+    open_col, rename_col, button_col, delete_col = st.columns([1, 3, 1, 1], vertical_alignment="bottom")
+    open_col.button("Open", key="my_workspaces_open", icon=":material/folder_open:", disabled=chosen == current,
+                    on_click=_open_chosen, args=(chosen, name),
+                    help="This tab shows the chosen workspace instead (what is loaded now stays saved).")
+    rename_col.text_input("New name", key=_NEW_NAME, max_chars=store.NAME_MAX, placeholder=name)
+    button_col.button("Rename", key="my_workspaces_rename", icon=":material/edit:",
+                      on_click=_rename_chosen, args=(chosen,))
+    delete_col.button("Delete", key="my_workspaces_delete", icon=":material/delete:", type="secondary",
+                      on_click=_delete_chosen, args=(chosen, name),
+                      help="Removes the chosen workspace from the server's disk at once.")

@@ -28,6 +28,7 @@ import io
 import pstats
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -114,9 +115,9 @@ def change(w) -> str:
         return f"→{w.options[i]!r}"
     if kind == "ButtonGroup":  # segmented_control / pills
         current = w.value if isinstance(w.value, list) else [w.value]
-        other = [o for o in w.options if o.content not in current]
-        w.set_value(other[0].content)
-        return f"→{other[0].content!r}"
+        other = [o for o in w.options if getattr(o, "content", o) not in current]
+        w.set_value(getattr(other[0], "content", other[0]))
+        return f"→{getattr(other[0], 'content', other[0])!r}"
     raise TypeError(f"no change defined for {kind}")
 
 
@@ -178,10 +179,18 @@ def profile(page: str, top: int = 25) -> str:
     at.button(key="sample_home").click().run()
     at.switch_page(PAGES[page][0]).run()
     prof = cProfile.Profile()
+
+    def start_in_thread(*_):  # AppTest runs the script in a new thread: profile that thread
+        sys.setprofile(None)
+        prof.enable()
+
     start = cpu()
-    prof.enable()
-    at.run()
-    prof.disable()
+    threading.setprofile(start_in_thread)
+    try:
+        at.run()
+    finally:
+        threading.setprofile(None)
+        prof.disable()
     spent = cpu() - start
     buf = io.StringIO()
     stats = pstats.Stats(prof, stream=buf)
@@ -189,7 +198,35 @@ def profile(page: str, top: int = 25) -> str:
     # print_stats with a regex list: keep only the project's files and the main library calls
     pattern = "|".join(p.replace(".", r"\.") for p in PROFILE_KEEP)
     stats.print_stats(pattern, top)
-    return f"cProfile, one rerun of {page}: {spent:.2f} s CPU (profiling overhead included)\n" + buf.getvalue()
+    return (f"cProfile, one rerun of {page}: {spent:.2f} s CPU (profiling overhead included)\n"
+            + by_package(stats) + buf.getvalue())
+
+
+# Own time (tottime) summed by where the code lives: says how much is charts, tables, SQL, the page.
+PACKAGES = [("altair + jsonschema (chart spec build/validate)", "altair"), ("", "jsonschema"),
+            ("", "referencing"), ("", "narwhals"), ("duckdb (SQL)", "duckdb"), ("pandas", "pandas"),
+            ("numpy/scipy/statsmodels", "numpy"), ("", "scipy"), ("", "statsmodels"),
+            ("pyarrow (Arrow serialisation)", "pyarrow"), ("streamlit", "streamlit"),
+            ("protobuf", "google/protobuf"), ("other libraries", "site-packages"),
+            ("project lib/", str(ROOT / "lib")), ("project ui/ + app_pages/", str(ROOT / "ui")),
+            ("", str(ROOT / "app_pages"))]
+
+
+def by_package(stats: pstats.Stats) -> str:
+    totals: dict[str, float] = {}
+    for (filename, _, func), (_, _, tottime, _, _) in stats.stats.items():
+        label = "other (stdlib, builtins)"
+        current = ""
+        for name, marker in PACKAGES:
+            current = name or current
+            if marker in filename or (filename == "~" and marker in func):
+                label = current
+                break
+        totals[label] = totals.get(label, 0.0) + tottime
+    whole = sum(totals.values()) or 1.0
+    rows = [f"  {label:<55} {t:6.2f} s {t / whole:5.0%}" for label, t in
+            sorted(totals.items(), key=lambda kv: -kv[1])]
+    return "Own time by package (tottime, profiled):\n" + "\n".join(rows) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

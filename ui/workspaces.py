@@ -213,7 +213,7 @@ def my_workspaces_section() -> None:
         return
     kept = f"Each is removed {store.RETENTION_DAYS:g} days after its last save."
     if who is None:
-        st.caption("Every workspace saved on this server without sign-in — without sign-in, everyone using "
+        st.caption("Every workspace saved on this server without an owner: without sign-in, everyone using "
                    f"this server sees these (and anyone with a workspace's link opens it). {kept}")
     else:
         st.caption(f"The workspaces saved while signed in as {escape_md(who)}; nobody else sees them. {kept}")
@@ -223,7 +223,8 @@ def my_workspaces_section() -> None:
     current = st.session_state.get(WORKSPACE_ID)
     show_table([{"Name": w["name"], "Datasets": ", ".join(f for f in w["files"] if isinstance(f, str)),
                  "Size (MB)": round(w["bytes"] / 1e6, 2), "Last saved": _when(w["saved_at"]),
-                 "In this tab": "✓" if w["id"] == current else ""} for w in mine])
+                 "In this tab": "✓" if w["id"] == current else ""} for w in mine],
+               column_config={"Size (MB)": st.column_config.NumberColumn(format="%.2f")})
     by_id = {w["id"]: w for w in mine}
     chosen = st.selectbox("Workspace", list(by_id), key=_CHOICE,
                           format_func=lambda i: f"{by_id[i]['name']} · {_when(by_id[i]['saved_at'])}"

@@ -180,9 +180,13 @@ def profile(page: str, top: int = 25) -> str:
     at.switch_page(PAGES[page][0]).run()
     prof = cProfile.Profile()
 
-    def start_in_thread(*_):  # AppTest runs the script in a new thread: profile that thread
+    started = []
+
+    def start_in_thread(*_):  # AppTest runs the script in a new thread: profile that thread only
         sys.setprofile(None)
-        prof.enable()
+        if not started and threading.current_thread().name != "MainThread":
+            started.append(threading.current_thread().name)
+            prof.enable()
 
     start = cpu()
     threading.setprofile(start_in_thread)
@@ -198,7 +202,8 @@ def profile(page: str, top: int = 25) -> str:
     # print_stats with a regex list: keep only the project's files and the main library calls
     pattern = "|".join(p.replace(".", r"\.") for p in PROFILE_KEEP)
     stats.print_stats(pattern, top)
-    return (f"cProfile, one rerun of {page}: {spent:.2f} s CPU (profiling overhead included)\n"
+    return (f"cProfile, one rerun of {page} (thread {started[0] if started else '?'}): {spent:.2f} s CPU "
+            "(profiling overhead included)\n"
             + by_package(stats) + buf.getvalue())
 
 

@@ -605,7 +605,8 @@ def _z_of_upper_p(p: float) -> float:
     p = min(max(p, 1e-300), 1 - 1e-12)
     if p == 0.5:
         return 0.0
-    return stats.z_for_alpha(2 * p) if p < 0.5 else -stats.z_for_alpha(2 * (1 - p))
+    z = stats.z_for_alpha(2 * p) if p < 0.5 else -stats.z_for_alpha(2 * (1 - p))
+    return max(-10.0, min(10.0, z))
 
 
 def _exact_z(x: float, n: float, base_x: float, base_n: float, direction: str) -> float:

@@ -109,8 +109,7 @@ def two_proportion_test(x1: float, n1: float, x2: float, n2: float) -> Proportio
 
 
 def _z_from_two_sided_p(p: float) -> float:
-    from scipy.stats import norm
-    return float(norm.isf(max(p, 1e-300) / 2)) if p < 1 else 0.0
+    return z_for_alpha(max(p, 1e-300)) if p < 1 else 0.0
 
 
 def fisher_exact_test(a: float, b: float, c: float, d: float, alternative: str = "two-sided") -> float:
@@ -193,6 +192,24 @@ def adjust_p_values(p_values, method: str = "fdr_bh") -> list[float]:
     if ok.any():
         out[ok] = multipletests(values[ok], method=method)[1]
     return out.tolist()
+
+
+def adjust_family(p_values, worse, alpha: float, strict_p_values=None
+                  ) -> tuple[list[float], list[float], list[bool], list[str]]:
+    """One family of tests read together: (p_bh, p_bonferroni, flagged, severity).
+
+    p_bh = Benjamini–Hochberg over the family, p_bonferroni = Bonferroni over `strict_p_values`
+    (default the same p-values; nan for untested rows); flagged = `worse` (the test's bad side) and
+    p_bh < alpha; severity 'high' when flagged and p_bonferroni < alpha too, 'medium' when only
+    flagged, '' otherwise.
+    >>> adjust_family([0.001, 0.02, 0.03, 0.5], [True, True, False, True], 0.05)[2:]
+    ([True, True, False, False], ['high', 'medium', '', ''])
+    """
+    p_bh = adjust_p_values(p_values, "fdr_bh")
+    strict = adjust_p_values(p_values if strict_p_values is None else strict_p_values, "bonferroni")
+    flagged = [bool(w) and q < alpha for w, q in zip(worse, p_bh)]
+    severity = ["high" if f and b < alpha else "medium" if f else "" for f, b in zip(flagged, strict)]
+    return p_bh, strict, flagged, severity
 
 
 def rate_clears_threshold(successes: float, n: float, threshold: float, direction: str,
@@ -438,9 +455,8 @@ def baseline_rate_test(x: float, n: float, prior_x, prior_n) -> ProportionTest:
     pooled = (x + base_x) / (n + base_n)
     se = math.sqrt(phi * pooled * (1 - pooled) * (1 / n + 1 / base_n))
     z = (p1 - p0) / se if se > 0 else 0.0
-    from scipy.stats import t as student_t
     df = sum(1 for v in pn if v > 0) - 1
-    return ProportionTest(p1, p0, z, float(2 * student_t.sf(abs(z), df)))
+    return ProportionTest(p1, p0, z, 2 * student_t_upper(abs(z), df))
 
 
 def exact_interval(successes: float, n: float, alpha: float = 0.05) -> tuple[float, float]:

@@ -199,3 +199,14 @@ def test_exact_interval_against_scipy(x, n, alpha, low, high):
 def test_student_t_upper_against_scipy(t_value, df, expected):
     assert stats.student_t_upper(t_value, df) == pytest.approx(expected, abs=1e-9)
     assert stats.student_t_upper(t_value, math.inf) == pytest.approx(1 - stats.normal_cdf(t_value))
+
+
+def test_adjust_family_reads_bh_for_flags_and_bonferroni_for_high():
+    # statsmodels multipletests([.001, .02, .03, .5], method="fdr_bh")[1] = .004, .04, .04, .5;
+    # method="bonferroni" → .004, .08, .12, 1.0
+    p_bh, p_bonf, flagged, severity = stats.adjust_family([0.001, 0.02, 0.03, 0.5], [True, True, False, True], 0.05)
+    assert p_bh == pytest.approx([0.004, 0.04, 0.04, 0.5]) and p_bonf == pytest.approx([0.004, 0.08, 0.12, 1.0])
+    assert flagged == [True, True, False, False] and severity == ["high", "medium", "", ""]
+    # a stricter p for "high" (cohorts widen it by the cohorts' spread): flagged stays, high goes
+    _, strict, _, severity = stats.adjust_family([0.001, 0.5], [True, True], 0.05, strict_p_values=[0.04, 0.5])
+    assert strict == pytest.approx([0.08, 1.0]) and severity == ["medium", ""]

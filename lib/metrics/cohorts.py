@@ -42,7 +42,7 @@ from lib.periods import period_label, period_sql
 from lib.questions import questions_for
 from lib.result import Flag, MetricResult
 from lib.sql import quote_ident
-from lib.stats import Z95, adjust_p_values, normal_cdf, overdispersion, two_proportion_test, wilson_interval
+from lib.stats import Z95, adjust_family, normal_cdf, overdispersion, two_proportion_test, wilson_interval
 
 GRAINS = ("month", "week")
 MODES = ("calendar", "rolling")
@@ -712,7 +712,7 @@ def cohort_tests(matrix: pd.DataFrame, thresholds, period: int = 1) -> pd.DataFr
     `baseline_periods` cohorts with that cell complete; `two_proportion_test` (Fisher's exact when a
     cell expects under 5) gives p. Tested when the cohort and its baseline both have at least
     `min_group_size` users. The family is every tested cohort: p_bh (Benjamini–Hochberg) and
-    p_bonferroni (`adjust_p_values`); flagged = below its baseline with p_bh < `baseline_alpha`.
+    p_bonferroni (`stats.adjust_family`); flagged = below its baseline with p_bh < `baseline_alpha`.
     Cohorts differ by season and mix far more than their users' coin flips: φ = `overdispersion` of
     all complete cells (Pearson χ² / (k − 1), at least 1) widens the test for the severity:
     p_wide = 2·(1 − Φ(|z| / √φ)); 'high' when p_wide is significant after Bonferroni over the
@@ -736,13 +736,11 @@ def cohort_tests(matrix: pd.DataFrame, thresholds, period: int = 1) -> pd.DataFr
                      "p_value": test.p_value})
     frame = pd.DataFrame(rows, columns=["cohort", "cohort_label", "users", "cohort_size", "rate", "base_users",
                                         "base_size", "baseline", "prior", "z", "p_value"])
-    frame["p_bh"] = adjust_p_values(frame["p_value"], "fdr_bh")
     frame["phi"] = phi
     frame["p_wide"] = [2 * (1 - normal_cdf(abs(z) / math.sqrt(phi))) for z in frame["z"]]
-    frame["p_bonferroni"] = adjust_p_values(frame["p_wide"], "bonferroni")
-    frame["flagged"] = (frame["rate"] < frame["baseline"]) & (frame["p_bh"] < alpha)
-    frame["severity"] = ["high" if f and b < alpha else "medium" if f else ""
-                         for f, b in zip(frame["flagged"], frame["p_bonferroni"])]
+    frame["p_bh"], frame["p_bonferroni"], frame["flagged"], frame["severity"] = adjust_family(
+        frame["p_value"], frame["rate"] < frame["baseline"], alpha, strict_p_values=frame["p_wide"])
+    frame["flagged"] = frame["flagged"].astype(bool)
     return frame
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 from lib.periods import is_incomplete, period_label, period_sql
 from lib.result import Flag, MetricResult
 from lib.sql import quote_ident
-from lib.stats import adjust_p_values, two_proportion_test, wilson_interval
+from lib.stats import adjust_family, two_proportion_test, wilson_interval
 
 # ---- normalisation tables (key = exported value, lower-case, letters only) -----------------------
 OUTCOMES: dict[str, str] = {
@@ -314,12 +314,9 @@ def family_flags(frame: pd.DataFrame, alpha: float) -> pd.DataFrame:
     """
     frame = frame.copy()
     tested = frame["tested"].astype(bool)
-    p = frame["p_value"].where(tested)
-    frame["p_bh"] = adjust_p_values(p, "fdr_bh")
-    frame["p_bonferroni"] = adjust_p_values(p, "bonferroni")
-    frame["flagged"] = (tested & frame["worse_side"].astype(bool) & (frame["p_bh"] < alpha)).astype(bool)
-    frame["severity"] = ["high" if f and b < alpha else "medium" if f else ""
-                         for f, b in zip(frame["flagged"], frame["p_bonferroni"])]
+    frame["p_bh"], frame["p_bonferroni"], frame["flagged"], frame["severity"] = adjust_family(
+        frame["p_value"].where(tested), tested & frame["worse_side"].astype(bool), alpha)
+    frame["flagged"] = frame["flagged"].astype(bool)
     return frame
 
 

@@ -36,7 +36,7 @@ from lib.periods import is_incomplete, period_end, period_sql, range_sql
 from lib.questions import questions_for
 from lib.result import Flag, MetricResult
 from lib.sql import quote_ident as q
-from lib.stats import adjust_p_values, two_proportion_test, wilson_interval
+from lib.stats import adjust_family, adjust_p_values, two_proportion_test, wilson_interval
 
 
 @dataclass(frozen=True)
@@ -755,11 +755,9 @@ def conversion_tests(con, src: FunnelSource, stages: list[str], groupings: list[
                              "rest_rate": test.baseline, "p_value": test.p_value})
     out = pd.DataFrame(rows, columns=["by", "group", "step", "from_n", "to_n", "rate", "rest_from", "rest_to",
                                       "rest_rate", "p_value"])
-    out["p_bh"] = adjust_p_values(out["p_value"], "fdr_bh")
-    out["p_bonferroni"] = adjust_p_values(out["p_value"], "bonferroni")
-    out["flagged"] = (out["rate"] < out["rest_rate"]) & (out["p_bh"] < alpha)
-    out["severity"] = ["high" if f and b < alpha else "medium" if f else ""
-                       for f, b in zip(out["flagged"], out["p_bonferroni"])]
+    out["p_bh"], out["p_bonferroni"], out["flagged"], out["severity"] = adjust_family(
+        out["p_value"], out["rate"] < out["rest_rate"], alpha)
+    out["flagged"] = out["flagged"].astype(bool)
     return out
 
 

@@ -54,7 +54,7 @@ from lib.periods import is_incomplete, period_label, period_sql, period_start
 from lib.questions import questions_for
 from lib.result import Flag, MetricResult
 from lib.sql import quote_ident
-from lib.stats import adjust_p_values, cmh_test, rate_clears_threshold, two_proportion_test
+from lib.stats import adjust_family, cmh_test, rate_clears_threshold, two_proportion_test
 
 AREA = "ncvg"
 GRAINS = ("month", "quarter", "year")
@@ -1242,7 +1242,7 @@ def churn_tests(per: pd.DataFrame, alpha: float = 0.05, baseline_periods: int = 
     holds at least 3). Tested when both the period and its baseline have at least `min_n`
     customers at start (`min_group_size`). `two_proportion_test` (Fisher's exact when a cell
     expects under 5) gives p; the family is every tested period: p_bh = Benjamini–Hochberg
-    adjusted, p_bonferroni = Bonferroni adjusted (`adjust_p_values`). flagged = the rate is above
+    adjusted, p_bonferroni = Bonferroni adjusted (`stats.adjust_family`). flagged = the rate is above
     its baseline and p_bh < alpha; severity 'high' when p_bonferroni < alpha too, else 'medium'.
     Columns: period, label, lost, customers, rate, base_lost, base_customers, baseline, months,
     p_value, p_bh, p_bonferroni, flagged, severity.
@@ -1261,11 +1261,9 @@ def churn_tests(per: pd.DataFrame, alpha: float = 0.05, baseline_periods: int = 
                      "baseline": test.baseline, "months": len(base), "p_value": test.p_value})
     frame = pd.DataFrame(rows, columns=["period", "label", "lost", "customers", "rate", "base_lost",
                                         "base_customers", "baseline", "months", "p_value"])
-    frame["p_bh"] = adjust_p_values(frame["p_value"], "fdr_bh")
-    frame["p_bonferroni"] = adjust_p_values(frame["p_value"], "bonferroni")
-    frame["flagged"] = (frame["rate"] > frame["baseline"]) & (frame["p_bh"] < alpha)
-    frame["severity"] = ["high" if f and b < alpha else "medium" if f else ""
-                         for f, b in zip(frame["flagged"], frame["p_bonferroni"])]
+    frame["p_bh"], frame["p_bonferroni"], frame["flagged"], frame["severity"] = adjust_family(
+        frame["p_value"], frame["rate"] > frame["baseline"], alpha)
+    frame["flagged"] = frame["flagged"].astype(bool)
     return frame
 
 

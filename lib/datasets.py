@@ -187,6 +187,10 @@ class Workspace:
         # can still be re-mapped (its Table is read again from them when first needed)
         self._sources: dict[str, bytes] = {}
         self._fixes: dict[tuple[str, str], dict[str, str | None]] = {}  # (digest, kind) → fixes
+        # What the user typed or chose on the pages, as JSON values (notebook cells, typed tables,
+        # event roles, page choices): part of state_key, saved and restored with the datasets.
+        self.inputs: dict[str, object] = {}
+        self.name: str | None = None  # the name a restored .boundary file carried (lib.store)
         self._finalizer = weakref.finalize(self, _release, self._database, self._spill_dir)
 
     @property
@@ -320,31 +324,49 @@ class Workspace:
     def state_key(self) -> str:
         """Changes whenever a dataset, a column map or a threshold changes — for per-session caches."""
         parts = [(k, d.digest, d.sheet, d.table, sorted(d.mapping.items())) for k, d in sorted(self.datasets.items())]
-        return digest(repr((parts, self.thresholds.to_json())).encode())
+        return digest(repr((parts, self.thresholds.to_json(), inputs_json(self.inputs))).encode())
+
+    def set_input(self, name: str, value: object) -> None:
+        """Keep a typed input or choice (a JSON value: dates as ISO text) with the workspace."""
+        self.inputs[name] = json.loads(inputs_json(value))  # a copy, checked to be JSON now, not at save
 
     # ----------------------------------------------------------- saving (lib.store)
 
     def snapshot(self) -> "Snapshot":
         """What must survive a reload for every page to show the same figures: each dataset's
         description, the user's column fixes, each ready table as Arrow (read out of DuckDB in
-        memory: the sandboxed connection never touches a file), the uploaded bytes, thresholds."""
-        snap = Snapshot({"datasets": [], "thresholds": dict(self.thresholds.values)})
-        with self._database.cursor() as cursor:  # fresh: this thread's cursor may hold a page's result
-            for kind, dataset in list(self.datasets.items()):
-                entry = asdict(dataset)
-                entry["fixes"] = dict(self._fixes.get((dataset.digest, kind), {}))
-                snap.body["datasets"].append(entry)
-                if dataset.table:
-                    snap.tables[kind] = cursor.sql(f"SELECT * FROM {quote_ident(dataset.table)}").to_arrow_table()
-                if kind in self._sources:
-                    snap.sources[kind] = self._sources[kind]
+        memory when asked for: the sandboxed connection never touches a file, and a save that
+        already holds the same table does not read it), the uploaded bytes, thresholds, inputs."""
+        snap = Snapshot({"datasets": [], "thresholds": dict(self.thresholds.values),
+                         "inputs": json.loads(inputs_json(self.inputs)), "name": self.name})
+        for kind, dataset in list(self.datasets.items()):
+            entry = asdict(dataset)
+            entry["fixes"] = dict(self._fixes.get((dataset.digest, kind), {}))
+            snap.body["datasets"].append(entry)
+            if dataset.table:
+                snap.tables[kind] = self._table_reader(dataset.table)
+                snap.table_keys[kind] = digest(repr((kind, dataset.digest, dataset.sheet,
+                                                     sorted(dataset.mapping.items()))).encode())
+            if kind in self._sources:
+                snap.sources[kind] = self._sources[kind]
         return snap
+
+    def _table_reader(self, table: str):
+        """A function reading the table as Arrow (on a fresh cursor: the calling thread's may hold a
+        page's result). Read when the save needs it, right after the snapshot, in the same run."""
+        def read():
+            with self._database.cursor() as cursor:
+                return cursor.sql(f"SELECT * FROM {quote_ident(table)}").to_arrow_table()
+        return read
 
     def restore(self, snap: "Snapshot") -> None:
         """Replace this workspace's datasets and thresholds with a snapshot's (checked by lib.store).
         Tables are built before anything is replaced, so a failure leaves the workspace as it was."""
         checked = Thresholds.from_json(json.dumps(snap.body["thresholds"]), "the workspace's thresholds")
         thresholds = Thresholds({**checked.values, **snap.body["thresholds"]})  # 1 stays 1, not 1.0: same state_key
+        inputs = snap.body.get("inputs") or {}
+        if not isinstance(inputs, dict) or not all(isinstance(k, str) for k in inputs):
+            raise MappingError("The workspace's typed inputs are damaged (not a list of named values).")
         datasets = []
         for entry in snap.body["datasets"]:
             entry = dict(entry)
@@ -355,7 +377,7 @@ class Workspace:
         with self._database.cursor() as cursor:
             try:
                 for dataset in staged:
-                    cursor.register("_incoming", snap.tables[dataset.kind])
+                    cursor.register("_incoming", snap.table(dataset.kind))
                     cursor.execute(f"CREATE OR REPLACE TABLE {quote_ident('_restoring_' + dataset.kind)} "
                                    "AS SELECT * FROM _incoming")
                     cursor.unregister("_incoming")
@@ -382,6 +404,8 @@ class Workspace:
                 if len(dataset.sheets) > 1:
                     self._workbooks[dataset.kind] = snap.sources[dataset.kind]
         self.thresholds = thresholds
+        self.inputs = inputs
+        self.name = snap.body.get("name") if isinstance(snap.body.get("name"), str) else None
 
     def table_columns(self, table: str) -> list[tuple[str, str]]:
         """(column, type) of a table in this session's database."""
@@ -398,8 +422,35 @@ class Snapshot:
     uploaded bytes) are kept as they came."""
 
     body: dict
-    tables: dict = field(default_factory=dict)
+    tables: dict = field(default_factory=dict)  # kind → Arrow table, or a function returning one
     sources: dict[str, bytes] = field(default_factory=dict)
+    # kind → what the table's content follows from (file, sheet, column map): a save whose previous
+    # version holds the same key links that Parquet file instead of writing it again
+    table_keys: dict[str, str] = field(default_factory=dict)
+
+    def table(self, kind: str):
+        """The Arrow table of `kind` (read now if the snapshot holds a reader)."""
+        table = self.tables[kind]
+        return table() if callable(table) else table
+
+
+def inputs_json(value: object) -> str:
+    """Typed inputs as canonical JSON (sorted keys; dates and timestamps as ISO text, NaN as null)."""
+    def plain(v):
+        if isinstance(v, float) and v != v:
+            return None
+        if isinstance(v, dict):
+            return {str(k): plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if v is pd.NaT or v is None:
+            return None
+        if hasattr(v, "isoformat"):
+            return v.isoformat()
+        if hasattr(v, "item") and not isinstance(v, (str, bytes)):  # numpy scalars
+            return plain(v.item())
+        return v
+    return json.dumps(plain(value), sort_keys=True, allow_nan=False, default=str)
 
 
 def _release(con: duckdb.DuckDBPyConnection, spill_dir: str) -> None:

@@ -64,6 +64,7 @@ _ID = re.compile(r"[A-Za-z0-9_-]{20,64}")
 _FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,120}")
 NAME_MAX = 80  # characters in a workspace's name ("My workspaces" on Home)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_last_sweep = float("-inf")  # when Store._sweep last ran (time.monotonic)
 NOT_YOURS = "This workspace can't be opened: it is not yours or not shared with you (or it was deleted)."
 
 
@@ -108,33 +109,68 @@ def default_name(files: list, saved_at: str | None) -> str:
 # ------------------------------------------------------------------ manifest + files
 
 
-def encode(snap: Snapshot, owner: str | None = None, name: str | None = None) -> tuple[dict, dict[str, bytes]]:
+def encode(snap: Snapshot, owner: str | None = None, name: str | None = None,
+           reuse: dict[str, tuple[str, dict]] | None = None) -> tuple[dict, dict[str, bytes | None]]:
     """The manifest and the data files (name → bytes) of a snapshot; `name` only when given
-    (format 1 without a name is still format 1)."""
-    files: dict[str, bytes] = {}
+    (format 1 without a name is still format 1).
+
+    `reuse` (content key → (file name, its manifest info)) lists files a previous save already holds:
+    a table or source with the same key gets the same entry and None for bytes (the caller links the
+    old file) instead of being read out of the session and written again."""
+    reuse = reuse or {}
+    files: dict[str, bytes | None] = {}
+    listed: dict[str, dict] = {}
     datasets = []
+
+    def add(file_name: str, key: str | None, make) -> None:
+        if key and key in reuse and reuse[key][0] == file_name:
+            files[file_name], listed[file_name] = None, dict(reuse[key][1])
+            return
+        data = make()
+        files[file_name] = data
+        listed[file_name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
     for entry in snap.body["datasets"]:
         entry = dict(entry)
         kind = entry["kind"]
         if kind in snap.tables:
-            sink = io.BytesIO()
-            pq.write_table(snap.tables[kind], sink, compression="zstd")
             entry["table_file"] = f"{kind}.parquet"
-            files[entry["table_file"]] = sink.getvalue()
+            key = snap.table_keys.get(kind)
+            if key:
+                entry["table_key"] = key
+            add(entry["table_file"], key, lambda kind=kind: _parquet(snap.table(kind)))
         if kind in snap.sources:
             entry["source_file"] = f"{kind}.source"
-            files[entry["source_file"]] = bytes(snap.sources[kind])
+            add(entry["source_file"], "source:" + entry["digest"], lambda kind=kind: bytes(snap.sources[kind]))
         datasets.append(entry)
     manifest = {
         "format": FORMAT, "app": "Boundary", "owner": owner,
         "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "thresholds": snap.body["thresholds"], "datasets": datasets,
-        "files": {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-                  for name, data in files.items()},
+        "thresholds": snap.body["thresholds"], "datasets": datasets, "files": listed,
+        "inputs": snap.body.get("inputs") or {},
     }
     if name is not None:
         manifest["name"] = name
     return manifest, files
+
+
+def _parquet(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
+def _reusable(manifest: dict) -> dict[str, tuple[str, dict]]:
+    """Content key → (file name, info) of a saved version's files (see encode's `reuse`)."""
+    found = {}
+    for entry in manifest["datasets"]:
+        if not isinstance(entry, dict):
+            continue
+        if isinstance(entry.get("table_key"), str) and entry.get("table_file") in manifest["files"]:
+            found[entry["table_key"]] = (entry["table_file"], manifest["files"][entry["table_file"]])
+        if isinstance(entry.get("digest"), str) and entry.get("source_file") in manifest["files"]:
+            found["source:" + entry["digest"]] = (entry["source_file"], manifest["files"][entry["source_file"]])
+    return found
 
 
 def read_manifest(data: bytes, name: str) -> dict:
@@ -170,7 +206,11 @@ def decode(manifest: dict, read, name: str) -> Snapshot:
     """The snapshot a checked manifest describes; `read(file_name, size)` returns a file's bytes
     (at most size + 1 of them). Every file is checked against its size and SHA-256."""
     listed = manifest["files"]
-    snap = Snapshot({"thresholds": manifest["thresholds"], "datasets": []})
+    inputs = manifest.get("inputs", {})
+    if not isinstance(inputs, dict):
+        raise StoreError(f"{name} is damaged: its typed inputs are not readable.")
+    snap = Snapshot({"thresholds": manifest["thresholds"], "datasets": [], "inputs": inputs,
+                     "name": manifest["name"] if isinstance(manifest.get("name"), str) else None})
     kinds = set()
     for entry in manifest["datasets"]:
         problem = _entry_problem(entry, listed)
@@ -185,7 +225,7 @@ def decode(manifest: dict, read, name: str) -> Snapshot:
             snap.tables[kind] = _read_parquet(data, entry["table_file"], name)
         if "source_file" in entry:
             snap.sources[kind] = _checked(read, entry["source_file"], listed[entry["source_file"]], name)
-        snap.body["datasets"].append({k: v for k, v in entry.items() if k not in ("table_file", "source_file")})
+        snap.body["datasets"].append({k: v for k, v in entry.items() if k not in _FILE_FIELDS})
     return snap
 
 
@@ -254,15 +294,20 @@ _ENTRY_CHECKS = {
 assert set(_ENTRY_CHECKS) == {f.name for f in fields(Dataset)} | {"fixes"}
 
 
+_FILE_FIELDS = {"table_file", "source_file", "table_key"}  # where a dataset's data is, beside its description
+
+
 def _entry_problem(entry, listed: dict) -> str | None:
     if not isinstance(entry, dict):
         return "a dataset entry is not an object."
-    keys = set(entry) - {"table_file", "source_file"}
+    keys = set(entry) - _FILE_FIELDS
     if keys != set(_ENTRY_CHECKS):
         return f"a dataset entry has unexpected or missing fields ({', '.join(sorted(keys ^ set(_ENTRY_CHECKS)))})."
     bad = [k for k, check in _ENTRY_CHECKS.items() if not check(entry[k])]
     if bad:
         return f"dataset {entry.get('kind')!r} has unreadable {', '.join(bad)}."
+    if not isinstance(entry.get("table_key", ""), str):
+        return f"dataset {entry['kind']} has an unreadable table key."
     if entry["table"] not in (None, entry["kind"]) or (entry["table"] is not None) != ("table_file" in entry):
         return f"dataset {entry['kind']} names a table it does not carry."
     for key in ("table_file", "source_file"):
@@ -279,9 +324,9 @@ def _plain_name(file_name) -> bool:
 # ------------------------------------------------------------------ the .boundary file
 
 
-def pack(snap: Snapshot, owner: str | None = None) -> bytes:
-    """The `.boundary` file: a zip of manifest.json and the data files."""
-    manifest, files = encode(snap, owner)
+def pack(snap: Snapshot, owner: str | None = None, name: str | None = None) -> bytes:
+    """The `.boundary` file: a zip of manifest.json and the data files (and the workspace's name)."""
+    manifest, files = encode(snap, owner, name or snap.body.get("name"))
     sink = io.BytesIO()
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(MANIFEST, json.dumps(manifest, indent=1))
@@ -344,24 +389,40 @@ class Store:
         return self.root / workspace_id
 
     def save(self, snap: Snapshot, workspace_id: str | None = None, owner: str | None = None) -> str:
-        """Write a new version of the workspace atomically; returns its id (a new one if None)."""
+        """Write a new version of the workspace atomically; returns its id (a new one if None).
+
+        Only what changed is written: a table or upload the current version already holds (same
+        content key) is hard-linked into the new version, so a changed threshold or page choice
+        writes one manifest. Refused (NOT_YOURS) for an id saved by someone else."""
         workspace_id = workspace_id or new_id()
         folder = self._folder(workspace_id)
-        manifest, files = encode(snap, owner, self._name(workspace_id, owner))
-        self.remove_untouched()
-        size = sum(len(data) for data in files.values())
-        others = sum(w["bytes"] for w in self.list(owner) if w["id"] != workspace_id)
-        if others + size > QUOTA_MB * 1024**2:
-            raise StoreError(
-                f"saving it would take your saved workspaces to {(others + size) / 1e6:,.0f} MB, over the "
-                f"{QUOTA_MB:,.0f} MB each person may keep (BOUNDARY_WORKSPACE_QUOTA_MB). Delete a workspace you "
-                f"no longer need on Home; untouched ones go after {RETENTION_DAYS:g} days")
+        previous_path, previous = self._current(workspace_id)
+        if previous is not None and previous.get("owner") != owner:
+            raise StoreError(NOT_YOURS)
+        name = previous.get("name") if previous is not None and isinstance(previous.get("name"), str) else None
+        manifest, files = encode(snap, owner, name or snap.body.get("name"),
+                                 _reusable(previous) if previous is not None else None)
+        if previous is not None and previous.get("shared"):
+            manifest["shared"] = True
+        self._sweep()
+        written = sum(len(data) for data in files.values() if data is not None)
+        if written:
+            size = sum(info["bytes"] for info in manifest["files"].values())
+            others = sum(w["bytes"] for w in self.list(owner) if w["id"] != workspace_id)
+            if others + size > QUOTA_MB * 1024**2:
+                raise StoreError(
+                    f"saving it would take your saved workspaces to {(others + size) / 1e6:,.0f} MB, over the "
+                    f"{QUOTA_MB:,.0f} MB each person may keep (BOUNDARY_WORKSPACE_QUOTA_MB). Delete a workspace you "
+                    f"no longer need on Home; untouched ones go after {RETENTION_DAYS:g} days")
         folder.mkdir(parents=True, exist_ok=True)
         token = secrets.token_hex(8)
         staging = folder / f".tmp-{token}"
         staging.mkdir()
         for file_name, data in files.items():
-            _write(staging / file_name, data)
+            if data is None:
+                _link_or_copy(previous_path / file_name, staging / file_name)
+            else:
+                _write(staging / file_name, data)
         _write(staging / MANIFEST, json.dumps(manifest, indent=1).encode())  # last: its presence means complete
         _fsync_dir(staging)
         version = f"v-{token}"
@@ -377,6 +438,22 @@ class Store:
                     old.name.startswith("v-") or time.time() - old.stat().st_mtime > STALE_SECONDS):
                 shutil.rmtree(old, ignore_errors=True)
         return workspace_id
+
+    def _current(self, workspace_id: str) -> tuple[Path | None, dict | None]:
+        """The current version's folder and manifest, or (None, None) when there is none readable."""
+        if not (self.root / workspace_id / "current").is_file():
+            return None, None
+        try:
+            return self._manifest(workspace_id)
+        except StoreError:
+            return None, None
+
+    def _sweep(self) -> None:
+        """remove_untouched, at most once a minute per process (a save follows every change)."""
+        global _last_sweep
+        if time.monotonic() - _last_sweep > 60:
+            _last_sweep = time.monotonic()
+            self.remove_untouched()
 
     def _manifest(self, workspace_id: str) -> tuple[Path, dict]:
         folder = self._folder(workspace_id)
@@ -397,21 +474,13 @@ class Store:
             path = max(complete, key=lambda v: (v / MANIFEST).stat().st_mtime)
         return path, read_manifest(_read(path / MANIFEST, MAX_MANIFEST_BYTES), name)
 
-    def _name(self, workspace_id: str, owner: str | None) -> str | None:
-        """The name the owner gave this workspace, kept across saves (None if none or not theirs)."""
-        if not (self.root / workspace_id / "current").is_file():
-            return None
-        try:
-            _, manifest = self._manifest(workspace_id)
-        except StoreError:
-            return None
-        name = manifest.get("name")
-        return name if manifest.get("owner") == owner and isinstance(name, str) else None
-
     def load(self, workspace_id: str, owner: str | None = None) -> Snapshot:
-        """The saved workspace; refused unless its owner is `owner` (both None without sign-in)."""
+        """The saved workspace; refused unless its owner is `owner` (both None without sign-in), or
+        it is shared and `owner` is a signed-in user: then `body["shared_by"]` names the owner and the
+        caller opens it read-only."""
         path, manifest = self._manifest(workspace_id)
-        if manifest.get("owner") != owner:
+        shared = manifest.get("shared") is True and owner is not None and isinstance(manifest.get("owner"), str)
+        if manifest.get("owner") != owner and not shared:
             raise StoreError(NOT_YOURS)  # the same words as an unknown id: no hint that it exists
 
         def read(file_name: str, size: int) -> bytes:
@@ -420,7 +489,10 @@ class Store:
             except FileNotFoundError:
                 return b""
 
-        return decode(manifest, read, f"Saved workspace {workspace_id}")
+        snap = decode(manifest, read, f"Saved workspace {workspace_id}")
+        if manifest.get("owner") != owner:
+            snap.body["shared_by"] = manifest["owner"]
+        return snap
 
     def list(self, owner: str | None = None) -> list[dict]:
         """The owner's workspaces, newest first: id, name (given, else default_name), saved_at,
@@ -442,7 +514,8 @@ class Store:
                               "name": name if isinstance(name, str) and name else default_name(
                                   files, manifest.get("saved_at")),
                               "saved_at": manifest.get("saved_at"),
-                              "bytes": sum(f["bytes"] for f in manifest["files"].values()), "files": files})
+                              "bytes": sum(f["bytes"] for f in manifest["files"].values()), "files": files,
+                              "shared": manifest.get("shared") is True})
         return sorted(found, key=lambda w: w["saved_at"] or "", reverse=True)
 
     def remove_untouched(self, now: float | None = None) -> list[str]:
@@ -460,22 +533,32 @@ class Store:
         return removed
 
     def rename(self, workspace_id: str, name: str, owner: str | None = None) -> str:
-        """Give the workspace a name (checked by clean_name; returned). Only the current version's
-        manifest is rewritten, atomically (temporary file, fsync, os.replace): its data files and
-        their checksums stay as they are, and a reader sees the old manifest or the new one."""
+        """Give the workspace a name (checked by clean_name; returned)."""
         name = clean_name(name)
+        self._rewrite_manifest(workspace_id, owner, {"name": name})
+        return name
+
+    def share(self, workspace_id: str, owner: str, shared: bool = True) -> None:
+        """Let every signed-in user who passes the allow-list open a read-only copy (`load` with
+        their own email), or stop it. Only with sign-in: without it the id is the key already."""
+        if owner is None:
+            raise StoreError("Sharing needs sign-in: without it, anyone with the workspace's link opens it.")
+        self._rewrite_manifest(workspace_id, owner, {"shared": bool(shared)})
+
+    def _rewrite_manifest(self, workspace_id: str, owner: str | None, changes: dict) -> None:
+        """Change the owner's current manifest: only it is rewritten, atomically (temporary file, fsync,
+        os.replace); its data files and checksums stay, and a reader sees the old manifest or the new."""
         path, manifest = self._manifest(workspace_id)
         if manifest.get("owner") != owner:
             raise StoreError(NOT_YOURS)
-        manifest["name"] = name
+        manifest.update(changes)
         temporary = path / f".{MANIFEST}.{secrets.token_hex(4)}.tmp"
         try:
             _write(temporary, json.dumps(manifest, indent=1).encode())
             os.replace(temporary, path / MANIFEST)
             _fsync_dir(path)
         except FileNotFoundError as exc:  # another tab saved a new version meanwhile and removed this one
-            raise StoreError("The workspace was saved again while it was being renamed; rename it once more.") from exc
-        return name
+            raise StoreError("The workspace was saved again meanwhile; try once more.") from exc
 
     def delete(self, workspace_id: str, owner: str | None = None) -> None:
         """Remove the workspace's data from disk at once."""
@@ -483,6 +566,17 @@ class Store:
         if manifest.get("owner") != owner:
             raise StoreError(NOT_YOURS)
         shutil.rmtree(self._folder(workspace_id))
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """The previous version's file in the new version: a hard link (no bytes written; the file
+    stays while either version has it), or a copy where the disk can't link."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+        with open(target, "rb+") as handle:
+            os.fsync(handle.fileno())
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -418,3 +418,135 @@ def test_a_format_1_manifest_without_a_name_still_loads_and_gets_a_default(tmp_p
     (tmp_path / wid / version / "manifest.json").write_text(json.dumps(manifest))
     assert s.list()[0]["name"] == next(iter(ws.datasets.values())).file_name and s.load(wid).body["datasets"]
     ws.close()
+
+
+# ------------------------------------------------------------------ typed inputs, only what changed, sharing
+
+
+def test_typed_inputs_travel_and_change_the_state_key(tmp_path):
+    import datetime
+
+    import numpy as np
+    import pandas as pd
+
+    s = Store(tmp_path)
+    ws = Workspace()
+    load_samples(ws, kinds=["email_campaigns"])
+    before = ws.state_key()
+    ws.set_input("sql_cells", ["SELECT 1", "SELECT 2"])
+    ws.set_input("choices", {"nps_grain": "quarter", "range": [datetime.date(2026, 1, 5), pd.Timestamp("2026-02-01")],
+                             "top": np.int64(7), "blank": float("nan")})
+    assert ws.state_key() != before
+    assert ws.inputs["choices"] == {"nps_grain": "quarter", "range": ["2026-01-05", "2026-02-01T00:00:00"],
+                                    "top": 7, "blank": None}  # JSON values: a saved copy reads the same
+    for snap in (s.load(s.save(ws.snapshot())), store.unpack(store.pack(ws.snapshot()), "w.boundary")):
+        back = Workspace()
+        back.restore(snap)
+        assert back.inputs == ws.inputs and back.state_key() == ws.state_key()
+        back.close()
+    ws.close()
+
+
+def test_damaged_inputs_are_refused_with_the_file_named(good_file):
+    with zipfile.ZipFile(io.BytesIO(good_file)) as zf:
+        parts = {i.filename: zf.read(i) for i in zf.infolist()}
+    manifest = json.loads(parts["manifest.json"])
+    manifest["inputs"] = ["not", "named"]
+    parts["manifest.json"] = json.dumps(manifest).encode()
+    sink = io.BytesIO()
+    with zipfile.ZipFile(sink, "w") as zf:
+        for name, data in parts.items():
+            zf.writestr(name, data)
+    with pytest.raises(StoreError, match=r"bad\.boundary is damaged: its typed inputs"):
+        store.unpack(sink.getvalue(), "bad.boundary")
+
+
+def test_a_save_writes_only_what_changed(tmp_path, monkeypatch):
+    s = Store(tmp_path)
+    ws = Workspace()
+    load_samples(ws, kinds=["email_campaigns", "nps_responses"])
+    wid = s.save(ws.snapshot())
+
+    def files_of(workspace_id):
+        version = tmp_path / workspace_id / (tmp_path / workspace_id / "current").read_text()
+        return {p.name: p.stat().st_ino for p in version.iterdir() if p.name != "manifest.json"}
+
+    first = files_of(wid)
+    read = []
+    original = ws._table_reader
+    monkeypatch.setattr(ws, "_table_reader", lambda table: (lambda: read.append(table) or original(table)()))
+    ws.set_input("choices", {"nps_grain": "week"})  # a page choice: nothing of the data changed
+    s.save(ws.snapshot(), wid)
+    assert files_of(wid) == first and read == []  # the same files (hard links), no table read out of DuckDB
+    ws.remap("nps_responses", {"comment": None})  # a column fix: only that table is written again
+    s.save(ws.snapshot(), wid)
+    second = files_of(wid)
+    assert read == ["nps_responses"]
+    assert {k for k in first if first[k] != second[k]} == {"nps_responses.parquet"}
+    restored = Workspace()
+    restored.restore(s.load(wid))  # checksums of linked and new files all verify
+    assert restored.state_key() == ws.state_key()
+    restored.close()
+    ws.close()
+
+
+def test_an_id_saved_by_someone_else_is_not_overwritten(tmp_path):
+    s = Store(tmp_path)
+    ws = Workspace()
+    load_samples(ws, kinds=["email_campaigns"])
+    wid = s.save(ws.snapshot(), owner="ana@example.com")
+    for who in ["bob@example.com", None]:
+        with pytest.raises(StoreError) as err:
+            s.save(ws.snapshot(), wid, owner=who)
+        assert str(err.value) == NOT_YOURS
+    assert s.load(wid, owner="ana@example.com").body["datasets"]
+    ws.close()
+
+
+def test_a_shared_workspace_opens_read_only_for_other_signed_in_users(tmp_path):
+    s = Store(tmp_path)
+    ws = Workspace()
+    load_samples(ws, kinds=["email_campaigns"])
+    wid = s.save(ws.snapshot(), owner="ana@example.com")
+    for who in ["bob@example.com", None]:  # not shared yet: the same words as an unknown id
+        with pytest.raises(StoreError) as err:
+            s.load(wid, owner=who)
+        assert str(err.value) == NOT_YOURS
+    with pytest.raises(StoreError, match="Sharing needs sign-in"):
+        s.share(wid, None)
+    with pytest.raises(StoreError) as err:
+        s.share(wid, "bob@example.com")  # only the owner shares
+    assert str(err.value) == NOT_YOURS
+    s.share(wid, "ana@example.com")
+    assert s.list("ana@example.com")[0]["shared"] is True and s.list("bob@example.com") == []
+    seen = s.load(wid, owner="bob@example.com")
+    assert seen.body["shared_by"] == "ana@example.com" and seen.body["datasets"]
+    assert "shared_by" not in s.load(wid, owner="ana@example.com").body
+    with pytest.raises(StoreError):
+        s.load(wid, owner=None)  # without sign-in nobody passes the allow-list
+    with pytest.raises(StoreError):
+        s.save(ws.snapshot(), wid, owner="bob@example.com")  # read-only: Bob can't write it
+    s.save(ws.snapshot(), wid, owner="ana@example.com")  # the owner's next save keeps it shared
+    assert s.load(wid, owner="bob@example.com").body["shared_by"] == "ana@example.com"
+    s.share(wid, "ana@example.com", shared=False)
+    with pytest.raises(StoreError) as err:
+        s.load(wid, owner="bob@example.com")
+    assert str(err.value) == NOT_YOURS
+    ws.close()
+
+
+def test_the_boundary_file_carries_the_name(tmp_path):
+    s = Store(tmp_path)
+    ws = Workspace()
+    load_samples(ws, kinds=["email_campaigns"])
+    wid = s.save(ws.snapshot())
+    s.rename(wid, "Client workshop")
+    snap = store.unpack(store.pack(ws.snapshot(), name="Client workshop"), "w.boundary")
+    assert snap.body["name"] == "Client workshop"
+    other = Workspace()
+    other.restore(snap)
+    again = Store(tmp_path / "elsewhere").save(other.snapshot())  # opened on another Boundary, saved there
+    assert Store(tmp_path / "elsewhere").list()[0]["name"] == "Client workshop"
+    assert again
+    other.close()
+    ws.close()

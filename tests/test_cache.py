@@ -1,0 +1,203 @@
+"""ui.cache: the per-session memo of figures and charts (issue #20).
+
+Each test counts how often the memoised function really runs: a key that misses a change would show
+as a stale result (fewer runs than changes), a key that changes for nothing as a run on every call."""
+
+import altair as alt
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lib.config import Thresholds
+from lib.errors import MappingError
+from ui.cache import Memo, memoised, session_cached
+
+CSV = b"Campaign,Sent,Delivered,Opens,Clicks,Unsubscribes,Send Date\nA,100,90,30,5,1,2024-01-05\nB,200,180,50,9,2,2024-02-05\n"
+
+CALLS: list[tuple] = []
+
+
+def figure(con, table, grain="month", frame=None, thresholds=None, dataset=None, **extra):
+    """Stands for a lib.metrics function: records that it ran, returns a frame."""
+    CALLS.append((table, grain))
+    return pd.DataFrame({"n": [len(CALLS)], "grain": [grain]})
+
+
+def chart_of(frame):
+    return alt.Chart(frame).mark_bar().encode(x="grain:N", y="n:Q")
+
+
+@pytest.fixture
+def memo_for(ws):
+    CALLS.clear()
+    memo = Memo()
+    return memo, (lambda func: memoised(func, memo, workspace=lambda: ws))
+
+
+def test_same_arguments_run_once_and_a_change_of_each_kind_runs_again(ws):
+    ws.load("email_campaigns.csv", CSV, kind="email_campaigns")
+    memo = Memo()
+    f = memoised(figure, memo, workspace=lambda: ws)
+    con = ws.con.cursor()
+    frame = pd.DataFrame({"a": [1, 2]})
+    dataset = ws.get("email_campaigns")
+    args = dict(grain="month", frame=frame, thresholds=ws.thresholds, dataset=dataset)
+    CALLS.clear()
+    f(con, "email_campaigns", **args)
+    f(ws.con.cursor(), "email_campaigns", **args)  # another cursor on the same session database: a hit
+    f(con, "email_campaigns", **{**args, "frame": frame.copy()})  # an equal frame: a hit
+    assert len(CALLS) == 1
+
+    changes = [
+        dict(args, grain="quarter"),  # a plain argument
+        dict(args, frame=pd.DataFrame({"a": [1, 3]})),  # a frame's value
+        dict(args, frame=pd.DataFrame({"b": [1, 2]})),  # a frame's column name
+        dict(args, frame=pd.DataFrame({"a": [1.0, 2.0]})),  # a frame's dtype
+        dict(args, thresholds=Thresholds().with_value("baseline_alpha", 0.01)),  # a threshold
+        dict(args, extra=(1, 2)),  # a keyword argument more
+    ]
+    for n, changed in enumerate(changes, start=2):
+        f(con, "email_campaigns", **changed)
+        assert len(CALLS) == n, changed
+        f(con, "email_campaigns", **changed)  # the same again: a hit
+        assert len(CALLS) == n, changed
+
+    # the session's data: a threshold change on the Workspace changes every call with a connection
+    ws.thresholds = ws.thresholds.with_value("min_group_size", 31)
+    f(con, "email_campaigns", **args)
+    assert len(CALLS) == len(changes) + 2
+    # a column fix (re-mapping) changes the dataset's key and the session's
+    ws.remap("email_campaigns", {"unsubscribes": None})
+    f(con, "email_campaigns", **dict(args, dataset=ws.get("email_campaigns")))
+    assert len(CALLS) == len(changes) + 3
+    # new data under the same name
+    ws.load("email_campaigns.csv", CSV.replace(b"100,90", b"101,90"), kind="email_campaigns")
+    f(con, "email_campaigns", **dict(args, dataset=ws.get("email_campaigns")))
+    assert len(CALLS) == len(changes) + 4
+    # what a page hangs on the Workspace (the in-app event roles) is part of its key
+    ws.in_app_roles = {"x": {"open": "impression"}}
+    f(con, "email_campaigns", **dict(args, dataset=ws.get("email_campaigns")))
+    assert len(CALLS) == len(changes) + 5
+
+
+def test_a_returned_frame_changed_by_the_page_does_not_change_the_memo(ws):
+    memo = Memo()
+    f = memoised(figure, memo, workspace=lambda: ws)
+    CALLS.clear()
+    first = f(ws.con, "t")
+    first.loc[0, "n"] = 999
+    first["extra"] = 1
+    again = f(ws.con, "t")
+    assert len(CALLS) == 1
+    assert again["n"].tolist() == [1] and list(again.columns) == ["n", "grain"]
+
+
+def test_an_error_is_raised_again_not_remembered(ws):
+    runs = []
+
+    def failing(con, table):
+        runs.append(table)
+        raise MappingError(f"{table}: no column found for Sent.")
+
+    f = memoised(failing, Memo(), workspace=lambda: ws)
+    for _ in range(2):
+        with pytest.raises(MappingError, match="no column found for Sent"):
+            f(ws.con, "t")
+    assert runs == ["t", "t"]
+
+
+def test_bounded_by_entries_and_bytes_least_recently_used_first(ws):
+    memo = Memo(max_entries=3)
+    f = memoised(figure, memo, workspace=lambda: ws)
+    CALLS.clear()
+    for grain in ["a", "b", "c"]:
+        f(ws.con, "t", grain)
+    f(ws.con, "t", "a")  # used again: now the most recent
+    f(ws.con, "t", "d")  # evicts "b", the least recently used
+    assert len(memo) == 3 and len(CALLS) == 4
+    f(ws.con, "t", "a")
+    f(ws.con, "t", "c")
+    assert len(CALLS) == 4
+    f(ws.con, "t", "b")
+    assert len(CALLS) == 5
+
+    big = pd.DataFrame({"x": range(100_000)})  # 800 kB
+    small_budget = Memo(max_bytes=1_000_000)
+    g = memoised(lambda frame, i: frame, small_budget, workspace=lambda: ws)
+    g_named = memoised(_identity, small_budget, workspace=lambda: ws)
+    for i in range(3):
+        g_named(big, i)
+    assert len(small_budget) == 1 and small_budget.bytes <= 1_000_000
+    too_big = pd.DataFrame({"x": range(200_000)})
+    g_named(too_big, 0)  # larger than the whole budget: not stored, nothing evicted for it
+    assert len(small_budget) == 1
+    assert g is not None
+
+
+def _identity(frame, i):
+    return frame
+
+
+def test_what_it_cannot_key_by_content_is_not_memoised(ws):
+    f = memoised(figure, Memo(), workspace=lambda: ws)
+    CALLS.clear()
+    f(ws.con, "t", frame=lambda x: x)  # a lambda: its closure is unseen
+    f(ws.con, "t", frame=lambda x: x)
+    f(ws.con, "t", frame=object())  # an unknown object
+    f(ws.con, "t", frame=object())
+    assert len(CALLS) == 4
+    # a session table that is not a loaded dataset (typed incidents): state_key does not see it
+    con = ws.con.cursor()
+    con.execute("CREATE TEMP TABLE ncvg_incidents AS SELECT 1 AS customer_id")
+    f(con, "ncvg_incidents")
+    f(con, "ncvg_incidents")
+    assert len(CALLS) == 6
+
+
+def test_a_module_memoises_its_public_functions_only():
+    import lib.metrics.ncvg as ncvg
+
+    cached = session_cached(ncvg, memo=Memo())
+    assert cached.incident_churn.__wrapped__ is ncvg.incident_churn
+    assert cached.store_incidents is ncvg.store_incidents  # a writer runs every time
+    assert cached.INCIDENT_TABLE == ncvg.INCIDENT_TABLE  # constants and classes are the module's own
+    assert cached.Basis is ncvg.Basis
+
+
+def test_outside_a_streamlit_session_nothing_is_memoised(ws):
+    f = session_cached(figure)
+    CALLS.clear()
+    f(ws.con, "t")
+    f(ws.con, "t")
+    assert len(CALLS) == 2
+
+
+def _two_session_script():
+    import test_cache
+
+    from ui.cache import session_cached, show_chart
+
+    f = session_cached(test_cache.figure)
+    make_chart = session_cached(test_cache.chart_of)
+    from ui.common import workspace
+
+    frame = f(workspace().con, "t")
+    show_chart(make_chart(frame), width="stretch")
+    import streamlit as st
+    st.altair_chart(test_cache.chart_of(frame), width="stretch")
+
+
+def test_two_sessions_never_share_and_a_chart_spec_is_what_altair_chart_sends():
+    CALLS.clear()
+    first, second = AppTest.from_function(_two_session_script), AppTest.from_function(_two_session_script)
+    first.run()
+    first.run()  # a rerun in the same session: memoised
+    assert not first.exception, first.exception
+    assert len(CALLS) == 1
+    second.run()  # another browser session: computes its own
+    assert not second.exception, second.exception
+    assert len(CALLS) == 2
+    charts = first.get("vega_lite_chart")
+    assert len(charts) == 2
+    shown, plain = (c.proto for c in charts)
+    assert shown.spec == plain.spec and shown.datasets == plain.datasets and shown.theme == plain.theme

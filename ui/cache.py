@@ -1,0 +1,381 @@
+"""Per-session memo of figures and charts (issue #20): compute once per click that changes them.
+
+Streamlit reruns a page's whole script on every widget change, so without this every figure and
+chart on the page is recomputed on every click. A page wraps its metrics and charts modules once,
+after the import:
+
+    from lib.metrics import email as em
+    em = session_cached(em)            # every em.func(con, data, filters, …) is now memoised
+
+and shows its charts with `show_chart(chart, width="stretch")` instead of `st.altair_chart`, which
+converts and validates a chart built by a memoised call once, not on every rerun.
+
+What a call is keyed on — the function, and each argument by content:
+- a DuckDB connection or cursor, and the Workspace: `ws.state_key()` of this session's Workspace
+  (datasets, column maps, thresholds, typed inputs), plus any attribute a page has hung on the
+  Workspace beside those (e.g. in-app event roles), which state_key does not see;
+- a Dataset: its digest, kind, sheet, table and column map; Thresholds: their JSON;
+- a DataFrame / Series / Index / array: column names, dtypes and `pd.util.hash_pandas_object`;
+- a dataclass: its class and fields; numbers, text, dates, tuples, lists, dicts, sets: their values;
+- a module-level function: its name; an Altair chart: the memoised call that built it.
+A call with any other argument (a lambda, an unknown object, a chart built on the page) or naming a
+session table that is not a loaded dataset (typed incidents, typed costs, a joined file: state_key
+does not see their contents) is not memoised — it simply runs. Functions that write (named
+`store_…`, `attach_…`, `remember_…`, `load_…`, `save_…`) are never memoised.
+
+Rules that keep it safe:
+- One memo per browser session, in `st.session_state`: user data is never shared across sessions.
+  Outside a Streamlit session (plain scripts, lib tests) nothing is memoised.
+- Bounded: at most MAX_ENTRIES results and MAX_BYTES (estimated) per session, least recently used
+  dropped first, so a long session's memory stays flat.
+- A hit hands out a deep copy, so a page that changes a returned frame cannot change the memo.
+  Altair charts are the exception: they are handed out as they are and are only passed on (to
+  another memoised chart function or to `show_chart`), never changed in place by the pages.
+- An exception (e.g. a BoundaryError naming a bad column) is not stored: the next call runs again
+  and raises it the same way.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as dt
+import enum
+import hashlib
+import threading
+import types
+from collections import OrderedDict
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+MEMO_KEY = "_boundary_session_memo"
+MAX_ENTRIES = 400
+MAX_BYTES = 96 * 2**20  # per session; an estimate (frames' memory, text lengths)
+NEVER_PREFIXES = ("store_", "attach_", "remember_", "load_", "save_", "_")  # writers, and private helpers
+COHORT_CACHE_PREFIX = "_cohorts_cache_"  # lib.metrics.cohorts' own result tables (derived from datasets)
+
+
+class Uncacheable(Exception):
+    """An argument this memo cannot key by content: the call runs without the memo."""
+
+
+@dataclasses.dataclass
+class _Entry:
+    value: Any
+    size: int
+
+
+class Memo:
+    """One session's memoised results: an LRU bounded by entries and estimated bytes."""
+
+    def __init__(self, max_entries: int = MAX_ENTRIES, max_bytes: int = MAX_BYTES) -> None:
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self._entries: OrderedDict[tuple, _Entry] = OrderedDict()
+        self._origins: dict[int, tuple[Any, tuple]] = {}  # id(chart) → (chart, key of the call that built it)
+        self._lock = threading.Lock()  # an overlapping rerun of the same session runs in another thread
+        self.bytes = 0
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: tuple) -> tuple[bool, Any]:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                self.misses += 1
+                return False, None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return True, entry.value
+
+    def put(self, key: tuple, value: Any) -> None:
+        size = _size(value)
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._forget(old)
+            self._entries[key] = _Entry(value, size)
+            self.bytes += size
+            if _is_chart(value):
+                self._origins[id(value)] = (value, key)
+            while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
+                _, dropped = self._entries.popitem(last=False)
+                self._forget(dropped)
+
+    def _forget(self, entry: _Entry) -> None:
+        self.bytes -= entry.size
+        origin = self._origins.get(id(entry.value))
+        if origin is not None and origin[0] is entry.value:
+            del self._origins[id(entry.value)]
+
+    def origin(self, obj: Any) -> tuple | None:
+        """The key of the memoised call that returned `obj` (still held), or None."""
+        with self._lock:
+            found = self._origins.get(id(obj))
+        return found[1] if found is not None and found[0] is obj else None
+
+
+def session_memo() -> Memo | None:
+    """This browser session's memo, created on first use; None outside a Streamlit session."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    if get_script_run_ctx(suppress_warning=True) is None:
+        return None
+    import streamlit as st
+
+    memo = st.session_state.get(MEMO_KEY)
+    if memo is None:
+        memo = st.session_state[MEMO_KEY] = Memo()
+    return memo
+
+
+def _session_workspace():
+    from ui.common import workspace
+
+    return workspace()
+
+
+# ----------------------------------------------------------------------------------- keys
+
+_WORKSPACE_OWN = {"_spill_dir", "_database", "_local", "datasets", "thresholds", "_tables", "_workbooks",
+                  "_sources", "_fixes", "_finalizer", "inputs", "name"}
+
+
+class _Context:
+    """What one call's key needs from the session, fetched once per call and only if needed."""
+
+    def __init__(self, memo: Memo, workspace_getter: Callable[[], Any], con=None) -> None:
+        self.memo, self._get_ws = memo, workspace_getter
+        self.con = con  # the call's own connection: a temporary table shows on it alone
+        self.reads_tables = False  # a call with a connection or Workspace: its text arguments may name tables
+        self._ws_key = None
+        self._scratch: set[str] | None = None
+
+    def workspace_key(self, ws=None) -> tuple:
+        if ws is not None and ws is not self._get_ws():
+            return ("workspace", _workspace_key(ws, self))
+        if self._ws_key is None:
+            self._ws_key = _workspace_key(self._get_ws(), self)
+        return ("workspace", self._ws_key)
+
+    def scratch_tables(self) -> set[str]:
+        """Session tables that are not a loaded dataset's (typed incidents, typed costs, a joined
+        file): state_key does not see their contents, so a call naming one is not memoised."""
+        if self._scratch is None:
+            ws = self._get_ws()
+            datasets = {d.table for d in ws.datasets.values() if d.table}
+            rows = (self.con if self.con is not None else ws.con).execute("SELECT table_name FROM duckdb_tables()").fetchall()
+            self._scratch = {name for (name,) in rows
+                             if name not in datasets and not name.startswith(COHORT_CACHE_PREFIX)}
+        return self._scratch
+
+
+def _workspace_key(ws, ctx: _Context) -> tuple:
+    extra = {name: value for name, value in vars(ws).items() if name not in _WORKSPACE_OWN}
+    return (ws.state_key(), _key(extra, ctx) if extra else ())
+
+
+def _frame_digest(obj) -> str:
+    try:
+        hashed = pd.util.hash_pandas_object(obj, index=True)
+    except TypeError as exc:  # unhashable cells (lists, dicts)
+        raise Uncacheable(str(exc)) from exc
+    return hashlib.sha1(hashed.to_numpy().tobytes()).hexdigest()
+
+
+def _key(value: Any, ctx: _Context) -> Any:
+    """A hashable key standing for `value`'s content (see the module docstring); Uncacheable if none."""
+    import duckdb
+
+    from lib.config import Thresholds
+    from lib.datasets import Dataset, Workspace
+
+    if value is None or isinstance(value, (bool, int, bytes)):
+        return value
+    if isinstance(value, str):
+        if ctx.reads_tables and value in ctx.scratch_tables():
+            raise Uncacheable(f"names the session table {value!r}, which state_key does not see")
+        return value
+    if isinstance(value, (float, np.generic, dt.date, dt.datetime, dt.time, dt.timedelta, pd.Timestamp,
+                          pd.Timedelta, pd.Period, enum.Enum)) or value is pd.NaT or value is pd.NA:
+        return (type(value).__name__, repr(value))
+    if isinstance(value, (tuple, list)):
+        return (type(value).__name__, tuple(_key(v, ctx) for v in value))
+    if isinstance(value, dict):
+        return ("dict", tuple(sorted(((repr(k), _key(v, ctx)) for k, v in value.items()), key=lambda kv: kv[0])))
+    if isinstance(value, (set, frozenset)):
+        return ("set", tuple(sorted(repr(_key(v, ctx)) for v in value)))
+    if isinstance(value, duckdb.DuckDBPyConnection):
+        return ctx.workspace_key()
+    if isinstance(value, Workspace):
+        return ctx.workspace_key(value)
+    if isinstance(value, Dataset):
+        return ("dataset", value.digest, value.kind, value.sheet, _key(value.table, ctx),
+                tuple(sorted(value.mapping.items())))
+    if isinstance(value, Thresholds):
+        return ("thresholds", value.to_json())
+    if isinstance(value, pd.DataFrame):
+        return ("frame", repr(list(value.columns)), repr(list(value.dtypes)), _frame_digest(value))
+    if isinstance(value, (pd.Series, pd.Index)):
+        return (type(value).__name__, repr(value.name), str(value.dtype), _frame_digest(value))
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            return ("array", _key(pd.Series(value.ravel()), ctx), value.shape)
+        return ("array", str(value.dtype), value.shape, hashlib.sha1(np.ascontiguousarray(value).tobytes()).hexdigest())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (type(value).__module__, type(value).__qualname__,
+                tuple((f.name, _key(getattr(value, f.name), ctx)) for f in dataclasses.fields(value)))
+    if isinstance(value, (types.FunctionType, types.BuiltinFunctionType, type)):
+        name = getattr(value, "__qualname__", "")
+        if "<" in name:  # a lambda or a function defined inside another: its closure is unseen
+            raise Uncacheable(f"function {name}")
+        return ("function", value.__module__, name)
+    if _is_chart(value):
+        origin = ctx.memo.origin(value)
+        if origin is None:
+            raise Uncacheable("a chart not built by a memoised call")
+        return ("chart", origin)
+    raise Uncacheable(f"argument of type {type(value).__name__}")
+
+
+def _is_chart(value: Any) -> bool:
+    alt = _altair()
+    return alt is not None and isinstance(value, alt.TopLevelMixin)
+
+
+def _altair():
+    try:
+        import altair
+    except ImportError:  # pragma: no cover - altair is a requirement
+        return None
+    return altair
+
+
+def _size(value: Any, depth: int = 0) -> int:
+    """Estimated bytes held by a result (frames by their memory use, text by length)."""
+    if depth > 6:
+        return 64
+    if isinstance(value, (pd.DataFrame, pd.Series, pd.Index)):
+        used = value.memory_usage(index=True, deep=True)
+        return int(used.sum() if hasattr(used, "sum") else used)
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, (str, bytes)):
+        return len(value) + 50
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return 56 + sum(_size(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return 64 + sum(_size(k, depth + 1) + _size(v, depth + 1) for k, v in value.items())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return 64 + sum(_size(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value))
+    if _is_chart(value):
+        return 20_000 + _size(getattr(value, "data", None), depth + 1)
+    return 64
+
+
+# ----------------------------------------------------------------------------------- wrappers
+
+def _hand_out(value: Any) -> Any:
+    return value if _is_chart(value) else copy.deepcopy(value)
+
+
+def memoised(func: Callable, memo: Memo | Callable[[], Memo | None] | None = None,
+             workspace: Callable[[], Any] | None = None) -> Callable:
+    """`func` memoised per session (see the module docstring). `memo` and `workspace` are for tests:
+    a Memo (or a function returning the current one) and a function returning the session's
+    Workspace; by default this session's memo in st.session_state and ui.common.workspace()."""
+    get_memo = memo if callable(memo) else (lambda: memo) if memo is not None else session_memo
+    get_ws = workspace or _session_workspace
+
+    def call(*args, **kwargs):
+        current = get_memo()
+        if current is None:
+            return func(*args, **kwargs)
+        import duckdb
+
+        from lib.datasets import Workspace
+
+        everything = (*args, *kwargs.values())
+        ctx = _Context(current, get_ws, next((a for a in everything if isinstance(a, duckdb.DuckDBPyConnection)), None))
+        ctx.reads_tables = ctx.con is not None or any(isinstance(a, Workspace) for a in everything)
+        try:
+            key = (func.__module__, func.__qualname__, tuple(_key(a, ctx) for a in args),
+                   tuple(sorted((name, _key(v, ctx)) for name, v in kwargs.items())))
+        except Uncacheable:
+            return func(*args, **kwargs)
+        hit, value = current.get(key)
+        if hit:
+            return _hand_out(value)
+        value = func(*args, **kwargs)  # an exception propagates and nothing is stored
+        try:
+            out = _hand_out(value)
+        except Exception:  # a result that cannot be copied (holds a live handle): not memoised
+            return value
+        current.put(key, value)
+        return out
+
+    call.__wrapped__ = func
+    call.__name__, call.__qualname__, call.__doc__ = func.__name__, func.__qualname__, func.__doc__
+    return call
+
+
+class _CachedModule:
+    """A module whose public functions are memoised; every other attribute is the module's own."""
+
+    def __init__(self, module: types.ModuleType, memo=None, workspace=None) -> None:
+        self._module, self._memo, self._workspace = module, memo, workspace
+        self._wrapped: dict[str, Callable] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._module, name)
+        if not isinstance(value, types.FunctionType) or name.startswith(NEVER_PREFIXES):
+            return value
+        wrapped = self._wrapped.get(name)
+        if wrapped is None or wrapped.__wrapped__ is not value:
+            wrapped = self._wrapped[name] = memoised(value, self._memo, self._workspace)
+        return wrapped
+
+    def __repr__(self) -> str:
+        return f"<session-memoised {self._module.__name__}>"
+
+
+def session_cached(target, memo=None, workspace=None):
+    """A module (its public functions memoised) or a function, memoised per browser session.
+    `memo` and `workspace`: for tests (see `memoised`)."""
+    if isinstance(target, types.ModuleType):
+        return _CachedModule(target, memo, workspace)
+    if isinstance(target, types.FunctionType):
+        if target.__name__.startswith(NEVER_PREFIXES):
+            return target
+        return memoised(target, memo, workspace)
+    raise TypeError(f"session_cached takes a module or a function, not {type(target).__name__}")
+
+
+# ----------------------------------------------------------------------------------- charts
+
+def show_chart(chart, **kwargs):
+    """`st.altair_chart(chart, **kwargs)`, converting the chart to its Vega-Lite spec (and validating
+    it) once per session for a chart built by a memoised call, instead of on every rerun.
+
+    The spec is Streamlit's own conversion (its theme handling and Arrow datasets), so the browser
+    gets exactly what st.altair_chart would send. A chart built on the page itself, or with
+    selections (on_select), goes to st.altair_chart as it is."""
+    import streamlit as st
+    from streamlit.elements import vega_charts
+
+    memo = session_memo()
+    origin = memo.origin(chart) if memo is not None else None
+    if origin is None or kwargs.get("on_select", "ignore") != "ignore":
+        return st.altair_chart(chart, **kwargs)
+    key = ("chart spec", origin)
+    hit, spec = memo.get(key)
+    if not hit:
+        spec = vega_charts._convert_altair_to_vega_lite_spec(chart)
+        memo.put(key, spec)
+    # Streamlit moves the datasets out of the spec it is given: hand it a copy (the Arrow bytes are shared)
+    return st.vega_lite_chart(spec=copy.deepcopy(spec), **kwargs)

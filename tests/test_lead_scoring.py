@@ -159,3 +159,101 @@ def test_ledger_sums_to_score(rows, open_points, size_points, cap):
     assert len(scores) == len(rows)
     for lead, score in scores.items():
         assert ledger.get(lead, 0.0) == pytest.approx(score)
+
+
+# ------------------------------------------------------------------ per rule: impact and touches (issue 22)
+
+def impact_leads(con):
+    """Eight leads, all created 1 Jan 2026; four became customers within the 90-day window.
+
+    lead  opens  demo  title      customer
+    a     3      Yes   Marketing  yes
+    b     2      Yes   Marketing  yes
+    c     0      Yes   Sales      yes
+    d     1      No    Marketing  no
+    e     0      No    Sales      no
+    f     5      No    Sales      yes
+    g     0      No    Sales      no
+    h     0      No    Sales      no
+    """
+    d = pd.Timestamp
+    won = d("2026-02-01")
+    frame = pd.DataFrame({
+        "lead_id": list("abcdefgh"),
+        "created_date": [d("2026-01-01")] * 8,
+        "customer_date": [won, won, won, None, None, won, None, None],
+        "job_title": ["Marketing", "Marketing", "Sales", "Marketing", "Sales", "Sales", "Sales", "Sales"],
+        "email_opens": [3, 2, 0, 1, 0, 5, 0, 0],
+        "demo": ["Yes", "Yes", "Yes", "No", "No", "No", "No", "No"],
+    })
+    for c in ("created_date", "customer_date"):
+        frame[c] = pd.to_datetime(frame[c]).astype("datetime64[us]")
+    ds = dataset(con, frame, {"lead_id": "ID", "created_date": "Created", "customer_date": "Won",
+                              "job_title": "Title"}, {"email_opens": "Opens", "demo": "Demo"})
+    rules = ls.resolve_rules(ds, pd.DataFrame([
+        ["Open", "Behaviour", "Opens", "per occurrence", "", 1, None],
+        ["Demo", "Behaviour", "Demo", "once", "", 20, None],
+        ["Marketer", "Fit", "Title", "contains any", "marketing", 5, None],
+    ], columns=ls.RULE_COLUMNS))
+    src = fm.FunnelSource("leads", "leads", frozenset(["lead_id", "created_date", "customer_date", "job_title"]))
+    return rules, fm.cohort_sql(src, ["Lead", "Customer"], window_days=90)
+
+
+def test_rule_impact_by_hand(con):
+    rules, cte = impact_leads(con)
+    frame = ls.rule_impact(con, cte, "leads", rules, 1, threshold=20, min_group=1).frame.set_index("rule")
+    # scores: a 3+20+5=28, b 2+20+5=27, c 20, d 1+5=6, e 0, f 5, g 0, h 0; MQL = score ≥ 20 → a, b, c
+    # Open fires for a, b, d, f (4 of 8); customers among them a, b, f = 3/4; without: c, e, g, h → c = 1/4
+    assert frame.loc["Open", ["fired", "with_n", "with_converted", "without_n", "without_converted"]].tolist() == [
+        4, 4, 3, 4, 1]
+    assert frame.loc["Open", "fired_share"] == 0.5
+    assert frame.loc["Open", "diff"] == pytest.approx(0.75 - 0.25)
+    # Removing Open: a 25, b 25 still ≥ 20, c has no opens → no lead changes status → no impact
+    assert frame.loc["Open", "mql_changed"] == 0 and frame.loc["Open", "no_impact"]
+    # Removing Demo: a 8, b 7, c 0 → all three drop below 20 → 3 changed
+    assert frame.loc["Demo", "mql_changed"] == 3 and not frame.loc["Demo", "no_impact"]
+    # Demo: with a, b, c all customers 3/3; without d–h: f = 1/5
+    assert frame.loc["Demo", ["with_rate", "without_rate"]].tolist() == pytest.approx([1.0, 0.2])
+    # Marketer fires for a, b, d: 2/3 vs c, e, f, g, h 2/5; removing it: a 23, b 22 stay → no impact
+    assert frame.loc["Marketer", ["with_converted", "with_n", "without_converted", "without_n"]].tolist() == [
+        2, 3, 2, 5]
+    assert frame.loc["Marketer", "no_impact"]
+    # Open 3/4 vs 1/4: every expected cell is 2 < 5 → Fisher's exact, scipy.stats.fisher_exact([[3, 1], [1, 3]])
+    # p = 0.485714; Newcombe interval statsmodels confint_proportions_2indep(3, 4, 1, 4, method='newcomb',
+    # compare='diff') = (−0.135488, 0.789083)
+    assert frame.loc["Open", "p_value"] == pytest.approx(0.485714, abs=1e-6)
+    assert frame.loc["Open", ["diff_low", "diff_high"]].tolist() == pytest.approx([-0.135488, 0.789083], abs=1e-6)
+    # one family of three tests: BH of (0.4857, p_demo, p_marketer) — the largest stays as it is
+    assert frame["p_bh"].max() == pytest.approx(frame["p_value"].max())
+    assert frame["kind"].tolist() == ["Behaviour", "Behaviour", "Fit"]
+    # min_group 5: no rule has ≥ 5 leads on both sides → no test, no interval lost
+    untested = ls.rule_impact(con, cte, "leads", rules, 1, threshold=20, min_group=5).frame
+    assert untested["p_value"].isna().all() and not untested["significant"].any()
+    assert untested["diff_low"].notna().all()
+
+
+def test_difference_interval_matches_statsmodels():
+    # statsmodels confint_proportions_2indep(30, 100, 20, 100, method='newcomb', compare='diff')
+    assert ls.difference_interval(30, 100, 20, 100) == pytest.approx((-0.020249362, 0.216734354), abs=1e-8)
+    assert all(v != v for v in ls.difference_interval(1, 0, 1, 5))  # nan with an empty side
+
+
+def test_touches_to_close_by_hand(con):
+    rules, cte = impact_leads(con)
+    per = ls.touches_to_close(con, cte, "leads", rules, 1).frame.set_index("lead_id")
+    # touches = opens + demo (Yes = 1, No = 0), no points or caps: a 4, b 3, c 1, d 1, e 0, f 5, g 0, h 0
+    assert per["touches"].to_dict() == {"a": 4, "b": 3, "c": 1, "d": 1, "e": 0, "f": 5, "g": 0, "h": 0}
+    summary = ls.touch_summary(per.reset_index())
+    # customers a, b, c, f → touches 1, 3, 4, 5: median (3 + 4) / 2 = 3.5; p25 = 1 + 0.75·2 = 2.5, p75 = 4.25
+    assert (summary["n"], summary["median"], summary["p25"], summary["p75"]) == (4, 3.5, 2.5, 4.25)
+    # the others d, e, g, h → 1, 0, 0, 0: median 0
+    assert (summary["other_n"], summary["other_median"]) == (4, 0.0)
+    dist = ls.touch_distribution(per.reset_index())
+    # bins: 0 → none; 1–4 → c 1, b 3, a 4 = 3; 5–9 → f = 1
+    assert dist["customers"].tolist() == [0, 3, 1, 0, 0, 0] and dist["share"].tolist() == [0, .75, .25, 0, 0, 0]
+
+
+def test_touches_need_a_behaviour_rule(con):
+    rules, cte = impact_leads(con)
+    with pytest.raises(BoundaryError, match="Touches to close need activity counts"):
+        ls.touches_to_close(con, cte, "leads", [r for r in rules if r.kind == "Fit"], 1)

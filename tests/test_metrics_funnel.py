@@ -488,3 +488,44 @@ def test_a_hundred_companies_show_the_largest_plus_other(ws):
     # the conversion flags still test source and campaign only, the Other row never
     tests = fm.conversion_tests(ws.con, src, stages, ["source"], window_days=90)
     assert set(tests["group"]) <= {"Ads", "Email", "Web"}
+
+
+def test_program_comparison_by_hand(con):
+    src = make_wide(con)
+    costs = pd.DataFrame({"_row": [2, 3, 4, 5], "campaign": ["x ", "Y", "Z", "Y"], "cost": [1200.0, 500.0, 300.0, None],
+                          "period": pd.to_datetime(["2026-01-01", None, "2026-01-01", None]).astype("datetime64[us]")})
+    con.register("_c", costs)
+    con.execute("CREATE TABLE costs AS SELECT * FROM _c")
+    # closed deals with a value: lead 4 twice (5000 + 1000 → 6000), lead 6 (won 200 days on, outside the window)
+    con.execute("CREATE TABLE closed AS SELECT * FROM (VALUES ('4', '5000'), (' 4', '1000'), ('6', '9000'), "
+                "('6', 'n/a')) t(lead_id, amount)")
+    r = fm.program_comparison(con, src, STAGES, "MQL", "costs", window_days=90, value=("closed", "amount"))
+    f = r.frame.set_index("program")
+    # X = leads 1–4, all reach MQL in the window; days to MQL 5, 2, 2, 2 → median 2
+    # Y = leads 5–9: MQL 5 (via its SQL date, 10 days) and 9 (SQL before MQL: reach 4 days) → 2/5, median 7
+    assert f.loc["X", ["leads", "mqls", "customers"]].tolist() == [4, 4, 1]
+    assert f.loc["Y", ["leads", "mqls", "customers"]].tolist() == [5, 2, 0]
+    assert f.loc["X", "mql_rate"] == 1.0 and f.loc["Y", "mql_rate"] == pytest.approx(0.4)
+    assert f.loc["X", "median_days_to_mql"] == pytest.approx(2.0) and f.loc["Y", "median_days_to_mql"] == pytest.approx(7.0)
+    # statsmodels proportion_confint(2, 5, method='wilson') = (0.117621, 0.769276)
+    assert f.loc["Y", ["mql_low", "mql_high"]].tolist() == pytest.approx([0.117621, 0.769276], abs=1e-6)
+    # costs as cost per MQL reads them: X 1200 / 4 MQLs = 300; Y 500 / 2 = 250; Z has no leads → not a row
+    assert f.loc["X", "cost_per_mql"] == pytest.approx(300.0) and f.loc["Y", "cost_per_mql"] == pytest.approx(250.0)
+    assert "Z" not in f.index and r.excluded["cost rows with a blank or unreadable cost or campaign"] == 1
+    # X's one customer (lead 4) is worth 6000 → 6000 per customer, 6000 / 1200 = 5.0 per unit of cost
+    assert f.loc["X", ["customer_value", "valued_customers", "value_per_customer", "value_per_cost"]].tolist() == [
+        6000.0, 1, 6000.0, 5.0]
+    assert f.loc["Y", "valued_customers"] == 0 and math.isnan(f.loc["Y", "value_per_customer"])
+    # programs add up to the funnel's leads (no lead here lacks a campaign)
+    assert f["leads"].sum() == 9
+    plain = fm.program_comparison(con, src, STAGES, "MQL", window_days=90).frame
+    assert "customer_value" not in plain and plain["cost"].isna().all()
+
+
+def test_program_comparison_needs_a_campaign(con):
+    src = make_wide(con)
+    with pytest.raises(BoundaryError, match="campaign / program column"):
+        fm.program_comparison(con, fm.FunnelSource(src.table, "leads", src.columns - {"campaign"}), STAGES, "MQL")
+    blank = make_wide(con, [r[:7] + ("",) + r[8:] for r in ROWS], name="blank")
+    f = fm.program_comparison(con, blank, STAGES, "MQL", window_days=90).frame
+    assert f["program"].tolist() == [fm.NO_PROGRAM] and f["leads"].tolist() == [9]

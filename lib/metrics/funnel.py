@@ -830,3 +830,98 @@ def area_tables(ws) -> dict[str, pd.DataFrame]:
     if by:
         tables["Campaign quality"] = campaign_quality(ws.con, src, stages, by, window_days=window).frame
     return tables
+
+
+# ------------------------------------------------------------------ nurture programs side by side (issue 22)
+
+NO_PROGRAM = "(no program)"
+VALUE_WORDS = ("revenue", "value", "amount", "mrr", "arr", "ltv", "deal size", "contract")
+
+
+def value_columns(con, datasets: list[Dataset]) -> list[tuple[str, str, str]]:
+    """Columns that can hold a customer's value: (table, table column, "file: column") for each
+    unmapped column of the given leads-shaped datasets (the leads file, the joined closed deals)
+    whose header names money (`VALUE_WORDS`) and that holds at least one number."""
+    from lib.schemas import normalise_header
+
+    out = []
+    for ds in datasets:
+        for col, header in ds.extra_columns.items():
+            if not any(w in normalise_header(header) for w in VALUE_WORDS):
+                continue
+            n = con.execute(f"SELECT COUNT(*) FROM {q(ds.table)} WHERE TRY_CAST(CAST({q(col)} AS VARCHAR) AS DOUBLE) "
+                            "IS NOT NULL").fetchall()[0][0]
+            if n:
+                out.append((ds.table, col, f"{ds.file_name}: {header}"))
+    return out
+
+
+def program_comparison(con, src: FunnelSource, stages: list[str], mql_stage: str, cost_table: str | None = None,
+                       start=None, end=None, window_days: float | None = None,
+                       value: tuple[str, str] | None = None) -> MetricResult:
+    """Nurture programs side by side: MQL rate, time to MQL, cost per MQL and the customers' value.
+
+    One row per program (the leads' campaign, matched after trimming and ignoring case; leads with no
+    campaign in one row "(no program)", so programs add up to the funnel's leads), over leads that
+    entered in [start, end):
+    - leads; mqls = leads reaching `mql_stage` within the window; mql_rate = mqls / leads (ratio 0–1)
+      with its 95% Wilson interval (mql_low, mql_high).
+    - median_days_to_mql = median of (reach date of `mql_stage` − entered) in days over the mqls.
+    - customers = leads reaching the last stage within the window.
+    - cost = the program's cost in the range, as `cost_per_mql` prorates it (blank without a cost
+      table or a row for the program); cost_per_mql = cost / mqls (blank when 0 MQLs).
+    - With `value` = (table, column) — a leads-shaped table joined on lead ID (the leads file or the
+      joined closed deals): a customer's value = Σ of the column over its rows there (numbers only);
+      customer_value = Σ over the program's customers, valued_customers = customers with a value,
+      value_per_customer = customer_value / valued_customers, value_per_cost = customer_value / cost
+      (money back per unit of program cost; blank without cost).
+    Cost rows and leads left out are counted as in `cost_per_mql` / `funnel_stages`; the SQL returned is
+    the per-program query (the costs come from `cost_per_mql`'s own SQL).
+    """
+    if "campaign" not in src.columns:
+        raise BoundaryError("Comparing nurture programs needs a campaign / program column in the leads file. "
+                            "Map it under “Columns”.")
+    if mql_stage not in stages:
+        raise BoundaryError(f"Stage “{mql_stage}” is not in the funnel; pick the MQL stage from the funnel's stages.")
+    k, last = stages.index(mql_stage), len(stages) - 1
+    sql, params = cohort_sql(src, stages, start, end, window_days)
+    days = _DAYS.format(a="entered", b=f"r{k}")
+    if value:
+        v_table, v_col = value
+        sql += (",\nvals AS (SELECT trim(CAST(lead_id AS VARCHAR)) AS lead_id, "
+                f"SUM(TRY_CAST(CAST({q(v_col)} AS VARCHAR) AS DOUBLE)) AS value FROM {q(v_table)} "
+                "WHERE NULLIF(trim(CAST(lead_id AS VARCHAR)), '') IS NOT NULL GROUP BY 1)")
+        join, value_sql = "LEFT JOIN vals v USING (lead_id)", "v.value"
+    else:
+        join, value_sql = "", "NULL::DOUBLE"
+    sql += (f"\nSELECT COALESCE(lower(NULLIF(trim(c.campaign), '')), '') AS key,\n"
+            f"  COALESCE(arg_min(NULLIF(trim(c.campaign), ''), c.campaign), ?) AS program, COUNT(*) AS leads,\n"
+            f"  COUNT(*) FILTER (WHERE in{k}) AS mqls,\n"
+            f"  quantile_cont({days}, 0.5) FILTER (WHERE in{k}) AS median_days_to_mql,\n"
+            f"  COUNT(*) FILTER (WHERE in{last}) AS customers,\n"
+            f"  SUM({value_sql}) FILTER (WHERE in{last}) AS customer_value,\n"
+            f"  COUNT({value_sql}) FILTER (WHERE in{last}) AS valued_customers\n"
+            f"FROM cohort c {join}\nWHERE in0 GROUP BY 1 ORDER BY leads DESC, program")
+    params.append(NO_PROGRAM)
+    frame = con.execute(sql, params).df()
+    bounds = [wilson_interval(int(x), int(n)) for x, n in zip(frame["mqls"], frame["leads"])]
+    frame["mql_rate"] = [x / n if n else math.nan for x, n in zip(frame["mqls"], frame["leads"])]
+    frame["mql_low"], frame["mql_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
+    excluded = dict(_exclusions(con, src, stages))
+    frame["cost"] = math.nan
+    if cost_table:
+        costs = cost_per_mql(con, src, stages, cost_table, mql_stage, start, end, window_days)
+        by_key = {str(c).strip().lower(): v for c, v in zip(costs.frame["campaign"], costs.frame["cost"])
+                  if c is not None and pd.notna(c)}
+        frame["cost"] = [by_key.get(key, math.nan) if key else math.nan for key in frame["key"]]
+        excluded.update({r: n for r, n in costs.excluded.items() if r not in excluded})
+    frame["cost_per_mql"] = [c / m if m else math.nan for c, m in zip(frame["cost"], frame["mqls"])]
+    frame["value_per_customer"] = [v / n if n else math.nan
+                                   for v, n in zip(frame["customer_value"], frame["valued_customers"])]
+    frame["value_per_cost"] = [v / c if c and pd.notna(v) and pd.notna(c) else math.nan
+                               for v, c in zip(frame["customer_value"], frame["cost"])]
+    if not value:
+        frame = frame.drop(columns=["customer_value", "valued_customers", "value_per_customer", "value_per_cost"])
+    columns = ["program", "leads", "mqls", "mql_rate", "mql_low", "mql_high", "median_days_to_mql", "customers",
+               "cost", "cost_per_mql", "customer_value", "valued_customers", "value_per_customer", "value_per_cost"]
+    return MetricResult(frame[[c for c in columns if c in frame.columns]], sql, params, excluded)

@@ -29,7 +29,7 @@ from lib.periods import period_sql, range_sql
 from lib.result import MetricResult
 from lib.schemas import normalise_header
 from lib.sql import quote_ident as q
-from lib.stats import wilson_interval
+from lib.stats import adjust_p_values, two_proportion_test, wilson_interval
 
 RULE_COLUMNS = ["Rule", "Kind", "Column", "How", "Value", "Points", "Cap"]
 KINDS = ("Behaviour", "Fit")
@@ -367,6 +367,151 @@ def score_profile(con, table: str, rules: list[Rule], grain: str = "month", use_
     return MetricResult(frame, sql, params, {"leads without a created date": int(n)} if n else {})
 
 
+def difference_interval(x1: float, n1: float, x0: float, n0: float) -> tuple[float, float]:
+    """95% interval of p1 − p0 (p1 = x1/n1, p0 = x0/n0): Newcombe's hybrid score interval from the
+    two Wilson intervals (l1, u1), (l0, u0): d − √((p1 − l1)² + (u0 − p0)²) to d + √((u1 − p1)² + (p0 − l0)²).
+    (nan, nan) when either n is 0. statsmodels confint_proportions_2indep(30, 100, 20, 100,
+    method='newcomb', compare='diff') = (−0.020249, 0.216734).
+    >>> [round(v, 6) for v in difference_interval(30, 100, 20, 100)]
+    [-0.020249, 0.216734]
+    """
+    if n1 <= 0 or n0 <= 0:
+        return (math.nan, math.nan)
+    p1, p0 = x1 / n1, x0 / n0
+    l1, u1 = wilson_interval(x1, n1)
+    l0, u0 = wilson_interval(x0, n0)
+    d = p1 - p0
+    return (d - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2))
+
+
+RULE_IMPACT_CAVEAT = (
+    "A rule's leads are compared with the leads it did not fire for: a difference says the behaviour or "
+    "profile goes with converting, not that it causes it (a demo request is often a step of the sale itself). "
+    "Counts are today's, as in the score bands.")
+
+
+def rule_impact(con, funnel_cte: tuple[str, list], table: str, rules: list[Rule], target_stage: int,
+                threshold: float, alpha: float = 0.05, min_group: int = 30) -> MetricResult:
+    """Per scoring rule: how many leads it fired for, conversion with vs without it, and whether it
+    ever changes who qualifies. "Which activities raise scores, and which have no impact."
+
+    `funnel_cte` is `lib.metrics.funnel.cohort_sql(...)`; `target_stage` the index of the stage that
+    counts as converted. The score is always the rules' own (Σ ledger points), never the file's score.
+    Per rule r (rules with the same name count as one):
+    - fired = leads of the file (one per lead ID) for which r added points; fired_share = fired / leads
+      of the file.
+    - mql_changed = leads whose MQL status (score ≥ `threshold`) differs when r is removed (score − r's
+      points); no_impact = mql_changed == 0: the rule never decides who qualifies.
+    - Over the funnel's leads (entered in the range): with_n, with_converted = leads r fired for and
+      those reaching the target stage in the window; with_rate = with_converted / with_n; the same
+      without r (without_n, without_converted, without_rate); diff = with_rate − without_rate with
+      Newcombe's 95% interval (diff_low, diff_high; `difference_interval`); p_value from
+      `stats.two_proportion_test` (pooled z, Fisher's exact when a cell expects < 5) when both sides
+      have ≥ `min_group` leads (blank otherwise); p_bh = Benjamini–Hochberg over the rules tested
+      (one family); significant = p_bh < `alpha`. Rates are ratios 0–1; diff is in rate points.
+    """
+    f_sql, f_params = funnel_cte
+    s_sql, s_params = scores_sql(table, rules)
+    labels = list(dict.fromkeys(r.label for r in rules))
+    kinds = {r.label: r.kind for r in rules}
+    points = {}
+    for r in rules:
+        points[r.label] = points.get(r.label, "") + ("; " if r.label in points else "") + (
+            f"{r.points:+g}" + (f"/occurrence (max {r.cap:g})" if r.how == "per occurrence" and r.cap else
+                                "/occurrence" if r.how == "per occurrence" else ""))
+    columns = ["rule", "kind", "points", "fired", "fired_share", "mql_changed", "no_impact", "with_n",
+               "with_converted", "with_rate", "without_n", "without_converted", "without_rate", "diff",
+               "diff_low", "diff_high", "p_value", "p_bh", "significant"]
+    if not labels:
+        return MetricResult(pd.DataFrame(columns=columns), "", [])
+    values = ", ".join("(?, ?)" for _ in labels)
+    k = int(target_stage)
+    sql = (f_sql + ",\n" + s_sql.removeprefix("WITH ") + ",\n"
+           f"rule_list(rule, ord) AS (VALUES {values}),\n"
+           "rule_points AS (SELECT lead_id, rule, SUM(points) AS points FROM ledger GROUP BY 1, 2),\n"
+           "per AS (\n  SELECT r.rule, r.ord, s.lead_id, s.score, p.lead_id IS NOT NULL AS fired,\n"
+           "    (s.score >= ?) <> (s.score - COALESCE(p.points, 0) >= ?) AS changes\n"
+           "  FROM scores s CROSS JOIN rule_list r LEFT JOIN rule_points p ON p.lead_id = s.lead_id AND p.rule = r.rule\n)\n"
+           "SELECT per.rule, COUNT(*) FILTER (WHERE fired) AS fired, COUNT(*) AS leads,\n"
+           "  COUNT(*) FILTER (WHERE changes) AS mql_changed,\n"
+           "  COUNT(*) FILTER (WHERE c.in0 AND fired) AS with_n,\n"
+           f"  COUNT(*) FILTER (WHERE c.in0 AND fired AND c.in{k}) AS with_converted,\n"
+           "  COUNT(*) FILTER (WHERE c.in0 AND NOT fired) AS without_n,\n"
+           f"  COUNT(*) FILTER (WHERE c.in0 AND NOT fired AND c.in{k}) AS without_converted\n"
+           "FROM per LEFT JOIN cohort c USING (lead_id)\nGROUP BY per.rule, per.ord ORDER BY per.ord")
+    params = f_params + s_params + [v for i, label in enumerate(labels) for v in (label, i)] + [float(threshold)] * 2
+    frame = con.execute(sql, params).df()
+    frame["kind"] = frame["rule"].map(kinds)
+    frame["points"] = frame["rule"].map(points)
+    frame["fired_share"] = [f / n if n else math.nan for f, n in zip(frame["fired"], frame["leads"])]
+    frame["no_impact"] = frame["mql_changed"] == 0
+    rates, tests = [], []
+    for r in frame.itertuples(index=False):
+        x1, n1, x0, n0 = int(r.with_converted), int(r.with_n), int(r.without_converted), int(r.without_n)
+        low, high = difference_interval(x1, n1, x0, n0)
+        p = two_proportion_test(x1, n1, x0, n0).p_value if n1 >= min_group and n0 >= min_group else math.nan
+        rates.append((x1 / n1 if n1 else math.nan, x0 / n0 if n0 else math.nan, low, high, p))
+    for i, name in enumerate(("with_rate", "without_rate", "diff_low", "diff_high", "p_value")):
+        frame[name] = [row[i] for row in rates]
+    frame["diff"] = frame["with_rate"] - frame["without_rate"]
+    frame["p_bh"] = adjust_p_values(frame["p_value"], "fdr_bh")
+    frame["significant"] = [bool(q < alpha) for q in frame["p_bh"]]  # nan < alpha is False
+    return MetricResult(frame[columns], sql, params, _unreadable(con, table, rules))
+
+
+TOUCH_BINS = ((0, "0"), (1, "1–4"), (5, "5–9"), (10, "10–19"), (20, "20–49"), (50, "50+"))
+TOUCHES_CAVEAT = (
+    "Touches are the export's behaviour counts as of today, so a customer's count can include touches "
+    "after they became a customer; the file does not date each touch.")
+
+
+def touches_to_close(con, funnel_cte: tuple[str, list], table: str, rules: list[Rule],
+                     target_stage: int) -> MetricResult:
+    """Marketing touches per lead of the funnel, to read the touches from first contact to customer.
+
+    touches of a lead = Σ over the behaviour rules' columns of the cell read as a count (a number,
+    yes → 1, no/blank → 0; no cap and no points: every email open, page view, webinar… counts once per
+    occurrence; a column used by two rules counts once). One row per funnel lead (entered in the range):
+    lead_id, converted (reached `target_stage` within the window), touches (count).
+    `touch_distribution` and `touch_summary` read it. Cells not readable as a count add 0 and are counted.
+    """
+    columns = sorted({r.column for r in rules if r.kind == "Behaviour"})
+    if not columns:
+        raise BoundaryError("Touches to close need activity counts (email opens, page views, webinars…): add a "
+                            "Behaviour rule on such a column in the scoring rules.")
+    f_sql, f_params = funnel_cte
+    total = " + ".join(f"COALESCE({_count_sql('b.' + q(c))}, 0)" for c in columns)
+    sql = (f_sql + ",\nbase AS (\n  SELECT * REPLACE (trim(CAST(lead_id AS VARCHAR)) AS lead_id) FROM " + q(table) +
+           "\n  WHERE NULLIF(trim(CAST(lead_id AS VARCHAR)), '') IS NOT NULL\n"
+           "  QUALIFY ROW_NUMBER() OVER (PARTITION BY trim(CAST(lead_id AS VARCHAR)) ORDER BY _row) = 1\n)\n"
+           f"SELECT c.lead_id, c.in{int(target_stage)} AS converted, CAST({total} AS DOUBLE) AS touches\n"
+           "FROM cohort c JOIN base b USING (lead_id) WHERE c.in0 ORDER BY c.lead_id")
+    frame = con.execute(sql, f_params).df()
+    frame["converted"] = frame["converted"].astype(bool)
+    return MetricResult(frame, sql, f_params, _unreadable(con, table, rules))
+
+
+def touch_distribution(per_lead: pd.DataFrame) -> pd.DataFrame:
+    """Customers per bin of touches (`TOUCH_BINS`, lower edges): bin, label, customers (count), share =
+    customers in the bin / all customers (ratio 0–1; nan with no customer). Every bin is listed."""
+    touches = per_lead.loc[per_lead["converted"], "touches"]
+    edges = [lo for lo, _ in TOUCH_BINS]
+    counts = [int(((touches >= lo) & (touches < hi)).sum()) for lo, hi in zip(edges, edges[1:] + [math.inf])]
+    total = sum(counts)
+    return pd.DataFrame({"bin": edges, "label": [label for _, label in TOUCH_BINS], "customers": counts,
+                         "share": [c / total if total else math.nan for c in counts]})
+
+
+def touch_summary(per_lead: pd.DataFrame) -> dict:
+    """Customers' touches: n, median, p25, p75 (linear quantiles); and the median of the funnel leads
+    that did not convert (other_n, other_median), for reference. nan when a group is empty."""
+    cust = per_lead.loc[per_lead["converted"], "touches"].astype(float)
+    other = per_lead.loc[~per_lead["converted"], "touches"].astype(float)
+    return {"n": len(cust), "median": cust.median() if len(cust) else math.nan,
+            "p25": cust.quantile(0.25) if len(cust) else math.nan, "p75": cust.quantile(0.75) if len(cust) else math.nan,
+            "other_n": len(other), "other_median": other.median() if len(other) else math.nan}
+
+
 def rules_text(rules: list[Rule]) -> str:
     """One line per rule, for captions and exports."""
     return "; ".join(f"{r.label} {'+' if r.points >= 0 else ''}{r.points:g}"
@@ -374,4 +519,5 @@ def rules_text(rules: list[Rule]) -> str:
 
 
 __all__ = ["default_rules", "resolve_rules", "score_ledger", "lead_scores", "score_distribution",
-           "conversion_by_score_band", "score_profile", "band_label", "scoring_columns"]
+           "conversion_by_score_band", "score_profile", "band_label", "scoring_columns", "rule_impact",
+           "difference_interval", "touches_to_close", "touch_distribution", "touch_summary"]

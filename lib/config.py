@@ -69,6 +69,8 @@ THRESHOLDS: tuple[Threshold, ...] = (
               "SPEC §5: editable MQL threshold; leads at or above it qualify (check it against conversion by score band)"),
     Threshold("funnel_slow_ratio_max", "Campaign median days to next stage above (× all leads)", 1.5, "above", "times",
               "funnel", "SPEC §5 campaign quality: a campaign whose leads move 1.5× slower than all leads is flagged"),
+    Threshold("cohorts_repeat_days", "Repeat purchase: a second order within (days)", 90, "above", "days", "cohorts",
+              "Issue #22: the share of customers who order again within 90 days (a quarter) of their first order"),
     # ncvg (issue 6)
     Threshold("ncvg_net_customers_min", "Net customers in the latest complete month below", 0, "below", "count",
               "ncvg", "SPEC §4: the customer base shrinks when more customers leave than join"),

@@ -619,3 +619,54 @@ def test_a_hundred_companies_show_the_largest_plus_other(ws):
     # 200 users per plan: the two first by name are shown, Team alone is the rest, still marked as Other and last
     one = c.group_retention(ws.con, dataset.table, "plan", max_groups=2).frame.drop_duplicates("group")
     assert one["group"].tolist() == ["Free", "Pro", "Other (1 group)"] and one["other"].tolist() == [False, False, True]
+
+
+# ------------------------------------------------------------------ repeat purchase (issue 22)
+
+def test_repeat_purchase_with_order_ids_by_hand():
+    # Order lines (user, time, order id, quantity, unit price); the data ends 30 Jun 12:00.
+    #   a: order 1 on 1 Jan (two lines), order 2 on 20 Jan → second order 19 days later
+    #   b: order 3 on 1 Feb, then C4 (a cancellation: not an order) on 5 Feb, order 5 on 1 Jun → 120 days
+    #   c: order 6 on 1 Mar only
+    #   d: order 7 on 10 Jun → first order 20 days before the end: too recent for a 30-day window
+    #   e: a row without an order id (a page view) on 1 Jan → not a customer
+    rows = [("a", "2025-01-01 09:00", "1", 2, 5.0), ("a", "2025-01-01 09:00", "1", 1, 3.0),
+            ("a", "2025-01-20 09:00", "2", 1, 3.0), ("b", "2025-02-01 09:00", "3", 1, 9.0),
+            ("b", "2025-02-05 09:00", "C4", -1, 9.0), ("b", "2025-06-01 09:00", "5", 1, 9.0),
+            ("c", "2025-03-01 09:00", "6", 1, 1.0), ("d", "2025-06-10 12:00", "7", 1, 1.0),
+            ("e", "2025-01-01 10:00", None, None, None), ("c", "2025-06-30 12:00", None, None, None)]
+    con = make_table(rows, ("user_id", "event_time", "order_id", "quantity", "unit_price"))
+    r = c.repeat_purchase(con, "activity", 30)
+    row = r.frame.iloc[0]
+    # customers a, b, c, d; eligible (first order ≤ 31 May 12:00): a, b, c = 3; d too recent
+    # within 30 days: a (19 days) → 1 of 3; b's 120 days is too late
+    assert (row["customers"], row["eligible"], row["too_recent"], row["repeaters"]) == (4, 3, 1, 1)
+    assert row["share"] == pytest.approx(1 / 3) and row["median_days_to_second"] == pytest.approx(19.0)
+    # statsmodels proportion_confint(1, 3, method='wilson') = (0.061492, 0.792340)
+    assert (row["low"], row["high"]) == pytest.approx((0.061492, 0.792340), abs=1e-6)
+    assert row["orders"] == 6  # orders 1, 2, 3, 5, 6, 7 (C4 is a cancellation)
+    assert r.excluded == {"cancellations / returns (invoice starting with C, negative quantity or amount)": 1}
+    # 130 days: eligible = first order ≤ 20 Feb 12:00 → a and b; both second orders (19 and 120 days) count;
+    # c (1 Mar) and d are too recent
+    wide = c.repeat_purchase(con, "activity", 130).frame.iloc[0]
+    assert wide[["eligible", "repeaters", "too_recent"]].tolist() == [2, 2, 2]
+
+
+def test_repeat_purchase_without_order_ids_counts_paid_times():
+    # revenue rows are orders, one per time: u pays 1 Jan and 1 Feb (31 days), v pays once; w never pays.
+    rows = [("u", "2025-01-01 00:00", 29.0), ("u", "2025-02-01 00:00", 29.0), ("v", "2025-01-05 00:00", 79.0),
+            ("w", "2025-01-02 00:00", None), ("w", "2025-06-01 00:00", 0.0)]
+    con = make_table(rows)
+    row = c.repeat_purchase(con, "activity", 45).frame.iloc[0]
+    # data ends 1 Jun; u and v both ordered first ≥ 45 days before → eligible 2, repeaters 1 (u, 31 days)
+    assert (row["customers"], row["eligible"], row["repeaters"], row["share"]) == (2, 2, 1, 0.5)
+    assert row["median_days_to_second"] == pytest.approx(31.0)
+
+
+def test_repeat_purchase_needs_orders_and_days():
+    con = make_table([("a", "2025-01-01", None)], ("user_id", "event_time", "event"))
+    assert not c.has_orders(con, "activity")
+    with pytest.raises(BoundaryError, match="needs order lines: an order / invoice ID column or a revenue"):
+        c.repeat_purchase(con, "activity", 30)
+    with pytest.raises(BoundaryError, match="above 0"):
+        c.repeat_purchase(make_table(MONTHLY), "activity", 0)

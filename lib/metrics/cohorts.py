@@ -798,3 +798,77 @@ def wide(matrix: pd.DataFrame, value: str, prefix: str = "") -> pd.DataFrame:
     heads = matrix.groupby("cohort")[["cohort_label", "cohort_size"]].first()
     table = heads.join(table).sort_index().reset_index(drop=True)
     return table.rename(columns={"cohort_label": "Cohort", "cohort_size": "Users"})
+
+
+# ------------------------------------------------------------------ repeat purchase (issue 22)
+
+def has_orders(con, table: str) -> bool:
+    """True when the table can tell orders: an order id column, or revenue (or quantity × unit price)."""
+    src = _source(con, table)
+    return "order_id" in src.columns or src.amount_sql is not None
+
+
+def repeat_purchase(con, table: str, days: float) -> MetricResult:
+    """Share of customers who order again within `days` days of their first order.
+
+    - An **order line** is a usable row (user id, readable time, not a cancellation) that is an order:
+      with an order id column, a row with an order id; otherwise a row with a positive amount
+      (revenue, or quantity × unit price). An **order** is one order id per customer (its time: its
+      earliest line), or without order ids one order time per customer.
+    - A customer's first order t1 and second order t2 (the next order by time; a second order id at the
+      same time counts). Repeat within N days: t2 − t1 ≤ N days.
+    - **Eligible**: customers whose first order is at least N days before the data's end (the last
+      usable event of the file), so each had the whole N days to order again; the others are left out
+      and counted (too_recent).
+    - share = repeaters / eligible customers (ratio 0–1) with its 95% Wilson interval (low, high).
+    One row: customers, eligible, too_recent, repeaters, share, low, high, median_days_to_second
+    (median t2 − t1 in days over the repeaters), orders (all orders counted), data_end, days.
+    Raises BoundaryError when the table has neither order ids nor amounts.
+    """
+    src = _source(con, table)
+    if not has_orders(con, table):
+        raise BoundaryError(f"Repeat purchase needs order lines: an order / invoice ID column or a revenue "
+                            f"(or quantity and unit price) column. The activity table has: "
+                            f"{', '.join(c for c in src.columns if not c.startswith('_'))}. Map one under “Columns”.")
+    if not days or days <= 0:
+        raise BoundaryError("Repeat purchase: the number of days must be above 0.")
+    t = quote_ident(table)
+    if "order_id" in src.columns:
+        line = "NULLIF(trim(CAST(order_id AS VARCHAR)), '') IS NOT NULL"
+        order_key = "trim(CAST(order_id AS VARCHAR))"
+    else:
+        line = f"COALESCE({src.amount_sql}, 0) > 0"
+        order_key = "CAST(event_time AS VARCHAR)"
+    sql = f"""WITH usable AS (
+    SELECT * FROM {t} WHERE user_id IS NOT NULL AND event_time IS NOT NULL AND NOT {src.cancel_sql}
+),
+data_end AS (SELECT MAX(event_time) AS data_end FROM usable),
+orders AS (  -- one row per customer and order: its earliest line
+    SELECT CAST(user_id AS VARCHAR) AS user_id, {order_key} AS order_key, MIN(event_time) AS t
+    FROM usable WHERE {line} GROUP BY 1, 2
+),
+ranked AS (SELECT *, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY t, order_key) AS k FROM orders),
+customers AS (
+    SELECT user_id, MIN(t) FILTER (WHERE k = 1) AS t1, MIN(t) FILTER (WHERE k = 2) AS t2, COUNT(*) AS orders
+    FROM ranked GROUP BY 1
+),
+marked AS (
+    SELECT *, t1 <= data_end - to_microseconds(CAST(? * 86400000000 AS BIGINT)) AS eligible,
+           date_diff('second', t1, t2) / 86400.0 AS gap_days
+    FROM customers CROSS JOIN data_end
+)
+SELECT COUNT(*) AS customers, COUNT(*) FILTER (WHERE eligible) AS eligible,
+       COUNT(*) FILTER (WHERE NOT eligible) AS too_recent,
+       COUNT(*) FILTER (WHERE eligible AND gap_days <= ?) AS repeaters,
+       quantile_cont(gap_days, 0.5) FILTER (WHERE eligible AND gap_days <= ?) AS median_days_to_second,
+       COALESCE(SUM(orders), 0) AS orders, MAX(data_end) AS data_end
+FROM marked"""
+    params = [float(days)] * 3
+    frame = con.execute(sql, params).df()
+    row = frame.iloc[0]
+    eligible, repeaters = int(row["eligible"]), int(row["repeaters"])
+    frame["share"] = repeaters / eligible if eligible else math.nan
+    frame["low"], frame["high"] = wilson_interval(repeaters, eligible)
+    frame["days"] = float(days)
+    # rows left out as everywhere on the page; customers too recent to judge are in the frame (too_recent)
+    return MetricResult(frame, sql, params, excluded_rows(con, table))

@@ -21,19 +21,27 @@ class Threshold:
     unit: str  # "ratio" values are shown as percentages
     area: str
     source: str
+    per_topic: bool = False  # an email rate threshold that can be set per topic/type (see Thresholds)
 
 
 THRESHOLDS: tuple[Threshold, ...] = (
     Threshold("email_delivery_rate_min", "Delivery rate below", 0.95, "below", "ratio", "email",
-              "SPEC §1: general deliverability benchmark"),
+              "SPEC §1: general deliverability benchmark", True),
     Threshold("email_unsubscribe_rate_max", "Unsubscribe rate above", 0.001, "above", "ratio", "email",
-              "SPEC §1: general benchmark 0.1%"),
+              "SPEC §1: general benchmark 0.1%", True),
     Threshold("email_open_rate_min", "Open rate below", 0.15, "below", "ratio", "email",
-              "SPEC §1: matters most for welcome/education emails"),
+              "SPEC §1: matters most for welcome/education emails", True),
     Threshold("email_ctor_min", "Click-to-open rate below", 0.08, "below", "ratio", "email",
-              "SPEC §1: varies a lot by topic"),
+              "SPEC §1: varies a lot by topic", True),
+    Threshold("email_click_rate_min", "Click rate below", 0.017, "below", "ratio", "email",
+              "Issue #22: B2B click rate benchmark about 1.7% (unique clicks ÷ delivered); varies by topic", True),
     Threshold("email_spam_rate_max", "Spam complaint rate above", 0.001, "above", "ratio", "email",
-              "SPEC §1: mailbox providers reject bulk senders above 0.3%"),
+              "SPEC §1: mailbox providers reject bulk senders above 0.3%", True),
+    Threshold("email_gap_multiple", "Gap in sending: silence longer than this × the usual interval", 4, "above",
+              "times", "email", "Issue #22 'be consistent': the usual interval is the median days between send "
+              "days; four times it is a break no regular schedule has (a weekly sender silent for over 4 weeks)"),
+    Threshold("email_gap_min_days", "Gap in sending: at least this many days", 14, "above", "days", "email",
+              "Boundary default: a daily sender's quiet long weekend is not a break in the program"),
     Threshold("email_volume_jump", "Sends per period vs trailing average: jump at (×)", 1.5, "above", "times",
               "email", "A period with 50% more sends than the trailing average is a frequency change"),
     Threshold("email_scanner_seconds", "First click/open within this many seconds of delivery is a scanner",
@@ -93,9 +101,22 @@ THRESHOLDS: tuple[Threshold, ...] = (
 _BY_KEY = {t.key: t for t in THRESHOLDS}
 
 
+TOPIC_SEP = "@"  # a per-topic value is stored as "<threshold key>@<topic>": "email_open_rate_min@welcome"
+
+
+def topic_key(key: str, topic: str) -> str:
+    """The `values` key of `key`'s override for one topic/type."""
+    return f"{key}{TOPIC_SEP}{topic}"
+
+
 @dataclass(frozen=True)
 class Thresholds:
-    """The session's threshold values, keyed like THRESHOLDS. Immutable: edits make a new object."""
+    """The session's threshold values, keyed like THRESHOLDS. Immutable: edits make a new object.
+
+    Per-topic values of the email rate thresholds (`Threshold.per_topic`) live in the same flat
+    `values` dict under "<key>@<topic>", so they travel wherever `values`, `to_json` and `from_json`
+    go (the settings file, a saved workspace); a topic without its own value uses the general one.
+    """
 
     values: dict[str, float] = field(default_factory=lambda: {t.key: t.default for t in THRESHOLDS})
 
@@ -106,6 +127,28 @@ class Thresholds:
         if key not in _BY_KEY:
             raise KeyError(key)
         return Thresholds({**self.values, key: float(value)})
+
+    def for_topic(self, key: str, topic: str | None) -> float:
+        """`key`'s value for one topic: its own when set, else the general value."""
+        if topic is not None:
+            own = self.values.get(topic_key(key, topic))
+            if own is not None:
+                return own
+        return self.values[key]
+
+    def topic_values(self, key: str) -> dict[str, float]:
+        """{topic: value} of the topics that have their own value of `key`."""
+        prefix = key + TOPIC_SEP
+        return {k[len(prefix):]: v for k, v in self.values.items() if k.startswith(prefix)}
+
+    def with_topic_value(self, key: str, topic: str, value: float | None) -> "Thresholds":
+        """Set `key` for one topic (None: back to the general value)."""
+        if key not in _BY_KEY or not _BY_KEY[key].per_topic:
+            raise KeyError(key)
+        values = {k: v for k, v in self.values.items() if k != topic_key(key, topic)}
+        if value is not None:
+            values[topic_key(key, topic)] = float(value)
+        return Thresholds(values)
 
     def to_json(self) -> str:
         return json.dumps(self.values, indent=2, sort_keys=True)
@@ -119,13 +162,21 @@ class Thresholds:
             raise BoundaryError(f"{file_name} is not a valid settings file (JSON error at line {exc.lineno}).") from exc
         if not isinstance(data, dict):
             raise BoundaryError(f"{file_name} is not a valid settings file: expected named thresholds.")
-        unknown = sorted(set(data) - set(_BY_KEY))
+        unknown = sorted(k for k in data if not _known_key(k))
         if unknown:
             raise BoundaryError(f"{file_name} has unknown thresholds: {', '.join(unknown)}.")
         bad = [k for k, v in data.items() if not isinstance(v, (int, float)) or isinstance(v, bool)]
         if bad:
             raise BoundaryError(f"{file_name}: thresholds must be numbers; check {', '.join(bad)}.")
         return cls({**cls().values, **{k: float(v) for k, v in data.items()}})
+
+
+def _known_key(key: str) -> bool:
+    """A threshold key, or "<per-topic key>@<non-empty topic>"."""
+    if key in _BY_KEY:
+        return True
+    base, sep, topic = key.partition(TOPIC_SEP)
+    return bool(sep and topic) and base in _BY_KEY and _BY_KEY[base].per_topic
 
 
 def threshold(key: str) -> Threshold:

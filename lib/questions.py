@@ -31,6 +31,11 @@ QUESTIONS: dict[tuple[str, str], tuple[str, ...]] = {
         "Was the content relevant to the people who opened it?",
         "Is this topic's CTOR normally lower than others?",
     ),
+    ("email", "Gap in sending"): (
+        "Be consistent: were these one-off sends followed by silence — what stopped the program?",
+        "Did the catch-up sends after the break lift unsubscribes or spam complaints?",
+        "Did the people mailed after the break still expect email from you (how old are those addresses)?",
+    ),
     ("in_app", "*"): (
         "Which in-app campaigns ran, and how often did users see them?",
         "Has in-app frequency increased lately?",

@@ -505,3 +505,43 @@ def test_properties_dwell_quantiles_ordered(frame):
     if periods is not None and not q.empty:
         merged = periods.merge(q, on="period")
         assert (merged["median_dwell"] - merged["p50"]).abs().max() < 1e-9  # tile median = quantile median
+
+
+# ------------------------------------------------------------------------------------------ trend per type (issue 22)
+
+TYPED_HEADER = "Date,Campaign Name,Total Impressions,Total Clicks,Message Type"
+TYPED_ROWS = [f"2026-0{mo}-01,Promo,1000,{100 if mo < 5 else 50},marketing" for mo in range(1, 6)] + \
+             [f"2026-0{mo}-01,What's new,200,20,Announcement" for mo in range(1, 6)]
+# marketing: 100/1000 = 10% in Jan–Apr, 50/1000 = 5% in May; announcement: 20/200 = 10% every month.
+# Rows on the 1st: January is whole (the data starts on its first day); May, where the data ends, is partial but
+# still tested. A month is tested once 3 earlier complete months exist: April (vs Jan–Mar) and May (vs Jan–Apr).
+# Marketing May: 50/1000 vs 400/4000, the baselines do not vary (φ = 1) → pooled z-test,
+# statsmodels proportions_ztest([50, 400], [1000, 4000]) = z −4.941662, p 7.745937e-07.
+# Engagement is one family over both types: May marketing, April marketing (p = 1), April and May
+# announcement (p = 1) → 4 tests; BH gives the smallest 4 × 7.745937e-07 = 3.098375e-06.
+
+
+def test_type_trends_by_hand(ws):
+    _, src = load(ws, "braze_typed.csv", csv(TYPED_HEADER, TYPED_ROWS))
+    t = m.type_trends(ws.con, src, Thresholds()).frame
+    eng = t[t["metric"] == "Engagement rate"].set_index(["message_type", "label"])
+    assert set(t["message_type"]) == {"marketing", "announcement"}  # the file's own word is kept
+    may = eng.loc[("marketing", "May 2026")]
+    assert (may["value"], may["baseline"], may["n"]) == (pytest.approx(0.05), pytest.approx(0.10), 1000)
+    assert may["p_value"] == pytest.approx(7.745937e-07, rel=1e-5)
+    assert may["p_adjusted"] == pytest.approx(3.098375e-06, rel=1e-5)
+    assert may["flagged"] and may["reason"] == "below own baseline"
+    # statsmodels proportion_confint(50, 1000, method='wilson') = (0.038130, 0.065314)
+    assert (may["low"], may["high"]) == pytest.approx((0.038130, 0.065314), abs=1e-6)
+    assert not eng.loc["announcement"]["flagged"].any()
+    assert eng.loc[("announcement", "Apr 2026"), "p_adjusted"] == pytest.approx(1.0)
+    assert eng["p_value"].notna().sum() == 4  # Jan–Mar of each type have no baseline yet
+    # no clicks-free rates here: dismiss, mute and dwell have no denominator, so no rows
+    assert set(t["metric"]) == {"Engagement rate"}
+
+
+def test_type_trends_need_a_type_column(ws):
+    _, src = load(ws, "untyped.csv", csv("Date,Campaign Name,Total Impressions,Total Clicks",
+                                         ["2026-01-15,Promo,100,10"]))
+    with pytest.raises(BoundaryError, match="needs a message type column"):
+        m.type_trends(ws.con, src, Thresholds())

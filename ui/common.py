@@ -251,8 +251,11 @@ def flags_table(flags: list[Flag], key: str) -> None:
     show_table(frame, key=f"flags_{key}", width="stretch")
 
 
-def threshold_editor(area: str, key: str) -> None:
-    """Number inputs for an area's thresholds; edits apply to every page and the report."""
+def threshold_editor(area: str, key: str, topics: list[str] | None = None) -> None:
+    """Number inputs for an area's thresholds; edits apply to every page and the report.
+
+    With `topics` (email), the rate thresholds can also be set per topic/type: pick a topic, and
+    its inputs start at its own value or the general one; a topic left at the general value has none."""
     ws = workspace()
     for spec in (t for t in THRESHOLDS if t.area == area):
         current = ws.thresholds[spec.key]
@@ -264,6 +267,25 @@ def threshold_editor(area: str, key: str) -> None:
             value = st.number_input(spec.label, value=float(current), key=f"th_{key}_{spec.key}", help=spec.source)
         if value != current:
             ws.thresholds = ws.thresholds.with_value(spec.key, value)
+    per_topic = [t for t in THRESHOLDS if t.area == area and t.per_topic]
+    if not topics or not per_topic:
+        return
+    st.markdown("**Per topic** — a benchmark can differ by email type (the 15% open-rate line matters most for "
+                "welcome and education emails). Sends of the topic are held to its own value, periods to their "
+                "topics' mix.")
+    topic = st.selectbox("Topic / type", topics, key=f"th_{key}_topic")
+    for spec in per_topic:
+        general, own = ws.thresholds[spec.key], ws.thresholds.topic_values(spec.key).get(topic)
+        current = general if own is None else own
+        shown = st.number_input(f"{spec.label} (%) for {escape_md(topic)}", value=round(current * 100, 4),
+                                step=0.05, format="%.2f", key=f"th_{key}_{spec.key}@{topic}",
+                                help=f"General value {general * 100:.2f}%. {spec.source}")
+        value = shown / 100
+        if value != current:
+            ws.thresholds = ws.thresholds.with_topic_value(spec.key, topic, None if value == general else value)
+    own = [f"{escape_md(t)}: {spec.label.lower()} {v * 100:.2f}%" for spec in per_topic
+           for t, v in sorted(ws.thresholds.topic_values(spec.key).items())]
+    st.caption("Topics with their own values — " + ("; ".join(own) if own else "none yet") + ".")
 
 
 def download_csv(frame: pd.DataFrame, name: str, key: str) -> None:

@@ -65,7 +65,8 @@ RATES: tuple[Rate, ...] = (
          "unique opens ÷ delivered"),
     Rate("ctor", "Click-to-open rate", "clicks", "opens", "below", "email_ctor_min",
          "unique clicks ÷ unique opens"),
-    Rate("click_rate", "Click rate", "clicks", "delivered", "below", None, "unique clicks ÷ delivered"),
+    Rate("click_rate", "Click rate", "clicks", "delivered", "below", "email_click_rate_min",
+         "unique clicks ÷ delivered"),
     Rate("unsubscribe_rate", "Unsubscribe rate", "unsubscribes", "delivered", "above",
          "email_unsubscribe_rate_max", "unsubscribes ÷ delivered"),
     Rate("spam_rate", "Spam complaint rate", "complaints", "delivered", "above", "email_spam_rate_max",
@@ -1188,7 +1189,8 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
     above 0.1 %; exact rather than Wilson, which is too narrow for a few events at the strict
     level. Per period (`intervals` = {rate key: frame of `cluster_intervals` by period at 95 % and
     `<…>_strict`}): the cluster-robust interval by send must clear it, since sends, not
-    recipients, vary. Severity 'high' when the interval at the
+    recipients, vary. The threshold is the row's `<rate>_limit` column when the frame has one (a
+    topic's own value, `with_topic_limits`), else the general value. Severity 'high' when the interval at the
     Bonferroni level (alpha ÷ m, m = rows with that rate) clears it too, 'medium' otherwise,
     'low' when n < min_group_size.
     """
@@ -1198,7 +1200,7 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
     for rate in rates:
         if rate.threshold_key is None or rate.key not in frame:
             continue
-        limit = thresholds[rate.threshold_key]
+        general = thresholds[rate.threshold_key]
         m = int((frame[f"{rate.key}_n"].fillna(0) > 0).sum())
         z_strict = stats.z_for_alpha(alpha / max(m, 1))
         by_when = None
@@ -1210,6 +1212,7 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
             value, x, n = rec[rate.key], rec[f"{rate.key}_x"], rec[f"{rate.key}_n"]
             if value is None or pd.isna(value) or pd.isna(n) or n <= 0:
                 continue
+            limit = float(rec.get(f"{rate.key}_limit", general))
             crossed = value > limit if rate.direction == "above" else value < limit
             if not crossed:
                 continue
@@ -1227,7 +1230,8 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
             if not _beyond(lo, hi, limit, rate.direction):
                 continue
             severity = "low" if n < min_n else "high" if strict else "medium"
-            note = f"threshold {'≤' if rate.direction == 'above' else '≥'} {pct(limit, 2)}; " \
+            own = "" if limit == general else " (this topic's own)" if level == "send" else " (topic mix's own)"
+            note = f"threshold {'≤' if rate.direction == 'above' else '≥'} {pct(limit, 2)}{own}; " \
                    f"{level}: {rate.definition} = {int(x):,} ÷ {int(n):,} ({how} {pct(lo, 2)}–{pct(hi, 2)}, " \
                    f"clear of the threshold{'; also at the Bonferroni level over ' + str(m) if strict else ''})"
             if rate.key == "open_rate" and mpp_note and when >= pd.Timestamp(EMAIL_MPP_START):
@@ -1359,15 +1363,40 @@ def volume_flags(changes: pd.DataFrame, jump_ratio: float, grain: str) -> list[F
     return flags
 
 
+def with_topic_limits(send_rows: pd.DataFrame, periods: pd.DataFrame, thresholds: Thresholds,
+                      rates: tuple[Rate, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Add `<rate>_limit` columns where some topic has its own threshold (`Thresholds.for_topic`).
+
+    A send is held to its topic's value. A period mixes topics, so it is held to their mix:
+    limit = Σ_topic n_topic · limit_topic ÷ Σ_topic n_topic, n = the rate's denominator summed
+    over the period's sends of that topic (the rate the period would have if every topic sat
+    exactly on its own line). Worked: 1,000 delivered welcome at 30 % and 3,000 promo at the
+    general 15 % → (1000·0.30 + 3000·0.15) ÷ 4000 = 18.75 %.
+    """
+    send_rows, periods = send_rows.copy(), periods.copy()
+    for rate in rates:
+        key = rate.threshold_key
+        if key is None or not thresholds.topic_values(key) or f"{rate.key}_n" not in send_rows:
+            continue
+        limits = send_rows["topic"].map(lambda t: thresholds.for_topic(key, t)).astype(float)
+        send_rows[f"{rate.key}_limit"] = limits
+        n = send_rows[f"{rate.key}_n"].fillna(0).astype(float)
+        weighted = (n * limits).groupby(send_rows["period"]).sum() / n.groupby(send_rows["period"]).sum()
+        mixed = pd.to_datetime(periods["period"]).map(weighted)
+        periods[f"{rate.key}_limit"] = mixed.fillna(thresholds[key]).to_numpy()
+    return send_rows, periods
+
+
 def email_flags(con, data: EmailData, filters: Filters, grain: str, thresholds: Thresholds) -> list[Flag]:
     """All email flags for the selection, one row per subject and rate (`strongest_per_subject`):
     thresholds per send (A/B variants merged) and per period, own history per period and send,
-    send-volume jumps, scanner bursts."""
+    send-volume jumps, scanner bursts, gaps in sending."""
     alpha, k = thresholds["baseline_alpha"], int(thresholds["baseline_periods"])
     rates = data.usable_rates()
     mpp = not data.has("machine_opens")
     send_rows = sends(con, data, filters, grain).frame
     periods = rates_by_period(con, data, filters, grain).frame
+    send_rows, periods = with_topic_limits(send_rows, periods, thresholds, rates)
     flags = threshold_flags(send_rows, "campaign", "send_date", thresholds, rates, mpp, "send")
     periods["subject"] = [period_subject(p, grain) for p in periods["period"]]
     flags += threshold_flags(periods, "subject", "period", thresholds, rates, mpp, grain,
@@ -1380,6 +1409,9 @@ def email_flags(con, data: EmailData, filters: Filters, grain: str, thresholds: 
     jump = thresholds["email_volume_jump"]
     flags += volume_flags(program_changes(con, data, filters, grain, k, jump, alpha).frame, jump, grain)
     flags += scanner_flags(campaign_table(con, data, filters).frame)
+    multiple = thresholds["email_gap_multiple"]
+    flags += gap_flags(sending_gaps(con, data, filters, multiple, thresholds["email_gap_min_days"], jump).frame,
+                       multiple)
     return flags
 
 
@@ -1489,3 +1521,233 @@ def for_display(frame: pd.DataFrame) -> pd.DataFrame:
             if len(values) and (values == values.dt.normalize()).all():
                 out[col] = out[col].dt.date
     return out
+
+
+# --------------------------------------------------------------------------- send time (issue #22)
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+SEND_TIME_RATES = ("open_rate", "click_rate", "unsubscribe_rate")
+
+
+def has_send_hours(send_dates) -> bool:
+    """False when every send is at 00:00 — a file of dates without times, which has no hour of send."""
+    when = pd.to_datetime(pd.Series(send_dates)).dropna()
+    return bool(len(when)) and bool((when != when.dt.normalize()).any())
+
+
+def send_time_rows(con, data: EmailData, filters: Filters) -> MetricResult:
+    """One row per send (A/B variants merged, `sends`) with the `weekday` (Monday…Sunday) and `hour`
+    (0–23) of its send time as the file writes it; `hour` is missing for every send when the file
+    gives dates only (`has_send_hours`)."""
+    result = sends(con, data, filters, "day")
+    frame = result.frame.copy()
+    when = pd.to_datetime(frame["send_date"])
+    frame["weekday"] = when.dt.day_name().astype(object)
+    frame["hour"] = when.dt.hour.astype("Int64") if has_send_hours(when) else pd.array([pd.NA] * len(frame), "Int64")
+    return replace(result, frame=frame)
+
+
+def send_time_rates(rows: pd.DataFrame, by: str, key: str) -> pd.DataFrame:
+    """The pooled `key` rate per weekday or hour of send, with its cluster-robust 95 % interval.
+
+    rate = Σ numerator ÷ Σ denominator over the group's sends (e.g. open rate = Σ unique opens ÷
+    Σ delivered); interval by send (`cluster_intervals`: sends, not recipients, vary; a group of
+    one send gets its exact binomial interval). Columns: `by`, sends, x, n, rate, low, high.
+    Weekdays in calendar order, hours ascending; only groups with sends.
+    """
+    if by not in ("weekday", "hour"):
+        raise ValueError(by)
+    rows = rows[rows[by].notna() & (rows[f"{key}_n"].fillna(0) > 0)]
+    cols = [by, "sends", "x", "n", "rate", "low", "high"]
+    if rows.empty:
+        return pd.DataFrame(columns=cols)
+    rows = rows.assign(**{by: rows[by].astype(object) if by == "weekday" else rows[by].astype(int)})
+    sums = rows.groupby(by, sort=False).agg(sends=(f"{key}_n", "size"), x=(f"{key}_x", "sum"), n=(f"{key}_n", "sum"))
+    ci = cluster_intervals(rows, by, key).set_index(by)
+    out = sums.join(ci[["rate", "low", "high"]]).reset_index()
+    order = out[by].map(WEEKDAYS.index) if by == "weekday" else out[by]
+    return out.assign(_o=order.to_numpy()).sort_values("_o")[cols].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class GroupDifference:
+    """Quasi-binomial F test of one rate across groups of sends (see `rate_differs_test`)."""
+
+    statistic: float  # F
+    df_groups: int  # G − 1
+    df_resid: int  # N − G (sends − groups)
+    p_value: float
+    dispersion: float  # φ, at least 1
+    chi2: float  # the plain Pearson chi-square on recipients, before the dispersion
+
+
+def rate_differs_test(rows: pd.DataFrame, by: str, key: str) -> GroupDifference:
+    """Does the `key` rate differ across weekdays (or hours) by more than sends differ anyway?
+
+    With sends i in groups g (x_i of n_i), p̂ the pooled rate and p̂_g each group's:
+      X² = Σ_g (x_g − n_g·p̂)² ÷ (n_g·p̂·(1 − p̂))  — Pearson's chi-square of the G×2 table of
+           groups × (yes, no) on recipients (scipy.stats.chi2_contingency, no correction);
+      φ  = Σ_i (x_i − n_i·p̂_g)² ÷ (n_i·p̂_g·(1 − p̂_g)) ÷ (N − G) — how much sends of one group
+           differ beyond binomial chance (the Pearson χ² of a binomial GLM with one rate per group
+           ÷ its residual df), taken as at least 1;
+      F  = (X² ÷ (G − 1)) ÷ φ on (G − 1, N − G) degrees of freedom (the quasi-binomial F test).
+    A chi-square on recipients alone would call every weekday different, because a send's
+    recipients share its subject and audience. NaN when there are under 2 groups or no send to spare.
+    """
+    from scipy import stats as sps
+
+    rows = rows[rows[by].notna() & (rows[f"{key}_n"].fillna(0) > 0)]
+    x, n = rows[f"{key}_x"].astype(float).to_numpy(), rows[f"{key}_n"].astype(float).to_numpy()
+    groups = rows[by].astype(str).to_numpy()
+    labels = sorted(set(groups))
+    g, total = len(labels), len(x)
+    if g < 2 or total - g < 1 or n.sum() <= 0:
+        return GroupDifference(math.nan, max(g - 1, 0), max(total - g, 0), math.nan, math.nan, math.nan)
+    p = x.sum() / n.sum()
+    xg = np.array([x[groups == lab].sum() for lab in labels])
+    ng = np.array([n[groups == lab].sum() for lab in labels])
+    chi2 = float(np.sum((xg - ng * p) ** 2 / (ng * p * (1 - p)))) if 0 < p < 1 else 0.0
+    pg = dict(zip(labels, xg / ng))
+    pi = np.array([pg[lab] for lab in groups])
+    var = n * pi * (1 - pi)
+    resid = np.divide((x - n * pi) ** 2, var, out=np.zeros_like(var), where=var > 0)
+    phi = max(1.0, float(resid.sum()) / (total - g))
+    f = chi2 / (g - 1) / phi
+    return GroupDifference(f, g - 1, total - g, float(sps.f.sf(f, g - 1, total - g)), phi, chi2)
+
+
+# --------------------------------------------------------------------------- A/B tests (issue #22)
+
+VARIANT_LABEL = r"\|\s*([^|]*?)\s*$"
+
+
+def newcombe_interval(x1: float, n1: float, x2: float, n2: float, z: float = stats.Z95) -> tuple[float, float]:
+    """95 % interval of p1 − p2 from the two Wilson intervals (Newcombe's hybrid score, method 10):
+    low = d − √((p1 − l1)² + (u2 − p2)²), high = d + √((u1 − p1)² + (p2 − l2)²), d = p1 − p2.
+
+    Worked: 60/500 vs 40/500 → d = 0.04; Wilson 0.0944–0.1513 and 0.0593–0.1070;
+    low = 0.04 − √(0.0256² + 0.0270²) = 0.0028, high = 0.04 + √(0.0313² + 0.0207²) = 0.0775.
+    >>> [round(v, 4) for v in newcombe_interval(60, 500, 40, 500)]
+    [0.0028, 0.0775]
+    """
+    p1, p2 = x1 / n1, x2 / n2
+    l1, u1 = stats.wilson_interval(x1, n1, z)
+    l2, u2 = stats.wilson_interval(x2, n2, z)
+    d = p1 - p2
+    return d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+
+
+def ab_tests(con, data: EmailData, filters: Filters, key: str = "open_rate", alpha: float = 0.05) -> MetricResult:
+    """One row per A/B test: the variants of one send ("Promo | Combo 1", "Promo | Combo 2": same
+    list, topic and day, names equal once the trailing ' | …' is cut) compared on the `key` rate.
+
+    Each variant's rate = its numerator ÷ denominator (open rate: unique opens ÷ delivered). The
+    winner is the variant with the higher rate (lower for unsubscribe and spam rates), compared with
+    the runner-up: difference = winner − runner-up in rate (percentage points ÷ 100), its 95 %
+    Newcombe interval, and the two-sided two-proportion test (`lib.stats.two_proportion_test`:
+    pooled z, Fisher's exact when a cell expects under 5). `p_adjusted`: Benjamini–Hochberg over the
+    tests in the table; `significant` when it is under `alpha`. `differs` says what differed
+    between the two: subject, send time, both, or neither (content or sender, not in the file).
+    """
+    rate = RATE_BY_KEY[key]
+    cte, params = data.cte()
+    where, wp = filters.where()
+    sql = f"""{cte},
+variants AS (
+    SELECT _row, campaign, regexp_replace(campaign, ?, '') AS test, regexp_extract(campaign, ?, 1) AS variant,
+           send_date, subject, topic, list_name, ({rate.numerator}) AS x, ({rate.denominator}) AS n
+    FROM base WHERE {where} AND regexp_matches(campaign, ?)
+)
+SELECT * FROM variants ORDER BY send_date, test, variant, _row"""
+    all_params = params + [VARIANT_SUFFIX, VARIANT_LABEL] + wp + [VARIANT_SUFFIX]
+    rows = con.execute(sql, all_params).df()
+    cols = ["sent", "test", "list_name", "topic", "differs", "winner", "winner_subject", "winner_x", "winner_n",
+            "winner_rate", "runner_up", "runner_up_subject", "runner_up_x", "runner_up_n", "runner_up_rate",
+            "difference", "difference_low", "difference_high", "method", "p_value", "p_adjusted", "significant",
+            "variants"]
+    out = []
+    rows = rows[rows["n"].fillna(0) > 0]
+    for (_, _, _, _), part in rows.groupby(["test", "topic", "list_name", rows["send_date"].dt.date], sort=False):
+        if len(part) < 2:
+            continue
+        part = part.assign(rate=part["x"] / part["n"]).sort_values("rate", ascending=rate.direction == "above",
+                                                                   kind="stable")
+        win, run = part.iloc[0], part.iloc[1]
+        test = stats.two_proportion_test(float(win.x), float(win.n), float(run.x), float(run.n))
+        low, high = newcombe_interval(float(win.x), float(win.n), float(run.x), float(run.n))
+        expected = (win.x + run.x) / (win.n + run.n)
+        small = min(win.n * expected, win.n * (1 - expected), run.n * expected, run.n * (1 - expected)) < 5
+        subj = (win.subject or "") != (run.subject or "")
+        time = pd.Timestamp(win.send_date) != pd.Timestamp(run.send_date)
+        out.append({"sent": pd.Timestamp(part["send_date"].min()), "test": win.test, "list_name": win.list_name,
+                    "topic": win.topic,
+                    "differs": "subject and send time" if subj and time else "subject" if subj
+                    else "send time" if time else "neither subject nor time (content?)",
+                    "winner": win.variant, "winner_subject": win.subject, "winner_x": int(win.x),
+                    "winner_n": int(win.n), "winner_rate": float(win.rate), "runner_up": run.variant,
+                    "runner_up_subject": run.subject, "runner_up_x": int(run.x), "runner_up_n": int(run.n),
+                    "runner_up_rate": float(run.rate), "difference": float(win.rate - run.rate),
+                    "difference_low": low, "difference_high": high,
+                    "method": "Fisher's exact" if small else "two-proportion z",
+                    "p_value": test.p_value, "variants": len(part)})
+    frame = pd.DataFrame(out, columns=cols)
+    if len(frame):
+        frame["p_adjusted"] = stats.adjust_p_values(frame["p_value"].tolist())
+        frame["significant"] = frame["p_adjusted"] < alpha
+    return MetricResult(frame, sql, all_params, dict(data.excluded))
+
+
+# --------------------------------------------------------------------------- consistency (issue #22)
+
+MIN_SEND_DAYS = 8  # fewer send days: too few intervals to say what "usual" is
+
+
+def sending_gaps(con, data: EmailData, filters: Filters, multiple: float, min_days: float,
+                 jump: float = 1.5) -> MetricResult:
+    """Breaks in sending: a silence longer than `multiple` × the usual interval (and at least
+    `min_days`), then the sending that resumed.
+
+    Send days = distinct calendar days with at least one send in range; interval = days between
+    consecutive send days; usual interval = the median interval (a few long breaks cannot move it).
+    A gap is flagged when interval > multiple × median and interval ≥ min_days. After it:
+    sends_after = sends in the 7 days from the first send back; usual_per_week = sends per send day ×
+    7 ÷ the median interval (the gaps themselves do not lower it); `burst` when sends_after ≥ jump ×
+    usual_per_week. Nothing with under
+    MIN_SEND_DAYS send days. Columns: last_send, resumed, gap_days, usual_gap_days, times_usual,
+    sends_after, usual_per_week, burst.
+    """
+    cte, params = data.cte()
+    where, wp = filters.where()
+    sql = f"""{cte}
+SELECT CAST(send_date AS DATE) AS day, COUNT(*) AS sends FROM base WHERE {where} GROUP BY 1 ORDER BY 1"""
+    days = con.execute(sql, params + wp).df()
+    cols = ["last_send", "resumed", "gap_days", "usual_gap_days", "times_usual", "sends_after", "usual_per_week",
+            "burst"]
+    if len(days) < MIN_SEND_DAYS:
+        return MetricResult(pd.DataFrame(columns=cols), sql, params + wp, dict(data.excluded))
+    day = pd.to_datetime(days["day"])
+    gaps = day.diff().dt.days
+    usual = float(gaps.median())
+    per_week = float(days["sends"].sum()) / len(days) * 7 / usual
+    out = []
+    for i in np.flatnonzero((gaps > multiple * usual) & (gaps >= min_days)):
+        after = int(days.loc[(day >= day.iloc[i]) & (day < day.iloc[i] + pd.Timedelta(days=7)), "sends"].sum())
+        out.append({"last_send": day.iloc[i - 1], "resumed": day.iloc[i], "gap_days": int(gaps.iloc[i]),
+                    "usual_gap_days": usual, "times_usual": float(gaps.iloc[i]) / usual, "sends_after": after,
+                    "usual_per_week": per_week, "burst": after >= jump * per_week})
+    return MetricResult(pd.DataFrame(out, columns=cols), sql, params + wp, dict(data.excluded))
+
+
+def gap_flags(gaps: pd.DataFrame, multiple: float) -> list[Flag]:
+    """A flag per break in sending (`sending_gaps`): medium when a burst followed, low otherwise."""
+    flags = []
+    for rec in gaps.to_dict("records"):
+        burst = (f"then {rec['sends_after']} sends in 7 days (usual {rec['usual_per_week']:.1f} a week)"
+                 if rec["burst"] else f"then {rec['sends_after']} send(s) in 7 days")
+        flags.append(Flag(AREA, "Gap in sending", f"no sends {rec['last_send']:%Y-%m-%d} → {rec['resumed']:%Y-%m-%d}",
+                          float(rec["gap_days"]), float(multiple * rec["usual_gap_days"]),
+                          f"{rec['gap_days']} days between send days, {rec['times_usual']:.1f}× the usual "
+                          f"{rec['usual_gap_days']:g} (median interval; flagged above {multiple:g}×); {burst}",
+                          "medium" if rec["burst"] else "low", questions_for(AREA, "Gap in sending"),
+                          pd.Timestamp(rec["resumed"]), "days"))
+    return flags

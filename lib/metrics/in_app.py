@@ -845,3 +845,54 @@ def area_tables(ws) -> dict[str, pd.DataFrame]:
     if not weekly.empty:
         tables["In-app weekly frequency"] = weekly
     return tables
+
+
+# ----------------------------------------------------------------------------- trend per message type (issue 22)
+
+def type_trends(con, src: InAppSource, thresholds: Thresholds, grain: str = "month") -> MetricResult:
+    """The in-app rates per message type and period, each type against its own trailing baseline.
+
+    Message type = marketing / product / service (``TYPE_WORDS``), or the file's own word (e.g.
+    'announcement'), or '(no type)'. For each type, ``trend_flags`` runs on that type's periods alone
+    (the same rates, numerators and denominators as ``rates_by_period``: engagement rate = engaged
+    impressions / impressions, dismiss and mute rate likewise, dwell under 1 s = impressions under 1 s /
+    impressions with a dwell). One family per metric across every type and period: p_adjusted is
+    Benjamini–Hochberg over all of that metric's tests (more types = more tests, so the bar rises);
+    flagged = worse than the baseline, p_adjusted < ``baseline_alpha`` and n ≥ ``min_group_size`` (or the
+    dwell threshold cleared, as in ``trend_flags``). low, high = the value's 95% Wilson interval (n =
+    the rate's denominator; blank when a vendor's counts exceed it). Columns: message_type, period,
+    label, metric, value, low, high, n, baseline, p_value, p_adjusted, flagged, reason, incomplete.
+    Raises BoundaryError when the file has no message type column.
+    """
+    if "message_type" not in src.columns:
+        raise BoundaryError(f"{src.file_name}: engagement per message type needs a message type column "
+                            "(marketing, product, service, announcement…). Map it under “Columns”.")
+    from lib.stats import wilson_interval  # only this figure needs it
+    frame, sql, params = _aggregate(con, src, {"period": period_sql("t", grain), "message_type": "message_type"})
+    frame = _mark_periods(frame, grain, _data_span(con, src))
+    directions = {label: direction for label, _, _, _, direction in TREND_METRICS}
+    parts = []
+    for kind, part in frame.groupby("message_type", sort=True):
+        trend = trend_flags(part.drop(columns="message_type"), thresholds)
+        if len(trend):
+            parts.append(trend.assign(message_type=kind))
+    columns = ["message_type", "period", "label", "metric", "value", "low", "high", "n", "baseline", "p_value",
+               "p_adjusted", "flagged", "reason", "incomplete"]
+    if not parts:
+        return MetricResult(pd.DataFrame(columns=columns), sql, params, _exclusions(con, src))
+    out = pd.concat(parts, ignore_index=True)
+    alpha, small = thresholds["baseline_alpha"], thresholds["min_group_size"]
+    for metric, rows in out.groupby("metric").groups.items():  # one family per metric over all types
+        out.loc[rows, "p_adjusted"] = adjust_p_values(out.loc[rows, "p_value"])
+    worse = [(v < b) if directions[m] == "below" else (v > b) for v, b, m in zip(out["value"], out["baseline"], out["metric"])]
+    own = [bool(w and q < alpha and n >= small) for w, q, n in zip(worse, out["p_adjusted"], out["n"])]
+    above = out["reason"].str.contains("above threshold", regex=False)
+    out["reason"] = [", ".join(r for r, on in ((f"{'below' if directions[m] == 'below' else 'above'} own baseline", o),
+                                               ("above threshold", a)) if on)
+                     for m, o, a in zip(out["metric"], own, above)]
+    out["flagged"] = out["reason"] != ""
+    bounds = [wilson_interval(round(v * n), n) if pd.notna(v) and 0 <= v <= 1 else (math.nan, math.nan)
+              for v, n in zip(out["value"], out["n"])]
+    out["low"], out["high"] = [b[0] for b in bounds], [b[1] for b in bounds]
+    return MetricResult(out[columns].sort_values(["message_type", "metric", "period"]).reset_index(drop=True),
+                        sql, params, _exclusions(con, src))

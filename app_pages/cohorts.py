@@ -12,6 +12,11 @@ from lib.metrics import cohorts as m
 from lib.segments import default_segment
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
                        show_table, workspace)
+from ui.cache import session_cached, show_chart
+
+m = session_cached(m)  # each figure once per session and arguments (ui.cache)
+charts = session_cached(charts)
+with_campaigns = session_cached(with_campaigns)
 
 st.title("Cohorts")
 st.caption("Do new customers keep coming back, and which groups retain better?")
@@ -73,7 +78,7 @@ if "no user id" in matrix.excluded:
 st.subheader("Retention matrix")
 shown = st.radio("Show", ["retention", "users"], horizontal=True, key="coh_matrix_value",
                  format_func=lambda v: "% of cohort" if v == "retention" else "Users")
-st.altair_chart(charts.retention_heatmap(frame, shown, unit), width="stretch",
+show_chart(charts.retention_heatmap(frame, shown, unit), width="stretch",
                 height=charts.heatmap_height(frame) + 140)
 open_cells = frame.loc[~frame["complete"]]
 if len(open_cells):
@@ -89,7 +94,7 @@ show_sql(matrix)
 
 # ---- average curve
 st.subheader("Average retention curve")
-st.altair_chart(charts.retention_curves(curve, unit), width="stretch", height=CHART_HEIGHT)
+show_chart(charts.retention_curves(curve, unit), width="stretch", height=CHART_HEIGHT)
 st.caption("Chained, life-table style: each step N−1 → N is Σ retained in N ÷ Σ retained in N−1 over the cohorts "
            "complete at both, and the curve multiplies the steps — so it does not jump when the youngest cohorts "
            "drop out (while no cohort drops out it equals Σ retained ÷ Σ cohort users, the *Plain average* column). "
@@ -106,7 +111,7 @@ download_csv(curve, "average_retention.csv", key="coh_curve")
 # ---- revenue retention
 if m.has_revenue(con, table):
     st.subheader("Revenue retention")
-    st.altair_chart(charts.revenue_curve(curve, unit), width="stretch", height=CHART_HEIGHT)
+    show_chart(charts.revenue_curve(curve, unit), width="stretch", height=CHART_HEIGHT)
     if frame["revenue_retention"].notna().any():
         st.caption("Revenue retention = the cohort's revenue in period N ÷ its revenue in period 0.")
         show_table(charts.matrix_table(frame, "revenue_retention"), width="stretch")
@@ -132,9 +137,9 @@ if len(act):
     a4.metric("WAU/MAU", f"{last['wau_mau']:.1%}" if last["wau_mau"] == last["wau_mau"] else "—",
               help="WAU ÷ MAU on the last day.")
     campaigns = campaign_overlay("cohorts")
-    st.altair_chart(with_campaigns(charts.active_users_chart(act), campaigns, "day"), width="stretch",
+    show_chart(with_campaigns(charts.active_users_chart(act), campaigns, "day"), width="stretch",
                     height=CHART_HEIGHT)
-    st.altair_chart(charts.stickiness_chart(act), width="stretch", height=CHART_HEIGHT)
+    show_chart(charts.stickiness_chart(act), width="stretch", height=CHART_HEIGHT)
     st.caption("Charts start once a full 30-day window of data exists; the last day may be partial.")
     download_csv(act, "active_users.csv", key="coh_active")
 show_sql(active)
@@ -159,7 +164,7 @@ else:
     gframe = m.mark_small(groups.frame, ws.thresholds["min_group_size"])
     if search.strip() and len(gframe) and gframe["other"].all():
         st.info(f"No {escape_md(label)} contains “{escape_md(search.strip())}”.")
-    st.altair_chart(charts.retention_curves(gframe, unit, group="group", title=f"Retention by {label}"),
+    show_chart(charts.retention_curves(gframe, unit, group="group", title=f"Retention by {label}"),
                     width="stretch", height=CHART_HEIGHT)
     varying = int(gframe["varying_users"].iloc[0]) if len(gframe) else 0
     st.caption("A user's group is the value on their first event that has one"

@@ -11,6 +11,12 @@ from lib.markup import escape_md
 from lib.metrics import email as em
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
                        show_table, threshold_editor, workspace)
+from ui.cache import session_cached, show_chart
+
+em = session_cached(em)  # each figure once per session and arguments (ui.cache)
+charts = session_cached(charts)
+with_campaigns = session_cached(with_campaigns)
+line_over_time = session_cached(line_over_time)
 
 
 
@@ -121,7 +127,7 @@ chosen = rates[st.selectbox("Rate", list(rates), index=list(rates).index("Unsubs
                             if "Unsubscribe rate" in rates else 0, key="email_history_rate")]
 period_tests = em.baseline_tests(con, data, filters, grain, k, alpha, "period")
 limits = em.baseline_limits(period_tests.frame, chosen.key, alpha)
-st.altair_chart(with_campaigns(charts.history_chart(limits, chosen.label, chosen.key), campaigns), width="stretch")
+show_chart(with_campaigns(charts.history_chart(limits, chosen.label, chosen.key), campaigns), width="stretch")
 table(em.history_display(limits), f"email_{chosen.key}_vs_history")
 show_sql(period_tests)
 campaign_tests = em.baseline_tests(con, data, filters, grain, k, alpha, "campaign")
@@ -140,7 +146,7 @@ show_sql(campaign_tests)
 # ---------------------------------------------------------------- frequency
 st.header("How often do customers get email?")
 periods = em.rates_by_period(con, data, filters, grain)
-st.altair_chart(with_campaigns(charts.frequency_chart(periods.frame), campaigns), width="stretch")
+show_chart(with_campaigns(charts.frequency_chart(periods.frame), campaigns), width="stretch")
 st.caption("Emails per recipient per week = emails sent ÷ list size ÷ weeks covered (the period's days inside the "
            "range and up to the last send, ÷ 7 — a half-covered last month is not read as a drop). List size is the "
            "file's list-size column when present, otherwise the largest send to each list in the period (lists "
@@ -158,7 +164,7 @@ corr = em.frequency_vs_unsubscribes(periods.frame, grain)
 
 if data.has("unsubscribes"):
     complete = periods.frame[~periods.frame["incomplete"]]
-    st.altair_chart(charts.unsubscribe_scatter(complete, em.correlation_text(corr.levels, f"{grain}s")), width="stretch")
+    show_chart(charts.unsubscribe_scatter(complete, em.correlation_text(corr.levels, f"{grain}s")), width="stretch")
     verdict = ("**shared trend, not co-movement**: both drift over time, but a "
                f"{grain} with more email than the last did not lose more people than the last"
                if corr.shared_trend_only else
@@ -183,23 +189,23 @@ trend = (f"Open-rate trend: **{em.slope_text(slopes['actual'], grain)}** over {s
 if not data.has("topic"):
     st.info("This file has no topic or campaign-type column, so the trend cannot be split by topic. Pick one "
             "under “Columns” (a type, tag or folder column) to see whether the mix explains it.")
-    st.altair_chart(with_campaigns(line_over_time(mix.frame, "period", "open_rate", "Open rate per period",
+    show_chart(with_campaigns(line_over_time(mix.frame, "period", "open_rate", "Open rate per period",
                                                   "Open rate (%)"), campaigns), width="stretch")
     if trend:
         st.markdown(trend + ".")
     show_sql(mix)
 else:
-    st.altair_chart(with_campaigns(charts.topic_mix_chart(mix.frame), campaigns), width="stretch")
+    show_chart(with_campaigns(charts.topic_mix_chart(mix.frame), campaigns), width="stretch")
     if trend:
         st.markdown(f"{trend}; the topic mix alone predicts **{em.slope_text(slopes['expected'], grain)}** (each topic "
                     f"at its own open rate over the range, weighted by that {grain}'s sends). What is left, "
                     f"**{em.slope_text(slopes['within'], grain)}**, is the change within topics.")
     show_sql(mix)
     by_topic_period = em.rates_by_period(con, data, filters, grain, by="topic")
-    st.altair_chart(charts.topic_share_chart(by_topic_period.frame), width="stretch")
+    show_chart(charts.topic_share_chart(by_topic_period.frame), width="stretch")
     show_sql(by_topic_period)
     groups = em.rates_by_group(con, data, filters, "topic", min_n=int(ws.thresholds["min_group_size"]))
-    st.altair_chart(charts.group_rates_chart(groups.frame, "topic", "open_rate", "Open rate"), width="stretch")
+    show_chart(charts.group_rates_chart(groups.frame, "topic", "open_rate", "Open rate"), width="stretch")
     group_cols = ["topic", "sends", "delivered", "open_rate", "open_rate_low", "open_rate_high", "ctor",
                   "click_rate", *[c for c in ("unsubscribe_rate", "spam_rate") if groups.frame[c].notna().any()],
                   "small"]
@@ -214,7 +220,7 @@ else:
 st.header("Which lists were added where metrics declined?")
 growth = em.list_growth(con, data, filters, grain)
 declined = em.declined_periods(period_tests.frame)
-st.altair_chart(charts.list_growth_chart(growth.frame, declined), width="stretch")
+show_chart(charts.list_growth_chart(growth.frame, declined), width="stretch")
 behind = em.lists_behind_declines(growth.frame, declined, grain)
 if behind.empty:
     st.caption("No list was first sent to in, or just before, a period that declined against its own history.")
@@ -225,7 +231,7 @@ show_sql(growth)
 # ---------------------------------------------------------------- timeline
 st.header("Did anything else change in the program?")
 changes = em.program_changes(con, data, filters, grain, k, ws.thresholds["email_volume_jump"], alpha)
-st.altair_chart(charts.timeline_chart(periods.frame, changes.frame), width="stretch")
+show_chart(charts.timeline_chart(periods.frame, changes.frame), width="stretch")
 st.caption(f"Volume jump: sends ≥ {ws.thresholds['email_volume_jump']:g}× the average of the {k} {grain}s before "
            f"and beyond Poisson noise (p < {alpha:g}); new topic / list: its first send in the file.")
 table(changes.frame)

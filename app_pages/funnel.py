@@ -13,6 +13,12 @@ from lib.periods import GRAINS
 from lib.segments import default_segment
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, presenting,
                        show_sql, show_table, threshold_editor, workspace)
+from ui.cache import session_cached, show_chart
+
+fm = session_cached(fm)  # each figure once per session and arguments (ui.cache)
+ls = session_cached(ls)
+charts = session_cached(charts)
+with_campaigns = session_cached(with_campaigns)
 
 st.title("Funnel")
 st.caption("Where do leads stall, how fast do they move, which campaigns bring leads that convert, "
@@ -114,14 +120,14 @@ try:
                "stages uses only pairs in order.")
 
     st.subheader("Where do leads stall?")
-    st.altair_chart(charts.funnel_chart(result.frame), width="stretch")
+    show_chart(charts.funnel_chart(result.frame), width="stretch")
     table(result, "funnel", "stages", pct=("pct_of_start", "pct_of_previous", "drop_off_pct"),
           hide=("p25_days", "p75_days", "p90_days"))
 
     st.subheader("How long between stages?")
     dist = fm.stage_duration_distribution(con, src, stages, start, end, window)
     if len(dist.frame):
-        st.altair_chart(charts.duration_heatmap(dist.frame), width="stretch")
+        show_chart(charts.duration_heatmap(dist.frame), width="stretch")
         days = result.frame[["stage", "days_n", "p25_days", "median_days", "p75_days", "p90_days", "out_of_order"]]
         show_table(days.iloc[1:], width="stretch", key="t_days", column_config=formats(days))
         show_sql(dist)
@@ -144,7 +150,7 @@ try:
         res = fm.funnel_by_group(con, src, stages, by, start, end, window, top, int(th["min_group_size"]), search)
         if search.strip() and not (~res.frame["other"]).any():
             st.info(f"No {escape_md(label)} contains “{escape_md(search.strip())}”.")
-        st.altair_chart(charts.group_conversion_chart(res.frame, f"{stages[0]} → {stages[-1]} by {label}",
+        show_chart(charts.group_conversion_chart(res.frame, f"{stages[0]} → {stages[-1]} by {label}",
                                                       f"{stages[0]} → {stages[-1]}"), width="stretch")
         every, named = int(res.frame["groups"].sum()), int((~res.frame["other"]).sum())
         st.caption(f"{every:,} groups; the {named:,} with most leads"
@@ -159,14 +165,14 @@ try:
 
     st.subheader("Cohorts: funnel by created month")
     res = fm.funnel_by_cohort(con, src, stages, "month", start, end, window)
-    st.altair_chart(charts.cohort_heatmap(res.frame, stages), width="stretch")
+    show_chart(charts.cohort_heatmap(res.frame, stages), width="stretch")
     table(res, "funnel_cohorts", "cohorts", pct=("conversion", "conversion_low", "conversion_high"))
 
     # ------------------------------------------------------------------ nurture
     st.subheader("Nurture: new leads, MQLs, re-opened leads")
     res = fm.stage_entries_by_period(con, src, stages, grain, start, end)
     campaigns = campaign_overlay("funnel")
-    st.altair_chart(with_campaigns(charts.entries_chart(res.frame, stages[:2], grain), campaigns), width="stretch")
+    show_chart(with_campaigns(charts.entries_chart(res.frame, stages[:2], grain), campaigns), width="stretch")
     if res.frame["incomplete"].any():
         st.caption(f"The last {grain} is incomplete: the data stops before it ends.")
     table(res, "leads_per_period", "entries", shown=res.frame.pivot_table(
@@ -178,7 +184,7 @@ try:
     if "--" in reo.sql:
         st.caption("Re-opened leads need a disqualified date column (leads file) or a stage history.")
     elif len(reo.frame):
-        st.altair_chart(charts.reopened_chart(reo.frame, grain), width="stretch")
+        show_chart(charts.reopened_chart(reo.frame, grain), width="stretch")
         show_sql(reo)
 
     # ------------------------------------------------------------------ lead scoring
@@ -207,7 +213,7 @@ try:
         st.metric("Leads at or above the MQL threshold", f"{len(qual):,}",
                   help=f"Leads with score ≥ {threshold:g} / all {len(scores.frame):,} leads in the file.")
         dist = ls.score_distribution(con, leads.table, rules, threshold, file_score)
-        st.altair_chart(charts.score_histogram(dist.frame, threshold), width="stretch")
+        show_chart(charts.score_histogram(dist.frame, threshold), width="stretch")
         show_table(qual.head(500), width="stretch", key="t_qual",
                      column_config=formats(qual, ("fit_share",)))
         excluded_note(scores)
@@ -219,12 +225,12 @@ try:
             target = st.selectbox("Conversion to", stages[1:], index=len(stages) - 2, key="funnel_target")
             band = ls.conversion_by_score_band(con, fm.cohort_sql(src, stages, start, end, window), leads.table,
                                                rules, stages.index(target), threshold, file_score)
-            st.altair_chart(charts.band_conversion_chart(band.frame, target), width="stretch")
+            show_chart(charts.band_conversion_chart(band.frame, target), width="stretch")
             st.caption(ls.SCORE_BAND_CAVEAT)
             table(band, "conversion_by_score_band", "bands", pct=("rate", "rate_low", "rate_high"))
         if "created_date" in leads.mapping:
             prof = ls.score_profile(con, leads.table, rules, grain, file_score, start, end)
-            st.altair_chart(charts.score_profile_chart(prof.frame, grain), width="stretch")
+            show_chart(charts.score_profile_chart(prof.frame, grain), width="stretch")
             st.caption("Exports hold today's score, so this is the current score of the leads created in each "
                        "period, not their score at that period's end.")
             table(prof, "score_profile", "profile", pct=("share",))
@@ -243,7 +249,7 @@ try:
         table_name = costs.table if costs else fm.store_typed_costs(ws, typed.dropna(how="all"))
         res = fm.cost_per_mql(con, src, stages, table_name, mql, start, end, window)
         if res.frame["cost_per_mql"].notna().any():
-            st.altair_chart(charts.cost_chart(res.frame), width="stretch")
+            show_chart(charts.cost_chart(res.frame), width="stretch")
         st.caption(f"Cost per MQL = program cost in the range / leads of that campaign reaching {mql} within the "
                    f"window. {fm.cost_rule(fm.cost_grain(con, table_name), start, end)}")
         table(res, "cost_per_mql", "cost")
@@ -255,7 +261,7 @@ try:
         res = fm.campaign_quality(con, src, stages, by, start, end, window, alpha=th["baseline_alpha"],
                                   min_group=int(th["min_group_size"]), slow_ratio=th["funnel_slow_ratio_max"])
         if res.frame["disq_rate"].notna().any():
-            st.altair_chart(charts.quality_chart(res.frame, by), width="stretch")
+            show_chart(charts.quality_chart(res.frame, by), width="stretch")
         table(res, "campaign_quality", "quality", pct=("disq_rate", "rest_rate"))
         conv = fm.conversion_tests(con, src, stages, groups, start, end, window, th["baseline_alpha"],
                                    int(th["min_group_size"])) if len(stages) > 1 else None

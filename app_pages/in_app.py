@@ -9,6 +9,11 @@ from lib.markup import escape_md
 from lib.metrics import in_app as m
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
                        show_table, threshold_editor, workspace)
+from ui.cache import session_cached, show_chart
+
+m = session_cached(m)  # each figure once per session and arguments (ui.cache)
+charts = session_cached(charts)
+with_campaigns = session_cached(with_campaigns)
 
 st.title("In-app engagement")
 st.caption("Are in-app messages ignored, dismissed or muted more than before — and is marketing crowding "
@@ -77,7 +82,7 @@ campaigns = campaign_overlay("in_app", prefer=("in-app",))
 if trend.empty:
     st.info("No rates to trend: the file has no click, dismiss, mute or dwell data.")
 else:
-    st.altair_chart(with_campaigns(charts.trend_chart(trend, grain), campaigns))
+    show_chart(with_campaigns(charts.trend_chart(trend, grain), campaigns))
 show_sql(periods)
 table = periods.frame[["label", "impressions", "reach", "engagement_rate", "dismiss_rate", "mute_rate",
                        "dwell_under_1s", "median_dwell", "marketing_share", "incomplete"]]
@@ -97,7 +102,7 @@ if dwell.frame.empty:
     st.info("Dwell distribution needs event-level data with a dwell time column"
             + (" (aggregated exports carry only a daily median)." if src.kind == m.MESSAGES else "."))
 else:
-    st.altair_chart(charts.dwell_chart(dwell.frame, grain))
+    show_chart(charts.dwell_chart(dwell.frame, grain))
     excluded_note(dwell)
     show_sql(dwell)
     show_table(dwell.frame[["label", "n", "p10", "p25", "p50", "p75", "p90", "dwell_under_1s", "incomplete"]],
@@ -124,7 +129,7 @@ else:
     st.caption("Active user = a user with any event that week. Frequency is “too high” in a week above its "
                "trailing baseline by more than the rise threshold; relevance is “too low” when engagement is "
                "significantly below its baseline (adjusted for the number of weeks tested). Faded bars: partial weeks, left out of comparisons.")
-    st.altair_chart(charts.frequency_relevance_chart(both))
+    show_chart(charts.frequency_relevance_chart(both))
     show_sql(weekly)
     show_table(both[["week", "active_users", "impressions", "messages_per_user", "marketing_per_user",
                        "frequency_baseline", "engagement_rate", "engagement_baseline", "too_frequent",
@@ -140,7 +145,7 @@ else:
 # ---- campaigns
 st.subheader("Which in-app campaigns ran, and how did each land?")
 campaigns = m.campaign_table(con, src)
-st.altair_chart(charts.campaign_chart(campaigns.frame))
+show_chart(charts.campaign_chart(campaigns.frame))
 show_sql(campaigns)
 small = int(ws.thresholds["min_group_size"])
 show_table(campaigns.frame.assign(small=campaigns.frame["impressions"] < small)[
@@ -159,7 +164,7 @@ download_csv(campaigns.frame, "in_app_campaigns.csv", key="in_app_campaigns")
 # ---- marketing vs product vs service
 st.subheader("What share of messages were marketing rather than product or service?")
 split = m.type_split(con, src, grain)
-st.altair_chart(charts.type_mix_chart(split.frame, grain))
+show_chart(charts.type_mix_chart(split.frame, grain))
 show_sql(split)
 show_table(split.frame[["label", "message_type", "impressions", "share", "engagement_rate", "dismiss_rate"]],
              hide_index=True, column_config={"label": "Period", "message_type": "Type", "impressions": "Impressions",

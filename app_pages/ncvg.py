@@ -10,6 +10,11 @@ from lib.markup import escape_md
 from lib.metrics import ncvg as m
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, presenting,
                        show_sql, show_table, threshold_editor, workspace)
+from ui.cache import session_cached, show_chart
+
+m = session_cached(m)  # each figure once per session and arguments (ui.cache)
+charts = session_cached(charts)
+with_campaigns = session_cached(with_campaigns)
 
 st.title("Net customer value growth")
 st.caption("How many customers, worth how much, did we gain and lose?")
@@ -33,7 +38,7 @@ if subs is None and hist is None:
     grain = st.radio("Period", m.GRAINS, format_func=str.capitalize, horizontal=True, key="ncvg_grain_c")
     result = m.customers_by_period(con, customers.table, set(customers.mapping), grain)
     campaigns = campaign_overlay("ncvg_customers")
-    st.altair_chart(with_campaigns(charts.customers_chart(result.frame), campaigns, "label", grain), width="stretch")
+    show_chart(with_campaigns(charts.customers_chart(result.frame), campaigns, "label", grain), width="stretch")
     excluded_note(result)
     show_table(result.frame.drop(columns="period"), width="stretch", column_config={"label": "Period"})
     download_csv(result.frame, "ncvg_customers_by_period.csv", "ncvg_customers")
@@ -120,10 +125,10 @@ if len(sentences) > 4:
 st.subheader(f"New, lost and net per {grain}")
 campaigns = campaign_overlay("ncvg")
 left, right = st.columns(2)
-left.altair_chart(with_campaigns(charts.customers_chart(per), campaigns, "label", grain), width="stretch")
+show_chart(with_campaigns(charts.customers_chart(per), campaigns, "label", grain), width="stretch", where=left)
 if b.has_value:
-    right.altair_chart(with_campaigns(charts.value_chart(per, b.currency, vl), campaigns, "label", grain),
-                       width="stretch")
+    show_chart(with_campaigns(charts.value_chart(per, b.currency, vl), campaigns, "label", grain),
+                       width="stretch", where=right)
 if per["incomplete"].any():
     st.caption(f"The last {grain} is not complete: the data runs to {b.as_of:%d %b %Y}.")
 shown = m.period_table(per)
@@ -135,8 +140,8 @@ show_sql(per_result)
 if b.has_value:
     st.subheader("Where the value came from and went")
     left, right = st.columns(2)
-    left.altair_chart(charts.waterfall_chart(m.waterfall_steps(t), b.currency, vl), width="stretch")
-    right.altair_chart(charts.retention_chart(per), width="stretch")
+    show_chart(charts.waterfall_chart(m.waterfall_steps(t), b.currency, vl), width="stretch", where=left)
+    show_chart(charts.retention_chart(per), width="stretch", where=right)
     if pd.isna(t["grr"]):
         st.caption("Gross and net revenue retention over the range need value paying before it starts: "
                    "pick a later start for the range (the chart shows them per period).")
@@ -145,7 +150,7 @@ if b.has_value:
                    f"of the {b.money(t['value_start'])} {vl} paying before {start:%d %b %Y} (of the customers "
                    "paying at the start: GRR = Σ lower of each one's start and end value ÷ start value, "
                    "NRR = their end value ÷ start value).")
-    st.altair_chart(charts.movements_chart(per, b.currency, vl), width="stretch")
+    show_chart(charts.movements_chart(per, b.currency, vl), width="stretch")
     show_sql(totals_result, "Show SQL (range totals and waterfall)")
 
 # ---- plan tiers and segments
@@ -160,14 +165,14 @@ else:
     if moves.frame.empty:
         st.write("No customer changed plan tier in the range.")
     else:
-        st.altair_chart(charts.plan_moves_chart(moves_by_period.frame), width="stretch")
+        show_chart(charts.plan_moves_chart(moves_by_period.frame), width="stretch")
         show_table(moves.frame, width="stretch")
         download_csv(moves.frame, "ncvg_plan_moves.csv", "ncvg_moves")
     st.caption("Tier order: plans ranked by median value per seat/unit (cheapest = tier 1). A customer's plan is "
                "their highest-tier paying plan; a move is a change of it while they stay a customer.")
     show_sql(moves)
     by_plan = m.value_by_plan(con, b, start, end)
-    st.altair_chart(charts.value_by_group_chart(by_plan.frame, "plan", "Value by plan", b.currency, vl), width="stretch")
+    show_chart(charts.value_by_group_chart(by_plan.frame, "plan", "Value by plan", b.currency, vl), width="stretch")
     show_table(by_plan.frame, width="stretch")
     download_csv(by_plan.frame, "ncvg_value_by_plan.csv", "ncvg_by_plan")
     show_sql(by_plan)
@@ -187,7 +192,7 @@ if options:
     shown = m.top_segments(by_segment.frame, top, search)
     if search.strip() and not (~shown["other"]).any():
         st.info(f"No {escape_md(label)} contains “{escape_md(search.strip())}”.")
-    st.altair_chart(charts.value_by_group_chart(shown, "segment", f"Value by {label}", b.currency, vl),
+    show_chart(charts.value_by_group_chart(shown, "segment", f"Value by {label}", b.currency, vl),
                     width="stretch")
     show_table(shown.drop(columns=["groups", "other"]).rename(columns={"segment": label}), width="stretch")
     st.caption(f"{len(by_segment.frame):,} groups; the {min(top, len(by_segment.frame)):,} worth most"
@@ -219,7 +224,7 @@ st.caption(m.trial_rule(**trial_days) + (f" {trials['assumed_length']:,} trials 
                                          "at the assumed length." if trials["assumed_length"] else ""))
 by_trial = m.trial_conversion(con, b, grain, **trial_days)
 if trials["trials"]:
-    st.altair_chart(charts.trials_chart(by_trial.frame), width="stretch")
+    show_chart(charts.trials_chart(by_trial.frame), width="stretch")
 for column, (label, value, help_text) in zip(st.columns(3), trial_tiles[2:]):
     column.metric(label, value, help=help_text)
 show_table(renew.frame, width="stretch")
@@ -258,7 +263,7 @@ if len(typed):
                  f"same days but not hit ({pooled['unaffected']:,} customer-days). Each incident day is compared "
                  f"with its own customers, so no one is counted twice (Cochran–Mantel–Haenszel by day: odds ratio "
                  f"{pooled['odds_ratio']:.2f}, p {p_text}).")
-        st.altair_chart(charts.incident_chart(incident.frame.iloc[:-1], window), width="stretch")
+        show_chart(charts.incident_chart(incident.frame.iloc[:-1], window), width="stretch")
         show_table(incident.frame, width="stretch")
         download_csv(incident.frame, "ncvg_incident_churn.csv", "ncvg_incidents")
     excluded_note(incident)

@@ -11,6 +11,10 @@ from lib.markup import escape_md
 from lib.stats import z_for_alpha
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
                        show_table, threshold_editor, workspace)
+from ui.cache import session_cached, show_chart
+
+m = session_cached(m)  # each figure once per session and arguments (ui.cache)
+charts = session_cached(charts)
 
 st.title("NPS calculator")
 st.caption("How loyal are customers, with what margin of error, and did campaigns dent it?")
@@ -100,7 +104,7 @@ else:
         st.info("No response has a date.")
     else:
         shown = campaign_overlay("nps")
-        st.altair_chart(charts.trend_chart(periods, th["nps_healthy_min"], shown, grain, th["nps_good_min"]),
+        show_chart(charts.trend_chart(periods, th["nps_healthy_min"], shown, grain, th["nps_good_min"]),
                         width="stretch")
         dips = periods[periods["dip"]]
         st.write(f"{len(dips)} period(s) with a dip beyond the noise: " + ", ".join(dips["label"])
@@ -143,7 +147,7 @@ else:
     shown_groups = m.top_segments(seg.frame, top, search)
     if search.strip() and not (~shown_groups["other"]).any():
         st.info(f"No {label} contains “{search.strip()}”.")
-    st.altair_chart(charts.interval_chart(shown_groups, "segment", f"NPS by {label} with 95% margin of error",
+    show_chart(charts.interval_chart(shown_groups, "segment", f"NPS by {label} with 95% margin of error",
                                           label), width="stretch")
     tested = int(seg.frame["tested"].sum())
     merged = int(shown_groups.loc[shown_groups["other"], "groups"].sum())
@@ -168,7 +172,7 @@ else:
 
 st.header("Score distribution")
 dist = m.score_distribution(con, table)
-st.altair_chart(charts.distribution_chart(dist.frame), width="stretch")
+show_chart(charts.distribution_chart(dist.frame), width="stretch")
 excluded_note(dist)
 show_sql(dist)
 
@@ -182,12 +186,12 @@ else:
         st.info("No comments on valid responses.")
     else:
         left, right = st.columns(2)
-        left.altair_chart(charts.sentiment_chart(m.sentiment_by_category(cf)), width="stretch")
+        show_chart(charts.sentiment_chart(m.sentiment_by_category(cf)), width="stretch", where=left)
         terms = m.detractor_terms(cf)
         if terms.empty:
             right.info("Too few detractor and promoter comments to compare their words.")
         else:
-            right.altair_chart(charts.terms_chart(terms), width="stretch")
+            show_chart(charts.terms_chart(terms), width="stretch", where=right)
         st.caption(f"{cf['about_marketing'].sum():,} of {len(cf):,} comments complain about marketing "
                    "(emails, notifications, spam…). Sentiment: VADER lexicon, positive ≥ 0.05, negative ≤ −0.05. "
                    "Terms: log odds ratio of mentioning the term, detractors vs promoters.")
@@ -217,7 +221,7 @@ else:
               and bool((cmp.frame["n"] >= th["min_group_size"]).all()))  # both sides big enough to read
     cmp_frame = cmp.frame.assign(too_small=cmp.frame["n"] < th["min_group_size"], differs=beyond,
                                  z=[z, -z][:len(cmp.frame)])
-    st.altair_chart(charts.interval_chart(cmp_frame, "responses", f"NPS within {days} days after a campaign vs other days",
+    show_chart(charts.interval_chart(cmp_frame, "responses", f"NPS within {days} days after a campaign vs other days",
                                           "Responses"), width="stretch")
     st.write(f"Difference: z = {fmt(z, '{:.2f}')} — " + (
         "beyond the noise." if beyond else "within the noise."))

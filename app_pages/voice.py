@@ -10,6 +10,11 @@ from lib.metrics import voice as vm
 from lib.text import LEXICON_LIMITS, MAX_SCORED_CHARS
 from ui.common import (dataset_section, download_csv, excluded_note, flags_table, show_sql, show_table,
                        threshold_editor, workspace)
+from ui.cache import session_cached, show_chart
+
+dm = session_cached(dm)  # each figure once per session and arguments (ui.cache)
+vm = session_cached(vm)
+charts = session_cached(charts)
 
 st.title("Voice of customer")
 st.caption("Are community posts, reviews, CS notes and expansion deals turning negative about marketing?")
@@ -76,7 +81,7 @@ try:
                        f"{MAX_SCORED_CHARS:,} characters (sentiment, terms, complaints).")
 
         st.subheader("Is the share of negative texts rising?")
-        st.altair_chart(charts.rate_with_baseline(
+        show_chart(charts.rate_with_baseline(
             tested["negative"], "share_negative", "neg_low", "neg_high", "base_share_negative",
             f"Share of texts negative per {grain}", "Share negative", n="texts"), width="stretch")
         st.caption(f"Red: significantly above the pooled {k} {grain}s before (two-proportion test, α = {alpha:g}, "
@@ -117,7 +122,7 @@ try:
             options = sorted({str(c) for c in cal["channel"].dropna()})
             channels = st.multiselect("Campaign channels", options, default=vm.default_channels(cal), key="voice_ch")
             cal = vm.calendar_frame(con, calendar.table, channels)
-        st.altair_chart(charts.negative_volume_with_campaigns(by_period.frame, cal, grain), width="stretch")
+        show_chart(charts.negative_volume_with_campaigns(by_period.frame, cal, grain), width="stretch")
         if calendar is None:
             st.info("Load a campaign calendar (above, or the sample data) to see negative volume against campaigns.")
         complaints = vm.marketing_complaints(con, texts.table)
@@ -133,7 +138,7 @@ try:
             if not by_campaign.frame.empty:
                 shown = by_campaign.frame.assign(flagged=by_campaign.frame.apply(
                     lambda r: bool(r["p_value"] < alpha and r["z"] > 0 and r["texts"] >= min_n), axis=1))
-                st.altair_chart(charts.campaign_negative_bars(shown), width="stretch")
+                show_chart(charts.campaign_negative_bars(shown), width="stretch")
                 cols = ["campaign", "channel", "start_date", "end_date", "texts", "negative", "complaints",
                         "share_negative", "share_negative_outside", "p_value", "negative_per_day",
                         "negative_per_day_overall"]
@@ -145,8 +150,8 @@ try:
         st.subheader("What do customers talk about?")
         c1, c2 = st.columns(2)
         overall, negative = vm.top_terms(con, texts.table), vm.top_terms(con, texts.table, negative_only=True)
-        c1.altair_chart(charts.terms_bars(overall.frame, "Top terms, all texts"), width="stretch")
-        c2.altair_chart(charts.terms_bars(negative.frame, "Top terms, negative texts", "#d62728"), width="stretch")
+        show_chart(charts.terms_bars(overall.frame, "Top terms, all texts"), width="stretch", where=c1)
+        show_chart(charts.terms_bars(negative.frame, "Top terms, negative texts", "#d62728"), width="stretch", where=c2)
         show_sql(negative, "Show SQL (negative texts)")
 
         st.subheader("Who is posting — known customers?")
@@ -191,14 +196,14 @@ try:
         excluded_note(rates)
         st.subheader("Win rate, qualification rate and cycle time against their own history")
         c1, c2, c3 = st.columns(3)
-        c1.altair_chart(charts.rate_with_baseline(tested["win_rate"], "win_rate", "win_low", "win_high",
-                                                  "base_win_rate", "Win rate", "Won ÷ closed", n="closed", legend=False), width="stretch")
-        c2.altair_chart(charts.rate_with_baseline(
+        show_chart(charts.rate_with_baseline(tested["win_rate"], "win_rate", "win_low", "win_high",
+                                                  "base_win_rate", "Win rate", "Won ÷ closed", n="closed", legend=False), width="stretch", where=c1)
+        show_chart(charts.rate_with_baseline(
             tested["qualification_rate"], "qualification_rate", "qual_low", "qual_high", "base_qualification_rate",
-            "Qualification rate", "Qualified ÷ deals", n="qual_known", legend=False), width="stretch")
-        c3.altair_chart(charts.rate_with_baseline(
+            "Qualification rate", "Qualified ÷ deals", n="qual_known", legend=False), width="stretch", where=c2)
+        show_chart(charts.rate_with_baseline(
             tested["cycle"], "median_cycle_days", "cycle_p25", "cycle_p75", "base_median_cycle", "Median cycle time",
-            "Days, created → closed", y_format=",.0f", n="cycle_n", legend=False), width="stretch")
+            "Days, created → closed", y_format=",.0f", n="cycle_n", legend=False), width="stretch", where=c3)
         st.caption("Red: significantly worse than the pooled trailing baseline (win and qualification: two-proportion "
                    "test; cycle time: Mood's median test). Cycle band: 25th–75th percentile.")
         cols = ["label", "deals", "won", "lost", "open", "win_rate", "qualified", "qual_known", "qualification_rate",
@@ -216,7 +221,7 @@ try:
             notes = vm.note_sentiment_by_period(con, deals.table, dgrain, deal_type, k)
             tested_notes = vm.text_flag_frames(notes, alpha, min_n)["negative"]
             flags += vm.text_flags(notes, alpha, min_n, dgrain, f"{label.lower()} deal notes", f"{label} deal notes: ")
-            st.altair_chart(charts.rate_with_baseline(
+            show_chart(charts.rate_with_baseline(
                 tested_notes, "share_negative", "neg_low", "neg_high", "base_share_negative",
                 f"Share of {label.lower()} deal notes negative", "Share negative", n="texts"), width="stretch")
             excluded_note(notes)
@@ -227,7 +232,7 @@ try:
             quality = dm.campaign_deal_quality(con, deals.table)
             qframe, qflags = dm.campaign_flags(quality, alpha, min_n)
             flags += qflags
-            st.altair_chart(charts.campaign_quality_bars(qframe), width="stretch")
+            show_chart(charts.campaign_quality_bars(qframe), width="stretch")
             cols = ["campaign", "deals", "qualification_rate", "others_qualification_rate", "win_rate",
                     "others_win_rate", "median_cycle_days", "others_median_cycle", "qual_p", "slow_p"]
             show_table(qframe[cols], width="stretch", column_config=PCT)

@@ -11,7 +11,7 @@ from lib.markup import escape_md
 from lib.metrics import cohorts as m
 from lib.segments import default_segment
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
-                       show_table, workspace)
+                       show_table, threshold_editor, workspace)
 from ui.cache import session_cached, show_chart
 
 m = session_cached(m)  # each figure once per session and arguments (ui.cache)
@@ -73,6 +73,32 @@ excluded_note(matrix)
 if "no user id" in matrix.excluded:
     st.caption(f"{matrix.excluded['no user id']:,} rows have no user id (e.g. order lines without a customer id): "
                "they cannot be followed over time, so no cohort figure includes them.")
+
+# ---- repeat purchase: a headline beside the matrix, for order lines
+if m.has_orders(con, table):
+    st.subheader("Do customers order again?")
+    r1, r2 = st.columns([1, 2])
+    with r1:
+        threshold_editor("cohorts", key="cohorts")
+    days = float(ws.thresholds["cohorts_repeat_days"])
+    try:
+        repeat = m.repeat_purchase(con, table, days)
+        rep = repeat.frame.iloc[0]
+        r2.metric(f"Repeat purchase within {days:g} days", f"{rep['share']:.1%}" if rep["eligible"] else "—",
+                  help=f"Customers who ordered again within {days:g} days of their first order ÷ customers whose "
+                       f"first order is at least {days:g} days before the data ends: {int(rep['repeaters']):,} / "
+                       f"{int(rep['eligible']):,}.")
+        r2.caption((f"{int(rep['repeaters']):,} of {int(rep['eligible']):,} customers (95% interval "
+                    f"{rep['low']:.1%}–{rep['high']:.1%})"
+                    + (f"; median {rep['median_days_to_second']:.0f} days to the second order. " if rep["repeaters"]
+                       else ". ") if rep["eligible"] else "No customer's first order is early enough to tell. ")
+                   + f"{int(rep['too_recent']):,} customers whose first order is less than {days:g} days before the "
+                   f"data ends ({rep['data_end']:%d %b %Y}) are left out: they have not had {days:g} days yet. An order "
+                   + ("is one order ID; " if "order_id" in dataset.mapping else "is one paid time (a row with revenue); ")
+                   + "cancellations are not orders.")
+        show_sql(repeat)
+    except BoundaryError as exc:
+        st.error(escape_md(exc))
 
 # ---- retention matrix
 st.subheader("Retention matrix")

@@ -105,3 +105,25 @@ def test_a_hundred_companies_show_the_largest_plus_other_and_a_search():
     table = group_table()
     assert all(g.startswith("Company 5") for g in table["Company"].iloc[:-1]) and len(table) == 11
     assert table["Users"].sum() == 600 and not at.exception
+
+
+def test_repeat_purchase_tile_matches_pandas(at):
+    """The sample's payments are its orders (no order ID): a customer's second payment within 90 days of the
+    first, over customers whose first payment is at least 90 days before the last event."""
+    events = pd.read_csv(SAMPLE_DIR / SAMPLE_FILES["activity"], usecols=["User ID", "Timestamp", "Revenue"])
+    events["t"] = pd.to_datetime(events["Timestamp"])
+    end = events["t"].max()
+    paid = events[events["Revenue"] > 0].drop_duplicates(["User ID", "t"]).sort_values("t")
+    first = paid.groupby("User ID")["t"].nth(0).set_axis(paid.groupby("User ID").head(1)["User ID"])
+    second = paid.groupby("User ID")["t"].nth(1)
+    second.index = paid.groupby("User ID").nth(1)["User ID"]
+    eligible = first[first <= end - pd.Timedelta(days=90)]
+    gap = (second.reindex(eligible.index) - eligible).dt.total_seconds() / 86400
+    repeaters = int((gap <= 90).sum())
+    at.run()
+    assert tiles(at)["Repeat purchase within 90 days"] == f"{repeaters / len(eligible):.1%}"
+    captions = " ".join(c.value for c in at.caption)
+    assert f"{repeaters:,} of {len(eligible):,} customers" in captions
+    assert f"{len(first) - len(eligible):,} customers whose first order is less than 90 days" in captions
+    at.number_input(key="th_cohorts_cohorts_repeat_days").set_value(30).run()
+    assert not at.exception and "Repeat purchase within 30 days" in tiles(at)

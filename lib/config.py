@@ -61,6 +61,9 @@ THRESHOLDS: tuple[Threshold, ...] = (
               "SPEC §3: promoters (9–10) by default; 7 is a common starting point for tracking referrals"),
     Threshold("nps_campaign_window_days", "Days after a campaign counted as its window", 14, "above", "count",
               "nps", "Two weeks: long enough for a survey answer to follow a send, short enough to attribute"),
+    Threshold("nps_outcome_window_days", "Days after an NPS answer in which churn, downgrade or expansion counts",
+              90, "above", "days", "nps", "Issue #22 'do detractors leave?': 90 days covers a quarter, three "
+              "monthly renewals; an answer counts only once its window has ended"),
     Threshold("baseline_alpha", "Significance level of own-baseline tests", 0.05, "below", "ratio",
               "all", "Two-sided 95% tests against the trailing baseline"),
     Threshold("baseline_periods", "Trailing baseline length (periods)", 8, "below", "count", "all",

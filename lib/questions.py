@@ -66,6 +66,11 @@ QUESTIONS: dict[tuple[str, str], tuple[str, ...]] = {
         "Which segment drives the change, and is its sample large enough to read?",
         "What do detractors' comments say that promoters' don't?",
     ),
+    ("nps", "Detractors leave"): (
+        "Who on the detractor list is still a customer, and who calls them back this week?",
+        "Did the leavers' comments name a reason (price, a bug, too many emails) the team can fix?",
+        "Is the link the same in every plan or segment, or driven by one?",
+    ),
     ("ncvg", "*"): (
         "Which plans or segments lost the most value, and did they move down a tier first?",
         "Did churn rise after an incident or a campaign?",

@@ -128,6 +128,7 @@ KINDS: dict[str, Kind] = {
             _c("is_trial", BOOL, "Trial"),
             _c("trial_end", DATE, "Trial end"),
             _c("auto_renew", BOOL, "Auto-renew"),
+            _c("referred_by", TEXT, "Referred by (referrer id or email)"),
         )),
         Kind("customers", "Customer accounts", (
             _c("customer_id", TEXT, "Customer", True),
@@ -140,6 +141,7 @@ KINDS: dict[str, Kind] = {
             _c("churn_date", DATE, "Churn date"),
             _c("is_trial", BOOL, "Trial"),
             _c("source", TEXT, "Source / referral"),
+            _c("referred_by", TEXT, "Referred by (referrer id or email)"),
         )),
         Kind("leads", "Leads / contacts with lifecycle dates", (
             _c("lead_id", TEXT, "Lead / contact", True),
@@ -158,6 +160,7 @@ KINDS: dict[str, Kind] = {
             _c("company_size", TEXT, "Company size / employees"),
             _c("industry", TEXT, "Industry"),
             _c("job_title", TEXT, "Job title"),
+            _c("referred_by", TEXT, "Referred by (referrer id or email)"),
         ), one_of=(("created_date", "mql_date", "sql_date", "opportunity_date", "customer_date"),)),
         Kind("lead_stages", "Lead stage history (lead, stage, date)", (
             _c("lead_id", TEXT, "Lead", True),

@@ -79,6 +79,8 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
         "is_trial": ["Is Trial", "Trial"],
         "trial_end": ["Trial End", "Trial End (UTC)"],
         "auto_renew": ["Auto Renew", "Auto Renew Flag"],
+        # who referred the customer (their id or email): CX KPI 3, referrals
+        "referred_by": ["Referred By", "Referrer", "Referred By Email", "Referrer Email", "Referrer ID", "Referring Customer"],
     },
     "customers": {
         "customer_id": ["Customer ID", "Account ID", "id", "UUID"],
@@ -92,6 +94,7 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
         "churn_date": ["Churn Date"],
         "is_trial": ["Is Trial"],
         "source": ["Referral Source", "Source"],
+        "referred_by": ["Referred By", "Referrer", "Referred By Email", "Referrer Email", "Referrer ID", "Referring Customer"],
     },
     "leads": {
         "lead_id": ["Lead ID", "mql_id", "Contact ID", "Record ID", "id"],
@@ -112,6 +115,7 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
         "company_size": ["Number of Employees", "Company Size", "No. of Employees", "Employees"],
         "industry": ["Industry"],
         "job_title": ["Job Title", "Title"],
+        "referred_by": ["Referred By", "Referrer", "Referred By Email", "Referrer Email", "Referrer ID", "Referring Customer"],
     },
     "lead_stages": {
         "lead_id": ["Lead ID", "Contact ID"],

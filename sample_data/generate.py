@@ -1058,6 +1058,78 @@ def deals(rng, people, out):
     return df
 
 
+# ---- NPS linked to subscriptions (issue #22) -------------------------------------------------
+NPS_LINKS_SEED = SEED + 22   # its own stream: the files written before keep every value
+
+
+def nps_links(rng, people, subs, nps, out):
+    """Issue #22 stories, added after every other file is written so none of their values change:
+    - nps_responses.xlsx gains answers of customers some weeks before they churned (mostly
+      detractors) or upgraded (mostly promoters): "do detractors leave?" has something to find;
+    - subscriptions.csv gains a "Referred By" column (the referrer's email) for some customers who
+      started after the survey began, promoters being the likeliest referrers (CX KPI 3)."""
+    s = subs.copy()
+    s["start"] = pd.to_datetime(s["Start (UTC)"])
+    s["end"] = pd.to_datetime(s["Ended At (UTC)"])
+    s["paid"] = pd.to_datetime(s["Trial End (UTC)"]).fillna(s["start"])
+    tier = {"Starter": 0, "Pro": 1, "Business": 2}
+    s["tier"] = s["Product"].str.replace("Acme Insights ", "", regex=False).map(tier)
+    by_email = people.df.set_index("email")
+    rows, rid = [], 49_000_000
+
+    def answer(email, day, p, plan):
+        nonlocal rid
+        ts = _rand_time(rng, day, (6, 22))
+        cls = _pick(rng, ["promoter", "passive", "detractor"], p)
+        score = {"promoter": lambda: int(rng.choice([9, 10])), "passive": lambda: int(rng.choice([7, 8])),
+                 "detractor": lambda: int(rng.choice(7, p=[.05, .05, .08, .12, .15, .25, .3]))}[cls]()
+        rid += int(rng.integers(3, 40))
+        local = pd.Timestamp(ts).tz_localize("UTC").tz_convert("America/Los_Angeles")
+        rows.append({"Response ID": rid, "Email": email, "Name": by_email.loc[email, "name"], "Score": score,
+                     "Comment": _nps_comment(rng, score, ts), "Created": local.strftime("%Y-%m-%d %H:%M:%S %z"),
+                     "Plan": plan, "Region": by_email.loc[email, "region"]})
+
+    # STORY: customers who left answered 10–75 days before, mostly as detractors
+    last = s.sort_values("start").groupby("Customer ID").agg(email=("Customer Email", "first"), end=("end", "last"),
+                                                            paid=("paid", "first"), product=("Product", "last"))
+    lost = last[last["end"].notna() & (last["end"] > SURVEY_START + pd.Timedelta(days=90))
+                & (last["end"] - last["paid"] > pd.Timedelta(days=40))]
+    for cid in sorted(rng.choice(lost.index, min(80, len(lost)), replace=False)):
+        row = lost.loc[cid]
+        day = (row["end"] - pd.Timedelta(days=int(rng.integers(10, 76)))).normalize()
+        answer(row["email"], day, [0.15, 0.27, 0.58], row["product"].replace("Acme Insights ", ""))
+    # STORY: customers who moved up a plan answered 10–80 days before, mostly as promoters
+    firsts = s.sort_values("start").groupby("Customer ID")
+    ups = [(cid, g) for cid, g in firsts if len(g) == 2 and g["tier"].iloc[1] > g["tier"].iloc[0]
+           and g["start"].iloc[1] > SURVEY_START + pd.Timedelta(days=90)]
+    for cid, g in ups:
+        day = (g["start"].iloc[1] - pd.Timedelta(days=int(rng.integers(10, 81)))).normalize()
+        if day > g["paid"].iloc[0]:
+            answer(g["Customer Email"].iloc[0], day, [0.6, 0.3, 0.1],
+                   g["Product"].iloc[0].replace("Acme Insights ", ""))
+    extra = pd.DataFrame(rows)
+    extra = extra[pd.to_datetime(extra["Created"].str[:19]) <= END]
+    all_nps = pd.concat([nps, extra], ignore_index=True)
+    all_nps.to_excel(out / "nps_responses.xlsx", index=False, sheet_name="Responses", engine="openpyxl")
+
+    # STORY: promoters refer new customers far more often than others
+    answers = all_nps.assign(score=pd.to_numeric(all_nps["Score"], errors="coerce"),
+                             when=pd.to_datetime(all_nps["Created"].str[:19]))
+    answers = answers[answers["score"].between(0, 10)].sort_values("when")
+    weight = {True: 5.0, False: 1.0}
+    referred = {}
+    starts = s.groupby("Customer ID").agg(start=("start", "min"), email=("Customer Email", "first"))
+    for cid, row in starts[starts["start"] >= SURVEY_START + pd.Timedelta(days=30)].iterrows():
+        if rng.random() >= 0.2:
+            continue
+        before = answers[(answers["when"] < row["start"]) & (answers["Email"] != row["email"])]
+        latest = before.drop_duplicates("Email", keep="last")
+        w = np.array([weight[sc >= 9] for sc in latest["score"]])
+        referred[cid] = latest["Email"].iloc[int(rng.choice(len(latest), p=w / w.sum()))]
+    subs = subs.assign(**{"Referred By": subs["Customer ID"].map(referred)})
+    _write_csv(subs, out / "subscriptions.csv")
+
+
 # ---- main ------------------------------------------------------------------------------------
 def main(out_dir: str | Path | None = None) -> Path:
     out = Path(out_dir) if out_dir else Path(__file__).resolve().parent
@@ -1074,6 +1146,7 @@ def main(out_dir: str | Path | None = None) -> Path:
     activity_events(rngs[8], out)
     community_posts(rngs[9], people, nps, out)
     deals(rngs[10], people, out)
+    nps_links(np.random.default_rng(NPS_LINKS_SEED), people, subs, nps, out)
     return out
 
 

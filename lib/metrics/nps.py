@@ -39,8 +39,10 @@ from lib.errors import BoundaryError
 from lib.periods import is_incomplete, period_end, period_label, period_sql
 from lib.questions import questions_for
 from lib.result import Flag, MetricResult
+from lib.engine import table_columns
 from lib.sql import quote_ident
-from lib.stats import Z95, adjust_p_values, fisher_exact_test, normal_cdf, nps_dip_test, z_for_alpha
+from lib.stats import (Z95, adjust_family, adjust_p_values, fisher_exact_test, normal_cdf, nps_dip_test,
+                       two_proportion_test, wilson_interval, z_for_alpha)
 from lib.text import complaint_about_marketing, distinguishing_terms, sentiment_scores
 
 CATEGORIES = ("Detractor", "Passive", "Promoter")
@@ -300,9 +302,7 @@ def _add_band(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _has(con, table: str, column: str) -> bool:
-    rows = con.execute("SELECT 1 FROM information_schema.columns WHERE table_name = ? AND column_name = ?",
-                       [table, column]).fetchall()
-    return bool(rows)
+    return column in {name for name, _ in table_columns(con, table)}
 
 
 def _require(con, table: str, column: str, what: str) -> None:
@@ -882,6 +882,10 @@ def area_flags(ws) -> list[Flag]:
                 "high" if (run["severity"] == "high").any() else "medium", questions_for("nps", "NPS dip"),
                 period=first["period"], unit="points", period_end=period_end(last["period"], "month")))
     flags += segment_flags(con, dataset, th)
+    if "response_date" in dataset.mapping:
+        other = next((ws.get(k) for k in OUTCOME_KINDS if ws.get(k) is not None), None)
+        if other is not None and other.ready:
+            flags += leave_flags(con, dataset, other, th)
     return flags
 
 
@@ -930,4 +934,404 @@ def area_tables(ws) -> dict[str, pd.DataFrame]:
                                                                 int(th["min_group_size"]), th["baseline_alpha"]).frame
     tables["NPS referral candidates"] = referral_candidates(
         con, dataset.table, int(th["nps_referral_min_score"]), {c.column: c.label for c in found}).frame
+    tables["NPS detractors to call back"] = follow_up_list(con, dataset.table, 0, 6,
+                                                           {c.column: c.label for c in found}).frame
     return tables
+
+
+# ----------------------------------------------------------------- follow-up lists (issue #22)
+
+def follow_up_list(con, table: str, low: int, high: int, extra: dict[str, str] | None = None) -> MetricResult:
+    """Respondents whose latest valid score is from `low` to `high` (0–10) — every one of them,
+    with or without a comment: score, response date, comment and the file's segment columns
+    (`extra`: table column → file column). Latest = newest response date, then the last row in the
+    file; without a respondent column each response is its own row. Detractors: 0–6; promoters: 9–10.
+    Excluded: responses with no valid score (the count of `nps_summary`) and, when a respondent
+    answered more than once, their earlier answers (counted here)."""
+    if not 0 <= low <= high <= 10:
+        raise BoundaryError(f"A follow-up list needs scores from 0 to 10, low before high (got {low}–{high}).")
+    t = quote_ident(table)
+    has_who, dated = _has(con, table, "respondent"), _has(con, table, "response_date")
+    cols = ["respondent" if has_who else "CAST(_row AS VARCHAR) AS respondent", "score"]
+    cols += (["response_date"] if dated else []) + (["comment"] if _has(con, table, "comment") else [])
+    cols += [f"{quote_ident(c)} AS {quote_ident(label)}" for c, label in (extra or {}).items()]
+    latest = ("QUALIFY row_number() OVER (PARTITION BY respondent ORDER BY "
+              f"{'response_date DESC NULLS LAST, ' if dated else ''}_row DESC) = 1" if has_who else "")
+    sql = f"""WITH valid AS (
+    SELECT * FROM {t} WHERE score BETWEEN 0 AND 10 {'AND respondent IS NOT NULL' if has_who else ''}
+    {latest}
+)
+SELECT {', '.join(cols)}
+FROM valid
+WHERE score BETWEEN ? AND ?
+ORDER BY score, {'response_date DESC NULLS LAST, ' if dated else ''}respondent"""
+    params = [int(low), int(high)]
+    frame = con.execute(sql, params).df()
+    excluded = {}
+    if has_who:
+        earlier = con.execute(f"SELECT count(*) - count(DISTINCT respondent) FROM {t} "
+                              "WHERE score BETWEEN 0 AND 10 AND respondent IS NOT NULL").fetchone()[0]
+        if earlier:
+            excluded["earlier answers of respondents who answered again (latest kept)"] = int(earlier)
+    return MetricResult(frame, sql, params, excluded)
+
+
+# ----------------------------------------------------------------- do detractors leave? (issue #22)
+
+OUTCOMES = ("churned", "downgraded", "expanded")
+# Which way is worse for detractors: more churn and downgrades, less expansion.
+OUTCOME_WORSE = {"churned": "above", "downgraded": "above", "expanded": "below"}
+OUTCOME_LABELS = {"churned": "Churned", "downgraded": "Downgraded", "expanded": "Expanded"}
+
+
+def _key(expr: str) -> str:
+    """The join key of a cell: text, trimmed, lower case; NULL when blank (emails match in any case)."""
+    return f"nullif(lower(trim(CAST({expr} AS VARCHAR))), '')"
+
+
+def key_columns(con, table: str, preferred: tuple[str, ...] = ()) -> list[str]:
+    """Columns of `table` that can identify a person: the `preferred` canonical columns present, then
+    any text or whole-number column whose non-blank values are mostly distinct (≥ half as many
+    distinct values as filled cells) or whose name says email / id. Dates, scores and `_row` are not keys."""
+    types = dict(table_columns(con, table))
+    found = [c for c in preferred if c in types]
+    t = quote_ident(table)
+    for column, sql_type in types.items():
+        if column in found or column.startswith("_") or column in ("score", "comment", "referred_by"):
+            continue
+        if not (sql_type == "VARCHAR" or sql_type in ("BIGINT", "INTEGER")):
+            continue
+        distinct, filled = con.execute(f"SELECT count(DISTINCT {_key(quote_ident(column))}), "
+                                       f"count({_key(quote_ident(column))}) FROM {t}").fetchone()
+        named = "email" in column or column.endswith("_id") or column == "id"
+        if filled and (named or distinct >= 0.5 * filled):
+            found.append(column)
+    return found
+
+
+def join_keys(con, nps_table: str, other_table: str, nps_columns: list[str], other_columns: list[str]
+              ) -> pd.DataFrame:
+    """Every pair (NPS column, other file's column) with the number of distinct respondents' keys
+    found in both (`matched`, keys compared trimmed and in lower case) and the NPS column's distinct
+    keys (`keys`); most matches first. The page offers the pairs and picks the first: the key that
+    joins the most respondents, as a person would after trying each."""
+    rows = []
+    n, o = quote_ident(nps_table), quote_ident(other_table)
+    for a in nps_columns:
+        keys = con.execute(f"SELECT count(DISTINCT {_key(quote_ident(a))}) FROM {n}").fetchone()[0]
+        for b in other_columns:
+            matched = con.execute(
+                f"SELECT count(*) FROM (SELECT DISTINCT {_key(quote_ident(a))} AS k FROM {n}) x "
+                f"WHERE k IS NOT NULL AND k IN (SELECT {_key(quote_ident(b))} FROM {o})").fetchone()[0]
+            rows.append({"nps_column": a, "other_column": b, "matched": int(matched), "keys": int(keys)})
+    frame = pd.DataFrame(rows, columns=["nps_column", "other_column", "matched", "keys"])
+    return frame.sort_values("matched", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _category_sql(score: str = "score") -> str:
+    return f"CASE WHEN {score} >= 9 THEN 'Promoter' WHEN {score} >= 7 THEN 'Passive' ELSE 'Detractor' END"
+
+
+def outcomes_after_answer(con, nps_table: str, nps_key: str, moves_ctes: str, moves_params: list,
+                          other_table: str, other_key: str, days: int, as_of: pd.Timestamp) -> MetricResult:
+    """Do detractors leave? Per category (Detractor, Passive, Promoter) of each respondent's answer,
+    the share of paying customers who churned, downgraded or expanded within `days` days after it.
+
+    - One answer per respondent (one row per person, so no one counts twice): the latest valid answer
+      (score 0–10, dated) whose `days`-day window has ended by the as-of date (answer day + days ≤
+      as_of); respondents whose every answer is more recent are left out and counted.
+    - Join: the respondent's key (`nps_key`, trimmed, lower case) = the other file's `other_key`,
+      which names a customer_id (the lowest when a key names several).
+    - Movements: `moves_ctes` end in a CTE `moves` (customer_id, day, n_after, movement) — NCVG's
+      customer movements (lib.metrics.ncvg), so churn, downgrade (contraction) and expansion mean here
+      what they mean on the NCVG page.
+    - Denominator `paying`: matched respondents whose customer was paying on the answer day (the last
+      movement on or before that day left them with ≥ 1 paying subscription).
+    - churned / downgraded / expanded: paying respondents with at least one such movement on a day d
+      with answer day < d ≤ answer day + days; rate = that count / paying, with a 95% Wilson interval.
+    Columns: category, respondents, matched, paying, churned, downgraded, expanded, <outcome>_rate,
+    <outcome>_low, <outcome>_high (rates 0–1).
+    """
+    n, o = quote_ident(nps_table), quote_ident(other_table)
+    sql = f"""{moves_ctes},
+ids AS (
+  SELECT {_key(quote_ident(other_key))} AS key, min(NULLIF(trim(CAST(customer_id AS VARCHAR)), '')) AS customer_id
+  FROM {o} WHERE {_key(quote_ident(other_key))} IS NOT NULL GROUP BY 1),
+answers AS (
+  SELECT _row, {_key(quote_ident(nps_key))} AS key, CAST(response_date AS DATE) AS day, score
+  FROM {n} WHERE score BETWEEN 0 AND 10 AND response_date IS NOT NULL),
+observed AS (
+  SELECT * FROM answers
+  WHERE key IS NOT NULL AND day + CAST(? AS INTEGER) <= CAST(? AS DATE)
+  QUALIFY row_number() OVER (PARTITION BY key ORDER BY day DESC, _row DESC) = 1),
+per AS (
+  SELECT a.key, {_category_sql('a.score')} AS category, i.customer_id,
+    arg_max(m.n_after, m.day) FILTER (WHERE m.day <= a.day) AS paying_subscriptions,
+    coalesce(bool_or(m.movement = 'churn' AND m.day > a.day AND m.day <= a.day + CAST(? AS INTEGER)), false) AS churned,
+    coalesce(bool_or(m.movement = 'contraction' AND m.day > a.day AND m.day <= a.day + CAST(? AS INTEGER)), false) AS downgraded,
+    coalesce(bool_or(m.movement = 'expansion' AND m.day > a.day AND m.day <= a.day + CAST(? AS INTEGER)), false) AS expanded
+  FROM observed a LEFT JOIN ids i USING (key) LEFT JOIN moves m ON m.customer_id = i.customer_id
+  GROUP BY ALL)
+SELECT category, count(*) AS respondents, count(customer_id) AS matched,
+  count(*) FILTER (WHERE paying_subscriptions > 0) AS paying,
+  count(*) FILTER (WHERE paying_subscriptions > 0 AND churned) AS churned,
+  count(*) FILTER (WHERE paying_subscriptions > 0 AND downgraded) AS downgraded,
+  count(*) FILTER (WHERE paying_subscriptions > 0 AND expanded) AS expanded
+FROM per GROUP BY category"""
+    d = int(days)
+    params = [*moves_params, d, pd.Timestamp(as_of).date(), d, d, d]
+    counts = con.execute(sql, params).df().set_index("category")
+    frame = counts.reindex(list(CATEGORIES)).fillna(0).astype("int64").reset_index()
+    for outcome in OUTCOMES:
+        frame[f"{outcome}_rate"] = [x / p if p else math.nan for x, p in zip(frame[outcome], frame["paying"])]
+        bounds = [wilson_interval(x, p) for x, p in zip(frame[outcome], frame["paying"])]
+        frame[f"{outcome}_low"] = [b[0] for b in bounds]
+        frame[f"{outcome}_high"] = [b[1] for b in bounds]
+    recent, no_key = con.execute(f"""WITH answers AS (
+  SELECT {_key(quote_ident(nps_key))} AS key, CAST(response_date AS DATE) AS day
+  FROM {n} WHERE score BETWEEN 0 AND 10 AND response_date IS NOT NULL)
+SELECT count(DISTINCT key) FILTER (WHERE key NOT IN (
+         SELECT key FROM answers WHERE key IS NOT NULL AND day + CAST(? AS INTEGER) <= CAST(? AS DATE))),
+       count(*) FILTER (WHERE key IS NULL)
+FROM answers""", [d, pd.Timestamp(as_of).date()]).fetchone()
+    unmatched = int(frame["respondents"].sum() - frame["matched"].sum())
+    not_paying = int(frame["matched"].sum() - frame["paying"].sum())
+    excluded = {f"respondents whose answers are all less than {d} days before the data ends ({pd.Timestamp(as_of):%d %b %Y})": int(recent or 0),
+                "valid answers with a blank key": int(no_key or 0),
+                "respondents not found in the other file": unmatched,
+                "respondents found but not paying on the day they answered": not_paying}
+    return MetricResult(frame, sql, params, {k: v for k, v in excluded.items() if v})
+
+
+def outcome_tests(frame: pd.DataFrame, alpha: float = 0.05, min_group: int = 30) -> pd.DataFrame:
+    """Detractors against promoters, one test per outcome (rows of `outcomes_after_answer`).
+
+    Each outcome: lib.stats.two_proportion_test(detractors with it, paying detractors, promoters with
+    it, paying promoters) — pooled z, or Fisher's exact when a cell expects < 5; two-sided p.
+    Tested when both groups have at least `min_group` paying respondents. Three outcomes are three
+    chances: `adjust_family` gives the Benjamini–Hochberg p over the tested outcomes (flagged when
+    detractors do worse — more churn or downgrades, less expansion — and it is < α) and the
+    Bonferroni p ('high' when < α too). Columns: outcome, detractor_rate, promoter_rate, difference
+    (percentage points), z, p_value, p_adjusted, tested, flagged, severity.
+    """
+    rows = frame.set_index("category")
+    det, pro = rows.loc["Detractor"], rows.loc["Promoter"]
+    out = []
+    for outcome in OUTCOMES:
+        tested = det["paying"] >= min_group and pro["paying"] >= min_group
+        test = two_proportion_test(det[outcome], det["paying"], pro[outcome], pro["paying"])
+        worse = test.z > 0 if OUTCOME_WORSE[outcome] == "above" else test.z < 0
+        out.append({"outcome": outcome, "detractor_rate": test.rate, "promoter_rate": test.baseline,
+                    "difference": 100 * (test.rate - test.baseline), "z": test.z,
+                    "p_value": test.p_value if tested else math.nan, "tested": bool(tested),
+                    "worse": bool(tested and worse)})
+    result = pd.DataFrame(out)
+    p_bh, _, flagged, severity = adjust_family(result["p_value"], result["worse"], alpha)
+    result["p_adjusted"], result["flagged"], result["severity"] = p_bh, flagged, severity
+    return result.drop(columns="worse")
+
+
+def outcome_flags(tests: pd.DataFrame, days: int, frame: pd.DataFrame) -> list[Flag]:
+    """One flag per outcome where detractors do significantly worse than promoters (`outcome_tests`)."""
+    rows = frame.set_index("category")
+    flags = []
+    for row in tests[tests["flagged"]].itertuples():
+        flags.append(Flag(
+            "nps", "Detractors leave", f"{OUTCOME_LABELS[row.outcome]} within {days} days of answering",
+            float(row.detractor_rate), float(row.promoter_rate),
+            f"detractors vs promoters, two-proportion test p={row.p_value:.2g} two-sided (BH-adjusted "
+            f"{row.p_adjusted:.2g} over {int(tests['tested'].sum())} outcomes), n={int(rows.loc['Detractor', 'paying']):,} "
+            f"vs {int(rows.loc['Promoter', 'paying']):,}", row.severity, questions_for("nps", "Detractors leave"),
+            unit="ratio"))
+    return flags
+
+
+# ----------------------------------------------------------------- referrals, CX KPI 3 (issue #22)
+
+REFERRAL_KINDS = ("subscriptions", "customers", "leads")
+# Cells of a "referred by" column that say nobody referred the customer.
+NOT_REFERRED = ["no", "none", "n/a", "na", "-", "false", "0", "direct", "nobody"]
+
+
+def referral_column(dataset: Dataset | None) -> str | None:
+    """The column that says who or what referred a customer: `referred_by` when mapped, else a
+    customers/leads `source` column (referred when its value mentions "referr", e.g. "Referral");
+    None when the file has neither."""
+    if dataset is None or dataset.kind not in REFERRAL_KINDS:
+        return None
+    if "referred_by" in dataset.mapping:
+        return "referred_by"
+    return "source" if "source" in dataset.mapping and dataset.kind != "subscriptions" else None
+
+
+def referred_sql(column: str) -> str:
+    """SQL: TRUE when a row says the customer was referred. `referred_by`: any cell but blank or one
+    of NOT_REFERRED (the value bound as the next `?`); `source`: the value contains "referr"."""
+    c = quote_ident(column)
+    if column == "referred_by":
+        return f"coalesce(nullif(trim(CAST({c} AS VARCHAR)), '') IS NOT NULL AND NOT list_contains(?, lower(trim(CAST({c} AS VARCHAR)))), false)"
+    return f"coalesce(lower(CAST({c} AS VARCHAR)) LIKE '%referr%', false)"
+
+
+def _referred_params(column: str) -> list:
+    return [NOT_REFERRED] if column == "referred_by" else []
+
+
+def referrals_by_period(con, dataset: Dataset, grain: str = "month", moves_ctes: str | None = None,
+                        moves_params: list | None = None) -> MetricResult:
+    """Referred customers per period and their value (CX KPI 3).
+
+    - Subscriptions (with `moves_ctes`, NCVG's movements of one currency): new customers = NCVG's
+      *new* movements (first paying day, the period of that day), their value = MRR on that day
+      (`new_value`); referred = the customer has a row with a referral (`referred_sql`) —
+      `referred_value` is the new value of those.
+    - Customers: one per customer id, dated by the signup date; leads: by the became-customer date
+      when the file has it (only leads that became customers count), else by the created date
+      (then these are referred leads). No value column: values are blank.
+    Per period: new_customers, referred_customers, share_referred = referred / new (0–1) with a
+    95% Wilson interval (share_low, share_high), new_value, referred_value.
+    """
+    column = referral_column(dataset)
+    if column is None:
+        raise BoundaryError(f"{dataset.file_name} has no referral column: map a “Referred by” (who referred "
+                            "the customer) or a source column with values such as “Referral” under “Columns”.")
+    t, ref = quote_ident(dataset.table), referred_sql(column)
+    if dataset.kind == "subscriptions":
+        if moves_ctes is None:
+            raise BoundaryError("Referrals from subscriptions need NCVG's customer movements.")
+        sql = f"""{moves_ctes},
+referred AS (
+  SELECT NULLIF(trim(CAST(customer_id AS VARCHAR)), '') AS customer_id, bool_or({ref}) AS referred
+  FROM {t} GROUP BY 1),
+new AS (SELECT customer_id, day, value_change AS value FROM moves WHERE movement = 'new')
+SELECT {period_sql('n.day', grain)} AS period, count(*) AS new_customers,
+  count(*) FILTER (WHERE r.referred) AS referred_customers,
+  sum(n.value) AS new_value, coalesce(sum(n.value) FILTER (WHERE r.referred), 0) AS referred_value
+FROM new n LEFT JOIN referred r USING (customer_id)
+GROUP BY ALL ORDER BY period"""
+        params = [*(moves_params or []), *_referred_params(column)]
+    else:
+        id_col = "customer_id" if dataset.kind == "customers" else "lead_id"
+        date_col = ("signup_date" if dataset.kind == "customers" else
+                    "customer_date" if "customer_date" in dataset.mapping else "created_date")
+        if date_col not in dataset.mapping:
+            raise BoundaryError(f"{dataset.file_name} has no date to count referrals by: map a created or "
+                                "became-customer date under “Columns”.")
+        sql = f"""WITH people AS (
+  SELECT NULLIF(trim(CAST({quote_ident(id_col)} AS VARCHAR)), '') AS id, min({quote_ident(date_col)}) AS day,
+    bool_or({ref}) AS referred
+  FROM {t} WHERE {quote_ident(date_col)} IS NOT NULL GROUP BY 1)
+SELECT {period_sql('day', grain)} AS period, count(*) AS new_customers,
+  count(*) FILTER (WHERE referred) AS referred_customers,
+  CAST(NULL AS DOUBLE) AS new_value, CAST(NULL AS DOUBLE) AS referred_value
+FROM people WHERE id IS NOT NULL
+GROUP BY ALL ORDER BY period"""
+        params = _referred_params(column)
+    frame = con.execute(sql, params).df()
+    frame["period"] = pd.to_datetime(frame["period"])
+    for col in ("new_customers", "referred_customers"):
+        frame[col] = frame[col].astype("int64")
+    frame["share_referred"] = [r / n if n else math.nan for r, n in zip(frame["referred_customers"], frame["new_customers"])]
+    bounds = [wilson_interval(r, n) for r, n in zip(frame["referred_customers"], frame["new_customers"])]
+    frame["share_low"], frame["share_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
+    frame["label"] = [period_label(p, grain) for p in frame["period"]]
+    return MetricResult(frame, sql, params)
+
+
+def referrals_by_category(con, nps_table: str, nps_key: str, ref_table: str, ref_id: str) -> MetricResult:
+    """Do promoters refer more? Per category of each respondent's latest valid answer: respondents,
+    referrers (respondents named in the other file's `referred_by` column — key trimmed, lower case —
+    by at least one customer), referrals (distinct customers, `ref_id`, who name them) and
+    share_referring = referrers / respondents (0–1) with a 95% Wilson interval. Only a "referred by"
+    column holding the referrer's id or email can say who referred; a source like "Partner" cannot."""
+    n, r = quote_ident(nps_table), quote_ident(ref_table)
+    sql = f"""WITH referrers AS (
+  SELECT {_key('referred_by')} AS key, count(DISTINCT {quote_ident(ref_id)}) AS referrals
+  FROM {r} WHERE {_key('referred_by')} IS NOT NULL GROUP BY 1),
+latest AS (
+  SELECT {_key(quote_ident(nps_key))} AS key, score FROM {n}
+  WHERE score BETWEEN 0 AND 10 AND {_key(quote_ident(nps_key))} IS NOT NULL
+  QUALIFY row_number() OVER (PARTITION BY {_key(quote_ident(nps_key))}
+                             ORDER BY {'response_date DESC NULLS LAST, ' if _has(con, nps_table, 'response_date') else ''}_row DESC) = 1)
+SELECT {_category_sql('l.score')} AS category, count(*) AS respondents,
+  count(*) FILTER (WHERE f.referrals > 0) AS referrers, coalesce(sum(f.referrals), 0) AS referrals
+FROM latest l LEFT JOIN referrers f USING (key)
+GROUP BY ALL"""
+    counts = con.execute(sql).df().set_index("category")
+    frame = counts.reindex(list(CATEGORIES)).fillna(0).astype("int64").reset_index()
+    frame["share_referring"] = [x / k if k else math.nan for x, k in zip(frame["referrers"], frame["respondents"])]
+    bounds = [wilson_interval(x, k) for x, k in zip(frame["referrers"], frame["respondents"])]
+    frame["share_low"], frame["share_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
+    return MetricResult(frame, sql, [])
+
+
+def promoters_refer_more(frame: pd.DataFrame):
+    """Promoters against everyone else (passives and detractors together): lib.stats.two_proportion_test
+    (referring promoters, promoters, referring others, others), two-sided."""
+    rows = frame.set_index("category")
+    others = rows.loc[["Passive", "Detractor"]].sum()
+    return two_proportion_test(rows.loc["Promoter", "referrers"], rows.loc["Promoter", "respondents"],
+                               others["referrers"], others["respondents"])
+
+
+# ----------------------------------------------------------------- wiring for the page and the report
+
+OUTCOME_KINDS = ("subscriptions", "customers")
+
+
+def outcome_moves(con, dataset: Dataset) -> tuple[str, list, pd.Timestamp]:
+    """(CTEs ending in `moves`, their parameters, as-of date) for `outcomes_after_answer`.
+
+    Subscriptions: NCVG's customer movements (lib.metrics.ncvg) over every currency — churn, downgrade
+    and expansion are read per customer, never summed across currencies — as of NCVG's as-of date.
+    Customers: a customer pays from the signup date until the churn date; churn only (no value, so
+    no downgrade or expansion), as of the latest signup or churn date."""
+    if dataset.kind == "subscriptions":
+        import dataclasses
+
+        from lib.metrics import ncvg
+        basis = dataclasses.replace(ncvg.make_basis(con, dataset), currency=None)
+        ctes, params = ncvg._ctes(basis)
+        return ctes, params, basis.as_of
+    if dataset.kind != "customers" or "signup_date" not in dataset.mapping:
+        raise BoundaryError(f"{dataset.file_name}: churn after an answer needs a subscriptions export or a "
+                            "customers file with signup and churn dates.")
+    t = quote_ident(dataset.table)
+    has_churn = "churn_date" in dataset.mapping
+    churn = (f"""
+  UNION ALL
+  SELECT NULLIF(trim(CAST(customer_id AS VARCHAR)), ''), CAST(churn_date AS DATE), 0, 'churn'
+  FROM {t} WHERE churn_date IS NOT NULL""" if has_churn else "")
+    ctes = f"""WITH moves AS (
+  SELECT NULLIF(trim(CAST(customer_id AS VARCHAR)), '') AS customer_id, CAST(signup_date AS DATE) AS day,
+    1 AS n_after, 'new' AS movement
+  FROM {t} WHERE signup_date IS NOT NULL{churn})"""
+    last = "greatest(max(signup_date), max(churn_date))" if has_churn else "max(signup_date)"
+    as_of = con.execute(f"SELECT {last} FROM {t}").fetchone()[0]
+    if as_of is None:
+        raise BoundaryError(f"{dataset.file_name}: no readable signup dates.")
+    return ctes, [], pd.Timestamp(as_of).normalize()
+
+
+def outcome_join_keys(con, nps: Dataset, other: Dataset) -> pd.DataFrame:
+    """`join_keys` between the NPS file's person columns (respondent first) and the other file's
+    (customer id, email, then other id-like columns), most matched respondents first."""
+    return join_keys(con, nps.table, other.table, key_columns(con, nps.table, ("respondent",)),
+                     key_columns(con, other.table, ("customer_id", "email")))
+
+
+def leave_flags(con, dataset: Dataset, other: Dataset, th) -> list[Flag]:
+    """'Detractors leave' flags on the key that joins the most respondents (none when no key joins
+    any, or the join cannot be made): `outcome_tests` at the session's α and smallest group."""
+    try:
+        keys = outcome_join_keys(con, dataset, other)
+        if keys.empty or keys.iloc[0]["matched"] == 0:
+            return []
+        ctes, params, as_of = outcome_moves(con, other)
+        days = int(th["nps_outcome_window_days"])
+        result = outcomes_after_answer(con, dataset.table, keys.iloc[0]["nps_column"], ctes, params, other.table,
+                                       keys.iloc[0]["other_column"], days, as_of)
+    except BoundaryError:
+        return []
+    tests = outcome_tests(result.frame, th["baseline_alpha"], int(th["min_group_size"]))
+    return outcome_flags(tests, days, result.frame)

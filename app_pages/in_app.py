@@ -173,6 +173,28 @@ show_table(split.frame[["label", "message_type", "impressions", "share", "engage
                                                 for c in ("share", "engagement_rate", "dismiss_rate")}})
 download_csv(split.frame, "in_app_message_types.csv", key="in_app_types")
 
+# ---- the trend per message type
+st.subheader("Is engagement falling for one kind of message?")
+try:
+    by_type = m.type_trends(con, src, ws.thresholds, grain)
+except BoundaryError as exc:
+    st.info(escape_md(exc))
+else:
+    rates = [r for r in ("Engagement rate", "Dismiss rate", "Mute rate", "Dwell under 1s")
+             if r in set(by_type.frame["metric"])]
+    if rates:
+        rate = st.segmented_control("Rate", rates, default=rates[0], key="in_app_type_rate") or rates[0]
+        show_chart(charts.type_trend_chart(by_type.frame, rate, grain))
+        st.caption("Each type is tested against its own trailing baseline (as above); one rate's tests over every "
+                   "type and period are one family (Benjamini–Hochberg), so more types make a flag harder to earn. "
+                   "Hollow points: periods the data covers only partly.")
+        show_sql(by_type)
+        show_table(by_type.frame[by_type.frame["metric"] == rate].drop(columns=["metric", "period"]), hide_index=True,
+                   column_config={"message_type": "Type", "label": "Period", "n": "Impressions (n)",
+                                  **{c: st.column_config.NumberColumn(c.replace("_", " ").capitalize(), format="percent")
+                                     for c in ("value", "low", "high", "baseline")}})
+        download_csv(by_type.frame, "in_app_type_trends.csv", key="in_app_type_trends")
+
 # ---- what changed recently
 st.subheader("Did in-product messaging change recently?")
 weeks = st.number_input("Recent window (weeks, ending with the last week of data)", min_value=1, max_value=52,

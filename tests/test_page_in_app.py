@@ -75,3 +75,43 @@ def test_chart_builders_are_titled_and_labelled(ws):
                   "Month starting", "Week starting (Monday)"):
         assert label in text
     assert built["types"]["encoding"]["y"]["stack"] == "normalize"
+
+
+def test_trend_per_message_type_on_the_sample():
+    at = sample_page("app_pages/in_app.py")
+    ws = at.session_state["workspace"]
+    dataset = ws.get("in_app_events")
+    src = m.in_app_source(ws.con, dataset, m.roles_for(ws, dataset))
+    expected = m.type_trends(ws.con, src, ws.thresholds, "month").frame
+    assert set(expected["message_type"]) == {"marketing", "product", "service"}
+    shown = next(d.value for d in at.dataframe if "message_type" in d.value.columns and "low" in d.value.columns)
+    eng = expected[expected["metric"] == "Engagement rate"]
+    # the page's table is the engagement rows of the lib's frame, type by type and period by period
+    assert shown["value"].round(10).tolist() == eng["value"].round(10).tolist()
+    assert (shown["low"] <= shown["value"]).all() and (shown["value"] <= shown["high"]).all()
+    at.segmented_control(key="in_app_type_rate").set_value("Dismiss rate").run()
+    assert not at.exception
+    shown = next(d.value for d in at.dataframe if "message_type" in d.value.columns and "low" in d.value.columns)
+    assert shown["n"].sum() == expected.loc[expected["metric"] == "Dismiss rate", "n"].sum()
+
+
+def test_trend_per_type_says_which_column_it_needs():
+    at = fresh_app()
+    at.switch_page("app_pages/in_app.py").run()
+    rows = [r.rsplit(",", 2)[0] + "," + r.rsplit(",", 1)[1] for r in AGG_ROWS]  # drop the message type column
+    header = AGG_HEADER.replace(",Message Type", "")
+    at.file_uploader(key="upload_in_app").set_value(("untyped.csv", csv(header, rows), "text/csv")).run()
+    assert not at.exception, at.exception
+    assert any("needs a message type column" in i.value for i in at.info)
+
+
+def test_type_trend_chart_is_titled_and_labelled(ws):
+    from lib.charts import in_app as charts
+    from lib.config import Thresholds
+    from tests.test_metrics_in_app import TYPED_HEADER, TYPED_ROWS
+
+    dataset = ws.load("typed.csv", csv(TYPED_HEADER, TYPED_ROWS), kinds=["in_app_messages"])
+    trend = m.type_trends(ws.con, m.in_app_source(ws.con, dataset), Thresholds()).frame
+    spec = charts.type_trend_chart(trend, "Engagement rate", "month").to_dict()
+    assert "per message type" in str(spec["title"]) and "Engagement rate (share of impressions)" in str(spec)
+    assert "Message type" in str(spec) and "Month starting" in str(spec)

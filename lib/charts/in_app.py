@@ -132,3 +132,30 @@ def campaign_chart(campaigns: pd.DataFrame) -> alt.Chart:
                  alt.Tooltip("rate:N", title="Rate"), alt.Tooltip("value:Q", format=".1%", title="Value"),
                  alt.Tooltip("impressions:Q", format=",", title="Impressions")],
     ).properties(height=max(160, 30 * len(order)))
+
+
+def type_trend_chart(trend: pd.DataFrame, metric: str, grain: str) -> alt.LayerChart:
+    """One rate per message type over the periods (a line per type, its 95% Wilson interval as a band);
+    periods significantly worse than the type's own trailing baseline as red points, partial periods hollow."""
+    data = trend[trend["metric"] == metric].assign(
+        status=lambda f: f["flagged"].map({True: "flagged", False: "within baseline"}))
+    colour = alt.Color("message_type:N", title="Message type", scale=_type_scale(data["message_type"]))
+    base = alt.Chart(data).encode(x=_period_x(grain))
+    band = base.mark_area(opacity=0.15).encode(y="low:Q", y2="high:Q", color=colour)
+    line = base.mark_line().encode(y=alt.Y("value:Q", title=f"{metric} (share of impressions)",
+                                           axis=alt.Axis(format=".1%")), color=colour)
+    points = base.mark_point(size=60).encode(
+        y="value:Q", color=colour,
+        fill=alt.condition("datum.incomplete", alt.value("white"), colour),
+        tooltip=[alt.Tooltip("message_type:N", title="Type"), alt.Tooltip("label:N", title="Period"),
+                 alt.Tooltip("value:Q", title=metric, format=".2%"),
+                 alt.Tooltip("low:Q", title="95% low", format=".2%"), alt.Tooltip("high:Q", title="95% high", format=".2%"),
+                 alt.Tooltip("n:Q", title="Impressions (n)", format=","),
+                 alt.Tooltip("baseline:Q", title="Own trailing baseline", format=".2%"),
+                 alt.Tooltip("p_adjusted:Q", title="p (Benjamini–Hochberg)", format=".2g"),
+                 alt.Tooltip("reason:N", title="Flag")])
+    flagged = alt.Chart(data[data["flagged"]]).mark_point(size=160, color=FLAG_COLOUR, strokeWidth=2).encode(
+        x=_period_x(grain), y="value:Q")
+    return alt.layer(band, line, points, flagged).properties(
+        title=f"{metric} per message type (band: 95% interval; red ring: worse than the type's own baseline)",
+        height=300)

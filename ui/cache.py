@@ -142,8 +142,21 @@ def _session_workspace():
 
 # ----------------------------------------------------------------------------------- keys
 
-_WORKSPACE_OWN = {"_spill_dir", "_database", "_local", "datasets", "thresholds", "_tables", "_workbooks",
-                  "_sources", "_fixes", "_finalizer", "inputs", "name"}
+_workspace_own: set[str] | None = None
+
+
+def _own_attributes() -> set[str]:
+    """The attributes every Workspace has from its constructor: what state_key covers (datasets, maps,
+    thresholds, typed inputs) or deliberately leaves out (page choices, the saved name, handles).
+    Anything else was hung on the Workspace later by a page (in-app event roles) and is keyed too."""
+    global _workspace_own
+    if _workspace_own is None:
+        from lib.datasets import Workspace
+
+        probe = Workspace()
+        _workspace_own = set(vars(probe))
+        probe.close()
+    return _workspace_own
 
 
 class _Context:
@@ -176,7 +189,8 @@ class _Context:
 
 
 def _workspace_key(ws, ctx: _Context) -> tuple:
-    extra = {name: value for name, value in vars(ws).items() if name not in _WORKSPACE_OWN}
+    own = _own_attributes()
+    extra = {name: value for name, value in vars(ws).items() if name not in own}
     return (ws.state_key(), _key(extra, ctx) if extra else ())
 
 
@@ -358,8 +372,8 @@ def session_cached(target, memo=None, workspace=None):
 
 # ----------------------------------------------------------------------------------- charts
 
-def show_chart(chart, **kwargs):
-    """`st.altair_chart(chart, **kwargs)`, converting the chart to its Vega-Lite spec (and validating
+def show_chart(chart, where=None, **kwargs):
+    """`st.altair_chart(chart, **kwargs)` (`where.altair_chart` in a column or container), converting the chart to its Vega-Lite spec (and validating
     it) once per session for a chart built by a memoised call, instead of on every rerun.
 
     The spec is Streamlit's own conversion (its theme handling and Arrow datasets), so the browser
@@ -368,14 +382,15 @@ def show_chart(chart, **kwargs):
     import streamlit as st
     from streamlit.elements import vega_charts
 
+    where = st if where is None else where
     memo = session_memo()
     origin = memo.origin(chart) if memo is not None else None
     if origin is None or kwargs.get("on_select", "ignore") != "ignore":
-        return st.altair_chart(chart, **kwargs)
+        return where.altair_chart(chart, **kwargs)
     key = ("chart spec", origin)
     hit, spec = memo.get(key)
     if not hit:
         spec = vega_charts._convert_altair_to_vega_lite_spec(chart)
         memo.put(key, spec)
     # Streamlit moves the datasets out of the spec it is given: hand it a copy (the Arrow bytes are shared)
-    return st.vega_lite_chart(spec=copy.deepcopy(spec), **kwargs)
+    return where.vega_lite_chart(spec=copy.deepcopy(spec), **kwargs)

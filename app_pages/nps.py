@@ -11,6 +11,7 @@ from lib.markup import escape_md
 from lib.stats import z_for_alpha
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
                        show_table, threshold_editor, workspace)
+from ui import nps_sections as sections
 from ui.cache import session_cached, show_chart
 
 m = session_cached(m)  # each figure once per session and arguments (ui.cache)
@@ -246,6 +247,9 @@ ref_table = refs.frame.rename(columns=m.LABELS)
 show_table(ref_table, width="stretch")
 show_sql(refs)
 download_csv(ref_table, "nps_referral_candidates.csv", "nps_referrals")
+sections.follow_up(m, con, table, {c: s.label for c, s in segments.items()})
+sections.detractors_leave(m, ws, dataset, con, th)
+sections.referrals(m, ws, dataset, con, th)
 
 st.header("Red flags")
 flags_table(m.area_flags(ws), key="nps")

@@ -54,7 +54,7 @@ def test_sample_shows_left_out_rows_dips_and_campaigns(sample_page):
     assert "tested months" in base and ("Fisher's exact test" in base or "no dip to compare" in base)
     headers = [h.value for h in at.header]
     assert headers == ["NPS by period", "Breakdown by segment", "Score distribution", "Comments", "Campaigns",
-                       "Referral candidates", "Red flags"]
+                       "Referral candidates", "Follow-up lists", "Do detractors leave?", "Referrals", "Red flags"]
 
 
 def test_referral_threshold_is_editable(sample_page):
@@ -77,6 +77,10 @@ def test_real_export_without_dates():
     assert shown["NPS"] == "21.2" and shown["Responses"] == "184" and shown["Margin of error"] == "±10.7"
     assert shown["Promoters"] == "40.2%" and shown["Passives"] == "40.8%" and shown["Detractors"] == "19.0%"
     assert any("no response date" in i.value for i in at.info)
+    # issue #22 sections: no dates, so no "do detractors leave"; no referral file; the full follow-up lists
+    assert any("This needs response dates" in i.value for i in at.info)
+    assert any("Referrals need a “Referred by” column" in i.value for i in at.info)
+    assert {"Detractors (35)", "Promoters (74)"} <= {h.value for h in at.subheader}
     # Airline is "Prep Air" on every row: nothing to break down by
     assert any("no other text column to break the NPS down by" in i.value for i in at.info)
     assert any("No rows left out" in md.value for md in at.markdown)
@@ -138,3 +142,29 @@ def test_weeks_and_quarters_are_tested_too(sample_page):
         assert not at.exception, at.exception
         caption = next(c.value for c in at.caption if c.value.startswith("A dip:"))
         assert "Periods follow UTC" in caption and "Benjamini–Hochberg" in caption
+
+
+def test_follow_up_detractors_leave_and_referrals_with_every_sample_file():
+    from tests.apptest import sample_page as every_sample
+
+    at = every_sample("app_pages/nps.py")
+    ws = at.session_state["workspace"]
+    nps, subs = ws.get("nps_responses"), ws.get("subscriptions")
+    # follow-up lists: every respondent whose latest answer is a detractor, the same count as the metric
+    det = m.follow_up_list(ws.con, nps.table, 0, 6).frame
+    assert any(h.value == f"Detractors ({len(det):,})" for h in at.subheader)
+    # do detractors leave: joined on email = Customer Email, the sentences carry the metric's numbers
+    assert at.selectbox(key="nps_outcome_key").format_func(0).startswith("Email = Customer Email")
+    ctes, params, as_of = m.outcome_moves(ws.con, subs)
+    frame = m.outcomes_after_answer(ws.con, nps.table, "respondent", ctes, params, subs.table, "customer_email",
+                                    90, as_of).frame.set_index("category")
+    churn = next(md.value for md in at.markdown if md.value.startswith("**Churned**"))
+    assert (f"detractors {frame.at['Detractor', 'churned_rate']:.1%} ({frame.at['Detractor', 'churned']:,} of "
+            f"{frame.at['Detractor', 'paying']:,})") in churn and "beyond the noise" in churn
+    assert any("not paying on the day they answered" in c.value for c in at.caption)  # left out, counted
+    assert "Detractors leave" in set(at.dataframe[-1].value["Metric"])  # the red-flag table, last on the page
+    # referrals: tiles from the subscriptions' "Referred By", and promoters refer more on the sample
+    shown = tiles(at)
+    assert int(shown["Referred customers"].replace(",", "")) > 50
+    assert any(md.value.startswith("Promoters who referred someone") and "promoters refer more" in md.value
+               for md in at.markdown)

@@ -140,3 +140,48 @@ def terms_chart(terms: pd.DataFrame) -> alt.Chart:
                  alt.Tooltip("share_promoters:Q", title="Share of promoter comments", format=".0%"),
                  alt.Tooltip("z:Q", format=".2f")],
     ).properties(title="Terms that separate detractors' comments from promoters'", height=alt.Step(22))
+
+
+def outcome_chart(outcomes: pd.DataFrame, days: int) -> alt.Chart:
+    """Share of paying respondents who churned, downgraded or expanded within `days` days of
+    answering, per category: a point with its 95% Wilson interval, one panel per outcome
+    (rows of lib.metrics.nps.outcomes_after_answer)."""
+    rows = []
+    for outcome, label in (("churned", "Churned"), ("downgraded", "Downgraded"), ("expanded", "Expanded")):
+        for r in outcomes.itertuples():
+            rows.append({"outcome": label, "category": r.category, "paying": r.paying,
+                         "count": getattr(r, outcome), "rate": getattr(r, f"{outcome}_rate"),
+                         "low": getattr(r, f"{outcome}_low"), "high": getattr(r, f"{outcome}_high")})
+    data = pd.DataFrame(rows).dropna(subset=["rate"])
+    y = alt.Y("category:N", title=None, sort=["Detractor", "Passive", "Promoter"])
+    colour = alt.Color("category:N", scale=_CAT_SCALE, legend=None)
+    tooltip = [alt.Tooltip("outcome:N", title="Outcome"), alt.Tooltip("category:N", title="Category"),
+               alt.Tooltip("rate:Q", title="Share", format=".1%"), alt.Tooltip("count:Q", title="Respondents", format=","),
+               alt.Tooltip("paying:Q", title="Paying when they answered", format=","),
+               alt.Tooltip("low:Q", title="95% low", format=".1%"), alt.Tooltip("high:Q", title="95% high", format=".1%")]
+    base = alt.Chart(data)
+    bars = base.mark_rule(strokeWidth=2).encode(y=y, x=alt.X("low:Q", title="Share of paying respondents",
+                                                                axis=alt.Axis(format="%")), x2="high:Q", color=colour)
+    points = base.mark_point(filled=True, size=80).encode(y=y, x="rate:Q", color=colour, tooltip=tooltip)
+    return alt.layer(bars, points).properties(width=220, height=alt.Step(34)).facet(
+        column=alt.Column("outcome:N", title=None, sort=["Churned", "Downgraded", "Expanded"])
+    ).resolve_scale(x="independent").properties(
+        title=f"Within {days} days of answering, by category (95% Wilson interval)")
+
+
+def referral_chart(periods: pd.DataFrame, grain: str) -> alt.Chart:
+    """Referred customers per period (bars) among all new customers (light bars behind them), with the
+    share referred and its 95% Wilson interval in the tooltip (rows of lib.metrics.nps.referrals_by_period)."""
+    x = alt.X("period:T", title=grain.capitalize(), axis=alt.Axis(format="%b %Y"))
+    tooltip = [alt.Tooltip("label:N", title=grain.capitalize()),
+               alt.Tooltip("new_customers:Q", title="New customers", format=","),
+               alt.Tooltip("referred_customers:Q", title="Referred", format=","),
+               alt.Tooltip("share_referred:Q", title="Share referred", format=".1%"),
+               alt.Tooltip("share_low:Q", title="95% low", format=".1%"),
+               alt.Tooltip("share_high:Q", title="95% high", format=".1%")]
+    base = alt.Chart(periods)
+    everyone = base.mark_bar(color="#d9d9d9").encode(x=x, y=alt.Y("new_customers:Q", title="Customers"),
+                                                     tooltip=tooltip)
+    referred = base.mark_bar(color=CATEGORY_COLOURS["Promoter"]).encode(x=x, y="referred_customers:Q", tooltip=tooltip)
+    return alt.layer(everyone, referred).properties(
+        title="New customers per period (grey) and those referred (green)", height=260)

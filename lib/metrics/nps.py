@@ -1335,3 +1335,15 @@ def leave_flags(con, dataset: Dataset, other: Dataset, th) -> list[Flag]:
         return []
     tests = outcome_tests(result.frame, th["baseline_alpha"], int(th["min_group_size"]))
     return outcome_flags(tests, days, result.frame)
+
+
+def referral_moves(con, dataset: Dataset) -> tuple[str | None, list, str | None]:
+    """(CTEs ending in `moves`, parameters, currency) for `referrals_by_period`: NCVG's movements in the
+    currency with most rows (values are never summed across currencies) for a subscriptions export;
+    (None, [], None) for customers and leads, which need none."""
+    if dataset.kind != "subscriptions":
+        return None, [], None
+    from lib.metrics import ncvg
+    basis = ncvg.make_basis(con, dataset)
+    ctes, params = ncvg._ctes(basis)
+    return ctes, params, basis.currency

@@ -9,6 +9,7 @@ from lib.config import EMAIL_MPP_START
 from lib.errors import BoundaryError
 from lib.markup import escape_md
 from lib.metrics import email as em
+from ui import email_sections
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
                        show_table, threshold_editor, workspace)
 from ui.cache import session_cached, show_chart
@@ -96,7 +97,7 @@ show_sql(current)
 # ---------------------------------------------------------------- flags
 st.header("Red flags")
 with st.expander("Thresholds — shared by every page and the Boundary report"):
-    threshold_editor("email", "email")
+    threshold_editor("email", "email", em.choices(con, data, "topic") if data.has("topic") else None)
     threshold_editor("all", "email_all")
 flags = em.email_flags(con, data, filters, grain, ws.thresholds)
 st.caption("A threshold flag needs the rate's whole 95% interval past the line — exact binomial for a send, "
@@ -237,6 +238,7 @@ st.caption(f"Volume jump: sends ≥ {ws.thresholds['email_volume_jump']:g}× the
 table(changes.frame)
 show_sql(changes)
 
+email_sections.issue22(em, charts, con, data, filters, alpha)  # send time, A/B tests, consistency
 # ---------------------------------------------------------------- campaigns
 st.header("Every send")
 campaigns = em.campaign_table(con, data, filters)

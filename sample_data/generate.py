@@ -12,6 +12,9 @@ Stories (dates inclusive):
   delivery < 95%, unsubscribes > 0.1%, complaints > 0.1%. The list "Webinar leads 2026" is
   added on 2026-02-16, just before. Open rate drifts down over two years, mostly because promos
   (lower opens) grow from ~18% to ~48% of sends. 3 welcome sends open < 15%; 2 promos CTOR < 8%.
+  Appended rows (issue #22, own stream): two pilot sends in June 2024, then silence until the program
+  starts in October (a gap in sending); two A/B tests on Fridays in 2025 — a subject test with a clear
+  winner (Combo 1) and a send-time test (9:00 vs 15:00, same subject).
 - Email events: campaign "Trial nurture 3 – Reports" (2026-03-10) has a security-scanner burst:
   every @northwind-logistics.com recipient "opens" and "clicks" 1–4 s after delivery.
 - In-app: from 2026-09-03 ("Autumn feature push") marketing messages per active user per week
@@ -386,9 +389,55 @@ def email_campaigns(rng, out):
             "Unsubscribes": unsubs,
             "Abuse Complaints": spam,
         })
-    df = pd.DataFrame(rows)
+    df = pd.concat([pd.DataFrame(rows), _email_extras(np.random.default_rng(EMAIL_EXTRAS_SEED))], ignore_index=True)
     _write_csv(df, out / "email_campaigns.csv")
     return df
+
+
+EMAIL_EXTRAS_SEED = SEED + 23  # its own stream: the rows written before keep every value
+# (send time, title, subject, list, topic, recipients, open rate, CTOR) — appended after the program's rows
+EMAIL_EXTRAS = [
+    # STORY: one-off pilot sends, then four months of silence before the program starts (gap in sending)
+    ("2024-06-04 10:15", "Pilot newsletter (Jun 04 2024)", "Say hello to our newsletter", "Newsletter",
+     "newsletter", 4900, 0.36, 0.13),
+    ("2024-06-06 10:40", "Pilot – product tour (Jun 06 2024)", "A 2-minute tour of Acme Insights",
+     "All customers", "product update", 7600, 0.44, 0.14),
+    # STORY: subject-line A/B test, Combo 1 clearly wins on opens
+    ("2025-06-13 14:00", "Promo – Upgrade to Pro | Combo 1", "Upgrade to Pro: 20% off this week",
+     "All customers", "promo", 4900, 0.27, 0.11),
+    ("2025-06-13 14:00", "Promo – Upgrade to Pro | Combo 2", "Your team is ready for Pro", "All customers",
+     "promo", 4900, 0.22, 0.11),
+    # STORY: send-time A/B test (same subject, 9:00 vs 15:00)
+    ("2025-09-19 09:00", "Tips: Cohorts in 5 minutes | Combo 1", "Guide: cohorts in 5 minutes", "Trial users",
+     "education", 1250, 0.40, 0.16),
+    ("2025-09-19 15:00", "Tips: Cohorts in 5 minutes | Combo 2", "Guide: cohorts in 5 minutes", "Trial users",
+     "education", 1250, 0.41, 0.16),
+]
+
+
+def _email_extras(rng) -> pd.DataFrame:
+    """The appended email rows (EMAIL_EXTRAS), counts drawn like the program's ordinary sends."""
+    rows = []
+    for when, title, subject, lst, topic, recipients, p_open, ctor in EMAIL_EXTRAS:
+        ts = pd.Timestamp(when)
+        bounces = int(rng.binomial(recipients, 0.009))
+        hard = int(rng.binomial(bounces, 0.4))
+        delivered = recipients - bounces
+        opens = int(rng.binomial(delivered, p_open))
+        clicks = int(rng.binomial(opens, ctor))
+        rows.append({
+            "Title": title, "Subject": subject, "List": lst,
+            "Send Date": f"{ts.month}/{ts.day}/{ts.year % 100:02d} {ts.hour}:{ts.minute:02d}",
+            "Send Weekday": f"{ts:%A}", "Topic": topic, "Total Recipients": recipients,
+            "Successful Deliveries": delivered, "Soft Bounces": bounces - hard, "Hard Bounces": hard,
+            "Total Bounces": bounces, "Times Forwarded": int(rng.binomial(opens, 0.002)), "Unique Opens": opens,
+            "Open Rate": f"{100 * opens / delivered:.2f}%", "Total Opens": opens + int(rng.binomial(opens, 0.6)),
+            "Unique Clicks": clicks, "Click Rate": f"{100 * clicks / delivered:.2f}%",
+            "Total Clicks": clicks + int(rng.binomial(clicks, 0.35)),
+            "Unsubscribes": int(rng.binomial(delivered, 0.0005)),
+            "Abuse Complaints": int(rng.binomial(delivered, 0.00008)),
+        })
+    return pd.DataFrame(rows)
 
 
 # ---- email events (ESP event log) ------------------------------------------------------------

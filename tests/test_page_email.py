@@ -37,7 +37,8 @@ def test_email_page_sample_tiles_flags_and_events():
     assert {"Send volume", "Delivery rate", "Unsubscribe rate", "Spam complaint rate",
             "Open rate (own history)", "Click-to-open rate (own history)"} <= metrics
     # the blitz month itself is worse than its own history (the test, with its Benjamini–Hochberg p, on its row)
-    assert flags[flags["Subject"] == "Mar 2026"]["Test"].str.contains("Benjamini–Hochberg over 24 months").any()
+    # (25 months: the June 2024 pilot sends give October 2024 a month of history)
+    assert flags[flags["Subject"] == "Mar 2026"]["Test"].str.contains("Benjamini–Hochberg over 25 months").any()
     # one row per send and rate: the promo below the CTOR threshold carries both kinds of evidence
     ctor = flags[flags["Metric"] == "Click-to-open rate (own history)"]
     assert ctor["Test"].str.contains("also: threshold ≥ 8.00%").any()
@@ -63,3 +64,35 @@ def test_email_page_sample_tiles_flags_and_events():
     assert at.checkbox(key="campaigns_email").value
     assert at.multiselect(key="campaign_channels_email").value == ["email"]
     assert sum('"Campaign channel"' in c.proto.spec for c in at.get("vega_lite_chart")) == 3
+
+
+def test_email_page_send_time_ab_tests_gaps_and_topic_thresholds():
+    at = sample_page("app_pages/email.py")
+    assert not at.exception, at.exception
+    # consistency: the June 2024 pilot sends, then silence until the program starts, is a flag with its question
+    flags = flag_table(at)
+    gap = flags[flags["Metric"] == "Gap in sending"]
+    assert gap["Subject"].tolist() == ["no sends 2024-06-06 → 2024-10-15"]
+    assert "be consistent" in str(gap["Questions to ask"].iloc[0]).lower()
+    # send time: rates by weekday with the quasi-binomial test, and by hour
+    assert any("quasi-binomial F =" in md.value for md in at.markdown)
+    weekdays = [df.value for df in at.dataframe if "weekday" in df.value.columns]
+    assert weekdays and {"Tuesday", "Friday"} <= set(weekdays[0]["weekday"])
+    at.radio(key="email_time_by").set_value("hour").run()
+    hours = [df.value for df in at.dataframe if "hour" in df.value.columns]
+    assert hours and {8, 14} <= set(hours[0]["hour"])
+    # A/B tests: one row per test, the subject test won by Combo 1 beyond chance
+    ab = [df.value for df in at.dataframe if "A/B test" in df.value.columns][0]
+    assert ab["A/B test"].tolist() == ["Promo – Upgrade to Pro", "Tips: Cohorts in 5 minutes"]
+    promo = ab.iloc[0]
+    assert (promo["Winner"], promo["Variants differ in"], bool(promo["Winner beyond chance"])) == (
+        "Combo 1", "subject", True)
+    assert ab.iloc[1]["Variants differ in"] == "send time"
+    # a topic's own open-rate line, set in the threshold editor, is what the workspace keeps
+    at.selectbox(key="th_email_topic").set_value("welcome").run()
+    at.number_input(key="th_email_email_open_rate_min@welcome").set_value(30.0).run()
+    assert not at.exception, at.exception
+    ws = at.session_state["workspace"]
+    assert ws.thresholds.for_topic("email_open_rate_min", "welcome") == 0.30
+    assert ws.thresholds.for_topic("email_open_rate_min", "promo") == 0.15
+    assert any("welcome: open rate below 30.00%" in c.value for c in at.caption)

@@ -151,3 +151,35 @@ def timeline_chart(periods: pd.DataFrame, changes: pd.DataFrame) -> alt.Chart:
         tooltip=[alt.Tooltip("period:T", title="Period"), alt.Tooltip("change:N"), alt.Tooltip("detail:N")])
     return alt.layer(bars, points).resolve_scale(y="independent").properties(
         title="Program timeline: what changed, and when", height=260)
+
+
+def send_time_chart(rates: pd.DataFrame, by: str, label: str, key: str) -> alt.Chart:
+    """A rate per weekday or hour of send (bars) with its 95% cluster-robust interval (rules)."""
+    fmt = _fmt(key)
+    title_by = "weekday" if by == "weekday" else "hour of send"
+    x = (alt.X("weekday:N", title="Weekday of send", sort=list(rates["weekday"]))
+         if by == "weekday" else alt.X("hour:O", title="Hour of send (as in the file, 0–23)"))
+    base = alt.Chart(rates).encode(x=x)
+    bars = base.mark_bar(color=OK_COLOUR, opacity=0.75).encode(
+        y=alt.Y("rate:Q", title=f"{label} (%)", axis=alt.Axis(format=fmt)),
+        tooltip=[alt.Tooltip(f"{by}:N", title=title_by.capitalize()), alt.Tooltip("rate:Q", title=label, format=fmt),
+                 alt.Tooltip("low:Q", title="95% low", format=fmt), alt.Tooltip("high:Q", title="95% high", format=fmt),
+                 alt.Tooltip("sends:Q", title="Sends"), alt.Tooltip("n:Q", title="n (denominator)", format=",")])
+    whiskers = base.mark_rule(color="#333333").encode(y="low:Q", y2="high:Q")
+    return alt.layer(bars, whiskers).properties(
+        title=f"{label} by {title_by} (%, with 95% intervals by send)", height=300)
+
+
+def gaps_chart(days: pd.DataFrame, gaps: pd.DataFrame) -> alt.Chart:
+    """Sends per send day over time (ticks) with each break in sending shaded red."""
+    ticks = alt.Chart(days).mark_bar(color=OK_COLOUR, width=2).encode(
+        x=alt.X("day:T", title="Send day"), y=alt.Y("sends:Q", title="Sends that day"),
+        tooltip=[alt.Tooltip("day:T", title="Day"), alt.Tooltip("sends:Q", title="Sends")])
+    layers = [ticks]
+    if len(gaps):
+        layers.insert(0, alt.Chart(gaps).mark_rect(color=FLAG_COLOUR, opacity=0.18).encode(
+            x="last_send:T", x2="resumed:T",
+            tooltip=[alt.Tooltip("last_send:T", title="Last send before"), alt.Tooltip("resumed:T", title="Resumed"),
+                     alt.Tooltip("gap_days:Q", title="Days"), alt.Tooltip("sends_after:Q", title="Sends in the week after")]))
+    return alt.layer(*layers).properties(title="Sends per day — red: breaks longer than the usual interval allows",
+                                         height=260)

@@ -1702,6 +1702,17 @@ SELECT * FROM variants ORDER BY send_date, test, variant, _row"""
 MIN_SEND_DAYS = 8  # fewer send days: too few intervals to say what "usual" is
 
 
+def send_days(con, data: EmailData, filters: Filters) -> MetricResult:
+    """Days with at least one send in range: day, sends (rows in the file that day), in date order."""
+    cte, params = data.cte()
+    where, wp = filters.where()
+    sql = f"""{cte}
+SELECT CAST(send_date AS DATE) AS day, COUNT(*) AS sends FROM base WHERE {where} GROUP BY 1 ORDER BY 1"""
+    frame = con.execute(sql, params + wp).df()
+    frame["day"] = pd.to_datetime(frame["day"])
+    return MetricResult(frame, sql, params + wp, dict(data.excluded))
+
+
 def sending_gaps(con, data: EmailData, filters: Filters, multiple: float, min_days: float,
                  jump: float = 1.5) -> MetricResult:
     """Breaks in sending: a silence longer than `multiple` × the usual interval (and at least
@@ -1716,16 +1727,13 @@ def sending_gaps(con, data: EmailData, filters: Filters, multiple: float, min_da
     MIN_SEND_DAYS send days. Columns: last_send, resumed, gap_days, usual_gap_days, times_usual,
     sends_after, usual_per_week, burst.
     """
-    cte, params = data.cte()
-    where, wp = filters.where()
-    sql = f"""{cte}
-SELECT CAST(send_date AS DATE) AS day, COUNT(*) AS sends FROM base WHERE {where} GROUP BY 1 ORDER BY 1"""
-    days = con.execute(sql, params + wp).df()
+    result = send_days(con, data, filters)
+    days, sql, params = result.frame, result.sql, result.params
     cols = ["last_send", "resumed", "gap_days", "usual_gap_days", "times_usual", "sends_after", "usual_per_week",
             "burst"]
     if len(days) < MIN_SEND_DAYS:
-        return MetricResult(pd.DataFrame(columns=cols), sql, params + wp, dict(data.excluded))
-    day = pd.to_datetime(days["day"])
+        return MetricResult(pd.DataFrame(columns=cols), sql, params, dict(data.excluded))
+    day = days["day"]
     gaps = day.diff().dt.days
     usual = float(gaps.median())
     per_week = float(days["sends"].sum()) / len(days) * 7 / usual
@@ -1735,7 +1743,7 @@ SELECT CAST(send_date AS DATE) AS day, COUNT(*) AS sends FROM base WHERE {where}
         out.append({"last_send": day.iloc[i - 1], "resumed": day.iloc[i], "gap_days": int(gaps.iloc[i]),
                     "usual_gap_days": usual, "times_usual": float(gaps.iloc[i]) / usual, "sends_after": after,
                     "usual_per_week": per_week, "burst": after >= jump * per_week})
-    return MetricResult(pd.DataFrame(out, columns=cols), sql, params + wp, dict(data.excluded))
+    return MetricResult(pd.DataFrame(out, columns=cols), sql, params, dict(data.excluded))
 
 
 def gap_flags(gaps: pd.DataFrame, multiple: float) -> list[Flag]:

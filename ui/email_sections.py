@@ -1,0 +1,128 @@
+"""Email page sections of issue #22: send time, A/B tests, consistency. The page passes its own
+(session-cached) `em` and `charts` module aliases, so these figures share its per-session cache."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from ui.cache import show_chart
+from ui.common import download_csv, show_sql, show_table, workspace
+
+RATE_LABELS = {"open_rate": "Open rate", "click_rate": "Click rate", "ctor": "Click-to-open rate",
+               "unsubscribe_rate": "Unsubscribe rate", "spam_rate": "Spam complaint rate"}
+
+
+def _pct(frame: pd.DataFrame, cols: list[str]) -> dict:
+    return {c: st.column_config.NumberColumn(format="percent") for c in cols if c in frame}
+
+
+def send_time_section(em, charts, con, data, filters, alpha: float) -> None:
+    """Rates by weekday and hour of send, with n, intervals and a test whether they differ."""
+    st.header("When do sends do best? Weekday and hour of send")
+    usable = {r.key for r in data.usable_rates()}
+    keys = [k for k in em.SEND_TIME_RATES if k in usable]
+    c1, c2 = st.columns(2)
+    key = c1.selectbox("Rate", keys, format_func=RATE_LABELS.get, key="email_time_rate")
+    rows = em.send_time_rows(con, data, filters)
+    has_hours = rows.frame["hour"].notna().any()
+    options = ["weekday", "hour"] if has_hours else ["weekday"]
+    by = c2.radio("By", options, horizontal=True, key="email_time_by",
+                  format_func=lambda b: "Weekday" if b == "weekday" else "Hour of send")
+    if not has_hours:
+        st.info("This file gives send dates without times (every send at 00:00), so there is no hour of send — "
+                "only weekdays are compared.")
+    rates = em.send_time_rates(rows.frame, by, key)
+    if rates.empty:
+        st.info("No sends with this rate's counts in the selection.")
+        return
+    label = RATE_LABELS[key]
+    show_chart(charts.send_time_chart(rates, by, label, key), width="stretch")
+    test = em.rate_differs_test(rows.frame, by, key)
+    what = "weekdays" if by == "weekday" else "hours"
+    if pd.isna(test.p_value):
+        st.markdown(f"Too few sends to test whether the {label.lower()} differs across {what}.")
+    else:
+        verdict = ("**differs** across " if test.p_value < alpha else "does **not** differ beyond send-to-send "
+                   "noise across ")
+        st.markdown(f"The {label.lower()} {verdict}{what}: quasi-binomial F = {test.statistic:.2f} on "
+                    f"({test.df_groups}, {test.df_resid}) df, p = {test.p_value:.2g} (significance level {alpha:g}). "
+                    f"A chi-square on recipients alone gives {test.chi2:.1f} on {test.df_groups} df, but sends of "
+                    f"one {by} differ {test.dispersion:.1f}× more than chance, so the test divides by that.")
+    show_table(rates.rename(columns={"x": "numerator", "n": "denominator (n)", "low": "95% low", "high": "95% high"}),
+               column_config=_pct(rates, ["rate", "95% low", "95% high"]))
+    st.caption(f"{label} = {em.RATE_BY_KEY[key].definition}, pooled over the sends of each {by}; intervals are "
+               "cluster-robust by send (a group of one send: its exact binomial interval). Weekday and hour are "
+               "the send time as the file writes it (its time zone). A/B halves count as one send.")
+    show_sql(rows, "Show SQL (one row per send)")
+
+
+def ab_section(em, con, data, filters, alpha: float) -> None:
+    """One row per A/B test: which variant won, by how much, and whether that is beyond chance."""
+    st.header("A/B tests: which variant won?")
+    usable = {r.key for r in data.usable_rates()}
+    keys = [k for k in ("open_rate", "click_rate", "ctor", "unsubscribe_rate") if k in usable]
+    key = st.selectbox("Compare on", keys, format_func=RATE_LABELS.get, key="email_ab_rate")
+    result = em.ab_tests(con, data, filters, key, alpha)
+    ab = result.frame
+    if ab.empty:
+        st.info("No A/B tests in the selection: variants of one send are rows named “… | Combo 1”, “… | Combo 2” "
+                "(Mailchimp's A/B campaigns) to the same list on the same day.")
+        return
+    won = ab[ab["significant"]]
+    st.markdown(f"**{len(ab)}** A/B tests; **{len(won)}** with a winner beyond chance (Benjamini–Hochberg over the "
+                f"{len(ab)} tests, p < {alpha:g}).")
+    view = ab.assign(sent=ab["sent"].dt.strftime("%Y-%m-%d %H:%M"), difference_pp=ab["difference"] * 100,
+                     interval_pp=[f"{lo * 100:+.2f} to {hi * 100:+.2f}" for lo, hi in
+                                  zip(ab["difference_low"], ab["difference_high"])])
+    cols = {"sent": "Sent", "test": "A/B test", "differs": "Variants differ in", "winner": "Winner",
+            "winner_subject": "Winner's subject", "winner_rate": "Winner's rate", "winner_n": "Winner n",
+            "runner_up": "Runner-up", "runner_up_subject": "Runner-up's subject", "runner_up_rate": "Runner-up's rate",
+            "runner_up_n": "Runner-up n", "difference_pp": "Difference (pp)", "interval_pp": "95% interval (pp)",
+            "method": "Test", "p_value": "p", "p_adjusted": "p (BH)", "significant": "Winner beyond chance"}
+    view = view[list(cols)].rename(columns=cols)
+    show_table(view, column_config={**_pct(view, ["Winner's rate", "Runner-up's rate"]),
+                                    "Difference (pp)": st.column_config.NumberColumn(format="%.2f")})
+    download_csv(view, "email_ab_tests.csv", "email_ab_tests")
+    st.caption(f"{RATE_LABELS[key]} = {em.RATE_BY_KEY[key].definition} per variant. Difference = winner − runner-up "
+               "in percentage points with its 95% Newcombe interval; two-sided two-proportion z-test, Fisher's exact "
+               "test when a cell expects under 5. “Variants differ in” compares their subjects and send times; "
+               "“neither” means the file does not say what was tested (content or sender name).")
+    show_sql(result)
+
+
+def consistency_section(em, charts, con, data, filters) -> None:
+    """Breaks in sending longer than the sender's usual interval, then the burst after."""
+    st.header("Is sending consistent, or one-off sends followed by silence?")
+    th = workspace().thresholds
+    multiple, min_days = th["email_gap_multiple"], th["email_gap_min_days"]
+    days = em.send_days(con, data, filters)
+    gaps = em.sending_gaps(con, data, filters, multiple, min_days, th["email_volume_jump"])
+    show_chart(charts.gaps_chart(days.frame, gaps.frame), width="stretch")
+    if len(days.frame) < em.MIN_SEND_DAYS:
+        st.info(f"Only {len(days.frame)} send days in the selection: at least {em.MIN_SEND_DAYS} are needed to say "
+                "what the usual interval is.")
+    elif gaps.frame.empty:
+        usual = float(days.frame["day"].diff().dt.days.median())
+        st.markdown(f"No break: no silence longer than {multiple:g}× the usual {usual:g} days between send days "
+                    f"(and at least {min_days:g} days).")
+    else:
+        st.markdown(f"**{len(gaps.frame)}** break(s) in sending, each flagged under Red flags (“Gap in sending”).")
+        show_table(gaps.frame.assign(last_send=gaps.frame["last_send"].dt.date, resumed=gaps.frame["resumed"].dt.date)
+                   .rename(columns={"last_send": "Last send before", "resumed": "Sending resumed",
+                                    "gap_days": "Days between", "usual_gap_days": "Usual interval (days)",
+                                    "times_usual": "× usual", "sends_after": "Sends in the week after",
+                                    "usual_per_week": "Usual sends a week", "burst": "Burst after"}))
+    st.caption(f"Usual interval = the median of the days between consecutive send days. A break = more than "
+               f"{multiple:g}× that and at least {min_days:g} days (both thresholds, under Red flags); a burst = at "
+               f"least {th['email_volume_jump']:g}× the usual sends a week in the 7 days after (sends per send day × "
+               "7 ÷ the usual interval). Only breaks inside the selection count: not the time before the first send "
+               "or after the last.")
+    show_sql(days, "Show SQL (sends per day)")
+
+
+def issue22(em, charts, con, data, filters, alpha: float) -> None:
+    """The three sections, in page order."""
+    send_time_section(em, charts, con, data, filters, alpha)
+    ab_section(em, con, data, filters, alpha)
+    consistency_section(em, charts, con, data, filters)

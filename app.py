@@ -7,7 +7,7 @@ import streamlit as st
 from ui.auth import gate
 from ui.common import PRESENTING
 from ui.sessions import allow_uploads, take_refusal, track_session
-from ui.workspaces import open_from_url, save_if_changed
+from ui.workspaces import keep_choices, open_from_url, save_if_changed, shared_banner
 
 st.set_page_config(page_title="Boundary", page_icon=str(Path(__file__).parent / "ui" / "favicon.svg"), layout="wide")
 track_session()  # released once the tab is gone, signed in or not; uploads refused until allowed
@@ -16,6 +16,8 @@ allow_uploads()
 if refusal := take_refusal():  # the uploader itself only says "status code 413"
     st.warning(refusal)
 open_from_url()  # a new session opened with ?w=<id>: that saved workspace
+keep_choices()  # each page's choices, as saved or as left on another page
+shared_banner()
 
 PAGES = {
     "": [st.Page("app_pages/home.py", title="Home", icon=":material/explore:", default=True)],

@@ -14,6 +14,7 @@ from lib.segments import default_segment
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, presenting,
                        show_sql, show_table, threshold_editor, workspace)
 from ui.cache import session_cached, show_chart
+from ui.workspaces import typed_editor
 
 fm = session_cached(fm)  # each figure once per session and arguments (ui.cache)
 ls = session_cached(ls)
@@ -192,8 +193,8 @@ try:
         st.subheader("Lead scoring: who qualifies, and why?")
         st.caption("Points per behaviour (repeatable up to the cap) plus fit points from the profile; edit the "
                    "rules. Every lead's score is the sum of the rules that fired (its ledger). Decay is not applied.")
-        edited = st.data_editor(ls.default_rules(leads), num_rows="dynamic", hide_index=True, width="stretch",
-                                key="funnel_rules", column_config={
+        edited = typed_editor("funnel_rules", ls.default_rules(leads), num_rows="dynamic", hide_index=True,
+                              width="stretch", column_config={
                                     "Kind": st.column_config.SelectboxColumn(options=list(ls.KINDS)),
                                     "Column": st.column_config.SelectboxColumn(options=ls.scoring_columns(leads)),
                                     "How": st.column_config.SelectboxColumn(
@@ -244,8 +245,9 @@ try:
     else:
         if costs is None:
             st.caption("No cost file loaded: type costs per campaign below (or upload a cost table above).")
-            typed = st.data_editor(pd.DataFrame({"campaign": pd.Series(dtype="str"), "cost": pd.Series(dtype="float")}),
-                                   num_rows="dynamic", key="funnel_costs", width="stretch")
+            typed = typed_editor("funnel_costs", pd.DataFrame({"campaign": pd.Series(dtype="str"),
+                                                               "cost": pd.Series(dtype="float")}),
+                                 num_rows="dynamic", width="stretch")
         table_name = costs.table if costs else fm.store_typed_costs(ws, typed.dropna(how="all"))
         res = fm.cost_per_mql(con, src, stages, table_name, mql, start, end, window)
         if res.frame["cost_per_mql"].notna().any():

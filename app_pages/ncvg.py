@@ -11,6 +11,7 @@ from lib.metrics import ncvg as m
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, presenting,
                        show_sql, show_table, threshold_editor, workspace)
 from ui.cache import session_cached, show_chart
+from ui.workspaces import typed_editor
 
 m = session_cached(m)  # each figure once per session and arguments (ui.cache)
 charts = session_cached(charts)
@@ -245,7 +246,7 @@ seed = (m.loaded_incidents(con, loaded.table, set(loaded.mapping)) if loaded is 
         pd.DataFrame({"customer_id": pd.Series([], dtype="string"), "incident_date": pd.Series([], dtype="datetime64[us]"),
                       "description": pd.Series([], dtype="string")}))
 st.caption("Type or paste incidents below (one row per customer hit), or upload a file.")
-typed = st.data_editor(seed, num_rows="dynamic", hide_index=True, key=f"ncvg_incidents_{len(seed)}", column_config={
+typed = typed_editor("ncvg_incidents", seed, num_rows="dynamic", hide_index=True, column_config={
     "customer_id": st.column_config.TextColumn("Customer"), "incident_date": st.column_config.DateColumn("Incident date"),
     "description": st.column_config.TextColumn("Description")}, width="stretch", height=220)
 window = st.number_input("Count customers who left within N days", min_value=1, step=1, key="ncvg_window",

@@ -14,6 +14,7 @@ from lib.report import (AREA_LABELS, DENSE_CALENDAR_SHARE, campaign_base_rate, f
                         gather_flags, gather_tables)
 from lib.result import SEVERITIES, flags_frame
 from ui.common import download_csv, excluded_note, sample_button, show_sql, show_table, threshold_editor, workspace
+from ui.workspaces import typed_editor
 
 st.title("Boundary report")
 st.caption("Every red flag from every loaded dataset, with the questions to ask about it — then the "
@@ -74,10 +75,11 @@ st.subheader("Flags after campaigns")
 calendar = ws.get("campaign_calendar")
 if calendar is None:
     st.caption("No campaign calendar loaded. Type campaigns below (or upload one on any page's uploader).")
-    typed = st.data_editor(pd.DataFrame({"Campaign": [""], "Channel": ["email"], "Start Date": [None], "End Date": [None]}),
-                           num_rows="dynamic", key="report_calendar_editor",
-                           column_config={"Start Date": st.column_config.DateColumn(),
-                                          "End Date": st.column_config.DateColumn()})
+    no_date = pd.Series([None], dtype="datetime64[s]")
+    typed = typed_editor("report_calendar", pd.DataFrame({"Campaign": [""], "Channel": ["email"],
+                                                          "Start Date": no_date, "End Date": no_date}),
+                         num_rows="dynamic", column_config={"Start Date": st.column_config.DateColumn(),
+                                                            "End Date": st.column_config.DateColumn()})
     if st.button("Use this calendar", key="report_calendar_use"):
         try:
             ws.load("typed_calendar.csv", typed.dropna(subset=["Start Date"]).to_csv(index=False).encode(),

@@ -26,7 +26,10 @@ with st.expander("Tables", expanded=True):
         cols = ", ".join(f"`{c}` {t.lower()}" for c, t in ws.table_columns(d.table))
         st.markdown(f"**`{d.table}`** — {escape_md(d.file_name)}, {d.rows_read:,} rows: {cols}")
 
-cells = st.session_state.setdefault("sql_cells", [f"SELECT * FROM {ready[0].table} LIMIT 100"])
+# The cells are the workspace's (saved with it); a restore redraws them from what was saved.
+saved = ws.inputs.get("sql_cells")
+cells = list(saved) if isinstance(saved, list) and saved and all(isinstance(c, str) for c in saved) \
+    else [f"SELECT * FROM {ready[0].table} LIMIT 100"]
 
 
 def chart_for(frame, key):
@@ -49,6 +52,7 @@ for i, default in enumerate(cells):
     st.subheader(f"Cell {i + 1}")
     sql = st.text_area("SQL", value=default, key=f"sql_text_{i}", height=120, label_visibility="collapsed")
     cells[i] = sql
+    ws.set_input("sql_cells", cells)
     if st.button("Run", key=f"sql_run_{i}", type="primary"):
         st.session_state.pop(f"sql_result_{i}", None)  # freed before the new query runs
         try:
@@ -79,5 +83,5 @@ for i, default in enumerate(cells):
         chart_for(result.frame, key=f"sql_{i}")
 
 if st.button("Add cell", key="sql_add"):
-    cells.append("SELECT ")
+    ws.set_input("sql_cells", cells + ["SELECT "])
     st.rerun()

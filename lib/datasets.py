@@ -187,9 +187,12 @@ class Workspace:
         # can still be re-mapped (its Table is read again from them when first needed)
         self._sources: dict[str, bytes] = {}
         self._fixes: dict[tuple[str, str], dict[str, str | None]] = {}  # (digest, kind) → fixes
-        # What the user typed or chose on the pages, as JSON values (notebook cells, typed tables,
-        # event roles, page choices): part of state_key, saved and restored with the datasets.
+        # What the user typed on the pages, as JSON values (notebook cells, typed tables, event
+        # roles): part of state_key, saved and restored with the datasets.
         self.inputs: dict[str, object] = {}
+        # Each page's choices (period, range, filters: widget key → JSON value), saved and restored
+        # like inputs but not part of state_key: figures cached on the data survive a period change.
+        self.choices: dict[str, object] = {}
         self.name: str | None = None  # the name a restored .boundary file carried (lib.store)
         self._finalizer = weakref.finalize(self, _release, self._database, self._spill_dir)
 
@@ -326,6 +329,10 @@ class Workspace:
         parts = [(k, d.digest, d.sheet, d.table, sorted(d.mapping.items())) for k, d in sorted(self.datasets.items())]
         return digest(repr((parts, self.thresholds.to_json(), inputs_json(self.inputs))).encode())
 
+    def save_key(self) -> str:
+        """Changes whenever anything a save keeps changes: state_key and the page choices."""
+        return digest((self.state_key() + inputs_json(self.choices)).encode())
+
     def set_input(self, name: str, value: object) -> None:
         """Keep a typed input or choice (a JSON value: dates as ISO text) with the workspace."""
         self.inputs[name] = json.loads(inputs_json(value))  # a copy, checked to be JSON now, not at save
@@ -338,7 +345,8 @@ class Workspace:
         memory when asked for: the sandboxed connection never touches a file, and a save that
         already holds the same table does not read it), the uploaded bytes, thresholds, inputs."""
         snap = Snapshot({"datasets": [], "thresholds": dict(self.thresholds.values),
-                         "inputs": json.loads(inputs_json(self.inputs)), "name": self.name})
+                         "inputs": json.loads(inputs_json(self.inputs)),
+                         "choices": json.loads(inputs_json(self.choices)), "name": self.name})
         for kind, dataset in list(self.datasets.items()):
             entry = asdict(dataset)
             entry["fixes"] = dict(self._fixes.get((dataset.digest, kind), {}))
@@ -364,9 +372,10 @@ class Workspace:
         Tables are built before anything is replaced, so a failure leaves the workspace as it was."""
         checked = Thresholds.from_json(json.dumps(snap.body["thresholds"]), "the workspace's thresholds")
         thresholds = Thresholds({**checked.values, **snap.body["thresholds"]})  # 1 stays 1, not 1.0: same state_key
-        inputs = snap.body.get("inputs") or {}
-        if not isinstance(inputs, dict) or not all(isinstance(k, str) for k in inputs):
-            raise MappingError("The workspace's typed inputs are damaged (not a list of named values).")
+        inputs, choices = snap.body.get("inputs") or {}, snap.body.get("choices") or {}
+        for named in (inputs, choices):
+            if not isinstance(named, dict) or not all(isinstance(k, str) for k in named):
+                raise MappingError("The workspace's typed inputs or page choices are damaged (not named values).")
         datasets = []
         for entry in snap.body["datasets"]:
             entry = dict(entry)
@@ -404,7 +413,7 @@ class Workspace:
                 if len(dataset.sheets) > 1:
                     self._workbooks[dataset.kind] = snap.sources[dataset.kind]
         self.thresholds = thresholds
-        self.inputs = inputs
+        self.inputs, self.choices = inputs, choices
         self.name = snap.body.get("name") if isinstance(snap.body.get("name"), str) else None
 
     def table_columns(self, table: str) -> list[tuple[str, str]]:

@@ -147,7 +147,7 @@ def encode(snap: Snapshot, owner: str | None = None, name: str | None = None,
         "format": FORMAT, "app": "Boundary", "owner": owner,
         "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "thresholds": snap.body["thresholds"], "datasets": datasets, "files": listed,
-        "inputs": snap.body.get("inputs") or {},
+        "inputs": snap.body.get("inputs") or {}, "choices": snap.body.get("choices") or {},
     }
     if name is not None:
         manifest["name"] = name
@@ -206,10 +206,10 @@ def decode(manifest: dict, read, name: str) -> Snapshot:
     """The snapshot a checked manifest describes; `read(file_name, size)` returns a file's bytes
     (at most size + 1 of them). Every file is checked against its size and SHA-256."""
     listed = manifest["files"]
-    inputs = manifest.get("inputs", {})
-    if not isinstance(inputs, dict):
-        raise StoreError(f"{name} is damaged: its typed inputs are not readable.")
-    snap = Snapshot({"thresholds": manifest["thresholds"], "datasets": [], "inputs": inputs,
+    inputs, choices = manifest.get("inputs", {}), manifest.get("choices", {})
+    if not isinstance(inputs, dict) or not isinstance(choices, dict):
+        raise StoreError(f"{name} is damaged: its typed inputs or page choices are not readable.")
+    snap = Snapshot({"thresholds": manifest["thresholds"], "datasets": [], "inputs": inputs, "choices": choices,
                      "name": manifest["name"] if isinstance(manifest.get("name"), str) else None})
     kinds = set()
     for entry in manifest["datasets"]:

@@ -1,6 +1,10 @@
 """Saved workspaces through the app (AppTest): the sample loaded and a threshold changed in one
 session come back, with the same tiles and flags, in a new session opened with ?w=<id>."""
 
+import ast
+import re
+from pathlib import Path
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -185,3 +189,137 @@ def test_my_workspaces_is_hidden_in_presentation_mode():
         at.run()
         assert not at.exception, at.exception
         assert ("My workspaces" in [h.value for h in at.subheader]) != presenting
+
+
+def test_page_choices_notebook_cells_and_typed_tables_come_back():
+    at = sample_page("app_pages/nps.py")
+    wid = at.session_state["workspace_id"]
+    at.selectbox(key="nps_grain").set_value("quarter").run()
+    at.switch_page("app_pages/cohorts.py").run()
+    at.radio(key="coh_grain").set_value("week").run()
+    at.switch_page("app_pages/nps.py").run()  # a choice outlives a visit to another page
+    assert at.selectbox(key="nps_grain").value == "quarter"
+    nps = shown(at)
+    at.switch_page("app_pages/sql.py").run()
+    at.text_area(key="sql_text_0").input("SELECT count(*) AS n FROM nps_responses").run()
+    at.button(key="sql_add").click().run()
+    assert not at.exception, at.exception
+    ws = at.session_state["workspace"]
+    assert ws.inputs["sql_cells"] == ["SELECT count(*) AS n FROM nps_responses", "SELECT "]
+    # a typed table: what the editor returned is kept with the workspace (AppTest can't type into it)
+    typed = ws.inputs["typed:ncvg_incidents"] if "typed:ncvg_incidents" in ws.inputs else None
+    assert typed is None  # the NCVG page was not visited
+    at.switch_page("app_pages/ncvg.py").run()
+    assert ws.inputs["typed:ncvg_incidents"]["rows"]  # the sample's incidents, as the editor shows them
+    assert store.Store().load(wid).body["choices"]["nps_grain"] == {"v": "quarter"}
+
+    again = AppTest.from_file(APP, default_timeout=120)
+    again.query_params["w"] = wid
+    again.run()
+    again.switch_page("app_pages/nps.py").run()
+    assert not again.exception, again.exception
+    assert again.selectbox(key="nps_grain").value == "quarter" and shown(again) == nps
+    again.switch_page("app_pages/cohorts.py").run()
+    assert again.radio(key="coh_grain").value == "week"
+    again.switch_page("app_pages/sql.py").run()
+    assert [a.value for a in again.text_area] == ["SELECT count(*) AS n FROM nps_responses", "SELECT "]
+    assert again.session_state["workspace"].inputs == ws.inputs
+
+
+def test_a_choice_the_data_no_longer_offers_falls_back_to_the_default():
+    from lib.datasets import Workspace
+    from lib.sample import load_samples
+
+    ws = Workspace()
+    load_samples(ws, kinds=["nps_responses"])
+    ws.choices = {"nps_grain": {"v": "fortnight"}, "nps_segment_top": {"v": 10_000}, "nps_comment_cats": {"v": 3},
+                  "sample_home": {"v": True}}  # not a kept choice (a button refuses values from Session State)
+    wid = store.Store().save(ws.snapshot())
+    ws.close()
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["w"] = wid
+    at.run()
+    assert not at.exception, at.exception  # the Home button was not given a value (it would refuse it)
+    at.switch_page("app_pages/nps.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="nps_grain").value == "month"
+
+
+def test_a_shared_workspace_opens_read_only_and_a_copy_can_be_kept(monkeypatch):
+    from lib.datasets import Workspace
+    from lib.sample import load_samples
+    from ui import workspaces
+
+    ws = Workspace()
+    load_samples(ws, kinds=["nps_responses"])
+    wid = store.Store().save(ws.snapshot(), owner="ana@example.com")
+    ws.close()
+    monkeypatch.setattr(workspaces, "owner", lambda: "bob@example.com")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["w"] = wid
+    at.run()
+    assert any("not yours or not shared" in w.value for w in at.warning)  # not shared yet
+
+    store.Store().share(wid, "ana@example.com")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["w"] = wid
+    at.run()
+    assert not at.exception, at.exception
+    assert any("read-only copy of a workspace shared by ana@example.com" in i.value for i in at.info)
+    at.switch_page("app_pages/nps.py").run()
+    at.selectbox(key="nps_grain").set_value("quarter").run()
+    assert "workspace_id" not in at.session_state  # nothing saved: Ana's copy is unchanged
+    assert "nps_grain" not in store.Store().load(wid, "ana@example.com").body["choices"]
+    at.button(key="keep_shared_copy").click().run()
+    assert not at.exception, at.exception
+    mine = at.session_state["workspace_id"]
+    assert mine != wid and store.Store().load(mine, "bob@example.com").body["choices"]["nps_grain"] == {"v": "quarter"}
+    assert not at.info or not any("read-only" in i.value for i in at.info)
+
+
+def _keyed_widgets():
+    """(file, widget function, a key as the page makes it, the call) for every keyed input widget."""
+    root = Path(__file__).resolve().parents[1]
+    widgets = {"selectbox", "radio", "multiselect", "number_input", "text_input", "date_input", "slider",
+               "checkbox", "segmented_control", "toggle", "text_area", "select_slider", "pills"}
+    for path in sorted([*root.glob("app_pages/*.py"), *root.glob("ui/*.py")]):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in widgets:
+                key = next((k.value for k in node.keywords if k.arg == "key"), None)
+                if key is None:
+                    continue
+                if isinstance(key, ast.JoinedStr):  # f"email_dates_{kind}" → "email_dates_x"
+                    key = "".join(v.value if isinstance(v, ast.Constant) else "x" for v in key.values)
+                elif isinstance(key, ast.BinOp):  # "funnel_stages_" + "|".join(…)
+                    key = (key.left.value if isinstance(key.left, ast.Constant) else "x") + "x"
+                elif isinstance(key, ast.Constant):
+                    key = key.value
+                else:
+                    key = ast.unparse(key)
+                yield path.name, node.func.attr, key, node
+
+
+# Keyed widgets deliberately not kept as page choices: thresholds (kept as thresholds), the Columns
+# panel and sheet/kind pickers (kept as column fixes), the notebook (its cells are kept) and the
+# "My workspaces" controls.
+NOT_KEPT = re.compile(r"th_.+|x?kind|x?x|sheet_.+|mark_x|x_x|y_x|sql_text_x|my_workspaces_.+|_CHOICE|_NEW_NAME|presenting")
+
+
+def test_every_keyed_widget_is_kept_with_the_right_shape_or_deliberately_not():
+    from ui.workspaces import choice_kind
+
+    shapes = {"text": {"selectbox", "radio", "segmented_control", "text_input", "text_area"},
+              "number": {"number_input", "slider"}, "flag": {"checkbox", "toggle"}, "texts": {"multiselect"},
+              "date": {"date_input"}, "range": {"date_input"}}
+    unclassified = []
+    for file, widget, key, node in _keyed_widgets():
+        kind = choice_kind(key)
+        if kind is None:
+            if not NOT_KEPT.fullmatch(key):
+                unclassified.append(f"{file}: {widget} key={key!r}")
+            continue
+        assert widget in shapes[kind], f"{file}: {widget} {key!r} is kept as {kind}"
+        if widget == "date_input":
+            value = next((k.value for k in node.keywords if k.arg == "value"), node.args[1] if len(node.args) > 1 else None)
+            assert (kind == "range") == isinstance(value, ast.Tuple), f"{file}: {key!r} is kept as {kind}"
+    assert not unclassified, "add these to ui.workspaces.PAGE_CHOICES (or NOT_KEPT here): " + "; ".join(unclassified)

@@ -434,15 +434,18 @@ def test_typed_inputs_travel_and_change_the_state_key(tmp_path):
     load_samples(ws, kinds=["email_campaigns"])
     before = ws.state_key()
     ws.set_input("sql_cells", ["SELECT 1", "SELECT 2"])
-    ws.set_input("choices", {"nps_grain": "quarter", "range": [datetime.date(2026, 1, 5), pd.Timestamp("2026-02-01")],
-                             "top": np.int64(7), "blank": float("nan")})
+    ws.set_input("costs", {"when": [datetime.date(2026, 1, 5), pd.Timestamp("2026-02-01")],
+                           "cost": np.int64(7), "blank": float("nan")})
     assert ws.state_key() != before
-    assert ws.inputs["choices"] == {"nps_grain": "quarter", "range": ["2026-01-05", "2026-02-01T00:00:00"],
-                                    "top": 7, "blank": None}  # JSON values: a saved copy reads the same
+    assert ws.inputs["costs"] == {"when": ["2026-01-05", "2026-02-01T00:00:00"],
+                                  "cost": 7, "blank": None}  # JSON values: a saved copy reads the same
+    key = ws.state_key()
+    ws.choices = {"nps_grain": "quarter"}
+    assert ws.state_key() == key  # a page choice is saved but leaves figures cached on the data
     for snap in (s.load(s.save(ws.snapshot())), store.unpack(store.pack(ws.snapshot()), "w.boundary")):
         back = Workspace()
         back.restore(snap)
-        assert back.inputs == ws.inputs and back.state_key() == ws.state_key()
+        assert back.inputs == ws.inputs and back.choices == ws.choices and back.state_key() == ws.state_key()
         back.close()
     ws.close()
 
@@ -457,7 +460,7 @@ def test_damaged_inputs_are_refused_with_the_file_named(good_file):
     with zipfile.ZipFile(sink, "w") as zf:
         for name, data in parts.items():
             zf.writestr(name, data)
-    with pytest.raises(StoreError, match=r"bad\.boundary is damaged: its typed inputs"):
+    with pytest.raises(StoreError, match=r"bad\.boundary is damaged: its typed inputs or page choices"):
         store.unpack(sink.getvalue(), "bad.boundary")
 
 
@@ -475,7 +478,7 @@ def test_a_save_writes_only_what_changed(tmp_path, monkeypatch):
     read = []
     original = ws._table_reader
     monkeypatch.setattr(ws, "_table_reader", lambda table: (lambda: read.append(table) or original(table)()))
-    ws.set_input("choices", {"nps_grain": "week"})  # a page choice: nothing of the data changed
+    ws.choices = {"nps_grain": "week"}  # a page choice: nothing of the data changed
     s.save(ws.snapshot(), wid)
     assert files_of(wid) == first and read == []  # the same files (hard links), no table read out of DuckDB
     ws.remap("nps_responses", {"comment": None})  # a column fix: only that table is written again

@@ -17,7 +17,7 @@ from lib.sample import load_samples
 from ui.sessions import release_with_session
 
 WORKSPACE_KEY = "workspace"
-SAVED_KEY = "workspace_saved_key"  # state_key of the Workspace as last saved (ui.workspaces)
+SAVED_KEY = "workspace_saved_key"  # save_key of the Workspace as last saved (ui.workspaces)
 
 
 PRESENTING = "presenting"  # session key of the sidebar's "Presentation mode" toggle (app.py)
@@ -35,7 +35,7 @@ def workspace() -> Workspace:
         st.session_state[WORKSPACE_KEY] = Workspace()
         release_with_session(st.session_state[WORKSPACE_KEY])  # closed when the session is gone
         # an empty workspace is not worth saving: the first load, fix or threshold change is
-        st.session_state.setdefault(SAVED_KEY, st.session_state[WORKSPACE_KEY].state_key())
+        st.session_state.setdefault(SAVED_KEY, st.session_state[WORKSPACE_KEY].save_key())
     return st.session_state[WORKSPACE_KEY]
 
 

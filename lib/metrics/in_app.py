@@ -758,16 +758,23 @@ def tiles(periods: pd.DataFrame) -> tuple[list[Tile], str]:
 # ----------------------------------------------------------------------------- flags and export
 
 def roles_for(ws, dataset) -> dict[str, str] | None:
-    """The user's event roles for this file, kept on the session's Workspace (see ``remember_roles``)."""
-    return getattr(ws, "in_app_roles", {}).get(dataset.digest)
+    """The user's event roles for this file, kept with the Workspace (see ``remember_roles``); None
+    when none are kept (or a saved copy's are not event → role names)."""
+    kept = ws.inputs.get("in_app_roles")
+    roles = kept.get(dataset.digest) if isinstance(kept, dict) else None
+    if not isinstance(roles, dict) or not all(isinstance(k, str) and v in ROLES for k, v in roles.items()):
+        return None
+    return roles
 
 
 def remember_roles(ws, dataset, roles: dict[str, str]) -> None:
-    """Keep the user's event roles for this file for the rest of the session (the Workspace lives in
-    st.session_state), so the report and the export use the same roles as the page."""
-    if not hasattr(ws, "in_app_roles"):
-        ws.in_app_roles = {}
-    ws.in_app_roles[dataset.digest] = dict(roles)
+    """Keep the user's event roles for this file with the Workspace's typed inputs, so the report, the
+    export, a reload and a saved workspace use the same roles as the page."""
+    kept = ws.inputs.get("in_app_roles")
+    kept = dict(kept) if isinstance(kept, dict) else {}
+    if kept.get(dataset.digest) != roles:
+        kept[dataset.digest] = dict(roles)
+        ws.set_input("in_app_roles", kept)
 
 
 def _dataset(ws):

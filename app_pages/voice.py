@@ -10,6 +10,7 @@ from lib.metrics import voice as vm
 from lib.text import LEXICON_LIMITS, MAX_SCORED_CHARS
 from ui.common import (dataset_section, download_csv, excluded_note, flags_table, show_sql, show_table,
                        threshold_editor, workspace)
+from ui import voice_sections as sections
 from ui.cache import session_cached, show_chart
 
 dm = session_cached(dm)  # each figure once per session and arguments (ui.cache)
@@ -153,6 +154,7 @@ try:
         show_chart(charts.terms_bars(overall.frame, "Top terms, all texts"), width="stretch", where=c1)
         show_chart(charts.terms_bars(negative.frame, "Top terms, negative texts", "#d62728"), width="stretch", where=c2)
         show_sql(negative, "Show SQL (negative texts)")
+        sections.terms_over_time(vm, con, texts.table, alpha)
 
         st.subheader("Who is posting — known customers?")
         if not vm.known_customer_sources(ws):
@@ -226,6 +228,7 @@ try:
                 f"Share of {label.lower()} deal notes negative", "Share negative", n="texts"), width="stretch")
             excluded_note(notes)
             show_sql(notes)
+            flags += sections.deal_marketing_notes(vm, con, deals.table, notes, alpha, min_n, dgrain, label)
 
         if "source_campaign" in deals.mapping:
             st.subheader("Do campaign-sourced deals disqualify or close slower than normal?")

@@ -344,3 +344,86 @@ def test_text_flags_are_adjusted_for_the_number_of_periods():
     assert tested.loc[3, "p_bh"] == pytest.approx(0.137795, abs=1e-5) and not tested.loc[3, "flagged"]
     flags = vm.text_flags(result, 0.05, 30, "month")
     assert [(f.subject, f.severity) for f in flags] == [("texts in Aug 2025", "high")]
+
+
+# ---- issue #22: terms over time, deal notes about marketing ----------------------------------------
+
+# Negative by VADER (see the hand labels above): "terrible and broken" (−0.74), "crashes … Awful" (−0.46),
+# "Your newsletter is spam" (−0.36). Q1 2025: 4 negative texts, none about the newsletter; Q2 2025: 4
+# negative texts, 3 of them "newsletter … spam", plus one positive text that does not count.
+RISING_CSV = """Date,Text
+2025-01-05,This is terrible and broken.
+2025-01-06,The app crashes every day. Awful.
+2025-02-05,This is terrible and broken.
+2025-03-06,The app crashes every day. Awful.
+2025-04-02,Your newsletter is spam
+2025-04-03,Your newsletter is spam
+2025-05-04,Your newsletter is spam
+2025-06-05,This is terrible and broken.
+2025-06-06,"I love this product, great work!"
+"""
+
+
+def test_rising_terms_by_hand(ws):
+    ws.load("posts.csv", RISING_CSV.encode(), kind="texts")
+    f = vm.rising_terms(ws.con, "texts", "quarter", min_texts=3).frame.set_index("term")
+    # latest quarter with negative texts: Q2 2025. "newsletter": 3 of 4 now, 0 of 4 before; "terrible": 1 of 4
+    # vs 2 of 4 (terms in fewer than 3 texts, such as "crashes" (2), are not tested)
+    assert sorted(f.index) == ["broken", "newsletter", "spam", "terrible"]
+    assert f.loc["newsletter", ["texts", "n", "texts_before", "n_before"]].tolist() == [3, 4, 0, 4]
+    # expected cell 1.5 < 5 → Fisher: scipy fisher_exact([[3, 1], [0, 4]]) = 0.142857; z = Φ⁻¹(1 − p/2) = 1.465234
+    assert f.loc["newsletter", "p_value"] == pytest.approx(0.142857, abs=1e-6)
+    assert f.loc["newsletter", "z"] == pytest.approx(1.465234, abs=1e-6)
+    # BH over the 4 tested terms (statsmodels multipletests 'fdr_bh'): 0.142857 × 4 / 2 = 0.285714
+    assert f.loc["newsletter", "p_adjusted"] == pytest.approx(0.285714, abs=1e-6)
+    assert not f["rises"].any()  # 4 texts a side are too few to call it
+    assert f.index[0] in ("newsletter", "spam")  # largest z first
+
+
+def test_rising_terms_rise_with_enough_texts(ws):
+    lines = RISING_CSV.strip().splitlines()
+    ws.load("posts.csv", ("\n".join([lines[0]] + lines[1:] * 4) + "\n").encode(), kind="texts")
+    f = vm.rising_terms(ws.con, "texts", "quarter").frame.set_index("term")
+    # ×4: newsletter 12 of 16 vs 0 of 16; pooled 12/32, smallest expected cell 16 × 0.375 = 6 ≥ 5 → pooled z:
+    # statsmodels proportions_ztest([12, 0], [16, 16]) = (4.381780, 1.1771e-05)
+    assert f.loc["newsletter", "z"] == pytest.approx(4.381780, abs=1e-6)
+    # terrible 4 of 16 vs 8 of 16: statsmodels proportions_ztest([4, 8], [16, 16]) = (−1.460593, 0.144127)
+    assert f.loc["terrible", "z"] == pytest.approx(-1.460593, abs=1e-6)
+    assert f.loc["terrible", "p_value"] == pytest.approx(0.144127, abs=1e-6)
+    assert f.loc["newsletter", "rises"] and f.loc["spam", "rises"] and not f.loc["terrible", "rises"]
+
+
+def test_rising_terms_need_an_earlier_period(ws):
+    ws.load("posts.csv", RISING_CSV.encode(), kind="texts")
+    assert vm.rising_terms(ws.con, "texts", "quarter", pd.Timestamp("2025-01-01"), min_texts=1).frame.empty
+    assert vm.negative_periods(ws.con, "texts", "quarter") == [pd.Timestamp("2025-01-01"), pd.Timestamp("2025-04-01")]
+
+
+DEALS_NOTES_CSV = b"""Deal ID,Create Date,Deal Type,Notes
+A,2025-01-05,upsell,Way too many emails from your marketing team
+B,2025-01-06,upsell,Great call
+C,2025-01-07,newbusiness,Your newsletter is spam
+D,2025-02-01,upsell,Loved the webinar email
+E,2025-02-03,upsell,
+"""
+
+
+def test_deal_notes_that_complain_about_marketing(ws):
+    ws.load("deals.csv", DEALS_NOTES_CSV, kind="deals")
+    f = vm.deal_marketing_notes(ws.con, "deals").frame
+    # A ("too many emails": a channel and a complaint cue) and C (spam) of any deal type; D praises an email;
+    # newest first
+    assert f["deal_id"].tolist() == ["C", "A"]
+    assert f["notes"].tolist() == ["Your newsletter is spam", "Way too many emails from your marketing team"]
+
+
+def test_deal_note_complaint_flags_on_sample_data(ws):
+    from lib.sample import load_samples
+
+    load_samples(ws, ["deals"])
+    found = {(f.metric, f.subject) for f in vm.area_flags(ws)}
+    # expansion deal notes of Q2 2026: 18 of 26 complain about marketing vs 5 of 145 in the trailing baseline
+    assert ("Expansion deal notes: Complaints about marketing", "expansion deal notes in Q2 2026") in found
+    notes = vm.note_sentiment_by_period(ws.con, "deals", "quarter", "expansion")
+    flagged = vm.note_complaint_flags(notes, 0.05, 10, "quarter", "Expansion")
+    assert [f.subject for f in flagged] == ["expansion deal notes in Q2 2026"]

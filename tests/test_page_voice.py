@@ -70,3 +70,20 @@ def test_voice_page_with_a_social_listening_export():
     # the label column is offered in the Columns panel
     digest = at.session_state["workspace"].datasets["texts"].digest[:8]
     assert at.selectbox(key=f"map_voice_texts_{digest}_sentiment_label").value == "airline_sentiment"
+
+
+def test_rising_terms_and_deal_notes_about_marketing_on_the_sample():
+    import pandas as pd
+
+    at = sample_page("app_pages/voice.py")
+    assert "Which words rise in negative texts?" in [s.value for s in at.subheader]
+    # default: the latest complete quarter (Q3 2026); the spring blitz quarter shows "stop spamming" rising
+    assert at.selectbox(key="voice_terms_period_quarter").value == pd.Timestamp("2026-07-01")
+    at.selectbox(key="voice_terms_period_quarter").set_value(pd.Timestamp("2026-04-01")).run()
+    assert not at.exception, at.exception
+    rising = next(md.value for md in at.markdown if md.value.startswith("Rising beyond the noise in Q2 2026"))
+    assert "“stop spamming”" in rising
+    # deal notes that complain about marketing are listed, and their Q2 2026 spike is a red flag on the page
+    assert any(c.value.startswith("40 deals' notes complain about marketing") for c in at.caption)
+    flags = next(df.value for df in at.dataframe if "Metric" in df.value.columns)
+    assert "Expansion deal notes: Complaints about marketing" in set(flags["Metric"])

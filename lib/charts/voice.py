@@ -120,3 +120,26 @@ def campaign_quality_bars(frame: pd.DataFrame) -> alt.LayerChart:
         "Qualification rate of deals by source campaign",
         subtitle="Black tick: all other deals. Red: qualifies less or closes slower than the rest")
     ).properties(height=22 * max(len(frame), 3))
+
+
+def rising_terms_chart(terms: pd.DataFrame, period_label: str) -> alt.Chart:
+    """Share of negative texts mentioning each term in the chosen period (point) against all periods
+    before it (grey tick); red points rise beyond the noise after the Benjamini–Hochberg adjustment
+    (rows of lib.metrics.voice.rising_terms)."""
+    data = terms.assign(reading=["Rises beyond the noise" if r else "Within the noise" for r in terms["rises"]])
+    y = alt.Y("term:N", title=None, sort=terms["term"].tolist())
+    tooltip = [alt.Tooltip("term:N", title="Term"), alt.Tooltip("share:Q", title=period_label, format=".1%"),
+               alt.Tooltip("texts:Q", title="Negative texts with it (period)", format=","),
+               alt.Tooltip("n:Q", title="Negative texts (period)", format=","),
+               alt.Tooltip("share_before:Q", title="Before", format=".1%"),
+               alt.Tooltip("texts_before:Q", title="Negative texts with it (before)", format=","),
+               alt.Tooltip("p_adjusted:Q", title="p adjusted (BH)", format=".2g")]
+    base = alt.Chart(data)
+    before = base.mark_tick(color=MUTED, thickness=3, size=16).encode(y=y, x="share_before:Q", tooltip=tooltip)
+    now = base.mark_point(filled=True, size=90).encode(
+        y=y, x=alt.X("share:Q", title="Share of negative texts mentioning the term", axis=alt.Axis(format="%")),
+        color=alt.Color("reading:N", title=None, legend=alt.Legend(orient="bottom"),
+                        scale=alt.Scale(domain=["Rises beyond the noise", "Within the noise"],
+                                        range=[FLAG_COLOUR, OK_COLOUR])), tooltip=tooltip)
+    return alt.layer(before, now).properties(
+        title=f"Terms rising in negative texts: {period_label} (point) vs before (grey tick)", height=alt.Step(20))

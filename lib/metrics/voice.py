@@ -582,6 +582,7 @@ def area_flags(ws) -> list:
             notes = note_sentiment_by_period(ws.con, deals.table, DEFAULT_DEAL_GRAIN, deal_type, k)
             flags += text_flags(notes, alpha, min_n, DEFAULT_DEAL_GRAIN, f"{label.lower()} deal notes",
                                 f"{label} deal notes: ")
+            flags += note_complaint_flags(notes, alpha, min_n, DEFAULT_DEAL_GRAIN, label)
         if "source_campaign" in deals.mapping:
             flags += deals_metrics.campaign_flags(deals_metrics.campaign_deal_quality(ws.con, deals.table),
                                                   alpha, min_n)[1]
@@ -627,3 +628,98 @@ def latest_complete(frame: pd.DataFrame, column: str) -> tuple[float | None, flo
     last = done.iloc[-1]
     prev = clean(done.iloc[-2][column]) if len(done) > 1 else None
     return clean(last[column]), prev, str(last["label"])
+
+
+# ---- terms over time (issue #22) -------------------------------------------------------------------
+
+def rising_terms(con, table: str, grain: str = "quarter", period: pd.Timestamp | None = None,
+                 min_texts: int = 5, alpha: float = 0.05, top: int = 15) -> MetricResult:
+    """Which words rise in negative texts: the share of negative texts mentioning a term in one period
+    (the latest with negative texts unless `period` is given) against the share in all negative
+    texts before it.
+
+    Per term (lib.text.terms: words and two-word phrases): a = negative texts of the period that
+    mention it, n = negative texts of the period; b, n_before likewise for every earlier period;
+    share = a / n, share_before = b / n_before. Tested when a + b ≥ `min_texts` and both periods
+    have negative texts: lib.stats.two_proportion_test (pooled z, Fisher's exact when a cell expects
+    < 5), two-sided p; Benjamini–Hochberg over every tested term (p_adjusted); `rises` when z > 0
+    and p_adjusted < α. Returns the `top` terms with the largest z (rising first). No red flag is
+    raised from this: the family of terms is large and has not been calibrated.
+    """
+    from lib.stats import adjust_p_values
+
+    scores, terms_table = ensure_scores(con, table, "text")
+    src = _texts_src(con, table)
+    sql = f"""WITH neg AS (
+  SELECT t._row, {period_sql('t.date', grain)} AS period
+  FROM ({src}) t JOIN {quote_ident(scores)} s USING (_row)
+  WHERE s.label = 'negative' AND t.date IS NOT NULL),
+chosen AS (SELECT coalesce(CAST(? AS TIMESTAMP), max(period)) AS period FROM neg),
+sides AS (
+  SELECT neg._row, neg.period = chosen.period AS now FROM neg, chosen WHERE neg.period <= chosen.period),
+totals AS (SELECT count(*) FILTER (WHERE now) AS n, count(*) FILTER (WHERE NOT now) AS n_before FROM sides)
+SELECT tm.term, count(DISTINCT tm._row) FILTER (WHERE s.now) AS texts,
+  count(DISTINCT tm._row) FILTER (WHERE NOT s.now) AS texts_before, any_value(totals.n) AS n,
+  any_value(totals.n_before) AS n_before, any_value(chosen.period) AS period
+FROM {quote_ident(terms_table)} tm JOIN sides s USING (_row), totals, chosen
+GROUP BY tm.term"""
+    params = [None if period is None else pd.Timestamp(period).to_pydatetime()]
+    frame = con.execute(sql, params).df()
+    columns = ["term", "texts", "n", "share", "texts_before", "n_before", "share_before", "z", "p_value",
+               "p_adjusted", "rises"]
+    if frame.empty:
+        return MetricResult(pd.DataFrame(columns=columns), sql, params, _excluded_texts(con, table, scores))
+    frame = frame[(frame["texts"] + frame["texts_before"] >= min_texts) & (frame["n"] > 0) & (frame["n_before"] > 0)]
+    tests = [two_proportion_test(a, n, b, nb) for a, n, b, nb in
+             zip(frame["texts"], frame["n"], frame["texts_before"], frame["n_before"])]
+    frame = frame.assign(share=[t.rate for t in tests], share_before=[t.baseline for t in tests],
+                         z=[t.z for t in tests], p_value=[t.p_value for t in tests])
+    frame["p_adjusted"] = adjust_p_values(frame["p_value"], "fdr_bh") if len(frame) else []
+    frame["rises"] = (frame["z"] > 0) & (frame["p_adjusted"] < alpha)
+    frame = frame.sort_values(["z", "term"], ascending=[False, True]).head(top)
+    for col in ("texts", "texts_before", "n", "n_before"):
+        frame[col] = frame[col].astype("int64")
+    return MetricResult(frame[columns].reset_index(drop=True), sql, params, _excluded_texts(con, table, scores))
+
+
+def negative_periods(con, table: str, grain: str = "quarter") -> list[pd.Timestamp]:
+    """Periods (oldest first) that have at least one dated negative text — the choices for `rising_terms`."""
+    scores, _ = ensure_scores(con, table, "text")
+    rows = con.execute(f"""SELECT DISTINCT {period_sql('t.date', grain)} AS period
+FROM ({_texts_src(con, table)}) t JOIN {quote_ident(scores)} s USING (_row)
+WHERE s.label = 'negative' AND t.date IS NOT NULL ORDER BY period""").fetchall()
+    return [pd.Timestamp(r[0]) for r in rows]
+
+
+# ---- deal notes that mention marketing (issue #22) ---------------------------------------------------
+
+def deal_marketing_notes(con, table: str) -> MetricResult:
+    """Every deal whose notes complain about marketing — the posts' test, lib.text.complaint_about_marketing
+    (a marketing channel with a complaint cue or negative sentiment; spam by itself) — newest first:
+    created_date, deal_id, deal_class, outcome, amount, notes, compound (VADER), row."""
+    scores, _ = ensure_scores(con, table, "notes")
+    base, params = deals_metrics.normalised_deals_sql(con, table)
+    present = table_columns(con, table)
+    notes = quote_ident("notes") if "notes" in present else "CAST(NULL AS VARCHAR)"
+    raw = f"(SELECT _row, {notes} AS notes FROM {quote_ident(table)}) r"
+    sql = f"""WITH {base}
+SELECT d.created_date, d.deal_id, d.deal_class, d.outcome, d.amount, r.notes, round(s.compound, 3) AS compound,
+  d._row AS row
+FROM d JOIN {quote_ident(scores)} s USING (_row) JOIN {raw} USING (_row)
+WHERE s.complaint
+ORDER BY d.created_date DESC NULLS LAST, d._row"""
+    return MetricResult(con.execute(sql, params).df(), sql, params)
+
+
+def note_complaint_flags(result: MetricResult, alpha: float, min_n: float, grain: str, label: str) -> list[Flag]:
+    """Periods whose share of deal notes complaining about marketing rose above the trailing baseline —
+    the posts' complaint flag (`text_flag_frames`, BH over the periods tested) on `note_sentiment_by_period`."""
+    frame = text_flag_frames(result, alpha, min_n)["complaints"]
+    metric = "Complaints about marketing"
+    return [Flag("voice", f"{label} deal notes: {metric}", f"{label.lower()} deal notes in {period_label(row['period'], grain)}",
+                 float(row["complaint_share"]), float(row["base_complaint_share"]),
+                 f"two-proportion test vs trailing baseline, {int(row['complaints'])} of n={int(row['texts'])} "
+                 f"vs {int(row['base_complaints'])} of {int(row['base_texts'])}, p={row['p_value']:.3g}, "
+                 f"BH-adjusted p={row['p_bh']:.3g} over the periods tested",
+                 row["severity"], questions_for("voice", metric), pd.Timestamp(row["period"]))
+            for row in frame[frame["flagged"]].to_dict("records")]

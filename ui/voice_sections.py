@@ -1,0 +1,57 @@
+"""Sections of the Voice page for issue #22 — terms over time, deal notes that mention marketing —
+kept out of app_pages/voice.py (page budget). Each takes the page's memoised metrics module `vm`."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lib.charts import voice as charts
+from lib.periods import period_label
+from ui.cache import session_cached, show_chart
+from ui.common import download_csv, excluded_note, show_sql, show_table
+
+charts = session_cached(charts)
+
+
+def terms_over_time(vm, con, table: str, alpha: float) -> None:
+    st.subheader("Which words rise in negative texts?")
+    left, right = st.columns([1, 3])
+    grain = left.radio("Period", ["quarter", "month"], horizontal=True, key="voice_terms_grain")
+    periods = vm.negative_periods(con, table, grain)
+    if len(periods) < 2:
+        st.info("Rising terms need negative texts in at least two periods.")
+        return
+    # the latest complete period by default: a period that has just begun has too few texts to read
+    default = len(periods) - 2 if len(periods) > 2 else len(periods) - 1
+    period = right.selectbox("Compare this period with every period before it", periods, index=default,
+                             format_func=lambda p: period_label(p, grain), key=f"voice_terms_period_{grain}")
+    result = vm.rising_terms(con, table, grain, period, alpha=alpha)
+    frame = result.frame
+    label = period_label(period, grain)
+    if frame.empty:
+        st.info(f"No term is in at least 5 negative texts of {label} and before together.")
+        return
+    show_chart(charts.rising_terms_chart(frame, label), width="stretch")
+    rising = frame[frame["rises"]]
+    st.write((f"Rising beyond the noise in {label}: " + ", ".join(f"“{t}”" for t in rising["term"]) + ".")
+             if len(rising) else f"No term rises beyond the noise in {label}.")
+    st.caption(f"Share = negative texts of {label} that mention the term ÷ its {int(frame['n'].iloc[0]):,} negative "
+               f"texts, against the same share over the {int(frame['n_before'].iloc[0]):,} negative texts before it. "
+               "Two-proportion test per term (Fisher's exact when a cell expects < 5), Benjamini–Hochberg over "
+               "every term tested (in 5+ negative texts). Not a red flag: many terms are many chances, and this "
+               "reading has not been calibrated on files where nothing changes.")
+    show_table(frame, width="stretch", height=240)
+    excluded_note(result)
+    show_sql(result)
+
+
+def deal_marketing_notes(vm, con, table: str, notes, alpha: float, min_n: float, grain: str, label: str) -> list:
+    """The deals whose notes complain about marketing, listed; returns the periods' complaint flags
+    (`vm.note_complaint_flags` on the page's `note_sentiment_by_period` result) for the page's flag list."""
+    result = vm.deal_marketing_notes(con, table)
+    st.caption(f"{len(result.frame):,} deals' notes complain about marketing (emails, notifications, promos, "
+               "“too many”, spam) — the same test as the posts; every deal type, newest first.")
+    show_table(result.frame, width="stretch", height=220)
+    download_csv(result.frame, "deal_notes_about_marketing.csv", "voice_deal_marketing")
+    show_sql(result, "Show SQL (deal notes about marketing)")
+    return vm.note_complaint_flags(notes, alpha, min_n, grain, label)

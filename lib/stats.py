@@ -489,3 +489,88 @@ def student_t_upper(t_value: float, df: float) -> float:
     if math.isinf(df):
         return 1 - normal_cdf(t_value)
     return float(student_t.sf(t_value, df))
+
+
+# ------------------------------------------------------------------ array forms
+# The same numbers as the scalar functions above, one scipy call for a whole column instead of one
+# per row (the own-history and threshold tests run thousands per page). tests/test_stats_arrays.py
+# checks each against its scalar twin, element by element, exactly.
+
+def exact_intervals(successes, n, alpha=0.05) -> tuple[np.ndarray, np.ndarray]:
+    """`exact_interval` for arrays (alpha a number or an array): Clopper–Pearson with counts rounded,
+    low = Beta⁻¹(alpha/2; x, n − x + 1) (0 when x = 0), high = Beta⁻¹(1 − alpha/2; x + 1, n − x)
+    (1 when x = n) — statsmodels' 'beta' method; nan where n ≤ 0.
+    >>> [[round(float(v), 6) for v in side] for side in exact_intervals([4, 0], [610, 10])]
+    [[0.001789, 0.0], [0.016704, 0.308497]]
+    """
+    from scipy.stats import beta
+
+    raw_n = np.asarray(n, dtype=float)
+    x = np.round(np.asarray(successes, dtype=float))
+    total = np.round(raw_n)
+    half = np.broadcast_to(np.asarray(alpha, dtype=float) / 2.0, x.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        low = np.asarray(beta.ppf(half, x, total - x + 1), dtype=float)
+        high = np.asarray(beta.isf(half, x + 1, total - x), dtype=float)
+        share = x / total
+    low = np.where(share == 0, 0.0, low)
+    high = np.where(share == 1, 1.0, high)
+    bad = ~(raw_n > 0)
+    return np.where(bad, np.nan, low), np.where(bad, np.nan, high)
+
+
+def student_t_upper_array(t_values, df) -> np.ndarray:
+    """`student_t_upper` for arrays: P(T ≥ t) on Student's t with `df` (scipy.stats.t.sf), the normal
+    tail 1 − Φ(t) where df is infinite; nan where t is nan.
+    >>> [round(float(v), 6) for v in student_t_upper_array([2.86, 1.959963984540054], [22, math.inf])]
+    [0.004551, 0.025]
+    """
+    from scipy.stats import t as student_t
+
+    t = np.asarray(t_values, dtype=float)
+    d = np.broadcast_to(np.asarray(df, dtype=float), t.shape)
+    out = np.full(t.shape, np.nan)
+    normal = np.isinf(d) & ~np.isnan(t)
+    # math.erf per element, as normal_cdf: the same last digit as the scalar function
+    out[normal] = [1 - normal_cdf(v) for v in t[normal].tolist()]
+    finite = ~np.isinf(d) & ~np.isnan(t)
+    if finite.any():
+        out[finite] = student_t.sf(t[finite], d[finite])
+    return out
+
+
+def z_of_upper_p_array(p_values, clamp: float = 10.0) -> np.ndarray:
+    """Φ⁻¹(1 − p) per element (the normal z whose upper tail is p), clamped to ±`clamp`; p is first
+    held inside [1e-300, 1 − 1e-12]; nan stays nan. The array form of email's `_z_of_upper_p`.
+    >>> [round(float(v), 4) for v in z_of_upper_p_array([0.025, 0.975, 0.5])]
+    [1.96, -1.96, 0.0]
+    """
+    from scipy.special import ndtri
+
+    p = np.minimum(np.maximum(np.asarray(p_values, dtype=float), 1e-300), 1 - 1e-12)
+    with np.errstate(invalid="ignore"):
+        # z_for_alpha(2p) = −Φ⁻¹(p) below ½ (2p/2 is exact), −z_for_alpha(2(1 − p)) = Φ⁻¹(1 − p) above
+        z = np.where(p < 0.5, -ndtri(p), ndtri((2 * (1 - p)) / 2))
+    z = np.where(p == 0.5, 0.0, z)
+    return np.where(np.isnan(p), np.nan, np.clip(z, -clamp, clamp))
+
+
+def fisher_one_sided_array(a, b, c, d, alternative: str) -> np.ndarray:
+    """`fisher_exact_test` with alternative 'greater' or 'less', per element of four arrays of cells
+    (rounded): scipy's own one-sided formula, the hypergeometric tail of the first column
+    ('less': P(X ≤ a)) or the second ('greater': P(Y ≤ b)); 1 where a row or column is empty.
+    >>> [round(float(v), 6) for v in fisher_one_sided_array([1], [480], [0], [8299], 'greater')]
+    [0.054784]
+    """
+    from scipy.stats import hypergeom
+
+    a, b, c, d = (np.round(np.asarray(v, dtype=float)).astype(np.int64) for v in (a, b, c, d))
+    n1, n2 = a + b, c + d
+    if alternative == "less":
+        p = hypergeom.cdf(a, n1 + n2, n1, a + c)
+    elif alternative == "greater":
+        p = hypergeom.cdf(b, n1 + n2, n1, b + d)
+    else:
+        raise ValueError("alternative must be 'greater' or 'less'")
+    empty = (n1 == 0) | (n2 == 0) | (a + c == 0) | (b + d == 0)
+    return np.where(empty, 1.0, np.minimum(np.asarray(p, dtype=float), 1.0))

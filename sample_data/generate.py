@@ -12,8 +12,8 @@ Stories (dates inclusive):
   delivery < 95%, unsubscribes > 0.1%, complaints > 0.1%. The list "Webinar leads 2026" is
   added on 2026-02-16, just before. Open rate drifts down over two years, mostly because promos
   (lower opens) grow from ~18% to ~48% of sends. 3 welcome sends open < 15%; 2 promos CTOR < 8%.
-  Appended rows (issue #22, own stream): two pilot sends in June 2024, then silence until the program
-  starts in October (a gap in sending); two A/B tests on Fridays in 2025 — a subject test with a clear
+  Appended rows (issue #22, own stream): two pilot sends in September 2024, then four weeks of silence until the program
+  starts (a gap in sending); two A/B tests on Fridays in 2025 — a subject test with a clear
   winner (Combo 1) and a send-time test (9:00 vs 15:00, same subject).
 - Email events: campaign "Trial nurture 3 – Reports" (2026-03-10) has a security-scanner burst:
   every @northwind-logistics.com recipient "opens" and "clicks" 1–4 s after delivery.
@@ -397,10 +397,10 @@ def email_campaigns(rng, out):
 EMAIL_EXTRAS_SEED = SEED + 23  # its own stream: the rows written before keep every value
 # (send time, title, subject, list, topic, recipients, open rate, CTOR) — appended after the program's rows
 EMAIL_EXTRAS = [
-    # STORY: one-off pilot sends, then four months of silence before the program starts (gap in sending)
-    ("2024-06-04 10:15", "Pilot newsletter (Jun 04 2024)", "Say hello to our newsletter", "Newsletter",
+    # STORY: one-off pilot sends, then four weeks of silence before the program starts (gap in sending)
+    ("2024-09-17 10:15", "Pilot newsletter (Sep 17 2024)", "Say hello to our newsletter", "Newsletter",
      "newsletter", 4900, 0.36, 0.13),
-    ("2024-06-06 10:40", "Pilot – product tour (Jun 06 2024)", "A 2-minute tour of Acme Insights",
+    ("2024-09-19 10:40", "Pilot – product tour (Sep 19 2024)", "A 2-minute tour of Acme Insights",
      "All customers", "product update", 7600, 0.44, 0.14),
     # STORY: subject-line A/B test, Combo 1 clearly wins on opens
     ("2025-06-13 14:00", "Promo – Upgrade to Pro | Combo 1", "Upgrade to Pro: 20% off this week",

@@ -37,7 +37,7 @@ def test_email_page_sample_tiles_flags_and_events():
     assert {"Send volume", "Delivery rate", "Unsubscribe rate", "Spam complaint rate",
             "Open rate (own history)", "Click-to-open rate (own history)"} <= metrics
     # the blitz month itself is worse than its own history (the test, with its Benjamini–Hochberg p, on its row)
-    # (25 months: the June 2024 pilot sends give October 2024 a month of history)
+    # (25 months: the September 2024 pilot sends give October 2024 a month of history)
     assert flags[flags["Subject"] == "Mar 2026"]["Test"].str.contains("Benjamini–Hochberg over 25 months").any()
     # one row per send and rate: the promo below the CTOR threshold carries both kinds of evidence
     ctor = flags[flags["Metric"] == "Click-to-open rate (own history)"]
@@ -69,10 +69,10 @@ def test_email_page_sample_tiles_flags_and_events():
 def test_email_page_send_time_ab_tests_gaps_and_topic_thresholds():
     at = sample_page("app_pages/email.py")
     assert not at.exception, at.exception
-    # consistency: the June 2024 pilot sends, then silence until the program starts, is a flag with its question
+    # consistency: the September 2024 pilot sends, then silence until the program starts, is a flag with its question
     flags = flag_table(at)
     gap = flags[flags["Metric"] == "Gap in sending"]
-    assert gap["Subject"].tolist() == ["no sends 2024-06-06 → 2024-10-15"]
+    assert gap["Subject"].tolist() == ["no sends 2024-09-19 → 2024-10-15"]
     assert "be consistent" in str(gap["Questions to ask"].iloc[0]).lower()
     # send time: rates by weekday with the quasi-binomial test, and by hour
     assert any("quasi-binomial F =" in md.value for md in at.markdown)

@@ -11,6 +11,8 @@ from lib.metrics import funnel as fm
 from lib.metrics import lead_scoring as ls
 from lib.periods import GRAINS
 from lib.segments import default_segment
+from ui import funnel_sections as sections
+from ui.funnel_sections import formats, table
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, presenting,
                        show_sql, show_table, threshold_editor, workspace)
 from ui.cache import session_cached, show_chart
@@ -31,30 +33,6 @@ if leads is None:
     if ws.get("campaign_costs"):
         st.info("Costs are loaded. Now upload a leads export to see the funnel and cost per MQL.")
     st.stop()
-PCT = st.column_config.NumberColumn(format="percent")
-
-
-def formats(frame, pct=()):
-    """Percent, date and 2-decimal formats for a table's columns."""
-    config = {c: PCT for c in pct}
-    for c in frame.columns:
-        if c not in config and pd.api.types.is_datetime64_any_dtype(frame[c]):
-            config[c] = st.column_config.DateColumn(format="YYYY-MM-DD")
-        elif c not in config and pd.api.types.is_float_dtype(frame[c]):
-            config[c] = st.column_config.NumberColumn(format="%.2g" if c.startswith("p_") else "%.2f")
-    return config
-
-
-def table(result, name, key, pct=(), hide=(), shown=None):
-    """The figure's table (or `shown`), rows left out, its SQL and a CSV download."""
-    frame = result.frame.drop(columns=[c for c in hide if c in result.frame.columns])
-    view = frame if shown is None else shown
-    show_table(view, width="stretch", column_config=formats(view, pct), key=f"t_{key}")
-    excluded_note(result)
-    show_sql(result)
-    download_csv(frame, f"{name}.csv", f"funnel_{key}")
-
-
 try:
     closed = st.session_state.get("funnel_closed_deals")
     own_stages = fm.available_stages(con, fm.source_for(leads, None))  # what the leads file dates by itself
@@ -205,36 +183,7 @@ try:
                     "or profile fields (industry, company size, job title) to score, nor a score of its own. "
                     "Add a rule in the table above on any column of the file.")
     if leads.kind == "leads" and (rules or "lead_score" in leads.mapping):
-        threshold = float(th["funnel_mql_score_min"])
-        st.caption(f"MQL threshold: **{threshold:g} points** (change it under “Thresholds” above).")
-        options = ["Boundary rules above"] + (["The file's own score"] if "lead_score" in leads.mapping else [])
-        file_score = st.radio("Score to use", options, horizontal=True, key="funnel_score_from") != options[0]
-        scores = ls.lead_scores(con, leads.table, rules, threshold, file_score)
-        qual = scores.frame[scores.frame["qualifies"]]
-        st.metric("Leads at or above the MQL threshold", f"{len(qual):,}",
-                  help=f"Leads with score ≥ {threshold:g} / all {len(scores.frame):,} leads in the file.")
-        dist = ls.score_distribution(con, leads.table, rules, threshold, file_score)
-        show_chart(charts.score_histogram(dist.frame, threshold), width="stretch")
-        show_table(qual.head(500), width="stretch", key="t_qual",
-                     column_config=formats(qual, ("fit_share",)))
-        excluded_note(scores)
-        show_sql(scores)
-        download_csv(scores.frame, "lead_scores.csv", "funnel_scores")
-        who = st.selectbox("Explain one lead's score", list(scores.frame["lead_id"].head(200)), key="funnel_who")
-        show_table(ls.score_ledger(con, leads.table, rules, who).frame, key="t_ledger")
-        if len(stages) > 1:
-            target = st.selectbox("Conversion to", stages[1:], index=len(stages) - 2, key="funnel_target")
-            band = ls.conversion_by_score_band(con, fm.cohort_sql(src, stages, start, end, window), leads.table,
-                                               rules, stages.index(target), threshold, file_score)
-            show_chart(charts.band_conversion_chart(band.frame, target), width="stretch")
-            st.caption(ls.SCORE_BAND_CAVEAT)
-            table(band, "conversion_by_score_band", "bands", pct=("rate", "rate_low", "rate_high"))
-        if "created_date" in leads.mapping:
-            prof = ls.score_profile(con, leads.table, rules, grain, file_score, start, end)
-            show_chart(charts.score_profile_chart(prof.frame, grain), width="stretch")
-            st.caption("Exports hold today's score, so this is the current score of the leads created in each "
-                       "period, not their score at that period's end.")
-            table(prof, "score_profile", "profile", pct=("share",))
+        sections.scoring_results(fm, ls, charts, con, leads, src, rules, stages, start, end, window, grain, th)
 
     # ------------------------------------------------------------------ cost per MQL
     st.subheader("What does an MQL cost?")
@@ -249,12 +198,9 @@ try:
                                                                "cost": pd.Series(dtype="float")}),
                                  num_rows="dynamic", width="stretch")
         table_name = costs.table if costs else fm.store_typed_costs(ws, typed.dropna(how="all"))
-        res = fm.cost_per_mql(con, src, stages, table_name, mql, start, end, window)
-        if res.frame["cost_per_mql"].notna().any():
-            show_chart(charts.cost_chart(res.frame), width="stretch")
-        st.caption(f"Cost per MQL = program cost in the range / leads of that campaign reaching {mql} within the "
-                   f"window. {fm.cost_rule(fm.cost_grain(con, table_name), start, end)}")
-        table(res, "cost_per_mql", "cost")
+        sections.cost_results(fm, charts, con, src, stages, table_name, mql, start, end, window)
+    sections.programs(fm, charts, con, leads, closed if joined else None, src, stages,
+                      table_name if "campaign" in src.columns else None, mql, start, end, window)
 
     # ------------------------------------------------------------------ campaign quality
     st.subheader("Campaign quality")

@@ -900,6 +900,7 @@ def leads(rng, out):
     df = pd.DataFrame(rows)
     for col in [c for c in df.columns if "Date" in c]:
         df[col] = pd.to_datetime(df[col])
+    _lead_trials_and_revenue(df)
     df.to_excel(out / "leads.xlsx", index=False, sheet_name="Contacts", engine="openpyxl")
 
     # Costs per program and month (spend varies a little month to month)
@@ -911,6 +912,27 @@ def leads(rng, out):
     costs = pd.DataFrame(cost_rows)
     _write_csv(costs, out / "campaign_costs.csv")
     return df, costs
+
+
+def _lead_trials_and_revenue(df):
+    """Issue 22: 'Trial started' and 'Total Revenue' columns, from their own random stream so every
+    other value of the leads file stays as it was.
+
+    STORY: a free trial only ever starts once a lead is deep in the sales process and already far past
+    the MQL bar (behaviour points ≥ 60 under Boundary's default rules), so the default "Trial started"
+    rule (+25) never changes who qualifies — the funnel page lists it as a rule with no impact.
+    Customers carry their first-year revenue (HubSpot's contact property "Total revenue"); giveaway
+    customers buy the small plan."""
+    rng = np.random.default_rng(2022_12_05)
+    behaviour = (df["Email opens"].clip(upper=10) + 3 * df["Email clicks"].clip(upper=10)
+                 + df["Page views"].clip(upper=10) + 8 * df["Webinars attended"].clip(upper=3)
+                 + 20 * (df["Demo requested"] == "Yes"))
+    deep = df["Became an Opportunity Date"].notna() | df["Became a Customer Date"].notna()
+    draws = rng.random(len(df))
+    df["Trial started"] = np.where(deep & (behaviour >= 60) & (draws < 0.6), "Yes", "No")
+    size = np.where(df["Campaign"] == "Spring giveaway", 1200.0, 9000.0)
+    revenue = np.round(size * rng.lognormal(0.0, 0.45, len(df)), -1)
+    df["Total Revenue"] = np.where(df["Became a Customer Date"].notna(), revenue, np.nan)
 
 
 # ---- activity events (product analytics) -----------------------------------------------------

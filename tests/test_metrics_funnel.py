@@ -518,6 +518,10 @@ def test_program_comparison_by_hand(con):
     assert f.loc["Y", "valued_customers"] == 0 and math.isnan(f.loc["Y", "value_per_customer"])
     # programs add up to the funnel's leads (no lead here lacks a campaign)
     assert f["leads"].sum() == 9
+    # only the largest program by name: Y (5 leads); X is "Other (1 program)" with X's cost and counts
+    top = fm.program_comparison(con, src, STAGES, "MQL", "costs", window_days=90, top_n=1).frame
+    assert top["program"].tolist() == ["Y", "Other (1 program)"]
+    assert top.iloc[1][["leads", "mqls", "cost"]].tolist() == [4, 4, 1200.0]
     plain = fm.program_comparison(con, src, STAGES, "MQL", window_days=90).frame
     assert "customer_value" not in plain and plain["cost"].isna().all()
 
@@ -529,3 +533,20 @@ def test_program_comparison_needs_a_campaign(con):
     blank = make_wide(con, [r[:7] + ("",) + r[8:] for r in ROWS], name="blank")
     f = fm.program_comparison(con, blank, STAGES, "MQL", window_days=90).frame
     assert f["program"].tolist() == [fm.NO_PROGRAM] and f["leads"].tolist() == [9]
+
+
+def test_issue22_chart_builders_are_titled_and_labelled(con):
+    from lib.charts import funnel as charts
+    from lib.metrics import lead_scoring as ls
+    from tests.test_lead_scoring import impact_leads
+
+    rules, cte = impact_leads(con)
+    impact = ls.rule_impact(con, cte, "leads", rules, 1, threshold=20, min_group=1).frame
+    spec = str(charts.rule_impact_chart(impact, "Customer").to_dict())
+    assert "Difference in conversion to Customer (percentage points)" in spec and "MQL status" in spec
+    dist = ls.touch_distribution(ls.touches_to_close(con, cte, "leads", rules, 1).frame)
+    spec = str(charts.touches_chart(dist, "Customer").to_dict())
+    assert "Marketing touches per lead (count)" in spec and "Leads that reached Customer" in spec
+    programs = fm.program_comparison(con, make_wide(con), STAGES, "MQL", window_days=90).frame
+    spec = str(charts.program_chart(programs, "MQL").to_dict())
+    assert "MQL rate by program (95% Wilson interval)" in spec and "share of the program's leads" in spec

@@ -104,3 +104,60 @@ def test_a_hundred_companies_show_the_largest_plus_other_and_a_search():
     table = group_table()
     assert all(g.startswith("Company 9") for g in table["group"].iloc[:-1]) and table["Lead"].sum() == 1000
     assert not at.exception
+
+
+def _table_with(at, column):
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+@pytest.mark.skipif(not SAMPLE.exists(), reason="sample data not generated yet")
+def test_rule_impact_touches_and_programs_on_the_sample():
+    at = sample_page("app_pages/funnel.py")
+    assert not at.exception and not at.error
+    frame = pd.read_excel(SAMPLE)
+    # The sample's story: a trial only starts once a lead is far past the MQL bar, so the default
+    # "Trial started" rule (+25) never changes who qualifies — and the page says so.
+    assert any("never change who qualifies" in w.value and "Trial started" in w.value for w in at.warning)
+    impact = _table_with(at, "mql_changed").set_index("rule")
+    trials = int((frame["Trial started"] == "Yes").sum())
+    assert impact.loc["Trial started", "fired"] == trials and impact.loc["Trial started", "no_impact"]
+    assert impact.loc["Demo requested", "fired"] == int((frame["Demo requested"] == "Yes").sum())
+    assert not impact.loc["Demo requested", "no_impact"]
+    # Touches: the sum of the behaviour columns per lead that became a customer within the 90-day window
+    dates = frame[[c for c in frame.columns if c.startswith("Became a") and "Lead Date" not in c
+                   or c == "Create Date"]].apply(pd.to_datetime)
+    won = (pd.to_datetime(frame["Became a Customer Date"]) - dates.min(axis=1)).dt.total_seconds() <= 90 * 86400
+    touches = (frame[["Email opens", "Email clicks", "Page views", "Webinars attended"]].sum(axis=1)
+               + (frame["Demo requested"] == "Yes") + (frame["Trial started"] == "Yes"))
+    shown = tiles(at)
+    assert shown["Median touches to Customer"] == f"{touches[won].median():g}"
+    assert shown["Median of leads not reaching Customer"] == f"{touches[~won].median():g}"
+    # Programs: one row per campaign plus "(no program)", adding up to the funnel's leads; MQL rate per program
+    programs = _table_with(at, "program").set_index("program")
+    assert programs["leads"].sum() == frame["Record ID"].nunique()
+    give = frame["Campaign"] == "Spring giveaway"
+    assert programs.loc["Spring giveaway", "leads"] == int(give.sum())
+    assert programs.loc["(no program)", "leads"] == int(frame["Campaign"].isna().sum())
+    # customer value from the sample's Total Revenue column: the giveaway's customers are worth least
+    assert programs["value_per_customer"].idxmin() == "Spring giveaway"
+    assert programs.loc["Spring giveaway", "customer_value"] == pytest.approx(
+        frame.loc[give & won, "Total Revenue"].sum())
+
+
+def test_olist_programs_value_from_the_joined_closed_deals():
+    at = fresh_app()
+    at.switch_page("app_pages/funnel.py").run()
+    mql_path = real_file("olist_marketing_qualified_leads_dataset.csv")
+    won_path = real_file("olist_closed_deals_dataset.csv")
+    at.file_uploader(key="upload_funnel").set_value((mql_path.name, mql_path.read_bytes(), "text/csv")).run()
+    at.file_uploader(key="upload_funnel_closed").set_value((won_path.name, won_path.read_bytes(), "text/csv")).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="funnel_value_col").value == "olist_closed_deals_dataset.csv: declared_monthly_revenue"
+    programs = _table_with(at, "program")
+    assert programs["leads"].sum() == 8000  # every Olist MQL sits in one landing-page program or "(no program)"
+    mql = pd.read_csv(mql_path, parse_dates=["first_contact_date"])
+    won = pd.read_csv(won_path, parse_dates=["won_date"]).merge(mql, on="mql_id")
+    days = (won["won_date"] - won[["first_contact_date", "won_date"]].min(axis=1)).dt.total_seconds() / 86400
+    inside = won[days <= 90]
+    assert programs["customers"].sum() == len(inside)
+    assert programs["customer_value"].sum() == pytest.approx(inside["declared_monthly_revenue"].sum())

@@ -168,3 +168,55 @@ def quality_chart(frame: pd.DataFrame, by: str) -> alt.Chart:
             strokeDash=[4, 3], color="black").encode(x="rate:Q")
         chart = bars + rule
     return chart.properties(height=90 + 30 * len(data))
+
+
+def rule_impact_chart(frame: pd.DataFrame, target: str) -> alt.Chart:
+    """Per scoring rule: conversion with the rule minus without it, with its 95% interval; rules whose
+    difference is significant after Benjamini–Hochberg in the flag colour, rules never deciding an MQL hollow."""
+    data = frame.dropna(subset=["diff"]).assign(
+        status=lambda f: ["significant" if s else "within noise" for s in f["significant"]],
+        decides=lambda f: ["never changes an MQL" if n else "changes who qualifies" for n in f["no_impact"]])
+    base = alt.Chart(data, title=f"Conversion to {target}: leads the rule fired for minus the others (95% interval)"
+                     ).encode(y=alt.Y("rule:N", sort=list(data["rule"]), title=None, axis=alt.Axis(labelLimit=240)))
+    points = base.mark_point(size=90).encode(
+        x=alt.X("diff:Q", title=f"Difference in conversion to {target} (percentage points)", axis=alt.Axis(format="+.0%")),
+        color=alt.Color("status:N", title="After Benjamini–Hochberg",
+                        scale=alt.Scale(domain=["within noise", "significant"], range=[MUTED, FLAG_COLOUR])),
+        shape=alt.Shape("decides:N", title="MQL status", scale=alt.Scale(
+            domain=["changes who qualifies", "never changes an MQL"], range=["circle", "square"])),
+        fill=alt.condition("datum.no_impact", alt.value("transparent"), alt.Color("status:N", legend=None)),
+        tooltip=[alt.Tooltip("rule:N", title="Rule"), alt.Tooltip("fired:Q", title="Leads it fired for", format=","),
+                 alt.Tooltip("with_rate:Q", title="Conversion with", format=".1%"),
+                 alt.Tooltip("without_rate:Q", title="Conversion without", format=".1%"),
+                 alt.Tooltip("diff:Q", title="Difference", format="+.1%"),
+                 alt.Tooltip("p_bh:Q", title="p (Benjamini–Hochberg)", format=".2g"),
+                 alt.Tooltip("mql_changed:Q", title="Leads whose MQL status depends on it", format=",")])
+    errors = base.mark_rule(color="black").encode(x="diff_low:Q", x2="diff_high:Q")
+    zero = alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(strokeDash=[4, 3], color="black").encode(x="x:Q")
+    return (errors + points + zero).properties(height=90 + 32 * len(data))
+
+
+def program_chart(frame: pd.DataFrame, mql: str) -> alt.Chart:
+    """MQL rate per nurture program with its 95% Wilson interval (largest programs on top)."""
+    base = alt.Chart(frame, title=f"{mql} rate by program (95% Wilson interval)").encode(
+        y=alt.Y("program:N", sort=list(frame["program"]), title=None, axis=alt.Axis(labelLimit=260)))
+    bars = base.mark_bar(color=OK_COLOUR).encode(
+        x=alt.X("mql_rate:Q", title=f"Leads reaching {mql} (share of the program's leads)", axis=alt.Axis(format=".0%")),
+        tooltip=[alt.Tooltip("program:N", title="Program"), alt.Tooltip("leads:Q", title="Leads", format=","),
+                 alt.Tooltip("mqls:Q", title=f"{mql}s", format=","),
+                 alt.Tooltip("mql_rate:Q", title=f"{mql} rate", format=".1%"),
+                 alt.Tooltip("median_days_to_mql:Q", title=f"Median days to {mql}", format=".1f"),
+                 alt.Tooltip("cost_per_mql:Q", title=f"Cost per {mql}", format=",.2f")])
+    errors = base.mark_rule(color="black").encode(x="mql_low:Q", x2="mql_high:Q")
+    return (bars + errors).properties(height=90 + 30 * len(frame))
+
+
+def touches_chart(frame: pd.DataFrame, target: str) -> alt.Chart:
+    """Customers per bin of marketing touches (count of email opens, page views, webinars… per lead)."""
+    return alt.Chart(frame, title=f"Marketing touches per lead that reached {target}").mark_bar(color=OK_COLOUR).encode(
+        x=alt.X("label:N", sort=list(frame["label"]), title="Marketing touches per lead (count)",
+                axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("customers:Q", title=f"Leads that reached {target}", axis=alt.Axis(format=",.0f")),
+        tooltip=[alt.Tooltip("label:N", title="Touches"), alt.Tooltip("customers:Q", title="Leads", format=","),
+                 alt.Tooltip("share:Q", title="Share", format=".1%")],
+    ).properties(height=260)

@@ -858,12 +858,13 @@ def value_columns(con, datasets: list[Dataset]) -> list[tuple[str, str, str]]:
 
 def program_comparison(con, src: FunnelSource, stages: list[str], mql_stage: str, cost_table: str | None = None,
                        start=None, end=None, window_days: float | None = None,
-                       value: tuple[str, str] | None = None) -> MetricResult:
+                       value: tuple[str, str] | None = None, top_n: int = TOP_GROUPS) -> MetricResult:
     """Nurture programs side by side: MQL rate, time to MQL, cost per MQL and the customers' value.
 
     One row per program (the leads' campaign, matched after trimming and ignoring case; leads with no
-    campaign in one row "(no program)", so programs add up to the funnel's leads), over leads that
-    entered in [start, end):
+    campaign in one row "(no program)"; the `top_n` programs with most leads by name, the rest in one row
+    "Other (k programs)" — a mix, its cost the sum of theirs — so programs add up to the funnel's leads),
+    over leads that entered in [start, end):
     - leads; mqls = leads reaching `mql_stage` within the window; mql_rate = mqls / leads (ratio 0–1)
       with its 95% Wilson interval (mql_low, mql_high).
     - median_days_to_mql = median of (reach date of `mql_stage` − entered) in days over the mqls.
@@ -894,15 +895,23 @@ def program_comparison(con, src: FunnelSource, stages: list[str], mql_stage: str
         join, value_sql = "LEFT JOIN vals v USING (lead_id)", "v.value"
     else:
         join, value_sql = "", "NULL::DOUBLE"
-    sql += (f"\nSELECT COALESCE(lower(NULLIF(trim(c.campaign), '')), '') AS key,\n"
-            f"  COALESCE(arg_min(NULLIF(trim(c.campaign), ''), c.campaign), ?) AS program, COUNT(*) AS leads,\n"
+    sql += (",\nkeyed AS (SELECT c.*, COALESCE(lower(NULLIF(trim(c.campaign), '')), '') AS key, "
+            f"{value_sql} AS lead_value FROM cohort c {join} WHERE in0),\n"
+            "ranked AS (SELECT key, ROW_NUMBER() OVER (ORDER BY COUNT(*) DESC, key) AS rn FROM keyed WHERE key <> '' "
+            "GROUP BY key),\n"
+            "grouped AS (SELECT keyed.*, CASE WHEN rn > ? THEN '~other' ELSE key END AS gkey, rn > ? AS other\n"
+            "  FROM keyed LEFT JOIN ranked USING (key))\n"
+            "SELECT gkey AS key, CASE WHEN bool_or(other) THEN 'Other (' || COUNT(DISTINCT key) || ' program' || "
+            "CASE WHEN COUNT(DISTINCT key) = 1 THEN ')' ELSE 's)' END "
+            "ELSE COALESCE(arg_min(NULLIF(trim(campaign), ''), campaign), ?) END AS program,\n"
+            "  list(DISTINCT key) AS keys, COUNT(*) AS leads,\n"
             f"  COUNT(*) FILTER (WHERE in{k}) AS mqls,\n"
             f"  quantile_cont({days}, 0.5) FILTER (WHERE in{k}) AS median_days_to_mql,\n"
             f"  COUNT(*) FILTER (WHERE in{last}) AS customers,\n"
-            f"  SUM({value_sql}) FILTER (WHERE in{last}) AS customer_value,\n"
-            f"  COUNT({value_sql}) FILTER (WHERE in{last}) AS valued_customers\n"
-            f"FROM cohort c {join}\nWHERE in0 GROUP BY 1 ORDER BY leads DESC, program")
-    params.append(NO_PROGRAM)
+            f"  SUM(lead_value) FILTER (WHERE in{last}) AS customer_value,\n"
+            f"  COUNT(lead_value) FILTER (WHERE in{last}) AS valued_customers\n"
+            "FROM grouped GROUP BY gkey ORDER BY gkey = '~other', gkey = '', leads DESC, program")
+    params += [int(top_n), int(top_n), NO_PROGRAM]
     frame = con.execute(sql, params).df()
     bounds = [wilson_interval(int(x), int(n)) for x, n in zip(frame["mqls"], frame["leads"])]
     frame["mql_rate"] = [x / n if n else math.nan for x, n in zip(frame["mqls"], frame["leads"])]
@@ -913,7 +922,8 @@ def program_comparison(con, src: FunnelSource, stages: list[str], mql_stage: str
         costs = cost_per_mql(con, src, stages, cost_table, mql_stage, start, end, window_days)
         by_key = {str(c).strip().lower(): v for c, v in zip(costs.frame["campaign"], costs.frame["cost"])
                   if c is not None and pd.notna(c)}
-        frame["cost"] = [by_key.get(key, math.nan) if key else math.nan for key in frame["key"]]
+        frame["cost"] = [math.nan if key == "" else sum(by_key[k] for k in keys if k in by_key)
+                         if any(k in by_key for k in keys) else math.nan for key, keys in zip(frame["key"], frame["keys"])]
         excluded.update({r: n for r, n in costs.excluded.items() if r not in excluded})
     frame["cost_per_mql"] = [c / m if m else math.nan for c, m in zip(frame["cost"], frame["mqls"])]
     frame["value_per_customer"] = [v / n if n else math.nan

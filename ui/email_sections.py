@@ -49,8 +49,8 @@ def send_time_section(em, charts, con, data, filters, alpha: float) -> None:
                     f"({test.df_groups}, {test.df_resid}) df, p = {test.p_value:.2g} (significance level {alpha:g}). "
                     f"A chi-square on recipients alone gives {test.chi2:.1f} on {test.df_groups} df, but sends of "
                     f"one {by} differ {test.dispersion:.1f}× more than chance, so the test divides by that.")
-    show_table(rates.rename(columns={"x": "numerator", "n": "denominator (n)", "low": "95% low", "high": "95% high"}),
-               column_config=_pct(rates, ["rate", "95% low", "95% high"]))
+    shown = rates.rename(columns={"x": "Numerator", "n": "Denominator (n)", "low": "95% low", "high": "95% high"})
+    show_table(shown, column_config=_pct(shown, ["rate", "95% low", "95% high"]))
     st.caption(f"{label} = {em.RATE_BY_KEY[key].definition}, pooled over the sends of each {by}; intervals are "
                "cluster-robust by send (a group of one send: its exact binomial interval). Weekday and hour are "
                "the send time as the file writes it (its time zone). A/B halves count as one send.")
@@ -76,10 +76,11 @@ def ab_section(em, con, data, filters, alpha: float) -> None:
                      interval_pp=[f"{lo * 100:+.2f} to {hi * 100:+.2f}" for lo, hi in
                                   zip(ab["difference_low"], ab["difference_high"])])
     cols = {"sent": "Sent", "test": "A/B test", "differs": "Variants differ in", "winner": "Winner",
-            "winner_subject": "Winner's subject", "winner_rate": "Winner's rate", "winner_n": "Winner n",
-            "runner_up": "Runner-up", "runner_up_subject": "Runner-up's subject", "runner_up_rate": "Runner-up's rate",
-            "runner_up_n": "Runner-up n", "difference_pp": "Difference (pp)", "interval_pp": "95% interval (pp)",
-            "method": "Test", "p_value": "p", "p_adjusted": "p (BH)", "significant": "Winner beyond chance"}
+            "winner_rate": "Winner's rate", "runner_up_rate": "Runner-up's rate", "difference_pp": "Difference (pp)",
+            "interval_pp": "95% interval (pp)", "p_value": "p", "p_adjusted": "p (BH)",
+            "significant": "Winner beyond chance", "method": "Test", "winner_subject": "Winner's subject",
+            "runner_up": "Runner-up", "runner_up_subject": "Runner-up's subject", "winner_n": "Winner n",
+            "runner_up_n": "Runner-up n"}
     view = view[list(cols)].rename(columns=cols)
     show_table(view, column_config={**_pct(view, ["Winner's rate", "Runner-up's rate"]),
                                     "Difference (pp)": st.column_config.NumberColumn(format="%.2f")})
@@ -112,7 +113,9 @@ def consistency_section(em, charts, con, data, filters) -> None:
                    .rename(columns={"last_send": "Last send before", "resumed": "Sending resumed",
                                     "gap_days": "Days between", "usual_gap_days": "Usual interval (days)",
                                     "times_usual": "× usual", "sends_after": "Sends in the week after",
-                                    "usual_per_week": "Usual sends a week", "burst": "Burst after"}))
+                                    "usual_per_week": "Usual sends a week", "burst": "Burst after"}),
+                   column_config={"Usual sends a week": st.column_config.NumberColumn(format="%.1f"),
+                                  "× usual": st.column_config.NumberColumn(format="%.1f")})
     st.caption(f"Usual interval = the median of the days between consecutive send days. A break = more than "
                f"{multiple:g}× that and at least {min_days:g} days (both thresholds, under Red flags); a burst = at "
                f"least {th['email_volume_jump']:g}× the usual sends a week in the 7 days after (sends per send day × "

@@ -250,7 +250,8 @@ def test_touches_to_close_by_hand(con):
     assert (summary["other_n"], summary["other_median"]) == (4, 0.0)
     dist = ls.touch_distribution(per.reset_index())
     # bins: 0 → none; 1–4 → c 1, b 3, a 4 = 3; 5–9 → f = 1
-    assert dist["customers"].tolist() == [0, 3, 1, 0, 0, 0] and dist["share"].tolist() == [0, .75, .25, 0, 0, 0]
+    assert dist["customers"].tolist() == [0, 3, 1] + [0] * 8 and dist["share"].tolist() == [0, .75, .25] + [0] * 8
+    assert dist["label"].tolist()[-1] == "100+" and dist["customers"].sum() == summary["n"]
 
 
 def test_touches_need_a_behaviour_rule(con):

@@ -172,19 +172,18 @@ def quality_chart(frame: pd.DataFrame, by: str) -> alt.Chart:
 
 def rule_impact_chart(frame: pd.DataFrame, target: str) -> alt.Chart:
     """Per scoring rule: conversion with the rule minus without it, with its 95% interval; rules whose
-    difference is significant after Benjamini–Hochberg in the flag colour, rules never deciding an MQL hollow."""
+    difference is significant after Benjamini–Hochberg in the flag colour, rules never deciding an MQL as squares."""
     data = frame.dropna(subset=["diff"]).assign(
         status=lambda f: ["significant" if s else "within noise" for s in f["significant"]],
         decides=lambda f: ["never changes an MQL" if n else "changes who qualifies" for n in f["no_impact"]])
     base = alt.Chart(data, title=f"Conversion to {target}: leads the rule fired for minus the others (95% interval)"
                      ).encode(y=alt.Y("rule:N", sort=list(data["rule"]), title=None, axis=alt.Axis(labelLimit=240)))
-    points = base.mark_point(size=90).encode(
+    points = base.mark_point(size=100, filled=True, opacity=1).encode(
         x=alt.X("diff:Q", title=f"Difference in conversion to {target} (percentage points)", axis=alt.Axis(format="+.0%")),
         color=alt.Color("status:N", title="After Benjamini–Hochberg",
                         scale=alt.Scale(domain=["within noise", "significant"], range=[MUTED, FLAG_COLOUR])),
         shape=alt.Shape("decides:N", title="MQL status", scale=alt.Scale(
             domain=["changes who qualifies", "never changes an MQL"], range=["circle", "square"])),
-        fill=alt.condition("datum.no_impact", alt.value("transparent"), alt.Color("status:N", legend=None)),
         tooltip=[alt.Tooltip("rule:N", title="Rule"), alt.Tooltip("fired:Q", title="Leads it fired for", format=","),
                  alt.Tooltip("with_rate:Q", title="Conversion with", format=".1%"),
                  alt.Tooltip("without_rate:Q", title="Conversion without", format=".1%"),

@@ -459,7 +459,8 @@ def rule_impact(con, funnel_cte: tuple[str, list], table: str, rules: list[Rule]
     return MetricResult(frame[columns], sql, params, _unreadable(con, table, rules))
 
 
-TOUCH_BINS = ((0, "0"), (1, "1–4"), (5, "5–9"), (10, "10–19"), (20, "20–49"), (50, "50+"))
+TOUCH_BINS = ((0, "0"), (1, "1–4"), (5, "5–9"), (10, "10–19"), (20, "20–29"), (30, "30–39"), (40, "40–49"),
+              (50, "50–59"), (60, "60–79"), (80, "80–99"), (100, "100+"))  # lower edges, touches per lead
 TOUCHES_CAVEAT = (
     "Touches are the export's behaviour counts as of today, so a customer's count can include touches "
     "after they became a customer; the file does not date each touch.")

@@ -127,7 +127,11 @@ EMAIL_PLANTED = (
             _month("2026-09-01"), _month("2026-11-01")),
     Planted("email", "Open rate ×0.8 (≈ −4.4 pp) for one month (Mar 2026)", ("Open rate",),
             _month("2026-03-01"), _month("2026-04-01"), not_metrics=("Click-to-open",)),
+    # the gap flag's period is the day sending resumes
+    Planted("email", "No sends for six weeks (2026-06-01 → 2026-07-12), then the usual schedule (gap in sending)",
+            ("Gap in sending",), _month("2026-07-13"), _month("2026-07-20")),
 )
+EMAIL_PAUSE = (pd.Timestamp("2026-06-01"), pd.Timestamp("2026-07-13"))  # the twin sends nothing in [start, end)
 
 
 def _email_schedule(rng) -> list[tuple[pd.Timestamp, str, str]]:
@@ -181,6 +185,9 @@ def email_export(seed: int, twin: bool = False) -> Export:
             delivered = recipients - bounces
             opens = int(rng.binomial(delivered, p_open))
             clicks = int(rng.binomial(opens, p_ctor))
+            unsubscribes, complaints = int(rng.binomial(delivered, p_unsub)), int(rng.binomial(delivered, p_spam))
+            if twin and EMAIL_PAUSE[0] <= ts < EMAIL_PAUSE[1]:
+                continue  # drawn all the same, so every later send keeps the null file's numbers
             rows.append({
                 "Title": name, "Subject": subject, "List": lst,
                 "Send Date": f"{ts.month}/{ts.day}/{ts.year % 100:02d} {ts.hour}:{ts.minute:02d}",
@@ -189,8 +196,7 @@ def email_export(seed: int, twin: bool = False) -> Export:
                 "Soft Bounces": bounces - hard, "Hard Bounces": hard, "Total Bounces": bounces,
                 "Unique Opens": opens, "Open Rate": f"{100 * opens / delivered:.2f}%",
                 "Unique Clicks": clicks, "Click Rate": f"{100 * clicks / delivered:.2f}%",
-                "Unsubscribes": int(rng.binomial(delivered, p_unsub)),
-                "Abuse Complaints": int(rng.binomial(delivered, p_spam)),
+                "Unsubscribes": unsubscribes, "Abuse Complaints": complaints,
             })
     frame = pd.DataFrame(rows)
     truth = {"rows": len(frame), "ab_rows": int(frame["Title"].str.contains(r"\| Combo").sum())}

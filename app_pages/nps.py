@@ -238,18 +238,7 @@ else:
     show_sql(per, "Show SQL (per campaign)")
     download_csv(per_table, "nps_after_campaigns.csv", "nps_campaigns")
 
-st.header("Referral candidates")
-cut = int(th["nps_referral_min_score"])
-refs = m.referral_candidates(con, table, cut, {c: s.label for c, s in segments.items()})
-st.write(f"{len(refs.frame):,} respondent(s) whose latest score is {cut} or more "
-         "(change the score under Thresholds; 7 is a common starting point for tracking referrals).")
-ref_table = refs.frame.rename(columns=m.LABELS)
-show_table(ref_table, width="stretch")
-show_sql(refs)
-download_csv(ref_table, "nps_referral_candidates.csv", "nps_referrals")
-sections.follow_up(m, con, table, {c: s.label for c, s in segments.items()})
-sections.detractors_leave(m, ws, dataset, con, th)
-sections.referrals(m, ws, dataset, con, th)
+sections.people_and_outcomes(m, ws, dataset, con, th, {c: s.label for c, s in segments.items()})
 
 st.header("Red flags")
 flags_table(m.area_flags(ws), key="nps")

@@ -111,6 +111,7 @@ KINDS: dict[str, Kind] = {
             _c("respondent", TEXT, "Respondent (id or email)"),
             _c("response_date", DATE, "Response date"),
             _c("comment", TEXT, "Comment"),
+            _c("sent_date", DATE, "Survey sent / invited date"),
         )),
         Kind("subscriptions", "Subscriptions / customers with value", (
             _c("customer_id", TEXT, "Customer", True),

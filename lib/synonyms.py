@@ -51,6 +51,9 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
         # Question-text headers of the follow-up: "Why did you give that score?", "…reason for your score?"
         "comment": ["Comment", "Comments", "Feedback", "Reason", "Why", "why did you", "reason for your",
                     "tell us why", "tell us more", "anything else"],
+        # one row per invitation, answered or not (Qualtrics distributions, Delighted "people"): response rate
+        "sent_date": ["Sent At", "Sent Date", "Survey Sent", "Survey Sent At", "Invited At", "Invitation Date",
+                      "Invitation Sent", "Sent"],
     },
     "subscriptions": {
         # Stripe subscriptions export: Customer ID; Chargebee: subscriptions.customer_id (contains

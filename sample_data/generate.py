@@ -1181,7 +1181,6 @@ def nps_links(rng, people, subs, nps, out):
     extra = pd.DataFrame(rows)
     extra = extra[pd.to_datetime(extra["Created"].str[:19]) <= END]
     all_nps = pd.concat([nps, extra], ignore_index=True)
-    all_nps.to_excel(out / "nps_responses.xlsx", index=False, sheet_name="Responses", engine="openpyxl")
 
     # STORY: promoters refer new customers far more often than others
     answers = all_nps.assign(score=pd.to_numeric(all_nps["Score"], errors="coerce"),
@@ -1199,6 +1198,33 @@ def nps_links(rng, people, subs, nps, out):
         referred[cid] = latest["Email"].iloc[int(rng.choice(len(latest), p=w / w.sum()))]
     subs = subs.assign(**{"Referred By": subs["Customer ID"].map(referred)})
     _write_csv(subs, out / "subscriptions.csv")
+    _nps_invitations(np.random.default_rng(NPS_LINKS_SEED + 1), people, s, all_nps, out)
+
+
+def _nps_invitations(rng, people, s, answered, out):
+    """nps_responses.xlsx with a "Sent" column (each answer's invitation, 1–72 hours before it) and the
+    invitations nobody answered (a sent date, no score): the response rate per period. STORY: during
+    the spring blitz more invitations go unanswered (~43% answered vs ~52% otherwise)."""
+    def local(ts):
+        return pd.Timestamp(ts).tz_localize("UTC").tz_convert("America/Los_Angeles").strftime("%Y-%m-%d %H:%M:%S %z")
+
+    created = pd.to_datetime(answered["Created"], format="%Y-%m-%d %H:%M:%S %z", utc=True).dt.tz_localize(None)
+    lags = pd.to_timedelta(rng.integers(60, 72 * 60, len(answered)), unit="min")
+    answered = answered.assign(Sent=[local(t) for t in created - lags])
+    plans = s.sort_values("start").groupby("Customer Email")["Product"].last().str.replace("Acme Insights ", "", regex=False)
+    rows = []
+    for day in pd.date_range(SURVEY_START, END.normalize(), freq="D"):
+        busy = BLITZ_START <= day <= NPS_DIP_END
+        for _ in range(rng.poisson(5.5 if busy else 2.4)):
+            ts = _rand_time(rng, day, (6, 22))
+            if ts > END:
+                continue
+            c = people.df.iloc[int(rng.integers(len(people.df)))]
+            rows.append({"Email": c.email, "Name": c["name"], "Plan": plans.get(c.email, "Starter"),
+                         "Region": c.region, "Sent": local(ts)})
+    invitations = pd.concat([answered, pd.DataFrame(rows)], ignore_index=True)
+    invitations["Response ID"] = invitations["Response ID"].astype("Int64")  # whole numbers, blank when unanswered
+    invitations.to_excel(out / "nps_responses.xlsx", index=False, sheet_name="Responses", engine="openpyxl")
 
 
 # ---- main ------------------------------------------------------------------------------------

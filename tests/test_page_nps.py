@@ -54,7 +54,8 @@ def test_sample_shows_left_out_rows_dips_and_campaigns(sample_page):
     assert "tested months" in base and ("Fisher's exact test" in base or "no dip to compare" in base)
     headers = [h.value for h in at.header]
     assert headers == ["NPS by period", "Breakdown by segment", "Score distribution", "Comments", "Campaigns",
-                       "Referral candidates", "Follow-up lists", "Do detractors leave?", "Referrals", "Red flags"]
+                       "Referral candidates", "Follow-up lists", "Do detractors leave?", "Referrals",
+                       "Survey response rate", "Red flags"]
 
 
 def test_referral_threshold_is_editable(sample_page):
@@ -81,6 +82,7 @@ def test_real_export_without_dates():
     assert any("This needs response dates" in i.value for i in at.info)
     assert any("Referrals need a “Referred by” column" in i.value for i in at.info)
     assert {"Detractors (35)", "Promoters (74)"} <= {h.value for h in at.subheader}
+    assert any(c.value.startswith("This file cannot give a response rate") for c in at.caption)
     # Airline is "Prep Air" on every row: nothing to break down by
     assert any("no other text column to break the NPS down by" in i.value for i in at.info)
     assert any("No rows left out" in md.value for md in at.markdown)
@@ -168,3 +170,7 @@ def test_follow_up_detractors_leave_and_referrals_with_every_sample_file():
     assert int(shown["Referred customers"].replace(",", "")) > 50
     assert any(md.value.startswith("Promoters who referred someone") and "promoters refer more" in md.value
                for md in at.markdown)
+    # response rate: the sample carries a sent date and the invitations nobody answered
+    rate = m.response_rate_by_period(ws.con, nps.table, "month").frame
+    assert any(md.value == f"{rate['answered'].sum():,} of {rate['sent'].sum():,} invitations answered: "
+               f"{rate['answered'].sum() / rate['sent'].sum():.1%}." for md in at.markdown)

@@ -20,6 +20,28 @@ def _labels(dataset) -> dict[str, str]:
     return {**{c: f for c, f in dataset.mapping.items()}, **dataset.extra_columns}
 
 
+def people_and_outcomes(m, ws, dataset, con, th, segment_labels: dict[str, str]) -> None:
+    """The page's sections after Campaigns: referral candidates, follow-up lists, do detractors leave,
+    referrals, survey response rate."""
+    referral_candidates(m, con, dataset.table, th, segment_labels)
+    follow_up(m, con, dataset.table, segment_labels)
+    detractors_leave(m, ws, dataset, con, th)
+    referrals(m, ws, dataset, con, th)
+    response_rate(m, con, dataset.table)
+
+
+def referral_candidates(m, con, table: str, th, segment_labels: dict[str, str]) -> None:
+    st.header("Referral candidates")
+    cut = int(th["nps_referral_min_score"])
+    refs = m.referral_candidates(con, table, cut, segment_labels)
+    st.write(f"{len(refs.frame):,} respondent(s) whose latest score is {cut} or more "
+             "(change the score under Thresholds; 7 is a common starting point for tracking referrals).")
+    ref_table = refs.frame.rename(columns=m.LABELS)
+    show_table(ref_table, width="stretch")
+    show_sql(refs)
+    download_csv(ref_table, "nps_referral_candidates.csv", "nps_referrals")
+
+
 def follow_up(m, con, table: str, segment_labels: dict[str, str]) -> None:
     st.header("Follow-up lists")
     st.caption("Everyone whose latest answer is a detractor (0–6) — with or without a comment — beside everyone "
@@ -167,3 +189,25 @@ def referrals(m, ws, dataset, con, th) -> None:
                "95% Wilson intervals.")
     show_table(by.frame, width="stretch")
     show_sql(by)
+
+
+def response_rate(m, con, table: str) -> None:
+    st.header("Survey response rate")
+    reason = m.response_rate_reason(con, table)
+    if reason:
+        st.caption(reason)
+        return
+    grain = st.selectbox("Period", ["month", "quarter", "week"], key="nps_response_grain")
+    result = m.response_rate_by_period(con, table, grain)
+    frame = result.frame
+    sent, answered = int(frame["sent"].sum()), int(frame["answered"].sum())
+    st.write(f"{answered:,} of {sent:,} invitations answered: {answered / sent:.1%}." if sent else "No invitation has a sent date.")
+    show_chart(charts.response_rate_chart(frame, grain), width="stretch")
+    st.caption("Response rate = invitations answered ÷ invitations sent in the period of the sent date (a row per "
+               "invitation; answered = it has a score, even an unreadable one, or a response date), with a 95% Wilson "
+               "interval. A period that has not ended yet is grey: its late answers may still come in.")
+    table_frame = frame[["label", "sent", "answered", "response_rate", "low", "high", "incomplete"]]
+    show_table(table_frame, width="stretch")
+    excluded_note(result)
+    show_sql(result)
+    download_csv(table_frame, f"nps_response_rate_by_{grain}.csv", "nps_response_rate")

@@ -185,3 +185,22 @@ def referral_chart(periods: pd.DataFrame, grain: str) -> alt.Chart:
     referred = base.mark_bar(color=CATEGORY_COLOURS["Promoter"]).encode(x=x, y="referred_customers:Q", tooltip=tooltip)
     return alt.layer(everyone, referred).properties(
         title="New customers per period (grey) and those referred (green)", height=260)
+
+
+def response_rate_chart(periods: pd.DataFrame, grain: str) -> alt.LayerChart:
+    """Survey response rate per period of the sent date (line and points) with its 95% Wilson band;
+    the incomplete last period is a hollow grey point (rows of lib.metrics.nps.response_rate_by_period)."""
+    x = alt.X("period:T", title=grain.capitalize(), axis=alt.Axis(format="%b %Y"))
+    tooltip = [alt.Tooltip("label:N", title=grain.capitalize()), alt.Tooltip("response_rate:Q", title="Response rate", format=".1%"),
+               alt.Tooltip("answered:Q", title="Answered", format=","), alt.Tooltip("sent:Q", title="Sent", format=","),
+               alt.Tooltip("low:Q", title="95% low", format=".1%"), alt.Tooltip("high:Q", title="95% high", format=".1%")]
+    base = alt.Chart(periods)
+    band = base.mark_area(opacity=0.18, color=OK_COLOUR).encode(x=x, y="low:Q", y2="high:Q")
+    complete = base.transform_filter("!datum.incomplete")
+    line = complete.mark_line(color=OK_COLOUR).encode(
+        x=x, y=alt.Y("response_rate:Q", title="Answered ÷ sent", axis=alt.Axis(format="%")))
+    points = base.mark_point(filled=True, size=60).encode(
+        x=x, y="response_rate:Q", tooltip=tooltip,
+        color=alt.condition("datum.incomplete", alt.value(MUTED), alt.value(OK_COLOUR)))
+    return alt.layer(band, line, points).properties(
+        title="Survey response rate by sent date, with its 95% interval (grey: period not over)", height=260)

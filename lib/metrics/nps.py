@@ -51,6 +51,7 @@ EXCLUDED_TEXT = "score not a whole number (text or decimal)"
 EXCLUDED_MISSING = "score blank or not a whole number"
 EXCLUDED_RANGE = "score outside 0–10"
 EXCLUDED_NO_DATE = "response date blank"
+EXCLUDED_UNANSWERED = "invitations not answered (a sent date, no score)"
 
 # Column headers for tables shown or downloaded (internal name → what a reader sees).
 LABELS = {
@@ -305,6 +306,16 @@ def _has(con, table: str, column: str) -> bool:
     return column in {name for name, _ in table_columns(con, table)}
 
 
+def _unanswered(con, table: str) -> str:
+    """SQL: TRUE for an invitation nobody answered — a row with a survey-sent date but no score (and
+    no response date when the file has one). FALSE when the file has no sent date: every row is then
+    a response, and a blank score is a blank score."""
+    if not _has(con, table, "sent_date"):
+        return "FALSE"
+    dated = " AND response_date IS NULL" if _has(con, table, "response_date") else ""
+    return f"(score IS NULL AND sent_date IS NOT NULL{dated})"
+
+
 def _require(con, table: str, column: str, what: str) -> None:
     if not _has(con, table, column):
         raise BoundaryError(f"The NPS responses have no {what} column. Pick it under “Columns” to see this.")
@@ -319,16 +330,17 @@ def nps_summary(con, table: str, unreadable: int = 0) -> MetricResult:
     Numerator: promoters − detractors; denominator: valid responses n (scores 0–10).
     `unreadable` is the upload's count of score cells that were not whole numbers
     (`dataset.bad_values['score'].count`); they are NULL in the table, so the table's NULL count
-    minus `unreadable` is the number of blank cells. Excluded: blank, not a whole number,
-    outside 0–10.
+    minus `unreadable` (and minus invitations nobody answered, when the file has a sent date) is the
+    number of blank cells. Excluded: not answered, blank, not a whole number, outside 0–10.
     """
     t = quote_ident(table)
     sql = _with_stats(f"SELECT {_counts()}\n    FROM {t}", "n")
     frame = _add_band(con.execute(sql, [Z95]).df())
     row = frame.iloc[0]
     unreadable = min(int(unreadable), int(row["missing"]))
-    excluded = {EXCLUDED_BLANK: int(row["missing"]) - unreadable, EXCLUDED_TEXT: unreadable,
-                EXCLUDED_RANGE: int(row["out_of_range"])}
+    unanswered = con.execute(f"SELECT count(*) FILTER (WHERE {_unanswered(con, table)}) FROM {t}").fetchall()[0][0]
+    excluded = {EXCLUDED_UNANSWERED: int(unanswered), EXCLUDED_BLANK: int(row["missing"]) - unreadable - unanswered,
+                EXCLUDED_TEXT: unreadable, EXCLUDED_RANGE: int(row["out_of_range"])}
     return MetricResult(frame, sql, [Z95], {k: v for k, v in excluded.items() if v})
 
 
@@ -351,17 +363,21 @@ def nps_by_period(con, table: str, grain: str = "month", baseline_periods: int =
     GROUP BY ALL""", "period")
     params = [Z95]
     frame = con.execute(sql, params).df()
-    no_date = con.execute(f"SELECT count(*) FROM {t} WHERE response_date IS NULL").fetchall()[0][0]
+    no_date, unanswered = con.execute(
+        f"SELECT count(*) FILTER (WHERE NOT {_unanswered(con, table)}), count(*) FILTER (WHERE {_unanswered(con, table)}) "
+        f"FROM {t} WHERE response_date IS NULL").fetchall()[0]
     if frame.empty:
         frame = frame.assign(low=[], high=[], label=[], incomplete=[], **{c: [] for c in DIP_COLUMNS})
-        return MetricResult(frame, sql, params, {EXCLUDED_NO_DATE: int(no_date)} if no_date else {})
+        excluded = {EXCLUDED_NO_DATE: int(no_date), EXCLUDED_UNANSWERED: int(unanswered)}
+        return MetricResult(frame, sql, params, {k: v for k, v in excluded.items() if v})
     frame = _add_band(frame)
     frame["period"] = pd.to_datetime(frame["period"])
     frame = pd.concat([frame, dip_tests(frame, baseline_periods, alpha, min_responses)], axis=1)
     data_end = con.execute(f"SELECT max(response_date) FROM {t}").fetchall()[0][0]
     frame["label"] = [period_label(p, grain) for p in frame["period"]]
     frame["incomplete"] = [is_incomplete(p, grain, data_end) for p in frame["period"]]
-    excluded = {EXCLUDED_NO_DATE: int(no_date), EXCLUDED_MISSING: int(frame["missing"].sum()),
+    excluded = {EXCLUDED_UNANSWERED: int(unanswered), EXCLUDED_NO_DATE: int(no_date),
+                EXCLUDED_MISSING: int(frame["missing"].sum()),
                 EXCLUDED_RANGE: int(frame["out_of_range"].sum())}
     return MetricResult(frame, sql, params, {k: v for k, v in excluded.items() if v})
 
@@ -536,6 +552,7 @@ def nps_by_segment(con, table: str, column: str, min_group: int = 30, alpha: flo
     t = quote_ident(table)
     sql = _with_stats(f"""SELECT {segments.group_sql(quote_ident(column))} AS segment, {_counts()}
     FROM {t}
+    WHERE NOT {_unanswered(con, table)}
     GROUP BY ALL""", "n DESC, segment")
     params = [Z95]
     frame = _add_band(con.execute(sql, params).df())
@@ -614,7 +631,8 @@ ORDER BY s.score"""
     frame["score"] = frame["score"].astype("int64")
     frame["responses"] = frame["responses"].astype("int64")
     missing, out = con.execute(
-        f"SELECT count(*) FILTER (WHERE score IS NULL), count(*) FILTER (WHERE score < 0 OR score > 10) "
+        f"SELECT count(*) FILTER (WHERE score IS NULL AND NOT {_unanswered(con, table)}), "
+        "count(*) FILTER (WHERE score < 0 OR score > 10) "
         f"FROM {t}").fetchall()[0]
     excluded = {EXCLUDED_MISSING: int(missing), EXCLUDED_RANGE: int(out)}
     return MetricResult(frame, sql, [], {k: v for k, v in excluded.items() if v})
@@ -970,7 +988,7 @@ ORDER BY score, {'response_date DESC NULLS LAST, ' if dated else ''}respondent""
     excluded = {}
     if has_who:
         earlier = con.execute(f"SELECT count(*) - count(DISTINCT respondent) FROM {t} "
-                              "WHERE score BETWEEN 0 AND 10 AND respondent IS NOT NULL").fetchone()[0]
+                              "WHERE score BETWEEN 0 AND 10 AND respondent IS NOT NULL").fetchall()[0][0]
         if earlier:
             excluded["earlier answers of respondents who answered again (latest kept)"] = int(earlier)
     return MetricResult(frame, sql, params, excluded)
@@ -1002,7 +1020,7 @@ def key_columns(con, table: str, preferred: tuple[str, ...] = ()) -> list[str]:
         if not (sql_type == "VARCHAR" or sql_type in ("BIGINT", "INTEGER")):
             continue
         distinct, filled = con.execute(f"SELECT count(DISTINCT {_key(quote_ident(column))}), "
-                                       f"count({_key(quote_ident(column))}) FROM {t}").fetchone()
+                                       f"count({_key(quote_ident(column))}) FROM {t}").fetchall()[0]
         named = "email" in column or column.endswith("_id") or column == "id"
         if filled and (named or distinct >= 0.5 * filled):
             found.append(column)
@@ -1013,16 +1031,18 @@ def join_keys(con, nps_table: str, other_table: str, nps_columns: list[str], oth
               ) -> pd.DataFrame:
     """Every pair (NPS column, other file's column) with the number of distinct respondents' keys
     found in both (`matched`, keys compared trimmed and in lower case) and the NPS column's distinct
-    keys (`keys`); most matches first. The page offers the pairs and picks the first: the key that
+    keys (`keys`), over responses with a valid score (invitations nobody answered are not
+    respondents); most matches first. The page offers the pairs and picks the first: the key that
     joins the most respondents, as a person would after trying each."""
     rows = []
     n, o = quote_ident(nps_table), quote_ident(other_table)
+    valid = "WHERE score BETWEEN 0 AND 10" if _has(con, nps_table, "score") else ""
     for a in nps_columns:
-        keys = con.execute(f"SELECT count(DISTINCT {_key(quote_ident(a))}) FROM {n}").fetchone()[0]
+        keys = con.execute(f"SELECT count(DISTINCT {_key(quote_ident(a))}) FROM {n} {valid}").fetchall()[0][0]
         for b in other_columns:
             matched = con.execute(
-                f"SELECT count(*) FROM (SELECT DISTINCT {_key(quote_ident(a))} AS k FROM {n}) x "
-                f"WHERE k IS NOT NULL AND k IN (SELECT {_key(quote_ident(b))} FROM {o})").fetchone()[0]
+                f"SELECT count(*) FROM (SELECT DISTINCT {_key(quote_ident(a))} AS k FROM {n} {valid}) x "
+                f"WHERE k IS NOT NULL AND k IN (SELECT {_key(quote_ident(b))} FROM {o})").fetchall()[0][0]
             rows.append({"nps_column": a, "other_column": b, "matched": int(matched), "keys": int(keys)})
     frame = pd.DataFrame(rows, columns=["nps_column", "other_column", "matched", "keys"])
     return frame.sort_values("matched", ascending=False, kind="stable").reset_index(drop=True)
@@ -1093,7 +1113,7 @@ FROM per GROUP BY category"""
 SELECT count(DISTINCT key) FILTER (WHERE key NOT IN (
          SELECT key FROM answers WHERE key IS NOT NULL AND day + CAST(? AS INTEGER) <= CAST(? AS DATE))),
        count(*) FILTER (WHERE key IS NULL)
-FROM answers""", [d, pd.Timestamp(as_of).date()]).fetchone()
+FROM answers""", [d, pd.Timestamp(as_of).date()]).fetchall()[0]
     unmatched = int(frame["respondents"].sum() - frame["matched"].sum())
     not_paying = int(frame["matched"].sum() - frame["paying"].sum())
     excluded = {f"respondents whose answers are all less than {d} days before the data ends ({pd.Timestamp(as_of):%d %b %Y})": int(recent or 0),
@@ -1307,7 +1327,7 @@ def outcome_moves(con, dataset: Dataset) -> tuple[str, list, pd.Timestamp]:
     1 AS n_after, 'new' AS movement
   FROM {t} WHERE signup_date IS NOT NULL{churn})"""
     last = "greatest(max(signup_date), max(churn_date))" if has_churn else "max(signup_date)"
-    as_of = con.execute(f"SELECT {last} FROM {t}").fetchone()[0]
+    as_of = con.execute(f"SELECT {last} FROM {t}").fetchall()[0][0]
     if as_of is None:
         raise BoundaryError(f"{dataset.file_name}: no readable signup dates.")
     return ctes, [], pd.Timestamp(as_of).normalize()
@@ -1347,3 +1367,46 @@ def referral_moves(con, dataset: Dataset) -> tuple[str | None, list, str | None]
     basis = ncvg.make_basis(con, dataset)
     ctes, params = ncvg._ctes(basis)
     return ctes, params, basis.currency
+
+
+# ----------------------------------------------------------------- survey response rate (issue #22)
+
+def response_rate_reason(con, table: str) -> str | None:
+    """None when the file can give a response rate; else, in plain words, why it cannot."""
+    if not _has(con, table, "sent_date"):
+        return ("This file cannot give a response rate: it has no survey-sent (invited) date. A response rate needs "
+                "a row for every invitation — answered or not — with the date it was sent; map that column as "
+                "“Survey sent / invited date” under “Columns”.")
+    if not con.execute(f"SELECT count(*) FROM {quote_ident(table)} WHERE {_unanswered(con, table)}").fetchall()[0][0]:
+        return ("Every row with a sent date was answered, so the file seems to hold answers only: the response rate "
+                "would read 100%. It needs the unanswered invitations too (rows with a sent date and no score).")
+    return None
+
+
+def response_rate_by_period(con, table: str, grain: str = "month") -> MetricResult:
+    """Survey response rate per period of the sent date: answered / sent (ratio 0–1) with a 95%
+    Wilson interval (low, high).
+
+    sent = rows with a sent date in the period (one row per invitation); answered = those with a score
+    cell filled (even one that is not a valid 0–10 score: the person answered) or a response date.
+    Rows without a sent date are left out and counted: they cannot be placed in a period.
+    """
+    _require(con, table, "sent_date", "survey-sent date")
+    t = quote_ident(table)
+    answered = f"NOT {_unanswered(con, table)}"
+    sql = f"""SELECT {period_sql('sent_date', grain)} AS period, count(*) AS sent,
+    count(*) FILTER (WHERE {answered}) AS answered
+FROM {t}
+WHERE sent_date IS NOT NULL
+GROUP BY ALL ORDER BY period"""
+    frame = con.execute(sql).df()
+    frame["period"] = pd.to_datetime(frame["period"])
+    frame["sent"], frame["answered"] = frame["sent"].astype("int64"), frame["answered"].astype("int64")
+    frame["response_rate"] = [a / n if n else math.nan for a, n in zip(frame["answered"], frame["sent"])]
+    bounds = [wilson_interval(a, n) for a, n in zip(frame["answered"], frame["sent"])]
+    frame["low"], frame["high"] = [b[0] for b in bounds], [b[1] for b in bounds]
+    frame["label"] = [period_label(p, grain) for p in frame["period"]]
+    end = con.execute(f"SELECT max(sent_date) FROM {t}").fetchall()[0][0]
+    frame["incomplete"] = [bool(end is not None and is_incomplete(p, grain, end)) for p in frame["period"]]
+    no_sent = con.execute(f"SELECT count(*) FROM {t} WHERE sent_date IS NULL").fetchall()[0][0]
+    return MetricResult(frame, sql, [], {"rows without a sent date": int(no_sent)} if no_sent else {})

@@ -351,17 +351,30 @@ def cluster_intervals(send_rows: pd.DataFrame, by: str, key: str, z: float = sta
     """Pooled `key` rate per `by` group with its cluster-robust 95 % interval (one cluster per send,
     `lib.stats.cluster_rate_interval`; a group of one send gets its exact binomial interval, the
     only one there is). `z` sets the level (1.96 → 95 %). Columns: by, rate, low, high, clusters."""
-    rows = []
-    for value, part in send_rows.groupby(by, sort=False):
-        part = part[part[f"{key}_n"].notna() & (part[f"{key}_n"] > 0)]
-        x, n = part[f"{key}_x"].astype(float), part[f"{key}_n"].astype(float)
-        if len(part) == 0:
+    # Groups in order of first appearance (groupby(sort=False)), each from plain arrays: a pandas
+    # filter per group cost more than the interval; one-send groups' exact intervals in one call.
+    codes, values = pd.factorize(send_rows[by], sort=False)
+    xs, ns = send_rows[f"{key}_x"].to_numpy(dtype=float, na_value=np.nan), \
+        send_rows[f"{key}_n"].to_numpy(dtype=float, na_value=np.nan)
+    usable = (codes >= 0) & ~np.isnan(ns) & (ns > 0)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(values) + 1))
+    rows, single = [], []
+    for i, value in enumerate(values):
+        members = order[bounds[i]:bounds[i + 1]]
+        members = members[usable[members]]
+        if len(members) == 0:
             rows.append({by: value, "rate": math.nan, "low": math.nan, "high": math.nan, "clusters": 0})
             continue
-        rate, low, high = stats.cluster_rate_interval(x, n, z)
-        if len(part) == 1:
-            low, high = stats.exact_interval(float(x.iloc[0]), float(n.iloc[0]), 2 * (1 - stats.normal_cdf(z)))
-        rows.append({by: value, "rate": rate, "low": low, "high": high, "clusters": len(part)})
+        rate, low, high = stats.cluster_rate_interval(xs[members], ns[members], z)
+        if len(members) == 1:
+            single.append((len(rows), members[0]))
+        rows.append({by: value, "rate": rate, "low": low, "high": high, "clusters": len(members)})
+    if single:
+        at = [m for _, m in single]
+        lows, highs = stats.exact_intervals(xs[at], ns[at], 2 * (1 - stats.normal_cdf(z)))
+        for (row, _), low, high in zip(single, lows.tolist(), highs.tolist()):
+            rows[row]["low"], rows[row]["high"] = low, high
     return pd.DataFrame(rows, columns=[by, "rate", "low", "high", "clusters"])
 
 
@@ -628,6 +641,17 @@ def _exact_z(x: float, n: float, base_x: float, base_n: float, direction: str) -
     return z_bad if direction == "above" else -z_bad
 
 
+def _exact_z_array(rows: pd.DataFrame) -> np.ndarray:
+    """`_exact_z` for every row of `rows` (columns x, n, base_x, base_n, direction) in two scipy calls."""
+    x, n, bx, bn = (rows[c].to_numpy(dtype=float) for c in ("x", "n", "base_x", "base_n"))
+    above = (rows["direction"] == "above").to_numpy()
+    p = np.where(above, stats.fisher_one_sided_array(x, n - x, bx, bn - bx, "greater"),
+                 stats.fisher_one_sided_array(x, n - x, bx, bn - bx, "less"))
+    z_bad = stats.z_of_upper_p_array(p)
+    z = np.where(above, z_bad, -z_bad)
+    return np.where((n <= 0) | (bn <= 0) | (x * bn == bx * n), 0.0, z)  # the same rate: no evidence
+
+
 def log_odds_ratio(x: float, n: float, base_x: float, base_n: float) -> tuple[float, float]:
     """log odds ratio of x/n against base_x/base_n and its Woolf variance Σ 1/cell; 0.5 is added to
     every cell when one is 0 (Haldane–Anscombe). Rates vary from send to send multiplicatively (a
@@ -728,6 +752,8 @@ def between_variance(diffs, variances, factors=None, targets=None, median: bool 
     lo, hi = 0.0, float(np.max(d * d / c)) / target + 1e-300
     for _ in range(200):
         mid = (lo + hi) / 2
+        if mid in (lo, hi):  # neighbouring doubles: every further step returns this same mid
+            break
         if mean_term(mid) > target:
             lo = mid
         else:
@@ -848,7 +874,7 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
                 null_v = (1 / n + 1 / bn) / (pooled * (1 - pooled)) if 0 < pooled < 1 else math.inf
                 row.update(base_x=bx, base_n=bn, baseline=float(baseline), exact=expected < 5, d=d_l, v=v_l,
                            null_v=null_v, pearson_v=pooled * (1 - pooled) * (1 / n + 1 / bn),
-                           z=_exact_z(float(x), n, bx, bn, r.direction) if expected < 5 else d_l / math.sqrt(v_l))
+                           z=None if expected < 5 else d_l / math.sqrt(v_l))  # exact z: below, in one call
             rows.append(row)
     columns = ["subject", "period", "metric", "key", "direction", "x", "n", "rate", "base_x", "base_n",
                "base_units", "baseline", "base_periods", "exact", "z", "d", "v", "null_v", "pearson_v"]
@@ -856,6 +882,8 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
     for col in ("z", "d", "v", "null_v", "pearson_v", "baseline", "base_n", *(["h"] if by == "period" else [])):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
     frame["exact"] = frame["exact"].astype(bool)
+    if frame["exact"].any():  # `_exact_z` for every exact row at once (tests/test_stats_arrays.py)
+        frame.loc[frame["exact"], "z"] = _exact_z_array(frame[frame["exact"]])
     frame["c"] = 1 + 1 / frame["base_units"].clip(lower=1)
     # τ² of the log odds: from the subjects with enough events for the normal log-odds model (no
     # exact test); with under 10 of those (complaints are rare everywhere), from Pearson terms on
@@ -893,12 +921,11 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
                                                                           (1 + extra / frame["null_v"]).pow(0.5))
     frame["z_adj"] = frame["z"] / frame["sigma_z"]
     bad = frame["direction"].map({"above": 1.0, "below": -1.0})
-    frame["p_value"] = [stats.student_t_upper(z * b, d) if pd.notna(z) else math.nan
-                        for z, b, d in zip(frame["z_adj"], bad, frame["df"])]
+    frame["p_value"] = stats.student_t_upper_array(frame["z_adj"] * bad, frame["df"])
     diff = frame["rate"] - frame["baseline"]
     # the rate-scale SE the verdict implies (the band is drawn from it): |rate − baseline| over the
     # normal z of the same one-sided p (on Student's t the p is not Φ of z_adj); delta method at z = 0
-    z_eq = pd.Series([_z_of_upper_p(p) if pd.notna(p) else math.nan for p in frame["p_value"]], index=frame.index)
+    z_eq = pd.Series(stats.z_of_upper_p_array(frame["p_value"]), index=frame.index)
     delta_se = (frame["v"] + extra).pow(0.5) * frame["baseline"] * (1 - frame["baseline"])
     frame["se_test"] = (diff.abs() / z_eq.abs()).where((z_eq.abs() > 1e-9) & (diff.abs() > 0), delta_se)
     in_range = frame["period" if by == "period" else "send_date"].isin(set(when[keep])) if len(frame) else []
@@ -1203,12 +1230,18 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
         general = thresholds[rate.threshold_key]
         m = int((frame[f"{rate.key}_n"].fillna(0) > 0).sum())
         z_strict = stats.z_for_alpha(alpha / max(m, 1))
+        if intervals is None:  # every send's exact intervals in one call each, not one per row
+            sends_x = frame[f"{rate.key}_x"].to_numpy(dtype=float, na_value=np.nan)
+            sends_n = frame[f"{rate.key}_n"].to_numpy(dtype=float, na_value=np.nan)
+            exact95 = list(zip(*(side.tolist() for side in stats.exact_intervals(sends_x, sends_n))))
+            exact_strict = list(zip(*(side.tolist() for side in
+                                      stats.exact_intervals(sends_x, sends_n, alpha / max(m, 1)))))
         by_when = None
         if intervals is not None:
             by_when = {pd.Timestamp(k): v for k, v in
                        intervals[rate.key].set_index(when_col)[["low", "high", "low_strict", "high_strict",
                                                                 "clusters"]].iterrows()}
-        for rec in records:
+        for i, rec in enumerate(records):
             value, x, n = rec[rate.key], rec[f"{rate.key}_x"], rec[f"{rate.key}_n"]
             if value is None or pd.isna(value) or pd.isna(n) or n <= 0:
                 continue
@@ -1218,8 +1251,8 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
                 continue
             when = pd.Timestamp(rec[when_col])
             if by_when is None:
-                lo, hi = stats.exact_interval(float(x), float(n))
-                strict = _beyond(*stats.exact_interval(float(x), float(n), alpha / max(m, 1)), limit, rate.direction)
+                lo, hi = exact95[i]
+                strict = _beyond(*exact_strict[i], limit, rate.direction)
                 how = "exact 95%"
             else:
                 ci = by_when[when]
@@ -1447,8 +1480,7 @@ def area_flags(ws) -> list[Flag]:
 
 
 def area_tables(ws) -> dict[str, pd.DataFrame]:
-    """Per-campaign and per-period tables of each loaded email dataset, and its A/B tests when it has
-    any, for the Excel export."""
+    """Per-campaign and per-period tables of each loaded email dataset, for the Excel export."""
     tables: dict[str, pd.DataFrame] = {}
     con = ws.con.cursor()
     for dataset in _datasets(ws):
@@ -1457,9 +1489,6 @@ def area_tables(ws) -> dict[str, pd.DataFrame]:
         prefix = "Email campaigns" if data.kind == "email_campaigns" else "Email events"
         tables[f"{prefix} – per send"] = campaign_table(con, data, Filters()).frame
         tables[f"{prefix} – per {grain}"] = rates_by_period(con, data, Filters(), grain).frame
-        ab = ab_tests(con, data, Filters(), "open_rate", ws.thresholds["baseline_alpha"]).frame
-        if len(ab):
-            tables[f"{prefix} – A/B tests (open rate)"] = ab
     return tables
 
 

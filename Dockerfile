@@ -7,8 +7,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # A user without a login shell or a writable app folder runs the server.
-RUN useradd --create-home --shell /usr/sbin/nologin --uid 10001 boundary
+RUN useradd --create-home --shell /usr/sbin/nologin --uid 10001 boundary \
+ && mkdir -p /data && chown boundary /data
 WORKDIR /app
+# Saved workspaces (README "Workspaces"): mount a volume here so they outlive the container; replicas
+# share one volume.
+ENV BOUNDARY_DATA_DIR=/data
+VOLUME /data
 
 COPY requirements.txt .
 RUN pip install -r requirements.txt

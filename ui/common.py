@@ -168,8 +168,8 @@ def columns_panel(ws: Workspace, dataset: Dataset, kinds: list[str], key: str) -
             key=prefix + column.name,
             help=f"Listed first: the {len(fits)} columns whose header and values fit." if len(fits) > 1 else None,
             on_change=_remap, args=(ws, dataset.kind, column.name, prefix + column.name, prefix))
-    st.caption("Fields marked \\* are needed for the analysis. Your choices are kept for this file for the rest "
-               "of the session.")
+    st.caption("Fields marked \\* are needed for the analysis. Your choices are kept for this file, with the "
+               "workspace.")
     if st.session_state.get(f"{prefix}error"):
         st.error(escape_md(st.session_state.pop(f"{prefix}error")))
 

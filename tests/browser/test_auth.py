@@ -24,6 +24,7 @@ from tests.browser.test_upload_abuse import held_upload_bytes, put_file, watch_s
 pytestmark = pytest.mark.browser
 
 ALLOWED = "ana@agency.example"
+COLLEAGUE = "bob@agency.example"
 OUTSIDER = "eve@elsewhere.example"
 
 
@@ -34,6 +35,8 @@ def oidc_url():
 
     users = [oidc_provider_mock.User(sub=ALLOWED, claims={"email": ALLOWED, "email_verified": True,
                                                           "name": "Ana Analyst"}),
+             oidc_provider_mock.User(sub=COLLEAGUE, claims={"email": COLLEAGUE, "email_verified": True,
+                                                            "name": "Bob Colleague"}),
              oidc_provider_mock.User(sub=OUTSIDER, claims={"email": OUTSIDER, "email_verified": True,
                                                            "name": "Eve Outsider"})]
     server = make_server("127.0.0.1", 0, oidc_provider_mock.app(user_claims=users), threaded=True)
@@ -64,12 +67,25 @@ def auth_app_url(oidc_url, tmp_path_factory):
         yield app
 
 
-@pytest.fixture
-def fresh(browser):
-    """A new browser context per test: no cookies, nobody signed in."""
+def _new_page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     pg = context.new_page()
     pg.set_default_timeout(30_000)
+    return context, pg
+
+
+@pytest.fixture
+def fresh(browser):
+    """A new browser context per test: no cookies, nobody signed in."""
+    context, pg = _new_page(browser)
+    yield pg
+    context.close()
+
+
+@pytest.fixture
+def colleague(browser):
+    """A second browser context (another person's browser)."""
+    context, pg = _new_page(browser)
     yield pg
     context.close()
 
@@ -151,3 +167,32 @@ def test_signed_in_user_can_upload(fresh, auth_app_url):
     ids = watch_session_id(fresh)
     _sign_in(fresh, auth_app_url, ALLOWED)
     assert put_file(fresh, auth_app_url, ids[-1], "f1", 2_000).status == 204
+
+
+def test_a_workspace_is_private_until_shared_and_then_opens_read_only(fresh, colleague, auth_app_url):
+    from tests.browser.test_workspace import figures, go, workspace_id
+
+    _sign_in(fresh, auth_app_url, ALLOWED)
+    fresh.get_by_role("button", name="Load sample data").click()
+    wait_idle(fresh)
+    wid = workspace_id(fresh)
+    go(fresh, "NPS")
+    ana_sees = figures(fresh)
+
+    _sign_in(colleague, auth_app_url, COLLEAGUE)
+    open_page(colleague, auth_app_url, f"nps?w={wid}")  # Bob has the link but it is not shared
+    assert colleague.get_by_text("not yours or not shared").count() == 1
+    assert colleague.locator("[data-testid='stMetric']").count() == 0
+    go(colleague, "Home")
+    assert "Load sample data" in colleague.locator("[data-testid='stMain']").inner_text()  # nothing of Ana's
+
+    go(fresh, "Home")
+    fresh.get_by_role("button", name="Share with the team").click()
+    wait_idle(fresh)
+    assert fresh.get_by_text(f"?w={wid}").count() >= 1  # the link to send
+
+    open_page(colleague, auth_app_url, f"nps?w={wid}")
+    assert colleague.get_by_text("read-only copy of a workspace shared by ana@agency.example").count() == 1
+    assert figures(colleague) == ana_sees
+    go(colleague, "Home")  # Bob's own list stays empty: the shared one is Ana's
+    assert colleague.get_by_text("None saved yet").count() == 1

@@ -89,3 +89,69 @@ def test_a_server_restart_keeps_the_workspace(browser):
         open_page(page, url, f"nps?w={wid}")
         assert figures(page) == before
     context.close()
+
+
+def _set_number(page, label: str, value: str) -> None:
+    box = page.get_by_label(label, exact=True).first
+    box.fill(value)
+    box.press("Enter")
+    wait_idle(page)
+
+
+def _choose(page, label: str, option: str) -> None:
+    """Pick an option of the selectbox with this label."""
+    page.get_by_label(label, exact=True).first.click()
+    page.keyboard.type(option)  # the list filters to it (long lists render only what is in view)
+    page.get_by_role("option", name=option, exact=True).first.click()
+    wait_idle(page)
+
+
+def test_typed_work_survives_a_reload_and_a_restart(browser):
+    """The issue's list: the sample, a column fix, a threshold, a page choice, a notebook cell —
+    after a reload and after a server restart, the same tiles and choices on every page."""
+    from tests.browser.conftest import running_app
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    seen = {}
+    with running_app() as url:
+        open_page(page, url)
+        page.get_by_role("button", name="Load sample data").click()
+        wait_idle(page)
+        wid = workspace_id(page)
+        go(page, "NPS")
+        page.get_by_text("Columns", exact=True).first.click()  # a column fix: the comment left out
+        _choose(page, "Comment", "— not in file —")
+        _choose(page, "Period", "quarter")  # a page choice
+        seen["NPS"] = figures(page)
+        go(page, "Email")
+        page.get_by_text("Thresholds", exact=False).first.click()
+        label = page.locator("[data-testid='stNumberInput'] label").first.inner_text()
+        _set_number(page, label, "0.1")  # a threshold
+        seen["Email"] = figures(page)
+        go(page, "SQL notebook")
+        cell = page.locator("[data-testid='stTextArea'] textarea").first
+        cell.fill("SELECT count(*) AS answers FROM nps_responses")
+        cell.press("Control+Enter")
+        wait_idle(page)
+        page.get_by_role("button", name="Add cell").click()
+        wait_idle(page)
+        cells = page.locator("[data-testid='stTextArea'] textarea")
+        assert cells.count() == 2
+
+        page.reload()
+        wait_idle(page)
+        assert workspace_id(page) == wid
+        assert [c.input_value() for c in page.locator("[data-testid='stTextArea'] textarea").all()] == [
+            "SELECT count(*) AS answers FROM nps_responses", "SELECT "]
+        for title in ("NPS", "Email"):
+            go(page, title)
+            assert figures(page) == seen[title], title
+    with running_app() as url:  # a new server process
+        open_page(page, url, f"nps?w={wid}")
+        assert figures(page) == seen["NPS"]
+        assert page.get_by_label("Period", exact=True).first.input_value() == "quarter"
+        go(page, "Email")
+        assert figures(page) == seen["Email"]
+    context.close()

@@ -96,3 +96,11 @@ def test_email_page_send_time_ab_tests_gaps_and_topic_thresholds():
     assert ws.thresholds.for_topic("email_open_rate_min", "welcome") == 0.30
     assert ws.thresholds.for_topic("email_open_rate_min", "promo") == 0.15
     assert any("welcome: open rate below 30.00%" in c.value for c in at.caption)
+    # a later change of the general value moves the topics without their own value, not welcome's
+    at.number_input(key="th_email_email_open_rate_min").set_value(20.0).run()
+    ws = at.session_state["workspace"]
+    assert ws.thresholds.for_topic("email_open_rate_min", "welcome") == 0.30
+    assert ws.thresholds.topic_values("email_open_rate_min") == {"welcome": 0.30}
+    at.selectbox(key="th_email_topic").set_value("promo").run()
+    assert at.number_input(key="th_email_email_open_rate_min@promo").value == 20.0
+    assert at.session_state["workspace"].thresholds.topic_values("email_open_rate_min") == {"welcome": 0.30}

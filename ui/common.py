@@ -274,15 +274,21 @@ def threshold_editor(area: str, key: str, topics: list[str] | None = None) -> No
                 "welcome and education emails). Sends of the topic are held to its own value, periods to their "
                 "topics' mix.")
     topic = st.selectbox("Topic / type", topics, key=f"th_{key}_topic")
+
+    def keep(spec_key: str, widget: str) -> None:  # only a typed change sets a topic's value
+        value, general = st.session_state[widget] / 100, workspace().thresholds[spec_key]
+        workspace().thresholds = workspace().thresholds.with_topic_value(
+            spec_key, topic, None if value == general else value)
+
     for spec in per_topic:
-        general, own = ws.thresholds[spec.key], ws.thresholds.topic_values(spec.key).get(topic)
-        current = general if own is None else own
-        shown = st.number_input(f"{spec.label} (%) for {escape_md(topic)}", value=round(current * 100, 4),
-                                step=0.05, format="%.2f", key=f"th_{key}_{spec.key}@{topic}",
-                                help=f"General value {general * 100:.2f}%. {spec.source}")
-        value = shown / 100
-        if value != current:
-            ws.thresholds = ws.thresholds.with_topic_value(spec.key, topic, None if value == general else value)
+        general = ws.thresholds[spec.key]
+        widget = f"th_{key}_{spec.key}@{topic}"
+        # shown from the stored value each run, so a later change of the general value shows here
+        # instead of the input pinning the topic to the old one
+        st.session_state[widget] = round(ws.thresholds.for_topic(spec.key, topic) * 100, 4)
+        st.number_input(f"{spec.label} (%) for {escape_md(topic)}", step=0.05, format="%.2f", key=widget,
+                        on_change=keep, args=(spec.key, widget),
+                        help=f"General value {general * 100:.2f}%. {spec.source}")
     own = [f"{escape_md(t)}: {spec.label.lower()} {v * 100:.2f}%" for spec in per_topic
            for t, v in sorted(ws.thresholds.topic_values(spec.key).items())]
     st.caption("Topics with their own values — " + ("; ".join(own) if own else "none yet") + ".")

@@ -156,7 +156,8 @@ def test_follow_up_detractors_leave_and_referrals_with_every_sample_file():
     det = m.follow_up_list(ws.con, nps.table, 0, 6).frame
     assert any(h.value == f"Detractors ({len(det):,})" for h in at.subheader)
     # do detractors leave: joined on email = Customer Email, the sentences carry the metric's numbers
-    assert at.selectbox(key="nps_outcome_key").format_func(0).startswith("Email = Customer Email")
+    assert at.selectbox(key="nps_outcome_key").value == "respondent|customer_email"
+    assert at.selectbox(key="nps_outcome_key").format_func("respondent|customer_email").startswith("Email = Customer Email")
     ctes, params, as_of = m.outcome_moves(ws.con, subs)
     frame = m.outcomes_after_answer(ws.con, nps.table, "respondent", ctes, params, subs.table, "customer_email",
                                     90, as_of).frame.set_index("category")

@@ -79,13 +79,15 @@ def detractors_leave(m, ws, dataset, con, th) -> None:
                    "column of one shares a value with a customer id or email column of the other. Map the "
                    "respondent (email or customer id) under “Columns”.")
         return
-    choice = st.selectbox(
-        "Join respondents to customers on", list(keys.index), key="nps_outcome_key",
-        format_func=lambda i: (f"{mine.get(keys.at[i, 'nps_column'], keys.at[i, 'nps_column'])} = "
-                               f"{theirs.get(keys.at[i, 'other_column'], keys.at[i, 'other_column'])} "
-                               f"({keys.at[i, 'matched']:,} of {keys.at[i, 'keys']:,} respondents found)"),
+    pairs = {f"{a}|{b}": i for i, (a, b) in enumerate(zip(keys["nps_column"], keys["other_column"]))}
+    picked = st.selectbox(
+        "Join respondents to customers on", list(pairs), key="nps_outcome_key",
+        format_func=lambda p: (f"{mine.get(keys.at[pairs[p], 'nps_column'], keys.at[pairs[p], 'nps_column'])} = "
+                               f"{theirs.get(keys.at[pairs[p], 'other_column'], keys.at[pairs[p], 'other_column'])} "
+                               f"({keys.at[pairs[p], 'matched']:,} of {keys.at[pairs[p], 'keys']:,} respondents found)"),
         help="Offered: every pair of id or email columns, the one that finds the most respondents first. "
              "Values are compared trimmed and in any case.")
+    choice = pairs[picked]
     try:
         ctes, params, as_of = m.outcome_moves(con, other)
         result = m.outcomes_after_answer(con, dataset.table, keys.at[choice, "nps_column"], ctes, params, other.table,

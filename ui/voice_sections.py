@@ -3,6 +3,7 @@ kept out of app_pages/voice.py (page budget). Each takes the page's memoised met
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from lib.charts import voice as charts
@@ -23,8 +24,10 @@ def terms_over_time(vm, con, table: str, alpha: float) -> None:
         return
     # the latest complete period by default: a period that has just begun has too few texts to read
     default = len(periods) - 2 if len(periods) > 2 else len(periods) - 1
-    period = right.selectbox("Compare this period with every period before it", periods, index=default,
-                             format_func=lambda p: period_label(p, grain), key=f"voice_terms_period_{grain}")
+    starts = [p.strftime("%Y-%m-%d") for p in periods]  # text options: a page choice kept in the workspace
+    picked = right.selectbox("Compare this period with every period before it", starts, index=default,
+                             format_func=lambda p: period_label(pd.Timestamp(p), grain), key=f"voice_terms_period_{grain}")
+    period = pd.Timestamp(picked)
     result = vm.rising_terms(con, table, grain, period, alpha=alpha)
     frame = result.frame
     label = period_label(period, grain)

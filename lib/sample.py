@@ -1,8 +1,19 @@
-"""The bundled sample exports (made by sample_data/generate.py) and the kind each one is."""
+"""The bundled sample exports (made by sample_data/generate.py) and the kind each one is.
+
+The sample files are public and the same for everyone, so each is read and typed once per server
+process (`_read_once`) and every session that clicks "Load sample data" gets its own copy of the
+result in its own DuckDB database — 12 files are not parsed again per visitor (issue #20). What a
+session gets is what `Workspace.load(name, bytes, kind=…)` would give it: the same Dataset, the file's
+bytes kept for saving and re-mapping, the Table kept for column fixes."""
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 from pathlib import Path
+
+from lib import schemas
+from lib.ingest import Table, read_table
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
 
@@ -22,15 +33,48 @@ SAMPLE_FILES: dict[str, str] = {
     "campaign_calendar": "campaign_calendar.csv",
 }
 
+# (kind, file name, sha1 of the bytes) → the file as read: public sample data only, read-only.
+_READ: dict[tuple[str, str, str], Table] = {}
+_LOCK = threading.Lock()
+
+
+def _read_once(kind: str, name: str, data: bytes, key: str) -> Table:
+    """The sample file as `Workspace.load(kind=kind)` reads it, read once per process; each caller
+    gets its own Table object over the shared frame (pandas copy-on-write: a change to one never
+    reaches the others)."""
+    with _LOCK:
+        table = _READ.get((kind, name, key))
+        if table is None:
+            table = read_table(name, data, score_header=lambda columns: schemas.recognise(columns, [kind]).score)
+            _READ[(kind, name, key)] = table
+    return dataclasses.replace(table, frame=table.frame.copy(deep=False), sheets=list(table.sheets),
+                               notes=list(table.notes), unreadable={c: dict(v) for c, v in table.unreadable.items()},
+                               left_out=list(table.left_out))
+
 
 def load_samples(workspace, kinds: list[str] | None = None) -> list[str]:
-    """Load the sample file of each kind (all by default) into the workspace; returns kinds loaded."""
+    """Load the sample file of each kind (all by default) into the workspace; returns kinds loaded.
+
+    Same result as `workspace.load(name, bytes, kind=kind)` per file (which re-reads nothing that
+    is already loaded), with the file read once per process instead of once per session."""
+    from lib.datasets import digest
+
     loaded = []
     for kind, name in SAMPLE_FILES.items():
         if kinds is not None and kind not in kinds:
             continue
         path = SAMPLE_DIR / name
-        if path.exists():
-            workspace.load(name, path.read_bytes(), kind=kind)
-            loaded.append(kind)
+        if not path.exists():
+            continue
+        data = path.read_bytes()
+        key = digest(data)
+        same = workspace.datasets.get(kind)
+        if not (same is not None and same.digest == key and same.file_name == name):
+            # Workspace.load's steps for a forced kind, with the shared read in place of read_table
+            table = _read_once(kind, name, data, key)
+            workspace._store(table, key, kind)
+            workspace._sources[kind] = data
+            if len(table.sheets) > 1:
+                workspace._workbooks[kind] = data
+        loaded.append(kind)
     return loaded

@@ -141,7 +141,8 @@ def type_trend_chart(trend: pd.DataFrame, metric: str, grain: str) -> alt.LayerC
         status=lambda f: f["flagged"].map({True: "flagged", False: "within baseline"}))
     colour = alt.Color("message_type:N", title="Message type", scale=_type_scale(data["message_type"]))
     base = alt.Chart(data).encode(x=_period_x(grain))
-    band = base.mark_area(opacity=0.15).encode(y="low:Q", y2="high:Q", color=colour)
+    band = base.mark_area(opacity=0.15).encode(y="low:Q", y2="high:Q", color=alt.Color(
+        "message_type:N", scale=_type_scale(data["message_type"]), legend=None))  # the lines carry the legend
     line = base.mark_line().encode(y=alt.Y("value:Q", title=f"{metric} (share of impressions)",
                                            axis=alt.Axis(format=".1%")), color=colour)
     points = base.mark_point(size=60).encode(

@@ -286,7 +286,8 @@ def threshold_editor(area: str, key: str, topics: list[str] | None = None) -> No
         # shown from the stored value each run, so a later change of the general value shows here
         # instead of the input pinning the topic to the old one
         st.session_state[widget] = round(ws.thresholds.for_topic(spec.key, topic) * 100, 4)
-        st.number_input(f"{spec.label} (%) for {escape_md(topic)}", step=0.05, format="%.2f", key=widget,
+        st.number_input(f"{spec.label} (%) for {escape_md(topic)}", step=0.05, format="%.2f",
+                        key=f"th_{key}_{spec.key}@{topic}",  # = widget, spelled out for the kept-widgets check
                         on_change=keep, args=(spec.key, widget),
                         help=f"General value {general * 100:.2f}%. {spec.source}")
     own = [f"{escape_md(t)}: {spec.label.lower()} {v * 100:.2f}%" for spec in per_topic

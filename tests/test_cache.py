@@ -146,12 +146,24 @@ def test_what_it_cannot_key_by_content_is_not_memoised(ws):
     f(ws.con, "t", frame=object())  # an unknown object
     f(ws.con, "t", frame=object())
     assert len(CALLS) == 4
-    # a session table that is not a loaded dataset (typed incidents): state_key does not see it
+
+
+def test_a_session_table_that_is_not_a_dataset_is_keyed_by_its_contents(ws):
+    # typed incidents: a temporary table on the page's cursor, which state_key does not see
+    f = memoised(figure, Memo(), workspace=lambda: ws)
+    CALLS.clear()
     con = ws.con.cursor()
-    con.execute("CREATE TEMP TABLE ncvg_incidents AS SELECT 1 AS customer_id")
+    con.execute("CREATE TEMP TABLE ncvg_incidents AS SELECT 'c1' AS customer_id")
     f(con, "ncvg_incidents")
+    con.execute("CREATE OR REPLACE TEMP TABLE ncvg_incidents AS SELECT 'c1' AS customer_id")  # same rows again
     f(con, "ncvg_incidents")
-    assert len(CALLS) == 6
+    assert len(CALLS) == 1
+    con.execute("INSERT INTO ncvg_incidents VALUES ('c2')")  # one more typed row: runs again
+    f(con, "ncvg_incidents")
+    assert len(CALLS) == 2
+    f(con, "other_name")  # not a table at all: an ordinary text argument
+    f(con, "other_name")
+    assert len(CALLS) == 3
 
 
 def test_a_module_memoises_its_public_functions_only():

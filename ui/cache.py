@@ -18,9 +18,10 @@ What a call is keyed on — the function, and each argument by content:
 - a DataFrame / Series / Index / array: column names, dtypes and `pd.util.hash_pandas_object`;
 - a dataclass: its class and fields; numbers, text, dates, tuples, lists, dicts, sets: their values;
 - a module-level function: its name; an Altair chart: the memoised call that built it.
-A call with any other argument (a lambda, an unknown object, a chart built on the page) or naming a
-session table that is not a loaded dataset (typed incidents, typed costs, a joined file: state_key
-does not see their contents) is not memoised — it simply runs. Functions that write (named
+- the name of a session table that is not a loaded dataset (typed incidents, typed costs, a joined
+  file: state_key does not see them): the table's contents, read on the call's connection.
+A call with any other argument (a lambda, an unknown object, a chart built on the page) is not
+memoised — it simply runs. Functions that write (named
 `store_…`, `attach_…`, `remember_…`, `load_…`, `save_…`) are never memoised.
 
 Rules that keep it safe:
@@ -188,6 +189,21 @@ class _Context:
         return self._scratch
 
 
+    def table_digest(self, name: str) -> str:
+        """The contents of a session table that is not a dataset (typed incidents, typed costs, a
+        joined file: small), read on the call's own connection, which alone sees a temporary one."""
+        import duckdb
+
+        from lib.sql import quote_ident
+
+        con = self.con if self.con is not None else self._get_ws().con
+        try:
+            frame = con.execute(f"SELECT * FROM {quote_ident(name)}").df()
+        except duckdb.Error as exc:
+            raise Uncacheable(f"session table {name!r}: {exc}") from exc
+        return _frame_digest(frame) + repr(list(frame.columns)) + repr(list(frame.dtypes))
+
+
 def _workspace_key(ws, ctx: _Context) -> tuple:
     own = _own_attributes()
     extra = {name: value for name, value in vars(ws).items() if name not in own}
@@ -213,7 +229,7 @@ def _key(value: Any, ctx: _Context) -> Any:
         return value
     if isinstance(value, str):
         if ctx.reads_tables and value in ctx.scratch_tables():
-            raise Uncacheable(f"names the session table {value!r}, which state_key does not see")
+            return ("session table", value, ctx.table_digest(value))  # state_key does not see its contents
         return value
     if isinstance(value, (float, np.generic, dt.date, dt.datetime, dt.time, dt.timedelta, pd.Timestamp,
                           pd.Timedelta, pd.Period, enum.Enum)) or value is pd.NaT or value is pd.NA:

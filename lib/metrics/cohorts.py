@@ -853,7 +853,7 @@ customers AS (
     FROM ranked GROUP BY 1
 ),
 marked AS (
-    SELECT *, t1 <= data_end - to_microseconds(CAST(? * 86400000000 AS BIGINT)) AS eligible,
+    SELECT *, t1 <= data_end - ? * INTERVAL 1 DAY AS eligible,
            date_diff('second', t1, t2) / 86400.0 AS gap_days
     FROM customers CROSS JOIN data_end
 )

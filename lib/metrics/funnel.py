@@ -896,23 +896,28 @@ def program_comparison(con, src: FunnelSource, stages: list[str], mql_stage: str
     else:
         join, value_sql = "", "NULL::DOUBLE"
     sql += (",\nkeyed AS (SELECT c.*, COALESCE(lower(NULLIF(trim(c.campaign), '')), '') AS key, "
-            f"{value_sql} AS lead_value FROM cohort c {join} WHERE in0),\n"
-            "ranked AS (SELECT key, ROW_NUMBER() OVER (ORDER BY COUNT(*) DESC, key) AS rn FROM keyed WHERE key <> '' "
-            "GROUP BY key),\n"
-            "grouped AS (SELECT keyed.*, CASE WHEN rn > ? THEN '~other' ELSE key END AS gkey, rn > ? AS other\n"
-            "  FROM keyed LEFT JOIN ranked USING (key))\n"
-            "SELECT gkey AS key, CASE WHEN bool_or(other) THEN 'Other (' || COUNT(DISTINCT key) || ' program' || "
-            "CASE WHEN COUNT(DISTINCT key) = 1 THEN ')' ELSE 's)' END "
-            "ELSE COALESCE(arg_min(NULLIF(trim(campaign), ''), campaign), ?) END AS program,\n"
-            "  list(DISTINCT key) AS keys, COUNT(*) AS leads,\n"
+            f"{value_sql} AS lead_value FROM cohort c {join} WHERE in0)")
+    # the largest programs by name, picked first, so the figure's SQL names them as bound values
+    sizes = con.execute(sql + "\nSELECT key, COUNT(*) AS n FROM keyed WHERE key <> '' GROUP BY key", params).df()
+    ranked = sorted(zip(sizes["key"], sizes["n"]), key=lambda kn: (-int(kn[1]), kn[0]))
+    top, rest = [kn[0] for kn in ranked[:int(top_n)]], [kn[0] for kn in ranked[int(top_n):]]
+    named = f"key = '' OR key IN ({', '.join('?' * len(top))})" if top else "key = ''"
+    sql += (f",\ngrouped AS (SELECT *, CASE WHEN {named} THEN key ELSE '~other' END AS gkey FROM keyed)\n"
+            "SELECT gkey AS key, arg_min(NULLIF(trim(campaign), ''), campaign) AS program, COUNT(*) AS leads,\n"
             f"  COUNT(*) FILTER (WHERE in{k}) AS mqls,\n"
             f"  quantile_cont({days}, 0.5) FILTER (WHERE in{k}) AS median_days_to_mql,\n"
             f"  COUNT(*) FILTER (WHERE in{last}) AS customers,\n"
             f"  SUM(lead_value) FILTER (WHERE in{last}) AS customer_value,\n"
             f"  COUNT(lead_value) FILTER (WHERE in{last}) AS valued_customers\n"
-            "FROM grouped GROUP BY gkey ORDER BY gkey = '~other', gkey = '', leads DESC, program")
-    params += [int(top_n), int(top_n), NO_PROGRAM]
+            "FROM grouped GROUP BY gkey")
+    params += top
     frame = con.execute(sql, params).df()
+    other = f"Other ({len(rest)} program{'' if len(rest) == 1 else 's'})"
+    frame["program"] = [NO_PROGRAM if key == "" else other if key == "~other" else name
+                        for key, name in zip(frame["key"], frame["program"])]
+    frame["keys"] = [rest if key == "~other" else [key] for key in frame["key"]]
+    frame["_last"] = [(key == "~other") + 2 * (key == "") for key in frame["key"]]  # named, then Other, then none
+    frame = frame.sort_values(["_last", "leads", "program"], ascending=[True, False, True]).reset_index(drop=True)
     bounds = [wilson_interval(int(x), int(n)) for x, n in zip(frame["mqls"], frame["leads"])]
     frame["mql_rate"] = [x / n if n else math.nan for x, n in zip(frame["mqls"], frame["leads"])]
     frame["mql_low"], frame["mql_high"] = [b[0] for b in bounds], [b[1] for b in bounds]

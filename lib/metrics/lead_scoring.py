@@ -481,12 +481,14 @@ def touches_to_close(con, funnel_cte: tuple[str, list], table: str, rules: list[
         raise BoundaryError("Touches to close need activity counts (email opens, page views, webinars…): add a "
                             "Behaviour rule on such a column in the scoring rules.")
     f_sql, f_params = funnel_cte
-    total = " + ".join(f"COALESCE({_count_sql('b.' + q(c))}, 0)" for c in columns)
-    sql = (f_sql + ",\nbase AS (\n  SELECT * REPLACE (trim(CAST(lead_id AS VARCHAR)) AS lead_id) FROM " + q(table) +
-           "\n  WHERE NULLIF(trim(CAST(lead_id AS VARCHAR)), '') IS NOT NULL\n"
-           "  QUALIFY ROW_NUMBER() OVER (PARTITION BY trim(CAST(lead_id AS VARCHAR)) ORDER BY _row) = 1\n)\n"
-           f"SELECT c.lead_id, c.in{int(target_stage)} AS converted, CAST({total} AS DOUBLE) AS touches\n"
-           "FROM cohort c JOIN base b USING (lead_id) WHERE c.in0 ORDER BY c.lead_id")
+    total = " + ".join(f"COALESCE({_count_sql(q(c))}, 0)" for c in columns)
+    # one row per lead ID (its first row in the file), as the ledger reads it
+    sql = (f_sql + ",\nrows_touched AS (\n  SELECT trim(CAST(lead_id AS VARCHAR)) AS lead_id, "
+           f"CAST({total} AS DOUBLE) AS touches,\n"
+           "    ROW_NUMBER() OVER (PARTITION BY trim(CAST(lead_id AS VARCHAR)) ORDER BY _row) AS nth\n"
+           f"  FROM {q(table)} WHERE NULLIF(trim(CAST(lead_id AS VARCHAR)), '') IS NOT NULL\n)\n"
+           f"SELECT c.lead_id, c.in{int(target_stage)} AS converted, t.touches\n"
+           "FROM cohort c JOIN rows_touched t ON t.lead_id = c.lead_id AND t.nth = 1 WHERE c.in0 ORDER BY c.lead_id")
     frame = con.execute(sql, f_params).df()
     frame["converted"] = frame["converted"].astype(bool)
     return MetricResult(frame, sql, f_params, _unreadable(con, table, rules))

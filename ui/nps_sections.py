@@ -209,7 +209,9 @@ def response_rate(m, con, table: str) -> None:
                "invitation; answered = it has a score, even an unreadable one, or a response date), with a 95% Wilson "
                "interval. A period that has not ended yet is grey: its late answers may still come in.")
     table_frame = frame[["label", "sent", "answered", "response_rate", "low", "high", "incomplete"]]
-    show_table(table_frame, width="stretch")
+    show_table(table_frame, width="stretch", column_config={
+        c: st.column_config.NumberColumn(c.replace("_", " ").capitalize() + (" (95%)" if c != "response_rate" else ""),
+                                         format="percent") for c in ("response_rate", "low", "high")})
     excluded_note(result)
     show_sql(result)
     download_csv(table_frame, f"nps_response_rate_by_{grain}.csv", "nps_response_rate")

@@ -51,6 +51,11 @@ def terms_over_time(vm, con, table: str, alpha: float) -> None:
 def deal_marketing_notes(vm, con, table: str, notes, alpha: float, min_n: float, grain: str, label: str) -> list:
     """The deals whose notes complain about marketing, listed; returns the periods' complaint flags
     (`vm.note_complaint_flags` on the page's `note_sentiment_by_period` result) for the page's flag list."""
+    tested = vm.text_flag_frames(notes, alpha, min_n)["complaints"]
+    show_chart(charts.rate_with_baseline(
+        tested, "complaint_share", None, None, "base_complaint_share",
+        f"Share of {label.lower()} deal notes complaining about marketing", "Complaining ÷ notes", n="texts"),
+        width="stretch")
     result = vm.deal_marketing_notes(con, table)
     st.caption(f"{len(result.frame):,} deals' notes complain about marketing (emails, notifications, promos, "
                "“too many”, spam) — the same test as the posts; every deal type, newest first.")

@@ -104,3 +104,17 @@ def test_email_page_send_time_ab_tests_gaps_and_topic_thresholds():
     at.selectbox(key="th_email_topic").set_value("promo").run()
     assert at.number_input(key="th_email_email_open_rate_min@promo").value == 20.0
     assert at.session_state["workspace"].thresholds.topic_values("email_open_rate_min") == {"welcome": 0.30}
+
+
+def test_send_time_by_hour_falls_back_to_weekday_on_a_file_without_hours():
+    import re
+    from pathlib import Path
+    at = sample_page("app_pages/email.py")
+    at.radio(key="email_time_by").set_value("hour").run()
+    # the same export with dates only ("10/15/24 9:45" → "10/15/24")
+    text = (Path(__file__).resolve().parents[1] / "sample_data" / "email_campaigns.csv").read_text("utf-8")
+    dates_only = re.sub(r"(\d{1,2}/\d{1,2}/\d{2}) \d{1,2}:\d{2}", r"\1", text)
+    at.file_uploader(key="upload_email").set_value(("dates_only.csv", dates_only.encode(), "text/csv")).run()
+    assert not at.exception, at.exception
+    assert at.radio(key="email_time_by").value == "weekday"
+    assert any("dates without times" in i.value for i in at.info)

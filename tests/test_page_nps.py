@@ -175,3 +175,15 @@ def test_follow_up_detractors_leave_and_referrals_with_every_sample_file():
     rate = m.response_rate_by_period(ws.con, nps.table, "month").frame
     assert any(md.value == f"{rate['answered'].sum():,} of {rate['sent'].sum():,} invitations answered: "
                f"{rate['answered'].sum() / rate['sent'].sum():.1%}." for md in at.markdown)
+
+
+def test_a_customers_file_without_churn_dates_cannot_say_who_left():
+    at = nps_page()
+    at.file_uploader(key="upload_nps").set_value(
+        ("nps.csv", b"Email,Score,Date\na@x.com,2,2025-02-01\nb@x.com,10,2025-02-01\n", "text/csv")).run()
+    ws = at.session_state["workspace"]
+    ws.load("customers.csv", b"Customer ID,Email,Signup Date\nc1,a@x.com,2025-01-01\nc2,b@x.com,2025-01-01\n",
+            kind="customers")
+    at.run()
+    assert not at.exception, at.exception
+    assert any("has no churn date, so it cannot say who left" in i.value for i in at.info)

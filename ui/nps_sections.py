@@ -72,6 +72,10 @@ def detractors_leave(m, ws, dataset, con, th) -> None:
         if not presenting():
             dataset_section(["subscriptions", "customers"], key="nps_outcomes")
         return
+    if other.kind == "customers" and "churn_date" not in other.mapping:
+        st.info(f"{escape_md(other.file_name)} has no churn date, so it cannot say who left after answering. "
+                "Map a churn date under “Columns”, or load a subscriptions export.")
+        return
     keys = m.outcome_join_keys(con, dataset, other)
     mine, theirs = _labels(dataset), _labels(other)
     if keys.empty or int(keys["matched"].max()) == 0:

@@ -195,3 +195,22 @@ def test_gap_flag_is_among_the_email_flags():
     # 84 days (2026-02-09 → 2026-05-04) against a median of 7; one send in the week after, the usual
     # one a week (under 1.5×): no burst, so low
     assert [(f.value, f.severity) for f in gap] == [(84.0, "low")]
+
+
+def test_ab_tests_from_a_variant_column():
+    from lib.datasets import Workspace
+    csv = ("Title,Send Date,Variant,List,Successful Deliveries,Unique Opens,Unique Clicks\n"
+           "Spring,2026-03-02 09:00,Subject A,All,500,60,6\n"
+           "Spring,2026-03-02 09:00,Subject B,All,500,40,4\n"
+           "Solo,2026-03-03 09:00,,All,800,100,9\n")
+    ws = Workspace()
+    try:
+        ws.load("v.csv", csv.encode(), kinds=["email_campaigns"])
+        data = em.email_data(ws.con, "email_campaigns")
+        assert em.variant_column(ws.con, data) == "variant"
+        ab = em.ab_tests(ws.con, data, em.Filters(), "open_rate").frame
+        # the same 60/500 vs 40/500 as above: Subject A wins by 4 pp, p = 0.035015
+        assert ab[["test", "winner", "runner_up"]].values.tolist() == [["Spring", "Subject A", "Subject B"]]
+        assert ab["p_value"].iloc[0] == pytest.approx(0.035015, abs=2e-6)
+    finally:
+        ws.close()

@@ -67,7 +67,8 @@ def ab_section(em, con, data, filters, alpha: float) -> None:
     ab = result.frame
     if ab.empty:
         st.info("No A/B tests in the selection: variants of one send are rows named “… | Combo 1”, “… | Combo 2” "
-                "(Mailchimp's A/B campaigns) to the same list on the same day.")
+                "(Mailchimp's A/B campaigns), or rows of one campaign with a “Variant” column, to the same list on "
+                "the same day.")
         return
     won = ab[ab["significant"]]
     st.markdown(f"**{len(ab)}** A/B tests; **{len(won)}** with a winner beyond chance (Benjamini–Hochberg over the "

@@ -1652,6 +1652,16 @@ def rate_differs_test(rows: pd.DataFrame, by: str, key: str) -> GroupDifference:
 # --------------------------------------------------------------------------- A/B tests (issue #22)
 
 VARIANT_LABEL = r"\|\s*([^|]*?)\s*$"
+# A file column naming each row's A/B variant (kept as an unmapped column under one of these names).
+VARIANT_COLUMNS = ("variant", "ab_variant", "a_b_variant", "test_variant", "ab_test_variant", "combo", "combination")
+
+
+def variant_column(con, data: EmailData) -> str | None:
+    """The campaign table's A/B variant column, if the file has one (`VARIANT_COLUMNS`)."""
+    if data.kind != "email_campaigns":
+        return None
+    cols = _table_columns(con, data.table)
+    return next((c for c in VARIANT_COLUMNS if c in cols), None)
 
 
 def newcombe_interval(x1: float, n1: float, x2: float, n2: float, z: float = stats.Z95) -> tuple[float, float]:
@@ -1673,6 +1683,8 @@ def newcombe_interval(x1: float, n1: float, x2: float, n2: float, z: float = sta
 def ab_tests(con, data: EmailData, filters: Filters, key: str = "open_rate", alpha: float = 0.05) -> MetricResult:
     """One row per A/B test: the variants of one send ("Promo | Combo 1", "Promo | Combo 2": same
     list, topic and day, names equal once the trailing ' | …' is cut) compared on the `key` rate.
+    A file with a variant column (`variant_column`) names the variants there instead: rows of one
+    campaign, list, topic and day with different variants are one test.
 
     Each variant's rate = its numerator ÷ denominator (open rate: unique opens ÷ delivered). The
     winner is the variant with the higher rate (lower for unsubscribe and spam rates), compared with
@@ -1685,11 +1697,15 @@ def ab_tests(con, data: EmailData, filters: Filters, key: str = "open_rate", alp
     rate = RATE_BY_KEY[key]
     cte, params = data.cte()
     where, wp = filters.where()
+    column = variant_column(con, data)
+    own = (f"NULLIF(trim(CAST((SELECT t.{quote_ident(column)} FROM {quote_ident(data.table)} AS t "
+           "WHERE t._row = base._row) AS VARCHAR)), '')") if column else "CAST(NULL AS VARCHAR)"
     sql = f"""{cte},
 variants AS (
-    SELECT _row, campaign, regexp_replace(campaign, ?, '') AS test, regexp_extract(campaign, ?, 1) AS variant,
+    SELECT _row, campaign, regexp_replace(campaign, ?, '') AS test,
+           COALESCE({own}, regexp_extract(campaign, ?, 1)) AS variant,
            send_date, subject, topic, list_name, ({rate.numerator}) AS x, ({rate.denominator}) AS n
-    FROM base WHERE {where} AND regexp_matches(campaign, ?)
+    FROM base WHERE {where} AND ({own} IS NOT NULL OR regexp_matches(campaign, ?))
 )
 SELECT * FROM variants ORDER BY send_date, test, variant, _row"""
     all_params = params + [VARIANT_SUFFIX, VARIANT_LABEL] + wp + [VARIANT_SUFFIX]

@@ -169,4 +169,7 @@ def programs(fm, charts, con, leads, closed, src, stages, cost_table, mql, start
                   ". No money column found for customer value: join a closed-deals file with a revenue or amount "
                   "column above, or add one to the leads file.")
                + (" No costs yet: load a cost table or type costs above." if cost_table is None else ""))
-    table(res, "nurture_programs", "programs", pct=("mql_rate", "mql_low", "mql_high"))
+    names = {"mqls": f"{mql}s", "mql_rate": f"{mql} rate", "mql_low": "95% low", "mql_high": "95% high",
+             "median_days_to_mql": f"Median days to {mql}", "cost_per_mql": f"Cost per {mql}"}  # the stage's own name
+    table(res, "nurture_programs", "programs", pct=(f"{mql} rate", "95% low", "95% high"),
+          shown=frame.rename(columns=names))

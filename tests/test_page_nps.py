@@ -175,6 +175,11 @@ def test_follow_up_detractors_leave_and_referrals_with_every_sample_file():
     rate = m.response_rate_by_period(ws.con, nps.table, "month").frame
     assert any(md.value == f"{rate['answered'].sum():,} of {rate['sent'].sum():,} invitations answered: "
                f"{rate['answered'].sum() / rate['sent'].sum():.1%}." for md in at.markdown)
+    # a second referral file (the sample leads' "Referrals" source) can be picked instead
+    at.selectbox(key="nps_referral_source").set_value("leads").run()
+    assert not at.exception, at.exception
+    assert any(c.value.startswith("From leads.xlsx: a customer is referred when a row has a source that mentions")
+               for c in at.caption)
 
 
 def test_a_customers_file_without_churn_dates_cannot_say_who_left():

@@ -142,9 +142,12 @@ def referrals(m, ws, dataset, con, th) -> None:
                 "refer more) or a source column with values such as “Referral”, in a subscriptions, customers "
                 "or leads file.")
         return
-    src = sources[0]
+    left, right = st.columns(2)
+    kinds = {d.kind: d for d in sources}
+    src = kinds[left.selectbox("Referrals from", list(kinds), key="nps_referral_source",
+                               format_func=lambda k: f"{kinds[k].file_name} ({kinds[k].label})")]
     column = m.referral_column(src)
-    grain = st.selectbox("Period", ["month", "quarter"], key="nps_referral_grain")
+    grain = right.selectbox("Period", ["month", "quarter"], key="nps_referral_grain")
     try:
         ctes, params, currency = m.referral_moves(con, src)
         result = m.referrals_by_period(con, src, grain, ctes, params)

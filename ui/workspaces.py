@@ -53,7 +53,7 @@ _SEEDS = "workspace_typed_seeds"  # name → (what the table started from, saved
 PAGE_CHOICES = {
     "text": re.compile(  # selectbox, radio, segmented control, text input: one str
         r"email_(source|grain_.+|history_rate|time_rate|time_by|ab_rate)|in_app_(grain|type_rate)"
-        r"|nps_(grain|segment|segment_search|manual_how|manual_scores|outcome_key|referral_grain|response_grain)"
+        r"|nps_(grain|segment|segment_search|manual_how|manual_scores|outcome_key|referral_grain|referral_source|response_grain)"
         r"|voice_(grain|dtype|dgrain|basis|terms_grain|terms_period_.+)"
         r"|ncvg_(grain_c|source|currency_.+|value|grain|gaps_.+|segment|segment_search)"
         r"|funnel_(grain|by|by_search|score_from|target|who|value_col)|coh_(grain|by|mode|rule|matrix_value|group|group_search)"

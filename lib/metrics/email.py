@@ -1480,7 +1480,8 @@ def area_flags(ws) -> list[Flag]:
 
 
 def area_tables(ws) -> dict[str, pd.DataFrame]:
-    """Per-campaign and per-period tables of each loaded email dataset, for the Excel export."""
+    """Per-campaign and per-period tables of each loaded email dataset, and its A/B tests when it has
+    any, for the Excel export."""
     tables: dict[str, pd.DataFrame] = {}
     con = ws.con.cursor()
     for dataset in _datasets(ws):
@@ -1489,6 +1490,9 @@ def area_tables(ws) -> dict[str, pd.DataFrame]:
         prefix = "Email campaigns" if data.kind == "email_campaigns" else "Email events"
         tables[f"{prefix} – per send"] = campaign_table(con, data, Filters()).frame
         tables[f"{prefix} – per {grain}"] = rates_by_period(con, data, Filters(), grain).frame
+        ab = ab_tests(con, data, Filters(), "open_rate", ws.thresholds["baseline_alpha"]).frame
+        if len(ab):
+            tables[f"{prefix} – A/B tests (open rate)"] = ab
     return tables
 
 

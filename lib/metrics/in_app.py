@@ -588,15 +588,18 @@ def trend_flags(periods: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
     for label, rate, num, den, direction in TREND_METRICS:
         usable = []  # indexes of complete periods fit for later baselines
         metric_rows = []
-        for i, row in frame.iterrows():
+        # plain arrays and dicts, not a frame row and lookup per period (the pandas calls cost more
+        # than the tests); blanks count as 0 in a baseline, as fillna(0) did
+        nums0, dens0 = (frame[c].fillna(0).to_numpy(dtype=float, na_value=0.0) for c in (num, den))
+        for i, row in enumerate(frame.to_dict("records")):
             n = row[den]
             if pd.isna(n) or n == 0:
                 continue
-            prior = frame.loc[usable[-window:]]
+            prior = usable[-window:]
             p_value, baseline, worse = math.nan, math.nan, False
-            if len(prior) >= MIN_BASELINE_PERIODS and prior[den].sum() > 0:
+            if len(prior) >= MIN_BASELINE_PERIODS and dens0[prior].sum() > 0:
                 test = baseline_rate_test(float(0 if pd.isna(row[num]) else row[num]), float(n),
-                                          prior[num].fillna(0), prior[den].fillna(0))
+                                          nums0[prior], dens0[prior])
                 baseline, p_value = test.baseline, test.p_value
                 worse = test.z > 0 if direction == "above" else test.z < 0
             tested_so_far = sum(1 for r in metric_rows if pd.notna(r["p_value"])) + 1

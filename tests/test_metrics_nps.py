@@ -162,7 +162,7 @@ def test_real_prep_air_export(ws):
         m.nps_by_period(ws.con, dataset.table)
     assert m.area_flags(ws) == []  # NPS 21 is healthy; no dates, so no dips
     assert set(m.area_tables(ws)) == {"NPS summary", "NPS score distribution", "NPS referral candidates",
-                                     "NPS detractors to call back"}
+                                     "NPS detractors to call back", "NPS promoters to thank"}
     assert len(m.area_tables(ws)["NPS referral candidates"]) == 74
 
 

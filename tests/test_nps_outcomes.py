@@ -230,3 +230,15 @@ def test_referrals_from_subscriptions_count_ncvg_new_customers_and_value(ws):
     test = m.promoters_refer_more(by.reset_index())
     # 2 of 2 promoters vs 0 of 2 others → Fisher: scipy fisher_exact([[2, 0], [0, 2]]) = 0.333333
     assert test.p_value == pytest.approx(1 / 3, abs=1e-9)
+
+
+def test_export_sheets_with_subscriptions(ws):
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1] / "sample_data"
+    ws.load("nps_responses.xlsx", (root / "nps_responses.xlsx").read_bytes(), kind="nps_responses")
+    ws.load("subscriptions.csv", (root / "subscriptions.csv").read_bytes(), kind="subscriptions")
+    tables = m.area_tables(ws)
+    assert {"NPS detractors to call back", "NPS promoters to thank", "NPS response rate by month",
+            "NPS outcomes after answering"} <= set(tables)
+    assert all(len(name) <= 31 for name in tables)  # Excel's sheet-name limit
+    assert tables["NPS outcomes after answering"]["category"].tolist() == list(m.CATEGORIES)

@@ -618,12 +618,12 @@ def score_distribution(con, table: str) -> MetricResult:
     """Responses per score 0–10 (every score listed, zero when nobody gave it), with share
     (% of valid responses) and category. Excluded: blank/unreadable and outside 0–10."""
     t = quote_ident(table)
-    sql = f"""WITH scores AS (SELECT range AS score FROM range(0, 11)),
+    sql = f"""WITH scores(score) AS (VALUES {', '.join(f'({s})' for s in range(11))}),
 counted AS (
     SELECT score, count(*) AS responses FROM {t} WHERE score BETWEEN 0 AND 10 GROUP BY score
 )
 SELECT s.score, coalesce(c.responses, 0) AS responses,
-    100.0 * coalesce(c.responses, 0) / nullif(sum(coalesce(c.responses, 0)) OVER (), 0) AS share,
+    100 * CAST(coalesce(c.responses, 0) AS DOUBLE) / nullif(sum(coalesce(c.responses, 0)) OVER (), 0) AS share,
     CASE WHEN s.score >= 9 THEN 'Promoter' WHEN s.score >= 7 THEN 'Passive' ELSE 'Detractor' END AS category
 FROM scores s LEFT JOIN counted c USING (score)
 ORDER BY s.score"""
@@ -734,17 +734,19 @@ def campaign_effect(con, table: str, calendar: str, days: int = 14, channels: li
     has_channel = _has(con, calendar, "channel")
     end = "coalesce(c.end_date, c.start_date)" if has_end else "c.start_date"
     chan = "c.channel" if has_channel else "NULL"
-    where_chan = f" AND {chan} IN (SELECT unnest(?::VARCHAR[]))" if channels is not None else ""
+    # one bound value per channel (an array parameter does not transpile to Spark); none chosen: no campaign
+    where_chan = ("" if channels is None else f" AND {chan} IN ({', '.join('?' for _ in channels)})" if channels
+                  else " AND FALSE")
     window = f"""SELECT c.campaign, {chan} AS channel, c.start_date, {end} AS end_date
     FROM {cal} c WHERE c.start_date IS NOT NULL{where_chan}"""
-    chan_params = [list(channels)] if channels is not None else []
+    chan_params = list(channels) if channels is not None else []
     cmp_sql = f"""WITH campaigns AS (
     {window}
 ), tagged AS (
     SELECT r.score, EXISTS (
         SELECT 1 FROM campaigns c
         WHERE r.response_date >= c.start_date
-          AND r.response_date < c.end_date + to_days(CAST(? AS INTEGER))
+          AND r.response_date < c.end_date + CAST(? AS INTEGER) * INTERVAL 1 DAY
     ) AS after_campaign
     FROM {t} r WHERE r.response_date IS NOT NULL
 ), counts AS (
@@ -762,7 +764,7 @@ FROM counts ORDER BY responses DESC"""
 SELECT c.campaign, c.channel, CAST(c.start_date AS DATE) AS start_date, CAST(c.end_date AS DATE) AS end_date,
     {_counts('r.score')}
 FROM campaigns c JOIN {t} r
-  ON r.response_date >= c.start_date AND r.response_date < c.end_date + to_days(CAST(? AS INTEGER))
+  ON r.response_date >= c.start_date AND r.response_date < c.end_date + CAST(? AS INTEGER) * INTERVAL 1 DAY
 GROUP BY ALL"""
     per_sql = _with_stats(per_sql, "start_date, campaign")
     per_params = [*chan_params, int(days), Z95]
@@ -954,6 +956,20 @@ def area_tables(ws) -> dict[str, pd.DataFrame]:
         con, dataset.table, int(th["nps_referral_min_score"]), {c.column: c.label for c in found}).frame
     tables["NPS detractors to call back"] = follow_up_list(con, dataset.table, 0, 6,
                                                            {c.column: c.label for c in found}).frame
+    tables["NPS promoters to thank"] = follow_up_list(con, dataset.table, 9, 10, {c.column: c.label for c in found}).frame
+    if response_rate_reason(con, dataset.table) is None:
+        tables["NPS response rate by month"] = response_rate_by_period(con, dataset.table, "month").frame
+    other = next((ws.get(k) for k in OUTCOME_KINDS if ws.get(k) is not None), None)
+    if other is not None and "response_date" in dataset.mapping:
+        try:
+            keys = outcome_join_keys(con, dataset, other)
+            if not keys.empty and keys.iloc[0]["matched"]:
+                ctes, params, as_of = outcome_moves(con, other)
+                tables["NPS outcomes after answering"] = outcomes_after_answer(
+                    con, dataset.table, keys.iloc[0]["nps_column"], ctes, params, other.table,
+                    keys.iloc[0]["other_column"], int(th["nps_outcome_window_days"]), as_of).frame
+        except BoundaryError:
+            pass  # the page says why; the workbook simply has no such sheet
     return tables
 
 

@@ -553,3 +553,49 @@ def test_the_boundary_file_carries_the_name(tmp_path):
     assert again
     other.close()
     ws.close()
+
+
+_SAVER = """
+import sys, time
+sys.path.insert(0, {root!r})
+from lib.datasets import Workspace
+from lib.sample import load_samples
+from lib.store import Store
+ws = Workspace()
+load_samples(ws)
+s = Store({folder!r})
+wid = s.save(ws.snapshot())
+print(wid, flush=True)
+flip = [{{"comment": None}}, {{"comment": "Comment"}}]
+i = 0
+while True:  # save again and again (a changed column map writes a table each time) until killed
+    ws.remap("nps_responses", flip[i % 2])
+    ws.thresholds = ws.thresholds.with_value("nps_min_responses", 30 + i)
+    s.save(ws.snapshot(), wid)
+    i += 1
+"""
+
+
+def test_a_process_killed_while_saving_leaves_a_readable_workspace(tmp_path):
+    """SIGKILL at random moments of a save loop: every time, the workspace opens (its last complete
+    save, checksums and all) — never a half-written one."""
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    rng = random.Random(7)
+    for _ in range(3):
+        saver = subprocess.Popen([sys.executable, "-c", _SAVER.format(root=root, folder=str(tmp_path))],
+                                 stdout=subprocess.PIPE, text=True)
+        wid = saver.stdout.readline().strip()
+        time.sleep(rng.uniform(0.2, 1.5))  # somewhere in the middle of a later save
+        saver.send_signal(signal.SIGKILL)
+        saver.wait()
+        back = Workspace()
+        back.restore(Store(tmp_path).load(wid))  # verifies every file's size and SHA-256
+        assert len(back.datasets) == len(SAMPLE_FILES)
+        back.close()

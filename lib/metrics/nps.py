@@ -1098,14 +1098,14 @@ answers AS (
   FROM {n} WHERE score BETWEEN 0 AND 10 AND response_date IS NOT NULL),
 observed AS (
   SELECT * FROM answers
-  WHERE key IS NOT NULL AND day + CAST(? AS INTEGER) <= CAST(? AS DATE)
+  WHERE key IS NOT NULL AND day + CAST(? AS INTEGER) * INTERVAL 1 DAY <= CAST(? AS DATE)
   QUALIFY row_number() OVER (PARTITION BY key ORDER BY day DESC, _row DESC) = 1),
 per AS (
   SELECT a.key, {_category_sql('a.score')} AS category, i.customer_id,
     arg_max(m.n_after, m.day) FILTER (WHERE m.day <= a.day) AS paying_subscriptions,
-    coalesce(bool_or(m.movement = 'churn' AND m.day > a.day AND m.day <= a.day + CAST(? AS INTEGER)), false) AS churned,
-    coalesce(bool_or(m.movement = 'contraction' AND m.day > a.day AND m.day <= a.day + CAST(? AS INTEGER)), false) AS downgraded,
-    coalesce(bool_or(m.movement = 'expansion' AND m.day > a.day AND m.day <= a.day + CAST(? AS INTEGER)), false) AS expanded
+    coalesce(bool_or(m.movement = 'churn' AND m.day > a.day AND m.day <= a.day + CAST(? AS INTEGER) * INTERVAL 1 DAY), false) AS churned,
+    coalesce(bool_or(m.movement = 'contraction' AND m.day > a.day AND m.day <= a.day + CAST(? AS INTEGER) * INTERVAL 1 DAY), false) AS downgraded,
+    coalesce(bool_or(m.movement = 'expansion' AND m.day > a.day AND m.day <= a.day + CAST(? AS INTEGER) * INTERVAL 1 DAY), false) AS expanded
   FROM observed a LEFT JOIN ids i USING (key) LEFT JOIN moves m ON m.customer_id = i.customer_id
   GROUP BY ALL)
 SELECT category, count(*) AS respondents, count(customer_id) AS matched,
@@ -1127,7 +1127,7 @@ FROM per GROUP BY category"""
   SELECT {_key(quote_ident(nps_key))} AS key, CAST(response_date AS DATE) AS day
   FROM {n} WHERE score BETWEEN 0 AND 10 AND response_date IS NOT NULL)
 SELECT count(DISTINCT key) FILTER (WHERE key NOT IN (
-         SELECT key FROM answers WHERE key IS NOT NULL AND day + CAST(? AS INTEGER) <= CAST(? AS DATE))),
+         SELECT key FROM answers WHERE key IS NOT NULL AND day + CAST(? AS INTEGER) * INTERVAL 1 DAY <= CAST(? AS DATE))),
        count(*) FILTER (WHERE key IS NULL)
 FROM answers""", [d, pd.Timestamp(as_of).date()]).fetchall()[0]
     unmatched = int(frame["respondents"].sum() - frame["matched"].sum())
@@ -1202,15 +1202,17 @@ def referral_column(dataset: Dataset | None) -> str | None:
 
 def referred_sql(column: str) -> str:
     """SQL: TRUE when a row says the customer was referred. `referred_by`: any cell but blank or one
-    of NOT_REFERRED (the value bound as the next `?`); `source`: the value contains "referr"."""
+    of NOT_REFERRED (bound as the next `?`s, `_referred_params`); `source`: the value contains "referr"."""
     c = quote_ident(column)
     if column == "referred_by":
-        return f"coalesce(nullif(trim(CAST({c} AS VARCHAR)), '') IS NOT NULL AND NOT list_contains(?, lower(trim(CAST({c} AS VARCHAR)))), false)"
+        words = ", ".join("?" for _ in NOT_REFERRED)  # one bound value each: portable SQL (no array parameter)
+        return (f"coalesce(nullif(trim(CAST({c} AS VARCHAR)), '') IS NOT NULL "
+                f"AND lower(trim(CAST({c} AS VARCHAR))) NOT IN ({words}), false)")
     return f"coalesce(lower(CAST({c} AS VARCHAR)) LIKE '%referr%', false)"
 
 
 def _referred_params(column: str) -> list:
-    return [NOT_REFERRED] if column == "referred_by" else []
+    return list(NOT_REFERRED) if column == "referred_by" else []
 
 
 def referrals_by_period(con, dataset: Dataset, grain: str = "month", moves_ctes: str | None = None,

@@ -17,7 +17,6 @@ farm-bench), never as a timed test.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -28,19 +27,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest import make_csv  # noqa: E402
+from bench.ingest import make_csv, median_time  # noqa: E402
 from lib.datasets import Workspace  # noqa: E402
 from lib.sample import load_samples  # noqa: E402
 from lib.store import Store  # noqa: E402
-
-
-def median(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -84,10 +74,10 @@ def main() -> None:
             other.restore(store.load(wid))
             other.close()
 
-        timings = {"first save": median(first_save, args.repeat), "save after a page choice": median(choice_save, args.repeat),
-                   "save after a threshold": median(threshold_save, args.repeat),
-                   "save after a column fix (NPS)": median(column_fix_save, args.repeat),
-                   "restore": median(restore, args.repeat)}
+        steps = {"first save": first_save, "save after a page choice": choice_save,
+                 "save after a threshold": threshold_save, "save after a column fix (NPS)": column_fix_save,
+                 "restore": restore}
+        timings = {step: median_time(fn, args.repeat) for step, fn in steps.items()}
         on_disk = sum(p.stat().st_size for p in (Path(root) / wid).rglob("*") if p.is_file())
 
     with tempfile.TemporaryDirectory() as root:
@@ -99,8 +89,8 @@ def main() -> None:
             for kind in frames:
                 pd.read_parquet(Path(root) / f"{kind}.parquet")
 
-        pandas_save_s = median(pandas_save, args.repeat)
-        pandas_load_s = median(pandas_load, args.repeat)
+        pandas_save_s = median_time(pandas_save, args.repeat)
+        pandas_load_s = median_time(pandas_load, args.repeat)
 
     print(f"Workspace: {len(ws.datasets)} datasets, {rows:,} rows in all ({args.csv_rows:,} in the upload); "
           f"{on_disk / 1e6:,.1f} MB on disk")

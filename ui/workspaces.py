@@ -323,7 +323,13 @@ def workspace_file_section() -> None:
         return
     st.session_state[_OPENED] = digest(data)
     st.session_state.pop("samples_loaded", None)
-    st.success(f"Opened {escape_md(upload.name)}: {len(ws.datasets)} dataset(s). Every page shows them now.")
+    # A workspace of its own (a new id once saved): what this tab had saved stays in My workspaces.
+    for key in (WORKSPACE_ID, SHARED_BY, _NOT_SAVED):
+        st.session_state.pop(key, None)
+    st.session_state[SAVED_KEY] = None
+    st.query_params.pop("w", None)
+    st.success(f"Opened {escape_md(upload.name)}: {len(ws.datasets)} dataset(s). Every page shows them now; it is "
+               "saved on this server as a workspace of its own.")
 
 
 def _name() -> str | None:

@@ -70,6 +70,14 @@ def test_saved_file_opens_in_a_fresh_browser(page, browser, app_url, tmp_path):
     go(other, "NPS")
     assert figures(other) == before
     context.close()
+    # opened in a tab that has a saved workspace: a workspace of its own, the tab's earlier one kept
+    go(page, "Home")
+    mine = workspace_id(page)
+    upload(page, path)
+    page.get_by_text("Opened client.boundary").wait_for()
+    assert workspace_id(page) != mine
+    open_page(page, app_url, f"nps?w={mine}")
+    assert figures(page) == before
 
 
 def test_a_server_restart_keeps_the_workspace(browser):
@@ -106,9 +114,39 @@ def _choose(page, label: str, option: str) -> None:
     wait_idle(page)
 
 
+def _editor(page, column: str):
+    """The data editor with this column header."""
+    editor = page.locator("[data-testid='stDataFrame']").filter(has=page.locator(f"text={column}")).first
+    editor.scroll_into_view_if_needed()
+    editor.hover()
+    return editor
+
+
+def _type_a_row(page, column: str, text: str) -> None:
+    """Add a row to the data editor with this column and type `text` into its first cell."""
+    wait_idle(page)
+    editor = _editor(page, column)
+    editor.get_by_role("button", name="Add row").first.click()
+    page.wait_for_timeout(500)
+    box = editor.bounding_box()
+    page.mouse.dblclick(box["x"] + 120, box["y"] + box["height"] - 20)  # the new row, at the bottom
+    cell = page.locator("textarea.gdg-input").first  # the grid's editor for that cell
+    cell.fill(text)
+    cell.press("Enter")
+    page.wait_for_timeout(1000)  # the edit reaches the server a moment later
+    wait_idle(page)
+
+
+def _cells_with(page, column: str, text: str) -> list[str]:
+    editor = _editor(page, column)
+    page.mouse.wheel(0, 5000)  # the grid lists only the rows in view: scroll to the end
+    page.wait_for_timeout(500)
+    return [c.inner_text() for c in editor.locator("[role='gridcell']").all() if text in c.inner_text()]
+
+
 def test_typed_work_survives_a_reload_and_a_restart(browser):
-    """The issue's list: the sample, a column fix, a threshold, a page choice, a notebook cell —
-    after a reload and after a server restart, the same tiles and choices on every page."""
+    """The issue's list: the sample, a column fix, a threshold, a page choice, a typed table row, a
+    notebook cell — after a reload and after a server restart, the same tiles and choices on every page."""
     from tests.browser.conftest import running_app
 
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -130,6 +168,9 @@ def test_typed_work_survives_a_reload_and_a_restart(browser):
         label = page.locator("[data-testid='stNumberInput'] label").first.inner_text()
         _set_number(page, label, "0.1")  # a threshold
         seen["Email"] = figures(page)
+        go(page, "NCVG")
+        _type_a_row(page, "Incident date", "cus_typed_by_hand")  # a typed incident (same as a calendar row)
+        assert _cells_with(page, "Incident date", "cus_typed_by_hand") == ["cus_typed_by_hand"]
         go(page, "SQL notebook")
         cell = page.locator("[data-testid='stTextArea'] textarea").first
         cell.fill("SELECT count(*) AS answers FROM nps_responses")
@@ -137,8 +178,7 @@ def test_typed_work_survives_a_reload_and_a_restart(browser):
         wait_idle(page)
         page.get_by_role("button", name="Add cell").click()
         wait_idle(page)
-        cells = page.locator("[data-testid='stTextArea'] textarea")
-        assert cells.count() == 2
+        page.locator("[data-testid='stTextArea'] textarea").nth(1).wait_for()
 
         page.reload()
         wait_idle(page)
@@ -148,10 +188,14 @@ def test_typed_work_survives_a_reload_and_a_restart(browser):
         for title in ("NPS", "Email"):
             go(page, title)
             assert figures(page) == seen[title], title
+        go(page, "NCVG")
+        assert _cells_with(page, "Incident date", "cus_typed_by_hand") == ["cus_typed_by_hand"]
     with running_app() as url:  # a new server process
         open_page(page, url, f"nps?w={wid}")
         assert figures(page) == seen["NPS"]
         assert page.get_by_label("Period", exact=True).first.input_value() == "quarter"
         go(page, "Email")
         assert figures(page) == seen["Email"]
+        go(page, "NCVG")
+        assert _cells_with(page, "Incident date", "cus_typed_by_hand") == ["cus_typed_by_hand"]
     context.close()

@@ -14,6 +14,12 @@ from lib.report import (AREA_LABELS, DENSE_CALENDAR_SHARE, campaign_base_rate, f
                         gather_flags, gather_tables)
 from lib.result import SEVERITIES, flags_frame
 from ui.common import download_csv, excluded_note, sample_button, show_sql, show_table, threshold_editor, workspace
+from ui.cache import session_cached, show_chart
+
+# Each figure and chart once per session and arguments (ui.cache): the flags gather every page's analysis.
+(gather_flags, flags_after_campaigns, campaign_base_rate, available_series, correlate, suggest_lift, lift, two_series,
+ lift_bars) = (session_cached(f) for f in (gather_flags, flags_after_campaigns, campaign_base_rate, available_series,
+                                            correlate, suggest_lift, lift, two_series, lift_bars))
 from ui.workspaces import typed_editor
 
 st.title("Boundary report")
@@ -43,13 +49,9 @@ with st.expander("Thresholds — one set for every page and this report"):
         except BoundaryError as exc:
             st.error(escape_md(exc))
 
-# Gathering runs every area's analysis: keep the result until data or thresholds change.
-cached = st.session_state.get("report_flags_cache")
-if cached is None or cached[0] != ws.state_key():
-    with st.spinner("Gathering red flags from every page…"):
-        cached = (ws.state_key(), *gather_flags(ws))
-    st.session_state["report_flags_cache"] = cached
-_, flags, notes = cached
+# Gathering runs every area's analysis: kept (ui.cache) until data, thresholds or inputs change.
+with st.spinner("Gathering red flags from every page…"):  # shown only when it takes over half a second
+    flags, notes = gather_flags(ws)
 for note in notes:
     st.warning(escape_md(note))  # an area's error message names the file
 table = flags_frame(flags, formatted=True)
@@ -143,7 +145,7 @@ else:
                 st.info("**Shared trend, not co-movement:** both series drift over time, so their levels "
                         "correlate, but their ups and downs from one period to the next do not go together. "
                         "Two unrelated trending series correlate this way about half the time.")
-            st.altair_chart(two_series(joined, first, second, (a.unit, b.unit)))
+            show_chart(two_series(joined, first, second, (a.unit, b.unit)))
         for note in timed.incomplete:
             st.caption(note + ".")
         excluded_note(timed.result)
@@ -184,7 +186,7 @@ try:
     bars = pd.DataFrame({"group": [did, "did not"], "rate": [result.did_rate, result.not_rate],
                          "low": [result.did_low, result.not_low], "high": [result.did_high, result.not_high],
                          "n": [result.did_n, result.not_n]})
-    st.altair_chart(lift_bars(bars), width="stretch")
+    show_chart(lift_bars(bars), width="stretch")
     show_sql(metric)
 except (BoundaryError, ValueError) as exc:
     st.error(f"Lift cannot be computed with these choices: {escape_md(exc)}")

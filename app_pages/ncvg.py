@@ -151,6 +151,12 @@ if b.has_value:
                    f"of the {b.money(t['value_start'])} {vl} paying before {start:%d %b %Y} (of the customers "
                    "paying at the start: GRR = Σ lower of each one's start and end value ÷ start value, "
                    "NRR = their end value ÷ start value).")
+    moved = t["expansion_value"] - t["contraction_value"]
+    st.caption(f"The tiles' net value ({b.money(t['net_value'], signed=True)}) is NCVG: new and returning customers "
+               f"minus lost ones. The bridge also counts customers who stayed and changed value — expansion "
+               f"{b.money(t['expansion_value'])}, contraction {b.money(t['contraction_value'])} — so value went from "
+               f"{b.money(t['value_start'])} to {b.money(t['value_end'])}: NCVG "
+               f"{b.money(t['net_value'], signed=True)} plus net expansion {b.money(moved, signed=True)}.")
     show_chart(charts.movements_chart(per, b.currency, vl), width="stretch")
     show_sql(totals_result, "Show SQL (range totals and waterfall)")
 

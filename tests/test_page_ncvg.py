@@ -170,3 +170,15 @@ def test_a_hundred_industries_show_the_largest_plus_other_and_a_search():
     assert not at.exception
     table = segment_table()
     assert sorted(table["Country"]) == ["DE", "FR", "US"] and table["customers_in_file"].sum() == 400
+
+
+def test_the_bridge_caption_reconciles_the_net_value_tile_with_the_waterfall():
+    import re
+
+    at = sample_page("app_pages/ncvg.py")
+    caption = next(c.value for c in at.caption if c.value.startswith("The tiles' net value"))
+    money = r"([+−]?[$€]?[\d,]+)"
+    tile, expansion, contraction, start, end, ncvg, moved = (number(x) for x in re.findall(money, caption)[:7])
+    assert tile == ncvg == round(expected_totals("USD", "mrr")["net_value"])
+    # start + NCVG + expansion − contraction = end, to the dollar (the figures are rounded to whole units)
+    assert abs(start + ncvg + expansion - contraction - end) <= 2 and abs(moved - (expansion - contraction)) <= 1

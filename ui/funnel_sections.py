@@ -172,4 +172,4 @@ def programs(fm, charts, con, leads, closed, src, stages, cost_table, mql, start
     names = {"mqls": f"{mql}s", "mql_rate": f"{mql} rate", "mql_low": "95% low", "mql_high": "95% high",
              "median_days_to_mql": f"Median days to {mql}", "cost_per_mql": f"Cost per {mql}"}  # the stage's own name
     table(res, "nurture_programs", "programs", pct=(f"{mql} rate", "95% low", "95% high"),
-          shown=frame.rename(columns=names))
+          shown=frame.drop(columns=["customers"] if mql == stages[-1] else []).rename(columns=names))

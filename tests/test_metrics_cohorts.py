@@ -670,3 +670,11 @@ def test_repeat_purchase_needs_orders_and_days():
         c.repeat_purchase(con, "activity", 30)
     with pytest.raises(BoundaryError, match="above 0"):
         c.repeat_purchase(make_table(MONTHLY), "activity", 0)
+
+
+def test_export_holds_repeat_purchase(sample_ws):
+    tables = c.area_tables(sample_ws)
+    dataset = c._dataset(sample_ws)
+    expected = c.repeat_purchase(sample_ws.con, dataset.table, sample_ws.thresholds["cohorts_repeat_days"]).frame
+    assert tables["Repeat purchase"]["share"].tolist() == expected["share"].tolist()
+    assert 0 < expected["share"].iloc[0] < 1 and expected["days"].iloc[0] == 90

@@ -550,3 +550,16 @@ def test_issue22_chart_builders_are_titled_and_labelled(con):
     programs = fm.program_comparison(con, make_wide(con), STAGES, "MQL", window_days=90).frame
     spec = str(charts.program_chart(programs, "MQL").to_dict())
     assert "MQL rate by program (95% Wilson interval)" in spec and "share of the program's leads" in spec
+
+
+def test_export_holds_the_nurture_programs(ws):
+    from lib.sample import SAMPLE_DIR
+    path = SAMPLE_DIR / "leads.xlsx"
+    if not path.exists():
+        pytest.skip("sample data not generated yet")
+    leads = ws.load("leads.xlsx", path.read_bytes(), kind="leads")
+    programs = fm.area_tables(ws)["Nurture programs"]
+    # no cost file loaded: no cost column filled; programs add up to every lead of the file
+    assert programs["leads"].sum() == 3099 and programs["cost"].isna().all()
+    assert "customer_value" not in programs  # the export does not guess a value column
+    assert leads.kind == "leads"

@@ -771,7 +771,8 @@ def area_flags(ws) -> list[Flag]:
 
 
 def area_tables(ws) -> dict[str, pd.DataFrame]:
-    """Retention matrix (users and %), the average curve and daily active users, for the export."""
+    """Retention matrix (users and %), the average curve, daily active users and repeat purchase (for order
+    lines), for the export."""
     dataset = _dataset(ws)
     if dataset is None:
         return {}
@@ -783,6 +784,8 @@ def area_tables(ws) -> dict[str, pd.DataFrame]:
         "Average retention": average_retention(matrix).frame,
         "Active users": active_users(ws.con, dataset.table).frame,
     }
+    if has_orders(ws.con, dataset.table):  # issue 22: repeat purchase within the threshold's days
+        tables["Repeat purchase"] = repeat_purchase(ws.con, dataset.table, ws.thresholds["cohorts_repeat_days"]).frame
     return tables
 
 

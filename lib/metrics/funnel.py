@@ -815,7 +815,7 @@ def area_flags(ws) -> list[Flag]:
 
 
 def area_tables(ws) -> dict[str, pd.DataFrame]:
-    """The funnel, its breakdowns, monthly cohorts and campaign quality with default settings."""
+    """The funnel, its breakdowns, monthly cohorts, campaign quality and nurture programs with default settings."""
     found = _area_source(ws)
     if found is None:
         return {}
@@ -829,6 +829,11 @@ def area_tables(ws) -> dict[str, pd.DataFrame]:
     by = "campaign" if "campaign" in src.columns else "source" if "source" in src.columns else None
     if by:
         tables["Campaign quality"] = campaign_quality(ws.con, src, stages, by, window_days=window).frame
+    if "campaign" in src.columns:  # nurture programs side by side, with a loaded cost table (issue 22)
+        costs = ws.get("campaign_costs")
+        mql = next((s for s in stages if s == "MQL"), stages[min(1, len(stages) - 1)])
+        tables["Nurture programs"] = program_comparison(ws.con, src, stages, mql, costs.table if costs else None,
+                                                        window_days=window).frame
     return tables
 
 

@@ -440,10 +440,9 @@ def my_workspaces_section() -> None:
         st.caption("None saved yet: load data and it is saved as you work.")
         return
     current = st.session_state.get(WORKSPACE_ID)
-    show_table([{"Name": w["name"], "Datasets": ", ".join(f for f in w["files"] if isinstance(f, str)),
-                 "Size (MB)": round(w["bytes"] / 1e6, 2), "Last saved": _when(w["saved_at"]),
-                 "Shared": "✓" if w.get("shared") else "",
-                 "In this tab": "✓" if w["id"] == current else ""} for w in mine],
+    show_table([{"Name": w["name"], "Last saved": _when(w["saved_at"]), "Size (MB)": round(w["bytes"] / 1e6, 2),
+                 "In this tab": "✓" if w["id"] == current else "", "Shared": "✓" if w.get("shared") else "",
+                 "Datasets": ", ".join(f for f in w["files"] if isinstance(f, str))} for w in mine],
                column_config={"Size (MB)": st.column_config.NumberColumn(format="%.2f")})
     by_id = {w["id"]: w for w in mine}
     chosen = st.selectbox("Workspace", list(by_id), key=_CHOICE,

@@ -44,6 +44,10 @@ DEFINITIONS: list[tuple[str, str]] = [
     ("Flag families", "tests of one metric over periods or groups, Benjamini–Hochberg adjusted; "
                       "'high' needs Bonferroni-level evidence"),
     ("Stickiness", "DAU / MAU and WAU / MAU"),
+    ("Repeat purchase (N days)", "customers whose second order came within N days of their first / customers "
+                                 "whose first order is at least N days before the data ends"),
+    ("Program MQL rate", "a program's leads reaching MQL within the conversion window / its leads; value per "
+                         "cost = its customers' value / its cost in the range"),
 ]
 
 

@@ -66,6 +66,23 @@ def period_end(start: pd.Timestamp, grain: str) -> pd.Timestamp:
     return pd.Timestamp(start) + _OFFSETS[grain]
 
 
+def period_starts(first: pd.Timestamp, last: pd.Timestamp, grain: str, week_start: str = "monday") -> list[pd.Timestamp]:
+    """Every period start from the period holding `first` to the one holding `last`, gaps included:
+    a calendar built here and put in the SQL as values (lib.sql.values_cte), so that it means the
+    same on every engine (DuckDB's generate_series and range() do not transpile to Spark).
+
+    >>> [f"{p:%d %b}" for p in period_starts(pd.Timestamp('2025-01-31'), pd.Timestamp('2025-03-02'), 'month')]
+    ['01 Jan', '01 Feb', '01 Mar']
+    >>> period_starts(pd.Timestamp('2025-03-02'), pd.Timestamp('2025-01-31'), 'week')
+    []
+    """
+    start, stop, out = period_start(first, grain, week_start), period_start(last, grain, week_start), []
+    while start <= stop:
+        out.append(start)
+        start = period_end(start, grain)
+    return out
+
+
 def is_incomplete(start: pd.Timestamp, grain: str, data_end: pd.Timestamp) -> bool:
     """True when the data ends before the last day of the period starting at `start`.
 

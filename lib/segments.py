@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from lib.engine import table_columns
 from lib.sql import quote_ident
 
 MAX_LEVELS = 30  # a number or date column with more distinct values is a measure, not a segment
@@ -47,8 +48,7 @@ def segment_columns(con, table: str, columns: dict[str, str], min_n: int = 30) -
     never a column whose every value is different in a file of more than one row (an identifier),
     one with a single value throughout (nothing to compare: Prep Air's Airline) or one that is blank
     throughout. `min_n` only feeds `readable_rows`."""
-    types = dict(con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ?", [table]).fetchall())
+    types = dict(table_columns(con, table))
     t = quote_ident(table)
     out = []
     for column, label in columns.items():

@@ -186,7 +186,7 @@ def test_rates_by_month_by_hand(ws, braze):
     assert f["incomplete"].tolist() == [True, False]  # data starts 2 Feb: February only partly covered
     assert result.excluded == {
         "user blank": 1, "click/dismiss/mute with no earlier impression of that message by that user": 1}
-    assert "?" in result.sql and "ASOF" in result.sql
+    assert "?" in result.sql and "last_value" in result.sql  # outcome → latest impression, in SQL
 
 
 def test_tiles_by_hand(ws, braze):

@@ -41,6 +41,7 @@ from lib.errors import BoundaryError
 from lib.periods import period_label, period_sql
 from lib.questions import questions_for
 from lib.result import Flag, MetricResult
+from lib.engine import table_columns
 from lib.sql import quote_ident
 from lib.stats import Z95, adjust_family, normal_cdf, overdispersion, two_proportion_test, wilson_interval
 
@@ -97,9 +98,7 @@ class _Source:
 
 
 def _source(con, table: str) -> _Source:
-    rows = con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-                       "ORDER BY ordinal_position", [table]).fetchall()
-    cols = tuple(r[0] for r in rows)
+    cols = tuple(name for name, _ in table_columns(con, table))
     if not {"user_id", "event_time"} <= set(cols):
         raise BoundaryError(f"Table {table} has no user and event-time columns; map them under “Columns”.")
     amount = None
@@ -118,6 +117,12 @@ def _source(con, table: str) -> _Source:
     return _Source(amount, cancel_sql, "signup_date" in cols, cols)
 
 
+# Period numbers 0…9999 for the grids below, as a table every engine reads alike (DuckDB's range()
+# table function has no Spark twin): 9999 weeks are 190 years, 9999 days 27.
+_NUMBERS = """digits(d) AS (VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9)),
+numbers(n) AS (SELECT a.d + 10 * b.d + 100 * c.d + 1000 * e.d FROM digits a, digits b, digits c, digits e)"""
+
+
 # ------------------------------------------------------------------ result cache
 
 CACHE_PREFIX = "_cohorts_cache_"  # result tables in the session's own database, one per query and table version
@@ -127,7 +132,10 @@ def _table_version(con, table: str) -> str | None:
     """Changes whenever `table` is replaced or rows are added or removed: DuckDB gives every created
     table a new catalog oid (never reused within a database) and tracks its row count. The
     Workspace only ever replaces a dataset's table (CREATE OR REPLACE), and the notebook is
-    read-only, so oid + row count identify the dataset's contents. None when there is no such table."""
+    read-only, so oid + row count identify the dataset's contents. None when there is no such table,
+    and on another engine (lib.engine: Spark keeps its own results), which is then queried directly."""
+    if not isinstance(con, duckdb.DuckDBPyConnection):
+        return None
     row = con.execute("SELECT table_oid, estimated_size FROM duckdb_tables() WHERE table_name = ? "
                       "AND schema_name = current_schema() AND NOT temporary", [table]).fetchall()
     return f"{row[0][0]}_{row[0][1]}" if len(row) == 1 else None
@@ -339,7 +347,7 @@ def _age_expr(opts: CohortOptions) -> tuple[str, list]:
 def _cells_sql(src: _Source, table: str, opts: CohortOptions, group_col: str | None) -> tuple[str, list]:
     core, params = _core_ctes(src, table, opts, group_col)
     age, age_params = _age_expr(opts)
-    sql = f"""WITH {core},
+    sql = f"""WITH {core}, {_NUMBERS},
 span AS (SELECT MIN(event_time) AS data_start, MAX(event_time) AS data_end FROM usable),
 sizes AS (
     SELECT grp, cohort, COUNT(*) AS cohort_size,
@@ -355,7 +363,7 @@ last_active AS (  -- users by the last period N in which they were active
 ),
 grid AS (  -- every (cohort, N) that has started by the end of the data
     SELECT s.grp, s.cohort, g.n
-    FROM sizes s CROSS JOIN span, LATERAL range(0, GREATEST({age}, -1) + 1) g(n)
+    FROM sizes s CROSS JOIN span JOIN numbers g ON g.n <= {age}
 )
 SELECT g.grp, g.cohort, g.n AS period, s.cohort_size,
        COALESCE(c.users_in, 0) AS users_in,
@@ -660,7 +668,7 @@ def active_users(con, table: str) -> MetricResult:
     sql = f"""WITH usable AS (
     SELECT user_id, event_time FROM {t}
     WHERE user_id IS NOT NULL AND event_time IS NOT NULL AND NOT {src.cancel_sql}
-),
+), {_NUMBERS},
 days AS (SELECT DISTINCT user_id, CAST(event_time AS DATE) AS d FROM usable),
 seq AS (SELECT user_id, d, LAG(d) OVER (PARTITION BY user_id ORDER BY d) AS prev FROM days),
 deltas AS (  -- +1 where a user's coverage starts, -1 the day after it ends (W = 7 and 30)
@@ -672,10 +680,9 @@ deltas AS (  -- +1 where a user's coverage starts, -1 the day after it ends (W =
     ) GROUP BY day
 ),
 dau AS (SELECT d AS day, COUNT(*) AS dau FROM days GROUP BY d),
-cal AS (
-    SELECT CAST(range AS DATE) AS day
-    FROM range((SELECT CAST(MIN(d) AS TIMESTAMP) FROM days), (SELECT CAST(MAX(d) AS TIMESTAMP) FROM days)
-               + INTERVAL 1 DAY, INTERVAL 1 DAY)
+cal AS (  -- every day from the first to the last
+    SELECT b.lo + g.n AS day
+    FROM (SELECT MIN(d) AS lo, MAX(d) AS hi FROM days) b JOIN numbers g ON g.n <= date_diff('day', b.lo, b.hi)
 ),
 series AS (
     SELECT c.day, COALESCE(a.dau, 0) AS dau,

@@ -21,6 +21,7 @@ import pandas as pd
 
 from lib.periods import is_incomplete, period_label, period_sql
 from lib.result import Flag, MetricResult
+from lib import engine
 from lib.sql import quote_ident
 from lib.stats import adjust_family, two_proportion_test, wilson_interval
 
@@ -55,9 +56,10 @@ COLUMNS = ("deal_id", "created_date", "close_date", "outcome", "deal_type", "amo
            "source_campaign", "notes", "customer_id", "lead_id", "segment")
 _TYPES = {"created_date": "TIMESTAMP", "close_date": "TIMESTAMP", "amount": "DOUBLE",
           "qualified": "BOOLEAN"}
-GRAIN_INTERVAL = {"day": "to_days(CAST(? AS INTEGER))", "week": "to_days(CAST(? AS INTEGER) * 7)",
-                  "month": "to_months(CAST(? AS INTEGER))", "quarter": "to_months(CAST(? AS INTEGER) * 3)",
-                  "year": "to_years(CAST(? AS INTEGER))"}
+# k periods back, as SQL of one bound k (a number times an interval means the same on DuckDB and Spark)
+GRAIN_INTERVAL = {"day": "(CAST(? AS INTEGER) * INTERVAL 1 DAY)", "week": "(CAST(? AS INTEGER) * INTERVAL 7 DAY)",
+                  "month": "(CAST(? AS INTEGER) * INTERVAL 1 MONTH)", "quarter": "(CAST(? AS INTEGER) * INTERVAL 3 MONTH)",
+                  "year": "(CAST(? AS INTEGER) * INTERVAL 1 YEAR)"}
 BASES = ("created", "closed")
 
 
@@ -95,9 +97,7 @@ def deal_class(value: object) -> str:
 
 
 def table_columns(con, table: str) -> set[str]:
-    rows = con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ?",
-                       [table]).fetchall()
-    return {r[0] for r in rows}
+    return {name for name, _ in engine.table_columns(con, table)}
 
 
 def normalised_deals_sql(con, table: str) -> tuple[str, list]:

@@ -34,10 +34,11 @@ import pandas as pd
 from lib import stats
 from lib.config import EMAIL_MPP_START, Thresholds
 from lib.metrics.email_events import events_campaign_sql, events_excluded
-from lib.periods import period_end, period_label, period_sql, period_start, previous_range
+from lib.periods import period_end, period_label, period_sql, period_start, period_starts, previous_range
 from lib.questions import questions_for
 from lib.result import Flag, MetricResult
-from lib.sql import quote_ident
+from lib.engine import table_columns
+from lib.sql import quote_ident, values_cte
 
 AREA = "email"
 KINDS = ("email_campaigns", "email_events")
@@ -163,9 +164,7 @@ class Filters:
 
 
 def _table_columns(con, table: str) -> set[str]:
-    rows = con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ?",
-                       [table]).fetchall()
-    return {r[0] for r in rows}
+    return {name for name, _ in table_columns(con, table)}
 
 
 def _campaigns_sql(table: str, cols: set[str]) -> str:
@@ -492,8 +491,8 @@ covered AS (
                      least(s.period + CAST(? AS INTERVAL), CAST(? AS TIMESTAMP))) AS covered_days
     FROM sums s JOIN list_size l ON l.period = s.period {''.join(f' AND l.{by} = s.{by}' for _ in [0] if by)}
 )
-SELECT *, covered_days / 7.0 AS weeks,
-       sent / NULLIF(recipients_est, 0) / (covered_days / 7.0) AS emails_per_recipient_week,
+SELECT *, CAST(covered_days AS DOUBLE) / 7 AS weeks,  -- a double: Spark would round a decimal
+       sent / NULLIF(recipients_est, 0) / (CAST(covered_days AS DOUBLE) / 7) AS emails_per_recipient_week,
        covered_days < period_days AS incomplete
 FROM covered
 ORDER BY period{group}"""
@@ -1139,10 +1138,15 @@ def program_changes(con, data: EmailData, filters: Filters, grain: str, periods:
     where_all, wp_all = filters.where(dates=False)
     per = period_sql("send_date", grain)
     step_one, step_k = _step(grain, 1), _step(grain, periods)
+    scoped = f"scoped AS (SELECT *, {per} AS period FROM base WHERE {where_all})"
+    lo, hi = con.execute(f"{cte},\n{scoped}\nSELECT MIN(period), MAX(period) FROM scoped", params + wp_all).fetchone()
+    # every period from the first send's to the last's, so a period with no sends counts as 0
+    days = period_starts(pd.Timestamp(lo), pd.Timestamp(hi), grain) if lo is not None else []
+    calendar, calendar_params = values_cte("calendar", ["period"], [(d.date(),) for d in days], ["DATE"])
     sql = f"""{cte},
-scoped AS (SELECT *, {per} AS period FROM base WHERE {where_all}),
+{scoped},
 bounds AS (SELECT MIN(period) AS lo, MAX(period) AS hi FROM scoped),
-calendar AS (SELECT CAST(unnest(generate_series(lo, hi, CAST(? AS INTERVAL))) AS DATE) AS period FROM bounds),
+{calendar},
 volume AS (SELECT c.period, COUNT(s.period) AS sends FROM calendar c LEFT JOIN scoped s USING (period)
            GROUP BY c.period),
 trail AS (
@@ -1174,7 +1178,8 @@ WHERE period > (SELECT lo FROM bounds) AND list_name <> '{NO_LIST}'
 ORDER BY period, change"""
     data_end = (pd.Timestamp(data.last_send).normalize() + pd.Timedelta(days=1)).date() if data.last_send is not None \
         else pd.Timestamp("2262-01-01").date()
-    all_params = params + wp_all + [step_one, step_one, data_end, step_one, step_k, float(jump_ratio), float(jump_ratio)]
+    all_params = params + wp_all + calendar_params + [step_one, data_end, step_one, step_k, float(jump_ratio),
+                                                      float(jump_ratio)]
     frame = con.execute(sql, all_params).df()
     frame["period"] = pd.to_datetime(frame["period"])
     noise = [poisson_tail(k, m, upper=c == "volume jump") if c.startswith("volume") else 0.0

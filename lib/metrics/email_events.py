@@ -26,7 +26,7 @@ by reason and left out.
 
 from __future__ import annotations
 
-from lib.sql import quote_ident
+from lib.sql import quote_ident, values_cte
 
 # Event names as vendors write them (lower case) → the canonical event. Data, not code: add a
 # vendor's spelling here. SendGrid: processed/delivered/open/click/bounce/dropped/spamreport/
@@ -73,10 +73,9 @@ def events_campaign_sql(table: str, columns: set[str], scanner_seconds: float) -
     t = quote_ident(table)
     topic = "NULLIF(trim(e.topic), '')" if "topic" in columns else "CAST(NULL AS VARCHAR)"
     list_name = "NULLIF(trim(e.list_name), '')" if "list_name" in columns else "CAST(NULL AS VARCHAR)"
+    names, name_params = values_cte("names", ["raw", "canon"], list(EVENT_NAMES.items()))
     sql = f"""
-WITH names AS (
-    SELECT unnest(CAST(? AS VARCHAR[])) AS raw, unnest(CAST(? AS VARCHAR[])) AS canon
-), ev AS (
+WITH {names}, ev AS (
     SELECT e._row, trim(e.recipient) AS recipient, e.event_time, trim(e.campaign) AS campaign,
            n.canon, {topic} AS topic, {list_name} AS list_name
     FROM {t} AS e JOIN names AS n ON lower(trim(e.event)) = n.raw
@@ -118,7 +117,7 @@ SELECT _row, campaign, send_date, CAST(NULL AS VARCHAR) AS subject, topic, list_
        CAST(NULL AS DOUBLE) AS vendor_open_rate, CAST(NULL AS DOUBLE) AS vendor_click_rate
 FROM per_campaign"""
     seconds = float(scanner_seconds)
-    return sql, [list(EVENT_NAMES), list(EVENT_NAMES.values()), seconds, seconds, seconds]
+    return sql, [*name_params, seconds, seconds, seconds]
 
 
 def events_excluded(con, table: str) -> dict[str, int]:

@@ -35,6 +35,7 @@ from lib.errors import BoundaryError
 from lib.periods import is_incomplete, period_end, period_sql, range_sql
 from lib.questions import questions_for
 from lib.result import Flag, MetricResult
+from lib.engine import table_columns
 from lib.sql import quote_ident as q
 from lib.stats import adjust_family, adjust_p_values, two_proportion_test, wilson_interval
 
@@ -173,11 +174,21 @@ def per_lead_sql(src: FunnelSource, stages: list[str], segment: str | None = Non
                + (f"arg_min({q(segment)}, _row) AS segment, " if segment else "")
                + "NULL::VARCHAR AS campaign, NULL::VARCHAR AS status, NULL::TIMESTAMP AS disqualified_date "
                f"FROM {q(src.table)} WHERE NULLIF(trim(CAST(lead_id AS VARCHAR)), '') IS NOT NULL GROUP BY 1")
-    reach = ", ".join(f"LEAST({', '.join(f'd{j}' for j in range(k, n))}) AS r{k}" for k in range(n))
+    reach = ", ".join(f"{_least([f'd{j}' for j in range(k, n)])} AS r{k}" for k in range(n))
+    first = _least([f"d{j}" for j in range(n)])
     sql = (f"WITH per_lead_raw AS (\n  {raw}\n),\nper_lead AS (\n  SELECT *, {reach}, "
-           f"LEAST({', '.join(f'd{j}' for j in range(n))}) AS entered\n  FROM per_lead_raw\n"
-           f"  WHERE LEAST({', '.join(f'd{j}' for j in range(n))}) IS NOT NULL\n)")
+           f"{first} AS entered\n  FROM per_lead_raw\n"
+           f"  WHERE {first} IS NOT NULL\n)")
     return sql, params
+
+
+def _least(parts: list[str]) -> str:
+    """The smallest of SQL expressions, ignoring blanks (LEAST of a single value is DuckDB-only SQL).
+
+    >>> _least(['d0']), _least(['d0', 'd1'])
+    ('d0', 'LEAST(d0, d1)')
+    """
+    return parts[0] if len(parts) == 1 else f"LEAST({', '.join(parts)})"
 
 
 def cohort_sql(src: FunnelSource, stages: list[str], start=None, end=None,
@@ -191,8 +202,7 @@ def cohort_sql(src: FunnelSource, stages: list[str], start=None, end=None,
         if window_days is None:
             flags.append(f"(r{k} IS NOT NULL) AS in{k}")
         else:
-            flags.append(f"(r{k} IS NOT NULL AND r{k} <= entered + to_microseconds(CAST(? * 86400000000 AS BIGINT)))"
-                         f" AS in{k}")
+            flags.append(f"(r{k} IS NOT NULL AND r{k} <= entered + ? * INTERVAL 1 DAY) AS in{k}")
             params.append(float(window_days))
     where, range_params = range_sql("entered", start, end)
     params += range_params
@@ -207,7 +217,7 @@ def _exclusions(con, src: FunnelSource, stages: list[str]) -> dict[str, int]:
                         "WHERE NULLIF(trim(CAST(lead_id AS VARCHAR)), '') IS NULL").fetchall()[0][0]
     sql, params = per_lead_sql(src, stages)
     n = len(stages)
-    none = con.execute(sql + f"\nSELECT COUNT(*) FROM per_lead_raw WHERE LEAST({', '.join(f'd{j}' for j in range(n))}) "
+    none = con.execute(sql + f"\nSELECT COUNT(*) FROM per_lead_raw WHERE {_least([f'd{j}' for j in range(n)])} "
                        "IS NULL", params).fetchall()[0][0]
     out = {"rows without a lead ID": int(no_id), "leads with no date at any chosen stage": int(none)}
     if src.closed_table:
@@ -317,8 +327,7 @@ def _segment_arg(con, src: FunnelSource, by: str) -> str | None:
             raise BoundaryError(f"The leads file has no {by} column, so there is no breakdown by {by}. "
                                 "Map it under “Columns” if the file has one.")
         return None
-    names = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ?",
-                                       [src.table]).fetchall()}
+    names = {name for name, _ in table_columns(con, src.table)}
     if by not in names or by in ("_row", "lead_id"):
         raise BoundaryError(f"The leads file has no column '{by}' to break the funnel down by.")
     return by
@@ -375,7 +384,7 @@ def still_in_window(con, src: FunnelSource, stages: list[str], start=None, end=N
     params.append(float(window_days))
     params.append(last.to_pydatetime())
     return int(con.execute(sql + "\nSELECT COUNT(*) FROM cohort WHERE in0 AND "
-                           "entered + to_microseconds(CAST(? * 86400000000 AS BIGINT)) > ?", params).fetchall()[0][0])
+                           "entered + ? * INTERVAL 1 DAY > ?", params).fetchall()[0][0])
 
 
 def funnel_by_cohort(con, src: FunnelSource, stages: list[str], grain: str = "month", start=None, end=None,
@@ -438,8 +447,8 @@ def reopened_leads(con, src: FunnelSource, stages: list[str], grain: str = "mont
         if "disqualified_date" not in src.columns:
             return MetricResult(empty, "-- the leads file has no disqualified date column", [])
         sql, params = per_lead_sql(src, stages)
-        later = ", ".join(f"CASE WHEN d{k} > disqualified_date THEN d{k} END" for k in range(len(stages)))
-        sql += f",\nreopen AS (SELECT lead_id, LEAST({later}) AS reached_at FROM per_lead WHERE disqualified_date IS NOT NULL)"
+        later = _least([f"CASE WHEN d{k} > disqualified_date THEN d{k} END" for k in range(len(stages))])
+        sql += f",\nreopen AS (SELECT lead_id, {later} AS reached_at FROM per_lead WHERE disqualified_date IS NOT NULL)"
     else:
         _check_stages(stages)
         cases, params = [], []
@@ -470,7 +479,7 @@ def cost_grain(con, cost_table: str) -> str | None:
     a month's first day (a monthly cost sheet), 'week' when they all fall on one weekday and no two
     dates are under 7 days apart (a weekly sheet), else 'day' (each row is that day's spend).
     None when the table has no period column or no dated row."""
-    cols = {row[0] for row in con.execute(f"DESCRIBE {q(cost_table)}").fetchall()}
+    cols = {name for name, _ in table_columns(con, cost_table)}
     if "period" not in cols:
         return None
     n, firsts, weekdays, gap = con.execute(

@@ -4,7 +4,7 @@ Two input shapes, one measure:
 - ``in_app_events`` — one row per event (user, time, message, event, type, dwell). Each file event
   name has a *role* (impression, click, dismiss, mute, other; see ``DEFAULT_ROLE_WORDS``). Every
   click/dismiss/mute event is attached to the same user's latest impression of the same message at
-  or before it (an ASOF join); an impression is *engaged* / *dismissed* / *muted* when at least one
+  or before it (the latest impression in a window over both, in time order); an impression is *engaged* / *dismissed* / *muted* when at least one
   such event is attached. Rates are therefore shares of impressions, always in [0, 1]; outcome events
   with no earlier impression are left out and counted.
 - ``in_app_messages`` — one row per message per day with counts, as Braze, Intercom, Pendo or
@@ -29,7 +29,7 @@ from lib.errors import BoundaryError
 from lib.periods import is_incomplete, period_label, period_sql
 from lib.questions import questions_for
 from lib.result import Flag, MetricResult
-from lib.sql import quote_ident
+from lib.sql import quote_ident, values_cte
 from lib.stats import (adjust_p_values, baseline_rate_test, rate_clears_threshold, two_proportion_test,
                        z_for_alpha)
 
@@ -205,12 +205,9 @@ def in_app_source(con, dataset, roles: dict[str, str] | None = None) -> InAppSou
 
 # ----------------------------------------------------------------------------- the base relation
 
-_TYPES_CTE = "types(word, purpose) AS (SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]))"
-
-
-def _type_params() -> list:
-    pairs = [(w, purpose) for purpose, words in TYPE_WORDS.items() for w in words]
-    return [[w for w, _ in pairs], [p for _, p in pairs]]
+def _types_cte() -> tuple[str, list]:
+    """The message-type words (word → purpose) as a lookup table of bound values."""
+    return values_cte("types", ["word", "purpose"], [(w, p) for p, words in TYPE_WORDS.items() for w in words])
 
 
 def _type_sql(src: InAppSource, alias: str) -> tuple[str, str]:
@@ -235,7 +232,9 @@ def _base_sql(src: InAppSource) -> tuple[str, list]:
     if src.kind == EVENTS:
         type_sql, type_join = _type_sql(src, "e")
         dwell = _col(src, "dwell", "e", "DOUBLE")
-        sql = f"""WITH roles(event, role) AS (SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[])), {_TYPES_CTE},
+        roles_cte, role_params = values_cte("roles", ["event", "role"], list(src.roles))
+        types_cte, type_params = _types_cte()
+        sql = f"""WITH {roles_cte}, {types_cte},
 ev AS (
     SELECT e._row AS unit, e.user_id, e.message, e.event_time AS t, coalesce(r.role, 'other') AS role,
            {type_sql} AS message_type,
@@ -244,12 +243,16 @@ ev AS (
     WHERE e.user_id IS NOT NULL AND e.event_time IS NOT NULL AND e.message IS NOT NULL AND e.event IS NOT NULL
 ),
 imp AS (SELECT * FROM ev WHERE role = 'impression'),
-outcome AS (SELECT * FROM ev WHERE role IN ('click', 'dismiss', 'mute')),
--- each outcome belongs to the same user's latest impression of the same message at or before it
-linked AS (
-    SELECT o.role, o.dwell_s, i.unit AS imp_unit
-    FROM outcome o ASOF LEFT JOIN imp i ON o.user_id = i.user_id AND o.message = i.message AND o.t >= i.t
+-- each outcome belongs to the same user's latest impression of the same message at or before it:
+-- impressions and outcomes in one time order per user and message (an impression first at the same
+-- time), each outcome taking the last impression seen so far
+ordered AS (
+    SELECT role, dwell_s, last_value(CASE WHEN role = 'impression' THEN unit END IGNORE NULLS) OVER (
+               PARTITION BY user_id, message ORDER BY t, role <> 'impression', unit
+               ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS imp_unit
+    FROM ev WHERE role IN ('impression', 'click', 'dismiss', 'mute')
 ),
+linked AS (SELECT role, dwell_s, imp_unit FROM ordered WHERE role <> 'impression'),
 per_imp AS (
     SELECT imp_unit, max((role = 'click')::INT) AS clicked, max((role = 'dismiss')::INT) AS dismissed,
            max((role = 'mute')::INT) AS muted, max(dwell_s) AS outcome_dwell
@@ -262,13 +265,12 @@ base AS (
            coalesce(p.muted, 0) AS mutes, CAST(NULL AS BIGINT) AS reach
     FROM imp i LEFT JOIN per_imp p ON p.imp_unit = i.unit
 )"""
-        events = [e for e, _ in src.roles]
-        roles = [r for _, r in src.roles]
-        return sql, [events, roles, *_type_params(), scale]
+        return sql, [*role_params, *type_params, scale]
     type_sql, type_join = _type_sql(src, "m")
     dwell = _col(src, "median_dwell", "m", "DOUBLE")
     counts = {c: _col(src, c, "m", "BIGINT") for c in ("clicks", "dismissals", "mutes", "unique_impressions")}
-    sql = f"""WITH {_TYPES_CTE},
+    types_cte, type_params = _types_cte()
+    sql = f"""WITH {types_cte},
 base AS (
     SELECT m._row AS unit, CAST(NULL AS VARCHAR) AS user_id, m.message, {type_sql} AS message_type,
            m."date" AS t, CASE WHEN {dwell} >= 0 THEN {dwell} * ? END AS dwell_s, m.impressions,
@@ -279,7 +281,7 @@ base AS (
     FROM {table} m {type_join}
     WHERE m.message IS NOT NULL AND m."date" IS NOT NULL AND m.impressions >= 0
 )"""
-    return sql, [*_type_params(), scale]
+    return sql, [*type_params, scale]
 
 
 def _exclusions(con, src: InAppSource) -> dict[str, int]:
@@ -665,7 +667,7 @@ def recent_changes(con, src: InAppSource, weeks: int = CHANGE_WINDOW_WEEKS) -> M
     base, params = _base_sql(src)
     sql = f"""{base},
 span AS (SELECT max(t) AS last_t, min(t) AS first_t,
-                 CAST(date_trunc('week', max(t)) AS TIMESTAMP) - to_days(CAST((? - 1) * 7 AS INTEGER)) AS cut FROM base),
+                 CAST(date_trunc('week', max(t)) AS TIMESTAMP) - CAST((? - 1) * 7 AS INTEGER) * INTERVAL 1 DAY AS cut FROM base),
 type_first AS (SELECT message_type, min(t) AS type_first_seen FROM base GROUP BY message_type),
 per AS (
     SELECT b.message, mode(b.message_type) AS message_type, min(b.t) AS first_seen, max(b.t) AS last_seen,

@@ -50,16 +50,16 @@ import pandas as pd
 
 from lib import segments
 from lib.errors import BoundaryError
-from lib.periods import is_incomplete, period_label, period_sql, period_start
+from lib.periods import is_incomplete, period_label, period_sql, period_start, period_starts
 from lib.questions import questions_for
 from lib.result import Flag, MetricResult
-from lib.sql import quote_ident
+from lib.engine import table_columns
+from lib.sql import quote_ident, values_cte
 from lib.stats import adjust_family, cmh_test, rate_clears_threshold, two_proportion_test
 
 AREA = "ncvg"
 GRAINS = ("month", "quarter", "year")
 VALUE_MODES = ("mrr", "arr")
-_GRAIN_INTERVAL = {"month": "1 month", "quarter": "3 months", "year": "1 year"}
 # Billing interval word → monthly factor. Chargebee/Stripe use month/year/week/day; CRMs "Annual".
 INTERVAL_FACTORS: tuple[tuple[str, float], ...] = (
     ("month", 1.0), ("monthly", 1.0), ("months", 1.0), ("mo", 1.0), ("mon", 1.0),
@@ -300,13 +300,13 @@ def _ctes(b: Basis) -> tuple[str, list]:
     if b.source == "value_history":
         return _history_ctes(b)
     c = b.columns
-    params: list = [b.as_of.date(), b.currency, [w for w, _ in INTERVAL_FACTORS],
-                    [f for _, f in INTERVAL_FACTORS], ENDED_STATUSES]
+    factors, factor_params = values_cte("factors", ["word", "factor"], list(INTERVAL_FACTORS))
+    params: list = [b.as_of.date(), b.currency, *factor_params, ENDED_STATUSES]
     join = ('LEFT JOIN factors f ON f.word = lower(trim(s."billing_interval"))'
             if {"billing_interval", "amount"} <= c else "")
     value_known = "TRUE" if not b.has_value else f"({_value_sql(c, b.value)}) IS NOT NULL"
     sql = f"""WITH knobs AS (SELECT CAST(? AS DATE) AS as_of, CAST(? AS VARCHAR) AS currency),
-factors AS (SELECT unnest(CAST(? AS VARCHAR[])) AS word, unnest(CAST(? AS DOUBLE[])) AS factor),
+{factors},
 src AS (
   SELECT s."_row" AS _row,
          NULLIF(trim(CAST(s."customer_id" AS VARCHAR)), '') AS customer_id,
@@ -540,9 +540,12 @@ def ncvg_by_period(con, b: Basis, grain: str = "month", start: pd.Timestamp | No
         raise BoundaryError(f"Unknown period '{grain}'. Choose one of: {', '.join(GRAINS)}.")
     ctes, params = _ctes(b)
     per = period_sql("day", grain)
+    # every period from the first movement's to the as-of date's, empty ones included
+    first = _run(con, ctes + "\nSELECT MIN(day) AS first FROM moves", params)["first"].iloc[0]
+    days = period_starts(pd.Timestamp(first), b.as_of, grain) if pd.notna(first) else []
+    periods, period_params = values_cte("periods", ["period"], [(d.date(),) for d in days], ["DATE"])
     sql = ctes + f""",
-bounds AS (SELECT MIN({period_sql("day", grain)}) AS first, {period_sql("k.as_of", grain)} AS last FROM moves, knobs k GROUP BY k.as_of),
-periods AS (SELECT CAST(unnest(generate_series(first, last, CAST(? AS INTERVAL))) AS DATE) AS period FROM bounds),
+{periods},
 dated AS (SELECT *, {per} AS period FROM moves),
 agg AS (SELECT period, {_AGG} FROM dated GROUP BY period),
 existing AS ({_EXISTING.format(key="period, ", moves="dated", start="period")}),
@@ -569,7 +572,7 @@ WHERE period >= COALESCE(CAST(? AS DATE), period) AND period <= COALESCE(CAST(? 
 ORDER BY period"""
     lo = period_start(start, grain).date() if start is not None else None
     hi = pd.Timestamp(end).date() if end is not None else None
-    params = params + [_GRAIN_INTERVAL[grain], lo, hi]
+    params = params + period_params + [lo, hi]
     frame = _run(con, sql, params)
     frame["period"] = pd.to_datetime(frame["period"])
     frame.insert(1, "label", [period_label(p, grain) for p in frame["period"]])
@@ -1154,9 +1157,8 @@ def loaded_incidents(con, table: str, columns: frozenset[str] | set[str]) -> pd.
 
 def group_columns(con, table: str) -> list[str]:
     """Text columns of a customer table that can group customers (segment first; not ids, names, emails)."""
-    rows = con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-                       "AND data_type = 'VARCHAR' ORDER BY ordinal_position", [table]).fetchall()
-    names = [r[0] for r in rows if r[0] not in ("_row", "customer_id", "customer_name", "email")]
+    names = [name for name, sql_type in table_columns(con, table)
+             if sql_type == "VARCHAR" and name not in ("_row", "customer_id", "customer_name", "email")]
     return sorted(names, key=lambda n: n != "segment")
 
 

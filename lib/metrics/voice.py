@@ -21,6 +21,7 @@ from lib.metrics.deals import GRAIN_INTERVAL, baseline_flag_rows, family_flags, 
 from lib.periods import is_incomplete, period_label, period_sql
 from lib.questions import questions_for
 from lib.result import Flag, MetricResult
+from lib.engine import table_names
 from lib.sql import quote_ident
 from lib.stats import two_proportion_test, wilson_interval
 
@@ -98,7 +99,7 @@ def ensure_scores(con, table: str, column: str) -> tuple[str, str]:
 
 
 def _tables(con) -> set[str]:
-    return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    return set(table_names(con))
 
 
 def _texts_src(con, table: str) -> str:
@@ -392,10 +393,11 @@ m AS (
   LEFT JOIN k kn ON kn.how = 'name' AND kn.match_key = p.name_key
   WHERE p.poster_key IS NOT NULL
 )
-SELECT any_value(author ORDER BY date DESC) AS author, any_value(email ORDER BY date DESC) AS email,
+SELECT arg_max(author, date) FILTER (WHERE author IS NOT NULL) AS author,  -- as on the latest post
+  arg_max(email, date) FILTER (WHERE email IS NOT NULL) AS email,
   count(*) AS posts, count(*) FILTER (WHERE label = 'negative') AS negative,
   count(*) FILTER (WHERE complaint) AS complaints,
-  min(matched_by) AS matched_by, any_value(found_in ORDER BY found_in NULLS LAST) AS found_in,
+  min(matched_by) AS matched_by, min(found_in) AS found_in,
   max(date) AS last_post
 FROM m GROUP BY poster_key
 ORDER BY (min(matched_by) IS NULL), negative DESC, posts DESC, author"""

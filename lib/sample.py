@@ -52,6 +52,31 @@ def _read_once(kind: str, name: str, data: bytes, key: str) -> Table:
                                left_out=list(table.left_out))
 
 
+_DIGESTS: dict[str, tuple[tuple[int, int], str]] = {}  # file name → ((size, mtime), sha1 of its bytes)
+
+
+def sample_digests() -> dict[str, tuple[str, str]]:
+    """kind → (file name, sha1 of the bundled file's bytes), re-read only when a file changes on
+    disk: what a Dataset loaded from the untouched sample file carries (ui.cache tells public sample
+    figures by it)."""
+    from lib.datasets import digest
+
+    out = {}
+    for kind, name in SAMPLE_FILES.items():
+        path = SAMPLE_DIR / name
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        stamp = (stat.st_size, stat.st_mtime_ns)
+        with _LOCK:
+            known = _DIGESTS.get(name)
+            if known is None or known[0] != stamp:
+                known = _DIGESTS[name] = (stamp, digest(path.read_bytes()))
+        out[kind] = (name, known[1])
+    return out
+
+
 def load_samples(workspace, kinds: list[str] | None = None) -> list[str]:
     """Load the sample file of each kind (all by default) into the workspace; returns kinds loaded.
 

@@ -213,3 +213,41 @@ def test_two_sessions_never_share_and_a_chart_spec_is_what_altair_chart_sends():
     assert len(charts) == 2
     shown, plain = (c.proto for c in charts)
     assert shown.spec == plain.spec and shown.datasets == plain.datasets and shown.theme == plain.theme
+
+
+def test_figures_of_the_untouched_sample_data_are_computed_once_per_server():
+    from lib.datasets import Workspace
+    from lib.sample import load_samples
+
+    first, second = Workspace(), Workspace()
+    try:
+        for ws in (first, second):
+            load_samples(ws, ["email_campaigns", "deals"])
+        shared = Memo()
+        f1 = memoised(figure, Memo(), workspace=lambda: first, shared=shared)
+        f2 = memoised(figure, Memo(), workspace=lambda: second, shared=shared)
+        CALLS.clear()
+        f1(first.con, "email_campaigns", "month")
+        f2(second.con, "email_campaigns", "month")  # the same public state: computed once for both
+        assert len(CALLS) == 1 and len(shared) == 1
+
+        # anything of the user's own ends it for that session: an upload …
+        second.load("my_campaigns.csv", CSV, kind="campaign_calendar")
+        f2(second.con, "email_campaigns", "month")
+        assert len(CALLS) == 2 and len(shared) == 1
+        second.remove("campaign_calendar")
+        # … a typed table …
+        second.inputs = {"typed:ncvg_incidents": {"rows": [{"customer_id": "c1"}]}}
+        f2(second.con, "email_campaigns", "quarter")
+        assert len(CALLS) == 3 and len(shared) == 1
+        second.inputs = {}
+        # … or what a page hangs on the Workspace (event roles)
+        second.in_app_roles = {"x": {"open": "impression"}}
+        f2(second.con, "email_campaigns", "week")
+        assert len(CALLS) == 4 and len(shared) == 1
+        # while the untouched session still shares
+        f1(first.con, "email_campaigns", "quarter")
+        assert len(CALLS) == 5 and len(shared) == 2
+    finally:
+        first.close()
+        second.close()

@@ -7,7 +7,8 @@ Playwright's async API — each context is its own Streamlit session) that each 
 click "Load sample data" and visit every page through the sidebar, one after another. Reports:
 errors (a page that showed an exception, an error box from a failed run, or did not render in time
 — must be 0), p50/p95/max time from a click to the rendered page, and the server's peak memory
-(resident set of the streamlit process, sampled every 0.25 s). Bounded: at most 50 users, one pass
+(resident set of the streamlit process, sampled every 0.25 s), and the CPU seconds the server and
+the browsers (Chromium and Playwright's driver) each used during the run. Bounded: at most 50 users, one pass
 each, a per-page timeout and an overall deadline after which everything is stopped. The browser runs
 on the same 2 cores as the server, so the times include its rendering. Run on purpose; not part of
 the test suite.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -44,6 +46,45 @@ def rss_bytes(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def cpu_seconds(pids) -> float:
+    """User + system CPU of these processes and of their children already ended (utime, stime, cutime,
+    cstime from /proc): a Chromium renderer that closed is counted in its parent's cutime."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = _stat(pid)
+        if fields:
+            total += sum(int(v) for v in fields[11:15])
+    return total / tick
+
+
+def descendants(root: int, leave_out: int | None = None) -> list[int]:
+    """Processes under `root` (not `root`), without `leave_out`'s subtree."""
+    parent = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat(int(entry))
+            if fields:
+                parent[int(entry)] = int(fields[1])
+    out = []
+    for pid in parent:
+        cur, chain = pid, []
+        while cur in parent and cur not in (root, leave_out, 0, 1):
+            chain.append(cur)
+            cur = parent[cur]
+        if cur == root and leave_out not in chain:
+            out.append(pid)
+    return out
 
 
 async def wait_rendered(page, timeout_ms: float) -> None:
@@ -126,6 +167,8 @@ async def run(args) -> int:
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             sampler = asyncio.create_task(sample_memory())
+            server_cpu0 = cpu_seconds([server.pid])
+            browser_cpu0 = cpu_seconds(descendants(os.getpid(), server.pid))
             began = time.perf_counter()
             users = [user(i, browser, url, i * args.ramp / max(args.users, 1), args.page_timeout * 1000,
                           times, errors) for i in range(args.users)]
@@ -136,6 +179,10 @@ async def run(args) -> int:
             wall = time.perf_counter() - began
             stop.set()
             await sampler
+            # CPU since the users began: the server's, and the browsers' (Chromium and Playwright's
+            # driver, every process under this one but the server), on the same 2 cores
+            server_cpu = cpu_seconds([server.pid]) - server_cpu0
+            browser_cpu = cpu_seconds(descendants(os.getpid(), server.pid)) - browser_cpu0
             await browser.close()
     finally:
         server.terminate()
@@ -159,6 +206,11 @@ async def run(args) -> int:
     print(f"time to a rendered page (click → page idle): p50 {pct(pages, 50):.2f} s, "
           f"p95 {pct(pages, 95):.2f} s, max {max(pages, default=float('nan')):.2f} s")
     print(f"'Load sample data' (all 12 files): p50 {pct(loads, 50):.2f} s, p95 {pct(loads, 95):.2f} s")
+    cores = os.cpu_count() or 1
+    print(f"CPU during the run: server {server_cpu:.1f} s, browsers {browser_cpu:.1f} s "
+          f"(of {wall * cores:.0f} core-seconds on {cores} cores: server {server_cpu / (wall * cores):.0%}, "
+          f"browsers {browser_cpu / (wall * cores):.0%}; browsers' share of the CPU the two used: "
+          f"{browser_cpu / max(server_cpu + browser_cpu, 1e-9):.0%})")
     print(f"server memory: {baseline / 2**20:.0f} MB at start, peak {peak / 2**20:.0f} MB "
           f"(≈{(peak - baseline) / 2**20 / max(args.users, 1):.0f} MB per session)")
     return 1 if errors else 0

@@ -240,13 +240,16 @@ def test_figures_of_the_untouched_sample_data_are_computed_once_per_server():
         second.inputs = {"typed:ncvg_incidents": {"rows": [{"customer_id": "c1"}]}}
         f2(second.con, "email_campaigns", "quarter")
         assert len(CALLS) == 3 and len(shared) == 1
+        second.inputs = {"in_app_roles": {"d": {"open": "impression"}}}  # a choice over the file's events: still public
+        f2(second.con, "email_campaigns", "quarter")
+        assert len(CALLS) == 4 and len(shared) == 2
         second.inputs = {}
-        # … or what a page hangs on the Workspace (event roles)
+        # … or what a page hangs on the Workspace (event roles, as pages once kept them)
         second.in_app_roles = {"x": {"open": "impression"}}
         f2(second.con, "email_campaigns", "week")
-        assert len(CALLS) == 4 and len(shared) == 1
+        assert len(CALLS) == 5 and len(shared) == 2
         # while the untouched session still shares
-        f1(first.con, "email_campaigns", "quarter")
+        f1(first.con, "email_campaigns", "month")
         assert len(CALLS) == 5 and len(shared) == 2
     finally:
         first.close()

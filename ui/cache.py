@@ -328,14 +328,22 @@ def _hand_out(value: Any) -> Any:
 SAMPLE_MEMO = Memo(max_entries=2000, max_bytes=192 * 2**20)
 
 
+# Typed inputs that are choices over the loaded files' own values, like a column map: the in-app
+# event roles map the file's event names to one of five roles. Typed tables (incidents, costs,
+# rules, a calendar) and notebook cells hold what the user wrote, and end the public state.
+CHOICE_INPUTS = {"in_app_roles"}
+
+
 def public_sample_state(ws) -> bool:
     """True while the session holds nothing but bundled sample files, byte for byte, and nothing
-    typed: no typed inputs and nothing hung on the Workspace. Every session in that state (same
-    state_key: same files, column maps, thresholds) gets the same figures, so they are kept in
-    SAMPLE_MEMO for all; an upload, a typed table or event roles end it for that session."""
+    typed: no typed inputs beyond choices over the files' values (CHOICE_INPUTS) and nothing hung on
+    the Workspace. Every session in that state (same state_key: same files, column maps, roles,
+    thresholds) gets the same figures, so they are kept in SAMPLE_MEMO for all; an upload or a
+    typed table ends it for that session."""
     from lib.sample import sample_digests
 
-    if not ws.datasets or getattr(ws, "inputs", None) or set(vars(ws)) - _own_attributes():
+    inputs = getattr(ws, "inputs", None) or {}
+    if not ws.datasets or set(inputs) - CHOICE_INPUTS or set(vars(ws)) - _own_attributes():
         return False
     known = sample_digests()
     return all(known.get(kind) == (d.file_name, d.digest) for kind, d in ws.datasets.items())

@@ -300,8 +300,12 @@ def _size(value: Any, depth: int = 0) -> int:
     if depth > 6:
         return 64
     if isinstance(value, (pd.DataFrame, pd.Series, pd.Index)):
-        used = value.memory_usage(index=True, deep=True)
-        return int(used.sum() if hasattr(used, "sum") else used)
+        # shallow memory use, plus ~48 bytes per text/object cell: a deep count walks every cell
+        frame = value.to_frame() if isinstance(value, pd.Series) else value if isinstance(value, pd.DataFrame) \
+            else pd.DataFrame(index=value)
+        used = int(frame.memory_usage(index=True, deep=False).sum())
+        texts = sum(1 for dtype in frame.dtypes if not (isinstance(dtype, np.dtype) and dtype.kind in "biufcmM"))
+        return used + 48 * texts * len(frame)
     if isinstance(value, np.ndarray):
         return int(value.nbytes)
     if isinstance(value, (str, bytes)):

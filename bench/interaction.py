@@ -274,7 +274,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", metavar="PAGE", choices=list(PAGES),
                         help="instead of timing, profile one rerun of PAGE and print the top 25")
+    parser.add_argument("--no-memo", action="store_true",
+                        help="without ui.cache's memo (every figure and chart computed on every run): "
+                             "the same pages as they cost before it")
     args = parser.parse_args(argv)
+    if args.no_memo:
+        import ui.cache
+
+        ui.cache.session_memo = lambda: None
     if args.profile:
         print(profile(args.profile))
         return 0

@@ -103,8 +103,9 @@ def page_url(path: str) -> re.Pattern:
 def wait_idle(page, timeout: float = 60_000) -> None:
     """Wait until the app has rendered and no script run has been in progress for 1.5 s.
 
-    Streamlit shows its status widget only while a run is going on, and shows it a moment after
-    the run starts; a single look can fall in that gap, so the widget must stay away a while.
+    Busy: Streamlit's status widget is shown, or the app's script state (`data-test-script-state`
+    on stApp) is not "notRunning" — the widget alone missed long runs of a page's later sections.
+    Either can lag the run's start by a moment, so the app must stay quiet a while.
     """
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout)
     page.wait_for_selector("[data-testid='stMain'] h1", timeout=timeout)
@@ -112,7 +113,10 @@ def wait_idle(page, timeout: float = 60_000) -> None:
     page.wait_for_function(
         """() => {
             const now = Date.now();
-            if (document.querySelector('[data-testid="stStatusWidget"]')) {
+            const app = document.querySelector('[data-testid="stApp"]');
+            const state = app && app.getAttribute('data-test-script-state');
+            if (document.querySelector('[data-testid="stStatusWidget"]')
+                || (state && state !== 'notRunning' && state !== 'initial')) {
                 window.__boundaryLastBusy = now;
                 return false;
             }

@@ -77,14 +77,15 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
 
 def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
     """An Arrow result as DuckDB's `.df()` gives it (so callers see the same frame from either
-    engine): integers as wide as their SQL type (Int64 etc. with blanks), decimals float64, times datetime64[us] naive UTC,
+    engine): integers as wide as their SQL type (float64 with NaN where blank), decimals float64, times datetime64[us] naive UTC,
     true/false bool (boolean with blanks), lists as Python lists."""
     data = []
     for column in table.columns:
         t = column.type
         if pa.types.is_integer(t):  # the width kept, as DuckDB keeps it (INTEGER → int32)
-            width = column.type.bit_width
-            data.append(pd.array(column.to_pylist(), dtype=f"Int{width}") if column.null_count
+            # with blanks: float64 and NaN, as DuckDB gives its sums (HUGEINT), which Spark types as
+            # BIGINT — code written for DuckDB's frames then reads a blank sum the same way
+            data.append(column.cast(pa.float64()).to_numpy(zero_copy_only=False) if column.null_count
                         else column.to_numpy())
         elif pa.types.is_decimal(t) or pa.types.is_floating(t):
             data.append(column.cast(pa.float64()).to_numpy(zero_copy_only=False))
@@ -188,7 +189,8 @@ _SPARK_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "smal
                 "timestamp": "TIMESTAMP", "timestamp_ntz": "TIMESTAMP", "date": "DATE", "binary": "BLOB"}
 
 # Set on every session the engine is given, so results match DuckDB's: times are UTC and naive
-# (TIMESTAMP_NTZ), and a division by zero or an unreadable cast gives NULL rather than an error.
+# (TIMESTAMP_NTZ). ANSI mode is off (what the conformance tests ran with): a division by zero gives
+# NULL where DuckDB gives inf, so metric SQL divides by NULLIF(…, 0).
 SPARK_CONF = {"spark.sql.session.timeZone": "UTC", "spark.sql.timestampType": "TIMESTAMP_NTZ",
               "spark.sql.ansi.enabled": "false"}
 
@@ -274,7 +276,7 @@ class SparkEngine:
     def _bind(self, expression, params: list) -> tuple[str, list]:
         from sqlglot.errors import ErrorLevel
 
-        text = expression.sql("spark", unsupported_level=ErrorLevel.RAISE)
+        text = _for_spark(expression).sql("spark", unsupported_level=ErrorLevel.RAISE)
         self.last_sql = text
         n = len(list(expression.find_all(_placeholder())))
         if n != len(params):
@@ -424,9 +426,47 @@ def _placeholder():
     return exp.Placeholder
 
 
+def _for_spark(tree):
+    """Where sqlglot's Spark SQL would mean something else than the DuckDB SQL, the Spark form:
+    - `LAG(x) OVER w - x`: Spark reads a window called "w - x"; the window call is parenthesised.
+    - quantile_cont(x, q) (DuckDB's exact, interpolated quantile) is Spark's percentile(x, q), not
+      PERCENTILE_CONT(x, q) (Spark's takes one argument and a WITHIN GROUP).
+    - quantile_disc(x, q) and DuckDB's quantile(x, q) (the same thing) are Spark's
+      percentile_disc(q) WITHIN GROUP (ORDER BY x), not percentile(x, q) (which interpolates).
+    - A number with a decimal point in arithmetic (`count(*) / 7.0`) is a DOUBLE: Spark would keep
+      it DECIMAL and round the quotient to 6 places, where DuckDB divides in doubles."""
+    from sqlglot import exp
+
+    arithmetic = (exp.Add, exp.Sub, exp.Mul, exp.Div)
+
+    def operands(node):
+        number = node.this if isinstance(node, exp.Neg) else node
+        if (isinstance(number, exp.Literal) and not number.is_string and "." in number.name
+                and isinstance(node.parent, arithmetic)):
+            return exp.Cast(this=node.copy(), to=exp.DataType.build("DOUBLE"))
+        if isinstance(node, exp.Window) and isinstance(node.parent, exp.Binary):
+            return exp.Paren(this=node.copy())
+        if isinstance(node, exp.Bracket):
+            raise ValueError("list indexing [ … ][i] counts from 1 on DuckDB and from 0 on Spark: use CASE")
+        return node
+
+    def functions(node):  # after `operands`, whose changes the copies below keep
+        if isinstance(node.parent, exp.WithinGroup):
+            return node
+        if isinstance(node, exp.PercentileCont) and node.expression is not None:
+            return exp.Anonymous(this="percentile", expressions=[node.this.copy(), node.expression.copy()])
+        if isinstance(node, (exp.PercentileDisc, exp.Quantile)):
+            q = node.expression if isinstance(node, exp.PercentileDisc) else node.args.get("quantile")
+            if q is not None:
+                return exp.WithinGroup(this=exp.Anonymous(this="percentile_disc", expressions=[q.copy()]),
+                                       expression=exp.Order(expressions=[exp.Ordered(this=node.this.copy())]))
+        return node
+
+    return tree.copy().transform(operands).transform(functions)
+
+
 def _transpile(sql: str) -> str:
     import sqlglot
     from sqlglot.errors import ErrorLevel
 
-    return sqlglot.transpile(sql, read="duckdb", write="spark", unsupported_level=ErrorLevel.RAISE,
-                             error_level=ErrorLevel.RAISE)[0]
+    return _for_spark(sqlglot.parse_one(sql, read="duckdb")).sql("spark", unsupported_level=ErrorLevel.RAISE)

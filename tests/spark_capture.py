@@ -82,6 +82,13 @@ class RecordingWorkspace(Workspace):
     def con(self):
         return Recorder(self.engine if self.engine is not None else Workspace.con.fget(self), self.log)
 
+    def table_columns(self, table: str) -> list[tuple[str, str]]:
+        # what Workspace.table_columns should do once a workspace can hold an engine (lib/datasets.py
+        # still asks DuckDB's information_schema)
+        from lib.engine import table_columns
+
+        return table_columns(self.con, table)
+
 
 # ------------------------------------------------------------------ drivers, one per area
 
@@ -195,7 +202,7 @@ def drive_email(ws) -> dict[str, pd.DataFrame]:
             growth=em.list_growth(con, data, f, grain),
             changes=em.program_changes(con, data, f, grain, k, th["email_volume_jump"], alpha),
             campaigns=em.campaign_table(con, data, f)).items()})
-        out[f"{kind} flags"] = pd.DataFrame([vars(x) for x in em.email_flags(con, data, f, grain, th)]).astype(str)
+        out[f"{kind} flags"] = pd.DataFrame([x.as_row() for x in em.email_flags(con, data, f, grain, th)])
     return out
 
 
@@ -546,6 +553,8 @@ def duckdb_only_idioms(sql: str) -> list[str]:
     for fn in tree.find_all(exp.Least, exp.Greatest):
         if not fn.expressions:
             found.append(f"one-argument {fn.key}() (an error on Spark): use the value itself")
+    if any(True for _ in tree.find_all(exp.Bracket)):
+        found.append("list indexing [ … ][i] (from 1 on DuckDB, from 0 on Spark): a CASE")
     for star in tree.find_all(exp.Star):
         if star.args.get("replace"):  # (* EXCLUDE becomes Spark 4's * EXCEPT)
             found.append("SELECT * REPLACE (not Spark SQL): list the columns")
@@ -562,3 +571,35 @@ def duckdb_only_idioms(sql: str) -> list[str]:
             else:
                 found.append(f"{name.lower()}() (DuckDB only): n * INTERVAL 1 DAY, or the unit's own arithmetic")
     return list(dict.fromkeys(found))
+
+
+def main() -> None:
+    """Every captured query on DuckDB and on Spark local, one by one: how many transpile, how many
+    give the same rows, and what differs (python -m tests.spark_capture [area …])."""
+    import collections
+    import sys
+
+    from lib.engine import SparkEngine
+    from lib.sample import load_samples
+
+    spark = SparkEngine.local(2)
+    ws = MirrorWorkspace(spark)
+    load_samples(ws)
+    copy_tables(ws, spark)
+    for area in sys.argv[1:] or list(AREAS):
+        try:
+            AREAS[area](ws)
+        except Exception as exc:  # noqa: BLE001 — reported, the other areas still run
+            print(f"{area}: the driver stopped: {_short(exc)}")
+    first: dict[tuple, Outcome] = {}
+    for outcome in ws.outcomes:
+        first.setdefault(outcome.query.key(), outcome)
+    counts = collections.Counter(o.status for o in first.values())
+    print(f"{len(first)} distinct statements: " + ", ".join(f"{n} {s}" for s, n in counts.most_common()))
+    for o in first.values():
+        if o.status not in ("same", "not compared"):
+            print(f"[{o.status}] {o.query.sender}: {o.detail[:300]}")
+
+
+if __name__ == "__main__":
+    main()

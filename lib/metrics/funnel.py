@@ -292,10 +292,10 @@ def stage_duration_distribution(con, src: FunnelSource, stages: list[str], start
         else:
             cases.append(f"WHEN days < ? THEN {i}")
             params.append(float(edge))
-    labels = ", ".join(f"'{label}'" for _, label in DURATION_BINS)  # constants from this module
+    labels = " ".join(f"WHEN {i} THEN '{label}'" for i, (_, label) in enumerate(DURATION_BINS))  # constants here
     sql += (",\npairs AS (\n  " + "\n  UNION ALL ".join(pairs) + "\n),\nbinned AS (\n"
             f"  SELECT step, pair, CASE {' '.join(cases)} END AS bin_order FROM pairs\n)\n"
-            f"SELECT step, pair, [{labels}][bin_order + 1] AS bin, bin_order, COUNT(*) AS pairs,\n"
+            f"SELECT step, pair, CASE bin_order {labels} END AS bin, bin_order, COUNT(*) AS pairs,\n"
             "  COUNT(*) / SUM(COUNT(*)) OVER (PARTITION BY step) AS share\n"
             "FROM binned GROUP BY step, pair, bin_order ORDER BY step, bin_order")
     return MetricResult(con.execute(sql, params).df(), sql, params)

@@ -322,7 +322,8 @@ def _aggregate(con, src: InAppSource, keys: dict[str, str]) -> tuple[pd.DataFram
     base, params = _base_sql(src)
     keys = keys or {"_all": "1"}
     names = ", ".join(quote_ident(k) for k in keys)
-    key_cols = ", ".join(f"{expr} AS {quote_ident(k)}" for k, expr in keys.items())
+    # a key that is already a column of base is not added again (two columns of one name: ambiguous on Spark)
+    key_cols = "".join(f", {expr} AS {quote_ident(k)}" for k, expr in keys.items() if expr != k)
     if src.kind == EVENTS:
         under = "count(*) FILTER (WHERE dwell_s < 1)"
         reach = "count(DISTINCT user_id)"
@@ -331,7 +332,7 @@ def _aggregate(con, src: InAppSource, keys: dict[str, str]) -> tuple[pd.DataFram
         under, reach, median = "CAST(NULL AS BIGINT)", "sum(reach)", "CAST(NULL AS DOUBLE) AS _m"
     rates = ", ".join(f"{num} / nullif({den}, 0) AS {rate}" for rate, num, den in _RATES)
     sql = f"""{base},
-g AS (SELECT *, {key_cols} FROM base),
+g AS (SELECT *{key_cols} FROM base),
 agg AS (
     SELECT {names},
            sum(impressions) AS impressions, {reach} AS reach,

@@ -200,11 +200,18 @@ def ledger_sql(table: str, rules: list[Rule]) -> tuple[str, list]:
     ledger = ("\n  UNION ALL ".join(parts) if parts else
               "SELECT NULL::VARCHAR AS lead_id, NULL::VARCHAR AS rule, NULL::VARCHAR AS kind, "
               "NULL::VARCHAR AS evidence, NULL::DOUBLE AS points WHERE FALSE")
-    sql = (f"WITH base AS (\n  SELECT * REPLACE (trim(CAST(lead_id AS VARCHAR)) AS lead_id) FROM {q(table)}\n"
+    sql = (f"WITH base AS (\n  SELECT * EXCLUDE (lead_id), trim(CAST(lead_id AS VARCHAR)) AS lead_id FROM {q(table)}\n"
            "  WHERE NULLIF(trim(CAST(lead_id AS VARCHAR)), '') IS NOT NULL\n"
            "  QUALIFY ROW_NUMBER() OVER (PARTITION BY trim(CAST(lead_id AS VARCHAR)) ORDER BY _row) = 1\n),\n"
            f"ledger AS (\n  {ledger}\n)")
     return sql, params
+
+
+def _signed(x: str) -> str:
+    """SQL writing a number with its sign and no needless decimals (+10, -2.5), the same on every
+    engine (printf's %g is C's on DuckDB and Java's on Spark: +10 against +10.0000)."""
+    return (f"CASE WHEN {x} >= 0 THEN '+' ELSE '' END || CASE WHEN {x} = floor({x}) "
+            f"THEN CAST(CAST({x} AS BIGINT) AS VARCHAR) ELSE CAST({x} AS VARCHAR) END")
 
 
 def _max_fit(rules: list[Rule]) -> float:
@@ -225,7 +232,7 @@ def scores_sql(table: str, rules: list[Rule], use_file_score: bool = False) -> t
     sql += (",\nscored AS (\n  SELECT b.lead_id, COALESCE(SUM(l.points) FILTER (WHERE l.kind = 'Behaviour'), 0) AS behaviour_points,\n"
             "    COALESCE(SUM(l.points) FILTER (WHERE l.kind = 'Fit'), 0) AS fit_points,\n"
             f"    {score if not use_file_score else 'ANY_VALUE(' + score + ')'} AS score,\n"
-            "    string_agg(l.rule || ' ' || printf('%+g', round(l.points, 2)), '; ' ORDER BY l.points DESC, l.rule) "
+            f"    string_agg(l.rule || ' ' || {_signed('round(l.points, 2)')}, '; ' ORDER BY l.points DESC, l.rule) "
             "AS reasons\n"
             "  FROM base b LEFT JOIN ledger l USING (lead_id) GROUP BY b.lead_id\n),\n"
             "scores AS (\n  SELECT *, CASE WHEN ? > 0 THEN fit_points / ? END AS fit_share,\n"

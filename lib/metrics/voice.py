@@ -393,6 +393,7 @@ m AS (
   LEFT JOIN k kn ON kn.how = 'name' AND kn.match_key = p.name_key
   WHERE p.poster_key IS NOT NULL
 )
+SELECT * FROM (  -- sorted outside: Spark cannot sort a grouped query by min(matched_by) again
 SELECT arg_max(author, date) FILTER (WHERE author IS NOT NULL) AS author,  -- as on the latest post
   arg_max(email, date) FILTER (WHERE email IS NOT NULL) AS email,
   count(*) AS posts, count(*) FILTER (WHERE label = 'negative') AS negative,
@@ -400,7 +401,7 @@ SELECT arg_max(author, date) FILTER (WHERE author IS NOT NULL) AS author,  -- as
   min(matched_by) AS matched_by, min(found_in) AS found_in,
   max(date) AS last_post
 FROM m GROUP BY poster_key
-ORDER BY (min(matched_by) IS NULL), negative DESC, posts DESC, author"""
+) ORDER BY (matched_by IS NULL), negative DESC, posts DESC, author"""
     frame = con.execute(sql, params).df()
     anonymous = con.execute(f"""WITH t AS ({_texts_src(con, table)})
 SELECT count(*) FROM t JOIN {quote_ident(scores)} s USING (_row)

@@ -92,6 +92,24 @@ def test_a_returned_frame_changed_by_the_page_does_not_change_the_memo(ws):
     assert again["n"].tolist() == [1] and list(again.columns) == ["n", "grain"]
 
 
+def test_a_result_holding_frames_is_handed_out_so_changes_stay_with_the_page(ws):
+    from lib.result import MetricResult
+
+    def result(con, table):
+        CALLS.append(table)
+        return MetricResult(pd.DataFrame({"n": [1, 2]}), "SELECT 1", [], {"blank": 1})
+
+    f = memoised(result, Memo(), workspace=lambda: ws)
+    CALLS.clear()
+    first = f(ws.con, "t")
+    first.frame.loc[0, "n"] = 99  # in place, on the handed-out frame
+    first.frame["m"] = 0
+    first.excluded["blank"] = 5
+    again = f(ws.con, "t")
+    assert len(CALLS) == 1
+    assert again.frame.to_dict("list") == {"n": [1, 2]} and again.excluded == {"blank": 1}
+
+
 def test_an_error_is_raised_again_not_remembered(ws):
     runs = []
 

@@ -323,8 +323,30 @@ def _size(value: Any, depth: int = 0) -> int:
 
 # ----------------------------------------------------------------------------------- wrappers
 
-def _hand_out(value: Any) -> Any:
-    return value if _is_chart(value) else copy.deepcopy(value)
+_PLAIN = (str, bytes, int, float, bool, type(None), np.generic, dt.date, dt.time, dt.timedelta, pd.Timedelta,
+          enum.Enum)
+
+
+def _hand_out(value: Any, depth: int = 0) -> Any:
+    """A copy of a memoised result that the page may change freely. Frames and series are copied
+    shallowly: pandas 3 copies on write, so a change to either copy never reaches the other (and
+    their arrays are read-only views); containers and dataclasses are rebuilt around such copies."""
+    if _is_chart(value) or isinstance(value, _PLAIN) or value is pd.NaT or value is pd.NA:
+        return value
+    if isinstance(value, (pd.DataFrame, pd.Series, pd.Index)):
+        return value.copy(deep=False)
+    if depth > 8:
+        return copy.deepcopy(value)
+    if type(value) in (list, tuple, set, frozenset):
+        return type(value)(_hand_out(v, depth + 1) for v in value)
+    if type(value) is dict:
+        return {k: _hand_out(v, depth + 1) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        new = copy.copy(value)
+        for f in dataclasses.fields(value):
+            object.__setattr__(new, f.name, _hand_out(getattr(value, f.name), depth + 1))
+        return new
+    return copy.deepcopy(value)
 
 
 # Figures of the bundled sample data as loaded (public, the same for every visitor): kept once per

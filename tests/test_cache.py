@@ -139,13 +139,13 @@ def test_bounded_by_entries_and_bytes_least_recently_used_first(ws):
     f(ws.con, "t", "b")
     assert len(CALLS) == 5
 
-    big = pd.DataFrame({"x": range(100_000)})  # 800 kB
-    small_budget = Memo(max_bytes=1_000_000)
+    big = pd.DataFrame({"x": range(100_000)})  # ~1.6 MB by the estimate (8 bytes a cell and an index)
+    small_budget = Memo(max_bytes=2_000_000)
     g = memoised(lambda frame, i: frame, small_budget, workspace=lambda: ws)
     g_named = memoised(_identity, small_budget, workspace=lambda: ws)
     for i in range(3):
         g_named(big, i)
-    assert len(small_budget) == 1 and small_budget.bytes <= 1_000_000
+    assert len(small_budget) == 1 and small_budget.bytes <= 2_000_000
     too_big = pd.DataFrame({"x": range(200_000)})
     g_named(too_big, 0)  # larger than the whole budget: not stored, nothing evicted for it
     assert len(small_budget) == 1

@@ -13,16 +13,16 @@ converts and validates a chart built by a memoised call once, not on every rerun
 What a call is keyed on — the function, and each argument by content:
 - a DuckDB connection or cursor, and the Workspace: `ws.state_key()` of this session's Workspace
   (datasets, column maps, thresholds, typed inputs), plus any attribute a page has hung on the
-  Workspace beside those (e.g. in-app event roles), which state_key does not see;
+  Workspace beside the ones every Workspace has, which state_key does not see;
 - a Dataset: its digest, kind, sheet, table and column map; Thresholds: their JSON;
 - a DataFrame / Series / Index / array: column names, dtypes and `pd.util.hash_pandas_object`;
 - a dataclass: its class and fields; numbers, text, dates, tuples, lists, dicts, sets: their values;
-- a module-level function: its name; an Altair chart: the memoised call that built it.
+- a module-level function: its name; an Altair chart: the memoised call that built it;
 - the name of a session table that is not a loaded dataset (typed incidents, typed costs, a joined
   file: state_key does not see them): the table's contents, read on the call's connection.
 A call with any other argument (a lambda, an unknown object, a chart built on the page) is not
-memoised — it simply runs. Functions that write (named
-`store_…`, `attach_…`, `remember_…`, `load_…`, `save_…`) are never memoised.
+memoised — it simply runs. Functions that write (named `store_…`, `attach_…`, `remember_…`,
+`load_…`, `save_…`) and private helpers (`_…`) are never memoised.
 
 Rules that keep it safe:
 - One memo per browser session, in `st.session_state`: user data is never shared across sessions.
@@ -32,9 +32,10 @@ Rules that keep it safe:
   session in the same state — a workshop loading the sample data computes each page once.
 - Bounded: at most MAX_ENTRIES results and MAX_BYTES (estimated) per session, least recently used
   dropped first, so a long session's memory stays flat.
-- A hit hands out a deep copy, so a page that changes a returned frame cannot change the memo.
-  Altair charts are the exception: they are handed out as they are and are only passed on (to
-  another memoised chart function or to `show_chart`), never changed in place by the pages.
+- A result is handed out as a copy (frames shallowly: pandas 3 copies on write), so a page that
+  changes a returned frame cannot change the memo. Altair charts are the exception: they are handed
+  out as they are and are only passed on (to another memoised chart function or to `show_chart`),
+  never changed in place by the pages.
 - An exception (e.g. a BoundaryError naming a bad column) is not stored: the next call runs again
   and raises it the same way.
 """
@@ -56,7 +57,7 @@ import pandas as pd
 
 MEMO_KEY = "_boundary_session_memo"
 MAX_ENTRIES = 400
-MAX_BYTES = 96 * 2**20  # per session; an estimate (frames' memory, text lengths)
+MAX_BYTES = 96 * 2**20  # per session; an estimate (`_size`: cells of frames, text lengths)
 NEVER_PREFIXES = ("store_", "attach_", "remember_", "load_", "save_", "_")  # writers, and private helpers
 COHORT_CACHE_PREFIX = "_cohorts_cache_"  # lib.metrics.cohorts' own result tables (derived from datasets)
 

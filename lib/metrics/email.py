@@ -1175,7 +1175,7 @@ WHERE period > (SELECT lo FROM bounds) AND topic <> '{NO_TOPIC}'
 UNION ALL
 SELECT period, 'new list', list_name || ' (' || n || ' recipients)', NULL, NULL FROM first_list
 WHERE period > (SELECT lo FROM bounds) AND list_name <> '{NO_LIST}'
-ORDER BY period, change"""
+ORDER BY period, change, detail"""
     data_end = (pd.Timestamp(data.last_send).normalize() + pd.Timedelta(days=1)).date() if data.last_send is not None \
         else pd.Timestamp("2262-01-01").date()
     all_params = params + wp_all + calendar_params + [step_one, data_end, step_one, step_k, float(jump_ratio),

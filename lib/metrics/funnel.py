@@ -484,7 +484,7 @@ def cost_grain(con, cost_table: str) -> str | None:
         return None
     n, firsts, weekdays, gap = con.execute(
         f"SELECT COUNT(*), COUNT(*) FILTER (WHERE day(period) = 1), COUNT(DISTINCT dayofweek(period)), "
-        f"MIN(d - prev) FROM (SELECT period, CAST(period AS DATE) AS d, LAG(CAST(period AS DATE)) OVER "
+        f"MIN(date_diff('day', prev, d)) FROM (SELECT period, CAST(period AS DATE) AS d, LAG(CAST(period AS DATE)) OVER "
         f"(ORDER BY period) AS prev FROM (SELECT DISTINCT CAST(period AS DATE) AS period FROM {q(cost_table)} "
         "WHERE period IS NOT NULL))").fetchall()[0]
     if not n:

@@ -189,7 +189,8 @@ class _Context:
 
     def scratch_tables(self) -> set[str]:
         """Session tables that are not a loaded dataset's (typed incidents, typed costs, a joined
-        file): state_key does not see their contents, so a call naming one is not memoised."""
+        file): state_key does not see their contents, so a call naming one is keyed by them
+        (`table_digest`). Read once per call, on the call's own connection."""
         if self._scratch is None:
             ws = self._get_ws()
             datasets = {d.table for d in ws.datasets.values() if d.table}

@@ -379,8 +379,10 @@ class Mirror(Recorder):
         if not reads:
             self._outcomes.append(Outcome(query, "not compared", "", seconds))
             return self
-        with self._con.cursor() as cur:
-            want = cur.execute(sql, params).df() if params is not None else cur.execute(sql).df()
+        # DuckDB's rows on the same cursor (a TEMP table is only visible there), then the statement
+        # once more so that the caller still has a result to read
+        want = (self._con.execute(sql, params) if params is not None else self._con.execute(sql)).df()
+        self._con.execute(sql, params) if params is not None else self._con.execute(sql)
         problem = frame_difference(want, got, ordered=_ordered(sql), by_position=True)
         self._outcomes.append(Outcome(query, "different" if problem else "same", problem or "", seconds))
         if VERBOSE:

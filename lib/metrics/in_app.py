@@ -680,7 +680,7 @@ per AS (
 SELECT p.*, tf.type_first_seen,
        coalesce(before_impressions, 0) / greatest(date_diff('second', first_t, cut) / 604800.0, 1) AS before_per_week,
        coalesce(recent_impressions, 0) / greatest(date_diff('second', cut, last_t) / 604800.0, 1) AS recent_per_week
-FROM per p LEFT JOIN type_first tf USING (message_type) ORDER BY first_seen DESC"""
+FROM per p LEFT JOIN type_first tf ON tf.message_type = p.message_type ORDER BY first_seen DESC"""
     all_params = [*params, weeks]
     frame = con.execute(sql, all_params).df()
     changes = []

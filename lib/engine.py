@@ -189,10 +189,11 @@ _SPARK_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "smal
                 "timestamp": "TIMESTAMP", "timestamp_ntz": "TIMESTAMP", "date": "DATE", "binary": "BLOB"}
 
 # Set on every session the engine is given, so results match DuckDB's: times are UTC and naive
-# (TIMESTAMP_NTZ). ANSI mode is off (what the conformance tests ran with): a division by zero gives
-# NULL where DuckDB gives inf, so metric SQL divides by NULLIF(…, 0).
+# (TIMESTAMP_NTZ); ANSI mode, so that a bad cast or an overflow is an error as on DuckDB rather than a
+# silent NULL or wrap-around (a division by zero is an error too, where DuckDB gives inf: metric SQL
+# divides by NULLIF(…, 0)).
 SPARK_CONF = {"spark.sql.session.timeZone": "UTC", "spark.sql.timestampType": "TIMESTAMP_NTZ",
-              "spark.sql.ansi.enabled": "false"}
+              "spark.sql.ansi.enabled": "true"}
 
 
 def _spark_param(value: Any) -> Any:

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 import duckdb
 import pandas as pd
 
-from lib import schemas
+from lib import engine, schemas
 from lib.config import Thresholds
 from lib.errors import MappingError
 from lib.ingest import Table, read_table
@@ -324,10 +324,16 @@ class Workspace:
             raise MappingError(f"No {schemas.KINDS[kind].label} loaded yet. Upload a file or load the sample data.")
         return dataset
 
-    def state_key(self) -> str:
-        """Changes whenever a dataset, a column map or a threshold changes — for per-session caches."""
+    def data_key(self) -> str:
+        """Changes whenever what the session's tables hold can change: a dataset, a column map, a typed
+        input — not a threshold (figures read from the connection alone are cached on this)."""
         parts = [(k, d.digest, d.sheet, d.table, sorted(d.mapping.items())) for k, d in sorted(self.datasets.items())]
-        return digest(repr((parts, self.thresholds.to_json(), inputs_json(self.inputs))).encode())
+        return digest(repr((parts, inputs_json(self.inputs))).encode())
+
+    def state_key(self) -> str:
+        """Changes whenever a dataset, a column map, a typed input or a threshold changes — for
+        per-session caches of anything that reads the Workspace."""
+        return digest((self.data_key() + self.thresholds.to_json()).encode())
 
     def save_key(self) -> str:
         """Changes whenever anything a save keeps changes: state_key and the page choices."""
@@ -417,11 +423,8 @@ class Workspace:
         self.name = snap.body.get("name") if isinstance(snap.body.get("name"), str) else None
 
     def table_columns(self, table: str) -> list[tuple[str, str]]:
-        """(column, type) of a table in this session's database."""
-        rows = self.con.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_name = ? ORDER BY ordinal_position", [table]).fetchall()
-        return [(r[0], r[1]) for r in rows]
+        """(column, type) of a table in this session's database (lib.engine reads the catalogue)."""
+        return engine.table_columns(self.con, table)
 
 
 @dataclass

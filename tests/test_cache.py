@@ -62,22 +62,33 @@ def test_same_arguments_run_once_and_a_change_of_each_kind_runs_again(ws):
         f(con, "email_campaigns", **changed)  # the same again: a hit
         assert len(CALLS) == n, changed
 
-    # the session's data: a threshold change on the Workspace changes every call with a connection
+    # a threshold change on the Workspace: a connection cannot read thresholds (they come as arguments),
+    # so a call with a connection still hits; a call given the Workspace itself runs again
     ws.thresholds = ws.thresholds.with_value("min_group_size", 31)
     f(con, "email_campaigns", **args)
+    assert len(CALLS) == len(changes) + 1
+    f(ws, "email_campaigns", **args)
+    f(ws, "email_campaigns", **args)
     assert len(CALLS) == len(changes) + 2
+    ws.thresholds = ws.thresholds.with_value("min_group_size", 32)
+    f(ws, "email_campaigns", **args)
+    assert len(CALLS) == len(changes) + 3
     # a column fix (re-mapping) changes the dataset's key and the session's
     ws.remap("email_campaigns", {"unsubscribes": None})
     f(con, "email_campaigns", **dict(args, dataset=ws.get("email_campaigns")))
-    assert len(CALLS) == len(changes) + 3
+    assert len(CALLS) == len(changes) + 4
     # new data under the same name
     ws.load("email_campaigns.csv", CSV.replace(b"100,90", b"101,90"), kind="email_campaigns")
     f(con, "email_campaigns", **dict(args, dataset=ws.get("email_campaigns")))
-    assert len(CALLS) == len(changes) + 4
-    # what a page hangs on the Workspace (the in-app event roles) is part of its key
-    ws.in_app_roles = {"x": {"open": "impression"}}
-    f(con, "email_campaigns", **dict(args, dataset=ws.get("email_campaigns")))
     assert len(CALLS) == len(changes) + 5
+    # a typed input (in-app event roles, typed tables) changes what the connection's tables mean
+    ws.set_input("in_app_roles", {"x": {"open": "impression"}})
+    f(con, "email_campaigns", **dict(args, dataset=ws.get("email_campaigns")))
+    assert len(CALLS) == len(changes) + 6
+    # what a page hangs on the Workspace is part of its key
+    ws.extra_note = {"x": 1}
+    f(con, "email_campaigns", **dict(args, dataset=ws.get("email_campaigns")))
+    assert len(CALLS) == len(changes) + 7
 
 
 def test_a_returned_frame_changed_by_the_page_does_not_change_the_memo(ws):

@@ -11,7 +11,9 @@ and shows its charts with `show_chart(chart, width="stretch")` instead of `st.al
 converts and validates a chart built by a memoised call once, not on every rerun.
 
 What a call is keyed on — the function, and each argument by content:
-- a DuckDB connection or cursor, and the Workspace: `ws.state_key()` of this session's Workspace
+- a DuckDB connection or cursor: `ws.data_key()` of this session's Workspace (its tables: datasets,
+  column maps, typed inputs — not thresholds, which a connection cannot reach); the Workspace:
+  `ws.state_key()`
   (datasets, column maps, thresholds, typed inputs), plus any attribute a page has hung on the
   Workspace beside the ones every Workspace has, which state_key does not see;
 - a Dataset: its digest, kind, sheet, table and column map; Thresholds: their JSON;
@@ -187,6 +189,9 @@ class _Context:
             self._ws_key = _workspace_key(self._get_ws(), self)
         return ("workspace", self._ws_key)
 
+    def data_key(self) -> tuple:
+        return ("data", _workspace_key(self._get_ws(), self, data_only=True))
+
     def scratch_tables(self) -> set[str]:
         """Session tables that are not a loaded dataset's (typed incidents, typed costs, a joined
         file): state_key does not see their contents, so a call naming one is keyed by them
@@ -215,10 +220,10 @@ class _Context:
         return _frame_digest(frame) + repr(list(frame.columns)) + repr(list(frame.dtypes))
 
 
-def _workspace_key(ws, ctx: _Context) -> tuple:
+def _workspace_key(ws, ctx: _Context, data_only: bool = False) -> tuple:
     own = _own_attributes()
     extra = {name: value for name, value in vars(ws).items() if name not in own}
-    return (ws.state_key(), _key(extra, ctx) if extra else ())
+    return (ws.data_key() if data_only else ws.state_key(), _key(extra, ctx) if extra else ())
 
 
 def _frame_digest(obj) -> str:
@@ -252,7 +257,7 @@ def _key(value: Any, ctx: _Context) -> Any:
     if isinstance(value, (set, frozenset)):
         return ("set", tuple(sorted(repr(_key(v, ctx)) for v in value)))
     if isinstance(value, duckdb.DuckDBPyConnection):
-        return ctx.workspace_key()
+        return ctx.data_key()  # a connection reaches the tables, not the thresholds
     if isinstance(value, Workspace):
         return ctx.workspace_key(value)
     if isinstance(value, Dataset):

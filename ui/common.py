@@ -300,7 +300,9 @@ def download_csv(frame: pd.DataFrame, name: str, key: str) -> None:
     neutralised (lib.export.csv_bytes), as in the Excel workbook."""
     if presenting():
         return
-    st.download_button("Download CSV", csv_bytes(frame), file_name=name, mime="text/csv", key=f"dl_{key}")
+    # the bytes are made when clicked, not on every rerun of the page
+    st.download_button("Download CSV", lambda: csv_bytes(frame), file_name=name, mime="text/csv", key=f"dl_{key}",
+                       on_click="ignore")
 
 
 def campaign_overlay(key: str, prefer: tuple[str, ...] = ()) -> pd.DataFrame | None:

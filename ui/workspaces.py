@@ -218,7 +218,11 @@ def typed_editor(name: str, start: pd.DataFrame, **editor_args) -> pd.DataFrame:
     shown = start if rows is None else _typed_frame(rows, start)
     # The editor's key changes whenever what it starts from does: its edits are relative to that.
     edited = st.data_editor(shown, key=f"typed_{name}_{start_key}", **editor_args)
-    ws.set_input("typed:" + name, {"start": start_key, "rows": edited.to_dict("records")})
+    rows = edited.to_dict("records")
+    if rows == start.to_dict("records") or (rows == [] and not len(start)):
+        ws.inputs.pop("typed:" + name, None)  # untouched: nothing typed to keep (and the data key stays)
+    else:
+        ws.set_input("typed:" + name, {"start": start_key, "rows": rows})
     return edited
 
 

@@ -14,11 +14,8 @@ from ui.common import (campaign_overlay, dataset_section, download_csv, excluded
                        show_table, threshold_editor, workspace)
 from ui.cache import session_cached, show_chart
 
-em = session_cached(em)  # each figure once per session and arguments (ui.cache)
-charts = session_cached(charts)
-with_campaigns = session_cached(with_campaigns)
-line_over_time = session_cached(line_over_time)
-
+# each figure once per session and arguments (ui.cache)
+em, charts, with_campaigns, line_over_time = (session_cached(f) for f in (em, charts, with_campaigns, line_over_time))
 
 
 def table(frame: pd.DataFrame, key: str | None = None) -> None:

@@ -8,10 +8,10 @@ from lib.charts.common import with_campaigns
 from lib.errors import BoundaryError
 from lib.markup import escape_md
 from lib.metrics import ncvg as m
-from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, presenting,
+from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table,
                        show_sql, show_table, threshold_editor, workspace)
 from ui.cache import session_cached, show_chart
-from ui.workspaces import typed_editor
+from ui.ncvg_sections import incident_section
 
 m = session_cached(m)  # each figure once per session and arguments (ui.cache)
 charts = session_cached(charts)
@@ -239,42 +239,7 @@ show_sql(by_trial, "Show SQL (trials)")
 show_sql(renew, "Show SQL (renewals)")
 
 # ---- churn after an incident
-st.subheader("Churn after an incident")
-upload = None if presenting() else st.file_uploader(
-    "Upload incidents (customer, incident date, description)", type=["csv", "xlsx", "xls"], key="ncvg_incidents_upload")
-if upload is not None:
-    try:
-        ws.load(upload.name, upload.getvalue(), kind="incidents")
-    except BoundaryError as exc:
-        st.error(escape_md(exc))
-loaded = ws.get("incidents")
-seed = (m.loaded_incidents(con, loaded.table, set(loaded.mapping)) if loaded is not None else
-        pd.DataFrame({"customer_id": pd.Series([], dtype="string"), "incident_date": pd.Series([], dtype="datetime64[us]"),
-                      "description": pd.Series([], dtype="string")}))
-st.caption("Type or paste incidents below (one row per customer hit), or upload a file.")
-typed = typed_editor("ncvg_incidents", seed, num_rows="dynamic", hide_index=True, column_config={
-    "customer_id": st.column_config.TextColumn("Customer"), "incident_date": st.column_config.DateColumn("Incident date"),
-    "description": st.column_config.TextColumn("Description")}, width="stretch", height=220)
-window = st.number_input("Count customers who left within N days", min_value=1, step=1, key="ncvg_window",
-                         value=int(ws.thresholds["ncvg_incident_window_days"]))
-if len(typed):
-    incident = m.incident_churn(con, b, m.store_incidents(con, typed), window)
-    if incident.frame.empty:
-        st.write("None of these customers was paying on their incident day in this currency.")
-    else:
-        pooled = incident.frame.iloc[-1]
-        p_text = "—" if pd.isna(pooled["p_value"]) else ("< 0.001" if pooled["p_value"] < 0.001
-                                                          else "= " + format(pooled["p_value"], ".3f"))
-        st.write(f"**{pooled['affected_share']:.1%}** of {pooled['affected']:,} customers hit by an incident left "
-                 f"within {window} days, against **{pooled['unaffected_share']:.1%}** of customers paying on the "
-                 f"same days but not hit ({pooled['unaffected']:,} customer-days). Each incident day is compared "
-                 f"with its own customers, so no one is counted twice (Cochran–Mantel–Haenszel by day: odds ratio "
-                 f"{pooled['odds_ratio']:.2f}, p {p_text}).")
-        show_chart(charts.incident_chart(incident.frame.iloc[:-1], window), width="stretch")
-        show_table(incident.frame, width="stretch")
-        download_csv(incident.frame, "ncvg_incident_churn.csv", "ncvg_incidents")
-    excluded_note(incident)
-    show_sql(incident)
+incident_section(m, ws, con, b)
 
 # ---- red flags
 st.subheader("Red flags")

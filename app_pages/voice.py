@@ -13,9 +13,7 @@ from ui.common import (dataset_section, download_csv, excluded_note, flags_table
 from ui import voice_sections as sections
 from ui.cache import session_cached, show_chart
 
-dm = session_cached(dm)  # each figure once per session and arguments (ui.cache)
-vm = session_cached(vm)
-charts = session_cached(charts)
+dm, vm, charts = (session_cached(x) for x in (dm, vm, charts))  # each figure once per session and arguments (ui.cache)
 
 st.title("Voice of customer")
 st.caption("Are community posts, reviews, CS notes and expansion deals turning negative about marketing?")

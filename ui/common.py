@@ -263,6 +263,9 @@ def threshold_editor(area: str, key: str, topics: list[str] | None = None) -> No
             shown = st.number_input(f"{spec.label} (%)", value=round(current * 100, 4), step=0.05,
                                     format="%.2f", key=f"th_{key}_{spec.key}", help=spec.source)
             value = shown / 100
+        elif isinstance(spec.default, int) and spec.unit in ("days", "count", "points"):  # whole numbers: 90, not 90.00
+            value = st.number_input(spec.label, value=int(round(current)), step=1, key=f"th_{key}_{spec.key}",
+                                    help=spec.source)
         else:
             value = st.number_input(spec.label, value=float(current), key=f"th_{key}_{spec.key}", help=spec.source)
         if value != current:

@@ -1677,10 +1677,11 @@ def newcombe_interval(x1: float, n1: float, x2: float, n2: float, z: float = sta
     """95 % interval of p1 − p2 from the two Wilson intervals (Newcombe's hybrid score, method 10):
     low = d − √((p1 − l1)² + (u2 − p2)²), high = d + √((u1 − p1)² + (p2 − l2)²), d = p1 − p2.
 
-    Worked: 60/500 vs 40/500 → d = 0.04; Wilson 0.0944–0.1513 and 0.0593–0.1070;
-    low = 0.04 − √(0.0256² + 0.0270²) = 0.0028, high = 0.04 + √(0.0313² + 0.0207²) = 0.0775.
+    Worked: 60/500 vs 40/500 → d = 0.04; Wilson 0.09437–0.15142 and 0.05930–0.10711;
+    low = 0.04 − √(0.02563² + 0.02711²) = 0.0027, high = 0.04 + √(0.03142² + 0.02070²) = 0.0776
+    (statsmodels confint_proportions_2indep(60, 500, 40, 500, method="newcomb"): 0.0027, 0.0776).
     >>> [round(v, 4) for v in newcombe_interval(60, 500, 40, 500)]
-    [0.0028, 0.0775]
+    [0.0027, 0.0776]
     """
     p1, p2 = x1 / n1, x2 / n2
     l1, u1 = stats.wilson_interval(x1, n1, z)

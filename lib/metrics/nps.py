@@ -692,28 +692,33 @@ def detractor_terms(comment_frame: pd.DataFrame, top: int = 10, min_texts: int =
                                  "share_a": "share_detractors", "share_b": "share_promoters"})
 
 
+def _latest_answers_sql(con, table: str, extra: dict[str, str] | None, where: str, score_order: str) -> str:
+    """Each respondent's latest valid answer (newest response date, then the last row in the file;
+    without a respondent column every valid row) with respondent, score, date, comment and the `extra`
+    columns (table column → label), kept where `where` holds (binds ?), sorted by `score_order`, date."""
+    has_who, dated = _has(con, table, "respondent"), _has(con, table, "response_date")
+    newest = "response_date DESC NULLS LAST, " if dated else ""
+    cols = ["respondent" if has_who else "CAST(_row AS VARCHAR) AS respondent", "score"]
+    cols += (["response_date"] if dated else []) + (["comment"] if _has(con, table, "comment") else [])
+    cols += [f"{quote_ident(c)} AS {quote_ident(label)}" for c, label in (extra or {}).items()]
+    latest = f"QUALIFY row_number() OVER (PARTITION BY respondent ORDER BY {newest}_row DESC) = 1" if has_who else ""
+    return f"""WITH valid AS (
+    SELECT * FROM {quote_ident(table)} WHERE score BETWEEN 0 AND 10 {'AND respondent IS NOT NULL' if has_who else ''}
+    {latest}
+)
+SELECT {', '.join(cols)}
+FROM valid
+WHERE {where}
+ORDER BY {score_order}, {newest}respondent"""
+
+
 def referral_candidates(con, table: str, min_score: int = 9, extra: dict[str, str] | None = None) -> MetricResult:
     """Respondents whose latest valid score is ≥ `min_score` (0–10), with score, date, comment and
     the file's segment columns (`extra`: table column → file column). Latest = newest response
     date, then the last row in the file; without a respondent column every response counts."""
     if not 0 <= min_score <= 10:
         raise BoundaryError(f"The referral threshold must be a score from 0 to 10, not {min_score}.")
-    t = quote_ident(table)
-    has_who, dated = _has(con, table, "respondent"), _has(con, table, "response_date")
-    has_comment = _has(con, table, "comment")
-    cols = ["respondent" if has_who else "CAST(_row AS VARCHAR) AS respondent", "score"]
-    cols += (["response_date"] if dated else []) + (["comment"] if has_comment else [])
-    cols += [f"{quote_ident(c)} AS {quote_ident(label)}" for c, label in (extra or {}).items()]
-    latest = ("QUALIFY row_number() OVER (PARTITION BY respondent ORDER BY "
-              f"{'response_date DESC NULLS LAST, ' if dated else ''}_row DESC) = 1" if has_who else "")
-    sql = f"""WITH valid AS (
-    SELECT * FROM {t} WHERE score BETWEEN 0 AND 10 {'AND respondent IS NOT NULL' if has_who else ''}
-    {latest}
-)
-SELECT {', '.join(cols)}
-FROM valid
-WHERE score >= ?
-ORDER BY score DESC, {'response_date DESC NULLS LAST, ' if dated else ''}respondent"""
+    sql = _latest_answers_sql(con, table, extra, "score >= ?", "score DESC")
     frame = con.execute(sql, [int(min_score)]).df()
     return MetricResult(frame, sql, [int(min_score)])
 
@@ -984,25 +989,12 @@ def follow_up_list(con, table: str, low: int, high: int, extra: dict[str, str] |
     answered more than once, their earlier answers (counted here)."""
     if not 0 <= low <= high <= 10:
         raise BoundaryError(f"A follow-up list needs scores from 0 to 10, low before high (got {low}–{high}).")
-    t = quote_ident(table)
-    has_who, dated = _has(con, table, "respondent"), _has(con, table, "response_date")
-    cols = ["respondent" if has_who else "CAST(_row AS VARCHAR) AS respondent", "score"]
-    cols += (["response_date"] if dated else []) + (["comment"] if _has(con, table, "comment") else [])
-    cols += [f"{quote_ident(c)} AS {quote_ident(label)}" for c, label in (extra or {}).items()]
-    latest = ("QUALIFY row_number() OVER (PARTITION BY respondent ORDER BY "
-              f"{'response_date DESC NULLS LAST, ' if dated else ''}_row DESC) = 1" if has_who else "")
-    sql = f"""WITH valid AS (
-    SELECT * FROM {t} WHERE score BETWEEN 0 AND 10 {'AND respondent IS NOT NULL' if has_who else ''}
-    {latest}
-)
-SELECT {', '.join(cols)}
-FROM valid
-WHERE score BETWEEN ? AND ?
-ORDER BY score, {'response_date DESC NULLS LAST, ' if dated else ''}respondent"""
+    sql = _latest_answers_sql(con, table, extra, "score BETWEEN ? AND ?", "score")
     params = [int(low), int(high)]
     frame = con.execute(sql, params).df()
     excluded = {}
-    if has_who:
+    t = quote_ident(table)
+    if _has(con, table, "respondent"):
         earlier = con.execute(f"SELECT count(*) - count(DISTINCT respondent) FROM {t} "
                               "WHERE score BETWEEN 0 AND 10 AND respondent IS NOT NULL").fetchall()[0][0]
         if earlier:

@@ -16,3 +16,22 @@ def test_frequency_line_leaves_out_the_part_period():
     text = json.dumps(spec)
     assert '"filled": false' in text
     assert "(datum.status === 'complete')" in text and "(datum.status !== 'complete')" in text
+
+
+def test_topic_share_bars_span_their_period():
+    """Each bar runs from its period's start to the next period's (the last one by the usual gap), so
+    monthly bars fill their month instead of drawing as hairlines on a time axis."""
+    import pandas as pd
+
+    from lib.charts.email import topic_share_chart
+
+    frame = pd.DataFrame({"period": pd.to_datetime(["2026-01-01", "2026-01-01", "2026-02-01", "2026-03-01"]),
+                          "topic": ["a", "b", "a", "b"], "delivered": [10, 20, 30, 40], "open_rate": [.1, .2, .3, .4]})
+    chart = topic_share_chart(frame)
+    assert chart.to_dict()["encoding"]["x2"] == {"field": "period_end"}
+    ends = dict(zip(chart.data["period"], chart.data["period_end"]))
+    # Jan → Feb 1, Feb → Mar 1, Mar → Mar 1 + the median gap (31 and 28 days → 29.5 days)
+    assert ends[pd.Timestamp("2026-01-01")] == pd.Timestamp("2026-02-01")
+    assert ends[pd.Timestamp("2026-02-01")] == pd.Timestamp("2026-03-01")
+    assert ends[pd.Timestamp("2026-03-01")] == pd.Timestamp("2026-03-01") + pd.Timedelta(days=29.5)
+    assert topic_share_chart(frame.iloc[:0]).to_dict()  # no sends: an empty chart, no error

@@ -89,16 +89,23 @@ def topic_mix_chart(mix: pd.DataFrame) -> alt.Chart:
 
 
 def topic_share_chart(by_topic: pd.DataFrame) -> alt.Chart:
-    """Share of delivered emails by topic per period (stacked to 100%)."""
-    return alt.Chart(by_topic).mark_bar().encode(
-        x=alt.X("period:T", title="Period"),
+    """Share of delivered emails by topic per period (stacked to 100%), each bar as wide as its period
+    (from its start to the next period's; the last one as wide as the usual gap)."""
+    frame = by_topic.copy()
+    starts = sorted(pd.to_datetime(frame["period"]).unique())
+    gap = pd.Series(starts).diff().median() if len(starts) > 1 else pd.Timedelta(days=30)
+    ends = dict(zip(starts, [*starts[1:], starts[-1] + gap])) if starts else {}
+    frame["period"] = pd.to_datetime(frame["period"])
+    frame["period_end"] = frame["period"].map(ends)
+    return alt.Chart(frame).mark_bar(orient="vertical", stroke="white", strokeWidth=1).encode(
+        x=alt.X("period:T", title="Period"), x2="period_end:T",
         y=alt.Y("delivered:Q", stack="normalize", title="Share of delivered emails (%)",
                 axis=alt.Axis(format=".0%")),
         color=alt.Color("topic:N", title="Topic"),
         tooltip=[alt.Tooltip("period:T", title="Period"), alt.Tooltip("topic:N", title="Topic"),
                  alt.Tooltip("delivered:Q", title="Delivered", format=","),
                  alt.Tooltip("open_rate:Q", title="Open rate", format=".1%")],
-    ).properties(title="Topic mix per period", height=240)
+    ).properties(title="Topic mix per period", height=320)
 
 
 def group_rates_chart(groups: pd.DataFrame, by: str, key: str, label: str) -> alt.Chart:

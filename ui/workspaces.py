@@ -30,7 +30,7 @@ import streamlit as st
 
 from lib import store
 from lib.access import email_from_claims
-from lib.datasets import digest
+from lib.datasets import digest, inputs_json
 from lib.errors import BoundaryError
 from lib.markup import escape_md
 from ui.auth import auth_configured
@@ -219,7 +219,7 @@ def typed_editor(name: str, start: pd.DataFrame, **editor_args) -> pd.DataFrame:
     # The editor's key changes whenever what it starts from does: its edits are relative to that.
     edited = st.data_editor(shown, key=f"typed_{name}_{start_key}", **editor_args)
     rows = edited.to_dict("records")
-    if rows == start.to_dict("records") or (rows == [] and not len(start)):
+    if inputs_json(rows) == inputs_json(start.to_dict("records")):  # as JSON: a blank (NaN) equals a blank
         ws.inputs.pop("typed:" + name, None)  # untouched: nothing typed to keep (and the data key stays)
     else:
         ws.set_input("typed:" + name, {"start": start_key, "rows": rows})

@@ -52,7 +52,6 @@ for i, default in enumerate(cells):
     st.subheader(f"Cell {i + 1}")
     sql = st.text_area("SQL", value=default, key=f"sql_text_{i}", height=120, label_visibility="collapsed")
     cells[i] = sql
-    ws.set_input("sql_cells", cells)
     if st.button("Run", key=f"sql_run_{i}", type="primary"):
         st.session_state.pop(f"sql_result_{i}", None)  # freed before the new query runs
         try:
@@ -82,6 +81,7 @@ for i, default in enumerate(cells):
         download_csv(result.frame, f"query_{i + 1}.csv", key=f"sql_{i}")
         chart_for(result.frame, key=f"sql_{i}")
 
+ws.set_input("sql_cells", cells)  # kept with the workspace (once, with every cell as typed)
 if st.button("Add cell", key="sql_add"):
     ws.set_input("sql_cells", cells + ["SELECT "])
     st.rerun()

@@ -25,6 +25,15 @@ def sample_ws():
     ws.close()
 
 
+@pytest.fixture
+def campaigns_ws():
+    """A fresh workspace with the sample email campaigns loaded (closed after the test)."""
+    ws = Workspace()
+    load_samples(ws, kinds=["email_campaigns"])
+    yield ws
+    ws.close()
+
+
 def assert_same(a: Workspace, b: Workspace) -> None:
     assert list(a.datasets) == list(b.datasets)
     assert a.datasets == b.datasets  # file name, kind, column map, extra columns, bad cells, notes, rows read
@@ -340,19 +349,16 @@ def test_each_person_keeps_at_most_the_quota(tmp_path, monkeypatch):
     ws.close()
 
 
-def test_untouched_workspaces_are_removed_after_the_retention_days(tmp_path, monkeypatch):
+def test_untouched_workspaces_are_removed_after_the_retention_days(tmp_path, monkeypatch, campaigns_ws):
     import os
     import time
 
     s = Store(tmp_path)
-    ws = Workspace()
-    load_samples(ws, kinds=["email_campaigns"])
-    old, fresh = s.save(ws.snapshot()), s.save(ws.snapshot())
+    old, fresh = s.save(campaigns_ws.snapshot()), s.save(campaigns_ws.snapshot())
     long_ago = time.time() - (store.RETENTION_DAYS + 1) * 86400
     os.utime(tmp_path / old / "current", (long_ago, long_ago))
     assert s.remove_untouched() == [old]
     assert not (tmp_path / old).exists() and s.load(fresh).body["datasets"]
-    ws.close()
 
 
 # ------------------------------------------------------------------ names ("My workspaces" on Home)
@@ -387,37 +393,31 @@ def test_rename_lists_the_name_keeps_it_across_saves_and_checks_the_owner(tmp_pa
     ws.close()
 
 
-def test_names_are_plain_text_of_limited_length(tmp_path):
+def test_names_are_plain_text_of_limited_length(tmp_path, campaigns_ws):
     s = Store(tmp_path)
-    ws = Workspace()
-    load_samples(ws, kinds=["email_campaigns"])
-    wid = s.save(ws.snapshot())
+    wid = s.save(campaigns_ws.snapshot())
     for bad, words in [("", "can't be empty"), (" \n\t ", "can't be empty"),
                        ("x" * (store.NAME_MAX + 1), f"at most {store.NAME_MAX} characters; this one has 81")]:
         with pytest.raises(StoreError, match=words):
             s.rename(wid, bad)
     assert s.rename(wid, "x" * store.NAME_MAX) == "x" * store.NAME_MAX
     assert s.rename(wid, "a\x00b\x1bc\u2028d") == "a b c d"  # control characters become spaces
-    ws.close()
 
 
-def test_a_format_1_manifest_without_a_name_still_loads_and_gets_a_default(tmp_path):
+def test_a_format_1_manifest_without_a_name_still_loads_and_gets_a_default(tmp_path, campaigns_ws):
     s = Store(tmp_path)
-    ws = Workspace()
-    load_samples(ws, kinds=["email_campaigns"])
-    wid = s.save(ws.snapshot())
+    wid = s.save(campaigns_ws.snapshot())
     version = (tmp_path / wid / "current").read_text()
     manifest = json.loads((tmp_path / wid / version / "manifest.json").read_text())
     assert "name" not in manifest and manifest["format"] == 1  # what an older Boundary wrote
     assert s.load(wid).body["datasets"]
-    assert s.list()[0]["name"] == next(iter(ws.datasets.values())).file_name
+    assert s.list()[0]["name"] == next(iter(campaigns_ws.datasets.values())).file_name
     assert store.default_name([], "2026-12-04T23:10:00+00:00") == "Workspace of 2026-12-04"
     assert store.default_name(["a.csv", "b.csv", "c.csv", "d.csv"], None) == "a.csv, b.csv + 2 more"
     # a hand-edited manifest whose name is not text: the default is listed, the data still opens
     manifest["name"] = ["not", "text"]
     (tmp_path / wid / version / "manifest.json").write_text(json.dumps(manifest))
-    assert s.list()[0]["name"] == next(iter(ws.datasets.values())).file_name and s.load(wid).body["datasets"]
-    ws.close()
+    assert s.list()[0]["name"] == next(iter(campaigns_ws.datasets.values())).file_name and s.load(wid).body["datasets"]
 
 
 # ------------------------------------------------------------------ typed inputs, only what changed, sharing
@@ -493,24 +493,19 @@ def test_a_save_writes_only_what_changed(tmp_path, monkeypatch):
     ws.close()
 
 
-def test_an_id_saved_by_someone_else_is_not_overwritten(tmp_path):
+def test_an_id_saved_by_someone_else_is_not_overwritten(tmp_path, campaigns_ws):
     s = Store(tmp_path)
-    ws = Workspace()
-    load_samples(ws, kinds=["email_campaigns"])
-    wid = s.save(ws.snapshot(), owner="ana@example.com")
+    wid = s.save(campaigns_ws.snapshot(), owner="ana@example.com")
     for who in ["bob@example.com", None]:
         with pytest.raises(StoreError) as err:
-            s.save(ws.snapshot(), wid, owner=who)
+            s.save(campaigns_ws.snapshot(), wid, owner=who)
         assert str(err.value) == NOT_YOURS
     assert s.load(wid, owner="ana@example.com").body["datasets"]
-    ws.close()
 
 
-def test_a_shared_workspace_opens_read_only_for_other_signed_in_users(tmp_path):
+def test_a_shared_workspace_opens_read_only_for_other_signed_in_users(tmp_path, campaigns_ws):
     s = Store(tmp_path)
-    ws = Workspace()
-    load_samples(ws, kinds=["email_campaigns"])
-    wid = s.save(ws.snapshot(), owner="ana@example.com")
+    wid = s.save(campaigns_ws.snapshot(), owner="ana@example.com")
     for who in ["bob@example.com", None]:  # not shared yet: the same words as an unknown id
         with pytest.raises(StoreError) as err:
             s.load(wid, owner=who)
@@ -528,23 +523,20 @@ def test_a_shared_workspace_opens_read_only_for_other_signed_in_users(tmp_path):
     with pytest.raises(StoreError):
         s.load(wid, owner=None)  # without sign-in nobody passes the allow-list
     with pytest.raises(StoreError):
-        s.save(ws.snapshot(), wid, owner="bob@example.com")  # read-only: Bob can't write it
-    s.save(ws.snapshot(), wid, owner="ana@example.com")  # the owner's next save keeps it shared
+        s.save(campaigns_ws.snapshot(), wid, owner="bob@example.com")  # read-only: Bob can't write it
+    s.save(campaigns_ws.snapshot(), wid, owner="ana@example.com")  # the owner's next save keeps it shared
     assert s.load(wid, owner="bob@example.com").body["shared_by"] == "ana@example.com"
     s.share(wid, "ana@example.com", shared=False)
     with pytest.raises(StoreError) as err:
         s.load(wid, owner="bob@example.com")
     assert str(err.value) == NOT_YOURS
-    ws.close()
 
 
-def test_the_boundary_file_carries_the_name(tmp_path):
+def test_the_boundary_file_carries_the_name(tmp_path, campaigns_ws):
     s = Store(tmp_path)
-    ws = Workspace()
-    load_samples(ws, kinds=["email_campaigns"])
-    wid = s.save(ws.snapshot())
+    wid = s.save(campaigns_ws.snapshot())
     s.rename(wid, "Client workshop")
-    snap = store.unpack(store.pack(ws.snapshot(), name="Client workshop"), "w.boundary")
+    snap = store.unpack(store.pack(campaigns_ws.snapshot(), name="Client workshop"), "w.boundary")
     assert snap.body["name"] == "Client workshop"
     other = Workspace()
     other.restore(snap)
@@ -552,7 +544,6 @@ def test_the_boundary_file_carries_the_name(tmp_path):
     assert Store(tmp_path / "elsewhere").list()[0]["name"] == "Client workshop"
     assert again
     other.close()
-    ws.close()
 
 
 _SAVER = """

@@ -114,9 +114,21 @@ def build_workbook(sections: dict[str, dict[str, pd.DataFrame]], flags: pd.DataF
     definitions = pd.DataFrame(DEFINITIONS, columns=["Metric", "Definition"])
     settings = pd.DataFrame([{"Threshold": t.label, "Value": thresholds[t.key], "Default": t.default,
                               "Area": t.area, "Source": t.source} for t in THRESHOLDS])
-    _write_sheet(book, "Definitions", {"Definitions": definitions, "Thresholds used": settings}, fmt, warnings)
+    used = {"Definitions": definitions, "Thresholds used": settings}
+    if len(per_topic := topic_thresholds(thresholds)):
+        used["Per-topic thresholds used"] = per_topic
+    _write_sheet(book, "Definitions", used, fmt, warnings)
     book.close()
     return buf.getvalue(), warnings
+
+
+def topic_thresholds(thresholds: Thresholds) -> pd.DataFrame:
+    """One row per topic that has its own value of a threshold, beside the general value it replaces
+    (the flags of that topic were held against it)."""
+    rows = [{"Threshold": t.label, "Topic": topic, "Value": value, "General value": thresholds[t.key]}
+            for t in THRESHOLDS if t.per_topic
+            for topic, value in sorted(thresholds.topic_values(t.key).items())]
+    return pd.DataFrame(rows, columns=["Threshold", "Topic", "Value", "General value"])
 
 
 def _write_sheet(book, name: str, tables: dict[str, pd.DataFrame], fmt: dict, warnings: list[str]) -> None:

@@ -118,3 +118,18 @@ def test_nps_page_comments_download_is_neutralised(monkeypatch):
     made = downloads["nps_comments.csv"]
     text = (made() if callable(made) else made).decode("utf-8")  # the bytes are made when clicked
     assert "'=HYPERLINK(" in text and ",=HYPERLINK(" not in text and "\"=HYPERLINK(" not in text
+
+
+def test_definitions_sheet_lists_per_topic_thresholds_beside_the_general_value():
+    general = Thresholds()["email_open_rate_min"]
+    thresholds = Thresholds().with_topic_value("email_open_rate_min", "welcome", 0.45)
+    data, _ = build_workbook({}, pd.DataFrame(), thresholds)
+    cells = [[c.value for c in row] for row in openpyxl.load_workbook(io.BytesIO(data))["Definitions"].iter_rows()]
+    title = next(i for i, row in enumerate(cells) if row[0] == "Per-topic thresholds used")
+    assert cells[title + 1][:4] == ["Threshold", "Topic", "Value", "General value"]
+    label, topic, value, general_value = cells[title + 2][:4]
+    assert (topic, value, general_value) == ("welcome", 0.45, general) and "open" in label.lower()
+    # without per-topic values the table is left out, not shown empty
+    data, _ = build_workbook({}, pd.DataFrame(), Thresholds())
+    cells = [c.value for row in openpyxl.load_workbook(io.BytesIO(data))["Definitions"].iter_rows() for c in row]
+    assert "Per-topic thresholds used" not in cells

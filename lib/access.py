@@ -24,6 +24,10 @@ Rules (decided here, documented in the README):
 - The address is the ID token's `email` claim, trusted only when `email_verified` is the boolean
   true (or the text "true", any case): false, 0, "0", "no" and a missing claim are refused — a
   multi-tenant provider may hand out an address nobody checked. A token without `email` is refused.
+  Microsoft Entra ID sends no `email_verified`; its optional claim `xms_edov` ("email domain owner
+  verified": the tenant that signed the user in has proven it owns the address's domain) stands in
+  for it, by the same rule, only when `email_verified` is absent. Add the optional claims `email` and
+  `xms_edov` to the app registration (README, "Host it for your team").
 - Addresses are compared after NFKC normalisation and lower-casing, and an address that NFKC would
   change is refused: lower-casing alone turns the Kelvin sign (U+212A) into `k`, so a look-alike
   address could match a listed one.
@@ -78,10 +82,23 @@ def is_verified(value: object) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
+ENTRA_DOMAIN_VERIFIED = "xms_edov"
+
+
 def email_from_claims(claims: Mapping[str, object]) -> str | None:
     """The signed-in user's address from the ID token's claims, or None when it can't be trusted:
-    the `email` claim missing or not an address, or `email_verified` not true (`is_verified`)."""
-    if not is_verified(claims.get("email_verified")):
+    the `email` claim missing or not an address, or `email_verified` not true (`is_verified`) —
+    or, from Microsoft Entra ID, which sends no `email_verified`, `xms_edov` not true.
+
+    >>> email_from_claims({"email": "Ana@Agency.Example", "email_verified": True})
+    'ana@agency.example'
+    >>> email_from_claims({"email": "ana@agency.example", "xms_edov": True}) # Entra ID
+    'ana@agency.example'
+    >>> email_from_claims({"email": "ana@agency.example", "email_verified": False, "xms_edov": True}) is None
+    True
+    """
+    verified = claims.get("email_verified", claims.get(ENTRA_DOMAIN_VERIFIED))
+    if not is_verified(verified):
         return None
     return normalise_email(claims.get("email"))
 

@@ -63,6 +63,19 @@ def test_missing_email_verified_is_refused():
     assert not AllowList.from_settings(SECTION).allows({"email": "ana@agency.example", "is_logged_in": True})
 
 
+@pytest.mark.parametrize("extra,trusted", [
+    ({"xms_edov": True}, True),  # Entra ID: the tenant owns agency.example (domain owner verified)
+    ({"xms_edov": "true"}, True),
+    ({"xms_edov": False}, False),  # any tenant may type this address into a user's mail attribute
+    ({"xms_edov": 1}, False), ({"xms_edov": "1"}, False), ({"xms_edov": None}, False),
+    ({"email_verified": False, "xms_edov": True}, False),  # a provider that says "not verified" is believed
+    ({"email_verified": "no", "xms_edov": True}, False),
+])
+def test_entra_domain_owner_verified_claim_stands_in_only_for_a_missing_email_verified(extra, trusted):
+    token = {"email": "ana@agency.example", "is_logged_in": True, **extra}
+    assert AllowList.from_settings(SECTION).allows(token) is trusted
+
+
 def test_addresses_that_change_under_nfkc_are_refused():
     kelvin = "\u212a"  # KELVIN SIGN: "K".lower() is "k", so it used to match a listed kim@
     rules = AllowList.from_settings({"allowed_emails": ["kim@client.example"], "allowed_domains": ["agency.example"]})

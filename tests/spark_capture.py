@@ -157,6 +157,10 @@ def drive_nps(ws) -> dict[str, pd.DataFrame]:
         out.update(_frames(effect=cmp, per_campaign=per))
     out["referrals"] = m.referral_candidates(con, table, int(th["nps_referral_min_score"]),
                                              {c.column: c.label for c in found}).frame
+    subs = ws.get("subscriptions")
+    if subs is not None and "referred_by" in subs.mapping:  # do promoters refer more (referrals after the answer)
+        out["referrers by category"] = m.referrals_by_category(con, table, "respondent", subs.table,
+                                                               "customer_id").frame
     return out
 
 

@@ -232,6 +232,32 @@ def test_referrals_from_subscriptions_count_ncvg_new_customers_and_value(ws):
     assert test.p_value == pytest.approx(1 / 3, abs=1e-9)
 
 
+def test_only_referrals_that_came_on_or_after_the_answer_count(ws):
+    nps = load(ws, "Email,Score,Date\nx@x.com,10,2025-03-01\ny@x.com,9,2025-03-01\nz@x.com,3,2025-03-01\n"
+                   "w@x.com,8,\n", "nps_responses", "n.csv")
+    cust = load(ws, "Customer ID,Signup Date,Referred By\n"
+                    "c1,2025-02-10,x@x.com\n"   # x referred c1 before answering: not counted
+                    "c2,2025-03-01,x@x.com\n"   # same day as x's answer: counted
+                    "c3,2025-02-01,y@x.com\n"   # y's only referral came before: y is not a referrer
+                    "c4,,z@x.com\n"             # no signup date: cannot be placed
+                    "c5,2025-04-01,w@x.com\n"   # w's answer has no date: cannot be placed
+                    "c6,2025-04-02,z@x.com\n", "customers")
+    by = m.referrals_by_category(ws.con, nps.table, "respondent", cust.table, "customer_id").frame.set_index("category")
+    # Promoters x, y: x has 1 referral after (c2), 1 before (c1); y 0 after, 1 before (c3)
+    assert by.loc["Promoter", ["respondents", "referrers", "referrals", "referrals_before_answer",
+                               "referrals_undated"]].tolist() == [2, 1, 1, 2, 0]
+    # Detractor z: c6 after its answer; c4 undated.  Passive w (no answer date): c5 undated, none counted
+    assert by.loc["Detractor", ["referrers", "referrals", "referrals_undated"]].tolist() == [1, 1, 1]
+    assert by.loc["Passive", ["referrers", "referrals", "referrals_undated"]].tolist() == [0, 0, 1]
+    assert by["timed"].all()
+    # answers without any date cannot be placed in time: every referral counts, and the frame says so
+    undated = load(ws, "Email,Score\nx@x.com,10\ny@x.com,9\n", "nps_responses", "undated.csv")
+    untimed = m.referrals_by_category(ws.con, undated.table, "respondent", cust.table, "customer_id").frame
+    assert untimed.set_index("category").loc["Promoter", ["referrers", "referrals", "referrals_before_answer",
+                                                          "referrals_undated"]].tolist() == [2, 3, 0, 0]
+    assert not untimed["timed"].any()
+
+
 def test_export_sheets_with_subscriptions(ws):
     from pathlib import Path
     root = Path(__file__).resolve().parents[1] / "sample_data"

@@ -193,8 +193,12 @@ def referrals(m, ws, dataset, con, th) -> None:
              f"({int(others['referrers']):,} of {int(others['respondents']):,}); p = {test.p_value:.2g} — "
              + ("promoters refer more, beyond the noise." if test.p_value < th["baseline_alpha"] and test.z > 0 else
                 "no difference beyond the noise."))
-    st.caption("Each respondent's latest answer; a referrer is a respondent whose email or id appears in "
-               "“Referred by”. Two-proportion test (Fisher's exact when a cell expects < 5), two-sided; shares with "
+    f = by.frame
+    when = (f"of a customer who arrived on or after the day of that answer ({int(f['referrals_before_answer'].sum()):,} "
+            f"referrals made before the answer and {int(f['referrals_undated'].sum()):,} without a date are not counted)"
+            if f["timed"].all() else "(no answer date or arrival date, so referrals made before the answer count too)")
+    st.caption(f"Each respondent's latest answer; a referrer is a respondent whose email or id appears in “Referred by” "
+               f"{when}. Two-proportion test (Fisher's exact when a cell expects < 5), two-sided; shares with "
                "95% Wilson intervals.")
     show_table(by.frame, width="stretch")
     show_sql(by)

@@ -1268,30 +1268,57 @@ GROUP BY ALL ORDER BY period"""
     return MetricResult(frame, sql, params)
 
 
+REFERRAL_DATE_COLUMNS = ("start_date", "signup_date", "created_date")  # when a referred customer/lead arrived
+
+
+def referral_date_column(con, table: str) -> str | None:
+    """The column of a referral file that says when the referred customer or lead arrived."""
+    return next((c for c in REFERRAL_DATE_COLUMNS if _has(con, table, c)), None)
+
+
 def referrals_by_category(con, nps_table: str, nps_key: str, ref_table: str, ref_id: str) -> MetricResult:
     """Do promoters refer more? Per category of each respondent's latest valid answer: respondents,
     referrers (respondents named in the other file's `referred_by` column — key trimmed, lower case —
-    by at least one customer), referrals (distinct customers, `ref_id`, who name them) and
-    share_referring = referrers / respondents (0–1) with a 95% Wilson interval. Only a "referred by"
+    by at least one customer who arrived on or after the day of that answer), referrals (those distinct
+    customers, `ref_id`) and share_referring = referrers / respondents (0–1) with a 95% Wilson interval.
+    A referral that came before the answer cannot follow from it, so it is not counted:
+    referrals_before_answer counts them, and referrals_undated those that cannot be placed (no answer
+    date or no arrival date — `referral_date_column`); when either file has no date column at all,
+    every referral counts (`timed` is then False in the frame) and undated is 0. Only a "referred by"
     column holding the referrer's id or email can say who referred; a source like "Partner" cannot."""
     n, r = quote_ident(nps_table), quote_ident(ref_table)
-    sql = f"""WITH referrers AS (
-  SELECT {_key('referred_by')} AS key, count(DISTINCT {quote_ident(ref_id)}) AS referrals
-  FROM {r} WHERE {_key('referred_by')} IS NOT NULL GROUP BY 1),
-latest AS (
-  SELECT {_key(quote_ident(nps_key))} AS key, score FROM {n}
-  WHERE score BETWEEN 0 AND 10 AND {_key(quote_ident(nps_key))} IS NOT NULL
-  QUALIFY row_number() OVER (PARTITION BY {_key(quote_ident(nps_key))}
-                             ORDER BY {'response_date DESC NULLS LAST, ' if _has(con, nps_table, 'response_date') else ''}_row DESC) = 1)
-SELECT {_category_sql('l.score')} AS category, count(*) AS respondents,
-  count(*) FILTER (WHERE f.referrals > 0) AS referrers, coalesce(sum(f.referrals), 0) AS referrals
-FROM latest l LEFT JOIN referrers f USING (key)
-GROUP BY ALL"""
+    answered = _has(con, nps_table, "response_date")
+    arrived = referral_date_column(con, ref_table)
+    timed = answered and arrived is not None
+    key = _key(quote_ident(nps_key))
+    after = "f.day >= l.day" if timed else "TRUE"
+    sql = f"""WITH latest AS (
+  SELECT {key} AS key, score, {'CAST(response_date AS DATE)' if answered else 'CAST(NULL AS DATE)'} AS day FROM {n}
+  WHERE score BETWEEN 0 AND 10 AND {key} IS NOT NULL
+  QUALIFY row_number() OVER (PARTITION BY {key}
+                             ORDER BY {'response_date DESC NULLS LAST, ' if answered else ''}_row DESC) = 1),
+refs AS (
+  SELECT {_key('referred_by')} AS key, {quote_ident(ref_id)} AS referral,
+    {f'CAST({quote_ident(arrived)} AS DATE)' if arrived else 'CAST(NULL AS DATE)'} AS day
+  FROM {r} WHERE {_key('referred_by')} IS NOT NULL),
+per_respondent AS (
+  SELECT l.key, l.score,
+    count(DISTINCT CASE WHEN {after} THEN f.referral END) AS referrals,
+    count(DISTINCT CASE WHEN {'f.day < l.day' if timed else 'FALSE'} THEN f.referral END) AS before,
+    count(DISTINCT CASE WHEN {'f.day IS NULL OR l.day IS NULL' if timed else 'FALSE'} THEN f.referral END) AS undated
+  FROM latest l LEFT JOIN refs f ON f.key = l.key
+  GROUP BY l.key, l.score)
+SELECT {_category_sql('score')} AS category, count(*) AS respondents,
+  count(CASE WHEN referrals > 0 THEN 1 END) AS referrers, coalesce(sum(referrals), 0) AS referrals,
+  coalesce(sum(before), 0) AS referrals_before_answer, coalesce(sum(undated), 0) AS referrals_undated
+FROM per_respondent
+GROUP BY 1"""
     counts = con.execute(sql).df().set_index("category")
     frame = counts.reindex(list(CATEGORIES)).fillna(0).astype("int64").reset_index()
     frame["share_referring"] = [x / k if k else math.nan for x, k in zip(frame["referrers"], frame["respondents"])]
     bounds = [wilson_interval(x, k) for x, k in zip(frame["referrers"], frame["respondents"])]
     frame["share_low"], frame["share_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
+    frame["timed"] = timed
     return MetricResult(frame, sql, [])
 
 

@@ -159,6 +159,12 @@ def _as_arrow(frame: pd.DataFrame):
         return frame
 
 
+def _typed(table: Table, kind: str, mapping: dict[str, str], notes: list[str]):
+    """The typed table to copy into DuckDB (Arrow when it can be), its bad values and extra columns."""
+    frame, bad_values, extra = build_dataset_frame(table, kind, mapping, notes)
+    return _as_arrow(frame), bad_values, extra
+
+
 class Workspace:
     """One browser session's data: a private DuckDB connection and the datasets loaded into it."""
 
@@ -270,7 +276,9 @@ class Workspace:
             self._tables[kind] = read_table(dataset.file_name, self._sources[kind], sheet=dataset.sheet)
         return self._tables[kind]
 
-    def _store(self, table: Table, key: str, kind: str) -> Dataset:
+    def _store(self, table: Table, key: str, kind: str, typed=None) -> Dataset:
+        """`typed(table, kind, mapping, notes)` → (Arrow table or frame, bad values, extra columns): the
+        typing of the file, `_typed` by default; lib.sample passes one that types a bundled file once."""
         columns = list(table.frame.columns)
         mapping = schemas.map_columns(kind, columns, table.frame)
         fixes = self._fixes.get((key, kind))
@@ -284,10 +292,9 @@ class Workspace:
         # Build the table before publishing the dataset: a page running meanwhile (an overlapping
         # rerun) sees either the old dataset or the new, ready one — never a half-made one.
         if not missing:
-            frame, dataset.bad_values, dataset.extra_columns = build_dataset_frame(table, kind, mapping,
-                                                                                   dataset.notes)
+            data, dataset.bad_values, dataset.extra_columns = (typed or _typed)(table, kind, mapping, dataset.notes)
             with self._database.cursor() as cursor:  # fresh: this thread's cursor may hold a result
-                cursor.register("_incoming", _as_arrow(frame))
+                cursor.register("_incoming", data)
                 cursor.execute(f"CREATE OR REPLACE TABLE {quote_ident(kind)} AS SELECT * FROM _incoming")
                 cursor.unregister("_incoming")
             dataset.table = kind

@@ -1,8 +1,10 @@
 """The bundled sample exports (made by sample_data/generate.py) and the kind each one is.
 
 The sample files are public and the same for everyone, so each is read and typed once per server
-process (`_read_once`) and every session that clicks "Load sample data" gets its own copy of the
-result in its own DuckDB database — 12 files are not parsed again per visitor (issue #20). What a
+process (`_read_once`) and typed once (`_typed_once`: the parsing of dates, numbers and text into
+the stored columns, then Arrow), and every session that clicks "Load sample data" gets its own
+copy of the result in its own DuckDB database — 12 files are not parsed again per visitor (issue
+#20): the session's share is the copy into DuckDB. What a
 session gets is what `Workspace.load(name, bytes, kind=…)` would give it: the same Dataset, the file's
 bytes kept for saving and re-mapping, the Table kept for column fixes."""
 
@@ -52,6 +54,35 @@ def _read_once(kind: str, name: str, data: bytes, key: str) -> Table:
                                left_out=list(table.left_out))
 
 
+# (kind, file name, sha1, column map) → (Arrow table or frame, bad values, extra columns, the notes the
+# typing adds): the typed sample file, public and read-only (DuckDB copies it into each session).
+_TYPED: dict[tuple, tuple] = {}
+
+
+def _typed_once(name: str, key: str):
+    """A `typed` for Workspace._store that types the bundled file once per process and column map
+    (the map is in the key: a session that had fixed a column of this file keeps its fix); each
+    caller gets its own bad values, extra columns and notes, and the shared Arrow table, which
+    DuckDB only reads."""
+    from lib.datasets import _typed
+
+    def typed(table: Table, kind: str, mapping: dict[str, str], notes: list[str]):
+        cache_key = (kind, name, key, tuple(sorted(mapping.items())))
+        with _LOCK:
+            found = _TYPED.get(cache_key)
+        if found is None:
+            added: list[str] = []
+            data, bad_values, extra = _typed(table, kind, mapping, added)
+            found = (data, bad_values, extra, added)
+            with _LOCK:
+                found = _TYPED.setdefault(cache_key, found)
+        data, bad_values, extra, added = found
+        notes += added
+        return data, {c: dataclasses.replace(v, rows=list(v.rows), examples=list(v.examples))
+                      for c, v in bad_values.items()}, dict(extra)
+    return typed
+
+
 _DIGESTS: dict[str, tuple[tuple[int, int], str]] = {}  # file name → ((size, mtime), sha1 of its bytes)
 
 
@@ -97,7 +128,7 @@ def load_samples(workspace, kinds: list[str] | None = None) -> list[str]:
         if not (same is not None and same.digest == key and same.file_name == name):
             # Workspace.load's steps for a forced kind, with the shared read in place of read_table
             table = _read_once(kind, name, data, key)
-            workspace._store(table, key, kind)
+            workspace._store(table, key, kind, typed=_typed_once(name, key))
             workspace._sources[kind] = data
             if len(table.sheets) > 1:
                 workspace._workbooks[kind] = data

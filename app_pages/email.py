@@ -96,7 +96,7 @@ st.header("Red flags")
 with st.expander("Thresholds — shared by every page and the Boundary report"):
     threshold_editor("email", "email", em.choices(con, data, "topic") if data.has("topic") else None)
     threshold_editor("all", "email_all")
-flags = em.email_flags(con, data, filters, grain, ws.thresholds)
+flags = email_sections.flags(em, con, data, filters, grain, ws.thresholds)  # = em.email_flags
 st.caption("A threshold flag needs the rate's whole 95% interval past the line — exact binomial for a send, "
            "cluster-robust by send for a period (sends vary far more than recipients) — so one complaint in a few "
            "hundred is not a flag; **high** when it clears the line even at the Bonferroni level over the sends or "

@@ -118,3 +118,25 @@ def test_send_time_by_hour_falls_back_to_weekday_on_a_file_without_hours():
     assert not at.exception, at.exception
     assert at.radio(key="email_time_by").value == "weekday"
     assert any("dates without times" in i.value for i in at.info)
+
+
+def test_page_flags_are_the_libs_email_flags_after_period_and_filter_changes():
+    """The page builds its flags from the figures it shows (ui.email_sections.flags, each computed once
+    per click); the table must be the one lib.metrics.email.email_flags gives for the same selection."""
+    import pandas as pd
+
+    from lib.metrics import email as em
+    from lib.result import flags_frame
+
+    at = sample_page("app_pages/email.py")
+    at.selectbox(key="email_grain_email_campaigns").set_value("quarter").run()
+    at.multiselect(key="email_topics_email_campaigns").select("promo").run()
+    assert not at.exception, at.exception
+    ws = at.session_state["workspace"]
+    data = em.email_data(ws.con, ws.get("email_campaigns").table, ws.thresholds["email_scanner_seconds"])
+    start, end = at.date_input(key="email_dates_email_campaigns").value
+    filters = em.Filters(pd.Timestamp(start), pd.Timestamp(end) + pd.Timedelta(days=1), (), ("promo",))
+    expected = flags_frame(em.email_flags(ws.con, data, filters, "quarter", ws.thresholds), formatted=True)
+    shown = flag_table(at)
+    assert len(shown) > 0
+    pd.testing.assert_frame_equal(shown.reset_index(drop=True).astype(str), expected.reset_index(drop=True).astype(str))

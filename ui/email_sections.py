@@ -13,6 +13,21 @@ RATE_LABELS = {"open_rate": "Open rate", "click_rate": "Click rate", "ctor": "Cl
                "unsubscribe_rate": "Unsubscribe rate", "spam_rate": "Spam complaint rate"}
 
 
+def flags(em, con, data, filters, grain: str, th) -> list:
+    """The page's flags (`email_flags`) from the same memoised figures the page shows below (own-history
+    tests, periods, program changes, every send, gaps — called with the page's own arguments), so a
+    click computes each once instead of once for the flags and once for its section."""
+    alpha, k, jump = th["baseline_alpha"], int(th["baseline_periods"]), th["email_volume_jump"]
+    return em.flags_from(data, grain, th, em.sends(con, data, filters, grain).frame,
+                         em.rates_by_period(con, data, filters, grain).frame,
+                         em.baseline_tests(con, data, filters, grain, k, alpha, "period").frame,
+                         em.baseline_tests(con, data, filters, grain, k, alpha, "campaign").frame,
+                         em.program_changes(con, data, filters, grain, k, jump, alpha).frame,
+                         em.campaign_table(con, data, filters).frame,
+                         em.sending_gaps(con, data, filters, th["email_gap_multiple"], th["email_gap_min_days"],
+                                         jump).frame)
+
+
 def _pct(frame: pd.DataFrame, cols: list[str]) -> dict:
     return {c: st.column_config.NumberColumn(format="percent") for c in cols if c in frame}
 

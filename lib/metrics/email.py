@@ -1428,28 +1428,41 @@ def with_topic_limits(send_rows: pd.DataFrame, periods: pd.DataFrame, thresholds
 def email_flags(con, data: EmailData, filters: Filters, grain: str, thresholds: Thresholds) -> list[Flag]:
     """All email flags for the selection, one row per subject and rate (`strongest_per_subject`):
     thresholds per send (A/B variants merged) and per period, own history per period and send,
-    send-volume jumps, scanner bursts, gaps in sending."""
+    send-volume jumps, scanner bursts, gaps in sending — `flags_from` the figures they rest on."""
+    alpha, k = thresholds["baseline_alpha"], int(thresholds["baseline_periods"])
+    jump = thresholds["email_volume_jump"]
+    return flags_from(data, grain, thresholds, sends(con, data, filters, grain).frame,
+                      rates_by_period(con, data, filters, grain).frame,
+                      baseline_tests(con, data, filters, grain, k, alpha, "period").frame,
+                      baseline_tests(con, data, filters, grain, k, alpha, "campaign").frame,
+                      program_changes(con, data, filters, grain, k, jump, alpha).frame,
+                      campaign_table(con, data, filters).frame,
+                      sending_gaps(con, data, filters, thresholds["email_gap_multiple"],
+                                   thresholds["email_gap_min_days"], jump).frame)
+
+
+def flags_from(data: EmailData, grain: str, thresholds: Thresholds, send_rows: pd.DataFrame,
+               periods: pd.DataFrame, period_tests: pd.DataFrame, campaign_tests: pd.DataFrame,
+               changes: pd.DataFrame, campaigns: pd.DataFrame, gaps: pd.DataFrame) -> list[Flag]:
+    """`email_flags` from the frames it rests on, for the selection and `grain`: `sends`,
+    `rates_by_period`, `baseline_tests` by period and by campaign (with the thresholds' alpha and
+    periods), `program_changes` (their volume jump), `campaign_table` and `sending_gaps` (their gap
+    thresholds). The page passes the frames it shows, so each is computed once per click."""
     alpha, k = thresholds["baseline_alpha"], int(thresholds["baseline_periods"])
     rates = data.usable_rates()
     mpp = not data.has("machine_opens")
-    send_rows = sends(con, data, filters, grain).frame
-    periods = rates_by_period(con, data, filters, grain).frame
     send_rows, periods = with_topic_limits(send_rows, periods, thresholds, rates)
     flags = threshold_flags(send_rows, "campaign", "send_date", thresholds, rates, mpp, "send")
     periods["subject"] = [period_subject(p, grain) for p in periods["period"]]
     flags += threshold_flags(periods, "subject", "period", thresholds, rates, mpp, grain,
                              period_intervals(send_rows, rates, alpha))
-    by_period = baseline_tests(con, data, filters, grain, k, alpha, "period").frame
-    by_send = baseline_tests(con, data, filters, grain, k, alpha, "campaign").frame
-    tested = int(by_period["p_value"].notna().sum() + by_send["p_value"].notna().sum())
-    flags += history_flags(by_period, alpha, grain, k, tested) + history_flags(by_send, alpha, "campaign", k, tested)
+    tested = int(period_tests["p_value"].notna().sum() + campaign_tests["p_value"].notna().sum())
+    flags += history_flags(period_tests, alpha, grain, k, tested) + history_flags(campaign_tests, alpha, "campaign", k,
+                                                                                  tested)
     flags = strongest_per_subject(flags)
-    jump = thresholds["email_volume_jump"]
-    flags += volume_flags(program_changes(con, data, filters, grain, k, jump, alpha).frame, jump, grain)
-    flags += scanner_flags(campaign_table(con, data, filters).frame)
-    multiple = thresholds["email_gap_multiple"]
-    flags += gap_flags(sending_gaps(con, data, filters, multiple, thresholds["email_gap_min_days"], jump).frame,
-                       multiple)
+    flags += volume_flags(changes, thresholds["email_volume_jump"], grain)
+    flags += scanner_flags(campaigns)
+    flags += gap_flags(gaps, thresholds["email_gap_multiple"])
     return flags
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui import warmup
 from ui.auth import gate
 from ui.common import PRESENTING
 from ui.sessions import allow_uploads, take_refusal, track_session
@@ -11,8 +12,11 @@ from ui.workspaces import keep_choices, open_from_url, save_if_changed, shared_b
 
 st.set_page_config(page_title="Boundary", page_icon=str(Path(__file__).parent / "ui" / "favicon.svg"), layout="wide")
 track_session()  # released once the tab is gone, signed in or not; uploads refused until allowed
-gate()  # sign-in and allow-list when [auth] is configured in secrets.toml; otherwise nothing
-allow_uploads()
+warmup.start()  # once per server: visits every page on the sample data (ui/warmup.py)
+warming = warmup.is_warmup_session()  # the server itself, holding only the public sample: no sign-in, no save
+if not warming:
+    gate()  # sign-in and allow-list when [auth] is configured in secrets.toml; otherwise nothing
+allow_uploads(not warming)
 if refusal := take_refusal():  # the uploader itself only says "status code 413"
     st.warning(refusal)
 open_from_url()  # a new session opened with ?w=<id>: that saved workspace
@@ -45,4 +49,5 @@ st.sidebar.toggle("Presentation mode", key=PRESENTING,
 try:
     page.run()
 finally:  # also when the page stops or reruns (st.rerun after loading the sample)
-    save_if_changed()
+    if not warming:
+        save_if_changed()

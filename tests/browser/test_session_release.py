@@ -18,7 +18,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def short_lived_server(tmp_path):
     env = {**os.environ, "TMPDIR": str(tmp_path), "BOUNDARY_SESSION_SWEEP_S": "0.5",
-           "BOUNDARY_SESSION_GRACE_S": "0.5"}
+           "BOUNDARY_SESSION_GRACE_S": "0.5",
+           "BOUNDARY_WARMUP": "0"}  # the sample warm-up's own session would add a second spill directory
     with running_app("--server.disconnectedSessionTTL", "2", env=env) as url:
         yield url, tmp_path
 

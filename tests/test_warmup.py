@@ -1,0 +1,87 @@
+"""The sample warm-up (ui/warmup.py) on a real `streamlit run app.py`, driven without a browser by
+ui.stclient: the server's first session starts it; it visits every page on the sample data without
+an error; it saves nothing to the store; and a visitor afterwards gets every page from the figures
+it left (and their own session works as before: the sample loaded, every page drawn)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.browser.conftest import _free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _visit(url: str) -> dict[str, object]:
+    from ui.stclient import Session
+
+    async def go():
+        out = {}
+        async with Session(url, timeout=120) as session:
+            home = await session.run()
+            out["home buttons"] = list(home.buttons.values())
+            loaded = await session.run(click="sample_home")
+            out["after load"] = loaded.headings
+            for title in list(session.pages)[1:]:
+                result = await session.run(page=title)
+                out[title] = (result.headings[:1], result.exceptions, result.errors)
+        return out
+
+    return asyncio.run(go())
+
+
+def test_the_warm_up_visits_every_page_saves_nothing_and_serves_the_next_visitor(tmp_path):
+    store = tmp_path / "store"
+    log = tmp_path / "server.log"
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "BOUNDARY_DATA_DIR": str(store)}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true",
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(url + "/_stcore/health", timeout=2).close()
+                break
+            except OSError:
+                time.sleep(0.3)
+        from ui.stclient import Session
+
+        async def open_home():
+            async with Session(url) as session:
+                return await session.run()
+
+        first = asyncio.run(open_home())  # the server's first session starts the warm-up
+        assert "Load sample data" in first.buttons.values()
+        deadline = time.time() + 300
+        while time.time() < deadline and "Boundary: sample" not in log.read_text(errors="replace"):
+            time.sleep(0.5)
+        text = log.read_text(errors="replace")
+        assert "Boundary: sample figures warmed" in text, text[-2000:]
+        assert "(9 pages)" in text
+        assert not store.exists() or not any(store.iterdir())  # the warm-up saved no workspace
+
+        visitor = _visit(url)
+        assert "Loaded in this session" in visitor["after load"]
+        pages = {k: v for k, v in visitor.items() if k not in ("home buttons", "after load")}
+        assert len(pages) == 9
+        for title, (headings, exceptions, errors) in pages.items():
+            assert headings and not exceptions and not errors, (title, headings, exceptions, errors)
+        assert store.exists() and len(list(store.iterdir())) == 1  # the visitor's own workspace is saved
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -16,6 +16,13 @@ per page), so a later page's first render can reuse what an earlier page left in
 Heavy libraries are imported before timing (a running server has them); the sample files are read
 once per process (lib.sample), so "Load sample data" after the first repeat is a later visitor's.
 
+--server runs a real `streamlit run app.py` instead (on a free loopback port) and drives sessions
+over its websocket without a browser (ui.stclient): Home, "Load sample data", each page once, per
+session; each step's figure is the server process's CPU (from /proc) over that one run — what
+AppTest leaves out (the websocket and protobuf transport, Streamlit's session machinery) included.
+The first session starts the sample warm-up (ui/warmup.py) and is timed cold unless
+--server-warm waits for the warm-up first; every later session is an ordinary later visitor.
+
 --profile PAGE runs cProfile over one rerun of PAGE (after its first render) and prints the 25
 functions with the largest cumulative time among the project's files and the main libraries
 (duckdb, pandas, altair, streamlit serialisation). Run on purpose; not part of the test suite
@@ -183,6 +190,80 @@ def measure(pages: list[str], repeats: int) -> dict[str, dict[str, list[float]]]
     return out
 
 
+def measure_server(sessions: int, warm: bool) -> str:
+    """Server CPU per step over `sessions` browser-free sessions on a real server (see --server)."""
+    import asyncio
+    import os
+    import subprocess
+    import tempfile
+    import urllib.request
+
+    from tests.browser.conftest import _free_port
+    from ui.stclient import Session
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = Path(tempfile.mkstemp(prefix="boundary-bench-", suffix=".log")[1])
+    store = tempfile.mkdtemp(prefix="boundary-bench-store-")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, env={**os.environ, "BOUNDARY_DATA_DIR": store}, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+
+    def server_cpu() -> float:
+        with open(f"/proc/{server.pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    async def visit() -> dict[str, tuple[float, float]]:
+        steps: dict[str, tuple[float, float]] = {}
+        async with Session(url) as session:
+            for name, kwargs in [("Home", {}), ("Load sample data", {"click": "sample_home"})]:
+                before = server_cpu()
+                result = await session.run(**kwargs)
+                steps[name] = (server_cpu() - before, result.seconds)
+            for title in list(session.pages)[1:]:
+                before = server_cpu()
+                result = await session.run(page=title)
+                if result.exceptions:
+                    raise RuntimeError(f"{title}: {result.exceptions[0]}")
+                steps[title] = (server_cpu() - before, result.seconds)
+        return steps
+
+    async def wait_warmed() -> None:
+        async with Session(url) as session:
+            await session.run()
+        while "Boundary: sample" not in log.read_text(errors="replace"):
+            await asyncio.sleep(0.5)
+
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(url + "/_stcore/health", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.3)
+        if warm:
+            asyncio.run(wait_warmed())
+        runs = [asyncio.run(visit()) for _ in range(sessions)]
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        log.unlink(missing_ok=True)
+    first, later = runs[0], runs[1:]
+    lines = [f"Real server, browser-free sessions (ui.stclient): server CPU s (/proc, incl. transport) and "
+             f"wall s per run; {sessions} session(s), one after another; the first "
+             + ("after the warm-up." if warm else "cold (the warm-up starts with it and runs beside it)."),
+             f"{'step':<20} {'1st CPU':>8} {'1st wall':>9} {'later CPU (median)':>19} {'later wall':>11} {'× 0.5 s':>8}"]
+    for step in first:
+        cpu_later = statistics.median(r[step][0] for r in later) if later else float("nan")
+        wall_later = statistics.median(r[step][1] for r in later) if later else float("nan")
+        ratio = "" if step in ("Home", "Load sample data") else f"{cpu_later / TARGET_FIRST:7.1f}×"
+        lines.append(f"{step:<20} {first[step][0]:8.2f} {first[step][1]:9.2f} {cpu_later:19.2f} {wall_later:11.2f} {ratio:>8}")
+    return "\n".join(lines)
+
+
 def report(results: dict[str, dict[str, list[float]]], repeats: int) -> str:
     lines = [f"Server CPU seconds (time.process_time), median of {repeats} repeat(s); sample data.",
              f"Targets: widget change ≤ {TARGET_WIDGET} s (median over the page's widgets), "
@@ -277,7 +358,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-memo", action="store_true",
                         help="without ui.cache's memo (every figure and chart computed on every run): "
                              "the same pages as they cost before it")
+    parser.add_argument("--server", type=int, metavar="SESSIONS", default=0,
+                        help="on a real server, SESSIONS browser-free sessions one after another (see above)")
+    parser.add_argument("--server-warm", action="store_true", help="with --server: wait for the warm-up first")
     args = parser.parse_args(argv)
+    if args.server:
+        print(measure_server(args.server, args.server_warm))
+        return 0
     if args.no_memo:
         import ui.cache
 

@@ -1,14 +1,21 @@
 """Load test: N simulated users at once on one `streamlit run app.py`, on 127.0.0.1 only.
 
-    .venv/bin/python bench/load.py [--users 20] [--ramp 10] [--deadline 900]
+    .venv/bin/python bench/load.py [--users 20] [--ramp 10] [--deadline 900] [--client browser|ws] [--cold]
 
 Starts the app on a free loopback port, then drives N browser contexts (one headless Chromium,
 Playwright's async API — each context is its own Streamlit session) that each open the home page,
-click "Load sample data" and visit every page through the sidebar, one after another. Reports:
+click "Load sample data" and visit every page through the sidebar, one after another.
+`--client ws` drives the same N sessions without a browser (ui.stclient: Streamlit's own websocket
+protocol, as the frontend speaks it; a click → page time ends when the server says the run
+finished): the server's share measured on its own, since Chromium contexts on the same 2 cores
+take most of the CPU. Before the users, the server is opened once and its sample warm-up
+(ui/warmup.py) is waited for, as on a server that has been up a while; `--cold` starts the users at
+once (the first of them starts the warm-up). Reports:
 errors (a page that showed an exception, an error box from a failed run, or did not render in time
 — must be 0), p50/p95/max time from a click to the rendered page, and the server's peak memory
 (resident set of the streamlit process, sampled every 0.25 s), and the CPU seconds the server and
-the browsers (Chromium and Playwright's driver) each used during the run. Bounded: at most 50 users, one pass
+the clients (Chromium and Playwright's driver; this process for --client ws) each used during the
+run. Bounded: at most 50 users, one pass
 each, a per-page timeout and an overall deadline after which everything is stopped. The browser runs
 on the same 2 cores as the server, so the times include its rendering. Run on purpose; not part of
 the test suite.
@@ -22,6 +29,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -35,6 +43,43 @@ PAGES = ["Email", "In-app", "NPS", "Voice of customer", "NCVG", "Funnel", "Cohor
          "SQL notebook"]
 MAX_USERS = 50
 IDLE_JS = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+
+
+async def ws_user(n: int, url: str, delay: float, timeout_s: float, times: list, errors: list) -> None:
+    """One user without a browser: the same steps as `user`, over Streamlit's websocket."""
+    from ui.stclient import Session
+
+    await asyncio.sleep(delay)
+    step = "home"
+    try:
+        async with Session(url, timeout=timeout_s) as session:
+            result = await session.run()
+            times.append(("home", result.seconds))
+            step = "sample data"
+            result = await session.run(click="sample_home")
+            times.append(("sample", result.seconds))
+            for title in PAGES:
+                step = title
+                result = await session.run(page=title)
+                times.append((title, result.seconds))
+                errors.extend(f"user {n} {title}: {e}" for e in result.exceptions + result.errors)
+    except Exception as exc:  # a timeout or a crash counts as an error for this user
+        errors.append(f"user {n} at {step}: {type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}")
+
+
+async def warm(url: str, log: Path, timeout_s: float = 300) -> str:
+    """Open the app once (its first session starts the sample warm-up), wait for the warm-up's line."""
+    from ui.stclient import Session
+
+    async with Session(url) as session:
+        await session.run()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for line in log.read_text(errors="replace").splitlines():
+            if line.startswith("Boundary: sample"):
+                return line
+        await asyncio.sleep(0.5)
+    return "no warm-up line from the server"
 
 
 def rss_bytes(pid: int) -> int:
@@ -137,11 +182,12 @@ async def run(args) -> int:
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
+    log = Path(tempfile.mkstemp(prefix="boundary-load-", suffix=".log")[1])
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true",
          "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     peak = 0
     try:
         for _ in range(200):
@@ -153,6 +199,9 @@ async def run(args) -> int:
         else:
             print("the server did not answer /_stcore/health")
             return 1
+        load_before = os.getloadavg()[0]
+        warmed = "cold: the first user starts the warm-up" if args.cold else await warm(url, log)
+        warmed += f" (load average {load_before:.1f} at the start)"
         baseline = rss_bytes(server.pid)
         times: list[tuple[str, float]] = []
         errors: list[str] = []
@@ -164,14 +213,13 @@ async def run(args) -> int:
                 peak = max(peak, rss_bytes(server.pid))
                 await asyncio.sleep(0.25)
 
-        async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        async def drive(make_user) -> tuple[float, float, float]:
+            """Run the users; (wall s, server CPU s, clients' CPU s) over the run."""
             sampler = asyncio.create_task(sample_memory())
             server_cpu0 = cpu_seconds([server.pid])
-            browser_cpu0 = cpu_seconds(descendants(os.getpid(), server.pid))
+            client_cpu0 = client_cpu()
             began = time.perf_counter()
-            users = [user(i, browser, url, i * args.ramp / max(args.users, 1), args.page_timeout * 1000,
-                          times, errors) for i in range(args.users)]
+            users = [make_user(i, i * args.ramp / max(args.users, 1)) for i in range(args.users)]
             try:
                 await asyncio.wait_for(asyncio.gather(*users), timeout=args.deadline)
             except TimeoutError:
@@ -179,17 +227,32 @@ async def run(args) -> int:
             wall = time.perf_counter() - began
             stop.set()
             await sampler
-            # CPU since the users began: the server's, and the browsers' (Chromium and Playwright's
-            # driver, every process under this one but the server), on the same 2 cores
-            server_cpu = cpu_seconds([server.pid]) - server_cpu0
-            browser_cpu = cpu_seconds(descendants(os.getpid(), server.pid)) - browser_cpu0
-            await browser.close()
+            return wall, cpu_seconds([server.pid]) - server_cpu0, client_cpu() - client_cpu0
+
+        if args.client == "ws":
+            # the clients are this process (asyncio + protobuf parsing), nothing else
+            def client_cpu() -> float:
+                return time.process_time()
+
+            wall, server_cpu, browser_cpu = await drive(
+                lambda i, delay: ws_user(i, url, delay, args.page_timeout, times, errors))
+        else:
+            # the browsers: Chromium and Playwright's driver, every process under this one but the server
+            def client_cpu() -> float:
+                return cpu_seconds(descendants(os.getpid(), server.pid))
+
+            async with async_playwright() as p:
+                browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+                wall, server_cpu, browser_cpu = await drive(
+                    lambda i, delay: user(i, browser, url, delay, args.page_timeout * 1000, times, errors))
+                await browser.close()
     finally:
         server.terminate()
         try:
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
+        log.unlink(missing_ok=True)
 
     pages = sorted(t for name, t in times if name not in ("home", "sample"))
     loads = sorted(t for name, t in times if name == "sample")
@@ -198,8 +261,10 @@ async def run(args) -> int:
         return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else (
             values[0] if values else float("nan"))
 
-    print(f"users: {args.users} at once (ramp {args.ramp:g} s), pages visited: {len(pages)} of "
+    clients = "browser-free websocket clients" if args.client == "ws" else "Chromium contexts"
+    print(f"users: {args.users} at once (ramp {args.ramp:g} s, {clients}), pages visited: {len(pages)} of "
           f"{args.users * len(PAGES)}, wall time {wall:.1f} s")
+    print(f"before the users: {warmed}")
     print(f"errors: {len(errors)}")
     for line in errors[:20]:
         print("  " + line)
@@ -207,10 +272,12 @@ async def run(args) -> int:
           f"p95 {pct(pages, 95):.2f} s, max {max(pages, default=float('nan')):.2f} s")
     print(f"'Load sample data' (all 12 files): p50 {pct(loads, 50):.2f} s, p95 {pct(loads, 95):.2f} s")
     cores = os.cpu_count() or 1
-    print(f"CPU during the run: server {server_cpu:.1f} s, browsers {browser_cpu:.1f} s "
+    who = "clients (this process)" if args.client == "ws" else "browsers"
+    print(f"CPU during the run: server {server_cpu:.1f} s, {who} {browser_cpu:.1f} s "
           f"(of {wall * cores:.0f} core-seconds on {cores} cores: server {server_cpu / (wall * cores):.0%}, "
-          f"browsers {browser_cpu / (wall * cores):.0%}; browsers' share of the CPU the two used: "
-          f"{browser_cpu / max(server_cpu + browser_cpu, 1e-9):.0%})")
+          f"{who} {browser_cpu / (wall * cores):.0%}; {who}' share of the CPU the two used: "
+          f"{browser_cpu / max(server_cpu + browser_cpu, 1e-9):.0%}); server CPU per user "
+          f"{server_cpu / max(args.users, 1):.2f} s; load average at the end {os.getloadavg()[0]:.1f}")
     print(f"server memory: {baseline / 2**20:.0f} MB at start, peak {peak / 2**20:.0f} MB "
           f"(≈{(peak - baseline) / 2**20 / max(args.users, 1):.0f} MB per session)")
     return 1 if errors else 0
@@ -222,6 +289,10 @@ def main() -> int:
     parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which the users arrive")
     parser.add_argument("--page-timeout", type=float, default=180.0, help="seconds a page may take")
     parser.add_argument("--deadline", type=float, default=900.0, help="seconds for the whole run")
+    parser.add_argument("--client", choices=["browser", "ws"], default="browser",
+                        help="Chromium contexts (default) or browser-free websocket sessions (ui.stclient)")
+    parser.add_argument("--cold", action="store_true",
+                        help="start the users at once instead of after the server's sample warm-up")
     args = parser.parse_args()
     if not 1 <= args.users <= MAX_USERS:
         parser.error(f"--users must be 1–{MAX_USERS}")

@@ -69,7 +69,9 @@ with st.expander("Thresholds (shared with every page and the report)"):
     threshold_editor("in_app", key="in_app")
     st.caption("Own-baseline tests use the trailing-baseline length and significance level set for all pages.")
 st.subheader("Red flags")
-flags_table(m.flags_from(periods.frame, weekly.frame, ws.thresholds), key="in_app")
+trend = m.trend_flags(periods.frame, ws.thresholds)  # shared with the trend chart below: computed once
+both = None if weekly.frame.empty else m.frequency_relevance(weekly.frame, ws.thresholds)
+flags_table(m.flags_from(periods.frame, weekly.frame, ws.thresholds, trend=trend, both=both), key="in_app")
 
 # ---- trends against own baseline
 st.subheader("Is engagement falling, and are dismissals, mutes and skims rising?")
@@ -77,7 +79,6 @@ st.caption("Each period is tested against the pooled rate of the periods before 
            "worse (two-proportion test, widened when those periods differ more than chance would make them, "
            "exact for small counts); red points are significantly worse after adjusting for the number of "
            "periods tested (Benjamini–Hochberg). Triangles mark periods the data covers only partly.")
-trend = m.trend_flags(periods.frame, ws.thresholds)
 campaigns = campaign_overlay("in_app", prefer=("in-app",))
 if trend.empty:
     st.info("No rates to trend: the file has no click, dismiss, mute or dwell data.")
@@ -117,7 +118,6 @@ st.subheader("How often do users get in-app messages, and has that increased lat
 if weekly.frame.empty:
     st.info("Messages per active user need event-level data with a user column; aggregated exports have no users.")
 else:
-    both = m.frequency_relevance(weekly.frame, ws.thresholds)
     change = m.frequency_change(weekly.frame, ws.thresholds["baseline_alpha"])
     if change is None:
         st.info(f"Comparing the last {m.RECENT_WEEKS} weeks with the ones before needs at least "
@@ -176,7 +176,8 @@ download_csv(split.frame, "in_app_message_types.csv", key="in_app_types")
 # ---- the trend per message type
 st.subheader("Is engagement falling for one kind of message?")
 try:
-    by_type = m.type_trends(con, src, ws.thresholds, grain)
+    # the data's part once per grain; a threshold change reruns only the tests (type_trends_from)
+    by_type = m.type_trends_from(m.type_periods(con, src, grain), ws.thresholds)
 except BoundaryError as exc:
     st.info(escape_md(exc))
 else:

@@ -545,3 +545,43 @@ def test_type_trends_need_a_type_column(ws):
                                          ["2026-01-15,Promo,100,10"]))
     with pytest.raises(BoundaryError, match="needs a message type column"):
         m.type_trends(ws.con, src, Thresholds())
+
+
+def test_type_trends_split_data_and_tests(ws):
+    # the page keeps the data's part (type_periods, one query per grain) and reruns only the tests on a
+    # threshold change: the two steps give type_trends' figures, and a threshold reaches only the tests
+    _, src = load(ws, "braze_typed.csv", csv(TYPED_HEADER, TYPED_ROWS))
+    periods = m.type_periods(ws.con, src)
+    assert set(periods.frame["message_type"]) == {"marketing", "announcement"} and len(periods.frame) == 10
+    pd.testing.assert_frame_equal(m.type_trends_from(periods, Thresholds()).frame,
+                                  m.type_trends(ws.con, src, Thresholds()).frame)
+    # alpha 1e-7: May marketing's BH-adjusted p 3.098e-06 (test_type_trends_by_hand) is no longer below it
+    strict = m.type_trends_from(periods, Thresholds().with_value("baseline_alpha", 1e-7)).frame
+    assert not strict["flagged"].any()
+    with pytest.raises(BoundaryError, match="needs a message type column"):
+        m.type_periods(ws.con, load(ws, "untyped.csv", csv("Date,Campaign Name,Total Impressions,Total Clicks",
+                                                           ["2026-01-15,Promo,100,10"]))[1])
+
+
+def test_frequency_relevance_blank_clicks_count_as_none():
+    # a week with blank clicks adds its impressions but no clicks to the baseline (as pandas' sum):
+    # week 4 baseline = (100 + 0 + 100) / 3000 = 0.066667; messages per user 2.0 in every baseline week
+    weekly = _weekly([2.0, 2.0, 2.0, 2.0])
+    weekly["clicks"] = weekly["clicks"].astype(float)
+    weekly.loc[1, "clicks"] = float("nan")
+    f = m.frequency_relevance(weekly, Thresholds())
+    assert f.loc[3, "engagement_baseline"] == pytest.approx(200 / 3000)
+    assert f.loc[3, "frequency_baseline"] == 2.0 and f.loc[:2, "frequency_baseline"].isna().all()
+
+
+def test_flags_from_reuses_the_pages_trend_and_weekly_figures(ws):
+    # the page passes its own trend_flags / frequency_relevance frames: the same flags as computing them here
+    _, src = load(ws, "braze.csv", csv(BRAZE_HEADER, BRAZE_ROWS))
+    periods, weekly = m.rates_by_period(ws.con, src).frame, m.weekly_frequency(ws.con, src).frame
+    th = Thresholds().with_value("in_app_dwell_under_1s_max", 0.1).with_value("min_group_size", 1)
+    given = m.flags_from(periods, weekly, th, trend=m.trend_flags(periods, th),
+                         both=m.frequency_relevance(weekly, th) if len(weekly) else None)
+    assert given == m.flags_from(periods, weekly, th) and given  # the 75%-under-1 s month is flagged
+    # a trend frame with nothing flagged gives no trend flags: the frame given is the one used
+    assert m.flags_from(periods, weekly, th, trend=m.trend_flags(periods, th).iloc[0:0],
+                        both=m.frequency_relevance(weekly, th) if len(weekly) else None) == []

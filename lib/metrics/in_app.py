@@ -22,6 +22,7 @@ import math
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from lib.config import Thresholds
@@ -518,6 +519,17 @@ def frequency_change(weekly: pd.DataFrame, alpha: float, recent: int = RECENT_WE
                            pd.Timestamp(prior["week"].iloc[0]))
 
 
+def _pandas_sum(values: np.ndarray) -> float:
+    """Σ values with blanks as 0, summed as pandas' Series.sum does (the same float, bit for bit)."""
+    return float(np.where(np.isnan(values), 0.0, values).sum())
+
+
+def _pandas_mean(values: np.ndarray) -> float:
+    """Mean of the non-blank values, as pandas' Series.mean takes it (nan when all are blank)."""
+    known = int((~np.isnan(values)).sum())
+    return _pandas_sum(values) / float(known) if known else math.nan
+
+
 def frequency_relevance(weekly: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
     """Per complete week: frequency vs its trailing baseline and engagement vs its trailing baseline.
 
@@ -535,21 +547,26 @@ def frequency_relevance(weekly: pd.DataFrame, thresholds: Thresholds) -> pd.Data
     out = {"frequency_baseline": [], "engagement_baseline": [], "too_frequent": [], "less_relevant": [],
            "engagement_p": []}
     complete = ~frame["incomplete"].astype(bool)
+    # plain arrays, not a frame row and .loc per week (the pandas calls cost more than the tests); sums
+    # and means as pandas takes them (blanks as 0 in a sum, left out of a mean's count)
+    per_user, clicks_of, imps_of = (frame[c].to_numpy(dtype=float, na_value=math.nan)
+                                    for c in ("messages_per_user", "clicks", "impressions"))
+    done = complete.to_numpy(dtype=bool)
     usable = []  # complete weeks whose engagement was not itself worse: a bad week does not lower the bar
-    for i, row in frame.iterrows():
-        prior = frame.loc[usable[-window:]]
-        ok = bool(complete.iloc[i]) and len(prior) >= MIN_BASELINE_PERIODS
-        f_base = float(prior["messages_per_user"].mean()) if ok else math.nan
-        clicks, imps = float(prior["clicks"].sum()), float(prior["impressions"].sum())
-        test = baseline_rate_test(row["clicks"], row["impressions"], prior["clicks"], prior["impressions"]) \
-            if ok and imps else None
+    tested_so_far = 0
+    for i in range(len(frame)):
+        prior = usable[-window:]
+        ok = bool(done[i]) and len(prior) >= MIN_BASELINE_PERIODS
+        f_base = _pandas_mean(per_user[prior]) if ok else math.nan
+        clicks, imps = _pandas_sum(clicks_of[prior]), _pandas_sum(imps_of[prior])
+        test = baseline_rate_test(clicks_of[i], imps_of[i], clicks_of[prior], imps_of[prior]) if ok and imps else None
         out["frequency_baseline"].append(f_base)
         out["engagement_baseline"].append(clicks / imps if ok and imps else math.nan)
-        out["too_frequent"].append(bool(ok and row["messages_per_user"] > f_base * (1 + rise)))
+        out["too_frequent"].append(bool(ok and per_user[i] > f_base * (1 + rise)))
         out["less_relevant"].append(bool(test and test.z < 0))
         out["engagement_p"].append(test.p_value if test else math.nan)
-        tested_so_far = sum(1 for v in out["engagement_p"] if pd.notna(v))
-        if complete.iloc[i] and not (test and test.z < 0 and test.p_value < alpha / max(1, tested_so_far)):
+        tested_so_far += test is not None and pd.notna(test.p_value)
+        if done[i] and not (test and test.z < 0 and test.p_value < alpha / max(1, tested_so_far)):
             usable.append(i)
     for key, values in out.items():
         frame[key] = values
@@ -586,15 +603,18 @@ def trend_flags(periods: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
     window, alpha = int(thresholds["baseline_periods"]), thresholds["baseline_alpha"]
     small = thresholds["min_group_size"]
     frame = periods.sort_values("period").reset_index(drop=True)
-    complete = ~frame["incomplete"].astype(bool)
+    complete = (~frame["incomplete"].astype(bool)).to_numpy()
     rows = []
+    # plain arrays and dicts, not a frame row and lookup per period (the pandas calls cost more
+    # than the tests); the records once for every metric
+    records = frame.to_dict("records")
     for label, rate, num, den, direction in TREND_METRICS:
         usable = []  # indexes of complete periods fit for later baselines
         metric_rows = []
-        # plain arrays and dicts, not a frame row and lookup per period (the pandas calls cost more
-        # than the tests); blanks count as 0 in a baseline, as fillna(0) did
+        tested_before = 0  # periods of this metric with a p-value so far
+        # blanks count as 0 in a baseline, as fillna(0) did
         nums0, dens0 = (frame[c].fillna(0).to_numpy(dtype=float, na_value=0.0) for c in (num, den))
-        for i, row in enumerate(frame.to_dict("records")):
+        for i, row in enumerate(records):
             n = row[den]
             if pd.isna(n) or n == 0:
                 continue
@@ -605,19 +625,18 @@ def trend_flags(periods: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
                                           nums0[prior], dens0[prior])
                 baseline, p_value = test.baseline, test.p_value
                 worse = test.z > 0 if direction == "above" else test.z < 0
-            tested_so_far = sum(1 for r in metric_rows if pd.notna(r["p_value"])) + 1
-            if complete.iloc[i] and not (worse and p_value < alpha / tested_so_far):
+            if complete[i] and not (worse and p_value < alpha / (tested_before + 1)):
                 usable.append(i)
+            tested_before += pd.notna(p_value)
             above = (rate == "dwell_under_1s" and n >= small and pd.notna(row[num])
                      and rate_clears_threshold(float(row[num]), float(n), thresholds["in_app_dwell_under_1s_max"], "above"))
             metric_rows.append({"period": row["period"], "label": row["label"], "metric": label, "value": row[rate],
                                 "n": int(n), "baseline": baseline, "p_value": p_value, "worse": worse,
                                 "above": above, "incomplete": bool(row["incomplete"])})
-        tested = pd.DataFrame(metric_rows)
-        if tested.empty:
+        if not metric_rows:
             continue
-        tested["p_adjusted"] = adjust_p_values(tested["p_value"])
-        for rec in tested.to_dict("records"):
+        for rec, adjusted in zip(metric_rows, adjust_p_values([r["p_value"] for r in metric_rows])):
+            rec["p_adjusted"] = adjusted
             reasons = []
             if rec["n"] >= small and rec["worse"] and rec["p_adjusted"] < alpha:
                 reasons.append(f"{'below' if direction == 'below' else 'above'} own baseline")
@@ -793,11 +812,14 @@ def _flag(metric: str, subject: str, value: float, reference: float, test: str, 
                 questions_for(AREA, metric), period, unit)
 
 
-def flags_from(periods: pd.DataFrame, weekly: pd.DataFrame, thresholds: Thresholds) -> list[Flag]:
+def flags_from(periods: pd.DataFrame, weekly: pd.DataFrame, thresholds: Thresholds,
+               trend: pd.DataFrame | None = None, both: pd.DataFrame | None = None) -> list[Flag]:
     """Flags from the period trend (own baseline, dwell threshold), the 4-vs-8-week frequency change,
-    and the weeks where frequency rose and engagement fell at once."""
+    and the weeks where frequency rose and engagement fell at once. ``trend`` and ``both``: the
+    page's own ``trend_flags(periods, thresholds)`` and ``frequency_relevance(weekly, thresholds)``,
+    so they are not computed twice (computed here when not given)."""
     flags: list[Flag] = []
-    trend = trend_flags(periods, thresholds)
+    trend = trend_flags(periods, thresholds) if trend is None else trend
     for row in trend[trend["flagged"]].itertuples():
         above = "above threshold" in row.reason
         reference = thresholds["in_app_dwell_under_1s_max"] if above and pd.isna(row.baseline) else row.baseline
@@ -815,7 +837,7 @@ def flags_from(periods: pd.DataFrame, weekly: pd.DataFrame, thresholds: Threshol
                                change.recent, change.before,
                                f"mean of weekly values, z={change.z:.1f}, n={change.recent_weeks}+{change.before_weeks} weeks",
                                "high", change.recent_start, "count"))
-        both = frequency_relevance(weekly, thresholds)
+        both = frequency_relevance(weekly, thresholds) if both is None else both
         for row in both[both["both_wrong"]].itertuples():
             flags.append(_flag("Frequency up and engagement down", f"week of {row.week:%Y-%m-%d}",
                                row.engagement_rate, row.engagement_baseline,
@@ -862,8 +884,25 @@ def area_tables(ws) -> dict[str, pd.DataFrame]:
 
 # ----------------------------------------------------------------------------- trend per message type (issue 22)
 
+def type_periods(con, src: InAppSource, grain: str = "month") -> MetricResult:
+    """The counts and rates of ``rates_by_period`` per period and message type (the input of
+    ``type_trends_from``): the data's part of ``type_trends``, which a threshold does not change.
+    Raises BoundaryError when the file has no message type column."""
+    if "message_type" not in src.columns:
+        raise BoundaryError(f"{src.file_name}: engagement per message type needs a message type column "
+                            "(marketing, product, service, announcement…). Map it under “Columns”.")
+    frame, sql, params = _aggregate(con, src, {"period": period_sql("t", grain), "message_type": "message_type"})
+    return MetricResult(_mark_periods(frame, grain, _data_span(con, src)), sql, params, _exclusions(con, src))
+
+
 def type_trends(con, src: InAppSource, thresholds: Thresholds, grain: str = "month") -> MetricResult:
-    """The in-app rates per message type and period, each type against its own trailing baseline.
+    """``type_trends_from(type_periods(con, src, grain), thresholds)``: see there."""
+    return type_trends_from(type_periods(con, src, grain), thresholds)
+
+
+def type_trends_from(periods: MetricResult, thresholds: Thresholds) -> MetricResult:
+    """The in-app rates per message type and period, each type against its own trailing baseline
+    (``periods``: ``type_periods``' result).
 
     Message type = marketing / product / service (``TYPE_WORDS``), or the file's own word (e.g.
     'announcement'), or '(no type)'. For each type, ``trend_flags`` runs on that type's periods alone
@@ -875,14 +914,9 @@ def type_trends(con, src: InAppSource, thresholds: Thresholds, grain: str = "mon
     dwell threshold cleared, as in ``trend_flags``). low, high = the value's 95% Wilson interval (n =
     the rate's denominator; blank when a vendor's counts exceed it). Columns: message_type, period,
     label, metric, value, low, high, n, baseline, p_value, p_adjusted, flagged, reason, incomplete.
-    Raises BoundaryError when the file has no message type column.
     """
-    if "message_type" not in src.columns:
-        raise BoundaryError(f"{src.file_name}: engagement per message type needs a message type column "
-                            "(marketing, product, service, announcement…). Map it under “Columns”.")
     from lib.stats import wilson_interval  # only this figure needs it
-    frame, sql, params = _aggregate(con, src, {"period": period_sql("t", grain), "message_type": "message_type"})
-    frame = _mark_periods(frame, grain, _data_span(con, src))
+    frame, sql, params = periods.frame, periods.sql, periods.params
     directions = {label: direction for label, _, _, _, direction in TREND_METRICS}
     parts = []
     for kind, part in frame.groupby("message_type", sort=True):
@@ -892,7 +926,7 @@ def type_trends(con, src: InAppSource, thresholds: Thresholds, grain: str = "mon
     columns = ["message_type", "period", "label", "metric", "value", "low", "high", "n", "baseline", "p_value",
                "p_adjusted", "flagged", "reason", "incomplete"]
     if not parts:
-        return MetricResult(pd.DataFrame(columns=columns), sql, params, _exclusions(con, src))
+        return MetricResult(pd.DataFrame(columns=columns), sql, params, dict(periods.excluded))
     out = pd.concat(parts, ignore_index=True)
     alpha, small = thresholds["baseline_alpha"], thresholds["min_group_size"]
     for metric, rows in out.groupby("metric").groups.items():  # one family per metric over all types
@@ -908,4 +942,4 @@ def type_trends(con, src: InAppSource, thresholds: Thresholds, grain: str = "mon
               for v, n in zip(out["value"], out["n"])]
     out["low"], out["high"] = [b[0] for b in bounds], [b[1] for b in bounds]
     return MetricResult(out[columns].sort_values(["message_type", "metric", "period"]).reset_index(drop=True),
-                        sql, params, _exclusions(con, src))
+                        sql, params, dict(periods.excluded))

@@ -48,8 +48,11 @@ def start() -> None:
     if not ENABLED or _STARTED:
         return
     from streamlit import runtime
+    from streamlit.runtime import Runtime
 
-    if not runtime.exists():
+    # not outside a server, nor under AppTest (its Runtime is a stand-in, and the port in the
+    # config may be another server's)
+    if not runtime.exists() or type(runtime.get_instance()) is not Runtime:
         return
     with _LOCK:
         if _STARTED:

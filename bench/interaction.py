@@ -194,6 +194,7 @@ def measure_server(sessions: int, warm: bool) -> str:
     """Server CPU per step over `sessions` browser-free sessions on a real server (see --server)."""
     import asyncio
     import os
+    import shutil
     import subprocess
     import tempfile
     import urllib.request
@@ -251,6 +252,7 @@ def measure_server(sessions: int, warm: bool) -> str:
         server.terminate()
         server.wait(timeout=20)
         log.unlink(missing_ok=True)
+        shutil.rmtree(store, ignore_errors=True)
     first, later = runs[0], runs[1:]
     lines = [f"Real server, browser-free sessions (ui.stclient): server CPU s (/proc, incl. transport) and "
              f"wall s per run; {sessions} session(s), one after another; the first "

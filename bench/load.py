@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -183,11 +184,14 @@ async def run(args) -> int:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = Path(tempfile.mkstemp(prefix="boundary-load-", suffix=".log")[1])
+    # the users' saved workspaces go to a fresh store (removed after): Home lists every saved
+    # workspace of its owner, so a store holding a developer's hundreds would weigh on each Home
+    store = tempfile.mkdtemp(prefix="boundary-load-store-")
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true",
          "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        cwd=ROOT, env={**os.environ, "BOUNDARY_DATA_DIR": store}, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     peak = 0
     try:
         for _ in range(200):
@@ -253,6 +257,7 @@ async def run(args) -> int:
         except subprocess.TimeoutExpired:
             server.kill()
         log.unlink(missing_ok=True)
+        shutil.rmtree(store, ignore_errors=True)
 
     pages = sorted(t for name, t in times if name not in ("home", "sample"))
     loads = sorted(t for name, t in times if name == "sample")

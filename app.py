@@ -39,6 +39,7 @@ PAGES = {
     "Across pages": [
         st.Page("app_pages/report.py", title="Boundary report", icon=":material/flag:"),
         st.Page("app_pages/sql.py", title="SQL notebook", icon=":material/terminal:"),
+        st.Page("app_pages/spark.py", title="Connect to Spark", icon=":material/cloud:"),
     ],
 }
 

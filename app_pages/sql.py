@@ -3,6 +3,7 @@
 import altair as alt
 import streamlit as st
 
+from lib.engine import table_columns
 from lib.errors import BoundaryError
 from lib.markup import escape_md
 from lib.notebook import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, run_user_sql
@@ -15,7 +16,11 @@ st.caption("Run your own read-only DuckDB SQL over the tables loaded in this ses
            f"and {DEFAULT_MAX_BYTES / 1e6:g} MB.")
 
 ws = workspace()
-ready = [d for d in ws.datasets.values() if d.ready]
+if ws.remote:  # the notebook stays on this server's DuckDB: cluster tables are not in it (lib.remote)
+    st.info("Tables on the Spark cluster (" + ", ".join(f"`{k}`" for k in sorted(ws.remote)) + ") are not in this "
+            "notebook: it runs DuckDB on this server, over the uploaded files only. Pages run their figures on "
+            "the cluster, and each “Show SQL” there is the Spark SQL to run in your cluster's own notebook.")
+ready = [d for d in ws.datasets.values() if d.ready and d.kind not in ws.remote]
 if not ready:
     st.info("Nothing loaded yet. Load the sample data, or upload files on the pages.")
     sample_button("sql")
@@ -23,7 +28,7 @@ if not ready:
 
 with st.expander("Tables", expanded=True):
     for d in ready:
-        cols = ", ".join(f"`{c}` {t.lower()}" for c, t in ws.table_columns(d.table))
+        cols = ", ".join(f"`{c}` {t.lower()}" for c, t in table_columns(ws.duckdb, d.table))
         st.markdown(f"**`{d.table}`** — {escape_md(d.file_name)}, {d.rows_read:,} rows: {cols}")
 
 # The cells are the workspace's (saved with it); a restore redraws them from what was saved.
@@ -55,7 +60,7 @@ for i, default in enumerate(cells):
     if st.button("Run", key=f"sql_run_{i}", type="primary"):
         st.session_state.pop(f"sql_result_{i}", None)  # freed before the new query runs
         try:
-            result = run_user_sql(ws.con, sql, max_bytes=DEFAULT_MAX_BYTES)
+            result = run_user_sql(ws.duckdb, sql, max_bytes=DEFAULT_MAX_BYTES)
         except BoundaryError as exc:
             st.error(escape_md(exc))
         else:

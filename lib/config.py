@@ -188,3 +188,6 @@ def threshold(key: str) -> Threshold:
 
 DEFAULT_FUNNEL_STAGES = ("Lead", "MQL", "SQL", "Opportunity", "Customer")
 EMAIL_MPP_START = "2021-09-20"  # Apple Mail Privacy Protection (iOS 15) inflates opens after this
+# Rows of a cluster table read for figures scored row by row in Python (VADER sentiment of texts and deal
+# notes, lib.remote.SAMPLED_KINDS): the first this many rows, materialised on the cluster; the page says so.
+REMOTE_SAMPLE_ROWS = 50_000

@@ -97,8 +97,9 @@ class Dataset:
             col = schemas.KINDS[self.kind].column(canon)
             rows = ", ".join(str(r) for r in bad.rows) + ("…" if bad.count > len(bad.rows) else "")
             examples = ", ".join(repr(e) for e in bad.examples)
+            where = f"rows {rows}; " if bad.rows else ""  # a cluster table has no file rows (lib.remote)
             lines.append(f"{self.mapping[canon]} ({col.label}): {bad.count:,} cell(s) not readable as "
-                         f"{_TYPE_WORDS[col.type]} — rows {rows}; e.g. {examples}. They count as missing.")
+                         f"{_TYPE_WORDS[col.type]} — {where}e.g. {examples}. They count as missing.")
         return lines
 
 
@@ -200,6 +201,13 @@ class Workspace:
         # like inputs but not part of state_key: figures cached on the data survive a period change.
         self.choices: dict[str, object] = {}
         self.name: str | None = None  # the name a restored .boundary file carried (lib.store)
+        # Spark (issue #21, lib.remote): when connected, `con` is the cluster's engine, so the pages'
+        # metric SQL runs there; local uploads are copied onto it, cluster sources stay there.
+        self.engine = None  # a lib.engine.SparkEngine while connected
+        self.spark_url: str | None = None  # its Connect URL without the token (shown, saved)
+        self.remote: dict = {}  # kind → lib.remote.Source of a dataset that lives on the cluster
+        # a saved workspace's cluster refs ({"url", "sources"}) not reconnected yet (restore)
+        self.pending_remote: dict | None = None
         self._finalizer = weakref.finalize(self, _release, self._database, self._spill_dir)
 
     @property
@@ -210,6 +218,18 @@ class Workspace:
         one DuckDB connection must not be used by two threads at once; a cursor per thread shares
         the tables and the sandbox. Thread-local storage frees it when the thread ends.
         """
+        engine = self.engine
+        if engine is not None:  # the cluster's engine, a cursor per thread as for DuckDB
+            mine = getattr(self._local, "spark", None)
+            if mine is None or mine[0] is not engine:
+                mine = (engine, engine.cursor())
+                self._local.spark = mine
+            return mine[1]
+        return self.duckdb
+
+    @property
+    def duckdb(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor on the session's own DuckDB database (the notebook's, the uploads')."""
         cursor = getattr(self._local, "cursor", None)
         if cursor is None:
             cursor = self._database.cursor()
@@ -217,7 +237,52 @@ class Workspace:
         return cursor
 
     def close(self) -> None:
+        self.disconnect()
         self._finalizer()
+
+    # ----------------------------------------------------------- Spark (lib.remote)
+
+    def connect(self, engine, url: str) -> None:
+        """Run the pages on `engine` (a SparkEngine) from now on: the loaded uploads are copied onto
+        it (small Arrow tables), so pages that join them with cluster data find them there."""
+        from lib.remote import safe_url
+
+        for dataset in self.datasets.values():
+            if dataset.table and dataset.kind not in self.remote:
+                with self._database.cursor() as cursor:
+                    engine.put_frame(dataset.table, cursor.sql(f"SELECT * FROM {quote_ident(dataset.table)}")
+                                     .to_arrow_table())
+        self.disconnect()
+        self.engine, self.spark_url = engine, safe_url(url)
+        self.pending_remote = None
+
+    def attach_remote(self, source) -> Dataset:
+        """Read `source` (lib.remote.Source: kind, table or path, column fixes) on the cluster as the
+        dataset of its kind, in place of any upload of that kind."""
+        from lib import remote
+
+        if self.engine is None:
+            raise remote.RemoteError("Connect to a Spark server first.")
+        dataset = remote.attach(self.engine, source, self.spark_url or "")
+        source.kind = dataset.kind
+        old = self.datasets.get(dataset.kind)
+        if old is not None and dataset.kind not in self.remote:
+            self.remove(dataset.kind)
+            if dataset.table:  # the upload's copy was dropped with it: the view stands again
+                dataset = remote.attach(self.engine, source, self.spark_url or "")
+        self.remote[dataset.kind] = source
+        self.datasets[dataset.kind] = dataset
+        return dataset
+
+    def disconnect(self) -> None:
+        """Back to DuckDB: the cluster's datasets are let go (the uploads stay) and the session ends."""
+        engine, self.engine = self.engine, None
+        for kind in list(self.remote):
+            self.remote.pop(kind)
+            self.datasets.pop(kind, None)
+        self.spark_url = None
+        if engine is not None:
+            engine.stop()
 
     # ----------------------------------------------------------- loading
 
@@ -253,6 +318,10 @@ class Workspace:
 
     def remap(self, kind: str, fixes: dict[str, str | None]) -> Dataset:
         """Apply the user's column fixes to the loaded dataset of `kind`; kept for this file."""
+        if kind in self.remote:  # a cluster source: its view is made again with the fixes
+            source = self.remote[kind]
+            source.fixes = {**source.fixes, **fixes}
+            return self.attach_remote(source)
         dataset = self.datasets[kind]
         merged = {**self._fixes.get((dataset.digest, kind), {}), **fixes}
         self._fixes[(dataset.digest, kind)] = merged
@@ -260,6 +329,13 @@ class Workspace:
 
     def change_kind(self, old_kind: str, new_kind: str) -> Dataset:
         """Read the file loaded as `old_kind` as `new_kind` instead."""
+        if old_kind in self.remote:
+            from lib.remote import Source
+
+            source = self.remote.pop(old_kind)
+            self.datasets.pop(old_kind, None)
+            self.engine.drop(old_kind)
+            return self.attach_remote(Source(new_kind, source.source))
         dataset = self.datasets.pop(old_kind)
         table = self._source_table(old_kind, dataset)
         self._tables.pop(old_kind, None)
@@ -302,13 +378,21 @@ class Workspace:
             old = self.datasets.get(kind)
             if old is not None and old.table:
                 self._drop(old)
+        if self.engine is not None:  # connected to Spark: the upload goes onto the cluster too
+            self.remote.pop(kind, None)
+            if dataset.table:
+                with self._database.cursor() as cursor:
+                    self.engine.put_frame(kind, cursor.sql(f"SELECT * FROM {quote_ident(kind)}").to_arrow_table())
         self.datasets[kind] = dataset
         self._tables[kind] = table
         return dataset
 
     def _drop(self, dataset: Dataset) -> None:
         if dataset.table:
-            self.con.execute(f"DROP TABLE IF EXISTS {quote_ident(dataset.table)}")
+            if self.engine is not None:
+                self.engine.drop(dataset.table)
+            if dataset.kind not in self.remote:
+                self.duckdb.execute(f"DROP TABLE IF EXISTS {quote_ident(dataset.table)}")
 
     def remove(self, kind: str) -> None:
         dataset = self.datasets.pop(kind, None)
@@ -335,6 +419,8 @@ class Workspace:
         """Changes whenever what the session's tables hold can change: a dataset, a column map, a typed
         input — not a threshold (figures read from the connection alone are cached on this)."""
         parts = [(k, d.digest, d.sheet, d.table, sorted(d.mapping.items())) for k, d in sorted(self.datasets.items())]
+        if self.engine is not None:  # the same uploads on a cluster are other tables (lib.remote)
+            parts.append(("spark", self.spark_url, id(self.engine)))
         return digest(repr((parts, inputs_json(self.inputs))).encode())
 
     def state_key(self) -> str:
@@ -360,7 +446,12 @@ class Workspace:
         snap = Snapshot({"datasets": [], "thresholds": dict(self.thresholds.values),
                          "inputs": json.loads(inputs_json(self.inputs)),
                          "choices": json.loads(inputs_json(self.choices)), "name": self.name})
+        if self.remote or self.pending_remote:  # refs to the cluster's data, never the data or a token
+            snap.body["spark"] = self.pending_remote or {"url": self.spark_url, "sources": [
+                {"kind": s.kind, "source": s.source, "fixes": dict(s.fixes)} for s in self.remote.values()]}
         for kind, dataset in list(self.datasets.items()):
+            if kind in self.remote:
+                continue
             entry = asdict(dataset)
             entry["fixes"] = dict(self._fixes.get((dataset.digest, kind), {}))
             snap.body["datasets"].append(entry)
@@ -407,6 +498,7 @@ class Workspace:
                 for dataset in staged:
                     cursor.execute(f"DROP TABLE IF EXISTS {quote_ident('_restoring_' + dataset.kind)}")
                 raise
+            self.disconnect()  # back on DuckDB; a saved workspace's cluster refs wait in pending_remote
             for kind in list(self.datasets):
                 old = self.datasets.pop(kind)
                 for kept in (self._tables, self._workbooks, self._sources):
@@ -428,6 +520,7 @@ class Workspace:
         self.thresholds = thresholds
         self.inputs, self.choices = inputs, choices
         self.name = snap.body.get("name") if isinstance(snap.body.get("name"), str) else None
+        self.pending_remote = snap.body.get("spark") or None
 
     def table_columns(self, table: str) -> list[tuple[str, str]]:
         """(column, type) of a table in this session's database (lib.engine reads the catalogue)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import logging
 from collections import OrderedDict
 from typing import Any, Protocol, runtime_checkable
@@ -192,6 +193,9 @@ _SPARK_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "smal
 # (TIMESTAMP_NTZ); ANSI mode, so that a bad cast or an overflow is an error as on DuckDB rather than a
 # silent NULL or wrap-around (a division by zero is an error too, where DuckDB gives inf: metric SQL
 # divides by NULLIF(…, 0)).
+# Retries of a Spark Connect call before it fails (the client's default waits up to ten minutes).
+CONNECT_RETRIES = 3
+
 SPARK_CONF = {"spark.sql.session.timeZone": "UTC", "spark.sql.timestampType": "TIMESTAMP_NTZ",
               "spark.sql.ansi.enabled": "true"}
 
@@ -240,11 +244,21 @@ class SparkEngine:
         self._cache.clear()
 
     @classmethod
-    def connect(cls, url: str) -> "SparkEngine":
-        """A Spark Connect server, e.g. sc://host:15002 or a Databricks sc://…;token=… URL."""
-        from pyspark.sql import SparkSession
+    def connect(cls, url: str, retries: int = CONNECT_RETRIES) -> "SparkEngine":
+        """A Spark Connect server, e.g. sc://host:15002 or a Databricks sc://…;token=… URL.
 
-        return cls(SparkSession.builder.remote(url).getOrCreate())
+        A new session every time (`create`, not `getOrCreate`): each browser session gets its own
+        server-side session, so one user's temporary views are never another's. A server that does
+        not answer fails after `retries` short retries (seconds) instead of the client's default
+        ten minutes; the caller says so in plain words (lib.remote.connect)."""
+        from pyspark.sql.connect.client.retries import DefaultPolicy
+        from pyspark.sql.connect.session import SparkSession  # not pyspark.sql's, which would mark the
+        # whole process "Connect only" (SPARK_CONNECT_MODE_ENABLED) and so stop `local` from starting
+
+        session = SparkSession.builder.remote(url).create()
+        session.client.set_retry_policies([DefaultPolicy(max_retries=retries, initial_backoff=200,
+                                                         max_backoff=2000)])
+        return cls(session)
 
     @classmethod
     def local(cls, cores: int = 2) -> "SparkEngine":
@@ -399,7 +413,17 @@ class SparkEngine:
         return SparkEngine(self.spark, self._cache)
 
     def close(self) -> None:
-        pass  # the session outlives one metric call; whoever made it stops it
+        pass  # the session outlives one metric call; whoever made it stops it (`stop`)
+
+    def stop(self) -> None:
+        """End a Spark Connect session (the server then frees its temporary views). An in-process
+        session (`local`, tests, the benchmark) is left to whoever made it: it is shared."""
+        if not type(self.spark).__module__.startswith("pyspark.sql.connect"):
+            return
+        try:
+            self.spark.stop()
+        except Exception:  # noqa: BLE001 — a server already gone has nothing left to free
+            pass
 
 
 def quote_spark(name: str) -> str:
@@ -466,6 +490,7 @@ def _for_spark(tree):
     return tree.copy().transform(operands).transform(functions)
 
 
+@functools.lru_cache(maxsize=1024)  # "Show SQL" on a Spark workspace transpiles the same texts on every rerun
 def _transpile(sql: str) -> str:
     import sqlglot
     from sqlglot.errors import ErrorLevel

@@ -151,7 +151,21 @@ def encode(snap: Snapshot, owner: str | None = None, name: str | None = None,
     }
     if name is not None:
         manifest["name"] = name
+    if snap.body.get("spark"):  # a Spark workspace's refs (lib.remote): URL without token, sources, fixes
+        manifest["spark"] = snap.body["spark"]
     return manifest, files
+
+
+def _spark_refs(v) -> bool:
+    """{"url": "sc://…" (no token), "sources": [{"kind", "source", "fixes"}, …]} (Workspace.snapshot)."""
+    from lib.remote import safe_url
+
+    return (isinstance(v, dict) and set(v) == {"url", "sources"} and isinstance(v["url"], str)
+            and v["url"].startswith("sc://") and safe_url(v["url"]) == v["url"].strip()
+            and isinstance(v["sources"], list) and all(
+                isinstance(x, dict) and set(x) == {"kind", "source", "fixes"} and x["kind"] in schemas.KINDS
+                and isinstance(x["source"], str) and 0 < len(x["source"]) <= 2000
+                and _str_map(x["fixes"], optional=True) for x in v["sources"]))
 
 
 def _parquet(table: pa.Table) -> bytes:
@@ -211,6 +225,10 @@ def decode(manifest: dict, read, name: str) -> Snapshot:
         raise StoreError(f"{name} is damaged: its typed inputs or page choices are not readable.")
     snap = Snapshot({"thresholds": manifest["thresholds"], "datasets": [], "inputs": inputs, "choices": choices,
                      "name": manifest["name"] if isinstance(manifest.get("name"), str) else None})
+    if manifest.get("spark") is not None:
+        if not _spark_refs(manifest["spark"]):
+            raise StoreError(f"{name} is damaged: its Spark connection (URL and tables) is not readable.")
+        snap.body["spark"] = manifest["spark"]
     kinds = set()
     for entry in manifest["datasets"]:
         problem = _entry_problem(entry, listed)

@@ -301,8 +301,9 @@ def _keyed_widgets():
 
 # Keyed widgets deliberately not kept as page choices: thresholds (kept as thresholds), the Columns
 # panel and sheet/kind pickers (kept as column fixes), the notebook (its cells are kept) and the
-# "My workspaces" controls.
-NOT_KEPT = re.compile(r"th_.+|x?kind|x?x|sheet_.+|mark_x|x_x|y_x|sql_text_x|my_workspaces_.+|_CHOICE|_NEW_NAME|presenting")
+# "My workspaces" controls, the Spark connection (kept as the workspace's cluster refs, lib.remote).
+NOT_KEPT = re.compile(r"th_.+|x?kind|x?x|sheet_.+|mark_x|x_x|y_x|sql_text_x|my_workspaces_.+|_CHOICE|_NEW_NAME|presenting"
+                      r"|spark_.+")
 
 
 def test_every_keyed_widget_is_kept_with_the_right_shape_or_deliberately_not():

@@ -199,7 +199,11 @@ class _Context:
         if self._scratch is None:
             ws = self._get_ws()
             datasets = {d.table for d in ws.datasets.values() if d.table}
-            rows = (self.con if self.con is not None else ws.con).execute("SELECT table_name FROM duckdb_tables()").fetchall()
+            con = self.con if self.con is not None else ws.con
+            if _is_spark(con):  # a Spark workspace (lib.remote): the session's views, through lib.engine
+                rows = [(name,) for name in con.tables()]
+            else:
+                rows = con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
             self._scratch = {name for (name,) in rows
                              if name not in datasets and not name.startswith(COHORT_CACHE_PREFIX)}
         return self._scratch
@@ -215,7 +219,7 @@ class _Context:
         con = self.con if self.con is not None else self._get_ws().con
         try:
             frame = con.execute(f"SELECT * FROM {quote_ident(name)}").df()
-        except duckdb.Error as exc:
+        except Exception as exc:  # duckdb.Error, or Spark's on a cluster
             raise Uncacheable(f"session table {name!r}: {exc}") from exc
         return _frame_digest(frame) + repr(list(frame.columns)) + repr(list(frame.dtypes))
 
@@ -256,7 +260,7 @@ def _key(value: Any, ctx: _Context) -> Any:
         return ("dict", tuple(sorted(((repr(k), _key(v, ctx)) for k, v in value.items()), key=lambda kv: kv[0])))
     if isinstance(value, (set, frozenset)):
         return ("set", tuple(sorted(repr(_key(v, ctx)) for v in value)))
-    if isinstance(value, duckdb.DuckDBPyConnection):
+    if isinstance(value, duckdb.DuckDBPyConnection) or _is_spark(value):
         return ctx.data_key()  # a connection reaches the tables, not the thresholds
     if isinstance(value, Workspace):
         return ctx.workspace_key(value)
@@ -287,6 +291,13 @@ def _key(value: Any, ctx: _Context) -> Any:
             raise Uncacheable("a chart not built by a memoised call")
         return ("chart", origin)
     raise Uncacheable(f"argument of type {type(value).__name__}")
+
+
+def _is_spark(value: Any) -> bool:
+    """A lib.engine.SparkEngine (a Spark workspace's `ws.con`: Workspace.data_key covers its views)."""
+    from lib.engine import SparkEngine
+
+    return isinstance(value, SparkEngine)
 
 
 def _is_chart(value: Any) -> bool:
@@ -399,7 +410,8 @@ def memoised(func: Callable, memo: Memo | Callable[[], Memo | None] | None = Non
         from lib.datasets import Workspace
 
         everything = (*args, *kwargs.values())
-        ctx = _Context(current, get_ws, next((a for a in everything if isinstance(a, duckdb.DuckDBPyConnection)), None))
+        ctx = _Context(current, get_ws, next((a for a in everything
+                                              if isinstance(a, duckdb.DuckDBPyConnection) or _is_spark(a)), None))
         ctx.reads_tables = ctx.con is not None or any(isinstance(a, Workspace) for a in everything)
         try:
             key = (func.__module__, func.__qualname__, func, tuple(_key(a, ctx) for a in args),

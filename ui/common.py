@@ -209,7 +209,17 @@ def show_sql(result: MetricResult | str, label: str = "Show SQL") -> None:
     if presenting():
         return
     sql, params = (result, []) if isinstance(result, str) else (result.sql, result.params)
+    note = None
+    if workspace().engine is not None:  # a Spark workspace (lib.remote): the SQL the cluster ran
+        from lib.engine import SparkEngine
+
+        try:
+            sql, note = SparkEngine.transpile(sql), "Spark SQL as run on the cluster (from the DuckDB SQL, by sqlglot)."
+        except Exception:  # noqa: BLE001 — several statements or DuckDB-only text: shown as written
+            note = "DuckDB SQL as written; each statement runs on the cluster as Spark SQL."
     with st.expander(label):
+        if note:
+            st.caption(note)
         st.code(sql.strip(), language="sql")
         if params:
             st.caption("Parameters: " + ", ".join(repr(p) for p in params))

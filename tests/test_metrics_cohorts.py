@@ -678,3 +678,23 @@ def test_export_holds_repeat_purchase(sample_ws):
     expected = c.repeat_purchase(sample_ws.con, dataset.table, sample_ws.thresholds["cohorts_repeat_days"]).frame
     assert tables["Repeat purchase"]["share"].tolist() == expected["share"].tolist()
     assert 0 < expected["share"].iloc[0] < 1 and expected["days"].iloc[0] == 90
+
+
+def test_weighted_curve_chains_per_group_by_hand():
+    # group A: cohort Jan (100 users) 100, 40, 20 retained in N = 0, 1, 2; cohort Feb (50) 50, 30 (N = 2 not
+    # reached). N=0: 150/150 = 1; N=1 over both: 70/150 = 0.466667; N=2 over Jan only: × 20/40 →
+    # 0.233333, pooled 20/100 = 0.2, fewer cohorts. Group B has no period 0: no curve. No revenue: the
+    # revenue per user is 0 and revenue retention blank.
+    jan, feb = pd.Timestamp("2026-01-01"), pd.Timestamp("2026-02-01")
+    cells = pd.DataFrame(
+        [("A", jan, 0, 100, 100), ("A", jan, 1, 100, 40), ("A", jan, 2, 100, 20), ("A", feb, 0, 50, 50),
+         ("A", feb, 1, 50, 30), ("B", jan, 1, 10, 5)],
+        columns=["grp", "cohort", "period", "cohort_size", "users"]).assign(revenue=float("nan"), complete=True)
+    curve = c._weighted_curve(cells.iloc[::-1])  # row order does not matter
+    assert list(curve["grp"]) == ["A"] * 3 and list(curve["period"]) == [0, 1, 2]
+    assert list(curve["cohorts"]) == [2, 2, 1] and list(curve["base_users"]) == [150, 150, 100]
+    assert list(curve["users"]) == [150, 70, 20]
+    assert curve["retention"].tolist() == pytest.approx([1.0, 70 / 150, 70 / 150 * 0.5])
+    assert curve["pooled"].tolist() == pytest.approx([1.0, 70 / 150, 0.2])
+    assert list(curve["set_changed"]) == [False, False, True]
+    assert (curve["revenue_per_user"] == 0).all() and curve["revenue_retention"].isna().all()

@@ -34,6 +34,7 @@ import math
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from lib import segments
@@ -443,7 +444,10 @@ def _finish(raw: pd.DataFrame, opts: CohortOptions, with_revenue: bool) -> pd.Da
     data_end = pd.to_datetime(f["data_end"])
     if opts.mode == "calendar":
         step = pd.DateOffset(months=1) if opts.grain == "month" else pd.DateOffset(weeks=1)
-        ends = [c + step * (int(n) + 1) for c, n in zip(f["cohort"], f["period"])]
+        # one date sum per distinct (cohort, N): group cells repeat them once per group
+        cells = list(zip(f["cohort"], f["period"]))
+        end_of = {cell: cell[0] + step * (int(cell[1]) + 1) for cell in set(cells)}
+        ends = [end_of[cell] for cell in cells]
         last_day = pd.to_datetime(pd.Series(ends, index=f.index)) - pd.Timedelta(days=1)
         f["complete"] = data_end.dt.normalize() >= last_day
     else:
@@ -458,7 +462,8 @@ def _finish(raw: pd.DataFrame, opts: CohortOptions, with_revenue: bool) -> pd.Da
         f["revenue"] = float("nan")
         f["revenue_per_user"] = float("nan")
         f["revenue_retention"] = float("nan")
-    f["cohort_label"] = [period_label(c, opts.grain) for c in f["cohort"]]
+    label_of = {c: period_label(c, opts.grain) for c in set(f["cohort"])}
+    f["cohort_label"] = [label_of[c] for c in f["cohort"]]
     return f[columns].reset_index(drop=True)
 
 
@@ -498,45 +503,61 @@ def _weighted_curve(matrix: pd.DataFrame) -> pd.DataFrame:
     done = matrix.loc[matrix["complete"].astype(bool)] if len(matrix) else matrix
     if done.empty:
         return pd.DataFrame(columns=CURVE_COLUMNS)
+    # Each group's cells as cohort × period arrays (cohorts and periods ascending; NaN where a cell is
+    # absent), from one groupby over every group: the sums a pivot_table per group took (a blank revenue
+    # sums to 0), in the same order, so every figure is the same float — without two pivots and dozens
+    # of .loc lookups per group, which cost more than the arithmetic.
+    sums = done.groupby(["grp", "cohort", "period"], sort=True)[["users", "revenue"]].sum()
+    sizes = done.groupby(["grp", "cohort"], sort=True)["cohort_size"].first()
     rows = []
-    for grp, cells in done.groupby("grp", sort=False):
-        users = cells.pivot_table(index="cohort", columns="period", values="users", aggfunc="sum")
-        revenue = cells.pivot_table(index="cohort", columns="period", values="revenue", aggfunc="sum")
-        size = cells.groupby("cohort")["cohort_size"].first()
-        if 0 not in users.columns:
+    for grp in done["grp"].dropna().drop_duplicates():
+        cell = sums.xs(grp, level="grp", drop_level=True)
+        cohorts = cell.index.get_level_values("cohort").unique()  # ascending (sorted groupby)
+        periods = sorted(cell.index.get_level_values("period").unique())
+        if 0 not in periods:
             continue
-        s0 = users.index[users[0].notna()]
-        r0 = float(users.loc[s0, 0].sum()) / float(size[s0].sum())
-        lo0, hi0 = wilson_interval(users.loc[s0, 0].sum(), size[s0].sum())
-        var = ((1 - r0) / (r0 * size[s0].sum())) if 0 < r0 < 1 else 0.0
-        rpu = float(revenue.loc[s0, 0].sum()) / float(size[s0].sum())
-        rr = 1.0 if revenue.loc[s0, 0].sum() > 0 else math.nan
-        rows.append((grp, 0, len(s0), int(size[s0].sum()), int(users.loc[s0, 0].sum()), r0, lo0, hi0, r0, False,
-                     rpu, rr))
-        level, prev_set = r0, s0
-        for n in sorted(c for c in users.columns if c > 0):
-            if n - 1 not in users.columns:
+        at_row = cohorts.get_indexer(cell.index.get_level_values("cohort"))
+        at_col = np.searchsorted(np.asarray(periods), cell.index.get_level_values("period"))
+        users = np.full((len(cohorts), len(periods)), np.nan)
+        revenue = users.copy()
+        users[at_row, at_col] = cell["users"].to_numpy(dtype=float)
+        revenue[at_row, at_col] = cell["revenue"].to_numpy(dtype=float)
+        size = sizes.xs(grp, level="grp").reindex(cohorts).to_numpy()
+        has = ~np.isnan(users)
+        c0 = periods.index(0)
+        s0 = has[:, c0]
+        u0, n0 = float(users[s0, c0].sum()), float(size[s0].sum())
+        r0 = u0 / n0
+        lo0, hi0 = wilson_interval(u0, n0)
+        var = ((1 - r0) / (r0 * n0)) if 0 < r0 < 1 else 0.0
+        rpu = float(revenue[s0, c0].sum()) / n0
+        rr = 1.0 if revenue[s0, c0].sum() > 0 else math.nan
+        rows.append((grp, 0, int(s0.sum()), int(n0), int(u0), r0, lo0, hi0, r0, False, rpu, rr))
+        level, prev_count = r0, int(s0.sum())
+        for n in sorted(c for c in periods if c > 0):
+            if n - 1 not in periods:
                 break
-            step_set = users.index[users[n].notna() & users[n - 1].notna()]
-            if not len(step_set):
+            j, k = periods.index(n), periods.index(n - 1)
+            step = has[:, j] & has[:, k]
+            count = int(step.sum())
+            if not count:
                 break
-            num, den = float(users.loc[step_set, n].sum()), float(users.loc[step_set, n - 1].sum())
+            num, den = float(users[step, j].sum()), float(users[step, k].sum())
             level = level * num / den if den > 0 else (0.0 if num == 0 else math.nan)
             if 0 < num < den:
                 var += (den - num) / (den * num)
-            rev_num, rev_den = float(revenue.loc[step_set, n].sum()), float(revenue.loc[step_set, n - 1].sum())
+            rev_num, rev_den = float(revenue[step, j].sum()), float(revenue[step, k].sum())
             ratio = rev_num / rev_den if rev_den > 0 else (0.0 if rev_num == 0 else math.nan)
             rr = rr * ratio
             # money per cohort user is no survival share: averaged over the cohorts at N, not chained
             # (period 0 often has no revenue at all — sign-ups — and a chain from 0 stays 0 or nan)
-            rpu = rev_num / float(size[step_set].sum())
+            base = int(size[step].sum())
+            rpu = rev_num / float(base)
             half = Z95 * math.sqrt(var)
             lo, hi = ((level * math.exp(-half), min(1.0, level * math.exp(half))) if level > 0
                       else (0.0, 0.0) if level == 0 else (math.nan, math.nan))
-            base = int(size[step_set].sum())
-            rows.append((grp, n, len(step_set), base, int(num), level, lo, hi, num / base, len(step_set) < len(prev_set),
-                         rpu, rr))
-            prev_set = step_set
+            rows.append((grp, n, count, base, int(num), level, lo, hi, num / base, count < prev_count, rpu, rr))
+            prev_count = count
     return pd.DataFrame(rows, columns=CURVE_COLUMNS)
 
 

@@ -8,23 +8,15 @@ from lib.charts.common import line_over_time, with_campaigns
 from lib.config import EMAIL_MPP_START
 from lib.errors import BoundaryError
 from lib.markup import escape_md
-from lib.metrics import email as em
+from lib.metrics import email as lib_em  # plain: the cheap functions of small frames (keying costs more)
 from ui import email_sections
-from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
+from ui.common import (campaign_overlay, dataset_section, excluded_note, flags_table, show_sql,
                        show_table, threshold_editor, workspace)
 from ui.cache import session_cached, show_chart
 
 # each figure once per session and arguments (ui.cache)
-em, charts, with_campaigns, line_over_time = (session_cached(f) for f in (em, charts, with_campaigns, line_over_time))
-
-
-def table(frame: pd.DataFrame, key: str | None = None) -> None:
-    """A sortable table with rates as percentages, and its CSV download when `key` is given."""
-    frame = em.for_display(frame)
-    show_table(frame, column_config={
-        c: st.column_config.NumberColumn(format="percent") for c in em.percent_columns(frame)})
-    if key:
-        download_csv(frame, f"{key}.csv", key)
+em, charts, with_campaigns, line_over_time = (session_cached(f) for f in (lib_em, charts, with_campaigns, line_over_time))
+table = email_sections.table
 
 
 st.title("Email boundaries")
@@ -56,7 +48,7 @@ if data.excluded:
 # ---------------------------------------------------------------- selection
 c1, c2, c3, c4 = st.columns([1, 2, 2, 2])
 grains = ["week", "month", "quarter"]
-grain = c1.selectbox("Period", grains, index=grains.index(em.default_grain(data.first_send, data.last_send)),
+grain = c1.selectbox("Period", grains, index=grains.index(lib_em.default_grain(data.first_send, data.last_send)),
                      key=f"email_grain_{kind}")
 first_day, last_day = data.first_send.date(), data.last_send.date()
 picked = c2.date_input("Sent between", (first_day, last_day), min_value=first_day, max_value=last_day,
@@ -71,7 +63,7 @@ campaigns = campaign_overlay("email", prefer=("email",))
 # ---------------------------------------------------------------- tiles
 current = em.pooled_rates(con, data, filters)
 previous = em.pooled_rates(con, data, filters.previous())
-for col, tile in zip(st.columns(3) + st.columns(3), em.headline_tiles(current.frame, previous.frame)):
+for col, tile in zip(st.columns(3) + st.columns(3), lib_em.headline_tiles(current.frame, previous.frame)):
     col.metric(tile.label, tile.value, tile.delta, delta_color=tile.delta_color, help=tile.help)
 row = current.frame.iloc[0]
 days = (filters.end - filters.start).days
@@ -80,8 +72,8 @@ st.caption(f"{int(row['sends']):,} sends, {row['delivered']:,.0f} delivered. Rat
            f"rates. Deltas are percentage points against the previous {days} days"
            + ("" if previous.frame.iloc[0]["sends"] else " (no sends then, so no deltas)") + ". Hover a tile for its counts.")
 if data.has("machine_opens") or data.has("scanner_clicks"):
-    st.caption(f"Without machine activity: open rate {em.pct(row['open_rate_human'])}, "
-               f"click rate {em.pct(row['click_rate_human'])} (machine opens and scanner clicks = first open or "
+    st.caption(f"Without machine activity: open rate {lib_em.pct(row['open_rate_human'])}, "
+               f"click rate {lib_em.pct(row['click_rate_human'])} (machine opens and scanner clicks = first open or "
                f"click within {ws.thresholds['email_scanner_seconds']:g} s of delivery).")
 elif data.last_send >= pd.Timestamp(EMAIL_MPP_START):
     st.info("This file has no machine-open counts. Opens after September 2021 are inflated by Apple Mail "
@@ -96,7 +88,7 @@ st.header("Red flags")
 with st.expander("Thresholds — shared by every page and the Boundary report"):
     threshold_editor("email", "email", em.choices(con, data, "topic") if data.has("topic") else None)
     threshold_editor("all", "email_all")
-flags = email_sections.flags(em, con, data, filters, grain, ws.thresholds)  # = em.email_flags
+flags = email_sections.flags(con, data, filters, grain, ws.thresholds)  # = em.email_flags
 st.caption("A threshold flag needs the rate's whole 95% interval past the line — exact binomial for a send, "
            "cluster-robust by send for a period (sends vary far more than recipients) — so one complaint in a few "
            "hundred is not a flag; **high** when it clears the line even at the Bonferroni level over the sends or "
@@ -104,7 +96,7 @@ st.caption("A threshold flag needs the rate's whole 95% interval past the line �
            "(Benjamini–Hochberg over the sends or periods tested per rate); **high** when it also survives "
            "Bonferroni. One row per send or period and rate: the strongest evidence, with the other under “also”. "
            "A/B halves (“… | Combo 1/2”) count as one send.")
-show_table(em.flag_counts(flags))
+show_table(lib_em.flag_counts(flags))
 flags_table(flags, "email")
 
 # ---------------------------------------------------------------- own history
@@ -126,7 +118,7 @@ chosen = rates[st.selectbox("Rate", list(rates), index=list(rates).index("Unsubs
 period_tests = em.baseline_tests(con, data, filters, grain, k, alpha, "period")
 limits = em.baseline_limits(period_tests.frame, chosen.key, alpha)
 show_chart(with_campaigns(charts.history_chart(limits, chosen.label, chosen.key), campaigns), width="stretch")
-table(em.history_display(limits), f"email_{chosen.key}_vs_history")
+table(lib_em.history_display(limits), f"email_{chosen.key}_vs_history")
 show_sql(period_tests)
 campaign_tests = em.baseline_tests(con, data, filters, grain, k, alpha, "campaign")
 worse = campaign_tests.frame[campaign_tests.frame["worse"]]
@@ -162,15 +154,15 @@ corr = em.frequency_vs_unsubscribes(periods.frame, grain)
 
 if data.has("unsubscribes"):
     complete = periods.frame[~periods.frame["incomplete"]]
-    show_chart(charts.unsubscribe_scatter(complete, em.correlation_text(corr.levels, f"{grain}s")), width="stretch")
+    show_chart(charts.unsubscribe_scatter(complete, lib_em.correlation_text(corr.levels, f"{grain}s")), width="stretch")
     verdict = ("**shared trend, not co-movement**: both drift over time, but a "
                f"{grain} with more email than the last did not lose more people than the last"
                if corr.shared_trend_only else
                "beyond the noise on the changes too" if pd.notna(corr.changes.p_value) and corr.changes.p_value < alpha
                and corr.changes.r * corr.levels.r > 0 else "not distinguishable from no relation")
     st.markdown(f"Pearson correlation between emails per recipient per week and the unsubscribe rate over complete "
-                f"{grain}s — on the levels: **{em.correlation_text(corr.levels, f'{grain}s')}**; on the change from one {grain} to "
-                f"the next: **{em.correlation_text(corr.changes, 'changes')}** — {verdict}. Two series that both trend correlate "
+                f"{grain}s — on the levels: **{lib_em.correlation_text(corr.levels, f'{grain}s')}**; on the change from one {grain} to "
+                f"the next: **{lib_em.correlation_text(corr.changes, 'changes')}** — {verdict}. Two series that both trend correlate "
                 "on their levels by the trend alone; the changes show whether they move together.")
     show_sql(periods, "Show SQL (same per-period table)")
 else:
@@ -182,7 +174,7 @@ mix = em.topic_mix_effect(con, data, filters, grain)
 slopes = em.open_rate_trends(mix.frame, grain)
 
 
-trend = (f"Open-rate trend: **{em.slope_text(slopes['actual'], grain)}** over {slopes['actual'].n} {grain}s (least squares; "
+trend = (f"Open-rate trend: **{lib_em.slope_text(slopes['actual'], grain)}** over {slopes['actual'].n} {grain}s (least squares; "
          "the interval allows for neighbouring periods being alike, Newey–West)" if pd.notna(slopes["actual"].slope) else "")
 if not data.has("topic"):
     st.info("This file has no topic or campaign-type column, so the trend cannot be split by topic. Pick one "
@@ -195,9 +187,9 @@ if not data.has("topic"):
 else:
     show_chart(with_campaigns(charts.topic_mix_chart(mix.frame), campaigns), width="stretch")
     if trend:
-        st.markdown(f"{trend}; the topic mix alone predicts **{em.slope_text(slopes['expected'], grain)}** (each topic "
+        st.markdown(f"{trend}; the topic mix alone predicts **{lib_em.slope_text(slopes['expected'], grain)}** (each topic "
                     f"at its own open rate over the range, weighted by that {grain}'s sends). What is left, "
-                    f"**{em.slope_text(slopes['within'], grain)}**, is the change within topics.")
+                    f"**{lib_em.slope_text(slopes['within'], grain)}**, is the change within topics.")
     show_sql(mix)
     by_topic_period = em.rates_by_period(con, data, filters, grain, by="topic")
     show_chart(charts.topic_share_chart(by_topic_period.frame), width="stretch")
@@ -217,7 +209,7 @@ else:
 # ---------------------------------------------------------------- lists
 st.header("Which lists were added where metrics declined?")
 growth = em.list_growth(con, data, filters, grain)
-declined = em.declined_periods(period_tests.frame)
+declined = lib_em.declined_periods(period_tests.frame)
 show_chart(charts.list_growth_chart(growth.frame, declined), width="stretch")
 behind = em.lists_behind_declines(growth.frame, declined, grain)
 if behind.empty:
@@ -239,11 +231,11 @@ email_sections.issue22(em, charts, con, data, filters, alpha)  # send time, A/B 
 # ---------------------------------------------------------------- campaigns
 st.header("Every send")
 campaigns = em.campaign_table(con, data, filters)
-summary = em.vendor_rate_summary(campaigns.frame)
+summary = lib_em.vendor_rate_summary(campaigns.frame)
 if summary["with_vendor_rates"]:
     st.markdown(f"The file carries the vendor's own rates for {summary['with_vendor_rates']} sends; recomputed from "
                 f"counts (open rate = unique opens ÷ delivered, click rate = unique clicks ÷ delivered), "
                 f"**{summary['differ']}** differ by more than rounding — see “Vendor vs counts”.")
-table(em.campaign_display(campaigns.frame), "email_campaigns_with_rates")
+table(lib_em.campaign_display(campaigns.frame), "email_campaigns_with_rates")
 excluded_note(campaigns)
 show_sql(campaigns)

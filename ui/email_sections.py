@@ -6,26 +6,42 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ui.cache import show_chart
+from lib.metrics import email as lib_em
+from ui.cache import session_cached, show_chart
 from ui.common import download_csv, show_sql, show_table, workspace
+
+em = session_cached(lib_em)  # the page's figures, in the same session memo
 
 RATE_LABELS = {"open_rate": "Open rate", "click_rate": "Click rate", "ctor": "Click-to-open rate",
                "unsubscribe_rate": "Unsubscribe rate", "spam_rate": "Spam complaint rate"}
 
 
-def flags(em, con, data, filters, grain: str, th) -> list:
+def table(frame: pd.DataFrame, key: str | None = None) -> None:
+    """A sortable table with rates as percentages, and its CSV download when `key` is given."""
+    frame = lib_em.for_display(frame)  # not memoised: cheaper than keying the frame
+    show_table(frame, column_config={
+        c: st.column_config.NumberColumn(format="percent") for c in lib_em.percent_columns(frame)})
+    if key:
+        download_csv(frame, f"{key}.csv", key)
+
+
+def flags(con, data, filters, grain: str, th) -> list:
     """The page's flags (`email_flags`) from the same memoised figures the page shows below (own-history
     tests, periods, program changes, every send, gaps — called with the page's own arguments), so a
-    click computes each once instead of once for the flags and once for its section."""
+    click computes each once instead of once for the flags and once for its section. Memoised itself
+    (below) on these small arguments, so a rerun does not key the seven frames `flags_from` reads."""
     alpha, k, jump = th["baseline_alpha"], int(th["baseline_periods"]), th["email_volume_jump"]
-    return em.flags_from(data, grain, th, em.sends(con, data, filters, grain).frame,
-                         em.rates_by_period(con, data, filters, grain).frame,
-                         em.baseline_tests(con, data, filters, grain, k, alpha, "period").frame,
-                         em.baseline_tests(con, data, filters, grain, k, alpha, "campaign").frame,
-                         em.program_changes(con, data, filters, grain, k, jump, alpha).frame,
-                         em.campaign_table(con, data, filters).frame,
-                         em.sending_gaps(con, data, filters, th["email_gap_multiple"], th["email_gap_min_days"],
-                                         jump).frame)
+    return lib_em.flags_from(data, grain, th, em.sends(con, data, filters, grain).frame,
+                             em.rates_by_period(con, data, filters, grain).frame,
+                             em.baseline_tests(con, data, filters, grain, k, alpha, "period").frame,
+                             em.baseline_tests(con, data, filters, grain, k, alpha, "campaign").frame,
+                             em.program_changes(con, data, filters, grain, k, jump, alpha).frame,
+                             em.campaign_table(con, data, filters).frame,
+                             em.sending_gaps(con, data, filters, th["email_gap_multiple"], th["email_gap_min_days"],
+                                             jump).frame)
+
+
+flags = session_cached(flags)
 
 
 def _pct(frame: pd.DataFrame, cols: list[str]) -> dict:

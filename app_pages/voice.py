@@ -51,7 +51,7 @@ try:
         grain = st.radio("Period", ["week", "month", "quarter"], index=1, horizontal=True, key="voice_grain")
         by_period = vm.sentiment_by_period(con, texts.table, grain, k)
         tested = vm.text_flag_frames(by_period, alpha, min_n)
-        flags += vm.text_flags(by_period, alpha, min_n, grain)
+        flags += vm.text_flags(by_period, alpha, min_n, grain, frames=tested)  # the tests once, not twice
         posters = vm.poster_matches(con, texts.table, vm.known_customer_sources(ws))
         summary = vm.poster_summary(posters.frame)
         labelled = vm.has_file_labels(con, texts.table)  # the file carries its own sentiment label
@@ -179,7 +179,7 @@ try:
         label = "All deals" if deal_type is None else deal_type.capitalize()
         rates = dm.deal_rates_by_period(con, deals.table, dgrain, deal_type, basis, k)
         tested = dm.deal_flag_frames(rates, alpha, min_n)
-        flags += dm.deal_flags(rates, alpha, min_n, dgrain, label)
+        flags += dm.deal_flags(rates, alpha, min_n, dgrain, label, frames=tested)
         win, win_prev, dlast = vm.latest_complete(rates.frame, "win_rate")
         qual, qual_prev, _ = vm.latest_complete(rates.frame, "qualification_rate")
         cyc, cyc_prev, _ = vm.latest_complete(rates.frame, "median_cycle_days")
@@ -220,7 +220,8 @@ try:
             st.subheader("Are deal notes turning negative?")
             notes = vm.note_sentiment_by_period(con, deals.table, dgrain, deal_type, k)
             tested_notes = vm.text_flag_frames(notes, alpha, min_n)["negative"]
-            flags += vm.text_flags(notes, alpha, min_n, dgrain, f"{label.lower()} deal notes", f"{label} deal notes: ")
+            flags += vm.text_flags(notes, alpha, min_n, dgrain, f"{label.lower()} deal notes", f"{label} deal notes: ",
+                                   vm.text_flag_frames(notes, alpha, min_n))  # the memo's frames: tested once
             show_chart(charts.rate_with_baseline(
                 tested_notes, "share_negative", "neg_low", "neg_high", "base_share_negative",
                 f"Share of {label.lower()} deal notes negative", "Share negative", n="texts"), width="stretch")

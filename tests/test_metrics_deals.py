@@ -130,6 +130,12 @@ def test_win_rate_dip_is_flagged(ws):
     assert expected.z == pytest.approx(-3.8144, abs=1e-3)
     assert win[0].value == pytest.approx(0.15) and win[0].reference == pytest.approx(0.6)
     assert win[0].severity == "high"
+    # the page hands over its own deal_flag_frames (tested once): the same flags; frames with nothing
+    # flagged give none, so the frames given are the ones read
+    frames = dm.deal_flag_frames(r, 0.05, 10)
+    assert dm.deal_flags(r, 0.05, 10, "quarter", frames=frames) == flags
+    quiet = {k: f.assign(flagged=False) for k, f in frames.items()}
+    assert dm.deal_flags(r, 0.05, 10, "quarter", frames=quiet) == []
 
 
 def test_campaign_quality(ws):

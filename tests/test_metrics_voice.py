@@ -129,6 +129,10 @@ def test_negative_share_jump_is_flagged(ws):
     assert [(f.metric, f.subject) for f in flags] == [("Share negative", "texts in Sep 2025")]
     # 15/30 vs 24/240: pooled 39/270, se = √(0.14444·0.85556·(1/30+1/240)) = 0.06807, z = 0.4/0.06807 = 5.876
     assert flags[0].value == pytest.approx(0.5) and flags[0].reference == pytest.approx(0.1)
+    # the page hands over its own text_flag_frames (tested once): the same flags, and only those frames are read
+    frames = vm.text_flag_frames(r, 0.05, 10)
+    assert vm.text_flags(r, 0.05, 10, "month", frames=frames) == flags
+    assert vm.text_flags(r, 0.05, 10, "month", frames={k: f.assign(flagged=False) for k, f in frames.items()}) == []
     # October has 1 text: the period is complete but too small to flag; nothing else moves
     assert r.frame.iloc[-1]["texts"] == 1
 

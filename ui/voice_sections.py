@@ -51,7 +51,8 @@ def terms_over_time(vm, con, table: str, alpha: float) -> None:
 def deal_marketing_notes(vm, con, table: str, notes, alpha: float, min_n: float, grain: str, label: str) -> list:
     """The deals whose notes complain about marketing, listed; returns the periods' complaint flags
     (`vm.note_complaint_flags` on the page's `note_sentiment_by_period` result) for the page's flag list."""
-    tested = vm.text_flag_frames(notes, alpha, min_n)["complaints"]
+    frames = vm.text_flag_frames(notes, alpha, min_n)  # memoised: the page's notes chart tested them already
+    tested = frames["complaints"]
     show_chart(charts.rate_with_baseline(
         tested, "complaint_share", None, None, "base_complaint_share",
         f"Share of {label.lower()} deal notes complaining about marketing", "Complaining ÷ notes", n="texts"),
@@ -62,4 +63,4 @@ def deal_marketing_notes(vm, con, table: str, notes, alpha: float, min_n: float,
     show_table(result.frame, width="stretch", height=220)
     download_csv(result.frame, "deal_notes_about_marketing.csv", "voice_deal_marketing")
     show_sql(result, "Show SQL (deal notes about marketing)")
-    return vm.note_complaint_flags(notes, alpha, min_n, grain, label)
+    return vm.note_complaint_flags(notes, alpha, min_n, grain, label, frames=frames)

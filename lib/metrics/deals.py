@@ -335,12 +335,15 @@ def deal_flag_frames(result: MetricResult, alpha: float, min_n: float) -> dict[s
     }
 
 
-def deal_flags(result: MetricResult, alpha: float, min_n: float, grain: str, label: str = "Expansion") -> list[Flag]:
-    """Flags for periods whose win or qualification rate dipped, or cycle time jumped, vs baseline."""
+def deal_flags(result: MetricResult, alpha: float, min_n: float, grain: str, label: str = "Expansion",
+               frames: dict[str, pd.DataFrame] | None = None) -> list[Flag]:
+    """Flags for periods whose win or qualification rate dipped, or cycle time jumped, vs baseline.
+    ``frames``: the page's own ``deal_flag_frames(result, alpha, min_n)``, so the tests are not run
+    twice (run here when not given)."""
     from lib.questions import questions_for
 
     flags: list[Flag] = []
-    frames = deal_flag_frames(result, alpha, min_n)
+    frames = deal_flag_frames(result, alpha, min_n) if frames is None else frames
     specs = {
         "win_rate": (f"{label} win rate", "win_rate", "base_win_rate", "closed", "base_closed", "ratio"),
         "qualification_rate": (f"{label} qualification rate", "qualification_rate", "base_qualification_rate",

@@ -203,14 +203,15 @@ def text_flag_frames(result: MetricResult, alpha: float, min_n: float) -> dict[s
 
 
 def text_flags(result: MetricResult, alpha: float, min_n: float, grain: str, what: str = "texts",
-               metric_prefix: str = "") -> list[Flag]:
+               metric_prefix: str = "", frames: dict[str, pd.DataFrame] | None = None) -> list[Flag]:
     """Flags for periods whose share of negative texts (or of complaints about marketing) rose
-    significantly above the trailing baseline."""
+    significantly above the trailing baseline. ``frames``: the page's own
+    ``text_flag_frames(result, alpha, min_n)``, so the tests are not run twice (run here when not given)."""
     flags = []
     specs = {"negative": (f"{metric_prefix}Share negative", "share_negative", "base_share_negative", "negative"),
              "complaints": (f"{metric_prefix}Complaints about marketing", "complaint_share", "base_complaint_share",
                             "complaints")}
-    frames = text_flag_frames(result, alpha, min_n)
+    frames = text_flag_frames(result, alpha, min_n) if frames is None else frames
     for key, (metric, value, ref, count) in specs.items():
         if metric_prefix and key == "complaints":
             continue
@@ -714,10 +715,12 @@ ORDER BY d.created_date DESC NULLS LAST, d._row"""
     return MetricResult(con.execute(sql, params).df(), sql, params)
 
 
-def note_complaint_flags(result: MetricResult, alpha: float, min_n: float, grain: str, label: str) -> list[Flag]:
+def note_complaint_flags(result: MetricResult, alpha: float, min_n: float, grain: str, label: str,
+                         frames: dict[str, pd.DataFrame] | None = None) -> list[Flag]:
     """Periods whose share of deal notes complaining about marketing rose above the trailing baseline —
-    the posts' complaint flag (`text_flag_frames`, BH over the periods tested) on `note_sentiment_by_period`."""
-    frame = text_flag_frames(result, alpha, min_n)["complaints"]
+    the posts' complaint flag (`text_flag_frames`, BH over the periods tested) on `note_sentiment_by_period`.
+    ``frames``: the page's own ``text_flag_frames(result, alpha, min_n)`` (computed here when not given)."""
+    frame = (text_flag_frames(result, alpha, min_n) if frames is None else frames)["complaints"]
     metric = "Complaints about marketing"
     return [Flag("voice", f"{label} deal notes: {metric}", f"{label.lower()} deal notes in {period_label(row['period'], grain)}",
                  float(row["complaint_share"]), float(row["base_complaint_share"]),

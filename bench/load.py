@@ -141,8 +141,10 @@ async def wait_rendered(page, timeout_ms: float) -> None:
 
 async def problems(page) -> list[str]:
     found = []
-    if await page.locator("[data-testid='stException']").count():
-        found.append("exception shown")
+    shown = page.locator("[data-testid='stException']")
+    if await shown.count():
+        text = (await shown.first.inner_text()).strip().splitlines()
+        found.append("exception shown: " + " / ".join(text[:3])[:200])
     return found
 
 
@@ -256,6 +258,7 @@ async def run(args) -> int:
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
+        server_log = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
         log.unlink(missing_ok=True)
         shutil.rmtree(store, ignore_errors=True)
 
@@ -273,6 +276,8 @@ async def run(args) -> int:
     print(f"errors: {len(errors)}")
     for line in errors[:20]:
         print("  " + line)
+    if errors and server_log:  # what the server said (tracebacks land here)
+        print("server log, last lines:\n  " + "\n  ".join(server_log[-25:]))
     print(f"time to a rendered page (click → page idle): p50 {pct(pages, 50):.2f} s, "
           f"p95 {pct(pages, 95):.2f} s, max {max(pages, default=float('nan')):.2f} s")
     print(f"'Load sample data' (all 12 files): p50 {pct(loads, 50):.2f} s, p95 {pct(loads, 95):.2f} s")

@@ -223,6 +223,12 @@ def test_between_variance_by_hand():
     # A real change in 4 of the 8 subjects moves it no further: the median ignores how far out they are.
     assert em.between_variance([0, 0, 1, 1, 1, 1, 2, 4], [1] * 8, median=True) == pytest.approx(1.198109, abs=1e-6)
     assert em.between_variance([0, 0, 1, 1, 1, 1, 20, 40], [1] * 8, median=True) == pytest.approx(1.198109, abs=1e-6)
+    # an odd number of subjects: d = 0, 0, 1, 1, 1, 1, 1, 3, 5 → terms 0, 0, 1, 1, 1, 1, 1, 9, 25; the middle
+    # (5th) term alone is the median, 1/(1 + τ²) = 0.454936 → the same τ² = 1.198109
+    assert em.between_variance([0, 0, 1, 1, 1, 1, 1, 3, 5], [1] * 9, median=True) == pytest.approx(1.198109, abs=1e-6)
+    # even, the two middle terms apart: d² = 0, 0, 0, 1, 4, 4, 4, 4 → middle 1 and 4 over 1 + τ², median
+    # 2.5/(1 + τ²) = 0.454936 → τ² = 2.5/0.454936 − 1 = 4.495273
+    assert em.between_variance([0, 0, 0, 1, 2, 2, 2, 2], [1] * 8, median=True) == pytest.approx(4.495273, abs=1e-6)
     # rare counts: with 0.5 complaints expected per send a capped Pearson term averages 0.8157, not 0.9205
     # (scipy.stats.poisson: 0.5·(P0 + P1) + 4·P(X ≥ 2))
     assert em.capped_null_mean(1000, 0.0005, 0.0005 / 1000) == pytest.approx(0.815714, abs=1e-6)

@@ -39,7 +39,8 @@ def is_warmup_session() -> bool:
     """True in the warm-up's own session (its query string carries this process's token)."""
     import streamlit as st
 
-    return st.query_params.get(PARAM) == TOKEN
+    given = st.query_params.get(PARAM)
+    return isinstance(given, str) and secrets.compare_digest(given, TOKEN)
 
 
 def start() -> None:

@@ -698,3 +698,19 @@ def test_weighted_curve_chains_per_group_by_hand():
     assert curve["pooled"].tolist() == pytest.approx([1.0, 70 / 150, 0.2])
     assert list(curve["set_changed"]) == [False, False, True]
     assert (curve["revenue_per_user"] == 0).all() and curve["revenue_retention"].isna().all()
+
+
+def test_finish_complete_cells_by_hand():
+    # a cell (cohort, N) is complete once the data reaches the last day of period N:
+    # month, cohort 1 Jan 2026, N = 1 → February, last day 28 Feb; week, cohort Mon 5 Jan, N = 2 → the week
+    # of 19 Jan, last day Sun 25 Jan; a cohort on 31 Jan (not a period start): N = 0 ends a calendar month
+    # later, 28 Feb (the month is clipped), so its last day is 27 Feb
+    def complete(cohort, n, end, grain):
+        raw = pd.DataFrame({"grp": ["g"], "cohort": [pd.Timestamp(cohort)], "period": [n], "cohort_size": [10],
+                            "users_in": [5], "users_on_or_after": [6], "revenue": [1.0],
+                            "data_end": [pd.Timestamp(end)], "last_anchor": [pd.Timestamp(cohort)]})
+        return bool(c._finish(raw, CohortOptions(grain=grain), False)["complete"].iloc[0])
+
+    assert complete("2026-01-01", 1, "2026-02-28 08:00", "month") and not complete("2026-01-01", 1, "2026-02-27", "month")
+    assert complete("2026-01-05", 2, "2026-01-25", "week") and not complete("2026-01-05", 2, "2026-01-24 23:00", "week")
+    assert complete("2026-01-31", 0, "2026-02-27", "month") and not complete("2026-01-31", 0, "2026-02-26", "month")

@@ -443,27 +443,35 @@ def _finish(raw: pd.DataFrame, opts: CohortOptions, with_revenue: bool) -> pd.Da
     f["retention"] = f["users"] / f["cohort_size"]
     data_end = pd.to_datetime(f["data_end"])
     if opts.mode == "calendar":
-        step = pd.DateOffset(months=1) if opts.grain == "month" else pd.DateOffset(weeks=1)
-        # one date sum per distinct (cohort, N): group cells repeat them once per group
-        cells = list(zip(f["cohort"], f["period"]))
-        end_of = {cell: cell[0] + step * (int(cell[1]) + 1) for cell in set(cells)}
-        ends = [end_of[cell] for cell in cells]
-        last_day = pd.to_datetime(pd.Series(ends, index=f.index)) - pd.Timedelta(days=1)
-        f["complete"] = data_end.dt.normalize() >= last_day
+        # the period after N starts at cohort + (N + 1) steps; whole columns at once (a DateOffset per
+        # cell cost more than the rest of the figure): N + 1 weeks are 7·(N + 1) days, and a cohort on
+        # the 1st of a month at midnight (as period_sql cuts them) is N + 1 months on, on the 1st
+        k, cohort = f["period"] + 1, f["cohort"]
+        if opts.grain == "week":
+            ends = cohort + pd.to_timedelta(7 * k, unit="D")
+        elif len(f) and ((cohort.dt.day == 1) & (cohort == cohort.dt.normalize())).all():
+            months = cohort.dt.year * 12 + cohort.dt.month - 1 + k
+            ends = pd.to_datetime(pd.DataFrame({"year": months // 12, "month": months % 12 + 1, "day": 1}))
+        else:  # any other start: the calendar's own month arithmetic, once per distinct (cohort, N)
+            cells = list(zip(cohort, f["period"]))
+            end_of = {cell: cell[0] + pd.DateOffset(months=int(cell[1]) + 1) for cell in set(cells)}
+            ends = pd.to_datetime(pd.Series([end_of[cell] for cell in cells], index=f.index))
+        f["complete"] = data_end.dt.normalize() >= ends - pd.Timedelta(days=1)
     else:
         window = pd.to_timedelta(ROLLING_DAYS[opts.grain], unit="D")
         f["complete"] = pd.to_datetime(f["last_anchor"]) + window * (f["period"] + 1) <= data_end
     if with_revenue:
         base = f.loc[f["period"] == 0].set_index(["grp", "cohort"])["revenue"]
-        base_of = pd.Series(list(zip(f["grp"], f["cohort"])), index=f.index).map(base)
+        base_of = pd.Series(base.reindex(pd.MultiIndex.from_arrays([f["grp"], f["cohort"]])).to_numpy(), index=f.index)
         f["revenue_per_user"] = f["revenue"] / f["cohort_size"]
         f["revenue_retention"] = (f["revenue"] / base_of).where(base_of > 0)
     else:
         f["revenue"] = float("nan")
         f["revenue_per_user"] = float("nan")
         f["revenue_retention"] = float("nan")
-    label_of = {c: period_label(c, opts.grain) for c in set(f["cohort"])}
-    f["cohort_label"] = [label_of[c] for c in f["cohort"]]
+    codes, starts = pd.factorize(f["cohort"])  # one label per distinct cohort
+    labels = [period_label(c, opts.grain) for c in starts]
+    f["cohort_label"] = [labels[i] for i in codes]
     return f[columns].reset_index(drop=True)
 
 

@@ -32,6 +32,7 @@ import os
 import re
 import secrets
 import shutil
+import threading
 import time
 import zipfile
 import zlib
@@ -518,12 +519,13 @@ class Store:
         found = []
         if not self.root.is_dir():
             return found
+        seen = set()
         for folder in self.root.iterdir():
             if not valid_id(folder.name):
                 continue
             try:
-                _, manifest = self._manifest(folder.name)
-            except StoreError:
+                manifest = self._listed_manifest(folder.name, seen)
+            except (StoreError, OSError):
                 continue
             if manifest.get("owner") == owner:
                 files = [d.get("file_name") for d in manifest["datasets"] if isinstance(d, dict)]
@@ -534,7 +536,35 @@ class Store:
                               "saved_at": manifest.get("saved_at"),
                               "bytes": sum(f["bytes"] for f in manifest["files"].values()), "files": files,
                               "shared": manifest.get("shared") is True})
+        with _LISTED_LOCK:
+            for path in set(_LISTED) - seen:
+                if Path(path).parents[2] == self.root:  # a workspace deleted since: forget it
+                    del _LISTED[path]
         return sorted(found, key=lambda w: w["saved_at"] or "", reverse=True)
+
+    def _listed_manifest(self, workspace_id: str, seen: set[str]) -> dict:
+        """The current manifest, for `list` only (it does not change what it gets): parsed again only
+        when the file changed (a new version, a rename, a share: each writes a new file), so Home's
+        list costs a small read and a stat per saved workspace instead of a parse (issue #20)."""
+        folder = self._folder(workspace_id)
+        version = (folder / "current").read_text().strip()
+        if not _plain_name(version):
+            return self._manifest(workspace_id)[1]
+        path = folder / version / MANIFEST
+        try:
+            stat = path.stat()
+        except FileNotFoundError:  # two saves at once: _manifest finds the newest complete version
+            return self._manifest(workspace_id)[1]
+        stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        seen.add(str(path))
+        with _LISTED_LOCK:
+            found = _LISTED.get(str(path))
+        if found is not None and found[0] == stamp:
+            return found[1]
+        manifest = read_manifest(_read(path, MAX_MANIFEST_BYTES), f"Saved workspace {workspace_id}")
+        with _LISTED_LOCK:
+            _LISTED[str(path)] = (stamp, manifest)
+        return manifest
 
     def remove_untouched(self, now: float | None = None) -> list[str]:
         """Delete every workspace not saved for RETENTION_DAYS (by its `current` pointer's time);
@@ -602,6 +632,11 @@ def _write(path: Path, data: bytes) -> None:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+# manifest path → ((inode, mtime, size) of the file, the checked manifest): Store.list's parses, per process
+_LISTED: dict[str, tuple[tuple[int, int, int], dict]] = {}
+_LISTED_LOCK = threading.Lock()
 
 
 def _read(path: Path, limit: int) -> bytes:

@@ -37,7 +37,8 @@ def _visit(url: str) -> dict[str, object]:
     return asyncio.run(go())
 
 
-def test_the_warm_up_visits_every_page_saves_nothing_and_serves_the_next_visitor(tmp_path):
+def _server(tmp_path, *args: str):
+    """`streamlit run app.py` on a free port with a fresh store; (process, url, store, log)."""
     store = tmp_path / "store"
     log = tmp_path / "server.log"
     port = _free_port()
@@ -47,28 +48,46 @@ def test_the_warm_up_visits_every_page_saves_nothing_and_serves_the_next_visitor
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
              "--server.address", "127.0.0.1", "--server.headless", "true",
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none", *args],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url + "/_stcore/health", timeout=2).close()
+            break
+        except OSError:
+            time.sleep(0.3)
+    return proc, url, store, log
+
+
+def _open_home_and_wait_for_the_warm_up(url: str, log: Path):
+    """A first session's Home (which starts the warm-up), then the server log once the warm-up ended."""
+    from ui.stclient import Session
+
+    async def open_home():
+        async with Session(url) as session:
+            return await session.run()
+
+    first = asyncio.run(open_home())
+    deadline = time.time() + 300
+    while time.time() < deadline and "Boundary: sample" not in log.read_text(errors="replace"):
+        time.sleep(0.5)
+    return first, log.read_text(errors="replace")
+
+
+def _stop(proc) -> None:
+    proc.terminate()
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(url + "/_stcore/health", timeout=2).close()
-                break
-            except OSError:
-                time.sleep(0.3)
-        from ui.stclient import Session
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
-        async def open_home():
-            async with Session(url) as session:
-                return await session.run()
 
-        first = asyncio.run(open_home())  # the server's first session starts the warm-up
+def test_the_warm_up_visits_every_page_saves_nothing_and_serves_the_next_visitor(tmp_path):
+    proc, url, store, log = _server(tmp_path)
+    try:
+        first, text = _open_home_and_wait_for_the_warm_up(url, log)
         assert "Load sample data" in first.buttons.values()
-        deadline = time.time() + 300
-        while time.time() < deadline and "Boundary: sample" not in log.read_text(errors="replace"):
-            time.sleep(0.5)
-        text = log.read_text(errors="replace")
         assert "Boundary: sample figures warmed" in text, text[-2000:]
         assert not store.exists() or not any(store.iterdir())  # the warm-up saved no workspace
 
@@ -81,11 +100,37 @@ def test_the_warm_up_visits_every_page_saves_nothing_and_serves_the_next_visitor
             assert headings and not exceptions and not errors, (title, headings, exceptions, errors)
         assert store.exists() and len(list(store.iterdir())) == 1  # the visitor's own workspace is saved
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
+
+
+def test_with_sign_in_on_the_warm_up_runs_and_a_signed_out_visitor_still_sees_only_the_sign_in(tmp_path):
+    """The warm-up passes the sign-in gate by its per-process token alone; nobody else does."""
+    import secrets as tokens
+
+    secrets_file = tmp_path / "secrets.toml"
+    secrets_file.write_text(
+        "[auth]\n"
+        'redirect_uri = "http://127.0.0.1:1/oauth2callback"\n'
+        f'cookie_secret = "{tokens.token_hex(32)}"\n'
+        'client_id = "boundary-test"\nclient_secret = "boundary-test-secret"\n'
+        'server_metadata_url = "http://127.0.0.1:1/.well-known/openid-configuration"\n', encoding="utf-8")
+    proc, url, store, log = _server(tmp_path, "--secrets.files", str(secrets_file))
+    try:
+        first, text = _open_home_and_wait_for_the_warm_up(url, log)
+        assert set(first.buttons.values()) == {"Sign in"}  # the first visitor: the sign-in screen only
+        assert "Boundary: sample figures warmed" in text, text[-2000:]
+        from ui import warmup
+        from ui.stclient import Session
+
+        async def guess():  # a made-up token is an ordinary signed-out visitor
+            async with Session(url, query_string=f"{warmup.PARAM}=guessed") as session:
+                return await session.run(), session.pages
+
+        result, pages = asyncio.run(guess())
+        assert set(result.buttons.values()) == {"Sign in"} and set(pages) <= {"Sign in"}
+        assert not store.exists() or not any(store.iterdir())
+    finally:
+        _stop(proc)
 
 
 def test_no_warm_up_under_apptest():

@@ -1,11 +1,12 @@
 """Warm the server-wide sample figures once per server (issue #20): every visitor's first render of a
-page on the sample data then costs what a later visitor's does (0.1–0.4 s instead of 0.6–2.2 s).
+page on the sample data then costs what a later visitor's does (0.1–0.25 s instead of 0.6–2.2 s).
 
 How: the server's first session starts a daemon thread that visits the app itself, without a
-browser, over its own websocket (ui.stclient, on the loopback address): Home, "Load sample data",
-then every page once with its default choices. That is an ordinary session of the app, so its
-figures and chart specs land in ui.cache's SAMPLE_MEMO exactly as a visitor's would — the same keys,
-the same Streamlit context, the same DuckDB cursors; nothing is run outside a script thread.
+browser, over its own websocket (ui.stclient; 127.0.0.1 unless server.address names one address):
+Home, "Load sample data", then every page once with its default choices. That is an ordinary
+session of the app, so its figures and chart specs land in ui.cache's SAMPLE_MEMO exactly as a
+visitor's would — the same keys, the same Streamlit context, the same DuckDB cursors; nothing is run
+outside a script thread.
 
 Safety: the warm-up session holds only the bundled sample files (public); it is never saved to the
 store and skips the sign-in gate (it is the server itself: the query string carries a random token

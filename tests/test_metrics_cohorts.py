@@ -483,6 +483,12 @@ def test_chart_builders_are_titled_and_mark_incomplete_cells():
     assert spec["layer"][0]["encoding"]["x"]["title"].startswith("Months since cohort start")
     counts = charts.retention_heatmap(matrix.frame, "users", "Month").to_dict()
     assert {v["label"] for v in next(iter(counts["datasets"].values()))} >= {"3", "1*"}
+    # incomplete cells fade and get a dashed outline: the same Vega-Lite as alt.condition wrote (the
+    # chart builds channel objects, which Altair does not resolve against the schema on every build)
+    rect = spec["layer"][0]["encoding"]
+    assert rect["opacity"] == {"condition": {"test": "datum.complete", "value": 1.0}, "value": 0.45}
+    assert rect["stroke"] == {"condition": {"test": "datum.complete", "value": None}, "value": "#333333"}
+    assert spec["layer"][1]["encoding"]["text"] == {"field": "label", "type": "nominal"}
     curve = c.average_retention(matrix).frame
     assert charts.retention_curves(curve).to_dict()["title"]["text"].startswith("Average retention")
     assert charts.revenue_curve(curve).to_dict()["encoding"]["y"]["title"] == "Revenue per cohort user"

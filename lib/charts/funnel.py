@@ -22,7 +22,7 @@ def funnel_chart(frame: pd.DataFrame) -> alt.Chart:
                  alt.Tooltip("pct_of_start:Q", title="% of start", format=".1%"),
                  alt.Tooltip("pct_of_previous:Q", title="% of previous step", format=".1%")])
     bars = base.mark_bar(color=OK_COLOUR)
-    text = base.mark_text(align="left", dx=4).encode(text="label:N")
+    text = base.mark_text(align="left", dx=4).encode(text=alt.Text("label:N"))
     return (bars + text).properties(height=90 + 40 * len(data))
 
 
@@ -39,7 +39,7 @@ def duration_heatmap(frame: pd.DataFrame) -> alt.Chart:
     cells = base.mark_rect().encode(color=alt.Color("share:Q", title="Share of step", scale=alt.Scale(scheme="blues"),
                                                     legend=alt.Legend(format=".0%")))
     text = base.mark_text().encode(text=alt.Text("share:Q", format=".0%"),
-                                   color=alt.condition("datum.share > 0.3", alt.value("white"), alt.value("black")))
+                                   color=alt.ColorValue("black", condition={"test": "datum.share > 0.3", "value": "white"}))
     return (cells + text).properties(height=110 + 45 * len(pairs))
 
 
@@ -55,7 +55,7 @@ def group_conversion_chart(frame: pd.DataFrame, title: str, x_title: str) -> alt
         tooltip=[alt.Tooltip("group:N", title="Group"), alt.Tooltip("conversion:Q", title=x_title, format=".1%"),
                  alt.Tooltip("conversion_low:Q", title="95% low", format=".1%"),
                  alt.Tooltip("conversion_high:Q", title="95% high", format=".1%")])
-    errors = base.mark_rule(color="black").encode(x="conversion_low:Q", x2="conversion_high:Q")
+    errors = base.mark_rule(color="black").encode(x=alt.X("conversion_low:Q"), x2=alt.X2("conversion_high:Q"))
     return (bars + errors).properties(height=90 + 30 * len(data))
 
 
@@ -78,8 +78,8 @@ def cohort_heatmap(frame: pd.DataFrame, stages: list[str]) -> alt.Chart:
     cells = base.mark_rect().encode(color=alt.Color("share:Q", title="% of cohort", scale=alt.Scale(
         scheme="greens", type="sqrt"), legend=alt.Legend(format=".0%")))
     text = base.mark_text(fontSize=11).encode(text=alt.Text("share:Q", format=".1%"),
-                                              color=alt.condition("datum.share > 0.5", alt.value("white"),
-                                                                  alt.value("black")))
+                                              color=alt.ColorValue("black", condition={"test": "datum.share > 0.5",
+                                                                                       "value": "white"}))
     return (cells + text).properties(height=110 + 24 * len(cohorts))
 
 
@@ -144,7 +144,7 @@ def band_conversion_chart(frame: pd.DataFrame, target: str) -> alt.Chart:
                                                               range=[MUTED, OK_COLOUR])),
         tooltip=[alt.Tooltip("label:N", title="Band"), alt.Tooltip("leads:Q", title="Leads"),
                  alt.Tooltip("converted:Q", title="Converted"), alt.Tooltip("rate:Q", title="Rate", format=".1%")])
-    errors = base.mark_rule(color="black").encode(y="rate_low:Q", y2="rate_high:Q")
+    errors = base.mark_rule(color="black").encode(y=alt.Y("rate_low:Q"), y2=alt.Y2("rate_high:Q"))
     return (bars + errors).properties(height=260)
 
 
@@ -165,7 +165,7 @@ def quality_chart(frame: pd.DataFrame, by: str) -> alt.Chart:
     chart = bars
     if len(overall) and pd.notna(overall.iloc[0]):
         rule = alt.Chart(pd.DataFrame({"rate": [float(overall.iloc[0])]})).mark_rule(
-            strokeDash=[4, 3], color="black").encode(x="rate:Q")
+            strokeDash=[4, 3], color="black").encode(x=alt.X("rate:Q"))
         chart = bars + rule
     return chart.properties(height=90 + 30 * len(data))
 
@@ -190,8 +190,8 @@ def rule_impact_chart(frame: pd.DataFrame, target: str) -> alt.Chart:
                  alt.Tooltip("diff:Q", title="Difference", format="+.1%"),
                  alt.Tooltip("p_bh:Q", title="p (Benjamini–Hochberg)", format=".2g"),
                  alt.Tooltip("mql_changed:Q", title="Leads whose MQL status depends on it", format=",")])
-    errors = base.mark_rule(color="black").encode(x="diff_low:Q", x2="diff_high:Q")
-    zero = alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(strokeDash=[4, 3], color="black").encode(x="x:Q")
+    errors = base.mark_rule(color="black").encode(x=alt.X("diff_low:Q"), x2=alt.X2("diff_high:Q"))
+    zero = alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(strokeDash=[4, 3], color="black").encode(x=alt.X("x:Q"))
     return (errors + points + zero).properties(height=90 + 32 * len(data))
 
 
@@ -206,7 +206,7 @@ def program_chart(frame: pd.DataFrame, mql: str) -> alt.Chart:
                  alt.Tooltip("mql_rate:Q", title=f"{mql} rate", format=".1%"),
                  alt.Tooltip("median_days_to_mql:Q", title=f"Median days to {mql}", format=".1f"),
                  alt.Tooltip("cost_per_mql:Q", title=f"Cost per {mql}", format=",.2f")])
-    errors = base.mark_rule(color="black").encode(x="mql_low:Q", x2="mql_high:Q")
+    errors = base.mark_rule(color="black").encode(x=alt.X("mql_low:Q"), x2=alt.X2("mql_high:Q"))
     return (bars + errors).properties(height=90 + 30 * len(frame))
 
 

@@ -35,9 +35,9 @@ def trend_chart(trend: pd.DataFrame, grain: str) -> alt.FacetChart:
     base = alt.Chart(frame).encode(x=_period_x(grain))
     line = base.mark_line(color=OK_COLOUR).encode(y=alt.Y("value:Q", title="Share of impressions",
                                                           axis=alt.Axis(format=".1%")))
-    baseline = base.mark_line(strokeDash=[4, 3], color=MUTED).encode(y="baseline:Q")
+    baseline = base.mark_line(strokeDash=[4, 3], color=MUTED).encode(y=alt.Y("baseline:Q"))
     points = base.mark_point(size=70, filled=True).encode(
-        y="value:Q",
+        y=alt.Y("value:Q"),
         color=alt.Color("status:N", title="Period", scale=alt.Scale(domain=["within baseline", "flagged"],
                                                                      range=[OK_COLOUR, FLAG_COLOUR])),
         shape=alt.Shape("coverage:N", title="Coverage", scale=alt.Scale(domain=["complete", "incomplete"],
@@ -59,13 +59,13 @@ def dwell_chart(quantiles: pd.DataFrame, grain: str) -> alt.LayerChart:
     """Median dwell per period with the middle half of impressions (p25–p75) as a band; a rule at 1 s."""
     base = alt.Chart(quantiles).encode(x=_period_x(grain))
     band = base.mark_area(opacity=0.25, color=OK_COLOUR).encode(
-        y=alt.Y("p25:Q", title="Dwell time (seconds)"), y2="p75:Q")
+        y=alt.Y("p25:Q", title="Dwell time (seconds)"), y2=alt.Y2("p75:Q"))
     median = base.mark_line(point=True, color=OK_COLOUR).encode(
-        y="p50:Q", tooltip=[alt.Tooltip("label:N", title="Period"), alt.Tooltip("p25:Q", format=".2f", title="p25 (s)"),
+        y=alt.Y("p50:Q"), tooltip=[alt.Tooltip("label:N", title="Period"), alt.Tooltip("p25:Q", format=".2f", title="p25 (s)"),
                             alt.Tooltip("p50:Q", format=".2f", title="Median (s)"),
                             alt.Tooltip("p75:Q", format=".2f", title="p75 (s)"),
                             alt.Tooltip("n:Q", format=",", title="Impressions with dwell")])
-    one = alt.Chart(pd.DataFrame({"y": [1.0]})).mark_rule(color=FLAG_COLOUR, strokeDash=[4, 3]).encode(y="y:Q")
+    one = alt.Chart(pd.DataFrame({"y": [1.0]})).mark_rule(color=FLAG_COLOUR, strokeDash=[4, 3]).encode(y=alt.Y("y:Q"))
     return alt.layer(band, median, one).properties(
         title="Dwell time per period: median (line), middle half of impressions (band), 1 s (red)", height=260)
 
@@ -80,15 +80,15 @@ def frequency_relevance_chart(weekly: pd.DataFrame) -> alt.VConcatChart:
     x = alt.X("week:T", title="Week starting (Monday)")
     both = weekly[weekly["both_wrong"].astype(bool)]
     bad = alt.Chart(both.assign(week_end=both["week"] + pd.Timedelta(days=7))).mark_rect(
-        color=FLAG_COLOUR, opacity=0.15).encode(x="week:T", x2="week_end:T")
+        color=FLAG_COLOUR, opacity=0.15).encode(x=alt.X("week:T"), x2=alt.X2("week_end:T"))
     bars = alt.Chart(per_type).mark_bar().encode(
         x=x, y=alt.Y("sum(per_user):Q", title="Messages per active user"),
         color=alt.Color("message_type:N", title="Message type", scale=_type_scale(per_type["message_type"])),
-        opacity=alt.condition("datum.incomplete", alt.value(0.4), alt.value(1.0)),
+        opacity=alt.OpacityValue(1.0, condition={"test": "datum.incomplete", "value": 0.4}),
         tooltip=[alt.Tooltip("week:T", title="Week"), alt.Tooltip("message_type:N", title="Type"),
                  alt.Tooltip("per_user:Q", format=".2f", title="Messages per active user"),
                  alt.Tooltip("active_users:Q", format=",", title="Active users")])
-    f_base = alt.Chart(weekly).mark_line(strokeDash=[4, 3], color="black").encode(x=x, y="frequency_baseline:Q")
+    f_base = alt.Chart(weekly).mark_line(strokeDash=[4, 3], color="black").encode(x=x, y=alt.Y("frequency_baseline:Q"))
     top = alt.layer(bad, bars, f_base).properties(height=200, width=760,
                                                   title="Frequency: messages per active user per week (dashed: baseline)")
     eng = alt.Chart(weekly).mark_line(point=True, color=OK_COLOUR).encode(
@@ -96,7 +96,7 @@ def frequency_relevance_chart(weekly: pd.DataFrame) -> alt.VConcatChart:
         tooltip=[alt.Tooltip("week:T", title="Week"), alt.Tooltip("engagement_rate:Q", format=".1%", title="Engagement"),
                  alt.Tooltip("engagement_baseline:Q", format=".1%", title="Baseline"),
                  alt.Tooltip("impressions:Q", format=",", title="Impressions")])
-    e_base = alt.Chart(weekly).mark_line(strokeDash=[4, 3], color=MUTED).encode(x=x, y="engagement_baseline:Q")
+    e_base = alt.Chart(weekly).mark_line(strokeDash=[4, 3], color=MUTED).encode(x=x, y=alt.Y("engagement_baseline:Q"))
     bottom = alt.layer(bad, eng, e_base).properties(height=170, width=760,
                                                     title="Relevance: engagement rate per week (dashed: baseline)")
     return alt.vconcat(top, bottom).resolve_scale(x="shared").properties(
@@ -141,12 +141,12 @@ def type_trend_chart(trend: pd.DataFrame, metric: str, grain: str) -> alt.LayerC
         status=lambda f: f["flagged"].map({True: "flagged", False: "within baseline"}))
     colour = alt.Color("message_type:N", title="Message type", scale=_type_scale(data["message_type"]))
     base = alt.Chart(data).encode(x=_period_x(grain))
-    band = base.mark_area(opacity=0.15).encode(y="low:Q", y2="high:Q", color=alt.Color(
+    band = base.mark_area(opacity=0.15).encode(y=alt.Y("low:Q"), y2=alt.Y2("high:Q"), color=alt.Color(
         "message_type:N", scale=_type_scale(data["message_type"]), legend=None))  # the lines carry the legend
     line = base.mark_line().encode(y=alt.Y("value:Q", title=f"{metric} (share of impressions)",
                                            axis=alt.Axis(format=".1%")), color=colour)
     points = base.mark_point(size=60).encode(
-        y="value:Q", color=colour,
+        y=alt.Y("value:Q"), color=colour,
         fill=alt.condition("datum.incomplete", alt.value("white"), colour),
         tooltip=[alt.Tooltip("message_type:N", title="Type"), alt.Tooltip("label:N", title="Period"),
                  alt.Tooltip("value:Q", title=metric, format=".2%"),
@@ -156,7 +156,7 @@ def type_trend_chart(trend: pd.DataFrame, metric: str, grain: str) -> alt.LayerC
                  alt.Tooltip("p_adjusted:Q", title="p (Benjamini–Hochberg)", format=".2g"),
                  alt.Tooltip("reason:N", title="Flag")])
     flagged = alt.Chart(data[data["flagged"]]).mark_point(size=160, color=FLAG_COLOUR, strokeWidth=2).encode(
-        x=_period_x(grain), y="value:Q")
+        x=_period_x(grain), y=alt.Y("value:Q"))
     return alt.layer(band, line, points, flagged).properties(
         title=f"{metric} per message type (band: 95% interval; red ring: worse than the type's own baseline)",
         height=300)

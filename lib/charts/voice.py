@@ -37,12 +37,12 @@ def rate_with_baseline(frame: pd.DataFrame, value: str, low: str | None, high: s
         tooltip.append(alt.Tooltip(f"{n}:Q", title="n", format=",d"))
     layers = []
     if low and high:
-        layers.append(base.mark_area(opacity=0.15, color=OK_COLOUR).encode(x=x, y=f"{low}:Q", y2=f"{high}:Q"))
-    layers.append(base.mark_line(strokeDash=[5, 4], color=MUTED).encode(x=x, y=f"{baseline}:Q"))
+        layers.append(base.mark_area(opacity=0.15, color=OK_COLOUR).encode(x=x, y=alt.Y(f"{low}:Q"), y2=alt.Y2(f"{high}:Q")))
+    layers.append(base.mark_line(strokeDash=[5, 4], color=MUTED).encode(x=x, y=alt.Y(f"{baseline}:Q")))
     layers.append(base.mark_line(color=OK_COLOUR).encode(
         x=x, y=alt.Y(f"{value}:Q", title=y_title, axis=alt.Axis(format=y_format))))
     layers.append(base.mark_point(size=70, filled=True).encode(
-        x=x, y=f"{value}:Q", tooltip=tooltip,
+        x=x, y=alt.Y(f"{value}:Q"), tooltip=tooltip,
         color=alt.Color("status:N", title="Period", legend=alt.Legend() if legend else None,
                         scale=alt.Scale(domain=["normal", "flagged", "incomplete period"],
                                         range=[OK_COLOUR, FLAG_COLOUR, MUTED]))))
@@ -94,7 +94,7 @@ def campaign_negative_bars(frame: pd.DataFrame) -> alt.LayerChart:
                  alt.Tooltip("share_negative:Q", title="Negative in window", format=".1%"),
                  alt.Tooltip("share_negative_outside:Q", title="Negative outside", format=".1%"),
                  alt.Tooltip("p_value:Q", title="p", format=".3g")])
-    ticks = base.mark_tick(color="black", thickness=2).encode(y=y, x="share_negative_outside:Q")
+    ticks = base.mark_tick(color="black", thickness=2).encode(y=y, x=alt.X("share_negative_outside:Q"))
     return alt.layer(bars, ticks, title=alt.Title(
         "Negative share in each campaign's window", subtitle="Black tick: share negative outside that window")
     ).properties(height=22 * max(len(frame), 3))
@@ -115,7 +115,7 @@ def campaign_quality_bars(frame: pd.DataFrame) -> alt.LayerChart:
                  alt.Tooltip("others_qualification_rate:Q", title="Other deals qualified", format=".0%"),
                  alt.Tooltip("median_cycle_days:Q", title="Median cycle (days)", format=".0f"),
                  alt.Tooltip("others_median_cycle:Q", title="Other deals' median cycle (days)", format=".0f")])
-    ticks = base.mark_tick(color="black", thickness=2).encode(y=y, x="others_qualification_rate:Q")
+    ticks = base.mark_tick(color="black", thickness=2).encode(y=y, x=alt.X("others_qualification_rate:Q"))
     return alt.layer(bars, ticks, title=alt.Title(
         "Qualification rate of deals by source campaign",
         subtitle="Black tick: all other deals. Red: qualifies less or closes slower than the rest")
@@ -135,7 +135,7 @@ def rising_terms_chart(terms: pd.DataFrame, period_label: str) -> alt.Chart:
                alt.Tooltip("texts_before:Q", title="Negative texts with it (before)", format=","),
                alt.Tooltip("p_adjusted:Q", title="p adjusted (BH)", format=".2g")]
     base = alt.Chart(data)
-    before = base.mark_tick(color=MUTED, thickness=3, size=16).encode(y=y, x="share_before:Q", tooltip=tooltip)
+    before = base.mark_tick(color=MUTED, thickness=3, size=16).encode(y=y, x=alt.X("share_before:Q"), tooltip=tooltip)
     now = base.mark_point(filled=True, size=90).encode(
         y=y, x=alt.X("share:Q", title="Share of negative texts mentioning the term", axis=alt.Axis(format="%")),
         color=alt.Color("reading:N", title=None, legend=alt.Legend(orient="bottom"),

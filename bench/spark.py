@@ -250,7 +250,7 @@ def difference(a: pd.DataFrame, b: pd.DataFrame) -> str | None:
 
 # ------------------------------------------------------------------ one engine in its own process
 
-def _child(engine: str, path: Path, out: Path, spark_url: str) -> None:
+def _child(engine: str, path: Path, out: Path, spark_url: str, spark_memory: str | None = None) -> None:
     if engine == "duckdb":
         frame, times = duckdb_matrix(path)
     elif engine == "pandas":
@@ -259,6 +259,11 @@ def _child(engine: str, path: Path, out: Path, spark_url: str) -> None:
         from lib.engine import SparkEngine
 
         t = time.perf_counter()
+        if spark_memory and spark_url.startswith("local["):
+            from pyspark.sql import SparkSession
+
+            # started first with more heap; SparkEngine.local then reuses it and sets the rest
+            SparkSession.builder.master(spark_url).config("spark.driver.memory", spark_memory).getOrCreate()
         session = (SparkEngine.local(int(spark_url[6:-1])) if spark_url.startswith("local[")
                    else SparkEngine.connect(spark_url))
         start_s = time.perf_counter() - t
@@ -293,13 +298,14 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def run_engine(engine: str, path: Path, spark_url: str = "local[2]") -> tuple[pd.DataFrame, dict]:
+def run_engine(engine: str, path: Path, spark_url: str = "local[2]", spark_memory: str | None = None
+               ) -> tuple[pd.DataFrame, dict]:
     """Runs one engine in a child process; returns its matrix and times, with peak_mb (the sampled
     peak resident memory of the child and its descendants) and wall_s (the whole process)."""
     with tempfile.TemporaryDirectory(prefix="boundary-bench-") as tmp:
         out, log = Path(tmp) / "matrix.parquet", Path(tmp) / "stderr.txt"
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", engine, "--path", str(path),
-               "--out", str(out), "--spark", spark_url]
+               "--out", str(out), "--spark", spark_url] + (["--spark-memory", spark_memory] if spark_memory else [])
         t = time.perf_counter()
         with open(log, "w") as err:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT)
@@ -325,7 +331,7 @@ def run_engine(engine: str, path: Path, spark_url: str = "local[2]") -> tuple[pd
 # ------------------------------------------------------------------ report
 
 def run_size(rows: int, users: int, seed: int, folder: Path, engines: list[str], spark_url: str,
-             pandas_max_rows: int) -> dict:
+             pandas_max_rows: int, spark_memory: str | None = None) -> dict:
     path = ensure_parquet(folder, rows, users, seed)
     frames, times = {}, {}
     for engine in engines:
@@ -333,10 +339,11 @@ def run_size(rows: int, users: int, seed: int, folder: Path, engines: list[str],
             print(f"pandas  not run at {rows:,} events (> --pandas-max-rows {pandas_max_rows:,}: it holds "
                   f"every event in memory)", flush=True)
             continue
-        frames[engine], times[engine] = run_engine(engine, path, spark_url)
+        frames[engine], times[engine] = run_engine(engine, path, spark_url, spark_memory)
         print(f"{engine:7s} {json.dumps({k: round(v, 3) for k, v in times[engine].items()})}", flush=True)
 
-    print(f"\n{rows:,} events, {users:,} users ({path.stat().st_size / 1e6:,.0f} MB Parquet):")
+    print(f"\n{rows:,} events, {users:,} users ({path.stat().st_size / 1e6:,.0f} MB Parquet)"
+          + (f", Spark heap {spark_memory}" if spark_memory and "spark" in times else "") + ":")
     base = times.get("pandas")
     base_s = base["view_s"] + base["first_s"] if base else None
     print(f"  {'engine':8s} {'read':>8s} {'matrix':>8s} {'rerun':>8s} {'peak MB':>8s}  vs pandas (read + matrix)")
@@ -358,7 +365,7 @@ def run_size(rows: int, users: int, seed: int, folder: Path, engines: list[str],
               f"({len(frames[other]):,} cells)")
         if diff:
             problems.append(f"{names[0]} vs {other}: {diff}")
-    return {"rows": rows, "users": users, "times": times, "problems": problems}
+    return {"rows": rows, "users": users, "spark_memory": spark_memory, "times": times, "problems": problems}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -370,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engines", default="duckdb,spark,pandas")
     ap.add_argument("--pandas-max-rows", type=int, default=20_000_000)
     ap.add_argument("--spark", default="local[2]", help="local[N] or a Spark Connect URL (sc://host:15002)")
+    ap.add_argument("--spark-memory", help="local[N] only: the JVM heap, e.g. 4g (default: SparkEngine.local's 1g)")
     ap.add_argument("--json", help="also write the figures to this file")
     ap.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
     ap.add_argument("--path", help=argparse.SUPPRESS)
@@ -377,14 +385,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     if args.child:
-        _child(args.child, Path(args.path), Path(args.out), args.spark)
+        _child(args.child, Path(args.path), Path(args.out), args.spark, args.spark_memory)
         return 0
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     unknown = set(engines) - set(ENGINES)
     if unknown:
         ap.error(f"unknown engine(s) {', '.join(sorted(unknown))}; choose from {', '.join(ENGINES)}")
     results = [run_size(rows, args.users or max(1, rows // 25), args.seed, Path(args.dir), engines, args.spark,
-                        args.pandas_max_rows) for rows in args.rows]
+                        args.pandas_max_rows, args.spark_memory) for rows in args.rows]
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     problems = [p for r in results for p in r["problems"]]

@@ -24,6 +24,8 @@ def test_safe_url_drops_the_token_only():
     assert remote.safe_url(url) == "sc://dbc-1.cloud.databricks.com:443/;use_ssl=true;x-databricks-cluster-id=0123"
     assert "SECRET" not in remote.safe_url(url.replace("token", "TOKEN"))
     assert remote.safe_url("sc://h:15002") == "sc://h:15002"
+    emr = "sc://abc.emr-serverless-services.us-east-1.amazonaws.com:443/;use_ssl=true;x-aws-proxy-auth=AWSSECRET"
+    assert remote.safe_url(emr) == "sc://abc.emr-serverless-services.us-east-1.amazonaws.com:443/;use_ssl=true"
 
 
 def test_token_from_outside_is_added_once():

@@ -131,6 +131,9 @@ def _restore(snap) -> None:
     """Restore a snapshot into this session: datasets, thresholds, typed inputs, page choices."""
     ws = workspace()
     ws.restore(snap)
+    if ws.pending_remote:  # its tables on a Spark cluster are not kept: read again on request (lib.remote)
+        st.info(f"This workspace also read tables on the Spark server {escape_md(ws.pending_remote['url'])}, "
+                "which are not kept with it: open “Connect to Spark” and press Connect to read them again.")
     # The restored choices, typed tables and notebook cells replace this tab's widgets' values.
     for key in [k for k in st.session_state if isinstance(k, str) and (
             choice_kind(k) or k.startswith(("typed_", "sql_text_")))]:

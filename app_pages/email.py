@@ -112,13 +112,8 @@ st.markdown(f"Each {grain}'s rate is compared with the pooled rate of the **{k} 
             f"{grain} is flagged **worse** when its one-sided p, adjusted by Benjamini–Hochberg over the {grain}s "
             f"tested, is under {alpha:g}. The grey band is drawn from the same standard error and cut-off, so a point "
             "leaves it on the bad side exactly when the verdict says worse — the counts behind each test are in the table.")
-rates = {r.label: r for r in data.usable_rates() if r.key in {x.key for x in em.RATES}}
-chosen = rates[st.selectbox("Rate", list(rates), index=list(rates).index("Unsubscribe rate")
-                            if "Unsubscribe rate" in rates else 0, key="email_history_rate")]
 period_tests = em.baseline_tests(con, data, filters, grain, k, alpha, "period")
-limits = em.baseline_limits(period_tests.frame, chosen.key, alpha)
-show_chart(with_campaigns(charts.history_chart(limits, chosen.label, chosen.key), campaigns), width="stretch")
-table(lib_em.history_display(limits), f"email_{chosen.key}_vs_history")
+email_sections.history_rate(em, charts, with_campaigns, con, data, period_tests, campaigns)  # a fragment
 show_sql(period_tests)
 campaign_tests = em.baseline_tests(con, data, filters, grain, k, alpha, "campaign")
 worse = campaign_tests.frame[campaign_tests.frame["worse"]]

@@ -363,7 +363,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server", type=int, metavar="SESSIONS", default=0,
                         help="on a real server, SESSIONS browser-free sessions one after another (see above)")
     parser.add_argument("--server-warm", action="store_true", help="with --server: wait for the warm-up first")
+    parser.add_argument("--server-clicks", metavar="PAGE", choices=["email"],
+                        help="CPU per widget click on a real server with a browser, fragments included "
+                             "(bench/server_clicks.py)")
+    parser.add_argument("--app-dir", type=Path, default=ROOT, help="with --server-clicks: the app to run")
     args = parser.parse_args(argv)
+    if args.server_clicks:  # helper perf-email's mode: its own module
+        from bench.server_clicks import measure_server as measure_clicks, report_server
+
+        print(report_server(measure_clicks(args.server_clicks, args.app_dir.resolve()), args.server_clicks))
+        return 0
     if args.server:
         print(measure_server(args.server, args.server_warm))
         return 0

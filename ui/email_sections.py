@@ -9,6 +9,7 @@ import streamlit as st
 from lib.metrics import email as lib_em
 from ui.cache import session_cached, show_chart
 from ui.common import download_csv, show_sql, show_table, workspace
+from ui.workspaces import fragment
 
 em = session_cached(lib_em)  # the page's figures, in the same session memo
 
@@ -44,10 +45,22 @@ def flags(con, data, filters, grain: str, th) -> list:
 flags = session_cached(flags)
 
 
+@fragment
+def history_rate(em, charts, with_campaigns, con, data, period_tests, campaigns) -> None:
+    """The own-history chart and table of the rate picked here (the tests of every rate are the page's)."""
+    rates = {r.label: r for r in data.usable_rates() if r.key in {x.key for x in lib_em.RATES}}
+    chosen = rates[st.selectbox("Rate", list(rates), index=list(rates).index("Unsubscribe rate")
+                                if "Unsubscribe rate" in rates else 0, key="email_history_rate")]
+    limits = em.baseline_limits(period_tests.frame, chosen.key, workspace().thresholds["baseline_alpha"])
+    show_chart(with_campaigns(charts.history_chart(limits, chosen.label, chosen.key), campaigns), width="stretch")
+    table(lib_em.history_display(limits), f"email_{chosen.key}_vs_history")
+
+
 def _pct(frame: pd.DataFrame, cols: list[str]) -> dict:
     return {c: st.column_config.NumberColumn(format="percent") for c in cols if c in frame}
 
 
+@fragment  # its widgets change this section only: a click reruns it alone
 def send_time_section(em, charts, con, data, filters, alpha: float) -> None:
     """Rates by weekday and hour of send, with n, intervals and a test whether they differ."""
     st.header("When do sends do best? Weekday and hour of send")
@@ -88,6 +101,7 @@ def send_time_section(em, charts, con, data, filters, alpha: float) -> None:
     show_sql(rows, "Show SQL (one row per send)")
 
 
+@fragment
 def ab_section(em, con, data, filters, alpha: float) -> None:
     """One row per A/B test: which variant won, by how much, and whether that is beyond chance."""
     st.header("A/B tests: which variant won?")

@@ -273,6 +273,26 @@ def save_if_changed() -> None:
         st.query_params["w"] = workspace_id
 
 
+def fragment(func):
+    """`st.fragment(func)` that keeps its widgets' choices with the workspace: a widget change inside
+    it reruns the fragment alone, which never reaches the `save_if_changed` app.py runs after the
+    page, so the fragment saves at its own end on such a run (a full run leaves it to app.py)."""
+    import functools
+
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    @functools.wraps(func)
+    def run(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        finally:
+            ctx = get_script_run_ctx()
+            if ctx is not None and ctx.fragment_ids_this_run:  # this run reran fragments only
+                save_if_changed()
+
+    return st.fragment(run)
+
+
 def saved_on_server() -> bool:
     """True while this session's workspace is being saved on the server (not after "Delete")."""
     return not st.session_state.get(_NOT_SAVED)

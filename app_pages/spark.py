@@ -65,6 +65,8 @@ if ws.engine is None:
                              "x-databricks-cluster-id=<cluster id> — the token comes from the BOUNDARY_SPARK_TOKEN "
                              "environment variable or the app's secrets ([spark] token), never from this box. "
                              "EMR and Dataproc: the Spark Connect endpoint of the cluster's primary node.")
+    st.caption(f"A token (Databricks) is read from the `{remote.TOKEN_ENV}` environment variable or the app's "
+               "secrets (`[spark] token`), never typed here; the URL is shown and saved without it.")
     if st.button("Connect", key="spark_connect", type="primary", disabled=not url.strip()):
         _connect(url, pending["sources"] if pending else [])
         if "spark_error" not in st.session_state:

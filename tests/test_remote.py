@@ -234,3 +234,19 @@ def test_the_cohorts_figures_on_a_cluster_table_equal_the_uploads(engine, tmp_pa
     finally:
         local.close()
         clustered.close()
+
+
+# ------------------------------------------------------------------ the page
+
+
+def test_the_connect_page_refuses_a_wrong_url_in_plain_words():
+    from tests.apptest import fresh_app
+
+    at = fresh_app()
+    at.switch_page("app_pages/spark.py").run()
+    assert not at.exception
+    at.text_input(key="spark_url").input("http://spark-host:15002").run()
+    at.button(key="spark_connect").click().run()
+    assert not at.exception
+    assert any("not a Spark Connect URL" in e.value for e in at.error)
+    assert at.session_state["workspace"].engine is None

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/spark.py [--rows 50000000 [20000000 …]] [--users N] [--seed 8]
                                     [--engines duckdb,spark,pandas] [--pandas-max-rows 20000000]
-                                    [--spark local[2] | sc://host:15002] [--dir bench/data]
+                                    [--spark local[2] | sc://host:15002] [--spark-memory 4g] [--dir bench/data]
 
 Writes a synthetic activity log (users start uniformly over two years; each event an exponential
 time, mean 90 days, after its user's start; 4% of events carry revenue) to Parquet once per size
@@ -14,7 +14,8 @@ process and its children — Spark local's JVM — sampled every 0.1 s) is its o
 - DuckDB: a session-like connection (2 threads, 2 GB) with the Parquet file as a view, read where it
   lies (not loaded, not through pandas); `lib.metrics.cohorts.retention_matrix`.
 - Spark: `SparkEngine` (local[2] in-process with Java, or a Spark Connect URL) with the file as a
-  temporary view; the same `retention_matrix`, its DuckDB SQL transpiled by sqlglot.
+  temporary view; the same `retention_matrix`, its DuckDB SQL transpiled by sqlglot. Over Spark
+  Connect the server must be able to read the path, and only the client's memory is counted.
 - pandas: `read_parquet` then a plain groupby implementation of the same matrix (the ratio baseline:
   benchmarks here print ratios against plain pandas on the same data). It holds every event in
   memory, so it is run only up to --pandas-max-rows.

@@ -33,7 +33,9 @@ def retention_heatmap(matrix: pd.DataFrame, value: str = "retention", unit: str 
     colour = alt.Color("shown:Q", title="Retention" if is_pct else "Users",
                        scale=alt.Scale(scheme="blues", domain=[0, top], clamp=True),
                        legend=alt.Legend(format=".0%" if is_pct else ",.0f"))
-    base = alt.Chart(frame).encode(
+    # the frame goes on the layer, not on each sub-chart: to lift two equal frames to the layer
+    # Altair hashes them through their text repr (the same spec)
+    base = alt.Chart().encode(
         x=alt.X("period:O", title=f"{unit}s since cohort start ({unit.lower()} 0 = cohort's own)",
                 axis=alt.Axis(labelAngle=0)),
         y=alt.Y("row:O", title="Cohort (users)", sort=order),
@@ -51,13 +53,13 @@ def retention_heatmap(matrix: pd.DataFrame, value: str = "retention", unit: str 
         stroke=alt.StrokeValue("#333333", condition={"test": "datum.complete", "value": None}),
     )
     title = ("Retention by cohort (% of the cohort active)" if is_pct else "Retained users by cohort")
-    chart = rects
+    chart = rects.properties(data=frame)
     if len(frame) <= MAX_LABELLED_CELLS:
         labels = base.mark_text(fontSize=11).encode(
             text=alt.Text("label:N"),
             color=alt.ColorValue("black", condition={"test": f"datum.complete && datum.shown > {top * 0.55}",
                                                      "value": "white"}))
-        chart = rects + labels
+        chart = alt.layer(rects, labels, data=frame)
     return chart.properties(title=alt.Title(title, subtitle="* incomplete period: the data ends inside it"),
                             height=heatmap_height(frame))
 
@@ -86,13 +88,14 @@ def retention_curves(curve: pd.DataFrame, unit: str = "Month", group: str | None
         line_colour = {"color": alt.Color("Group:N", title="Group (users)", scale=scale)}
         band_colour = {"color": alt.Color("Group:N", scale=scale, legend=None)}
         tooltip = [alt.Tooltip("Group:N"), *tooltip]
-    base = alt.Chart(frame).encode(x=x, tooltip=tooltip)
+    base = alt.Chart().encode(x=x, tooltip=tooltip)  # the frame goes on the layer (see retention_heatmap)
     band = base.mark_area(opacity=0.18, **({} if group else {"color": OK_COLOUR})).encode(
         y=alt.Y("lo:Q", title=y_title, axis=alt.Axis(format=".0%"), scale=alt.Scale(domain=[0, 1])), y2=alt.Y2("hi:Q"),
         **band_colour)
     line = base.mark_line(point=True, **({} if group else {"color": OK_COLOUR})).encode(
         y=alt.Y("retention:Q", title=y_title), **line_colour)
-    chart = (band + line).resolve_legend(color="independent") if group else band + line
+    chart = alt.layer(band, line, data=frame)
+    chart = chart.resolve_legend(color="independent") if group else chart
     return chart.properties(title=alt.Title(title, subtitle="each step over the cohorts complete at both "
                                                          "periods; band: 95% interval"),
                                     height=300)

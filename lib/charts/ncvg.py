@@ -76,13 +76,13 @@ def waterfall_chart(steps: pd.DataFrame, currency: str | None, value_label: str)
     colours = alt.Scale(domain=["level", "gain", "loss"], range=[OK_COLOUR, GAIN, LOSS])
     y_title = money_title(currency, value_label, "Recurring value")
     x = alt.X("step:N", sort=steps["step"].tolist(), title=None, axis=alt.Axis(labelAngle=-30, labelOverlap=False))
-    base = alt.Chart(steps)
+    base = alt.Chart()  # the frame goes on the layer: lifting equal frames hashes them via repr
     bars = base.mark_bar(size=40).encode(
         x=x, y=alt.Y("bottom:Q", title=y_title, axis=alt.Axis(format=",.0f")), y2=alt.Y2("top:Q"),
         color=alt.Color("kind:N", scale=colours, legend=None),
         tooltip=[alt.Tooltip("step:N", title="Step"), alt.Tooltip("amount:Q", title=y_title, format=",.0f")])
     text = base.mark_text(dy=-7, fontSize=12).encode(x=x, y=alt.Y("top:Q"), text=alt.Text("label:N"))
-    return alt.layer(bars, text, title=f"Value bridge over the selected range ({value_label})").properties(height=320)
+    return alt.layer(bars, text, data=steps, title=f"Value bridge over the selected range ({value_label})").properties(height=320)
 
 
 def retention_chart(frame: pd.DataFrame) -> alt.Chart:

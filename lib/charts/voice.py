@@ -27,7 +27,7 @@ def rate_with_baseline(frame: pd.DataFrame, value: str, low: str | None, high: s
     incomplete period), a shaded 95% interval when `low`/`high` are given, and the trailing baseline
     as a dashed line."""
     data = frame.assign(status=_status(frame, flagged))
-    base = alt.Chart(data)
+    base = alt.Chart()  # the frame goes on the layer: lifting equal frames hashes them via repr
     # The theme's time labels: a fixed "%b %Y" wrote every weekly tick of a short span as "Jan 2015".
     x = alt.X("period:T", title=x_title)
     tooltip = [alt.Tooltip("label:N", title="Period"), alt.Tooltip(f"{value}:Q", title=y_title, format=y_format),
@@ -46,7 +46,7 @@ def rate_with_baseline(frame: pd.DataFrame, value: str, low: str | None, high: s
         color=alt.Color("status:N", title="Period", legend=alt.Legend() if legend else None,
                         scale=alt.Scale(domain=["normal", "flagged", "incomplete period"],
                                         range=[OK_COLOUR, FLAG_COLOUR, MUTED]))))
-    return alt.layer(*layers, title=alt.Title(title, subtitle="Dashed: trailing baseline. Shaded: 95% interval.")
+    return alt.layer(*layers, data=data, title=alt.Title(title, subtitle="Dashed: trailing baseline. Shaded: 95% interval.")
                      ).properties(height=260)
 
 
@@ -83,7 +83,7 @@ def terms_bars(frame: pd.DataFrame, title: str, colour: str = OK_COLOUR) -> alt.
 def campaign_negative_bars(frame: pd.DataFrame) -> alt.LayerChart:
     """Share of negative texts in each campaign's window (red when flagged) against outside it (tick)."""
     data = frame.assign(status=frame["flagged"].map({True: "flagged", False: "normal"}))
-    base = alt.Chart(data)
+    base = alt.Chart()  # the frame goes on the layer: lifting equal frames hashes them via repr
     y = alt.Y("campaign:N", sort=alt.EncodingSortField("start_date", order="ascending"), title=None,
               axis=alt.Axis(labelLimit=260, labelOverlap=False))
     bars = base.mark_bar().encode(
@@ -95,7 +95,7 @@ def campaign_negative_bars(frame: pd.DataFrame) -> alt.LayerChart:
                  alt.Tooltip("share_negative_outside:Q", title="Negative outside", format=".1%"),
                  alt.Tooltip("p_value:Q", title="p", format=".3g")])
     ticks = base.mark_tick(color="black", thickness=2).encode(y=y, x=alt.X("share_negative_outside:Q"))
-    return alt.layer(bars, ticks, title=alt.Title(
+    return alt.layer(bars, ticks, data=data, title=alt.Title(
         "Negative share in each campaign's window", subtitle="Black tick: share negative outside that window")
     ).properties(height=22 * max(len(frame), 3))
 
@@ -104,7 +104,7 @@ def campaign_quality_bars(frame: pd.DataFrame) -> alt.LayerChart:
     """Qualification rate of each source campaign's deals (red when flagged) against all other deals (tick)."""
     data = frame.assign(status=(frame["qual_flagged"] | frame["slow_flagged"]).map(
         {True: "flagged", False: "normal"}))
-    base = alt.Chart(data)
+    base = alt.Chart()  # the frame goes on the layer: lifting equal frames hashes them via repr
     y = alt.Y("campaign:N", sort="x", title=None, axis=alt.Axis(labelLimit=260, labelOverlap=False))
     bars = base.mark_bar().encode(
         y=y, x=alt.X("qualification_rate:Q", title="Deals qualified", axis=alt.Axis(format=".0%")),
@@ -116,7 +116,7 @@ def campaign_quality_bars(frame: pd.DataFrame) -> alt.LayerChart:
                  alt.Tooltip("median_cycle_days:Q", title="Median cycle (days)", format=".0f"),
                  alt.Tooltip("others_median_cycle:Q", title="Other deals' median cycle (days)", format=".0f")])
     ticks = base.mark_tick(color="black", thickness=2).encode(y=y, x=alt.X("others_qualification_rate:Q"))
-    return alt.layer(bars, ticks, title=alt.Title(
+    return alt.layer(bars, ticks, data=data, title=alt.Title(
         "Qualification rate of deals by source campaign",
         subtitle="Black tick: all other deals. Red: qualifies less or closes slower than the rest")
     ).properties(height=22 * max(len(frame), 3))
@@ -134,12 +134,12 @@ def rising_terms_chart(terms: pd.DataFrame, period_label: str) -> alt.Chart:
                alt.Tooltip("share_before:Q", title="Before", format=".1%"),
                alt.Tooltip("texts_before:Q", title="Negative texts with it (before)", format=","),
                alt.Tooltip("p_adjusted:Q", title="p adjusted (BH)", format=".2g")]
-    base = alt.Chart(data)
+    base = alt.Chart()  # the frame goes on the layer: lifting equal frames hashes them via repr
     before = base.mark_tick(color=MUTED, thickness=3, size=16).encode(y=y, x=alt.X("share_before:Q"), tooltip=tooltip)
     now = base.mark_point(filled=True, size=90).encode(
         y=y, x=alt.X("share:Q", title="Share of negative texts mentioning the term", axis=alt.Axis(format="%")),
         color=alt.Color("reading:N", title=None, legend=alt.Legend(orient="bottom"),
                         scale=alt.Scale(domain=["Rises beyond the noise", "Within the noise"],
                                         range=[FLAG_COLOUR, OK_COLOUR])), tooltip=tooltip)
-    return alt.layer(before, now).properties(
+    return alt.layer(before, now, data=data).properties(
         title=f"Terms rising in negative texts: {period_label} (point) vs before (grey tick)", height=alt.Step(20))

@@ -147,7 +147,8 @@ def type_trend_chart(trend: pd.DataFrame, metric: str, grain: str) -> alt.LayerC
                                            axis=alt.Axis(format=".1%")), color=colour)
     points = base.mark_point(size=60).encode(
         y=alt.Y("value:Q"), color=colour,
-        fill=alt.condition("datum.incomplete", alt.value("white"), colour),
+        fill=alt.Fill("message_type:N", title="Message type", scale=_type_scale(data["message_type"]),
+                      condition={"test": "datum.incomplete", "value": "white"}),  # hollow: a partial period
         tooltip=[alt.Tooltip("message_type:N", title="Type"), alt.Tooltip("label:N", title="Period"),
                  alt.Tooltip("value:Q", title=metric, format=".2%"),
                  alt.Tooltip("low:Q", title="95% low", format=".2%"), alt.Tooltip("high:Q", title="95% high", format=".2%"),

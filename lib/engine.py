@@ -284,9 +284,10 @@ class SparkEngine:
     # -------------------------------------------------------------- SQL
 
     @staticmethod
-    def transpile(sql: str) -> str:
-        """DuckDB SQL as Spark SQL, at sqlglot's strictest level (unsupported → error)."""
-        return _transpile(sql)
+    def transpile(sql: str, pretty: bool = False) -> str:
+        """DuckDB SQL as Spark SQL, at sqlglot's strictest level (unsupported → error); `pretty`
+        breaks it into lines (what "Show SQL" shows: the same statement the engine runs)."""
+        return _transpile(sql, pretty)
 
     def _bind(self, expression, params: list) -> tuple[str, list]:
         from sqlglot.errors import ErrorLevel
@@ -491,8 +492,9 @@ def _for_spark(tree):
 
 
 @functools.lru_cache(maxsize=1024)  # "Show SQL" on a Spark workspace transpiles the same texts on every rerun
-def _transpile(sql: str) -> str:
+def _transpile(sql: str, pretty: bool = False) -> str:
     import sqlglot
     from sqlglot.errors import ErrorLevel
 
-    return _for_spark(sqlglot.parse_one(sql, read="duckdb")).sql("spark", unsupported_level=ErrorLevel.RAISE)
+    return _for_spark(sqlglot.parse_one(sql, read="duckdb")).sql("spark", unsupported_level=ErrorLevel.RAISE,
+                                                                  pretty=pretty)

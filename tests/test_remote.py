@@ -5,6 +5,7 @@ under CI=true), each test on its own Spark session (`newSession`) so their views
 The pure parts (URLs, quoting) need no Spark.
 """
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -46,6 +47,9 @@ def test_an_unreachable_server_is_named_without_its_token():
         remote.connect("sc://127.0.0.1:9/;token=SECRET")  # port 9 (discard): nothing listens
     assert "Could not reach a Spark Connect server at sc://127.0.0.1:9/" in str(err.value)
     assert "SECRET" not in str(err.value)
+    # made with Spark Connect's own builder: pyspark.sql's would mark the process Connect-only, and
+    # Spark local (the tests', the benchmark's) could no longer start in it
+    assert "SPARK_CONNECT_MODE_ENABLED" not in os.environ
 
 
 def test_source_sql_quotes_every_part():
@@ -173,6 +177,8 @@ def test_a_workspace_on_spark_keeps_uploads_there_and_keys_and_saves_the_refs(en
         ws.connect(engine, "sc://h:15002/;token=SECRET")
         assert ws.spark_url == "sc://h:15002/" and ws.data_key() != before
         assert ws.con.columns("nps_responses")  # the upload was copied onto the cluster
+        load_samples(ws, ["deals"])  # and so is one made while connected
+        assert ws.con.query('SELECT count(*) AS n FROM "deals"')["n"][0] == ws.get("deals").rows_read
         dataset = ws.attach_remote(remote.Source("", _parquet(tmp_path, EVENTS)))
         assert ws.get("email_events") is dataset and ws.table_columns("email_events")
         key = ws.data_key()
@@ -183,7 +189,7 @@ def test_a_workspace_on_spark_keeps_uploads_there_and_keys_and_saves_the_refs(en
         assert ws.get("email_events").ready
 
         snap = ws.snapshot()
-        assert [d["kind"] for d in snap.body["datasets"]] == ["nps_responses"]  # the cluster's data is not kept
+        assert [d["kind"] for d in snap.body["datasets"]] == ["nps_responses", "deals"]  # the cluster's data is not kept
         assert snap.body["spark"] == {"url": "sc://h:15002/", "sources": [
             {"kind": "email_events", "source": _parquet(tmp_path, EVENTS), "fixes": {"campaign": "Campaign Name"}}]}
         packed = store.pack(snap)

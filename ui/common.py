@@ -214,7 +214,8 @@ def show_sql(result: MetricResult | str, label: str = "Show SQL") -> None:
         from lib.engine import SparkEngine
 
         try:
-            sql, note = SparkEngine.transpile(sql), "Spark SQL as run on the cluster (from the DuckDB SQL, by sqlglot)."
+            sql = SparkEngine.transpile(sql, pretty=True)
+            note = "Spark SQL as run on the cluster (from the DuckDB SQL, by sqlglot)."
         except Exception:  # noqa: BLE001 — several statements or DuckDB-only text: shown as written
             note = "DuckDB SQL as written; each statement runs on the cluster as Spark SQL."
     with st.expander(label):

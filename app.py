@@ -4,6 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from lib.engine import EngineUnavailable
 from ui import warmup
 from ui.auth import gate
 from ui.common import PRESENTING
@@ -49,6 +50,8 @@ st.sidebar.toggle("Presentation mode", key=PRESENTING,
                        "keep the numbers, charts, flags and thresholds. Loaded data stays loaded.")
 try:
     page.run()
+except EngineUnavailable as exc:  # the Spark server went away mid-page (lib.engine): said, not a traceback
+    st.error(str(exc))
 finally:  # also when the page stops or reruns (st.rerun after loading the sample)
     if not warming:
         save_if_changed()

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from lib.errors import BoundaryError
 from lib.sql import quote_ident
 
 
@@ -200,6 +201,24 @@ SPARK_CONF = {"spark.sql.session.timeZone": "UTC", "spark.sql.timestampType": "T
               "spark.sql.ansi.enabled": "true"}
 
 
+class EngineUnavailable(BoundaryError):
+    """The Spark server stopped answering, or no longer accepts the session's token."""
+
+
+# gRPC outcomes that mean the server is gone or the session's credentials expired (an EMR token lasts
+# an hour), not that a query is wrong: said in plain words instead of a traceback.
+_LOST = ("StatusCode.UNAVAILABLE", "StatusCode.UNAUTHENTICATED", "StatusCode.DEADLINE_EXCEEDED",
+         "RETRIES_EXCEEDED")
+
+
+def _unavailable(exc: Exception) -> EngineUnavailable | None:
+    if not type(exc).__module__.startswith("pyspark") or not any(m in str(exc) for m in _LOST):
+        return None
+    return EngineUnavailable("The Spark server stopped answering (or no longer accepts this session's token). "
+                             "Open “Connect to Spark” and connect again, or press Disconnect there to go back "
+                             "to this server's own data.")
+
+
 def _spark_param(value: Any) -> Any:
     """A bound value as Spark's parameterised query accepts it (plain Python types)."""
     if value is None or isinstance(value, (bool, str, int, float, decimal.Decimal)):
@@ -304,6 +323,15 @@ class SparkEngine:
         return self.spark.sql(text, args=args) if args else self.spark.sql(text)
 
     def execute(self, sql: str, params: list | None = None) -> "SparkEngine":
+        try:
+            return self._execute(sql, params)
+        except Exception as exc:
+            lost = _unavailable(exc)
+            if lost is not None:
+                raise lost from None
+            raise
+
+    def _execute(self, sql: str, params: list | None = None) -> "SparkEngine":
         import sqlglot
         from sqlglot import exp
 
@@ -349,6 +377,15 @@ class SparkEngine:
     # -------------------------------------------------------------- results
 
     def _arrow(self) -> pa.Table:
+        try:
+            return self._fetch()
+        except Exception as exc:
+            lost = _unavailable(exc)
+            if lost is not None:
+                raise lost from None
+            raise
+
+    def _fetch(self) -> pa.Table:
         if self._key is not None and self._key in self._cache:
             self._cache.move_to_end(self._key)
             return self._cache[self._key]

@@ -20,6 +20,18 @@ from tests.spark_capture import drive_cohorts, frame_difference, local_spark
 # ------------------------------------------------------------------ no Spark needed
 
 
+def _connect_client() -> None:
+    """Skip without the Spark Connect client (pyspark[connect]), except under CI=true: fail."""
+    try:
+        import grpc  # noqa: F401
+        import pyspark.sql.connect.session  # noqa: F401
+    except ImportError as exc:
+        message = f"{exc.name} is not installed (pip install -r requirements-dev.txt)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+
+
 def test_safe_url_drops_the_token_only():
     url = "sc://dbc-1.cloud.databricks.com:443/;use_ssl=true;token=dapiSECRET;x-databricks-cluster-id=0123"
     assert remote.safe_url(url) == "sc://dbc-1.cloud.databricks.com:443/;use_ssl=true;x-databricks-cluster-id=0123"
@@ -43,6 +55,7 @@ def test_a_url_that_is_not_spark_connect_is_refused_in_plain_words(url):
 
 
 def test_an_unreachable_server_is_named_without_its_token():
+    _connect_client()
     with pytest.raises(remote.RemoteError) as err:
         remote.connect("sc://127.0.0.1:9/;token=SECRET")  # port 9 (discard): nothing listens
     assert "Could not reach a Spark Connect server at sc://127.0.0.1:9/" in str(err.value)
@@ -248,6 +261,8 @@ def test_the_cohorts_figures_on_a_cluster_table_equal_the_uploads(engine, tmp_pa
 def test_the_connect_page_refuses_a_wrong_url_in_plain_words():
     from tests.apptest import fresh_app
 
+    _connect_client()
+
     at = fresh_app()
     at.switch_page("app_pages/spark.py").run()
     assert not at.exception
@@ -256,3 +271,17 @@ def test_the_connect_page_refuses_a_wrong_url_in_plain_words():
     assert not at.exception
     assert any("not a Spark Connect URL" in e.value for e in at.error)
     assert at.session_state["workspace"].engine is None
+
+
+def test_a_server_gone_mid_session_is_a_plain_error():
+    _connect_client()
+    from pyspark.sql.connect.session import SparkSession
+
+    from lib.engine import EngineUnavailable
+
+    session = SparkSession.builder.remote("sc://127.0.0.1:9").create()  # nothing listens on port 9
+    session.client.set_retry_policies([])
+    engine = SparkEngine(session, {})  # as a cursor: no settings sent
+    with pytest.raises(EngineUnavailable, match="stopped answering"):
+        engine.execute("SELECT 1 AS a").df()
+    session.stop()

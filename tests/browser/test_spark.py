@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pandas as pd
 import pytest
@@ -135,6 +136,19 @@ def test_cohorts_on_a_spark_cluster_show_the_uploads_tiles(browser, app_url, con
         page.get_by_text("Show SQL").first.click()
         page.get_by_text("Spark SQL as run on the cluster").first.wait_for()
         assert "`activity`" in page.locator("[data-testid='stCode']").first.inner_text()
+        assert page.locator("[data-testid='stException']").count() == 0
+        saved = parse_qs(urlparse(page.url).query)["w"][0]
+    finally:
+        context.close()
+
+    # the saved workspace keeps the URL and the path, not the data: reopened, one click reads it again
+    context, page = new_page()
+    try:
+        open_page(page, app_url, f"spark?w={saved}")
+        page.get_by_text(f"This workspace was saved connected to {connect_server}").wait_for()
+        page.get_by_role("button", name="Connect", exact=True).click()
+        page.get_by_text("Activity events / order lines, 13,683 rows").wait_for(timeout=120_000)
+        wait_idle(page)
         assert page.locator("[data-testid='stException']").count() == 0
     finally:
         context.close()

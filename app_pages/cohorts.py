@@ -9,9 +9,9 @@ from lib.charts.common import with_campaigns
 from lib.errors import BoundaryError
 from lib.markup import escape_md
 from lib.metrics import cohorts as m
-from lib.segments import default_segment
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, show_sql,
                        show_table, threshold_editor, workspace)
+from ui import cohorts_sections
 from ui.cache import session_cached, show_chart
 
 m = session_cached(m)  # each figure once per session and arguments (ui.cache)
@@ -170,48 +170,8 @@ if len(act):
     download_csv(act, "active_users.csv", key="coh_active")
 show_sql(active)
 
-# ---- group comparison
-st.subheader("Which groups retain better?")
-found = m.group_choices(con, table, dataset.extra_columns, int(ws.thresholds["min_group_size"]))
-if not found:
-    st.info("The file has no user attribute columns (such as plan, company or “attended onboarding webinar”) to "
-            "compare: every other column is blank, different on every row (an id), or a number with many values.")
-else:
-    choices = {c.column: c for c in found}
-    left, mid, right = st.columns([2, 1, 2])
-    attribute = left.selectbox("Compare users by", list(choices),
-                               index=list(choices).index(default_segment(found).column),
-                               format_func=lambda c: f"{choices[c].label} ({choices[c].levels:,} values)",
-                               key="coh_group")
-    top = int(mid.number_input("Largest groups shown", 1, 50, m.MAX_GROUPS, key="coh_group_top"))
-    search = right.text_input("Find a group", key="coh_group_search", placeholder="part of a name")
-    label = choices[attribute].label
-    groups = m.group_retention(con, table, attribute, opts, top, search)
-    gframe = m.mark_small(groups.frame, ws.thresholds["min_group_size"])
-    if search.strip() and len(gframe) and gframe["other"].all():
-        st.info(f"No {escape_md(label)} contains “{escape_md(search.strip())}”.")
-    show_chart(charts.retention_curves(gframe, unit, group="group", title=f"Retention by {label}"),
-                    width="stretch", height=CHART_HEIGHT)
-    varying = int(gframe["varying_users"].iloc[0]) if len(gframe) else 0
-    st.caption("A user's group is the value on their first event that has one"
-               + (f"; {varying:,} users' value changes later and they stay in their first group." if varying else
-                  "; no user's value changes over time."))
-    if len(gframe):
-        total = int(gframe["all_groups"].iloc[0])
-        named = int(gframe.loc[~gframe["other"], "group"].nunique())
-        st.caption(f"{total:,} groups; the {named:,} largest"
-                   f"{' whose name contains “' + search.strip() + '”' if search.strip() else ''} are shown"
-                   + (", the rest add up in “Other” (a mix of groups) so users sum to the total." if named < total
-                      else ".") + " Click a column header to sort.")
-    small = gframe.loc[gframe["small"]]
-    if len(small):
-        st.caption(f"{len(small)} point(s) rest on fewer than {ws.thresholds['min_group_size']:.0f} users "
-                   "(marked “small” in the table): read them with care.")
-    summary = m.group_table(gframe, (first_n, later_n), unit).rename(columns={"Group": label})
-    show_table(summary, width="stretch", column_config={
-        c: st.column_config.NumberColumn(c, format="percent") for c in summary.columns[2:]})
-    download_csv(gframe, "group_retention.csv", key="coh_groups")
-    show_sql(groups)
+# ---- group comparison (a fragment: its widgets rerun the section alone)
+cohorts_sections.group_comparison(m, charts, con, table, dataset, ws, opts, unit, first_n, later_n, CHART_HEIGHT)
 
 # ---- red flags
 st.subheader("Red flags")

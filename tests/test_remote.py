@@ -285,3 +285,16 @@ def test_a_server_gone_mid_session_is_a_plain_error():
     with pytest.raises(EngineUnavailable, match="stopped answering"):
         engine.execute("SELECT 1 AS a").df()
     session.stop()
+
+
+def test_texts_are_read_as_a_bounded_sample_and_the_page_is_told(engine, tmp_path, monkeypatch):
+    # VADER scores each text in Python (lib/metrics/voice.ensure_scores): at most REMOTE_SAMPLE_ROWS
+    # rows are materialised (here 2 of 3), the count is the sample's, and a note says so
+    monkeypatch.setattr(remote, "REMOTE_SAMPLE_ROWS", 2)
+    frame = pd.DataFrame({"Post": ["Love the new dashboard, it is great", "The emails are far too frequent now",
+                                   "Could not log in all morning, annoying"],
+                          "Date": ["2025-03-01", "2025-03-02", "2025-03-03"]}, dtype="str")
+    dataset = remote.attach(engine, remote.Source("texts", _parquet(tmp_path, frame)))
+    assert dataset.ready and dataset.rows_read == 2
+    assert engine.query('SELECT count(*) AS n FROM "texts"')["n"][0] == 2
+    assert any("A sample: the first 2 rows" in note for note in dataset.notes)

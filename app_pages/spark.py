@@ -37,9 +37,17 @@ def _token() -> str | None:
 def _connect(url: str, sources: list[dict]) -> None:
     try:
         with st.spinner(f"Connecting to {remote.safe_url(url)}…"):
-            ws.connect(remote.connect(url, _token()), url)
+            engine = remote.connect(url, _token())
     except BoundaryError as exc:
         st.session_state["spark_error"] = str(exc)
+        return
+    try:
+        ws.connect(engine, url)
+    except Exception as exc:  # noqa: BLE001 — copying the uploads onto the cluster failed: stay on DuckDB
+        engine.stop()
+        st.session_state["spark_error"] = (f"Connected to {remote.safe_url(url)}, but copying this session's uploads "
+                                           f"onto it failed ({str(exc).splitlines()[0][:300]}). Still on this "
+                                           "server's data; try again, or remove the uploads first.")
         return
     for saved in sources:  # a restored workspace's tables, read again on the cluster
         try:

@@ -1,10 +1,13 @@
 """Connect to Spark — run every page's figures on a cluster, where the big event logs live (issue #21)."""
 
+import os
+
 import streamlit as st
 
 from lib import schemas
 from lib.errors import BoundaryError
 from lib.markup import escape_md
+from ui.auth import auth_configured
 from ui.common import PAGE_OF_KIND, columns_panel, presenting, workspace
 
 st.title("Connect to Spark")
@@ -25,19 +28,20 @@ except ImportError:
 ws = workspace()
 
 
-def _token() -> str | None:
-    """A Databricks token from the app's secrets ([spark] token = "…"); else lib.remote reads
-    the BOUNDARY_SPARK_TOKEN environment variable. Never typed on the page, never shown."""
+def _settings() -> "remote.Settings":
+    """The administrator's Spark settings: the app's secrets ([spark] url, token, hosts) or the
+    BOUNDARY_SPARK_URL / _TOKEN / _HOSTS environment variables (lib.remote.Settings)."""
     try:
-        return st.secrets["spark"]["token"]
+        section = dict(st.secrets["spark"])
     except Exception:  # noqa: BLE001 — no secrets file, or no [spark] section
-        return None
+        section = {}
+    return remote.Settings.read(section, os.environ, hosted=auth_configured())
 
 
 def _connect(url: str, sources: list[dict]) -> None:
     try:
         with st.spinner(f"Connecting to {remote.safe_url(url)}…"):
-            engine = remote.connect(url, _token())
+            engine = remote.connect(url, settings)
     except BoundaryError as exc:
         st.session_state["spark_error"] = str(exc)
         return
@@ -61,20 +65,29 @@ if presenting():
     st.stop()
 
 # ---- the server
+try:
+    settings = _settings()
+except BoundaryError as exc:
+    st.error(f"The Spark settings of this Boundary are wrong: {escape_md(exc)}")
+    st.stop()
 pending = ws.pending_remote
 if ws.engine is None:
     if pending:
         tables = ", ".join(f"{s['source']} ({schemas.KINDS[s['kind']].label.lower()})" for s in pending["sources"])
         st.info(f"This workspace was saved connected to {escape_md(pending['url'])} with {escape_md(tables)}. "
                 "Its cluster data is not kept here: press Connect to read those tables again.")
-    url = st.text_input("Spark Connect URL", value=pending["url"] if pending else "", key="spark_url",
+    url = st.text_input("Spark Connect URL", value=pending["url"] if pending else remote.safe_url(settings.url or ""),
+                        key="spark_url",
                         placeholder="sc://spark-host:15002",
                         help="Your own cluster: sc://host:15002. Databricks: sc://<workspace-host>:443/;use_ssl=true;"
                              "x-databricks-cluster-id=<cluster id> — the token comes from the BOUNDARY_SPARK_TOKEN "
                              "environment variable or the app's secrets ([spark] token), never from this box. "
-                             "EMR and Dataproc: the Spark Connect endpoint of the cluster's primary node.")
+                             "EMR: the session endpoint from GetSessionEndpoint (docs/SPARK.md).")
     st.caption(f"A token (Databricks) is read from the `{remote.TOKEN_ENV}` environment variable or the app's "
-               "secrets (`[spark] token`), never typed here; the URL is shown and saved without it.")
+               f"secrets (`[spark] token`), never typed here, and sent only to the server named in `{remote.URL_ENV}` "
+               "(`[spark] url`); URLs are shown and saved without tokens."
+               + (" On this shared Boundary only the Spark servers its administrator listed can be used."
+                  if settings.hosted else ""))
     if st.button("Connect", key="spark_connect", type="primary", disabled=not url.strip()):
         _connect(url, pending["sources"] if pending else [])
         if "spark_error" not in st.session_state:

@@ -40,6 +40,11 @@ from lib.sql import safe_name
 from lib.values import _FALSE, _TRUE, BLANKS, MAX_WHOLE, UNIX_MS_RANGE, UNIX_SECONDS_RANGE
 
 TOKEN_ENV = "BOUNDARY_SPARK_TOKEN"  # a Databricks personal access token, read from the environment
+URL_ENV = "BOUNDARY_SPARK_URL"  # the server that token belongs to (without the token)
+HOSTS_ENV = "BOUNDARY_SPARK_HOSTS"  # more host:port a hosted Boundary may connect to (no token sent)
+# pyspark's Connect client sends this variable as the bearer token to any server whose URL has none
+CLIENT_TOKEN_ENV = "SPARK_CONNECT_AUTHENTICATE_TOKEN"
+DEFAULT_PORT = 15002
 # Kinds whose figures score every row in Python (lib/metrics/voice.ensure_scores): a bounded sample.
 SAMPLED_KINDS = ("texts", "deals")
 # URL parameters that carry a secret: Spark Connect's bearer token, EMR Serverless' proxy token
@@ -93,13 +98,77 @@ def with_token(url: str, token: str | None) -> str:
     return url + ("" if url.rstrip("/").count("/") > 2 or url.endswith("/") else "/") + f";token={token}"
 
 
-def connect(url: str, token: str | None = None) -> SparkEngine:
-    """A Spark engine on the server at `url` (token from the argument or TOKEN_ENV), checked with a
-    trivial query; a plain RemoteError naming the URL (without its token) when that fails."""
+def endpoint(url: str) -> str:
+    """The host and port a Connect URL reaches, lower case (port 15002 when none is given).
+
+    >>> endpoint("sc://DBC-1.cloud.databricks.com:443/;use_ssl=true")
+    'dbc-1.cloud.databricks.com:443'
+    >>> endpoint("sc://spark-host")
+    'spark-host:15002'
+    """
+    hostport = re.split(r"[/;]", url.strip()[len("sc://"):], maxsplit=1)[0].lower()
+    if hostport.startswith("["):  # [IPv6]:port
+        return hostport if "]:" in hostport else f"{hostport}:{DEFAULT_PORT}"
+    return hostport if ":" in hostport else f"{hostport}:{DEFAULT_PORT}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the person who runs Boundary set up for Spark (environment or the app's `[spark]` secrets):
+    `url`, the server the `token` belongs to; `hosts`, other host:port a hosted Boundary may reach;
+    `hosted`, sign-in is on (others use this server). The token is only ever sent to `url`'s host —
+    a URL typed on the page could name any server, which would then receive it."""
+
+    url: str | None = None
+    token: str | None = None
+    hosts: frozenset[str] = frozenset()
+    hosted: bool = False
+
+    @classmethod
+    def read(cls, section: dict | None, environ, hosted: bool) -> "Settings":
+        section = section or {}
+        url = section.get("url") or environ.get(URL_ENV) or None
+        hosts = section.get("hosts") or environ.get(HOSTS_ENV) or ""
+        if isinstance(hosts, str):
+            hosts = re.split(r"[\s,;]+", hosts)
+        token = section.get("token") or environ.get(TOKEN_ENV) or None
+        if url and (inline := re.search(r";\s*token\s*=([^;]*)", check_url(url), re.IGNORECASE)):
+            token = token or inline.group(1).strip() or None  # a token written into the configured URL
+        return cls(url=safe_url(url) if url else None, token=token,
+                   hosts=frozenset(h.strip().lower() for h in hosts if h.strip()), hosted=hosted)
+
+    def allowed(self, url: str) -> bool:
+        """Whether this Boundary may connect to `url`: anywhere on one's own machine; when hosted,
+        only the configured server and `hosts` (a typed URL must not make the server reach into its
+        own network for someone else)."""
+        if not self.hosted:
+            return True
+        known = {endpoint(self.url)} if self.url else set()
+        return endpoint(url) in known | {endpoint("sc://" + h) for h in self.hosts}
+
+    def token_for(self, url: str) -> str | None:
+        """The configured token, for the configured server only."""
+        return self.token if self.url and endpoint(url) == endpoint(self.url) else None
+
+
+def connect(url: str, settings: Settings | None = None, environ=os.environ) -> SparkEngine:
+    """A Spark engine on the server at `url`, checked with a trivial query; a plain RemoteError naming
+    the URL (without its token) when it is not allowed (`Settings.allowed`) or cannot be reached. The
+    configured token goes with the configured server only (`Settings.token_for`)."""
+    settings = settings or Settings()
     url = check_url(url)
     shown = safe_url(url)
+    if not settings.allowed(url):
+        raise RemoteError(f"This Boundary may not connect to {shown}: on a shared server only the Spark servers its "
+                          f"administrator listed can be used ({URL_ENV}, {HOSTS_ENV} or [spark] url / hosts in its "
+                          "secrets). Ask them to add it.")
+    token = settings.token_for(url)
+    if token is None and environ.get(CLIENT_TOKEN_ENV) and not _TOKEN_PARAM.search(url):
+        raise RemoteError(f"This server's environment holds a Spark token ({CLIENT_TOKEN_ENV}) that the Spark client "
+                          f"would send to {shown}. Name the server it belongs to in {URL_ENV} and give the token as "
+                          f"{TOKEN_ENV} instead, so it only goes there.")
     try:
-        engine = SparkEngine.connect(with_token(url, token or os.environ.get(TOKEN_ENV)))
+        engine = SparkEngine.connect(with_token(url, token))
         engine.spark.sql("SELECT 1").collect()
     except ImportError as exc:
         raise RemoteError("Connecting to Spark needs the Spark Connect client, which this installation lacks: "

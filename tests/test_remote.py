@@ -48,6 +48,59 @@ def test_token_from_outside_is_added_once():
     assert remote.with_token("sc://h:15002", None) == "sc://h:15002"
 
 
+def _capture_connect(monkeypatch) -> list[str]:
+    """SparkEngine.connect replaced by a recorder of the URL (with its token) it would dial."""
+    dialled: list[str] = []
+
+    class Stub:
+        spark = type("S", (), {"sql": lambda self, q: type("R", (), {"collect": lambda self: []})()})()
+
+    def fake(url, *a, **k):
+        dialled.append(url)
+        return Stub()
+    monkeypatch.setattr(remote.SparkEngine, "connect", staticmethod(fake))
+    return dialled
+
+
+def test_the_configured_token_goes_only_to_the_configured_server(monkeypatch):
+    dialled = _capture_connect(monkeypatch)
+    settings = remote.Settings.read({"url": "sc://dbc-1.cloud.databricks.com:443/;use_ssl=true",
+                                     "token": "dapiSECRET"}, {}, hosted=False)
+    remote.connect("sc://DBC-1.cloud.databricks.com:443/;use_ssl=true;x-databricks-cluster-id=1", settings)
+    remote.connect("sc://attacker.example:443/;use_ssl=true", settings)  # typed on the page: no token for it
+    remote.connect("sc://dbc-1.cloud.databricks.com:444/", settings)  # another port is another server
+    assert ["dapiSECRET" in u for u in dialled] == [True, False, False]
+    # a token written into the configured URL is the configured token, and is never shown
+    inline = remote.Settings.read({}, {remote.URL_ENV: "sc://h:443/;token=T0K;use_ssl=true"}, hosted=False)
+    assert (inline.url, inline.token_for("sc://h:443"), inline.token_for("sc://x:443")) == \
+        ("sc://h:443/;use_ssl=true", "T0K", None)
+    # no configured server: a configured token is sent nowhere
+    assert remote.Settings(token="T").token_for("sc://h:15002") is None
+
+
+def test_a_hosted_boundary_connects_only_to_listed_servers(monkeypatch):
+    dialled = _capture_connect(monkeypatch)
+    env = {remote.URL_ENV: "sc://spark.internal", remote.HOSTS_ENV: "lake-b:15003, lake-c:443"}
+    hosted = remote.Settings.read(None, env, hosted=True)
+    for url in ("sc://spark.internal:15002", "sc://lake-b:15003/;use_ssl=true", "sc://LAKE-C:443"):
+        remote.connect(url, hosted)
+    for url in ("sc://169.254.169.254:80", "sc://lake-b:15002", "sc://127.0.0.1:15002"):
+        with pytest.raises(remote.RemoteError, match="may not connect to .*administrator listed"):
+            remote.connect(url, hosted)
+    assert len(dialled) == 3
+    remote.connect("sc://127.0.0.1:15002", remote.Settings.read(None, env, hosted=False))  # one's own laptop: any
+    assert len(dialled) == 4
+
+
+def test_the_spark_clients_own_token_variable_is_never_sent_to_an_unnamed_server(monkeypatch):
+    dialled = _capture_connect(monkeypatch)
+    env = {remote.CLIENT_TOKEN_ENV: "SECRET"}
+    with pytest.raises(remote.RemoteError, match=f"{remote.CLIENT_TOKEN_ENV}.*would send to sc://x:443"):
+        remote.connect("sc://x:443", remote.Settings(), environ=env)
+    remote.connect("sc://x:443/;token=mine", remote.Settings(), environ=env)  # the URL's own token wins
+    assert dialled == ["sc://x:443/;token=mine"]
+
+
 @pytest.mark.parametrize("url", ["", "http://h:15002", "sc://", "sc://h:1\n5002", "sc://h :15002"])
 def test_a_url_that_is_not_spark_connect_is_refused_in_plain_words(url):
     with pytest.raises(remote.RemoteError, match="not a Spark Connect URL"):

@@ -7,7 +7,8 @@ import pytest
 from tests.apptest import APP, fresh_app
 
 PAGES = ["app_pages/home.py", "app_pages/email.py", "app_pages/in_app.py", "app_pages/nps.py", "app_pages/voice.py",
-         "app_pages/ncvg.py", "app_pages/funnel.py", "app_pages/cohorts.py", "app_pages/report.py", "app_pages/sql.py"]
+         "app_pages/ncvg.py", "app_pages/funnel.py", "app_pages/cohorts.py", "app_pages/report.py", "app_pages/sql.py",
+         "app_pages/spark.py"]
 
 
 def test_every_listed_page_file_exists():
@@ -24,7 +25,14 @@ def test_page_renders_empty(page):
     assert not at.exception, at.exception
 
 
-def test_home_loads_sample_data_for_every_page():
+def test_home_loads_sample_data_for_every_page_and_every_chart_is_valid_vega_lite(monkeypatch):
+    import ui.cache
+
+    # ui.cache converts the pages' charts without Altair's schema validation (speed): validate each here
+    shown = []
+    monkeypatch.setattr(ui.cache, "chart_spec", lambda chart, convert=ui.cache.chart_spec: (
+        shown.append(chart), convert(chart))[1])
+    ui.cache.SAMPLE_MEMO.clear()
     at = fresh_app()
     at.button(key="sample_home").click().run()
     assert not at.exception
@@ -35,6 +43,9 @@ def test_home_loads_sample_data_for_every_page():
     for page in PAGES[1:]:
         at.switch_page(page).run()
         assert not at.exception, (page, at.exception)
+    assert len(shown) > 40  # every page's charts went through the converter
+    for chart in shown:
+        chart.to_dict()  # validates against the Vega-Lite schema; raises on a broken chart
 
 
 def test_presentation_mode_hides_the_machinery_and_keeps_the_numbers():

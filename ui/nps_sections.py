@@ -200,7 +200,7 @@ def referrals(m, ws, dataset, con, th) -> None:
     st.caption(f"Each respondent's latest answer; a referrer is a respondent whose email or id appears in “Referred by” "
                f"{when}. Two-proportion test (Fisher's exact when a cell expects < 5), two-sided; shares with "
                "95% Wilson intervals.")
-    show_table(by.frame, width="stretch")
+    show_table(by.frame.drop(columns="timed"), width="stretch")  # said in the caption above
     show_sql(by)
 
 

@@ -136,3 +136,22 @@ def metric_value(page, label: str) -> str:
     tile = page.locator("[data-testid='stMetric']").filter(
         has=page.locator("[data-testid='stMetricLabel']", has_text=label)).first
     return tile.locator("[data-testid='stMetricValue']").inner_text().strip()
+
+
+def selectbox_value(page, key: str) -> str:
+    """A selectbox's value as shown (Streamlit 1.67: a combobox input)."""
+    return page.locator(f".st-key-{key} input[role='combobox']").input_value().strip()
+
+
+def choose_option(page, key: str, option: str) -> None:
+    """Pick `option` in the selectbox with this key, and wait for the rerun it causes."""
+    page.locator(f".st-key-{key}").scroll_into_view_if_needed()
+    for _ in range(3):  # a click may only focus the box: open it again
+        page.locator(f".st-key-{key} button[aria-label='Open']").click()
+        try:
+            page.locator("[role='option']").first.wait_for(timeout=3000)
+            break
+        except Exception:  # noqa: BLE001 — playwright's TimeoutError
+            page.keyboard.press("Escape")
+    page.locator("[role='option']").filter(has_text=option).first.click()
+    wait_idle(page)

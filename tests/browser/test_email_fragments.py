@@ -6,27 +6,9 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tests.browser.conftest import open_page, wait_idle
+from tests.browser.conftest import choose_option, open_page, selectbox_value, wait_idle
 
 pytestmark = pytest.mark.browser
-
-
-def _shown(page, key: str) -> str:
-    """A selectbox's value as shown (Streamlit 1.67: a combobox input)."""
-    return page.locator(f".st-key-{key} input[role='combobox']").input_value().strip()
-
-
-def _choose(page, key: str, option: str) -> None:
-    page.locator(f".st-key-{key}").scroll_into_view_if_needed()
-    for _ in range(3):  # a click may only focus the box: open it again
-        page.locator(f".st-key-{key} button[aria-label='Open']").click()
-        try:
-            page.locator("[role='option']").first.wait_for(timeout=3000)
-            break
-        except Exception:  # noqa: BLE001 — playwright's TimeoutError
-            page.keyboard.press("Escape")
-    page.locator("[role='option']").filter(has_text=option).first.click()
-    wait_idle(page)
 
 
 def test_a_choice_in_a_fragment_survives_a_reload(page, app_url):
@@ -35,12 +17,12 @@ def test_a_choice_in_a_fragment_survives_a_reload(page, app_url):
     wait_idle(page)
     page.locator("[data-testid='stSidebarNav'] a", has_text="Email").first.click()
     wait_idle(page)
-    assert _shown(page, "email_time_rate") == "Open rate"
-    assert _shown(page, "email_ab_rate") == "Open rate"
+    assert selectbox_value(page, "email_time_rate") == "Open rate"
+    assert selectbox_value(page, "email_ab_rate") == "Open rate"
     # each change reruns its fragment alone, so no full run saves the workspace after it
-    _choose(page, "email_time_rate", "Click rate")
-    _choose(page, "email_ab_rate", "Unsubscribe rate")
-    assert _shown(page, "email_time_rate") == "Click rate"
+    choose_option(page, "email_time_rate", "Click rate")
+    choose_option(page, "email_ab_rate", "Unsubscribe rate")
+    assert selectbox_value(page, "email_time_rate") == "Click rate"
     page.wait_for_function("() => new URLSearchParams(location.search).get('w')")
     wid = parse_qs(urlparse(page.url).query)["w"][0]
     # a reload is a new session: what it shows comes from the workspace saved on the server
@@ -48,5 +30,5 @@ def test_a_choice_in_a_fragment_survives_a_reload(page, app_url):
     wait_idle(page)
     assert parse_qs(urlparse(page.url).query)["w"][0] == wid
     page.locator(".st-key-email_time_rate").wait_for()
-    assert _shown(page, "email_time_rate") == "Click rate"
-    assert _shown(page, "email_ab_rate") == "Unsubscribe rate"
+    assert selectbox_value(page, "email_time_rate") == "Click rate"
+    assert selectbox_value(page, "email_ab_rate") == "Unsubscribe rate"

@@ -193,66 +193,35 @@ def measure(pages: list[str], repeats: int) -> dict[str, dict[str, list[float]]]
 def measure_server(sessions: int, warm: bool) -> str:
     """Server CPU per step over `sessions` browser-free sessions on a real server (see --server)."""
     import asyncio
-    import os
-    import shutil
-    import subprocess
-    import tempfile
-    import urllib.request
 
-    from tests.browser.conftest import _free_port
+    from bench.appserver import app_server
     from ui.stclient import Session
 
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = Path(tempfile.mkstemp(prefix="boundary-bench-", suffix=".log")[1])
-    store = tempfile.mkdtemp(prefix="boundary-bench-store-")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env={**os.environ, "BOUNDARY_DATA_DIR": store}, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-
-    def server_cpu() -> float:
-        with open(f"/proc/{server.pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    async def visit() -> dict[str, tuple[float, float]]:
+    async def visit(server) -> dict[str, tuple[float, float]]:
         steps: dict[str, tuple[float, float]] = {}
-        async with Session(url) as session:
+        async with Session(server.url) as session:
             for name, kwargs in [("Home", {}), ("Load sample data", {"click": "sample_home"})]:
-                before = server_cpu()
+                before = server.cpu()
                 result = await session.run(**kwargs)
-                steps[name] = (server_cpu() - before, result.seconds)
+                steps[name] = (server.cpu() - before, result.seconds)
             for title in list(session.pages)[1:]:
-                before = server_cpu()
+                before = server.cpu()
                 result = await session.run(page=title)
                 if result.exceptions:
                     raise RuntimeError(f"{title}: {result.exceptions[0]}")
-                steps[title] = (server_cpu() - before, result.seconds)
+                steps[title] = (server.cpu() - before, result.seconds)
         return steps
 
-    async def wait_warmed() -> None:
-        async with Session(url) as session:
+    async def wait_warmed(server) -> None:
+        async with Session(server.url) as session:
             await session.run()
-        while "Boundary: sample" not in log.read_text(errors="replace"):
+        while "Boundary: sample" not in server.log.read_text(errors="replace"):
             await asyncio.sleep(0.5)
 
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(url + "/_stcore/health", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.3)
+    with app_server() as server:
         if warm:
-            asyncio.run(wait_warmed())
-        runs = [asyncio.run(visit()) for _ in range(sessions)]
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        log.unlink(missing_ok=True)
-        shutil.rmtree(store, ignore_errors=True)
+            asyncio.run(wait_warmed(server))
+        runs = [asyncio.run(visit(server)) for _ in range(sessions)]
     first, later = runs[0], runs[1:]
     lines = [f"Real server, browser-free sessions (ui.stclient): server CPU s (/proc, incl. transport) and "
              f"wall s per run; {sessions} session(s), one after another; the first "

@@ -26,19 +26,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port  # noqa: E402
+from bench.appserver import ServerDidNotStart, app_server  # noqa: E402
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 PAGES = ["Email", "In-app", "NPS", "Voice of customer", "NCVG", "Funnel", "Cohorts", "Boundary report",
          "SQL notebook"]
@@ -183,84 +180,61 @@ async def user(n: int, browser, url: str, delay: float, timeout_ms: float, times
 async def run(args) -> int:
     from playwright.async_api import async_playwright
 
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = Path(tempfile.mkstemp(prefix="boundary-load-", suffix=".log")[1])
-    # the users' saved workspaces go to a fresh store (removed after): Home lists every saved
-    # workspace of its owner, so a store holding a developer's hundreds would weigh on each Home
-    store = tempfile.mkdtemp(prefix="boundary-load-store-")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env={**os.environ, "BOUNDARY_DATA_DIR": store}, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     peak = 0
     try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(url + "/_stcore/health", timeout=1).close()
-                break
-            except OSError:
-                await asyncio.sleep(0.3)
-        else:
-            print("the server did not answer /_stcore/health")
-            return 1
-        load_before = os.getloadavg()[0]
-        warmed = "cold: the first user starts the warm-up" if args.cold else await warm(url, log)
-        warmed += f" (load average {load_before:.1f} at the start)"
-        baseline = rss_bytes(server.pid)
-        times: list[tuple[str, float]] = []
-        errors: list[str] = []
-        stop = asyncio.Event()
+        with app_server() as server:
+            url = server.url
+            load_before = os.getloadavg()[0]
+            warmed = "cold: the first user starts the warm-up" if args.cold else await warm(url, server.log)
+            warmed += f" (load average {load_before:.1f} at the start)"
+            baseline = rss_bytes(server.proc.pid)
+            times: list[tuple[str, float]] = []
+            errors: list[str] = []
+            stop = asyncio.Event()
 
-        async def sample_memory():
-            nonlocal peak
-            while not stop.is_set():
-                peak = max(peak, rss_bytes(server.pid))
-                await asyncio.sleep(0.25)
+            async def sample_memory():
+                nonlocal peak
+                while not stop.is_set():
+                    peak = max(peak, rss_bytes(server.proc.pid))
+                    await asyncio.sleep(0.25)
 
-        async def drive(make_user) -> tuple[float, float, float]:
-            """Run the users; (wall s, server CPU s, clients' CPU s) over the run."""
-            sampler = asyncio.create_task(sample_memory())
-            server_cpu0 = cpu_seconds([server.pid])
-            client_cpu0 = client_cpu()
-            began = time.perf_counter()
-            users = [make_user(i, i * args.ramp / max(args.users, 1)) for i in range(args.users)]
-            try:
-                await asyncio.wait_for(asyncio.gather(*users), timeout=args.deadline)
-            except TimeoutError:
-                errors.append(f"overall deadline of {args.deadline:.0f} s reached")
-            wall = time.perf_counter() - began
-            stop.set()
-            await sampler
-            return wall, cpu_seconds([server.pid]) - server_cpu0, client_cpu() - client_cpu0
+            async def drive(make_user) -> tuple[float, float, float]:
+                """Run the users; (wall s, server CPU s, clients' CPU s) over the run."""
+                sampler = asyncio.create_task(sample_memory())
+                server_cpu0 = cpu_seconds([server.proc.pid])
+                client_cpu0 = client_cpu()
+                began = time.perf_counter()
+                users = [make_user(i, i * args.ramp / max(args.users, 1)) for i in range(args.users)]
+                try:
+                    await asyncio.wait_for(asyncio.gather(*users), timeout=args.deadline)
+                except TimeoutError:
+                    errors.append(f"overall deadline of {args.deadline:.0f} s reached")
+                wall = time.perf_counter() - began
+                stop.set()
+                await sampler
+                return wall, cpu_seconds([server.proc.pid]) - server_cpu0, client_cpu() - client_cpu0
 
-        if args.client == "ws":
-            # the clients are this process (asyncio + protobuf parsing), nothing else
-            def client_cpu() -> float:
-                return time.process_time()
+            if args.client == "ws":
+                # the clients are this process (asyncio + protobuf parsing), nothing else
+                def client_cpu() -> float:
+                    return time.process_time()
 
-            wall, server_cpu, browser_cpu = await drive(
-                lambda i, delay: ws_user(i, url, delay, args.page_timeout, times, errors))
-        else:
-            # the browsers: Chromium and Playwright's driver, every process under this one but the server
-            def client_cpu() -> float:
-                return cpu_seconds(descendants(os.getpid(), server.pid))
-
-            async with async_playwright() as p:
-                browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
                 wall, server_cpu, browser_cpu = await drive(
-                    lambda i, delay: user(i, browser, url, delay, args.page_timeout * 1000, times, errors))
-                await browser.close()
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        server_log = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
-        log.unlink(missing_ok=True)
-        shutil.rmtree(store, ignore_errors=True)
+                    lambda i, delay: ws_user(i, url, delay, args.page_timeout, times, errors))
+            else:
+                # the browsers: Chromium and Playwright's driver, every process under this one but the server
+                def client_cpu() -> float:
+                    return cpu_seconds(descendants(os.getpid(), server.proc.pid))
+
+                async with async_playwright() as p:
+                    browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+                    wall, server_cpu, browser_cpu = await drive(
+                        lambda i, delay: user(i, browser, url, delay, args.page_timeout * 1000, times, errors))
+                    await browser.close()
+    except ServerDidNotStart as exc:
+        print(exc)
+        return 1
+    server_log = server.log_lines
 
     pages = sorted(t for name, t in times if name not in ("home", "sample"))
     loads = sorted(t for name, t in times if name == "sample")

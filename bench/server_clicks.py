@@ -15,15 +15,15 @@ processes, so its CPU is not in the figures. Run on purpose (a server and a brow
 
 from __future__ import annotations
 
-import os
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.appserver import process_cpu  # noqa: E402
 
 # page → (sidebar title, [(widget key, kind)]); on the email page the first four are in fragments
 # (ui.email_sections) since session 5, the period reruns the page
@@ -34,20 +34,14 @@ SERVER_WIDGETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
 }
 
 
-def _cpu(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _settled(pid: int, quiet: float = 0.02, every: float = 0.5, timeout: float = 120) -> tuple[float, float]:
     """(the server's CPU, the monotonic time) once its CPU stops moving: under `quiet` s of CPU in
     `every` s of wall time; the interval that showed it quiet is not counted."""
     deadline = time.monotonic() + timeout
-    last, at = _cpu(pid), time.monotonic()
+    last, at = process_cpu(pid), time.monotonic()
     while time.monotonic() < deadline:
         time.sleep(every)
-        now = _cpu(pid)
+        now = process_cpu(pid)
         if now - last < quiet:
             return last, at
         last, at = now, time.monotonic()
@@ -106,23 +100,13 @@ def measure_server(page_name: str = "email", app_dir: Path = ROOT) -> dict[str, 
     """widget key → CPU seconds of each change to an option not shown before."""
     from playwright.sync_api import sync_playwright
 
-    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port
+    from bench.appserver import app_server
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 
     title, widgets = SERVER_WIDGETS[page_name]
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(app_dir / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"], cwd=app_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
     out: dict[str, list[float]] = {}
-    try:
-        for _ in range(120):
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.5)
+    with app_server(app_dir, start_timeout=60) as server:
+        proc, url = server.proc, server.url
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -130,9 +114,9 @@ def measure_server(page_name: str = "email", app_dir: Path = ROOT) -> dict[str, 
             page.wait_for_selector("[data-testid='stMain'] h1", timeout=120_000)
             _idle(page)
             _settled(proc.pid, timeout=300)  # the server's own sample warm-up
-            idle_start, t0 = _cpu(proc.pid), time.monotonic()
+            idle_start, t0 = process_cpu(proc.pid), time.monotonic()
             time.sleep(3)
-            idle = (_cpu(proc.pid) - idle_start) / (time.monotonic() - t0)  # an idle server's CPU a second
+            idle = (process_cpu(proc.pid) - idle_start) / (time.monotonic() - t0)  # an idle server's CPU a second
             page.get_by_role("button", name="Load sample data").first.click()
             _idle(page)
             page.locator("[data-testid='stSidebarNavLink']", has_text=title).first.click()
@@ -147,19 +131,13 @@ def measure_server(page_name: str = "email", app_dir: Path = ROOT) -> dict[str, 
                     if option in seen:
                         continue
                     seen.add(option)
-                    before, start = _cpu(proc.pid), time.monotonic()
+                    before, start = process_cpu(proc.pid), time.monotonic()
                     _choose(page, key, kind, option)
                     _idle(page)
                     after, end = _settled(proc.pid)
                     out.setdefault(name, []).append(max(0.0, after - before - idle * (end - start)))
                     print(f"  {name} → {option}: {out[name][-1]:.3f} s", file=sys.stderr)
             browser.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     return out
 
 

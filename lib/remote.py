@@ -49,7 +49,7 @@ DEFAULT_PORT = 15002
 SAMPLED_KINDS = ("texts", "deals")
 # URL parameters that carry a secret: Spark Connect's bearer token, EMR Serverless' proxy token
 _SECRET_PARAM = re.compile(r";\s*(?:token|x-aws-proxy-auth)\s*=[^;]*", re.IGNORECASE)
-_TOKEN_PARAM = re.compile(r";\s*token\s*=", re.IGNORECASE)
+_TOKEN_PARAM = re.compile(r";\s*token\s*=([^;]*)", re.IGNORECASE)  # group 1: the token
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ATOMIC = {"string", "bigint", "int", "smallint", "tinyint", "double", "float", "boolean", "timestamp",
            "timestamp_ntz", "date"}
@@ -132,7 +132,7 @@ class Settings:
         if isinstance(hosts, str):
             hosts = re.split(r"[\s,;]+", hosts)
         token = section.get("token") or environ.get(TOKEN_ENV) or None
-        if url and (inline := re.search(r";\s*token\s*=([^;]*)", check_url(url), re.IGNORECASE)):
+        if url and (inline := _TOKEN_PARAM.search(check_url(url))):
             token = token or inline.group(1).strip() or None  # a token written into the configured URL
         return cls(url=safe_url(url) if url else None, token=token,
                    hosts=frozenset(h.strip().lower() for h in hosts if h.strip()), hosted=hosted)

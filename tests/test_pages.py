@@ -29,9 +29,12 @@ def test_home_loads_sample_data_for_every_page_and_every_chart_is_valid_vega_lit
     import ui.cache
 
     # ui.cache converts the pages' charts without Altair's schema validation (speed): validate each here
-    shown = []
-    monkeypatch.setattr(ui.cache, "chart_spec", lambda chart, convert=ui.cache.chart_spec: (
-        shown.append(chart), convert(chart))[1])
+    shown, convert = [], ui.cache.chart_spec
+
+    def recording(chart):
+        shown.append(chart)
+        return convert(chart)
+    monkeypatch.setattr(ui.cache, "chart_spec", recording)
     ui.cache.SAMPLE_MEMO.clear()
     at = fresh_app()
     at.button(key="sample_home").click().run()

@@ -23,7 +23,8 @@ AppTest leaves out (the websocket and protobuf transport, Streamlit's session ma
 The first session starts the sample warm-up (ui/warmup.py) and is timed cold unless
 --server-warm waits for the warm-up first; every later session is an ordinary later visitor.
 
---profile PAGE runs cProfile over one rerun of PAGE (after its first render) and prints the 25
+--profile PAGE runs cProfile over one rerun of PAGE (after its first render; with --profile-widget KEY,
+the rerun after changing that widget) and prints the 25
 functions with the largest cumulative time among the project's files and the main libraries
 (duckdb, pandas, altair, streamlit serialisation). Run on purpose; not part of the test suite
 (tests/test_bench_interaction.py runs one page once to keep it working).
@@ -257,11 +258,18 @@ def report(results: dict[str, dict[str, list[float]]], repeats: int) -> str:
     return "\n".join(lines)
 
 
-def profile(page: str, top: int = 25) -> str:
-    """cProfile of one rerun of `page` (after Load sample data and its first render)."""
+def profile(page: str, widget: str | None = None, top: int = 25) -> str:
+    """cProfile of one rerun of `page` (after Load sample data and its first render), or of the rerun
+    after changing `widget` (a key or 'prefix*' as in PAGES)."""
     at = fresh_app()
     at.button(key="sample_home").click().run()
     at.switch_page(PAGES[page][0]).run()
+    did = "rerun"
+    if widget:
+        w = find_widget(at, widget)
+        if w is None:
+            raise SystemExit(f"no widget {widget!r} on {page}")
+        did = f"{w.key} {change(w)}"
     prof = cProfile.Profile()
 
     started = []
@@ -286,7 +294,7 @@ def profile(page: str, top: int = 25) -> str:
     # print_stats with a regex list: keep only the project's files and the main library calls
     pattern = "|".join(p.replace(".", r"\.") for p in PROFILE_KEEP)
     stats.print_stats(pattern, top)
-    return (f"cProfile, one rerun of {page} (thread {started[0] if started else '?'}): {spent:.2f} s CPU "
+    return (f"cProfile, {page}: {did} (thread {started[0] if started else '?'}): {spent:.2f} s CPU "
             "(profiling overhead included)\n"
             + by_package(stats) + buf.getvalue())
 
@@ -326,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", metavar="PAGE", choices=list(PAGES),
                         help="instead of timing, profile one rerun of PAGE and print the top 25")
+    parser.add_argument("--profile-widget", metavar="KEY",
+                        help="with --profile: profile the rerun after changing this widget (key or 'prefix*')")
     parser.add_argument("--no-memo", action="store_true",
                         help="without ui.cache's memo (every figure and chart computed on every run): "
                              "the same pages as they cost before it")
@@ -350,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
 
         ui.cache.session_memo = lambda: None
     if args.profile:
-        print(profile(args.profile))
+        print(profile(args.profile, args.profile_widget))
         return 0
     pages = [p.strip() for p in args.pages.split(",") if p.strip()]
     unknown = [p for p in pages if p not in PAGES]

@@ -1,12 +1,15 @@
-"""One real Boundary server for the benchmarks that need one (bench/load.py, bench/interaction.py
---server, bench/server_clicks.py): `streamlit run app.py` on a free loopback port, its saved
-workspaces in a fresh store (Home lists every saved workspace of its owner, so a developer's own
-store would weigh on each Home), stopped and cleaned up after."""
+"""One real Boundary server, for the benchmarks (bench/load.py, bench/interaction.py --server,
+bench/server_clicks.py) and the browser tests (tests/browser/conftest.py `running_app`):
+`streamlit run app.py` on a loopback port, its output in a log file (a pipe nobody reads would
+stall a chatty server), stopped and cleaned up after. The benchmarks' servers save workspaces in
+a fresh store (Home lists every saved workspace of its owner, so a developer's own store would
+weigh on each Home); the tests' use the test session's store."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +31,7 @@ class AppServer:
     url: str
     proc: subprocess.Popen
     log: Path
+    store: Path | None  # where it saves workspaces, when fresh
     log_lines: list[str] = field(default_factory=list)  # the server's output, once it has stopped
 
     def cpu(self) -> float:
@@ -41,21 +45,31 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-@contextmanager
-def app_server(app_dir: Path = ROOT, env: dict[str, str] | None = None, start_timeout: float = 60):
-    """Yield an AppServer once it answers /_stcore/health; ServerDidNotStart (with its log) when it does not."""
-    from tests.browser.conftest import _free_port
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
-    port = _free_port()
-    log = Path(tempfile.mkstemp(prefix="boundary-bench-", suffix=".log")[1])
-    store = tempfile.mkdtemp(prefix="boundary-bench-store-")
+
+@contextmanager
+def app_server(*args: str, app_dir: Path = ROOT, env: dict[str, str] | None = None, port: int | None = None,
+               fresh_store: bool = True, start_timeout: float = 60):
+    """Yield an AppServer once it answers /_stcore/health; ServerDidNotStart (with its log) when it does not.
+
+    `args`: extra `--option value` pairs for `streamlit run`; `env`: the server's whole environment
+    (default this process's); `fresh_store`: save workspaces in a new temporary store."""
+    port = port or free_port()
+    log = Path(tempfile.mkstemp(prefix="boundary-server-", suffix=".log")[1])
+    environ = dict(os.environ if env is None else env)
+    store = tempfile.mkdtemp(prefix="boundary-bench-store-") if fresh_store else None
+    if store:
+        environ["BOUNDARY_DATA_DIR"] = store
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(app_dir / "app.py"), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=app_dir, env={**os.environ, "BOUNDARY_DATA_DIR": store, **(env or {})},
-        stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    server = AppServer(f"http://127.0.0.1:{port}", proc, log)
+         "--server.fileWatcherType", "none", *args],
+        cwd=app_dir, env=environ, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    server = AppServer(f"http://127.0.0.1:{port}", proc, log, Path(store) if store else None)
     try:
         deadline = time.monotonic() + start_timeout
         while True:
@@ -76,4 +90,5 @@ def app_server(app_dir: Path = ROOT, env: dict[str, str] | None = None, start_ti
             proc.kill()
         server.log_lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
         log.unlink(missing_ok=True)
-        shutil.rmtree(store, ignore_errors=True)
+        if store:
+            shutil.rmtree(store, ignore_errors=True)

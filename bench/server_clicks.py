@@ -105,7 +105,7 @@ def measure_server(page_name: str = "email", app_dir: Path = ROOT) -> dict[str, 
 
     title, widgets = SERVER_WIDGETS[page_name]
     out: dict[str, list[float]] = {}
-    with app_server(app_dir, start_timeout=60) as server:
+    with app_server(app_dir=app_dir, start_timeout=60) as server:
         proc, url = server.proc, server.url
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)

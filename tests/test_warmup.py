@@ -6,17 +6,11 @@ it left (and their own session works as before: the sample loaded, every page dr
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
-from tests.browser.conftest import _free_port
-
-ROOT = Path(__file__).resolve().parents[1]
+from bench.appserver import app_server
 
 
 def _visit(url: str) -> dict[str, object]:
@@ -37,29 +31,6 @@ def _visit(url: str) -> dict[str, object]:
     return asyncio.run(go())
 
 
-def _server(tmp_path, *args: str):
-    """`streamlit run app.py` on a free port with a fresh store; (process, url, store, log)."""
-    store = tmp_path / "store"
-    log = tmp_path / "server.log"
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "BOUNDARY_DATA_DIR": str(store)}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true",
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none", *args],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=2).close()
-            break
-        except OSError:
-            time.sleep(0.3)
-    return proc, url, store, log
-
-
 def _open_home_and_wait_for_the_warm_up(url: str, log: Path):
     """A first session's Home (which starts the warm-up), then the server log once the warm-up ended."""
     from ui.stclient import Session
@@ -75,18 +46,10 @@ def _open_home_and_wait_for_the_warm_up(url: str, log: Path):
     return first, log.read_text(errors="replace")
 
 
-def _stop(proc) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-def test_the_warm_up_visits_every_page_saves_nothing_and_serves_the_next_visitor(tmp_path):
-    proc, url, store, log = _server(tmp_path)
-    try:
-        first, text = _open_home_and_wait_for_the_warm_up(url, log)
+def test_the_warm_up_visits_every_page_saves_nothing_and_serves_the_next_visitor():
+    with app_server() as server:
+        url, store = server.url, server.store
+        first, text = _open_home_and_wait_for_the_warm_up(url, server.log)
         assert "Load sample data" in first.buttons.values()
         assert "Boundary: sample figures warmed" in text, text[-2000:]
         assert not store.exists() or not any(store.iterdir())  # the warm-up saved no workspace
@@ -99,8 +62,6 @@ def test_the_warm_up_visits_every_page_saves_nothing_and_serves_the_next_visitor
         for title, (headings, exceptions, errors) in pages.items():
             assert headings and not exceptions and not errors, (title, headings, exceptions, errors)
         assert store.exists() and len(list(store.iterdir())) == 1  # the visitor's own workspace is saved
-    finally:
-        _stop(proc)
 
 
 def test_with_sign_in_on_the_warm_up_runs_and_a_signed_out_visitor_still_sees_only_the_sign_in(tmp_path):
@@ -114,9 +75,9 @@ def test_with_sign_in_on_the_warm_up_runs_and_a_signed_out_visitor_still_sees_on
         f'cookie_secret = "{tokens.token_hex(32)}"\n'
         'client_id = "boundary-test"\nclient_secret = "boundary-test-secret"\n'
         'server_metadata_url = "http://127.0.0.1:1/.well-known/openid-configuration"\n', encoding="utf-8")
-    proc, url, store, log = _server(tmp_path, "--secrets.files", str(secrets_file))
-    try:
-        first, text = _open_home_and_wait_for_the_warm_up(url, log)
+    with app_server("--secrets.files", str(secrets_file)) as server:
+        url, store = server.url, server.store
+        first, text = _open_home_and_wait_for_the_warm_up(url, server.log)
         assert set(first.buttons.values()) == {"Sign in"}  # the first visitor: the sign-in screen only
         assert "Boundary: sample figures warmed" in text, text[-2000:]
         from ui import warmup
@@ -129,8 +90,6 @@ def test_with_sign_in_on_the_warm_up_runs_and_a_signed_out_visitor_still_sees_on
         result, pages = asyncio.run(guess())
         assert set(result.buttons.values()) == {"Sign in"} and set(pages) <= {"Sign in"}
         assert not store.exists() or not any(store.iterdir())
-    finally:
-        _stop(proc)
 
 
 def test_no_warm_up_under_apptest():

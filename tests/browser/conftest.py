@@ -6,15 +6,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from bench.appserver import ServerDidNotStart, app_server
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("BOUNDARY_CHROMIUM", "/usr/bin/chromium")
@@ -22,44 +19,17 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @contextmanager
 def running_app(*args: str, env: dict[str, str] | None = None, port: int | None = None):
-    """`streamlit run app.py` on a loopback port (free by default), with extra `--option value` args.
-
-    Yields its URL; the server is stopped on exit.
-    """
-    port = port or _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none", *args],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
+    """`streamlit run app.py` on a loopback port (free by default), with extra `--option value` args and
+    `env` as its whole environment (default this process's: the tests' workspace store). Yields its URL;
+    the server is stopped on exit."""
     try:
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        with app_server(*args, env=env, port=port, fresh_store=False) as server:
+            yield server.url
+    except ServerDidNotStart as exc:
+        pytest.fail(f"streamlit did not start: {exc}")
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,8 @@ import threading
 
 import pytest
 
-from tests.browser.conftest import _free_port, open_page, page_url, running_app, wait_idle
+from bench.appserver import free_port
+from tests.browser.conftest import open_page, page_url, running_app, wait_idle
 from tests.browser.test_upload_abuse import held_upload_bytes, put_file, watch_session_id
 
 pytestmark = pytest.mark.browser
@@ -49,7 +50,7 @@ def oidc_url():
 
 @pytest.fixture(scope="module")
 def auth_app_url(oidc_url, tmp_path_factory):
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     folder = tmp_path_factory.mktemp("auth_secrets")
     secrets_file = folder / "secrets.toml"

@@ -23,7 +23,8 @@ import pandas as pd
 import pytest
 
 from lib.sample import SAMPLE_DIR
-from tests.browser.conftest import _free_port, metric_value, open_page, wait_idle
+from bench.appserver import free_port
+from tests.browser.conftest import metric_value, open_page, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -53,7 +54,7 @@ def connect_server(tmp_path_factory):
 
     home = Path(pyspark.__file__).parent
     work = tmp_path_factory.mktemp("spark-connect")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOG_DIR": str(work), "SPARK_PID_DIR": str(work),
            "PYSPARK_PYTHON": sys.executable, "SPARK_NO_DAEMONIZE": "1"}
     log = open(work / "server.log", "wb")

@@ -50,7 +50,8 @@ grain = st.segmented_control("Period", ["week", "month"], default="month", key="
                              format_func=str.capitalize) or "month"
 if src.dwell:
     st.caption(f"Dwell times are read as {src.dwell.reason}; shown in seconds.")
-periods = m.rates_by_period(con, src, grain)
+facts = m.data_facts(con, src)  # span and exclusions: the data's alone, read once for every figure
+periods = m.rates_by_period(con, src, grain, facts)
 if periods.frame.empty:
     st.warning(f"{escape_md(dataset.file_name)}: no impressions to measure. " + periods.excluded_text()
                + " Check the event roles and the column mapping above.")
@@ -98,7 +99,7 @@ download_csv(periods.frame, "in_app_by_period.csv", key="in_app_periods")
 
 # ---- dwell
 st.subheader("How long are messages looked at?")
-dwell = m.dwell_quantiles(con, src, grain)
+dwell = m.dwell_quantiles(con, src, grain, facts)
 if dwell.frame.empty:
     st.info("Dwell distribution needs event-level data with a dwell time column"
             + (" (aggregated exports carry only a daily median)." if src.kind == m.MESSAGES else "."))
@@ -163,7 +164,7 @@ download_csv(campaigns.frame, "in_app_campaigns.csv", key="in_app_campaigns")
 
 # ---- marketing vs product vs service
 st.subheader("What share of messages were marketing rather than product or service?")
-split = m.type_split(con, src, grain)
+split = m.type_split(con, src, grain, facts)
 show_chart(charts.type_mix_chart(split.frame, grain))
 show_sql(split)
 show_table(split.frame[["label", "message_type", "impressions", "share", "engagement_rate", "dismiss_rate"]],
@@ -177,7 +178,7 @@ download_csv(split.frame, "in_app_message_types.csv", key="in_app_types")
 st.subheader("Is engagement falling for one kind of message?")
 try:
     # the data's part once per grain; a threshold change reruns only the tests (type_trends_from)
-    by_type = m.type_trends_from(m.type_periods(con, src, grain), ws.thresholds)
+    by_type = m.type_trends_from(m.type_periods(con, src, grain, facts), ws.thresholds)
 except BoundaryError as exc:
     st.info(escape_md(exc))
 else:
@@ -200,7 +201,7 @@ else:
 st.subheader("Did in-product messaging change recently?")
 weeks = st.number_input("Recent window (weeks, ending with the last week of data)", min_value=1, max_value=52,
                         value=m.CHANGE_WINDOW_WEEKS, key="in_app_change_weeks", width=320)
-changes = m.recent_changes(con, src, int(weeks))
+changes = m.recent_changes(con, src, int(weeks), facts)
 if changes.frame.empty:
     st.success("No new campaigns or message types, nothing stopped, and no campaign's weekly volume moved by "
                f"×{m.VOLUME_JUMP} or more in the last {int(weeks)} weeks.")

@@ -585,3 +585,30 @@ def test_flags_from_reuses_the_pages_trend_and_weekly_figures(ws):
     # a trend frame with nothing flagged gives no trend flags: the frame given is the one used
     assert m.flags_from(periods, weekly, th, trend=m.trend_flags(periods, th).iloc[0:0],
                         both=m.frequency_relevance(weekly, th) if len(weekly) else None) == []
+
+
+@pytest.mark.parametrize("kind", ["in_app_events", "in_app_messages"])
+def test_figures_given_the_pages_data_facts_equal_those_reading_them_themselves(kind):
+    # issue #20: the page reads span and exclusions once (data_facts) and hands them to every figure;
+    # each figure must come out exactly as when it reads them itself (sample events; messages built
+    # from the sample's aggregate export when bundled)
+    from lib.datasets import Workspace
+    from lib.sample import load_samples
+
+    ws = Workspace()
+    load_samples(ws)
+    try:
+        dataset = ws.get(kind)
+        if dataset is None:
+            pytest.skip(f"no bundled {kind} sample")
+        src = m.in_app_source(ws.con, dataset, m.roles_for(ws, dataset) if kind == "in_app_events" else None)
+        facts = m.data_facts(ws.con, src)
+        assert facts == (m._data_span(ws.con, src), m._exclusions(ws.con, src))
+        calls = [(f, (grain,)) for f in (m.rates_by_period, m.dwell_quantiles, m.type_split, m.type_periods)
+                 for grain in ("week", "month")] + [(m.recent_changes, (weeks,)) for weeks in (2, 8, 30)]
+        for func, args in calls:
+            own, given = func(ws.con, src, *args), func(ws.con, src, *args, facts=facts)
+            pd.testing.assert_frame_equal(given.frame, own.frame, check_exact=True)
+            assert (given.sql, given.params, given.excluded) == (own.sql, own.params, own.excluded), func.__name__
+    finally:
+        ws.close()

@@ -374,6 +374,19 @@ def _data_span(con, src: InAppSource) -> tuple[pd.Timestamp, pd.Timestamp] | Non
     return (pd.Timestamp(lo), pd.Timestamp(hi)) if lo is not None else None
 
 
+def data_facts(con, src: InAppSource) -> tuple:
+    """(span, excluded): the data's first and last time (``_data_span``) and the rows every figure
+    leaves out, by reason (``_exclusions``) — what each per-period figure reads besides its own query,
+    which depends on the file and its roles alone. The page computes it once and hands it to every
+    figure (``facts=``), so a period or window change runs each figure's own query only."""
+    return _data_span(con, src), _exclusions(con, src)
+
+
+def _facts(con, src: InAppSource, facts: tuple | None) -> tuple:
+    span, excluded = data_facts(con, src) if facts is None else facts
+    return span, dict(excluded)  # each result its own dict
+
+
 def _mark_periods(frame: pd.DataFrame, grain: str, span) -> pd.DataFrame:
     frame["period"] = pd.to_datetime(frame["period"])
     frame["label"] = [period_label(p, grain) for p in frame["period"]]
@@ -387,7 +400,7 @@ def _mark_periods(frame: pd.DataFrame, grain: str, span) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- metrics
 
-def rates_by_period(con, src: InAppSource, grain: str = "month") -> MetricResult:
+def rates_by_period(con, src: InAppSource, grain: str = "month", facts: tuple | None = None) -> MetricResult:
     """Engagement, dismiss, mute, dwell-under-1 s and marketing share per period (week starts Monday).
 
     - engagement rate = impressions with ≥ 1 click / impressions (events) or Σ clicks / Σ impressions
@@ -397,12 +410,14 @@ def rates_by_period(con, src: InAppSource, grain: str = "month") -> MetricResult
       medians (aggregates).
     - marketing share = marketing impressions / impressions with a message type.
     Edge cases: a rate with a zero denominator is NaN (shown as —); ``incomplete`` marks a period the
-    data only partly covers (first or last); rows left out are in ``excluded``.
+    data only partly covers (first or last); rows left out are in ``excluded``. ``facts``: the
+    page's ``data_facts(con, src)`` (read here when not given).
     """
     keys = {"period": period_sql("t", grain)}
     frame, sql, params = _aggregate(con, src, keys)
-    frame = _mark_periods(frame, grain, _data_span(con, src))
-    return MetricResult(frame, sql, params, _exclusions(con, src))
+    span, excluded = _facts(con, src, facts)
+    frame = _mark_periods(frame, grain, span)
+    return MetricResult(frame, sql, params, excluded)
 
 
 def totals(con, src: InAppSource) -> MetricResult:
@@ -411,7 +426,7 @@ def totals(con, src: InAppSource) -> MetricResult:
     return MetricResult(frame, sql, params, _exclusions(con, src))
 
 
-def dwell_quantiles(con, src: InAppSource, grain: str = "month") -> MetricResult:
+def dwell_quantiles(con, src: InAppSource, grain: str = "month", facts: tuple | None = None) -> MetricResult:
     """Dwell time quantiles (seconds) per period over impressions with a dwell value: p10, p25,
     median (p50), p75, p90 (continuous quantiles), n = impressions with dwell, and the share under 1 s.
 
@@ -426,9 +441,10 @@ def dwell_quantiles(con, src: InAppSource, grain: str = "month") -> MetricResult
     if src.kind != EVENTS or "dwell" not in src.columns:
         return MetricResult(pd.DataFrame(columns=["period", "n", "p10", "p25", "p50", "p75", "p90"]), sql, params)
     frame = con.execute(sql, params).df()
-    frame = _mark_periods(frame, grain, _data_span(con, src))
+    span, excluded = _facts(con, src, facts)
+    frame = _mark_periods(frame, grain, span)
     missing = con.execute(base + " SELECT count(*) FROM base WHERE dwell_s IS NULL", params).fetchone()[0]
-    excluded = {**_exclusions(con, src), **({"impressions without a dwell value": int(missing)} if missing else {})}
+    excluded = {**excluded, **({"impressions without a dwell value": int(missing)} if missing else {})}
     return MetricResult(frame, sql, params, excluded)
 
 
@@ -665,16 +681,18 @@ def campaign_table(con, src: InAppSource) -> MetricResult:
     return MetricResult(frame.reset_index(drop=True), sql, params, _exclusions(con, src))
 
 
-def type_split(con, src: InAppSource, grain: str = "month") -> MetricResult:
+def type_split(con, src: InAppSource, grain: str = "month", facts: tuple | None = None) -> MetricResult:
     """Impressions by message type per period and each type's share of the period's impressions
     (types, including '(no type)', add up to 100% of every period), with the type's engagement rate."""
     frame, sql, params = _aggregate(con, src, {"period": period_sql("t", grain), "message_type": "message_type"})
     frame["share"] = frame["impressions"] / frame.groupby("period")["impressions"].transform("sum")
-    frame = _mark_periods(frame, grain, _data_span(con, src))
-    return MetricResult(frame, sql, params, _exclusions(con, src))
+    span, excluded = _facts(con, src, facts)
+    frame = _mark_periods(frame, grain, span)
+    return MetricResult(frame, sql, params, excluded)
 
 
-def recent_changes(con, src: InAppSource, weeks: int = CHANGE_WINDOW_WEEKS) -> MetricResult:
+def recent_changes(con, src: InAppSource, weeks: int = CHANGE_WINDOW_WEEKS,
+                   facts: tuple | None = None) -> MetricResult:
     """What changed in the last ``weeks`` weeks: the window starts on the Monday ``weeks`` − 1 weeks
     before the week of the last event (so the last, possibly partial, week is one of them).
 
@@ -720,7 +738,8 @@ FROM per p LEFT JOIN type_first tf ON tf.message_type = p.message_type ORDER BY 
     frame["change"] = changes
     frame = frame[frame["change"] != ""].reset_index(drop=True)
     return MetricResult(frame[["message", "message_type", "change", "first_seen", "last_seen", "before_per_week",
-                               "recent_per_week", "cut"]], sql, all_params, _exclusions(con, src))
+                               "recent_per_week", "cut"]], sql, all_params,
+                        _exclusions(con, src) if facts is None else dict(facts[1]))
 
 
 # ----------------------------------------------------------------------------- tiles
@@ -884,7 +903,7 @@ def area_tables(ws) -> dict[str, pd.DataFrame]:
 
 # ----------------------------------------------------------------------------- trend per message type (issue 22)
 
-def type_periods(con, src: InAppSource, grain: str = "month") -> MetricResult:
+def type_periods(con, src: InAppSource, grain: str = "month", facts: tuple | None = None) -> MetricResult:
     """The counts and rates of ``rates_by_period`` per period and message type (the input of
     ``type_trends_from``): the data's part of ``type_trends``, which a threshold does not change.
     Raises BoundaryError when the file has no message type column."""
@@ -892,7 +911,8 @@ def type_periods(con, src: InAppSource, grain: str = "month") -> MetricResult:
         raise BoundaryError(f"{src.file_name}: engagement per message type needs a message type column "
                             "(marketing, product, service, announcement…). Map it under “Columns”.")
     frame, sql, params = _aggregate(con, src, {"period": period_sql("t", grain), "message_type": "message_type"})
-    return MetricResult(_mark_periods(frame, grain, _data_span(con, src)), sql, params, _exclusions(con, src))
+    span, excluded = _facts(con, src, facts)
+    return MetricResult(_mark_periods(frame, grain, span), sql, params, excluded)
 
 
 def type_trends(con, src: InAppSource, thresholds: Thresholds, grain: str = "month") -> MetricResult:

@@ -200,7 +200,7 @@ def test_a_module_memoises_its_public_functions_only():
 
     cached = session_cached(ncvg, memo=Memo())
     assert cached.incident_churn.__wrapped__ is ncvg.incident_churn
-    assert cached.store_incidents is ncvg.store_incidents  # a writer runs every time
+    assert cached.store_incidents.__wrapped__ is ncvg.store_incidents  # a writer runs every time (not memoised)
     assert cached.INCIDENT_TABLE == ncvg.INCIDENT_TABLE  # constants and classes are the module's own
     assert cached.Basis is ncvg.Basis
 
@@ -283,3 +283,198 @@ def test_figures_of_the_untouched_sample_data_are_computed_once_per_server():
     finally:
         first.close()
         second.close()
+
+
+# ---- keys reused within a session (issue #20, the per-click floor): never stale
+
+def _rows(con, frame):
+    """Stands for a chart or flag function given a frame the page got from another figure."""
+    CALLS.append(("rows", len(frame)))
+    return frame.to_dict("list")
+
+
+FRAME_CHANGES = {  # each changes what a frame holds in place, as a page might
+    "loc": lambda f: f.loc.__setitem__((0, "n"), 99),
+    "iloc": lambda f: f.iloc.__setitem__((1, 0), 98),
+    "at": lambda f: f.at.__setitem__((2, "grain"), "week"),
+    "a column replaced": lambda f: f.__setitem__("n", [7, 8, 9]),
+    "a column added": lambda f: f.__setitem__("extra", 1),
+    "a column dropped": lambda f: f.__delitem__("grain"),
+    "columns renamed": lambda f: f.rename(columns={"n": "m"}, inplace=True),
+    "columns set": lambda f: setattr(f, "columns", ["a", "b"]),
+    "index set": lambda f: setattr(f, "index", [10, 11, 12]),
+    "rows dropped": lambda f: f.drop(index=0, inplace=True),
+    "replace in place": lambda f: f.replace(1, 100, inplace=True),
+    "where in place": lambda f: (f.where(f != 1, other=0, inplace=True),),
+    "update": lambda f: f.update(pd.DataFrame({"n": [5, 5, 5]})),
+}
+
+
+@pytest.mark.parametrize("change", FRAME_CHANGES)
+def test_a_handed_out_frame_passed_back_is_hashed_once_and_again_once_the_page_changes_it(ws, monkeypatch, change):
+    import ui.cache as cache
+
+    hashed = []
+    real_digest = cache._frame_digest
+    monkeypatch.setattr(cache, "_frame_digest", lambda obj: hashed.append(len(obj)) or real_digest(obj))
+
+    def three(con, table):
+        CALLS.append(("three", table))
+        return pd.DataFrame({"n": [1, 2, 3], "grain": ["month", "month", "quarter"]})
+
+    memo = Memo()
+    make, rows = memoised(three, memo, workspace=lambda: ws), memoised(_rows, memo, workspace=lambda: ws)
+    CALLS.clear()
+    frame = make(ws.con, "t")
+    assert rows(ws.con, frame) == {"n": [1, 2, 3], "grain": ["month", "month", "quarter"]}
+    assert len(hashed) == 1
+    again = make(ws.con, "t")  # a later rerun: another copy of the same memoised frame, not hashed again
+    rows(ws.con, again)
+    rows(ws.con, frame)
+    assert len(hashed) == 1 and len(CALLS) == 2
+
+    FRAME_CHANGES[change](again)  # the page changes its copy: hashed again, and the figure is its own
+    assert rows(ws.con, again) == again.to_dict("list")
+    assert len(hashed) == 2 and len(CALLS) == 3
+    assert rows(ws.con, frame) == {"n": [1, 2, 3], "grain": ["month", "month", "quarter"]}  # the other copy: as it was
+    assert len(CALLS) == 3
+
+
+def test_a_handed_out_frame_is_checked_even_after_the_memo_dropped_it(ws):
+    # the record of a hand-out keeps the memo's frame alive: a write to the copy still copies first
+    memo = Memo(max_entries=2)
+    make, rows = memoised(figure, memo, workspace=lambda: ws), memoised(_rows, memo, workspace=lambda: ws)
+    CALLS.clear()
+    frame = make(ws.con, "t")
+    rows(ws.con, frame)
+    for grain in ("a", "b", "c"):  # push both entries out
+        make(ws.con, "t", grain)
+    frame.iloc[0, 0] = 41
+    assert rows(ws.con, frame) == {"n": [41], "grain": ["month"]}
+
+
+def test_a_series_handed_out_is_keyed_by_its_current_name(ws):
+    def series(con, table):
+        CALLS.append(table)
+        return pd.Series([1, 2], name="opens")
+
+    memo = Memo()
+    make, use = memoised(series, memo, workspace=lambda: ws), memoised(lambda_free_name, memo, workspace=lambda: ws)
+    CALLS.clear()
+    s = make(ws.con, "t")
+    assert use(s) == "opens"
+    s.name = "clicks"  # not data: the digest is reused, the name is read again
+    assert use(s) == "clicks"
+    s.iloc[0] = 5
+    assert use(s) == "clicks" and len(CALLS) == 4
+
+
+def lambda_free_name(series):
+    CALLS.append(series.name)
+    return series.name
+
+
+def store_typed(con, rows):
+    """Stands for a writer (funnel.store_typed_costs, ncvg.store_incidents): a session table."""
+    con.execute("CREATE OR REPLACE TABLE typed_x AS SELECT * FROM range(?) t(i)", [rows])
+    return "typed_x"
+
+
+def _scored(con, table):
+    """Stands for voice's scoring: a memoised figure that creates a session table as it computes."""
+    con.execute(f"CREATE OR REPLACE TABLE {table}_scores AS SELECT 1 AS s")
+    return f"{table}_scores"
+
+
+@pytest.fixture
+def one_run(monkeypatch):
+    """Every call in the test runs in one and the same script run (the table names may be reused);
+    calling the returned function starts the next run."""
+    import ui.cache as cache
+
+    runs = [{}]
+    monkeypatch.setattr(cache, "_run_marker", lambda: runs[-1])
+    return lambda: runs.append({})
+
+
+def test_table_names_read_once_a_run_are_read_again_after_any_write(ws, one_run):
+    memo = Memo()
+    f = memoised(figure, memo, workspace=lambda: ws)
+    store = session_cached(store_typed, memo=memo)
+    scored = memoised(_scored, memo, workspace=lambda: ws)
+    con = ws.con
+    CALLS.clear()
+    f(con, "typed_x")  # not a table yet: a plain text argument
+    f(con, "other")  # computing (a miss) may write: the names are read again for the next key
+    assert memo._catalogue is None
+    f(con, "typed_x")
+    catalogue = memo._catalogue
+    f(con, "other")
+    assert catalogue is not None and memo._catalogue is catalogue and len(CALLS) == 2  # hits: read once for both
+
+    store(con, 2)  # a writer through session_cached, in the same run: the names are read again
+    f(con, "typed_x")
+    assert len(CALLS) == 3
+    store(con, 3)
+    f(con, "typed_x")
+    f(con, "typed_x")
+    assert len(CALLS) == 4
+
+    name = scored(con, "texts")  # a memoised figure that creates a table as it computes
+    f(con, "texts_scores")
+    con.execute("INSERT INTO texts_scores VALUES (2)")  # outside any hook, so only in a later run …
+    one_run()
+    f(con, "texts_scores")  # … where the names and the table's contents are read again
+    assert name == "texts_scores" and len(CALLS) == 6
+
+
+def test_a_table_made_inside_a_memoised_call_is_seen_by_the_calls_inside_it(ws, one_run):
+    memo = Memo()
+    f = memoised(figure, memo, workspace=lambda: ws)
+
+    def outer(con, rows):
+        con.execute("CREATE OR REPLACE TABLE typed_x AS SELECT * FROM range(?) t(i)", [rows])
+        return f(con, "typed_x")["n"].tolist()
+
+    g = memoised(outer, memo, workspace=lambda: ws)
+    CALLS.clear()
+    f(ws.con, "typed_x")  # read the names before the table exists
+    g(ws.con, 1)
+    g(ws.con, 2)  # the same text argument, other rows: f runs again inside
+    assert len(CALLS) == 3
+
+
+def three_rows(con, table):
+    CALLS.append(table)
+    return pd.DataFrame({"n": [1, 2, 3], "share_rate": [0.25, 0.5, 0.125]})
+
+
+def _table_script():
+    import streamlit as st
+    import test_cache
+
+    from ui.cache import session_cached
+    from ui.common import show_table, workspace
+
+    frame = session_cached(test_cache.three_rows)(workspace().con, "t")
+    if st.session_state.get("change"):
+        frame.loc[0, "n"] = 99  # the page changes its copy: converted again
+    show_table(frame)
+    st.dataframe(frame, hide_index=True)  # what st.dataframe sends for the same frame
+
+
+def test_a_table_of_a_memoised_frame_is_converted_once_and_again_when_the_page_changes_it():
+    from ui.cache import MEMO_KEY
+
+    CALLS.clear()
+    app = AppTest.from_function(_table_script)
+    for change, first in ((False, 1), (False, 1), (True, 99), (False, 1), (True, 99)):
+        app.session_state["change"] = change
+        app.run()
+        assert not app.exception, app.exception
+        kept, plain = app.dataframe
+        assert kept.proto.arrow_data.data == plain.proto.arrow_data.data  # the same Arrow bytes as st.dataframe's
+        assert kept.value["n"].tolist() == [first, 2, 3] and "percent" in kept.proto.columns  # share_rate's format
+    memo = app.session_state[MEMO_KEY]
+    shown = [key for key in memo._entries if key[0] == "shown table"]
+    assert len(CALLS) == 1 and len(shown) == 1  # only the unchanged frame's table is kept

@@ -17,14 +17,17 @@ What a call is keyed on — the function, and each argument by content:
   (datasets, column maps, thresholds, typed inputs), plus any attribute a page has hung on the
   Workspace beside the ones every Workspace has, which state_key does not see;
 - a Dataset: its digest, kind, sheet, table and column map; Thresholds: their JSON;
-- a DataFrame / Series / Index / array: column names, dtypes and `pd.util.hash_pandas_object`;
+- a DataFrame / Series / Index / array: column names, dtypes and `pd.util.hash_pandas_object` —
+  hashed once for a frame this memo handed out and the page passes back unchanged (Memo.frame_key);
 - a dataclass: its class and fields; numbers, text, dates, tuples, lists, dicts, sets: their values;
 - a module-level function: its name; an Altair chart: the memoised call that built it;
 - the name of a session table that is not a loaded dataset (typed incidents, typed costs, a joined
-  file: state_key does not see them): the table's contents, read on the call's connection.
+  file: state_key does not see them): the table's contents, read on the call's connection (the
+  table names are read once a script run until anything that may write runs: `scratch_tables`).
 A call with any other argument (a lambda, an unknown object, a chart built on the page) is not
 memoised — it simply runs. Functions that write (named `store_…`, `attach_…`, `remember_…`,
-`load_…`, `save_…`) and private helpers (`_…`) are never memoised.
+`load_…`, `save_…`) and private helpers (`_…`) are never memoised (called through `session_cached`,
+they mark the session's tables as changed: `writer`).
 
 Rules that keep it safe:
 - One memo per browser session, in `st.session_state`: user data is never shared across sessions.
@@ -84,6 +87,14 @@ class Memo:
         self._lock = threading.Lock()  # an overlapping rerun of the same session runs in another thread
         self.bytes = 0
         self.hits = self.misses = 0
+        # Frames handed out, so one passed back in as an argument is not hashed again (`frame_key`):
+        # id(handed-out frame) → (weak reference to it, what holds its data then, the memo's own frame)
+        self._handed: OrderedDict[int, tuple] = OrderedDict()
+        self._frame_keys: OrderedDict[tuple, tuple[Any, Any]] = OrderedDict()  # (id(memo's frame), how) → (it, key)
+        # The session's table names read once per script run (`_Context.scratch_tables`): valid while
+        # `writes` is unchanged, which every call that is not a memo hit bumps (it may create a table)
+        self.writes = 0
+        self._catalogue: tuple[tuple, frozenset[str]] | None = None
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -92,6 +103,9 @@ class Memo:
         with self._lock:
             self._entries.clear()
             self._origins.clear()
+            self._handed.clear()
+            self._frame_keys.clear()
+            self._catalogue = None
             self.bytes = 0
 
     def get(self, key: tuple) -> tuple[bool, Any]:
@@ -125,6 +139,61 @@ class Memo:
         origin = self._origins.get(id(entry.value))
         if origin is not None and origin[0] is entry.value:
             del self._origins[id(entry.value)]
+
+    # ---- frames handed out and passed back in: hashed once, not on every call
+    #
+    # Why a digest can be reused: a handed-out frame is a shallow copy of the frame the memo keeps
+    # (`stored`), and the record below holds `stored` alive. While another frame shares its blocks,
+    # pandas' copy-on-write copies a block before any write to the copy (`.loc[…] = `, `iloc`, setitem,
+    # `inplace=` methods), so its block arrays are new objects, and adding, dropping, renaming or
+    # reordering columns or rows replaces its blocks, manager or axes. So while the manager, every
+    # block's values and both axes are the very objects recorded at hand-out, the frame holds the data
+    # `stored` holds; otherwise it is hashed again. (Writing into `frame.array` bypasses copy-on-write;
+    # it would change the memo's own frame too, which hand-outs already rule out: nothing does it.)
+
+    MAX_HANDED = 1024
+
+    def handed_out(self, frame, stored) -> None:
+        """Record that `frame` (a DataFrame or Series) was handed out as a shallow copy of `stored`."""
+        import weakref
+
+        with self._lock:
+            self._handed[id(frame)] = (weakref.ref(frame), _holders(frame), stored)
+            while len(self._handed) > self.MAX_HANDED:
+                self._handed.popitem(last=False)
+
+    def handed_key(self, frame, compute: Callable[[Any], Any]) -> Any:
+        """`compute(frame)` for a frame handed out by this memo that still holds the very data it was
+        handed out with (see above), computed once for all its copies; None for any other frame."""
+        with self._lock:
+            record = self._handed.get(id(frame))
+        if record is None:
+            return None
+        ref, holders, stored = record
+        if ref() is not frame or not _same_holders(holders, _holders(frame)):
+            return None
+        with self._lock:
+            found = self._frame_keys.get((id(stored), compute))
+        if found is not None and found[0] is stored:
+            return found[1]
+        key = compute(frame)
+        with self._lock:
+            self._frame_keys[(id(stored), compute)] = (stored, key)
+            while len(self._frame_keys) > self.MAX_HANDED:
+                self._frame_keys.popitem(last=False)
+        return key
+
+    def frame_key(self, frame, compute: Callable[[Any], Any]) -> Any:
+        """`compute(frame)`, reused for a frame handed out by this memo and unchanged (handed_key)."""
+        key = self.handed_key(frame, compute)
+        return compute(frame) if key is None else key
+
+    def tables_may_change(self) -> None:
+        """Code that may write has run (a memoised function computing, a writer): the session's tables
+        are read again before the next key that needs them."""
+        with self._lock:
+            self.writes += 1
+            self._catalogue = None
 
     def origin(self, obj: Any) -> tuple | None:
         """The key of the memoised call that returned `obj` (still held), or None."""
@@ -180,7 +249,13 @@ class _Context:
         self.con = con  # the call's own connection: a temporary table shows on it alone
         self.reads_tables = False  # a call with a connection or Workspace: its text arguments may name tables
         self._ws_key = None
-        self._scratch: set[str] | None = None
+        self._data_key: str | None = None
+        self._scratch: frozenset[str] | None = None
+
+    def session_data_key(self) -> str:
+        if self._data_key is None:
+            self._data_key = self._get_ws().data_key()
+        return self._data_key
 
     def workspace_key(self, ws=None) -> tuple:
         if ws is not None and ws is not self._get_ws():
@@ -192,20 +267,36 @@ class _Context:
     def data_key(self) -> tuple:
         return ("data", _workspace_key(self._get_ws(), self, data_only=True))
 
-    def scratch_tables(self) -> set[str]:
+    def scratch_tables(self) -> frozenset[str]:
         """Session tables that are not a loaded dataset's (typed incidents, typed costs, a joined
         file): state_key does not see their contents, so a call naming one is keyed by them
-        (`table_digest`). Read once per call, on the call's own connection."""
+        (`table_digest`). Read on the call's own connection, once per script run while nothing that
+        may write has run since: the names are reused only for the same run, connection, Workspace
+        and data_key (uploads, column maps, typed inputs, a Spark connection) and the same count of
+        `Memo.tables_may_change` (bumped before and after every memoised function that computes,
+        every call that cannot be memoised and every writer called through `session_cached`: typed
+        tables, joined files, cohorts' and voice's own tables are written there). The notebook
+        cannot create tables (lib.notebook refuses it; its temporary ones end with its own cursor)."""
         if self._scratch is None:
             ws = self._get_ws()
-            datasets = {d.table for d in ws.datasets.values() if d.table}
             con = self.con if self.con is not None else ws.con
+            marker = _run_marker()
+            token = (marker, con, ws, self.session_data_key(), self.memo.writes)
+            cached = self.memo._catalogue if marker is not None else None
+            if cached is not None and _same_token(cached[0], token):
+                self._scratch = cached[1]
+                return self._scratch
+            datasets = {d.table for d in ws.datasets.values() if d.table}
             if _is_spark(con):  # a Spark workspace (lib.remote): the session's views, through lib.engine
                 rows = [(name,) for name in con.tables()]
             else:
                 rows = con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
-            self._scratch = {name for (name,) in rows
-                             if name not in datasets and not name.startswith(COHORT_CACHE_PREFIX)}
+            self._scratch = frozenset(name for (name,) in rows
+                                      if name not in datasets and not name.startswith(COHORT_CACHE_PREFIX))
+            if marker is not None:
+                with self.memo._lock:
+                    if self.memo.writes == token[-1]:  # nothing wrote meanwhile (another thread)
+                        self.memo._catalogue = (token, self._scratch)
         return self._scratch
 
 
@@ -224,10 +315,39 @@ class _Context:
         return _frame_digest(frame) + repr(list(frame.columns)) + repr(list(frame.dtypes))
 
 
+def _run_marker():
+    """An object that is new for every script run of this session (Streamlit's per-run `cursors`
+    dict, replaced by ScriptRunContext.reset), or None outside a run: then nothing is reused."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return getattr(ctx, "cursors", None) if ctx is not None else None
+
+
+def _same_token(old: tuple, new: tuple) -> bool:
+    marker, con, ws, data_key, writes = old
+    return marker is new[0] and con is new[1] and ws is new[2] and data_key == new[3] and writes == new[4]
+
+
+def _holders(obj) -> tuple:
+    """The objects holding a frame's or series' data: its manager, each block, its values and
+    placement, and the axes (see Memo.frame_key for why their identity stands for the data)."""
+    mgr = obj._mgr
+    return (mgr, *(part for b in mgr.blocks for part in (b, b.values, b.mgr_locs)), *mgr.axes)
+
+
+def _same_holders(old: tuple, new: tuple) -> bool:
+    return len(old) == len(new) and all(a is b for a, b in zip(old, new))
+
+
 def _workspace_key(ws, ctx: _Context, data_only: bool = False) -> tuple:
     own = _own_attributes()
     extra = {name: value for name, value in vars(ws).items() if name not in own}
-    return (ws.data_key() if data_only else ws.state_key(), _key(extra, ctx) if extra else ())
+    if data_only:
+        data = ctx.session_data_key() if ws is ctx._get_ws() else ws.data_key()
+    else:
+        data = ws.state_key()
+    return (data, _key(extra, ctx) if extra else ())
 
 
 def _frame_digest(obj) -> str:
@@ -236,6 +356,14 @@ def _frame_digest(obj) -> str:
     except TypeError as exc:  # unhashable cells (lists, dicts)
         raise Uncacheable(str(exc)) from exc
     return hashlib.sha1(hashed.to_numpy().tobytes()).hexdigest()
+
+
+def _frame_content(frame: pd.DataFrame) -> tuple:
+    return ("frame", repr(list(frame.columns)), repr(list(frame.dtypes)), _frame_digest(frame))
+
+
+def _series_content(series: pd.Series) -> tuple:
+    return (str(series.dtype), _frame_digest(series))
 
 
 def _key(value: Any, ctx: _Context) -> Any:
@@ -269,10 +397,12 @@ def _key(value: Any, ctx: _Context) -> Any:
                 tuple(sorted(value.mapping.items())))
     if isinstance(value, Thresholds):
         return ("thresholds", value.to_json())
-    if isinstance(value, pd.DataFrame):
-        return ("frame", repr(list(value.columns)), repr(list(value.dtypes)), _frame_digest(value))
-    if isinstance(value, (pd.Series, pd.Index)):
-        return (type(value).__name__, repr(value.name), str(value.dtype), _frame_digest(value))
+    if isinstance(value, pd.DataFrame):  # the axes' names are not data either: read on every call
+        return (*ctx.memo.frame_key(value, _frame_content), tuple(value.index.names), tuple(value.columns.names))
+    if isinstance(value, pd.Series):  # the name is not data: read on every call
+        return ("Series", repr(value.name), *ctx.memo.frame_key(value, _series_content))
+    if isinstance(value, pd.Index):
+        return ("Index", repr(value.name), str(value.dtype), _frame_digest(value))
     if isinstance(value, np.ndarray):
         if value.dtype == object:
             return ("array", _key(pd.Series(value.ravel()), ctx), value.shape)
@@ -334,6 +464,8 @@ def _size(value: Any, depth: int = 0) -> int:
         return 64 + sum(_size(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value))
     if _is_chart(value):
         return 20_000 + _size(getattr(value, "data", None), depth + 1)
+    if type(value).__module__.startswith("pyarrow") and hasattr(value, "nbytes"):  # a table shown (show_table)
+        return 64 + int(value.nbytes)
     return 64
 
 
@@ -343,24 +475,29 @@ _PLAIN = (str, bytes, int, float, bool, type(None), np.generic, dt.date, dt.time
           enum.Enum)
 
 
-def _hand_out(value: Any, depth: int = 0) -> Any:
+def _hand_out(value: Any, memo: Memo | None = None, depth: int = 0) -> Any:
     """A copy of a memoised result that the page may change freely. Frames and series are copied
     shallowly: pandas 3 copies on write, so a change to either copy never reaches the other (and
-    their arrays are read-only views); containers and dataclasses are rebuilt around such copies."""
+    their arrays are read-only views); containers and dataclasses are rebuilt around such copies.
+    Each frame or series handed out is recorded in `memo` (Memo.handed_out): passed back in as an
+    argument unchanged, it is not hashed again."""
     if _is_chart(value) or isinstance(value, _PLAIN) or value is pd.NaT or value is pd.NA:
         return value
     if isinstance(value, (pd.DataFrame, pd.Series, pd.Index)):
-        return value.copy(deep=False)
+        out = value.copy(deep=False)
+        if memo is not None and not isinstance(value, pd.Index):
+            memo.handed_out(out, value)
+        return out
     if depth > 8:
         return copy.deepcopy(value)
     if type(value) in (list, tuple, set, frozenset):
-        return type(value)(_hand_out(v, depth + 1) for v in value)
+        return type(value)(_hand_out(v, memo, depth + 1) for v in value)
     if type(value) is dict:
-        return {k: _hand_out(v, depth + 1) for k, v in value.items()}
+        return {k: _hand_out(v, memo, depth + 1) for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         new = copy.copy(value)
         for f in dataclasses.fields(value):
-            object.__setattr__(new, f.name, _hand_out(getattr(value, f.name), depth + 1))
+            object.__setattr__(new, f.name, _hand_out(getattr(value, f.name), memo, depth + 1))
         return new
     return copy.deepcopy(value)
 
@@ -417,25 +554,50 @@ def memoised(func: Callable, memo: Memo | Callable[[], Memo | None] | None = Non
             key = (func.__module__, func.__qualname__, func, tuple(_key(a, ctx) for a in args),
                    tuple(sorted((name, _key(v, ctx)) for name, v in kwargs.items())))
         except Uncacheable:
-            return func(*args, **kwargs)
+            return _writing(func, current, args, kwargs)
         hit, value = current.get(key)
         if hit:
-            return _hand_out(value)
+            return _hand_out(value, current)
         public = public_sample_state(get_ws())
         if public:
             hit, value = shared.get(key)
             if hit:
                 current.put(key, value)
-                return _hand_out(value)
-        value = func(*args, **kwargs)  # an exception propagates and nothing is stored
+                return _hand_out(value, current)
+        value = _writing(func, current, args, kwargs)  # an exception propagates and nothing is stored
         try:
-            out = _hand_out(value)
+            out = _hand_out(value, current)
         except Exception:  # a result that cannot be copied (holds a live handle): not memoised
             return value
         current.put(key, value)
         if public:
             shared.put(key, value)
         return out
+
+    call.__wrapped__ = func
+    call.__name__, call.__qualname__, call.__doc__ = func.__name__, func.__qualname__, func.__doc__
+    return call
+
+
+def _writing(func: Callable, memo: Memo | None, args: tuple, kwargs: dict) -> Any:
+    """Run `func`, which may create or replace session tables: the memo reads the table names
+    again before the next key that needs them (before and after, for memoised calls inside it)."""
+    if memo is None:
+        return func(*args, **kwargs)
+    memo.tables_may_change()
+    try:
+        return func(*args, **kwargs)
+    finally:
+        memo.tables_may_change()
+
+
+def writer(func: Callable, memo=None) -> Callable:
+    """`func` (a `store_…`, `attach_…` or private function, never memoised) run through `_writing`
+    for this session's memo (or `memo`, for tests)."""
+    get_memo = memo if callable(memo) else (lambda: memo) if memo is not None else session_memo
+
+    def call(*args, **kwargs):
+        return _writing(func, get_memo(), args, kwargs)
 
     call.__wrapped__ = func
     call.__name__, call.__qualname__, call.__doc__ = func.__name__, func.__qualname__, func.__doc__
@@ -451,11 +613,12 @@ class _CachedModule:
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._module, name)
-        if not isinstance(value, types.FunctionType) or name.startswith(NEVER_PREFIXES):
+        if not isinstance(value, types.FunctionType):
             return value
         wrapped = self._wrapped.get(name)
         if wrapped is None or wrapped.__wrapped__ is not value:
-            wrapped = self._wrapped[name] = memoised(value, self._memo, self._workspace)
+            wrapped = self._wrapped[name] = (writer(value, self._memo) if name.startswith(NEVER_PREFIXES)
+                                             else memoised(value, self._memo, self._workspace))
         return wrapped
 
     def __repr__(self) -> str:
@@ -469,7 +632,7 @@ def session_cached(target, memo=None, workspace=None):
         return _CachedModule(target, memo, workspace)
     if isinstance(target, types.FunctionType):
         if target.__name__.startswith(NEVER_PREFIXES):
-            return target
+            return writer(target, memo)
         return memoised(target, memo, workspace)
     raise TypeError(f"session_cached takes a module or a function, not {type(target).__name__}")
 

@@ -232,10 +232,11 @@ def show_table(frame: pd.DataFrame | list[dict], **kwargs):
     unless the caller configured it; the frame, its downloads and its SQL keep the real names."""
     frame = frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(frame)
     config = dict(kwargs.pop("column_config", None) or {})
-    for name in frame.columns:
+    kept = _shown_table(frame) if "on_select" not in kwargs else None
+    for i, name in enumerate(frame.columns):
         label = column_label(name) if isinstance(name, str) else name
         if name not in config:
-            number_format = column_format(name, frame[name])
+            number_format = kept[1][i] if kept else column_format(name, frame[name])
             if number_format:
                 config[name] = st.column_config.NumberColumn(label if label != name else None, format=number_format)
             elif label != name:
@@ -243,7 +244,29 @@ def show_table(frame: pd.DataFrame | list[dict], **kwargs):
         elif isinstance(config[name], dict) and not config[name].get("label") and label != name:
             config[name] = {**config[name], "label": label}
     kwargs.setdefault("hide_index", True)
-    return st.dataframe(frame, column_config=config, **kwargs)
+    return st.dataframe(kept[0] if kept else frame, column_config=config, **kwargs)
+
+
+def _shown_table(frame: pd.DataFrame) -> tuple | None:
+    """(Streamlit's Arrow table of `frame`, each column's number format), kept in the session memo
+    for a frame the memo handed out and the page has not changed (ui.cache.Memo.handed_key), so a
+    rerun does not convert the same table again; None for any other frame (converted as usual).
+    The Arrow table is Streamlit's own conversion of the frame: st.dataframe sends the same bytes."""
+    from streamlit import dataframe_util
+
+    from ui.cache import _frame_content, session_memo
+
+    memo = session_memo()
+    content = memo.handed_key(frame, _frame_content) if memo is not None else None
+    if content is None:
+        return None
+    key = ("shown table", content, tuple(frame.index.names), tuple(frame.columns.names))
+    hit, kept = memo.get(key)
+    if not hit:
+        kept = (dataframe_util.convert_pandas_df_to_arrow_table(frame),
+                tuple(column_format(name, frame[name]) for name in frame.columns))
+        memo.put(key, kept)
+    return kept
 
 
 def excluded_note(result: MetricResult) -> None:

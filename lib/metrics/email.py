@@ -789,8 +789,8 @@ def _long_tests(wide: pd.DataFrame, rates: tuple[Rate, ...], by: str) -> pd.Data
     n_all = grid("n")
     with np.errstate(invalid="ignore"):
         ii, jj = np.nonzero(~np.isnan(n_all) & (n_all > 0))  # row-major: subjects, then rates
-    if len(ii) == 0:
-        return pd.DataFrame([], columns=columns)
+    if len(ii) == 0:  # no sends in the selection: no rows (the row loop it replaced had no `h` then, and failed)
+        return pd.DataFrame([], columns=columns + ([] if by == "campaign" else ["h"]))
     x, n = grid("x")[ii, jj], n_all[ii, jj]
     bn, bx_raw, mix = grid("base_n")[ii, jj], grid("base_x")[ii, jj], grid("mix")[ii, jj]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -927,56 +927,70 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
     frame["exact"] = frame["exact"].astype(bool)
     if frame["exact"].any():  # `_exact_z` for every exact row at once (tests/test_stats_arrays.py)
         frame.loc[frame["exact"], "z"] = _exact_z_array(frame[frame["exact"]])
-    frame["c"] = 1 + 1 / frame["base_units"].clip(lower=1)
+    # the tests on plain arrays, in the frame's row order (a pandas filter per rate cost more than the tests)
+    groups = frame.groupby("key").indices if len(frame) else {}  # key → its rows, keys sorted
+    keys = frame["key"].to_numpy(dtype=object)
+    exact = frame["exact"].to_numpy(dtype=bool)
+    z, d, v, null_v, pearson_v, baseline, rate, n_col, base_n = (
+        frame[col].to_numpy(dtype=float) for col in ("z", "d", "v", "null_v", "pearson_v", "baseline", "rate", "n",
+                                                     "base_n"))
+    c = 1 + 1 / np.maximum(frame["base_units"].to_numpy(dtype=np.int64), 1)
     # τ² of the log odds: from the subjects with enough events for the normal log-odds model (no
     # exact test); with under 10 of those (complaints are rare everywhere), from Pearson terms on
     # the rate scale, which stay right for small counts: rate variance = τ²·(b(1−b))² (delta method).
-    scale = (frame["baseline"] * (1 - frame["baseline"])) ** 2
-    tau2, df = {}, {}
-    for key, part in frame.groupby("key"):
-        normal = part[~part["exact"] & part["v"].notna()]
+    scale = (baseline * (1 - baseline)) ** 2
+    tau2_of, df_of = {}, {}
+    for key, at in groups.items():
+        normal = at[~exact[at] & ~np.isnan(v[at])]
         if len(normal) >= 10:
-            tau2[key], used = between_variance(normal["d"], normal["v"], normal["c"], median=True), len(normal)
+            tau2_of[key], used = between_variance(d[normal], v[normal], c[normal], median=True), len(normal)
         else:
-            known = part[part["baseline"].notna()]
-            targets = [capped_null_mean(n, b, v) for n, b, v in zip(known["n"], known["baseline"], known["pearson_v"])]
-            tau2[key] = between_variance(known["rate"] - known["baseline"], known["pearson_v"],
-                                         known["c"] * scale[known.index], targets)
+            known = at[~np.isnan(baseline[at])]
+            targets = [capped_null_mean(a, b, w) for a, b, w in
+                       zip(n_col[known].tolist(), baseline[known].tolist(), pearson_v[known].tolist())]
+            tau2_of[key] = between_variance(rate[known] - baseline[known], pearson_v[known], c[known] * scale[known],
+                                            targets)
             used = len(known)
         # τ² estimated from `used` subjects: read z on Student's t with used − 1 df
-        df[key] = used - 1 if tau2[key] > 0 else math.inf
-    frame["tau2"] = frame["key"].map(tau2).astype(float)
-    frame["df"] = frame["key"].map(df).astype(float)
-    extra = frame["c"] * frame["tau2"]
-    few = [key for key, part in frame.groupby("key") if part["base_n"].gt(0).sum() < MIN_SUBJECTS]
+        df_of[key] = used - 1 if tau2_of[key] > 0 else math.inf
+    tau2 = np.array([tau2_of[k] for k in keys], dtype=float)
+    df = np.array([df_of[k] for k in keys], dtype=float)
+    extra = c * tau2
+    few = [key for key, at in groups.items() if (base_n[at] > 0).sum() < MIN_SUBJECTS]
     if by == "period" and few:
         # Too few periods to see how much they differ: borrow the send-to-send spread (estimated
         # over the sends) and scale it to each period by its sends' weights, τ²_send · Σn²/(Σn)².
         sends_tau2 = baseline_tests(con, data, replace(filters, start=None, end=None), grain, periods, alpha,
-                                    "campaign").frame.groupby("key")["tau2"].first()
-        borrow = frame["key"].isin(few)
-        frame.loc[borrow, "tau2"] = frame.loc[borrow, "key"].map(sends_tau2).astype(float).fillna(0.0)
-        frame.loc[borrow, "df"] = math.inf  # the send-level τ² rests on many sends
-        extra = extra.where(~borrow, frame["c"] * frame["tau2"] * frame["h"])
+                                    "campaign").frame.groupby("key")["tau2"].first().to_dict()
+        borrow = np.isin(keys, few)
+        borrowed = np.array([sends_tau2.get(k, math.nan) for k in keys[borrow]], dtype=float)
+        tau2[borrow] = np.where(np.isnan(borrowed), 0.0, borrowed)
+        df[borrow] = math.inf  # the send-level τ² rests on many sends
+        extra = np.where(borrow, c * tau2 * frame["h"].to_numpy(dtype=float), extra)
     # Normal path: the log odds ratio over its binomial + between-subject variance. Exact path:
     # Fisher's z shrunk by the same between-subject share of the variance (null log-odds variance).
-    frame["sigma_z"] = ((frame["v"] + extra) / frame["v"]).pow(0.5).where(~frame["exact"],
-                                                                          (1 + extra / frame["null_v"]).pow(0.5))
-    frame["z_adj"] = frame["z"] / frame["sigma_z"]
-    bad = frame["direction"].map({"above": 1.0, "below": -1.0})
-    frame["p_value"] = stats.student_t_upper_array(frame["z_adj"] * bad, frame["df"])
-    diff = frame["rate"] - frame["baseline"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sigma_z = np.where(~exact, ((v + extra) / v) ** 0.5, (1 + extra / null_v) ** 0.5)
+        z_adj = z / sigma_z
+    bad = np.where(frame["direction"].to_numpy(dtype=object) == "above", 1.0, -1.0)
+    p_value = stats.student_t_upper_array(z_adj * bad, df)
+    diff = rate - baseline
     # the rate-scale SE the verdict implies (the band is drawn from it): |rate − baseline| over the
     # normal z of the same one-sided p (on Student's t the p is not Φ of z_adj); delta method at z = 0
-    z_eq = pd.Series(stats.z_of_upper_p_array(frame["p_value"]), index=frame.index)
-    delta_se = (frame["v"] + extra).pow(0.5) * frame["baseline"] * (1 - frame["baseline"])
-    frame["se_test"] = (diff.abs() / z_eq.abs()).where((z_eq.abs() > 1e-9) & (diff.abs() > 0), delta_se)
+    z_eq = stats.z_of_upper_p_array(p_value)
+    delta_se = (v + extra) ** 0.5 * baseline * (1 - baseline)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se_test = np.where((np.abs(z_eq) > 1e-9) & (np.abs(diff) > 0), np.abs(diff) / np.abs(z_eq), delta_se)
+    frame["tau2"], frame["df"], frame["sigma_z"], frame["z_adj"], frame["p_value"], frame["se_test"] = (
+        tau2, df, sigma_z, z_adj, p_value, se_test)
     in_range = frame["period" if by == "period" else "send_date"].isin(set(when[keep])) if len(frame) else []
     frame = frame[in_range].reset_index(drop=True) if len(frame) else frame
-    frame["p_adjusted"], frame["p_bonferroni"] = math.nan, math.nan
-    for _, part in frame.groupby("key"):
-        frame.loc[part.index, "p_adjusted"] = stats.adjust_p_values(part["p_value"], "fdr_bh")
-        frame.loc[part.index, "p_bonferroni"] = stats.adjust_p_values(part["p_value"], "bonferroni")
+    p_adjusted, p_bonferroni = np.full(len(frame), math.nan), np.full(len(frame), math.nan)
+    p_kept = frame["p_value"].to_numpy(dtype=float)
+    for at in (frame.groupby("key").indices if len(frame) else {}).values():
+        p_adjusted[at] = stats.adjust_p_values(p_kept[at], "fdr_bh")
+        p_bonferroni[at] = stats.adjust_p_values(p_kept[at], "bonferroni")
+    frame["p_adjusted"], frame["p_bonferroni"] = p_adjusted, p_bonferroni
     frame["worse"] = frame["p_adjusted"].lt(alpha)
     frame["high"] = frame["worse"] & (frame["p_bonferroni"] < alpha)
     return MetricResult(frame.drop(columns=["d", "v", "null_v", "pearson_v", "c", "h"], errors="ignore"), sql,

@@ -135,8 +135,8 @@ try:
             by_campaign = vm.negative_by_campaign(con, texts.table, calendar.table, int(lag), channels)
             flags += vm.campaign_text_flags(by_campaign, alpha, min_n)
             if not by_campaign.frame.empty:
-                shown = by_campaign.frame.assign(flagged=by_campaign.frame.apply(
-                    lambda r: bool(r["p_value"] < alpha and r["z"] > 0 and r["texts"] >= min_n), axis=1))
+                f = by_campaign.frame
+                shown = f.assign(flagged=(f["p_value"] < alpha) & (f["z"] > 0) & (f["texts"] >= min_n))
                 show_chart(charts.campaign_negative_bars(shown), width="stretch")
                 cols = ["campaign", "channel", "start_date", "end_date", "texts", "negative", "complaints",
                         "share_negative", "share_negative_outside", "p_value", "negative_per_day",

@@ -431,3 +431,35 @@ def test_deal_note_complaint_flags_on_sample_data(ws):
     notes = vm.note_sentiment_by_period(ws.con, "deals", "quarter", "expansion")
     flagged = vm.note_complaint_flags(notes, 0.05, 10, "quarter", "Expansion")
     assert [f.subject for f in flagged] == ["expansion deal notes in Q2 2026"]
+
+
+def test_campaign_and_term_tests_equal_the_scalar_test_row_by_row():
+    # issue #20: negative_by_campaign and rising_terms test every row in one array call; each z and p
+    # must be two_proportion_test's, to the last bit (sample texts and calendar, every lag and grain)
+    from lib.datasets import Workspace
+    from lib.sample import load_samples
+    from lib.stats import two_proportion_test
+
+    ws = Workspace()
+    load_samples(ws, ["texts", "campaign_calendar"])
+    try:
+        texts, cal = ws.get("texts").table, ws.get("campaign_calendar").table
+
+        def same(frame, x, n, bx, bn):
+            assert len(frame) > 0
+            for row in frame.to_dict("records"):
+                t = two_proportion_test(row[x], row[n], row[bx], row[bn])
+                assert (row["z"], row["p_value"]) == (t.z, t.p_value) or (math.isnan(t.z) and math.isnan(row["z"]))
+
+        for lag in (0, 14, 60):
+            frame = vm.negative_by_campaign(ws.con, texts, cal, lag).frame
+            same(frame.assign(out_neg=frame["all_negative"] - frame["negative"], out_n=frame["all_texts"] - frame["texts"]),
+                 "negative", "texts", "out_neg", "out_n")
+        for grain in ("month", "quarter"):
+            for period in vm.negative_periods(ws.con, texts, grain)[-3:]:
+                frame = vm.rising_terms(ws.con, texts, grain, period, top=1000).frame
+                if len(frame):
+                    same(frame, "texts", "n", "texts_before", "n_before")
+                    assert frame["share"].tolist() == (frame["texts"] / frame["n"]).tolist()
+    finally:
+        ws.close()

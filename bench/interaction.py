@@ -191,6 +191,22 @@ def measure(pages: list[str], repeats: int) -> dict[str, dict[str, list[float]]]
     return out
 
 
+def measure_reruns(pages: list[str], reruns: int) -> str:
+    """The per-click floor: CPU of `reruns` reruns without change of each page (one session, after
+    Load sample data and the page's first render): what every click pays before anything is computed."""
+    warm_imports()
+    at = fresh_app()
+    at.button(key="sample_home").click()
+    timed_run(at)
+    lines = [f"Reruns without change, server CPU s (AppTest), {reruns} per page", f"{'page':<9} {'median':>7} {'min':>6}"]
+    for page in pages:
+        at.switch_page(PAGES[page][0])
+        timed_run(at)
+        spent = [timed_run(at) for _ in range(reruns)]
+        lines.append(f"{page:<9} {statistics.median(spent):7.3f} {min(spent):6.3f}")
+    return "\n".join(lines)
+
+
 def measure_server(sessions: int, warm: bool) -> str:
     """Server CPU per step over `sessions` browser-free sessions on a real server (see --server)."""
     import asyncio
@@ -336,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="instead of timing, profile one rerun of PAGE and print the top 25")
     parser.add_argument("--profile-widget", metavar="KEY",
                         help="with --profile: profile the rerun after changing this widget (key or 'prefix*')")
+    parser.add_argument("--reruns", type=int, metavar="N", default=0,
+                        help="instead: N reruns without change per page, median and min (the per-click floor)")
     parser.add_argument("--no-memo", action="store_true",
                         help="without ui.cache's memo (every figure and chart computed on every run): "
                              "the same pages as they cost before it")
@@ -366,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [p for p in pages if p not in PAGES]
     if unknown:
         parser.error(f"unknown page(s) {unknown}; choose from {list(PAGES)}")
+    if args.reruns:
+        print(measure_reruns(pages, args.reruns))
+        return 0
     results = measure(pages, max(1, args.repeats))
     print(report({"_load": results.pop("_load"), **results}, max(1, args.repeats)))
     return 0

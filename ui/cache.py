@@ -491,8 +491,12 @@ def _hand_out(value: Any, memo: Memo | None = None, depth: int = 0) -> Any:
     if depth > 8:
         return copy.deepcopy(value)
     if type(value) in (list, tuple, set, frozenset):
+        if all(isinstance(v, _PLAIN) for v in value):  # plain values: a new container is copy enough
+            return value if type(value) in (tuple, frozenset) else type(value)(value)
         return type(value)(_hand_out(v, memo, depth + 1) for v in value)
     if type(value) is dict:
+        if all(isinstance(v, _PLAIN) for v in value.values()):
+            return dict(value)
         return {k: _hand_out(v, memo, depth + 1) for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         new = copy.copy(value)

@@ -342,6 +342,15 @@ def download_csv(frame: pd.DataFrame, name: str, key: str) -> None:
                        on_click="ignore")
 
 
+def campaign_calendar(con, table: str) -> tuple[pd.DataFrame, int]:
+    """The loaded campaign calendar as lib.charts.common.campaign_frame makes it: (campaigns, how
+    many have no start date)."""
+    from lib.charts.common import campaign_frame
+    from lib.sql import quote_ident
+
+    return campaign_frame(con.cursor().execute(f"SELECT * FROM {quote_ident(table)}").df())
+
+
 def campaign_overlay(key: str, prefer: tuple[str, ...] = ()) -> pd.DataFrame | None:
     """When a campaign calendar is loaded: a "Show campaigns" checkbox (on) and a channel filter.
 
@@ -349,15 +358,14 @@ def campaign_overlay(key: str, prefer: tuple[str, ...] = ()) -> pd.DataFrame | N
     lib.charts.common.with_campaigns, or None when no calendar is loaded or the box is unticked.
     `prefer`: channels ticked at first (matched ignoring case, spaces, - and _); all when none match.
     """
-    from lib.charts.common import campaign_frame
-    from lib.sql import quote_ident
+    from ui.cache import session_cached
 
     ws = workspace()
     dataset = ws.get("campaign_calendar")
     if dataset is None:
         return None
-    raw = ws.con.cursor().execute(f"SELECT * FROM {quote_ident(dataset.table)}").df()
-    calendar, left_out = campaign_frame(raw)
+    # read once per session and data (a dataset's table changes only with the data key the memo uses)
+    calendar, left_out = session_cached(campaign_calendar)(ws.con, dataset.table)
     left, right = st.columns([1, 3])
     if not left.checkbox("Show campaigns", value=True, key=f"campaigns_{key}",
                          help=f"Campaigns from {escape_md(dataset.file_name)}, behind the trends: shaded from start to end "

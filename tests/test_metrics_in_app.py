@@ -612,3 +612,41 @@ def test_figures_given_the_pages_data_facts_equal_those_reading_them_themselves(
             assert (given.sql, given.params, given.excluded) == (own.sql, own.params, own.excluded), func.__name__
     finally:
         ws.close()
+
+
+def test_trend_flags_in_batches_equal_one_scalar_test_per_period(monkeypatch):
+    # issue #20: trend_flags runs each metric's tests in array batches, guessing that every complete
+    # period joins the baseline; a clearly worse period (planted ×3 rates) breaks the guess and the
+    # periods after it are tested again on their real baseline. The same frame as testing each period
+    # alone with the scalar baseline_rate_test (as before), over synthetic series and thresholds.
+    import numpy as np
+
+    from lib import stats
+
+    def one_by_one(xs, ns, pxs, pns):
+        tests = [stats.baseline_rate_test(x, n, px, pn) for x, n, px, pn in zip(xs, ns, pxs, pns)]
+        return tuple(np.array([getattr(t, f) for t in tests], dtype=float) for f in ("rate", "baseline", "z", "p_value"))
+
+    rng = np.random.default_rng(3)
+    frames = []
+    for _ in range(15):
+        m_ = int(rng.integers(4, 30))
+        period = pd.date_range("2024-01-01", periods=m_, freq="W-MON")
+        imps = rng.integers(0, int(rng.choice([30, 500, 20000])), m_).astype(float)
+        f = pd.DataFrame({"period": period, "label": [str(p.date()) for p in period],
+                          "incomplete": rng.random(m_) < 0.1})
+        for _, rate, num, den, _ in m.TREND_METRICS:
+            r = rng.uniform(0.001, 0.2) * np.exp(rng.normal(0, 0.4, m_))
+            r[rng.random(m_) < 0.15] *= 3
+            f[den], f[num] = imps, rng.binomial(imps.astype(int), np.clip(r, 0, 1)).astype(float)
+            f[rate] = f[num] / f[den].where(f[den] > 0)
+        frames.append(f)
+    for changes in ({}, {"baseline_periods": 3}, {"baseline_alpha": 0.2}, {"min_group_size": 5000}):
+        thresholds = Thresholds()
+        for key, value in changes.items():
+            thresholds = thresholds.with_value(key, value)
+        batched = [m.trend_flags(f, thresholds) for f in frames]
+        with monkeypatch.context() as patch:
+            patch.setattr(m, "baseline_rate_test_arrays", one_by_one)
+            for f, got in zip(frames, batched):
+                pd.testing.assert_frame_equal(got, m.trend_flags(f, thresholds), check_exact=True)

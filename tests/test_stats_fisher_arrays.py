@@ -94,3 +94,24 @@ def test_baseline_flag_rows_flags_what_the_row_by_row_form_flagged(direction, al
     want = _rows_one_by_one(frame, "x", "n", "bx", "bn", direction, alpha, min_n)
     pd.testing.assert_frame_equal(got, want, check_exact=True)
     assert got["flagged"].any() or direction == "below"  # the grid does reach flagged rows
+
+
+def test_baseline_rate_test_arrays_equal_the_scalar_test():
+    # baselines of 1–7 periods, small to large counts: both the two-proportion branch (φ ≤ 1) and the
+    # φ-widened t branch; the scalar docstring's worked example (statsmodels/scipy-checked there) first
+    rng = np.random.default_rng(5)
+    xs, ns, pxs, pns = [80.0], [1000.0], [[50, 70, 40, 65, 55]], [[1000, 1100, 900, 1000, 1050]]
+    for _ in range(1500):
+        k, scale, rate = int(rng.integers(1, 8)), int(rng.choice([20, 300, 5000])), rng.uniform(0, 0.2)
+        pn = rng.integers(0, scale, k).astype(float)
+        nn = float(rng.integers(0, scale))
+        xs.append(float(rng.binomial(int(nn), min(1.0, rate * rng.uniform(0.5, 2)))))
+        ns.append(nn)
+        pxs.append(rng.binomial(pn.astype(int), rate).astype(float))
+        pns.append(pn)
+    rate, base, z, p = stats.baseline_rate_test_arrays(xs, ns, pxs, pns)
+    assert round(float(z[0]), 4) == 2.4513 and round(float(p[0]), 5) == 0.07035  # scipy 2·t.sf(2.45125, 4)
+    for i in range(len(xs)):
+        t = stats.baseline_rate_test(xs[i], ns[i], pxs[i], pns[i])
+        for want, got in ((t.rate, rate[i]), (t.baseline, base[i]), (t.z, z[i]), (t.p_value, p[i])):
+            assert want == got or (math.isnan(want) and math.isnan(got)), (i, t)

@@ -31,8 +31,8 @@ from lib.periods import is_incomplete, period_label, period_sql
 from lib.questions import questions_for
 from lib.result import Flag, MetricResult
 from lib.sql import quote_ident, values_cte
-from lib.stats import (adjust_p_values, baseline_rate_test, rate_clears_threshold, two_proportion_test,
-                       z_for_alpha)
+from lib.stats import (adjust_p_values, baseline_rate_test, baseline_rate_test_arrays, rate_clears_threshold,
+                       two_proportion_test, z_for_alpha)
 
 AREA = "in_app"
 ROLES = ("impression", "click", "dismiss", "mute", "other")
@@ -601,6 +601,29 @@ TREND_METRICS = (  # (label, rate, numerator, denominator, direction: which way 
 )
 
 
+def _trend_batch(records, start, usable, window, num, den, nums0, dens0, complete) -> dict:
+    """``baseline_rate_test`` for the periods from ``start`` on, in one array call, each against the
+    baseline it gets if every later complete period joins the baseline pool (the usual case). A period
+    kept out (clearly worse) changes the later baselines: ``trend_flags`` then misses the key and asks
+    for a new batch from there, so every test it uses is run on its real baseline."""
+    pool, keys, xs, ns, pxs, pns = list(usable), [], [], [], [], []
+    for j in range(start, len(records)):
+        n = records[j][den]
+        if pd.isna(n) or n == 0:
+            continue
+        prior = pool[-window:]
+        if len(prior) >= MIN_BASELINE_PERIODS and dens0[prior].sum() > 0:
+            keys.append((j, tuple(prior)))
+            xs.append(float(0 if pd.isna(records[j][num]) else records[j][num]))
+            ns.append(float(n))
+            pxs.append(nums0[prior])
+            pns.append(dens0[prior])
+        if complete[j]:
+            pool.append(j)
+    _, base, z, p = baseline_rate_test_arrays(xs, ns, pxs, pns)
+    return {key: (float(base[k]), float(p[k]), float(z[k])) for k, key in enumerate(keys)}
+
+
 def trend_flags(periods: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
     """Each period's rates against its own trailing baseline: long frame, one row per period × metric.
 
@@ -630,6 +653,7 @@ def trend_flags(periods: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
         tested_before = 0  # periods of this metric with a p-value so far
         # blanks count as 0 in a baseline, as fillna(0) did
         nums0, dens0 = (frame[c].fillna(0).to_numpy(dtype=float, na_value=0.0) for c in (num, den))
+        tested = {}  # (period index, its baseline periods) → (baseline, p, z), filled a batch at a time
         for i, row in enumerate(records):
             n = row[den]
             if pd.isna(n) or n == 0:
@@ -637,10 +661,10 @@ def trend_flags(periods: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
             prior = usable[-window:]
             p_value, baseline, worse = math.nan, math.nan, False
             if len(prior) >= MIN_BASELINE_PERIODS and dens0[prior].sum() > 0:
-                test = baseline_rate_test(float(0 if pd.isna(row[num]) else row[num]), float(n),
-                                          nums0[prior], dens0[prior])
-                baseline, p_value = test.baseline, test.p_value
-                worse = test.z > 0 if direction == "above" else test.z < 0
+                if (i, tuple(prior)) not in tested:
+                    tested.update(_trend_batch(records, i, usable, window, num, den, nums0, dens0, complete))
+                baseline, p_value, z = tested[(i, tuple(prior))]
+                worse = z > 0 if direction == "above" else z < 0
             if complete[i] and not (worse and p_value < alpha / (tested_before + 1)):
                 usable.append(i)
             tested_before += pd.notna(p_value)

@@ -93,7 +93,8 @@ with st.expander("How these numbers are counted", expanded=b.source != "subscrip
     st.markdown(m.history_rules(b) if b.source != "subscriptions" else m.subscription_rules(b))
 
 # ---- headline tiles over the range
-totals_result = m.ncvg_totals(con, b, start, end)
+facts = m.basis_facts(con, b)  # first movement and exclusions: the basis's alone, read once
+totals_result = m.ncvg_totals(con, b, start, end, facts)
 t = m.first_row(totals_result.frame)
 where = f"{start:%d %b %Y} – {end:%d %b %Y}"
 tiles = st.columns(6)
@@ -113,7 +114,7 @@ excluded_note(totals_result)
 if not b.has_value:
     st.caption(m.value_rule(columns, value))
 
-per_result = m.ncvg_by_period(con, b, grain, start, end)
+per_result = m.ncvg_by_period(con, b, grain, start, end, facts)
 per = per_result.frame
 st.subheader("In words")
 sentences = m.executive_sentences(per, b, grain)

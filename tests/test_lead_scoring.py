@@ -131,6 +131,37 @@ def test_distribution_and_conversion_by_band(con):
     assert prof["share"].sum() == pytest.approx(1.0) and prof["leads"].sum() == 6
 
 
+def test_band_conversion_counts_funnel_leads_without_a_file_score(con):
+    # The count of funnel leads without a score rides on the bands' own query; with no band at all
+    # (every score blank) it is counted by itself. File scores: a 30, b blank, c 70, d blank, e 5;
+    # f has no created date, so it is not a funnel lead (its blank score is not counted here).
+    d = pd.Timestamp
+    frame = pd.DataFrame({"lead_id": list("abcdef"), "created_date": [d("2026-01-01")] * 5 + [None],
+                          "customer_date": [d("2026-01-05"), None, d("2026-01-09"), None, None, None],
+                          "lead_score": [30.0, None, 70.0, None, 5.0, None], "email_opens": ["x1", 2, 0, 1, 1, 1]})
+    for col in ("created_date", "customer_date"):
+        frame[col] = pd.to_datetime(frame[col]).astype("datetime64[us]")
+    ds = dataset(con, frame, {"lead_id": "ID", "created_date": "Created", "customer_date": "Won", "lead_score": "Score"},
+                 {"email_opens": "Email opens"})
+    rules = ls.resolve_rules(ds, pd.DataFrame([["Open", "Behaviour", "Email opens", "per occurrence", "", 1, None]],
+                                              columns=ls.RULE_COLUMNS))
+    src = fm.FunnelSource("leads", "leads", frozenset(["lead_id", "created_date", "customer_date", "lead_score"]))
+    band = ls.conversion_by_score_band(con, fm.cohort_sql(src, ["Lead", "Customer"], window_days=30), "leads",
+                                       rules, 1, threshold=50, use_file_score=True)
+    # scored funnel leads a (30, won), c (70, won), e (5) → bands 0–9: 0/1, 30–39: 1/1, 70–79: 1/1; b and d blank
+    assert band.frame[["label", "leads", "converted"]].values.tolist() == [["0–9", 1, 0], ["30–39", 1, 1],
+                                                                         ["70–79", 1, 1]]
+    assert list(band.frame.columns) == ["band", "leads", "converted", "label", "rate", "rate_low", "rate_high",
+                                        "at_or_above"]
+    assert band.excluded == {"funnel leads without a score": 2}
+    con.execute("UPDATE leads SET lead_score = NULL")
+    none = ls.conversion_by_score_band(con, fm.cohort_sql(src, ["Lead", "Customer"], window_days=30), "leads",
+                                       rules, 1, threshold=50, use_file_score=True)
+    assert none.frame.empty and none.excluded == {"funnel leads without a score": 5}
+    # "x1" is not a count (scored 0, counted), in the same scan as the rows without an ID (none here)
+    assert ls._unreadable(con, "leads", rules) == {"cells of email_opens not readable as a count (scored 0)": 1}
+
+
 def test_band_labels():
     assert [ls.band_label(b) for b in (-1, 0, 40, 100)] == ["< 0", "0–9", "40–49", "100+"]
 

@@ -212,19 +212,19 @@ def cohort_sql(src: FunnelSource, stages: list[str], start=None, end=None,
 
 
 def _exclusions(con, src: FunnelSource, stages: list[str]) -> dict[str, int]:
-    """Rows without a lead ID and leads with no date at any chosen stage."""
-    no_id = con.execute(f"SELECT COUNT(*) FROM {q(src.table)} "
-                        "WHERE NULLIF(trim(CAST(lead_id AS VARCHAR)), '') IS NULL").fetchall()[0][0]
+    """Rows without a lead ID and leads with no date at any chosen stage (and closed-deal rows whose
+    lead ID is not in the leads file): one query, as every funnel figure says them."""
     sql, params = per_lead_sql(src, stages)
     n = len(stages)
-    none = con.execute(sql + f"\nSELECT COUNT(*) FROM per_lead_raw WHERE {_least([f'd{j}' for j in range(n)])} "
-                       "IS NULL", params).fetchall()[0][0]
-    out = {"rows without a lead ID": int(no_id), "leads with no date at any chosen stage": int(none)}
+    counts = [f"SELECT COUNT(*) FROM {q(src.table)} WHERE NULLIF(trim(CAST(lead_id AS VARCHAR)), '') IS NULL",
+              f"SELECT COUNT(*) FROM per_lead_raw WHERE {_least([f'd{j}' for j in range(n)])} IS NULL"]
+    reasons = ["rows without a lead ID", "leads with no date at any chosen stage"]
     if src.closed_table:
-        out["closed-deal rows whose lead ID is not in the leads file"] = int(con.execute(
-            f"SELECT COUNT(*) FROM {q(src.closed_table)} WHERE trim(CAST(lead_id AS VARCHAR)) NOT IN "
-            f"(SELECT trim(CAST(lead_id AS VARCHAR)) FROM {q(src.table)} WHERE lead_id IS NOT NULL)").fetchall()[0][0])
-    return {k: v for k, v in out.items() if v}
+        counts.append(f"SELECT COUNT(*) FROM {q(src.closed_table)} WHERE trim(CAST(lead_id AS VARCHAR)) NOT IN "
+                      f"(SELECT trim(CAST(lead_id AS VARCHAR)) FROM {q(src.table)} WHERE lead_id IS NOT NULL)")
+        reasons.append("closed-deal rows whose lead ID is not in the leads file")
+    row = con.execute(sql + "\nSELECT " + ", ".join(f"({c})" for c in counts), params).fetchall()[0]
+    return {reason: int(v) for reason, v in zip(reasons, row) if v}
 
 
 def funnel_stages(con, src: FunnelSource, stages: list[str], start=None, end=None,
@@ -354,6 +354,14 @@ def funnel_by_group(con, src: FunnelSource, stages: list[str], by: str, start=No
     ``other`` marks the merged row). conversion = leads at the last stage / leads at the first
     (ratio 0–1) with a 95% Wilson interval; `small` marks groups with fewer than `min_group` leads.
     """
+    frame, sql, params = _by_group(con, src, stages, by, start, end, window_days, top_n, min_group, search)
+    return MetricResult(frame, sql, params, _exclusions(con, src, stages))
+
+
+def _by_group(con, src: FunnelSource, stages: list[str], by: str, start, end, window_days, top_n: int,
+              min_group: int = 30, search: str = "") -> tuple[pd.DataFrame, str, list]:
+    """`funnel_by_group`'s frame, SQL and parameters, without the rows left out (conversion_tests
+    needs the counts only)."""
     segment = _segment_arg(con, src, by)
     sql, params = cohort_sql(src, stages, start, end, window_days, segment)
     counts = ", ".join(f"COUNT(*) FILTER (WHERE in{k}) AS {q(label)}" for k, label in enumerate(stages))
@@ -362,7 +370,7 @@ def funnel_by_group(con, src: FunnelSource, stages: list[str], by: str, start=No
     every = con.execute(sql, params).df()
     frame = _group_columns(segments.top_groups(every, "group", list(stages), top_n, search), stages)
     frame["small"] = frame[stages[0]] < min_group
-    return MetricResult(frame, sql, params, _exclusions(con, src, stages))
+    return frame, sql, params
 
 
 def data_end(con, src: FunnelSource, stages: list[str]) -> pd.Timestamp | None:
@@ -748,7 +756,7 @@ def conversion_tests(con, src: FunnelSource, stages: list[str], groupings: list[
     """
     rows = []
     for by in groupings:
-        frame = funnel_by_group(con, src, stages, by, start, end, window_days, top_n).frame
+        frame = _by_group(con, src, stages, by, start, end, window_days, top_n)[0]
         totals = frame[stages].sum()
         for _, r in frame.iterrows():
             if r["other"] or r["group"] == segments.BLANK:

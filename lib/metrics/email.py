@@ -1286,11 +1286,15 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
     """
     flags: list[Flag] = []
     min_n, alpha = thresholds["min_group_size"], thresholds["baseline_alpha"]
-    records = frame.to_dict("records")
+    records = None  # read only when some row crosses a line
     for rate in rates:
         if rate.threshold_key is None or rate.key not in frame:
             continue
         general = thresholds[rate.threshold_key]
+        past = _crossed(frame, rate, general)
+        if not len(past):  # the loop below would skip every row
+            continue
+        records = frame.to_dict("records") if records is None else records
         m = int((frame[f"{rate.key}_n"].fillna(0) > 0).sum())
         z_strict = stats.z_for_alpha(alpha / max(m, 1))
         if intervals is None:  # every send's exact intervals in one call each, not one per row
@@ -1304,7 +1308,8 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
             by_when = {pd.Timestamp(k): v for k, v in
                        intervals[rate.key].set_index(when_col)[["low", "high", "low_strict", "high_strict",
                                                                 "clusters"]].iterrows()}
-        for i, rec in enumerate(records):
+        for i in past.tolist():
+            rec = records[i]
             value, x, n = rec[rate.key], rec[f"{rate.key}_x"], rec[f"{rate.key}_n"]
             if value is None or pd.isna(value) or pd.isna(n) or n <= 0:
                 continue
@@ -1338,6 +1343,18 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
             flags.append(Flag(AREA, rate.label, str(rec[subject_col]), float(value), float(limit), note,
                               severity, questions_for(AREA, rate.label), when))
     return flags
+
+
+def _crossed(frame: pd.DataFrame, rate: Rate, general: float) -> np.ndarray:
+    """Positions of the rows whose `rate` is past its line (the row's `<rate>_limit`, else `general`) on
+    the bad side, with a denominator: the rows `threshold_flags` goes on to test."""
+    value = frame[rate.key].to_numpy(dtype=float, na_value=np.nan)
+    n = frame[f"{rate.key}_n"].to_numpy(dtype=float, na_value=np.nan)
+    limit = (frame[f"{rate.key}_limit"].to_numpy(dtype=float, na_value=np.nan) if f"{rate.key}_limit" in frame
+             else np.full(len(frame), float(general)))
+    with np.errstate(invalid="ignore"):
+        past = value > limit if rate.direction == "above" else value < limit
+        return np.flatnonzero(past & ~np.isnan(n) & (n > 0))
 
 
 def period_intervals(send_rows: pd.DataFrame, rates: tuple[Rate, ...], alpha: float) -> dict[str, pd.DataFrame]:
@@ -1512,8 +1529,11 @@ def flags_from(data: EmailData, grain: str, thresholds: Thresholds, send_rows: p
     send_rows, periods = with_topic_limits(send_rows, periods, thresholds, rates)
     flags = threshold_flags(send_rows, "campaign", "send_date", thresholds, rates, mpp, "send")
     periods["subject"] = [period_subject(p, grain) for p in periods["period"]]
+    # intervals only for the rates some period crosses (the others' are never read)
+    crossing = tuple(r for r in rates if r.threshold_key is not None and r.key in periods
+                     and len(_crossed(periods, r, thresholds[r.threshold_key])))
     flags += threshold_flags(periods, "subject", "period", thresholds, rates, mpp, grain,
-                             period_intervals(send_rows, rates, alpha))
+                             period_intervals(send_rows, crossing, alpha))
     tested = int(period_tests["p_value"].notna().sum() + campaign_tests["p_value"].notna().sum())
     flags += history_flags(period_tests, alpha, grain, k, tested) + history_flags(campaign_tests, alpha, "campaign", k,
                                                                                   tested)

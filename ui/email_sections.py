@@ -38,8 +38,8 @@ def flags(con, data, filters, grain: str, th) -> list:
                              em.baseline_tests(con, data, filters, grain, k, alpha, "campaign").frame,
                              em.program_changes(con, data, filters, grain, k, jump, alpha).frame,
                              em.campaign_table(con, data, filters).frame,
-                             em.sending_gaps(con, data, filters, th["email_gap_multiple"], th["email_gap_min_days"],
-                                             jump).frame)
+                             lib_em.gaps_from_days(em.send_days(con, data, filters), th["email_gap_multiple"],
+                                                   th["email_gap_min_days"], jump).frame)  # = em.sending_gaps
 
 
 flags = session_cached(flags)
@@ -144,7 +144,7 @@ def consistency_section(em, charts, con, data, filters) -> None:
     th = workspace().thresholds
     multiple, min_days = th["email_gap_multiple"], th["email_gap_min_days"]
     days = em.send_days(con, data, filters)
-    gaps = em.sending_gaps(con, data, filters, multiple, min_days, th["email_volume_jump"])
+    gaps = lib_em.gaps_from_days(days, multiple, min_days, th["email_volume_jump"])  # = em.sending_gaps, one query
     show_chart(charts.gaps_chart(days.frame, gaps.frame), width="stretch")
     if len(days.frame) < em.MIN_SEND_DAYS:
         st.info(f"Only {len(days.frame)} send days in the selection: at least {em.MIN_SEND_DAYS} are needed to say "

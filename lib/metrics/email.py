@@ -1877,12 +1877,17 @@ def sending_gaps(con, data: EmailData, filters: Filters, multiple: float, min_da
     MIN_SEND_DAYS send days. Columns: last_send, resumed, gap_days, usual_gap_days, times_usual,
     sends_after, usual_per_week, burst.
     """
-    result = send_days(con, data, filters)
-    days, sql, params = result.frame, result.sql, result.params
+    return gaps_from_days(send_days(con, data, filters), multiple, min_days, jump)
+
+
+def gaps_from_days(days: MetricResult, multiple: float, min_days: float, jump: float = 1.5) -> MetricResult:
+    """`sending_gaps` from `send_days`' result (the page shows both: one query for the two)."""
+    excluded = days.excluded
+    days, sql, params = days.frame, days.sql, days.params
     cols = ["last_send", "resumed", "gap_days", "usual_gap_days", "times_usual", "sends_after", "usual_per_week",
             "burst"]
     if len(days) < MIN_SEND_DAYS:
-        return MetricResult(pd.DataFrame(columns=cols), sql, params, dict(data.excluded))
+        return MetricResult(pd.DataFrame(columns=cols), sql, params, dict(excluded))
     day = days["day"]
     gaps = day.diff().dt.days
     usual = float(gaps.median())
@@ -1893,7 +1898,7 @@ def sending_gaps(con, data: EmailData, filters: Filters, multiple: float, min_da
         out.append({"last_send": day.iloc[i - 1], "resumed": day.iloc[i], "gap_days": int(gaps.iloc[i]),
                     "usual_gap_days": usual, "times_usual": float(gaps.iloc[i]) / usual, "sends_after": after,
                     "usual_per_week": per_week, "burst": after >= jump * per_week})
-    return MetricResult(pd.DataFrame(out, columns=cols), sql, params, dict(data.excluded))
+    return MetricResult(pd.DataFrame(out, columns=cols), sql, params, dict(excluded))
 
 
 def gap_flags(gaps: pd.DataFrame, multiple: float) -> list[Flag]:

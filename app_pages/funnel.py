@@ -10,7 +10,6 @@ from lib.markup import escape_md
 from lib.metrics import funnel as fm
 from lib.metrics import lead_scoring as ls
 from lib.periods import GRAINS
-from lib.segments import default_segment
 from ui import funnel_sections as sections
 from ui.funnel_sections import formats, table
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table, presenting,
@@ -113,34 +112,8 @@ try:
     else:
         st.info("Needs two stages with dates in order.")
 
-    st.subheader("Which sources and campaigns convert?")
     groups = [g for g in fm.GROUPINGS if g in src.columns]  # the groupings the conversion flags test
-    found = fm.segment_choices(con, src, {**leads.mapping, **leads.extra_columns}, int(th["min_group_size"]))
-    choices = {c.column: c for c in found}
-    if choices and len(stages) > 1:
-        first = next((g for g in fm.GROUPINGS if g in choices), None) or default_segment(found).column
-        left, mid, right = st.columns([2, 1, 2])
-        by = left.selectbox("Break down by", list(choices), index=list(choices).index(first),
-                            format_func=lambda c: f"{choices[c].label} ({choices[c].levels:,} values)",
-                            key="funnel_by")
-        top = int(mid.number_input("Largest groups shown", 1, 500, fm.TOP_GROUPS, key="funnel_by_top"))
-        search = right.text_input("Find a group", key="funnel_by_search", placeholder="part of a name")
-        label = choices[by].label
-        res = fm.funnel_by_group(con, src, stages, by, start, end, window, top, int(th["min_group_size"]), search)
-        if search.strip() and not (~res.frame["other"]).any():
-            st.info(f"No {escape_md(label)} contains “{escape_md(search.strip())}”.")
-        show_chart(charts.group_conversion_chart(res.frame, f"{stages[0]} → {stages[-1]} by {label}",
-                                                      f"{stages[0]} → {stages[-1]}"), width="stretch")
-        every, named = int(res.frame["groups"].sum()), int((~res.frame["other"]).sum())
-        st.caption(f"{every:,} groups; the {named:,} with most leads"
-                   f"{' whose name contains “' + escape_md(search.strip()) + '”' if search.strip() else ''} are shown"
-                   + (", the rest add up in “Other” (a mix of groups, not tested) so leads sum to the funnel's total."
-                      if named < every else ".") + " Bars: conversion with its 95% Wilson interval; grey groups have "
-                   f"fewer than {th['min_group_size']:.0f} leads. Click a column header to sort.")
-        table(res, f"funnel_by_{by}", "groups", pct=("conversion", "conversion_low", "conversion_high"),
-              hide=("groups", "other"))
-    else:
-        st.info("Needs a column to break the funnel down by (source, campaign, country…) and at least two stages.")
+    sections.group_breakdown(fm, charts, con, leads, src, stages, start, end, window, th)  # a fragment
 
     st.subheader("Cohorts: funnel by created month")
     res = fm.funnel_by_cohort(con, src, stages, "month", start, end, window)

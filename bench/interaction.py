@@ -360,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server", type=int, metavar="SESSIONS", default=0,
                         help="on a real server, SESSIONS browser-free sessions one after another (see above)")
     parser.add_argument("--server-warm", action="store_true", help="with --server: wait for the warm-up first")
-    parser.add_argument("--server-clicks", metavar="PAGE", choices=["email"],
+    parser.add_argument("--server-clicks", metavar="PAGE", choices=["email", "funnel", "cohorts"],
                         help="CPU per widget click on a real server with a browser, fragments included "
                              "(bench/server_clicks.py)")
     parser.add_argument("--app-dir", type=Path, default=ROOT, help="with --server-clicks: the app to run")

@@ -31,6 +31,10 @@ SERVER_WIDGETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "email": ("Email", [("email_history_rate", "selectbox"), ("email_time_rate", "selectbox"),
                         ("email_time_by", "radio"), ("email_ab_rate", "selectbox"),
                         ("email_grain_email_campaigns", "selectbox")]),
+    # funnel: the breakdown is a fragment (ui.funnel_sections, session 6), the period reruns the page;
+    # cohorts: the group attribute is a fragment (ui.cohorts_sections), grain and periods rerun the page
+    "funnel": ("Funnel", [("funnel_by", "selectbox"), ("funnel_grain", "selectbox")]),
+    "cohorts": ("Cohorts", [("coh_group", "selectbox"), ("coh_grain", "radio"), ("coh_mode", "radio")]),
 }
 
 
@@ -120,7 +124,7 @@ def measure_server(page_name: str = "email", app_dir: Path = ROOT) -> dict[str, 
             page.get_by_role("button", name="Load sample data").first.click()
             _idle(page)
             page.locator("[data-testid='stSidebarNavLink']", has_text=title).first.click()
-            page.wait_for_selector(".st-key-email_time_rate", timeout=120_000)
+            page.wait_for_selector(f".st-key-{widgets[0][0]}", timeout=120_000)
             _idle(page)
             _settled(proc.pid)
             for key, kind in widgets:

@@ -1,5 +1,6 @@
-"""Sections of the Funnel page that would make app_pages/funnel.py too long: the lead-scoring results
-(who qualifies, per-rule impact, touches to close), cost per MQL and nurture programs side by side.
+"""Sections of the Funnel page that would make app_pages/funnel.py too long: the breakdown by source or
+campaign (a fragment), the lead-scoring results (who qualifies, per-rule impact, touches to close), cost
+per MQL and nurture programs side by side.
 
 Thin Streamlit code like a page: widgets in, lib calls, tiles/charts/tables out. The page passes its
 own module aliases (`fm`, `ls`, `charts`, memoised per session by ui.cache) so every figure here goes
@@ -11,9 +12,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from lib.errors import BoundaryError
 from lib.markup import escape_md
+from lib.segments import default_segment
 from ui.cache import show_chart
 from ui.common import download_csv, excluded_note, show_sql, show_table
+from ui.workspaces import fragment
 
 PCT = st.column_config.NumberColumn(format="percent")
 
@@ -37,6 +41,44 @@ def table(result, name, key, pct=(), hide=(), shown=None):
     excluded_note(result)
     show_sql(result)
     download_csv(frame, f"{name}.csv", f"funnel_{key}")
+
+
+@fragment
+def group_breakdown(fm, charts, con, leads, src, stages, start, end, window, th):
+    """Which sources and campaigns convert: the funnel by a column of the leads file. An st.fragment —
+    its three widgets change this section alone, so a click reruns it, not the page
+    (ui.workspaces.fragment keeps their choices with the workspace)."""
+    st.subheader("Which sources and campaigns convert?")
+    try:
+        found = fm.segment_choices(con, src, {**leads.mapping, **leads.extra_columns}, int(th["min_group_size"]))
+        choices = {c.column: c for c in found}
+        if not (choices and len(stages) > 1):
+            st.info("Needs a column to break the funnel down by (source, campaign, country…) and at least two stages.")
+            return
+        first = next((g for g in fm.GROUPINGS if g in choices), None) or default_segment(found).column
+        left, mid, right = st.columns([2, 1, 2])
+        by = left.selectbox("Break down by", list(choices), index=list(choices).index(first),
+                            format_func=lambda c: f"{choices[c].label} ({choices[c].levels:,} values)",
+                            key="funnel_by")
+        top = int(mid.number_input("Largest groups shown", 1, 500, fm.TOP_GROUPS, key="funnel_by_top"))
+        search = right.text_input("Find a group", key="funnel_by_search", placeholder="part of a name")
+        label = choices[by].label
+        res = fm.funnel_by_group(con, src, stages, by, start, end, window, top, int(th["min_group_size"]), search)
+    except BoundaryError as exc:  # a fragment's rerun is outside the page's own try
+        st.error(escape_md(exc))
+        return
+    if search.strip() and not (~res.frame["other"]).any():
+        st.info(f"No {escape_md(label)} contains “{escape_md(search.strip())}”.")
+    show_chart(charts.group_conversion_chart(res.frame, f"{stages[0]} → {stages[-1]} by {label}",
+                                             f"{stages[0]} → {stages[-1]}"), width="stretch")
+    every, named = int(res.frame["groups"].sum()), int((~res.frame["other"]).sum())
+    st.caption(f"{every:,} groups; the {named:,} with most leads"
+               f"{' whose name contains “' + escape_md(search.strip()) + '”' if search.strip() else ''} are shown"
+               + (", the rest add up in “Other” (a mix of groups, not tested) so leads sum to the funnel's total."
+                  if named < every else ".") + " Bars: conversion with its 95% Wilson interval; grey groups have "
+               f"fewer than {th['min_group_size']:.0f} leads. Click a column header to sort.")
+    table(res, f"funnel_by_{by}", "groups", pct=("conversion", "conversion_low", "conversion_high"),
+          hide=("groups", "other"))
 
 
 def scoring_results(fm, ls, charts, con, leads, src, rules, stages, start, end, window, grain, th):

@@ -1,7 +1,7 @@
 """Sections that run in st.fragment (their widgets rerun that section alone: email's send-time and A/B
-sections, cohorts' group comparison): a choice made there is still kept with the workspace, though the
-fragment's rerun never reaches the save app.py makes after a full run (ui.workspaces.fragment saves at
-the fragment's end)."""
+sections, cohorts' group comparison, funnel's breakdown by source or campaign): a choice made there is
+still kept with the workspace, though the fragment's rerun never reaches the save app.py makes after a
+full run (ui.workspaces.fragment saves at the fragment's end)."""
 
 from urllib.parse import parse_qs, urlparse
 
@@ -52,3 +52,14 @@ def test_a_cohorts_group_choice_in_the_fragment_survives_a_reload(page, app_url)
     assert selectbox_value(page, "coh_group").startswith(other)
     _reload(page, "coh_group")
     assert selectbox_value(page, "coh_group").startswith(other)
+
+
+def test_a_funnel_breakdown_choice_in_the_fragment_survives_a_reload(page, app_url):
+    _sample_page(page, app_url, "Funnel")
+    page.locator(".st-key-funnel_by").wait_for()
+    before = selectbox_value(page, "funnel_by")
+    other = "Campaign" if before.startswith("Original Source") else "Original Source"
+    choose_option(page, "funnel_by", other)  # reruns the fragment alone: no full run saves after it
+    assert selectbox_value(page, "funnel_by").startswith(other)
+    _reload(page, "funnel_by")
+    assert selectbox_value(page, "funnel_by").startswith(other)

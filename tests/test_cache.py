@@ -478,3 +478,40 @@ def test_a_table_of_a_memoised_frame_is_converted_once_and_again_when_the_page_c
     memo = app.session_state[MEMO_KEY]
     shown = [key for key in memo._entries if key[0] == "shown table"]
     assert len(CALLS) == 1 and len(shown) == 1  # only the unchanged frame's table is kept
+
+
+def test_public_sample_frames_are_hashed_once_per_server_and_the_public_state_follows_an_upload(monkeypatch, one_run):
+    import ui.cache as cache
+    from lib.datasets import Workspace
+    from lib.sample import load_samples
+
+    hashed = []
+    real_digest = cache._frame_digest
+    monkeypatch.setattr(cache, "_frame_digest", lambda obj: hashed.append(len(obj)) or real_digest(obj))
+    first, second = Workspace(), Workspace()
+    try:
+        for ws in (first, second):
+            load_samples(ws, ["email_campaigns"])
+        shared = Memo()
+        sessions = [(ws, Memo()) for ws in (first, second)]
+        make = [memoised(figure, memo, workspace=lambda ws=ws: ws, shared=shared) for ws, memo in sessions]
+        rows = [memoised(_rows, memo, workspace=lambda ws=ws: ws, shared=shared) for ws, memo in sessions]
+        CALLS.clear()
+        for i, (ws, _) in enumerate(sessions):
+            frame = make[i](ws.con, "email_campaigns")
+            rows[i](ws.con, frame)
+        assert len(CALLS) == 2 and len(hashed) == 1  # the second session reuses the first's figures and digest
+
+        frame = make[1](second.con, "email_campaigns")
+        frame.loc[0, "n"] = 7  # a change to the second session's copy: hashed again, computed for it alone
+        assert rows[1](second.con, frame) == {"n": [7], "grain": ["month"]}
+        assert len(hashed) == 2 and len(CALLS) == 3
+
+        # an upload in the same run ends the public state at once (it is worked out once a run otherwise)
+        second.load("my_campaigns.csv", CSV, kind="campaign_calendar")
+        before = len(shared)
+        make[1](second.con, "email_campaigns", "quarter")
+        assert len(shared) == before
+    finally:
+        first.close()
+        second.close()

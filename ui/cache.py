@@ -95,6 +95,7 @@ class Memo:
         # `writes` is unchanged, which every call that is not a memo hit bumps (it may create a table)
         self.writes = 0
         self._catalogue: tuple[tuple, frozenset[str]] | None = None
+        self._public: tuple[tuple, bool] | None = None  # public_sample_state, once a run (_public_now)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -109,17 +110,22 @@ class Memo:
             self.bytes = 0
 
     def get(self, key: tuple) -> tuple[bool, Any]:
+        hit, value, _ = self.get_sized(key)
+        return hit, value
+
+    def get_sized(self, key: tuple) -> tuple[bool, Any, int]:
+        """(found, value, its estimated size): a value copied into another memo keeps its size."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
                 self.misses += 1
-                return False, None
+                return False, None, 0
             self._entries.move_to_end(key)
             self.hits += 1
-            return True, entry.value
+            return True, entry.value, entry.size
 
-    def put(self, key: tuple, value: Any) -> None:
-        size = _size(value)
+    def put(self, key: tuple, value: Any, size: int | None = None) -> None:
+        size = _size(value) if size is None else size
         if size > self.max_bytes:
             return
         with self._lock:
@@ -153,12 +159,14 @@ class Memo:
 
     MAX_HANDED = 1024
 
-    def handed_out(self, frame, stored) -> None:
-        """Record that `frame` (a DataFrame or Series) was handed out as a shallow copy of `stored`."""
+    def handed_out(self, frame, stored, keys: Memo | None = None) -> None:
+        """Record that `frame` (a DataFrame or Series) was handed out as a shallow copy of `stored`;
+        `keys`: the memo whose content keys of `stored` to use (SAMPLE_MEMO for its public frames,
+        which every session hands out: hashed once per server)."""
         import weakref
 
         with self._lock:
-            self._handed[id(frame)] = (weakref.ref(frame), _holders(frame), stored)
+            self._handed[id(frame)] = (weakref.ref(frame), _holders(frame), stored, self if keys is None else keys)
             while len(self._handed) > self.MAX_HANDED:
                 self._handed.popitem(last=False)
 
@@ -169,18 +177,18 @@ class Memo:
             record = self._handed.get(id(frame))
         if record is None:
             return None
-        ref, holders, stored = record
+        ref, holders, stored, owner = record
         if ref() is not frame or not _same_holders(holders, _holders(frame)):
             return None
-        with self._lock:
-            found = self._frame_keys.get((id(stored), compute))
+        with owner._lock:
+            found = owner._frame_keys.get((id(stored), compute))
         if found is not None and found[0] is stored:
             return found[1]
         key = compute(frame)
-        with self._lock:
-            self._frame_keys[(id(stored), compute)] = (stored, key)
-            while len(self._frame_keys) > self.MAX_HANDED:
-                self._frame_keys.popitem(last=False)
+        with owner._lock:
+            owner._frame_keys[(id(stored), compute)] = (stored, key)
+            while len(owner._frame_keys) > owner.MAX_HANDED:
+                owner._frame_keys.popitem(last=False)
         return key
 
     def frame_key(self, frame, compute: Callable[[Any], Any]) -> Any:
@@ -475,7 +483,7 @@ _PLAIN = (str, bytes, int, float, bool, type(None), np.generic, dt.date, dt.time
           enum.Enum)
 
 
-def _hand_out(value: Any, memo: Memo | None = None, depth: int = 0) -> Any:
+def _hand_out(value: Any, memo: Memo | None = None, depth: int = 0, keys: Memo | None = None) -> Any:
     """A copy of a memoised result that the page may change freely. Frames and series are copied
     shallowly: pandas 3 copies on write, so a change to either copy never reaches the other (and
     their arrays are read-only views); containers and dataclasses are rebuilt around such copies.
@@ -486,22 +494,22 @@ def _hand_out(value: Any, memo: Memo | None = None, depth: int = 0) -> Any:
     if isinstance(value, (pd.DataFrame, pd.Series, pd.Index)):
         out = value.copy(deep=False)
         if memo is not None and not isinstance(value, pd.Index):
-            memo.handed_out(out, value)
+            memo.handed_out(out, value, keys)
         return out
     if depth > 8:
         return copy.deepcopy(value)
     if type(value) in (list, tuple, set, frozenset):
         if all(isinstance(v, _PLAIN) for v in value):  # plain values: a new container is copy enough
             return value if type(value) in (tuple, frozenset) else type(value)(value)
-        return type(value)(_hand_out(v, memo, depth + 1) for v in value)
+        return type(value)(_hand_out(v, memo, depth + 1, keys) for v in value)
     if type(value) is dict:
         if all(isinstance(v, _PLAIN) for v in value.values()):
             return dict(value)
-        return {k: _hand_out(v, memo, depth + 1) for k, v in value.items()}
+        return {k: _hand_out(v, memo, depth + 1, keys) for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         new = copy.copy(value)
         for f in dataclasses.fields(value):
-            object.__setattr__(new, f.name, _hand_out(getattr(value, f.name), memo, depth + 1))
+            object.__setattr__(new, f.name, _hand_out(getattr(value, f.name), memo, depth + 1, keys))
         return new
     return copy.deepcopy(value)
 
@@ -530,6 +538,22 @@ def public_sample_state(ws) -> bool:
         return False
     known = sample_digests()
     return all(known.get(kind) == (d.file_name, d.digest) for kind, d in ws.datasets.items())
+
+
+def _public_now(memo: Memo, get_ws: Callable[[], Any], ctx: _Context) -> bool:
+    """public_sample_state of the session's Workspace, worked out once a script run while its data
+    key (datasets, column maps, typed inputs), file names and attribute names stay the same."""
+    ws, marker = get_ws(), _run_marker()
+    if marker is None:
+        return public_sample_state(ws)
+    token = (marker, ws, ctx.session_data_key(), tuple((k, d.file_name) for k, d in ws.datasets.items()),
+             frozenset(vars(ws)))
+    known = memo._public
+    if known is not None and known[0][0] is marker and known[0][1] is ws and known[0][2:] == token[2:]:
+        return known[1]
+    public = public_sample_state(ws)
+    memo._public = (token, public)
+    return public
 
 
 def memoised(func: Callable, memo: Memo | Callable[[], Memo | None] | None = None,
@@ -562,15 +586,15 @@ def memoised(func: Callable, memo: Memo | Callable[[], Memo | None] | None = Non
         hit, value = current.get(key)
         if hit:
             return _hand_out(value, current)
-        public = public_sample_state(get_ws())
+        public = _public_now(current, get_ws, ctx)
         if public:
-            hit, value = shared.get(key)
+            hit, value, size = shared.get_sized(key)
             if hit:
-                current.put(key, value)
-                return _hand_out(value, current)
+                current.put(key, value, size)
+                return _hand_out(value, current, keys=shared)
         value = _writing(func, current, args, kwargs)  # an exception propagates and nothing is stored
         try:
-            out = _hand_out(value, current)
+            out = _hand_out(value, current, keys=shared if public else None)
         except Exception:  # a result that cannot be copied (holds a live handle): not memoised
             return value
         current.put(key, value)

@@ -62,6 +62,9 @@ campaigns = campaign_overlay("email", prefer=("email",))
 
 # ---------------------------------------------------------------- tiles
 current = em.pooled_rates(con, data, filters)
+if not current.frame.iloc[0]["sends"]:  # e.g. a list and a topic that were never sent together
+    st.warning("No sends match this selection (dates, lists and topics together): widen it to see the figures.")
+    st.stop()
 previous = em.pooled_rates(con, data, filters.previous())
 for col, tile in zip(st.columns(3) + st.columns(3), lib_em.headline_tiles(current.frame, previous.frame)):
     col.metric(tile.label, tile.value, tile.delta, delta_color=tile.delta_color, help=tile.help)

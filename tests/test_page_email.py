@@ -140,3 +140,33 @@ def test_page_flags_are_the_libs_email_flags_after_period_and_filter_changes():
     shown = flag_table(at)
     assert len(shown) > 0
     pd.testing.assert_frame_equal(shown.reset_index(drop=True).astype(str), expected.reset_index(drop=True).astype(str))
+
+
+def test_a_selection_without_sends_says_so_instead_of_failing():
+    """A list and a topic never sent together (the sample's trial users got no promo) leave no sends:
+    the page says so under the filters and stops (before, the own-history tests raised a KeyError)."""
+    at = sample_page("app_pages/email.py")
+    at.multiselect(key="email_lists_email_campaigns").set_value(["Trial users"]).run()
+    at.multiselect(key="email_topics_email_campaigns").set_value(["promo"]).run()
+    assert not at.exception, at.exception
+    assert [w.value for w in at.warning] == [
+        "No sends match this selection (dates, lists and topics together): widen it to see the figures."]
+    assert not at.metric  # no tiles of nothing
+    at.multiselect(key="email_topics_email_campaigns").set_value([]).run()
+    assert not at.warning and [m.label for m in at.metric] == LABELS
+
+
+def test_empty_selection_gives_empty_own_history_tests():
+    """lib: no sends in the selection → no rows in either test family (the period form failed before)."""
+    from lib.datasets import Workspace
+    from lib.metrics import email as em
+    from lib.sample import load_samples
+
+    ws = Workspace()
+    load_samples(ws)
+    data = em.email_data(ws.con, ws.get("email_campaigns").table)
+    none = em.Filters(lists=("Trial users",), topics=("promo",))
+    assert em.pooled_rates(ws.con, data, none).frame.iloc[0]["sends"] == 0
+    for by in ("period", "campaign"):
+        assert em.baseline_tests(ws.con, data, none, "month", 6, 0.05, by).frame.empty
+    ws.close()

@@ -177,8 +177,8 @@ download_csv(split.frame, "in_app_message_types.csv", key="in_app_types")
 # ---- the trend per message type
 st.subheader("Is engagement falling for one kind of message?")
 try:
-    # the data's part once per grain; a threshold change reruns only the tests (type_trends_from)
-    by_type = m.type_trends_from(m.type_periods(con, src, grain, facts), ws.thresholds)
+    # the data's part once per grain (type_split's query); a threshold change reruns only the tests
+    by_type = m.type_trends_from(m.type_periods(con, src, grain, facts, split), ws.thresholds)
 except BoundaryError as exc:
     st.info(escape_md(exc))
 else:

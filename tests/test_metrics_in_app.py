@@ -610,6 +610,11 @@ def test_figures_given_the_pages_data_facts_equal_those_reading_them_themselves(
             own, given = func(ws.con, src, *args), func(ws.con, src, *args, facts=facts)
             pd.testing.assert_frame_equal(given.frame, own.frame, check_exact=True)
             assert (given.sql, given.params, given.excluded) == (own.sql, own.params, own.excluded), func.__name__
+        for grain in ("week", "month"):  # type_periods read off type_split's frame: the same query
+            own, split = m.type_periods(ws.con, src, grain), m.type_split(ws.con, src, grain, facts)
+            given = m.type_periods(ws.con, src, grain, facts, split)
+            pd.testing.assert_frame_equal(given.frame, own.frame, check_exact=True)
+            assert (given.sql, given.params, given.excluded) == (own.sql, own.params, own.excluded)
     finally:
         ws.close()
 

@@ -927,13 +927,18 @@ def area_tables(ws) -> dict[str, pd.DataFrame]:
 
 # ----------------------------------------------------------------------------- trend per message type (issue 22)
 
-def type_periods(con, src: InAppSource, grain: str = "month", facts: tuple | None = None) -> MetricResult:
+def type_periods(con, src: InAppSource, grain: str = "month", facts: tuple | None = None,
+                 split: MetricResult | None = None) -> MetricResult:
     """The counts and rates of ``rates_by_period`` per period and message type (the input of
     ``type_trends_from``): the data's part of ``type_trends``, which a threshold does not change.
+    ``split``: the page's ``type_split(con, src, grain)`` — the same query, so its frame is taken
+    without its share column instead of running it again.
     Raises BoundaryError when the file has no message type column."""
     if "message_type" not in src.columns:
         raise BoundaryError(f"{src.file_name}: engagement per message type needs a message type column "
                             "(marketing, product, service, announcement…). Map it under “Columns”.")
+    if split is not None:
+        return MetricResult(split.frame.drop(columns="share"), split.sql, split.params, dict(split.excluded))
     frame, sql, params = _aggregate(con, src, {"period": period_sql("t", grain), "message_type": "message_type"})
     span, excluded = _facts(con, src, facts)
     return MetricResult(_mark_periods(frame, grain, span), sql, params, excluded)

@@ -1,5 +1,6 @@
 """The shared campaign overlay (lib.charts.common.with_campaigns / campaign_frame) on every kind of
-chart the pages draw: unit, layer, layer with a second y axis, facet, vconcat, and period labels."""
+chart the pages draw: unit, layer, layer with a second y axis, facet, vconcat, and period labels; and
+layering and converting without Altair's copies (layer_chart, to_vega_lite): the same specs as Altair's."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pandas as pd
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from lib.charts.common import campaign_frame, line_over_time, with_campaigns
+from lib.charts.common import campaign_frame, layer_chart, line_over_time, to_vega_lite, with_campaigns
 
 MONTHS = pd.to_datetime(["2025-01-01", "2025-02-01", "2025-03-01", "2025-04-01"])
 TREND = pd.DataFrame({"period": MONTHS, "label": ["Jan 2025", "Feb 2025", "Mar 2025", "Apr 2025"],
@@ -186,3 +187,69 @@ def test_overlay_is_exactly_the_overlapping_campaigns_cut_to_the_data(spans):
         band_starts = pd.to_datetime(drawn["rect"]["period"])
         band_ends = pd.to_datetime(drawn["rect"]["period_campaign_end"])
         assert (band_ends <= hi).all() and (band_ends > band_starts).all()
+
+
+def test_a_calendar_already_made_by_campaign_frame_or_some_of_its_rows_gives_the_same_overlay():
+    # with_campaigns skips campaign_frame for a calendar it made (the pages pass one, often filtered
+    # by channel); what it draws must be what it draws from the raw file, as the browser gets it
+    # (Streamlit's conversion: a frame's row numbers are sent as a column unless they are 0..n-1)
+    from ui.cache import chart_spec
+
+    made, _ = campaign_frame(CALENDAR)
+    some = made[made["channel"] != "in-app"]  # rows 1, 2, 4 of the sorted calendar: index not 0..n-1
+    unsorted = made.iloc[::-1]  # campaign_frame's columns and types, but not in its order
+    for chart, x_field in [(trend_chart(), "period"), (alt.Chart(TREND).mark_bar().encode(x="label:O", y="rate:Q"), "label")]:
+        raw = chart_spec(with_campaigns(chart, CALENDAR, x_field))
+        assert chart_spec(with_campaigns(chart, made, x_field)) == raw
+        assert chart_spec(with_campaigns(chart, unsorted, x_field)) == raw
+        assert chart_spec(with_campaigns(chart, some, x_field)) == chart_spec(
+            with_campaigns(chart, CALENDAR[CALENDAR["channel"] != "in-app"], x_field))
+
+
+# ------------------------------------------------------------------ layering and converting without copies
+
+def chart_shapes() -> dict[str, alt.TopLevelMixin]:
+    """Every kind of compound chart, including those Altair's constructor changes (lifts a frame or a
+    size, merges params, renames layers): each must convert exactly as Altair converts it."""
+    base = alt.Chart(TREND).encode(x=alt.X("period:T", title="Month"))
+    line, point = base.mark_line().encode(y="rate:Q"), base.mark_point().encode(y="rate:Q")
+    bare = alt.Chart().mark_line().encode(x="period:T", y="rate:Q")
+    pick = alt.selection_point(fields=["label"], name="pick")
+    return {
+        "unit": line,
+        "one frame, lifted to the layer": alt.layer(line, point),
+        "frame given on the layer": alt.layer(bare, bare.mark_point(), data=TREND),
+        "size left on a layer by +": alt.layer(line, point) + base.mark_rule().encode(y="rate:Q").properties(height=90),
+        "nested, second y axis": alt.layer(line, alt.layer(point, line)).resolve_scale(y="independent").properties(
+            title="Two axes", height=200),
+        "selection on a layer": alt.layer(line.add_params(pick), point),
+        "named layer in a concat": alt.hconcat(alt.layer(line.properties(name="view_7"), point), line),
+        "facet": alt.layer(bare, data=TREND.assign(metric="Rate")).facet(facet="metric:N", columns=2),
+        "vconcat on one frame": alt.vconcat(line, point),
+        "concat with a selection": alt.concat(line.add_params(pick), point, columns=2),
+    }
+
+
+def test_to_vega_lite_is_altairs_own_spec_and_leaves_the_chart_as_it_was():
+    for name, chart in chart_shapes().items():
+        before = chart.to_dict(validate=False)
+        assert to_vega_lite(chart) == before, name
+        assert chart.to_dict(validate=False) == before, name  # nothing changed in place
+
+
+def test_layer_chart_builds_what_alt_layer_builds_and_stays_equal_through_later_steps():
+    base = alt.Chart(TREND).encode(x=alt.X("period:T", title="Month"))
+    line, point = base.mark_line().encode(y="rate:Q"), base.mark_point().encode(y="rate:Q")
+    bare = alt.Chart().mark_line().encode(x="period:T", y="rate:Q")
+    pick = alt.selection_point(fields=["label"], name="pick")
+    cases = [((line, point), {}), ((bare, bare.mark_point()), {"data": TREND, "title": "On the layer"}),
+             ((line.properties(width=300), point), {}), ((line.add_params(pick), point), {}),
+             ((line, alt.layer(point, line)), {"height": 200})]
+    steps = [lambda c: c, lambda c: c.properties(height=120, title="Later"), lambda c: c.resolve_scale(y="independent"),
+             lambda c: c + line, lambda c: alt.vconcat(c, line), lambda c: with_campaigns(c, CALENDAR)]
+    for layers, properties in cases:
+        for i, step in enumerate(steps):
+            ours, altairs = step(layer_chart(*layers, **properties)), step(alt.layer(*layers, **properties))
+            assert ours.to_dict() == altairs.to_dict(), (properties, i)  # validated against the schema too
+            assert to_vega_lite(ours) == altairs.to_dict(validate=False), (properties, i)
+    assert isinstance(layer_chart(line, point), alt.LayerChart)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
 from lib.periods import period_end
@@ -50,6 +51,132 @@ def campaign_rules(calendar: pd.DataFrame, date_column: str = "start_date",
         tooltip=[alt.Tooltip(f"{label_column}:N", title="Campaign"),
                  alt.Tooltip(f"{date_column}:T", title="Start")],
     )
+
+
+# ------------------------------------------------------------------ layering and converting without copies
+#
+# Altair's compound charts (layer, facet, concat) re-run their constructor on every copy, and it deep-copies
+# every part twice to merge their selection params — thousands of small objects for a chart of a few layers.
+# A chart is copied each time it is layered, given a property or a resolve, and when it is converted
+# (to_dict copies every level once): that was most of building and converting the pages' charts. When there
+# is nothing to merge (no params, no size on a layer or frame on the parts to lift to the whole) the merge
+# changes nothing but still copies. The classes below are Altair's, with a constructor that then only
+# stores the parts (and otherwise runs Altair's): `layer_chart` builds layers with them, `to_vega_lite`
+# converts any chart through them, and `with_campaigns` adds its layer with them. The specs are those of
+# Altair's own calls (tests/test_charts_common.py; bench/charts.py compares every spec the pages send).
+
+_TOP_LEVEL_ONLY = ("background", "config", "autosize", "padding", "$schema")  # not allowed on a part
+_LAYER_ONLY = ("height", "width", "view")  # what alt.LayerChart moves from its layers to itself
+
+
+def _settled(kind: type, props: dict) -> bool:
+    """True when Altair's constructor of `kind` (alt.LayerChart, alt.FacetChart, a concat), given `props`,
+    would store them as they are: parts that are charts, no params on the chart or its parts, no
+    layer-only property on a layer, no data of the parts that it would lift (all on one frame) or drop
+    (the chart's own frame repeated on a part), no named layer (renamed by position when merging)."""
+    name = _PARTS[kind]
+    parts = props.get(name, alt.Undefined)
+    if name == "spec":
+        parts = [parts]
+    elif not isinstance(parts, (list, tuple)):
+        return False
+    if not all(isinstance(p, (alt.Chart, alt.LayerChart) if name in ("layer", "spec") else alt.TopLevelMixin)
+               for p in parts):
+        return False
+    if props.get("params", alt.Undefined) is not alt.Undefined or any(
+            _prop(p, key) is not alt.Undefined for p in parts for key in ("params", *_TOP_LEVEL_ONLY)):
+        return False
+    if name == "spec":
+        return True
+    if name == "layer" and any(any(_prop(p, key) is not alt.Undefined for key in _LAYER_ONLY) or _faceted(p)
+                               for p in parts):
+        return False
+    if any(_prop(layer, "name") is not alt.Undefined
+           for p in parts if isinstance(p, alt.LayerChart) for layer in _prop(p, "layer")):
+        return False
+    data, own = props.get("data", alt.Undefined), [_prop(p, "data") for p in parts]
+    if data is alt.Undefined:
+        return not (own and own[0] is not alt.Undefined and all(d is own[0] for d in own))
+    return not (all(d is alt.Undefined or d is data for d in own) and any(d is data for d in own))
+
+
+def _faceted(chart) -> bool:
+    """True for a chart with row, column or facet encodings (Altair will not layer it as it is)."""
+    encoding = _prop(chart, "encoding")
+    return any(_prop(encoding, ch) is not alt.Undefined for ch in ("row", "column", "facet"))
+
+
+def _init(self, *args, **props) -> None:
+    """Altair's constructor, but only storing `props` when merging them would change nothing."""
+    base = _ALTAIR[type(self)]
+    name = _PARTS[base]
+    if not args and _settled(base, props):
+        if name != "spec":
+            props[name] = list(props[name])
+        super(base, self).__init__(**props)  # the Vega-Lite schema class: stores them (with the rest Undefined)
+    else:
+        base.__init__(self, *args, **props)
+
+
+class _Layer(alt.LayerChart):
+    __init__ = _init
+
+
+class _Facet(alt.FacetChart):
+    __init__ = _init
+
+
+class _VConcat(alt.VConcatChart):
+    __init__ = _init
+
+
+class _HConcat(alt.HConcatChart):
+    __init__ = _init
+
+
+class _Concat(alt.ConcatChart):
+    __init__ = _init
+
+
+_PARTS = {alt.LayerChart: "layer", alt.FacetChart: "spec", alt.VConcatChart: "vconcat",
+          alt.HConcatChart: "hconcat", alt.ConcatChart: "concat"}
+_ALTAIR = {_Layer: alt.LayerChart, _Facet: alt.FacetChart, _VConcat: alt.VConcatChart,
+           _HConcat: alt.HConcatChart, _Concat: alt.ConcatChart}
+_OURS = {base: ours for ours, base in _ALTAIR.items()}
+_KINDS = {**{base: base for base in _PARTS}, **_ALTAIR}  # Altair's class of either kind
+
+
+def _shallow(chart):
+    """`chart.copy(deep=False)` as one of the classes above (its later copies do not re-merge its parts)."""
+    new = object.__new__(_OURS[_KINDS[type(chart)]])
+    object.__setattr__(new, "_args", chart._args)
+    object.__setattr__(new, "_kwds", dict(chart._kwds))
+    return new
+
+
+def layer_chart(*layers, **properties) -> alt.LayerChart:
+    """`alt.layer(*layers, **properties)`, whose later copies (`.properties`, `.resolve_scale`, layering,
+    converting) do not copy every layer when there is nothing to merge (see above)."""
+    if any(_faceted(layer) for layer in layers):
+        return alt.layer(*layers, **properties)  # it turns these into a facet
+    return _Layer(layer=layers, **properties)
+
+
+def _ours(chart):
+    """`chart` with every compound chart in it (itself included) as one of the classes above."""
+    if type(chart) not in _KINDS:
+        return chart
+    new = _shallow(chart)
+    name = _PARTS[_KINDS[type(chart)]]
+    parts = chart._kwds.get(name, alt.Undefined)
+    new._kwds[name] = [_ours(p) for p in parts] if isinstance(parts, list) else _ours(parts)
+    return new
+
+
+def to_vega_lite(chart: alt.TopLevelMixin) -> dict:
+    """`chart.to_dict(validate=False)` — the same spec — without re-merging its parts on each copy that
+    to_dict makes."""
+    return _ours(chart).to_dict(validate=False)
 
 
 # ------------------------------------------------------------------ campaign overlay
@@ -100,8 +227,31 @@ def with_campaigns(chart: alt.TopLevelMixin, calendar: pd.DataFrame | None, x_fi
     """
     if calendar is None or calendar.empty:
         return chart
-    calendar, _ = campaign_frame(calendar)
+    if not _is_campaign_frame(calendar):  # the pages pass one campaign_frame made: not again per chart
+        calendar, _ = campaign_frame(calendar)
+    elif not calendar.index.equals(pd.RangeIndex(len(calendar))):  # some of its rows (a channel filter)
+        calendar = calendar.reset_index(drop=True)
     return _overlay(chart, calendar, x_field, grain, period_field)
+
+
+_TEXT = pd.Series([], dtype="string").dtype  # what campaign_frame's astype("string") gives
+
+
+def _is_campaign_frame(frame: pd.DataFrame) -> bool:
+    """True for a calendar as `campaign_frame` returns it (or some of its rows), which it would return
+    unchanged but for the row numbers: its columns in order, text and date types, no blanks, channels
+    trimmed, ends on or after their starts, sorted by start and campaign."""
+    if list(frame.columns) != CAMPAIGN_COLUMNS:
+        return False
+    name, channel, start, end = (frame[c] for c in CAMPAIGN_COLUMNS)
+    if not (name.dtype == _TEXT and channel.dtype == _TEXT and start.dtype.kind == "M" and end.dtype == start.dtype):
+        return False
+    if name.isna().any() or channel.isna().any() or start.isna().any() or not (end >= start).all():
+        return False
+    if any(c == "" or c != c.strip() for c in channel.tolist()):
+        return False
+    keys = list(zip(start.tolist(), name.tolist()))
+    return all(a <= b for a, b in zip(keys, keys[1:]))
 
 
 def _overlay(chart, calendar, x_field, grain, period_field, inherited=()):
@@ -109,7 +259,7 @@ def _overlay(chart, calendar, x_field, grain, period_field, inherited=()):
         attr = {alt.VConcatChart: "vconcat", alt.HConcatChart: "hconcat", alt.ConcatChart: "concat"}[type(chart)]
         shared = [*inherited, *([_prop(chart, "data")] if isinstance(_prop(chart, "data"), pd.DataFrame)
                                 and x_field in _prop(chart, "data") else [])]
-        new = chart.copy(deep=False)
+        new = _shallow(chart)
         setattr(new, attr, [_overlay(part, calendar, x_field, grain, period_field, shared)
                             if _x_encoding(part, x_field) else part for part in getattr(chart, attr)])
         return new
@@ -124,7 +274,7 @@ def _overlay(chart, calendar, x_field, grain, period_field, inherited=()):
     if layer is None:
         return chart
     if isinstance(chart, alt.FacetChart):
-        new = chart.copy(deep=False)
+        new = _shallow(chart)
         new.spec = _put_behind(chart.spec, layer)
         return new
     return _put_behind(chart, layer)
@@ -132,17 +282,17 @@ def _overlay(chart, calendar, x_field, grain, period_field, inherited=()):
 
 def _put_behind(chart, layer):
     if isinstance(chart, alt.LayerChart) and not _independent_y(chart):
-        new = chart.copy(deep=False)
+        new = _shallow(chart)
         new.layer = [layer, *chart.layer]
         return new
-    inner = chart.copy(deep=False)
+    inner = _shallow(chart) if type(chart) in _KINDS else chart.copy(deep=False)
     outer = {}
     for name in ("title", "height", "width", "padding", "autosize", "background", "config"):
         value = _prop(inner, name)
         if value is not alt.Undefined:
             outer[name] = value
             setattr(inner, name, alt.Undefined)
-    return alt.LayerChart(layer=[layer, inner], **outer)
+    return layer_chart(layer, inner, **outer)
 
 
 def _independent_y(chart) -> bool:
@@ -249,20 +399,23 @@ def _time_overlay(calendar, frames, x, x_field, grain):
                alt.Tooltip("start_date:T", title="Start", format="%d %b %Y"),
                alt.Tooltip("end_date:T", title="End", format="%d %b %Y"),
                alt.Tooltip("days:Q", title="Days")]
-    scale = alt.Scale(domain=channels, scheme=CAMPAIGN_SCHEME)
-    legend = alt.Legend(title="Campaign channel", orient="right")
+    # marks, scales and legends as plain dicts (the same spec): Altair validates MarkDef, Scale and Legend
+    # objects against the schema as they are made, ~1 ms each
+    scale = {"domain": channels, "scheme": CAMPAIGN_SCHEME}
+    legend = {"title": "Campaign channel", "orient": "right"}
     wide = (cal["days"] > 1) & (cal[end_field] > cal[x_field])  # cut to one day at the edge → a rule
     bands, rules = cal[wide], cal[~wide]
     layers = []
     if len(bands):
-        layers.append(alt.Chart(bands).mark_rect(opacity=0.13).encode(
-            x=_x_like(x, x_field, "T"), x2=f"{end_field}:T",
+        layers.append(alt.Chart(bands, mark={"type": "rect", "opacity": 0.13}).encode(
+            x=_x_like(x, x_field, "T"), x2=alt.X2(f"{end_field}:T"),  # an object: a text is looked up in the schema
             fill=alt.Fill("channel:N", scale=scale, legend=legend), tooltip=tooltip))
     if len(rules):
-        layers.append(alt.Chart(rules).mark_rule(strokeDash=[4, 3], strokeWidth=1.5, opacity=0.9).encode(
+        layers.append(alt.Chart(rules, mark={"type": "rule", "strokeDash": [4, 3], "strokeWidth": 1.5,
+                                             "opacity": 0.9}).encode(
             x=_x_like(x, x_field, "T"),
             stroke=alt.Stroke("channel:N", scale=scale, legend=None if len(bands) else legend), tooltip=tooltip))
-    return layers[0] if len(layers) == 1 else alt.layer(*layers)
+    return layers[0] if len(layers) == 1 else layer_chart(*layers)
 
 
 def _period_overlay(calendar, frames, x, x_field, grain, period_field):
@@ -278,21 +431,24 @@ def _period_overlay(calendar, frames, x, x_field, grain, period_field):
         step = pd.Series(starts).diff().median() if len(starts) > 1 else pd.Timedelta(days=1)
         ends = starts[1:] + [starts[-1] + step]
     out = []
+    # plain arrays: a frame filtered per period cost ~1 ms a period
+    cal_starts, cal_ends = calendar["start_date"].to_numpy(), calendar["end_date"].to_numpy()
+    campaigns, channels = calendar["campaign"].tolist(), calendar["channel"].tolist()
     for label, start, end in zip(periods[x_field], starts, ends):
-        running = calendar[(calendar["start_date"] < end) & (calendar["end_date"] >= start)]
+        running = np.flatnonzero((cal_starts < end) & (cal_ends >= start))
         if len(running):
-            names = list(running["campaign"])
+            names = [campaigns[i] for i in running]
             out.append({x_field: label, "campaigns": len(names),
                         "names": "; ".join(names[:8]) + (f"; … {len(names) - 8} more" if len(names) > 8 else ""),
-                        "channels": ", ".join(sorted(running["channel"].unique()))})
+                        "channels": ", ".join(sorted({channels[i] for i in running}))})
     if not out:
         return None
     data = pd.DataFrame(out)
-    return alt.Chart(data).mark_rect(color=MUTED).encode(
+    return alt.Chart(data, mark={"type": "rect", "color": MUTED}).encode(  # dicts: see _time_overlay
         x=_x_like(x, x_field, "O"),
         fillOpacity=alt.FillOpacity("campaigns:Q", legend=None,
-                                    scale=alt.Scale(domain=[1, max(2, int(data["campaigns"].max()))],
-                                                    range=[0.12, 0.35])),
+                                    scale={"domain": [1, max(2, int(data["campaigns"].max()))],
+                                           "range": [0.12, 0.35]}),
         tooltip=[alt.Tooltip(f"{x_field}:O", title="Period"),
                  alt.Tooltip("campaigns:Q", title="Campaigns running"),
                  alt.Tooltip("names:N", title="Campaigns"), alt.Tooltip("channels:N", title="Channels")])

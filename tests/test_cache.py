@@ -515,3 +515,67 @@ def test_public_sample_frames_are_hashed_once_per_server_and_the_public_state_fo
     finally:
         first.close()
         second.close()
+
+
+def _flags(con, table):
+    from lib.result import Flag
+
+    CALLS.append(("flags", table))
+    return [Flag("email", "Unsubscribe rate", s, 0.01 * i, 0.005, "threshold", "high", ("Why?",),
+                 pd.Timestamp("2026-01-01")) for i, s in enumerate(["March", "typed_x", "April"])]
+
+
+def _subjects(flags):
+    CALLS.append(("subjects", len(flags)))
+    return [(f.subject, f.value) for f in flags]
+
+
+LIST_CHANGES = {  # each changes a handed-out list of flags in place
+    "a field": lambda fl: setattr(fl[0], "value", 0.5),
+    "a field set to an equal copy": lambda fl: setattr(fl[0], "subject", "".join(["Ma", "rch"])),
+    "an element added": lambda fl: fl.append(fl[0]),
+    "an element replaced": lambda fl: fl.__setitem__(1, fl[2]),
+    "an element removed": lambda fl: fl.pop(),
+    "reordered": lambda fl: fl.reverse(),
+}
+
+
+@pytest.mark.parametrize("change", LIST_CHANGES)
+def test_a_handed_out_list_of_flags_is_keyed_once_and_again_once_the_page_changes_it(ws, monkeypatch, change):
+    import ui.cache as cache
+
+    keyed = []
+    real_key = cache._key
+    monkeypatch.setattr(cache, "_key", lambda v, ctx: (keyed.append(type(v).__name__), real_key(v, ctx))[1])
+    memo = Memo()
+    make, use = memoised(_flags, memo, workspace=lambda: ws), memoised(_subjects, memo, workspace=lambda: ws)
+    CALLS.clear()
+    flags = make(ws.con, "t")
+    use(flags)
+    first = keyed.count("Flag")
+    again = make(ws.con, "t")  # another copy, as on a rerun: not keyed flag by flag again
+    use(again)
+    assert first == 3 and keyed.count("Flag") == 3 and len(CALLS) == 2
+
+    LIST_CHANGES[change](again)
+    assert use(again) == [(f.subject, f.value) for f in again]
+    equal = change == "a field set to an equal copy"
+    assert len(CALLS) == (2 if equal else 3)  # an equal value is the same key, a change a new one
+    assert use(flags) == [("March", 0.0), ("typed_x", 0.01), ("April", 0.02)]  # the other copy: as it was
+
+
+def test_a_handed_out_list_naming_a_session_table_is_keyed_by_its_contents(ws, one_run):
+    memo = Memo()
+    make, store = memoised(_flags, memo, workspace=lambda: ws), session_cached(store_typed, memo=memo)
+
+    def count_rows(con, flags):
+        CALLS.append("count")
+        return con.execute("SELECT count(*) FROM typed_x").fetchone()[0]
+
+    count = memoised(count_rows, memo, workspace=lambda: ws)
+    CALLS.clear()
+    store(ws.con, 2)
+    flags = make(ws.con, "t")  # one flag's subject is "typed_x": the table's name
+    assert count(ws.con, flags) == 2
+    store(ws.con, 5)
+    assert count(ws.con, make(ws.con, "t")) == 5

@@ -90,7 +90,8 @@ class Memo:
         # Frames handed out, so one passed back in as an argument is not hashed again (`frame_key`):
         # id(handed-out frame) → (weak reference to it, what holds its data then, the memo's own frame)
         self._handed: OrderedDict[int, tuple] = OrderedDict()
-        self._frame_keys: OrderedDict[tuple, tuple[Any, Any]] = OrderedDict()  # (id(memo's frame), how) → (it, key)
+        self._frame_keys: OrderedDict[tuple, tuple] = OrderedDict()  # (id(memo's frame or list), how) → (it, key, …)
+        self._lists: OrderedDict[int, tuple] = OrderedDict()  # lists handed out: id → (it, what it holds, …)
         # The session's table names read once per script run (`_Context.scratch_tables`): valid while
         # `writes` is unchanged, which every call that is not a memo hit bumps (it may create a table)
         self.writes = 0
@@ -105,6 +106,7 @@ class Memo:
             self._entries.clear()
             self._origins.clear()
             self._handed.clear()
+            self._lists.clear()
             self._frame_keys.clear()
             self._catalogue = None
             self.bytes = 0
@@ -169,6 +171,40 @@ class Memo:
             self._handed[id(frame)] = (weakref.ref(frame), _holders(frame), stored, self if keys is None else keys)
             while len(self._handed) > self.MAX_HANDED:
                 self._handed.popitem(last=False)
+
+    # A list of dataclasses whose fields hold only immutable values (the flags a page passes on) is
+    # the same while the list holds the very element objects and each element the very field values
+    # it was handed out with: lists and dataclasses can change, but only by swapping those objects.
+    def handed_list(self, out: list, stored: list, keys: Memo | None = None) -> None:
+        with self._lock:
+            self._lists[id(out)] = (out, _list_holders(out), stored, self if keys is None else keys)
+            while len(self._lists) > self.MAX_HANDED:
+                self._lists.popitem(last=False)
+
+    def list_key(self, value: list, ctx: _Context) -> Any:
+        """The key of a list handed out by this memo and unchanged (see above), computed once for all
+        its copies; None for any other list. Its text values may name a session table, whose key
+        is its contents: then (or if one names a table now) it is keyed afresh."""
+        with self._lock:
+            record = self._lists.get(id(value))
+        if record is None or record[0] is not value or not _same_list_holders(record[1], _list_holders(value)):
+            return None
+        stored, owner = record[2], record[3]
+        with owner._lock:
+            found = owner._frame_keys.get((id(stored), "list"))
+        if found is None or found[0] is not stored:
+            plain = _Context(ctx.memo, ctx._get_ws)  # reads no tables: the names are checked below
+            key = ("list", tuple(_key(v, plain) for v in value))
+            texts = frozenset(leaf for el in value for f in dataclasses.fields(el)
+                              for leaf in _leaves(getattr(el, f.name)) if isinstance(leaf, str))
+            found = (stored, key, texts)
+            with owner._lock:
+                owner._frame_keys[(id(stored), "list")] = found
+                while len(owner._frame_keys) > owner.MAX_HANDED:
+                    owner._frame_keys.popitem(last=False)
+        if ctx.reads_tables and found[2] & ctx.scratch_tables():
+            return None
+        return found[1]
 
     def handed_key(self, frame, compute: Callable[[Any], Any]) -> Any:
         """`compute(frame)` for a frame handed out by this memo that still holds the very data it was
@@ -344,6 +380,34 @@ def _holders(obj) -> tuple:
     return (mgr, *(part for b in mgr.blocks for part in (b, b.values, b.mgr_locs)), *mgr.axes)
 
 
+def _leaves(value) -> tuple:
+    return value if type(value) is tuple else (value,)
+
+
+def _immutable_fields(element) -> bool:
+    """A dataclass instance whose fields hold only immutable values (text, numbers, dates, tuples of them)."""
+    if not dataclasses.is_dataclass(element) or isinstance(element, type):
+        return False
+    return all(leaf is None or leaf is pd.NaT or isinstance(leaf, _PLAIN)
+               for f in dataclasses.fields(element) for leaf in _leaves(getattr(element, f.name)))
+
+
+def _list_holders(value: list) -> tuple:
+    """What a list of dataclasses holds: each element and each element's field values."""
+    return tuple((el, tuple(getattr(el, f.name) for f in dataclasses.fields(el)) if _is_instance(el) else None)
+                 for el in value)
+
+
+def _same_list_holders(old: tuple, new: tuple) -> bool:
+    return len(old) == len(new) and all(
+        a is b and (fa is None) == (fb is None) and (fa is None or _same_holders(fa, fb))
+        for (a, fa), (b, fb) in zip(old, new))
+
+
+def _is_instance(value) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
 def _same_holders(old: tuple, new: tuple) -> bool:
     return len(old) == len(new) and all(a is b for a, b in zip(old, new))
 
@@ -390,6 +454,10 @@ def _key(value: Any, ctx: _Context) -> Any:
     if isinstance(value, (float, np.generic, dt.date, dt.datetime, dt.time, dt.timedelta, pd.Timestamp,
                           pd.Timedelta, pd.Period, enum.Enum)) or value is pd.NaT or value is pd.NA:
         return (type(value).__name__, repr(value))
+    if type(value) is list:
+        known = ctx.memo.list_key(value, ctx)
+        if known is not None:
+            return known
     if isinstance(value, (tuple, list)):
         return (type(value).__name__, tuple(_key(v, ctx) for v in value))
     if isinstance(value, dict):
@@ -501,7 +569,10 @@ def _hand_out(value: Any, memo: Memo | None = None, depth: int = 0, keys: Memo |
     if type(value) in (list, tuple, set, frozenset):
         if all(isinstance(v, _PLAIN) for v in value):  # plain values: a new container is copy enough
             return value if type(value) in (tuple, frozenset) else type(value)(value)
-        return type(value)(_hand_out(v, memo, depth + 1, keys) for v in value)
+        out = type(value)(_hand_out(v, memo, depth + 1, keys) for v in value)
+        if memo is not None and type(value) is list and value and all(_immutable_fields(v) for v in out):
+            memo.handed_list(out, value, keys)
+        return out
     if type(value) is dict:
         if all(isinstance(v, _PLAIN) for v in value.values()):
             return dict(value)

@@ -225,7 +225,7 @@ st.caption(f"Volume jump: sends ≥ {ws.thresholds['email_volume_jump']:g}× the
 table(changes.frame)
 show_sql(changes)
 
-email_sections.issue22(em, charts, con, data, filters, alpha)  # send time, A/B tests, consistency
+email_sections.issue22(em, charts, con, data, filters, alpha, grain)  # send time, A/B tests, consistency
 # ---------------------------------------------------------------- campaigns
 st.header("Every send")
 campaigns = em.campaign_table(con, data, filters)

@@ -214,3 +214,23 @@ def test_ab_tests_from_a_variant_column():
         assert ab["p_value"].iloc[0] == pytest.approx(0.035015, abs=2e-6)
     finally:
         ws.close()
+
+
+@pytest.mark.parametrize("grain", ["week", "month", "quarter"])
+def test_send_time_rows_from_the_pages_sends_at_any_grain(grain):
+    """The page hands send_time_rows the `sends` it already has (its period's grain): the same sends,
+    weekdays, hours, rates and test as its own query at day grain — only `period` differs."""
+    from lib.datasets import Workspace
+    from lib.sample import load_samples
+
+    ws = Workspace()
+    load_samples(ws)
+    data = em.email_data(ws.con, ws.get("email_campaigns").table)
+    filters = em.Filters(topics=("promo", "newsletter"))
+    own = em.send_time_rows(ws.con, data, filters).frame
+    given = em.send_time_rows(ws.con, data, filters, em.sends(ws.con, data, filters, grain)).frame
+    pd.testing.assert_frame_equal(own.drop(columns="period"), given.drop(columns="period"), check_exact=True)
+    for by in ("weekday", "hour"):
+        pd.testing.assert_frame_equal(em.send_time_rates(own, by, "open_rate"), em.send_time_rates(given, by, "open_rate"))
+        assert em.rate_differs_test(own, by, "click_rate") == em.rate_differs_test(given, by, "click_rate")
+    ws.close()

@@ -61,14 +61,14 @@ def _pct(frame: pd.DataFrame, cols: list[str]) -> dict:
 
 
 @fragment  # its widgets change this section only: a click reruns it alone
-def send_time_section(em, charts, con, data, filters, alpha: float) -> None:
+def send_time_section(em, charts, con, data, filters, alpha: float, grain: str) -> None:
     """Rates by weekday and hour of send, with n, intervals and a test whether they differ."""
     st.header("When do sends do best? Weekday and hour of send")
     usable = {r.key for r in data.usable_rates()}
     keys = [k for k in em.SEND_TIME_RATES if k in usable]
     c1, c2 = st.columns(2)
     key = c1.selectbox("Rate", keys, format_func=RATE_LABELS.get, key="email_time_rate")
-    rows = em.send_time_rows(con, data, filters)
+    rows = lib_em.send_time_rows(con, data, filters, em.sends(con, data, filters, grain))  # the flags' sends
     has_hours = rows.frame["hour"].notna().any()
     options = ["weekday", "hour"] if has_hours else ["weekday"]
     by = c2.radio("By", options, horizontal=True, key="email_time_by",
@@ -170,8 +170,8 @@ def consistency_section(em, charts, con, data, filters) -> None:
     show_sql(days, "Show SQL (sends per day)")
 
 
-def issue22(em, charts, con, data, filters, alpha: float) -> None:
+def issue22(em, charts, con, data, filters, alpha: float, grain: str) -> None:
     """The three sections, in page order."""
-    send_time_section(em, charts, con, data, filters, alpha)
+    send_time_section(em, charts, con, data, filters, alpha, grain)
     ab_section(em, con, data, filters, alpha)
     consistency_section(em, charts, con, data, filters)

@@ -108,6 +108,7 @@ class EmailData:
     available: frozenset[str]
     first_send: pd.Timestamp | None = None
     last_send: pd.Timestamp | None = None
+    columns: frozenset[str] = frozenset()  # the table's own columns when this was built (empty: not read)
 
     def has(self, name: str) -> bool:
         return name in self.available
@@ -245,7 +246,7 @@ SELECT _row, COALESCE(campaign, '(unnamed, row ' || _row || ')') AS campaign, se
 FROM ({inner}
 ) AS shaped"""
     data = EmailData(table, "email_events" if is_events else "email_campaigns", sql, params, excluded,
-                     frozenset(available))
+                     frozenset(available), columns=frozenset(cols))
     cte, p = data.cte()
     rows = con.execute(f"{cte} SELECT _problem, COUNT(*) FROM raw WHERE _problem IS NOT NULL GROUP BY 1 "
                        "ORDER BY 2 DESC", p).fetchall()
@@ -1668,11 +1669,12 @@ def has_send_hours(send_dates) -> bool:
     return bool(len(when)) and bool((when != when.dt.normalize()).any())
 
 
-def send_time_rows(con, data: EmailData, filters: Filters) -> MetricResult:
+def send_time_rows(con, data: EmailData, filters: Filters, send_rows: MetricResult | None = None) -> MetricResult:
     """One row per send (A/B variants merged, `sends`) with the `weekday` (Monday…Sunday) and `hour`
     (0–23) of its send time as the file writes it; `hour` is missing for every send when the file
-    gives dates only (`has_send_hours`)."""
-    result = sends(con, data, filters, "day")
+    gives dates only (`has_send_hours`). `send_rows`: `sends` of the same selection at any grain, which
+    the page has already (the same sends; only their `period` column differs), instead of a query."""
+    result = sends(con, data, filters, "day") if send_rows is None else send_rows
     frame = result.frame.copy()
     when = pd.to_datetime(frame["send_date"])
     frame["weekday"] = when.dt.day_name().astype(object)
@@ -1760,7 +1762,7 @@ def variant_column(con, data: EmailData) -> str | None:
     """The campaign table's A/B variant column, if the file has one (`VARIANT_COLUMNS`)."""
     if data.kind != "email_campaigns":
         return None
-    cols = _table_columns(con, data.table)
+    cols = data.columns or _table_columns(con, data.table)  # read with the data: no catalogue query per click
     return next((c for c in VARIANT_COLUMNS if c in cols), None)
 
 
@@ -1893,8 +1895,11 @@ def gaps_from_days(days: MetricResult, multiple: float, min_days: float, jump: f
     usual = float(gaps.median())
     per_week = float(days["sends"].sum()) / len(days) * 7 / usual
     out = []
+    # sends in the 7 days from each send day on: a difference of running totals (days are in order)
+    running = np.concatenate([[0], np.cumsum(days["sends"].to_numpy(dtype=np.int64))])
+    week_end = np.searchsorted(day.to_numpy(), (day + pd.Timedelta(days=7)).to_numpy(), side="left")
     for i in np.flatnonzero((gaps > multiple * usual) & (gaps >= min_days)):
-        after = int(days.loc[(day >= day.iloc[i]) & (day < day.iloc[i] + pd.Timedelta(days=7)), "sends"].sum())
+        after = int(running[week_end[i]] - running[i])
         out.append({"last_send": day.iloc[i - 1], "resumed": day.iloc[i], "gap_days": int(gaps.iloc[i]),
                     "usual_gap_days": usual, "times_usual": float(gaps.iloc[i]) / usual, "sends_after": after,
                     "usual_per_week": per_week, "burst": after >= jump * per_week})

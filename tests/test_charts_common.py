@@ -253,3 +253,9 @@ def test_layer_chart_builds_what_alt_layer_builds_and_stays_equal_through_later_
             assert ours.to_dict() == altairs.to_dict(), (properties, i)  # validated against the schema too
             assert to_vega_lite(ours) == altairs.to_dict(validate=False), (properties, i)
     assert isinstance(layer_chart(line, point), alt.LayerChart)
+    # a facet of a layer (its frame given on the layer), then the facet's own later steps
+    ours = layer_chart(bare, bare.mark_point(), data=TREND, height=100).facet(facet="label:N", columns=2)
+    altairs = alt.layer(bare, bare.mark_point(), data=TREND, height=100).facet(facet="label:N", columns=2)
+    for step in (lambda c: c, lambda c: c.resolve_scale(y="independent").properties(title="Panels")):
+        assert step(ours).to_dict() == step(altairs).to_dict()
+        assert to_vega_lite(step(ours)) == step(altairs).to_dict(validate=False)

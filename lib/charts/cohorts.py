@@ -8,7 +8,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from lib.charts.common import MUTED, OK_COLOUR
+from lib.charts.common import MUTED, OK_COLOUR, layer_chart
 
 MAX_LABELLED_CELLS = 400  # above this many cells the heatmap drops its in-cell labels (tooltips stay)
 
@@ -59,7 +59,7 @@ def retention_heatmap(matrix: pd.DataFrame, value: str = "retention", unit: str 
             text=alt.Text("label:N"),
             color=alt.ColorValue("black", condition={"test": f"datum.complete && datum.shown > {top * 0.55}",
                                                      "value": "white"}))
-        chart = alt.layer(rects, labels, data=frame)
+        chart = layer_chart(rects, labels, data=frame)
     return chart.properties(title=alt.Title(title, subtitle="* incomplete period: the data ends inside it"),
                             height=heatmap_height(frame))
 
@@ -94,7 +94,7 @@ def retention_curves(curve: pd.DataFrame, unit: str = "Month", group: str | None
         **band_colour)
     line = base.mark_line(point=True, **({} if group else {"color": OK_COLOUR})).encode(
         y=alt.Y("retention:Q", title=y_title), **line_colour)
-    chart = alt.layer(band, line, data=frame)
+    chart = layer_chart(band, line, data=frame)
     chart = chart.resolve_legend(color="independent") if group else chart
     return chart.properties(title=alt.Title(title, subtitle="each step over the cohorts complete at both "
                                                          "periods; band: 95% interval"),

@@ -20,6 +20,13 @@ TIME_LABELS = {"year": "%Y", "quarter": "%b %Y", "month": "%b %Y", "week": "%d %
                "hours": "%H:%M", "minutes": "%H:%M", "seconds": "%H:%M:%S", "milliseconds": "%H:%M:%S.%L"}
 
 
+# Altair checks each mark, scale, axis or legend object against the Vega-Lite schema as it is made (~0.3 ms
+# each, 25-40 objects a click: 7-16 ms). The pages' charts are converted unvalidated (ui.cache.chart_spec)
+# and every chart they show on the sample data is validated whole in tests/test_pages.py, so the check
+# at making adds nothing; Altair's own copies already switch it off and on from any thread.
+alt.utils.schemapi.disable_debug_mode()
+
+
 @alt.theme.register("boundary", enable=True)
 def boundary_theme() -> alt.theme.ThemeConfig:
     """Room above every chart for its title (Streamlit fits a chart with a height into that
@@ -120,6 +127,11 @@ def _init(self, *args, **props) -> None:
 
 class _Layer(alt.LayerChart):
     __init__ = _init
+
+    def facet(self, *args, **kwargs) -> alt.FacetChart:
+        """Altair's facet (which copies the layer once), whose own copies (`.resolve_scale`,
+        `.properties`) do not copy it again."""
+        return _shallow(super().facet(*args, **kwargs))
 
 
 class _Facet(alt.FacetChart):
@@ -399,20 +411,17 @@ def _time_overlay(calendar, frames, x, x_field, grain):
                alt.Tooltip("start_date:T", title="Start", format="%d %b %Y"),
                alt.Tooltip("end_date:T", title="End", format="%d %b %Y"),
                alt.Tooltip("days:Q", title="Days")]
-    # marks, scales and legends as plain dicts (the same spec): Altair validates MarkDef, Scale and Legend
-    # objects against the schema as they are made, ~1 ms each
-    scale = {"domain": channels, "scheme": CAMPAIGN_SCHEME}
-    legend = {"title": "Campaign channel", "orient": "right"}
+    scale = alt.Scale(domain=channels, scheme=CAMPAIGN_SCHEME)
+    legend = alt.Legend(title="Campaign channel", orient="right")
     wide = (cal["days"] > 1) & (cal[end_field] > cal[x_field])  # cut to one day at the edge → a rule
     bands, rules = cal[wide], cal[~wide]
     layers = []
     if len(bands):
-        layers.append(alt.Chart(bands, mark={"type": "rect", "opacity": 0.13}).encode(
+        layers.append(alt.Chart(bands).mark_rect(opacity=0.13).encode(
             x=_x_like(x, x_field, "T"), x2=alt.X2(f"{end_field}:T"),  # an object: a text is looked up in the schema
             fill=alt.Fill("channel:N", scale=scale, legend=legend), tooltip=tooltip))
     if len(rules):
-        layers.append(alt.Chart(rules, mark={"type": "rule", "strokeDash": [4, 3], "strokeWidth": 1.5,
-                                             "opacity": 0.9}).encode(
+        layers.append(alt.Chart(rules).mark_rule(strokeDash=[4, 3], strokeWidth=1.5, opacity=0.9).encode(
             x=_x_like(x, x_field, "T"),
             stroke=alt.Stroke("channel:N", scale=scale, legend=None if len(bands) else legend), tooltip=tooltip))
     return layers[0] if len(layers) == 1 else layer_chart(*layers)
@@ -444,11 +453,11 @@ def _period_overlay(calendar, frames, x, x_field, grain, period_field):
     if not out:
         return None
     data = pd.DataFrame(out)
-    return alt.Chart(data, mark={"type": "rect", "color": MUTED}).encode(  # dicts: see _time_overlay
+    return alt.Chart(data).mark_rect(color=MUTED).encode(
         x=_x_like(x, x_field, "O"),
         fillOpacity=alt.FillOpacity("campaigns:Q", legend=None,
-                                    scale={"domain": [1, max(2, int(data["campaigns"].max()))],
-                                           "range": [0.12, 0.35]}),
+                                    scale=alt.Scale(domain=[1, max(2, int(data["campaigns"].max()))],
+                                                    range=[0.12, 0.35])),
         tooltip=[alt.Tooltip(f"{x_field}:O", title="Period"),
                  alt.Tooltip("campaigns:Q", title="Campaigns running"),
                  alt.Tooltip("names:N", title="Campaigns"), alt.Tooltip("channels:N", title="Channels")])

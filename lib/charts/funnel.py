@@ -6,7 +6,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from lib.charts.common import FLAG_COLOUR, MUTED, OK_COLOUR, line_over_time
+from lib.charts.common import FLAG_COLOUR, MUTED, OK_COLOUR, layer_chart, line_over_time
 
 
 def funnel_chart(frame: pd.DataFrame) -> alt.Chart:
@@ -14,7 +14,8 @@ def funnel_chart(frame: pd.DataFrame) -> alt.Chart:
     data = frame.assign(label=[f"{int(n):,} · {p:.1%} of start" if pd.notna(p) else f"{int(n):,}"
                                for n, p in zip(frame["leads"], frame["pct_of_start"])])
     order = list(data["stage"])
-    base = alt.Chart(data, title="Leads reaching each stage (in the conversion window)").encode(
+    # the frame goes on the layer (layer_chart), not on each mark: nothing for Altair to lift and copy
+    base = alt.Chart(title="Leads reaching each stage (in the conversion window)").encode(
         y=alt.Y("stage:N", sort=order, title=None),
         x=alt.X("leads:Q", title="Leads", axis=alt.Axis(format=",.0f"),
                 scale=alt.Scale(domain=[0, max(1, float(data["leads"].max())) * 1.25])),  # room for labels
@@ -23,14 +24,14 @@ def funnel_chart(frame: pd.DataFrame) -> alt.Chart:
                  alt.Tooltip("pct_of_previous:Q", title="% of previous step", format=".1%")])
     bars = base.mark_bar(color=OK_COLOUR)
     text = base.mark_text(align="left", dx=4).encode(text=alt.Text("label:N"))
-    return (bars + text).properties(height=90 + 40 * len(data))
+    return layer_chart(bars, text, data=data, height=90 + 40 * len(data))
 
 
 def duration_heatmap(frame: pd.DataFrame) -> alt.Chart:
     """Share of each step's ordered pairs per days bin: the distribution, not only the median."""
     pairs = list(dict.fromkeys(frame.sort_values("step")["pair"]))
     bins = list(dict.fromkeys(frame.sort_values("bin_order")["bin"]))
-    base = alt.Chart(frame, title="Days between stages — share of leads per step").encode(
+    base = alt.Chart(title="Days between stages — share of leads per step").encode(  # frame: on the layer
         x=alt.X("bin:N", sort=bins, title="Days from previous stage", axis=alt.Axis(labelAngle=0)),
         y=alt.Y("pair:N", sort=pairs, title=None, axis=alt.Axis(labelLimit=220)),
         tooltip=[alt.Tooltip("pair:N", title="Step"), alt.Tooltip("bin:N", title="Days"),
@@ -40,14 +41,14 @@ def duration_heatmap(frame: pd.DataFrame) -> alt.Chart:
                                                     legend=alt.Legend(format=".0%")))
     text = base.mark_text().encode(text=alt.Text("share:Q", format=".0%"),
                                    color=alt.ColorValue("black", condition={"test": "datum.share > 0.3", "value": "white"}))
-    return (cells + text).properties(height=110 + 45 * len(pairs))
+    return layer_chart(cells, text, data=frame, height=110 + 45 * len(pairs))
 
 
 def group_conversion_chart(frame: pd.DataFrame, title: str, x_title: str) -> alt.Chart:
     """Conversion per group with its 95% Wilson interval; groups under the minimum size in grey."""
     data = frame.assign(size=["small group" if s else "readable" for s in frame["small"]])
     order = list(data["group"])
-    base = alt.Chart(data, title=title).encode(y=alt.Y("group:N", sort=order, title=None, axis=alt.Axis(labelLimit=260)))
+    base = alt.Chart(title=title).encode(y=alt.Y("group:N", sort=order, title=None, axis=alt.Axis(labelLimit=260)))
     bars = base.mark_bar().encode(
         x=alt.X("conversion:Q", title=x_title, axis=alt.Axis(format=".1%")),
         color=alt.Color("size:N", title="Group size", scale=alt.Scale(domain=["readable", "small group"],
@@ -56,7 +57,7 @@ def group_conversion_chart(frame: pd.DataFrame, title: str, x_title: str) -> alt
                  alt.Tooltip("conversion_low:Q", title="95% low", format=".1%"),
                  alt.Tooltip("conversion_high:Q", title="95% high", format=".1%")])
     errors = base.mark_rule(color="black").encode(x=alt.X("conversion_low:Q"), x2=alt.X2("conversion_high:Q"))
-    return (bars + errors).properties(height=90 + 30 * len(data))
+    return layer_chart(bars, errors, data=data, height=90 + 30 * len(data))
 
 
 def cohort_heatmap(frame: pd.DataFrame, stages: list[str]) -> alt.Chart:
@@ -69,7 +70,7 @@ def cohort_heatmap(frame: pd.DataFrame, stages: list[str]) -> alt.Chart:
                          "share": r[stage] / r[stages[0]] if r[stages[0]] else None})
     data = pd.DataFrame(rows)
     cohorts = list(dict.fromkeys(data.sort_values("order")["cohort"])) if len(data) else []
-    base = alt.Chart(data, title="Share of each created-month cohort reaching each stage (* window still open)").encode(
+    base = alt.Chart(title="Share of each created-month cohort reaching each stage (* window still open)").encode(
         x=alt.X("stage:N", sort=stages, title=None, axis=alt.Axis(labelAngle=0, orient="top")),
         y=alt.Y("cohort:N", sort=cohorts, title="Created month"),
         tooltip=[alt.Tooltip("cohort:N", title="Cohort"), alt.Tooltip("stage:N", title="Stage"),
@@ -80,7 +81,7 @@ def cohort_heatmap(frame: pd.DataFrame, stages: list[str]) -> alt.Chart:
     text = base.mark_text(fontSize=11).encode(text=alt.Text("share:Q", format=".1%"),
                                               color=alt.ColorValue("black", condition={"test": "datum.share > 0.5",
                                                                                        "value": "white"}))
-    return (cells + text).properties(height=110 + 24 * len(cohorts))
+    return layer_chart(cells, text, data=data, height=110 + 24 * len(cohorts))
 
 
 def entries_chart(frame: pd.DataFrame, stages: list[str], grain: str) -> alt.Chart:
@@ -136,7 +137,7 @@ def score_histogram(frame: pd.DataFrame, threshold: float) -> alt.Chart:
 
 def band_conversion_chart(frame: pd.DataFrame, target: str) -> alt.Chart:
     data = frame.assign(side=["qualifies (MQL)" if a else "below threshold" for a in frame["at_or_above"]])
-    base = alt.Chart(data, title=f"Conversion to {target} by score band (95% interval)").encode(
+    base = alt.Chart(title=f"Conversion to {target} by score band (95% interval)").encode(
         x=alt.X("label:N", sort=list(data["label"]), title="Score band (points)", axis=alt.Axis(labelAngle=0)))
     bars = base.mark_bar().encode(
         y=alt.Y("rate:Q", title=f"Reached {target}", axis=alt.Axis(format=".0%")),
@@ -145,7 +146,7 @@ def band_conversion_chart(frame: pd.DataFrame, target: str) -> alt.Chart:
         tooltip=[alt.Tooltip("label:N", title="Band"), alt.Tooltip("leads:Q", title="Leads"),
                  alt.Tooltip("converted:Q", title="Converted"), alt.Tooltip("rate:Q", title="Rate", format=".1%")])
     errors = base.mark_rule(color="black").encode(y=alt.Y("rate_low:Q"), y2=alt.Y2("rate_high:Q"))
-    return (bars + errors).properties(height=260)
+    return layer_chart(bars, errors, data=data, height=260)
 
 
 def quality_chart(frame: pd.DataFrame, by: str) -> alt.Chart:
@@ -166,7 +167,7 @@ def quality_chart(frame: pd.DataFrame, by: str) -> alt.Chart:
     if len(overall) and pd.notna(overall.iloc[0]):
         rule = alt.Chart(pd.DataFrame({"rate": [float(overall.iloc[0])]})).mark_rule(
             strokeDash=[4, 3], color="black").encode(x=alt.X("rate:Q"))
-        chart = bars + rule
+        chart = layer_chart(bars, rule)
     return chart.properties(height=90 + 30 * len(data))
 
 
@@ -176,7 +177,7 @@ def rule_impact_chart(frame: pd.DataFrame, target: str) -> alt.Chart:
     data = frame.dropna(subset=["diff"]).assign(
         status=lambda f: ["significant" if s else "within noise" for s in f["significant"]],
         decides=lambda f: ["never changes an MQL" if n else "changes who qualifies" for n in f["no_impact"]])
-    base = alt.Chart(data, title=f"Conversion to {target}: leads the rule fired for minus the others (95% interval)"
+    base = alt.Chart(title=f"Conversion to {target}: leads the rule fired for minus the others (95% interval)"
                      ).encode(y=alt.Y("rule:N", sort=list(data["rule"]), title=None, axis=alt.Axis(labelLimit=240)))
     points = base.mark_point(size=100, filled=True, opacity=1).encode(
         x=alt.X("diff:Q", title=f"Difference in conversion to {target} (percentage points)", axis=alt.Axis(format="+.0%")),
@@ -192,12 +193,12 @@ def rule_impact_chart(frame: pd.DataFrame, target: str) -> alt.Chart:
                  alt.Tooltip("mql_changed:Q", title="Leads whose MQL status depends on it", format=",")])
     errors = base.mark_rule(color="black").encode(x=alt.X("diff_low:Q"), x2=alt.X2("diff_high:Q"))
     zero = alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(strokeDash=[4, 3], color="black").encode(x=alt.X("x:Q"))
-    return (errors + points + zero).properties(height=90 + 32 * len(data))
+    return layer_chart(errors, points, zero, data=data, height=90 + 32 * len(data))
 
 
 def program_chart(frame: pd.DataFrame, mql: str) -> alt.Chart:
     """MQL rate per nurture program with its 95% Wilson interval (largest programs on top)."""
-    base = alt.Chart(frame, title=f"{mql} rate by program (95% Wilson interval)").encode(
+    base = alt.Chart(title=f"{mql} rate by program (95% Wilson interval)").encode(
         y=alt.Y("program:N", sort=list(frame["program"]), title=None, axis=alt.Axis(labelLimit=260)))
     bars = base.mark_bar(color=OK_COLOUR).encode(
         x=alt.X("mql_rate:Q", title=f"Leads reaching {mql} (share of the program's leads)", axis=alt.Axis(format=".0%")),
@@ -207,7 +208,7 @@ def program_chart(frame: pd.DataFrame, mql: str) -> alt.Chart:
                  alt.Tooltip("median_days_to_mql:Q", title=f"Median days to {mql}", format=".1f"),
                  alt.Tooltip("cost_per_mql:Q", title=f"Cost per {mql}", format=",.2f")])
     errors = base.mark_rule(color="black").encode(x=alt.X("mql_low:Q"), x2=alt.X2("mql_high:Q"))
-    return (bars + errors).properties(height=90 + 30 * len(frame))
+    return layer_chart(bars, errors, data=frame, height=90 + 30 * len(frame))
 
 
 def touches_chart(frame: pd.DataFrame, target: str) -> alt.Chart:

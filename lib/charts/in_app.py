@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from lib.charts.common import FLAG_COLOUR, MUTED, OK_COLOUR
+from lib.charts.common import FLAG_COLOUR, MUTED, OK_COLOUR, layer_chart
 
 TYPE_DOMAIN = ["marketing", "product", "service", "other"]
 TYPE_RANGE = ["#ff7f0e", "#1f77b4", "#2ca02c", "#9e9e9e"]
@@ -32,7 +32,7 @@ def trend_chart(trend: pd.DataFrame, grain: str) -> alt.FacetChart:
     flagged periods as red points; hollow points mark incomplete periods."""
     frame = trend.assign(status=lambda f: f["flagged"].map({True: "flagged", False: "within baseline"}),
                          coverage=lambda f: f["incomplete"].map({True: "incomplete", False: "complete"}))
-    base = alt.Chart(frame).encode(x=_period_x(grain))
+    base = alt.Chart().encode(x=_period_x(grain))  # the frame goes on the layer: nothing for Altair to lift
     line = base.mark_line(color=OK_COLOUR).encode(y=alt.Y("value:Q", title="Share of impressions",
                                                           axis=alt.Axis(format=".1%")))
     baseline = base.mark_line(strokeDash=[4, 3], color=MUTED).encode(y=alt.Y("baseline:Q"))
@@ -47,8 +47,7 @@ def trend_chart(trend: pd.DataFrame, grain: str) -> alt.FacetChart:
                  alt.Tooltip("baseline:Q", title="Trailing baseline", format=".2%"),
                  alt.Tooltip("n:Q", title="Impressions (n)", format=","),
                  alt.Tooltip("p_value:Q", title="p-value", format=".3g"), alt.Tooltip("reason:N", title="Flag")])
-    return (alt.layer(line, baseline, points, data=frame)
-            .properties(width=330, height=170)
+    return (layer_chart(line, baseline, points, data=frame, width=330, height=170)
             .facet(facet=alt.Facet("metric:N", title=None, sort=["Engagement rate", "Dismiss rate", "Mute rate",
                                                                  "Dwell under 1s"]), columns=2)
             .resolve_scale(y="independent")
@@ -66,8 +65,8 @@ def dwell_chart(quantiles: pd.DataFrame, grain: str) -> alt.LayerChart:
                             alt.Tooltip("p75:Q", format=".2f", title="p75 (s)"),
                             alt.Tooltip("n:Q", format=",", title="Impressions with dwell")])
     one = alt.Chart(pd.DataFrame({"y": [1.0]})).mark_rule(color=FLAG_COLOUR, strokeDash=[4, 3]).encode(y=alt.Y("y:Q"))
-    return alt.layer(band, median, one).properties(
-        title="Dwell time per period: median (line), middle half of impressions (band), 1 s (red)", height=260)
+    return layer_chart(band, median, one,
+                       title="Dwell time per period: median (line), middle half of impressions (band), 1 s (red)", height=260)
 
 
 def frequency_relevance_chart(weekly: pd.DataFrame) -> alt.VConcatChart:
@@ -89,7 +88,7 @@ def frequency_relevance_chart(weekly: pd.DataFrame) -> alt.VConcatChart:
                  alt.Tooltip("per_user:Q", format=".2f", title="Messages per active user"),
                  alt.Tooltip("active_users:Q", format=",", title="Active users")])
     f_base = alt.Chart(weekly).mark_line(strokeDash=[4, 3], color="black").encode(x=x, y=alt.Y("frequency_baseline:Q"))
-    top = alt.layer(bad, bars, f_base).properties(height=200, width=760,
+    top = layer_chart(bad, bars, f_base).properties(height=200, width=760,
                                                   title="Frequency: messages per active user per week (dashed: baseline)")
     eng = alt.Chart(weekly).mark_line(point=True, color=OK_COLOUR).encode(
         x=x, y=alt.Y("engagement_rate:Q", title="Engagement rate", axis=alt.Axis(format=".0%")),
@@ -97,7 +96,7 @@ def frequency_relevance_chart(weekly: pd.DataFrame) -> alt.VConcatChart:
                  alt.Tooltip("engagement_baseline:Q", format=".1%", title="Baseline"),
                  alt.Tooltip("impressions:Q", format=",", title="Impressions")])
     e_base = alt.Chart(weekly).mark_line(strokeDash=[4, 3], color=MUTED).encode(x=x, y=alt.Y("engagement_baseline:Q"))
-    bottom = alt.layer(bad, eng, e_base).properties(height=170, width=760,
+    bottom = layer_chart(bad, eng, e_base).properties(height=170, width=760,
                                                     title="Relevance: engagement rate per week (dashed: baseline)")
     return alt.vconcat(top, bottom).resolve_scale(x="shared").properties(
         title="Frequency and relevance side by side — red weeks: more messages and lower engagement at once")
@@ -158,6 +157,6 @@ def type_trend_chart(trend: pd.DataFrame, metric: str, grain: str) -> alt.LayerC
                  alt.Tooltip("reason:N", title="Flag")])
     flagged = alt.Chart(data[data["flagged"]]).mark_point(size=160, color=FLAG_COLOUR, strokeWidth=2).encode(
         x=_period_x(grain), y=alt.Y("value:Q"))
-    return alt.layer(band, line, points, flagged).properties(
-        title=f"{metric} per message type (band: 95% interval; red ring: worse than the type's own baseline)",
-        height=300)
+    return layer_chart(band, line, points, flagged,
+                       title=f"{metric} per message type (band: 95% interval; red ring: worse than the type's own baseline)",
+                       height=300)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from lib.charts.common import FLAG_COLOUR, MUTED, OK_COLOUR
+from lib.charts.common import FLAG_COLOUR, MUTED, OK_COLOUR, layer_chart
 
 GAIN = "#2ca02c"
 LOSS = FLAG_COLOUR
@@ -55,7 +55,7 @@ def _diverging(frame: pd.DataFrame, gain: str, loss: str, net: str, gain_name: s
         tooltip=[alt.Tooltip("label:O", title="Period"),
                  alt.Tooltip("amount:Q", title=f"Net {y_title.lower()}", format=fmt)])
     zero = alt.Chart(pd.DataFrame({"y": [0]})).mark_rule(color=MUTED).encode(y=alt.Y("y:Q"))
-    return alt.layer(bars, zero, line, title=title).properties(height=300)
+    return layer_chart(bars, zero, line, title=title, height=300)
 
 
 def customers_chart(frame: pd.DataFrame) -> alt.LayerChart:
@@ -82,7 +82,7 @@ def waterfall_chart(steps: pd.DataFrame, currency: str | None, value_label: str)
         color=alt.Color("kind:N", scale=colours, legend=None),
         tooltip=[alt.Tooltip("step:N", title="Step"), alt.Tooltip("amount:Q", title=y_title, format=",.0f")])
     text = base.mark_text(dy=-7, fontSize=12).encode(x=x, y=alt.Y("top:Q"), text=alt.Text("label:N"))
-    return alt.layer(bars, text, data=steps, title=f"Value bridge over the selected range ({value_label})").properties(height=320)
+    return layer_chart(bars, text, data=steps, title=f"Value bridge over the selected range ({value_label})", height=320)
 
 
 def retention_chart(frame: pd.DataFrame) -> alt.Chart:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from lib.charts.common import CATEGORY_COLOURS, FLAG_COLOUR, MUTED, OK_COLOUR, with_campaigns
+from lib.charts.common import CATEGORY_COLOURS, FLAG_COLOUR, MUTED, OK_COLOUR, layer_chart, with_campaigns
 
 _CAT_SCALE = alt.Scale(domain=["Detractor", "Passive", "Promoter"],
                        range=[CATEGORY_COLOURS["Detractor"], CATEGORY_COLOURS["Passive"], CATEGORY_COLOURS["Promoter"]])
@@ -51,14 +51,15 @@ def trend_chart(periods: pd.DataFrame, healthy: float, calendar: pd.DataFrame | 
         y="y:Q", tooltip=[alt.Tooltip("label:N", title="Reference")])
     rule_text = refs.mark_text(align="left", dx=4, dy=-6, color=MUTED, fontSize=11).encode(
         x=alt.value(0), y="y:Q", text="label:N")
-    chart = alt.layer(band, rule, rule_text, line, points).resolve_scale(color="independent").properties(
+    chart = layer_chart(band, rule, rule_text, line, points).resolve_scale(color="independent").properties(
         title="NPS by period with its 95% margin of error (shaded); red = dip beyond the noise", height=320)
     return with_campaigns(chart, calendar, "period", grain)
 
 
 def distribution_chart(dist: pd.DataFrame) -> alt.LayerChart:
     """Responses per score 0–10, bars coloured by category, share of valid responses on top."""
-    base = alt.Chart(dist).encode(x=alt.X("score:O", title="Score (0–10)", axis=alt.Axis(labelAngle=0)))
+    # the frame goes on the layer (layer_chart), not on each mark: nothing for Altair to lift and copy
+    base = alt.Chart().encode(x=alt.X("score:O", title="Score (0–10)", axis=alt.Axis(labelAngle=0)))
     bars = base.mark_bar().encode(
         y=alt.Y("responses:Q", title="Responses"),
         color=alt.Color("category:N", title="Category", scale=_CAT_SCALE, legend=alt.Legend(orient="bottom")),
@@ -66,7 +67,7 @@ def distribution_chart(dist: pd.DataFrame) -> alt.LayerChart:
                  alt.Tooltip("share:Q", title="% of valid responses", format=".1f"), "category:N"])
     labels = base.mark_text(dy=-6, fontSize=11).transform_calculate(
         label="format(datum.share, '.0f') + '%'").encode(y="responses:Q", text="label:N")
-    return alt.layer(bars, labels).properties(
+    return layer_chart(bars, labels, data=dist).properties(
         title="Score distribution (labels: % of valid responses)", height=280)
 
 
@@ -92,7 +93,7 @@ def interval_chart(frame: pd.DataFrame, label: str, title: str, label_title: str
         x2="high:Q", color=colour)
     points = base.mark_point(filled=True, size=80).encode(y=y, x="nps:Q", color=colour, tooltip=tooltip)
     zero = alt.Chart(pd.DataFrame({"x": [0]})).mark_rule(color=MUTED, strokeDash=[2, 2]).encode(x="x:Q")
-    return alt.layer(zero, bars, points).properties(title=title, height=alt.Step(34))
+    return layer_chart(zero, bars, points).properties(title=title, height=alt.Step(34))
 
 
 def _reading(row: pd.Series) -> str:
@@ -159,11 +160,11 @@ def outcome_chart(outcomes: pd.DataFrame, days: int) -> alt.Chart:
                alt.Tooltip("rate:Q", title="Share", format=".1%"), alt.Tooltip("count:Q", title="Respondents", format=","),
                alt.Tooltip("paying:Q", title="Paying when they answered", format=","),
                alt.Tooltip("low:Q", title="95% low", format=".1%"), alt.Tooltip("high:Q", title="95% high", format=".1%")]
-    base = alt.Chart(data)
+    base = alt.Chart()  # the frame goes on the layer
     bars = base.mark_rule(strokeWidth=2).encode(y=y, x=alt.X("low:Q", title="Share of paying respondents",
                                                                 axis=alt.Axis(format="%")), x2="high:Q", color=colour)
     points = base.mark_point(filled=True, size=80).encode(y=y, x="rate:Q", color=colour, tooltip=tooltip)
-    return alt.layer(bars, points).properties(width=220, height=alt.Step(34)).facet(
+    return layer_chart(bars, points, data=data).properties(width=220, height=alt.Step(34)).facet(
         column=alt.Column("outcome:N", title=None, sort=["Churned", "Downgraded", "Expanded"])
     ).resolve_scale(x="independent").properties(
         title=f"Within {days} days of answering, by category (95% Wilson interval)")
@@ -179,11 +180,11 @@ def referral_chart(periods: pd.DataFrame, grain: str) -> alt.Chart:
                alt.Tooltip("share_referred:Q", title="Share referred", format=".1%"),
                alt.Tooltip("share_low:Q", title="95% low", format=".1%"),
                alt.Tooltip("share_high:Q", title="95% high", format=".1%")]
-    base = alt.Chart(periods)
+    base = alt.Chart()  # the frame goes on the layer
     everyone = base.mark_bar(color="#d9d9d9").encode(x=x, y=alt.Y("new_customers:Q", title="Customers"),
                                                      tooltip=tooltip)
     referred = base.mark_bar(color=CATEGORY_COLOURS["Promoter"]).encode(x=x, y="referred_customers:Q", tooltip=tooltip)
-    return alt.layer(everyone, referred).properties(
+    return layer_chart(everyone, referred, data=periods).properties(
         title="New customers per period (grey) and those referred (green)", height=260)
 
 
@@ -194,7 +195,7 @@ def response_rate_chart(periods: pd.DataFrame, grain: str) -> alt.LayerChart:
     tooltip = [alt.Tooltip("label:N", title=grain.capitalize()), alt.Tooltip("response_rate:Q", title="Response rate", format=".1%"),
                alt.Tooltip("answered:Q", title="Answered", format=","), alt.Tooltip("sent:Q", title="Sent", format=","),
                alt.Tooltip("low:Q", title="95% low", format=".1%"), alt.Tooltip("high:Q", title="95% high", format=".1%")]
-    base = alt.Chart(periods)
+    base = alt.Chart()  # the frame goes on the layer
     band = base.mark_area(opacity=0.18, color=OK_COLOUR).encode(x=x, y="low:Q", y2="high:Q")
     complete = base.transform_filter("!datum.incomplete")
     line = complete.mark_line(color=OK_COLOUR).encode(
@@ -202,5 +203,5 @@ def response_rate_chart(periods: pd.DataFrame, grain: str) -> alt.LayerChart:
     points = base.mark_point(filled=True, size=60).encode(
         x=x, y="response_rate:Q", tooltip=tooltip,
         color=alt.condition("datum.incomplete", alt.value(MUTED), alt.value(OK_COLOUR)))
-    return alt.layer(band, line, points).properties(
+    return layer_chart(band, line, points, data=periods).properties(
         title="Survey response rate by sent date, with its 95% interval (grey: period not over)", height=260)

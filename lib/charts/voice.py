@@ -6,7 +6,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from lib.charts.common import FLAG_COLOUR, MUTED, OK_COLOUR, with_campaigns
+from lib.charts.common import FLAG_COLOUR, MUTED, OK_COLOUR, layer_chart, with_campaigns
 
 COMPLAINT_COLOUR = "#ff7f0e"
 
@@ -46,7 +46,7 @@ def rate_with_baseline(frame: pd.DataFrame, value: str, low: str | None, high: s
         color=alt.Color("status:N", title="Period", legend=alt.Legend() if legend else None,
                         scale=alt.Scale(domain=["normal", "flagged", "incomplete period"],
                                         range=[OK_COLOUR, FLAG_COLOUR, MUTED]))))
-    return alt.layer(*layers, data=data, title=alt.Title(title, subtitle="Dashed: trailing baseline. Shaded: 95% interval.")
+    return layer_chart(*layers, data=data, title=alt.Title(title, subtitle="Dashed: trailing baseline. Shaded: 95% interval.")
                      ).properties(height=260)
 
 
@@ -64,7 +64,7 @@ def negative_volume_with_campaigns(frame: pd.DataFrame, calendar: pd.DataFrame |
             domain=["Negative texts", "Complaints about marketing"], range=[FLAG_COLOUR, COMPLAINT_COLOUR])),
         tooltip=[alt.Tooltip("label:N", title="Period"), alt.Tooltip("series:N", title="Series"),
                  alt.Tooltip("count:Q", title="Texts", format=",d")])
-    chart = alt.layer(lines, title=alt.Title(
+    chart = layer_chart(lines, title=alt.Title(
         f"Negative texts and complaints per {grain_word}",
         subtitle="Shaded: campaign windows from the calendar; dashed: one-day campaigns")).properties(height=280)
     return with_campaigns(chart, calendar, "period")
@@ -95,7 +95,7 @@ def campaign_negative_bars(frame: pd.DataFrame) -> alt.LayerChart:
                  alt.Tooltip("share_negative_outside:Q", title="Negative outside", format=".1%"),
                  alt.Tooltip("p_value:Q", title="p", format=".3g")])
     ticks = base.mark_tick(color="black", thickness=2).encode(y=y, x=alt.X("share_negative_outside:Q"))
-    return alt.layer(bars, ticks, data=data, title=alt.Title(
+    return layer_chart(bars, ticks, data=data, title=alt.Title(
         "Negative share in each campaign's window", subtitle="Black tick: share negative outside that window")
     ).properties(height=22 * max(len(frame), 3))
 
@@ -116,7 +116,7 @@ def campaign_quality_bars(frame: pd.DataFrame) -> alt.LayerChart:
                  alt.Tooltip("median_cycle_days:Q", title="Median cycle (days)", format=".0f"),
                  alt.Tooltip("others_median_cycle:Q", title="Other deals' median cycle (days)", format=".0f")])
     ticks = base.mark_tick(color="black", thickness=2).encode(y=y, x=alt.X("others_qualification_rate:Q"))
-    return alt.layer(bars, ticks, data=data, title=alt.Title(
+    return layer_chart(bars, ticks, data=data, title=alt.Title(
         "Qualification rate of deals by source campaign",
         subtitle="Black tick: all other deals. Red: qualifies less or closes slower than the rest")
     ).properties(height=22 * max(len(frame), 3))
@@ -141,5 +141,5 @@ def rising_terms_chart(terms: pd.DataFrame, period_label: str) -> alt.Chart:
         color=alt.Color("reading:N", title=None, legend=alt.Legend(orient="bottom"),
                         scale=alt.Scale(domain=["Rises beyond the noise", "Within the noise"],
                                         range=[FLAG_COLOUR, OK_COLOUR])), tooltip=tooltip)
-    return alt.layer(before, now, data=data).properties(
+    return layer_chart(before, now, data=data).properties(
         title=f"Terms rising in negative texts: {period_label} (point) vs before (grey tick)", height=alt.Step(20))

@@ -122,7 +122,8 @@ try:
 
     # ------------------------------------------------------------------ nurture
     st.subheader("Nurture: new leads, MQLs, re-opened leads")
-    res = fm.stage_entries_by_period(con, src, stages, grain, start, end)
+    days = fm.stage_entry_days(con, src, stages, start, end)  # once per range: a period change sums them, no query
+    res = fm.stage_entries_by_period(con, src, stages, grain, start, end, days, fm.data_end(con, src, stages))
     campaigns = campaign_overlay("funnel")
     show_chart(with_campaigns(charts.entries_chart(res.frame, stages[:2], grain), campaigns), width="stretch")
     if res.frame["incomplete"].any():

@@ -228,6 +228,7 @@ def drive_funnel(ws) -> dict[str, pd.DataFrame]:
                   durations=fm.stage_duration_distribution(con, src, stages, start, end, window),
                   cohorts=fm.funnel_by_cohort(con, src, stages, "month", start, end, window),
                   entries=fm.stage_entries_by_period(con, src, stages, "month", start, end),
+                  entry_days=fm.stage_entry_days(con, src, stages, start, end),
                   reopened=fm.reopened_leads(con, src, stages, "month", start, end))
     found = fm.segment_choices(con, src, {**leads.mapping, **leads.extra_columns}, int(th["min_group_size"]))
     if found:
@@ -239,7 +240,8 @@ def drive_funnel(ws) -> dict[str, pd.DataFrame]:
     if rules:
         out.update(_frames(scores=ls.lead_scores(con, leads.table, rules, threshold, False),
                            score_distribution=ls.score_distribution(con, leads.table, rules, threshold, False),
-                           profile=ls.score_profile(con, leads.table, rules, "month", False, start, end)))
+                           profile=ls.score_profile(con, leads.table, rules, "month", False, start, end),
+                           profile_days=ls.score_profile_days(con, leads.table, rules, False, start, end)))
     costs = ws.get("campaign_costs")
     if costs is not None and "campaign" in {**leads.mapping, **leads.extra_columns}:
         out["cost per mql"] = fm.cost_per_mql(con, src, stages, costs.table, stages[1] if len(stages) > 1 else stages[0],

@@ -129,6 +129,14 @@ def test_distribution_and_conversion_by_band(con):
     assert band.loc["10–19", "rate_low"] < 0.5 < band.loc["10–19", "rate_high"]
     prof = ls.score_profile(con, "leads", rules, "month").frame
     assert prof["share"].sum() == pytest.approx(1.0) and prof["leads"].sum() == 6
+    # summed from the days in pandas (a period click on the page): the same frame for every grain
+    days = ls.score_profile_days(con, "leads", rules)
+    assert days.frame[["band", "leads"]].values.tolist() == [[0, 2], [10, 2], [20, 1], [50, 1]]
+    for grain in ("day", "week", "month", "quarter", "year"):
+        want = ls.score_profile(con, "leads", rules, grain)
+        got = ls.score_profile(con, "leads", rules, grain, days=days)
+        pd.testing.assert_frame_equal(got.frame, want.frame)
+        assert (got.sql, got.params, got.excluded) == (want.sql, want.params, want.excluded)
 
 
 def test_band_conversion_counts_funnel_leads_without_a_file_score(con):

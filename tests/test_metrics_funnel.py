@@ -139,6 +139,25 @@ def test_cohorts_and_entries_per_month(con):
     mql = e[e["stage"] == "MQL"].set_index(e[e["stage"] == "MQL"]["period"].dt.strftime("%Y-%m"))["leads"]
     # MQL reach dates: Jan 10, 8, 9 (1,2,3); Feb 3, 12 (4, 5 via SQL); Mar 5 (9 via SQL); Aug 22 (6)
     assert mql.to_dict() == {"2026-01": 3, "2026-02": 2, "2026-03": 1, "2026-08": 1}
+    # the same counts summed in pandas from the days (what a period click does on the page)
+    days, last = fm.stage_entry_days(con, src, STAGES), fm.data_end(con, src, STAGES)
+    assert days.frame["period"].dt.strftime("%Y-%m-%d").tolist()[:3] == ["2026-01-05", "2026-01-06", "2026-01-07"]
+    summed = fm.stage_entries_by_period(con, src, STAGES, "month", days=days, last=last)
+    pd.testing.assert_frame_equal(summed.frame, e)
+
+
+@pytest.mark.parametrize("grain", ["day", "week", "month", "quarter", "year"])
+@pytest.mark.parametrize("span", [(None, None), ("2026-01-06", "2026-02-12 12:00"), ("2027-01-01", "2027-02-01")])
+def test_entries_summed_from_days_equal_the_period_query(con, grain, span):
+    # Weeks from Monday, quarters, a range cutting a day at noon and one with no lead: every frame, the
+    # SQL shown and the rows left out are the per-period query's, whatever the grain.
+    src = make_wide(con)
+    start, end = (pd.Timestamp(v) if v else None for v in span)
+    want = fm.stage_entries_by_period(con, src, STAGES, grain, start, end)
+    got = fm.stage_entries_by_period(con, src, STAGES, grain, start, end, fm.stage_entry_days(con, src, STAGES, start, end),
+                                     fm.data_end(con, src, STAGES))
+    pd.testing.assert_frame_equal(got.frame, want.frame)
+    assert (got.sql, got.params, got.excluded) == (want.sql, want.params, want.excluded)
 
 
 def test_duration_distribution_shares(con):

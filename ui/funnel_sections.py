@@ -109,7 +109,8 @@ def scoring_results(fm, ls, charts, con, leads, src, rules, stages, start, end, 
         st.caption(ls.SCORE_BAND_CAVEAT)
         table(band, "conversion_by_score_band", "bands", pct=("rate", "rate_low", "rate_high"))
     if "created_date" in leads.mapping:
-        prof = ls.score_profile(con, leads.table, rules, grain, file_score, start, end)
+        days = ls.score_profile_days(con, leads.table, rules, file_score, start, end)  # a period change: no query
+        prof = ls.score_profile(con, leads.table, rules, grain, file_score, start, end, days)
         show_chart(charts.score_profile_chart(prof.frame, grain), width="stretch")
         st.caption("Exports hold today's score, so this is the current score of the leads created in each "
                    "period, not their score at that period's end.")

@@ -32,7 +32,7 @@ from lib import segments
 from lib.config import DEFAULT_FUNNEL_STAGES
 from lib.datasets import Dataset
 from lib.errors import BoundaryError
-from lib.periods import is_incomplete, period_end, period_sql, range_sql
+from lib.periods import is_incomplete, period_end, period_sql, period_start, range_sql
 from lib.questions import questions_for
 from lib.result import Flag, MetricResult
 from lib.engine import table_columns
@@ -413,13 +413,45 @@ def funnel_by_cohort(con, src: FunnelSource, stages: list[str], grain: str = "mo
 
 
 def stage_entries_by_period(con, src: FunnelSource, stages: list[str], grain: str = "month",
-                            start=None, end=None) -> MetricResult:
+                            start=None, end=None, days: MetricResult | None = None,
+                            last: pd.Timestamp | None = None) -> MetricResult:
     """Leads reaching each stage per period (new leads = stage 1, MQLs per period = the MQL stage).
 
     A lead counts in the period of its reach date r_k (the first date it was known to be at k or
     beyond), once per stage; [start, end) filters on that date. Unit: leads. `incomplete` marks the
     last period when the data stops before its end.
+
+    `days` (`stage_entry_days` for the same source, stages and range) and `last` (`data_end`): the
+    periods are then its days summed per period in pandas, without a query — the same frame (a
+    period is whole days, lib.periods.period_start the twin of period_sql); the SQL returned is the
+    per-period query either way, what the page shows.
     """
+    sql, params = _entries_sql(src, stages, grain, start, end)
+    if days is None:
+        frame = con.execute(sql, params).df()
+        frame["period"] = pd.to_datetime(frame["period"])
+        last, excluded = data_end(con, src, stages), _exclusions(con, src, stages)
+    else:
+        daily = days.frame
+        starts = {d: period_start(d, grain) for d in daily["period"].drop_duplicates()}
+        periods = daily["period"].map(starts).astype(daily["period"].dtype)
+        frame = (daily.assign(period=periods).groupby(["period", "step", "stage"], as_index=False, sort=True)["leads"]
+                 .sum())
+        excluded = days.excluded
+    frame["incomplete"] = [last is not None and is_incomplete(p, grain, last) for p in frame["period"]]
+    return MetricResult(frame, sql, params, excluded)
+
+
+def stage_entry_days(con, src: FunnelSource, stages: list[str], start=None, end=None) -> MetricResult:
+    """`stage_entries_by_period` per day (period = the day): what every grain sums, read once per
+    source, stages and range, so a change of grain runs no query."""
+    sql, params = _entries_sql(src, stages, "day", start, end)
+    frame = con.execute(sql, params).df()
+    frame["period"] = pd.to_datetime(frame["period"])
+    return MetricResult(frame, sql, params, _exclusions(con, src, stages))
+
+
+def _entries_sql(src: FunnelSource, stages: list[str], grain: str, start, end) -> tuple[str, list]:
     sql, params = per_lead_sql(src, stages)
     parts = []
     for k, label in enumerate(stages):
@@ -432,11 +464,7 @@ def stage_entries_by_period(con, src: FunnelSource, stages: list[str], grain: st
     sql += (",\nreached AS (\n  " + "\n  UNION ALL ".join(parts) + "\n)\n"
             f"SELECT {period_sql('reached_at', grain)} AS period, step + 1 AS step, stage, COUNT(*) AS leads\n"
             f"FROM reached{' WHERE ' + ' AND '.join(where) if where else ''}\nGROUP BY ALL ORDER BY period, step")
-    frame = con.execute(sql, params).df()
-    frame["period"] = pd.to_datetime(frame["period"])
-    last = data_end(con, src, stages)
-    frame["incomplete"] = [last is not None and is_incomplete(p, grain, last) for p in frame["period"]]
-    return MetricResult(frame, sql, params, _exclusions(con, src, stages))
+    return sql, params
 
 
 def reopened_leads(con, src: FunnelSource, stages: list[str], grain: str = "month",

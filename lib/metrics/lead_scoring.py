@@ -25,7 +25,7 @@ import pandas as pd
 
 from lib.datasets import Dataset
 from lib.errors import BoundaryError
-from lib.periods import period_sql, range_sql
+from lib.periods import period_sql, period_start, range_sql
 from lib.result import MetricResult
 from lib.schemas import normalise_header
 from lib.sql import quote_ident as q
@@ -358,10 +358,43 @@ def conversion_by_score_band(con, funnel_cte: tuple[str, list], table: str, rule
 
 
 def score_profile(con, table: str, rules: list[Rule], grain: str = "month", use_file_score: bool = False,
-                  start=None, end=None) -> MetricResult:
+                  start=None, end=None, days: MetricResult | None = None) -> MetricResult:
     """Lead-score profile of new leads: per created period, leads per score band and their share
     of the period's new leads (0–1). Uses the lead's current score (exports hold today's score,
-    not the score at each month end). Needs the created date; leads without one are left out, counted."""
+    not the score at each month end). Needs the created date; leads without one are left out, counted.
+
+    `days` (`score_profile_days` for the same table, rules, score and range): the periods are then its
+    days summed per period in pandas, without a query — the same frame (share = the same two counts
+    divided); the SQL returned is the per-period query either way, what the page shows."""
+    sql, params = _profile_sql(table, rules, grain, use_file_score, start, end)
+    if days is None:
+        frame = con.execute(sql, params).df()
+        frame["period"] = pd.to_datetime(frame["period"])
+        n = con.execute(f"SELECT COUNT(*) FROM {q(table)} WHERE created_date IS NULL").fetchall()[0][0]
+        excluded = {"leads without a created date": int(n)} if n else {}
+    else:
+        daily = days.frame
+        starts = {d: period_start(d, grain) for d in daily["period"].drop_duplicates()}
+        periods = daily["period"].map(starts).astype(daily["period"].dtype)
+        frame = daily.assign(period=periods).groupby(["period", "band"], as_index=False, sort=True)["leads"].sum()
+        frame["share"] = frame["leads"] / frame.groupby("period")["leads"].transform("sum")
+        excluded = days.excluded
+    frame["label"] = [band_label(int(b)) for b in frame["band"]]
+    return MetricResult(frame, sql, params, excluded)
+
+
+def score_profile_days(con, table: str, rules: list[Rule], use_file_score: bool = False,
+                       start=None, end=None) -> MetricResult:
+    """`score_profile`'s leads per created day and score band (period = the day, no share): what every
+    grain sums, read once per table, rules, score and range, so a change of grain runs no query."""
+    sql, params = _profile_sql(table, rules, "day", use_file_score, start, end)
+    frame = con.execute(sql, params).df().drop(columns="share")
+    frame["period"] = pd.to_datetime(frame["period"])
+    n = con.execute(f"SELECT COUNT(*) FROM {q(table)} WHERE created_date IS NULL").fetchall()[0][0]
+    return MetricResult(frame, sql, params, {"leads without a created date": int(n)} if n else {})
+
+
+def _profile_sql(table: str, rules: list[Rule], grain: str, use_file_score: bool, start, end) -> tuple[str, list]:
     sql, params = scores_sql(table, rules, use_file_score)
     where = ["b.created_date IS NOT NULL", "s.score IS NOT NULL"]
     clauses, range_params = range_sql("b.created_date", start, end)
@@ -371,11 +404,7 @@ def score_profile(con, table: str, rules: list[Rule], grain: str = "month", use_
     sql += (f"\nSELECT {period} AS period, {_band_sql('s.score')} AS band, COUNT(*) AS leads,\n"
             f"  COUNT(*) / SUM(COUNT(*)) OVER (PARTITION BY {period}) AS share\n"
             f"FROM base b JOIN scores s USING (lead_id)\nWHERE {' AND '.join(where)} GROUP BY 1, 2 ORDER BY 1, 2")
-    frame = con.execute(sql, params).df()
-    frame["period"] = pd.to_datetime(frame["period"])
-    frame["label"] = [band_label(int(b)) for b in frame["band"]]
-    n = con.execute(f"SELECT COUNT(*) FROM {q(table)} WHERE created_date IS NULL").fetchall()[0][0]
-    return MetricResult(frame, sql, params, {"leads without a created date": int(n)} if n else {})
+    return sql, params
 
 
 def difference_interval(x1: float, n1: float, x0: float, n0: float) -> tuple[float, float]:
@@ -533,5 +562,5 @@ def rules_text(rules: list[Rule]) -> str:
 
 
 __all__ = ["default_rules", "resolve_rules", "score_ledger", "lead_scores", "score_distribution",
-           "conversion_by_score_band", "score_profile", "band_label", "scoring_columns", "rule_impact",
-           "difference_interval", "touches_to_close", "touch_distribution", "touch_summary"]
+           "conversion_by_score_band", "score_profile", "score_profile_days", "band_label", "scoring_columns",
+           "rule_impact", "difference_interval", "touches_to_close", "touch_distribution", "touch_summary"]

@@ -4,6 +4,7 @@ import streamlit as st
 
 from lib.charts import in_app as charts
 from lib.charts.common import with_campaigns
+from lib.config import Thresholds
 from lib.errors import BoundaryError
 from lib.markup import escape_md
 from lib.metrics import in_app as m
@@ -71,7 +72,8 @@ with st.expander("Thresholds (shared with every page and the report)"):
     st.caption("Own-baseline tests use the trailing-baseline length and significance level set for all pages.")
 st.subheader("Red flags")
 trend = m.trend_flags(periods.frame, ws.thresholds)  # shared with the trend chart below: computed once
-both = None if weekly.frame.empty else m.frequency_relevance(weekly.frame, ws.thresholds)
+weekly_th = Thresholds({k: ws.thresholds[k] for k in m.FREQUENCY_THRESHOLDS})  # a dwell click keeps its memo
+both = None if weekly.frame.empty else m.frequency_relevance(weekly.frame, weekly_th)
 flags_table(m.flags_from(periods.frame, weekly.frame, ws.thresholds, trend=trend, both=both), key="in_app")
 
 # ---- trends against own baseline

@@ -655,3 +655,25 @@ def test_trend_flags_in_batches_equal_one_scalar_test_per_period(monkeypatch):
             patch.setattr(m, "baseline_rate_test_arrays", one_by_one)
             for f, got in zip(frames, batched):
                 pd.testing.assert_frame_equal(got, m.trend_flags(f, thresholds), check_exact=True)
+
+
+def test_frequency_relevance_reads_only_its_listed_thresholds():
+    # the page keys frequency_relevance on FREQUENCY_THRESHOLDS alone (a dwell-threshold click keeps its
+    # memo): given only those values it must give the same frame, for defaults and changed values
+    import numpy as np
+
+    rng = np.random.default_rng(8)
+    weeks = pd.date_range("2025-01-06", periods=30, freq="W-MON")
+    impressions = rng.integers(200, 3000, 30).astype(float)
+    weekly = pd.DataFrame({"week": weeks, "active_users": rng.integers(50, 400, 30), "impressions": impressions,
+                           "clicks": rng.binomial(impressions.astype(int), 0.08).astype(float),
+                           "incomplete": [True] + [False] * 28 + [True]})
+    weekly["messages_per_user"] = weekly["impressions"] / weekly["active_users"]
+    weekly["engagement_rate"] = weekly["clicks"] / weekly["impressions"]
+    for changes in ({}, {"baseline_periods": 4, "in_app_frequency_rise_max": 0.1}, {"baseline_alpha": 0.2}):
+        full = Thresholds()
+        for key, value in changes.items():
+            full = full.with_value(key, value)
+        only = Thresholds({k: full[k] for k in m.FREQUENCY_THRESHOLDS})
+        pd.testing.assert_frame_equal(m.frequency_relevance(weekly, only), m.frequency_relevance(weekly, full),
+                                      check_exact=True)

@@ -546,6 +546,9 @@ def _pandas_mean(values: np.ndarray) -> float:
     return _pandas_sum(values) / float(known) if known else math.nan
 
 
+FREQUENCY_THRESHOLDS = ("baseline_periods", "baseline_alpha", "in_app_frequency_rise_max")  # all it reads
+
+
 def frequency_relevance(weekly: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
     """Per complete week: frequency vs its trailing baseline and engagement vs its trailing baseline.
 

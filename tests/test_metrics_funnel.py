@@ -543,6 +543,11 @@ def test_program_comparison_by_hand(con):
     assert top.iloc[1][["leads", "mqls", "cost"]].tolist() == [4, 4, 1200.0]
     plain = fm.program_comparison(con, src, STAGES, "MQL", window_days=90).frame
     assert "customer_value" not in plain and plain["cost"].isna().all()
+    # handed the page's own cost per MQL for the same arguments: the same result, without running it again
+    given = fm.program_comparison(con, src, STAGES, "MQL", "costs", window_days=90, value=("closed", "amount"),
+                                  costs=fm.cost_per_mql(con, src, STAGES, "costs", "MQL", window_days=90))
+    pd.testing.assert_frame_equal(given.frame, r.frame)
+    assert (given.sql, given.params, given.excluded) == (r.sql, r.params, r.excluded)
 
 
 def test_program_comparison_needs_a_campaign(con):

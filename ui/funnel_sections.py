@@ -200,7 +200,8 @@ def programs(fm, charts, con, leads, closed, src, stages, cost_table, mql, start
                             help="A money column of the leads file or of the joined closed-deals file (revenue, "
                                  "value, amount, MRR…), joined on lead ID.")
     value = next(((t, c) for t, c, label in found if label == pick), None)
-    res = fm.program_comparison(con, src, stages, mql, cost_table, start, end, window, value)
+    costs = fm.cost_per_mql(con, src, stages, cost_table, mql, start, end, window) if cost_table else None  # shown above
+    res = fm.program_comparison(con, src, stages, mql, cost_table, start, end, window, value, costs=costs)
     frame = res.frame
     show_chart(charts.program_chart(frame, mql), width="stretch")
     st.caption(f"Per program (the leads' campaign; the {fm.TOP_GROUPS} with most leads by name, the rest in "

@@ -908,7 +908,8 @@ def value_columns(con, datasets: list[Dataset]) -> list[tuple[str, str, str]]:
 
 def program_comparison(con, src: FunnelSource, stages: list[str], mql_stage: str, cost_table: str | None = None,
                        start=None, end=None, window_days: float | None = None,
-                       value: tuple[str, str] | None = None, top_n: int = TOP_GROUPS) -> MetricResult:
+                       value: tuple[str, str] | None = None, top_n: int = TOP_GROUPS,
+                       costs: MetricResult | None = None) -> MetricResult:
     """Nurture programs side by side: MQL rate, time to MQL, cost per MQL and the customers' value.
 
     One row per program (the leads' campaign, matched after trimming and ignoring case; leads with no
@@ -927,7 +928,8 @@ def program_comparison(con, src: FunnelSource, stages: list[str], mql_stage: str
       value_per_customer = customer_value / valued_customers, value_per_cost = customer_value / cost
       (money back per unit of program cost; blank without cost).
     Cost rows and leads left out are counted as in `cost_per_mql` / `funnel_stages`; the SQL returned is
-    the per-program query (the costs come from `cost_per_mql`'s own SQL).
+    the per-program query (the costs come from `cost_per_mql`'s own SQL). `costs`: that `cost_per_mql`
+    result for the same arguments when the caller has it (the page shows it above), so it is not run twice.
     """
     if "campaign" not in src.columns:
         raise BoundaryError("Comparing nurture programs needs a campaign / program column in the leads file. "
@@ -974,7 +976,8 @@ def program_comparison(con, src: FunnelSource, stages: list[str], mql_stage: str
     excluded = dict(_exclusions(con, src, stages))
     frame["cost"] = math.nan
     if cost_table:
-        costs = cost_per_mql(con, src, stages, cost_table, mql_stage, start, end, window_days)
+        if costs is None:
+            costs = cost_per_mql(con, src, stages, cost_table, mql_stage, start, end, window_days)
         by_key = {str(c).strip().lower(): v for c, v in zip(costs.frame["campaign"], costs.frame["cost"])
                   if c is not None and pd.notna(c)}
         frame["cost"] = [math.nan if key == "" else sum(by_key[k] for k in keys if k in by_key)

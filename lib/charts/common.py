@@ -241,8 +241,8 @@ def with_campaigns(chart: alt.TopLevelMixin, calendar: pd.DataFrame | None, x_fi
         return chart
     if not _is_campaign_frame(calendar):  # the pages pass one campaign_frame made: not again per chart
         calendar, _ = campaign_frame(calendar)
-    elif not calendar.index.equals(pd.RangeIndex(len(calendar))):  # some of its rows (a channel filter)
-        calendar = calendar.reset_index(drop=True)
+    elif not calendar.index.equals(pd.RangeIndex(len(calendar))):  # some of its rows (a channel filter):
+        calendar = calendar.reset_index(drop=True)  # numbered as campaign_frame does (they reach the Arrow data)
     return _overlay(chart, calendar, x_field, grain, period_field)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from lib.charts.common import FLAG_COLOUR, MUTED, OK_COLOUR
+from lib.charts.common import FLAG_COLOUR, MUTED, OK_COLOUR, layer_chart
 
 
 def _independent_y() -> alt.Resolve:
@@ -20,8 +20,8 @@ STATUS_COLOURS = alt.Scale(domain=["worse", "within noise", "better", "no histor
 # Layers that share one frame get it on the layer, not on each part: the spec is the same (Altair
 # lifts shared data to the layer), but lifting it first hashes the frame through its text repr for
 # every part — 10–40 ms a chart on the sample data.
-# Title, height and resolve go to the layer's constructor, not .properties()/.resolve_scale() after it:
-# each of those copies the layer, which runs Altair's merge (a deep copy of every part) again.
+# Title, height and resolve go to the layer's constructor, not .properties()/.resolve_scale() after it,
+# and layers are `layer_chart`s (lib.charts.common): Altair's own re-merges every part on each copy.
 # Channels are objects (alt.Y("rate:Q")), never bare text ("rate:Q"): the spec is the same, but Altair
 # resolves a text against the whole Vega-Lite schema on every build (a hash of ~600 classes, ~10 ms).
 
@@ -45,7 +45,7 @@ def history_chart(limits: pd.DataFrame, label: str, key: str) -> alt.Chart:
                  alt.Tooltip("n:Q", title="n (denominator)", format=","),
                  alt.Tooltip("base_n:Q", title="baseline n", format=","),
                  alt.Tooltip("p_value:Q", title="p", format=".2g"), alt.Tooltip("status:N")])
-    return alt.layer(band, baseline, line, points, data=limits,
+    return layer_chart(band, baseline, line, points, data=limits,
         title=f"{label} per period vs the sender's own trailing baseline (grey band = noise)", height=300)
 
 
@@ -65,7 +65,7 @@ def frequency_chart(periods: pd.DataFrame) -> alt.Chart:
     line = base.transform_filter(alt.datum.status == "complete").mark_line(point=True, color="#ff7f0e").encode(y=y)
     partial = base.transform_filter(alt.datum.status != "complete").mark_point(
         filled=False, color=MUTED, size=60).encode(y=y)
-    return alt.layer(bars, alt.layer(line, partial), data=frame, resolve=_independent_y(),
+    return layer_chart(bars, layer_chart(line, partial), data=frame, resolve=_independent_y(),
                      title="How often customers get email", height=340)  # two axes' titles eat into the plot
 
 
@@ -82,7 +82,7 @@ def unsubscribe_scatter(periods: pd.DataFrame, r_text: str) -> alt.Chart:
                  alt.Tooltip("delivered:Q", title="Delivered", format=",")])
     fit = base.transform_regression("emails_per_recipient_week", "unsubscribe_rate").mark_line(
         color=FLAG_COLOUR, strokeDash=[4, 3])
-    return alt.layer(points, fit, data=periods.dropna(subset=["unsubscribe_rate"]),
+    return layer_chart(points, fit, data=periods.dropna(subset=["unsubscribe_rate"]),
         title=f"Unsubscribes vs send frequency ({r_text})", height=300)
 
 
@@ -135,7 +135,7 @@ def group_rates_chart(groups: pd.DataFrame, by: str, key: str, label: str) -> al
                  alt.Tooltip(f"{key}_high:Q", title="95% high", format=".1%"),
                  alt.Tooltip("delivered:Q", title="Delivered", format=",")])
     rule = base.mark_rule(color="black").encode(x=alt.X(f"{key}_low:Q"), x2=alt.X2(f"{key}_high:Q"))
-    return alt.layer(bars, rule, data=groups,
+    return layer_chart(bars, rule, data=groups,
         title=f"{label} by {title.lower()} (line = 95% interval, by send)", height=alt.Step(30))
 
 
@@ -153,7 +153,7 @@ def list_growth_chart(growth: pd.DataFrame, declined: list) -> alt.Chart:
         rules = pd.DataFrame({"period": pd.to_datetime(declined)})
         layers.append(alt.Chart(rules).mark_rule(color=FLAG_COLOUR, strokeWidth=2, strokeDash=[4, 3]).encode(
             x=alt.X("period:T"), tooltip=[alt.Tooltip("period:T", title="Declined period")]))
-    return alt.layer(*layers,
+    return layer_chart(*layers,
         title="List / segment sizes; red dashes = periods significantly worse than own history", height=280)
 
 
@@ -172,7 +172,7 @@ def timeline_chart(periods: pd.DataFrame, changes: pd.DataFrame) -> alt.Chart:
                         scale=alt.Scale(domain=["volume jump", "volume drop", "new list", "new topic"],
                                         range=[FLAG_COLOUR, "#2ca02c", "#9467bd", "#ff7f0e"])),
         tooltip=[alt.Tooltip("period:T", title="Period"), alt.Tooltip("change:N"), alt.Tooltip("detail:N")])
-    return alt.layer(bars, points, resolve=_independent_y(),
+    return layer_chart(bars, points, resolve=_independent_y(),
         title="Program timeline: what changed, and when", height=260)
 
 
@@ -189,7 +189,7 @@ def send_time_chart(rates: pd.DataFrame, by: str, label: str, key: str) -> alt.C
                  alt.Tooltip("low:Q", title="95% low", format=fmt), alt.Tooltip("high:Q", title="95% high", format=fmt),
                  alt.Tooltip("sends:Q", title="Sends"), alt.Tooltip("n:Q", title="n (denominator)", format=",")])
     whiskers = base.mark_rule(color="#333333").encode(y=alt.Y("low:Q"), y2=alt.Y2("high:Q"))
-    return alt.layer(bars, whiskers, data=rates,
+    return layer_chart(bars, whiskers, data=rates,
         title=f"{label} by {title_by} (%, with 95% intervals by send)", height=300)
 
 
@@ -204,5 +204,5 @@ def gaps_chart(days: pd.DataFrame, gaps: pd.DataFrame) -> alt.Chart:
             x=alt.X("last_send:T"), x2=alt.X2("resumed:T"),
             tooltip=[alt.Tooltip("last_send:T", title="Last send before"), alt.Tooltip("resumed:T", title="Resumed"),
                      alt.Tooltip("gap_days:Q", title="Days"), alt.Tooltip("sends_after:Q", title="Sends in the week after")]))
-    return alt.layer(*layers, title="Sends per day — red: breaks longer than the usual interval allows",
+    return layer_chart(*layers, title="Sends per day — red: breaks longer than the usual interval allows",
                                          height=260)

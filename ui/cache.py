@@ -750,7 +750,7 @@ class _Unvalidated:
         self.chart = chart
 
     def to_dict(self) -> dict:
-        from lib.charts.common import to_vega_lite
+        from lib.charts.common import to_vega_lite  # imported already: see chart_spec
 
         return to_vega_lite(self.chart)
 
@@ -758,6 +758,8 @@ class _Unvalidated:
 def chart_spec(chart) -> dict:
     """Streamlit's own Vega-Lite spec of an Altair chart (theme, Arrow datasets), unvalidated."""
     from streamlit.elements import vega_charts
+
+    import lib.charts.common  # noqa: F401 — enables the app's Altair theme before Streamlit reads the active one
 
     return vega_charts._convert_altair_to_vega_lite_spec(_Unvalidated(chart))
 

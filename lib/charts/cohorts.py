@@ -6,6 +6,7 @@ Builders take the frames of `lib.metrics.cohorts` and return titled `alt.Chart`s
 from __future__ import annotations
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
 from lib.charts.common import MUTED, OK_COLOUR, layer_chart
@@ -161,9 +162,16 @@ def matrix_table(matrix: pd.DataFrame, value: str = "retention") -> pd.DataFrame
         text = frame[value].map(lambda v: "" if pd.isna(v) else f"{v:,.2f}")
     else:
         text = frame[value].map(lambda v: "" if pd.isna(v) else f"{int(v):,}")
-    frame["text"] = text + frame["complete"].map({True: "", False: "*"}).where(text != "", "")
-    table = frame.pivot(index="cohort", columns="period", values="text").fillna("")
-    table.columns = [str(int(c)) for c in table.columns]
-    heads = frame.groupby("cohort")[["cohort_label", "cohort_size"]].first()
-    table = heads.join(table).sort_index().reset_index(drop=True)
-    return table.rename(columns={"cohort_label": "Cohort", "cohort_size": "Users"})
+    text = text + frame["complete"].map({True: "", False: "*"}).where(text != "", "")
+    # the cohort × period grid placed by position (one cell per cohort and period, as a pivot wants;
+    # blank where the period has not started): a pivot and its fillna on text columns took ~10 ms
+    if frame.duplicated(["cohort", "period"]).any():
+        raise ValueError("Index contains duplicate entries, cannot reshape")
+    cohorts, row_at = np.unique(frame["cohort"].to_numpy(), return_inverse=True)
+    periods, col_at = np.unique(frame["period"].to_numpy(), return_inverse=True)
+    grid = np.full((len(cohorts), len(periods)), "", dtype=object)
+    grid[row_at, col_at] = text.to_numpy(dtype=object)
+    heads = frame.groupby("cohort")[["cohort_label", "cohort_size"]].first().reindex(cohorts)
+    cells = {str(int(p)): pd.array(grid[:, j], dtype=text.dtype) for j, p in enumerate(periods)}
+    return pd.concat([heads.reset_index(drop=True).rename(columns={"cohort_label": "Cohort", "cohort_size": "Users"}),
+                      pd.DataFrame(cells)], axis=1)

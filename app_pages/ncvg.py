@@ -114,7 +114,8 @@ excluded_note(totals_result)
 if not b.has_value:
     st.caption(m.value_rule(columns, value))
 
-per_result = m.ncvg_by_period(con, b, grain, start, end, facts)
+# the basis's movements, read once: a change of period groups them in pandas, no query
+per_result = m.ncvg_by_period(con, b, grain, start, end, facts, m.period_moves(con, b))
 per = per_result.frame
 st.subheader("In words")
 sentences = m.executive_sentences(per, b, grain)
@@ -168,7 +169,7 @@ if b.source != "subscriptions":
 elif "plan" not in columns:
     st.info("The file has no plan column: map one under “Columns” to see moves between plan tiers.")
 else:
-    moves_by_period = m.plan_moves_by_period(con, b, grain, start, end)
+    moves_by_period = m.plan_moves_by_period(con, b, grain, start, end, m.plan_move_rows(con, b))
     moves = m.plan_moves(con, b, start, end)
     if moves.frame.empty:
         st.write("No customer changed plan tier in the range.")
@@ -230,7 +231,7 @@ for column, (label, value, help_text) in zip(st.columns(2), trial_tiles[:2]):
     column.metric(label, value, help=help_text)
 st.caption(m.trial_rule(**trial_days) + (f" {trials['assumed_length']:,} trials had no trial end and were closed "
                                          "at the assumed length." if trials["assumed_length"] else ""))
-by_trial = m.trial_conversion(con, b, grain, **trial_days)
+by_trial = m.trial_conversion(con, b, grain, **trial_days, rows=m.trial_rows(con, b, **trial_days))
 if trials["trials"]:
     show_chart(charts.trials_chart(by_trial.frame), width="stretch")
 for column, (label, value, help_text) in zip(st.columns(3), trial_tiles[2:]):

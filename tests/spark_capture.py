@@ -272,6 +272,10 @@ def drive_ncvg(ws) -> dict[str, pd.DataFrame]:
         out.update(_frames(**{f"by {grain}": m.ncvg_by_period(con, b, grain, lo, hi),
                               f"moves {grain}": m.plan_moves_by_period(con, b, grain, lo, hi),
                               f"trials {grain}": m.trial_conversion(con, b, grain, **trial_days)}))
+    out["period moves"] = m.period_moves(con, b)  # what the page groups per period in pandas
+    if b.source == "subscriptions":
+        out["trial rows"] = m.trial_rows(con, b, **trial_days)
+        out["plan move rows"] = m.plan_move_rows(con, b)
     incidents = ws.get("incidents")
     if incidents is not None:
         seed = m.loaded_incidents(con, incidents.table, set(incidents.mapping))

@@ -532,7 +532,8 @@ def basis_facts(con, b: Basis) -> tuple:
 
 
 def ncvg_by_period(con, b: Basis, grain: str = "month", start: pd.Timestamp | None = None,
-                   end: pd.Timestamp | None = None, facts: tuple | None = None) -> MetricResult:
+                   end: pd.Timestamp | None = None, facts: tuple | None = None,
+                   moves: pd.DataFrame | None = None) -> MetricResult:
     """New, lost and net customers and value per calendar month/quarter/year.
 
     Per period p (every period from the first movement to the as-of date, empty ones as 0):
@@ -545,7 +546,10 @@ def ncvg_by_period(con, b: Basis, grain: str = "month", start: pd.Timestamp | No
     grr, nrr over the customers paying at the start of p (blank when value_start is 0);
     incomplete = the as-of date ends before the period does.
     Periods outside [start, end] are dropped after the running sums, so the sums stay right.
-    ``facts``: the page's ``basis_facts(con, b)`` (read here when not given).
+    ``facts``: the page's ``basis_facts(con, b)`` (read here when not given). ``moves``: the basis's
+    ``period_moves(con, b)``; the periods are then grouped from it in pandas without a query — the same
+    frame (up to the last bits of a float sum's order); the SQL returned is the per-period query either
+    way, what the page shows and what reproduces the table.
     """
     if grain not in GRAINS:
         raise BoundaryError(f"Unknown period '{grain}'. Choose one of: {', '.join(GRAINS)}.")
@@ -584,8 +588,11 @@ ORDER BY period"""
     lo = period_start(start, grain).date() if start is not None else None
     hi = pd.Timestamp(end).date() if end is not None else None
     params = params + period_params + [lo, hi]
-    frame = _run(con, sql, params)
-    frame["period"] = pd.to_datetime(frame["period"])
+    if moves is not None and days:
+        frame = _periods_from_moves(moves, grain, days, lo, hi)
+    else:
+        frame = _run(con, sql, params)
+        frame["period"] = pd.to_datetime(frame["period"])
     frame.insert(1, "label", [period_label(p, grain) for p in frame["period"]])
     frame["incomplete"] = [is_incomplete(p, grain, b.as_of) for p in frame["period"]]
     return MetricResult(frame, sql, params, dict(excluded))
@@ -593,6 +600,72 @@ ORDER BY period"""
 
 _AGG_COLUMNS = ("new_customers", "returning_customers", "lost_customers", "new_business_value",
                 "reactivation_value", "expansion_value", "contraction_value", "churn_value")
+
+
+def period_moves(con, b: Basis) -> pd.DataFrame:
+    """The basis's movements (customer_id, day, movement, value_change, episode_start; one row per
+    customer and day, as ``moves`` in `_ctes`): what `ncvg_by_period` groups per period for every
+    grain (``moves=``), read once per basis so a change of grain runs no query."""
+    ctes, params = _ctes(b)
+    frame = _run(con, ctes + "\nSELECT customer_id, day, movement, value_change, episode_start FROM moves ORDER BY customer_id, day", params)
+    for column in ("day", "episode_start"):
+        frame[column] = pd.to_datetime(frame[column])
+    return frame
+
+
+def _periods_from_moves(moves: pd.DataFrame, grain: str, days: list, lo, hi) -> pd.DataFrame:
+    """`ncvg_by_period`'s query done in pandas on `period_moves`, step for step (the SQL's CTE names
+    in the comments); `days` = the calendar of period starts, lo/hi the range's bounds (dates or None)."""
+    calendar = pd.DatetimeIndex(days).astype(moves["day"].dtype)
+    starts = {d: period_start(d, grain) for d in moves["day"].drop_duplicates()}
+    dated = moves.assign(period=moves["day"].map(starts).astype(moves["day"].dtype))
+    dated = dated[dated["period"].isin(calendar)]  # periods LEFT JOIN: moves outside the calendar unread
+    kind, change = dated["movement"], dated["value_change"]
+    parts = pd.DataFrame({  # agg
+        "period": dated["period"],
+        "new_customers": kind.isin(["new", "reactivation"]).astype("int64"),
+        "returning_customers": (kind == "reactivation").astype("int64"),
+        "lost_customers": (kind == "churn").astype("int64"),
+        "new_business_value": change.where(kind == "new", 0.0),
+        "reactivation_value": change.where(kind == "reactivation", 0.0),
+        "expansion_value": change.where(kind == "expansion", 0.0),
+        "contraction_value": -change.where(kind == "contraction", 0.0),
+        "churn_value": -change.where(kind == "churn", 0.0)})
+    f = parts.groupby("period").sum().reindex(calendar, fill_value=0)
+    f.index.name = "period"
+    # existing: each customer's net over the moves of a run that began before the period
+    older = dated[dated["episode_start"] < dated["period"]]
+    net = older.groupby(["period", "customer_id"])["value_change"].sum()
+    f["existing_net"] = net.groupby(level=0).sum().reindex(calendar, fill_value=0.0).to_numpy()
+    f["existing_loss"] = (-net).clip(lower=0).groupby(level=0).sum().reindex(calendar, fill_value=0.0).to_numpy()
+    # derived
+    f["net_customers"] = f["new_customers"] - f["lost_customers"]
+    f["new_value"] = f["new_business_value"] + f["reactivation_value"]
+    f["lost_value"] = f["churn_value"]
+    f["net_value"] = f["new_business_value"] + f["reactivation_value"] - f["churn_value"]
+    movement = (f["new_business_value"] + f["reactivation_value"] + f["expansion_value"] - f["contraction_value"]
+                - f["churn_value"])
+    # cumulative: sums over the periods before each one
+    # float, as DuckDB hands a SUM of integers (HUGEINT) to pandas
+    f["customers_start"] = f["net_customers"].cumsum().shift(1, fill_value=0).astype("float64")
+    f["customers_end"] = f["customers_start"] + f["net_customers"]
+    f["value_start"] = movement.cumsum().shift(1, fill_value=0.0).round(6)
+    f["value_end"] = (f["value_start"] + movement).round(6)
+    paid = f["value_start"].where(f["value_start"] > 0)
+    f["grr"] = (paid - f["existing_loss"]) / paid
+    f["nrr"] = (paid + f["existing_net"]) / paid
+    f = f.reset_index()
+    if lo is not None:
+        f = f[f["period"] >= pd.Timestamp(lo)]
+    if hi is not None:
+        f = f[f["period"] <= pd.Timestamp(hi)]
+    return f[_PERIOD_COLUMNS].reset_index(drop=True)
+
+
+_PERIOD_COLUMNS = ["period", "new_customers", "returning_customers", "lost_customers", "net_customers",
+                   "new_value", "lost_value", "net_value", "new_business_value", "reactivation_value",
+                   "expansion_value", "contraction_value", "churn_value", "customers_start", "customers_end",
+                   "value_start", "value_end", "grr", "nrr"]
 
 
 def ncvg_totals(con, b: Basis, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None,
@@ -745,9 +818,13 @@ GROUP BY ALL ORDER BY direction DESC, moves DESC, from_plan, to_plan"""
     return MetricResult(_run(con, sql, params), sql, params)
 
 
-def plan_moves_by_period(con, b: Basis, grain: str = "month", start=None, end=None) -> MetricResult:
+def plan_moves_by_period(con, b: Basis, grain: str = "month", start=None, end=None,
+                         rows: pd.DataFrame | None = None) -> MetricResult:
     """Moves up and down a plan tier per period: period, moved_up, moved_down (distinct customers),
-    up_value, down_value (signed sums of value changes on the day of the move)."""
+    up_value, down_value (signed sums of value changes on the day of the move).
+
+    ``rows``: the basis's ``plan_move_rows(con, b)``; the periods are then counted from it in pandas
+    without a query — the same frame; the SQL returned is the per-period query either way."""
     if grain not in GRAINS:
         raise BoundaryError(f"Unknown period '{grain}'. Choose one of: {', '.join(GRAINS)}.")
     ctes, params = _subscription_ctes(b)
@@ -759,10 +836,37 @@ SELECT {period_sql("day", grain)} AS period,
        COALESCE(ROUND(SUM(value_after - value_before) FILTER (WHERE tier < prev_tier), 6), 0) AS down_value
 FROM plan_moves WHERE {_IN_RANGE} GROUP BY 1 ORDER BY 1"""
     params = params + _range_params(start, end)
-    frame = _run(con, sql, params)
-    frame["period"] = pd.to_datetime(frame["period"])
+    lo, hi = _range_params(start, end)
+    if rows is not None:
+        rows = rows[(rows["day"] >= pd.Timestamp(lo if lo is not None else rows["day"].min()))
+                    & (rows["day"] <= pd.Timestamp(hi if hi is not None else rows["day"].max()))]
+    if rows is not None and len(rows):
+        starts = {d: period_start(d, grain) for d in rows["day"].drop_duplicates()}
+        rows = rows.assign(period=rows["day"].map(starts).astype(rows["day"].dtype))
+        up, down = rows[rows["up"]].groupby("period"), rows[~rows["up"]].groupby("period")
+        frame = pd.DataFrame(index=pd.Index(sorted(rows["period"].unique()), name="period"))
+        frame["moved_up"] = up["customer_id"].nunique().reindex(frame.index, fill_value=0).astype("int64")
+        frame["moved_down"] = down["customer_id"].nunique().reindex(frame.index, fill_value=0).astype("int64")
+        frame["up_value"] = up["change"].sum().round(6).reindex(frame.index, fill_value=0.0).astype("float64")
+        frame["down_value"] = down["change"].sum().round(6).reindex(frame.index, fill_value=0.0).astype("float64")
+        frame = frame.reset_index()
+    else:
+        frame = _run(con, sql, params)
+        frame["period"] = pd.to_datetime(frame["period"])
     frame.insert(1, "label", [period_label(p, grain) for p in frame["period"]])
     return MetricResult(frame, sql, params)
+
+
+def plan_move_rows(con, b: Basis) -> pd.DataFrame:
+    """Every plan move of the basis (customer_id, day, up: a move to a higher tier, change = value_after
+    − value_before), as `plan_moves_by_period` counts them: read once per basis, so a change of grain
+    or range runs no query (``rows=``)."""
+    ctes, params = _subscription_ctes(b)
+    frame = _run(con, ctes + _PLAN_CTES + """
+SELECT customer_id, day, tier > prev_tier AS up, value_after - value_before AS change
+FROM plan_moves ORDER BY customer_id, day""", params)
+    frame["day"] = pd.to_datetime(frame["day"])
+    return frame
 
 
 def value_by_plan(con, b: Basis, start=None, end=None) -> MetricResult:
@@ -874,7 +978,7 @@ _TRIAL_COUNTS = """COUNT(*) FILTER (WHERE {cond}) AS {p}trials,
 
 
 def trial_conversion(con, b: Basis, grain: str | None = None, window_days: float = 30,
-                     default_trial_days: float = 14) -> MetricResult:
+                     default_trial_days: float = 14, rows: pd.DataFrame | None = None) -> MetricResult:
     """Trials that did not convert within a window: counts and share, overall or per period of the
     trial's start, new-customer trials apart from expansion trials of customers already paying.
 
@@ -891,6 +995,8 @@ def trial_conversion(con, b: Basis, grain: str | None = None, window_days: float
     (paying since before the trial's day): reported in the ``expansion_…`` columns, never in the
     new-customer share. share_not_converted = not_converted ÷ (converted + not_converted), blank
     when both are 0. ``assumed_length`` counts trials stopped by the assumed length.
+    ``rows``: ``trial_rows`` for the same basis and days; with a grain, the periods are then counted
+    from it in pandas without a query — the same frame; the SQL returned is the query either way.
     """
     ctes, params = _subscription_ctes(b)
     group = f"{period_sql('trial_day', grain)} AS period, " if grain else ""
@@ -903,11 +1009,49 @@ FROM trial_outcomes{" GROUP BY 1 ORDER BY 1" if grain else ""}"""
     if default < 1 or window < 0:
         raise BoundaryError("The assumed trial length must be at least 1 day and the conversion window 0 days or more.")
     params = params + [default, default, default, window, window]
-    frame = _run(con, sql, params)
+    if grain and rows is not None and len(rows):
+        frame = _trials_by_period(rows, grain)
+    else:
+        frame = _run(con, sql, params)
     if grain:
         frame["period"] = pd.to_datetime(frame["period"])
         frame.insert(1, "label", [period_label(p, grain) for p in frame["period"]])
     return MetricResult(frame, sql, params)
+
+
+def trial_rows(con, b: Basis, window_days: float = 30, default_trial_days: float = 14) -> pd.DataFrame:
+    """One row per trial (trial_day, expansion, outcome, assumed_length) as `trial_conversion` counts
+    them: read once per basis and days, so a change of grain runs no query (``rows=``)."""
+    ctes, params = _subscription_ctes(b)
+    default, window = int(round(default_trial_days)), int(round(window_days))
+    if default < 1 or window < 0:
+        raise BoundaryError("The assumed trial length must be at least 1 day and the conversion window 0 days or more.")
+    frame = _run(con, ctes + _TRIAL_CTES + "\nSELECT trial_day, expansion, outcome, assumed_length FROM trial_outcomes "
+                 "ORDER BY trial_day", params + [default, default, default, window, window])
+    frame["trial_day"] = pd.to_datetime(frame["trial_day"])
+    return frame
+
+
+def _trials_by_period(rows: pd.DataFrame, grain: str) -> pd.DataFrame:
+    """`trial_conversion`'s per-period counts from `trial_rows`, as _TRIAL_COUNTS counts them."""
+    starts = {d: period_start(d, grain) for d in rows["trial_day"].dropna().drop_duplicates()}
+    period = rows["trial_day"].map(starts).astype(rows["trial_day"].dtype)
+    counts = pd.DataFrame({"period": period}, index=rows.index)
+    outcome = rows["outcome"]
+    for cond, p in ((~rows["expansion"], ""), (rows["expansion"], "expansion_")):
+        counts[f"{p}trials"] = cond
+        counts[f"{p}converted"] = cond & (outcome == "converted")
+        counts[f"{p}not_converted"] = cond & (outcome == "not converted")
+        counts[f"{p}in_trial"] = cond & (outcome == "open")
+        counts[f"{p}decided"] = cond & (outcome != "open")
+    counts["assumed_length"] = rows["assumed_length"]
+    frame = counts.groupby("period", dropna=False, sort=True).sum().astype("int64").reset_index()
+    for p in ("", "expansion_"):
+        decided = frame.pop(f"{p}decided")
+        frame[f"{p}share_not_converted"] = frame[f"{p}not_converted"] / decided.where(decided > 0)
+    return frame[["period", "trials", "converted", "not_converted", "in_trial", "share_not_converted",
+                  "expansion_trials", "expansion_converted", "expansion_not_converted", "expansion_in_trial",
+                  "expansion_share_not_converted", "assumed_length"]]
 
 
 def trial_rule(window_days: float, default_trial_days: float) -> str:

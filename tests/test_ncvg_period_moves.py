@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from lib.metrics import ncvg as m
+from lib.periods import period_start
 from tests.conftest import real_file
 from tests.test_metrics_ncvg import MOVEMENTS_CSV, NASTY, STRIPE
 
@@ -122,3 +123,12 @@ def test_no_movement_runs_the_query(ws):
     new = m.ncvg_by_period(ws.con, b, "month", moves=m.period_moves(ws.con, b))
     assert old.frame.empty
     pd.testing.assert_frame_equal(new.frame, old.frame)
+
+
+def test_period_of_is_period_start_for_a_column():
+    # every day of two centuries (before and after 1970: numpy's months are negative there) and a blank
+    days = pd.Series(pd.date_range("1899-11-15", "2101-02-03", freq="D").astype("datetime64[us]"))
+    days = pd.concat([days, pd.Series([pd.NaT], dtype="datetime64[us]")], ignore_index=True)
+    for grain in m.GRAINS:
+        want = pd.Series([period_start(d, grain) if pd.notna(d) else pd.NaT for d in days]).astype(days.dtype)
+        pd.testing.assert_series_equal(m._period_of(days, grain), want, check_names=False)

@@ -602,6 +602,20 @@ _AGG_COLUMNS = ("new_customers", "returning_customers", "lost_customers", "new_b
                 "reactivation_value", "expansion_value", "contraction_value", "churn_value")
 
 
+def _period_of(days: pd.Series, grain: str) -> pd.Series:
+    """Each day's period start (month, quarter or year), vectorised: lib.periods.period_start for a
+    column, as period_sql cuts it (NaT stays NaT)."""
+    months = days.to_numpy().astype("datetime64[M]")
+    if grain == "quarter":
+        number = months.astype("int64")  # months since 1970-01, a quarter's start a multiple of 3
+        months = np.where(np.isnat(months), months, (number - number % 3).astype("datetime64[M]"))
+    elif grain == "year":
+        months = months.astype("datetime64[Y]")
+    elif grain != "month":
+        raise BoundaryError(f"Unknown period '{grain}'. Choose one of: {', '.join(GRAINS)}.")
+    return pd.Series(months.astype(days.dtype), index=days.index, name=days.name)
+
+
 def period_moves(con, b: Basis) -> pd.DataFrame:
     """The basis's movements (customer_id, day, movement, value_change, episode_start; one row per
     customer and day, as ``moves`` in `_ctes`): what `ncvg_by_period` groups per period for every
@@ -617,27 +631,35 @@ def _periods_from_moves(moves: pd.DataFrame, grain: str, days: list, lo, hi) -> 
     """`ncvg_by_period`'s query done in pandas on `period_moves`, step for step (the SQL's CTE names
     in the comments); `days` = the calendar of period starts, lo/hi the range's bounds (dates or None)."""
     calendar = pd.DatetimeIndex(days).astype(moves["day"].dtype)
-    starts = {d: period_start(d, grain) for d in moves["day"].drop_duplicates()}
-    dated = moves.assign(period=moves["day"].map(starts).astype(moves["day"].dtype))
-    dated = dated[dated["period"].isin(calendar)]  # periods LEFT JOIN: moves outside the calendar unread
-    kind, change = dated["movement"], dated["value_change"]
-    parts = pd.DataFrame({  # agg
-        "period": dated["period"],
-        "new_customers": kind.isin(["new", "reactivation"]).astype("int64"),
-        "returning_customers": (kind == "reactivation").astype("int64"),
-        "lost_customers": (kind == "churn").astype("int64"),
-        "new_business_value": change.where(kind == "new", 0.0),
-        "reactivation_value": change.where(kind == "reactivation", 0.0),
-        "expansion_value": change.where(kind == "expansion", 0.0),
-        "contraction_value": -change.where(kind == "contraction", 0.0),
-        "churn_value": -change.where(kind == "churn", 0.0)})
-    f = parts.groupby("period").sum().reindex(calendar, fill_value=0)
-    f.index.name = "period"
+    at = calendar.get_indexer(_period_of(moves["day"], grain))
+    keep = at >= 0  # periods LEFT JOIN: moves outside the calendar unread
+    at, n = at[keep], len(calendar)
+    kind = moves["movement"].to_numpy(dtype=object)[keep]
+    change = moves["value_change"].to_numpy(dtype="float64")[keep]
+
+    def count(mask):
+        return np.bincount(at[mask], minlength=n).astype("int64")
+
+    def total(mask):  # an empty period's sum is 0 (COALESCE)
+        return np.bincount(at[mask], weights=change[mask], minlength=n).astype("float64")  # int when empty
+
+    f = pd.DataFrame({  # agg
+        "new_customers": count((kind == "new") | (kind == "reactivation")),
+        "returning_customers": count(kind == "reactivation"),
+        "lost_customers": count(kind == "churn"),
+        "new_business_value": total(kind == "new"),
+        "reactivation_value": total(kind == "reactivation"),
+        "expansion_value": total(kind == "expansion"),
+        "contraction_value": 0.0 - total(kind == "contraction"),
+        "churn_value": 0.0 - total(kind == "churn")}, index=pd.Index(calendar, name="period"))
     # existing: each customer's net over the moves of a run that began before the period
-    older = dated[dated["episode_start"] < dated["period"]]
-    net = older.groupby(["period", "customer_id"])["value_change"].sum()
-    f["existing_net"] = net.groupby(level=0).sum().reindex(calendar, fill_value=0.0).to_numpy()
-    f["existing_loss"] = (-net).clip(lower=0).groupby(level=0).sum().reindex(calendar, fill_value=0.0).to_numpy()
+    older = (moves["episode_start"].to_numpy()[keep] < calendar.to_numpy()[at])
+    customer = pd.factorize(moves["customer_id"].to_numpy(dtype=object)[keep][older])[0]
+    pairs, which = np.unique(at[older].astype("int64") * (customer.max(initial=0) + 1) + customer, return_inverse=True)
+    net = np.bincount(which, weights=change[older], minlength=len(pairs))
+    pair_period = pairs // (customer.max(initial=0) + 1)
+    f["existing_net"] = np.bincount(pair_period, weights=net, minlength=n).astype("float64")
+    f["existing_loss"] = np.bincount(pair_period, weights=np.maximum(0.0, -net), minlength=n).astype("float64")
     # derived
     f["net_customers"] = f["new_customers"] - f["lost_customers"]
     f["new_value"] = f["new_business_value"] + f["reactivation_value"]
@@ -841,8 +863,7 @@ FROM plan_moves WHERE {_IN_RANGE} GROUP BY 1 ORDER BY 1"""
         rows = rows[(rows["day"] >= pd.Timestamp(lo if lo is not None else rows["day"].min()))
                     & (rows["day"] <= pd.Timestamp(hi if hi is not None else rows["day"].max()))]
     if rows is not None and len(rows):
-        starts = {d: period_start(d, grain) for d in rows["day"].drop_duplicates()}
-        rows = rows.assign(period=rows["day"].map(starts).astype(rows["day"].dtype))
+        rows = rows.assign(period=_period_of(rows["day"], grain))
         up, down = rows[rows["up"]].groupby("period"), rows[~rows["up"]].groupby("period")
         frame = pd.DataFrame(index=pd.Index(sorted(rows["period"].unique()), name="period"))
         frame["moved_up"] = up["customer_id"].nunique().reindex(frame.index, fill_value=0).astype("int64")
@@ -1034,8 +1055,7 @@ def trial_rows(con, b: Basis, window_days: float = 30, default_trial_days: float
 
 def _trials_by_period(rows: pd.DataFrame, grain: str) -> pd.DataFrame:
     """`trial_conversion`'s per-period counts from `trial_rows`, as _TRIAL_COUNTS counts them."""
-    starts = {d: period_start(d, grain) for d in rows["trial_day"].dropna().drop_duplicates()}
-    period = rows["trial_day"].map(starts).astype(rows["trial_day"].dtype)
+    period = _period_of(rows["trial_day"], grain)
     counts = pd.DataFrame({"period": period}, index=rows.index)
     outcome = rows["outcome"]
     for cond, p in ((~rows["expansion"], ""), (rows["expansion"], "expansion_")):

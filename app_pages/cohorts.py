@@ -42,7 +42,8 @@ rule = c4.radio("Retained in period N means", ["in", "on_or_after"], horizontal=
                 format_func=lambda v: "Returned in N" if v == "in" else "In N or later")
 try:
     opts = m.CohortOptions(grain=grain, mode=mode, rule=rule, cohort_by=cohort_by if signup_ok else "first_activity")
-    matrix = m.retention_matrix(con, table, opts)
+    # summed from the group section's cells when it can be (the same frame; one pass over the events)
+    matrix = m.retention_matrix(con, table, opts, via=cohorts_sections.shown_attribute(m, con, table, dataset, ws))
 except BoundaryError as exc:
     st.error(escape_md(exc))
     st.stop()

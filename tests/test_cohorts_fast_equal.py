@@ -204,3 +204,62 @@ def test_finish_equals_the_old_one_on_synthetic_cells():
         for grain, mode in itertools.product(c.GRAINS, c.MODES):
             opts = CohortOptions(grain=grain, mode=mode, rule=("in", "on_or_after")[case % 2])
             pd.testing.assert_frame_equal(c._finish(raw, opts, True), old_finish(raw, opts, True), check_exact=True)
+
+
+# NASTY with whole amounts (so the matrix may come from the grouped cells: lib.metrics.cohorts._whole_amounts),
+# more users in the same cohorts and groups, and a value that changes after the first event
+WHOLE = [(u, t, None if r is None else float(round(r * 4)), g, s) for u, t, r, g, s in NASTY] + [
+    ("h", "2025-01-02 10:00", 5.0, "free", "2025-01-02"), ("h", "2025-03-30 10:00", 2.0, "pro", "2025-01-02"),
+    ("i", "2025-01-29 22:00", None, "free", "2025-01-29"), ("i", "2025-02-27 22:00", 1.0, "free", "2025-01-29"),
+    ("j", "2025-05-20 06:00", 9.0, "basic", "2025-05-20"), ("j", "2025-06-13 06:00", 4.0, None, "2025-05-20"),
+]
+
+
+def fractional_events():
+    # 300 users, amounts with cents and fractions: sums in another order differ in the last bit
+    rng = np.random.default_rng(20)
+    rows = []
+    for u in range(300):
+        start = pd.Timestamp("2025-01-01") + pd.Timedelta(hours=int(rng.integers(0, 24 * 150)))
+        plan = rng.choice(["a", "b", "c", None])
+        for _ in range(int(rng.integers(1, 12))):
+            rows.append((f"u{u}", start + pd.Timedelta(hours=int(rng.integers(0, 24 * 120))),
+                         float(rng.choice([0.1, 0.7, 1e-3, 123.456, rng.random()])),
+                         plan if rng.random() < 0.9 else rng.choice(["a", "b"]),
+                         start - pd.Timedelta(days=int(rng.integers(-5, 20)))))
+    return rows
+
+
+@pytest.mark.parametrize("source, whole", [("sample", True), ("whole", True), ("fractional", False)])
+def test_matrix_via_the_grouped_cells_equals_the_direct_one(source, whole, request):
+    # the page's matrix, summed from a group column's cells (one pass over the events for both), is the
+    # direct query's frame to the last bit, with the same SQL shown and rows left out; with fractional
+    # amounts (the sums' order would change the last bit) the direct query is used
+    if source == "sample":
+        con, table = request.getfixturevalue("sample")
+    else:
+        rows = WHOLE if source == "whole" else fractional_events()
+        con, table = make_table(rows, columns=("user_id", "event_time", "revenue", "plan", "signup_date")), "activity"
+    assert c._whole_amounts(con, table, c._source(con, table)) is whole
+    checked = 0
+    for opts in all_options():
+        direct = c.retention_matrix(con, table, opts)
+        for column in c.group_attributes(con, table):
+            via = c.retention_matrix(con, table, opts, via=column)
+            pd.testing.assert_frame_equal(via.frame, direct.frame, check_exact=True)
+            assert (via.sql, via.params, via.excluded) == (direct.sql, direct.params, direct.excluded)
+            checked += 1
+    assert checked >= 16
+
+
+def test_whole_amounts_by_hand():
+    # 3.0 + 4.0 whole; a cancellation's −2.5 is not usable and does not count; 0.5 is not whole
+    rows = [("a", "2025-01-01", 3.0), ("a", "2025-01-02", 4.0), ("b", "2025-01-03", None), ("b", "2025-01-04", -2.5)]
+    con = make_table(rows)
+    assert c._whole_amounts(con, "activity", c._source(con, "activity"))
+    con = make_table(rows + [("c", "2025-01-05", 0.5)])
+    assert not c._whole_amounts(con, "activity", c._source(con, "activity"))
+    con = make_table(rows + [("c", "2025-01-05", 2.0 ** 53)])  # a sum past 2⁵³ is no longer exact
+    assert not c._whole_amounts(con, "activity", c._source(con, "activity"))
+    con = make_table([("a", "2025-01-01")], columns=("user_id", "event_time"))  # no amounts at all
+    assert c._whole_amounts(con, "activity", c._source(con, "activity"))

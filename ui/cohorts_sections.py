@@ -14,6 +14,16 @@ from ui.common import download_csv, show_sql, show_table
 from ui.workspaces import fragment
 
 
+def shown_attribute(m, con, table, dataset, ws) -> str | None:
+    """The column the group comparison will show (the one chosen, else the default; None without any),
+    so the page can sum its matrix from that column's cells: one pass over the events for both."""
+    found = m.group_choices(con, table, dataset.extra_columns, int(ws.thresholds["min_group_size"]))
+    if not found:
+        return None
+    chosen = st.session_state.get("coh_group")
+    return chosen if chosen in {c.column for c in found} else default_segment(found).column
+
+
 @fragment
 def group_comparison(m, charts, con, table, dataset, ws, opts, unit: str, first_n: int, later_n: int,
                      chart_height: int) -> None:

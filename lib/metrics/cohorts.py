@@ -406,7 +406,8 @@ SELECT (SELECT COUNT(*) FROM usable JOIN users USING (user_id) WHERE users.ancho
     return {k: v for k, v in out.items() if v}
 
 
-def retention_matrix(con, table: str, opts: CohortOptions = CohortOptions()) -> MetricResult:
+def retention_matrix(con, table: str, opts: CohortOptions = CohortOptions(), via: str | None = None
+                     ) -> MetricResult:
     """Retention matrix: one row per (cohort, period N) that has started by the end of the data.
 
     retention = retained users of the cohort in N / users in the cohort (ratio 0–1), where
@@ -421,15 +422,59 @@ def retention_matrix(con, table: str, opts: CohortOptions = CohortOptions()) -> 
 
     Frame columns: cohort, cohort_label, period, cohort_size, users_in, users_on_or_after, users,
     retention, revenue, revenue_per_user, revenue_retention, complete.
+
+    `via`: a group column whose cells the page computes anyway (`group_retention`, the same options):
+    the matrix is then the sum of those cells over the groups (`_sum_groups`), so one pass over the
+    events gives both, the same frame to the last bit. Only when that holds whatever the order of
+    addition (`_whole_amounts`: every amount a whole number, their sum below 2⁵³ — a sum of cents is
+    not), and not for rolling signup cohorts (a group's members may all sign up after the data ends,
+    leaving that group out of the grouped cells); otherwise the matrix is computed directly.
     """
     src = _source(con, table)
     sql, params = _cells_sql(src, table, opts, None)
     if opts.cohort_by == "signup" and not src.has_signup:
         raise BoundaryError("This file has no signup date column: cohorts can only be by first activity. "
                             "Map a signup column under “Columns” to use signup cohorts.")
-    raw = _cached(con, table, sql, params)
+    if (via is not None and via in src.columns and not (opts.mode == "rolling" and opts.cohort_by == "signup")
+            and _whole_amounts(con, table, src)):
+        raw = _sum_groups(_cached(con, table, *_cells_sql(src, table, opts, via)))
+    else:
+        raw = _cached(con, table, sql, params)
     frame = _finish(raw, opts, src.amount_sql is not None)
     return MetricResult(frame.drop(columns=["grp"]), sql, params, excluded_rows(con, table, opts, src))
+
+
+def _whole_amounts(con, table: str, src: _Source) -> bool:
+    """True when every usable row's amount is a whole number and Σ |amount| < 2⁵³ (or the table has no
+    amounts): then every partial sum of them is exact, so revenue summed in any order — per group then
+    over groups, or at once — is the same float."""
+    if src.amount_sql is None:
+        return True
+    row = _cached(con, table, f"""SELECT SUM(CASE WHEN a <> floor(a) THEN 1 ELSE 0 END) AS fractional,
+       SUM(abs(a)) AS total
+FROM (SELECT COALESCE({src.amount_sql}, 0.0) AS a FROM {quote_ident(table)}
+      WHERE user_id IS NOT NULL AND event_time IS NOT NULL AND NOT {src.cancel_sql})""").iloc[0]
+    total = row["total"]
+    return bool(not row["fractional"] and (pd.isna(total) or total < 2.0 ** 53))
+
+
+def _sum_groups(raw: pd.DataFrame) -> pd.DataFrame:
+    """The ungrouped query's cells (grp "(blank)") from a grouped query's, same options.
+
+    Per cohort: cohort_size = Σ over its groups' sizes, first_anchor = min, last_anchor = max (so the
+    rolling grid runs to the oldest member's age, the largest group's); per (cohort, N):
+    users_in, users_on_or_after and revenue = Σ over the groups that have the cell — a group whose grid
+    stops earlier has no user active or last active beyond it (every member's windows start at or after
+    the group's first anchor), so it adds 0 there."""
+    if raw.empty:
+        return raw.iloc[:0].copy()
+    heads = raw.drop_duplicates(["grp", "cohort"]).groupby("cohort", sort=True).agg(
+        cohort_size=("cohort_size", "sum"), first_anchor=("first_anchor", "min"), last_anchor=("last_anchor", "max"))
+    cells = raw.groupby(["cohort", "period"], sort=True, as_index=False).agg(
+        users_in=("users_in", "sum"), users_on_or_after=("users_on_or_after", "sum"), revenue=("revenue", "sum"))
+    out = cells.join(heads, on="cohort")
+    out["grp"], out["data_start"], out["data_end"] = BLANK, raw["data_start"].iloc[0], raw["data_end"].iloc[0]
+    return out[list(raw.columns)]
 
 
 def _finish(raw: pd.DataFrame, opts: CohortOptions, with_revenue: bool) -> pd.DataFrame:

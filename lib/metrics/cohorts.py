@@ -468,12 +468,25 @@ def _sum_groups(raw: pd.DataFrame) -> pd.DataFrame:
     the group's first anchor), so it adds 0 there."""
     if raw.empty:
         return raw.iloc[:0].copy()
-    heads = raw.drop_duplicates(["grp", "cohort"]).groupby("cohort", sort=True).agg(
-        cohort_size=("cohort_size", "sum"), first_anchor=("first_anchor", "min"), last_anchor=("last_anchor", "max"))
-    cells = raw.groupby(["cohort", "period"], sort=True, as_index=False).agg(
-        users_in=("users_in", "sum"), users_on_or_after=("users_on_or_after", "sum"), revenue=("revenue", "sum"))
-    out = cells.join(heads, on="cohort")
-    out["grp"], out["data_start"], out["data_end"] = BLANK, raw["data_start"].iloc[0], raw["data_end"].iloc[0]
+    # by integer codes with numpy (pandas' groupby cost ~6 ms here); sums of whole numbers, so exact
+    cohorts, c_at = np.unique(raw["cohort"].to_numpy(), return_inverse=True)
+    periods, p_at = np.unique(raw["period"].to_numpy(), return_inverse=True)
+    cell = c_at * len(periods) + p_at
+    cells, at = np.unique(cell, return_inverse=True)
+    firsts = ~raw.duplicated(["grp", "cohort"]).to_numpy()  # one row per (group, cohort): its size and anchors
+    size = np.bincount(c_at[firsts], weights=raw["cohort_size"].to_numpy()[firsts], minlength=len(cohorts))
+    first_anchor = pd.Series(raw["first_anchor"].to_numpy()[firsts]).groupby(c_at[firsts]).min().to_numpy()
+    last_anchor = pd.Series(raw["last_anchor"].to_numpy()[firsts]).groupby(c_at[firsts]).max().to_numpy()
+    row = cells // len(periods)
+    out = pd.DataFrame({
+        "grp": BLANK, "cohort": cohorts[row], "period": periods[cells % len(periods)],
+        "cohort_size": size[row].astype(raw["cohort_size"].dtype),
+        "users_in": np.bincount(at, weights=raw["users_in"].to_numpy(dtype=float)).astype(raw["users_in"].dtype),
+        "users_on_or_after": np.bincount(at, weights=raw["users_on_or_after"].to_numpy(dtype=float)).astype(
+            raw["users_on_or_after"].dtype),
+        "revenue": np.bincount(at, weights=raw["revenue"].to_numpy(dtype=float)),
+        "first_anchor": first_anchor[row], "last_anchor": last_anchor[row],
+        "data_start": raw["data_start"].iloc[0], "data_end": raw["data_end"].iloc[0]})
     return out[list(raw.columns)]
 
 

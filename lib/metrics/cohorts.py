@@ -574,6 +574,37 @@ CURVE_COLUMNS = ["grp", "period", "cohorts", "base_users", "users", "retention",
                  "set_changed", "revenue_per_user", "revenue_retention"]
 
 
+def _unique_cells(done: pd.DataFrame) -> dict | None:
+    """`_weighted_curve`'s arrays per group — periods (ascending), users and revenue (cohort × period,
+    NaN where absent; a blank revenue is 0), cohort sizes — placed by integer codes when each
+    (grp, cohort, period) is one row (a matrix's cells, or the lumped groups'), where the groupby's
+    sums are the values themselves; None otherwise (duplicate cells, blank groups or counts: the
+    groupby path). The groupby cost more than the arithmetic on a weekly matrix."""
+    if (done["grp"].isna().any() or not pd.api.types.is_integer_dtype(done["users"])
+            or not pd.api.types.is_integer_dtype(done["cohort_size"])):
+        return None
+    g_at, groups = pd.factorize(done["grp"])
+    c_vals, c_at = np.unique(done["cohort"].to_numpy(), return_inverse=True)
+    p_vals, p_at = np.unique(done["period"].to_numpy(), return_inverse=True)
+    key = (g_at.astype("int64") * len(c_vals) + c_at) * len(p_vals) + p_at
+    if len(np.unique(key)) != len(key):
+        return None
+    users_all = done["users"].to_numpy(dtype=float)
+    revenue_all = np.nan_to_num(done["revenue"].to_numpy(dtype=float), nan=0.0) + 0.0  # as a sum: 0 for blank, +0.0
+    size_all = done["cohort_size"].to_numpy()
+    out = {}
+    for i, grp in enumerate(groups):
+        rows = np.flatnonzero(g_at == i)
+        cohorts, first = np.unique(c_at[rows], return_index=True)  # first row of each cohort: its size
+        periods = np.unique(p_at[rows])
+        r, k = np.searchsorted(cohorts, c_at[rows]), np.searchsorted(periods, p_at[rows])
+        users = np.full((len(cohorts), len(periods)), np.nan)
+        revenue = users.copy()
+        users[r, k], revenue[r, k] = users_all[rows], revenue_all[rows]
+        out[grp] = (list(p_vals[periods]), users, revenue, size_all[rows[first]])
+    return out
+
+
 def _weighted_curve(matrix: pd.DataFrame) -> pd.DataFrame:
     """Chained curve per group (see `average_retention`) from matrix cells with grp, cohort, period,
     cohort_size, users, revenue, complete."""
@@ -584,22 +615,29 @@ def _weighted_curve(matrix: pd.DataFrame) -> pd.DataFrame:
     # absent), from one groupby over every group: the sums a pivot_table per group took (a blank revenue
     # sums to 0), in the same order, so every figure is the same float — without two pivots and dozens
     # of .loc lookups per group, which cost more than the arithmetic.
-    sums = done.groupby(["grp", "cohort", "period"], sort=True)[["users", "revenue"]].sum()
-    sizes = done.groupby(["grp", "cohort"], sort=True)["cohort_size"].first()
+    fast = _unique_cells(done)
+    if fast is None:
+        sums = done.groupby(["grp", "cohort", "period"], sort=True)[["users", "revenue"]].sum()
+        sizes = done.groupby(["grp", "cohort"], sort=True)["cohort_size"].first()
     rows = []
     for grp in done["grp"].dropna().drop_duplicates():
-        cell = sums.xs(grp, level="grp", drop_level=True)
-        cohorts = cell.index.get_level_values("cohort").unique()  # ascending (sorted groupby)
-        periods = sorted(cell.index.get_level_values("period").unique())
-        if 0 not in periods:
-            continue
-        at_row = cohorts.get_indexer(cell.index.get_level_values("cohort"))
-        at_col = np.searchsorted(np.asarray(periods), cell.index.get_level_values("period"))
-        users = np.full((len(cohorts), len(periods)), np.nan)
-        revenue = users.copy()
-        users[at_row, at_col] = cell["users"].to_numpy(dtype=float)
-        revenue[at_row, at_col] = cell["revenue"].to_numpy(dtype=float)
-        size = sizes.xs(grp, level="grp").reindex(cohorts).to_numpy()
+        if fast is not None:
+            periods, users, revenue, size = fast[grp]
+            if 0 not in periods:
+                continue
+        else:
+            cell = sums.xs(grp, level="grp", drop_level=True)
+            cohorts = cell.index.get_level_values("cohort").unique()  # ascending (sorted groupby)
+            periods = sorted(cell.index.get_level_values("period").unique())
+            if 0 not in periods:
+                continue
+            at_row = cohorts.get_indexer(cell.index.get_level_values("cohort"))
+            at_col = np.searchsorted(np.asarray(periods), cell.index.get_level_values("period"))
+            users = np.full((len(cohorts), len(periods)), np.nan)
+            revenue = users.copy()
+            users[at_row, at_col] = cell["users"].to_numpy(dtype=float)
+            revenue[at_row, at_col] = cell["revenue"].to_numpy(dtype=float)
+            size = sizes.xs(grp, level="grp").reindex(cohorts).to_numpy()
         has = ~np.isnan(users)
         c0 = periods.index(0)
         s0 = has[:, c0]

@@ -65,7 +65,7 @@ def _check_trials(con, b, grain, window, default):
     old = m.trial_conversion(con, b, grain, window, default)
     new = m.trial_conversion(con, b, grain, window, default, m.trial_rows(con, b, window, default))
     assert (new.sql, new.params) == (old.sql, old.params)
-    pd.testing.assert_frame_equal(new.frame, old.frame)  # counts and their ratios: exact
+    pd.testing.assert_frame_equal(new.frame, old.frame, check_exact=True)  # counts and their ratios: exact
     return len(old.frame)
 
 

@@ -380,3 +380,14 @@ def test_weighted_curve_equals_the_old_one_on_synthetic_cells():
         if case % 10 == 3:
             cells["users"] = cells["users"].astype(float)
         pd.testing.assert_frame_equal(c._weighted_curve(cells), old_weighted_curve(cells), check_exact=True)
+
+
+def test_source_is_read_again_when_the_table_changes():
+    # kept per cursor and table version: a replaced table (new columns) is read afresh
+    con = make_table([("a", "2025-01-01", 1.0)])
+    assert c.has_revenue(con, "activity") and not c.has_signup(con, "activity")
+    make_table([("a", "2025-01-01", "2025-01-01")], columns=("user_id", "event_time", "signup_date"), con=con)
+    assert not c.has_revenue(con, "activity") and c.has_signup(con, "activity")
+    assert c._source(con, "activity") == c._read_source(con, "activity")
+    con.execute('INSERT INTO activity SELECT * FROM activity')  # rows added: a new version, read again
+    assert c._source(con, "activity") == c._read_source(con, "activity")

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import weakref
 from dataclasses import dataclass
 
 import duckdb
@@ -98,7 +99,27 @@ class _Source:
     columns: tuple[str, ...]
 
 
+# each cursor's _Source per (table, version): the catalogue query costs ~3 ms and a click asks 3–5 times;
+# keyed weakly on the session's own cursor (never shared between sessions), dropped with it
+_SOURCES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def _source(con, table: str) -> _Source:
+    version = _table_version(con, table)
+    if version is not None:
+        kept = _SOURCES.get(con, {}).get(table)
+        if kept is not None and kept[0] == version:
+            return kept[1]
+    src = _read_source(con, table)
+    if version is not None:
+        try:
+            _SOURCES.setdefault(con, {})[table] = (version, src)  # the latest version only
+        except TypeError:  # a connection that cannot be weakly referenced: not kept
+            pass
+    return src
+
+
+def _read_source(con, table: str) -> _Source:
     cols = tuple(name for name, _ in table_columns(con, table))
     if not {"user_id", "event_time"} <= set(cols):
         raise BoundaryError(f"Table {table} has no user and event-time columns; map them under “Columns”.")

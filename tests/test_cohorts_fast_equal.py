@@ -391,3 +391,42 @@ def test_source_is_read_again_when_the_table_changes():
     assert c._source(con, "activity") == c._read_source(con, "activity")
     con.execute('INSERT INTO activity SELECT * FROM activity')  # rows added: a new version, read again
     assert c._source(con, "activity") == c._read_source(con, "activity")
+
+
+def old_lump(matrix):
+    # group_retention's groupby before issue #20's cohorts6 change
+    return matrix.groupby(["grp", "cohort", "period"], as_index=False).agg(
+        cohort_size=("cohort_size", "sum"), users=("users", "sum"), revenue=("revenue", "sum"),
+        complete=("complete", "first"))
+
+
+@pytest.mark.parametrize("source", ["sample", "nasty"])
+def test_lump_equals_the_old_groupby(source, request):
+    # the group cells with the largest `top` groups named and the rest as one Other (lumped or not)
+    con, table = request.getfixturevalue(source)
+    checked = 0
+    for opts in all_options():
+        for column in c.group_attributes(con, table):
+            frame = c._finish(con.execute(*c._cells_sql(c._source(con, table), table, opts, column)).df(), opts,
+                              opts.grain == "month")  # with and without revenue (blank)
+            sizes = frame.loc[frame["period"] == 0].groupby("grp")["cohort_size"].sum().sort_values(ascending=False)
+            for top in (1, 2, 8):
+                cells = frame.assign(grp=frame["grp"].where(frame["grp"].isin(sizes.index[:top]), "Other"))
+                pd.testing.assert_frame_equal(c._lump(cells), old_lump(cells), check_exact=True)
+                checked += 1
+    assert checked >= 16 * 3
+
+
+def test_lump_equals_the_old_groupby_on_synthetic_cells():
+    rng = np.random.default_rng(61)
+    for case in range(60):
+        n = int(rng.integers(1, 80))
+        cells = pd.DataFrame({
+            "grp": rng.choice(["Zeta", "alpha", "Other (3 groups)", "(blank)", "Émile"], size=n),
+            "cohort": pd.to_datetime(rng.choice(pd.date_range("2024-01-01", periods=5, freq="MS"), size=n)),
+            "period": rng.integers(0, 6, size=n), "cohort_size": rng.integers(1, 50, size=n),
+            "users": rng.integers(0, 50, size=n),
+            "revenue": rng.choice([np.nan, -0.0, 0.0, 12.5, 0.1], size=n), "complete": rng.random(n) < 0.7})
+        if case % 2:
+            cells = cells.drop_duplicates(["grp", "cohort", "period"])  # the sort-only path
+        pd.testing.assert_frame_equal(c._lump(cells), old_lump(cells), check_exact=True)

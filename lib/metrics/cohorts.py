@@ -756,9 +756,7 @@ def group_retention(con, table: str, attribute: str, opts: CohortOptions = Cohor
     named = set(top.loc[~top["other"], "grp"])
     other_label = top.loc[top["other"], "grp"]
     matrix["grp"] = matrix["grp"].where(matrix["grp"].isin(named), other_label.iloc[0] if len(other_label) else OTHER)
-    lumped = matrix.groupby(["grp", "cohort", "period"], as_index=False).agg(
-        cohort_size=("cohort_size", "sum"), users=("users", "sum"), revenue=("revenue", "sum"),
-        complete=("complete", "first"))
+    lumped = _lump(matrix)
     curve = _weighted_curve(lumped).rename(columns={"grp": "group"})
     group_users = lumped.loc[lumped["period"] == 0].groupby("grp")["cohort_size"].sum()
     curve["group_users"] = curve["group"].map(group_users).astype("int64")
@@ -771,6 +769,21 @@ def group_retention(con, table: str, attribute: str, opts: CohortOptions = Cohor
     return MetricResult(curve.sort_values(["other", "group_users", "group", "period"],
                                           ascending=[True, False, True, True])[columns].reset_index(drop=True),
                         sql, params, excluded_rows(con, table, opts, src))
+
+
+def _lump(matrix: pd.DataFrame) -> pd.DataFrame:
+    """The cells summed per (grp, cohort, period) — sizes, users and revenue summed, complete the first —
+    sorted by them. When every cell is one row already (no "Other" of two groups or more), the sums are
+    the values (a blank revenue 0) and the frame is only sorted: the groupby cost ~5 ms."""
+    keys, cols = ["grp", "cohort", "period"], ["cohort_size", "users", "revenue", "complete"]
+    if (matrix["grp"].isna().any() or matrix["complete"].isna().any() or matrix.duplicated(keys).any()
+            or not all(pd.api.types.is_integer_dtype(matrix[c]) for c in ("cohort_size", "users"))):
+        return matrix.groupby(keys, as_index=False).agg(
+            cohort_size=("cohort_size", "sum"), users=("users", "sum"), revenue=("revenue", "sum"),
+            complete=("complete", "first"))
+    out = matrix[keys + cols].sort_values(keys, kind="stable").reset_index(drop=True)
+    out["revenue"] = out["revenue"].astype(float).fillna(0.0) + 0.0
+    return out
 
 
 def group_table(curve: pd.DataFrame, periods: tuple[int, ...], unit: str = "Month") -> pd.DataFrame:

@@ -155,6 +155,20 @@ def old_weighted_curve(matrix: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=c.CURVE_COLUMNS)
 
 
+def old_wide(matrix: pd.DataFrame, value: str, prefix: str = "") -> pd.DataFrame:
+    """The matrix as a table: one row per cohort (with its size), one column per period N.
+
+    Cells not yet started are blank; incomplete cells keep their value (marked in the charts).
+    """
+    if matrix.empty:
+        return pd.DataFrame(columns=["Cohort", "Users"])
+    table = matrix.pivot(index="cohort", columns="period", values=value)
+    table.columns = [f"{prefix}{int(c)}" for c in table.columns]
+    heads = matrix.groupby("cohort")[["cohort_label", "cohort_size"]].first()
+    table = heads.join(table).sort_index().reset_index(drop=True)
+    return table.rename(columns={"cohort_label": "Cohort", "cohort_size": "Users"})
+
+
 def all_options(signup: bool = True):
     for grain, mode, rule, by in itertools.product(c.GRAINS, c.MODES, c.RULES, c.COHORT_BY):
         if by == "signup" and not signup:
@@ -430,3 +444,25 @@ def test_lump_equals_the_old_groupby_on_synthetic_cells():
         if case % 2:
             cells = cells.drop_duplicates(["grp", "cohort", "period"])  # the sort-only path
         pd.testing.assert_frame_equal(c._lump(cells), old_lump(cells), check_exact=True)
+
+
+@pytest.mark.parametrize("source", ["sample", "nasty"])
+def test_wide_equals_the_old_one(source, request):
+    con, table = request.getfixturevalue(source)
+    for opts in all_options():
+        frame = c.retention_matrix(con, table, opts).frame
+        for value in ("revenue", "retention", "users", "revenue_retention", "revenue_per_user"):
+            for prefix in ("", "M"):
+                pd.testing.assert_frame_equal(c.wide(frame, value, prefix), old_wide(frame, value, prefix),
+                                              check_exact=True)
+
+
+def test_wide_equals_the_old_one_with_absent_cells():
+    rng = np.random.default_rng(22)
+    for case in range(40):
+        rows = [{"cohort": cohort, "cohort_label": f"L{cohort:%m}", "period": n, "cohort_size": int(rng.integers(1, 9)),
+                 "revenue": float(rng.choice([np.nan, 1.5, -0.0, 3.0]))}
+                for cohort in pd.date_range("2024-01-01", periods=int(rng.integers(1, 6)), freq="MS")
+                for n in range(int(rng.integers(1, 7))) if n == 0 or rng.random() < 0.7]
+        frame = pd.DataFrame(rows).sample(frac=1, random_state=case).reset_index(drop=True)
+        pd.testing.assert_frame_equal(c.wide(frame, "revenue"), old_wide(frame, "revenue"), check_exact=True)

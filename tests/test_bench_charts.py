@@ -1,22 +1,12 @@
 """Smoke test for bench/charts.py (the pages' chart specs and chart CPU): one page, so the tool keeps
 working as pages change. No timing assertions: CPU figures belong to the benchmark, not the suite."""
 
-import importlib.util
 import json
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "charts.py"
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_charts", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from bench import charts as bench
 
 
 def test_dump_compare_and_share_on_one_page(tmp_path, capsys):
-    bench = _bench()
     bench.dump(tmp_path / "a", ["ncvg"])
     states = json.loads((tmp_path / "a" / "ncvg.json").read_text())
     # the first render and each of bench/interaction.py's NCVG widgets, each with its charts and their rows

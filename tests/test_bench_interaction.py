@@ -2,21 +2,10 @@
 change (a renamed widget key shows up as a missing step). No timing assertions: CPU figures belong to
 the benchmark, not the suite."""
 
-import importlib.util
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "interaction.py"
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_interaction", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from bench import interaction as bench
 
 
 def test_one_page_one_repeat_measures_every_step():
-    bench = _bench()
     results = bench.measure(["cohorts"], repeats=1)
     steps = results["cohorts"]
     # first render, plain rerun and each of the page's listed widgets were found, changed and timed,

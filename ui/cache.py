@@ -327,7 +327,7 @@ class _Context:
             marker = _run_marker()
             token = (marker, con, ws, self.session_data_key(), self.memo.writes)
             cached = self.memo._catalogue if marker is not None else None
-            if cached is not None and _same_token(cached[0], token):
+            if cached is not None and _same_token(cached[0], token, objects=3):
                 self._scratch = cached[1]
                 return self._scratch
             datasets = {d.table for d in ws.datasets.values() if d.table}
@@ -368,9 +368,11 @@ def _run_marker():
     return getattr(ctx, "cursors", None) if ctx is not None else None
 
 
-def _same_token(old: tuple, new: tuple) -> bool:
-    marker, con, ws, data_key, writes = old
-    return marker is new[0] and con is new[1] and ws is new[2] and data_key == new[3] and writes == new[4]
+def _same_token(old: tuple, new: tuple, objects: int) -> bool:
+    """True when a per-run token still holds: its first `objects` items are the very same objects
+    (the run marker, connection, Workspace), the rest equal values."""
+    return (len(old) == len(new) and all(a is b for a, b in zip(old[:objects], new[:objects]))
+            and old[objects:] == new[objects:])
 
 
 def _holders(obj) -> tuple:
@@ -620,7 +622,7 @@ def _public_now(memo: Memo, get_ws: Callable[[], Any], ctx: _Context) -> bool:
     token = (marker, ws, ctx.session_data_key(), tuple((k, d.file_name) for k, d in ws.datasets.items()),
              frozenset(vars(ws)))
     known = memo._public
-    if known is not None and known[0][0] is marker and known[0][1] is ws and known[0][2:] == token[2:]:
+    if known is not None and _same_token(known[0], token, objects=2):
         return known[1]
     public = public_sample_state(ws)
     memo._public = (token, public)

@@ -36,10 +36,15 @@ import threading
 import time
 import zipfile
 import zlib
+from contextlib import contextmanager
 from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # Windows: saves of one workspace are not serialised across processes there
+    fcntl = None
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -412,8 +417,13 @@ class Store:
 
         Only what changed is written: a table or upload the current version already holds (same
         content key) is hard-linked into the new version, so a changed threshold or page choice
-        writes one manifest. Refused (NOT_YOURS) for an id saved by someone else."""
+        writes one manifest. Refused (NOT_YOURS) for an id saved by someone else. One save of a
+        workspace at a time, across threads and server processes (serve.py): see _locked."""
         workspace_id = workspace_id or new_id()
+        with _locked(self._folder(workspace_id)):
+            return self._save(snap, workspace_id, owner)
+
+    def _save(self, snap: Snapshot, workspace_id: str, owner: str | None) -> str:
         folder = self._folder(workspace_id)
         previous_path, previous = self._current(workspace_id)
         if previous is not None and previous.get("owner") != owner:
@@ -614,6 +624,24 @@ class Store:
         if manifest.get("owner") != owner:
             raise StoreError(NOT_YOURS)
         shutil.rmtree(self._folder(workspace_id))
+
+
+@contextmanager
+def _locked(folder: Path):
+    """Hold an exclusive lock on an existing workspace's folder (flock, which also excludes another
+    thread's open of it). Two saves of one workspace at once — two tabs, on one server process or two —
+    each removed the version the other had just made current, or moved the other's half-written
+    `.current.tmp`; tests/test_store_processes.py. A workspace not yet on disk needs none: only the tab
+    that made its id knows it."""
+    if fcntl is None or not folder.is_dir():
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

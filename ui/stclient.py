@@ -39,11 +39,13 @@ class RunResult:
 class Session:
     """One Streamlit session over a websocket (use with `async with`)."""
 
-    def __init__(self, url: str, query_string: str = "", timeout: float = 180.0) -> None:
+    def __init__(self, url: str, query_string: str = "", timeout: float = 180.0,
+                 headers: dict[str, str] | None = None) -> None:
         base = url.rstrip("/").replace("http://", "ws://", 1).replace("https://", "wss://", 1)
         self.ws_url = base + "/_stcore/stream"
         self.query_string = query_string
         self.timeout = timeout
+        self.headers = headers or {}  # e.g. a Cookie (serve.py routes a browser by its cookie)
         self.pages: dict[str, str] = {}  # page title → script hash
         self.page_hash = ""
         self._ws = None
@@ -52,7 +54,8 @@ class Session:
         import websockets
 
         self._ws = await websockets.connect(self.ws_url, subprotocols=["streamlit"], max_size=None,
-                                            open_timeout=self.timeout, ping_interval=None)
+                                            open_timeout=self.timeout, ping_interval=None,
+                                            additional_headers=self.headers)
         return self
 
     async def __aexit__(self, *exc) -> None:

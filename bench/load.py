@@ -1,6 +1,8 @@
-"""Load test: N simulated users at once on one `streamlit run app.py`, on 127.0.0.1 only.
+"""Load test: N simulated users at once on one `streamlit run app.py` (or on serve.py's N worker
+processes with `--workers N`), on 127.0.0.1 only.
 
     .venv/bin/python bench/load.py [--users 20] [--ramp 10] [--deadline 900] [--client browser|ws] [--cold]
+                                   [--workers N]
 
 Starts the app on a free loopback port, then drives N browser contexts (one headless Chromium,
 Playwright's async API — each context is its own Streamlit session) that each open the home page,
@@ -10,7 +12,10 @@ protocol, as the frontend speaks it; a click → page time ends when the server 
 finished): the server's share measured on its own, since Chromium contexts on the same 2 cores
 take most of the CPU. Before the users, the server is opened once and its sample warm-up
 (ui/warmup.py) is waited for, as on a server that has been up a while; `--cold` starts the users at
-once (the first of them starts the warm-up). Reports:
+once (the first of them starts the warm-up). `--workers N` runs `serve.py --workers N` instead (a
+front process and N workers; the websocket clients keep no cookie, so the front spreads them over the
+workers): the server's CPU and memory are then summed over the front and every worker, and the front's
+own CPU is shown too. Reports:
 errors (a page that showed an exception, an error box from a failed run, or did not render in time
 — must be 0), p50/p95/max time from a click to the rendered page, and the server's peak memory
 (resident set of the streamlit process, sampled every 0.25 s), and the CPU seconds the server and
@@ -34,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.appserver import ServerDidNotStart, app_server  # noqa: E402
+from bench.appserver import ServerDidNotStart, app_server, descendants, process_cpu  # noqa: E402
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 PAGES = ["Email", "In-app", "NPS", "Voice of customer", "NCVG", "Funnel", "Cohorts", "Boundary report",
@@ -65,19 +70,20 @@ async def ws_user(n: int, url: str, delay: float, timeout_s: float, times: list,
         errors.append(f"user {n} at {step}: {type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}")
 
 
-async def warm(url: str, log: Path, timeout_s: float = 300) -> str:
-    """Open the app once (its first session starts the sample warm-up), wait for the warm-up's line."""
+async def warm(url: str, log: Path, processes: int = 1, timeout_s: float = 300) -> str:
+    """Open the app once (its first session starts the sample warm-up), wait for the warm-up's line
+    from each server process (serve.py opens each of its workers itself)."""
     from ui.stclient import Session
 
     async with Session(url) as session:
         await session.run()
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        for line in log.read_text(errors="replace").splitlines():
-            if line.startswith("Boundary: sample"):
-                return line
+        lines = [line for line in log.read_text(errors="replace").splitlines() if "Boundary: sample" in line]
+        if len(lines) >= processes:
+            return "; ".join(lines)
         await asyncio.sleep(0.5)
-    return "no warm-up line from the server"
+    return "no warm-up line from every server process"
 
 
 def rss_bytes(pid: int) -> int:
@@ -109,25 +115,6 @@ def cpu_seconds(pids) -> float:
         if fields:
             total += sum(int(v) for v in fields[11:15])
     return total / tick
-
-
-def descendants(root: int, leave_out: int | None = None) -> list[int]:
-    """Processes under `root` (not `root`), without `leave_out`'s subtree."""
-    parent = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            fields = _stat(int(entry))
-            if fields:
-                parent[int(entry)] = int(fields[1])
-    out = []
-    for pid in parent:
-        cur, chain = pid, []
-        while cur in parent and cur not in (root, leave_out, 0, 1):
-            chain.append(cur)
-            cur = parent[cur]
-        if cur == root and leave_out not in chain:
-            out.append(pid)
-    return out
 
 
 async def wait_rendered(page, timeout_ms: float) -> None:
@@ -181,27 +168,38 @@ async def run(args) -> int:
     from playwright.async_api import async_playwright
 
     peak = 0
+    front_cpu, workers_cpu = 0.0, []
     try:
-        with app_server() as server:
+        with app_server(workers=args.workers, start_timeout=120) as server:
             url = server.url
-            load_before = os.getloadavg()[0]
-            warmed = "cold: the first user starts the warm-up" if args.cold else await warm(url, server.log)
-            warmed += f" (load average {load_before:.1f} at the start)"
-            baseline = rss_bytes(server.proc.pid)
+            warmed = ("cold: the first user starts the warm-up" if args.cold
+                      else await warm(url, server.log, args.workers or 1))
+            warmed += f" (load average {os.getloadavg()[0]:.1f} as the users start)"  # the machine is shared
+            pids = server.pids()  # the server's processes: streamlit, or serve.py's front and workers
+            baseline = sum(rss_bytes(pid) for pid in pids)
             times: list[tuple[str, float]] = []
             errors: list[str] = []
             stop = asyncio.Event()
 
             async def sample_memory():
-                nonlocal peak
+                nonlocal peak, pids
+                ticks = 0
                 while not stop.is_set():
-                    peak = max(peak, rss_bytes(server.proc.pid))
+                    if args.workers and args.workers > 1 and ticks % 8 == 0:  # a worker started again has a new pid
+                        pids = server.pids()
+                    peak = max(peak, sum(rss_bytes(pid) for pid in pids))
+                    ticks += 1
                     await asyncio.sleep(0.25)
+
+            def worker_cpu() -> dict[int, float]:
+                return {pid: process_cpu(pid, children=True) for pid in pids if pid != server.proc.pid}
 
             async def drive(make_user) -> tuple[float, float, float]:
                 """Run the users; (wall s, server CPU s, clients' CPU s) over the run."""
+                nonlocal front_cpu, workers_cpu
                 sampler = asyncio.create_task(sample_memory())
-                server_cpu0 = cpu_seconds([server.proc.pid])
+                server_cpu0 = server.tree_cpu()
+                front_cpu0, workers_cpu0 = process_cpu(server.proc.pid), worker_cpu()
                 client_cpu0 = client_cpu()
                 began = time.perf_counter()
                 users = [make_user(i, i * args.ramp / max(args.users, 1)) for i in range(args.users)]
@@ -212,7 +210,9 @@ async def run(args) -> int:
                 wall = time.perf_counter() - began
                 stop.set()
                 await sampler
-                return wall, cpu_seconds([server.proc.pid]) - server_cpu0, client_cpu() - client_cpu0
+                front_cpu = process_cpu(server.proc.pid) - front_cpu0
+                workers_cpu = [cpu - workers_cpu0.get(pid, 0.0) for pid, cpu in worker_cpu().items()]
+                return wall, server.tree_cpu() - server_cpu0, client_cpu() - client_cpu0
 
             if args.client == "ws":
                 # the clients are this process (asyncio + protobuf parsing), nothing else
@@ -262,6 +262,9 @@ async def run(args) -> int:
           f"{who} {browser_cpu / (wall * cores):.0%}; {who}' share of the CPU the two used: "
           f"{browser_cpu / max(server_cpu + browser_cpu, 1e-9):.0%}); server CPU per user "
           f"{server_cpu / max(args.users, 1):.2f} s; load average at the end {os.getloadavg()[0]:.1f}")
+    if args.workers and args.workers > 1:
+        print(f"server: serve.py, {args.workers} worker processes; the front's own CPU {front_cpu:.2f} s, the "
+              f"workers' {' + '.join(f'{c:.1f}' for c in workers_cpu)} s (CPU and memory above: all summed)")
     print(f"server memory: {baseline / 2**20:.0f} MB at start, peak {peak / 2**20:.0f} MB "
           f"(≈{(peak - baseline) / 2**20 / max(args.users, 1):.0f} MB per session)")
     return 1 if errors else 0
@@ -275,11 +278,15 @@ def main() -> int:
     parser.add_argument("--deadline", type=float, default=900.0, help="seconds for the whole run")
     parser.add_argument("--client", choices=["browser", "ws"], default="browser",
                         help="Chromium contexts (default) or browser-free websocket sessions (ui.stclient)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="run serve.py with this many worker processes (default: one `streamlit run`)")
     parser.add_argument("--cold", action="store_true",
                         help="start the users at once instead of after the server's sample warm-up")
     args = parser.parse_args()
     if not 1 <= args.users <= MAX_USERS:
         parser.error(f"--users must be 1–{MAX_USERS}")
+    if args.workers is not None and not 1 <= args.workers <= 8:
+        parser.error("--workers must be 1–8")
     return asyncio.run(run(args))
 
 

@@ -18,7 +18,7 @@ VOLUME /data
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 
-COPY app.py ./
+COPY app.py serve.py ./
 COPY .streamlit/config.toml .streamlit/config.toml
 COPY lib lib
 COPY ui ui
@@ -28,6 +28,9 @@ COPY sample_data sample_data
 USER boundary
 EXPOSE 8501
 # Sign-in settings: mount a secrets.toml at /app/.streamlit/secrets.toml (read-only), never bake it in.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+# Healthy once every server process is up (serve.py answers it).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4)"]
-CMD ["streamlit", "run", "app.py", "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true", "--server.fileWatcherType=none", "--client.showErrorDetails=none"]
+# serve.py: one Streamlit process per CPU the container may use (-e BOUNDARY_WORKERS=N to choose) behind
+# one sticky front on 8501 — a single process uses about one core for Python (README "Host it for your team").
+CMD ["python", "serve.py", "--address=0.0.0.0", "--port=8501", "--server.headless=true", "--server.fileWatcherType=none", "--client.showErrorDetails=none"]

@@ -1,4 +1,4 @@
-"""Boundary on several server processes, for a team on one host:
+"""Boundary on several server processes behind one port, for a team on one host.
 
     python serve.py [--workers N] [--port 8501] [--address ADDR] [streamlit options…]
 

@@ -19,6 +19,11 @@ def test_dockerfile_promises():
     assert any(line.startswith("USER ") and line != "USER root" for line in lines)
     assert "HEALTHCHECK" in DOCKERFILE and "/_stcore/health" in DOCKERFILE
     assert "pip install -r requirements.txt" in DOCKERFILE and "requirements-dev" not in DOCKERFILE
+    # several server processes behind one port (serve.py, README "Host it for your team")
+    cmd = [line for line in lines if line.startswith("CMD ")][-1]  # the last: HEALTHCHECK's is a CMD too
+    assert cmd.startswith('CMD ["python", "serve.py"') and "--address=0.0.0.0" in cmd and "--port=8501" in cmd
+    assert any(line.startswith("COPY ") and "serve.py" in line.split() for line in lines)
+    assert "--workers=1" not in cmd and "--workers" not in cmd  # default: the CPUs the container may use
     ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8")
     assert "secrets.toml" in ignored and ".venv" in ignored
 

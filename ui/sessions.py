@@ -37,7 +37,8 @@ from lib.datasets import Workspace
 SWEEP_SECONDS = float(os.environ.get("BOUNDARY_SESSION_SWEEP_S", "10"))
 GRACE_SECONDS = float(os.environ.get("BOUNDARY_SESSION_GRACE_S", "30"))
 # Most upload bytes one session may hold at once, over all its uploaders (server.maxUploadSize caps
-# one file). README "Limits and settings".
+# one file). README "Limits and settings". Per session, so unchanged under serve.py's several server
+# processes (a session and its uploads live in one); nothing here counts over the whole server.
 SESSION_UPLOAD_MB = float(os.environ.get("BOUNDARY_SESSION_UPLOAD_MB", "500"))
 
 

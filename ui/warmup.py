@@ -13,7 +13,8 @@ store and skips the sign-in gate (it is the server itself: the query string carr
 made per process, which never leaves it). It is polite: one page at a time, and before each page it
 waits (at most WAIT_BUSY_S) while another session's script is running, so it uses idle time and
 does not queue in front of a visitor. Streamlit runs no app code before a first session, hence the
-first session starts it; BOUNDARY_WARMUP=0 turns it off.
+first session starts it; BOUNDARY_WARMUP=0 turns it off. Under serve.py every worker process is a server
+of its own: each warms itself, and serve.py opens each once as soon as it is up.
 """
 
 from __future__ import annotations

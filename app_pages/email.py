@@ -59,13 +59,14 @@ topics = c4.multiselect("Topics / types", em.choices(con, data, "topic"), key=f"
 filters = em.Filters(pd.Timestamp(start), pd.Timestamp(end) + pd.Timedelta(days=1), tuple(lists), tuple(topics))
 alpha, k = ws.thresholds["baseline_alpha"], int(ws.thresholds["baseline_periods"])
 campaigns = campaign_overlay("email", prefer=("email",))
+rows = em.base_rows(con, data)  # the usable sends, read once: the figures below group them without a query
 
 # ---------------------------------------------------------------- tiles
-current = em.pooled_rates(con, data, filters)
+current = em.pooled_rates(con, data, filters, rows=rows)
 if not current.frame.iloc[0]["sends"]:  # e.g. a list and a topic that were never sent together
     st.warning("No sends match this selection (dates, lists and topics together): widen it to see the figures.")
     st.stop()
-previous = em.pooled_rates(con, data, filters.previous())
+previous = em.pooled_rates(con, data, filters.previous(), rows=rows)
 for col, tile in zip(st.columns(3) + st.columns(3), lib_em.headline_tiles(current.frame, previous.frame)):
     col.metric(tile.label, tile.value, tile.delta, delta_color=tile.delta_color, help=tile.help)
 row = current.frame.iloc[0]
@@ -91,7 +92,7 @@ st.header("Red flags")
 with st.expander("Thresholds — shared by every page and the Boundary report"):
     threshold_editor("email", "email", em.choices(con, data, "topic") if data.has("topic") else None)
     threshold_editor("all", "email_all")
-flags = email_sections.flags(con, data, filters, grain, ws.thresholds)  # = em.email_flags
+flags = email_sections.flags(con, data, filters, grain, ws.thresholds, rows)  # = em.email_flags
 st.caption("A threshold flag needs the rate's whole 95% interval past the line — exact binomial for a send, "
            "cluster-robust by send for a period (sends vary far more than recipients) — so one complaint in a few "
            "hundred is not a flag; **high** when it clears the line even at the Bonferroni level over the sends or "
@@ -115,10 +116,10 @@ st.markdown(f"Each {grain}'s rate is compared with the pooled rate of the **{k} 
             f"{grain} is flagged **worse** when its one-sided p, adjusted by Benjamini–Hochberg over the {grain}s "
             f"tested, is under {alpha:g}. The grey band is drawn from the same standard error and cut-off, so a point "
             "leaves it on the bad side exactly when the verdict says worse — the counts behind each test are in the table.")
-period_tests = em.baseline_tests(con, data, filters, grain, k, alpha, "period")
+period_tests = em.baseline_tests(con, data, filters, grain, k, alpha, "period", rows=rows)
 email_sections.history_rate(em, charts, with_campaigns, con, data, period_tests, campaigns)  # a fragment
 show_sql(period_tests)
-campaign_tests = em.baseline_tests(con, data, filters, grain, k, alpha, "campaign")
+campaign_tests = em.baseline_tests(con, data, filters, grain, k, alpha, "campaign", rows=rows)
 worse = campaign_tests.frame[campaign_tests.frame["worse"]]
 same = "same-topic sends" if data.has("topic") else "the sends"
 st.subheader(f"Sends worse than {same} of the {k} {grain}s before: {len(worse)}")
@@ -133,7 +134,7 @@ show_sql(campaign_tests)
 
 # ---------------------------------------------------------------- frequency
 st.header("How often do customers get email?")
-periods = em.rates_by_period(con, data, filters, grain)
+periods = em.rates_by_period(con, data, filters, grain, rows=rows)
 show_chart(with_campaigns(charts.frequency_chart(periods.frame), campaigns), width="stretch")
 st.caption("Emails per recipient per week = emails sent ÷ list size ÷ weeks covered (the period's days inside the "
            "range and up to the last send, ÷ 7 — a half-covered last month is not read as a drop). List size is the "
@@ -189,7 +190,7 @@ else:
                     f"at its own open rate over the range, weighted by that {grain}'s sends). What is left, "
                     f"**{lib_em.slope_text(slopes['within'], grain)}**, is the change within topics.")
     show_sql(mix)
-    by_topic_period = em.rates_by_period(con, data, filters, grain, by="topic")
+    by_topic_period = em.rates_by_period(con, data, filters, grain, by="topic", rows=rows)
     show_chart(charts.topic_share_chart(by_topic_period.frame), width="stretch")
     show_sql(by_topic_period)
     groups = em.rates_by_group(con, data, filters, "topic", min_n=int(ws.thresholds["min_group_size"]))
@@ -225,7 +226,7 @@ st.caption(f"Volume jump: sends ≥ {ws.thresholds['email_volume_jump']:g}× the
 table(changes.frame)
 show_sql(changes)
 
-email_sections.issue22(em, charts, con, data, filters, alpha, grain)  # send time, A/B tests, consistency
+email_sections.issue22(em, charts, con, data, filters, alpha, grain, rows)  # send time, A/B tests, consistency
 # ---------------------------------------------------------------- campaigns
 st.header("Every send")
 campaigns = em.campaign_table(con, data, filters)

@@ -26,16 +26,17 @@ def table(frame: pd.DataFrame, key: str | None = None) -> None:
         download_csv(frame, f"{key}.csv", key)
 
 
-def flags(con, data, filters, grain: str, th) -> list:
+def flags(con, data, filters, grain: str, th, rows=None) -> list:
     """The page's flags (`email_flags`) from the same memoised figures the page shows below (own-history
     tests, periods, program changes, every send, gaps — called with the page's own arguments), so a
     click computes each once instead of once for the flags and once for its section. Memoised itself
-    (below) on these small arguments, so a rerun does not key the seven frames `flags_from` reads."""
+    (below) on these small arguments, so a rerun does not key the seven frames `flags_from` reads.
+    `rows`: the page's `em.base_rows` (the figures computed from it without a query, the same frames)."""
     alpha, k, jump = th["baseline_alpha"], int(th["baseline_periods"]), th["email_volume_jump"]
-    return lib_em.flags_from(data, grain, th, em.sends(con, data, filters, grain).frame,
-                             em.rates_by_period(con, data, filters, grain).frame,
-                             em.baseline_tests(con, data, filters, grain, k, alpha, "period").frame,
-                             em.baseline_tests(con, data, filters, grain, k, alpha, "campaign").frame,
+    return lib_em.flags_from(data, grain, th, em.sends(con, data, filters, grain, rows=rows).frame,
+                             em.rates_by_period(con, data, filters, grain, rows=rows).frame,
+                             em.baseline_tests(con, data, filters, grain, k, alpha, "period", rows=rows).frame,
+                             em.baseline_tests(con, data, filters, grain, k, alpha, "campaign", rows=rows).frame,
                              em.program_changes(con, data, filters, grain, k, jump, alpha).frame,
                              em.campaign_table(con, data, filters).frame,
                              lib_em.gaps_from_days(em.send_days(con, data, filters), th["email_gap_multiple"],
@@ -61,14 +62,14 @@ def _pct(frame: pd.DataFrame, cols: list[str]) -> dict:
 
 
 @fragment  # its widgets change this section only: a click reruns it alone
-def send_time_section(em, charts, con, data, filters, alpha: float, grain: str) -> None:
+def send_time_section(em, charts, con, data, filters, alpha: float, grain: str, rows=None) -> None:
     """Rates by weekday and hour of send, with n, intervals and a test whether they differ."""
     st.header("When do sends do best? Weekday and hour of send")
     usable = {r.key for r in data.usable_rates()}
     keys = [k for k in em.SEND_TIME_RATES if k in usable]
     c1, c2 = st.columns(2)
     key = c1.selectbox("Rate", keys, format_func=RATE_LABELS.get, key="email_time_rate")
-    rows = lib_em.send_time_rows(con, data, filters, em.sends(con, data, filters, grain))  # the flags' sends
+    rows = lib_em.send_time_rows(con, data, filters, em.sends(con, data, filters, grain, rows=rows))  # the flags' sends
     has_hours = rows.frame["hour"].notna().any()
     options = ["weekday", "hour"] if has_hours else ["weekday"]
     by = c2.radio("By", options, horizontal=True, key="email_time_by",
@@ -170,8 +171,8 @@ def consistency_section(em, charts, con, data, filters) -> None:
     show_sql(days, "Show SQL (sends per day)")
 
 
-def issue22(em, charts, con, data, filters, alpha: float, grain: str) -> None:
-    """The three sections, in page order."""
-    send_time_section(em, charts, con, data, filters, alpha, grain)
+def issue22(em, charts, con, data, filters, alpha: float, grain: str, rows=None) -> None:
+    """The three sections, in page order (`rows`: the page's `em.base_rows`)."""
+    send_time_section(em, charts, con, data, filters, alpha, grain, rows)
     ab_section(em, con, data, filters, alpha)
     consistency_section(em, charts, con, data, filters)

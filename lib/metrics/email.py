@@ -33,6 +33,7 @@ import pandas as pd
 
 from lib import stats
 from lib.config import EMAIL_MPP_START, Thresholds
+from lib.metrics import email_rows
 from lib.metrics.email_events import events_campaign_sql, events_excluded
 from lib.periods import period_end, period_label, period_sql, period_start, period_starts, previous_range
 from lib.questions import questions_for
@@ -257,6 +258,12 @@ FROM ({inner}
     return data
 
 
+def base_rows(con, data: EmailData) -> pd.DataFrame:
+    """The usable sends of `data`, read once per dataset: what the figures below take as `rows` to be
+    computed in pandas instead of a query each (`lib.metrics.email_rows`)."""
+    return email_rows.base_rows(con, data)
+
+
 def choices(con, data: EmailData, column: str) -> list[str]:
     """Distinct lists or topics (for the filters), biggest by delivered first."""
     if column not in ("list_name", "topic"):
@@ -330,10 +337,12 @@ def _resum_sql(rates: tuple[Rate, ...] = RATES + HUMAN_RATES) -> str:
     return ",\n       ".join(parts)
 
 
-def sends(con, data: EmailData, filters: Filters, grain: str = "month") -> MetricResult:
+def sends(con, data: EmailData, filters: Filters, grain: str = "month", rows: pd.DataFrame | None = None) -> MetricResult:
     """One row per send in range (A/B variants merged, see `_sends_cte`) with its rates and period.
 
     The unit of the per-send flags and own-history tests, and the cluster of the pooled intervals.
+    `rows`: `base_rows(con, data)`; the frame is then computed from it in pandas without a query (the
+    same frame, `lib.metrics.email_rows`); the SQL returned is the query either way (what "Show SQL" shows).
     """
     cte, params = data.cte()
     where, wp = filters.where()
@@ -342,7 +351,8 @@ scoped AS (SELECT *, {period_sql("send_date", grain)} AS period FROM base WHERE 
 {_sends_cte()}
 SELECT *, {_rates_sql()} FROM sends ORDER BY send_date, _row"""
     all_params = params + wp + [VARIANT_SUFFIX]
-    frame = con.execute(sql, all_params).df()
+    frame = (email_rows.sends(rows, filters, grain, RATES + HUMAN_RATES, _COUNTS) if rows is not None
+             else con.execute(sql, all_params).df())
     frame["period"] = pd.to_datetime(frame["period"])
     return MetricResult(frame, sql, all_params, dict(data.excluded))
 
@@ -378,12 +388,13 @@ def cluster_intervals(send_rows: pd.DataFrame, by: str, key: str, z: float = sta
     return pd.DataFrame(rows, columns=[by, "rate", "low", "high", "clusters"])
 
 
-def pooled_rates(con, data: EmailData, filters: Filters = Filters()) -> MetricResult:
+def pooled_rates(con, data: EmailData, filters: Filters = Filters(), rows: pd.DataFrame | None = None) -> MetricResult:
     """One row of pooled rates over the sends in `filters`: Σ numerator ÷ Σ denominator per rate.
 
     Columns: sends, the count sums, `<rate>_x` / `<rate>_n` (numerator and denominator actually
     used) and `<rate>` (a ratio 0–1, NULL when the denominator is 0 or the file lacks the measure).
     Unit: ratios; counts are recipients. No sends in range → one row with sends = 0 and NULL rates.
+    `rows`: `base_rows(con, data)`, to compute it without a query (as `sends`).
     """
     cte, params = data.cte()
     where, wp = filters.where()
@@ -393,7 +404,9 @@ SELECT {_sums_sql()}
 FROM base WHERE {where}
 )
 SELECT *, {_rates_sql()} FROM sums"""
-    return MetricResult(con.execute(sql, params + wp).df(), sql, params + wp, dict(data.excluded))
+    frame = (email_rows.pooled_rates(rows, filters, RATES + HUMAN_RATES, _COUNTS) if rows is not None
+             else con.execute(sql, params + wp).df())
+    return MetricResult(frame, sql, params + wp, dict(data.excluded))
 
 
 @dataclass(frozen=True)
@@ -455,7 +468,8 @@ def _step(grain: str, periods: int) -> str:
     return f"{size * int(periods)} {unit}"
 
 
-def rates_by_period(con, data: EmailData, filters: Filters, grain: str, by: str | None = None) -> MetricResult:
+def rates_by_period(con, data: EmailData, filters: Filters, grain: str, by: str | None = None,
+                    rows: pd.DataFrame | None = None) -> MetricResult:
     """Pooled rates per period (and per topic or list when `by` is 'topic' / 'list_name').
 
     Adds frequency measures: sends (campaigns sent), recipients_est = Σ over lists of the list size
@@ -465,7 +479,8 @@ def rates_by_period(con, data: EmailData, filters: Filters, grain: str, by: str 
     sent ÷ recipients_est ÷ weeks (emails a list member received per week). Dividing by the covered
     days, not the whole period, keeps a rise in the last, half-covered month from showing as a drop.
     `incomplete` marks a period the range or the data does not cover to its end (covered_days <
-    period_days); correlations leave such periods out.
+    period_days); correlations leave such periods out. `rows`: `base_rows(con, data)`, to compute it
+    without a query (as `sends`).
     """
     if by not in (None, "topic", "list_name"):
         raise ValueError(by)
@@ -504,7 +519,8 @@ ORDER BY period{group}"""
     covered_end = min(data_end, pd.Timestamp(filters.end)) if filters.end is not None else data_end
     covered_start = pd.Timestamp(filters.start).to_pydatetime() if filters.start is not None else None
     all_params = params + wp + [VARIANT_SUFFIX, step, covered_start, step, covered_end.to_pydatetime()]
-    frame = con.execute(sql, all_params).df()
+    frame = (email_rows.rates_by_period(rows, filters, grain, by, RATES + HUMAN_RATES, _COUNTS, covered_end)
+             if rows is not None else con.execute(sql, all_params).df())
     frame["period"] = pd.to_datetime(frame["period"])
     frame["incomplete"] = frame["incomplete"].astype(bool)
     frame["period_label"] = [period_label(p, grain) for p in frame["period"]]
@@ -840,7 +856,7 @@ def _long_tests(wide: pd.DataFrame, rates: tuple[Rate, ...], by: str) -> pd.Data
 
 
 def baseline_tests(con, data: EmailData, filters: Filters, grain: str, periods: int, alpha: float,
-                   by: str = "period") -> MetricResult:
+                   by: str = "period", rows: pd.DataFrame | None = None) -> MetricResult:
     """Each period (or send) against the sender's own trailing baseline, per rate.
 
     Baseline: the pooled rate of the `periods` calendar periods just before the subject's period.
@@ -869,7 +885,8 @@ def baseline_tests(con, data: EmailData, filters: Filters, grain: str, periods: 
     History before the date range counts; list/topic filters apply to both sides. Subjects without
     history (base_n = 0) get no test (p NULL). Long form: one row per subject × rate, with x, n,
     base_x, base_n, base_units (m), baseline, exact, z, tau2, sigma_z, z_adj, se_test, p_value,
-    p_adjusted, p_bonferroni, worse, high.
+    p_adjusted, p_bonferroni, worse, high. `rows`: `base_rows(con, data)`, to read the counts without a
+    query (as `sends`; the topic-mix baseline's float sum may differ from DuckDB's in the last bits).
     """
     if by not in ("period", "campaign"):
         raise ValueError(by)
@@ -913,7 +930,8 @@ SELECT c.*, {hist}, COUNT(b.period) AS base_periods, COALESCE(SUM(b.sends), 0) A
 FROM camp c LEFT JOIN per b ON b.topic = c.topic AND {_window('c', 'b')}
 GROUP BY ALL ORDER BY c.send_date, c._row"""
         all_params = params + wp_all + [VARIANT_SUFFIX, step]
-    wide = con.execute(sql, all_params).df()
+    wide = (email_rows.baseline_wide(rows, filters, grain, periods, rates, _COUNTS, by) if rows is not None
+            else con.execute(sql, all_params).df())
     wide["period"] = pd.to_datetime(wide["period"])
     when = wide["period"] if by == "period" else pd.to_datetime(wide["send_date"])
     lo = period_start(filters.start, grain) if by == "period" and filters.start is not None else filters.start
@@ -962,7 +980,7 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
         # Too few periods to see how much they differ: borrow the send-to-send spread (estimated
         # over the sends) and scale it to each period by its sends' weights, τ²_send · Σn²/(Σn)².
         sends_tau2 = baseline_tests(con, data, replace(filters, start=None, end=None), grain, periods, alpha,
-                                    "campaign").frame.groupby("key")["tau2"].first().to_dict()
+                                    "campaign", rows).frame.groupby("key")["tau2"].first().to_dict()
         borrow = np.isin(keys, few)
         borrowed = np.array([sends_tau2.get(k, math.nan) for k in keys[borrow]], dtype=float)
         tau2[borrow] = np.where(np.isnan(borrowed), 0.0, borrowed)

@@ -1,0 +1,81 @@
+"""The email figures computed from the page's per-dataset frame of sends (`rows=em.base_rows(…)`,
+`lib.metrics.email_rows`, session 7, issue #20) against their queries — the form kept for "Show SQL" and
+Spark, and the reference here: the same frames on both sample files (campaigns, with A/B splits, and an
+event log), selections with date sub-ranges, lists, topics, list × topic and one with no sends, three
+grains, baselines of 2 and 6 periods. On a one-thread DuckDB copy. Floats within 1e-9 relative (counts
+sum exactly either way; the topic-mix baseline sums fractions in another order than DuckDB: ~1e-12)."""
+
+import itertools
+
+import duckdb
+import pandas as pd
+import pytest
+
+from lib.datasets import Workspace
+from lib.metrics import email as em
+from lib.sample import load_samples
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    ws = Workspace()
+    load_samples(ws)
+    con = duckdb.connect()
+    con.execute("SET threads=1")
+    for kind in em.KINDS:
+        frame = ws.con.execute(f'SELECT * FROM "{ws.get(kind).table}"').df()
+        con.register("_in", frame)
+        con.execute(f'CREATE TABLE "{kind}" AS SELECT * FROM _in')
+        con.unregister("_in")
+    ws.close()
+    yield con
+    con.close()
+
+
+def selections(con, data):
+    start, end = em.period_range(data.first_send, data.last_send)
+    lists, topics = em.choices(con, data, "list_name"), em.choices(con, data, "topic")
+    out = [em.Filters(start, end), em.Filters(), em.Filters(start + (end - start) / 2, end, (lists[0],), (topics[0],)),
+           em.Filters(start + (end - start) / 3, end - (end - start) / 4), em.Filters(start, end, tuple(lists[-2:])),
+           em.Filters(start, end, (), tuple(topics[:2]))]
+    if data.kind == "email_campaigns":  # a list and a topic never sent together: no sends
+        out.append(em.Filters(start, end, ("Trial users",), ("promo",)))
+    return out
+
+
+def same(fast, slow, what):
+    assert fast.sql == slow.sql and fast.params == slow.params and fast.excluded == slow.excluded, what
+    pd.testing.assert_frame_equal(fast.frame, slow.frame, check_exact=False, rtol=1e-9, atol=0, obj=what)
+
+
+@pytest.mark.parametrize("kind", em.KINDS)
+def test_per_period_figures_equal_their_queries(one_thread, kind):
+    con = one_thread
+    data = em.email_data(con, kind)
+    rows = em.base_rows(con, data)
+    compared = 0
+    for f in selections(con, data):
+        if f.start is not None:
+            for g in (f, f.previous()):
+                same(em.pooled_rates(con, data, g, rows=rows), em.pooled_rates(con, data, g), f"pooled {g}")
+        for grain in ("week", "month", "quarter"):
+            same(em.sends(con, data, f, grain, rows=rows), em.sends(con, data, f, grain), f"sends {f} {grain}")
+            for by in (None, "topic", "list_name"):
+                same(em.rates_by_period(con, data, f, grain, by, rows=rows), em.rates_by_period(con, data, f, grain, by),
+                     f"periods {f} {grain} {by}")
+            compared += 4
+    assert compared >= 72
+
+
+@pytest.mark.parametrize("kind, grains", [("email_campaigns", ("week", "month", "quarter")),
+                                          ("email_events", ("week", "month"))])
+def test_own_history_tests_equal_their_queries(one_thread, kind, grains):
+    con = one_thread
+    data = em.email_data(con, kind)
+    rows = em.base_rows(con, data)
+    worse = compared = 0
+    for f, grain, k, by in itertools.product(selections(con, data)[::2], grains, (2, 6), ("period", "campaign")):
+        fast = em.baseline_tests(con, data, f, grain, k, 0.05, by, rows=rows)
+        same(fast, em.baseline_tests(con, data, f, grain, k, 0.05, by), f"tests {f} {grain} {k} {by}")
+        compared, worse = compared + len(fast.frame), worse + int(fast.frame["worse"].sum())
+    assert compared > 300 and (worse > 0 or kind == "email_events")

@@ -2,6 +2,7 @@
 map and the fix is kept; bad files get a plain error, never a traceback."""
 
 from tests.apptest import fresh_app
+from ui.common import columns_key
 from tests.conftest import real_file
 
 
@@ -65,6 +66,8 @@ def test_sheet_choice_in_the_columns_panel():
     ws = at.session_state["workspace"]
     assert ws.get("nps_responses").sheet == "Responses"
     digest = ws.get("nps_responses").digest[:8]
+    at.session_state[columns_key("nps", ws.get("nps_responses"))] = True  # the panel is built only when open
+    at.run()
     at.selectbox(key=f"sheet_nps_nps_responses_{digest}").set_value("Old").run()
     assert not at.exception and ws.get("nps_responses").rows_read == 1
     at.run()  # the uploader still holds the file: the chosen sheet stays

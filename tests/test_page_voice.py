@@ -68,8 +68,12 @@ def test_voice_page_with_a_social_listening_export():
     assert any("misses sarcasm" in c.value and "“airline_sentiment”" in c.value for c in at.caption)
     assert any("8 row(s) left out: 8 with a blank or unreadable sentiment label" in c.value for c in at.caption)
     # the label column is offered in the Columns panel
-    digest = at.session_state["workspace"].datasets["texts"].digest[:8]
-    assert at.selectbox(key=f"map_voice_texts_{digest}_sentiment_label").value == "airline_sentiment"
+    from ui.common import columns_key
+
+    texts = at.session_state["workspace"].datasets["texts"]
+    at.session_state[columns_key("voice", texts)] = True  # the panel is built only when open
+    at.run()
+    assert at.selectbox(key=f"map_voice_texts_{texts.digest[:8]}_sentiment_label").value == "airline_sentiment"
 
 
 def test_rising_terms_and_deal_notes_about_marketing_on_the_sample():

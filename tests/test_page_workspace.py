@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from lib import store
 from tests.apptest import APP, sample_page
+from ui.common import columns_key
 
 
 def shown(at: AppTest) -> dict:
@@ -77,6 +78,8 @@ def test_with_sign_in_only_the_owner_opens_the_id(monkeypatch):
 def test_a_column_fix_survives():
     at = sample_page("app_pages/nps.py")
     wid = at.session_state["workspace_id"]
+    at.session_state[columns_key("nps", at.session_state["workspace"].datasets["nps_responses"])] = True
+    at.run()  # the Columns panel is built only when open
     comment = next(s for s in at.selectbox if s.key and s.key.startswith("map_nps_nps_responses_")
                    and s.key.endswith("_comment"))
     comment.set_value("— not in file —").run()
@@ -92,6 +95,8 @@ def test_a_column_fix_survives():
     assert "comment" not in restored.mapping
     assert {t.label: t.value for t in again.metric} == {t.label: t.value for t in at.metric}
     # and it can be fixed back in the new session (the upload's bytes came along)
+    again.session_state[columns_key("nps", restored)] = True
+    again.run()
     comment = next(s for s in again.selectbox if s.key and s.key.startswith("map_nps_nps_responses_")
                    and s.key.endswith("_comment"))
     comment.set_value("Comment").run()

@@ -13,6 +13,7 @@ import pandas as pd
 from lib.schemas import candidates, map_columns, recognise
 from tests.apptest import fresh_app
 from tests.conftest import real_file
+from ui.common import columns_key
 
 EVENT = "On a scale of 0-10, how would you rate Prep Air?"
 KEYNOTE = "On a scale of 0-10, how would you rate the opening keynote?"
@@ -87,6 +88,9 @@ def test_nps_page_with_a_google_forms_export():
     tiles = {m.label: m.value for m in at.metric}
     assert (tiles["NPS"], tiles["Responses"]) == ("21.2", "184")
     assert any(f"Score 0–10 read from “{EVENT}”" in c.value for c in at.caption)
-    digest = at.session_state["workspace"].datasets["nps_responses"].digest[:8]
+    dataset = at.session_state["workspace"].datasets["nps_responses"]
+    at.session_state[columns_key("nps", dataset)] = True  # the Columns panel is built only when open
+    at.run()
+    digest = dataset.digest[:8]
     box = at.selectbox(key=f"map_nps_nps_responses_{digest}_score")
     assert box.options[:4] == ["— not in file —", EVENT, KEYNOTE, FOOD]  # the 0–10 questions first

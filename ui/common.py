@@ -133,13 +133,29 @@ def _dataset_summary(ws: Workspace, dataset: Dataset, kinds: list[str], key: str
         st.error(escape_md(st.session_state.pop(f"sheet_error_{dataset.kind}")))
     for line in dataset.bad_value_lines():
         st.warning(escape_md(line))
-    with st.expander("Columns", expanded=not dataset.ready):
+    # Built only while open: ~16 selectboxes a dataset were ~10 % of every rerun for a panel that is
+    # nearly always closed. A stateful expander reruns the page when opened or closed. Open by default
+    # while the file still lacks a needed column (set before it is drawn, so `expanded` stays out of
+    # its identity and it stays open once the map is fixed).
+    panel_key = columns_key(key, dataset)
+    if not dataset.ready and panel_key not in st.session_state:
+        st.session_state[panel_key] = True
+    panel = st.expander("Columns", key=panel_key, on_change="rerun")
+    if not panel.open:
+        return
+    with panel:
         if len(dataset.sheets) > 1:
             st.selectbox("Sheet", dataset.sheets, index=dataset.sheets.index(dataset.sheet),
                          key=f"sheet_{key}_{dataset.kind}_{dataset.digest[:8]}",
                          on_change=_change_sheet, args=(ws, dataset.kind, f"sheet_{key}_{dataset.kind}_{dataset.digest[:8]}"),
                          help="The sheet whose columns matched best was picked; choose another here.")
         columns_panel(ws, dataset, kinds, key)
+
+
+def columns_key(key: str, dataset: Dataset) -> str:
+    """The session-state key of a dataset's Columns panel (True while open) on the page whose
+    dataset_section key is `key`: a test or a page sets it True to open the panel."""
+    return f"columns_{key}_{dataset.kind}_{dataset.digest[:8]}"
 
 
 _NOT_IN_FILE = "— not in file —"

@@ -10,16 +10,19 @@ from lib.errors import BoundaryError
 from lib.markup import escape_md
 from lib.export import build_workbook
 from lib.periods import GRAINS
-from lib.report import (AREA_LABELS, DENSE_CALENDAR_SHARE, campaign_base_rate, flags_after_campaigns, flags_summary,
-                        gather_flags, gather_tables)
+from lib.report import (AREA_LABELS, DENSE_CALENDAR_SHARE, calendar_rows, campaign_base_rate, flags_after_campaigns,
+                        flags_summary, gather_flags, gather_tables, table_columns)
 from lib.result import SEVERITIES, flags_frame
 from ui.common import download_csv, excluded_note, sample_button, show_sql, show_table, threshold_editor, workspace
 from ui.cache import session_cached, show_chart
 
-# Each figure and chart once per session and arguments (ui.cache): the flags gather every page's analysis.
+# Each figure and chart once per session and arguments (ui.cache): the flags gather every page's analysis;
+# the flag tables, the calendar and the lift section's columns (12 catalogue queries) once per data version.
 (gather_flags, flags_after_campaigns, campaign_base_rate, available_series, correlate, suggest_lift, lift, two_series,
- lift_bars) = (session_cached(f) for f in (gather_flags, flags_after_campaigns, campaign_base_rate, available_series,
-                                            correlate, suggest_lift, lift, two_series, lift_bars))
+ lift_bars, flags_frame, flags_summary, calendar_rows, table_columns) = (
+    session_cached(f) for f in (gather_flags, flags_after_campaigns, campaign_base_rate, available_series, correlate,
+                                suggest_lift, lift, two_series, lift_bars, flags_frame, flags_summary, calendar_rows,
+                                table_columns))
 from ui.workspaces import typed_editor
 
 st.title("Boundary report")
@@ -32,22 +35,27 @@ if not any(d.ready for d in ws.datasets.values()):
     sample_button("report")
     st.stop()
 
-with st.expander("Thresholds — one set for every page and this report"):
-    areas = sorted({t.area for t in THRESHOLDS}, key=lambda a: list(AREA_LABELS).index(a) if a in AREA_LABELS else 99)
-    for tab, area in zip(st.tabs([AREA_LABELS.get(a, "All pages") for a in areas]), areas):
-        with tab:
-            threshold_editor(area, key="report")
-    left, right = st.columns(2)
-    left.download_button("Save thresholds (JSON)", ws.thresholds.to_json(), "boundary_thresholds.json",
-                         mime="application/json", key="thresholds_save")
-    saved = right.file_uploader("Load thresholds (JSON)", type=["json"], key="thresholds_load")
-    if saved is not None and st.session_state.get("thresholds_loaded") != saved.file_id:
-        try:
-            ws.thresholds = Thresholds.from_json(saved.getvalue().decode("utf-8", "replace"), saved.name)
-            st.session_state["thresholds_loaded"] = saved.file_id
-            st.rerun()
-        except BoundaryError as exc:
-            st.error(escape_md(exc))
+# Built only while open (a stateful expander reruns the page when opened): 8 areas' editors on every click.
+thresholds_panel = st.expander("Thresholds — one set for every page and this report", key="report_thresholds",
+                               on_change="rerun")
+if thresholds_panel.open:
+    with thresholds_panel:
+        areas = sorted({t.area for t in THRESHOLDS},
+                       key=lambda a: list(AREA_LABELS).index(a) if a in AREA_LABELS else 99)
+        for tab, area in zip(st.tabs([AREA_LABELS.get(a, "All pages") for a in areas]), areas):
+            with tab:
+                threshold_editor(area, key="report")
+        left, right = st.columns(2)
+        left.download_button("Save thresholds (JSON)", ws.thresholds.to_json(), "boundary_thresholds.json",
+                             mime="application/json", key="thresholds_save")
+        saved = right.file_uploader("Load thresholds (JSON)", type=["json"], key="thresholds_load")
+        if saved is not None and st.session_state.get("thresholds_loaded") != saved.file_id:
+            try:
+                ws.thresholds = Thresholds.from_json(saved.getvalue().decode("utf-8", "replace"), saved.name)
+                st.session_state["thresholds_loaded"] = saved.file_id
+                st.rerun()
+            except BoundaryError as exc:
+                st.error(escape_md(exc))
 
 # Gathering runs every area's analysis: kept (ui.cache) until data, thresholds or inputs change.
 with st.spinner("Gathering red flags from every page…"):  # shown only when it takes over half a second
@@ -91,7 +99,7 @@ if calendar is None:
             st.error(escape_md(exc))
 else:
     days = st.slider("Days after a campaign start", 1, 90, 30, key="report_days")
-    campaigns = ws.con.execute('SELECT * FROM "campaign_calendar"').df()
+    campaigns = calendar_rows(ws.con)
     after = flags_after_campaigns(flags, campaigns, days)
     st.caption(f"{after['Area'].size} flag–campaign pairs from {len(campaigns)} campaigns in "
                f"{escape_md(calendar.file_name)}: the flagged period starts 0–{days} days after the campaign "
@@ -154,8 +162,7 @@ else:
 st.subheader("Lift")
 st.caption("Outcome rate for rows that did something vs rows that did not — e.g. leads who attended a "
            "webinar → became customers. Both columns come from one table.")
-ready = {d.table: [(c, t) for c, t in ws.table_columns(d.table) if c != "_row"]
-         for d in ws.datasets.values() if d.ready}
+ready = table_columns(ws.con, tuple(d.table for d in ws.datasets.values() if d.ready))
 first = suggest_lift(ready) or {}
 b_first, o_first = first.get("behaviour", (None, "is at least", "1")), first.get("outcome", (None, "is yes / not empty", ""))
 c1, c2, c3, c4 = st.columns(4)

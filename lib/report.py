@@ -56,6 +56,21 @@ def gather_tables(ws) -> dict[str, dict[str, pd.DataFrame]]:
     return out
 
 
+def table_columns(con, tables: tuple[str, ...]) -> dict[str, list[tuple[str, str]]]:
+    """{table → [(column, type), …]} of the given tables without the internal `_row` column: what the
+    lift section offers (one catalogue query a table; the page keeps the answer per data version)."""
+    from lib.engine import table_columns as columns_of
+
+    return {t: [(c, kind) for c, kind in columns_of(con, t) if c != "_row"] for t in tables}
+
+
+def calendar_rows(con, table: str = "campaign_calendar") -> pd.DataFrame:
+    """The loaded campaign calendar's rows as stored (the input of flags_after_campaigns)."""
+    from lib.sql import quote_ident
+
+    return con.execute(f"SELECT * FROM {quote_ident(table)}").df()
+
+
 def flags_summary(flags: list[Flag]) -> pd.DataFrame:
     """One row per area and metric: how many flags, by severity, and the latest flagged period.
 

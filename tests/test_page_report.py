@@ -30,6 +30,9 @@ def test_report_with_sample_data_has_flags_from_every_area_and_exports():
 def test_threshold_change_changes_flags_everywhere():
     at = sample_page("app_pages/report.py")
     before = len(at.dataframe[1].value)
+    assert not at.number_input  # the thresholds panel is built only when open
+    at.session_state["report_thresholds"] = True
+    at.run()
     # an unsubscribe threshold of 100% can never be crossed: fewer flags afterwards
     at.number_input(key="th_report_email_unsubscribe_rate_max").set_value(100.0).run()
     assert not at.exception

@@ -75,3 +75,22 @@ def test_no_calendar_or_no_dated_flags():
     undated = [Flag("nps", "NPS", "All", 1, 0, "t", "low")]
     cal = pd.DataFrame({"campaign": ["a"], "start_date": [pd.Timestamp("2024-01-01")]})
     assert campaign_base_rate(undated, cal, 30).flagged == 0
+
+
+def test_table_columns_and_calendar_rows_read_the_session_tables():
+    from lib.datasets import Workspace
+    from lib.report import calendar_rows, table_columns
+
+    ws = Workspace()
+    try:
+        ws.load("calendar.csv", b"Campaign,Channel,Start Date,End Date\nSpring,email,2025-03-01,2025-03-10\n"
+                                b"Summer,social,2025-06-01,\n", kind="campaign_calendar")
+        table = ws.get("campaign_calendar").table
+        columns = table_columns(ws.con, (table,))
+        # what the lift section offered before: every column but the internal row number, in order
+        assert columns == {table: [(c, t) for c, t in ws.table_columns(table) if c != "_row"]}
+        assert columns[table] and "_row" in [c for c, _ in ws.table_columns(table)]
+        rows = calendar_rows(ws.con)
+        assert list(rows["campaign"]) == ["Spring", "Summer"] and len(rows) == 2
+    finally:
+        ws.close()

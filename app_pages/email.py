@@ -169,7 +169,7 @@ else:
 
 # ---------------------------------------------------------------- topic
 st.header("Is the open rate declining, or is it the topic mix?")
-mix = em.topic_mix_effect(con, data, filters, grain)
+mix = em.topic_mix_effect(con, data, filters, grain, rows=rows)
 slopes = em.open_rate_trends(mix.frame, grain)
 
 
@@ -193,7 +193,7 @@ else:
     by_topic_period = em.rates_by_period(con, data, filters, grain, by="topic", rows=rows)
     show_chart(charts.topic_share_chart(by_topic_period.frame), width="stretch")
     show_sql(by_topic_period)
-    groups = em.rates_by_group(con, data, filters, "topic", min_n=int(ws.thresholds["min_group_size"]))
+    groups = em.rates_by_group(con, data, filters, "topic", min_n=int(ws.thresholds["min_group_size"]), rows=rows)
     show_chart(charts.group_rates_chart(groups.frame, "topic", "open_rate", "Open rate"), width="stretch")
     group_cols = ["topic", "sends", "delivered", "open_rate", "open_rate_low", "open_rate_high", "ctor",
                   "click_rate", *[c for c in ("unsubscribe_rate", "spam_rate") if groups.frame[c].notna().any()],
@@ -207,7 +207,7 @@ else:
 
 # ---------------------------------------------------------------- lists
 st.header("Which lists were added where metrics declined?")
-growth = em.list_growth(con, data, filters, grain)
+growth = em.list_growth(con, data, filters, grain, rows=rows)
 declined = lib_em.declined_periods(period_tests.frame)
 show_chart(charts.list_growth_chart(growth.frame, declined), width="stretch")
 behind = em.lists_behind_declines(growth.frame, declined, grain)
@@ -219,7 +219,7 @@ show_sql(growth)
 
 # ---------------------------------------------------------------- timeline
 st.header("Did anything else change in the program?")
-changes = em.program_changes(con, data, filters, grain, k, ws.thresholds["email_volume_jump"], alpha)
+changes = em.program_changes(con, data, filters, grain, k, ws.thresholds["email_volume_jump"], alpha, rows=rows)
 show_chart(charts.timeline_chart(periods.frame, changes.frame), width="stretch")
 st.caption(f"Volume jump: sends ≥ {ws.thresholds['email_volume_jump']:g}× the average of the {k} {grain}s before "
            f"and beyond Poisson noise (p < {alpha:g}); new topic / list: its first send in the file.")
@@ -229,7 +229,7 @@ show_sql(changes)
 email_sections.issue22(em, charts, con, data, filters, alpha, grain, rows)  # send time, A/B tests, consistency
 # ---------------------------------------------------------------- campaigns
 st.header("Every send")
-campaigns = em.campaign_table(con, data, filters)
+campaigns = em.campaign_table(con, data, filters, rows=rows)
 summary = lib_em.vendor_rate_summary(campaigns.frame)
 if summary["with_vendor_rates"]:
     st.markdown(f"The file carries the vendor's own rates for {summary['with_vendor_rates']} sends; recomputed from "

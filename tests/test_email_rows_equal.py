@@ -79,3 +79,28 @@ def test_own_history_tests_equal_their_queries(one_thread, kind, grains):
         same(fast, em.baseline_tests(con, data, f, grain, k, 0.05, by), f"tests {f} {grain} {k} {by}")
         compared, worse = compared + len(fast.frame), worse + int(fast.frame["worse"].sum())
     assert compared > 300 and (worse > 0 or kind == "email_events")
+
+
+@pytest.mark.parametrize("kind", em.KINDS)
+def test_other_figures_equal_their_queries(one_thread, kind):
+    """Every send, send days, topic/list groups (with and without an Other row), topic mix, list growth
+    and program changes (two baselines and jump ratios)."""
+    con = one_thread
+    data = em.email_data(con, kind)
+    rows = em.base_rows(con, data)
+    changes = 0
+    for f in selections(con, data):
+        same(em.campaign_table(con, data, f, rows=rows), em.campaign_table(con, data, f), f"every send {f}")
+        same(em.send_days(con, data, f, rows=rows), em.send_days(con, data, f), f"send days {f}")
+        for by, top in itertools.product(("topic", "list_name"), (8, 2)):
+            same(em.rates_by_group(con, data, f, by, top, rows=rows), em.rates_by_group(con, data, f, by, top),
+                 f"groups {f} {by} {top}")
+        for grain in ("week", "month", "quarter"):
+            same(em.topic_mix_effect(con, data, f, grain, rows=rows), em.topic_mix_effect(con, data, f, grain),
+                 f"mix {f} {grain}")
+            same(em.list_growth(con, data, f, grain, rows=rows), em.list_growth(con, data, f, grain), f"growth {f} {grain}")
+            for k, jump in ((2, 1.5), (6, 1.2)):
+                fast = em.program_changes(con, data, f, grain, k, jump, 0.05, rows=rows)
+                same(fast, em.program_changes(con, data, f, grain, k, jump, 0.05), f"changes {f} {grain} {k} {jump}")
+                changes += len(fast.frame)
+    assert changes > 0 or kind == "email_events"

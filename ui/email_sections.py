@@ -37,9 +37,9 @@ def flags(con, data, filters, grain: str, th, rows=None) -> list:
                              em.rates_by_period(con, data, filters, grain, rows=rows).frame,
                              em.baseline_tests(con, data, filters, grain, k, alpha, "period", rows=rows).frame,
                              em.baseline_tests(con, data, filters, grain, k, alpha, "campaign", rows=rows).frame,
-                             em.program_changes(con, data, filters, grain, k, jump, alpha).frame,
-                             em.campaign_table(con, data, filters).frame,
-                             lib_em.gaps_from_days(em.send_days(con, data, filters), th["email_gap_multiple"],
+                             em.program_changes(con, data, filters, grain, k, jump, alpha, rows=rows).frame,
+                             em.campaign_table(con, data, filters, rows=rows).frame,
+                             lib_em.gaps_from_days(em.send_days(con, data, filters, rows=rows), th["email_gap_multiple"],
                                                    th["email_gap_min_days"], jump).frame)  # = em.sending_gaps
 
 
@@ -139,12 +139,12 @@ def ab_section(em, con, data, filters, alpha: float) -> None:
     show_sql(result)
 
 
-def consistency_section(em, charts, con, data, filters) -> None:
+def consistency_section(em, charts, con, data, filters, rows=None) -> None:
     """Breaks in sending longer than the sender's usual interval, then the burst after."""
     st.header("Is sending consistent, or one-off sends followed by silence?")
     th = workspace().thresholds
     multiple, min_days = th["email_gap_multiple"], th["email_gap_min_days"]
-    days = em.send_days(con, data, filters)
+    days = em.send_days(con, data, filters, rows=rows)
     gaps = lib_em.gaps_from_days(days, multiple, min_days, th["email_volume_jump"])  # = em.sending_gaps, one query
     show_chart(charts.gaps_chart(days.frame, gaps.frame), width="stretch")
     if len(days.frame) < em.MIN_SEND_DAYS:
@@ -175,4 +175,4 @@ def issue22(em, charts, con, data, filters, alpha: float, grain: str, rows=None)
     """The three sections, in page order (`rows`: the page's `em.base_rows`)."""
     send_time_section(em, charts, con, data, filters, alpha, grain, rows)
     ab_section(em, con, data, filters, alpha)
-    consistency_section(em, charts, con, data, filters)
+    consistency_section(em, charts, con, data, filters, rows)

@@ -528,7 +528,7 @@ ORDER BY period{group}"""
 
 
 def rates_by_group(con, data: EmailData, filters: Filters, by: str = "topic", top: int = 8,
-                   min_n: int = 30) -> MetricResult:
+                   min_n: int = 30, rows: pd.DataFrame | None = None) -> MetricResult:
     """Pooled rates per topic or list over the range, biggest `top` groups by delivered, the rest
     summed in one row 'Other (k groups)'.
 
@@ -538,7 +538,7 @@ def rates_by_group(con, data: EmailData, filters: Filters, by: str = "topic", to
     each send's numerator and denominator): recipients of one send share its subject line and day,
     so rates vary from send to send far more than independent recipients would, and a Wilson
     interval over the pooled recipients would be several times too narrow. A group of one send
-    gets its exact binomial interval. `small` = delivered < `min_n`.
+    gets its exact binomial interval. `small` = delivered < `min_n`. `rows`: `base_rows(con, data)`, to compute it without a query (as `sends`).
     """
     if by not in ("topic", "list_name"):
         raise ValueError(by)
@@ -560,7 +560,8 @@ sums AS (
 )
 SELECT *, {_rates_sql()} FROM sums ORDER BY rk"""
     all_params = params + wp + [VARIANT_SUFFIX, int(top)]
-    frame = con.execute(sql, all_params).df().drop(columns="rk")
+    frame = (email_rows.rates_by_group(rows, filters, by, int(top), RATES + HUMAN_RATES, _COUNTS, OTHER)
+             if rows is not None else con.execute(sql, all_params).df().drop(columns="rk"))
     for key in keys:
         # every group's sends as one frame, `g` = the group's row: one cluster_intervals call per rate
         # instead of a frame and a call per group (the same intervals)
@@ -577,13 +578,13 @@ SELECT *, {_rates_sql()} FROM sums ORDER BY rk"""
     return MetricResult(frame.drop(columns="groups"), sql, all_params, dict(data.excluded))
 
 
-def campaign_table(con, data: EmailData, filters: Filters) -> MetricResult:
+def campaign_table(con, data: EmailData, filters: Filters, rows: pd.DataFrame | None = None) -> MetricResult:
     """One row per send in range with its rates, and the vendor's rate columns beside ours.
 
     vendor_open_diff = vendor open rate − unique opens ÷ delivered (ratio; NULL without a vendor
     column); vendor_click_diff likewise for click rate. A |diff| above 0.0001 (0.01 pp, the
     vendor's rounding) means the vendor used another definition — `vendor_note` says which when
-    the vendor's open rate matches unique opens ÷ sent (delivered + bounces) instead.
+    the vendor's open rate matches unique opens ÷ sent (delivered + bounces) instead. `rows`: `base_rows(con, data)`, to compute it without a query (as `sends`).
     """
     cte, params = data.cte()
     where, wp = filters.where()
@@ -605,7 +606,8 @@ SELECT *, {_rates_sql()},
             THEN 'vendor rate differs from counts' END AS vendor_note
 FROM rows ORDER BY send_date, campaign"""
     all_params = params + wp + [VENDOR_ROUNDING] * 4
-    frame = con.execute(sql, all_params).df()
+    frame = (email_rows.campaign_table(rows, filters, RATES + HUMAN_RATES, _COUNTS, VENDOR_ROUNDING) if rows is not None
+             else con.execute(sql, all_params).df())
     return MetricResult(frame, sql, all_params, dict(data.excluded))
 
 
@@ -1100,13 +1102,14 @@ def slope_text(t: stats.TrendSlope, grain: str) -> str:
     return f"{100 * t.slope:+.2f} pp per {grain} (95% CI {100 * t.low:+.2f} to {100 * t.high:+.2f}{noise})"
 
 
-def topic_mix_effect(con, data: EmailData, filters: Filters, grain: str) -> MetricResult:
+def topic_mix_effect(con, data: EmailData, filters: Filters, grain: str, rows: pd.DataFrame | None = None) -> MetricResult:
     """Actual open rate per period beside the open rate the topic mix alone would give.
 
     expected_open_rate(period) = Σ_topic delivered(period, topic) × open rate(topic, whole range)
     ÷ Σ_topic delivered(period, topic). If the actual line follows the expected one, the trend is
     explained by which topics were sent; a gap that grows is a within-topic change (fatigue).
     `promo_share`… generalised: `top_topic_share` is the delivered share of the range's largest topic.
+    `rows`: `base_rows(con, data)`, to compute it without a query (as `sends`).
     """
     cte, params = data.cte()
     where, wp = filters.where()
@@ -1125,7 +1128,7 @@ SELECT c.period, CAST(SUM(c.opens) AS DOUBLE) / SUM(c.delivered) AS open_rate,
        (SELECT topic FROM top_topic) AS top_topic
 FROM cell c JOIN topic_rate t USING (topic)
 GROUP BY c.period ORDER BY c.period"""
-    frame = con.execute(sql, params + wp).df()
+    frame = email_rows.topic_mix(rows, filters, grain) if rows is not None else con.execute(sql, params + wp).df()
     frame["period"] = pd.to_datetime(frame["period"])
     frame["top_topic_share"] = frame["top_topic_share"].fillna(0.0)
     return MetricResult(frame, sql, params + wp, dict(data.excluded))
@@ -1154,10 +1157,10 @@ def open_rate_trends(mix: pd.DataFrame, grain: str) -> dict[str, stats.TrendSlop
             "within": stats.trend_slope(x, (use["open_rate"] - use["expected_open_rate"]).tolist())}
 
 
-def list_growth(con, data: EmailData, filters: Filters, grain: str) -> MetricResult:
+def list_growth(con, data: EmailData, filters: Filters, grain: str, rows: pd.DataFrame | None = None) -> MetricResult:
     """Per period and list: sends, recipients (largest send, or the file's list size) and whether the
     list was new that period (its first send in the whole file, not only the range; lists already
-    there in the file's first period are not new)."""
+    there in the file's first period are not new). `rows`: `base_rows(con, data)`, to compute it without a query (as `sends`)."""
     cte, params = data.cte()
     where, wp = filters.where()
     per = period_sql("send_date", grain)
@@ -1171,7 +1174,7 @@ SELECT s.period, s.list_name, COUNT(*) AS sends, COALESCE(MAX(s.list_size), MAX(
        s.period = f.first_period AND f.first_period > (SELECT MIN(first_period) FROM first_seen) AS is_new
 FROM scoped s JOIN first_seen f USING (list_name)
 GROUP BY ALL ORDER BY s.period, recipients DESC"""
-    frame = con.execute(sql, params + wp).df()
+    frame = email_rows.list_growth(rows, filters, grain) if rows is not None else con.execute(sql, params + wp).df()
     for c in ("period", "first_period"):
         frame[c] = pd.to_datetime(frame[c])
     return MetricResult(frame, sql, params + wp, dict(data.excluded))
@@ -1199,7 +1202,7 @@ def lists_behind_declines(growth: pd.DataFrame, declined: list[pd.Timestamp], gr
 
 
 def program_changes(con, data: EmailData, filters: Filters, grain: str, periods: int,
-                    jump_ratio: float, alpha: float = 0.05) -> MetricResult:
+                    jump_ratio: float, alpha: float = 0.05, rows: pd.DataFrame | None = None) -> MetricResult:
     """Changes in the program per period: new topic, new list, volume jump or drop.
 
     Volume jump: sends in the period ≥ `jump_ratio` × the average sends of the `periods` periods
@@ -1209,14 +1212,18 @@ def program_changes(con, data: EmailData, filters: Filters, grain: str, periods:
     average is scaled to the days covered, so a month cut off on the 15th is not a drop.
     New topic / list = its first send in the whole file.
     Columns: period, change ('new topic', 'new list', 'volume jump', 'volume drop'), detail, sends,
-    baseline_sends.
+    baseline_sends. `rows`: `base_rows(con, data)`, to compute it without a query (as `sends`).
     """
     cte, params = data.cte()
     where_all, wp_all = filters.where(dates=False)
     per = period_sql("send_date", grain)
     step_one, step_k = _step(grain, 1), _step(grain, periods)
     scoped = f"scoped AS (SELECT *, {per} AS period FROM base WHERE {where_all})"
-    lo, hi = con.execute(f"{cte},\n{scoped}\nSELECT MIN(period), MAX(period) FROM scoped", params + wp_all).fetchone()
+    if rows is not None:  # the scoped rows' first and last period, without a query
+        when = email_rows.arrays(rows, (), (), filters, dates=False)["day"]
+        lo, hi = (period_start(pd.Timestamp(when.min()), grain), pd.Timestamp(when.max())) if len(when) else (None, None)
+    else:
+        lo, hi = con.execute(f"{cte},\n{scoped}\nSELECT MIN(period), MAX(period) FROM scoped", params + wp_all).fetchone()
     # every period from the first send's to the last's, so a period with no sends counts as 0
     days = period_starts(pd.Timestamp(lo), pd.Timestamp(hi), grain) if lo is not None else []
     calendar, calendar_params = values_cte("calendar", ["period"], [(d.date(),) for d in days], ["DATE"])
@@ -1257,7 +1264,8 @@ ORDER BY period, change, detail"""
         else pd.Timestamp("2262-01-01").date()
     all_params = params + wp_all + calendar_params + [step_one, data_end, step_one, step_k, float(jump_ratio),
                                                       float(jump_ratio)]
-    frame = con.execute(sql, all_params).df()
+    frame = (email_rows.program_changes(rows, filters, grain, periods, float(jump_ratio), data_end, days, NO_TOPIC, NO_LIST)
+             if rows is not None else con.execute(sql, all_params).df())
     frame["period"] = pd.to_datetime(frame["period"])
     noise = [poisson_tail(k, m, upper=c == "volume jump") if c.startswith("volume") else 0.0
              for c, k, m in zip(frame["change"], frame["sends"], frame["baseline_sends"])]
@@ -1872,13 +1880,14 @@ SELECT * FROM variants ORDER BY send_date, test, variant, _row"""
 MIN_SEND_DAYS = 8  # fewer send days: too few intervals to say what "usual" is
 
 
-def send_days(con, data: EmailData, filters: Filters) -> MetricResult:
-    """Days with at least one send in range: day, sends (rows in the file that day), in date order."""
+def send_days(con, data: EmailData, filters: Filters, rows: pd.DataFrame | None = None) -> MetricResult:
+    """Days with at least one send in range: day, sends (rows in the file that day), in date order.
+    `rows`: `base_rows(con, data)`, to compute it without a query (as `sends`)."""
     cte, params = data.cte()
     where, wp = filters.where()
     sql = f"""{cte}
 SELECT CAST(send_date AS DATE) AS day, COUNT(*) AS sends FROM base WHERE {where} GROUP BY 1 ORDER BY 1"""
-    frame = con.execute(sql, params + wp).df()
+    frame = email_rows.send_days(rows, filters) if rows is not None else con.execute(sql, params + wp).df()
     frame["day"] = pd.to_datetime(frame["day"])
     return MetricResult(frame, sql, params + wp, dict(data.excluded))
 

@@ -140,7 +140,12 @@ def frame(out: dict, texts=_TEXT) -> pd.DataFrame:
     empty = not len(next(iter(out.values()))) if out else True
     for c in texts:
         if c in out:
-            out[c] = np.asarray(out[c], dtype=object) if empty else pd.array(out[c], dtype="str")
+            values = np.asarray(out[c], dtype=object)
+            blank = pd.isna(values)
+            if empty or blank.all():  # DuckDB hands over a column without any text as objects (None)
+                out[c] = np.where(blank, None, values)
+            else:
+                out[c] = pd.array(values, dtype="str")
     f = pd.DataFrame(out)
     if empty:
         for c in f.columns:
@@ -317,3 +322,208 @@ def rates_by_period(rows: pd.DataFrame, filters, grain: str, by, rate_list, coun
         out["emails_per_recipient_week"] = np.where(recipients != 0, out["sent"] / recipients, np.nan) / out["weeks"]
     out["incomplete"] = out["covered_days"] < out["period_days"]
     return frame(out)
+
+
+def _text_order(v: np.ndarray) -> np.ndarray:
+    """Text as sortable integer codes (code-point order, as DuckDB's binary collation)."""
+    return np.unique(v, return_inverse=True)[1].reshape(-1) if len(v) else np.zeros(0, dtype=np.int64)
+
+
+def _round1(v: float) -> float:
+    """DuckDB's round(v, 1) of a double: the tenths rounded half away from zero."""
+    y = v * 10
+    whole = np.floor(abs(y))
+    whole += 1.0 if abs(y) - whole >= 0.5 else 0.0
+    return float(np.copysign(whole, y)) / 10
+
+
+def campaign_table(rows: pd.DataFrame, filters, rate_list, counts, rounding: float) -> pd.DataFrame:
+    """`campaign_table`'s query: the sends in range as they are (x and n as the row's own counts)."""
+    keep = arrays(rows, (), (), filters)["_row"]
+    part = rows[rows["_row"].isin(keep)]
+    a = {c: part[c].to_numpy(dtype=object) for c in ("campaign", "topic", "list_name", "subject")}
+    when = part["send_date"].to_numpy(dtype="datetime64[us]")
+    order = np.lexsort((_text_order(a["campaign"]), when))
+    part = part.iloc[order]
+    out = {"_row": part["_row"].to_numpy(dtype=np.int64), "campaign": part["campaign"].to_numpy(dtype=object),
+           "send_date": part["send_date"].to_numpy(dtype="datetime64[us]"),
+           "topic": part["topic"].to_numpy(dtype=object), "list_name": part["list_name"].to_numpy(dtype=object),
+           "subject": part["subject"].to_numpy(dtype=object)}
+    f = {c: part[c].to_numpy(dtype=float, na_value=np.nan) for c in (*counts, "list_size")}
+    for c in (*counts, "list_size"):
+        out[c] = int_column(f[c])
+    for c in ("vendor_open_rate", "vendor_click_rate"):
+        out[c] = part[c].to_numpy(dtype=float, na_value=np.nan)
+    xs = {}
+    for r in rate_list:
+        x, n = _num(f, r.numerator), _num(f, r.denominator)
+        out[f"{r.key}_x"], out[f"{r.key}_n"] = int_column(x), int_column(n)
+        xs[r.key] = (x, n)
+    for r in rate_list:
+        x, n = xs[r.key]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[r.key] = np.where(n != 0, x / n, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        opens_rate = f["opens"] / f["delivered"]
+        out["vendor_open_diff"] = out["vendor_open_rate"] - opens_rate
+        out["vendor_click_diff"] = out["vendor_click_rate"] - f["clicks"] / f["delivered"]
+        of_sent = np.where(f["sent"] != 0, f["opens"] / f["sent"], np.nan)
+    open_off = np.abs(out["vendor_open_diff"]) > rounding  # NaN compares False, as NULL in a CASE
+    sent_fits = np.abs(out["vendor_open_rate"] - of_sent) <= rounding
+    click_off = np.abs(out["vendor_click_diff"]) > rounding
+    note = np.full(len(part), None, dtype=object)
+    note[open_off | click_off] = "vendor rate differs from counts"
+    note[open_off & sent_fits] = "vendor open rate = unique opens ÷ sent (delivered + bounces)"
+    out["vendor_note"] = note
+    return frame(out, ("campaign", "topic", "list_name", "subject", "vendor_note"))
+
+
+def topic_mix(rows: pd.DataFrame, filters, grain: str) -> pd.DataFrame:
+    """`topic_mix_effect`'s query: per period the open rate, the rate the topic mix predicts (each
+    topic at its own rate over the range) and the share of the range's largest topic."""
+    a = arrays(rows, ("opens", "delivered"), (), filters, grain=grain)  # scoped
+    tcodes, tfirst = group(a["topic"])  # topic_rate
+    topics = a["topic"][tfirst]
+    t_opens, t_deliv = group_sum(a["opens"], tcodes, len(tfirst)), group_sum(a["delivered"], tcodes, len(tfirst))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_rate = np.where(t_deliv != 0, t_opens / t_deliv, np.nan)
+    top = topics[np.lexsort((np.arange(len(topics)), -t_deliv))[0]] if len(topics) else None  # top_topic
+    ccodes, cfirst = group(a["period"], a["topic"])  # cell
+    c_opens, c_deliv = group_sum(a["opens"], ccodes, len(cfirst)), group_sum(a["delivered"], ccodes, len(cfirst))
+    c_topic = tcodes[cfirst]
+    pcodes, pfirst = group(a["period"][cfirst])
+    n = len(pfirst)
+    opens, deliv = group_sum(c_opens, pcodes, n), group_sum(c_deliv, pcodes, n)
+    expected = group_sum(c_deliv * t_rate[c_topic], pcodes, n)
+    top_deliv = group_sum(np.where(topics[c_topic] == top, c_deliv, np.nan), pcodes, n)
+    out = {"period": a["period"][cfirst][pfirst], "open_rate": opens / deliv, "expected_open_rate": expected / deliv,
+           "delivered": deliv, "top_topic_share": top_deliv / deliv,
+           "top_topic": np.full(n, top, dtype=object)}
+    return frame(out, ("top_topic",))
+
+
+def list_growth(rows: pd.DataFrame, filters, grain: str) -> pd.DataFrame:
+    """`list_growth`'s query: per period and list its sends, recipients and rates, and whether the list
+    was new then (its first period in the whole file, after the file's first)."""
+    every = arrays(rows, (), (), None, grain=grain)  # first_seen: the whole file
+    fcodes, ffirst = group(every["list_name"])
+    forder = np.argsort(fcodes, kind="stable")
+    firsts = (np.minimum.reduceat(every["period"][forder], np.searchsorted(fcodes[forder], np.arange(len(ffirst))))
+              if len(ffirst) else every["period"][:0])
+    first_of = dict(zip(every["list_name"][ffirst].tolist(), firsts))
+    earliest = firsts.min() if len(firsts) else None
+    a = arrays(rows, ("sent", "delivered", "opens", "unsubscribes"), (), filters, grain=grain)  # scoped
+    codes, first = group(a["period"], a["list_name"])
+    n = len(first)
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(n))
+    if n:
+        size = np.fmax.reduceat(a["list_size"][order], starts)
+        recipients = np.where(np.isnan(size), np.fmax.reduceat(a["sent"][order], starts), size)
+    else:
+        recipients = np.zeros(0)
+    deliv = group_sum(a["delivered"], codes, n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        open_rate = np.where(deliv != 0, group_sum(a["opens"], codes, n) / deliv, np.nan)
+        unsub = np.where(deliv != 0, group_sum(a["unsubscribes"], codes, n) / deliv, np.nan)
+    period, names = a["period"][first], a["list_name"][first]
+    first_period = np.array([first_of[x] for x in names.tolist()], dtype="datetime64[us]").reshape(-1)
+    out = {"period": period, "list_name": names, "sends": np.bincount(codes, minlength=n).astype(np.int64),
+           "recipients": recipients, "delivered": deliv, "open_rate": open_rate, "unsubscribe_rate": unsub,
+           "first_period": first_period, "is_new": (period == first_period) & (first_period > earliest)}
+    # ORDER BY period, recipients DESC (NULLS LAST); ties in list order
+    order = np.lexsort((np.where(np.isnan(recipients), np.inf, -recipients), period))
+    out = {k: v[order] for k, v in out.items()}
+    out["recipients"] = int_column(out["recipients"])
+    return frame(out, ("list_name",))
+
+
+def send_days(rows: pd.DataFrame, filters) -> pd.DataFrame:
+    """`send_days`' query: days with sends in range and the rows sent each day, in date order."""
+    a = arrays(rows, (), (), filters)
+    codes, first = group(a["day"])
+    return pd.DataFrame({"day": a["day"][first].astype("datetime64[us]"),
+                         "sends": np.bincount(codes, minlength=len(first)).astype(np.int64)})
+
+
+def rates_by_group(rows: pd.DataFrame, filters, by: str, top: int, rate_list, counts, other: str) -> pd.DataFrame:
+    """`rates_by_group`'s query: the merged sends summed per topic or list, the `top` largest by
+    delivered (then by name) kept and the rest in one `other` row, with each group's per-send x and n
+    of the interval rates (lists, as the SQL's list()), in rank order."""
+    a = arrays(rows, counts, rate_list, filters)  # scoped
+    s = merged_sends(a, rate_list, counts, period=False)  # sends
+    gcodes, gfirst = group(s[by])  # ranked
+    names = s[by][gfirst]
+    deliv = group_sum(s["delivered"], gcodes, len(gfirst))
+    ranked = np.lexsort((np.arange(len(names)), np.where(np.isnan(deliv), np.inf, -deliv)))
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[ranked] = np.arange(1, len(names) + 1)
+    send_rank = rank[gcodes]
+    label = np.where(send_rank <= top, s[by], other)  # sums
+    codes = np.where(send_rank <= top, send_rank - 1, top)  # the kept groups by rank, then Other
+    used = np.unique(codes)  # rank − 1 of each kept group that has sends, then `top` for Other
+    codes = np.searchsorted(used, codes)
+    n = len(used)
+    kept = used < top
+    out = {by: np.where(kept, names[ranked[np.minimum(used, len(names) - 1)]], other),
+           "groups": np.where(kept, 1, len(names) - top).astype(np.int64),
+           "sends": group_sum(s["variants"].astype(float), codes, n)}
+    for c in counts:
+        out[c] = group_sum(s[c], codes, n)
+    for r in rate_list:
+        out[f"{r.key}_x"], out[f"{r.key}_n"] = group_sum(s[f"{r.key}_x"], codes, n), group_sum(s[f"{r.key}_n"], codes, n)
+    for key in ("open_rate", "ctor", "unsubscribe_rate"):
+        for side in ("x", "n"):
+            lists = np.empty(n, dtype=object)
+            lists[:] = [s[f"{key}_{side}"][codes == g].tolist() for g in range(n)]
+            out[f"{key}_send_{side}"] = lists
+    return frame(with_rates(out, rate_list), (by,))
+
+
+def program_changes(rows: pd.DataFrame, filters, grain: str, periods: int, jump: float, data_end, calendar,
+                    no_topic: str, no_list: str) -> pd.DataFrame:
+    """`program_changes`' query: volume jumps and drops against the trailing average of sends per
+    calendar period (scaled to the days the data covers), and each topic's and list's first period."""
+    a = arrays(rows, ("sent",), (), filters, dates=False, grain=grain)  # scoped
+    cal = np.array(calendar, dtype="datetime64[us]").reshape(-1)
+    at = np.searchsorted(cal, a["period"])
+    volume = np.bincount(at, minlength=len(cal)).astype(np.int64)[:len(cal)]  # volume
+    w = _window(cal, cal, offset(grain, periods))  # trail
+    base_periods = w.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        raw = np.where(base_periods > 0, (w.astype(float) @ volume.astype(float)) / base_periods, np.nan)
+    ends = _shift(cal, offset(grain, 1))
+    end = np.datetime64(pd.Timestamp(data_end).to_datetime64(), "us")
+    covered = ((np.minimum(ends, end).astype("datetime64[D]") - cal.astype("datetime64[D]")).astype(np.int64)
+               / (ends.astype("datetime64[D]") - cal.astype("datetime64[D]")).astype(np.int64))
+    baseline = raw * covered
+    out = []
+    for i in range(len(cal)):
+        basis = " expected in the days covered" if covered[i] < 1 else " a period before"
+        ok = base_periods[i] > 0 and baseline[i] > 0
+        text = f"{volume[i]} sends vs {_round1(float(baseline[i]))!r}{basis}" if ok else ""
+        if ok and volume[i] >= jump * baseline[i]:
+            out.append((cal[i], "volume jump", text, int(volume[i]), float(baseline[i])))
+        if ok and volume[i] <= baseline[i] / jump:
+            out.append((cal[i], "volume drop", text, int(volume[i]), float(baseline[i])))
+    lo = a["period"].min() if len(a["period"]) else None  # bounds
+    for col, change, blank in (("topic", "new topic", no_topic), ("list_name", "new list", no_list)):
+        codes, first = group(a[col])
+        order = np.argsort(codes, kind="stable")
+        starts = np.searchsorted(codes[order], np.arange(len(first)))
+        if not len(first):
+            continue
+        began = np.minimum.reduceat(a["period"][order], starts)
+        most = np.fmax.reduceat(a["sent"][order], starts)
+        for name, when, n in zip(a[col][first].tolist(), began, most.tolist()):
+            if when > lo and name != blank:
+                # text || NULL is NULL
+                detail = name if col == "topic" else f"{name} ({int(n)} recipients)" if n == n else None
+                out.append((when, change, detail, None, None))
+    out.sort(key=lambda r: (r[0], r[1], "" if r[2] is None else r[2]))  # NULL detail: not sorted on (never both)
+    return frame({"period": np.array([r[0] for r in out], dtype="datetime64[us]").reshape(-1),
+                  "change": np.array([r[1] for r in out], dtype=object),
+                  "detail": np.array([r[2] for r in out], dtype=object),
+                  "sends": int_column(np.array([np.nan if r[3] is None else r[3] for r in out], dtype=float)),
+                  "baseline_sends": np.array([np.nan if r[4] is None else r[4] for r in out], dtype=float)},
+                 ("change", "detail"))

@@ -133,3 +133,105 @@ def test_cohort_tests_equal_the_old_ones(source, request):
                 pd.testing.assert_frame_equal(new, old, check_exact=True)
                 tested += len(new)
     assert tested > 100 or source == "nasty"
+
+
+
+# ---------------------------------------------------------------- the heatmap's labels
+
+
+import altair as alt  # noqa: E402
+
+from lib.charts import cohorts as charts  # noqa: E402
+from lib.charts.common import layer_chart  # noqa: E402
+
+MAX_LABELLED_CELLS = charts.MAX_LABELLED_CELLS
+heatmap_height = charts.heatmap_height
+
+
+def old_retention_heatmap(matrix: pd.DataFrame, value: str = "retention", unit: str = "Month") -> alt.Chart:
+    """lib.charts.cohorts.retention_heatmap as it was before issue #20's pages7 change (pandas map and
+    string ops for the labels). Cohort × period heatmap of `value` ('retention' as %, or 'users' as counts).
+
+    Incomplete cells (the data ends inside the period) are faded, outlined dashed and their label
+    carries '*', so a partial period is not read as a drop. Period 0 (100% by construction) is
+    kept out of the colour scale so the later periods keep their contrast.
+    """
+    frame = matrix.copy()
+    is_pct = value == "retention"
+    frame["shown"] = frame[value]
+    text = frame[value].map((lambda v: f"{v:.0%}") if is_pct else (lambda v: f"{int(v):,}"))
+    frame["label"] = text + frame["complete"].map({True: "", False: "*"})
+    frame["state"] = frame["complete"].map({True: "complete", False: "incomplete (data ends inside it)"})
+    frame["row"] = frame["cohort_label"] + " (" + frame["cohort_size"].map("{:,}".format) + ")"
+    order = frame.sort_values("cohort")["row"].drop_duplicates().tolist()
+    later = frame.loc[frame["period"] > 0, value]
+    top = float(later.max()) if len(later) and later.max() > 0 else float(frame[value].max() or 1)
+    colour = alt.Color("shown:Q", title="Retention" if is_pct else "Users",
+                       scale=alt.Scale(scheme="blues", domain=[0, top], clamp=True),
+                       legend=alt.Legend(format=".0%" if is_pct else ",.0f"))
+    # the frame goes on the layer, not on each sub-chart: to lift two equal frames to the layer
+    # Altair hashes them through their text repr (the same spec)
+    base = alt.Chart().encode(
+        x=alt.X("period:O", title=f"{unit}s since cohort start ({unit.lower()} 0 = cohort's own)",
+                axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("row:O", title="Cohort (users)", sort=order),
+        tooltip=[alt.Tooltip("cohort_label:N", title="Cohort"), alt.Tooltip("period:O", title=unit),
+                 alt.Tooltip("cohort_size:Q", title="Cohort users", format=","),
+                 alt.Tooltip("users:Q", title="Retained users", format=","),
+                 alt.Tooltip("retention:Q", title="Retention", format=".1%"),
+                 alt.Tooltip("state:N", title="Period")],
+    )
+    # channel objects, not alt.condition/alt.value dicts or "field:type" text: Altair resolves those
+    # against the Vega-Lite schema on every build (~2–8 ms a channel); the spec is the same
+    rects = base.mark_rect().encode(
+        color=colour,
+        opacity=alt.OpacityValue(0.45, condition={"test": "datum.complete", "value": 1.0}),
+        stroke=alt.StrokeValue("#333333", condition={"test": "datum.complete", "value": None}),
+    )
+    title = ("Retention by cohort (% of the cohort active)" if is_pct else "Retained users by cohort")
+    chart = rects.properties(data=frame)
+    if len(frame) <= MAX_LABELLED_CELLS:
+        labels = base.mark_text(fontSize=11).encode(
+            text=alt.Text("label:N"),
+            color=alt.ColorValue("black", condition={"test": f"datum.complete && datum.shown > {top * 0.55}",
+                                                     "value": "white"}))
+        chart = layer_chart(rects, labels, data=frame)
+    return chart.properties(title=alt.Title(title, subtitle="* incomplete period: the data ends inside it"),
+                            height=heatmap_height(frame))
+
+
+@pytest.mark.parametrize("source", ["sample", "nasty"])
+def test_heatmap_equals_the_old_one(source, request):
+    # the chart's rows (labels, states, row names) and its whole spec, for both shown values
+    con, table = request.getfixturevalue(source)
+    for opts in all_options():
+        frame = c.retention_matrix(con, table, opts).frame
+        for value in ("retention", "users"):
+            new, old = charts.retention_heatmap(frame, value, opts.unit), old_retention_heatmap(frame, value, opts.unit)
+            pd.testing.assert_frame_equal(new.data, old.data, check_exact=True)
+            assert new.to_dict() == old.to_dict()
+
+
+def test_heatmap_equals_the_old_one_on_other_frames():
+    # a blank "complete" or label, or float sizes, take the old path; NaN retention is labelled "nan%" both ways
+    frame = pd.DataFrame({"cohort": pd.to_datetime(["2025-01-01", "2025-01-01", "2025-02-01"]),
+                          "cohort_label": ["Jan 2025", "Jan 2025", "Feb 2025"], "period": [0, 1, 0],
+                          "cohort_size": [1200, 1200, 3], "users": [1200, 7, 3],
+                          "retention": [1.0, float("nan"), 1.0], "complete": [True, False, True]})
+    variants = [frame, frame.assign(complete=pd.array([True, None, True], dtype="boolean")),
+                frame.assign(cohort_size=frame["cohort_size"].astype(float)),
+                frame.assign(cohort_label=["Jan 2025", None, "Feb 2025"])]
+    def outcome(build, f, value):  # (rows, spec), or the error's type when building or converting fails
+        try:
+            chart = build(f, value)
+            return chart.data, chart.to_dict()
+        except Exception as exc:  # a blank label breaks the axis order: the old one fails, so must the new
+            return type(exc), None
+
+    for f in variants:
+        for value in ("retention", "users"):
+            (new, new_spec), (old, old_spec) = outcome(charts.retention_heatmap, f, value), \
+                outcome(old_retention_heatmap, f, value)
+            if isinstance(old, pd.DataFrame):
+                pd.testing.assert_frame_equal(new, old, check_exact=True)
+            assert new_spec == old_spec and (isinstance(old, pd.DataFrame) or new is old)

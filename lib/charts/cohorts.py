@@ -24,10 +24,23 @@ def retention_heatmap(matrix: pd.DataFrame, value: str = "retention", unit: str 
     frame = matrix.copy()
     is_pct = value == "retention"
     frame["shown"] = frame[value]
-    text = frame[value].map((lambda v: f"{v:.0%}") if is_pct else (lambda v: f"{int(v):,}"))
-    frame["label"] = text + frame["complete"].map({True: "", False: "*"})
-    frame["state"] = frame["complete"].map({True: "complete", False: "incomplete (data ends inside it)"})
-    frame["row"] = frame["cohort_label"] + " (" + frame["cohort_size"].map("{:,}".format) + ")"
+    if (frame["complete"].dtype == np.bool_ and frame["cohort_label"].dtype == "str"
+            and not frame["cohort_label"].isna().any() and pd.api.types.is_integer_dtype(frame["cohort_size"])):
+        # plain lists of str: pandas' map and string ops cost ~2.5 ms on a weekly matrix; the same texts
+        fmt = "{:.0%}".format if is_pct else (lambda v: f"{int(v):,}")
+        done = frame["complete"].tolist()
+        frame["label"] = pd.Series([fmt(v) + ("" if ok else "*") for v, ok in zip(frame[value].tolist(), done)],
+                                   index=frame.index, dtype="str")
+        frame["state"] = pd.Series(["complete" if ok else "incomplete (data ends inside it)" for ok in done],
+                                   index=frame.index, dtype="str")
+        frame["row"] = pd.Series([f"{label} ({size:,})" for label, size in
+                                  zip(frame["cohort_label"].tolist(), frame["cohort_size"].tolist())],
+                                 index=frame.index, dtype="str")
+    else:
+        text = frame[value].map((lambda v: f"{v:.0%}") if is_pct else (lambda v: f"{int(v):,}"))
+        frame["label"] = text + frame["complete"].map({True: "", False: "*"})
+        frame["state"] = frame["complete"].map({True: "complete", False: "incomplete (data ends inside it)"})
+        frame["row"] = frame["cohort_label"] + " (" + frame["cohort_size"].map("{:,}".format) + ")"
     order = frame.sort_values("cohort")["row"].drop_duplicates().tolist()
     later = frame.loc[frame["period"] > 0, value]
     top = float(later.max()) if len(later) and later.max() > 0 else float(frame[value].max() or 1)

@@ -12,6 +12,7 @@ import pytest
 
 from bench.appserver import ServerDidNotStart, app_server
 from tests.browser.conftest import open_page, upload
+from tests.browser.test_auth import oidc_url  # noqa: F401 — the offline OpenID provider fixture
 from tests.conftest import real_file
 
 pytestmark = pytest.mark.browser
@@ -53,4 +54,42 @@ def test_two_browsers_upload_a_real_file_through_the_front(browser, front_url):
         assert {c["name"]: c["value"] for c in contexts[0].cookies()}["boundary_worker"] == workers[0]
     finally:
         for context in contexts:
+            context.close()
+
+
+def test_sign_in_through_the_front_and_on_either_worker(browser, oidc_url, tmp_path_factory):
+    """st.login through the front: the provider's redirect comes back (/oauth2callback) to the worker
+    that started it, and the identity cookie (signed with [auth] cookie_secret, which every worker
+    reads) is good on the other worker too — a browser moved there (its worker restarted) stays signed in."""
+    import secrets
+
+    from bench.appserver import free_port
+    from tests.browser.test_auth import ALLOWED, _sign_in
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    secrets_file = tmp_path_factory.mktemp("serve_auth") / "secrets.toml"
+    secrets_file.write_text(
+        f'[auth]\nredirect_uri = "{url}/oauth2callback"\ncookie_secret = "{secrets.token_hex(32)}"\n'
+        'client_id = "boundary-test"\nclient_secret = "boundary-test-secret"\n'
+        f'server_metadata_url = "{oidc_url}/.well-known/openid-configuration"\n'
+        '\n[boundary]\nallowed_domains = ["agency.example"]\n', encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOUNDARY_ALLOWED_")}
+    env["BOUNDARY_WARMUP"] = "0"
+    with app_server("--secrets.files", str(secrets_file), workers=2, env=env, port=port, fresh_store=False,
+                    start_timeout=120):
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        try:
+            page = context.new_page()
+            page.set_default_timeout(60_000)
+            _sign_in(page, url, ALLOWED)
+            assert "Ana Analyst" in page.locator("[data-testid='stSidebar']").inner_text()
+            mine = {c["name"]: c["value"] for c in context.cookies()}["boundary_worker"]
+            other = "2" if mine == "1" else "1"
+            context.add_cookies([{"name": "boundary_worker", "value": other, "url": url}])
+            open_page(page, url, "email")
+            assert {c["name"]: c["value"] for c in context.cookies()}["boundary_worker"] == other
+            assert "Ana Analyst" in page.locator("[data-testid='stSidebar']").inner_text()
+            assert page.locator("[data-testid='stFileUploader']").count() >= 1
+        finally:
             context.close()

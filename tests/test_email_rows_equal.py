@@ -104,3 +104,17 @@ def test_other_figures_equal_their_queries(one_thread, kind):
                 same(fast, em.program_changes(con, data, f, grain, k, jump, 0.05), f"changes {f} {grain} {k} {jump}")
                 changes += len(fast.frame)
     assert changes > 0 or kind == "email_events"
+
+
+@pytest.mark.parametrize("kind", em.KINDS)
+def test_ab_tests_equal_their_query(one_thread, kind):
+    """A/B tests read from the frame (a file without a variant column), every rate they compare on."""
+    con = one_thread
+    data = em.email_data(con, kind)
+    rows = em.base_rows(con, data)
+    tests = 0
+    for f, key in itertools.product(selections(con, data), ("open_rate", "click_rate", "ctor", "unsubscribe_rate")):
+        fast = em.ab_tests(con, data, f, key, rows=rows)
+        same(fast, em.ab_tests(con, data, f, key), f"A/B {f} {key}")
+        tests += len(fast.frame)
+    assert tests > 0 or kind == "email_events"

@@ -103,13 +103,13 @@ def send_time_section(em, charts, con, data, filters, alpha: float, grain: str, 
 
 
 @fragment
-def ab_section(em, con, data, filters, alpha: float) -> None:
+def ab_section(em, con, data, filters, alpha: float, rows=None) -> None:
     """One row per A/B test: which variant won, by how much, and whether that is beyond chance."""
     st.header("A/B tests: which variant won?")
     usable = {r.key for r in data.usable_rates()}
     keys = [k for k in ("open_rate", "click_rate", "ctor", "unsubscribe_rate") if k in usable]
     key = st.selectbox("Compare on", keys, format_func=RATE_LABELS.get, key="email_ab_rate")
-    result = em.ab_tests(con, data, filters, key, alpha)
+    result = em.ab_tests(con, data, filters, key, alpha, rows=rows)
     ab = result.frame
     if ab.empty:
         st.info("No A/B tests in the selection: variants of one send are rows named “… | Combo 1”, “… | Combo 2” "
@@ -174,5 +174,5 @@ def consistency_section(em, charts, con, data, filters, rows=None) -> None:
 def issue22(em, charts, con, data, filters, alpha: float, grain: str, rows=None) -> None:
     """The three sections, in page order (`rows`: the page's `em.base_rows`)."""
     send_time_section(em, charts, con, data, filters, alpha, grain, rows)
-    ab_section(em, con, data, filters, alpha)
+    ab_section(em, con, data, filters, alpha, rows)
     consistency_section(em, charts, con, data, filters, rows)

@@ -1313,7 +1313,7 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
     """
     flags: list[Flag] = []
     min_n, alpha = thresholds["min_group_size"], thresholds["baseline_alpha"]
-    records = None  # read only when some row crosses a line
+    records: dict[int, dict] = {}  # position → row as a dict, read only for rows some rate crosses
     for rate in rates:
         if rate.threshold_key is None or rate.key not in frame:
             continue
@@ -1321,7 +1321,9 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
         past = _crossed(frame, rate, general)
         if not len(past):  # the loop below would skip every row
             continue
-        records = frame.to_dict("records") if records is None else records
+        unread = [i for i in past.tolist() if i not in records]
+        if unread:  # those rows only: a dict of every row cost more than the tests
+            records.update(zip(unread, frame.iloc[unread].to_dict("records")))
         m = int((frame[f"{rate.key}_n"].fillna(0) > 0).sum())
         z_strict = stats.z_for_alpha(alpha / max(m, 1))
         if intervals is None:  # every send's exact intervals in one call each, not one per row
@@ -1458,7 +1460,11 @@ def scanner_flags(campaigns: pd.DataFrame) -> list[Flag]:
     flags = []
     if "scanner_clicks" not in campaigns:
         return flags
-    for rec in campaigns.to_dict("records"):
+    some = np.zeros(len(campaigns), dtype=bool)  # the loop below skips every other row
+    for col in ("scanner_clicks", "scanner_unsubscribes"):
+        if col in campaigns:
+            some |= campaigns[col].to_numpy(dtype=float, na_value=np.nan) > 0
+    for rec in campaigns[some].to_dict("records"):
         for col, total, label in (("scanner_clicks", "clicks", "clicks"),
                                   ("scanner_unsubscribes", "unsubscribes", "unsubscribes")):
             k, n = rec.get(col), rec.get(total)
@@ -1809,7 +1815,8 @@ def newcombe_interval(x1: float, n1: float, x2: float, n2: float, z: float = sta
     return d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
 
 
-def ab_tests(con, data: EmailData, filters: Filters, key: str = "open_rate", alpha: float = 0.05) -> MetricResult:
+def ab_tests(con, data: EmailData, filters: Filters, key: str = "open_rate", alpha: float = 0.05,
+             rows: pd.DataFrame | None = None) -> MetricResult:
     """One row per A/B test: the variants of one send ("Promo | Combo 1", "Promo | Combo 2": same
     list, topic and day, names equal once the trailing ' | …' is cut) compared on the `key` rate.
     A file with a variant column (`variant_column`) names the variants there instead: rows of one
@@ -1822,6 +1829,8 @@ def ab_tests(con, data: EmailData, filters: Filters, key: str = "open_rate", alp
     pooled z, Fisher's exact when a cell expects under 5). `p_adjusted`: Benjamini–Hochberg over the
     tests in the table; `significant` when it is under `alpha`. `differs` says what differed
     between the two: subject, send time, both, or neither (content or sender, not in the file).
+    `rows`: `base_rows(con, data)`, to read the variants without a query (as `sends`) when the file has
+    no variant column.
     """
     rate = RATE_BY_KEY[key]
     cte, params = data.cte()
@@ -1838,7 +1847,8 @@ variants AS (
 )
 SELECT * FROM variants ORDER BY send_date, test, variant, _row"""
     all_params = params + [VARIANT_SUFFIX, VARIANT_LABEL] + wp + [VARIANT_SUFFIX]
-    rows = con.execute(sql, all_params).df()
+    rows = (email_rows.ab_rows(rows, filters, rate) if rows is not None and column is None
+            else con.execute(sql, all_params).df())
     cols = ["sent", "test", "list_name", "topic", "differs", "winner", "winner_subject", "winner_x", "winner_n",
             "winner_rate", "runner_up", "runner_up_subject", "runner_up_x", "runner_up_n", "runner_up_rate",
             "difference", "difference_low", "difference_high", "method", "p_value", "p_adjusted", "significant",

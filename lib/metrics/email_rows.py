@@ -527,3 +527,32 @@ def program_changes(rows: pd.DataFrame, filters, grain: str, periods: int, jump:
                   "sends": int_column(np.array([np.nan if r[3] is None else r[3] for r in out], dtype=float)),
                   "baseline_sends": np.array([np.nan if r[4] is None else r[4] for r in out], dtype=float)},
                  ("change", "detail"))
+
+
+# regexp_extract(campaign, VARIANT_LABEL, 1) in DuckDB: the label after the last '|', trimmed
+_LABEL = re.compile(r"\|[\t\n\f\r ]*([^|]*?)[\t\n\f\r ]*\Z")
+
+
+def ab_rows(rows: pd.DataFrame, filters, rate) -> pd.DataFrame:
+    """`ab_tests`' query for a file without a variant column: the rows in range whose campaign name
+    ends in ' | …' (an A/B half), with the name cut (test), the label (variant) and the rate's x and n,
+    by send date, test, variant and file row."""
+    keep = arrays(rows, (), (), filters)["_row"]
+    part = rows[rows["_row"].isin(keep)]
+    names = part["campaign"].to_numpy(dtype=object)
+    split = np.array([_STEM.search(c) is not None for c in names.tolist()], dtype=bool)
+    part, names = part[split], names[split]
+    test = np.array([_STEM.sub("", c, count=1) for c in names.tolist()], dtype=object)
+    found = [_LABEL.search(c) for c in names.tolist()]
+    variant = np.array([m.group(1) if m else "" for m in found], dtype=object)
+    f = {c: part[c].to_numpy(dtype=float, na_value=np.nan) for c in
+         {w.strip() for w in f"{rate.numerator} - {rate.denominator}".split(" - ")}}
+    when = part["send_date"].to_numpy(dtype="datetime64[us]")
+    row = part["_row"].to_numpy(dtype=np.int64)
+    order = np.lexsort((row, _text_order(variant), _text_order(test), when))
+    out = {"_row": row, "campaign": names, "test": test, "variant": variant, "send_date": when,
+           "subject": part["subject"].to_numpy(dtype=object), "topic": part["topic"].to_numpy(dtype=object),
+           "list_name": part["list_name"].to_numpy(dtype=object),
+           "x": int_column(_num(f, rate.numerator)), "n": int_column(_num(f, rate.denominator))}
+    out = {k: (v[order] if isinstance(v, np.ndarray) else v.take(order)) for k, v in out.items()}
+    return frame(out, ("campaign", "test", "variant", "subject", "topic", "list_name"))

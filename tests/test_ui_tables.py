@@ -38,3 +38,39 @@ def test_column_format_never_shows_a_value_wrongly(name, values):
         assert all(float(v).is_integer() for v in values)
     assert fmt is None or "id" not in name.split("_")
     assert column_label(name).strip() and "_" not in column_label(name)
+
+
+def _flags_page():
+    import pandas as pd
+    import streamlit as st
+
+    from lib.result import Flag
+    from ui.common import flags_table
+
+    flags = [Flag("email", "Open rate", "Mar 2025", 0.12, 0.15, "below 15%", "high", period=pd.Timestamp("2025-03-01")),
+             Flag("nps", "NPS", "Q1 2025", 12.0, 20.0, "below 20", "low", period=pd.Timestamp("2025-01-01"))]
+    flags_table(flags[:1] if st.session_state.get("fewer") else flags, key="t")
+
+
+def test_flags_table_shows_the_flags_frame_made_once_per_flags(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from lib.result import flags_frame
+
+    made = []
+
+    def counting(*args, **kwargs):
+        made.append(args[0])
+        return flags_frame(*args, **kwargs)
+
+    monkeypatch.setattr(common, "flags_frame", counting)
+    at = AppTest.from_function(_flags_page).run()
+    assert not at.exception, at.exception
+    expected = flags_frame(made[0], formatted=True)  # the table as flags_table made it before the memo
+    pd.testing.assert_frame_equal(at.dataframe[0].value, expected)
+    at.run()
+    assert len(made) == 1  # the same flags on a rerun: the table is not made again
+    pd.testing.assert_frame_equal(at.dataframe[0].value, expected)
+    at.session_state["fewer"] = True
+    at.run()  # other flags: made again
+    assert len(made) == 2 and list(at.dataframe[0].value["Metric"]) == ["Open rate"]

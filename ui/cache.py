@@ -582,7 +582,9 @@ def _hand_out(value: Any, memo: Memo | None = None, depth: int = 0, keys: Memo |
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         new = copy.copy(value)
         for f in dataclasses.fields(value):
-            object.__setattr__(new, f.name, _hand_out(getattr(value, f.name), memo, depth + 1, keys))
+            field = getattr(value, f.name)
+            if not (isinstance(field, _PLAIN) or field is pd.NaT or field is pd.NA):  # those are handed out as they are
+                object.__setattr__(new, f.name, _hand_out(field, memo, depth + 1, keys))
         return new
     return copy.deepcopy(value)
 

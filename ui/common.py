@@ -297,7 +297,11 @@ def flags_table(flags: list[Flag], key: str) -> None:
     if not flags:
         st.success("No red flags with the current thresholds.")
         return
-    frame = flags_frame(flags, formatted=True)
+    from ui.cache import session_cached
+
+    # once per list of flags (a memoised list is keyed without walking it), and shown from the
+    # session's Arrow copy of the table (show_table): the same table on every rerun
+    frame = session_cached(flags_frame)(flags, formatted=True)
     show_table(frame, key=f"flags_{key}", width="stretch")
 
 

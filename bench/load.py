@@ -168,7 +168,7 @@ async def run(args) -> int:
     from playwright.async_api import async_playwright
 
     peak = 0
-    front_cpu, workers_cpu = 0.0, []
+    front_cpu, workers_cpu, front_peak = 0.0, [], 0
     try:
         with app_server(workers=args.workers, start_timeout=120) as server:
             url = server.url
@@ -182,12 +182,13 @@ async def run(args) -> int:
             stop = asyncio.Event()
 
             async def sample_memory():
-                nonlocal peak, pids
+                nonlocal peak, pids, front_peak
                 ticks = 0
                 while not stop.is_set():
                     if args.workers and args.workers > 1 and ticks % 8 == 0:  # a worker started again has a new pid
                         pids = server.pids()
                     peak = max(peak, sum(rss_bytes(pid) for pid in pids))
+                    front_peak = max(front_peak, rss_bytes(server.proc.pid))
                     ticks += 1
                     await asyncio.sleep(0.25)
 
@@ -264,7 +265,8 @@ async def run(args) -> int:
           f"{server_cpu / max(args.users, 1):.2f} s; load average at the end {os.getloadavg()[0]:.1f}")
     if args.workers and args.workers > 1:
         print(f"server: serve.py, {args.workers} worker processes; the front's own CPU {front_cpu:.2f} s, the "
-              f"workers' {' + '.join(f'{c:.1f}' for c in workers_cpu)} s (CPU and memory above: all summed)")
+              f"workers' {' + '.join(f'{c:.1f}' for c in workers_cpu)} s; the front's peak memory "
+              f"{front_peak / 2**20:.0f} MB (CPU and memory above: all summed)")
     print(f"server memory: {baseline / 2**20:.0f} MB at start, peak {peak / 2**20:.0f} MB "
           f"(≈{(peak - baseline) / 2**20 / max(args.users, 1):.0f} MB per session)")
     return 1 if errors else 0

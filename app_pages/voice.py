@@ -52,7 +52,7 @@ try:
         by_period = vm.sentiment_by_period(con, texts.table, grain, k)
         tested = vm.text_flag_frames(by_period, alpha, min_n)
         flags += vm.text_flags(by_period, alpha, min_n, grain, frames=tested)  # the tests once, not twice
-        posters = vm.poster_matches(con, texts.table, vm.known_customer_sources(ws))
+        posters = vm.poster_matches(con, texts.table, vm.customer_sources(con, ws.datasets))  # keyed on the data
         summary = vm.poster_summary(posters.frame)
         labelled = vm.has_file_labels(con, texts.table)  # the file carries its own sentiment label
         label_col = escape_md(texts.mapping.get("sentiment_label", ""))  # a file's column name, shown as text
@@ -155,7 +155,7 @@ try:
         sections.terms_over_time(vm, con, texts.table, alpha)
 
         st.subheader("Who is posting — known customers?")
-        if not vm.known_customer_sources(ws):
+        if not vm.customer_sources(con, ws.datasets):
             st.info("Load customers, subscriptions, NPS responses or leads to match posters to known customers.")
         st.caption(f"{summary['matched']:,} of {summary['posters']:,} posters are known customers; they wrote "
                    f"{summary['matched_negative_posts']:,} of the {summary['negative_posts']:,} negative posts.")

@@ -21,7 +21,7 @@ from lib.metrics.deals import GRAIN_INTERVAL, baseline_flag_rows, family_flags, 
 from lib.periods import is_incomplete, period_label, period_sql
 from lib.questions import questions_for
 from lib.result import Flag, MetricResult
-from lib.engine import table_names
+from lib.engine import table_columns as column_types, table_names
 from lib.sql import quote_ident
 from lib.stats import two_proportion_test_arrays, wilson_interval
 
@@ -45,7 +45,7 @@ KNOWN_CUSTOMER_KINDS: dict[str, dict[str, tuple[str, ...]]] = {
 
 # ---- scoring ---------------------------------------------------------------------------------------
 
-def ensure_scores(con, table: str, column: str) -> tuple[str, str]:
+def ensure_scores(con, table: str, column: str, present: set | None = None) -> tuple[str, str]:
     """Score each non-blank `column` value of `table` once; returns (sentiment table, terms table).
 
     The sentiment table has, per text: compound (VADER), lexicon_label (VADER's call), file_label
@@ -54,9 +54,10 @@ def ensure_scores(con, table: str, column: str) -> tuple[str, str]:
     the lexicon's: every figure counts `label` — and complaint.
     Re-scores only when the table's content changed (count and hash of _row, text and label differ
     from the last run). Blank texts get no row: they are unknown, not neutral.
+    `present`: the table's `table_columns` when the caller has read them (~3 ms a read).
     """
     scores, terms_table = f"{table}_sentiment", f"{table}_terms"
-    present = table_columns(con, table)
+    present = table_columns(con, table) if present is None else present
     col = quote_ident(column) if column in present else "CAST(NULL AS VARCHAR)"
     has_label = column == "text" and LABEL_COLUMN in present
     label_col = quote_ident(LABEL_COLUMN) if has_label else "CAST(NULL AS VARCHAR)"
@@ -65,7 +66,7 @@ def ensure_scores(con, table: str, column: str) -> tuple[str, str]:
         f"FROM {quote_ident(table)}").fetchone())
     con.execute(f"CREATE TABLE IF NOT EXISTS {_SIGNATURES} (scores_table VARCHAR, signature VARCHAR)")
     done = con.execute(f"SELECT signature FROM {_SIGNATURES} WHERE scores_table = ?", [scores]).fetchone()
-    if done and done[0] == signature and scores in _tables(con) and terms_table in _tables(con):
+    if done and done[0] == signature and {scores, terms_table} <= _tables(con):
         return scores, terms_table
     rows = con.execute(f"SELECT _row, CAST({col} AS VARCHAR), CAST({label_col} AS VARCHAR) FROM {quote_ident(table)} "
                        f"WHERE nullif(trim(CAST({col} AS VARCHAR)), '') IS NOT NULL").fetchall()
@@ -102,17 +103,18 @@ def _tables(con) -> set[str]:
     return set(table_names(con))
 
 
-def _texts_src(con, table: str) -> str:
-    """SELECT of the texts table with every canonical column (NULL when the file lacks it)."""
-    present = table_columns(con, table)
+def _texts_src(con, table: str, present: set | None = None) -> str:
+    """SELECT of the texts table with every canonical column (NULL when the file lacks it); `present`: the
+    table's `table_columns` when the caller has read them."""
+    present = table_columns(con, table) if present is None else present
     types = {"date": "TIMESTAMP", "rating": "DOUBLE"}
     cols = [(f"{quote_ident(c)} AS {c}" if c in present else f"CAST(NULL AS {types.get(c, 'VARCHAR')}) AS {c}")
             for c in TEXT_COLUMNS]
     return f"SELECT _row, {', '.join(cols)} FROM {quote_ident(table)}"
 
 
-def _excluded_texts(con, table: str, scores: str) -> dict[str, int]:
-    row = con.execute(f"""WITH t AS ({_texts_src(con, table)})
+def _excluded_texts(con, table: str, scores: str, present: set | None = None) -> dict[str, int]:
+    row = con.execute(f"""WITH t AS ({_texts_src(con, table, present)})
 SELECT count(*) FILTER (WHERE s._row IS NULL), count(*) FILTER (WHERE s._row IS NOT NULL AND t.date IS NULL)
 FROM t LEFT JOIN {quote_ident(scores)} s USING (_row)""").fetchone()
     reasons = {"with a blank text": row[0], "without a readable date": row[1]}
@@ -156,14 +158,15 @@ def sentiment_by_period(con, table: str, grain: str = DEFAULT_TEXT_GRAIN, baseli
     Baseline columns pool the `baseline_periods` calendar periods before each period: base_texts,
     base_negative, base_complaints. Blank texts and texts without a date are left out and counted.
     """
-    scores, _ = ensure_scores(con, table, "text")
+    present = table_columns(con, table)  # read once for the three uses below
+    scores, _ = ensure_scores(con, table, "text", present)
     scored = f"""scored AS (
   SELECT {period_sql('t.date', grain)} AS period, s.label, s.complaint, s.compound, t.date AS d
-  FROM ({_texts_src(con, table)}) t JOIN {quote_ident(scores)} s USING (_row) WHERE t.date IS NOT NULL
+  FROM ({_texts_src(con, table, present)}) t JOIN {quote_ident(scores)} s USING (_row) WHERE t.date IS NOT NULL
 )"""
     sql = _period_sentiment_sql(scored, GRAIN_INTERVAL[grain])
     frame = _text_rates(con.execute(sql, [baseline_periods]).df(), grain)
-    return MetricResult(frame, sql, [baseline_periods], _excluded_texts(con, table, scores))
+    return MetricResult(frame, sql, [baseline_periods], _excluded_texts(con, table, scores, present))
 
 
 def _text_rates(frame: pd.DataFrame, grain: str) -> pd.DataFrame:
@@ -333,12 +336,19 @@ def known_customer_sources(ws) -> list[tuple[str, str, list[str], list[str]]]:
     Email columns: those listed in KNOWN_CUSTOMER_KINDS plus any other text column with "email" in
     its name; name columns as listed, plus "first_name"+"last_name" as one full name when both exist.
     """
+    return customer_sources(ws.con, ws.datasets)
+
+
+def customer_sources(con, datasets: dict) -> list[tuple[str, str, list[str], list[str]]]:
+    """`known_customer_sources` from the session's cursor and its datasets by kind (lib.datasets.Workspace
+    .datasets; one not ready counts as absent): a page memoises it on the data alone, so a threshold change
+    does not read four tables' columns again (~8 ms)."""
     sources = []
     for kind, spec in KNOWN_CUSTOMER_KINDS.items():
-        dataset = ws.get(kind)
-        if dataset is None:
+        dataset = datasets.get(kind)
+        if dataset is None or not dataset.ready:
             continue
-        cols = {c: t for c, t in ws.table_columns(dataset.table)}
+        cols = dict(column_types(con, dataset.table))  # (name, type) pairs, as Workspace.table_columns
         text_cols = [c for c, t in cols.items() if t == "VARCHAR"]
         emails = [c for c in spec["email"] if c in text_cols]
         emails += [c for c in text_cols if "email" in c and c not in emails]

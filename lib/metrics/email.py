@@ -1313,7 +1313,14 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
     """
     flags: list[Flag] = []
     min_n, alpha = thresholds["min_group_size"], thresholds["baseline_alpha"]
-    records: dict[int, dict] = {}  # position → row as a dict, read only for rows some rate crosses
+    columns: dict[str, np.ndarray] = {}  # the cells read, column by column as Python objects (as to_dict
+    # gives them): a dict per row of a wide frame cost more than the tests
+
+    def cell(name: str, i: int):
+        if name not in columns:
+            columns[name] = frame[name].to_numpy(dtype=object)
+        return columns[name][i]
+
     for rate in rates:
         if rate.threshold_key is None or rate.key not in frame:
             continue
@@ -1321,9 +1328,6 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
         past = _crossed(frame, rate, general)
         if not len(past):  # the loop below would skip every row
             continue
-        unread = [i for i in past.tolist() if i not in records]
-        if unread:  # those rows only: a dict of every row cost more than the tests
-            records.update(zip(unread, frame.iloc[unread].to_dict("records")))
         m = int((frame[f"{rate.key}_n"].fillna(0) > 0).sum())
         z_strict = stats.z_for_alpha(alpha / max(m, 1))
         if intervals is None:  # every send's exact intervals in one call each, not one per row
@@ -1334,19 +1338,19 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
                                       stats.exact_intervals(sends_x, sends_n, alpha / max(m, 1)))))
         by_when = None
         if intervals is not None:
-            by_when = {pd.Timestamp(k): v for k, v in
-                       intervals[rate.key].set_index(when_col)[["low", "high", "low_strict", "high_strict",
-                                                                "clusters"]].iterrows()}
+            iv = intervals[rate.key]  # per period: its intervals (plain dicts: iterrows cost more than the tests)
+            names = ("low", "high", "low_strict", "high_strict", "clusters")
+            by_when = {pd.Timestamp(k): dict(zip(names, v)) for k, v in
+                       zip(iv[when_col], zip(*(iv[c].to_numpy(dtype=float).tolist() for c in names)))}
         for i in past.tolist():
-            rec = records[i]
-            value, x, n = rec[rate.key], rec[f"{rate.key}_x"], rec[f"{rate.key}_n"]
+            value, x, n = cell(rate.key, i), cell(f"{rate.key}_x", i), cell(f"{rate.key}_n", i)
             if value is None or pd.isna(value) or pd.isna(n) or n <= 0:
                 continue
-            limit = float(rec.get(f"{rate.key}_limit", general))
+            limit = float(cell(f"{rate.key}_limit", i) if f"{rate.key}_limit" in frame else general)
             crossed = value > limit if rate.direction == "above" else value < limit
             if not crossed:
                 continue
-            when = pd.Timestamp(rec[when_col])
+            when = pd.Timestamp(cell(when_col, i))
             if by_when is None:
                 lo, hi = exact95[i]
                 strict = _beyond(*exact_strict[i], limit, rate.direction)
@@ -1369,7 +1373,7 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
                 severity = "low" if severity == "medium" else "medium" if severity == "high" else severity
             if n < min_n:
                 note += f"; small sample (n < {int(min_n)})"
-            flags.append(Flag(AREA, rate.label, str(rec[subject_col]), float(value), float(limit), note,
+            flags.append(Flag(AREA, rate.label, str(cell(subject_col, i)), float(value), float(limit), note,
                               severity, questions_for(AREA, rate.label), when))
     return flags
 

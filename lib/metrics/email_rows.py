@@ -33,6 +33,8 @@ def base_rows(con, data) -> pd.DataFrame:
     cte, params = data.cte()
     frame = con.execute(f"{cte}\nSELECT * EXCLUDE (_problem) FROM base ORDER BY _row", params).df()
     frame["send_date"] = pd.to_datetime(frame["send_date"])
+    for c in (*_TEXT, "subject"):  # as Python objects once: reading Arrow-backed text costs ~0.3 ms a call
+        frame[c] = frame[c].to_numpy(dtype=object)
     return frame
 
 

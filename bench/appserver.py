@@ -79,7 +79,7 @@ def descendants(root: int, leave_out: int | None = None) -> list[int]:
         while cur in parent and cur not in (root, leave_out, 0, 1):
             chain.append(cur)
             cur = parent[cur]
-        if cur == root and leave_out not in chain:
+        if cur == root and chain and leave_out not in chain:  # not root itself (its chain is empty)
             out.append(pid)
     return out
 

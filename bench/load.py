@@ -223,9 +223,10 @@ async def run(args) -> int:
                 wall, server_cpu, browser_cpu = await drive(
                     lambda i, delay: ws_user(i, url, delay, args.page_timeout, times, errors))
             else:
-                # the browsers: Chromium and Playwright's driver, every process under this one but the server
+                # the browsers: Chromium and Playwright's driver, every process under this one but the
+                # server, and this one (Playwright's client)
                 def client_cpu() -> float:
-                    return cpu_seconds(descendants(os.getpid(), server.proc.pid))
+                    return cpu_seconds([os.getpid(), *descendants(os.getpid(), server.proc.pid)])
 
                 async with async_playwright() as p:
                     browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)

@@ -350,6 +350,23 @@ def test_a_killed_worker_is_started_again(two_workers):
     assert asyncio.run(session_pid(two_workers.url, cookie="boundary_worker=2"))[0] == after[2]
 
 
+def test_the_benchmarks_count_each_server_process_once():
+    """bench/load.py sums CPU and memory over AppServer.pids(): the root once, then its children."""
+    import subprocess
+    import sys
+
+    from bench.appserver import descendants
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        found = descendants(os.getpid())
+        assert child.pid in found and os.getpid() not in found
+        assert descendants(os.getpid(), leave_out=child.pid).count(child.pid) == 0
+    finally:
+        child.kill()
+        child.wait()
+
+
 def test_sigterm_stops_every_process(tiny_app):
     env = dict(os.environ, BOUNDARY_WARMUP="0")
     with app_server(workers=2, script=tiny_app, env=env, start_timeout=90) as server:

@@ -1330,12 +1330,12 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
             continue
         m = int((frame[f"{rate.key}_n"].fillna(0) > 0).sum())
         z_strict = stats.z_for_alpha(alpha / max(m, 1))
-        if intervals is None:  # every send's exact intervals in one call each, not one per row
-            sends_x = frame[f"{rate.key}_x"].to_numpy(dtype=float, na_value=np.nan)
-            sends_n = frame[f"{rate.key}_n"].to_numpy(dtype=float, na_value=np.nan)
-            exact95 = list(zip(*(side.tolist() for side in stats.exact_intervals(sends_x, sends_n))))
-            exact_strict = list(zip(*(side.tolist() for side in
-                                      stats.exact_intervals(sends_x, sends_n, alpha / max(m, 1)))))
+        if intervals is None:  # the crossing sends' exact intervals (each row's own) in one call each
+            sends_x = frame[f"{rate.key}_x"].to_numpy(dtype=float, na_value=np.nan)[past]
+            sends_n = frame[f"{rate.key}_n"].to_numpy(dtype=float, na_value=np.nan)[past]
+            exact95 = dict(zip(past.tolist(), zip(*(side.tolist() for side in stats.exact_intervals(sends_x, sends_n)))))
+            exact_strict = dict(zip(past.tolist(), zip(*(side.tolist() for side in
+                                                         stats.exact_intervals(sends_x, sends_n, alpha / max(m, 1))))))
         by_when = None
         if intervals is not None:
             iv = intervals[rate.key]  # per period: its intervals (plain dicts: iterrows cost more than the tests)
@@ -1378,6 +1378,13 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
     return flags
 
 
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """`frame.to_dict("records")` (cells as Python objects) built column by column: pandas' own walks
+    the wide frames here row by row and cost more than the flags made from them."""
+    columns = [(name, frame[name].to_numpy(dtype=object)) for name in frame.columns]
+    return [{name: values[i] for name, values in columns} for i in range(len(frame))]
+
+
 def _crossed(frame: pd.DataFrame, rate: Rate, general: float) -> np.ndarray:
     """Positions of the rows whose `rate` is past its line (the row's `<rate>_limit`, else `general`) on
     the bad side, with a denominator: the rows `threshold_flags` goes on to test."""
@@ -1415,7 +1422,7 @@ def history_flags(tests: pd.DataFrame, alpha: float, level: str, periods: int,
     if tests.empty:
         return flags
     m = tests[tests["p_value"].notna()].groupby("key").size().to_dict()
-    for rec in tests[tests["worse"]].to_dict("records"):
+    for rec in _records(tests[tests["worse"]]):
         basis = "same-topic sends in the" if level == "campaign" else "the"
         mix = "" if level == "campaign" else " (re-weighted to this period's topic mix)"
         name = "one-sided Fisher's exact test" if rec["exact"] else "log odds ratio test"
@@ -1468,7 +1475,7 @@ def scanner_flags(campaigns: pd.DataFrame) -> list[Flag]:
     for col in ("scanner_clicks", "scanner_unsubscribes"):
         if col in campaigns:
             some |= campaigns[col].to_numpy(dtype=float, na_value=np.nan) > 0
-    for rec in campaigns[some].to_dict("records"):
+    for rec in _records(campaigns[some]) if some.any() else []:
         for col, total, label in (("scanner_clicks", "clicks", "clicks"),
                                   ("scanner_unsubscribes", "unsubscribes", "unsubscribes")):
             k, n = rec.get(col), rec.get(total)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime  # noqa: F401  (named in a doctest)
 
+import numpy as np
 import pandas as pd
 
 from lib.errors import BoundaryError
@@ -58,6 +59,39 @@ def period_start(when: pd.Timestamp, grain: str, week_start: str = "monday") -> 
     if grain == "quarter":
         return day.replace(month=3 * ((day.month - 1) // 3) + 1, day=1)
     return day.replace(month=1, day=1)
+
+
+def period_start_column(when: pd.Series, grain: str, week_start: str = "monday") -> pd.Series:
+    """`period_start` for a whole column of times at once (numpy day and month units; NaT stays NaT):
+    the same starts, in the column's own datetime64 unit, index and name. A column that is not a plain
+    datetime64 one (time zones, objects) is mapped through `period_start` one distinct value at a time.
+
+    >>> when = pd.Series(pd.to_datetime(["2025-03-19 10:00", "2025-12-31 00:00", None]))
+    >>> period_start_column(when, "quarter").dt.strftime("%Y-%m-%d").tolist()
+    ['2025-01-01', '2025-10-01', nan]
+    >>> period_start_column(when, "week", "sunday").dt.strftime("%Y-%m-%d").tolist()
+    ['2025-03-16', '2025-12-28', nan]
+    """
+    _check(grain)
+    if not (pd.api.types.is_datetime64_dtype(when.dtype) and isinstance(when.dtype, np.dtype)):
+        starts = {d: period_start(d, grain, week_start) for d in when.dropna().drop_duplicates()}
+        return when.map(starts).astype(when.dtype)
+    values = when.to_numpy()
+    blank = np.isnat(values)
+    if grain in ("day", "week"):
+        days = values.astype("datetime64[D]")
+        if grain == "week":  # 1970-01-01 was a Thursday: Monday-based weekday = (days + 3) mod 7
+            number = days.astype("int64")
+            shift = (number + 3 + (1 if week_start == "sunday" else 0)) % 7
+            days = np.where(blank, days, (number - shift).astype("datetime64[D]"))
+        starts = days
+    else:
+        months = values.astype("datetime64[M]")
+        if grain == "quarter":  # months since 1970-01: a quarter starts at a multiple of 3
+            number = months.astype("int64")
+            months = np.where(blank, months, (number - number % 3).astype("datetime64[M]"))
+        starts = months.astype("datetime64[Y]") if grain == "year" else months
+    return pd.Series(starts.astype(when.dtype), index=when.index, name=when.name)
 
 
 def period_end(start: pd.Timestamp, grain: str) -> pd.Timestamp:

@@ -32,7 +32,7 @@ from lib import segments
 from lib.config import DEFAULT_FUNNEL_STAGES
 from lib.datasets import Dataset
 from lib.errors import BoundaryError
-from lib.periods import is_incomplete, period_end, period_sql, period_start, range_sql
+from lib.periods import is_incomplete, period_end, period_sql, period_start_column, range_sql
 from lib.questions import questions_for
 from lib.result import Flag, MetricResult
 from lib.engine import table_columns
@@ -433,8 +433,7 @@ def stage_entries_by_period(con, src: FunnelSource, stages: list[str], grain: st
         last, excluded = data_end(con, src, stages), _exclusions(con, src, stages)
     else:
         daily = days.frame
-        starts = {d: period_start(d, grain) for d in daily["period"].drop_duplicates()}
-        periods = daily["period"].map(starts).astype(daily["period"].dtype)
+        periods = period_start_column(daily["period"], grain)  # period_start for the whole column
         frame = (daily.assign(period=periods).groupby(["period", "step", "stage"], as_index=False, sort=True)["leads"]
                  .sum())
         excluded = days.excluded

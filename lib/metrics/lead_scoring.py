@@ -25,7 +25,7 @@ import pandas as pd
 
 from lib.datasets import Dataset
 from lib.errors import BoundaryError
-from lib.periods import period_sql, period_start, range_sql
+from lib.periods import period_sql, period_start_column, range_sql
 from lib.result import MetricResult
 from lib.schemas import normalise_header
 from lib.sql import quote_ident as q
@@ -374,8 +374,7 @@ def score_profile(con, table: str, rules: list[Rule], grain: str = "month", use_
         excluded = {"leads without a created date": int(n)} if n else {}
     else:
         daily = days.frame
-        starts = {d: period_start(d, grain) for d in daily["period"].drop_duplicates()}
-        periods = daily["period"].map(starts).astype(daily["period"].dtype)
+        periods = period_start_column(daily["period"], grain)  # period_start for the whole column
         frame = daily.assign(period=periods).groupby(["period", "band"], as_index=False, sort=True)["leads"].sum()
         frame["share"] = frame["leads"] / frame.groupby("period")["leads"].transform("sum")
         excluded = days.excluded

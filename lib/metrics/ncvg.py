@@ -50,7 +50,7 @@ import pandas as pd
 
 from lib import segments
 from lib.errors import BoundaryError
-from lib.periods import is_incomplete, period_label, period_sql, period_start, period_starts
+from lib.periods import is_incomplete, period_label, period_sql, period_start, period_start_column, period_starts
 from lib.questions import questions_for
 from lib.result import Flag, MetricResult
 from lib.engine import table_columns
@@ -603,17 +603,11 @@ _AGG_COLUMNS = ("new_customers", "returning_customers", "lost_customers", "new_b
 
 
 def _period_of(days: pd.Series, grain: str) -> pd.Series:
-    """Each day's period start (month, quarter or year), vectorised: lib.periods.period_start for a
-    column, as period_sql cuts it (NaT stays NaT)."""
-    months = days.to_numpy().astype("datetime64[M]")
-    if grain == "quarter":
-        number = months.astype("int64")  # months since 1970-01, a quarter's start a multiple of 3
-        months = np.where(np.isnat(months), months, (number - number % 3).astype("datetime64[M]"))
-    elif grain == "year":
-        months = months.astype("datetime64[Y]")
-    elif grain != "month":
+    """Each day's period start (month, quarter or year), vectorised: lib.periods.period_start_column,
+    as period_sql cuts it (NaT stays NaT)."""
+    if grain not in GRAINS:
         raise BoundaryError(f"Unknown period '{grain}'. Choose one of: {', '.join(GRAINS)}.")
-    return pd.Series(months.astype(days.dtype), index=days.index, name=days.name)
+    return period_start_column(days, grain)
 
 
 def period_moves(con, b: Basis) -> pd.DataFrame:

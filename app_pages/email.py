@@ -89,9 +89,13 @@ show_sql(current)
 
 # ---------------------------------------------------------------- flags
 st.header("Red flags")
-with st.expander("Thresholds — shared by every page and the Boundary report"):
-    threshold_editor("email", "email", em.choices(con, data, "topic") if data.has("topic") else None)
-    threshold_editor("all", "email_all")
+# built only while open (a stateful expander reruns the page when opened): not on every click
+thresholds_panel = st.expander("Thresholds — shared by every page and the Boundary report", key="email_thresholds",
+                               on_change="rerun")
+if thresholds_panel.open:
+    with thresholds_panel:
+        threshold_editor("email", "email", em.choices(con, data, "topic") if data.has("topic") else None)
+        threshold_editor("all", "email_all")
 flags = email_sections.flags(con, data, filters, grain, ws.thresholds, rows)  # = em.email_flags
 st.caption("A threshold flag needs the rate's whole 95% interval past the line — exact binomial for a send, "
            "cluster-robust by send for a period (sends vary far more than recipients) — so one complaint in a few "

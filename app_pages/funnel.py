@@ -56,8 +56,12 @@ try:
         st.info(f"{escape_md(leads.file_name)} has dates for one stage only ({escape_md(available[0])}), so there is no conversion to "
                 "show yet. Join a file with later stages on lead ID above — e.g. closed deals with a won date "
                 "(Olist's closed deals, a CRM opportunities export) — or map more stage dates under “Columns”.")
-    with st.expander("Thresholds (conversion window, MQL score, slow campaigns)"):
-        threshold_editor("funnel", key="funnel")
+    # built only while open (a stateful expander reruns the page when opened): not on every click
+    thresholds_panel = st.expander("Thresholds (conversion window, MQL score, slow campaigns)",
+                                   key="funnel_thresholds", on_change="rerun")
+    if thresholds_panel.open:
+        with thresholds_panel:
+            threshold_editor("funnel", key="funnel")
     th = ws.thresholds
     window = float(th["funnel_conversion_window_days"])
     c1, c2, c3 = st.columns([3, 2, 1])

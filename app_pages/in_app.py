@@ -67,9 +67,13 @@ excluded_note(periods)
 
 # ---- red flags
 weekly = m.weekly_frequency(con, src)
-with st.expander("Thresholds (shared with every page and the report)"):
-    threshold_editor("in_app", key="in_app")
-    st.caption("Own-baseline tests use the trailing-baseline length and significance level set for all pages.")
+# built only while open (a stateful expander reruns the page when opened): not on every click
+thresholds_panel = st.expander("Thresholds (shared with every page and the report)", key="in_app_thresholds",
+                               on_change="rerun")
+if thresholds_panel.open:
+    with thresholds_panel:
+        threshold_editor("in_app", key="in_app")
+        st.caption("Own-baseline tests use the trailing-baseline length and significance level set for all pages.")
 st.subheader("Red flags")
 trend = m.trend_flags(periods.frame, ws.thresholds)  # shared with the trend chart below: computed once
 weekly_th = Thresholds({k: ws.thresholds[k] for k in m.FREQUENCY_THRESHOLDS})  # a dwell click keeps its memo

@@ -246,5 +246,8 @@ incident_section(m, ws, con, b)
 # ---- red flags
 st.subheader("Red flags")
 flags_table(m.area_flags(ws), "ncvg")
-with st.expander("Thresholds"):
-    threshold_editor("ncvg", "ncvg")
+# built only while open (a stateful expander reruns the page when opened): not on every click
+thresholds_panel = st.expander("Thresholds", key="ncvg_thresholds", on_change="rerun")
+if thresholds_panel.open:
+    with thresholds_panel:
+        threshold_editor("ncvg", "ncvg")

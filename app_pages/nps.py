@@ -86,8 +86,11 @@ if s.n >= 2 and s.moe == 0:
     st.caption("Every response is in one category, so the formula's margin is ±0 — that is the formula, "
                "not certainty; more responses would show the real spread.")
 show_sql(summary)
-with st.expander("Thresholds"):
-    threshold_editor("nps", "nps")
+# built only while open (a stateful expander reruns the page when opened): not on every click
+thresholds_panel = st.expander("Thresholds", key="nps_thresholds", on_change="rerun")
+if thresholds_panel.open:
+    with thresholds_panel:
+        threshold_editor("nps", "nps")
 th = ws.thresholds
 
 st.header("NPS by period")

@@ -22,10 +22,14 @@ ws = workspace()
 texts, deals, calendar = ws.get("texts"), ws.get("deals"), ws.get("campaign_calendar")
 if texts is None and deals is None:
     st.stop()
-with st.expander("Campaign calendar (optional) and thresholds"):
-    dataset_section(["campaign_calendar"], key="voice_calendar")
-    threshold_editor("voice", key="voice")
-    threshold_editor("all", key="voice_all")
+# built only while open (a stateful expander reruns the page when opened): not on every click
+thresholds_panel = st.expander("Campaign calendar (optional) and thresholds", key="voice_thresholds",
+                               on_change="rerun")
+if thresholds_panel.open:
+    with thresholds_panel:
+        dataset_section(["campaign_calendar"], key="voice_calendar")
+        threshold_editor("voice", key="voice")
+        threshold_editor("all", key="voice_all")
 alpha, k = ws.thresholds["baseline_alpha"], int(ws.thresholds["baseline_periods"])
 min_n = ws.thresholds["voice_min_period_n"]
 con, flags = ws.con, []

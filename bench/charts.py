@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.interaction import PAGES, change, cpu, find_widget, warm_imports  # noqa: E402
+from bench.interaction import PAGES, change, cpu, find_widget, open_panel, warm_imports  # noqa: E402
 from tests.apptest import fresh_app  # noqa: E402
 
 
@@ -78,6 +78,7 @@ def dump(directory: Path, pages: list[str]) -> None:
         at.switch_page(script).run()
         states = {"first render": chart_states(at)}
         for spec in widgets:
+            open_panel(at, spec)  # a threshold's panel is built only while open
             w = find_widget(at, spec)
             if w is None:
                 continue
@@ -86,6 +87,7 @@ def dump(directory: Path, pages: list[str]) -> None:
             if at.exception:
                 raise RuntimeError(f"{page}: {at.exception[0].value}")
             states[f"{w.key} {what}"] = chart_states(at)
+            open_panel(at, spec, False)
         (directory / f"{page}.json").write_text(json.dumps(states, indent=1, sort_keys=True))
         print(f"{page}: {sum(len(s) for s in states.values())} charts in {len(states)} states", file=sys.stderr)
 
@@ -172,6 +174,7 @@ def share(page: str, widget: str | None) -> dict[str, float]:
         at.button(key="sample_home").click().run()
         at.switch_page(PAGES[page][0]).run()
         if widget:
+            open_panel(at, widget)
             w = find_widget(at, widget)
             if w is None:
                 raise SystemExit(f"no widget {widget!r} on {page}")

@@ -63,6 +63,13 @@ PAGES: dict[str, tuple[str, list[str]]] = {
     "report": ("app_pages/report.py", ["report_severity", "corr_grain", "report_days"]),
 }
 
+# Widgets inside a panel a page builds only while it is open (a stateful expander): the panel's
+# session-state key, set True before the change is measured (untimed) and False after it — a user
+# changes a threshold with its panel open, and the panel is closed for the other clicks.
+PANELS = {"th_in_app_": "in_app_thresholds", "th_voice_": "voice_thresholds", "th_funnel_": "funnel_thresholds",
+          "th_nps_": "nps_thresholds", "th_ncvg_": "ncvg_thresholds", "th_email_": "email_thresholds",
+          "th_report_": "report_thresholds"}
+
 WIDGET_KINDS = ["selectbox", "radio", "number_input", "multiselect", "segmented_control", "slider",
                 "checkbox", "pills"]
 
@@ -84,6 +91,19 @@ def timed_run(at) -> float:
     if at.exception:
         raise RuntimeError(f"page raised: {at.exception[0].value}")
     return spent
+
+
+def panel_of(spec: str) -> str | None:
+    """The session-state key of the panel that holds widget `spec` only while open, or None."""
+    return next((key for prefix, key in PANELS.items() if spec.startswith(prefix)), None)
+
+
+def open_panel(at, spec: str, is_open: bool = True) -> None:
+    """Open (or close) the panel holding `spec`, untimed; nothing for a widget that is always built."""
+    panel = panel_of(spec)
+    if panel is not None:
+        at.session_state[panel] = is_open
+        at.run()
 
 
 def find_widget(at, spec: str):
@@ -180,6 +200,7 @@ def measure(pages: list[str], repeats: int) -> dict[str, dict[str, list[float]]]
             out[page].setdefault("first render", []).append(timed_run(at))
             out[page].setdefault("rerun (no change)", []).append(timed_run(at))
             for spec in widgets:
+                open_panel(at, spec)
                 w = find_widget(at, spec)
                 if w is None:
                     print(f"  [{page}] no widget {spec!r} on the page; skipped", file=sys.stderr)
@@ -187,6 +208,7 @@ def measure(pages: list[str], repeats: int) -> dict[str, dict[str, list[float]]]
                 what = change(w)
                 spent = timed_run(at)
                 out[page].setdefault(f"{w.key} ({what})" if r == 0 else _named(out[page], w.key), []).append(spent)
+                open_panel(at, spec, False)
             print(f"  repeat {r + 1}/{repeats}: {page} done", file=sys.stderr)
     return out
 
@@ -282,6 +304,7 @@ def profile(page: str, widget: str | None = None, top: int = 25) -> str:
     at.switch_page(PAGES[page][0]).run()
     did = "rerun"
     if widget:
+        open_panel(at, widget)
         w = find_widget(at, widget)
         if w is None:
             raise SystemExit(f"no widget {widget!r} on {page}")

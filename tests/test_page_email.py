@@ -89,6 +89,8 @@ def test_email_page_send_time_ab_tests_gaps_and_topic_thresholds():
         "Combo 1", "subject", True)
     assert ab.iloc[1]["Variants differ in"] == "send time"
     # a topic's own open-rate line, set in the threshold editor, is what the workspace keeps
+    at.session_state["email_thresholds"] = True  # the thresholds panel is built only when open
+    at.run()
     at.selectbox(key="th_email_topic").set_value("welcome").run()
     at.number_input(key="th_email_email_open_rate_min@welcome").set_value(30.0).run()
     assert not at.exception, at.exception

@@ -42,6 +42,8 @@ def test_sample_data_tiles():
     assert "covering its whole calendar month" in captions and "in proportion to its days inside the range" in captions
     # Raising the MQL score threshold can only shrink the qualifying leads
     before = int(shown["Leads at or above the MQL threshold"].replace(",", ""))
+    at.session_state["funnel_thresholds"] = True  # the thresholds panel is built only when open
+    at.run()
     at.number_input(key="th_funnel_funnel_mql_score_min").set_value(90).run()
     after = int(tiles(at)["Leads at or above the MQL threshold"].replace(",", ""))
     assert after < before

@@ -61,6 +61,8 @@ def test_sample_shows_left_out_rows_dips_and_campaigns(sample_page):
 def test_referral_threshold_is_editable(sample_page):
     at = sample_page
     before = next(md.value for md in at.markdown if "whose latest score is" in md.value)
+    at.session_state["nps_thresholds"] = True  # the thresholds panel is built only when open
+    at.run()
     at.number_input(key="th_nps_nps_referral_min_score").set_value(7.0).run()
     assert not at.exception
     after = next(md.value for md in at.markdown if "whose latest score is" in md.value)

@@ -66,7 +66,8 @@ current = em.pooled_rates(con, data, filters, rows=rows)
 if not current.frame.iloc[0]["sends"]:  # e.g. a list and a topic that were never sent together
     st.warning("No sends match this selection (dates, lists and topics together): widen it to see the figures.")
     st.stop()
-previous = em.pooled_rates(con, data, filters.previous(), rows=rows)
+fig = email_sections.figures(con, data, filters, grain, ws.thresholds, rows)  # every figure a click changes, at once
+previous = fig["previous"]
 for col, tile in zip(st.columns(3) + st.columns(3), lib_em.headline_tiles(current.frame, previous.frame)):
     col.metric(tile.label, tile.value, tile.delta, delta_color=tile.delta_color, help=tile.help)
 row = current.frame.iloc[0]
@@ -96,7 +97,7 @@ if thresholds_panel.open:
     with thresholds_panel:
         threshold_editor("email", "email", em.choices(con, data, "topic") if data.has("topic") else None)
         threshold_editor("all", "email_all")
-flags = email_sections.flags(con, data, filters, grain, ws.thresholds, rows)  # = em.email_flags
+flags = fig["flags"]  # = em.email_flags, from the figures shown below
 st.caption("A threshold flag needs the rate's whole 95% interval past the line — exact binomial for a send, "
            "cluster-robust by send for a period (sends vary far more than recipients) — so one complaint in a few "
            "hundred is not a flag; **high** when it clears the line even at the Bonferroni level over the sends or "
@@ -120,10 +121,10 @@ st.markdown(f"Each {grain}'s rate is compared with the pooled rate of the **{k} 
             f"{grain} is flagged **worse** when its one-sided p, adjusted by Benjamini–Hochberg over the {grain}s "
             f"tested, is under {alpha:g}. The grey band is drawn from the same standard error and cut-off, so a point "
             "leaves it on the bad side exactly when the verdict says worse — the counts behind each test are in the table.")
-period_tests = em.baseline_tests(con, data, filters, grain, k, alpha, "period", rows=rows)
+period_tests = fig["period_tests"]
 email_sections.history_rate(em, charts, with_campaigns, con, data, period_tests, campaigns)  # a fragment
 show_sql(period_tests)
-campaign_tests = em.baseline_tests(con, data, filters, grain, k, alpha, "campaign", rows=rows)
+campaign_tests = fig["campaign_tests"]
 worse = campaign_tests.frame[campaign_tests.frame["worse"]]
 same = "same-topic sends" if data.has("topic") else "the sends"
 st.subheader(f"Sends worse than {same} of the {k} {grain}s before: {len(worse)}")
@@ -138,7 +139,7 @@ show_sql(campaign_tests)
 
 # ---------------------------------------------------------------- frequency
 st.header("How often do customers get email?")
-periods = em.rates_by_period(con, data, filters, grain, rows=rows)
+periods = fig["periods"]
 show_chart(with_campaigns(charts.frequency_chart(periods.frame), campaigns), width="stretch")
 st.caption("Emails per recipient per week = emails sent ÷ list size ÷ weeks covered (the period's days inside the "
            "range and up to the last send, ÷ 7 — a half-covered last month is not read as a drop). List size is the "
@@ -156,8 +157,8 @@ corr = em.frequency_vs_unsubscribes(periods.frame, grain)
 
 
 if data.has("unsubscribes"):
-    complete = periods.frame[~periods.frame["incomplete"]]
-    show_chart(charts.unsubscribe_scatter(complete, lib_em.correlation_text(corr.levels, f"{grain}s")), width="stretch")
+    show_chart(charts.unsubscribe_scatter(periods.frame, lib_em.correlation_text(corr.levels, f"{grain}s"), True),
+               width="stretch")
     verdict = ("**shared trend, not co-movement**: both drift over time, but a "
                f"{grain} with more email than the last did not lose more people than the last"
                if corr.shared_trend_only else
@@ -173,7 +174,7 @@ else:
 
 # ---------------------------------------------------------------- topic
 st.header("Is the open rate declining, or is it the topic mix?")
-mix = em.topic_mix_effect(con, data, filters, grain, rows=rows)
+mix = fig["mix"]
 slopes = em.open_rate_trends(mix.frame, grain)
 
 
@@ -194,10 +195,10 @@ else:
                     f"at its own open rate over the range, weighted by that {grain}'s sends). What is left, "
                     f"**{lib_em.slope_text(slopes['within'], grain)}**, is the change within topics.")
     show_sql(mix)
-    by_topic_period = em.rates_by_period(con, data, filters, grain, by="topic", rows=rows)
+    by_topic_period = fig["by_topic_period"]
     show_chart(charts.topic_share_chart(by_topic_period.frame), width="stretch")
     show_sql(by_topic_period)
-    groups = em.rates_by_group(con, data, filters, "topic", min_n=int(ws.thresholds["min_group_size"]), rows=rows)
+    groups = fig["groups"]
     show_chart(charts.group_rates_chart(groups.frame, "topic", "open_rate", "Open rate"), width="stretch")
     group_cols = ["topic", "sends", "delivered", "open_rate", "open_rate_low", "open_rate_high", "ctor",
                   "click_rate", *[c for c in ("unsubscribe_rate", "spam_rate") if groups.frame[c].notna().any()],
@@ -211,7 +212,7 @@ else:
 
 # ---------------------------------------------------------------- lists
 st.header("Which lists were added where metrics declined?")
-growth = em.list_growth(con, data, filters, grain, rows=rows)
+growth = fig["growth"]
 declined = lib_em.declined_periods(period_tests.frame)
 show_chart(charts.list_growth_chart(growth.frame, declined), width="stretch")
 behind = em.lists_behind_declines(growth.frame, declined, grain)
@@ -223,17 +224,17 @@ show_sql(growth)
 
 # ---------------------------------------------------------------- timeline
 st.header("Did anything else change in the program?")
-changes = em.program_changes(con, data, filters, grain, k, ws.thresholds["email_volume_jump"], alpha, rows=rows)
+changes = fig["changes"]
 show_chart(charts.timeline_chart(periods.frame, changes.frame), width="stretch")
 st.caption(f"Volume jump: sends ≥ {ws.thresholds['email_volume_jump']:g}× the average of the {k} {grain}s before "
            f"and beyond Poisson noise (p < {alpha:g}); new topic / list: its first send in the file.")
 table(changes.frame)
 show_sql(changes)
 
-email_sections.issue22(em, charts, con, data, filters, alpha, grain, rows)  # send time, A/B tests, consistency
+email_sections.issue22(em, charts, con, data, filters, alpha, fig, rows)  # send time, A/B tests, consistency
 # ---------------------------------------------------------------- campaigns
 st.header("Every send")
-campaigns = em.campaign_table(con, data, filters, rows=rows)
+campaigns = fig["campaigns"]
 summary = lib_em.vendor_rate_summary(campaigns.frame)
 if summary["with_vendor_rates"]:
     st.markdown(f"The file carries the vendor's own rates for {summary['with_vendor_rates']} sends; recomputed from "

@@ -69,8 +69,12 @@ def frequency_chart(periods: pd.DataFrame) -> alt.Chart:
                      title="How often customers get email", height=340)  # two axes' titles eat into the plot
 
 
-def unsubscribe_scatter(periods: pd.DataFrame, r_text: str) -> alt.Chart:
-    """Unsubscribe rate against emails per recipient per week, one point per period, with a fit line."""
+def unsubscribe_scatter(periods: pd.DataFrame, r_text: str, complete_only: bool = False) -> alt.Chart:
+    """Unsubscribe rate against emails per recipient per week, one point per period, with a fit line;
+    `complete_only`: the complete periods only (as the correlation), taken here so the page passes its
+    periods table as the memo handed it out (a frame it filtered would be hashed again on every run)."""
+    if complete_only:
+        periods = periods[~periods["incomplete"]]
     base = alt.Chart().encode(
         x=alt.X("emails_per_recipient_week:Q", title="Emails per recipient per week"),
         y=alt.Y("unsubscribe_rate:Q", title="Unsubscribe rate (%)", axis=alt.Axis(format=".2%")))

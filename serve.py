@@ -197,9 +197,16 @@ class Front:
                 return
             try:
                 up_reader, upstream = await asyncio.open_connection(LOOPBACK, worker.port, limit=HEAD_LIMIT)
-            except OSError:
-                await _respond(writer, request, 502, "Boundary's server process did not answer: try again.")
-                return
+            except OSError:  # it died a moment ago (not yet seen as down): another one, if any is up
+                others = [w for w in self.workers if w.ready and w is not worker]
+                try:
+                    if not others:
+                        raise
+                    worker, tell = others[0], True
+                    up_reader, upstream = await asyncio.open_connection(LOOPBACK, worker.port, limit=HEAD_LIMIT)
+                except OSError:
+                    await _respond(writer, request, 502, "Boundary's server process did not answer: try again.")
+                    return
             websocket = request.header("upgrade").lower() == "websocket"
             worker.connections += 1
             worker.streams += websocket
@@ -321,6 +328,8 @@ class Workers:
                 start_new_session=True, preexec_fn=_die_with_parent)
             self.procs[worker.index] = proc
             worker.pid = proc.pid
+            if self.stopping.is_set():  # stopped while it was being started
+                proc.terminate()
             relay = asyncio.create_task(self._relay(worker, proc.stdout))
             ready = asyncio.create_task(self._until_ready(worker, proc))
             code = await proc.wait()

@@ -141,6 +141,12 @@ def test_routing_by_cookie_and_round_robin_without():
             assert status == 503 and b"starting" in body
             front.workers[0].ready = front.workers[1].ready = True
 
+            # a worker that died a moment ago (its port refuses, not yet seen as down): the other one
+            port1, front.workers[0].port = front.workers[0].port, serve.free_port()
+            status, headers, body = await get(port, cookie="boundary_worker=1")
+            assert body.startswith(b"worker 2") and headers["set-cookie"].startswith("boundary_worker=2;")
+            front.workers[0].port = port1
+
             # a worker holding a session (an open websocket) is passed over for a new browser
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(b"GET /_stcore/stream HTTP/1.1\r\nHost: front\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")

@@ -858,7 +858,7 @@ def _long_tests(wide: pd.DataFrame, rates: tuple[Rate, ...], by: str) -> pd.Data
 
 
 def baseline_tests(con, data: EmailData, filters: Filters, grain: str, periods: int, alpha: float,
-                   by: str = "period", rows: pd.DataFrame | None = None) -> MetricResult:
+                   by: str = "period", rows: pd.DataFrame | None = None, _tau2_only: bool = False) -> MetricResult:
     """Each period (or send) against the sender's own trailing baseline, per rate.
 
     Baseline: the pooled rate of the `periods` calendar periods just before the subject's period.
@@ -946,7 +946,7 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
     for col in ("z", "d", "v", "null_v", "pearson_v", "baseline", "base_n", *(["h"] if by == "period" else [])):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
     frame["exact"] = frame["exact"].astype(bool)
-    if frame["exact"].any():  # `_exact_z` for every exact row at once (tests/test_stats_arrays.py)
+    if frame["exact"].any() and not _tau2_only:  # `_exact_z` for every exact row at once (tests/test_stats_arrays.py)
         frame.loc[frame["exact"], "z"] = _exact_z_array(frame[frame["exact"]])
     # the tests on plain arrays, in the frame's row order (a pandas filter per rate cost more than the tests)
     groups = frame.groupby("key").indices if len(frame) else {}  # key → its rows, keys sorted
@@ -974,6 +974,8 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
             used = len(known)
         # τ² estimated from `used` subjects: read z on Student's t with used − 1 df
         df_of[key] = used - 1 if tau2_of[key] > 0 else math.inf
+    if _tau2_only:  # `_send_tau2`: τ² reads neither the exact tests' z nor the dates
+        return tau2_of
     tau2 = np.array([tau2_of[k] for k in keys], dtype=float)
     df = np.array([df_of[k] for k in keys], dtype=float)
     extra = c * tau2
@@ -981,8 +983,7 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
     if by == "period" and few:
         # Too few periods to see how much they differ: borrow the send-to-send spread (estimated
         # over the sends) and scale it to each period by its sends' weights, τ²_send · Σn²/(Σn)².
-        sends_tau2 = baseline_tests(con, data, replace(filters, start=None, end=None), grain, periods, alpha,
-                                    "campaign", rows).frame.groupby("key")["tau2"].first().to_dict()
+        sends_tau2 = _send_tau2(con, data, filters, grain, periods, alpha, rows)
         borrow = np.isin(keys, few)
         borrowed = np.array([sends_tau2.get(k, math.nan) for k in keys[borrow]], dtype=float)
         tau2[borrow] = np.where(np.isnan(borrowed), 0.0, borrowed)
@@ -1016,6 +1017,15 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
     frame["high"] = frame["worse"] & (frame["p_bonferroni"] < alpha)
     return MetricResult(frame.drop(columns=["d", "v", "null_v", "pearson_v", "c", "h"], errors="ignore"), sql,
                         all_params, dict(data.excluded))
+
+
+def _send_tau2(con, data: EmailData, filters: Filters, grain: str, periods: int, alpha: float,
+               rows: pd.DataFrame | None = None) -> dict[str, float]:
+    """The send-to-send τ² per rate that `baseline_tests` by period borrows when it has too few periods:
+    `baseline_tests(…, "campaign")`'s tau2 over every send of the lists and topics (each rate's value,
+    the same for all its rows), without the send-level exact tests, which τ² does not read."""
+    return baseline_tests(con, data, replace(filters, start=None, end=None), grain, periods, alpha, "campaign", rows,
+                          _tau2_only=True)
 
 
 def baseline_limits(tests: pd.DataFrame, key: str, alpha: float) -> pd.DataFrame:

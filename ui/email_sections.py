@@ -32,21 +32,19 @@ def figures(con, data, filters, grain: str, th, rows) -> dict:
     this call's small arguments once instead of `data` and a frame for each of ~15 calls (~1 ms each).
     Keys: previous (pooled rates of the range before), sends, periods, period_tests, campaign_tests,
     changes, campaigns, days, mix, growth, and with a topic column by_topic_period and groups; flags =
-    `flags_from` of those very frames (= em.email_flags)."""
+    `flags_from` of those very frames (= em.email_flags). The figures no period reaches (`range_figures`)
+    are memoised apart, so a period click does not compute them again."""
     alpha, k, jump = th["baseline_alpha"], int(th["baseline_periods"]), th["email_volume_jump"]
-    out = {"previous": lib_em.pooled_rates(con, data, filters.previous(), rows=rows),
+    out = {**range_figures(con, data, filters, int(th["min_group_size"]), rows),
            "sends": lib_em.sends(con, data, filters, grain, rows=rows),
            "periods": lib_em.rates_by_period(con, data, filters, grain, rows=rows),
            "period_tests": lib_em.baseline_tests(con, data, filters, grain, k, alpha, "period", rows=rows),
            "campaign_tests": lib_em.baseline_tests(con, data, filters, grain, k, alpha, "campaign", rows=rows),
            "changes": lib_em.program_changes(con, data, filters, grain, k, jump, alpha, rows=rows),
-           "campaigns": lib_em.campaign_table(con, data, filters, rows=rows),
-           "days": lib_em.send_days(con, data, filters, rows=rows),
            "mix": lib_em.topic_mix_effect(con, data, filters, grain, rows=rows),
            "growth": lib_em.list_growth(con, data, filters, grain, rows=rows)}
     if data.has("topic"):
         out["by_topic_period"] = lib_em.rates_by_period(con, data, filters, grain, by="topic", rows=rows)
-        out["groups"] = lib_em.rates_by_group(con, data, filters, "topic", min_n=int(th["min_group_size"]), rows=rows)
     gaps = lib_em.gaps_from_days(out["days"], th["email_gap_multiple"], th["email_gap_min_days"], jump)  # = sending_gaps
     out["flags"] = lib_em.flags_from(data, grain, th, out["sends"].frame, out["periods"].frame,
                                      out["period_tests"].frame, out["campaign_tests"].frame, out["changes"].frame,
@@ -54,7 +52,19 @@ def figures(con, data, filters, grain: str, th, rows) -> dict:
     return out
 
 
-figures = session_cached(figures)
+def range_figures(con, data, filters, min_group_size: int, rows) -> dict:
+    """The page's figures that depend on the selection but not on the period (see `figures`): previous
+    (pooled rates of the range before), campaigns (every send), days (send days) and, with a topic
+    column, groups (the topic table)."""
+    out = {"previous": lib_em.pooled_rates(con, data, filters.previous(), rows=rows),
+           "campaigns": lib_em.campaign_table(con, data, filters, rows=rows),
+           "days": lib_em.send_days(con, data, filters, rows=rows)}
+    if data.has("topic"):
+        out["groups"] = lib_em.rates_by_group(con, data, filters, "topic", min_n=min_group_size, rows=rows)
+    return out
+
+
+figures, range_figures = session_cached(figures), session_cached(range_figures)
 
 
 @fragment

@@ -4,7 +4,6 @@ both groupings and every rate the section offers (and CTOR)."""
 
 import itertools
 
-import numpy as np
 import pandas as pd
 import pytest
 

@@ -105,7 +105,7 @@ st.caption("A threshold flag needs the rate's whole 95% interval past the line �
            "(Benjamini–Hochberg over the sends or periods tested per rate); **high** when it also survives "
            "Bonferroni. One row per send or period and rate: the strongest evidence, with the other under “also”. "
            "A/B halves (“… | Combo 1/2”) count as one send.")
-show_table(lib_em.flag_counts(flags))
+show_table(em.flag_counts(flags))  # memoised: keyed by the flags list as handed out, shown from its Arrow copy
 flags_table(flags, "email")
 
 # ---------------------------------------------------------------- own history

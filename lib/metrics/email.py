@@ -1602,9 +1602,16 @@ def flag_counts(flags: list[Flag]) -> pd.DataFrame:
     """Flags counted by metric and severity (the summary above the flag table)."""
     if not flags:
         return pd.DataFrame(columns=["Metric", "high", "medium", "low"])
-    frame = pd.DataFrame([{"Metric": f.metric, "Severity": f.severity} for f in flags])
-    out = frame.pivot_table(index="Metric", columns="Severity", aggfunc="size", fill_value=0)
-    return out.reindex(columns=["high", "medium", "low"], fill_value=0).reset_index()
+    # counted in plain Python: the frame a pivot_table gave (metrics sorted, columns named "Severity")
+    counts: dict[tuple[str, str], int] = {}
+    for f in flags:
+        counts[(f.metric, f.severity)] = counts.get((f.metric, f.severity), 0) + 1
+    metrics = sorted({f.metric for f in flags})
+    out = pd.DataFrame({"Metric": pd.array(metrics, dtype="str"),
+                        **{s: np.array([counts.get((m, s), 0) for m in metrics], dtype=np.int64)
+                           for s in ("high", "medium", "low")}})
+    out.columns = pd.Index(list(out.columns), dtype="str", name="Severity")
+    return out
 
 
 # --------------------------------------------------------------------------- report contract

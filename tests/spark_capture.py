@@ -205,7 +205,8 @@ def drive_email(ws) -> dict[str, pd.DataFrame]:
             groups=em.rates_by_group(con, data, f, "topic", min_n=int(th["min_group_size"])),
             growth=em.list_growth(con, data, f, grain),
             changes=em.program_changes(con, data, f, grain, k, th["email_volume_jump"], alpha),
-            campaigns=em.campaign_table(con, data, f)).items()})
+            campaigns=em.campaign_table(con, data, f),
+            rows=em.base_rows(con, data)).items()})  # the page's frame of sends (its figures: numpy)
         out[f"{kind} flags"] = pd.DataFrame([x.as_row() for x in em.email_flags(con, data, f, grain, th)])
     return out
 

@@ -74,3 +74,29 @@ def test_flags_table_shows_the_flags_frame_made_once_per_flags(monkeypatch):
     at.session_state["fewer"] = True
     at.run()  # other flags: made again
     assert len(made) == 2 and list(at.dataframe[0].value["Metric"]) == ["Open rate"]
+
+
+def _drawn_before_its_editor():
+    import streamlit as st
+
+    from ui.common import threshold_editor, workspace
+
+    st.markdown(f"line {workspace().thresholds['nps_referral_min_score']:g}")  # a figure drawn before the editor
+    panel = st.expander("Thresholds", key="t_thresholds", on_change="rerun")
+    if panel.open:
+        with panel:
+            threshold_editor("nps", "t")
+
+
+def test_a_threshold_change_reaches_figures_drawn_before_the_editor_on_the_same_run():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_drawn_before_its_editor).run()
+    assert not at.number_input  # the panel is built only when open
+    at.session_state["t_thresholds"] = True
+    at.run()
+    box = at.number_input(key="th_t_nps_referral_min_score")
+    assert at.markdown[0].value == f"line {box.value:g}"
+    box.set_value(7.0).run()  # applied in the input's callback, before the page runs
+    assert at.markdown[0].value == "line 7"
+    assert at.session_state["workspace"].thresholds["nps_referral_min_score"] == 7.0

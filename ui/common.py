@@ -312,16 +312,20 @@ def threshold_editor(area: str, key: str, topics: list[str] | None = None) -> No
     its inputs start at its own value or the general one; a topic left at the general value has none."""
     ws = workspace()
     for spec in (t for t in THRESHOLDS if t.area == area):
-        current = ws.thresholds[spec.key]
+        current, widget = ws.thresholds[spec.key], f"th_{key}_{spec.key}"
+        # A change is applied in the widget's callback, before the page runs: a page that draws its figures
+        # before its thresholds panel (email) shows them with the new value on this very run.
+        apply = {"on_change": _apply_threshold, "args": (spec.key, widget, spec.unit == "ratio")}
         if spec.unit == "ratio":
             shown = st.number_input(f"{spec.label} (%)", value=round(current * 100, 4), step=0.05,
-                                    format="%.2f", key=f"th_{key}_{spec.key}", help=spec.source)
+                                    format="%.2f", key=f"th_{key}_{spec.key}", help=spec.source, **apply)
             value = shown / 100
         elif isinstance(spec.default, int) and spec.unit in ("days", "count", "points"):  # whole numbers: 90, not 90.00
             value = st.number_input(spec.label, value=int(round(current)), step=1, key=f"th_{key}_{spec.key}",
-                                    help=spec.source)
+                                    help=spec.source, **apply)
         else:
-            value = st.number_input(spec.label, value=float(current), key=f"th_{key}_{spec.key}", help=spec.source)
+            value = st.number_input(spec.label, value=float(current), key=f"th_{key}_{spec.key}", help=spec.source,
+                                    **apply)
         if value != current:
             ws.thresholds = ws.thresholds.with_value(spec.key, value)
     per_topic = [t for t in THRESHOLDS if t.area == area and t.per_topic]
@@ -350,6 +354,12 @@ def threshold_editor(area: str, key: str, topics: list[str] | None = None) -> No
     own = [f"{escape_md(t)}: {spec.label.lower()} {v * 100:.2f}%" for spec in per_topic
            for t, v in sorted(ws.thresholds.topic_values(spec.key).items())]
     st.caption("Topics with their own values — " + ("; ".join(own) if own else "none yet") + ".")
+
+
+def _apply_threshold(spec_key: str, widget: str, ratio: bool) -> None:
+    """A threshold input's callback: the typed value (a % for a ratio) into the workspace's thresholds."""
+    value = st.session_state[widget]
+    workspace().thresholds = workspace().thresholds.with_value(spec_key, value / 100 if ratio else value)
 
 
 def download_csv(frame: pd.DataFrame, name: str, key: str) -> None:

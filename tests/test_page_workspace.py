@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from lib import store
 from tests.apptest import APP, sample_page
+from ui import workspaces
 from ui.common import columns_key
 
 
@@ -119,6 +120,37 @@ def test_a_failing_save_is_one_plain_warning(monkeypatch):
     warnings = [w.value for w in at.warning if "could not be saved" in w.value]
     assert warnings == ["This workspace could not be saved on the server (No space left on device); it stays in "
                         "this session only. Use “Save workspace” on Home to keep a copy."]
+
+
+def test_a_failing_save_is_not_tried_again_on_every_click(monkeypatch):
+    # A hosted server whose store was over its quota retried the doomed save on every rerun of every
+    # page (listing the whole store each time): the warning stays, the save waits for a change.
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        raise store.StoreError("over the 5,000 MB each person may keep")
+
+    monkeypatch.setattr(store.Store, "save", broken)
+    at = sample_page("app_pages/nps.py")
+    tried = len(calls)
+    assert tried >= 1
+    for _ in range(3):
+        at.run()
+        assert not at.exception, at.exception
+        assert any("could not be saved" in w.value for w in at.warning)
+    assert len(calls) == tried  # nothing changed: not tried again
+    grain = at.selectbox(key="nps_grain")
+    grain.set_value(next(o for o in grain.options if o != grain.value)).run()  # a change: tried again
+    assert len(calls) == tried + 1
+    monkeypatch.setattr(workspaces, "SAVE_RETRY_S", 0.0)  # or, unchanged, a while later
+    at.run()
+    assert len(calls) == tried + 2
+    monkeypatch.undo()  # the store answers again: saved (once tried again), and the warning is gone
+    monkeypatch.setattr(workspaces, "SAVE_RETRY_S", 0.0)
+    at.run()
+    assert "workspace_id" in at.session_state
+    assert not [w for w in at.warning if "could not be saved" in w.value]
 
 
 def test_deleting_the_saved_copy_removes_it_and_stops_saving():

@@ -23,6 +23,7 @@ unless they keep a copy as their own.
 from __future__ import annotations
 
 import re
+import time
 from datetime import date, datetime
 
 import pandas as pd
@@ -40,6 +41,8 @@ WORKSPACE_ID = "workspace_id"  # session key: this session's saved workspace id
 _URL_CHECKED = "workspace_url_checked"
 _OPENED = "workspace_file_opened"  # digest of the .boundary file last opened (re-runs see it again)
 _NOT_SAVED = "workspace_not_saved"  # the user deleted this session's saved copy: do not save it again
+_SAVE_FAILED = "workspace_save_failed"  # (save key, when, error) of the last save that failed
+SAVE_RETRY_S = 60.0  # a save that failed is tried again after this long even if nothing changed
 _DELETED = "workspace_deleted_message"  # what the delete button's callback has to say, shown once
 _MINE_MESSAGE = "my_workspaces_message"  # (ok, text) from a "My workspaces" button's callback, shown once
 _CHOICE, _NEW_NAME = "my_workspaces_choice", "my_workspaces_new_name"  # widget keys
@@ -258,13 +261,23 @@ def save_if_changed() -> None:
         return  # page choices alone (a visit without data) are not worth a saved workspace
     key = ws.save_key()
     if key != st.session_state.get(SAVED_KEY):
-        try:
-            workspace_id = store.Store().save(ws.snapshot(), workspace_id, owner=owner())
-        except Exception as exc:  # noqa: BLE001 — saving must never break the page it follows
-            # tried again on the next run (a run ended by st.rerun would lose a one-off warning)
-            st.warning(f"This workspace could not be saved on the server ({escape_md(exc)}); it stays in this "
+        failed = st.session_state.get(_SAVE_FAILED)
+        # The same workspace failed a moment ago (a full disk, the owner's quota): say so again, but
+        # try again only once it changes or a while has passed — every click paid for a doomed save.
+        if failed is not None and failed[0] == key and time.monotonic() - failed[1] < SAVE_RETRY_S:
+            problem = failed[2]
+        else:
+            try:
+                workspace_id, problem = store.Store().save(ws.snapshot(), workspace_id, owner=owner()), None
+            except Exception as exc:  # noqa: BLE001 — saving must never break the page it follows
+                problem = str(exc)
+                st.session_state[_SAVE_FAILED] = (key, time.monotonic(), problem)
+        if problem is not None:
+            # shown on every run while it fails (a run ended by st.rerun would lose a one-off warning)
+            st.warning(f"This workspace could not be saved on the server ({escape_md(problem)}); it stays in this "
                        "session only. Use “Save workspace” on Home to keep a copy.")
             return
+        st.session_state.pop(_SAVE_FAILED, None)
         st.session_state[WORKSPACE_ID] = workspace_id
         st.session_state[SAVED_KEY] = key
     if workspace_id:

@@ -327,15 +327,15 @@ def test_a_handed_out_frame_passed_back_is_hashed_once_and_again_once_the_page_c
     CALLS.clear()
     frame = make(ws.con, "t")
     assert rows(ws.con, frame) == {"n": [1, 2, 3], "grain": ["month", "month", "quarter"]}
-    assert len(hashed) == 1
-    again = make(ws.con, "t")  # a later rerun: another copy of the same memoised frame, not hashed again
+    assert len(hashed) == 0  # keyed by the call that made it (provenance), not hashed
+    again = make(ws.con, "t")  # a later rerun: another copy of the same memoised frame, not hashed
     rows(ws.con, again)
     rows(ws.con, frame)
-    assert len(hashed) == 1 and len(CALLS) == 2
+    assert len(hashed) == 0 and len(CALLS) == 2
 
-    FRAME_CHANGES[change](again)  # the page changes its copy: hashed again, and the figure is its own
+    FRAME_CHANGES[change](again)  # the page changes its copy: hashed, and the figure is its own
     assert rows(ws.con, again) == again.to_dict("list")
-    assert len(hashed) == 2 and len(CALLS) == 3
+    assert len(hashed) == 1 and len(CALLS) == 3
     assert rows(ws.con, frame) == {"n": [1, 2, 3], "grain": ["month", "month", "quarter"]}  # the other copy: as it was
     assert len(CALLS) == 3
 
@@ -500,12 +500,13 @@ def test_public_sample_frames_are_hashed_once_per_server_and_the_public_state_fo
         for i, (ws, _) in enumerate(sessions):
             frame = make[i](ws.con, "email_campaigns")
             rows[i](ws.con, frame)
-        assert len(CALLS) == 2 and len(hashed) == 1  # the second session reuses the first's figures and digest
+        # the second session reuses the first's figures; the frame is keyed by provenance, not hashed
+        assert len(CALLS) == 2 and len(hashed) == 0
 
         frame = make[1](second.con, "email_campaigns")
-        frame.loc[0, "n"] = 7  # a change to the second session's copy: hashed again, computed for it alone
+        frame.loc[0, "n"] = 7  # a change to the second session's copy: hashed, computed for it alone
         assert rows[1](second.con, frame) == {"n": [7], "grain": ["month"]}
-        assert len(hashed) == 2 and len(CALLS) == 3
+        assert len(hashed) == 1 and len(CALLS) == 3
 
         # an upload in the same run ends the public state at once (it is worked out once a run otherwise)
         second.load("my_campaigns.csv", CSV, kind="campaign_calendar")
@@ -553,14 +554,14 @@ def test_a_handed_out_list_of_flags_is_keyed_once_and_again_once_the_page_change
     flags = make(ws.con, "t")
     use(flags)
     first = keyed.count("Flag")
-    again = make(ws.con, "t")  # another copy, as on a rerun: not keyed flag by flag again
+    again = make(ws.con, "t")  # another copy, as on a rerun: not keyed flag by flag either
     use(again)
-    assert first == 3 and keyed.count("Flag") == 3 and len(CALLS) == 2
+    assert first == 0 and keyed.count("Flag") == 0 and len(CALLS) == 2  # keyed by provenance
 
     LIST_CHANGES[change](again)
     assert use(again) == [(f.subject, f.value) for f in again]
-    equal = change == "a field set to an equal copy"
-    assert len(CALLS) == (2 if equal else 3)  # an equal value is the same key, a change a new one
+    assert keyed.count("Flag") == len(again)  # a changed list is keyed by its contents
+    assert len(CALLS) == 3  # a new key, even for an equal value (a miss computed again, never a wrong hit)
     assert use(flags) == [("March", 0.0), ("typed_x", 0.01), ("April", 0.02)]  # the other copy: as it was
 
 
@@ -579,3 +580,88 @@ def test_a_handed_out_list_naming_a_session_table_is_keyed_by_its_contents(ws, o
     assert count(ws.con, flags) == 2
     store(ws.con, 5)
     assert count(ws.con, make(ws.con, "t")) == 5
+
+
+def test_a_list_or_frame_handed_out_unchanged_is_keyed_by_the_call_that_made_it(ws):
+    memo = Memo()
+    make, use = memoised(_flags, memo, workspace=lambda: ws), memoised(_subjects, memo, workspace=lambda: ws)
+    rows = memoised(_rows, memo, workspace=lambda: ws)
+    CALLS.clear()
+    flags, frame = make(ws.con, "t"), memoised(figure, memo, workspace=lambda: ws)(ws.con, "t")
+    use(flags), rows(ws.con, frame)
+    keys = [k for k in memo._entries if k[1] in ("_subjects", "_rows")]
+    assert [k[3][-1][:2] for k in keys] == [("from", k) for k in memo._entries if k[1] in ("_flags", "figure")]
+    # inside a result: a dict's value, a dataclass's field, a list's item each keyed by their place
+    from lib.result import MetricResult
+
+    def nested(con):
+        return {"flags": _flags(con, "t"), "result": MetricResult(frame=pd.DataFrame({"n": [1]}), sql="q"),
+                "frames": [pd.DataFrame({"n": [2]}), pd.DataFrame({"n": [2]})]}
+
+    out = memoised(nested, memo, workspace=lambda: ws)(ws.con)
+    CALLS.clear()
+    assert use(out["flags"]) == [("March", 0.0), ("typed_x", 0.01), ("April", 0.02)]
+    assert rows(ws.con, out["result"].frame) == {"n": [1]}
+    assert rows(ws.con, out["frames"][0]) == rows(ws.con, out["frames"][1]) == {"n": [2]}
+    assert len(CALLS) == 4  # two equal frames at two places: two keys, each computed once
+    places = [k[3][-1][2] for k in memo._entries if k[1] in ("_subjects", "_rows") and k[3][-1][0] == "from"
+              and k[3][-1][2]]
+    assert places == [(("key", "flags"),), (("key", "result"), "frame"), (("key", "frames"), 0),
+                      (("key", "frames"), 1)]
+
+
+def test_two_producers_of_equal_lists_and_frames_each_get_the_right_result(ws):
+    memo = Memo()
+    use, rows = memoised(_subjects, memo, workspace=lambda: ws), memoised(_rows, memo, workspace=lambda: ws)
+
+    def other_flags(con, table):
+        return _flags(con, table)
+
+    def changed_flags(con, table):
+        flags = _flags(con, table)
+        flags[0].value = 0.5
+        return flags
+
+    CALLS.clear()
+    equal = [memoised(f, memo, workspace=lambda: ws)(ws.con, "t") for f in (_flags, other_flags)]
+    assert use(equal[0]) == use(equal[1]) == [("March", 0.0), ("typed_x", 0.01), ("April", 0.02)]
+    changed = memoised(changed_flags, memo, workspace=lambda: ws)(ws.con, "t")
+    assert use(changed)[0] == ("March", 0.5)  # same length and subjects, another producer: its own result
+    assert use(equal[0])[0] == ("March", 0.0)
+    frames = [memoised(figure, memo, workspace=lambda: ws)(ws.con, t) for t in ("a", "b")]  # n = 1 then 2
+    assert [rows(ws.con, f)["n"] for f in frames] == [[frames[0]["n"][0]], [frames[1]["n"][0]]]
+    assert frames[0]["n"][0] != frames[1]["n"][0]
+    # the same producer with the same arguments (a rerun): one key, computed once
+    n = len(CALLS)
+    rows(ws.con, memoised(figure, memo, workspace=lambda: ws)(ws.con, "a"))
+    assert len(CALLS) == n
+
+
+def test_public_sample_lists_and_frames_have_the_same_key_in_every_session(monkeypatch):
+    import ui.cache as cache
+    from lib.datasets import Workspace
+    from lib.sample import load_samples
+
+    keyed, hashed = [], []
+    real_key, real_digest = cache._key, cache._frame_digest
+    monkeypatch.setattr(cache, "_key", lambda v, ctx: (keyed.append(type(v).__name__), real_key(v, ctx))[1])
+    monkeypatch.setattr(cache, "_frame_digest", lambda obj: hashed.append(len(obj)) or real_digest(obj))
+    first, second = Workspace(), Workspace()
+    try:
+        for ws in (first, second):
+            load_samples(ws, ["email_campaigns"])
+        shared = Memo()
+        sessions = [(ws, Memo()) for ws in (first, second)]
+        CALLS.clear()
+        for ws, memo in sessions:
+            flags = memoised(_flags, memo, workspace=lambda ws=ws: ws, shared=shared)(ws.con, "t")
+            frame = memoised(figure, memo, workspace=lambda ws=ws: ws, shared=shared)(ws.con, "t")
+            assert memoised(_subjects, memo, workspace=lambda ws=ws: ws, shared=shared)(flags)[0] == ("March", 0.0)
+            assert memoised(_rows, memo, workspace=lambda ws=ws: ws, shared=shared)(ws.con, frame)["grain"] == ["month"]
+        # each figure computed once for both sessions: the second found the first's under the same keys
+        assert [c[0] for c in CALLS] == ["flags", "t", "subjects", "rows"]
+        assert keyed.count("Flag") == 0 and not hashed
+        assert {k for k in sessions[0][1]._entries} == {k for k in sessions[1][1]._entries} == set(shared._entries)
+    finally:
+        first.close()
+        second.close()

@@ -161,43 +161,58 @@ class Memo:
 
     MAX_HANDED = 1024
 
-    def handed_out(self, frame, stored, keys: Memo | None = None) -> None:
+    def handed_out(self, frame, stored, keys: Memo | None = None, origin: tuple | None = None) -> None:
         """Record that `frame` (a DataFrame or Series) was handed out as a shallow copy of `stored`;
         `keys`: the memo whose content keys of `stored` to use (SAMPLE_MEMO for its public frames,
-        which every session hands out: hashed once per server)."""
+        which every session hands out: hashed once per server); `origin`: (the key of the memoised
+        call that returned it, where in its result) — its key while unchanged (`handed_key`)."""
         import weakref
 
         with self._lock:
-            self._handed[id(frame)] = (weakref.ref(frame), _holders(frame), stored, self if keys is None else keys)
+            self._handed[id(frame)] = (weakref.ref(frame), _holders(frame), stored, self if keys is None else keys,
+                                       origin)
             while len(self._handed) > self.MAX_HANDED:
                 self._handed.popitem(last=False)
 
     # A list of dataclasses whose fields hold only immutable values (the flags a page passes on) is
     # the same while the list holds the very element objects and each element the very field values
     # it was handed out with: lists and dataclasses can change, but only by swapping those objects.
-    def handed_list(self, out: list, stored: list, keys: Memo | None = None) -> None:
+    def handed_list(self, out: list, stored: list, keys: Memo | None = None, origin: tuple | None = None) -> None:
         with self._lock:
-            self._lists[id(out)] = (out, _list_holders(out), stored, self if keys is None else keys)
+            self._lists[id(out)] = (out, _list_holders(out), stored, self if keys is None else keys, origin)
             while len(self._lists) > self.MAX_HANDED:
                 self._lists.popitem(last=False)
 
     def list_key(self, value: list, ctx: _Context) -> Any:
-        """The key of a list handed out by this memo and unchanged (see above), computed once for all
-        its copies; None for any other list. Its text values may name a session table, whose key
-        is its contents: then (or if one names a table now) it is keyed afresh."""
+        """The key of a list handed out by this memo and unchanged (see above): by provenance — the
+        key of the memoised call that returned it and its place in that result (`_origin_key`), or
+        for a list handed out without one its contents, computed once for all its copies; None for
+        any other list. Its text values may name a session table, whose key is its contents: then
+        (or if one names a table now) it is keyed afresh, by contents."""
         with self._lock:
             record = self._lists.get(id(value))
         if record is None or record[0] is not value or not _same_list_holders(record[1], _list_holders(value)):
             return None
-        stored, owner = record[2], record[3]
+        stored, owner, origin = record[2], record[3], record[4]
+        if origin is not None:
+            if ctx.reads_tables:  # only then can a text name a table: its texts, once per stored list
+                with owner._lock:
+                    texts = owner._frame_keys.get((id(stored), "texts"))
+                if texts is None or texts[0] is not stored:
+                    texts = (stored, _texts(value))
+                    with owner._lock:
+                        owner._frame_keys[(id(stored), "texts")] = texts
+                        while len(owner._frame_keys) > owner.MAX_HANDED:
+                            owner._frame_keys.popitem(last=False)
+                if texts[1] & ctx.scratch_tables():
+                    return None
+            return _origin_key(origin, "list")
         with owner._lock:
             found = owner._frame_keys.get((id(stored), "list"))
         if found is None or found[0] is not stored:
             plain = _Context(ctx.memo, ctx._get_ws)  # reads no tables: the names are checked below
             key = ("list", tuple(_key(v, plain) for v in value))
-            texts = frozenset(leaf for el in value for f in dataclasses.fields(el)
-                              for leaf in _leaves(getattr(el, f.name)) if isinstance(leaf, str))
-            found = (stored, key, texts)
+            found = (stored, key, _texts(value))
             with owner._lock:
                 owner._frame_keys[(id(stored), "list")] = found
                 while len(owner._frame_keys) > owner.MAX_HANDED:
@@ -207,15 +222,19 @@ class Memo:
         return found[1]
 
     def handed_key(self, frame, compute: Callable[[Any], Any]) -> Any:
-        """`compute(frame)` for a frame handed out by this memo that still holds the very data it was
-        handed out with (see above), computed once for all its copies; None for any other frame."""
+        """A key standing for `compute(frame)` for a frame handed out by this memo that still holds the
+        very data it was handed out with (see above): by provenance (`_origin_key`: the memoised call
+        that returned it and its place in that result, which fix its content), or for one handed out
+        without an origin `compute(frame)`, computed once for all its copies; None for any other frame."""
         with self._lock:
             record = self._handed.get(id(frame))
         if record is None:
             return None
-        ref, holders, stored, owner = record
+        ref, holders, stored, owner, origin = record
         if ref() is not frame or not _same_holders(holders, _holders(frame)):
             return None
+        if origin is not None:
+            return _origin_key(origin, compute.__qualname__)
         with owner._lock:
             found = owner._frame_keys.get((id(stored), compute))
         if found is not None and found[0] is stored:
@@ -380,6 +399,20 @@ def _holders(obj) -> tuple:
     placement, and the axes (see Memo.frame_key for why their identity stands for the data)."""
     mgr = obj._mgr
     return (mgr, *(part for b in mgr.blocks for part in (b, b.values, b.mgr_locs)), *mgr.axes)
+
+
+def _origin_key(origin: tuple, what: str) -> tuple:
+    """The key of a value handed out unchanged by a memoised call: (that call's key, the value's place
+    in its result, what is keyed). The call's key fixes the result, so it fixes the value, in every
+    session alike (a public sample figure from SAMPLE_MEMO has the same key everywhere); another call
+    returning an equal value gives another key (a miss, computed again), never a wrong hit."""
+    return ("from", origin[0], origin[1], what)
+
+
+def _texts(value: list) -> frozenset:
+    """The text values in a list of dataclasses' fields (a text may name a session table)."""
+    return frozenset(leaf for el in value for f in dataclasses.fields(el)
+                     for leaf in _leaves(getattr(el, f.name)) if isinstance(leaf, str))
 
 
 def _leaves(value) -> tuple:
@@ -553,40 +586,48 @@ _PLAIN = (str, bytes, int, float, bool, type(None), np.generic, dt.date, dt.time
           enum.Enum)
 
 
-def _hand_out(value: Any, memo: Memo | None = None, depth: int = 0, keys: Memo | None = None) -> Any:
+def _hand_out(value: Any, memo: Memo | None = None, depth: int = 0, keys: Memo | None = None,
+              origin: tuple | None = None) -> Any:
     """A copy of a memoised result that the page may change freely. Frames and series are copied
     shallowly: pandas 3 copies on write, so a change to either copy never reaches the other (and
     their arrays are read-only views); containers and dataclasses are rebuilt around such copies.
     Each frame or series handed out is recorded in `memo` (Memo.handed_out): passed back in as an
-    argument unchanged, it is not hashed again."""
+    argument unchanged, it is not hashed again: with `origin` (the key of the memoised call that
+    returned `value`, and a place in it: `()` for the whole) it is keyed by that and its place, not
+    by its contents (Memo.handed_key, list_key)."""
     if _is_chart(value) or isinstance(value, _PLAIN) or value is pd.NaT or value is pd.NA:
         return value
     if isinstance(value, (pd.DataFrame, pd.Series, pd.Index)):
         out = value.copy(deep=False)
         if memo is not None and not isinstance(value, pd.Index):
-            memo.handed_out(out, value, keys)
+            memo.handed_out(out, value, keys, origin)
         return out
     if depth > 8:
         return copy.deepcopy(value)
     if type(value) in (list, tuple, set, frozenset):
         if all(isinstance(v, _PLAIN) for v in value):  # plain values: a new container is copy enough
             return value if type(value) in (tuple, frozenset) else type(value)(value)
-        out = type(value)(_hand_out(v, memo, depth + 1, keys) for v in value)
+        out = type(value)(_hand_out(v, memo, depth + 1, keys, _at(origin, i)) for i, v in enumerate(value))
         if memo is not None and type(value) is list and value and all(_immutable_fields(v) for v in out):
-            memo.handed_list(out, value, keys)
+            memo.handed_list(out, value, keys, origin)
         return out
     if type(value) is dict:
         if all(isinstance(v, _PLAIN) for v in value.values()):
             return dict(value)
-        return {k: _hand_out(v, memo, depth + 1, keys) for k, v in value.items()}
+        return {k: _hand_out(v, memo, depth + 1, keys, _at(origin, ("key", k))) for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         new = copy.copy(value)
         for f in dataclasses.fields(value):
             field = getattr(value, f.name)
             if not (isinstance(field, _PLAIN) or field is pd.NaT or field is pd.NA):  # those are handed out as they are
-                object.__setattr__(new, f.name, _hand_out(field, memo, depth + 1, keys))
+                object.__setattr__(new, f.name, _hand_out(field, memo, depth + 1, keys, _at(origin, f.name)))
         return new
     return copy.deepcopy(value)
+
+
+def _at(origin: tuple | None, step) -> tuple | None:
+    """`origin` one step into a result: an item's position, a dict key, a dataclass field."""
+    return None if origin is None else (origin[0], (*origin[1], step))
 
 
 # Figures of the bundled sample data as loaded (public, the same for every visitor): kept once per
@@ -660,16 +701,16 @@ def memoised(func: Callable, memo: Memo | Callable[[], Memo | None] | None = Non
             return _writing(func, current, args, kwargs)
         hit, value = current.get(key)
         if hit:
-            return _hand_out(value, current)
+            return _hand_out(value, current, origin=(key, ()))
         public = _public_now(current, get_ws, ctx)
         if public:
             hit, value, size = shared.get_sized(key)
             if hit:
                 current.put(key, value, size)
-                return _hand_out(value, current, keys=shared)
+                return _hand_out(value, current, keys=shared, origin=(key, ()))
         value = _writing(func, current, args, kwargs)  # an exception propagates and nothing is stored
         try:
-            out = _hand_out(value, current, keys=shared if public else None)
+            out = _hand_out(value, current, keys=shared if public else None, origin=(key, ()))
         except Exception:  # a result that cannot be copied (holds a live handle): not memoised
             return value
         current.put(key, value)

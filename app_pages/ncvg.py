@@ -78,7 +78,8 @@ cents = src.kind == "value_history" and st.checkbox(
     help="ChartMogul writes MRR in cents; ticked for its files. Untick if the figures are already money.")
 try:
     b = m.make_basis(con, src, currency, value, pd.Timestamp(as_of), gaps, cents)
-    span = m.data_range(con, b)
+    counted = m.counts_basis(b)  # what reads no value: one copy for MRR and ARR, so a value click skips it
+    span = m.data_range(con, counted)
 except BoundaryError as exc:
     st.error(escape_md(exc))
     st.stop()
@@ -93,7 +94,7 @@ with st.expander("How these numbers are counted", expanded=b.source != "subscrip
     st.markdown(m.history_rules(b) if b.source != "subscriptions" else m.subscription_rules(b))
 
 # ---- headline tiles over the range
-facts = m.basis_facts(con, b)  # first movement and exclusions: the basis's alone, read once
+facts = m.basis_facts(con, counted)  # first movement and exclusions: the basis's alone, read once
 totals_result = m.ncvg_totals(con, b, start, end, facts)
 t = m.first_row(totals_result.frame)
 where = f"{start:%d %b %Y} – {end:%d %b %Y}"
@@ -223,15 +224,15 @@ if b.source != "subscriptions":
 st.subheader("Trials that did not convert, subscriptions not renewed")
 trial_days = dict(window_days=ws.thresholds["ncvg_trial_conversion_window_days"],
                   default_trial_days=ws.thresholds["ncvg_default_trial_days"])
-trials = m.first_row(m.trial_conversion(con, b, **trial_days).frame)
-renew = m.renewals(con, b, ws.thresholds["ncvg_renewal_grace_days"])
+trials = m.first_row(m.trial_conversion(con, counted, **trial_days).frame)
+renew = m.renewals(con, counted, ws.thresholds["ncvg_renewal_grace_days"])
 r = m.first_row(renew.frame)
 trial_tiles = m.trial_renewal_tiles(trials, r, ws.thresholds["ncvg_renewal_grace_days"])
 for column, (label, value, help_text) in zip(st.columns(2), trial_tiles[:2]):
     column.metric(label, value, help=help_text)
 st.caption(m.trial_rule(**trial_days) + (f" {trials['assumed_length']:,} trials had no trial end and were closed "
                                          "at the assumed length." if trials["assumed_length"] else ""))
-by_trial = m.trial_conversion(con, b, grain, **trial_days, rows=m.trial_rows(con, b, **trial_days))
+by_trial = m.trial_conversion(con, counted, grain, **trial_days, rows=m.trial_rows(con, counted, **trial_days))
 if trials["trials"]:
     show_chart(charts.trials_chart(by_trial.frame), width="stretch")
 for column, (label, value, help_text) in zip(st.columns(3), trial_tiles[2:]):
@@ -241,7 +242,7 @@ show_sql(by_trial, "Show SQL (trials)")
 show_sql(renew, "Show SQL (renewals)")
 
 # ---- churn after an incident
-incident_section(m, ws, con, b)
+incident_section(m, ws, con, counted)
 
 # ---- red flags
 st.subheader("Red flags")

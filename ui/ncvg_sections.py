@@ -19,7 +19,8 @@ charts = session_cached(charts)
 
 def incident_section(m, ws, con, b) -> None:
     """Incidents uploaded or typed (kept with the workspace), and the share of customers hit by one who
-    left within N days against customers paying on the same days but not hit (CMH by day)."""
+    left within N days against customers paying on the same days but not hit (CMH by day). `b`: the
+    page's `m.counts_basis` (no value is read, so MRR and ARR share the figure)."""
     st.subheader("Churn after an incident")
     upload = None if presenting() else st.file_uploader(
         "Upload incidents (customer, incident date, description)", type=["csv", "xlsx", "xls"], key="ncvg_incidents_upload")

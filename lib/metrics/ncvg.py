@@ -43,7 +43,7 @@ Definitions (said on the page next to the numbers):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -286,6 +286,18 @@ def make_basis(con, dataset, currency: str | None = None, value: str = "mrr",
                  cents and source == "value_history")
 
 
+def counts_basis(b: Basis) -> Basis:
+    """The basis a figure that reads no value is computed on: a subscriptions basis with its value
+    mode set to MRR. Which subscriptions pay and when (``paying``), who churns (``n_after`` = 0), the
+    first movement's day, the rows left out (a row's ARR is blank exactly when its MRR is: ARR =
+    ``arr``, else 12 × MRR, and MRR falls back on ``arr`` ÷ 12) and every trial, renewal and incident
+    count are the same for MRR and ARR, so `data_range`, `basis_facts`, `excluded_rows`, the trials,
+    renewals and incident churn run the MRR basis's SQL for both (one query for the two value modes;
+    tests/test_ncvg_counts_basis.py). A value history keeps its own: rounding 12 × MRR to 6 decimals
+    may tell a change apart that MRR's rounding does not."""
+    return replace(b, value="mrr") if b.source == "subscriptions" else b
+
+
 # ------------------------------------------------------------------------------------------- SQL
 
 def _ctes(b: Basis) -> tuple[str, list]:
@@ -468,7 +480,7 @@ def _run(con, sql: str, params: list) -> pd.DataFrame:
 def excluded_rows(con, b: Basis) -> dict[str, int]:
     """Rows left out of every NCVG figure, by reason (including rows in other currencies), and
     rows kept whose value could not be read (counted as customers with value 0)."""
-    ctes, params = _ctes(b)
+    ctes, params = _ctes(counts_basis(b))
     sql = ctes + """
 SELECT reason, COUNT(*) AS n FROM (
   SELECT CASE WHEN c.problem IS NOT NULL THEN c.problem
@@ -525,7 +537,8 @@ def basis_facts(con, b: Basis) -> tuple:
     """(first, excluded): the first movement's day (NaT when none) and the rows left out by reason
     (`excluded_rows`) — what `ncvg_by_period` and `ncvg_totals` read besides their own query, which
     depends on the basis alone. The page reads it once and hands it to both (``facts=``), so a period
-    change runs one query for the periods instead of three."""
+    change runs one query for the periods instead of three. The same for MRR and ARR (`counts_basis`)."""
+    b = counts_basis(b)
     ctes, params = _ctes(b)
     first = _run(con, ctes + "\nSELECT MIN(day) AS first FROM moves", params)["first"].iloc[0]
     return first, excluded_rows(con, b)
@@ -716,8 +729,9 @@ FROM inside, before, existing"""
 
 
 def data_range(con, b: Basis) -> tuple[pd.Timestamp, pd.Timestamp] | None:
-    """First movement day and the as-of date; None when no subscription ever paid."""
-    ctes, params = _ctes(b)
+    """First movement day and the as-of date; None when no subscription ever paid (the same for MRR
+    and ARR: `counts_basis`)."""
+    ctes, params = _ctes(counts_basis(b))
     rows = con.execute(ctes + "\nSELECT MIN(day) FROM moves", params).fetchall()
     if not rows or rows[0][0] is None:
         return None
@@ -1012,8 +1026,9 @@ def trial_conversion(con, b: Basis, grain: str | None = None, window_days: float
     when both are 0. ``assumed_length`` counts trials stopped by the assumed length.
     ``rows``: ``trial_rows`` for the same basis and days; with a grain, the periods are then counted
     from it in pandas without a query — the same frame; the SQL returned is the query either way.
+    No value is read: MRR and ARR give the same figures and SQL (`counts_basis`).
     """
-    ctes, params = _subscription_ctes(b)
+    ctes, params = _subscription_ctes(counts_basis(b))
     group = f"{period_sql('trial_day', grain)} AS period, " if grain else ""
     sql = ctes + _TRIAL_CTES + f"""
 SELECT {group}{_TRIAL_COUNTS.format(cond="NOT expansion", p="")},
@@ -1036,8 +1051,9 @@ FROM trial_outcomes{" GROUP BY 1 ORDER BY 1" if grain else ""}"""
 
 def trial_rows(con, b: Basis, window_days: float = 30, default_trial_days: float = 14) -> pd.DataFrame:
     """One row per trial (trial_day, expansion, outcome, assumed_length) as `trial_conversion` counts
-    them: read once per basis and days, so a change of grain runs no query (``rows=``)."""
-    ctes, params = _subscription_ctes(b)
+    them: read once per basis and days, so a change of grain runs no query (``rows=``). The same for
+    MRR and ARR (`counts_basis`)."""
+    ctes, params = _subscription_ctes(counts_basis(b))
     default, window = int(round(default_trial_days)), int(round(window_days))
     if default < 1 or window < 0:
         raise BoundaryError("The assumed trial length must be at least 1 day and the conversion window 0 days or more.")
@@ -1089,8 +1105,9 @@ def renewals(con, b: Basis, grace_days: float = 1) -> MetricResult:
     distinct customers lost (their last paying subscription ended) at least once;
     scheduled_cancellations = subscriptions with an end date after the as-of date (not lost yet);
     set_not_to_renew = paying, not ended, auto-renew off (0 when the file has no auto-renew column).
+    No value is read: MRR and ARR give the same figures and SQL (`counts_basis`).
     """
-    ctes, params = _subscription_ctes(b)
+    ctes, params = _subscription_ctes(counts_basis(b))
     sql = ctes + """,
 ended AS (
   SELECT s.*,
@@ -1192,11 +1209,12 @@ def incident_churn(con, b: Basis, incidents_table: str, window_days: float = 60)
     are shown for reading, not tested). Windows that run past the as-of date are
     marked window_complete = False and left out of the pooled row. Excluded: incident rows with a
     blank customer or date, and customers not paying on their incident day.
+    No value is read: MRR and ARR give the same figures and SQL (`counts_basis`).
     """
     window = int(round(window_days))
     if window < 1:
         raise BoundaryError("The churn window after an incident must be at least 1 day.")
-    ctes, base_params = _subscription_ctes(b)
+    ctes, base_params = _subscription_ctes(counts_basis(b))
     sql = ctes + f""",
 inc AS (SELECT NULLIF(trim(CAST(customer_id AS VARCHAR)), '') AS customer_id,
                CAST(incident_date AS DATE) AS day, description FROM {quote_ident(incidents_table)}),

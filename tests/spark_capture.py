@@ -242,7 +242,13 @@ def drive_funnel(ws) -> dict[str, pd.DataFrame]:
         out.update(_frames(scores=ls.lead_scores(con, leads.table, rules, threshold, False),
                            score_distribution=ls.score_distribution(con, leads.table, rules, threshold, False),
                            profile=ls.score_profile(con, leads.table, rules, "month", False, start, end),
-                           profile_days=ls.score_profile_days(con, leads.table, rules, False, start, end)))
+                           profile_days=ls.score_profile_days(con, leads.table, rules, False, start, end),
+                           # what a window change joins in pandas (the funnel's cohort, scores read once)
+                           cohort=fm.cohort_frame(con, src, stages, start, end, window),
+                           bands=ls.lead_bands(con, leads.table, rules, False),
+                           rule_leads=ls.rule_leads(con, leads.table, rules, threshold)))
+        if any(r.kind == "Behaviour" for r in rules):
+            out["touches"] = ls.lead_touches(con, leads.table, rules).frame
     costs = ws.get("campaign_costs")
     if costs is not None and "campaign" in {**leads.mapping, **leads.extra_columns}:
         out["cost per mql"] = fm.cost_per_mql(con, src, stages, costs.table, stages[1] if len(stages) > 1 else stages[0],

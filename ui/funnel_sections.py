@@ -103,8 +103,11 @@ def scoring_results(fm, ls, charts, con, leads, src, rules, stages, start, end, 
     show_table(ls.score_ledger(con, leads.table, rules, who).frame, key="t_ledger")
     if len(stages) > 1:
         target = st.selectbox("Conversion to", stages[1:], index=len(stages) - 2, key="funnel_target")
+        # the funnel's leads (one query a window) joined in pandas to the bands read once per rules: no ledger
         band = ls.conversion_by_score_band(con, fm.cohort_sql(src, stages, start, end, window), leads.table,
-                                           rules, stages.index(target), threshold, file_score)
+                                           rules, stages.index(target), threshold, file_score,
+                                           cohort=fm.cohort_frame(con, src, stages, start, end, window),
+                                           bands=ls.lead_bands(con, leads.table, rules, file_score))
         show_chart(charts.band_conversion_chart(band.frame, target), width="stretch")
         st.caption(ls.SCORE_BAND_CAVEAT)
         table(band, "conversion_by_score_band", "bands", pct=("rate", "rate_low", "rate_high"))
@@ -125,7 +128,9 @@ def rule_impact(fm, ls, charts, con, leads, src, rules, stages, start, end, wind
     st.subheader("Which activities raise scores, and which have no impact?")
     threshold, alpha, min_n = float(th["funnel_mql_score_min"]), th["baseline_alpha"], int(th["min_group_size"])
     res = ls.rule_impact(con, fm.cohort_sql(src, stages, start, end, window), leads.table, rules,
-                         stages.index(target), threshold, alpha, min_n)
+                         stages.index(target), threshold, alpha, min_n,
+                         cohort=fm.cohort_frame(con, src, stages, start, end, window),
+                         per=ls.rule_leads(con, leads.table, rules, threshold))
     frame = res.frame
     idle = frame.loc[frame["no_impact"], "rule"].tolist()
     if idle:
@@ -152,7 +157,8 @@ def touches(fm, ls, charts, con, leads, src, rules, stages, start, end, window):
         return
     last = stages[-1]
     res = ls.touches_to_close(con, fm.cohort_sql(src, stages, start, end, window), leads.table, rules,
-                              len(stages) - 1)
+                              len(stages) - 1, cohort=fm.cohort_frame(con, src, stages, start, end, window),
+                              touches=ls.lead_touches(con, leads.table, rules))
     summary = ls.touch_summary(res.frame)
     cols = sorted({leads.extra_columns.get(r.column, leads.mapping.get(r.column, r.column))
                    for r in rules if r.kind == "Behaviour"})

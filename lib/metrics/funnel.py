@@ -211,6 +211,16 @@ def cohort_sql(src: FunnelSource, stages: list[str], start=None, end=None,
     return sql, params
 
 
+def cohort_frame(con, src: FunnelSource, stages: list[str], start=None, end=None,
+                 window_days: float | None = None) -> pd.DataFrame:
+    """The rows of `cohort_sql`'s `cohort` (lead_id, in0..inN-1; one row per lead that entered in the
+    range): one query per window and range, which lead scoring's figures join in pandas to the scores
+    they read once per rules (`lead_scoring.rule_leads`, `lead_bands`, `lead_touches`)."""
+    sql, params = cohort_sql(src, stages, start, end, window_days)
+    flags = ", ".join(f"in{k}" for k in range(len(stages)))
+    return con.execute(f"{sql}\nSELECT lead_id, {flags} FROM cohort", params).df()
+
+
 def _exclusions(con, src: FunnelSource, stages: list[str]) -> dict[str, int]:
     """Rows without a lead ID and leads with no date at any chosen stage (and closed-deal rows whose
     lead ID is not in the leads file): one query, as every funnel figure says them."""

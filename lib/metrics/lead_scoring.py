@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from lib.datasets import Dataset
@@ -322,7 +323,8 @@ SCORE_BAND_CAVEAT = (
 
 
 def conversion_by_score_band(con, funnel_cte: tuple[str, list], table: str, rules: list[Rule], target_stage: int,
-                             threshold: float, use_file_score: bool = False) -> MetricResult:
+                             threshold: float, use_file_score: bool = False, cohort: pd.DataFrame | None = None,
+                             bands: MetricResult | None = None) -> MetricResult:
     """Conversion by score band: does the MQL threshold sit where conversion changes?
 
     `funnel_cte` is `lib.metrics.funnel.cohort_sql(...)` (leads entered in the range, reach flags
@@ -330,6 +332,10 @@ def conversion_by_score_band(con, funnel_cte: tuple[str, list], table: str, rule
     rate = leads in band reaching the target stage / leads in band (ratio 0–1), Wilson 95% interval.
     Leads in the funnel without a score are left out and counted. The score uses today's behaviour
     counts (the export's), not the counts when the lead entered: `SCORE_BAND_CAVEAT` says so on the page.
+
+    `cohort` (`lib.metrics.funnel.cohort_frame` of the same funnel) and `bands` (`lead_bands` of the same
+    table, rules and score): the counts are then made in pandas, without a query — the same frame, SQL and
+    rows left out; a window change then reads no ledger.
     """
     f_sql, f_params = funnel_cte
     s_sql, s_params = scores_sql(table, rules, use_file_score)
@@ -341,12 +347,16 @@ def conversion_by_score_band(con, funnel_cte: tuple[str, list], table: str, rule
     sql += (f"\nSELECT {_band_sql('s.score')} AS band, COUNT(*) AS leads, COUNT(*) FILTER (WHERE c.in{int(target_stage)}) "
             f"AS converted, ({missing_sql}) AS funnel_leads_without_score\nFROM cohort c JOIN scores s USING (lead_id)\n"
             "WHERE c.in0 AND s.score IS NOT NULL\nGROUP BY 1 ORDER BY 1")
-    frame = con.execute(sql, params).df()
-    if len(frame):
-        missing = int(frame["funnel_leads_without_score"].iloc[0])
-    else:  # no band, so no row to carry the count
-        missing = con.execute(f_sql + ",\n" + s_sql.removeprefix("WITH ") + "\n" + missing_sql, params).fetchall()[0][0]
-    frame = frame.drop(columns="funnel_leads_without_score")
+    if cohort is not None and bands is not None:
+        frame, missing = _band_counts(cohort, bands.frame, int(target_stage))
+    else:
+        frame = con.execute(sql, params).df()
+        if len(frame):
+            missing = int(frame["funnel_leads_without_score"].iloc[0])
+        else:  # no band, so no row to carry the count
+            missing = con.execute(f_sql + ",\n" + s_sql.removeprefix("WITH ") + "\n" + missing_sql,
+                                  params).fetchall()[0][0]
+        frame = frame.drop(columns="funnel_leads_without_score")
     frame["label"] = [band_label(int(b)) for b in frame["band"]]
     frame["rate"] = [c / n if n else math.nan for c, n in zip(frame["converted"], frame["leads"])]
     bounds = [wilson_interval(int(c), int(n)) for c, n in zip(frame["converted"], frame["leads"])]
@@ -355,6 +365,35 @@ def conversion_by_score_band(con, funnel_cte: tuple[str, list], table: str, rule
     frame["at_or_above"] = frame["band"] >= threshold
     excluded = {"funnel leads without a score": int(missing)} if missing else {}
     return MetricResult(frame, sql, params, excluded)
+
+
+def lead_bands(con, table: str, rules: list[Rule], use_file_score: bool = False) -> MetricResult:
+    """Every lead's score band (lead_id, band; band blank when the score is): what
+    `conversion_by_score_band` counts per band, read once per table, rules and score so a change of
+    window or range reads no ledger."""
+    sql, params = scores_sql(table, rules, use_file_score)
+    sql += f"\nSELECT lead_id, {_band_sql('score')} AS band FROM scores"
+    return MetricResult(con.execute(sql, params).df(), sql, params)
+
+
+def _in_flags(cohort: pd.DataFrame, k: int) -> tuple[pd.Series, pd.Series]:
+    """in0 and in`k` of a cohort frame as plain booleans (a blank flag counts as false, as in FILTER)."""
+    return cohort["in0"].fillna(False).astype(bool), cohort[f"in{k}"].fillna(False).astype(bool)
+
+
+def _band_counts(cohort: pd.DataFrame, bands: pd.DataFrame, k: int) -> tuple[pd.DataFrame, int]:
+    """`conversion_by_score_band`'s query in pandas: leads and converted per band of the funnel's leads
+    (in0), and the funnel's leads without a score."""
+    in0, ink = _in_flags(cohort, k)
+    funnel = pd.DataFrame({"lead_id": cohort["lead_id"][in0].to_numpy(), "converted": ink[in0].to_numpy()})
+    joined = funnel.merge(bands[["lead_id", "band"]], on="lead_id", how="left")
+    scored = joined[joined["band"].notna()]
+    missing = len(joined) - len(scored)
+    grouped = scored.groupby("band", sort=True)["converted"].agg(["size", "sum"])
+    frame = pd.DataFrame({"band": grouped.index.to_numpy().astype("int32"),
+                          "leads": grouped["size"].to_numpy().astype("int64"),
+                          "converted": grouped["sum"].to_numpy().astype("int64")})
+    return frame, int(missing)
 
 
 def score_profile(con, table: str, rules: list[Rule], grain: str = "month", use_file_score: bool = False,
@@ -429,8 +468,49 @@ RULE_IMPACT_CAVEAT = (
     "Counts are today's, as in the score bands.")
 
 
+def _rule_per_sql(rules: list[Rule], labels: list[str], threshold: float) -> tuple[str, list]:
+    """`rule_impact`'s CTEs after the scores: `per`, one row per rule and lead of the file (fired, changes)."""
+    values = ", ".join("(?, ?)" for _ in labels)
+    sql = (f"rule_list(rule, ord) AS (VALUES {values}),\n"
+           "rule_points AS (SELECT lead_id, rule, SUM(points) AS points FROM ledger GROUP BY 1, 2),\n"
+           "per AS (\n  SELECT r.rule, r.ord, s.lead_id, s.score, p.lead_id IS NOT NULL AS fired,\n"
+           "    (s.score >= ?) <> (s.score - COALESCE(p.points, 0) >= ?) AS changes\n"
+           "  FROM scores s CROSS JOIN rule_list r LEFT JOIN rule_points p ON p.lead_id = s.lead_id AND p.rule = r.rule\n)")
+    return sql, [v for i, label in enumerate(labels) for v in (label, i)] + [float(threshold)] * 2
+
+
+def rule_leads(con, table: str, rules: list[Rule], threshold: float) -> MetricResult:
+    """Per rule and lead of the file (rule, ord, lead_id, fired, changes): what `rule_impact` counts,
+    read once per table, rules and threshold so a change of window or range reads no ledger. The rows
+    left out are `rule_impact`'s."""
+    labels = list(dict.fromkeys(r.label for r in rules))
+    s_sql, s_params = scores_sql(table, rules)
+    per_sql, per_params = _rule_per_sql(rules, labels, threshold)
+    sql = s_sql + ",\n" + per_sql + "\nSELECT rule, ord, lead_id, fired, changes FROM per"
+    return MetricResult(con.execute(sql, s_params + per_params).df(), sql, s_params + per_params,
+                        _unreadable(con, table, rules))
+
+
+def _rule_counts(per: pd.DataFrame, cohort: pd.DataFrame, k: int) -> pd.DataFrame:
+    """`rule_impact`'s query in pandas: per rule (in rule order) the counts over the file's leads and,
+    with the funnel's flags looked up by lead ID (a lead not in the funnel counts in neither side), over
+    the funnel's leads."""
+    in0, ink = _in_flags(cohort, k)
+    at = pd.Index(cohort["lead_id"]).get_indexer(per["lead_id"])  # -1: not in the funnel → the False appended
+    c0 = np.append(in0.to_numpy(dtype=bool), False)[at]
+    ck = np.append(ink.to_numpy(dtype=bool), False)[at]
+    fired = per["fired"].fillna(False).astype(bool).to_numpy()
+    changes = per["changes"].fillna(False).astype(bool).to_numpy()
+    parts = pd.DataFrame({"rule": per["rule"], "ord": per["ord"], "fired": fired, "leads": 1,
+                          "mql_changed": changes, "with_n": c0 & fired, "with_converted": c0 & fired & ck,
+                          "without_n": c0 & ~fired, "without_converted": c0 & ~fired & ck})
+    grouped = parts.groupby(["ord", "rule"], sort=True).sum().reset_index().drop(columns="ord")
+    return grouped.astype({c: "int64" for c in grouped.columns if c != "rule"})
+
+
 def rule_impact(con, funnel_cte: tuple[str, list], table: str, rules: list[Rule], target_stage: int,
-                threshold: float, alpha: float = 0.05, min_group: int = 30) -> MetricResult:
+                threshold: float, alpha: float = 0.05, min_group: int = 30, cohort: pd.DataFrame | None = None,
+                per: MetricResult | None = None) -> MetricResult:
     """Per scoring rule: how many leads it fired for, conversion with vs without it, and whether it
     ever changes who qualifies. "Which activities raise scores, and which have no impact."
 
@@ -448,6 +528,10 @@ def rule_impact(con, funnel_cte: tuple[str, list], table: str, rules: list[Rule]
       `stats.two_proportion_test` (pooled z, Fisher's exact when a cell expects < 5) when both sides
       have ≥ `min_group` leads (blank otherwise); p_bh = Benjamini–Hochberg over the rules tested
       (one family); significant = p_bh < `alpha`. Rates are ratios 0–1; diff is in rate points.
+
+    `cohort` (`lib.metrics.funnel.cohort_frame` of the same funnel) and `per` (`rule_leads` of the same
+    table, rules and threshold): the counts are then made in pandas, without a query — the same frame,
+    SQL and rows left out; a window change then reads no ledger.
     """
     f_sql, f_params = funnel_cte
     s_sql, s_params = scores_sql(table, rules)
@@ -463,14 +547,9 @@ def rule_impact(con, funnel_cte: tuple[str, list], table: str, rules: list[Rule]
                "diff_low", "diff_high", "p_value", "p_bh", "significant"]
     if not labels:
         return MetricResult(pd.DataFrame(columns=columns), "", [])
-    values = ", ".join("(?, ?)" for _ in labels)
     k = int(target_stage)
-    sql = (f_sql + ",\n" + s_sql.removeprefix("WITH ") + ",\n"
-           f"rule_list(rule, ord) AS (VALUES {values}),\n"
-           "rule_points AS (SELECT lead_id, rule, SUM(points) AS points FROM ledger GROUP BY 1, 2),\n"
-           "per AS (\n  SELECT r.rule, r.ord, s.lead_id, s.score, p.lead_id IS NOT NULL AS fired,\n"
-           "    (s.score >= ?) <> (s.score - COALESCE(p.points, 0) >= ?) AS changes\n"
-           "  FROM scores s CROSS JOIN rule_list r LEFT JOIN rule_points p ON p.lead_id = s.lead_id AND p.rule = r.rule\n)\n"
+    per_sql, per_params = _rule_per_sql(rules, labels, threshold)
+    sql = (f_sql + ",\n" + s_sql.removeprefix("WITH ") + ",\n" + per_sql + "\n"
            "SELECT per.rule, COUNT(*) FILTER (WHERE fired) AS fired, COUNT(*) AS leads,\n"
            "  COUNT(*) FILTER (WHERE changes) AS mql_changed,\n"
            "  COUNT(*) FILTER (WHERE c.in0 AND fired) AS with_n,\n"
@@ -478,8 +557,11 @@ def rule_impact(con, funnel_cte: tuple[str, list], table: str, rules: list[Rule]
            "  COUNT(*) FILTER (WHERE c.in0 AND NOT fired) AS without_n,\n"
            f"  COUNT(*) FILTER (WHERE c.in0 AND NOT fired AND c.in{k}) AS without_converted\n"
            "FROM per LEFT JOIN cohort c USING (lead_id)\nGROUP BY per.rule, per.ord ORDER BY per.ord")
-    params = f_params + s_params + [v for i, label in enumerate(labels) for v in (label, i)] + [float(threshold)] * 2
-    frame = con.execute(sql, params).df()
+    params = f_params + s_params + per_params
+    if cohort is not None and per is not None:
+        frame = _rule_counts(per.frame, cohort, k)
+    else:
+        frame = con.execute(sql, params).df()
     frame["kind"] = frame["rule"].map(kinds)
     frame["points"] = frame["rule"].map(points)
     frame["fired_share"] = [f / n if n else math.nan for f, n in zip(frame["fired"], frame["leads"])]
@@ -495,7 +577,8 @@ def rule_impact(con, funnel_cte: tuple[str, list], table: str, rules: list[Rule]
     frame["diff"] = frame["with_rate"] - frame["without_rate"]
     frame["p_bh"] = adjust_p_values(frame["p_value"], "fdr_bh")
     frame["significant"] = [bool(q < alpha) for q in frame["p_bh"]]  # nan < alpha is False
-    return MetricResult(frame[columns], sql, params, _unreadable(con, table, rules))
+    excluded = dict(per.excluded) if cohort is not None and per is not None else _unreadable(con, table, rules)
+    return MetricResult(frame[columns], sql, params, excluded)
 
 
 TOUCH_BINS = ((0, "0"), (1, "1–4"), (5, "5–9"), (10, "10–19"), (20, "20–29"), (30, "30–39"), (40, "40–49"),
@@ -506,7 +589,8 @@ TOUCHES_CAVEAT = (
 
 
 def touches_to_close(con, funnel_cte: tuple[str, list], table: str, rules: list[Rule],
-                     target_stage: int) -> MetricResult:
+                     target_stage: int, cohort: pd.DataFrame | None = None,
+                     touches: MetricResult | None = None) -> MetricResult:
     """Marketing touches per lead of the funnel, to read the touches from first contact to customer.
 
     touches of a lead = Σ over the behaviour rules' columns of the cell read as a count (a number,
@@ -514,23 +598,49 @@ def touches_to_close(con, funnel_cte: tuple[str, list], table: str, rules: list[
     occurrence; a column used by two rules counts once). One row per funnel lead (entered in the range):
     lead_id, converted (reached `target_stage` within the window), touches (count).
     `touch_distribution` and `touch_summary` read it. Cells not readable as a count add 0 and are counted.
+
+    `cohort` (`lib.metrics.funnel.cohort_frame` of the same funnel) and `touches` (`lead_touches` of the
+    same table and rules): the rows are then joined in pandas, without a query — the same frame, SQL and
+    rows left out.
     """
     columns = sorted({r.column for r in rules if r.kind == "Behaviour"})
     if not columns:
         raise BoundaryError("Touches to close need activity counts (email opens, page views, webinars…): add a "
                             "Behaviour rule on such a column in the scoring rules.")
     f_sql, f_params = funnel_cte
-    total = " + ".join(f"COALESCE({_count_sql(q(c))}, 0)" for c in columns)
-    # one row per lead ID (its first row in the file), as the ledger reads it
-    sql = (f_sql + ",\nrows_touched AS (\n  SELECT trim(CAST(lead_id AS VARCHAR)) AS lead_id, "
-           f"CAST({total} AS DOUBLE) AS touches,\n"
-           "    ROW_NUMBER() OVER (PARTITION BY trim(CAST(lead_id AS VARCHAR)) ORDER BY _row) AS nth\n"
-           f"  FROM {q(table)} WHERE NULLIF(trim(CAST(lead_id AS VARCHAR)), '') IS NOT NULL\n)\n"
+    sql = (f_sql + ",\n" + _touched_sql(table, columns) + "\n"
            f"SELECT c.lead_id, c.in{int(target_stage)} AS converted, t.touches\n"
            "FROM cohort c JOIN rows_touched t ON t.lead_id = c.lead_id AND t.nth = 1 WHERE c.in0 ORDER BY c.lead_id")
+    if cohort is not None and touches is not None:
+        in0, ink = _in_flags(cohort, int(target_stage))
+        funnel = pd.DataFrame({"lead_id": cohort["lead_id"][in0].to_numpy(), "converted": ink[in0].to_numpy()})
+        frame = funnel.merge(touches.frame, on="lead_id").sort_values("lead_id", ignore_index=True)
+        return MetricResult(frame, sql, f_params, dict(touches.excluded))
     frame = con.execute(sql, f_params).df()
     frame["converted"] = frame["converted"].astype(bool)
     return MetricResult(frame, sql, f_params, _unreadable(con, table, rules))
+
+
+def _touched_sql(table: str, columns: list[str]) -> str:
+    """CTE `rows_touched`: every row with a lead ID, its touches and its rank among its ID's rows."""
+    total = " + ".join(f"COALESCE({_count_sql(q(c))}, 0)" for c in columns)
+    # one row per lead ID (its first row in the file), as the ledger reads it
+    return ("rows_touched AS (\n  SELECT trim(CAST(lead_id AS VARCHAR)) AS lead_id, "
+            f"CAST({total} AS DOUBLE) AS touches,\n"
+            "    ROW_NUMBER() OVER (PARTITION BY trim(CAST(lead_id AS VARCHAR)) ORDER BY _row) AS nth\n"
+            f"  FROM {q(table)} WHERE NULLIF(trim(CAST(lead_id AS VARCHAR)), '') IS NOT NULL\n)")
+
+
+def lead_touches(con, table: str, rules: list[Rule]) -> MetricResult:
+    """Touches of every lead of the file (lead_id, touches; its first row): what `touches_to_close` joins
+    to the funnel's leads, read once per table and rules so a change of window or range runs no query.
+    The rows left out are `touches_to_close`'s. Raises as it does without a Behaviour rule."""
+    columns = sorted({r.column for r in rules if r.kind == "Behaviour"})
+    if not columns:
+        raise BoundaryError("Touches to close need activity counts (email opens, page views, webinars…): add a "
+                            "Behaviour rule on such a column in the scoring rules.")
+    sql = "WITH " + _touched_sql(table, columns) + "\nSELECT lead_id, touches FROM rows_touched WHERE nth = 1"
+    return MetricResult(con.execute(sql).df(), sql, [], _unreadable(con, table, rules))
 
 
 def touch_distribution(per_lead: pd.DataFrame) -> pd.DataFrame:
@@ -562,4 +672,5 @@ def rules_text(rules: list[Rule]) -> str:
 
 __all__ = ["default_rules", "resolve_rules", "score_ledger", "lead_scores", "score_distribution",
            "conversion_by_score_band", "score_profile", "score_profile_days", "band_label", "scoring_columns",
-           "rule_impact", "difference_interval", "touches_to_close", "touch_distribution", "touch_summary"]
+           "rule_impact", "difference_interval", "touches_to_close", "touch_distribution", "touch_summary",
+           "lead_bands", "rule_leads", "lead_touches"]

@@ -128,10 +128,11 @@ campaign_tests = fig["campaign_tests"]
 worse = campaign_tests.frame[campaign_tests.frame["worse"]]
 same = "same-topic sends" if data.has("topic") else "the sends"
 st.subheader(f"Sends worse than {same} of the {k} {grain}s before: {len(worse)}")
-table(worse[["send_date", "subject", *(["topic"] if data.has("topic") else []), "metric", "x", "n", "rate",
-             "baseline", "base_n", "sigma_z", "p_value", "p_adjusted"]]
-      .rename(columns={"send_date": "Sent", "subject": "Campaign", "base_n": "baseline n", "sigma_z": "σz",
-                       "p_adjusted": "p (BH)"}), "email_sends_vs_history")
+table(campaign_tests.frame, "email_sends_vs_history", only="worse",
+      columns=["send_date", "subject", *(["topic"] if data.has("topic") else []), "metric", "x", "n", "rate",
+               "baseline", "base_n", "sigma_z", "p_value", "p_adjusted"],
+      rename={"send_date": "Sent", "subject": "Campaign", "base_n": "baseline n", "sigma_z": "σz",
+              "p_adjusted": "p (BH)"})
 st.caption("Same test per send, A/B halves (“… | Combo 1/2”) merged first — two halves of one audience are one "
            "send, not two neighbours that make sends look alike; σz estimated over all sends; Benjamini–Hochberg over "
            f"the {campaign_tests.frame['p_value'].notna().sum():,} send × rate tests of each rate.")
@@ -147,7 +148,7 @@ st.caption("Emails per recipient per week = emails sent ÷ list size ÷ weeks co
            "assumed not to overlap). Grey bars: incomplete periods, left out of the correlation below.")
 period_cols = ["period_label", "sends", "sent", "delivered", "emails_per_recipient_week",
                *[r.key for r in data.usable_rates()], "incomplete"]
-table(periods.frame[period_cols], f"email_per_{grain}")
+table(periods.frame, f"email_per_{grain}", columns=period_cols)
 excluded_note(periods)
 show_sql(periods)
 
@@ -203,7 +204,7 @@ else:
     group_cols = ["topic", "sends", "delivered", "open_rate", "open_rate_low", "open_rate_high", "ctor",
                   "click_rate", *[c for c in ("unsubscribe_rate", "spam_rate") if groups.frame[c].notna().any()],
                   "small"]
-    table(groups.frame[group_cols], "email_by_topic")
+    table(groups.frame, "email_by_topic", columns=group_cols)
     st.caption("Topics beyond the 8 largest are summed in one “Other (k groups)” row, so the rows add up to the "
                "total; pick any topic with the Topics filter above to see it alone. Intervals are "
                "cluster-robust by send (rates vary from send to send far more than recipients would; a topic "
@@ -240,6 +241,6 @@ if summary["with_vendor_rates"]:
     st.markdown(f"The file carries the vendor's own rates for {summary['with_vendor_rates']} sends; recomputed from "
                 f"counts (open rate = unique opens ÷ delivered, click rate = unique clicks ÷ delivered), "
                 f"**{summary['differ']}** differ by more than rounding — see “Vendor vs counts”.")
-table(lib_em.campaign_display(campaigns.frame), "email_campaigns_with_rates")
+table(campaigns.frame, "email_campaigns_with_rates", how="campaigns")
 excluded_note(campaigns)
 show_sql(campaigns)

@@ -17,13 +17,33 @@ RATE_LABELS = {"open_rate": "Open rate", "click_rate": "Click rate", "ctor": "Cl
                "unsubscribe_rate": "Unsubscribe rate", "spam_rate": "Spam complaint rate"}
 
 
-def table(frame: pd.DataFrame, key: str | None = None) -> None:
-    """A sortable table with rates as percentages, and its CSV download when `key` is given."""
-    frame = lib_em.for_display(frame)  # not memoised: cheaper than keying the frame
+def table(frame: pd.DataFrame, key: str | None = None, **how) -> None:
+    """A sortable table with rates as percentages, and its CSV download when `key` is given; `how`: what
+    `display` makes of `frame` first (the rows and columns shown)."""
+    frame = display(frame, **how)  # memoised: a rerun shows the session's Arrow copy (show_table)
     show_table(frame, column_config={
         c: st.column_config.NumberColumn(format="percent") for c in lib_em.percent_columns(frame)})
     if key:
         download_csv(frame, f"{key}.csv", key)
+
+
+def display(frame: pd.DataFrame, columns: list | None = None, rename: dict | None = None, how: str | None = None,
+            only: str | None = None) -> pd.DataFrame:
+    """The frame a table shows: `how` = "history" or "campaigns" (lib_em.history_display, campaign_display)
+    first, then the rows whose boolean column `only` is true, the `columns`, `rename`d, and for_display.
+    Memoised (below): a frame the memo handed out is keyed by the call that made it, not hashed, and the
+    result is handed out, so show_table converts it to Arrow once, not on every rerun."""
+    if how == "history":
+        frame = lib_em.history_display(frame)
+    elif how == "campaigns":
+        frame = lib_em.campaign_display(frame)
+    if only is not None:
+        frame = frame[frame[only]]
+    if columns is not None:
+        frame = frame[list(columns)]
+    if rename:
+        frame = frame.rename(columns=rename)
+    return lib_em.for_display(frame)
 
 
 def figures(con, data, filters, grain: str, th, rows) -> dict:
@@ -64,7 +84,7 @@ def range_figures(con, data, filters, min_group_size: int, rows) -> dict:
     return out
 
 
-figures, range_figures = session_cached(figures), session_cached(range_figures)
+figures, range_figures, display = session_cached(figures), session_cached(range_figures), session_cached(display)
 
 
 @fragment
@@ -75,7 +95,7 @@ def history_rate(em, charts, with_campaigns, con, data, period_tests, campaigns)
                                 if "Unsubscribe rate" in rates else 0, key="email_history_rate")]
     limits = em.baseline_limits(period_tests.frame, chosen.key, workspace().thresholds["baseline_alpha"])
     show_chart(with_campaigns(charts.history_chart(limits, chosen.label, chosen.key), campaigns), width="stretch")
-    table(lib_em.history_display(limits), f"email_{chosen.key}_vs_history")
+    table(limits, f"email_{chosen.key}_vs_history", how="history")
 
 
 def _pct(frame: pd.DataFrame, cols: list[str]) -> dict:

@@ -95,7 +95,9 @@ with st.expander("How these numbers are counted", expanded=b.source != "subscrip
 
 # ---- headline tiles over the range
 facts = m.basis_facts(con, counted)  # first movement and exclusions: the basis's alone, read once
-totals_result = m.ncvg_totals(con, b, start, end, facts)
+# the basis's movements, read once: the totals and a change of period or range sum them in pandas, no query
+moves = m.period_moves(con, b)
+totals_result = m.ncvg_totals(con, b, start, end, facts, moves)
 t = m.first_row(totals_result.frame)
 where = f"{start:%d %b %Y} – {end:%d %b %Y}"
 tiles = st.columns(6)
@@ -115,8 +117,7 @@ excluded_note(totals_result)
 if not b.has_value:
     st.caption(m.value_rule(columns, value))
 
-# the basis's movements, read once: a change of period groups them in pandas, no query
-per_result = m.ncvg_by_period(con, b, grain, start, end, facts, m.period_moves(con, b))
+per_result = m.ncvg_by_period(con, b, grain, start, end, facts, moves)
 per = per_result.frame
 st.subheader("In words")
 sentences = m.executive_sentences(per, b, grain)
@@ -170,17 +171,18 @@ if b.source != "subscriptions":
 elif "plan" not in columns:
     st.info("The file has no plan column: map one under “Columns” to see moves between plan tiers.")
 else:
-    moves_by_period = m.plan_moves_by_period(con, b, grain, start, end, m.plan_move_rows(con, b))
-    moves = m.plan_moves(con, b, start, end)
-    if moves.frame.empty:
+    move_rows = m.plan_move_rows(con, b)  # read once per basis: periods and the table count them in pandas
+    moves_by_period = m.plan_moves_by_period(con, b, grain, start, end, move_rows)
+    plan_moves = m.plan_moves(con, b, start, end, move_rows)
+    if plan_moves.frame.empty:
         st.write("No customer changed plan tier in the range.")
     else:
         show_chart(charts.plan_moves_chart(moves_by_period.frame), width="stretch")
-        show_table(moves.frame, width="stretch")
-        download_csv(moves.frame, "ncvg_plan_moves.csv", "ncvg_moves")
+        show_table(plan_moves.frame, width="stretch")
+        download_csv(plan_moves.frame, "ncvg_plan_moves.csv", "ncvg_moves")
     st.caption("Tier order: plans ranked by median value per seat/unit (cheapest = tier 1). A customer's plan is "
                "their highest-tier paying plan; a move is a change of it while they stay a customer.")
-    show_sql(moves)
+    show_sql(plan_moves)
     by_plan = m.value_by_plan(con, b, start, end)
     show_chart(charts.value_by_group_chart(by_plan.frame, "plan", "Value by plan", b.currency, vl), width="stretch")
     show_table(by_plan.frame, width="stretch")

@@ -698,7 +698,7 @@ _PERIOD_COLUMNS = ["period", "new_customers", "returning_customers", "lost_custo
 
 
 def ncvg_totals(con, b: Basis, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None,
-                facts: tuple | None = None) -> MetricResult:
+                facts: tuple | None = None, moves: pd.DataFrame | None = None) -> MetricResult:
     """The headline numbers over the days start..end (inclusive; default: all data to the as-of date).
 
     One row: new_customers, returning_customers, lost_customers, net_customers = new − lost;
@@ -706,6 +706,9 @@ def ncvg_totals(con, b: Basis, start: pd.Timestamp | None = None, end: pd.Timest
     (new_business_value, reactivation_value, expansion_value, contraction_value, churn_value);
     customers_start/value_start (paying before `start`), customers_end/value_end (after `end`);
     grr and nrr over the customers paying at `start` (blank when value_start is 0).
+    ``moves``: the basis's ``period_moves(con, b)``; the totals are then summed from it in pandas without
+    a query — the same frame (up to the last bits of a float sum's order); the SQL returned is the query
+    either way.
     """
     ctes, params = _ctes(b)
     sql = ctes + f""",
@@ -725,7 +728,60 @@ FROM inside, before, existing"""
     params = params + [pd.Timestamp(start).date() if start is not None else None,
                        pd.Timestamp(end).date() if end is not None else None]
     excluded = excluded_rows(con, b) if facts is None else dict(facts[1])  # facts: the page's basis_facts
-    return MetricResult(_run(con, sql, params), sql, params, excluded)
+    if moves is not None and len(moves):
+        frame = _totals_from_moves(moves, params[-2] or moves["day"].min(), params[-1] or b.as_of)
+    else:
+        frame = _run(con, sql, params)
+    return MetricResult(frame, sql, params, excluded)
+
+
+def _totals_from_moves(moves: pd.DataFrame, lo, hi) -> pd.DataFrame:
+    """`ncvg_totals`' query done in pandas on `period_moves`, step for step (its CTE names in the
+    comments); lo/hi the range's first and last day. Sums of money are exact (math.fsum: the double
+    nearest the true sum, whatever the rows' order), as DuckDB's SUM is whenever its order rounds well;
+    a naive sum in another order could move a tile's last digit at a half (4.4999… vs 4.5000…1)."""
+    lo, hi = pd.Timestamp(lo), pd.Timestamp(hi)
+    day = moves["day"]
+    kind = moves["movement"].to_numpy(dtype=object)
+    change = moves["value_change"].to_numpy(dtype="float64")
+    inside = ((day >= lo) & (day <= hi)).to_numpy()  # in_range
+
+    def count(mask):
+        return int(np.count_nonzero(inside & mask))
+
+    def total(mask, sign=1.0):  # COALESCE(±SUM(…), 0): no row gives 0
+        rows = inside & mask
+        return sign * math.fsum(change[rows]) if rows.any() else 0.0
+
+    new, back, churn = kind == "new", kind == "reactivation", kind == "churn"
+    row = {"new_customers": count(new | back), "returning_customers": count(back), "lost_customers": count(churn),
+           "new_business_value": total(new), "reactivation_value": total(back),
+           "expansion_value": total(kind == "expansion"), "contraction_value": total(kind == "contraction", -1.0),
+           "churn_value": total(churn, -1.0)}
+    # before: customers_change is +1 for new and reactivation, −1 for churn (`_ctes`' moves)
+    earlier = (day < lo).to_numpy()
+    row["customers_start"] = float(np.count_nonzero(earlier & (new | back)) - np.count_nonzero(earlier & churn))
+    row["value_start"] = float(np.round(math.fsum(change[earlier]), 6)) if earlier.any() else 0.0
+    # existing: each customer's net over the range's moves of a run that began before it
+    older = np.flatnonzero(inside & (moves["episode_start"] < lo).to_numpy())
+    if len(older):
+        who = pd.factorize(moves["customer_id"].to_numpy(dtype=object)[older])[0]
+        net = np.bincount(who, weights=change[older])  # each customer's, in the rows' order (by day)
+        row["existing_net"], row["existing_loss"] = math.fsum(net), math.fsum(np.maximum(0.0, -net))
+    else:
+        row["existing_net"] = row["existing_loss"] = 0.0
+    f = pd.DataFrame([row])
+    f["net_customers"] = f["new_customers"] - f["lost_customers"]
+    f["new_value"] = f["new_business_value"] + f["reactivation_value"]
+    f["lost_value"] = f["churn_value"]
+    f["net_value"] = f["new_business_value"] + f["reactivation_value"] - f["churn_value"]
+    f["customers_end"] = f["customers_start"] + f["new_customers"] - f["lost_customers"]
+    f["value_end"] = (f["value_start"] + f["new_business_value"] + f["reactivation_value"] + f["expansion_value"]
+                      - f["contraction_value"] - f["churn_value"]).round(6)
+    paid = f["value_start"].where(f["value_start"] > 0)
+    f["grr"] = (paid - f["existing_loss"]) / paid
+    f["nrr"] = (paid + f["existing_net"]) / paid
+    return f
 
 
 def data_range(con, b: Basis) -> tuple[pd.Timestamp, pd.Timestamp] | None:
@@ -827,7 +883,7 @@ def _range_params(start, end) -> list:
 _IN_RANGE = "day BETWEEN COALESCE(CAST(? AS DATE), day) AND COALESCE(CAST(? AS DATE), day)"
 
 
-def plan_moves(con, b: Basis, start=None, end=None) -> MetricResult:
+def plan_moves(con, b: Basis, start=None, end=None, rows: pd.DataFrame | None = None) -> MetricResult:
     """Customers who moved up or down a plan tier while staying a customer, by from → to plan.
 
     Tier order: plans ranked by their median value per unit (value ÷ quantity) — the cheapest
@@ -836,6 +892,8 @@ def plan_moves(con, b: Basis, start=None, end=None) -> MetricResult:
     Columns: from_plan, to_plan, direction (up/down), customers (distinct), moves (a customer may
     make the same move twice), value_change (signed sum of value_after − value_before on the day
     of the move).
+    ``rows``: the basis's ``plan_move_rows(con, b)``; the moves are then counted from it in pandas
+    without a query — the same frame; the SQL returned is the query either way.
     """
     ctes, params = _subscription_ctes(b)
     sql = ctes + _PLAN_CTES + f"""
@@ -845,7 +903,24 @@ SELECT from_plan, top_plan AS to_plan, CASE WHEN tier > prev_tier THEN 'up' ELSE
 FROM plan_moves WHERE {_IN_RANGE}
 GROUP BY ALL ORDER BY direction DESC, moves DESC, from_plan, to_plan"""
     params = params + _range_params(start, end)
-    return MetricResult(_run(con, sql, params), sql, params)
+    lo, hi = _range_params(start, end)
+    if rows is not None:
+        rows = rows[(rows["day"] >= pd.Timestamp(lo if lo is not None else rows["day"].min()))
+                    & (rows["day"] <= pd.Timestamp(hi if hi is not None else rows["day"].max()))]
+    if rows is None or not len(rows):  # none in the range: the query's own empty frame
+        return MetricResult(_run(con, sql, params), sql, params)
+    frame = (rows.assign(direction=np.where(rows["up"].to_numpy(dtype=bool), "up", "down"))
+             .groupby(["from_plan", "to_plan", "direction"], sort=False)
+             .agg(customers=("customer_id", "nunique"), moves=("customer_id", "size"), value_change=("change", "sum"))
+             .reset_index())
+    frame["value_change"] = frame["value_change"].astype("float64").round(6)
+    frame[["customers", "moves"]] = frame[["customers", "moves"]].astype("int64")
+    frame[["from_plan", "to_plan", "direction"]] = frame[["from_plan", "to_plan", "direction"]].astype(
+        pd.StringDtype(na_value=np.nan))
+    # ORDER BY direction DESC, moves DESC, from_plan, to_plan (a from → to pair has one direction)
+    frame = frame.sort_values(["direction", "moves", "from_plan", "to_plan"], ascending=[False, False, True, True],
+                              ignore_index=True)
+    return MetricResult(frame, sql, params)
 
 
 def plan_moves_by_period(con, b: Basis, grain: str = "month", start=None, end=None,
@@ -888,11 +963,11 @@ FROM plan_moves WHERE {_IN_RANGE} GROUP BY 1 ORDER BY 1"""
 
 def plan_move_rows(con, b: Basis) -> pd.DataFrame:
     """Every plan move of the basis (customer_id, day, up: a move to a higher tier, change = value_after
-    − value_before), as `plan_moves_by_period` counts them: read once per basis, so a change of grain
-    or range runs no query (``rows=``)."""
+    − value_before, from_plan, to_plan), as `plan_moves_by_period` and `plan_moves` count them: read once
+    per basis, so a change of grain or range runs no query (``rows=``)."""
     ctes, params = _subscription_ctes(b)
     frame = _run(con, ctes + _PLAN_CTES + """
-SELECT customer_id, day, tier > prev_tier AS up, value_after - value_before AS change
+SELECT customer_id, day, tier > prev_tier AS up, value_after - value_before AS change, from_plan, top_plan AS to_plan
 FROM plan_moves ORDER BY customer_id, day""", params)
     frame["day"] = pd.to_datetime(frame["day"])
     return frame

@@ -82,7 +82,9 @@ try:
     end = pd.Timestamp(picked[-1]) + pd.Timedelta(days=1) if picked else hi + pd.Timedelta(days=1)
 
     # ------------------------------------------------------------------ headline
-    result = fm.funnel_stages(con, src, stages, start, end, window)
+    # the rows left out and the data's end, read once per source and stages (not again on a window change)
+    excluded, last = fm.exclusions(con, src, stages), fm.data_end(con, src, stages)
+    result = fm.funnel_stages(con, src, stages, start, end, window, excluded=excluded)
     counts = dict(zip(result.frame["stage"], result.frame["leads"]))
     cols = st.columns(6)
     for col, (stage, label) in zip(cols, fm.TILE_LABELS.items()):
@@ -93,7 +95,7 @@ try:
     cols[5].metric("Lead → Customer", f"{counts['Customer'] / counts['Lead']:.1%}" if ok else "—",
                    help=f"Customers / Leads: {int(counts.get('Customer', 0)):,} / {int(counts.get('Lead', 0)):,}, "
                         f"both counted within the {window:g}-day window.")
-    open_n = fm.still_in_window(con, src, stages, start, end, window)
+    open_n = fm.still_in_window(con, src, stages, start, end, window, last=last)
     st.caption(f"The date range picks who **entered** (first recorded stage date); a conversion counts when it "
                f"happens within {window:g} days of entering, **even after the range ends**. "
                f"{open_n:,} of these leads entered less than {window:g} days before the data ends, so they may still "
@@ -120,7 +122,7 @@ try:
     sections.group_breakdown(fm, charts, con, leads, src, stages, start, end, window, th)  # a fragment
 
     st.subheader("Cohorts: funnel by created month")
-    res = fm.funnel_by_cohort(con, src, stages, "month", start, end, window)
+    res = fm.funnel_by_cohort(con, src, stages, "month", start, end, window, excluded=excluded, last=last)
     show_chart(charts.cohort_heatmap(res.frame, stages), width="stretch")
     table(res, "funnel_cohorts", "cohorts", pct=("conversion", "conversion_low", "conversion_high"))
 
@@ -185,7 +187,8 @@ try:
     by = "campaign" if "campaign" in src.columns else "source" if "source" in src.columns else None
     if by:
         res = fm.campaign_quality(con, src, stages, by, start, end, window, alpha=th["baseline_alpha"],
-                                  min_group=int(th["min_group_size"]), slow_ratio=th["funnel_slow_ratio_max"])
+                                  min_group=int(th["min_group_size"]), slow_ratio=th["funnel_slow_ratio_max"],
+                                  excluded=excluded)
         if res.frame["disq_rate"].notna().any():
             show_chart(charts.quality_chart(res.frame, by), width="stretch")
         table(res, "campaign_quality", "quality", pct=("disq_rate", "rest_rate"))

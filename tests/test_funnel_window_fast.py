@@ -118,3 +118,37 @@ def test_an_empty_cohort_and_no_band():
               ls.rule_impact(con, cte, leads.table, rules, 1, 40))
     finally:
         ws.close()
+
+
+@pytest.mark.parametrize("name", ["sample", "olist", "nasty"])
+def test_figures_given_the_rows_left_out_and_the_data_end_are_the_same(name):
+    """The page reads the rows left out and the data's end once per source and stages and hands them to
+    the window's figures (`excluded=`, `last=`): the same results as each figure reading them itself."""
+    ws = Workspace()
+    try:
+        _, src, _ = _case(ws, name)
+        con = ws.con
+        stages = fm.default_stages(fm.available_stages(con, src))
+        lo, hi = fm.entry_range(con, src, stages)
+        excluded, last = fm.exclusions(con, src, stages), fm.data_end(con, src, stages)
+        assert excluded == fm._exclusions(con, src, stages)
+        by = "campaign" if "campaign" in src.columns else "source"
+        for start, end in [(None, None), (lo + (hi - lo) / 3, hi - (hi - lo) / 4)]:
+            for window in WINDOWS:
+                args = (con, src, stages, start, end, window)
+                _same(fm.funnel_stages(*args, excluded=excluded), fm.funnel_stages(*args))
+                _same(fm.funnel_by_group(con, src, stages, by, start, end, window, excluded=excluded),
+                      fm.funnel_by_group(con, src, stages, by, start, end, window))
+                for grain in ("week", "month", "quarter"):
+                    _same(fm.funnel_by_cohort(con, src, stages, grain, start, end, window, excluded=excluded,
+                                              last=last),
+                          fm.funnel_by_cohort(con, src, stages, grain, start, end, window))
+                assert (fm.still_in_window(*args, last=last) == fm.still_in_window(*args))
+                _same(fm.campaign_quality(con, src, stages, by, start, end, window, excluded=excluded),
+                      fm.campaign_quality(con, src, stages, by, start, end, window))
+                if "campaign" in src.columns:
+                    _same(fm.program_comparison(con, src, stages, stages[1], None, start, end, window,
+                                                excluded=excluded),
+                          fm.program_comparison(con, src, stages, stages[1], None, start, end, window))
+    finally:
+        ws.close()

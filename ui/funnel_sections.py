@@ -63,7 +63,8 @@ def group_breakdown(fm, charts, con, leads, src, stages, start, end, window, th)
         top = int(mid.number_input("Largest groups shown", 1, 500, fm.TOP_GROUPS, key="funnel_by_top"))
         search = right.text_input("Find a group", key="funnel_by_search", placeholder="part of a name")
         label = choices[by].label
-        res = fm.funnel_by_group(con, src, stages, by, start, end, window, top, int(th["min_group_size"]), search)
+        res = fm.funnel_by_group(con, src, stages, by, start, end, window, top, int(th["min_group_size"]), search,
+                                 excluded=fm.exclusions(con, src, stages))
     except BoundaryError as exc:  # a fragment's rerun is outside the page's own try
         st.error(escape_md(exc))
         return
@@ -207,7 +208,8 @@ def programs(fm, charts, con, leads, closed, src, stages, cost_table, mql, start
                                  "value, amount, MRR…), joined on lead ID.")
     value = next(((t, c) for t, c, label in found if label == pick), None)
     costs = fm.cost_per_mql(con, src, stages, cost_table, mql, start, end, window) if cost_table else None  # shown above
-    res = fm.program_comparison(con, src, stages, mql, cost_table, start, end, window, value, costs=costs)
+    res = fm.program_comparison(con, src, stages, mql, cost_table, start, end, window, value, costs=costs,
+                                excluded=fm.exclusions(con, src, stages))
     frame = res.frame
     show_chart(charts.program_chart(frame, mql), width="stretch")
     st.caption(f"Per program (the leads' campaign; the {fm.TOP_GROUPS} with most leads by name, the rest in "

@@ -223,7 +223,9 @@ def cohort_frame(con, src: FunnelSource, stages: list[str], start=None, end=None
 
 def _exclusions(con, src: FunnelSource, stages: list[str]) -> dict[str, int]:
     """Rows without a lead ID and leads with no date at any chosen stage (and closed-deal rows whose
-    lead ID is not in the leads file): one query, as every funnel figure says them."""
+    lead ID is not in the leads file): one query, as every funnel figure says them. Figures take them
+    as `excluded=` from a caller that has them (`exclusions`, read once per source and stages: a window
+    change need not count them again)."""
     sql, params = per_lead_sql(src, stages)
     n = len(stages)
     counts = [f"SELECT COUNT(*) FROM {q(src.table)} WHERE NULLIF(trim(CAST(lead_id AS VARCHAR)), '') IS NULL",
@@ -238,7 +240,7 @@ def _exclusions(con, src: FunnelSource, stages: list[str]) -> dict[str, int]:
 
 
 def funnel_stages(con, src: FunnelSource, stages: list[str], start=None, end=None,
-                  window_days: float | None = None) -> MetricResult:
+                  window_days: float | None = None, excluded: dict | None = None) -> MetricResult:
     """Leads reaching each stage, with conversion, drop-off, skipped/out-of-order counts and days.
 
     Per stage k (leads = those that entered in [start, end)):
@@ -277,7 +279,7 @@ def funnel_stages(con, src: FunnelSource, stages: list[str], start=None, end=Non
             "  skipped, out_of_order, days_n, median_days, p25_days, p75_days, p90_days\n"
             "FROM steps WINDOW w AS (ORDER BY step) ORDER BY step")
     frame = con.execute(sql, params).df()
-    return MetricResult(frame, sql, params, _exclusions(con, src, stages))
+    return MetricResult(frame, sql, params, dict(excluded) if excluded is not None else _exclusions(con, src, stages))
 
 
 def stage_duration_distribution(con, src: FunnelSource, stages: list[str], start=None, end=None,
@@ -354,7 +356,7 @@ def segment_choices(con, src: FunnelSource, labels: dict[str, str], min_n: int =
 
 def funnel_by_group(con, src: FunnelSource, stages: list[str], by: str, start=None, end=None,
                     window_days: float | None = None, top_n: int = TOP_GROUPS,
-                    min_group: int = 30, search: str = "") -> MetricResult:
+                    min_group: int = 30, search: str = "", excluded: dict | None = None) -> MetricResult:
     """Funnel counts per source, campaign or other column of the leads file (a lead's value is its
     first row's): one row per group, a column of leads per stage.
 
@@ -365,7 +367,7 @@ def funnel_by_group(con, src: FunnelSource, stages: list[str], by: str, start=No
     (ratio 0–1) with a 95% Wilson interval; `small` marks groups with fewer than `min_group` leads.
     """
     frame, sql, params = _by_group(con, src, stages, by, start, end, window_days, top_n, min_group, search)
-    return MetricResult(frame, sql, params, _exclusions(con, src, stages))
+    return MetricResult(frame, sql, params, dict(excluded) if excluded is not None else _exclusions(con, src, stages))
 
 
 def _by_group(con, src: FunnelSource, stages: list[str], by: str, start, end, window_days, top_n: int,
@@ -383,6 +385,12 @@ def _by_group(con, src: FunnelSource, stages: list[str], by: str, start, end, wi
     return frame, sql, params
 
 
+def exclusions(con, src: FunnelSource, stages: list[str]) -> dict[str, int]:
+    """The rows every funnel figure leaves out (`_exclusions`), for a page to read once per source and
+    stages and hand to the figures as `excluded=`."""
+    return _exclusions(con, src, stages)
+
+
 def data_end(con, src: FunnelSource, stages: list[str]) -> pd.Timestamp | None:
     """The latest recorded date at any chosen stage: where the data stops."""
     sql, params = per_lead_sql(src, stages)
@@ -393,9 +401,10 @@ def data_end(con, src: FunnelSource, stages: list[str]) -> pd.Timestamp | None:
 
 
 def still_in_window(con, src: FunnelSource, stages: list[str], start=None, end=None,
-                    window_days: float | None = None) -> int:
-    """Leads in range whose conversion window has not ended when the data stops (they may still convert)."""
-    last = data_end(con, src, stages)
+                    window_days: float | None = None, last: pd.Timestamp | None = None) -> int:
+    """Leads in range whose conversion window has not ended when the data stops (they may still convert).
+    `last`: `data_end` of the same source and stages, when the caller has it."""
+    last = last if last is not None else data_end(con, src, stages)
     if window_days is None or last is None:
         return 0
     sql, params = cohort_sql(src, stages, start, end, window_days)
@@ -406,7 +415,8 @@ def still_in_window(con, src: FunnelSource, stages: list[str], start=None, end=N
 
 
 def funnel_by_cohort(con, src: FunnelSource, stages: list[str], grain: str = "month", start=None, end=None,
-                     window_days: float | None = None) -> MetricResult:
+                     window_days: float | None = None, excluded: dict | None = None,
+                     last: pd.Timestamp | None = None) -> MetricResult:
     """Cohorted funnel: leads grouped by the period they entered, a column of leads per stage, plus
     overall conversion (last / first, Wilson 95%) and `window_open`: True when the data ends before
     the cohort's last lead's window closes (period end + window > data end), so its conversion may
@@ -415,11 +425,11 @@ def funnel_by_cohort(con, src: FunnelSource, stages: list[str], grain: str = "mo
     counts = ", ".join(f"COUNT(*) FILTER (WHERE in{k}) AS {q(label)}" for k, label in enumerate(stages))
     sql += f"\nSELECT {period_sql('entered', grain)} AS cohort, {counts}\nFROM cohort WHERE in0 GROUP BY 1 ORDER BY 1"
     frame = _group_columns(con.execute(sql, params).df(), stages)
-    last = data_end(con, src, stages)
+    last = last if last is not None else data_end(con, src, stages)
     frame["cohort"] = pd.to_datetime(frame["cohort"])
     window = pd.Timedelta(days=window_days) if window_days is not None else pd.Timedelta(0)
     frame["window_open"] = [last is not None and period_end(c, grain) + window > last for c in frame["cohort"]]
-    return MetricResult(frame, sql, params, _exclusions(con, src, stages))
+    return MetricResult(frame, sql, params, dict(excluded) if excluded is not None else _exclusions(con, src, stages))
 
 
 def stage_entries_by_period(con, src: FunnelSource, stages: list[str], grain: str = "month",
@@ -631,7 +641,8 @@ def _disqualified_sql(src: FunnelSource) -> tuple[str | None, list]:
 
 def campaign_quality(con, src: FunnelSource, stages: list[str], by: str = "campaign", start=None, end=None,
                      window_days: float | None = None, alpha: float = 0.05, min_group: int = 30,
-                     slow_ratio: float = 1.5, top_n: int = TOP_GROUPS) -> MetricResult:
+                     slow_ratio: float = 1.5, top_n: int = TOP_GROUPS,
+                     excluded: dict | None = None) -> MetricResult:
     """Campaigns whose leads disqualify more often or move slower than all leads.
 
     Per group (top `top_n` by leads, the rest as "Other"; blanks as "(blank)"):
@@ -693,7 +704,7 @@ def campaign_quality(con, src: FunnelSource, stages: list[str], by: str = "campa
     frame["slow_ratio"] = frame["median_days_next"] / all_next if all_next and not math.isnan(all_next) else math.nan
     frame["slow_flag"] = ((frame["slow_ratio"] > slow_ratio) & (frame["next_n"] >= min_group)
                           & (frame["group"] != "(all leads)")).fillna(False).astype(bool)
-    excluded = dict(_exclusions(con, src, stages))
+    excluded = dict(excluded if excluded is not None else _exclusions(con, src, stages))
     if disq is None:
         excluded["(no status or disqualified date column: disqualification not measured)"] = 0
     return MetricResult(frame, sql, params, excluded)
@@ -918,7 +929,7 @@ def value_columns(con, datasets: list[Dataset]) -> list[tuple[str, str, str]]:
 def program_comparison(con, src: FunnelSource, stages: list[str], mql_stage: str, cost_table: str | None = None,
                        start=None, end=None, window_days: float | None = None,
                        value: tuple[str, str] | None = None, top_n: int = TOP_GROUPS,
-                       costs: MetricResult | None = None) -> MetricResult:
+                       costs: MetricResult | None = None, excluded: dict | None = None) -> MetricResult:
     """Nurture programs side by side: MQL rate, time to MQL, cost per MQL and the customers' value.
 
     One row per program (the leads' campaign, matched after trimming and ignoring case; leads with no
@@ -982,7 +993,7 @@ def program_comparison(con, src: FunnelSource, stages: list[str], mql_stage: str
     bounds = [wilson_interval(int(x), int(n)) for x, n in zip(frame["mqls"], frame["leads"])]
     frame["mql_rate"] = [x / n if n else math.nan for x, n in zip(frame["mqls"], frame["leads"])]
     frame["mql_low"], frame["mql_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
-    excluded = dict(_exclusions(con, src, stages))
+    excluded = dict(excluded if excluded is not None else _exclusions(con, src, stages))
     frame["cost"] = math.nan
     if cost_table:
         if costs is None:

@@ -171,7 +171,7 @@ if b.source != "subscriptions":
 elif "plan" not in columns:
     st.info("The file has no plan column: map one under “Columns” to see moves between plan tiers.")
 else:
-    move_rows = m.plan_move_rows(con, b)  # read once per basis: periods and the table count them in pandas
+    move_rows = m.plan_rows(moves)  # the movements' plan moves, no query: periods and the table count them
     moves_by_period = m.plan_moves_by_period(con, b, grain, start, end, move_rows)
     plan_moves = m.plan_moves(con, b, start, end, move_rows)
     if plan_moves.frame.empty:

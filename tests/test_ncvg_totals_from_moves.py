@@ -1,6 +1,6 @@
 """NCVG's range totals and plan-move table summed in pandas from the rows read once per basis (issue #20:
 a value or range click runs no query for them) are the queries' frames: `ncvg_totals` from `period_moves`,
-`plan_moves` from `plan_move_rows` — MRR and ARR, five ranges (whole data, the data's span, a middle cut,
+`plan_moves` from `plan_move_rows`, and `plan_move_rows` read off `period_moves`' plan columns (`plan_rows`) — MRR and ARR, five ranges (whole data, the data's span, a middle cut,
 a range before any move, one day), on the sample export, the real RavenStack one, the hand-worked Stripe
 file, three nasty files and value histories (explicit and snapshot gaps, cents).
 
@@ -43,6 +43,11 @@ def _grid(con, dataset, **basis) -> int:
                   (None, middle), (middle, None)]
         moves = m.period_moves(con, b)
         rows = m.plan_move_rows(con, b) if b.source == "subscriptions" and "plan" in b.columns else None
+        if rows is not None:  # the page takes them from the movements' own plan columns
+            # (no plan move: both empty, with the same columns; DuckDB types an empty text column object)
+            pd.testing.assert_frame_equal(m.plan_rows(moves), rows, check_exact=True, check_dtype=len(rows) > 0)
+        else:
+            assert list(moves.columns) == ["customer_id", "day", "movement", "value_change", "episode_start"]
         for start, end in ranges:
             if start is not None and end is not None and end < start:
                 continue

@@ -626,12 +626,31 @@ def _period_of(days: pd.Series, grain: str) -> pd.Series:
 def period_moves(con, b: Basis) -> pd.DataFrame:
     """The basis's movements (customer_id, day, movement, value_change, episode_start; one row per
     customer and day, as ``moves`` in `_ctes`): what `ncvg_by_period` groups per period for every
-    grain (``moves=``), read once per basis so a change of grain runs no query."""
+    grain (``moves=``), read once per basis so a change of grain runs no query. A subscriptions basis
+    with a plan column also says which rows are plan moves (up, from_plan, to_plan; blank on the
+    others, as `plan_move_rows` has them): `plan_rows` takes them from this frame without a query."""
     ctes, params = _ctes(b)
-    frame = _run(con, ctes + "\nSELECT customer_id, day, movement, value_change, episode_start FROM moves ORDER BY customer_id, day", params)
+    if b.source == "subscriptions" and "plan" in b.columns:
+        sql = ctes + _PLAN_CTES + """
+SELECT m.customer_id, m.day, m.movement, m.value_change, m.episode_start, p.tier > p.prev_tier AS up,
+       p.from_plan, p.top_plan AS to_plan
+FROM moves m LEFT JOIN plan_moves p ON p.customer_id = m.customer_id AND p.day = m.day
+ORDER BY m.customer_id, m.day"""
+    else:
+        sql = ctes + "\nSELECT customer_id, day, movement, value_change, episode_start FROM moves ORDER BY customer_id, day"
+    frame = _run(con, sql, params)
     for column in ("day", "episode_start"):
         frame[column] = pd.to_datetime(frame[column])
     return frame
+
+
+def plan_rows(moves: pd.DataFrame) -> pd.DataFrame:
+    """`plan_move_rows` from a `period_moves` frame that has the plan columns: the same rows and
+    columns (customer_id, day, up, change = value_change, from_plan, to_plan), no query."""
+    rows = moves[moves["from_plan"].notna()]
+    return pd.DataFrame({"customer_id": rows["customer_id"], "day": rows["day"], "up": rows["up"].astype(bool),
+                         "change": rows["value_change"], "from_plan": rows["from_plan"],
+                         "to_plan": rows["to_plan"]}).reset_index(drop=True)
 
 
 def _periods_from_moves(moves: pd.DataFrame, grain: str, days: list, lo, hi) -> pd.DataFrame:

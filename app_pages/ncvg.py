@@ -130,7 +130,9 @@ if len(sentences) > 4:
 st.subheader(f"New, lost and net per {grain}")
 campaigns = campaign_overlay("ncvg")
 left, right = st.columns(2)
-show_chart(with_campaigns(charts.customers_chart(per), campaigns, "label", grain), width="stretch", where=left)
+# the counts alone: the same chart for MRR and ARR, so a value click reuses it
+counts = per[["period", "label", "new_customers", "lost_customers", "net_customers", "incomplete"]]
+show_chart(with_campaigns(charts.customers_chart(counts), campaigns, "label", grain), width="stretch", where=left)
 if b.has_value:
     show_chart(with_campaigns(charts.value_chart(per, b.currency, vl), campaigns, "label", grain),
                        width="stretch", where=right)

@@ -970,14 +970,18 @@ FROM plan_moves WHERE {_IN_RANGE} GROUP BY 1 ORDER BY 1"""
         rows = rows[(rows["day"] >= pd.Timestamp(lo if lo is not None else rows["day"].min()))
                     & (rows["day"] <= pd.Timestamp(hi if hi is not None else rows["day"].max()))]
     if rows is not None and len(rows):
-        rows = rows.assign(period=_period_of(rows["day"], grain))
-        up, down = rows[rows["up"]].groupby("period"), rows[~rows["up"]].groupby("period")
-        frame = pd.DataFrame(index=pd.Index(sorted(rows["period"].unique()), name="period"))
-        frame["moved_up"] = up["customer_id"].nunique().reindex(frame.index, fill_value=0).astype("int64")
-        frame["moved_down"] = down["customer_id"].nunique().reindex(frame.index, fill_value=0).astype("int64")
-        frame["up_value"] = up["change"].sum().round(6).reindex(frame.index, fill_value=0.0).astype("float64")
-        frame["down_value"] = down["change"].sum().round(6).reindex(frame.index, fill_value=0.0).astype("float64")
-        frame = frame.reset_index()
+        period = _period_of(rows["day"], grain)
+        groups: dict = {}  # period → customers up, down; changes up, down (a few hundred rows: plain Python)
+        for at, customer, up, change in zip(period, rows["customer_id"], rows["up"], rows["change"]):
+            g = groups.setdefault(at, ([set(), set()], [[], []]))
+            g[0][0 if up else 1].add(customer)
+            g[1][0 if up else 1].append(change)
+        keys = sorted(groups)
+        frame = pd.DataFrame({"period": pd.Series(keys, dtype="datetime64[ns]").astype(period.dtype)})
+        for i, side in enumerate(("up", "down")):
+            frame[f"moved_{side}"] = np.array([len(groups[k][0][i]) for k in keys], dtype="int64")
+        for i, side in enumerate(("up", "down")):  # COALESCE(ROUND(SUM(…), 6), 0); exact sums
+            frame[f"{side}_value"] = np.round(np.array([math.fsum(groups[k][1][i]) for k in keys], dtype="float64"), 6)
     else:
         frame = _run(con, sql, params)
         frame["period"] = pd.to_datetime(frame["period"])
@@ -1164,20 +1168,23 @@ def trial_rows(con, b: Basis, window_days: float = 30, default_trial_days: float
 
 def _trials_by_period(rows: pd.DataFrame, grain: str) -> pd.DataFrame:
     """`trial_conversion`'s per-period counts from `trial_rows`, as _TRIAL_COUNTS counts them."""
-    period = _period_of(rows["trial_day"], grain)
-    counts = pd.DataFrame({"period": period}, index=rows.index)
-    outcome = rows["outcome"]
-    for cond, p in ((~rows["expansion"], ""), (rows["expansion"], "expansion_")):
-        counts[f"{p}trials"] = cond
-        counts[f"{p}converted"] = cond & (outcome == "converted")
-        counts[f"{p}not_converted"] = cond & (outcome == "not converted")
-        counts[f"{p}in_trial"] = cond & (outcome == "open")
-        counts[f"{p}decided"] = cond & (outcome != "open")
-    counts["assumed_length"] = rows["assumed_length"]
-    frame = counts.groupby("period", dropna=False, sort=True).sum().astype("int64").reset_index()
-    for p in ("", "expansion_"):
-        decided = frame.pop(f"{p}decided")
+    codes, periods = pd.factorize(_period_of(rows["trial_day"], grain), sort=True, use_na_sentinel=False)
+    n = len(periods)
+    outcome = rows["outcome"].to_numpy(dtype=object)
+    expansion = rows["expansion"].to_numpy(dtype=bool)
+    frame = pd.DataFrame({"period": periods})
+
+    def count(mask):  # COUNT(*) FILTER (WHERE …) per period
+        return np.bincount(codes[mask], minlength=n).astype("int64")
+
+    for cond, p in ((~expansion, ""), (expansion, "expansion_")):
+        frame[f"{p}trials"] = count(cond)
+        frame[f"{p}converted"] = count(cond & (outcome == "converted"))
+        frame[f"{p}not_converted"] = count(cond & (outcome == "not converted"))
+        frame[f"{p}in_trial"] = count(cond & (outcome == "open"))
+        decided = pd.Series(count(cond & (outcome != "open")))
         frame[f"{p}share_not_converted"] = frame[f"{p}not_converted"] / decided.where(decided > 0)
+    frame["assumed_length"] = count(rows["assumed_length"].to_numpy(dtype=bool))
     return frame[["period", "trials", "converted", "not_converted", "in_trial", "share_not_converted",
                   "expansion_trials", "expansion_converted", "expansion_not_converted", "expansion_in_trial",
                   "expansion_share_not_converted", "assumed_length"]]

@@ -95,7 +95,8 @@ try:
     cols[5].metric("Lead → Customer", f"{counts['Customer'] / counts['Lead']:.1%}" if ok else "—",
                    help=f"Customers / Leads: {int(counts.get('Customer', 0)):,} / {int(counts.get('Lead', 0)):,}, "
                         f"both counted within the {window:g}-day window.")
-    open_n = fm.still_in_window(con, src, stages, start, end, window, last=last)
+    cohort = fm.cohort_frame(con, src, stages, start, end, window)  # one query: counted below and by lead scoring
+    open_n = fm.still_in_window(con, src, stages, start, end, window, last=last, cohort=cohort)
     st.caption(f"The date range picks who **entered** (first recorded stage date); a conversion counts when it "
                f"happens within {window:g} days of entering, **even after the range ends**. "
                f"{open_n:,} of these leads entered less than {window:g} days before the data ends, so they may still "
@@ -122,7 +123,8 @@ try:
     sections.group_breakdown(fm, charts, con, leads, src, stages, start, end, window, th)  # a fragment
 
     st.subheader("Cohorts: funnel by created month")
-    res = fm.funnel_by_cohort(con, src, stages, "month", start, end, window, excluded=excluded, last=last)
+    res = fm.funnel_by_cohort(con, src, stages, "month", start, end, window, excluded=excluded, last=last,
+                              cohort=cohort)
     show_chart(charts.cohort_heatmap(res.frame, stages), width="stretch")
     table(res, "funnel_cohorts", "cohorts", pct=("conversion", "conversion_low", "conversion_high"))
 

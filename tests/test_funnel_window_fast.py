@@ -116,6 +116,9 @@ def test_an_empty_cohort_and_no_band():
         _same(ls.rule_impact(con, cte, leads.table, rules, 1, 40, cohort=cohort,
                              per=ls.rule_leads(con, leads.table, rules, 40)),
               ls.rule_impact(con, cte, leads.table, rules, 1, 40))
+        _same(fm.funnel_by_cohort(con, src, stages, "month", start, end, 30, cohort=cohort),
+              fm.funnel_by_cohort(con, src, stages, "month", start, end, 30))
+        assert fm.still_in_window(con, src, stages, start, end, 30, cohort=cohort) == 0
     finally:
         ws.close()
 
@@ -123,7 +126,8 @@ def test_an_empty_cohort_and_no_band():
 @pytest.mark.parametrize("name", ["sample", "olist", "nasty"])
 def test_figures_given_the_rows_left_out_and_the_data_end_are_the_same(name):
     """The page reads the rows left out and the data's end once per source and stages and hands them to
-    the window's figures (`excluded=`, `last=`): the same results as each figure reading them itself."""
+    the window's figures (`excluded=`, `last=`), and counts the cohorts and the leads still in their window
+    from the funnel's cohort (`cohort=`): the same results as each figure's own queries, every grain."""
     ws = Workspace()
     try:
         _, src, _ = _case(ws, name)
@@ -136,14 +140,15 @@ def test_figures_given_the_rows_left_out_and_the_data_end_are_the_same(name):
         for start, end in [(None, None), (lo + (hi - lo) / 3, hi - (hi - lo) / 4)]:
             for window in WINDOWS:
                 args = (con, src, stages, start, end, window)
+                cohort = fm.cohort_frame(*args)
                 _same(fm.funnel_stages(*args, excluded=excluded), fm.funnel_stages(*args))
                 _same(fm.funnel_by_group(con, src, stages, by, start, end, window, excluded=excluded),
                       fm.funnel_by_group(con, src, stages, by, start, end, window))
-                for grain in ("week", "month", "quarter"):
+                for grain in ("day", "week", "month", "quarter", "year"):
                     _same(fm.funnel_by_cohort(con, src, stages, grain, start, end, window, excluded=excluded,
-                                              last=last),
+                                              last=last, cohort=cohort),
                           fm.funnel_by_cohort(con, src, stages, grain, start, end, window))
-                assert (fm.still_in_window(*args, last=last) == fm.still_in_window(*args))
+                assert (fm.still_in_window(*args, last=last, cohort=cohort) == fm.still_in_window(*args))
                 _same(fm.campaign_quality(con, src, stages, by, start, end, window, excluded=excluded),
                       fm.campaign_quality(con, src, stages, by, start, end, window))
                 if "campaign" in src.columns:

@@ -213,12 +213,13 @@ def cohort_sql(src: FunnelSource, stages: list[str], start=None, end=None,
 
 def cohort_frame(con, src: FunnelSource, stages: list[str], start=None, end=None,
                  window_days: float | None = None) -> pd.DataFrame:
-    """The rows of `cohort_sql`'s `cohort` (lead_id, in0..inN-1; one row per lead that entered in the
-    range): one query per window and range, which lead scoring's figures join in pandas to the scores
-    they read once per rules (`lead_scoring.rule_leads`, `lead_bands`, `lead_touches`)."""
+    """The rows of `cohort_sql`'s `cohort` (lead_id, entered, in0..inN-1; one row per lead that entered
+    in the range): one query per window and range, which `funnel_by_cohort` and `still_in_window` count
+    and lead scoring's figures join in pandas to the scores they read once per rules
+    (`lead_scoring.rule_leads`, `lead_bands`, `lead_touches`)."""
     sql, params = cohort_sql(src, stages, start, end, window_days)
     flags = ", ".join(f"in{k}" for k in range(len(stages)))
-    return con.execute(f"{sql}\nSELECT lead_id, {flags} FROM cohort", params).df()
+    return con.execute(f"{sql}\nSELECT lead_id, entered, {flags} FROM cohort", params).df()
 
 
 def _exclusions(con, src: FunnelSource, stages: list[str]) -> dict[str, int]:
@@ -401,12 +402,17 @@ def data_end(con, src: FunnelSource, stages: list[str]) -> pd.Timestamp | None:
 
 
 def still_in_window(con, src: FunnelSource, stages: list[str], start=None, end=None,
-                    window_days: float | None = None, last: pd.Timestamp | None = None) -> int:
+                    window_days: float | None = None, last: pd.Timestamp | None = None,
+                    cohort: pd.DataFrame | None = None) -> int:
     """Leads in range whose conversion window has not ended when the data stops (they may still convert).
-    `last`: `data_end` of the same source and stages, when the caller has it."""
+    `last`: `data_end` of the same source and stages, when the caller has it; `cohort`: `cohort_frame` of
+    the same arguments, counted in pandas instead of a query (whole-day windows)."""
     last = last if last is not None else data_end(con, src, stages)
     if window_days is None or last is None:
         return 0
+    if cohort is not None and float(window_days).is_integer():
+        in0 = cohort["in0"].fillna(False).astype(bool)
+        return int((in0 & (cohort["entered"] + pd.Timedelta(days=float(window_days)) > last)).sum())
     sql, params = cohort_sql(src, stages, start, end, window_days)
     params.append(float(window_days))
     params.append(last.to_pydatetime())
@@ -416,15 +422,26 @@ def still_in_window(con, src: FunnelSource, stages: list[str], start=None, end=N
 
 def funnel_by_cohort(con, src: FunnelSource, stages: list[str], grain: str = "month", start=None, end=None,
                      window_days: float | None = None, excluded: dict | None = None,
-                     last: pd.Timestamp | None = None) -> MetricResult:
+                     last: pd.Timestamp | None = None, cohort: pd.DataFrame | None = None) -> MetricResult:
     """Cohorted funnel: leads grouped by the period they entered, a column of leads per stage, plus
     overall conversion (last / first, Wilson 95%) and `window_open`: True when the data ends before
     the cohort's last lead's window closes (period end + window > data end), so its conversion may
-    still rise. Periods come from lib.periods (weeks start Monday)."""
+    still rise. Periods come from lib.periods (weeks start Monday). `cohort`: `cohort_frame` of the same
+    arguments, counted per period in pandas (`period_start_column`, the twin of `period_sql`) instead of a
+    query — the same frame and SQL."""
     sql, params = cohort_sql(src, stages, start, end, window_days)
     counts = ", ".join(f"COUNT(*) FILTER (WHERE in{k}) AS {q(label)}" for k, label in enumerate(stages))
     sql += f"\nSELECT {period_sql('entered', grain)} AS cohort, {counts}\nFROM cohort WHERE in0 GROUP BY 1 ORDER BY 1"
-    frame = _group_columns(con.execute(sql, params).df(), stages)
+    in0 = cohort["in0"].fillna(False).astype(bool) if cohort is not None else None
+    if in0 is not None and in0.any():
+        entered = cohort[in0]
+        per = pd.DataFrame({label: entered[f"in{k}"].fillna(False).astype(bool).to_numpy()
+                            for k, label in enumerate(stages)})
+        per.insert(0, "cohort", period_start_column(entered["entered"], grain).to_numpy())
+        frame = per.groupby("cohort", sort=True).sum().reset_index().astype({label: "int64" for label in stages})
+    else:  # no leads: the query's own empty frame
+        frame = con.execute(sql, params).df()
+    frame = _group_columns(frame, stages)
     last = last if last is not None else data_end(con, src, stages)
     frame["cohort"] = pd.to_datetime(frame["cohort"])
     window = pd.Timedelta(days=window_days) if window_days is not None else pd.Timedelta(0)

@@ -36,3 +36,32 @@ def ws():
     workspace = Workspace()
     yield workspace
     workspace.close()
+
+
+@pytest.fixture(scope="module")
+def sample_ws():
+    """A Workspace holding every bundled sample file, shared by a module's tests (read only)."""
+    from lib.datasets import Workspace
+    from lib.sample import load_samples
+
+    workspace = Workspace()
+    load_samples(workspace)
+    yield workspace
+    workspace.close()
+
+
+@pytest.fixture(scope="module")
+def email_one_thread(sample_ws):
+    """The two email sample tables in a DuckDB connection of one thread, so float sums keep one order
+    and a faster path can be compared with its query to the last bit."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET threads=1")
+    for kind in ("email_campaigns", "email_events"):
+        frame = sample_ws.con.execute(f'SELECT * FROM "{sample_ws.get(kind).table}"').df()
+        con.register("_in", frame)
+        con.execute(f'CREATE TABLE "{kind}" AS SELECT * FROM _in')
+        con.unregister("_in")
+    yield con
+    con.close()

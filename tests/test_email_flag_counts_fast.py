@@ -6,10 +6,8 @@ import pandas as pd
 import pytest
 
 from lib.config import Thresholds
-from lib.datasets import Workspace
 from lib.metrics import email as em
 from lib.result import Flag
-from lib.sample import load_samples
 
 
 def flag_counts(flags: list[Flag]) -> pd.DataFrame:
@@ -22,11 +20,8 @@ def flag_counts(flags: list[Flag]) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def sample():
-    ws = Workspace()
-    load_samples(ws)
-    yield ws
-    ws.close()
+def sample(sample_ws):
+    return sample_ws
 
 
 @pytest.mark.parametrize("kind", em.KINDS)

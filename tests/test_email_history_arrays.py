@@ -8,16 +8,13 @@ import itertools
 import math
 from dataclasses import replace
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
 from lib import stats
-from lib.datasets import Workspace
 from lib.metrics import email as em
 from lib.result import MetricResult
-from lib.sample import load_samples
 
 
 def row_by_row(con, data, filters, grain, periods, alpha, by):
@@ -128,19 +125,8 @@ def row_by_row(con, data, filters, grain, periods, alpha, by):
 
 
 @pytest.fixture(scope="module")
-def one_thread():
-    ws = Workspace()
-    load_samples(ws)
-    con = duckdb.connect()
-    con.execute("SET threads=1")
-    for kind in em.KINDS:
-        frame = ws.con.execute(f'SELECT * FROM "{ws.get(kind).table}"').df()
-        con.register("_in", frame)
-        con.execute(f'CREATE TABLE "{kind}" AS SELECT * FROM _in')
-        con.unregister("_in")
-    ws.close()
-    yield con
-    con.close()
+def one_thread(email_one_thread):
+    return email_one_thread
 
 
 @pytest.mark.parametrize("kind, grains", [("email_campaigns", ("week", "month", "quarter")),

@@ -7,29 +7,15 @@ sum exactly either way; the topic-mix baseline sums fractions in another order t
 
 import itertools
 
-import duckdb
 import pandas as pd
 import pytest
 
-from lib.datasets import Workspace
 from lib.metrics import email as em
-from lib.sample import load_samples
 
 
 @pytest.fixture(scope="module")
-def one_thread():
-    ws = Workspace()
-    load_samples(ws)
-    con = duckdb.connect()
-    con.execute("SET threads=1")
-    for kind in em.KINDS:
-        frame = ws.con.execute(f'SELECT * FROM "{ws.get(kind).table}"').df()
-        con.register("_in", frame)
-        con.execute(f'CREATE TABLE "{kind}" AS SELECT * FROM _in')
-        con.unregister("_in")
-    ws.close()
-    yield con
-    con.close()
+def one_thread(email_one_thread):
+    return email_one_thread
 
 
 def selections(con, data):

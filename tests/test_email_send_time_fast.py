@@ -7,10 +7,8 @@ import itertools
 import pandas as pd
 import pytest
 
-from lib.datasets import Workspace
 from lib.metrics import email as em
 from lib.metrics.email import WEEKDAYS, cluster_intervals
-from lib.sample import load_samples
 
 
 def send_time_rates(rows: pd.DataFrame, by: str, key: str) -> pd.DataFrame:
@@ -36,11 +34,8 @@ def send_time_rates(rows: pd.DataFrame, by: str, key: str) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def sample():
-    ws = Workspace()
-    load_samples(ws)
-    yield ws
-    ws.close()
+def sample(sample_ws):
+    return sample_ws
 
 
 @pytest.mark.parametrize("kind", em.KINDS)

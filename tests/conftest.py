@@ -15,6 +15,17 @@ REAL = Path(os.environ.get("BOUNDARY_REAL_DATA") or ROOT.parent / "shared" / "da
 os.environ["BOUNDARY_DATA_DIR"] = tempfile.mkdtemp(prefix="boundary-test-workspaces-")
 
 
+def run_async(coroutine):
+    """`asyncio.run(coroutine)` in a thread of its own: once a browser test has run on this pytest
+    worker, its session-wide Playwright (sync API) keeps an event loop running in the main thread,
+    where asyncio.run refuses to start — which tests meet it depends on how xdist shares them out."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def real_file(name: str) -> Path:
     """The path of a real export. Absent: the test is skipped on a newcomer's machine (a clone
     without ../shared) and fails under CI (CI=true), where the exports must be there.

@@ -22,6 +22,7 @@ import pytest
 
 import serve
 from bench.appserver import app_server
+from tests.conftest import run_async
 
 # ------------------------------------------------------------------ the front against fake workers
 
@@ -159,7 +160,7 @@ def test_routing_by_cookie_and_round_robin_without():
             await asyncio.sleep(0.2)
             assert front.workers[held - 1].streams == 0
 
-    asyncio.run(go())
+    run_async(go())
 
 
 def test_health_is_answered_by_the_front():
@@ -175,7 +176,7 @@ def test_health_is_answered_by_the_front():
             assert (await get(port, "/_stcore/health", method="HEAD"))[0::2] == (503, b"")
             assert all(f.received == 0 and f.open == 0 for f in fakes)  # no worker was asked
 
-    asyncio.run(go())
+    run_async(go())
 
 
 def test_a_200_mb_upload_streams_through_without_being_held():
@@ -211,7 +212,7 @@ def test_a_200_mb_upload_streams_through_without_being_held():
             await asyncio.sleep(0.2)
             assert front.open == 0 and fake.open == 0 and front.workers[0].connections == 0
 
-    asyncio.run(go())
+    run_async(go())
 
 
 def test_connections_are_closed_on_both_sides(monkeypatch):
@@ -240,7 +241,7 @@ def test_connections_are_closed_on_both_sides(monkeypatch):
             assert front.open == 0 and fake.open == 0 and front.workers[0].connections == 0
             assert len(os.listdir("/proc/self/fd")) <= fds + 1  # no socket left behind
 
-    asyncio.run(go())
+    run_async(go())
 
 
 def test_options_are_read_like_streamlit_and_the_public_ones_kept_from_workers(monkeypatch, tmp_path):
@@ -310,7 +311,7 @@ def test_websocket_sessions_without_a_cookie_land_on_different_workers(two_worke
         hold.set()
         return await first, await second
 
-    (pid1, told1), (pid2, told2) = asyncio.run(go())
+    (pid1, told1), (pid2, told2) = run_async(go())
     assert {pid1, pid2} == set(worker_pids(two_workers).values())
     assert told1.startswith("boundary_worker=") and told2.startswith("boundary_worker=") and told1 != told2
 
@@ -323,7 +324,7 @@ def test_a_cookie_keeps_a_browser_on_its_worker(two_workers):
                 for _ in range(3)]
 
     for n, pid in pids.items():
-        assert asyncio.run(go(n)) == [(pid, "")] * 3
+        assert run_async(go(n)) == [(pid, "")] * 3
     # and a page request with it is not told again
     request = urllib.request.Request(two_workers.url + "/", headers={"Cookie": "boundary_worker=2"})
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -353,7 +354,7 @@ def test_a_killed_worker_is_started_again(two_workers):
     after = worker_pids(two_workers)
     assert after[1] == before[1] and after[2] != before[2]
     assert f"worker 2 (pid {before[2]}) exited with code -9" in two_workers.log.read_text(errors="replace")
-    assert asyncio.run(session_pid(two_workers.url, cookie="boundary_worker=2"))[0] == after[2]
+    assert run_async(session_pid(two_workers.url, cookie="boundary_worker=2"))[0] == after[2]
 
 
 def test_the_benchmarks_count_each_server_process_once():

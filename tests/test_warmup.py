@@ -5,12 +5,12 @@ it left (and their own session works as before: the sample loaded, every page dr
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from pathlib import Path
 
 from bench.appserver import app_server
+from tests.conftest import run_async
 
 
 def _visit(url: str) -> dict[str, object]:
@@ -28,7 +28,7 @@ def _visit(url: str) -> dict[str, object]:
                 out[title] = (result.headings[:1], result.exceptions, result.errors)
         return out
 
-    return asyncio.run(go())
+    return run_async(go())
 
 
 def _open_home_and_wait_for_the_warm_up(url: str, log: Path):
@@ -39,7 +39,7 @@ def _open_home_and_wait_for_the_warm_up(url: str, log: Path):
         async with Session(url) as session:
             return await session.run()
 
-    first = asyncio.run(open_home())
+    first = run_async(open_home())
     deadline = time.time() + 300
     while time.time() < deadline and "Boundary: sample" not in log.read_text(errors="replace"):
         time.sleep(0.5)
@@ -87,7 +87,7 @@ def test_with_sign_in_on_the_warm_up_runs_and_a_signed_out_visitor_still_sees_on
             async with Session(url, query_string=f"{warmup.PARAM}=guessed") as session:
                 return await session.run(), session.pages
 
-        result, pages = asyncio.run(guess())
+        result, pages = run_async(guess())
         assert set(result.buttons.values()) == {"Sign in"} and set(pages) <= {"Sign in"}
         assert not store.exists() or not any(store.iterdir())
 

@@ -97,24 +97,10 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
-def _stat(pid: int) -> list[str] | None:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
 def cpu_seconds(pids) -> float:
     """User + system CPU of these processes and of their children already ended (utime, stime, cutime,
     cstime from /proc): a Chromium renderer that closed is counted in its parent's cutime."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        fields = _stat(pid)
-        if fields:
-            total += sum(int(v) for v in fields[11:15])
-    return total / tick
+    return sum(process_cpu(pid, children=True) for pid in pids)
 
 
 async def wait_rendered(page, timeout_ms: float) -> None:

@@ -132,14 +132,16 @@ def _run() -> None:
         print(f"Boundary: sample warm-up stopped ({type(exc).__name__}: {exc}); visitors compute the "
               "sample figures themselves", file=sys.stderr, flush=True)
     finally:
-        _freeze_startup_objects()
+        freeze_startup_objects()
         DONE.set()
 
 
-def _freeze_startup_objects() -> None:
+def freeze_startup_objects() -> None:
     """Leave what exists now — imported modules, the sample figures — out of Python's full garbage
     collections: they live as long as the server, and walking them (≈270,000 objects, 0.16 s of
     CPU) landed on a visitor's click every few clicks. Objects made later are collected as usual;
-    at exit they are handed back so the interpreter can free them."""
+    at exit they are handed back so the interpreter can free them. Garbage is collected first, so
+    none of it is kept for good. bench/interaction.py does the same after its imports."""
+    gc.collect()
     gc.freeze()
     atexit.register(gc.unfreeze)

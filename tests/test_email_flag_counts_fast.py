@@ -19,15 +19,10 @@ def flag_counts(flags: list[Flag]) -> pd.DataFrame:
     return out.reindex(columns=["high", "medium", "low"], fill_value=0).reset_index()
 
 
-@pytest.fixture(scope="module")
-def sample(sample_ws):
-    return sample_ws
-
-
 @pytest.mark.parametrize("kind", em.KINDS)
-def test_flag_counts_equal_the_pivot_form(sample, kind):
-    con = sample.con
-    data = em.email_data(con, sample.get(kind).table)
+def test_flag_counts_equal_the_pivot_form(sample_ws, kind):
+    con = sample_ws.con
+    data = em.email_data(con, sample_ws.get(kind).table)
     start, end = em.period_range(data.first_send, data.last_send)
     counted = 0
     for f in (em.Filters(start, end), em.Filters(start + (end - start) / 2, end)):

@@ -124,16 +124,11 @@ def row_by_row(con, data, filters, grain, periods, alpha, by):
 
 
 
-@pytest.fixture(scope="module")
-def one_thread(email_one_thread):
-    return email_one_thread
-
-
 @pytest.mark.parametrize("kind, grains", [("email_campaigns", ("week", "month", "quarter")),
                                           ("email_events", ("week", "quarter"))])
-def test_baseline_tests_equal_the_row_by_row_form(one_thread, kind, grains):
+def test_baseline_tests_equal_the_row_by_row_form(email_one_thread, kind, grains):
     """A cheap part of the 240-case grid run when the arrays replaced the rows (every case equal)."""
-    con = one_thread
+    con = email_one_thread
     data = em.email_data(con, kind)
     start, end = em.period_range(data.first_send, data.last_send)
     lists, topics = em.choices(con, data, "list_name"), em.choices(con, data, "topic")

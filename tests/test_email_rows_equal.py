@@ -13,11 +13,6 @@ import pytest
 from lib.metrics import email as em
 
 
-@pytest.fixture(scope="module")
-def one_thread(email_one_thread):
-    return email_one_thread
-
-
 def selections(con, data):
     start, end = em.period_range(data.first_send, data.last_send)
     lists, topics = em.choices(con, data, "list_name"), em.choices(con, data, "topic")
@@ -35,8 +30,8 @@ def same(fast, slow, what):
 
 
 @pytest.mark.parametrize("kind", em.KINDS)
-def test_per_period_figures_equal_their_queries(one_thread, kind):
-    con = one_thread
+def test_per_period_figures_equal_their_queries(email_one_thread, kind):
+    con = email_one_thread
     data = em.email_data(con, kind)
     rows = em.base_rows(con, data)
     compared = 0
@@ -55,8 +50,8 @@ def test_per_period_figures_equal_their_queries(one_thread, kind):
 
 @pytest.mark.parametrize("kind, grains", [("email_campaigns", ("week", "month", "quarter")),
                                           ("email_events", ("week", "month"))])
-def test_own_history_tests_equal_their_queries(one_thread, kind, grains):
-    con = one_thread
+def test_own_history_tests_equal_their_queries(email_one_thread, kind, grains):
+    con = email_one_thread
     data = em.email_data(con, kind)
     rows = em.base_rows(con, data)
     worse = compared = 0
@@ -68,10 +63,10 @@ def test_own_history_tests_equal_their_queries(one_thread, kind, grains):
 
 
 @pytest.mark.parametrize("kind", em.KINDS)
-def test_other_figures_equal_their_queries(one_thread, kind):
+def test_other_figures_equal_their_queries(email_one_thread, kind):
     """Every send, send days, topic/list groups (with and without an Other row), topic mix, list growth
     and program changes (two baselines and jump ratios)."""
-    con = one_thread
+    con = email_one_thread
     data = em.email_data(con, kind)
     rows = em.base_rows(con, data)
     changes = 0
@@ -93,9 +88,9 @@ def test_other_figures_equal_their_queries(one_thread, kind):
 
 
 @pytest.mark.parametrize("kind", em.KINDS)
-def test_ab_tests_equal_their_query(one_thread, kind):
+def test_ab_tests_equal_their_query(email_one_thread, kind):
     """A/B tests read from the frame (a file without a variant column), every rate they compare on."""
-    con = one_thread
+    con = email_one_thread
     data = em.email_data(con, kind)
     rows = em.base_rows(con, data)
     tests = 0

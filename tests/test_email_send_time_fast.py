@@ -33,15 +33,10 @@ def send_time_rates(rows: pd.DataFrame, by: str, key: str) -> pd.DataFrame:
     return out.assign(_o=order.to_numpy()).sort_values("_o")[cols].reset_index(drop=True)
 
 
-@pytest.fixture(scope="module")
-def sample(sample_ws):
-    return sample_ws
-
-
 @pytest.mark.parametrize("kind", em.KINDS)
-def test_send_time_rates_equal_the_groupby_form(sample, kind):
-    con = sample.con
-    data = em.email_data(con, sample.get(kind).table)
+def test_send_time_rates_equal_the_groupby_form(sample_ws, kind):
+    con = sample_ws.con
+    data = em.email_data(con, sample_ws.get(kind).table)
     start, end = em.period_range(data.first_send, data.last_send)
     lists = em.choices(con, data, "list_name")
     compared = 0

@@ -69,16 +69,20 @@ def _check_trials(con, b, grain, window, default):
     return len(old.frame)
 
 
-def _grid(con, dataset, **basis):
-    rows = 0
+def bases_with_span(con, dataset, **basis):
+    """Each value mode's basis of `dataset` that has data: (basis, first day, last day, middle day)."""
     for value in m.VALUE_MODES:
         b = m.make_basis(con, dataset, value=value, **basis)
         span = m.data_range(con, b)
-        if span is None:
-            continue
-        first, last = span
-        middle = first + (last - first) / 2
-        ranges = [(None, None), (first, last), (middle.normalize() + pd.Timedelta(days=3), last - pd.Timedelta(days=40))]
+        if span is not None:
+            first, last = span
+            yield b, first, last, (first + (last - first) / 2).normalize()
+
+
+def _grid(con, dataset, **basis):
+    rows = 0
+    for b, first, last, middle in bases_with_span(con, dataset, **basis):
+        ranges = [(None, None), (first, last), (middle + pd.Timedelta(days=3), last - pd.Timedelta(days=40))]
         for grain in m.GRAINS:
             for start, end in ranges:
                 rows += _check(con, b, grain, start, end)

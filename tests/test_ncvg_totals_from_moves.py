@@ -18,7 +18,7 @@ from lib.metrics import ncvg as m
 from tests.conftest import real_file
 from tests.test_metrics_ncvg import MOVEMENTS_CSV, NASTY, STRIPE
 from tests.test_ncvg_counts_basis import VALUES
-from tests.test_ncvg_period_moves import WILD
+from tests.test_ncvg_period_moves import WILD, bases_with_span
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "subscriptions.csv"
 COUNTED = {"totals": 0, "plan moves": 0}
@@ -31,13 +31,7 @@ def _equal(new, old) -> None:
 
 def _grid(con, dataset, **basis) -> int:
     checked = 0
-    for value in m.VALUE_MODES:
-        b = m.make_basis(con, dataset, value=value, **basis)
-        span = m.data_range(con, b)
-        if span is None:
-            continue
-        first, last = span
-        middle = (first + (last - first) / 2).normalize()
+    for b, first, last, middle in bases_with_span(con, dataset, **basis):
         ranges = [(None, None), (first, last), (middle + pd.Timedelta(days=3), last - pd.Timedelta(days=40)),
                   (first - pd.Timedelta(days=400), first - pd.Timedelta(days=1)), (middle, middle),
                   (None, middle), (middle, None)]

@@ -3,6 +3,8 @@
 Each test counts how often the memoised function really runs: a key that misses a change would show
 as a stale result (fewer runs than changes), a key that changes for nothing as a run on every call."""
 
+from contextlib import contextmanager
+
 import altair as alt
 import pandas as pd
 import pytest
@@ -25,6 +27,22 @@ def figure(con, table, grain="month", frame=None, thresholds=None, dataset=None,
 
 def chart_of(frame):
     return alt.Chart(frame).mark_bar().encode(x="grain:N", y="n:Q")
+
+
+@contextmanager
+def two_sample_sessions(kinds=("email_campaigns",)):
+    """Two sessions' Workspaces, each holding the untouched sample files of `kinds` (public state)."""
+    from lib.datasets import Workspace
+    from lib.sample import load_samples
+
+    first, second = Workspace(), Workspace()
+    try:
+        for ws in (first, second):
+            load_samples(ws, list(kinds))
+        yield first, second
+    finally:
+        first.close()
+        second.close()
 
 
 @pytest.fixture
@@ -245,13 +263,7 @@ def test_two_sessions_never_share_and_a_chart_spec_is_what_altair_chart_sends():
 
 
 def test_figures_of_the_untouched_sample_data_are_computed_once_per_server():
-    from lib.datasets import Workspace
-    from lib.sample import load_samples
-
-    first, second = Workspace(), Workspace()
-    try:
-        for ws in (first, second):
-            load_samples(ws, ["email_campaigns", "deals"])
+    with two_sample_sessions(("email_campaigns", "deals")) as (first, second):
         shared = Memo()
         f1 = memoised(figure, Memo(), workspace=lambda: first, shared=shared)
         f2 = memoised(figure, Memo(), workspace=lambda: second, shared=shared)
@@ -280,9 +292,6 @@ def test_figures_of_the_untouched_sample_data_are_computed_once_per_server():
         # while the untouched session still shares
         f1(first.con, "email_campaigns", "month")
         assert len(CALLS) == 5 and len(shared) == 2
-    finally:
-        first.close()
-        second.close()
 
 
 # ---- keys reused within a session (issue #20, the per-click floor): never stale
@@ -482,16 +491,11 @@ def test_a_table_of_a_memoised_frame_is_converted_once_and_again_when_the_page_c
 
 def test_public_sample_frames_are_hashed_once_per_server_and_the_public_state_follows_an_upload(monkeypatch, one_run):
     import ui.cache as cache
-    from lib.datasets import Workspace
-    from lib.sample import load_samples
 
     hashed = []
     real_digest = cache._frame_digest
     monkeypatch.setattr(cache, "_frame_digest", lambda obj: hashed.append(len(obj)) or real_digest(obj))
-    first, second = Workspace(), Workspace()
-    try:
-        for ws in (first, second):
-            load_samples(ws, ["email_campaigns"])
+    with two_sample_sessions() as (first, second):
         shared = Memo()
         sessions = [(ws, Memo()) for ws in (first, second)]
         make = [memoised(figure, memo, workspace=lambda ws=ws: ws, shared=shared) for ws, memo in sessions]
@@ -513,9 +517,6 @@ def test_public_sample_frames_are_hashed_once_per_server_and_the_public_state_fo
         before = len(shared)
         make[1](second.con, "email_campaigns", "quarter")
         assert len(shared) == before
-    finally:
-        first.close()
-        second.close()
 
 
 def _flags(con, table):
@@ -639,17 +640,12 @@ def test_two_producers_of_equal_lists_and_frames_each_get_the_right_result(ws):
 
 def test_public_sample_lists_and_frames_have_the_same_key_in_every_session(monkeypatch):
     import ui.cache as cache
-    from lib.datasets import Workspace
-    from lib.sample import load_samples
 
     keyed, hashed = [], []
     real_key, real_digest = cache._key, cache._frame_digest
     monkeypatch.setattr(cache, "_key", lambda v, ctx: (keyed.append(type(v).__name__), real_key(v, ctx))[1])
     monkeypatch.setattr(cache, "_frame_digest", lambda obj: hashed.append(len(obj)) or real_digest(obj))
-    first, second = Workspace(), Workspace()
-    try:
-        for ws in (first, second):
-            load_samples(ws, ["email_campaigns"])
+    with two_sample_sessions() as (first, second):
         shared = Memo()
         sessions = [(ws, Memo()) for ws in (first, second)]
         CALLS.clear()
@@ -662,6 +658,3 @@ def test_public_sample_lists_and_frames_have_the_same_key_in_every_session(monke
         assert [c[0] for c in CALLS] == ["flags", "t", "subjects", "rows"]
         assert keyed.count("Flag") == 0 and not hashed
         assert {k for k in sessions[0][1]._entries} == {k for k in sessions[1][1]._entries} == set(shared._entries)
-    finally:
-        first.close()
-        second.close()

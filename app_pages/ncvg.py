@@ -11,7 +11,7 @@ from lib.metrics import ncvg as m
 from ui.common import (campaign_overlay, dataset_section, download_csv, excluded_note, flags_table,
                        show_sql, show_table, threshold_editor, workspace)
 from ui.cache import session_cached, show_chart
-from ui.ncvg_sections import incident_section
+from ui.ncvg_sections import incident_section, trials_section
 
 m = session_cached(m)  # each figure once per session and arguments (ui.cache)
 charts = session_cached(charts)
@@ -225,25 +225,7 @@ if b.source != "subscriptions":
     st.subheader("Red flags")
     flags_table(m.area_flags(ws), "ncvg")
     st.stop()
-st.subheader("Trials that did not convert, subscriptions not renewed")
-trial_days = dict(window_days=ws.thresholds["ncvg_trial_conversion_window_days"],
-                  default_trial_days=ws.thresholds["ncvg_default_trial_days"])
-trials = m.first_row(m.trial_conversion(con, counted, **trial_days).frame)
-renew = m.renewals(con, counted, ws.thresholds["ncvg_renewal_grace_days"])
-r = m.first_row(renew.frame)
-trial_tiles = m.trial_renewal_tiles(trials, r, ws.thresholds["ncvg_renewal_grace_days"])
-for column, (label, value, help_text) in zip(st.columns(2), trial_tiles[:2]):
-    column.metric(label, value, help=help_text)
-st.caption(m.trial_rule(**trial_days) + (f" {trials['assumed_length']:,} trials had no trial end and were closed "
-                                         "at the assumed length." if trials["assumed_length"] else ""))
-by_trial = m.trial_conversion(con, counted, grain, **trial_days, rows=m.trial_rows(con, counted, **trial_days))
-if trials["trials"]:
-    show_chart(charts.trials_chart(by_trial.frame), width="stretch")
-for column, (label, value, help_text) in zip(st.columns(3), trial_tiles[2:]):
-    column.metric(label, value, help=help_text)
-show_table(renew.frame, width="stretch")
-show_sql(by_trial, "Show SQL (trials)")
-show_sql(renew, "Show SQL (renewals)")
+trials_section(m, ws, con, counted, grain)
 
 # ---- churn after an incident
 incident_section(m, ws, con, counted)

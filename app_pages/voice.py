@@ -234,17 +234,7 @@ try:
             flags += sections.deal_marketing_notes(vm, con, deals.table, notes, alpha, min_n, dgrain, label)
 
         if "source_campaign" in deals.mapping:
-            st.subheader("Do campaign-sourced deals disqualify or close slower than normal?")
-            quality = dm.campaign_deal_quality(con, deals.table)
-            qframe, qflags = dm.campaign_flags(quality, alpha, min_n)
-            flags += qflags
-            show_chart(charts.campaign_quality_bars(qframe), width="stretch")
-            cols = ["campaign", "deals", "qualification_rate", "others_qualification_rate", "win_rate",
-                    "others_win_rate", "median_cycle_days", "others_median_cycle", "qual_p", "slow_p"]
-            show_table(qframe[cols], width="stretch", column_config=PCT)
-            download_csv(qframe[cols], "deals_by_campaign.csv", "voice_deal_campaigns")
-            st.caption("All deal types. Leads from campaigns are on the Funnel page.")
-            show_sql(quality)
+            flags += sections.campaign_deal_quality(dm, con, deals.table, alpha, min_n, PCT)
 except BoundaryError as exc:
     st.error(escape_md(exc))
     st.stop()

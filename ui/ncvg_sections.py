@@ -1,6 +1,6 @@
-"""The NCVG page's "Churn after an incident" section, kept out of app_pages/ncvg.py (page budget).
-It takes the page's metrics module `m` (memoised per session by ui.cache); the numbers all come from
-lib.metrics.ncvg."""
+"""The NCVG page's sections on trials and renewals and on churn after an incident, kept out of
+app_pages/ncvg.py (page budget). Each takes the page's metrics module `m` (memoised per session by
+ui.cache); the numbers all come from lib.metrics.ncvg."""
 
 from __future__ import annotations
 
@@ -57,3 +57,27 @@ def incident_section(m, ws, con, b) -> None:
             download_csv(incident.frame, "ncvg_incident_churn.csv", "ncvg_incidents")
         excluded_note(incident)
         show_sql(incident)
+
+
+def trials_section(m, ws, con, b, grain: str) -> None:
+    """Trials that did not convert and subscriptions not renewed: tiles, trials per period, renewals.
+    `b`: the page's `m.counts_basis` (no value is read, so MRR and ARR share the figures)."""
+    st.subheader("Trials that did not convert, subscriptions not renewed")
+    trial_days = dict(window_days=ws.thresholds["ncvg_trial_conversion_window_days"],
+                      default_trial_days=ws.thresholds["ncvg_default_trial_days"])
+    trials = m.first_row(m.trial_conversion(con, b, **trial_days).frame)
+    renew = m.renewals(con, b, ws.thresholds["ncvg_renewal_grace_days"])
+    r = m.first_row(renew.frame)
+    trial_tiles = m.trial_renewal_tiles(trials, r, ws.thresholds["ncvg_renewal_grace_days"])
+    for column, (label, value, help_text) in zip(st.columns(2), trial_tiles[:2]):
+        column.metric(label, value, help=help_text)
+    st.caption(m.trial_rule(**trial_days) + (f" {trials['assumed_length']:,} trials had no trial end and were closed "
+                                             "at the assumed length." if trials["assumed_length"] else ""))
+    by_trial = m.trial_conversion(con, b, grain, **trial_days, rows=m.trial_rows(con, b, **trial_days))
+    if trials["trials"]:
+        show_chart(charts.trials_chart(by_trial.frame), width="stretch")
+    for column, (label, value, help_text) in zip(st.columns(3), trial_tiles[2:]):
+        column.metric(label, value, help=help_text)
+    show_table(renew.frame, width="stretch")
+    show_sql(by_trial, "Show SQL (trials)")
+    show_sql(renew, "Show SQL (renewals)")

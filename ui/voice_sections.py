@@ -1,5 +1,6 @@
-"""Sections of the Voice page for issue #22 — terms over time, deal notes that mention marketing —
-kept out of app_pages/voice.py (page budget). Each takes the page's memoised metrics module `vm`."""
+"""Sections of the Voice page — terms over time, deal notes that mention marketing, campaign-sourced
+deals — kept out of app_pages/voice.py (page budget). Each takes the page's memoised metrics module
+(`vm`, `dm`)."""
 
 from __future__ import annotations
 
@@ -64,3 +65,19 @@ def deal_marketing_notes(vm, con, table: str, notes, alpha: float, min_n: float,
     download_csv(result.frame, "deal_notes_about_marketing.csv", "voice_deal_marketing")
     show_sql(result, "Show SQL (deal notes about marketing)")
     return vm.note_complaint_flags(notes, alpha, min_n, grain, label, frames=frames)
+
+
+def campaign_deal_quality(dm, con, table: str, alpha: float, min_n: float, column_config: dict) -> list:
+    """Deals sourced by each campaign against all other deals: qualification, win rate and cycle time.
+    Returns the section's flags. `dm`: the page's memoised deals module."""
+    st.subheader("Do campaign-sourced deals disqualify or close slower than normal?")
+    quality = dm.campaign_deal_quality(con, table)
+    qframe, qflags = dm.campaign_flags(quality, alpha, min_n)
+    show_chart(charts.campaign_quality_bars(qframe), width="stretch")
+    cols = ["campaign", "deals", "qualification_rate", "others_qualification_rate", "win_rate",
+            "others_win_rate", "median_cycle_days", "others_median_cycle", "qual_p", "slow_p"]
+    show_table(qframe[cols], width="stretch", column_config=column_config)
+    download_csv(qframe[cols], "deals_by_campaign.csv", "voice_deal_campaigns")
+    st.caption("All deal types. Leads from campaigns are on the Funnel page.")
+    show_sql(quality)
+    return qflags

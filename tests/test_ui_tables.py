@@ -24,6 +24,9 @@ def test_show_table_labels_snake_case_columns_and_keeps_the_callers_labels(monke
     assert config["share_of_value"]["type_config"]["format"] == "percent"
     assert config["Revenue"]["label"] is None and config["Revenue"]["type_config"]["format"] == "%,.2f"
     assert list(seen["frame"].columns) == list(frame.columns) and seen["hide_index"] is True
+    assert seen["placeholder"] == "—"  # a blank cell shows a dash, not Streamlit's "None"
+    common.show_table(frame, placeholder="")  # a caller may choose its own
+    assert seen["placeholder"] == ""
 
 _names = st_.lists(st_.sampled_from(["share", "rate", "value", "days", "pct", "id", "n", "mrr", "x"]),
                    min_size=1, max_size=3).map("_".join)

@@ -243,7 +243,7 @@ def show_sql(result: MetricResult | str, label: str = "Show SQL") -> None:
 
 
 def show_table(frame: pd.DataFrame | list[dict], **kwargs):
-    """st.dataframe (index hidden) with readable headers and numbers: a snake_case column gets a
+    """st.dataframe (index hidden, blanks as —) with readable headers and numbers: a snake_case column gets a
     label (pct_of_start → "% of start") and a float column a format (lib.result.column_format)
     unless the caller configured it; the frame, its downloads and its SQL keep the real names."""
     frame = frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(frame)
@@ -260,6 +260,7 @@ def show_table(frame: pd.DataFrame | list[dict], **kwargs):
         elif isinstance(config[name], dict) and not config[name].get("label") and label != name:
             config[name] = {**config[name], "label": label}
     kwargs.setdefault("hide_index", True)
+    kwargs.setdefault("placeholder", "—")  # a blank cell reads as blank, not as Streamlit's "None"
     return st.dataframe(kept[0] if kept else frame, column_config=config, **kwargs)
 
 

@@ -30,7 +30,8 @@ Per process, hence per worker: the sample figures and chart specs (ui.cache, lib
 manager and media files, Streamlit's sessions. Limits that count per session are unchanged (a session
 lives in one worker): BOUNDARY_SESSION_UPLOAD_MB, a session's DuckDB memory, threads and spill. Saved
 workspaces are one folder on disk for all workers (lib/store.py: atomic renames, a lock per workspace
-while it is saved). Not detected: a worker that hangs without exiting.
+while it is saved). A worker that answers no health check for 90 s (BOUNDARY_WORKER_HUNG_S) is hung: it
+is killed and started again like one that exits.
 
 `--workers 1` is plain `streamlit run app.py` (this process becomes it). Default: $BOUNDARY_WORKERS, else
 the CPUs this process may use (at least 1). Options this does not know (`--server.maxUploadSize 500`) go
@@ -60,6 +61,9 @@ HEAD_LIMIT = 64 * 1024  # most bytes of a request or response head
 HEAD_TIMEOUT_S = 30.0  # a connection that sends no whole request head by then is closed
 LINGER_S = 60.0  # once one direction has ended, how long the other may still run
 READY_TIMEOUT_S = 180.0  # a worker that does not answer its health check by then is restarted
+# A worker that has answered no health check for this long is hung (a deadlock, a stopped process): it is
+# killed and started again. Its sessions are lost either way; their saved workspaces reopen from the store.
+HUNG_AFTER_S = float(os.environ.get("BOUNDARY_WORKER_HUNG_S", "90"))
 STOP_TIMEOUT_S = 20.0  # after SIGTERM, how long a worker may take before it is killed
 LOOPBACK = "127.0.0.1"
 
@@ -380,6 +384,21 @@ class Workers:
         log(f"worker {worker.index} (pid {proc.pid}) is up on {LOOPBACK}:{worker.port}")
         if os.environ.get("BOUNDARY_WARMUP", "1") != "0":
             await self._open_once(worker)
+        await self._watch(worker, proc)
+
+    async def _watch(self, worker: Worker, proc) -> None:
+        """Kill the worker (supervise starts it again) once it has answered no health check for
+        HUNG_AFTER_S. Its event loop answers them even while scripts run, so silence that long is a hang."""
+        answered = time.monotonic()
+        while True:
+            await asyncio.sleep(min(10.0, HUNG_AFTER_S / 6))
+            if await self._answers_health(worker.port):
+                answered = time.monotonic()
+            elif time.monotonic() - answered > HUNG_AFTER_S:
+                log(f"worker {worker.index} (pid {proc.pid}) has answered no health check for "
+                    f"{time.monotonic() - answered:.0f} s; killing it")
+                proc.kill()  # a hung process may never act on SIGTERM
+                return
 
     async def _answers_health(self, port: int) -> bool:
         try:

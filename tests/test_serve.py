@@ -4,7 +4,7 @@ The front alone, in this process, against fake workers (plain asyncio servers th
 and count the bytes they were sent): routing by cookie, round robin, health, a 200 MB upload streamed
 without being held, connections closed on both sides. Then the real launcher with two `streamlit run`
 workers of a one-line app: websocket sessions without a cookie land on different workers, a cookie keeps
-a browser on its worker, a killed worker is started again, SIGTERM stops everything."""
+a browser on its worker, a killed worker is started again and so is a hung one, SIGTERM stops everything."""
 
 from __future__ import annotations
 
@@ -355,6 +355,28 @@ def test_a_killed_worker_is_started_again(two_workers):
     assert after[1] == before[1] and after[2] != before[2]
     assert f"worker 2 (pid {before[2]}) exited with code -9" in two_workers.log.read_text(errors="replace")
     assert run_async(session_pid(two_workers.url, cookie="boundary_worker=2"))[0] == after[2]
+
+
+def test_a_hung_worker_is_killed_and_started_again(tiny_app):
+    env = dict(os.environ, BOUNDARY_WARMUP="0", BOUNDARY_WORKER_HUNG_S="6")
+    with app_server(workers=2, script=tiny_app, env=env, start_timeout=90) as server:
+        before = worker_pids(server)
+        os.kill(before[2], signal.SIGSTOP)  # alive, but answers nothing: a hang
+        try:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and worker_pids(server).get(2) == before[2]:
+                time.sleep(0.2)
+        finally:
+            try:
+                os.kill(before[2], signal.SIGCONT)  # if it was not killed, let the server stop it
+            except ProcessLookupError:
+                pass
+        after = worker_pids(server)
+        assert after[1] == before[1] and after[2] != before[2]
+        log = server.log.read_text(errors="replace")
+        assert f"worker 2 (pid {before[2]}) has answered no health check for" in log
+        assert f"worker 2 (pid {before[2]}) exited with code -9" in log
+        assert run_async(session_pid(server.url, cookie="boundary_worker=2"))[0] == after[2]
 
 
 def test_the_benchmarks_count_each_server_process_once():

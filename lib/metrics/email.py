@@ -662,8 +662,12 @@ def _exact_z(x: float, n: float, base_x: float, base_n: float, direction: str) -
 def _exact_z_array(rows: pd.DataFrame) -> np.ndarray:
     """`_exact_z` for every row of `rows` (columns x, n, base_x, base_n, direction) in two scipy calls."""
     x, n, bx, bn = (rows[c].to_numpy(dtype=float) for c in ("x", "n", "base_x", "base_n"))
-    above = (rows["direction"] == "above").to_numpy()
-    p = np.empty(len(rows))  # each row's tail in its own direction only (the other is as costly, and unused)
+    return _exact_z_values(x, n, bx, bn, (rows["direction"] == "above").to_numpy())
+
+
+def _exact_z_values(x: np.ndarray, n: np.ndarray, bx: np.ndarray, bn: np.ndarray, above: np.ndarray) -> np.ndarray:
+    """`_exact_z_array` of the columns as arrays (`above`: the rate's bad direction is up)."""
+    p = np.empty(len(x))  # each row's tail in its own direction only (the other is as costly, and unused)
     for side, alternative in ((above, "greater"), (~above, "less")):
         if side.any():
             p[side] = stats.fisher_one_sided_array(x[side], (n - x)[side], bx[side], (bn - bx)[side], alternative)
@@ -773,23 +777,54 @@ def between_variance(diffs, variances, factors=None, targets=None, median: bool 
         return 0.0
     # at hi every term is ≤ its d²/(c·hi) ≤ the target, so the root lies in [0, hi]
     lo, hi = 0.0, float(np.max(d * d / c)) / target + 1e-300
+    above = _last_above(mean_term, d * d, v, c, median, middle, target, hi)
     for _ in range(200):
         mid = (lo + hi) / 2
         if mid in (lo, hi):  # neighbouring doubles: every further step returns this same mid
             break
-        if mean_term(mid) > target:
+        if (mid <= above) if above is not None else mean_term(mid) > target:
             lo = mid
         else:
             hi = mid
     return (lo + hi) / 2
 
 
+def _last_above(mean_term, dd: np.ndarray, v: np.ndarray, c: np.ndarray, median: bool, middle: list[int],
+                target: float, hi: float) -> float | None:
+    """The largest double τ² in [0, hi) whose `mean_term` is above `target`, found with few evaluations,
+    or None (then `between_variance` evaluates each bisection step). `mean_term` is non-increasing in τ²
+    in floating point too — v + c·τ², d² ÷ it, the cap, a sum in a fixed order (or an order statistic)
+    and ÷ count are each monotone when rounded — so a bisection step's verdict (`mean_term(mid) >
+    target`) is `mid ≤` this double: the same steps, and the same τ², as evaluating every midpoint."""
+    from scipy.optimize import brentq
+
+    if not np.isfinite(dd).all():
+        return None
+    try:  # a root to within a few doubles, then the neighbouring pair around it from one array call
+        root = brentq(lambda t: mean_term(t) - target, 0.0, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps)
+    except (ValueError, RuntimeError):
+        return None
+    window = (np.array([root]).view(np.int64) + np.arange(-24, 25)).view(np.float64)
+    window = window[(window >= 0) & (window < hi)]
+    q = dd / (v + c * window[:, None])
+    if median:
+        mid = np.partition(q, middle, axis=1)[:, middle]
+        terms = mid[:, 0] if middle[0] == middle[1] else (mid[:, 0] + mid[:, 1]) / 2
+    else:  # np.mean's own steps per row: a pairwise sum along the row ÷ the count
+        terms = np.add.reduce(np.minimum(q, WINSOR_AT), axis=1) / len(dd)
+    over = terms > target
+    if not over.any() or over.all() or not over[:np.argmin(over)].all():
+        return None  # the change from above to not above is not inside the window
+    return float(window[np.argmin(over) - 1])
+
+
 def _window(left: str, right: str) -> str:
     return f"{right}.period >= {left}.period - CAST(? AS INTERVAL) AND {right}.period < {left}.period"
 
 
-def _long_tests(wide: pd.DataFrame, rates: tuple[Rate, ...], by: str) -> pd.DataFrame:
-    """`baseline_tests`' long form before its tests: one row per subject × rate with a denominator
+def _long_tests(wide: pd.DataFrame, rates: tuple[Rate, ...], by: str) -> dict[str, np.ndarray] | None:
+    """`baseline_tests`' long form before its tests, as arrays by column name (None without a row; `_at`
+    and `_rate`: each row's place in `wide` and in `rates`): one row per subject × rate with a denominator
     (n > 0), in subject order, then rate order. Per row: x, n, rate = x ÷ n; with history (base_n > 0)
     baseline (the topic-mix one for periods, else base_x ÷ base_n), base_x = baseline · base_n, pooled
     p̂ = (x + base_x) ÷ (n + base_n), `exact` when a cell expects under 5 (min of n·p̂, n·(1 − p̂),
@@ -797,9 +832,6 @@ def _long_tests(wide: pd.DataFrame, rates: tuple[Rate, ...], by: str) -> pd.Data
     pearson_v = p̂(1 − p̂)(1/n + 1/base_n), z = d ÷ √v (exact rows: later). Periods add h = Σn² ÷ (Σn)².
     Built column by column from arrays (a dict per row cost more than the tests); the same values as
     the row loop it replaced, to the last bit (math.log per element, the same operations in order)."""
-    columns = ["subject", "period", "metric", "key", "direction", "x", "n", "rate", "base_x", "base_n",
-               "base_units", "baseline", "base_periods", "exact", "z", "d", "v", "null_v", "pearson_v"]
-
     def grid(suffix: str) -> np.ndarray:  # wide rows × rates
         cols = [wide[f"{r.key}_{suffix}"].to_numpy(dtype=float, na_value=np.nan) if f"{r.key}_{suffix}" in wide
                 else np.full(len(wide), np.nan) for r in rates]
@@ -808,8 +840,8 @@ def _long_tests(wide: pd.DataFrame, rates: tuple[Rate, ...], by: str) -> pd.Data
     n_all = grid("n")
     with np.errstate(invalid="ignore"):
         ii, jj = np.nonzero(~np.isnan(n_all) & (n_all > 0))  # row-major: subjects, then rates
-    if len(ii) == 0:  # no sends in the selection: no rows (the row loop it replaced had no `h` then, and failed)
-        return pd.DataFrame([], columns=columns + ([] if by == "campaign" else ["h"]))
+    if len(ii) == 0:  # no sends in the selection: no rows (`_no_tests`)
+        return None
     x, n = grid("x")[ii, jj], n_all[ii, jj]
     bn, bx_raw, mix = grid("base_n")[ii, jj], grid("base_x")[ii, jj], grid("mix")[ii, jj]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -854,7 +886,47 @@ def _long_tests(wide: pd.DataFrame, rates: tuple[Rate, ...], by: str) -> pd.Data
                    variants=wide["variants"].to_numpy().astype(np.int64)[ii])
     else:  # the period's sends' weights: Σn² ÷ (Σn)² (1 ÷ the effective number of sends)
         out["h"] = grid("n2")[ii, jj] / n ** 2
-    return pd.DataFrame(out)
+    out["_at"], out["_rate"] = ii, jj
+    return out
+
+
+def _no_tests(by: str, alpha: float) -> pd.DataFrame:
+    """`baseline_tests`' frame without a row, with the columns and types the frame of no rows got
+    through its pandas steps before (object columns, floats where it converted them)."""
+    columns = ["subject", "period", "metric", "key", "direction", "x", "n", "rate", "base_x", "base_n",
+               "base_units", "baseline", "base_periods", "exact", "z", "d", "v", "null_v", "pearson_v"]
+    frame = pd.DataFrame([], columns=columns + ([] if by == "campaign" else ["h"]))
+    for col in ("z", "d", "v", "null_v", "pearson_v", "baseline", "base_n", *(["h"] if by == "period" else [])):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    frame["exact"] = frame["exact"].astype(bool)
+    for col in ("tau2", "df", "sigma_z", "z_adj", "p_value", "se_test", "p_adjusted", "p_bonferroni"):
+        frame[col] = np.empty(0)
+    frame["worse"] = frame["p_adjusted"].lt(alpha)
+    frame["high"] = frame["worse"] & (frame["p_bonferroni"] < alpha)
+    return frame.drop(columns=["d", "v", "null_v", "pearson_v", "h"], errors="ignore")
+
+
+def _adjusted(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`stats.adjust_p_values(p, "fdr_bh")` and `(p, "bonferroni")` (statsmodels' multipletests) with
+    its own steps on the p that are not nan — BH: sorted p ÷ (rank ÷ m), the running minimum from the
+    largest down, capped at 1; Bonferroni: p · m capped at 1 — the same values without its overhead per
+    call (tests/test_email_tests_fast8.py compares them with statsmodels')."""
+    bh, bonferroni = np.full(p.shape, np.nan), np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    values = p[ok]
+    m = len(values)
+    if m:
+        order = np.argsort(values)
+        ranked = np.take(values, order) / (np.arange(1, m + 1) / float(m))
+        running = np.minimum.accumulate(ranked[::-1])[::-1]
+        running[running > 1] = 1
+        unsorted = np.empty_like(running)
+        unsorted[order] = running
+        bh[ok] = unsorted
+        times = values * float(m)
+        times[times > 1] = 1
+        bonferroni[ok] = times
+    return bh, bonferroni
 
 
 def baseline_tests(con, data: EmailData, filters: Filters, grain: str, periods: int, alpha: float,
@@ -942,20 +1014,18 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
         keep &= when >= pd.Timestamp(lo)
     if filters.end is not None:
         keep &= when < pd.Timestamp(filters.end)
-    frame = _long_tests(wide, rates, by)
-    for col in ("z", "d", "v", "null_v", "pearson_v", "baseline", "base_n", *(["h"] if by == "period" else [])):
-        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
-    frame["exact"] = frame["exact"].astype(bool)
-    if frame["exact"].any() and not _tau2_only:  # `_exact_z` for every exact row at once (tests/test_stats_arrays.py)
-        frame.loc[frame["exact"], "z"] = _exact_z_array(frame[frame["exact"]])
-    # the tests on plain arrays, in the frame's row order (a pandas filter per rate cost more than the tests)
-    groups = frame.groupby("key").indices if len(frame) else {}  # key → its rows, keys sorted
-    keys = frame["key"].to_numpy(dtype=object)
-    exact = frame["exact"].to_numpy(dtype=bool)
+    out = _long_tests(wide, rates, by)
+    if out is None:  # no sends in the selection
+        return {} if _tau2_only else MetricResult(_no_tests(by, alpha), sql, all_params, dict(data.excluded))
+    # the tests on plain arrays, in the long form's row order (pandas steps per column cost more than the tests)
+    at_wide, jj = out.pop("_at"), out.pop("_rate")
+    rate_keys = [r.key for r in rates]
+    groups = {rate_keys[j]: np.flatnonzero(jj == j)  # key → its rows, keys sorted (as a groupby's indices)
+              for j in sorted(set(jj.tolist()), key=lambda j: rate_keys[j])}
+    exact = out["exact"]
     z, d, v, null_v, pearson_v, baseline, rate, n_col, base_n = (
-        frame[col].to_numpy(dtype=float) for col in ("z", "d", "v", "null_v", "pearson_v", "baseline", "rate", "n",
-                                                     "base_n"))
-    c = 1 + 1 / np.maximum(frame["base_units"].to_numpy(dtype=np.int64), 1)
+        out[col] for col in ("z", "d", "v", "null_v", "pearson_v", "baseline", "rate", "n", "base_n"))
+    c = 1 + 1 / np.maximum(out["base_units"], 1)
     # τ² of the log odds: from the subjects with enough events for the normal log-odds model (no
     # exact test); with under 10 of those (complaints are rare everywhere), from Pearson terms on
     # the rate scale, which stay right for small counts: rate variance = τ²·(b(1−b))² (delta method).
@@ -976,25 +1046,41 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
         df_of[key] = used - 1 if tau2_of[key] > 0 else math.inf
     if _tau2_only:  # `_send_tau2`: τ² reads neither the exact tests' z nor the dates
         return tau2_of
-    tau2 = np.array([tau2_of[k] for k in keys], dtype=float)
-    df = np.array([df_of[k] for k in keys], dtype=float)
+    # the subjects in the date range: a row's own period (send date) is in it exactly when some kept
+    # subject has that period (send date), as it is that value that is kept
+    when_of_row = out["period" if by == "period" else "send_date"]
+    if np.issubdtype(when_of_row.dtype, np.datetime64):
+        in_range = keep.to_numpy(dtype=bool)[at_wide]
+    else:
+        in_range = pd.Series(when_of_row).isin(set(when[keep])).to_numpy(dtype=bool)
+    above = np.array([r.direction == "above" for r in rates])[jj]
+    x_col = out["x"]
+    # `_exact_z` for every exact row at once (tests/test_stats_arrays.py), but for the rows left out
+    # below (out of range) and those it gives 0 without a test (the same rate as the baseline)
+    tested = exact & in_range & (x_col * base_n != out["base_x"].astype(float) * n_col)
+    if tested.any():
+        z[tested] = _exact_z_values(x_col[tested], n_col[tested], out["base_x"][tested].astype(float),
+                                    base_n[tested], above[tested])
+    z[exact & ~tested] = 0.0
+    tau2 = np.array([tau2_of.get(k, math.nan) for k in rate_keys], dtype=float)[jj]
+    df = np.array([df_of.get(k, math.nan) for k in rate_keys], dtype=float)[jj]
     extra = c * tau2
     few = [key for key, at in groups.items() if (base_n[at] > 0).sum() < MIN_SUBJECTS]
     if by == "period" and few:
         # Too few periods to see how much they differ: borrow the send-to-send spread (estimated
         # over the sends) and scale it to each period by its sends' weights, τ²_send · Σn²/(Σn)².
         sends_tau2 = _send_tau2(con, data, filters, grain, periods, alpha, rows)
-        borrow = np.isin(keys, few)
-        borrowed = np.array([sends_tau2.get(k, math.nan) for k in keys[borrow]], dtype=float)
+        borrow = np.isin(jj, [rate_keys.index(k) for k in few])
+        borrowed = np.array([sends_tau2.get(k, math.nan) for k in rate_keys], dtype=float)[jj[borrow]]
         tau2[borrow] = np.where(np.isnan(borrowed), 0.0, borrowed)
         df[borrow] = math.inf  # the send-level τ² rests on many sends
-        extra = np.where(borrow, c * tau2 * frame["h"].to_numpy(dtype=float), extra)
+        extra = np.where(borrow, c * tau2 * out["h"], extra)
     # Normal path: the log odds ratio over its binomial + between-subject variance. Exact path:
     # Fisher's z shrunk by the same between-subject share of the variance (null log-odds variance).
     with np.errstate(divide="ignore", invalid="ignore"):
         sigma_z = np.where(~exact, ((v + extra) / v) ** 0.5, (1 + extra / null_v) ** 0.5)
         z_adj = z / sigma_z
-    bad = np.where(frame["direction"].to_numpy(dtype=object) == "above", 1.0, -1.0)
+    bad = np.where(above, 1.0, -1.0)
     p_value = stats.student_t_upper_array(z_adj * bad, df)
     diff = rate - baseline
     # the rate-scale SE the verdict implies (the band is drawn from it): |rate − baseline| over the
@@ -1003,20 +1089,22 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
     delta_se = (v + extra) ** 0.5 * baseline * (1 - baseline)
     with np.errstate(divide="ignore", invalid="ignore"):
         se_test = np.where((np.abs(z_eq) > 1e-9) & (np.abs(diff) > 0), np.abs(diff) / np.abs(z_eq), delta_se)
-    frame["tau2"], frame["df"], frame["sigma_z"], frame["z_adj"], frame["p_value"], frame["se_test"] = (
-        tau2, df, sigma_z, z_adj, p_value, se_test)
-    in_range = frame["period" if by == "period" else "send_date"].isin(set(when[keep])) if len(frame) else []
-    frame = frame[in_range].reset_index(drop=True) if len(frame) else frame
+    for col in ("d", "v", "null_v", "pearson_v", "h"):  # not shown
+        out.pop(col, None)
+    out.update(tau2=tau2, df=df, sigma_z=sigma_z, z_adj=z_adj, p_value=p_value, se_test=se_test)
+    if in_range.all():
+        frame = pd.DataFrame(out)
+    else:  # built whole, then filtered, so each column keeps the type it had
+        frame = pd.DataFrame(out)[in_range].reset_index(drop=True)
+        jj, p_value = jj[in_range], p_value[in_range]
     p_adjusted, p_bonferroni = np.full(len(frame), math.nan), np.full(len(frame), math.nan)
-    p_kept = frame["p_value"].to_numpy(dtype=float)
-    for at in (frame.groupby("key").indices if len(frame) else {}).values():
-        p_adjusted[at] = stats.adjust_p_values(p_kept[at], "fdr_bh")
-        p_bonferroni[at] = stats.adjust_p_values(p_kept[at], "bonferroni")
-    frame["p_adjusted"], frame["p_bonferroni"] = p_adjusted, p_bonferroni
-    frame["worse"] = frame["p_adjusted"].lt(alpha)
-    frame["high"] = frame["worse"] & (frame["p_bonferroni"] < alpha)
-    return MetricResult(frame.drop(columns=["d", "v", "null_v", "pearson_v", "c", "h"], errors="ignore"), sql,
-                        all_params, dict(data.excluded))
+    for j in set(jj.tolist()):  # per rate, over its subjects in range
+        at = np.flatnonzero(jj == j)
+        p_adjusted[at], p_bonferroni[at] = _adjusted(p_value[at])
+    worse = p_adjusted < alpha
+    frame["p_adjusted"], frame["p_bonferroni"], frame["worse"], frame["high"] = (
+        p_adjusted, p_bonferroni, worse, worse & (p_bonferroni < alpha))
+    return MetricResult(frame, sql, all_params, dict(data.excluded))
 
 
 def _send_tau2(con, data: EmailData, filters: Filters, grain: str, periods: int, alpha: float,

@@ -1,0 +1,443 @@
+"""Email's own-history tests and flags made faster in session 8 (issue #20) against the code they
+replaced, kept below verbatim as the oracle: the same values to the last bit.
+
+- `between_variance` (τ²): the bisection's verdicts read from the last double above the target, found
+  with a root finder and one array call (`_last_above`), instead of evaluating every midpoint — random
+  inputs (both forms, with factors and targets, 8–1,000 subjects, variances over ten decades) and every
+  call the own-history tests make on the sample files, three grains.
+- `baseline_tests` by period and by send: the long form and the tests on arrays, one frame built at the
+  end (of the rows in range), BH and Bonferroni with statsmodels' own steps (`_adjusted`), the exact tests
+  only for the rows they reach — on both sample files, the real Mailchimp export and nasty variants (blank
+  counts, one send, one list, zero denominators, no topic column), selections with date sub-ranges, lists,
+  topics and none matching, three grains, baselines of 2 and 6 periods, from the frame of sends and from
+  the query (a one-thread DuckDB copy: the query's float sums in one order)."""
+
+import itertools
+import math
+from dataclasses import replace
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from lib import stats
+from lib.metrics import email as em
+from lib.metrics import email_rows
+from lib.metrics.email import (_COUNTS, CHI2_1_MEDIAN, CHI2_1_WINSORIZED_MEAN, MIN_SUBJECTS, VARIANT_SUFFIX, WINSOR_AT,
+                               EmailData, Filters, Rate, _sends_cte, _step, _sums_sql, _window, capped_null_mean,
+                               period_sql, period_start)
+from lib.result import MetricResult
+from tests.conftest import real_file
+
+
+def old_between_variance(diffs, variances, factors=None, targets=None, median: bool = False) -> float:
+    """`em.between_variance` as it was at 0237e61 (verbatim, docstring left out)."""
+    d = np.asarray(list(diffs), dtype=float)
+    v = np.asarray(list(variances), dtype=float)
+    c = np.ones_like(d) if factors is None else np.asarray(list(factors), dtype=float)
+    g = np.full_like(d, CHI2_1_WINSORIZED_MEAN) if targets is None else np.asarray(list(targets), dtype=float)
+    ok = np.isfinite(d) & np.isfinite(v) & np.isfinite(c) & (v > 0) & (c > 0) & np.isfinite(g)
+    d, v, c, g = d[ok], v[ok], c[ok], g[ok]
+    if len(d) < MIN_SUBJECTS:
+        return 0.0
+    target = CHI2_1_MEDIAN if median else float(np.mean(g))
+
+    middle = [(len(d) - 1) // 2, len(d) // 2]  # the median's one or two middle terms
+
+    def mean_term(tau2: float) -> float:
+        if median:  # np.median's own steps (partition, mean of the middle), without its overhead per call
+            mid = np.partition(d * d / (v + c * tau2), middle)[middle]
+            return float(mid[0]) if middle[0] == middle[1] else float((mid[0] + mid[1]) / 2)
+        return float(np.mean(np.minimum(d * d / (v + c * tau2), WINSOR_AT)))
+
+    if mean_term(0.0) <= target:
+        return 0.0
+    # at hi every term is ≤ its d²/(c·hi) ≤ the target, so the root lies in [0, hi]
+    lo, hi = 0.0, float(np.max(d * d / c)) / target + 1e-300
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if mid in (lo, hi):  # neighbouring doubles: every further step returns this same mid
+            break
+        if mean_term(mid) > target:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def test_between_variance_equals_the_bisection_on_random_inputs():
+    rng = np.random.default_rng(20261205)
+    found = positive = 0
+    for _ in range(3000):
+        n = int(rng.choice([3, 8, 9, 10, 15, 31, 100, 151, 400, 1000]))
+        median = bool(rng.integers(2))
+        v = rng.uniform(0.01, 2, n) * 10 ** rng.uniform(-9, 3)
+        d = rng.standard_normal(n) * np.sqrt(v) * rng.uniform(0.3, 5)
+        if rng.integers(4) == 0:
+            d[: n // 3] = 0.0  # ties at zero
+        if rng.integers(6) == 0:
+            d[0] = math.nan  # left out
+        c = 1 + 1 / rng.integers(1, 7, n) if rng.integers(2) else None
+        g = rng.uniform(0.7, 0.93, n) if rng.integers(3) == 0 else None
+        old, new = old_between_variance(d, v, c, g, median), em.between_variance(d, v, c, g, median)
+        assert new == old, (n, median, old, new)
+        positive += old > 0
+        found += 1
+    assert positive > 2000  # most draws have extra spread: the bisection ran
+
+
+def test_between_variance_by_hand_still():
+    # the docstring's worked example: (5 ÷ (1 + τ²) + 4) ÷ 8 = 0.920537 → τ² = 0.486195
+    assert em.between_variance([0, 0, 1, 1, 1, 1, 1, 4], [1] * 8) == pytest.approx(0.486195, abs=1e-6)
+    assert em.between_variance([0, 1] * 4, [1] * 8) == 0.0
+
+
+@pytest.mark.parametrize("kind", em.KINDS)
+def test_between_variance_equals_the_bisection_on_every_call_of_the_tests(sample_ws, kind, monkeypatch):
+    calls = []
+    new = em.between_variance
+
+    def spy(*args, **kwargs):
+        calls.append((args, kwargs))
+        return new(*args, **kwargs)
+
+    monkeypatch.setattr(em, "between_variance", spy)
+    con = sample_ws.con
+    data = em.email_data(con, sample_ws.get(kind).table)
+    rows = em.base_rows(con, data)
+    lists = em.choices(con, data, "list_name")
+    for grain, picked, by in itertools.product(("week", "month", "quarter"), ((), tuple(lists[:1])),
+                                               ("period", "campaign")):
+        em.baseline_tests(con, data, em.Filters(lists=picked), grain, 6, 0.05, by, rows=rows)
+    assert len(calls) > 40
+    positive = 0
+    for args, kwargs in calls:
+        old = old_between_variance(*args, **kwargs)
+        assert new(*args, **kwargs) == old
+        positive += old > 0
+    assert positive > 5 or kind == "email_events"  # the event log: τ² 0 everywhere
+
+
+# --------------------------------------------------------------------------- baseline_tests, old code
+
+def old_exact_z_array(rows: pd.DataFrame) -> np.ndarray:
+    """`em.exact_z_array` as it was at 0237e61 (verbatim, docstring left out)."""
+    x, n, bx, bn = (rows[c].to_numpy(dtype=float) for c in ("x", "n", "base_x", "base_n"))
+    above = (rows["direction"] == "above").to_numpy()
+    p = np.empty(len(rows))  # each row's tail in its own direction only (the other is as costly, and unused)
+    for side, alternative in ((above, "greater"), (~above, "less")):
+        if side.any():
+            p[side] = stats.fisher_one_sided_array(x[side], (n - x)[side], bx[side], (bn - bx)[side], alternative)
+    z_bad = stats.z_of_upper_p_array(p)
+    z = np.where(above, z_bad, -z_bad)
+    return np.where((n <= 0) | (bn <= 0) | (x * bn == bx * n), 0.0, z)  # the same rate: no evidence
+
+
+def old_long_tests(wide: pd.DataFrame, rates: tuple[Rate, ...], by: str) -> pd.DataFrame:
+    """`em.long_tests` as it was at 0237e61 (verbatim, docstring left out)."""
+    columns = ["subject", "period", "metric", "key", "direction", "x", "n", "rate", "base_x", "base_n",
+               "base_units", "baseline", "base_periods", "exact", "z", "d", "v", "null_v", "pearson_v"]
+
+    def grid(suffix: str) -> np.ndarray:  # wide rows × rates
+        cols = [wide[f"{r.key}_{suffix}"].to_numpy(dtype=float, na_value=np.nan) if f"{r.key}_{suffix}" in wide
+                else np.full(len(wide), np.nan) for r in rates]
+        return np.column_stack(cols) if cols else np.empty((len(wide), 0))
+
+    n_all = grid("n")
+    with np.errstate(invalid="ignore"):
+        ii, jj = np.nonzero(~np.isnan(n_all) & (n_all > 0))  # row-major: subjects, then rates
+    if len(ii) == 0:  # no sends in the selection: no rows (the row loop it replaced had no `h` then, and failed)
+        return pd.DataFrame([], columns=columns + ([] if by == "campaign" else ["h"]))
+    x, n = grid("x")[ii, jj], n_all[ii, jj]
+    bn, bx_raw, mix = grid("base_n")[ii, jj], grid("base_x")[ii, jj], grid("mix")[ii, jj]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        has = ~np.isnan(bn) & (bn > 0)
+        baseline = np.where(np.isnan(mix), bx_raw / bn, mix)
+    nan = np.full(len(ii), np.nan)
+    base_x, pooled_all = nan.copy(), nan.copy()
+    d, v, null_v, pearson_v, z = nan.copy(), nan.copy(), nan.copy(), nan.copy(), nan.copy()
+    exact = np.zeros(len(ii), dtype=bool)
+    if has.any():
+        hx, hn, hbn = x[has], n[has], bn[has]
+        hbx = baseline[has] * hbn
+        pooled = (hx + hbx) / (hn + hbn)
+        expected = np.minimum(np.minimum(np.minimum(hn * pooled, hn * (1 - pooled)), hbn * pooled), hbn * (1 - pooled))
+        cells = [hx, hn - hx, hbx, hbn - hbx]
+        zero = np.minimum(np.minimum(np.minimum(cells[0], cells[1]), cells[2]), cells[3]) <= 0
+        a, b, c, e = (np.where(zero, cell + 0.5, cell) for cell in cells)  # Haldane–Anscombe, as log_odds_ratio
+        hd = np.fromiter(map(math.log, (a * e / (b * c)).tolist()), dtype=float, count=len(a))
+        hv = 1 / a + 1 / b + 1 / c + 1 / e
+        inside = (0 < pooled) & (pooled < 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            hnull = np.where(inside, (1 / hn + 1 / hbn) / (pooled * (1 - pooled)), math.inf)
+        hexact = expected < 5
+        base_x[has], exact[has], d[has], v[has], null_v[has] = hbx, hexact, hd, hv, hnull
+        pearson_v[has] = pooled * (1 - pooled) * (1 / hn + 1 / hbn)
+        z[has] = np.where(hexact, np.nan, hd / np.sqrt(hv))  # exact z: in baseline_tests, in one call
+    out = {"subject": wide["subject"].to_numpy(dtype=object)[ii],
+           "period": wide["period"].to_numpy()[ii],
+           "metric": np.array([r.label for r in rates], dtype=object)[jj],
+           "key": np.array([r.key for r in rates], dtype=object)[jj],
+           "direction": np.array([r.direction for r in rates], dtype=object)[jj],
+           "x": x, "n": n, "rate": x / n,
+           # without any history the old row loop left base_x all None (an object column): kept so
+           "base_x": base_x if has.any() else np.full(len(ii), None, dtype=object),
+           "base_n": np.where(has, bn, np.nan),
+           "base_units": wide["base_units"].to_numpy().astype(np.int64)[ii],
+           "baseline": np.where(has, baseline, np.nan),
+           "base_periods": wide["base_periods"].to_numpy().astype(np.int64)[ii],
+           "exact": exact, "z": z, "d": d, "v": v, "null_v": null_v, "pearson_v": pearson_v}
+    if by == "campaign":
+        out.update(topic=wide["topic"].to_numpy(dtype=object)[ii], send_date=wide["send_date"].to_numpy()[ii],
+                   variants=wide["variants"].to_numpy().astype(np.int64)[ii])
+    else:  # the period's sends' weights: Σn² ÷ (Σn)² (1 ÷ the effective number of sends)
+        out["h"] = grid("n2")[ii, jj] / n ** 2
+    return pd.DataFrame(out)
+
+
+def old_baseline_tests(con, data: EmailData, filters: Filters, grain: str, periods: int, alpha: float,
+                   by: str = "period", rows: pd.DataFrame | None = None, _tau2_only: bool = False) -> MetricResult:
+    """`em.baseline_tests` as it was at 0237e61 (verbatim, docstring left out)."""
+    if by not in ("period", "campaign"):
+        raise ValueError(by)
+    cte, params = data.cte()
+    where_all, wp_all = filters.where(dates=False)
+    per = period_sql("send_date", grain)
+    rates = data.usable_rates()
+    step = _step(grain, periods)
+    hist = ", ".join(f"SUM(b.{r.key}_x) AS {r.key}_base_x, SUM(b.{r.key}_n) AS {r.key}_base_n" for r in rates)
+    if by == "period":
+        cur = ", ".join(f"p.{r.key}_n AS {r.key}_cur_n" for r in rates)
+        topic_hist = ", ".join(f"SUM(b.{r.key}_x) AS {r.key}_tx, SUM(b.{r.key}_n) AS {r.key}_tn" for r in rates)
+        mix = ", ".join(
+            f"SUM(h.{r.key}_cur_n * COALESCE(CAST(h.{r.key}_tx AS DOUBLE) / NULLIF(h.{r.key}_tn, 0), "
+            f"CAST(a.{r.key}_base_x AS DOUBLE) / NULLIF(a.{r.key}_base_n, 0))) / NULLIF(SUM(h.{r.key}_cur_n), 0) "
+            f"AS {r.key}_mix" for r in rates)
+        n2 = ", ".join(f"SUM(CASE WHEN ({r.numerator}) IS NOT NULL AND ({r.denominator}) IS NOT NULL "
+                       f"THEN CAST({r.denominator} AS DOUBLE) * ({r.denominator}) END) AS {r.key}_n2" for r in rates)
+        sql = f"""{cte},
+scoped AS (SELECT *, {per} AS period FROM base WHERE {where_all}),
+per AS (SELECT period, {_sums_sql(rates)}, {n2} FROM scoped GROUP BY period),
+per_topic AS (SELECT period, topic, {_sums_sql(rates)} FROM scoped GROUP BY period, topic),
+hist_all AS (SELECT p.period, {hist}, COUNT(b.period) AS base_periods, COUNT(b.period) AS base_units
+             FROM per p LEFT JOIN per b ON {_window('p', 'b')} GROUP BY p.period),
+hist_topic AS (SELECT p.period, p.topic, {cur}, {topic_hist}
+               FROM per_topic p LEFT JOIN per_topic b ON b.topic = p.topic AND {_window('p', 'b')}
+               GROUP BY ALL),
+mix AS (SELECT h.period, {mix} FROM hist_topic h JOIN hist_all a USING (period) GROUP BY h.period)
+SELECT p.*, CAST(p.period AS VARCHAR) AS subject, a.* EXCLUDE (period), m.* EXCLUDE (period)
+FROM per p JOIN hist_all a USING (period) JOIN mix m USING (period)
+ORDER BY p.period"""
+        all_params = params + wp_all + [step, step]
+    else:
+        row_sums = ", ".join(f"{r.key}_x, {r.key}_n" for r in rates)
+        sql = f"""{cte},
+scoped AS (SELECT *, {per} AS period FROM base WHERE {where_all}),
+per AS (SELECT period, topic, {_sums_sql(rates)} FROM scoped GROUP BY period, topic),
+{_sends_cte(rates)},
+camp AS (SELECT _row, campaign AS subject, send_date, period, topic, variants, {row_sums} FROM sends)
+SELECT c.*, {hist}, COUNT(b.period) AS base_periods, COALESCE(SUM(b.sends), 0) AS base_units
+FROM camp c LEFT JOIN per b ON b.topic = c.topic AND {_window('c', 'b')}
+GROUP BY ALL ORDER BY c.send_date, c._row"""
+        all_params = params + wp_all + [VARIANT_SUFFIX, step]
+    wide = (email_rows.baseline_wide(rows, filters, grain, periods, rates, _COUNTS, by) if rows is not None
+            else con.execute(sql, all_params).df())
+    wide["period"] = pd.to_datetime(wide["period"])
+    when = wide["period"] if by == "period" else pd.to_datetime(wide["send_date"])
+    lo = period_start(filters.start, grain) if by == "period" and filters.start is not None else filters.start
+    keep = pd.Series(True, index=wide.index)
+    if lo is not None:
+        keep &= when >= pd.Timestamp(lo)
+    if filters.end is not None:
+        keep &= when < pd.Timestamp(filters.end)
+    frame = old_long_tests(wide, rates, by)
+    for col in ("z", "d", "v", "null_v", "pearson_v", "baseline", "base_n", *(["h"] if by == "period" else [])):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    frame["exact"] = frame["exact"].astype(bool)
+    if frame["exact"].any() and not _tau2_only:  # `_exact_z` for every exact row at once (tests/test_stats_arrays.py)
+        frame.loc[frame["exact"], "z"] = old_exact_z_array(frame[frame["exact"]])
+    # the tests on plain arrays, in the frame's row order (a pandas filter per rate cost more than the tests)
+    groups = frame.groupby("key").indices if len(frame) else {}  # key → its rows, keys sorted
+    keys = frame["key"].to_numpy(dtype=object)
+    exact = frame["exact"].to_numpy(dtype=bool)
+    z, d, v, null_v, pearson_v, baseline, rate, n_col, base_n = (
+        frame[col].to_numpy(dtype=float) for col in ("z", "d", "v", "null_v", "pearson_v", "baseline", "rate", "n",
+                                                     "base_n"))
+    c = 1 + 1 / np.maximum(frame["base_units"].to_numpy(dtype=np.int64), 1)
+    # τ² of the log odds: from the subjects with enough events for the normal log-odds model (no
+    # exact test); with under 10 of those (complaints are rare everywhere), from Pearson terms on
+    # the rate scale, which stay right for small counts: rate variance = τ²·(b(1−b))² (delta method).
+    scale = (baseline * (1 - baseline)) ** 2
+    tau2_of, df_of = {}, {}
+    for key, at in groups.items():
+        normal = at[~exact[at] & ~np.isnan(v[at])]
+        if len(normal) >= 10:
+            tau2_of[key], used = old_between_variance(d[normal], v[normal], c[normal], median=True), len(normal)
+        else:
+            known = at[~np.isnan(baseline[at])]
+            targets = [capped_null_mean(a, b, w) for a, b, w in
+                       zip(n_col[known].tolist(), baseline[known].tolist(), pearson_v[known].tolist())]
+            tau2_of[key] = old_between_variance(rate[known] - baseline[known], pearson_v[known], c[known] * scale[known],
+                                            targets)
+            used = len(known)
+        # τ² estimated from `used` subjects: read z on Student's t with used − 1 df
+        df_of[key] = used - 1 if tau2_of[key] > 0 else math.inf
+    if _tau2_only:  # `_send_tau2`: τ² reads neither the exact tests' z nor the dates
+        return tau2_of
+    tau2 = np.array([tau2_of[k] for k in keys], dtype=float)
+    df = np.array([df_of[k] for k in keys], dtype=float)
+    extra = c * tau2
+    few = [key for key, at in groups.items() if (base_n[at] > 0).sum() < MIN_SUBJECTS]
+    if by == "period" and few:
+        # Too few periods to see how much they differ: borrow the send-to-send spread (estimated
+        # over the sends) and scale it to each period by its sends' weights, τ²_send · Σn²/(Σn)².
+        sends_tau2 = old_send_tau2(con, data, filters, grain, periods, alpha, rows)
+        borrow = np.isin(keys, few)
+        borrowed = np.array([sends_tau2.get(k, math.nan) for k in keys[borrow]], dtype=float)
+        tau2[borrow] = np.where(np.isnan(borrowed), 0.0, borrowed)
+        df[borrow] = math.inf  # the send-level τ² rests on many sends
+        extra = np.where(borrow, c * tau2 * frame["h"].to_numpy(dtype=float), extra)
+    # Normal path: the log odds ratio over its binomial + between-subject variance. Exact path:
+    # Fisher's z shrunk by the same between-subject share of the variance (null log-odds variance).
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sigma_z = np.where(~exact, ((v + extra) / v) ** 0.5, (1 + extra / null_v) ** 0.5)
+        z_adj = z / sigma_z
+    bad = np.where(frame["direction"].to_numpy(dtype=object) == "above", 1.0, -1.0)
+    p_value = stats.student_t_upper_array(z_adj * bad, df)
+    diff = rate - baseline
+    # the rate-scale SE the verdict implies (the band is drawn from it): |rate − baseline| over the
+    # normal z of the same one-sided p (on Student's t the p is not Φ of z_adj); delta method at z = 0
+    z_eq = stats.z_of_upper_p_array(p_value)
+    delta_se = (v + extra) ** 0.5 * baseline * (1 - baseline)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se_test = np.where((np.abs(z_eq) > 1e-9) & (np.abs(diff) > 0), np.abs(diff) / np.abs(z_eq), delta_se)
+    frame["tau2"], frame["df"], frame["sigma_z"], frame["z_adj"], frame["p_value"], frame["se_test"] = (
+        tau2, df, sigma_z, z_adj, p_value, se_test)
+    in_range = frame["period" if by == "period" else "send_date"].isin(set(when[keep])) if len(frame) else []
+    frame = frame[in_range].reset_index(drop=True) if len(frame) else frame
+    p_adjusted, p_bonferroni = np.full(len(frame), math.nan), np.full(len(frame), math.nan)
+    p_kept = frame["p_value"].to_numpy(dtype=float)
+    for at in (frame.groupby("key").indices if len(frame) else {}).values():
+        p_adjusted[at] = stats.adjust_p_values(p_kept[at], "fdr_bh")
+        p_bonferroni[at] = stats.adjust_p_values(p_kept[at], "bonferroni")
+    frame["p_adjusted"], frame["p_bonferroni"] = p_adjusted, p_bonferroni
+    frame["worse"] = frame["p_adjusted"].lt(alpha)
+    frame["high"] = frame["worse"] & (frame["p_bonferroni"] < alpha)
+    return MetricResult(frame.drop(columns=["d", "v", "null_v", "pearson_v", "c", "h"], errors="ignore"), sql,
+                        all_params, dict(data.excluded))
+
+
+def old_send_tau2(con, data: EmailData, filters: Filters, grain: str, periods: int, alpha: float,
+               rows: pd.DataFrame | None = None) -> dict[str, float]:
+    """`em.send_tau2` as it was at 0237e61 (verbatim, docstring left out)."""
+    return old_baseline_tests(con, data, replace(filters, start=None, end=None), grain, periods, alpha, "campaign", rows,
+                          _tau2_only=True)
+
+
+# --------------------------------------------------------------------------- data sets
+
+
+def _one_thread(frame: pd.DataFrame, table: str = "email_campaigns"):
+    con = duckdb.connect()
+    con.execute("SET threads=1")
+    con.register("_in", frame)
+    con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM _in')
+    con.unregister("_in")
+    return con
+
+
+def _nasty(campaigns: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Variants of the sample campaigns: blank counts, one send, one list, zero denominators, no topic."""
+    blank = campaigns.copy()
+    for col in ("unique_opens", "unsubscribes", "spam_complaints"):
+        blank[col] = blank[col].astype("Float64")
+        blank.loc[blank.index[::3], col] = None
+    zero = campaigns.copy()
+    zero.loc[zero.index[::4], ["sent", "delivered", "bounces", "soft_bounces", "hard_bounces", "unique_opens",
+                               "unique_clicks", "unsubscribes", "spam_complaints"]] = 0
+    return {"blank counts": blank, "one send": campaigns.head(1).copy(),
+            "one list": campaigns.assign(list_name="Everyone"), "zero denominators": zero,
+            "no topic column": campaigns.drop(columns=["topic"])}
+
+
+@pytest.fixture(scope="module")
+def datasets(email_one_thread):
+    """(name, connection, table) of every file the equality tests run on."""
+    out = [("sample campaigns", email_one_thread, "email_campaigns"), ("sample events", email_one_thread, "email_events")]
+    campaigns = email_one_thread.execute('SELECT * FROM "email_campaigns"').df()
+    out += [(name, _one_thread(frame), "email_campaigns") for name, frame in _nasty(campaigns).items()]
+    yield out
+    for _, con, _ in out[2:]:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def mailchimp():
+    from lib.datasets import Workspace
+
+    ws = Workspace()
+    ws.load("mailchimp_campaigns_mydomino.csv", real_file("mailchimp_campaigns_mydomino.csv").read_bytes())
+    con = _one_thread(ws.con.execute('SELECT * FROM "email_campaigns"').df())
+    ws.close()
+    yield con
+    con.close()
+
+
+def selections(con, data) -> list[Filters]:
+    start, end = em.period_range(data.first_send, data.last_send)
+    lists, topics = em.choices(con, data, "list_name"), em.choices(con, data, "topic")
+    out = [Filters(start, end), Filters(), Filters(start + (end - start) / 3, end - (end - start) / 4),
+           Filters(start, end, tuple(lists[:1])), Filters(start, end, tuple(lists[-2:]), tuple(topics[:1])),
+           Filters(end, end + pd.Timedelta(days=30))]  # a range after the last send: rows, none in range
+    if len(lists) > 1 and len(topics) > 1:
+        out.append(Filters(start + (end - start) / 2, end, tuple(lists[:1]), tuple(topics[-1:])))
+    return out
+
+
+def same_result(new: MetricResult, old: MetricResult, what: str) -> None:
+    assert new.sql == old.sql and new.params == old.params and new.excluded == old.excluded, what
+    pd.testing.assert_frame_equal(new.frame, old.frame, check_exact=True, obj=what)
+
+
+def _tests_equal(con, table, grains=("week", "month", "quarter"), sql_too=True) -> tuple[int, int]:
+    data = em.email_data(con, table)
+    if data.first_send is None:
+        return 0, 0
+    rows = em.base_rows(con, data)
+    compared = worse = 0
+    for f, grain, k, by in itertools.product(selections(con, data), grains, (2, 6), ("period", "campaign")):
+        new = em.baseline_tests(con, data, f, grain, k, 0.05, by, rows=rows)
+        same_result(new, old_baseline_tests(con, data, f, grain, k, 0.05, by, rows=rows), f"{table} {f} {grain} {k} {by}")
+        if sql_too and k == 6:
+            same_result(em.baseline_tests(con, data, f, grain, k, 0.05, by),
+                        old_baseline_tests(con, data, f, grain, k, 0.05, by), f"SQL {table} {f} {grain} {k} {by}")
+        compared, worse = compared + len(new.frame), worse + int(new.frame["worse"].sum())
+    return compared, worse
+
+
+def test_baseline_tests_equal_the_old_code_on_the_samples_and_nasty_files(datasets):
+    seen = {}
+    for name, con, table in datasets:
+        seen[name] = _tests_equal(con, table, sql_too=name.startswith("sample"))
+    assert seen["sample campaigns"][0] > 3000 and seen["sample campaigns"][1] > 10
+    assert seen["sample events"][0] > 100
+    assert all(compared > 0 for name, (compared, _) in seen.items() if name != "one send")
+
+
+def test_baseline_tests_equal_the_old_code_on_the_real_mailchimp_export(mailchimp):
+    compared, _ = _tests_equal(mailchimp, "email_campaigns", ("week", "month"))
+    assert compared > 500
+
+
+def test_adjusted_p_values_are_statsmodels():
+    rng = np.random.default_rng(5)
+    for size in (0, 1, 2, 7, 30, 200):
+        for _ in range(20):
+            p = rng.uniform(0, 1, size) ** rng.uniform(0.2, 5)
+            if size > 3:
+                p[rng.integers(size)] = math.nan
+                p[: size // 3] = p[size - 1]  # ties
+            bh, bonferroni = em._adjusted(p)
+            assert np.array_equal(bh, np.array(stats.adjust_p_values(p, "fdr_bh")), equal_nan=True)
+            assert np.array_equal(bonferroni, np.array(stats.adjust_p_values(p, "bonferroni")), equal_nan=True)

@@ -10,7 +10,12 @@ replaced, kept below verbatim as the oracle: the same values to the last bit.
   only for the rows they reach — on both sample files, the real Mailchimp export and nasty variants (blank
   counts, one send, one list, zero denominators, no topic column), selections with date sub-ranges, lists,
   topics and none matching, three grains, baselines of 2 and 6 periods, from the frame of sends and from
-  the query (a one-thread DuckDB copy: the query's float sums in one order)."""
+  the query (a one-thread DuckDB copy: the query's float sums in one order).
+- `flags_from`: every crossing send's exact intervals in one call, a period's cluster intervals at both
+  levels from one grouping, own-history, volume and gap flags from the cells they read instead of a
+  frame of records — the same flags (fields, types and texts) and the same `period_intervals` frames on
+  the same files and selections, with the general thresholds, topic thresholds and strict thresholds that
+  make many flags."""
 
 import itertools
 import math
@@ -27,7 +32,11 @@ from lib.metrics import email_rows
 from lib.metrics.email import (_COUNTS, CHI2_1_MEDIAN, CHI2_1_WINSORIZED_MEAN, MIN_SUBJECTS, VARIANT_SUFFIX, WINSOR_AT,
                                EmailData, Filters, Rate, _sends_cte, _step, _sums_sql, _window, capped_null_mean,
                                period_sql, period_start)
-from lib.result import MetricResult
+from lib.config import EMAIL_MPP_START, Thresholds
+from lib.metrics.email import (AREA, _beyond, _crossed, _records, cluster_intervals, pct, period_subject,
+                               scanner_flags, strongest_per_subject, with_topic_limits)
+from lib.questions import questions_for
+from lib.result import Flag, MetricResult
 from tests.conftest import real_file
 
 
@@ -441,3 +450,234 @@ def test_adjusted_p_values_are_statsmodels():
             bh, bonferroni = em._adjusted(p)
             assert np.array_equal(bh, np.array(stats.adjust_p_values(p, "fdr_bh")), equal_nan=True)
             assert np.array_equal(bonferroni, np.array(stats.adjust_p_values(p, "bonferroni")), equal_nan=True)
+
+
+# --------------------------------------------------------------------------- flags, old code
+
+def old_threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresholds: Thresholds,
+                    rates: tuple[Rate, ...], mpp_note: bool, level: str,
+                    intervals: dict[str, pd.DataFrame] | None = None) -> list[Flag]:
+    """`em.threshold_flags` as it was at 0237e61 (verbatim, docstring left out)."""
+    flags: list[Flag] = []
+    min_n, alpha = thresholds["min_group_size"], thresholds["baseline_alpha"]
+    columns: dict[str, np.ndarray] = {}  # the cells read, column by column as Python objects (as to_dict
+    # gives them): a dict per row of a wide frame cost more than the tests
+
+    def cell(name: str, i: int):
+        if name not in columns:
+            columns[name] = frame[name].to_numpy(dtype=object)
+        return columns[name][i]
+
+    for rate in rates:
+        if rate.threshold_key is None or rate.key not in frame:
+            continue
+        general = thresholds[rate.threshold_key]
+        past = _crossed(frame, rate, general)
+        if not len(past):  # the loop below would skip every row
+            continue
+        m = int((frame[f"{rate.key}_n"].fillna(0) > 0).sum())
+        z_strict = stats.z_for_alpha(alpha / max(m, 1))
+        if intervals is None:  # the crossing sends' exact intervals (each row's own) in one call each
+            sends_x = frame[f"{rate.key}_x"].to_numpy(dtype=float, na_value=np.nan)[past]
+            sends_n = frame[f"{rate.key}_n"].to_numpy(dtype=float, na_value=np.nan)[past]
+            exact95 = dict(zip(past.tolist(), zip(*(side.tolist() for side in stats.exact_intervals(sends_x, sends_n)))))
+            exact_strict = dict(zip(past.tolist(), zip(*(side.tolist() for side in
+                                                         stats.exact_intervals(sends_x, sends_n, alpha / max(m, 1))))))
+        by_when = None
+        if intervals is not None:
+            iv = intervals[rate.key]  # per period: its intervals (plain dicts: iterrows cost more than the tests)
+            names = ("low", "high", "low_strict", "high_strict", "clusters")
+            by_when = {pd.Timestamp(k): dict(zip(names, v)) for k, v in
+                       zip(iv[when_col], zip(*(iv[c].to_numpy(dtype=float).tolist() for c in names)))}
+        for i in past.tolist():
+            value, x, n = cell(rate.key, i), cell(f"{rate.key}_x", i), cell(f"{rate.key}_n", i)
+            if value is None or pd.isna(value) or pd.isna(n) or n <= 0:
+                continue
+            limit = float(cell(f"{rate.key}_limit", i) if f"{rate.key}_limit" in frame else general)
+            crossed = value > limit if rate.direction == "above" else value < limit
+            if not crossed:
+                continue
+            when = pd.Timestamp(cell(when_col, i))
+            if by_when is None:
+                lo, hi = exact95[i]
+                strict = _beyond(*exact_strict[i], limit, rate.direction)
+                how = "exact 95%"
+            else:
+                ci = by_when[when]
+                lo, hi = float(ci["low"]), float(ci["high"])
+                strict = _beyond(ci["low_strict"], ci["high_strict"], limit, rate.direction)
+                how = (f"95% cluster-robust over {int(ci['clusters'])} sends" if ci["clusters"] > 1
+                       else "exact 95%, one send")
+            if not _beyond(lo, hi, limit, rate.direction):
+                continue
+            severity = "low" if n < min_n else "high" if strict else "medium"
+            own = "" if limit == general else " (this topic's own)" if level == "send" else " (topic mix's own)"
+            note = f"threshold {'≤' if rate.direction == 'above' else '≥'} {pct(limit, 2)}{own}; " \
+                   f"{level}: {rate.definition} = {int(x):,} ÷ {int(n):,} ({how} {pct(lo, 2)}–{pct(hi, 2)}, " \
+                   f"clear of the threshold{'; also at the Bonferroni level over ' + str(m) if strict else ''})"
+            if rate.key == "open_rate" and mpp_note and when >= pd.Timestamp(EMAIL_MPP_START):
+                note += "; opens inflated by Apple Mail Privacy Protection — check click rate"
+                severity = "low" if severity == "medium" else "medium" if severity == "high" else severity
+            if n < min_n:
+                note += f"; small sample (n < {int(min_n)})"
+            flags.append(Flag(AREA, rate.label, str(cell(subject_col, i)), float(value), float(limit), note,
+                              severity, questions_for(AREA, rate.label), when))
+    return flags
+
+
+def old_period_intervals(send_rows: pd.DataFrame, rates: tuple[Rate, ...], alpha: float) -> dict[str, pd.DataFrame]:
+    """`em.period_intervals` as it was at 0237e61 (verbatim, docstring left out)."""
+    out = {}
+    m = max(send_rows["period"].nunique(), 1) if len(send_rows) else 1
+    z_strict = stats.z_for_alpha(alpha / m)
+    for rate in rates:
+        if f"{rate.key}_n" not in send_rows:
+            continue
+        ci = cluster_intervals(send_rows, "period", rate.key)
+        strict = cluster_intervals(send_rows, "period", rate.key, z_strict)
+        out[rate.key] = ci.assign(low_strict=strict["low"].to_numpy(), high_strict=strict["high"].to_numpy())
+    return out
+
+
+def old_history_flags(tests: pd.DataFrame, alpha: float, level: str, periods: int,
+                  file_tests: int | None = None) -> list[Flag]:
+    """`em.history_flags` as it was at 0237e61 (verbatim, docstring left out)."""
+    flags: list[Flag] = []
+    if tests.empty:
+        return flags
+    m = tests[tests["p_value"].notna()].groupby("key").size().to_dict()
+    for rec in _records(tests[tests["worse"]]):
+        basis = "same-topic sends in the" if level == "campaign" else "the"
+        mix = "" if level == "campaign" else " (re-weighted to this period's topic mix)"
+        name = "one-sided Fisher's exact test" if rec["exact"] else "log odds ratio test"
+        units = "sends" if level == "campaign" else f"{level}s"
+        test = (f"{name} vs {basis} {periods} {'periods' if level == 'campaign' else level + 's'} before{mix}: "
+                f"{int(rec['x']):,}/{int(rec['n']):,} vs {pct(rec['baseline'], 2)} of {int(rec['base_n']):,}; "
+                f"send-to-send variation widens the SE ×{rec['sigma_z']:.1f}; p={rec['p_value']:.2g}, "
+                f"Benjamini–Hochberg over {m.get(rec['key'], 1)} {units} p={rec['p_adjusted']:.2g}"
+                + (f"; Bonferroni over the file's {file_tests:,} own-history tests p={min(1.0, rec['p_value'] * file_tests):.2g}"
+                   if file_tests else ""))
+        high = rec["high"] if not file_tests else rec["p_value"] * file_tests < alpha
+        when = pd.Timestamp(rec.get("send_date") if level == "campaign" else rec["period"])
+        subject = rec["subject"] if level == "campaign" else period_subject(when, level)
+        flags.append(Flag(AREA, f"{rec['metric']} (own history)", subject, float(rec["rate"]),
+                          float(rec["baseline"]), test, "high" if high else "medium",
+                          questions_for(AREA, rec["metric"]), when))
+    return flags
+
+
+def old_volume_flags(changes: pd.DataFrame, jump_ratio: float, grain: str) -> list[Flag]:
+    """`em.volume_flags` as it was at 0237e61 (verbatim, docstring left out)."""
+    flags = []
+    for rec in changes[changes["change"] == "volume jump"].to_dict("records"):
+        flags.append(Flag(AREA, "Send volume", period_subject(rec["period"], grain),
+                          float(rec["sends"]), float(rec["baseline_sends"]),
+                          f"sends ≥ {jump_ratio:g}× the trailing average ({rec['detail']})", "medium",
+                          questions_for(AREA, "Unsubscribe rate"), pd.Timestamp(rec["period"]), "sends"))
+    return flags
+
+
+def old_gap_flags(gaps: pd.DataFrame, multiple: float) -> list[Flag]:
+    """`em.gap_flags` as it was at 0237e61 (verbatim, docstring left out)."""
+    flags = []
+    for rec in gaps.to_dict("records"):
+        burst = (f"then {rec['sends_after']} sends in 7 days (usual {rec['usual_per_week']:.1f} a week)"
+                 if rec["burst"] else f"then {rec['sends_after']} send(s) in 7 days")
+        flags.append(Flag(AREA, "Gap in sending", f"no sends {rec['last_send']:%Y-%m-%d} → {rec['resumed']:%Y-%m-%d}",
+                          float(rec["gap_days"]), float(multiple * rec["usual_gap_days"]),
+                          f"{rec['gap_days']} days between send days, {rec['times_usual']:.1f}× the usual "
+                          f"{rec['usual_gap_days']:g} (median interval; flagged above {multiple:g}×); {burst}",
+                          "medium" if rec["burst"] else "low", questions_for(AREA, "Gap in sending"),
+                          pd.Timestamp(rec["resumed"]), "days"))
+    return flags
+
+
+def old_flags_from(data: EmailData, grain: str, thresholds: Thresholds, send_rows: pd.DataFrame,
+               periods: pd.DataFrame, period_tests: pd.DataFrame, campaign_tests: pd.DataFrame,
+               changes: pd.DataFrame, campaigns: pd.DataFrame, gaps: pd.DataFrame) -> list[Flag]:
+    """`em.flags_from` as it was at 0237e61 (verbatim, docstring left out)."""
+    alpha, k = thresholds["baseline_alpha"], int(thresholds["baseline_periods"])
+    rates = data.usable_rates()
+    mpp = not data.has("machine_opens")
+    send_rows, periods = with_topic_limits(send_rows, periods, thresholds, rates)
+    flags = old_threshold_flags(send_rows, "campaign", "send_date", thresholds, rates, mpp, "send")
+    periods["subject"] = [period_subject(p, grain) for p in periods["period"]]
+    # intervals only for the rates some period crosses (the others' are never read)
+    crossing = tuple(r for r in rates if r.threshold_key is not None and r.key in periods
+                     and len(_crossed(periods, r, thresholds[r.threshold_key])))
+    flags += old_threshold_flags(periods, "subject", "period", thresholds, rates, mpp, grain,
+                             old_period_intervals(send_rows, crossing, alpha))
+    tested = int(period_tests["p_value"].notna().sum() + campaign_tests["p_value"].notna().sum())
+    flags += old_history_flags(period_tests, alpha, grain, k, tested) + old_history_flags(campaign_tests, alpha, "campaign", k,
+                                                                                  tested)
+    flags = strongest_per_subject(flags)
+    flags += old_volume_flags(changes, thresholds["email_volume_jump"], grain)
+    flags += scanner_flags(campaigns)
+    flags += old_gap_flags(gaps, thresholds["email_gap_multiple"])
+    return flags
+
+
+def _thresholds() -> dict[str, Thresholds]:
+    strict = Thresholds()
+    for key, value in (("email_open_rate_min", 0.45), ("email_click_rate_min", 0.06), ("email_ctor_min", 0.15),
+                       ("email_unsubscribe_rate_max", 0.0002), ("email_spam_rate_max", 0.0001),
+                       ("email_delivery_rate_min", 0.995), ("baseline_alpha", 0.2)):
+        strict = strict.with_value(key, value)
+    topics = (Thresholds().with_topic_value("email_open_rate_min", "newsletter", 0.40)
+              .with_topic_value("email_unsubscribe_rate_max", "promo", 0.0001))
+    return {"general": Thresholds(), "strict": strict, "topics": topics}
+
+
+def _flags_equal(con, table, grains=("week", "month", "quarter")) -> tuple[int, int]:
+    data = em.email_data(con, table)
+    if data.first_send is None:
+        return 0, 0
+    rows = em.base_rows(con, data)
+    flags_seen = intervals_seen = 0
+    for f, grain, (name, th) in itertools.product(selections(con, data), grains, _thresholds().items()):
+        if not em.pooled_rates(con, data, f, rows=rows).frame.iloc[0]["sends"]:
+            continue  # the page stops before its figures
+        alpha, k, jump = th["baseline_alpha"], int(th["baseline_periods"]), th["email_volume_jump"]
+        days = em.send_days(con, data, f, rows=rows)
+        frames = (em.sends(con, data, f, grain, rows=rows).frame, em.rates_by_period(con, data, f, grain, rows=rows).frame,
+                  em.baseline_tests(con, data, f, grain, k, alpha, "period", rows=rows).frame,
+                  em.baseline_tests(con, data, f, grain, k, alpha, "campaign", rows=rows).frame,
+                  em.program_changes(con, data, f, grain, k, jump, alpha, rows=rows).frame,
+                  em.campaign_table(con, data, f, rows=rows).frame,
+                  em.gaps_from_days(days, th["email_gap_multiple"], th["email_gap_min_days"], jump).frame)
+        what = f"{table} {f} {grain} {name}"
+        new, old = em.flags_from(data, grain, th, *frames), old_flags_from(data, grain, th, *frames)
+        assert [repr(x) for x in new] == [repr(x) for x in old], what
+        flags_seen += len(new)
+        rates = data.usable_rates()
+        send_rows = with_topic_limits(frames[0], frames[1], th, rates)[0]
+        new_iv, old_iv = em.period_intervals(send_rows, rates, alpha), old_period_intervals(send_rows, rates, alpha)
+        assert new_iv.keys() == old_iv.keys(), what
+        for key in new_iv:
+            pd.testing.assert_frame_equal(new_iv[key], old_iv[key], check_exact=True, obj=f"{what} {key}")
+            intervals_seen += len(new_iv[key])
+    return flags_seen, intervals_seen
+
+
+def test_flags_equal_the_old_code_on_the_samples_and_nasty_files(datasets):
+    seen = {name: _flags_equal(con, table) for name, con, table in datasets}
+    assert seen["sample campaigns"][0] > 1000 and seen["sample campaigns"][1] > 1000
+    assert seen["sample events"][0] > 20
+    assert all(flags > 0 for name, (flags, _) in seen.items() if name != "one send")
+
+
+def test_flags_equal_the_old_code_on_the_real_mailchimp_export(mailchimp):
+    flags, intervals = _flags_equal(mailchimp, "email_campaigns", ("week", "month"))
+    assert flags > 100 and intervals > 100
+
+
+def test_threshold_flags_per_send_equal_the_old_code_with_many_crossings(email_one_thread):
+    """Every rate crossed by many sends (lines set past most of them): one exact-interval call for all."""
+    con = email_one_thread
+    data = em.email_data(con, "email_campaigns")
+    th = _thresholds()["strict"]
+    frame = em.sends(con, data, em.Filters(), "month").frame
+    new = em.threshold_flags(frame, "campaign", "send_date", th, data.usable_rates(), True, "send")
+    old = old_threshold_flags(frame, "campaign", "send_date", th, data.usable_rates(), True, "send")
+    assert [repr(x) for x in new] == [repr(x) for x in old]
+    assert len({f.metric for f in new}) >= 4 and len(new) > 100

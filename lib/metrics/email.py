@@ -1419,6 +1419,7 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
             columns[name] = frame[name].to_numpy(dtype=object)
         return columns[name][i]
 
+    todo = []  # the rates some row crosses: (rate, its general line, the crossing rows, m)
     for rate in rates:
         if rate.threshold_key is None or rate.key not in frame:
             continue
@@ -1426,14 +1427,28 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
         past = _crossed(frame, rate, general)
         if not len(past):  # the loop below would skip every row
             continue
-        m = int((frame[f"{rate.key}_n"].fillna(0) > 0).sum())
-        z_strict = stats.z_for_alpha(alpha / max(m, 1))
-        if intervals is None:  # the crossing sends' exact intervals (each row's own) in one call each
-            sends_x = frame[f"{rate.key}_x"].to_numpy(dtype=float, na_value=np.nan)[past]
-            sends_n = frame[f"{rate.key}_n"].to_numpy(dtype=float, na_value=np.nan)[past]
-            exact95 = dict(zip(past.tolist(), zip(*(side.tolist() for side in stats.exact_intervals(sends_x, sends_n)))))
-            exact_strict = dict(zip(past.tolist(), zip(*(side.tolist() for side in
-                                                         stats.exact_intervals(sends_x, sends_n, alpha / max(m, 1))))))
+        m = int(np.count_nonzero(frame[f"{rate.key}_n"].to_numpy(dtype=float, na_value=np.nan) > 0))  # rows with n > 0
+        stats.z_for_alpha(alpha / max(m, 1))  # (checks alpha)
+        todo.append((rate, general, past, m))
+    if intervals is None and todo:  # the crossing sends' exact intervals (each row's own), every rate at
+        # 95 % and at alpha ÷ m, in one call (each element is its own scipy computation)
+        x_all = np.concatenate([frame[f"{r.key}_x"].to_numpy(dtype=float, na_value=np.nan)[past]
+                                for r, _, past, _ in todo] * 2)
+        n_all = np.concatenate([frame[f"{r.key}_n"].to_numpy(dtype=float, na_value=np.nan)[past]
+                                for r, _, past, _ in todo] * 2)
+        levels = np.concatenate([np.full(len(past), 0.05) for _, _, past, _ in todo]
+                                + [np.full(len(past), alpha / max(m, 1)) for _, _, past, m in todo])
+        lows, highs = (side.tolist() for side in stats.exact_intervals(x_all, n_all, levels))
+        half, start, exact_of = len(lows) // 2, 0, {}
+        for r, _, past, _ in todo:
+            at = past.tolist()
+            end = start + len(at)
+            exact_of[r.key] = (dict(zip(at, zip(lows[start:end], highs[start:end]))),
+                               dict(zip(at, zip(lows[half + start:half + end], highs[half + start:half + end]))))
+            start = end
+    for rate, general, past, m in todo:
+        if intervals is None:
+            exact95, exact_strict = exact_of[rate.key]
         by_when = None
         if intervals is not None:
             iv = intervals[rate.key]  # per period: its intervals (plain dicts: iterrows cost more than the tests)
@@ -1501,12 +1516,51 @@ def period_intervals(send_rows: pd.DataFrame, rates: tuple[Rate, ...], alpha: fl
     out = {}
     m = max(send_rows["period"].nunique(), 1) if len(send_rows) else 1
     z_strict = stats.z_for_alpha(alpha / m)
-    for rate in rates:
-        if f"{rate.key}_n" not in send_rows:
-            continue
-        ci = cluster_intervals(send_rows, "period", rate.key)
-        strict = cluster_intervals(send_rows, "period", rate.key, z_strict)
-        out[rate.key] = ci.assign(low_strict=strict["low"].to_numpy(), high_strict=strict["high"].to_numpy())
+    todo = [rate for rate in rates if f"{rate.key}_n" in send_rows]
+    if not todo:
+        return out
+    # `cluster_intervals` by period at both levels: the periods grouped once, each period's rate and
+    # standard error computed once (`stats.cluster_rate_interval`'s steps), one-send periods' exact
+    # intervals at both levels in one call
+    codes, values = pd.factorize(send_rows["period"], sort=False)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(values) + 1))
+    levels = (stats.Z95, z_strict)
+    for rate in todo:
+        xs = send_rows[f"{rate.key}_x"].to_numpy(dtype=float, na_value=np.nan)
+        ns = send_rows[f"{rate.key}_n"].to_numpy(dtype=float, na_value=np.nan)
+        usable = (codes >= 0) & ~np.isnan(ns) & (ns > 0)
+        nan = [math.nan] * len(values)
+        pooled, clusters, single = list(nan), [0] * len(values), []
+        bands = [(list(nan), list(nan)) for _ in levels]  # (low, high) per level
+        for i in range(len(values)):
+            members = order[bounds[i]:bounds[i + 1]]
+            members = members[usable[members]]
+            if len(members) == 0:
+                continue
+            clusters[i] = len(members)
+            x, n = xs[members], ns[members]
+            if n.sum() <= 0:
+                continue
+            p = float(x.sum() / n.sum())
+            pooled[i] = p
+            g = len(n)
+            if g < 2:
+                single.append((i, members[0]))
+                continue
+            se = math.sqrt(g / (g - 1) * float(np.sum((x - p * n) ** 2))) / float(n.sum())
+            for (low, high), z in zip(bands, levels):
+                low[i], high[i] = max(0.0, p - z * se), min(1.0, p + z * se)
+        if single:
+            at = [s for _, s in single] * len(levels)
+            alphas = np.repeat([2 * (1 - stats.normal_cdf(z)) for z in levels], len(single))
+            lows, highs = (side.tolist() for side in stats.exact_intervals(xs[at], ns[at], alphas))
+            for k, (low, high) in enumerate(bands):
+                for j, (i, _) in enumerate(single):
+                    low[i], high[i] = lows[k * len(single) + j], highs[k * len(single) + j]
+        out[rate.key] = pd.DataFrame({"period": list(values), "rate": pooled, "low": bands[0][0], "high": bands[0][1],
+                                      "clusters": clusters, "low_strict": bands[1][0], "high_strict": bands[1][1]},
+                                     columns=["period", "rate", "low", "high", "clusters", "low_strict", "high_strict"])
     return out
 
 
@@ -1519,8 +1573,18 @@ def history_flags(tests: pd.DataFrame, alpha: float, level: str, periods: int,
     flags: list[Flag] = []
     if tests.empty:
         return flags
-    m = tests[tests["p_value"].notna()].groupby("key").size().to_dict()
-    for rec in _records(tests[tests["worse"]]):
+    keys = tests["key"].to_numpy(dtype=object)
+    m: dict = {}  # tests per rate (p not nan)
+    for key in keys[~np.isnan(tests["p_value"].to_numpy(dtype=float, na_value=np.nan))].tolist():
+        m[key] = m.get(key, 0) + 1
+    worse = np.flatnonzero(tests["worse"].to_numpy(dtype=bool))
+    if not len(worse):
+        return flags
+    read = ["exact", "x", "n", "baseline", "base_n", "sigma_z", "p_value", "p_adjusted", "key", "high", "metric",
+            "rate", "subject", "send_date" if level == "campaign" else "period"]
+    columns = {name: tests[name].to_numpy(dtype=object)[worse] for name in read if name in tests}  # as `_records`
+    for i in range(len(worse)):
+        rec = {name: values[i] for name, values in columns.items()}
         basis = "same-topic sends in the" if level == "campaign" else "the"
         mix = "" if level == "campaign" else " (re-weighted to this period's topic mix)"
         name = "one-sided Fisher's exact test" if rec["exact"] else "log odds ratio test"
@@ -1610,7 +1674,11 @@ def poisson_tail(k: float, mean: float, upper: bool = True) -> float:
 def volume_flags(changes: pd.DataFrame, jump_ratio: float, grain: str) -> list[Flag]:
     """A flag per period whose sends jumped to ≥ jump_ratio × the trailing average."""
     flags = []
-    for rec in changes[changes["change"] == "volume jump"].to_dict("records"):
+    jumps = np.flatnonzero((changes["change"] == "volume jump").to_numpy(dtype=bool)) if len(changes) else []
+    columns = {name: changes[name].to_numpy(dtype=object)[jumps]  # the cells as `to_dict("records")` gives them
+               for name in ("period", "sends", "baseline_sends", "detail")} if len(jumps) else {}
+    for i in range(len(jumps)):
+        rec = {name: values[i] for name, values in columns.items()}
         flags.append(Flag(AREA, "Send volume", period_subject(rec["period"], grain),
                           float(rec["sends"]), float(rec["baseline_sends"]),
                           f"sends ≥ {jump_ratio:g}× the trailing average ({rec['detail']})", "medium",
@@ -2069,7 +2137,11 @@ def gaps_from_days(days: MetricResult, multiple: float, min_days: float, jump: f
 def gap_flags(gaps: pd.DataFrame, multiple: float) -> list[Flag]:
     """A flag per break in sending (`sending_gaps`): medium when a burst followed, low otherwise."""
     flags = []
-    for rec in gaps.to_dict("records"):
+    columns = {name: gaps[name].to_numpy(dtype=object) for name in  # the cells as `to_dict("records")` gives them
+               ("last_send", "resumed", "gap_days", "usual_gap_days", "times_usual", "sends_after", "usual_per_week",
+                "burst")} if len(gaps) else {}
+    for i in range(len(gaps)):
+        rec = {name: values[i] for name, values in columns.items()}
         burst = (f"then {rec['sends_after']} sends in 7 days (usual {rec['usual_per_week']:.1f} a week)"
                  if rec["burst"] else f"then {rec['sends_after']} send(s) in 7 days")
         flags.append(Flag(AREA, "Gap in sending", f"no sends {rec['last_send']:%Y-%m-%d} → {rec['resumed']:%Y-%m-%d}",

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/charts.py dump DIR [--pages email,ncvg]   # every Vega-Lite spec the pages send
     .venv/bin/python bench/charts.py compare DIR_A DIR_B              # the same specs? (exit 1 if not)
+    .venv/bin/python bench/charts.py compare DIR_A DIR_B --columns    # ... or the same but for columns B left out
     .venv/bin/python bench/charts.py share email [--widget 'email_grain_*'] [--repeats 3]  # chart CPU
 
 `dump` drives the app in-process (AppTest, as bench/interaction.py does): "Load sample data", then for each
@@ -12,6 +13,9 @@ replaced by a hash of the decoded rows, so two trees that send the same rows com
 
 Floats in the rows are kept to 10 significant digits (DuckDB's parallel sums vary in the last bits).
 `compare` says how many charts were compared, how many are identical, and prints where the others differ.
+With `--columns`, a chart whose spec is the same but for its datasets' names, and whose every dataset has the
+same rows as A's with some of A's columns left out, counts as "the same but for columns" and the columns left
+out are listed (for a change that sends a chart only the fields it draws); anything else still differs.
 
 `share` times one rerun (or the rerun after changing a widget; --repeats N, a fresh app each) and prints
 the CPU spent building the charts (calls into lib/charts from outside it) and converting them
@@ -110,8 +114,51 @@ def _diff(a, b, path="") -> list[str]:
     return [] if a == b else [f"{path}: {json.dumps(a)[:120]} != {json.dumps(b)[:120]}"]
 
 
-def compare(a_dir: Path, b_dir: Path) -> int:
-    total = same = 0
+def _names(spec) -> list[str]:
+    """The dataset names a chart's spec refers to, in the order they occur (one entry per reference)."""
+    import re
+
+    rest = {k: v for k, v in spec.items() if k != "datasets"} if isinstance(spec, dict) else spec
+    return re.findall(r'"(rows-[0-9a-f]{16})"', json.dumps(rest, sort_keys=True))
+
+
+def _fewer_columns(a: dict, b: dict) -> list[str] | None:
+    """The columns B's datasets leave out of A's when the two charts are the same but for that (the spec
+    with its dataset names aside, each dataset's rows A's rows with those columns left out), else None."""
+    names_a, names_b = _names(a["spec"]), _names(b["spec"])
+    if len(names_a) != len(names_b):
+        return None
+    rename = dict(zip(names_b, names_a))
+    if len(rename) != len(set(names_b)) or any(rename[nb] != na for na, nb in zip(names_a, names_b)):
+        return None  # B's names do not map one to one onto A's in the same places
+    def without(chart, renamed):
+        text = json.dumps({k: v for k, v in chart.items() if k != "datasets"}, sort_keys=True)
+        for old, new in renamed.items():
+            text = text.replace(json.dumps(old), json.dumps(new))
+        spec = json.loads(text)
+        spec["spec"].pop("datasets", None)
+        return spec
+    if _diff(without(a, {}), without(b, rename)):
+        return None
+    dropped = []
+    for nb, na in rename.items():
+        rows_a, rows_b = a["datasets"].get(na), b["datasets"].get(nb)
+        if rows_a is None or rows_b is None or len(rows_a) != len(rows_b):
+            return None
+        kept = list(rows_b[0]) if rows_b else []
+        if any(set(rb) != set(kept) or {k: ra.get(k, ()) for k in kept} != rb for ra, rb in zip(rows_a, rows_b)):
+            return None
+        if rows_a and not set(kept) <= set(rows_a[0]):
+            return None
+        dropped += [c for c in (rows_a[0] if rows_a else []) if c not in kept and c not in dropped]
+    return dropped
+
+
+def compare(a_dir: Path, b_dir: Path, columns: bool = False) -> int:
+    """Print where B's charts differ from A's and how many are identical; exit status 1 unless all are
+    (with `columns`: unless all are identical or the same but for columns B leaves out)."""
+    total = same = fewer = 0
+    same_cut: dict[tuple, list] = {}
     for a_file in sorted(a_dir.glob("*.json")):
         b_file = b_dir / a_file.name
         if not b_file.exists():
@@ -126,8 +173,21 @@ def compare(a_dir: Path, b_dir: Path) -> int:
                 total += 1
                 diffs = _diff(x, y)
                 same += not diffs
+                dropped = _fewer_columns(x, y) if diffs and columns else None
+                if dropped is not None:
+                    fewer += 1
+                    title = str(x["spec"].get("title", ""))[:50]
+                    same_cut.setdefault((a_file.stem, i, tuple(dropped)), []).append((state, title))
+                    continue
                 for d in diffs[:8]:
                     print(f"{a_file.stem} / {state} / chart {i}{d}")
+    for (page, i, dropped), where in same_cut.items():  # one line for the chart in every state it is cut alike
+        print(f"{page} / chart {i} ({where[0][1]}), {len(where)} state(s): the same but for "
+              f"{len(dropped)} columns left out: {', '.join(dropped)}")
+    if columns:
+        print(f"{same} of {total} charts identical, {fewer} the same but for columns left out, "
+              f"{total - same - fewer} different")
+        return 0 if same + fewer == total else 1
     print(f"{same} of {total} charts identical")
     return 0 if same == total else 1
 
@@ -200,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("compare")
     c.add_argument("a", type=Path)
     c.add_argument("b", type=Path)
+    c.add_argument("--columns", action="store_true",
+                   help="count a chart whose datasets only lost columns (the same rows, spec, names aside) apart")
     s = sub.add_parser("share")
     s.add_argument("page", choices=list(PAGES))
     s.add_argument("--widget")
@@ -209,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         dump(args.directory, args.pages.split(","))
         return 0
     if args.command == "compare":
-        return compare(args.a, args.b)
+        return compare(args.a, args.b, args.columns)
     runs = [share(args.page, args.widget) for _ in range(args.repeats)]
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     print(f"{args.page} {args.widget or 'rerun'}: run {med['run']:.3f} s CPU, charts built {med['build']:.3f} + "

@@ -26,6 +26,22 @@ STATUS_COLOURS = alt.Scale(domain=["worse", "within noise", "better", "no histor
 # resolves a text against the whole Vega-Lite schema on every build (a hash of ~600 classes, ~10 ms).
 
 
+# Each chart gets only the columns it draws, names in a tooltip or transforms: Streamlit turns every column
+# of a chart's frame into Arrow and sends it, and the period and topic tables have ~45 columns of which a
+# chart reads 3–9 (~2 ms a frame a click). Their order and the frame's index are kept.
+
+def _only(frame: pd.DataFrame, *fields: str) -> pd.DataFrame:
+    """`frame` with only the columns named in `fields` (those it has), in its own order, its index kept;
+    `frame` itself when it has no others (so never change what this returns in place)."""
+    keep = set(fields)
+    columns = [c for c in frame.columns if c in keep]
+    if len(columns) == len(frame.columns):
+        return frame
+    # reindex: the same frame as frame[columns], without indexing the columns first (~0.2 ms, not ~1 ms, on a
+    # frame handed out anew)
+    return frame.reindex(columns=columns)
+
+
 def _fmt(key: str) -> str:
     return ".2%" if key in ("unsubscribe_rate", "spam_rate") else ".1%"
 
@@ -45,13 +61,15 @@ def history_chart(limits: pd.DataFrame, label: str, key: str) -> alt.Chart:
                  alt.Tooltip("n:Q", title="n (denominator)", format=","),
                  alt.Tooltip("base_n:Q", title="baseline n", format=","),
                  alt.Tooltip("p_value:Q", title="p", format=".2g"), alt.Tooltip("status:N")])
-    return layer_chart(band, baseline, line, points, data=limits,
+    data = _only(limits, "period", "low", "high", "baseline", "rate", "status", "n", "base_n", "p_value")
+    return layer_chart(band, baseline, line, points, data=data,
         title=f"{label} per period vs the sender's own trailing baseline (grey band = noise)", height=300)
 
 
 def frequency_chart(periods: pd.DataFrame) -> alt.Chart:
     """Sends per period (bars) and emails per recipient per week (line, right axis)."""
-    frame = periods.assign(status=periods["incomplete"].map({True: "incomplete period", False: "complete"}))
+    frame = _only(periods, "period", "sends", "emails_per_recipient_week").assign(
+        status=periods["incomplete"].map({True: "incomplete period", False: "complete"}))
     base = alt.Chart().encode(x=alt.X("period:T", title="Period"))
     bars = base.mark_bar(opacity=0.7).encode(
         y=alt.Y("sends:Q", title="Campaigns sent"),
@@ -86,7 +104,8 @@ def unsubscribe_scatter(periods: pd.DataFrame, r_text: str, complete_only: bool 
                  alt.Tooltip("delivered:Q", title="Delivered", format=",")])
     fit = base.transform_regression("emails_per_recipient_week", "unsubscribe_rate").mark_line(
         color=FLAG_COLOUR, strokeDash=[4, 3])
-    return layer_chart(points, fit, data=periods.dropna(subset=["unsubscribe_rate"]),
+    data = _only(periods, "emails_per_recipient_week", "unsubscribe_rate", "delivered", "period_label")
+    return layer_chart(points, fit, data=data.dropna(subset=["unsubscribe_rate"]),
         title=f"Unsubscribes vs send frequency ({r_text})", height=300)
 
 
@@ -111,11 +130,11 @@ def topic_mix_chart(mix: pd.DataFrame) -> alt.Chart:
 def topic_share_chart(by_topic: pd.DataFrame) -> alt.Chart:
     """Share of delivered emails by topic per period (stacked to 100%), each bar as wide as its period
     (from its start to the next period's; the last one as wide as the usual gap)."""
-    frame = by_topic.copy()
+    frame = _only(by_topic, "period", "topic", "delivered", "open_rate")
     starts = sorted(pd.to_datetime(frame["period"]).unique())
     gap = pd.Series(starts).diff().median() if len(starts) > 1 else pd.Timedelta(days=30)
     ends = dict(zip(starts, [*starts[1:], starts[-1] + gap])) if starts else {}
-    frame["period"] = pd.to_datetime(frame["period"])
+    frame = frame.assign(period=pd.to_datetime(frame["period"]))  # a new frame: never the caller's
     frame["period_end"] = frame["period"].map(ends)
     return alt.Chart(frame).mark_bar(orient="vertical", stroke="white", strokeWidth=1).encode(
         x=alt.X("period:T", title="Period"), x2=alt.X2("period_end:T"),
@@ -139,13 +158,13 @@ def group_rates_chart(groups: pd.DataFrame, by: str, key: str, label: str) -> al
                  alt.Tooltip(f"{key}_high:Q", title="95% high", format=".1%"),
                  alt.Tooltip("delivered:Q", title="Delivered", format=",")])
     rule = base.mark_rule(color="black").encode(x=alt.X(f"{key}_low:Q"), x2=alt.X2(f"{key}_high:Q"))
-    return layer_chart(bars, rule, data=groups,
+    return layer_chart(bars, rule, data=_only(groups, by, key, f"{key}_low", f"{key}_high", "delivered"),
         title=f"{label} by {title.lower()} (line = 95% interval, by send)", height=alt.Step(30))
 
 
 def list_growth_chart(growth: pd.DataFrame, declined: list) -> alt.Chart:
     """Recipients per list per period (stacked), with red rules at periods that declined."""
-    bars = alt.Chart(growth).mark_bar().encode(
+    bars = alt.Chart(_only(growth, "period", "recipients", "list_name", "is_new")).mark_bar().encode(
         x=alt.X("period:T", title="Period"),
         y=alt.Y("recipients:Q", title="Recipients (largest send per list)"),
         color=alt.Color("list_name:N", title="List / segment"),
@@ -163,13 +182,13 @@ def list_growth_chart(growth: pd.DataFrame, declined: list) -> alt.Chart:
 
 def timeline_chart(periods: pd.DataFrame, changes: pd.DataFrame) -> alt.Chart:
     """Sends per period with the program's changes marked (new topic, new list, volume jump/drop)."""
-    bars = alt.Chart(periods).mark_bar(color=MUTED, opacity=0.6).encode(
+    bars = alt.Chart(_only(periods, "period", "sends")).mark_bar(color=MUTED, opacity=0.6).encode(
         x=alt.X("period:T", title="Period"), y=alt.Y("sends:Q", title="Campaigns sent"),
         tooltip=[alt.Tooltip("period:T", title="Period"), alt.Tooltip("sends:Q", title="Campaigns")])
     if changes.empty:
         return bars.properties(title="Program timeline (no changes found)", height=260)
-    marks = changes.copy()
-    marks["y"] = marks.groupby("period").cumcount()
+    marks = _only(changes, "period", "change", "detail")
+    marks = marks.assign(y=marks.groupby("period").cumcount())  # a new frame: never the caller's
     points = alt.Chart(marks).mark_point(filled=True, size=120, shape="diamond").encode(
         x=alt.X("period:T"), y=alt.Y("y:Q", axis=None),
         color=alt.Color("change:N", title="Change",
@@ -193,18 +212,19 @@ def send_time_chart(rates: pd.DataFrame, by: str, label: str, key: str) -> alt.C
                  alt.Tooltip("low:Q", title="95% low", format=fmt), alt.Tooltip("high:Q", title="95% high", format=fmt),
                  alt.Tooltip("sends:Q", title="Sends"), alt.Tooltip("n:Q", title="n (denominator)", format=",")])
     whiskers = base.mark_rule(color="#333333").encode(y=alt.Y("low:Q"), y2=alt.Y2("high:Q"))
-    return layer_chart(bars, whiskers, data=rates,
+    return layer_chart(bars, whiskers, data=_only(rates, by, "rate", "low", "high", "sends", "n"),
         title=f"{label} by {title_by} (%, with 95% intervals by send)", height=300)
 
 
 def gaps_chart(days: pd.DataFrame, gaps: pd.DataFrame) -> alt.Chart:
     """Sends per send day over time (ticks) with each break in sending shaded red."""
-    ticks = alt.Chart(days).mark_bar(color=OK_COLOUR, width=2).encode(
+    ticks = alt.Chart(_only(days, "day", "sends")).mark_bar(color=OK_COLOUR, width=2).encode(
         x=alt.X("day:T", title="Send day"), y=alt.Y("sends:Q", title="Sends that day"),
         tooltip=[alt.Tooltip("day:T", title="Day"), alt.Tooltip("sends:Q", title="Sends")])
     layers = [ticks]
     if len(gaps):
-        layers.insert(0, alt.Chart(gaps).mark_rect(color=FLAG_COLOUR, opacity=0.18).encode(
+        breaks = _only(gaps, "last_send", "resumed", "gap_days", "sends_after")
+        layers.insert(0, alt.Chart(breaks).mark_rect(color=FLAG_COLOUR, opacity=0.18).encode(
             x=alt.X("last_send:T"), x2=alt.X2("resumed:T"),
             tooltip=[alt.Tooltip("last_send:T", title="Last send before"), alt.Tooltip("resumed:T", title="Resumed"),
                      alt.Tooltip("gap_days:Q", title="Days"), alt.Tooltip("sends_after:Q", title="Sends in the week after")]))

@@ -391,7 +391,11 @@ def _x_like(x, field: str, type_code: str, **extra) -> alt.X:
     return alt.X(f"{field}:{type_code}", **keep)
 
 
-def _time_overlay(calendar, frames, x, x_field, grain):
+def _time_cut(calendar, frames, x_field, grain):
+    """The campaigns that overlap the charts' dates, cut to them, as (bands, rules, channels) — the bands
+    (longer than a day) and rules (one day, or cut to one at the edge) with the calendar's columns, `end`
+    (the day after the last), `x_field` and `<x_field>_campaign_end` (the cut start and end) and `days`
+    (the campaign's length); None when none overlaps. See with_campaigns."""
     values = pd.concat([pd.to_datetime(f[x_field], errors="coerce") for f in frames]) if frames else pd.Series()
     values = values.dropna()
     if values.empty:
@@ -407,14 +411,73 @@ def _time_overlay(calendar, frames, x, x_field, grain):
     cal = cal.assign(**{x_field: cal["start_date"].clip(lower=lo), end_field: cal["end"].clip(upper=hi)})
     cal["days"] = (cal["end_date"] - cal["start_date"]).dt.days + 1
     channels = sorted(cal["channel"].unique())
+    wide = (cal["days"] > 1) & (cal[end_field] > cal[x_field])  # cut to one day at the edge → a rule
+    return cal[wide], cal[~wide], channels
+
+
+_CUT_COLUMNS = {*CAMPAIGN_COLUMNS, "end", "days"}
+
+
+def _time_cut_arrays(calendar, frames, x_field, grain):
+    """`_time_cut` on numpy arrays (~0.3 ms instead of ~3 ms a chart): the same frames — values, dtypes,
+    columns in order, row numbers (a RangeIndex where pandas keeps one) — for a calendar of one naive date
+    type and charts' dates of that type; None when `_time_cut` gives None; `_time_cut` itself for anything
+    else (tests/test_charts_overlay8.py keeps the pandas steps as the oracle)."""
+    start_col, end_date_col = calendar["start_date"], calendar["end_date"]
+    dtype = start_col.dtype
+    end_field = f"{x_field}_campaign_end"
+    if (not isinstance(dtype, np.dtype) or dtype.kind != "M" or end_date_col.dtype != dtype or not frames
+            or x_field in _CUT_COLUMNS or end_field in _CUT_COLUMNS or list(calendar.columns) != CAMPAIGN_COLUMNS
+            or not isinstance(calendar.index, pd.RangeIndex)
+            or any(f[x_field].dtype != dtype for f in frames)):
+        return _time_cut(calendar, frames, x_field, grain)
+    values = np.concatenate([f[x_field].to_numpy() for f in frames])
+    values = values[~np.isnat(values)]
+    if not len(values):
+        return None
+    lo, hi = pd.Timestamp(values.min()), pd.Timestamp(values.max())  # as Series.min/max (same unit)
+    if grain:
+        hi = period_end(hi, grain) - pd.Timedelta(days=1)
+    end = calendar["end_date"] + pd.Timedelta(days=1)  # its type as pandas makes it
+    unit, end_unit = np.datetime_data(dtype)[0], np.datetime_data(end.dtype)[0]
+    if lo.as_unit(unit) != lo or hi.as_unit(end_unit) != hi:  # clip would change the column's unit
+        return _time_cut(calendar, frames, x_field, grain)
+    starts, end_dates, ends = start_col.to_numpy(), end_date_col.to_numpy(), end.to_numpy()
+    kept = np.flatnonzero((ends > lo.to_datetime64()) & (starts <= hi.to_datetime64()))
+    if not len(kept):
+        return None
+    start_k, end_k, end_date_k = starts[kept], ends[kept], end_dates[kept]
+    cut_start = np.maximum(start_k, lo.as_unit(unit).to_datetime64())
+    cut_end = np.minimum(end_k, hi.as_unit(end_unit).to_datetime64())
+    days = (end_date_k - start_k) // np.timedelta64(1, "D") + 1  # .dt.days: whole days, floored
+    names, channel_col = calendar["campaign"].array, calendar["channel"].array
+    channels = sorted(set(channel_col.take(kept)))
+    wide = (days > 1) & (cut_end > cut_start)  # cut to one day at the edge → a rule
+    index = calendar.index.take(kept)  # the row numbers pandas' boolean selection keeps (a RangeIndex if even)
+
+    def part(mask):
+        pos = np.flatnonzero(mask)
+        rows = kept[pos]
+        return pd.DataFrame({"campaign": names.take(rows), "channel": channel_col.take(rows),
+                             "start_date": start_k[pos], "end_date": end_date_k[pos], "end": end_k[pos],
+                             x_field: cut_start[pos], end_field: cut_end[pos], "days": days[pos]},
+                            index=index if mask.all() else index.take(pos))
+
+    return part(wide), part(~wide), channels
+
+
+def _time_overlay(calendar, frames, x, x_field, grain):
+    cut = _time_cut_arrays(calendar, frames, x_field, grain)
+    if cut is None:
+        return None
+    bands, rules, channels = cut
+    end_field = f"{x_field}_campaign_end"
     tooltip = [alt.Tooltip("campaign:N", title="Campaign"), alt.Tooltip("channel:N", title="Channel"),
                alt.Tooltip("start_date:T", title="Start", format="%d %b %Y"),
                alt.Tooltip("end_date:T", title="End", format="%d %b %Y"),
                alt.Tooltip("days:Q", title="Days")]
     scale = alt.Scale(domain=channels, scheme=CAMPAIGN_SCHEME)
     legend = alt.Legend(title="Campaign channel", orient="right")
-    wide = (cal["days"] > 1) & (cal[end_field] > cal[x_field])  # cut to one day at the edge → a rule
-    bands, rules = cal[wide], cal[~wide]
     layers = []
     if len(bands):
         layers.append(alt.Chart(bands).mark_rect(opacity=0.13).encode(

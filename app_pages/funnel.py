@@ -84,7 +84,8 @@ try:
     # ------------------------------------------------------------------ headline
     # the rows left out and the data's end, read once per source and stages (not again on a window change)
     excluded, last = fm.exclusions(con, src, stages), fm.data_end(con, src, stages)
-    result = fm.funnel_stages(con, src, stages, start, end, window, excluded=excluded)
+    reach = fm.reach_frame(con, src, stages)  # each lead's stage dates: the window's figures count from it
+    result = fm.funnel_stages(con, src, stages, start, end, window, excluded=excluded, reach=reach)
     counts = dict(zip(result.frame["stage"], result.frame["leads"]))
     cols = st.columns(6)
     for col, (stage, label) in zip(cols, fm.TILE_LABELS.items()):
@@ -95,7 +96,7 @@ try:
     cols[5].metric("Lead → Customer", f"{counts['Customer'] / counts['Lead']:.1%}" if ok else "—",
                    help=f"Customers / Leads: {int(counts.get('Customer', 0)):,} / {int(counts.get('Lead', 0)):,}, "
                         f"both counted within the {window:g}-day window.")
-    cohort = fm.cohort_frame(con, src, stages, start, end, window)  # one query: counted below and by lead scoring
+    cohort = fm.cohort_frame(con, src, stages, start, end, window, reach)  # counted below and by lead scoring
     open_n = fm.still_in_window(con, src, stages, start, end, window, last=last, cohort=cohort)
     st.caption(f"The date range picks who **entered** (first recorded stage date); a conversion counts when it "
                f"happens within {window:g} days of entering, **even after the range ends**. "
@@ -110,7 +111,7 @@ try:
           hide=("p25_days", "p75_days", "p90_days"))
 
     st.subheader("How long between stages?")
-    dist = fm.stage_duration_distribution(con, src, stages, start, end, window)
+    dist = fm.stage_duration_distribution(con, src, stages, start, end, window, reach)
     if len(dist.frame):
         show_chart(charts.duration_heatmap(dist.frame), width="stretch")
         days = result.frame[["stage", "days_n", "p25_days", "median_days", "p75_days", "p90_days", "out_of_order"]]
@@ -190,12 +191,12 @@ try:
     if by:
         res = fm.campaign_quality(con, src, stages, by, start, end, window, alpha=th["baseline_alpha"],
                                   min_group=int(th["min_group_size"]), slow_ratio=th["funnel_slow_ratio_max"],
-                                  excluded=excluded)
+                                  excluded=excluded, reach=reach)
         if res.frame["disq_rate"].notna().any():
             show_chart(charts.quality_chart(res.frame, by), width="stretch")
         table(res, "campaign_quality", "quality", pct=("disq_rate", "rest_rate"))
         conv = fm.conversion_tests(con, src, stages, groups, start, end, window, th["baseline_alpha"],
-                                   int(th["min_group_size"])) if len(stages) > 1 else None
+                                   int(th["min_group_size"]), reach=reach) if len(stages) > 1 else None
         st.caption("Each group is tested against all other leads — disqualification per group, conversion per group "
                    "and step — and each family of tests is adjusted for how many it holds (Benjamini–Hochberg; "
                    "“high” only at Bonferroni level), so a flag is unlikely to be one of the many chance differences. "

@@ -63,8 +63,10 @@ def group_breakdown(fm, charts, con, leads, src, stages, start, end, window, th)
         top = int(mid.number_input("Largest groups shown", 1, 500, fm.TOP_GROUPS, key="funnel_by_top"))
         search = right.text_input("Find a group", key="funnel_by_search", placeholder="part of a name")
         label = choices[by].label
+        # counted from each lead's stage dates and group, read once per stages and column (no query a window)
         res = fm.funnel_by_group(con, src, stages, by, start, end, window, top, int(th["min_group_size"]), search,
-                                 excluded=fm.exclusions(con, src, stages))
+                                 excluded=fm.exclusions(con, src, stages), reach=fm.reach_frame(con, src, stages),
+                                 groups=None if by in fm.GROUPINGS else fm.lead_groups(con, src, stages, by))
     except BoundaryError as exc:  # a fragment's rerun is outside the page's own try
         st.error(escape_md(exc))
         return
@@ -80,6 +82,11 @@ def group_breakdown(fm, charts, con, leads, src, stages, start, end, window, th)
                f"fewer than {th['min_group_size']:.0f} leads. Click a column header to sort.")
     table(res, f"funnel_by_{by}", "groups", pct=("conversion", "conversion_low", "conversion_high"),
           hide=("groups", "other"))
+
+
+def _cohort(fm, con, src, stages, start, end, window):
+    """The funnel's cohort as the page reads it: from each lead's stage dates, no query a window."""
+    return fm.cohort_frame(con, src, stages, start, end, window, fm.reach_frame(con, src, stages))
 
 
 def scoring_results(fm, ls, charts, con, leads, src, rules, stages, start, end, window, grain, th):
@@ -107,7 +114,7 @@ def scoring_results(fm, ls, charts, con, leads, src, rules, stages, start, end, 
         # the funnel's leads (one query a window) joined in pandas to the bands read once per rules: no ledger
         band = ls.conversion_by_score_band(con, fm.cohort_sql(src, stages, start, end, window), leads.table,
                                            rules, stages.index(target), threshold, file_score,
-                                           cohort=fm.cohort_frame(con, src, stages, start, end, window),
+                                           cohort=_cohort(fm, con, src, stages, start, end, window),
                                            bands=ls.lead_bands(con, leads.table, rules, file_score))
         show_chart(charts.band_conversion_chart(band.frame, target), width="stretch")
         st.caption(ls.SCORE_BAND_CAVEAT)
@@ -130,7 +137,7 @@ def rule_impact(fm, ls, charts, con, leads, src, rules, stages, start, end, wind
     threshold, alpha, min_n = float(th["funnel_mql_score_min"]), th["baseline_alpha"], int(th["min_group_size"])
     res = ls.rule_impact(con, fm.cohort_sql(src, stages, start, end, window), leads.table, rules,
                          stages.index(target), threshold, alpha, min_n,
-                         cohort=fm.cohort_frame(con, src, stages, start, end, window),
+                         cohort=_cohort(fm, con, src, stages, start, end, window),
                          per=ls.rule_leads(con, leads.table, rules, threshold))
     frame = res.frame
     idle = frame.loc[frame["no_impact"], "rule"].tolist()
@@ -158,7 +165,7 @@ def touches(fm, ls, charts, con, leads, src, rules, stages, start, end, window):
         return
     last = stages[-1]
     res = ls.touches_to_close(con, fm.cohort_sql(src, stages, start, end, window), leads.table, rules,
-                              len(stages) - 1, cohort=fm.cohort_frame(con, src, stages, start, end, window),
+                              len(stages) - 1, cohort=_cohort(fm, con, src, stages, start, end, window),
                               touches=ls.lead_touches(con, leads.table, rules))
     summary = ls.touch_summary(res.frame)
     cols = sorted({leads.extra_columns.get(r.column, leads.mapping.get(r.column, r.column))

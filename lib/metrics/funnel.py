@@ -22,10 +22,13 @@ Definitions used by every function here (the page says them next to the numbers)
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from lib import segments
@@ -212,14 +215,111 @@ def cohort_sql(src: FunnelSource, stages: list[str], start=None, end=None,
 
 
 def cohort_frame(con, src: FunnelSource, stages: list[str], start=None, end=None,
-                 window_days: float | None = None) -> pd.DataFrame:
+                 window_days: float | None = None, reach: pd.DataFrame | None = None) -> pd.DataFrame:
     """The rows of `cohort_sql`'s `cohort` (lead_id, entered, in0..inN-1; one row per lead that entered
-    in the range): one query per window and range, which `funnel_by_cohort` and `still_in_window` count
-    and lead scoring's figures join in pandas to the scores they read once per rules
-    (`lead_scoring.rule_leads`, `lead_bands`, `lead_touches`)."""
+    in the range), which `funnel_by_cohort` and `still_in_window` count and lead scoring's figures join
+    in pandas to the scores they read once per rules (`lead_scoring.rule_leads`, `lead_bands`,
+    `lead_touches`). One query per window and range; with `reach` (`reach_frame` of the same source and
+    stages) and a whole-day window, none — the same rows, in lead ID order."""
+    if _from_reach(reach, window_days):
+        rows, flags = _cohort_rows(reach, len(stages), start, end, window_days)
+        out = pd.DataFrame({"lead_id": rows["lead_id"].to_numpy(), "entered": rows["entered"].to_numpy()})
+        for k, flag in enumerate(flags):
+            out[f"in{k}"] = flag
+        return out
     sql, params = cohort_sql(src, stages, start, end, window_days)
     flags = ", ".join(f"in{k}" for k in range(len(stages)))
     return con.execute(f"{sql}\nSELECT lead_id, entered, {flags} FROM cohort", params).df()
+
+
+def reach_sql(src: FunnelSource, stages: list[str]) -> tuple[str, list]:
+    """`per_lead` with what the window-dependent figures count, none of it depending on the window or
+    the range: lead_id, entered, d0..dN-1, r0..rN-1; dd1..ddN-1 = days d_{k-1} → d_k and rd0..rdN-1 =
+    days entered → r_k (as the figures compute them, NULL when a date is); g_source, g_campaign = the
+    lead's source / campaign as a group (lib.segments.group_sql); disq = disqualified (as
+    `campaign_quality`; NULL without a status or disqualified date column). In lead ID order."""
+    sql, params = per_lead_sql(src, stages)
+    n = len(stages)
+    disq, disq_params = _disqualified_sql(src)
+    cols = (["lead_id", "entered"] + [f"d{k}" for k in range(n)] + [f"r{k}" for k in range(n)]
+            + [f"{_DAYS.format(a=f'd{k - 1}', b=f'd{k}')} AS dd{k}" for k in range(1, n)]
+            + [f"{_DAYS.format(a='entered', b=f'r{k}')} AS rd{k}" for k in range(n)]
+            + [f"{segments.group_sql(q(g))} AS g_{g}" for g in GROUPINGS]
+            + [f"({disq or 'NULL::BOOLEAN'}) AS disq"])
+    return sql + f"\nSELECT {', '.join(cols)} FROM per_lead ORDER BY lead_id", params + disq_params
+
+
+def reach_frame(con, src: FunnelSource, stages: list[str]) -> pd.DataFrame:
+    """Each lead's stage and reach dates (`reach_sql`): read once per source and stages, so a window or
+    range change counts the funnel's figures from it in pandas (`reach=`) instead of a query each."""
+    sql, params = reach_sql(src, stages)
+    return con.execute(sql, params).df()
+
+
+def lead_groups(con, src: FunnelSource, stages: list[str], by: str) -> pd.DataFrame:
+    """lead_id and grp (the lead's value of column `by` as a group, lib.segments.group_sql, its first
+    row's) for the leads of `reach_frame`, in the same order: read once per column, so a window change
+    breaks the funnel down by it without a query (`funnel_by_group(groups=)`)."""
+    segment = _segment_arg(con, src, by)
+    if segment is None:
+        raise BoundaryError(f"{by} is in the funnel's own frame (reach_frame's g_{by}); no group query is needed.")
+    sql, params = per_lead_sql(src, stages, segment)
+    return con.execute(sql + f"\nSELECT lead_id, {segments.group_sql(q('segment'))} AS grp FROM per_lead "
+                       "ORDER BY lead_id", params).df()
+
+
+def _from_reach(reach: pd.DataFrame | None, window_days: float | None) -> bool:
+    """Whether a figure can count from `reach`: given, and no window or a whole number of days (a part of a
+    day keeps the query, whose interval arithmetic it would have to copy)."""
+    return reach is not None and (window_days is None or float(window_days).is_integer())
+
+
+def _cohort_rows(reach: pd.DataFrame, n: int, start, end, window_days) -> tuple[pd.DataFrame, list]:
+    """The rows of `reach` that entered in [start, end) and their in0..inN-1 flags as numpy booleans:
+    `cohort_sql`'s cohort (r_k ≤ entered + window days; no window → r_k recorded)."""
+    entered = reach["entered"]
+    keep = pd.Series(True, index=reach.index)
+    if start is not None:
+        keep &= entered >= pd.Timestamp(start).floor("us")  # the microseconds range_sql binds
+    if end is not None:
+        keep &= entered < pd.Timestamp(end).floor("us")
+    rows = reach[keep.to_numpy()] if not keep.all() else reach
+    flags = []
+    limit = rows["entered"] + pd.Timedelta(days=float(window_days)) if window_days is not None else None
+    for k in range(n):
+        r = rows[f"r{k}"]
+        flags.append((r.notna() & (r <= limit) if limit is not None else r.notna()).to_numpy(dtype=bool))
+    return rows, flags
+
+
+def _quantile_cont(values, q: float) -> float:
+    """DuckDB's quantile_cont of the numbers in `values` (NaN ignored; NaN when none): the sorted values'
+    position RN = (n − 1)·q between lo and hi, then lo·(1 − d) + hi·d with d = RN − ⌊RN⌋, rounded as the
+    running DuckDB rounds it (`_fused`); numpy's linear percentile rounds differently."""
+    v = np.sort(np.asarray(values, dtype="float64"))
+    v = v[~np.isnan(v)]
+    if not len(v):
+        return math.nan
+    rn = (len(v) - 1) * q
+    i, j = math.floor(rn), math.ceil(rn)
+    if i == j:
+        return float(v[i])
+    lo, hi, d = float(v[i]), float(v[j]), rn - i
+    if _fused():  # lo·(1 − d) + (hi·d) in one rounding, as a fused multiply-add gives
+        return float(Fraction(lo) * Fraction(1.0 - d) + Fraction(hi * d))
+    return lo * (1.0 - d) + hi * d
+
+
+@functools.cache
+def _fused() -> bool:
+    """Whether this DuckDB build interpolates quantile_cont with a fused multiply-add (its compiler's
+    choice, so it can differ by platform): asked once per process on two values where the roundings
+    differ (1.1990495247623814 and 4.449483241620811 at q = 0.25: 2.011657953976989 fused,
+    2.0116579539769885 not)."""
+    lo, hi = 1.1990495247623814, 4.449483241620811
+    with duckdb.connect() as probe:
+        got = probe.execute("SELECT quantile_cont(x, 0.25) FROM (SELECT unnest(?) AS x)", [[lo, hi]]).fetchall()[0][0]
+    return got != lo * 0.75 + hi * 0.25
 
 
 def _exclusions(con, src: FunnelSource, stages: list[str]) -> dict[str, int]:
@@ -241,7 +341,8 @@ def _exclusions(con, src: FunnelSource, stages: list[str]) -> dict[str, int]:
 
 
 def funnel_stages(con, src: FunnelSource, stages: list[str], start=None, end=None,
-                  window_days: float | None = None, excluded: dict | None = None) -> MetricResult:
+                  window_days: float | None = None, excluded: dict | None = None,
+                  reach: pd.DataFrame | None = None) -> MetricResult:
     """Leads reaching each stage, with conversion, drop-off, skipped/out-of-order counts and days.
 
     Per stage k (leads = those that entered in [start, end)):
@@ -253,6 +354,8 @@ def funnel_stages(con, src: FunnelSource, stages: list[str], start=None, end=Non
     - out_of_order = leads counted at k with d_k < d_{k-1} (left out of the days);
     - days_n, median_days, p25/p75/p90_days: days d_{k-1} → d_k over ordered pairs
       (both recorded, d_{k-1} ≤ d_k), in days (fractional). NaN for the first stage.
+    `reach`: `reach_frame` of the same source and stages — counted from it in pandas (whole-day windows),
+    the same frame and SQL.
     """
     sql, params = cohort_sql(src, stages, start, end, window_days)
     parts = []
@@ -279,16 +382,59 @@ def funnel_stages(con, src: FunnelSource, stages: list[str], start=None, end=Non
             "  (LAG(leads) OVER w - leads) / NULLIF(LAG(leads) OVER w, 0) AS drop_off_pct,\n"
             "  skipped, out_of_order, days_n, median_days, p25_days, p75_days, p90_days\n"
             "FROM steps WINDOW w AS (ORDER BY step) ORDER BY step")
-    frame = con.execute(sql, params).df()
+    frame = _stages_frame(reach, stages, start, end, window_days) if _from_reach(reach, window_days) \
+        else con.execute(sql, params).df()
     return MetricResult(frame, sql, params, dict(excluded) if excluded is not None else _exclusions(con, src, stages))
 
 
+def _stages_frame(reach: pd.DataFrame, stages: list[str], start, end, window_days) -> pd.DataFrame:
+    """`funnel_stages`' frame counted from `reach_frame` (the query's steps and window functions)."""
+    rows, flags = _cohort_rows(reach, len(stages), start, end, window_days)
+    out = {c: [] for c in ("leads", "skipped", "out_of_order", "days_n", "median_days", "p25_days", "p75_days",
+                           "p90_days")}
+    for k, flag in enumerate(flags):
+        d = rows[f"d{k}"]
+        out["leads"].append(int(flag.sum()))
+        out["skipped"].append(int((flag & d.isna().to_numpy()).sum()))
+        if k == 0:
+            out["out_of_order"].append(0), out["days_n"].append(0)
+            for p in ("median_days", "p25_days", "p75_days", "p90_days"):
+                out[p].append(math.nan)
+            continue
+        before = rows[f"d{k - 1}"]
+        out["out_of_order"].append(int((flag & (d < before).to_numpy()).sum()))
+        ok = flag & (before <= d).to_numpy()
+        out["days_n"].append(int(ok.sum()))
+        days = rows[f"dd{k}"].to_numpy(dtype="float64")[ok]
+        for p, name in ((0.5, "median_days"), (0.25, "p25_days"), (0.75, "p75_days"), (0.9, "p90_days")):
+            out[name].append(_quantile_cont(days, p))
+    leads = np.array(out["leads"], dtype="int64")
+    prev = pd.array([None] + list(leads[:-1]), dtype="Int64")
+    first = leads[0] if len(leads) else 0
+
+    def ratio(a, b):
+        return [x / y if y is not None and not pd.isna(y) and y else math.nan for x, y in zip(a, b)]
+
+    drop = prev - pd.array(leads, dtype="Int64")
+    return pd.DataFrame({
+        "step": np.arange(1, len(stages) + 1, dtype="int32"), "stage": pd.array(stages, dtype="str"),
+        "leads": leads, "pct_of_start": ratio(leads, [first] * len(leads)),
+        "pct_of_previous": ratio(leads, list(prev)), "drop_off": drop,
+        "drop_off_pct": ratio(list(drop), list(prev)),
+        # one stage: the query's literal 0s alone (INTEGER); else with the counts (BIGINT)
+        **{c: np.array(out[c], dtype="int64" if c == "skipped" or len(stages) > 1 else "int32")
+           for c in ("skipped", "out_of_order", "days_n")},
+        **{p: np.array(out[p], dtype="float64") for p in ("median_days", "p25_days", "p75_days", "p90_days")}})
+
+
 def stage_duration_distribution(con, src: FunnelSource, stages: list[str], start=None, end=None,
-                                window_days: float | None = None) -> MetricResult:
+                                window_days: float | None = None, reach: pd.DataFrame | None = None) -> MetricResult:
     """Distribution of days between adjacent stages: pairs per bin and share of the step's pairs.
 
     Pairs are ordered (d_{k-1} ≤ d_k, both recorded) for leads counted at stage k in the window.
     share = pairs in bin / pairs of the step (0–1). Bins: `DURATION_BINS` (lower edge inclusive).
+    `reach`: `reach_frame` of the same source and stages — counted from it (whole-day windows), the same
+    frame and SQL.
     """
     sql, params = cohort_sql(src, stages, start, end, window_days)
     if len(stages) < 2:
@@ -311,7 +457,27 @@ def stage_duration_distribution(con, src: FunnelSource, stages: list[str], start
             f"SELECT step, pair, CASE bin_order {labels} END AS bin, bin_order, COUNT(*) AS pairs,\n"
             "  COUNT(*) / SUM(COUNT(*)) OVER (PARTITION BY step) AS share\n"
             "FROM binned GROUP BY step, pair, bin_order ORDER BY step, bin_order")
+    if _from_reach(reach, window_days):
+        return MetricResult(_durations_frame(reach, stages, start, end, window_days), sql, params)
     return MetricResult(con.execute(sql, params).df(), sql, params)
+
+
+def _durations_frame(reach: pd.DataFrame, stages: list[str], start, end, window_days) -> pd.DataFrame:
+    """`stage_duration_distribution`'s frame counted from `reach_frame`."""
+    rows, flags = _cohort_rows(reach, len(stages), start, end, window_days)
+    edges = np.array([edge for edge, _ in DURATION_BINS if edge is not None], dtype="float64")
+    parts = []
+    for k in range(1, len(stages)):
+        ok = flags[k] & (rows[f"d{k - 1}"] <= rows[f"d{k}"]).to_numpy()
+        days = rows[f"dd{k}"].to_numpy(dtype="float64")[ok]
+        order = (days[:, None] >= edges[None, :]).sum(axis=1)  # the first bin whose edge is above the days
+        counts = np.bincount(order, minlength=len(DURATION_BINS))
+        for i in np.flatnonzero(counts):
+            parts.append((k, f"{stages[k - 1]} → {stages[k]}", DURATION_BINS[i][1], i, counts[i], counts[i] / len(days)))
+    frame = pd.DataFrame(parts, columns=["step", "pair", "bin", "bin_order", "pairs", "share"])
+    text = "str" if parts else "object"  # as DuckDB hands over text columns, of an empty result too
+    return frame.astype({"step": "int32", "pair": text, "bin": text, "bin_order": "int32", "pairs": "int64",
+                         "share": "float64"})
 
 
 def _group_columns(frame: pd.DataFrame, stages: list[str]) -> pd.DataFrame:
@@ -357,7 +523,8 @@ def segment_choices(con, src: FunnelSource, labels: dict[str, str], min_n: int =
 
 def funnel_by_group(con, src: FunnelSource, stages: list[str], by: str, start=None, end=None,
                     window_days: float | None = None, top_n: int = TOP_GROUPS,
-                    min_group: int = 30, search: str = "", excluded: dict | None = None) -> MetricResult:
+                    min_group: int = 30, search: str = "", excluded: dict | None = None,
+                    reach: pd.DataFrame | None = None, groups: pd.DataFrame | None = None) -> MetricResult:
     """Funnel counts per source, campaign or other column of the leads file (a lead's value is its
     first row's): one row per group, a column of leads per stage.
 
@@ -366,13 +533,17 @@ def funnel_by_group(con, src: FunnelSource, stages: list[str], by: str, start=No
     "(blank)", so the groups sum to the funnel's total (lib.segments.top_groups: ``groups`` = 1 or k,
     ``other`` marks the merged row). conversion = leads at the last stage / leads at the first
     (ratio 0–1) with a 95% Wilson interval; `small` marks groups with fewer than `min_group` leads.
+    `reach` (`reach_frame`) and, for a column other than source and campaign, `groups` (`lead_groups` of
+    that column): counted from them in pandas (whole-day windows) — the same frame and SQL.
     """
-    frame, sql, params = _by_group(con, src, stages, by, start, end, window_days, top_n, min_group, search)
+    frame, sql, params = _by_group(con, src, stages, by, start, end, window_days, top_n, min_group, search,
+                                   reach, groups)
     return MetricResult(frame, sql, params, dict(excluded) if excluded is not None else _exclusions(con, src, stages))
 
 
 def _by_group(con, src: FunnelSource, stages: list[str], by: str, start, end, window_days, top_n: int,
-              min_group: int = 30, search: str = "") -> tuple[pd.DataFrame, str, list]:
+              min_group: int = 30, search: str = "", reach: pd.DataFrame | None = None,
+              groups: pd.DataFrame | None = None) -> tuple[pd.DataFrame, str, list]:
     """`funnel_by_group`'s frame, SQL and parameters, without the rows left out (conversion_tests
     needs the counts only)."""
     segment = _segment_arg(con, src, by)
@@ -380,10 +551,31 @@ def _by_group(con, src: FunnelSource, stages: list[str], by: str, start, end, wi
     counts = ", ".join(f"COUNT(*) FILTER (WHERE in{k}) AS {q(label)}" for k, label in enumerate(stages))
     sql += (f",\ng AS (SELECT *, {segments.group_sql(q('segment' if segment else by))} AS grp FROM cohort WHERE in0)\n"
             f"SELECT grp AS \"group\", {counts}\nFROM g GROUP BY 1 ORDER BY COUNT(*) DESC, 1")
-    every = con.execute(sql, params).df()
+    if _from_reach(reach, window_days) and (segment is None or groups is not None):
+        grp = reach[f"g_{by}"] if segment is None else groups["grp"]
+        every = _group_counts(reach, grp, stages, start, end, window_days)
+    else:
+        every = con.execute(sql, params).df()
     frame = _group_columns(segments.top_groups(every, "group", list(stages), top_n, search), stages)
     frame["small"] = frame[stages[0]] < min_group
     return frame, sql, params
+
+
+def _group_counts(reach: pd.DataFrame, grp: pd.Series, stages: list[str], start, end, window_days) -> pd.DataFrame:
+    """Leads per group and stage in the window (`_by_group`'s query) from `reach_frame` and each lead's group
+    (`grp`, aligned with it): the groups by leads, most first, then by name."""
+    if len(grp) != len(reach):
+        raise ValueError("the groups must be read for the same leads as the reach frame")
+    rows, flags = _cohort_rows(reach, len(stages), start, end, window_days)
+    in0 = flags[0]
+    per = pd.DataFrame({label: flag[in0] for label, flag in zip(stages, flags)})
+    per.insert(0, "group", grp.loc[rows.index].to_numpy()[in0])
+    every = per.groupby("group", sort=False).sum()
+    every = every.assign(_n=every[stages[0]]).reset_index().sort_values(["_n", "group"], ascending=[False, True],
+                                                                       kind="stable")
+    every = every.drop(columns="_n").reset_index(drop=True).astype({label: "int64" for label in stages})
+    every["group"] = every["group"].astype("str" if len(every) else "object")
+    return every
 
 
 def exclusions(con, src: FunnelSource, stages: list[str]) -> dict[str, int]:
@@ -659,7 +851,7 @@ def _disqualified_sql(src: FunnelSource) -> tuple[str | None, list]:
 def campaign_quality(con, src: FunnelSource, stages: list[str], by: str = "campaign", start=None, end=None,
                      window_days: float | None = None, alpha: float = 0.05, min_group: int = 30,
                      slow_ratio: float = 1.5, top_n: int = TOP_GROUPS,
-                     excluded: dict | None = None) -> MetricResult:
+                     excluded: dict | None = None, reach: pd.DataFrame | None = None) -> MetricResult:
     """Campaigns whose leads disqualify more often or move slower than all leads.
 
     Per group (top `top_n` by leads, the rest as "Other"; blanks as "(blank)"):
@@ -672,6 +864,8 @@ def campaign_quality(con, src: FunnelSource, stages: list[str], by: str = "campa
       reached it in the window (n = next_n); all_median_days_next over all leads; slow_ratio =
       group / all; slow_flag when slow_ratio > `slow_ratio` and next_n ≥ `min_group`.
     - median_days_last = median days entered → last stage over leads that reached it (last_n).
+    `reach`: `reach_frame` of the same source and stages — the groups counted from it in pandas
+    (whole-day windows), the same frame and SQL.
     """
     if by not in src.columns:
         raise BoundaryError(f"The leads file has no {by} column: campaign quality needs one.")
@@ -695,7 +889,10 @@ def campaign_quality(con, src: FunnelSource, stages: list[str], by: str = "campa
             f"  quantile_cont({d_next}, 0.5) FILTER (WHERE in{nxt}), COUNT(*) FILTER (WHERE in{last}),\n"
             f"  quantile_cont({d_last}, 0.5) FILTER (WHERE in{last}), 1000000000 FROM h\nORDER BY _rank")
     params.append(int(top_n))
-    frame = con.execute(sql, params).df().drop(columns="_rank")
+    if _from_reach(reach, window_days) and by in GROUPINGS:
+        frame = _quality_counts(reach, by, stages, start, end, window_days, int(top_n), disq is not None)
+    else:
+        frame = con.execute(sql, params).df().drop(columns="_rank")
     total = frame[frame["group"] == "(all leads)"].iloc[0] if len(frame) else None
     rows = []
     for _, r in frame.iterrows():
@@ -725,6 +922,42 @@ def campaign_quality(con, src: FunnelSource, stages: list[str], by: str = "campa
     if disq is None:
         excluded["(no status or disqualified date column: disqualification not measured)"] = 0
     return MetricResult(frame, sql, params, excluded)
+
+
+def _quality_counts(reach: pd.DataFrame, by: str, stages: list[str], start, end, window_days, top_n: int,
+                    has_disq: bool) -> pd.DataFrame:
+    """`campaign_quality`'s query counted from `reach_frame`: per group (the `top_n` largest by leads, then
+    by name; the rest one "Other" row) and for all leads, leads, disqualified, next_n / last_n and the
+    median days entered → the second / last stage (DuckDB's quantile_cont)."""
+    rows, flags = _cohort_rows(reach, len(stages), start, end, window_days)
+    last = len(stages) - 1
+    nxt = min(1, last)
+    in0 = flags[0]
+    grp = rows[f"g_{by}"].to_numpy()[in0]
+    disq = rows["disq"].fillna(False).to_numpy(dtype=bool)[in0] if has_disq else np.zeros(int(in0.sum()), bool)
+    at_next, at_last = flags[nxt][in0], flags[last][in0]
+    d_next = rows[f"rd{nxt}"].to_numpy(dtype="float64")[in0] if last else np.full(len(grp), math.nan)
+    d_last = rows[f"rd{last}"].to_numpy(dtype="float64")[in0] if last else np.full(len(grp), math.nan)
+    sizes = pd.Series(grp, dtype="object").value_counts(sort=False)
+    ranked = sorted(sizes.items(), key=lambda gn: (-gn[1], gn[0]))
+    rank = {g: i + 1 for i, (g, _) in enumerate(ranked)}
+    label = np.array([g if rank[g] <= top_n else "Other" for g in grp], dtype=object)
+    out, seen = [], {}
+    for g, _ in ranked:  # groups in rank order; "Other" where its first (smallest-rank) member falls
+        name = g if rank[g] <= top_n else "Other"
+        if name in seen:
+            continue
+        seen[name] = rank[g]
+        m = label == name
+        out.append((name, int(m.sum()), int((disq & m).sum()), int((at_next & m).sum()),
+                    _quantile_cont(d_next[at_next & m], 0.5), int((at_last & m).sum()),
+                    _quantile_cont(d_last[at_last & m], 0.5)))
+    out.append(("(all leads)", len(grp), int(disq.sum()), int(at_next.sum()), _quantile_cont(d_next[at_next], 0.5),
+                int(at_last.sum()), _quantile_cont(d_last[at_last], 0.5)))
+    frame = pd.DataFrame(out, columns=["group", "leads", "disqualified", "next_n", "median_days_next", "last_n",
+                                       "median_days_last"])
+    return frame.astype({"group": "str", "leads": "int64", "disqualified": "int64", "next_n": "int64",
+                         "median_days_next": "float64", "last_n": "int64", "median_days_last": "float64"})
 
 
 def entry_range(con, src: FunnelSource, stages: list[str]) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
@@ -806,7 +1039,7 @@ def quality_flags(frame: pd.DataFrame, by: str, stages: list[str], thresholds) -
 
 def conversion_tests(con, src: FunnelSource, stages: list[str], groupings: list[str], start=None, end=None,
                      window_days: float | None = None, alpha: float = 0.05, min_group: int = 30,
-                     top_n: int = TOP_GROUPS) -> pd.DataFrame:
+                     top_n: int = TOP_GROUPS, reach: pd.DataFrame | None = None) -> pd.DataFrame:
     """Step conversion of each source/campaign group against all other leads, as one family.
 
     For each grouping in `groupings` ('source', 'campaign'), each group of `funnel_by_group` (top
@@ -817,11 +1050,11 @@ def conversion_tests(con, src: FunnelSource, stages: list[str], groupings: list[
     step) tested: p_bh (Benjamini–Hochberg), p_bonferroni; flagged = below the rest with
     p_bh < `alpha`; severity 'high' when p_bonferroni < `alpha` too, else 'medium'.
     Columns: by, group, step, from_n, to_n, rate, rest_from, rest_to, rest_rate, p_value, p_bh,
-    p_bonferroni, flagged, severity.
+    p_bonferroni, flagged, severity. `reach`: `reach_frame`, the groups counted from it (no query).
     """
     rows = []
     for by in groupings:
-        frame = _by_group(con, src, stages, by, start, end, window_days, top_n)[0]
+        frame = _by_group(con, src, stages, by, start, end, window_days, top_n, reach=reach)[0]
         totals = frame[stages].sum()
         for _, r in frame.iterrows():
             if r["other"] or r["group"] == segments.BLANK:

@@ -27,6 +27,29 @@ TIME_LABELS = {"year": "%Y", "quarter": "%b %Y", "month": "%b %Y", "week": "%d %
 alt.utils.schemapi.disable_debug_mode()
 
 
+# Converting a chart, Altair's `_todict` tests every leaf of the spec (each text, number, flag) against
+# `SchemaLike`, a runtime-checkable Protocol whose isinstance looks the class over with getattr_static
+# (~10 µs a leaf, ~25 % of converting an email click's charts). A plain str, int, float, bool or None is
+# returned as it is by every branch of `_todict` (none of them is an array, a schema object, a container, a
+# date or iterable), so it is returned before those tests; anything else goes to Altair's. The same specs:
+# tests/test_charts_convert8.py compares both on the pages' charts, and bench/charts.py every spec sent.
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain_first(todict):
+    def _todict(obj, context, np_opt, pd_opt):
+        if type(obj) in _PLAIN:
+            return obj
+        return todict(obj, context, np_opt, pd_opt)
+
+    _todict.altair = todict
+    return _todict
+
+
+if not hasattr(alt.utils.schemapi._todict, "altair"):  # once, however often this module is reloaded
+    alt.utils.schemapi._todict = _plain_first(alt.utils.schemapi._todict)
+
+
 @alt.theme.register("boundary", enable=True)
 def boundary_theme() -> alt.theme.ThemeConfig:
     """Room above every chart for its title (Streamlit fits a chart with a height into that

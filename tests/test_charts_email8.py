@@ -413,3 +413,29 @@ def test_builders_leave_the_callers_frames_as_they_were():
     charts.topic_share_chart(by_topic).to_dict()
     for frame, copy in zip((periods, changes, by_topic), before):
         pd.testing.assert_frame_equal(frame, copy)
+
+
+def test_topic_charts_on_arrays_match_their_pandas_steps(sample_ws):
+    """topic_share_chart's period ends and topic_mix_chart's long frame are made on arrays when the periods
+    are dates without blanks and the rates floats: the same charts as the builders kept above on periods in
+    every date unit, with blanks, one period, none."""
+    con = sample_ws.con
+    data = em.email_data(con, sample_ws.get("email_campaigns").table)
+    rows = em.base_rows(con, data)
+    f = em.Filters(*em.period_range(data.first_send, data.last_send))
+    compared = 0
+    for grain in ("week", "month", "quarter"):
+        by_topic = em.rates_by_period(con, data, f, grain, by="topic", rows=rows).frame
+        mix = em.topic_mix_effect(con, data, f, grain, rows=rows).frame
+        for unit in ("s", "ms", "us", "ns"):
+            for frame, new, old in ((by_topic, charts.topic_share_chart, old_topic_share_chart),
+                                    (mix, charts.topic_mix_chart, old_topic_mix_chart)):
+                frame = frame.astype({"period": f"datetime64[{unit}]"})
+                blank = frame.assign(period=frame["period"].where(frame.index % 3 > 0))
+                for variant in (frame, blank, frame.iloc[:1], frame.iloc[:0],
+                                frame.astype({frame.columns[-1]: "object"}) if unit == "us" else frame):
+                    drawn = ("period", "topic", "delivered", "open_rate") if new is charts.topic_share_chart else ()
+                    assert same_but_columns(new(variant), old(variant)) == (
+                        [c for c in variant.columns if c not in drawn] if drawn else [])
+                    compared += 1
+    assert compared == 120

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
 from lib.charts.common import FLAG_COLOUR, MUTED, OK_COLOUR, layer_chart
@@ -111,10 +112,15 @@ def unsubscribe_scatter(periods: pd.DataFrame, r_text: str, complete_only: bool 
 
 def topic_mix_chart(mix: pd.DataFrame) -> alt.Chart:
     """Actual open rate vs the open rate the topic mix alone predicts, per period."""
-    long = mix.melt(id_vars=["period"], value_vars=["open_rate", "expected_open_rate"],
-                    var_name="series", value_name="value")
-    long["series"] = long["series"].map({"open_rate": "Actual open rate",
-                                         "expected_open_rate": "Expected from topic mix"})
+    series = {"open_rate": "Actual open rate", "expected_open_rate": "Expected from topic mix"}
+    if all(mix[c].dtype == np.float64 for c in series) and isinstance(mix["period"].dtype, np.dtype):
+        # melt's frame from the arrays (~0.2 ms, melt and map ~1.5): each series' rows in turn, numbered 0, 1, …
+        long = pd.DataFrame({"period": np.tile(mix["period"].to_numpy(), 2),
+                             "series": pd.array(np.repeat(list(series.values()), len(mix)), dtype="str"),
+                             "value": np.concatenate([mix[c].to_numpy() for c in series])})
+    else:
+        long = mix.melt(id_vars=["period"], value_vars=list(series), var_name="series", value_name="value")
+        long["series"] = long["series"].map(series)
     return alt.Chart(long).mark_line(point=True).encode(
         x=alt.X("period:T", title="Period"),
         y=alt.Y("value:Q", title="Open rate (%)", axis=alt.Axis(format=".0%", tickMinStep=0.01),
@@ -131,11 +137,25 @@ def topic_share_chart(by_topic: pd.DataFrame) -> alt.Chart:
     """Share of delivered emails by topic per period (stacked to 100%), each bar as wide as its period
     (from its start to the next period's; the last one as wide as the usual gap)."""
     frame = _only(by_topic, "period", "topic", "delivered", "open_rate")
+    period = frame["period"]
+    if isinstance(period.dtype, np.dtype) and period.dtype.kind == "M" and len(period) and not period.isna().any():
+        # the same ends looked up on arrays (~0.3 ms; the dict map below ~1.5): each period's next start
+        values = period.to_numpy()
+        starts = np.unique(values)
+        gap = pd.Series(starts).diff().median() if len(starts) > 1 else pd.Timedelta(days=30)
+        last = pd.Timestamp(starts[-1]) + gap
+        if last.unit == np.datetime_data(period.dtype)[0]:  # as the map's ends (else their type may differ)
+            ends = np.append(starts[1:], last.to_datetime64())
+            return _topic_share(frame.assign(period_end=ends[np.searchsorted(starts, values)]))
     starts = sorted(pd.to_datetime(frame["period"]).unique())
     gap = pd.Series(starts).diff().median() if len(starts) > 1 else pd.Timedelta(days=30)
     ends = dict(zip(starts, [*starts[1:], starts[-1] + gap])) if starts else {}
     frame = frame.assign(period=pd.to_datetime(frame["period"]))  # a new frame: never the caller's
     frame["period_end"] = frame["period"].map(ends)
+    return _topic_share(frame)
+
+
+def _topic_share(frame: pd.DataFrame) -> alt.Chart:
     return alt.Chart(frame).mark_bar(orient="vertical", stroke="white", strokeWidth=1).encode(
         x=alt.X("period:T", title="Period"), x2=alt.X2("period_end:T"),
         y=alt.Y("delivered:Q", stack="normalize", title="Share of delivered emails (%)",
@@ -164,7 +184,10 @@ def group_rates_chart(groups: pd.DataFrame, by: str, key: str, label: str) -> al
 
 def list_growth_chart(growth: pd.DataFrame, declined: list) -> alt.Chart:
     """Recipients per list per period (stacked), with red rules at periods that declined."""
-    bars = alt.Chart(_only(growth, "period", "recipients", "list_name", "is_new")).mark_bar().encode(
+    data = _only(growth, "period", "recipients", "list_name", "is_new")
+    # without declines the bars are the only layer and their frame goes on the layer, as Altair's own layer
+    # would move it (after hashing the frame through its text repr, ~3 ms)
+    bars = alt.Chart(data if declined else alt.Undefined).mark_bar().encode(
         x=alt.X("period:T", title="Period"),
         y=alt.Y("recipients:Q", title="Recipients (largest send per list)"),
         color=alt.Color("list_name:N", title="List / segment"),
@@ -176,7 +199,7 @@ def list_growth_chart(growth: pd.DataFrame, declined: list) -> alt.Chart:
         rules = pd.DataFrame({"period": pd.to_datetime(declined)})
         layers.append(alt.Chart(rules).mark_rule(color=FLAG_COLOUR, strokeWidth=2, strokeDash=[4, 3]).encode(
             x=alt.X("period:T"), tooltip=[alt.Tooltip("period:T", title="Declined period")]))
-    return layer_chart(*layers,
+    return layer_chart(*layers, **({} if declined else {"data": data}),
         title="List / segment sizes; red dashes = periods significantly worse than own history", height=280)
 
 

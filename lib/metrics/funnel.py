@@ -223,7 +223,7 @@ def cohort_frame(con, src: FunnelSource, stages: list[str], start=None, end=None
     stages) and a whole-day window, none — the same rows, in lead ID order."""
     if _from_reach(reach, window_days):
         rows, flags = _cohort_rows(reach, len(stages), start, end, window_days)
-        out = pd.DataFrame({"lead_id": rows["lead_id"].to_numpy(), "entered": rows["entered"].to_numpy()})
+        out = pd.DataFrame({"lead_id": rows["lead_id"], "entered": rows["entered"]})
         for k, flag in enumerate(flags):
             out[f"in{k}"] = flag
         return out
@@ -274,22 +274,42 @@ def _from_reach(reach: pd.DataFrame | None, window_days: float | None) -> bool:
     return reach is not None and (window_days is None or float(window_days).is_integer())
 
 
-def _cohort_rows(reach: pd.DataFrame, n: int, start, end, window_days) -> tuple[pd.DataFrame, list]:
+class _Rows:
+    """Columns of the reach frame's rows in a cohort, as numpy arrays (`_cohort_rows`)."""
+
+    def __init__(self, reach: pd.DataFrame, pos) -> None:
+        self.reach, self.pos = reach, pos
+
+    def __getitem__(self, column: str) -> np.ndarray:
+        return self.reach[column].to_numpy()[self.pos]
+
+    def flag(self, column: str) -> np.ndarray:
+        """A true/false/blank column as booleans (blank counts as false, as in FILTER)."""
+        return self.reach[column].fillna(False).to_numpy(dtype=bool)[self.pos]
+
+    def take(self, values: pd.Series) -> np.ndarray:
+        """Another column of the same leads (e.g. `lead_groups`' grp), for these rows."""
+        return values.to_numpy()[self.pos]
+
+
+def _cohort_rows(reach: pd.DataFrame, n: int, start, end, window_days) -> tuple[_Rows, list]:
     """The rows of `reach` that entered in [start, end) and their in0..inN-1 flags as numpy booleans:
-    `cohort_sql`'s cohort (r_k ≤ entered + window days; no window → r_k recorded)."""
-    entered = reach["entered"]
-    keep = pd.Series(True, index=reach.index)
-    if start is not None:
-        keep &= entered >= pd.Timestamp(start).floor("us")  # the microseconds range_sql binds
-    if end is not None:
-        keep &= entered < pd.Timestamp(end).floor("us")
-    rows = reach[keep.to_numpy()] if not keep.all() else reach
+    `cohort_sql`'s cohort (r_k ≤ entered + window days; no window → r_k recorded). Dates compare as numpy
+    datetimes, where a blank (NaT) is neither before nor after anything, as NULL in SQL."""
+    entered = reach["entered"].to_numpy()
+    keep = np.ones(len(entered), dtype=bool)
+    for bound, after in ((start, True), (end, False)):
+        if bound is not None:  # the whole microseconds range_sql binds
+            at = np.datetime64(pd.Timestamp(bound).floor("us").to_pydatetime(), "us")
+            keep &= (entered >= at) if after else (entered < at)
+    pos = np.flatnonzero(keep)
+    entered = entered[pos]
+    limit = entered + np.timedelta64(int(window_days) * 86_400_000_000, "us") if window_days is not None else None
     flags = []
-    limit = rows["entered"] + pd.Timedelta(days=float(window_days)) if window_days is not None else None
     for k in range(n):
-        r = rows[f"r{k}"]
-        flags.append((r.notna() & (r <= limit) if limit is not None else r.notna()).to_numpy(dtype=bool))
-    return rows, flags
+        r = reach[f"r{k}"].to_numpy()[pos]
+        flags.append(r <= limit if limit is not None else ~np.isnat(r))
+    return _Rows(reach, pos), flags
 
 
 def _quantile_cont(values, q: float) -> float:
@@ -395,17 +415,17 @@ def _stages_frame(reach: pd.DataFrame, stages: list[str], start, end, window_day
     for k, flag in enumerate(flags):
         d = rows[f"d{k}"]
         out["leads"].append(int(flag.sum()))
-        out["skipped"].append(int((flag & d.isna().to_numpy()).sum()))
+        out["skipped"].append(int((flag & np.isnat(d)).sum()))
         if k == 0:
             out["out_of_order"].append(0), out["days_n"].append(0)
             for p in ("median_days", "p25_days", "p75_days", "p90_days"):
                 out[p].append(math.nan)
             continue
         before = rows[f"d{k - 1}"]
-        out["out_of_order"].append(int((flag & (d < before).to_numpy()).sum()))
-        ok = flag & (before <= d).to_numpy()
+        out["out_of_order"].append(int((flag & (d < before)).sum()))
+        ok = flag & (before <= d)
         out["days_n"].append(int(ok.sum()))
-        days = rows[f"dd{k}"].to_numpy(dtype="float64")[ok]
+        days = rows[f"dd{k}"].astype("float64")[ok]
         for p, name in ((0.5, "median_days"), (0.25, "p25_days"), (0.75, "p75_days"), (0.9, "p90_days")):
             out[name].append(_quantile_cont(days, p))
     leads = np.array(out["leads"], dtype="int64")
@@ -468,8 +488,8 @@ def _durations_frame(reach: pd.DataFrame, stages: list[str], start, end, window_
     edges = np.array([edge for edge, _ in DURATION_BINS if edge is not None], dtype="float64")
     parts = []
     for k in range(1, len(stages)):
-        ok = flags[k] & (rows[f"d{k - 1}"] <= rows[f"d{k}"]).to_numpy()
-        days = rows[f"dd{k}"].to_numpy(dtype="float64")[ok]
+        ok = flags[k] & (rows[f"d{k - 1}"] <= rows[f"d{k}"])
+        days = rows[f"dd{k}"].astype("float64")[ok]
         order = (days[:, None] >= edges[None, :]).sum(axis=1)  # the first bin whose edge is above the days
         counts = np.bincount(order, minlength=len(DURATION_BINS))
         for i in np.flatnonzero(counts):
@@ -563,17 +583,18 @@ def _by_group(con, src: FunnelSource, stages: list[str], by: str, start, end, wi
 
 def _group_counts(reach: pd.DataFrame, grp: pd.Series, stages: list[str], start, end, window_days) -> pd.DataFrame:
     """Leads per group and stage in the window (`_by_group`'s query) from `reach_frame` and each lead's group
-    (`grp`, aligned with it): the groups by leads, most first, then by name."""
+    (`grp`, aligned with it): the groups by leads, most first, then by name (code point order, as DuckDB's
+    byte order of UTF-8 text)."""
     if len(grp) != len(reach):
         raise ValueError("the groups must be read for the same leads as the reach frame")
     rows, flags = _cohort_rows(reach, len(stages), start, end, window_days)
     in0 = flags[0]
-    per = pd.DataFrame({label: flag[in0] for label, flag in zip(stages, flags)})
-    per.insert(0, "group", grp.loc[rows.index].to_numpy()[in0])
-    every = per.groupby("group", sort=False).sum()
-    every = every.assign(_n=every[stages[0]]).reset_index().sort_values(["_n", "group"], ascending=[False, True],
-                                                                       kind="stable")
-    every = every.drop(columns="_n").reset_index(drop=True).astype({label: "int64" for label in stages})
+    codes, names = pd.factorize(rows.take(grp)[in0], sort=True)
+    counts = {label: np.bincount(codes[flag[in0]], minlength=len(names)).astype("int64")
+              for label, flag in zip(stages, flags)}
+    order = np.lexsort((np.arange(len(names)), -counts[stages[0]]))  # names sorted: ties stay by name
+    every = pd.DataFrame({"group": np.asarray(names, dtype=object)[order],
+                          **{label: c[order] for label, c in counts.items()}})
     every["group"] = every["group"].astype("str" if len(every) else "object")
     return every
 
@@ -933,11 +954,11 @@ def _quality_counts(reach: pd.DataFrame, by: str, stages: list[str], start, end,
     last = len(stages) - 1
     nxt = min(1, last)
     in0 = flags[0]
-    grp = rows[f"g_{by}"].to_numpy()[in0]
-    disq = rows["disq"].fillna(False).to_numpy(dtype=bool)[in0] if has_disq else np.zeros(int(in0.sum()), bool)
+    grp = rows[f"g_{by}"][in0]
+    disq = rows.flag("disq")[in0] if has_disq else np.zeros(int(in0.sum()), bool)
     at_next, at_last = flags[nxt][in0], flags[last][in0]
-    d_next = rows[f"rd{nxt}"].to_numpy(dtype="float64")[in0] if last else np.full(len(grp), math.nan)
-    d_last = rows[f"rd{last}"].to_numpy(dtype="float64")[in0] if last else np.full(len(grp), math.nan)
+    d_next = rows[f"rd{nxt}"].astype("float64")[in0] if last else np.full(len(grp), math.nan)
+    d_last = rows[f"rd{last}"].astype("float64")[in0] if last else np.full(len(grp), math.nan)
     sizes = pd.Series(grp, dtype="object").value_counts(sort=False)
     ranked = sorted(sizes.items(), key=lambda gn: (-gn[1], gn[0]))
     rank = {g: i + 1 for i, (g, _) in enumerate(ranked)}

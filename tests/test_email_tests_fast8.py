@@ -11,6 +11,8 @@ replaced, kept below verbatim as the oracle: the same values to the last bit.
   counts, one send, one list, zero denominators, no topic column), selections with date sub-ranges, lists,
   topics and none matching, three grains, baselines of 2 and 6 periods, from the frame of sends and from
   the query (a one-thread DuckDB copy: the query's float sums in one order).
+- `email_rows.baseline_wide` (kept too: `_shift` moves month starts and days in numpy) and the columns
+  `baseline_tests` reads from it as arrays (`baseline_columns`, no frame in between).
 - `flags_from`: every crossing send's exact intervals in one call, a period's cluster intervals at both
   levels from one grouping, own-history, volume and gap flags from the cells they read instead of a
   frame of records — the same flags (fields, types and texts) and the same `period_intervals` frames on
@@ -250,7 +252,7 @@ SELECT c.*, {hist}, COUNT(b.period) AS base_periods, COALESCE(SUM(b.sends), 0) A
 FROM camp c LEFT JOIN per b ON b.topic = c.topic AND {_window('c', 'b')}
 GROUP BY ALL ORDER BY c.send_date, c._row"""
         all_params = params + wp_all + [VARIANT_SUFFIX, step]
-    wide = (email_rows.baseline_wide(rows, filters, grain, periods, rates, _COUNTS, by) if rows is not None
+    wide = (old_rows_baseline_wide(rows, filters, grain, periods, rates, _COUNTS, by) if rows is not None
             else con.execute(sql, all_params).df())
     wide["period"] = pd.to_datetime(wide["period"])
     when = wide["period"] if by == "period" else pd.to_datetime(wide["send_date"])
@@ -342,6 +344,79 @@ def old_send_tau2(con, data: EmailData, filters: Filters, grain: str, periods: i
     """`em.send_tau2` as it was at 0237e61 (verbatim, docstring left out)."""
     return old_baseline_tests(con, data, replace(filters, start=None, end=None), grain, periods, alpha, "campaign", rows,
                           _tau2_only=True)
+
+
+def old_rows_shift(periods: np.ndarray, off: pd.DateOffset) -> np.ndarray:
+    """`email_rows._shift` as it was at 0237e61: period − interval (or + with a negative offset) for an array of period starts."""
+    if not len(periods):
+        return periods
+    return (pd.DatetimeIndex(periods) + off).to_numpy(dtype="datetime64[us]")
+
+
+def old_rows_window(p: np.ndarray, b: np.ndarray, off: pd.DateOffset, pt=None, bt=None) -> np.ndarray:
+    """`_window` joined: W[i, j] = base period j in [period i − interval, period i) (and the same topic)."""
+    lo = old_rows_shift(p, -off)
+    w = (b[None, :] >= lo[:, None]) & (b[None, :] < p[:, None])
+    if pt is not None:
+        w &= pt[:, None] == bt[None, :]
+    return w
+
+
+def old_rows_baseline_wide(rows: pd.DataFrame, filters, grain: str, periods: int, rate_list, counts, by: str) -> pd.DataFrame:
+    """`baseline_tests`' query (the `wide` frame it reads by column name): lists and topics applied,
+    not the dates (history before the range counts)."""
+    a = email_rows.arrays(rows, counts, rate_list, filters, dates=False, grain=grain)  # scoped
+    off = email_rows.offset(grain, periods)
+    if by == "period":
+        codes, first = email_rows.group(a["period"])  # per
+        n = len(first)
+        per = {"period": a["period"][first], "sends": np.bincount(codes, minlength=n).astype(np.int64),
+               **email_rows.sum_columns(a, codes, n, rate_list, counts)}
+        for r in rate_list:
+            per[f"{r.key}_n2"] = email_rows.group_sum(a[f"{r.key}_n"] * a[f"{r.key}_n"], codes, n)
+        tcodes, tfirst = email_rows.group(a["period"], a["topic"])  # per_topic
+        tn = len(tfirst)
+        tp, tt = a["period"][tfirst], a["topic"][tfirst]
+        tsums = email_rows.sum_columns(a, tcodes, tn, rate_list, counts)
+        w = old_rows_window(per["period"], per["period"], off)  # hist_all
+        out = dict(per)
+        out["subject"] = np.array([str(p)[:10] for p in per["period"]], dtype=object)
+        for r in rate_list:
+            out[f"{r.key}_base_x"] = email_rows._window_sum(w, per[f"{r.key}_x"])
+            out[f"{r.key}_base_n"] = email_rows._window_sum(w, per[f"{r.key}_n"])
+        out["base_periods"] = out["base_units"] = w.sum(axis=1).astype(np.int64)
+        wt = old_rows_window(tp, tp, off, tt, tt)  # hist_topic
+        at = np.searchsorted(per["period"], tp)  # each topic row's period
+        for r in rate_list:  # mix: each topic's trailing rate, else the period's, weighted by this period's n
+            cur_n = tsums[f"{r.key}_n"]
+            tx, tn_ = email_rows._window_sum(wt, tsums[f"{r.key}_x"]), email_rows._window_sum(wt, tsums[f"{r.key}_n"])
+            bx, bn = out[f"{r.key}_base_x"][at], out[f"{r.key}_base_n"][at]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                own = np.where(tn_ != 0, tx / tn_, np.nan)
+                overall = np.where(bn != 0, bx / bn, np.nan)
+            top = email_rows.group_sum(cur_n * np.where(np.isnan(own), overall, own), at, n)
+            bottom = email_rows.group_sum(cur_n, at, n)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[f"{r.key}_mix"] = np.where(bottom != 0, top / bottom, np.nan)
+        return email_rows.frame(out, ("subject",))
+    pcodes, pfirst = email_rows.group(a["period"], a["topic"])  # per
+    pn = len(pfirst)
+    bp, bt = a["period"][pfirst], a["topic"][pfirst]
+    bsends = np.bincount(pcodes, minlength=pn).astype(np.int64)
+    psums = email_rows.sum_columns(a, pcodes, pn, rate_list, counts)
+    s = email_rows.merged_sends(a, rate_list, counts)  # sends → camp
+    out = {"_row": s["_row"], "subject": s["campaign"], "send_date": s["send_date"], "period": s["period"],
+           "topic": s["topic"], "variants": s["variants"]}
+    for r in rate_list:
+        out[f"{r.key}_x"], out[f"{r.key}_n"] = s[f"{r.key}_x"], s[f"{r.key}_n"]
+    w = old_rows_window(s["period"], bp, off, s["topic"], bt)
+    for r in rate_list:
+        out[f"{r.key}_base_x"] = email_rows._window_sum(w, psums[f"{r.key}_x"])
+        out[f"{r.key}_base_n"] = email_rows._window_sum(w, psums[f"{r.key}_n"])
+    out["base_periods"] = w.sum(axis=1).astype(np.int64)
+    out["base_units"] = w.astype(np.int64) @ bsends
+    order = np.lexsort((out["_row"], out["send_date"]))
+    return email_rows.frame({k: v[order] for k, v in out.items()}, ("subject", "topic"))
 
 
 # --------------------------------------------------------------------------- data sets
@@ -681,3 +756,31 @@ def test_threshold_flags_per_send_equal_the_old_code_with_many_crossings(email_o
     old = old_threshold_flags(frame, "campaign", "send_date", th, data.usable_rates(), True, "send")
     assert [repr(x) for x in new] == [repr(x) for x in old]
     assert len({f.metric for f in new}) >= 4 and len(new) > 100
+
+
+def test_baseline_wide_equals_the_old_code(datasets):
+    compared = 0
+    for name, con, table in datasets:
+        data = em.email_data(con, table)
+        if data.first_send is None:
+            continue
+        rows, rates = em.base_rows(con, data), data.usable_rates()
+        for f, grain, k, by in itertools.product(selections(con, data), ("week", "month", "quarter"), (2, 6),
+                                                 ("period", "campaign")):
+            new = email_rows.baseline_wide(rows, f, grain, k, rates, _COUNTS, by)
+            pd.testing.assert_frame_equal(new, old_rows_baseline_wide(rows, f, grain, k, rates, _COUNTS, by),
+                                          check_exact=True, obj=f"{name} {f} {grain} {k} {by}")
+            compared += len(new)
+    assert compared > 5000
+
+
+def test_shift_equals_the_pandas_offsets():
+    rng = np.random.default_rng(8)
+    any_time = np.datetime64("2019-01-01", "us") + rng.integers(0, 3000 * 86400, 400).astype("timedelta64[s]")
+    days = email_rows.period_of(any_time.astype("datetime64[D]"), "day")
+    for grain in ("day", "week", "month", "quarter", "year"):
+        for p in (email_rows.period_of(any_time.astype("datetime64[D]"), grain), days, any_time.astype("datetime64[us]")):
+            for periods in (1, 2, 6, 13):
+                off = email_rows.offset(grain, periods)
+                for o in (off, -off):
+                    assert np.array_equal(email_rows._shift(p, o), old_rows_shift(p, o)), (grain, periods, o)

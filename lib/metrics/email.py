@@ -822,7 +822,15 @@ def _window(left: str, right: str) -> str:
     return f"{right}.period >= {left}.period - CAST(? AS INTERVAL) AND {right}.period < {left}.period"
 
 
-def _long_tests(wide: pd.DataFrame, rates: tuple[Rate, ...], by: str) -> dict[str, np.ndarray] | None:
+def _read(wide, name: str, dtype=None) -> np.ndarray:
+    """A column of `wide` (the query's frame, or `email_rows.baseline_columns`' arrays) as an array."""
+    v = wide[name]
+    if isinstance(v, pd.Series):
+        return v.to_numpy(dtype=float, na_value=np.nan) if dtype is float else v.to_numpy(dtype=dtype)
+    return np.asarray(v, dtype=dtype)
+
+
+def _long_tests(wide, rates: tuple[Rate, ...], by: str) -> dict[str, np.ndarray] | None:
     """`baseline_tests`' long form before its tests, as arrays by column name (None without a row; `_at`
     and `_rate`: each row's place in `wide` and in `rates`): one row per subject × rate with a denominator
     (n > 0), in subject order, then rate order. Per row: x, n, rate = x ÷ n; with history (base_n > 0)
@@ -833,9 +841,11 @@ def _long_tests(wide: pd.DataFrame, rates: tuple[Rate, ...], by: str) -> dict[st
     Built column by column from arrays (a dict per row cost more than the tests); the same values as
     the row loop it replaced, to the last bit (math.log per element, the same operations in order)."""
     def grid(suffix: str) -> np.ndarray:  # wide rows × rates
-        cols = [wide[f"{r.key}_{suffix}"].to_numpy(dtype=float, na_value=np.nan) if f"{r.key}_{suffix}" in wide
-                else np.full(len(wide), np.nan) for r in rates]
-        return np.column_stack(cols) if cols else np.empty((len(wide), 0))
+        cols = [_read(wide, f"{r.key}_{suffix}", float) if f"{r.key}_{suffix}" in wide
+                else np.full(size, np.nan) for r in rates]
+        return np.column_stack(cols) if cols else np.empty((size, 0))
+
+    size = len(wide["subject"])
 
     n_all = grid("n")
     with np.errstate(invalid="ignore"):
@@ -868,8 +878,8 @@ def _long_tests(wide: pd.DataFrame, rates: tuple[Rate, ...], by: str) -> dict[st
         base_x[has], exact[has], d[has], v[has], null_v[has] = hbx, hexact, hd, hv, hnull
         pearson_v[has] = pooled * (1 - pooled) * (1 / hn + 1 / hbn)
         z[has] = np.where(hexact, np.nan, hd / np.sqrt(hv))  # exact z: in baseline_tests, in one call
-    out = {"subject": wide["subject"].to_numpy(dtype=object)[ii],
-           "period": wide["period"].to_numpy()[ii],
+    out = {"subject": _read(wide, "subject", object)[ii],
+           "period": _read(wide, "period")[ii],
            "metric": np.array([r.label for r in rates], dtype=object)[jj],
            "key": np.array([r.key for r in rates], dtype=object)[jj],
            "direction": np.array([r.direction for r in rates], dtype=object)[jj],
@@ -877,13 +887,13 @@ def _long_tests(wide: pd.DataFrame, rates: tuple[Rate, ...], by: str) -> dict[st
            # without any history the old row loop left base_x all None (an object column): kept so
            "base_x": base_x if has.any() else np.full(len(ii), None, dtype=object),
            "base_n": np.where(has, bn, np.nan),
-           "base_units": wide["base_units"].to_numpy().astype(np.int64)[ii],
+           "base_units": _read(wide, "base_units").astype(np.int64)[ii],
            "baseline": np.where(has, baseline, np.nan),
-           "base_periods": wide["base_periods"].to_numpy().astype(np.int64)[ii],
+           "base_periods": _read(wide, "base_periods").astype(np.int64)[ii],
            "exact": exact, "z": z, "d": d, "v": v, "null_v": null_v, "pearson_v": pearson_v}
     if by == "campaign":
-        out.update(topic=wide["topic"].to_numpy(dtype=object)[ii], send_date=wide["send_date"].to_numpy()[ii],
-                   variants=wide["variants"].to_numpy().astype(np.int64)[ii])
+        out.update(topic=_read(wide, "topic", object)[ii], send_date=_read(wide, "send_date")[ii],
+                   variants=_read(wide, "variants").astype(np.int64)[ii])
     else:  # the period's sends' weights: Σn² ÷ (Σn)² (1 ÷ the effective number of sends)
         out["h"] = grid("n2")[ii, jj] / n ** 2
     out["_at"], out["_rate"] = ii, jj
@@ -1004,16 +1014,23 @@ SELECT c.*, {hist}, COUNT(b.period) AS base_periods, COALESCE(SUM(b.sends), 0) A
 FROM camp c LEFT JOIN per b ON b.topic = c.topic AND {_window('c', 'b')}
 GROUP BY ALL ORDER BY c.send_date, c._row"""
         all_params = params + wp_all + [VARIANT_SUFFIX, step]
-    wide = (email_rows.baseline_wide(rows, filters, grain, periods, rates, _COUNTS, by) if rows is not None
-            else con.execute(sql, all_params).df())
-    wide["period"] = pd.to_datetime(wide["period"])
-    when = wide["period"] if by == "period" else pd.to_datetime(wide["send_date"])
-    lo = period_start(filters.start, grain) if by == "period" and filters.start is not None else filters.start
-    keep = pd.Series(True, index=wide.index)
-    if lo is not None:
-        keep &= when >= pd.Timestamp(lo)
-    if filters.end is not None:
-        keep &= when < pd.Timestamp(filters.end)
+    if rows is not None:  # the query's columns as arrays (email_rows.baseline_wide without its frame)
+        wide = email_rows.baseline_columns(rows, filters, grain, periods, rates, _COUNTS, by)
+        when = wide["period"] if by == "period" else wide["send_date"]  # datetime64[us], as the frame's
+        bounds = [None if t is None else np.datetime64(pd.Timestamp(t).to_datetime64()) for t in (
+            period_start(filters.start, grain) if by == "period" and filters.start is not None else filters.start,
+            filters.end)]
+    else:
+        wide = con.execute(sql, all_params).df()
+        wide["period"] = pd.to_datetime(wide["period"])
+        when = wide["period"] if by == "period" else pd.to_datetime(wide["send_date"])
+        lo = period_start(filters.start, grain) if by == "period" and filters.start is not None else filters.start
+        bounds = [None if t is None else pd.Timestamp(t) for t in (lo, filters.end)]
+    keep = np.ones(len(when), dtype=bool)
+    if bounds[0] is not None:
+        keep &= np.asarray(when >= bounds[0], dtype=bool)
+    if bounds[1] is not None:
+        keep &= np.asarray(when < bounds[1], dtype=bool)
     out = _long_tests(wide, rates, by)
     if out is None:  # no sends in the selection
         return {} if _tau2_only else MetricResult(_no_tests(by, alpha), sql, all_params, dict(data.excluded))
@@ -1050,9 +1067,9 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
     # subject has that period (send date), as it is that value that is kept
     when_of_row = out["period" if by == "period" else "send_date"]
     if np.issubdtype(when_of_row.dtype, np.datetime64):
-        in_range = keep.to_numpy(dtype=bool)[at_wide]
+        in_range = keep[at_wide]
     else:
-        in_range = pd.Series(when_of_row).isin(set(when[keep])).to_numpy(dtype=bool)
+        in_range = pd.Series(when_of_row).isin(set(pd.Series(when)[keep])).to_numpy(dtype=bool)
     above = np.array([r.direction == "above" for r in rates])[jj]
     x_col = out["x"]
     # `_exact_z` for every exact row at once (tests/test_stats_arrays.py), but for the rows left out

@@ -191,6 +191,13 @@ def _shift(periods: np.ndarray, off: pd.DateOffset) -> np.ndarray:
     """period − interval (or + with a negative offset) for an array of period starts."""
     if not len(periods):
         return periods
+    if len(off.kwds) == 1 and periods.dtype == np.dtype("datetime64[us]"):  # in numpy: whole days, or whole
+        (unit, size), = off.kwds.items()  # months from a month's first midnight (where the offset keeps day 1)
+        if unit == "days":
+            return periods + np.timedelta64(off.n * size, "D")
+        months = periods.astype("datetime64[M]")
+        if unit == "months" and (months.astype("datetime64[us]") == periods).all():
+            return (months + off.n * size).astype("datetime64[us]")
     return (pd.DatetimeIndex(periods) + off).to_numpy(dtype="datetime64[us]")
 
 
@@ -231,6 +238,23 @@ def _window_sum(w: np.ndarray, v: np.ndarray) -> np.ndarray:
 def baseline_wide(rows: pd.DataFrame, filters, grain: str, periods: int, rate_list, counts, by: str) -> pd.DataFrame:
     """`baseline_tests`' query (the `wide` frame it reads by column name): lists and topics applied,
     not the dates (history before the range counts)."""
+    return frame(*_baseline_wide(rows, filters, grain, periods, rate_list, counts, by))
+
+
+def baseline_columns(rows: pd.DataFrame, filters, grain: str, periods: int, rate_list, counts, by: str) -> dict:
+    """`baseline_wide`'s columns as arrays, as `frame[column].to_numpy()` reads them back (texts as
+    objects): what `baseline_tests` reads, without the frame."""
+    out, texts = _baseline_wide(rows, filters, grain, periods, rate_list, counts, by)
+    empty = not len(next(iter(out.values())))
+    for c in texts:
+        values = np.asarray(out[c], dtype=object)
+        if empty or pd.isna(values).any():  # `frame`'s own conversion (None, or missing text as the str type has it)
+            out[c] = frame({c: values}, (c,))[c].to_numpy(dtype=object)
+    return out
+
+
+def _baseline_wide(rows: pd.DataFrame, filters, grain: str, periods: int, rate_list, counts, by: str
+                   ) -> tuple[dict, tuple[str, ...]]:
     a = arrays(rows, counts, rate_list, filters, dates=False, grain=grain)  # scoped
     off = offset(grain, periods)
     if by == "period":
@@ -264,7 +288,7 @@ def baseline_wide(rows: pd.DataFrame, filters, grain: str, periods: int, rate_li
             bottom = group_sum(cur_n, at, n)
             with np.errstate(divide="ignore", invalid="ignore"):
                 out[f"{r.key}_mix"] = np.where(bottom != 0, top / bottom, np.nan)
-        return frame(out, ("subject",))
+        return out, ("subject",)
     pcodes, pfirst = group(a["period"], a["topic"])  # per
     pn = len(pfirst)
     bp, bt = a["period"][pfirst], a["topic"][pfirst]
@@ -282,7 +306,7 @@ def baseline_wide(rows: pd.DataFrame, filters, grain: str, periods: int, rate_li
     out["base_periods"] = w.sum(axis=1).astype(np.int64)
     out["base_units"] = w.astype(np.int64) @ bsends
     order = np.lexsort((out["_row"], out["send_date"]))
-    return frame({k: v[order] for k, v in out.items()}, ("subject", "topic"))
+    return {k: v[order] for k, v in out.items()}, ("subject", "topic")
 
 
 def rates_by_period(rows: pd.DataFrame, filters, grain: str, by, rate_list, counts, covered_end) -> pd.DataFrame:

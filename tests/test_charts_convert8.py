@@ -1,5 +1,6 @@
-"""Altair's `_todict` with plain texts, numbers, flags and None returned first (lib.charts.common, session 8,
-issue #20) gives the same specs as Altair's own: on the email page's charts (sample data, with the campaign
+"""Altair's `_todict` with plain texts, numbers, flags and None returned first, and a channel's plain
+`field:type` shorthand parsed at once (lib.charts.common, session 8, issue #20), give the same specs as
+Altair's own: on the email page's charts (sample data, with the campaign
 overlay) and on charts whose specs hold what `_todict` does convert — numpy numbers and arrays, timestamps,
 dates, tuples, NaN, nested schema objects."""
 
@@ -19,15 +20,29 @@ def both(chart) -> tuple[dict, dict]:
     """The chart as Streamlit converts it (ui.cache.chart_spec), with the shortcut and with Altair's own."""
     from ui.cache import chart_spec
 
-    fast = alt.utils.schemapi._todict
-    assert fast.altair is not None  # the shortcut is installed
+    fast, parse = alt.utils.schemapi._todict, common._channels.parse_shorthand
+    assert fast.altair is not None and parse.altair is not None  # the shortcuts are installed
     new = chart_spec(chart)
-    alt.utils.schemapi._todict = fast.altair
+    alt.utils.schemapi._todict, common._channels.parse_shorthand = fast.altair, parse.altair
     try:
         old = chart_spec(chart)
     finally:
-        alt.utils.schemapi._todict = fast
+        alt.utils.schemapi._todict, common._channels.parse_shorthand = fast, parse
     return new, old
+
+
+@pytest.mark.parametrize("shorthand", ["period:T", "a b:Q", ":T", " :N", "x:G", "é:O", "p\n:T", "sum(x):Q",
+                                       "count():Q", "a\\:b:N", "period", "x:quantitative", "year(d):O", "x:t",
+                                       "x:Q ", "a:b:N"])
+def test_shorthands_parse_the_same(shorthand):
+    from altair.utils.core import parse_shorthand
+
+    def parsed(parse):
+        try:
+            return parse(shorthand, pd.DataFrame({"x": [1.5]}))
+        except ValueError as error:
+            return str(error)
+    assert parsed(common._channels.parse_shorthand) == parsed(parse_shorthand)
 
 
 def test_values_todict_converts_are_converted_the_same():

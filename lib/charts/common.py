@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import sys
+
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -48,6 +51,31 @@ def _plain_first(todict):
 
 if not hasattr(alt.utils.schemapi._todict, "altair"):  # once, however often this module is reloaded
     alt.utils.schemapi._todict = _plain_first(alt.utils.schemapi._todict)
+
+
+# Each channel of the spec parses its shorthand ("period:T") with Altair's parse_shorthand, which formats and
+# looks up eight patterns for every call (~20 µs, ~150 channels a click). A plain field with a one-letter type
+# and no brackets, colon or backslash can only match its `field:type` pattern, whose result does not read the
+# data (the type is given): {"field": …, "type": …} at once; anything else goes to Altair's.
+_FIELD_AND_TYPE = re.compile(r"\A([^():\\]*):([QONTG])\Z", re.DOTALL)
+
+
+def _simple_first(parse):
+    def parse_shorthand(shorthand, data=None, **options):
+        if not options and isinstance(shorthand, str):
+            match = _FIELD_AND_TYPE.match(shorthand)
+            if match:
+                return {"field": match[1], "type": _TYPES[match[2]]}
+        return parse(shorthand, data, **options)
+
+    parse_shorthand.altair = parse
+    return parse_shorthand
+
+
+_TYPES = alt.utils.core.INV_TYPECODE_MAP
+_channels = sys.modules[alt.X.__module__]  # altair.vegalite.v6.schema.channels, which calls it by this name
+if not hasattr(_channels.parse_shorthand, "altair"):
+    _channels.parse_shorthand = _simple_first(_channels.parse_shorthand)
 
 
 @alt.theme.register("boundary", enable=True)

@@ -216,7 +216,8 @@ def programs(fm, charts, con, leads, closed, src, stages, cost_table, mql, start
     value = next(((t, c) for t, c, label in found if label == pick), None)
     costs = fm.cost_per_mql(con, src, stages, cost_table, mql, start, end, window) if cost_table else None  # shown above
     res = fm.program_comparison(con, src, stages, mql, cost_table, start, end, window, value, costs=costs,
-                                excluded=fm.exclusions(con, src, stages))
+                                excluded=fm.exclusions(con, src, stages), reach=fm.reach_frame(con, src, stages),
+                                values=fm.lead_values(con, *value) if value else None)
     frame = res.frame
     show_chart(charts.program_chart(frame, mql), width="stretch")
     st.caption(f"Per program (the leads' campaign; the {fm.TOP_GROUPS} with most leads by name, the rest in "

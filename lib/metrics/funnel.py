@@ -237,7 +237,8 @@ def reach_sql(src: FunnelSource, stages: list[str]) -> tuple[str, list]:
     the range: lead_id, entered, d0..dN-1, r0..rN-1; dd1..ddN-1 = days d_{k-1} → d_k and rd0..rdN-1 =
     days entered → r_k (as the figures compute them, NULL when a date is); g_source, g_campaign = the
     lead's source / campaign as a group (lib.segments.group_sql); disq = disqualified (as
-    `campaign_quality`; NULL without a status or disqualified date column). In lead ID order."""
+    `campaign_quality`; NULL without a status or disqualified date column); campaign, p_key and p_name = its
+    program's key and name (as `program_comparison`). In lead ID order."""
     sql, params = per_lead_sql(src, stages)
     n = len(stages)
     disq, disq_params = _disqualified_sql(src)
@@ -245,7 +246,8 @@ def reach_sql(src: FunnelSource, stages: list[str]) -> tuple[str, list]:
             + [f"{_DAYS.format(a=f'd{k - 1}', b=f'd{k}')} AS dd{k}" for k in range(1, n)]
             + [f"{_DAYS.format(a='entered', b=f'r{k}')} AS rd{k}" for k in range(n)]
             + [f"{segments.group_sql(q(g))} AS g_{g}" for g in GROUPINGS]
-            + [f"({disq or 'NULL::BOOLEAN'}) AS disq"])
+            + [f"({disq or 'NULL::BOOLEAN'}) AS disq", "campaign",  # a program: program_comparison's key and name
+               "COALESCE(lower(NULLIF(trim(campaign), '')), '') AS p_key", "NULLIF(trim(campaign), '') AS p_name"])
     return sql + f"\nSELECT {', '.join(cols)} FROM per_lead ORDER BY lead_id", params + disq_params
 
 
@@ -266,6 +268,15 @@ def lead_groups(con, src: FunnelSource, stages: list[str], by: str) -> pd.DataFr
     sql, params = per_lead_sql(src, stages, segment)
     return con.execute(sql + f"\nSELECT lead_id, {segments.group_sql(q('segment'))} AS grp FROM per_lead "
                        "ORDER BY lead_id", params).df()
+
+
+def lead_values(con, table: str, column: str) -> pd.DataFrame:
+    """Each lead's value (lead_id, value: Σ of the column's numbers over its rows of `table`, as
+    `program_comparison`'s `vals`): read once per value column, so a window change values the customers
+    without a query (`program_comparison(values=)`)."""
+    return con.execute(f"SELECT trim(CAST(lead_id AS VARCHAR)) AS lead_id, SUM(TRY_CAST(CAST({q(column)} AS VARCHAR) "
+                       f"AS DOUBLE)) AS value FROM {q(table)} WHERE NULLIF(trim(CAST(lead_id AS VARCHAR)), '') "
+                       "IS NOT NULL GROUP BY 1").df()
 
 
 def _from_reach(reach: pd.DataFrame | None, window_days: float | None) -> bool:
@@ -1200,7 +1211,8 @@ def value_columns(con, datasets: list[Dataset]) -> list[tuple[str, str, str]]:
 def program_comparison(con, src: FunnelSource, stages: list[str], mql_stage: str, cost_table: str | None = None,
                        start=None, end=None, window_days: float | None = None,
                        value: tuple[str, str] | None = None, top_n: int = TOP_GROUPS,
-                       costs: MetricResult | None = None, excluded: dict | None = None) -> MetricResult:
+                       costs: MetricResult | None = None, excluded: dict | None = None,
+                       reach: pd.DataFrame | None = None, values: pd.DataFrame | None = None) -> MetricResult:
     """Nurture programs side by side: MQL rate, time to MQL, cost per MQL and the customers' value.
 
     One row per program (the leads' campaign, matched after trimming and ignoring case; leads with no
@@ -1221,6 +1233,9 @@ def program_comparison(con, src: FunnelSource, stages: list[str], mql_stage: str
     Cost rows and leads left out are counted as in `cost_per_mql` / `funnel_stages`; the SQL returned is
     the per-program query (the costs come from `cost_per_mql`'s own SQL). `costs`: that `cost_per_mql`
     result for the same arguments when the caller has it (the page shows it above), so it is not run twice.
+    `reach` (`reach_frame`) and, with `value`, `values` (`lead_values` of it): the programs counted from them
+    in pandas (whole-day windows) — the same frame and SQL; with values that are not all whole numbers the
+    query sums them (a sum of fractions depends on the order DuckDB adds them in).
     """
     if "campaign" not in src.columns:
         raise BoundaryError("Comparing nurture programs needs a campaign / program column in the leads file. "
@@ -1240,9 +1255,17 @@ def program_comparison(con, src: FunnelSource, stages: list[str], mql_stage: str
         join, value_sql = "", "NULL::DOUBLE"
     sql += (",\nkeyed AS (SELECT c.*, COALESCE(lower(NULLIF(trim(c.campaign), '')), '') AS key, "
             f"{value_sql} AS lead_value FROM cohort c {join} WHERE in0)")
-    # the largest programs by name, picked first, so the figure's SQL names them as bound values
-    sizes = con.execute(sql + "\nSELECT key, COUNT(*) AS n FROM keyed WHERE key <> '' GROUP BY key", params).df()
-    ranked = sorted(zip(sizes["key"], sizes["n"]), key=lambda kn: (-int(kn[1]), kn[0]))
+    fast = _from_reach(reach, window_days) and (not value or (values is not None and _exact_sums(values["value"])))
+    if fast:
+        rows, flags = _cohort_rows(reach, len(stages), start, end, window_days)
+        in0 = flags[0]
+        keys = rows["p_key"][in0]
+        named, n = np.unique(keys[keys != ""], return_counts=True)
+        sizes = list(zip(named.tolist(), n.tolist()))
+    else:  # the largest programs by name, picked first, so the figure's SQL names them as bound values
+        sizes = con.execute(sql + "\nSELECT key, COUNT(*) AS n FROM keyed WHERE key <> '' GROUP BY key", params).df()
+        sizes = list(zip(sizes["key"], sizes["n"]))
+    ranked = sorted(sizes, key=lambda kn: (-int(kn[1]), kn[0]))
     top, rest = [kn[0] for kn in ranked[:int(top_n)]], [kn[0] for kn in ranked[int(top_n):]]
     named = f"key = '' OR key IN ({', '.join('?' * len(top))})" if top else "key = ''"
     sql += (f",\ngrouped AS (SELECT *, CASE WHEN {named} THEN key ELSE '~other' END AS gkey FROM keyed)\n"
@@ -1254,7 +1277,15 @@ def program_comparison(con, src: FunnelSource, stages: list[str], mql_stage: str
             f"  COUNT(lead_value) FILTER (WHERE in{last}) AS valued_customers\n"
             "FROM grouped GROUP BY gkey")
     params += top
-    frame = con.execute(sql, params).df()
+    if fast:
+        lead_value = None
+        if value:  # each lead's value, blank without a row (the query's LEFT JOIN)
+            at = pd.Index(values["lead_id"]).get_indexer(reach["lead_id"])
+            lead_value = pd.Series(np.where(at >= 0, values["value"].to_numpy(dtype="float64", na_value=np.nan)[at],
+                                            np.nan))
+        frame = _program_counts(rows, flags, keys, set(top), k, lead_value)
+    else:
+        frame = con.execute(sql, params).df()
     other = f"Other ({len(rest)} program{'' if len(rest) == 1 else 's'})"
     frame["program"] = [NO_PROGRAM if key == "" else other if key == "~other" else name
                         for key, name in zip(frame["key"], frame["program"])]
@@ -1284,3 +1315,39 @@ def program_comparison(con, src: FunnelSource, stages: list[str], mql_stage: str
     columns = ["program", "leads", "mqls", "mql_rate", "mql_low", "mql_high", "median_days_to_mql", "customers",
                "cost", "cost_per_mql", "customer_value", "valued_customers", "value_per_customer", "value_per_cost"]
     return MetricResult(frame[[c for c in columns if c in frame.columns]], sql, params, excluded)
+
+
+def _exact_sums(values: pd.Series) -> bool:
+    """Whether every sum of these values is exact in floating point, whatever the order: whole numbers whose
+    absolute total stays below 2^53."""
+    v = values.dropna().to_numpy(dtype="float64")
+    return bool(np.all(np.isfinite(v)) and np.all(v == np.round(v)) and np.abs(v).sum() < 2.0 ** 53)
+
+
+def _program_counts(rows: _Rows, flags: list, keys: np.ndarray, top: set, k: int,
+                    lead_value: pd.Series | None) -> pd.DataFrame:
+    """`program_comparison`'s per-program query counted from the reach frame's cohort rows: per gkey (the
+    program's key, '' for none, '~other' for the rest) its name (the trimmed campaign of its smallest
+    campaign text, as arg_min), leads, MQLs, median days to MQL, customers and their value."""
+    in0 = flags[0]
+    keys = np.asarray(keys, dtype=object)
+    gkey = np.where((keys == "") | np.isin(keys, list(top)), keys, "~other").astype(object)
+    raw, name = rows["campaign"][in0], rows["p_name"][in0]
+    at_k, at_last = flags[k][in0], flags[-1][in0]
+    days = rows[f"rd{k}"].astype("float64")[in0]
+    value = rows.take(lead_value)[in0].astype("float64") if lead_value is not None else np.full(len(gkey), np.nan)
+    out = []
+    for g in dict.fromkeys(gkey.tolist()):
+        m = gkey == g
+        named = [(c, p) for c, p in zip(raw[m], name[m]) if isinstance(c, str)]
+        program = min(named, key=lambda cp: cp[0])[1] if named else None
+        cust = m & at_last
+        vals = value[cust]
+        vals = vals[~np.isnan(vals)]
+        out.append((g, program, int(m.sum()), int((m & at_k).sum()), _quantile_cont(days[m & at_k], 0.5),
+                    int(cust.sum()), float(vals.sum()) if len(vals) else math.nan, len(vals)))
+    frame = pd.DataFrame(out, columns=["key", "program", "leads", "mqls", "median_days_to_mql", "customers",
+                                       "customer_value", "valued_customers"])
+    return frame.astype({"key": "str" if out else "object", "program": "object", "leads": "int64", "mqls": "int64",
+                         "median_days_to_mql": "float64", "customers": "int64", "customer_value": "float64",
+                         "valued_customers": "int64"})

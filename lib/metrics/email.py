@@ -1413,7 +1413,7 @@ def _beyond(low: float, high: float, limit: float, direction: str) -> bool:
 
 def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresholds: Thresholds,
                     rates: tuple[Rate, ...], mpp_note: bool, level: str,
-                    intervals: dict[str, pd.DataFrame] | None = None) -> list[Flag]:
+                    intervals: dict[str, pd.DataFrame] | None = None, floats=None) -> list[Flag]:
     """A flag for each row × rate whose rate is beyond its threshold by more than chance.
 
     Per send (`intervals` None): the send's exact (Clopper–Pearson) 95 % interval must clear the
@@ -1424,9 +1424,10 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
     recipients, vary. The threshold is the row's `<rate>_limit` column when the frame has one (a
     topic's own value, `with_topic_limits`), else the general value. Severity 'high' when the interval at the
     Bonferroni level (alpha ÷ m, m = rows with that rate) clears it too, 'medium' otherwise,
-    'low' when n < min_group_size.
+    'low' when n < min_group_size. `floats`: a `_float_columns` reader of `frame` (its conversions shared).
     """
     flags: list[Flag] = []
+    floats = floats or _float_columns(frame)
     min_n, alpha = thresholds["min_group_size"], thresholds["baseline_alpha"]
     columns: dict[str, np.ndarray] = {}  # the cells read, column by column as Python objects (as to_dict
     # gives them): a dict per row of a wide frame cost more than the tests
@@ -1441,18 +1442,16 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
         if rate.threshold_key is None or rate.key not in frame:
             continue
         general = thresholds[rate.threshold_key]
-        past = _crossed(frame, rate, general)
+        past = _crossed(frame, rate, general, floats)
         if not len(past):  # the loop below would skip every row
             continue
-        m = int(np.count_nonzero(frame[f"{rate.key}_n"].to_numpy(dtype=float, na_value=np.nan) > 0))  # rows with n > 0
+        m = int(np.count_nonzero(floats(f"{rate.key}_n") > 0))  # rows with n > 0
         stats.z_for_alpha(alpha / max(m, 1))  # (checks alpha)
         todo.append((rate, general, past, m))
     if intervals is None and todo:  # the crossing sends' exact intervals (each row's own), every rate at
         # 95 % and at alpha ÷ m, in one call (each element is its own scipy computation)
-        x_all = np.concatenate([frame[f"{r.key}_x"].to_numpy(dtype=float, na_value=np.nan)[past]
-                                for r, _, past, _ in todo] * 2)
-        n_all = np.concatenate([frame[f"{r.key}_n"].to_numpy(dtype=float, na_value=np.nan)[past]
-                                for r, _, past, _ in todo] * 2)
+        x_all = np.concatenate([floats(f"{r.key}_x")[past] for r, _, past, _ in todo] * 2)
+        n_all = np.concatenate([floats(f"{r.key}_n")[past] for r, _, past, _ in todo] * 2)
         levels = np.concatenate([np.full(len(past), 0.05) for _, _, past, _ in todo]
                                 + [np.full(len(past), alpha / max(m, 1)) for _, _, past, m in todo])
         lows, highs = (side.tolist() for side in stats.exact_intervals(x_all, n_all, levels))
@@ -1508,6 +1507,15 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
     return flags
 
 
+def _cells(frame: pd.DataFrame, name: str, at: np.ndarray) -> np.ndarray:
+    """`frame[name].to_numpy(dtype=object)[at]` (cells as Python objects, as `_records` has them),
+    converting only the rows at `at`."""
+    column = frame[name]
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biuf":  # numpy numbers: the same objects
+        return column.to_numpy()[at].astype(object)
+    return column.iloc[at].to_numpy(dtype=object)
+
+
 def _records(frame: pd.DataFrame) -> list[dict]:
     """`frame.to_dict("records")` (cells as Python objects) built column by column: pandas' own walks
     the wide frames here row by row and cost more than the flags made from them."""
@@ -1515,12 +1523,25 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     return [{name: values[i] for name, values in columns} for i in range(len(frame))]
 
 
-def _crossed(frame: pd.DataFrame, rate: Rate, general: float) -> np.ndarray:
+def _float_columns(frame: pd.DataFrame):
+    """A reader of `frame`'s columns as floats (NaN where missing), each column converted once (read only)."""
+    done: dict[str, np.ndarray] = {}
+
+    def read(name: str) -> np.ndarray:
+        if name not in done:
+            done[name] = frame[name].to_numpy(dtype=float, na_value=np.nan)
+        return done[name]
+    return read
+
+
+def _crossed(frame: pd.DataFrame, rate: Rate, general: float, floats=None) -> np.ndarray:
     """Positions of the rows whose `rate` is past its line (the row's `<rate>_limit`, else `general`) on
-    the bad side, with a denominator: the rows `threshold_flags` goes on to test."""
-    value = frame[rate.key].to_numpy(dtype=float, na_value=np.nan)
-    n = frame[f"{rate.key}_n"].to_numpy(dtype=float, na_value=np.nan)
-    limit = (frame[f"{rate.key}_limit"].to_numpy(dtype=float, na_value=np.nan) if f"{rate.key}_limit" in frame
+    the bad side, with a denominator: the rows `threshold_flags` goes on to test. `floats`: a
+    `_float_columns` reader of `frame`, to share its conversions."""
+    floats = floats or _float_columns(frame)
+    value = floats(rate.key)
+    n = floats(f"{rate.key}_n")
+    limit = (floats(f"{rate.key}_limit") if f"{rate.key}_limit" in frame
              else np.full(len(frame), float(general)))
     with np.errstate(invalid="ignore"):
         past = value > limit if rate.direction == "above" else value < limit
@@ -1599,7 +1620,7 @@ def history_flags(tests: pd.DataFrame, alpha: float, level: str, periods: int,
         return flags
     read = ["exact", "x", "n", "baseline", "base_n", "sigma_z", "p_value", "p_adjusted", "key", "high", "metric",
             "rate", "subject", "send_date" if level == "campaign" else "period"]
-    columns = {name: tests[name].to_numpy(dtype=object)[worse] for name in read if name in tests}  # as `_records`
+    columns = {name: _cells(tests, name, worse) for name in read if name in tests}
     for i in range(len(worse)):
         rec = {name: values[i] for name, values in columns.items()}
         basis = "same-topic sends in the" if level == "campaign" else "the"
@@ -1757,10 +1778,11 @@ def flags_from(data: EmailData, grain: str, thresholds: Thresholds, send_rows: p
     flags = threshold_flags(send_rows, "campaign", "send_date", thresholds, rates, mpp, "send")
     periods["subject"] = [period_subject(p, grain) for p in periods["period"]]
     # intervals only for the rates some period crosses (the others' are never read)
+    floats = _float_columns(periods)
     crossing = tuple(r for r in rates if r.threshold_key is not None and r.key in periods
-                     and len(_crossed(periods, r, thresholds[r.threshold_key])))
+                     and len(_crossed(periods, r, thresholds[r.threshold_key], floats)))
     flags += threshold_flags(periods, "subject", "period", thresholds, rates, mpp, grain,
-                             period_intervals(send_rows, crossing, alpha))
+                             period_intervals(send_rows, crossing, alpha), floats)
     tested = int(period_tests["p_value"].notna().sum() + campaign_tests["p_value"].notna().sum())
     flags += history_flags(period_tests, alpha, grain, k, tested) + history_flags(campaign_tests, alpha, "campaign", k,
                                                                                   tested)

@@ -37,9 +37,9 @@ def display(frame: pd.DataFrame, columns: list | None = None, rename: dict | Non
         frame = lib_em.history_display(frame)
     elif how == "campaigns":
         frame = lib_em.campaign_display(frame)
-    if only is not None:
-        frame = frame[frame[only]]
-    if columns is not None:
+    if only is not None:  # the columns shown first: the rows are then cut from those alone
+        frame = frame.loc[frame[only].to_numpy(dtype=bool), frame.columns if columns is None else list(columns)]
+    elif columns is not None:
         frame = frame[list(columns)]
     if rename:
         frame = frame.rename(columns=rename)
@@ -51,7 +51,8 @@ def figures(con, data, filters, grain: str, th, rows) -> dict:
     page's frame of sends (`rows` = em.base_rows: no query) and memoised as one (below): the memo keys
     this call's small arguments once instead of `data` and a frame for each of ~15 calls (~1 ms each).
     Keys: previous (pooled rates of the range before), sends, periods, period_tests, campaign_tests,
-    changes, campaigns, days, mix, growth, and with a topic column by_topic_period and groups; flags =
+    changes, campaigns, days, gaps (breaks in sending), mix, growth, and with a topic column by_topic_period
+    and groups; flags =
     `flags_from` of those very frames (= em.email_flags). The figures no period reaches (`range_figures`)
     are memoised apart, so a period click does not compute them again."""
     alpha, k, jump = th["baseline_alpha"], int(th["baseline_periods"]), th["email_volume_jump"]
@@ -65,10 +66,10 @@ def figures(con, data, filters, grain: str, th, rows) -> dict:
            "growth": lib_em.list_growth(con, data, filters, grain, rows=rows)}
     if data.has("topic"):
         out["by_topic_period"] = lib_em.rates_by_period(con, data, filters, grain, by="topic", rows=rows)
-    gaps = lib_em.gaps_from_days(out["days"], th["email_gap_multiple"], th["email_gap_min_days"], jump)  # = sending_gaps
+    out["gaps"] = lib_em.gaps_from_days(out["days"], th["email_gap_multiple"], th["email_gap_min_days"], jump)  # = sending_gaps
     out["flags"] = lib_em.flags_from(data, grain, th, out["sends"].frame, out["periods"].frame,
                                      out["period_tests"].frame, out["campaign_tests"].frame, out["changes"].frame,
-                                     out["campaigns"].frame, gaps.frame)
+                                     out["campaigns"].frame, out["gaps"].frame)
     return out
 
 
@@ -84,7 +85,7 @@ def range_figures(con, data, filters, min_group_size: int, rows) -> dict:
     return out
 
 
-figures, range_figures, display = session_cached(figures), session_cached(range_figures), session_cached(display)
+
 
 
 @fragment
@@ -136,7 +137,7 @@ def send_time_section(em, charts, con, data, filters, alpha: float, sends) -> No
                     f"({test.df_groups}, {test.df_resid}) df, p = {test.p_value:.2g} (significance level {alpha:g}). "
                     f"A chi-square on recipients alone gives {test.chi2:.1f} on {test.df_groups} df, but sends of "
                     f"one {by} differ {test.dispersion:.1f}× more than chance, so the test divides by that.")
-    shown = rates.rename(columns={"x": "Numerator", "n": "Denominator (n)", "low": "95% low", "high": "95% high"})
+    shown = display(rates, rename={"x": "Numerator", "n": "Denominator (n)", "low": "95% low", "high": "95% high"})
     show_table(shown, column_config=_pct(shown, ["rate", "95% low", "95% high"]))
     st.caption(f"{label} = {em.RATE_BY_KEY[key].definition}, pooled over the sends of each {by}; intervals are "
                "cluster-robust by send (a group of one send: its exact binomial interval). Weekday and hour are "
@@ -161,16 +162,7 @@ def ab_section(em, con, data, filters, alpha: float, rows=None) -> None:
     won = ab[ab["significant"]]
     st.markdown(f"**{len(ab)}** A/B tests; **{len(won)}** with a winner beyond chance (Benjamini–Hochberg over the "
                 f"{len(ab)} tests, p < {alpha:g}).")
-    view = ab.assign(sent=ab["sent"].dt.strftime("%Y-%m-%d %H:%M"), difference_pp=ab["difference"] * 100,
-                     interval_pp=[f"{lo * 100:+.2f} to {hi * 100:+.2f}" for lo, hi in
-                                  zip(ab["difference_low"], ab["difference_high"])])
-    cols = {"sent": "Sent", "test": "A/B test", "differs": "Variants differ in", "winner": "Winner",
-            "winner_rate": "Winner's rate", "runner_up_rate": "Runner-up's rate", "difference_pp": "Difference (pp)",
-            "interval_pp": "95% interval (pp)", "p_value": "p", "p_adjusted": "p (BH)",
-            "significant": "Winner beyond chance", "method": "Test", "winner_subject": "Winner's subject",
-            "runner_up": "Runner-up", "runner_up_subject": "Runner-up's subject", "winner_n": "Winner n",
-            "runner_up_n": "Runner-up n"}
-    view = view[list(cols)].rename(columns=cols)
+    view = ab_table(ab)  # memoised: a rerun, or a period click, shows the kept Arrow copy
     show_table(view, column_config={**_pct(view, ["Winner's rate", "Runner-up's rate"]),
                                     "Difference (pp)": st.column_config.NumberColumn(format="%.2f")})
     download_csv(view, "email_ab_tests.csv", "email_ab_tests")
@@ -181,12 +173,29 @@ def ab_section(em, con, data, filters, alpha: float, rows=None) -> None:
     show_sql(result)
 
 
-def consistency_section(em, charts, con, data, filters, days) -> None:
-    """Breaks in sending longer than the sender's usual interval, then the burst after."""
+AB_COLUMNS = {"sent": "Sent", "test": "A/B test", "differs": "Variants differ in", "winner": "Winner",
+              "winner_rate": "Winner's rate", "runner_up_rate": "Runner-up's rate", "difference_pp": "Difference (pp)",
+              "interval_pp": "95% interval (pp)", "p_value": "p", "p_adjusted": "p (BH)",
+              "significant": "Winner beyond chance", "method": "Test", "winner_subject": "Winner's subject",
+              "runner_up": "Runner-up", "runner_up_subject": "Runner-up's subject", "winner_n": "Winner n",
+              "runner_up_n": "Runner-up n"}
+
+
+def ab_table(ab: pd.DataFrame) -> pd.DataFrame:
+    """The A/B table as shown and downloaded: send time to the minute, the difference and its interval
+    in percentage points, readable headers (`AB_COLUMNS`). Memoised (below), as `display`."""
+    view = ab.assign(sent=ab["sent"].dt.strftime("%Y-%m-%d %H:%M"), difference_pp=ab["difference"] * 100,
+                     interval_pp=[f"{lo * 100:+.2f} to {hi * 100:+.2f}" for lo, hi in
+                                  zip(ab["difference_low"], ab["difference_high"])])
+    return view[list(AB_COLUMNS)].rename(columns=AB_COLUMNS)
+
+
+def consistency_section(em, charts, days, gaps) -> None:
+    """Breaks in sending longer than the sender's usual interval, then the burst after (`days`, `gaps`:
+    the page's `figures`' send days and em.sending_gaps of them, at the workspace's thresholds)."""
     st.header("Is sending consistent, or one-off sends followed by silence?")
     th = workspace().thresholds
     multiple, min_days = th["email_gap_multiple"], th["email_gap_min_days"]
-    gaps = lib_em.gaps_from_days(days, multiple, min_days, th["email_volume_jump"])  # = em.sending_gaps, one query
     show_chart(charts.gaps_chart(days.frame, gaps.frame), width="stretch")
     if len(days.frame) < em.MIN_SEND_DAYS:
         st.info(f"Only {len(days.frame)} send days in the selection: at least {em.MIN_SEND_DAYS} are needed to say "
@@ -197,11 +206,11 @@ def consistency_section(em, charts, con, data, filters, days) -> None:
                     f"(and at least {min_days:g} days).")
     else:
         st.markdown(f"**{len(gaps.frame)}** break(s) in sending, each flagged under Red flags (“Gap in sending”).")
-        show_table(gaps.frame.assign(last_send=gaps.frame["last_send"].dt.date, resumed=gaps.frame["resumed"].dt.date)
-                   .rename(columns={"last_send": "Last send before", "resumed": "Sending resumed",
-                                    "gap_days": "Days between", "usual_gap_days": "Usual interval (days)",
-                                    "times_usual": "× usual", "sends_after": "Sends in the week after",
-                                    "usual_per_week": "Usual sends a week", "burst": "Burst after"}),
+        # the breaks' days (midnights) as dates, by `display` (memoised: a rerun shows the kept Arrow copy)
+        show_table(display(gaps.frame, rename={"last_send": "Last send before", "resumed": "Sending resumed",
+                                               "gap_days": "Days between", "usual_gap_days": "Usual interval (days)",
+                                               "times_usual": "× usual", "sends_after": "Sends in the week after",
+                                               "usual_per_week": "Usual sends a week", "burst": "Burst after"}),
                    column_config={"Usual sends a week": st.column_config.NumberColumn(format="%.1f"),
                                   "× usual": st.column_config.NumberColumn(format="%.1f")})
     st.caption(f"Usual interval = the median of the days between consecutive send days. A break = more than "
@@ -216,4 +225,7 @@ def issue22(em, charts, con, data, filters, alpha: float, fig: dict, rows) -> No
     """The three sections, in page order (`fig`: the page's `figures`, `rows`: its `em.base_rows`)."""
     send_time_section(em, charts, con, data, filters, alpha, fig["sends"])
     ab_section(em, con, data, filters, alpha, rows)
-    consistency_section(em, charts, con, data, filters, fig["days"])
+    consistency_section(em, charts, fig["days"], fig["gaps"])
+
+
+figures, range_figures, display, ab_table = (session_cached(f) for f in (figures, range_figures, display, ab_table))

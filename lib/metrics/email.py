@@ -1144,20 +1144,22 @@ def baseline_limits(tests: pd.DataFrame, key: str, alpha: float) -> pd.DataFrame
     good side), 'within noise', 'no history'.
     """
     part = tests[tests["key"] == key].copy()
-    tested = part[part["p_value"].notna()]
-    k = int((tested["p_adjusted"] < alpha).sum())
-    z = _z_of_upper_p(max(k, 1) * alpha / max(len(tested), 1))
-    lows, highs, status = [], [], []
-    for rec in part.to_dict("records"):
-        if rec["baseline"] is None or pd.isna(rec["baseline"]):
-            lows.append(math.nan), highs.append(math.nan), status.append("no history")
-            continue
-        half = z * rec["se_test"]
-        lows.append(max(0.0, rec["baseline"] - half)), highs.append(min(1.0, rec["baseline"] + half))
-        good_side = rec["rate"] < rec["baseline"] - half if rec["direction"] == "above" \
-            else rec["rate"] > rec["baseline"] + half
-        status.append("worse" if rec["worse"] else "better" if good_side else "within noise")
-    part["low"], part["high"], part["status"] = lows, highs, status
+    p_adjusted = part["p_adjusted"].to_numpy(dtype=float, na_value=np.nan)[part["p_value"].notna().to_numpy()]
+    k = int((p_adjusted < alpha).sum())
+    z = _z_of_upper_p(max(k, 1) * alpha / max(len(p_adjusted), 1))
+    # column by column (a fragment's rate click built a dict per period): the same floats as Python's
+    # max(0.0, b − h) and min(1.0, b + h), which keep 0 and 1 when h is NaN
+    baseline = part["baseline"].to_numpy(dtype=float, na_value=np.nan)
+    half = z * part["se_test"].to_numpy(dtype=float, na_value=np.nan)
+    rate = part["rate"].to_numpy(dtype=float, na_value=np.nan)
+    low, high = baseline - half, baseline + half
+    history = ~np.isnan(baseline)
+    good_side = np.where(part["direction"].to_numpy(dtype=object) == "above", rate < low, rate > high)
+    status = np.where(~history, "no history", np.where(part["worse"].to_numpy(dtype=bool), "worse",
+                                                       np.where(good_side, "better", "within noise")))
+    part["low"] = np.where(history, np.where(low > 0.0, low, 0.0), np.nan).tolist()
+    part["high"] = np.where(history, np.where(high < 1.0, high, 1.0), np.nan).tolist()
+    part["status"] = status.tolist()
     return part
 
 
@@ -1188,11 +1190,46 @@ def frequency_vs_unsubscribes(periods: pd.DataFrame, grain: str = "month") -> st
     if "unsubscribe_rate" not in periods or periods.empty:
         return stats.correlation_with_changes([], [])
     use = periods[~periods["incomplete"].astype(bool)] if "incomplete" in periods else periods
-    use = _on_calendar(use[["period", "emails_per_recipient_week", "unsubscribe_rate"]], grain)
+    use = use[["period", "emails_per_recipient_week", "unsubscribe_rate"]]
     if use.empty:
         return stats.correlation_with_changes([], [])
-    return stats.correlation_with_changes(use["emails_per_recipient_week"].astype(float).tolist(),
-                                          use["unsubscribe_rate"].astype(float).tolist())
+    at = _calendar_positions(use["period"], grain)
+    if at is None:  # not plain period starts: the calendar built one period at a time
+        use = _on_calendar(use, grain)
+        return stats.correlation_with_changes(use["emails_per_recipient_week"].astype(float).tolist(),
+                                              use["unsubscribe_rate"].astype(float).tolist())
+    series = []
+    for col in ("emails_per_recipient_week", "unsubscribe_rate"):  # NaN where the calendar has no period
+        values = np.full(at.max() + 1, np.nan)
+        values[at] = use[col].astype(float).to_numpy()
+        series.append(values.tolist())
+    return stats.correlation_with_changes(*series)
+
+
+def _calendar_positions(period: pd.Series, grain: str) -> np.ndarray | None:
+    """Each period's place on the calendar from the first (`_on_calendar`'s row of it), by numpy month or
+    day arithmetic; None unless every value is a distinct plain datetime64 period start of `grain`."""
+    if not (isinstance(period.dtype, np.dtype) and period.dtype.kind == "M") or period.empty:
+        return None
+    values = period.to_numpy()
+    if np.isnat(values).any() or len(np.unique(values)) != len(values):
+        return None
+    if grain in ("month", "quarter", "year"):
+        months = values.astype("datetime64[M]")
+        if (months.astype(values.dtype) != values).any():
+            return None
+        steps, step = months.astype(np.int64), {"month": 1, "quarter": 3, "year": 12}[grain]
+    elif grain in ("week", "day"):
+        days = values.astype("datetime64[D]")
+        if (days.astype(values.dtype) != values).any():
+            return None
+        steps, step = days.astype(np.int64), 7 if grain == "week" else 1
+    else:
+        return None
+    offset = steps - steps.min()
+    if (offset % step).any():
+        return None
+    return offset // step
 
 
 def correlation_text(c: stats.Correlation, what: str) -> str:
@@ -1257,19 +1294,22 @@ def open_rate_trends(mix: pd.DataFrame, grain: str) -> dict[str, stats.TrendSlop
     counts). A slope
     whose interval spans 0 is `within_noise`: the series may not be trending at all.
     """
-    use = mix.dropna(subset=["open_rate"])
-    if use.empty:
+    actual = mix["open_rate"].to_numpy(dtype=float, na_value=np.nan)
+    keep = ~np.isnan(actual)
+    when = mix["period"].to_numpy()[keep]
+    if not keep.any():
         nan = stats.trend_slope([], [])
         return {"actual": nan, "expected": nan, "within": nan}
-    first = use["period"].min()
+    # x in numpy month or day units (the mix's periods are plain datetime64 starts, without NaT)
     if grain in ("month", "quarter", "year"):  # calendar months differ in days: count months
-        months = (use["period"].dt.year - first.year) * 12 + (use["period"].dt.month - first.month)
-        x = (months / {"month": 1, "quarter": 3, "year": 12}[grain]).tolist()
+        months = when.astype("datetime64[M]").astype(np.int64)
+        x = ((months - months.min()) / {"month": 1, "quarter": 3, "year": 12}[grain]).tolist()
     else:
-        x = ((use["period"] - first).dt.days / (7 if grain == "week" else 1)).tolist()
-    return {"actual": stats.trend_slope(x, use["open_rate"].tolist()),
-            "expected": stats.trend_slope(x, use["expected_open_rate"].tolist()),
-            "within": stats.trend_slope(x, (use["open_rate"] - use["expected_open_rate"]).tolist())}
+        days = (when - when.min()) // np.timedelta64(1, "D")  # whole days, as Timedelta.days
+        x = (days / (7 if grain == "week" else 1)).tolist()
+    actual, expected = actual[keep], mix["expected_open_rate"].to_numpy(dtype=float, na_value=np.nan)[keep]
+    return {"actual": stats.trend_slope(x, actual.tolist()), "expected": stats.trend_slope(x, expected.tolist()),
+            "within": stats.trend_slope(x, (actual - expected).tolist())}
 
 
 def list_growth(con, data: EmailData, filters: Filters, grain: str, rows: pd.DataFrame | None = None) -> MetricResult:
@@ -1302,16 +1342,23 @@ def lists_behind_declines(growth: pd.DataFrame, declined: list[pd.Timestamp], gr
     One row per (declined period, new list) with the list's first period and its recipients then.
     """
     rows = []
-    new = growth[growth["is_new"]]
-    for period in sorted(set(pd.to_datetime(declined))):
-        earliest = period
-        for _ in range(lookback):
-            earliest = period_start(earliest - pd.Timedelta(days=1), grain)
-        hit = new[(new["period"] >= earliest) & (new["period"] <= period)]
-        for rec in hit.to_dict("records"):
-            rows.append({"declined_period": period, "new_list": rec["list_name"],
-                         "first_sent": rec["period"], "recipients": rec["recipients"],
-                         "open_rate": rec["open_rate"], "unsubscribe_rate": rec["unsubscribe_rate"]})
+    is_new = growth["is_new"].to_numpy(dtype=bool)
+    if len(declined) and is_new.any():
+        new = growth[is_new]
+        started = new["period"]
+        cells = None
+        for period in sorted(set(pd.to_datetime(declined))):
+            earliest = period
+            for _ in range(lookback):
+                earliest = period_start(earliest - pd.Timedelta(days=1), grain)
+            hit = np.flatnonzero(((started >= earliest) & (started <= period)).to_numpy())
+            if len(hit) and cells is None:  # the new lists' cells as to_dict("records") gives them, once
+                cells = new[["list_name", "period", "recipients", "open_rate", "unsubscribe_rate"]].to_dict("records")
+            for i in hit.tolist():
+                rec = cells[i]
+                rows.append({"declined_period": period, "new_list": rec["list_name"],
+                             "first_sent": rec["period"], "recipients": rec["recipients"],
+                             "open_rate": rec["open_rate"], "unsubscribe_rate": rec["unsubscribe_rate"]})
     return pd.DataFrame(rows, columns=["declined_period", "new_list", "first_sent", "recipients",
                                        "open_rate", "unsubscribe_rate"])
 
@@ -1876,8 +1923,9 @@ def campaign_display(campaigns: pd.DataFrame) -> pd.DataFrame:
              **{r.key: r.label for r in RATES + HUMAN_RATES},
              "vendor_open_rate": "Vendor open rate", "vendor_click_rate": "Vendor click rate",
              "vendor_note": "Vendor vs counts", "scanner_clicks": "Scanner-like clicks", "_row": "File row"}
-    keep = [c for c in names if c in campaigns and campaigns[c].notna().any()]
-    return campaigns[keep].rename(columns=names)
+    present = [c for c in names if c in campaigns]
+    filled = campaigns[present].notna().any().to_numpy()  # one frame-wide check, not a Series a column
+    return campaigns[[c for c, some in zip(present, filled) if some]].rename(columns=names)
 
 
 def history_display(limits: pd.DataFrame) -> pd.DataFrame:
@@ -1903,9 +1951,9 @@ def percent_columns(frame: pd.DataFrame) -> list[str]:
 
 def for_display(frame: pd.DataFrame) -> pd.DataFrame:
     """Datetime columns that hold only midnights become plain dates (periods read '2026-03-01')."""
-    out = frame.copy()
-    for col in out.columns:
-        if pd.api.types.is_datetime64_any_dtype(out[col]):
+    out = frame.copy(deep=False)  # copy-on-write: the columns set below never reach `frame`
+    for col, dtype in frame.dtypes.items():
+        if pd.api.types.is_datetime64_any_dtype(dtype):
             values = out[col].dropna()
             if len(values) and (values == values.dt.normalize()).all():
                 out[col] = out[col].dt.date
@@ -2085,29 +2133,43 @@ SELECT * FROM variants ORDER BY send_date, test, variant, _row"""
             "variants"]
     out = []
     rows = rows[rows["n"].fillna(0) > 0]
-    for (_, _, _, _), part in rows.groupby(["test", "topic", "list_name", rows["send_date"].dt.date], sort=False):
-        if len(part) < 2:
+    # One test per (test, topic, list, day) in order of first appearance, rows with a blank key left out (a
+    # groupby's groups); its variants by rate, best first, ties and blank rates as a stable sort leaves them.
+    # Plain arrays and a dict of groups: a pandas group, sort and row per test cost more than the tests.
+    cells = {c: rows[c].to_numpy(dtype=object) for c in ("test", "topic", "list_name", "variant", "subject")}
+    x, n = rows["x"].to_numpy(dtype=object), rows["n"].to_numpy(dtype=object)
+    rates = (rows["x"] / rows["n"]).to_numpy(dtype=float, na_value=np.nan)
+    sent = rows["send_date"]
+    groups: dict[tuple, list[int]] = {}
+    for i, key in enumerate(zip(cells["test"].tolist(), cells["topic"].tolist(), cells["list_name"].tolist(),
+                                sent.dt.date.tolist())):
+        if not any(pd.isna(k) for k in key):
+            groups.setdefault(key, []).append(i)
+    when = list(sent)  # Timestamps, as a row of the frame gives them
+    for members in groups.values():
+        if len(members) < 2:
             continue
-        part = part.assign(rate=part["x"] / part["n"]).sort_values("rate", ascending=rate.direction == "above",
-                                                                   kind="stable")
-        win, run = part.iloc[0], part.iloc[1]
-        test = stats.two_proportion_test(float(win.x), float(win.n), float(run.x), float(run.n))
-        low, high = newcombe_interval(float(win.x), float(win.n), float(run.x), float(run.n))
-        expected = (win.x + run.x) / (win.n + run.n)
-        small = min(win.n * expected, win.n * (1 - expected), run.n * expected, run.n * (1 - expected)) < 5
-        subj = (win.subject or "") != (run.subject or "")
-        time = pd.Timestamp(win.send_date) != pd.Timestamp(run.send_date)
-        out.append({"sent": pd.Timestamp(part["send_date"].min()), "test": win.test, "list_name": win.list_name,
-                    "topic": win.topic,
+        # sorted() is stable both ways, as pandas' stable sort_values: ties stay in row order; NaN last
+        ranked = sorted((i for i in members if not np.isnan(rates[i])), key=rates.__getitem__,
+                        reverse=rate.direction != "above") + [i for i in members if np.isnan(rates[i])]
+        w, r = ranked[0], ranked[1]
+        test = stats.two_proportion_test(float(x[w]), float(n[w]), float(x[r]), float(n[r]))
+        low, high = newcombe_interval(float(x[w]), float(n[w]), float(x[r]), float(n[r]))
+        expected = (x[w] + x[r]) / (n[w] + n[r])
+        small = min(n[w] * expected, n[w] * (1 - expected), n[r] * expected, n[r] * (1 - expected)) < 5
+        subj = (cells["subject"][w] or "") != (cells["subject"][r] or "")
+        time = pd.Timestamp(when[w]) != pd.Timestamp(when[r])
+        out.append({"sent": pd.Timestamp(min(when[i] for i in members)), "test": cells["test"][w],
+                    "list_name": cells["list_name"][w], "topic": cells["topic"][w],
                     "differs": "subject and send time" if subj and time else "subject" if subj
                     else "send time" if time else "neither subject nor time (content?)",
-                    "winner": win.variant, "winner_subject": win.subject, "winner_x": int(win.x),
-                    "winner_n": int(win.n), "winner_rate": float(win.rate), "runner_up": run.variant,
-                    "runner_up_subject": run.subject, "runner_up_x": int(run.x), "runner_up_n": int(run.n),
-                    "runner_up_rate": float(run.rate), "difference": float(win.rate - run.rate),
+                    "winner": cells["variant"][w], "winner_subject": cells["subject"][w], "winner_x": int(x[w]),
+                    "winner_n": int(n[w]), "winner_rate": float(rates[w]), "runner_up": cells["variant"][r],
+                    "runner_up_subject": cells["subject"][r], "runner_up_x": int(x[r]), "runner_up_n": int(n[r]),
+                    "runner_up_rate": float(rates[r]), "difference": float(rates[w] - rates[r]),
                     "difference_low": low, "difference_high": high,
                     "method": "Fisher's exact" if small else "two-proportion z",
-                    "p_value": test.p_value, "variants": len(part)})
+                    "p_value": test.p_value, "variants": len(members)})
     frame = pd.DataFrame(out, columns=cols)
     if len(frame):
         frame["p_adjusted"] = stats.adjust_p_values(frame["p_value"].tolist())

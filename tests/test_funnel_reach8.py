@@ -1,12 +1,13 @@
 """A window click runs no funnel query (issue #20, session 8): the stages, the time between stages, the
-breakdowns by source, campaign or another column, the conversion tests, campaign quality and the funnel's
-cohort are counted in pandas from each lead's stage and reach dates (`funnel.reach_frame`, read once per
-source and stages; `lead_groups` once per column) instead of a query per window. Each must give exactly
-the frame, SQL, parameters and rows left out of the query it stands for (the query stays the oracle and is
-what "Show SQL" shows), over the sample, the real Olist MQL + closed-deals files, the Olist MQL file alone
-(no closed deals: a one-stage funnel) and nasty files (blank dates, leads reaching a later stage before an
-earlier one, odd seconds, one lead), for windows 0, 1, 7, 30, 90 and 10000 days and none, the whole
-range, a middle one and an empty one. A part-day window keeps the query."""
+breakdowns by source, campaign or another column, the conversion tests, campaign quality, nurture programs,
+cost per MQL and the funnel's cohort are counted in pandas from each lead's stage and reach dates
+(`funnel.reach_frame`, read once per source and stages; `lead_groups` once per column; `lead_values` once
+per money column; `campaign_costs` once per cost table and range) instead of a query per window. Each must
+give exactly the frame, SQL, parameters and rows left out of the query it stands for (the query stays the
+oracle and is what "Show SQL" shows), over the sample, the real Olist MQL + closed-deals files, the Olist
+MQL file alone (no closed deals: a one-stage funnel) and nasty files (blank dates, leads reaching a later
+stage before an earlier one, odd seconds, one lead), for windows 0, 1, 7, 30, 90 and 10000 days and none,
+the whole range, a middle one and an empty one. A part-day window keeps the query."""
 
 import io
 
@@ -88,6 +89,10 @@ def test_figures_from_the_reach_frame_equal_their_queries(name):
         bys = [g for g in fm.GROUPINGS if g in src.columns]
         others = [c for c in ("industry", "origin") if c in {**leads.mapping, **leads.extra_columns}][:1]
         groups = {by: fm.lead_groups(con, src, stages, by) for by in others}
+        costs = None
+        if name in ("sample", "nasty"):  # the sample's cost sheet (monthly rows, a few blank or unmatched)
+            costs = ws.load("campaign_costs.csv", (ROOT / "sample_data" / "campaign_costs.csv").read_bytes(),
+                            kinds=["campaign_costs"]).table
         # customer values: the file's own money column (whole numbers: counted in pandas), and a column of
         # fractions (summed by the query: the order of adding them is DuckDB's)
         found = fm.value_columns(con, [leads])
@@ -123,6 +128,11 @@ def test_figures_from_the_reach_frame_equal_their_queries(name):
                                                     values=fm.lead_values(con, *value) if value else None),
                               fm.program_comparison(con, src, stages, stages[1], None, start, end, window, value,
                                                     excluded=ex))
+                if costs:
+                    rows = fm.campaign_costs(con, costs, start, end)
+                    for mql in (stages[1], stages[-1]):
+                        _same(fm.cost_per_mql(*args[:3], costs, mql, start, end, window, reach, rows),
+                              fm.cost_per_mql(*args[:3], costs, mql, start, end, window))
                 if len(stages) > 1 and bys:
                     for min_group in (30, 1) if every else (30,):
                         pd.testing.assert_frame_equal(

@@ -190,9 +190,17 @@ def touches(fm, ls, charts, con, leads, src, rules, stages, start, end, window):
     download_csv(res.frame, "touches_per_lead.csv", "funnel_touches")
 
 
+def _cost_per_mql(fm, con, src, stages, table_name, mql, start, end, window):
+    """Cost per MQL as the page reads it: the costs once per cost table and range, the leads from each lead's
+    stage dates — no query a window."""
+    grain = fm.cost_grain(con, table_name)
+    return fm.cost_per_mql(con, src, stages, table_name, mql, start, end, window, fm.reach_frame(con, src, stages),
+                           fm.campaign_costs(con, table_name, start, end, grain), grain)
+
+
 def cost_results(fm, charts, con, src, stages, table_name, mql, start, end, window):
     """Cost per MQL per campaign, once the cost table (uploaded or typed) is known."""
-    res = fm.cost_per_mql(con, src, stages, table_name, mql, start, end, window)
+    res = _cost_per_mql(fm, con, src, stages, table_name, mql, start, end, window)
     if res.frame["cost_per_mql"].notna().any():
         show_chart(charts.cost_chart(res.frame), width="stretch")
     st.caption(f"Cost per MQL = program cost in the range / leads of that campaign reaching {mql} within the "
@@ -214,7 +222,7 @@ def programs(fm, charts, con, leads, closed, src, stages, cost_table, mql, start
                             help="A money column of the leads file or of the joined closed-deals file (revenue, "
                                  "value, amount, MRR…), joined on lead ID.")
     value = next(((t, c) for t, c, label in found if label == pick), None)
-    costs = fm.cost_per_mql(con, src, stages, cost_table, mql, start, end, window) if cost_table else None  # shown above
+    costs = _cost_per_mql(fm, con, src, stages, cost_table, mql, start, end, window) if cost_table else None  # above
     res = fm.program_comparison(con, src, stages, mql, cost_table, start, end, window, value, costs=costs,
                                 excluded=fm.exclusions(con, src, stages), reach=fm.reach_frame(con, src, stages),
                                 values=fm.lead_values(con, *value) if value else None)

@@ -808,7 +808,8 @@ def cost_rule(grain: str | None, start=None, end=None) -> str:
 
 
 def cost_per_mql(con, src: FunnelSource, stages: list[str], cost_table: str, mql_stage: str,
-                 start=None, end=None, window_days: float | None = None) -> MetricResult:
+                 start=None, end=None, window_days: float | None = None, reach: pd.DataFrame | None = None,
+                 cost_rows: MetricResult | None = None, grain: str | None = "?") -> MetricResult:
     """Cost per MQL = program cost in the range / MQLs, per campaign (currency per lead).
 
     cost = Σ over the campaign's cost rows of cost × (days of the row's period inside [start, end)
@@ -822,6 +823,9 @@ def cost_per_mql(con, src: FunnelSource, stages: list[str], cost_table: str, mql
     cost_per_customer are NaN when the count is 0. Cost rows with a blank or unreadable cost are
     left out and counted, so are dated rows wholly outside the range; leads with no campaign are
     not in this table. `cost_rule(cost_grain(...), start, end)` says the rule in words.
+    `reach` (`reach_frame`), `cost_rows` (`campaign_costs` of the same cost table and range) and `grain`
+    (`cost_grain` of the table, when the caller has it): the leads counted from the reach frame and joined
+    to the costs in pandas (whole-day windows) — the same frame, SQL and rows left out.
     """
     if "campaign" not in src.columns:
         raise BoundaryError("The leads file has no campaign column, so costs cannot be matched to leads. "
@@ -830,7 +834,44 @@ def cost_per_mql(con, src: FunnelSource, stages: list[str], cost_table: str, mql
         raise BoundaryError(f"Stage “{mql_stage}” is not in the funnel; pick the MQL stage from the funnel's stages.")
     k, last = stages.index(mql_stage), len(stages) - 1
     sql, params = cohort_sql(src, stages, start, end, window_days)
-    grain = cost_grain(con, cost_table)
+    grain, valid, share, share_params = _cost_share(con, cost_table, start, end, grain)
+    sql += (f",\n{_COSTS_SQL.format(share=share, table=q(cost_table), valid=valid)},\n"
+            "lead_counts AS (SELECT lower(trim(campaign)) AS key, arg_min(trim(campaign), campaign) AS campaign, "
+            f"COUNT(*) AS leads, COUNT(*) FILTER (WHERE in{k}) AS mqls, COUNT(*) FILTER (WHERE in{last}) AS customers "
+            "FROM cohort WHERE NULLIF(trim(campaign), '') IS NOT NULL GROUP BY 1)\n"
+            "SELECT COALESCE(c.campaign, l.campaign) AS campaign, c.cost, COALESCE(l.leads, 0) AS leads,\n"
+            "  COALESCE(l.mqls, 0) AS mqls, COALESCE(l.customers, 0) AS customers,\n"
+            "  c.cost / NULLIF(l.leads, 0) AS cost_per_lead, c.cost / NULLIF(l.mqls, 0) AS cost_per_mql,\n"
+            "  c.cost / NULLIF(l.customers, 0) AS cost_per_customer\n"
+            "FROM costs c FULL OUTER JOIN lead_counts l USING (key)\n"
+            "ORDER BY c.cost IS NULL, cost_per_mql DESC NULLS FIRST, campaign")
+    params += share_params
+    if _from_reach(reach, window_days) and cost_rows is not None:
+        return MetricResult(_cost_frame(reach, stages, start, end, window_days, k, cost_rows.frame), sql, params,
+                            dict(cost_rows.excluded))
+    frame = con.execute(sql, params).df()
+    return MetricResult(frame, sql, params, _cost_excluded(con, cost_table, valid, share, share_params))
+
+
+# a cost table's cost per campaign key in the range: `cost_per_mql`'s CTEs cost_rows and costs
+_COSTS_SQL = ("cost_rows AS (SELECT *, {share} AS share FROM {table} WHERE {valid}),\n"
+              "costs AS (SELECT lower(trim(CAST(campaign AS VARCHAR))) AS key, arg_min(trim(CAST(campaign AS VARCHAR)), "
+              "campaign) AS campaign, SUM(CAST(cost AS DOUBLE) * share) AS cost FROM cost_rows WHERE share > 0 "
+              "GROUP BY 1)")
+
+
+def campaign_costs(con, cost_table: str, start=None, end=None, grain: str | None = "?") -> MetricResult:
+    """Each campaign's cost in [start, end) (key, campaign, cost: `cost_per_mql`'s costs) and the cost rows
+    left out: read once per cost table and range, so a window change joins them to the leads in pandas."""
+    grain, valid, share, share_params = _cost_share(con, cost_table, start, end, grain)
+    sql = f"WITH {_COSTS_SQL.format(share=share, table=q(cost_table), valid=valid)}\nSELECT key, campaign, cost FROM costs"
+    return MetricResult(con.execute(sql, share_params).df(), sql, share_params,
+                        _cost_excluded(con, cost_table, valid, share, share_params))
+
+
+def _cost_share(con, cost_table: str, start, end, grain: str | None = "?") -> tuple[str | None, str, str, list]:
+    """A cost table's grain, the SQL of a valid cost row, of a row's share in [start, end) and its parameters."""
+    grain = cost_grain(con, cost_table) if grain == "?" else grain
     valid = "cost IS NOT NULL AND NULLIF(trim(CAST(campaign AS VARCHAR)), '') IS NOT NULL"
     lo = pd.Timestamp(start).normalize().to_pydatetime() if start is not None else None
     hi = pd.Timestamp(end).to_pydatetime() if end is not None else None
@@ -845,21 +886,11 @@ def cost_per_mql(con, src: FunnelSource, stages: list[str], cost_table: str, mql
                  f"LEAST({p0} + {step}, COALESCE(CAST(? AS TIMESTAMP), {p0} + {step})))) "
                  f"/ date_diff('second', {p0}, {p0} + {step}) END")
         share_params = [lo, hi]
-    sql += (f",\ncost_rows AS (SELECT *, {share} AS share FROM {q(cost_table)} WHERE {valid}),\n"
-            "costs AS (SELECT lower(trim(CAST(campaign AS VARCHAR))) AS key, arg_min(trim(CAST(campaign AS VARCHAR)), "
-            "campaign) AS campaign, SUM(CAST(cost AS DOUBLE) * share) AS cost FROM cost_rows WHERE share > 0 "
-            "GROUP BY 1),\n"
-            "lead_counts AS (SELECT lower(trim(campaign)) AS key, arg_min(trim(campaign), campaign) AS campaign, "
-            f"COUNT(*) AS leads, COUNT(*) FILTER (WHERE in{k}) AS mqls, COUNT(*) FILTER (WHERE in{last}) AS customers "
-            "FROM cohort WHERE NULLIF(trim(campaign), '') IS NOT NULL GROUP BY 1)\n"
-            "SELECT COALESCE(c.campaign, l.campaign) AS campaign, c.cost, COALESCE(l.leads, 0) AS leads,\n"
-            "  COALESCE(l.mqls, 0) AS mqls, COALESCE(l.customers, 0) AS customers,\n"
-            "  c.cost / NULLIF(l.leads, 0) AS cost_per_lead, c.cost / NULLIF(l.mqls, 0) AS cost_per_mql,\n"
-            "  c.cost / NULLIF(l.customers, 0) AS cost_per_customer\n"
-            "FROM costs c FULL OUTER JOIN lead_counts l USING (key)\n"
-            "ORDER BY c.cost IS NULL, cost_per_mql DESC NULLS FIRST, campaign")
-    params += share_params
-    frame = con.execute(sql, params).df()
+    return grain, valid, share, share_params
+
+
+def _cost_excluded(con, cost_table: str, valid: str, share: str, share_params: list) -> dict[str, int]:
+    """Cost rows with a blank or unreadable cost or campaign, and dated rows wholly outside the range."""
     bad = con.execute(f"SELECT COUNT(*) FROM {q(cost_table)} WHERE NOT ({valid})").fetchall()[0][0]
     excluded = {"cost rows with a blank or unreadable cost or campaign": int(bad)} if bad else {}
     if share_params:
@@ -867,7 +898,37 @@ def cost_per_mql(con, src: FunnelSource, stages: list[str], cost_table: str, mql
                               share_params).fetchall()[0][0]
         if outside:
             excluded["cost rows whose period lies wholly outside the range"] = int(outside)
-    return MetricResult(frame, sql, params, excluded)
+    return excluded
+
+
+def _cost_frame(reach: pd.DataFrame, stages: list[str], start, end, window_days, k: int,
+                costs: pd.DataFrame) -> pd.DataFrame:
+    """`cost_per_mql`'s frame from the reach frame's cohort and `campaign_costs`: leads, MQLs and customers
+    per campaign key (its name: the trimmed campaign of its smallest campaign text, as arg_min), joined to
+    the costs on the key both ways (FULL OUTER JOIN), in the query's order."""
+    rows, flags = _cohort_rows(reach, len(stages), start, end, window_days)
+    keys = rows["p_key"]
+    filled = keys != ""
+    codes, uniq = pd.factorize(keys[filled])
+    raw, name = rows["campaign"][filled], rows["p_name"][filled]
+    leads = {}
+    for i, key in enumerate(uniq):
+        m = codes == i
+        leads[key] = (name[m][np.argmin(raw[m])], int(m.sum()), int(flags[k][filled][m].sum()),
+                      int(flags[-1][filled][m].sum()))
+    cost = {key: (c, v) for key, c, v in zip(costs["key"], costs["campaign"], costs["cost"])}
+    out = []
+    for key in list(cost) + [key for key in leads if key not in cost]:
+        c_name, c_cost = cost.get(key, (None, math.nan))
+        l_name, n, mqls, cust = leads.get(key, (None, 0, 0, 0))
+        per = [c_cost / x if x else math.nan for x in (n, mqls, cust)]
+        out.append((c_name if key in cost else l_name, c_cost, n, mqls, cust, *per))
+    out.sort(key=lambda r: (math.isnan(r[1]), not math.isnan(r[6]), -r[6] if not math.isnan(r[6]) else 0, r[0]))
+    frame = pd.DataFrame(out, columns=["campaign", "cost", "leads", "mqls", "customers", "cost_per_lead",
+                                       "cost_per_mql", "cost_per_customer"])
+    return frame.astype({"campaign": "str" if out else "object", "cost": "float64", "leads": "int64",
+                         "mqls": "int64", "customers": "int64", "cost_per_lead": "float64", "cost_per_mql": "float64",
+                         "cost_per_customer": "float64"})
 
 
 def _disqualified_sql(src: FunnelSource) -> tuple[str | None, list]:
@@ -1337,10 +1398,11 @@ def _program_counts(rows: _Rows, flags: list, keys: np.ndarray, top: set, k: int
     days = rows[f"rd{k}"].astype("float64")[in0]
     value = rows.take(lead_value)[in0].astype("float64") if lead_value is not None else np.full(len(gkey), np.nan)
     out = []
-    for g in dict.fromkeys(gkey.tolist()):
-        m = gkey == g
-        named = [(c, p) for c, p in zip(raw[m], name[m]) if isinstance(c, str)]
-        program = min(named, key=lambda cp: cp[0])[1] if named else None
+    codes, uniq = pd.factorize(gkey)
+    for i, g in enumerate(uniq):
+        m = codes == i
+        # a named program's campaigns are all filled in; the others' names are replaced by the caller
+        program = name[m][np.argmin(raw[m])] if g not in ("", "~other") else None
         cust = m & at_last
         vals = value[cust]
         vals = vals[~np.isnan(vals)]

@@ -501,11 +501,14 @@ def _rule_counts(per: pd.DataFrame, cohort: pd.DataFrame, k: int) -> pd.DataFram
     ck = np.append(ink.to_numpy(dtype=bool), False)[at]
     fired = per["fired"].fillna(False).astype(bool).to_numpy()
     changes = per["changes"].fillna(False).astype(bool).to_numpy()
-    parts = pd.DataFrame({"rule": per["rule"], "ord": per["ord"], "fired": fired, "leads": 1,
-                          "mql_changed": changes, "with_n": c0 & fired, "with_converted": c0 & fired & ck,
-                          "without_n": c0 & ~fired, "without_converted": c0 & ~fired & ck})
-    grouped = parts.groupby(["ord", "rule"], sort=True).sum().reset_index().drop(columns="ord")
-    return grouped.astype({c: "int64" for c in grouped.columns if c != "rule"})
+    # per rule (its order number, one per rule) with bincount: a groupby over rules × leads rows was ~15 ms a click
+    codes, ords = pd.factorize(per["ord"].to_numpy(), sort=True)
+    first = np.full(len(ords), len(codes))
+    np.minimum.at(first, codes, np.arange(len(codes)))  # each rule's first row, for its name
+    counts = {name: np.bincount(codes[mask], minlength=len(ords)).astype("int64") for name, mask in (
+        ("fired", fired), ("leads", np.ones(len(codes), bool)), ("mql_changed", changes), ("with_n", c0 & fired),
+        ("with_converted", c0 & fired & ck), ("without_n", c0 & ~fired), ("without_converted", c0 & ~fired & ck))}
+    return pd.DataFrame({"rule": per["rule"].iloc[first].reset_index(drop=True), **counts})
 
 
 def rule_impact(con, funnel_cte: tuple[str, list], table: str, rules: list[Rule], target_stage: int,

@@ -245,6 +245,9 @@ def drive_funnel(ws) -> dict[str, pd.DataFrame]:
                            profile_days=ls.score_profile_days(con, leads.table, rules, False, start, end),
                            # what a window change joins in pandas (the funnel's cohort, scores read once)
                            cohort=fm.cohort_frame(con, src, stages, start, end, window),
+                           # what the window's funnel figures count from (each lead's dates; a column's groups)
+                           reach=fm.reach_frame(con, src, stages),
+                           lead_groups=fm.lead_groups(con, src, stages, "industry"),
                            bands=ls.lead_bands(con, leads.table, rules, False),
                            rule_leads=ls.rule_leads(con, leads.table, rules, threshold)))
         if any(r.kind == "Behaviour" for r in rules):

@@ -154,7 +154,7 @@ show_sql(periods)
 
 # ---------------------------------------------------------------- unsubscribes vs frequency
 st.header("Do unsubscribes rise with send frequency?")
-corr = em.frequency_vs_unsubscribes(periods.frame, grain)
+corr = fig["corr"]  # = em.frequency_vs_unsubscribes(periods.frame, grain)
 
 
 if data.has("unsubscribes"):
@@ -176,7 +176,7 @@ else:
 # ---------------------------------------------------------------- topic
 st.header("Is the open rate declining, or is it the topic mix?")
 mix = fig["mix"]
-slopes = em.open_rate_trends(mix.frame, grain)
+slopes = fig["slopes"]  # = em.open_rate_trends(mix.frame, grain)
 
 
 trend = (f"Open-rate trend: **{lib_em.slope_text(slopes['actual'], grain)}** over {slopes['actual'].n} {grain}s (least squares; "
@@ -214,9 +214,9 @@ else:
 # ---------------------------------------------------------------- lists
 st.header("Which lists were added where metrics declined?")
 growth = fig["growth"]
-declined = lib_em.declined_periods(period_tests.frame)
+declined = fig["declined"]  # = lib_em.declined_periods(period_tests.frame)
 show_chart(charts.list_growth_chart(growth.frame, declined), width="stretch")
-behind = em.lists_behind_declines(growth.frame, declined, grain)
+behind = fig["behind"]  # = em.lists_behind_declines(growth.frame, declined, grain)
 if behind.empty:
     st.caption("No list was first sent to in, or just before, a period that declined against its own history.")
 else:

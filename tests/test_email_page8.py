@@ -366,6 +366,15 @@ def test_correlation_and_slopes_equal_the_pandas_forms(states):
         periods, mix = fig["periods"].frame, fig["mix"].frame
         same_result(em.frequency_vs_unsubscribes(periods, grain), old_frequency_vs_unsubscribes(periods, grain),
                     f"correlation {what}")
+        # the page reads these from `figures`: the calls it made before
+        same_result(fig["corr"], em.frequency_vs_unsubscribes(periods, grain), f"figures' correlation {what}")
+        for k, slope in em.open_rate_trends(mix, grain).items():
+            same_result(fig["slopes"][k], slope, f"figures' slope {k} {what}")
+        assert fig["declined"] == em.declined_periods(fig["period_tests"].frame), what
+        same(fig["behind"], em.lists_behind_declines(fig["growth"].frame, fig["declined"], grain), what)
+        time_rows = em.send_time_rows(con, data, f, fig["sends"])
+        same(fig["time_rows"].frame, time_rows.frame, what)
+        assert (fig["time_rows"].sql, fig["time_rows"].params) == (time_rows.sql, time_rows.params), what
         if "incomplete" in periods:  # every period complete, and holes in the calendar
             for cut in (periods.assign(incomplete=False), periods.iloc[::2], periods.iloc[[0, -1]], periods.iloc[:0]):
                 same_result(em.frequency_vs_unsubscribes(cut, grain), old_frequency_vs_unsubscribes(cut, grain),

@@ -52,7 +52,8 @@ def figures(con, data, filters, grain: str, th, rows) -> dict:
     this call's small arguments once instead of `data` and a frame for each of ~15 calls (~1 ms each).
     Keys: previous (pooled rates of the range before), sends, periods, period_tests, campaign_tests,
     changes, campaigns, days, gaps (breaks in sending), mix, growth, and with a topic column by_topic_period
-    and groups; flags =
+    and groups; from those: time_rows (send_time_rows), corr (frequency_vs_unsubscribes), slopes
+    (open_rate_trends), declined (declined_periods) and behind (lists_behind_declines); flags =
     `flags_from` of those very frames (= em.email_flags). The figures no period reaches (`range_figures`)
     are memoised apart, so a period click does not compute them again."""
     alpha, k, jump = th["baseline_alpha"], int(th["baseline_periods"]), th["email_volume_jump"]
@@ -67,6 +68,12 @@ def figures(con, data, filters, grain: str, th, rows) -> dict:
     if data.has("topic"):
         out["by_topic_period"] = lib_em.rates_by_period(con, data, filters, grain, by="topic", rows=rows)
     out["gaps"] = lib_em.gaps_from_days(out["days"], th["email_gap_multiple"], th["email_gap_min_days"], jump)  # = sending_gaps
+    # what the page and its sections derive from those, here too: one memo call a click, not one each
+    out["time_rows"] = lib_em.send_time_rows(con, data, filters, out["sends"])
+    out["corr"] = lib_em.frequency_vs_unsubscribes(out["periods"].frame, grain)
+    out["slopes"] = lib_em.open_rate_trends(out["mix"].frame, grain)
+    out["declined"] = lib_em.declined_periods(out["period_tests"].frame)
+    out["behind"] = lib_em.lists_behind_declines(out["growth"].frame, out["declined"], grain)
     out["flags"] = lib_em.flags_from(data, grain, th, out["sends"].frame, out["periods"].frame,
                                      out["period_tests"].frame, out["campaign_tests"].frame, out["changes"].frame,
                                      out["campaigns"].frame, out["gaps"].frame)
@@ -104,15 +111,14 @@ def _pct(frame: pd.DataFrame, cols: list[str]) -> dict:
 
 
 @fragment  # its widgets change this section only: a click reruns it alone
-def send_time_section(em, charts, con, data, filters, alpha: float, sends) -> None:
-    """Rates by weekday and hour of send, with n, intervals and a test whether they differ."""
+def send_time_section(em, charts, data, alpha: float, rows) -> None:
+    """Rates by weekday and hour of send, with n, intervals and a test whether they differ (`rows`: the
+    page's `figures`' send_time_rows: the flags' sends with their weekday and hour)."""
     st.header("When do sends do best? Weekday and hour of send")
     usable = {r.key for r in data.usable_rates()}
     keys = [k for k in em.SEND_TIME_RATES if k in usable]
     c1, c2 = st.columns(2)
     key = c1.selectbox("Rate", keys, format_func=RATE_LABELS.get, key="email_time_rate")
-    rows = em.send_time_rows(con, data, filters, sends)  # the flags' sends (the page's `figures`); memoised: its
-    # frame is then hashed once a click for the two calls below, not for each on every run
     has_hours = rows.frame["hour"].notna().any()
     options = ["weekday", "hour"] if has_hours else ["weekday"]
     by = c2.radio("By", options, horizontal=True, key="email_time_by",
@@ -223,7 +229,7 @@ def consistency_section(em, charts, days, gaps) -> None:
 
 def issue22(em, charts, con, data, filters, alpha: float, fig: dict, rows) -> None:
     """The three sections, in page order (`fig`: the page's `figures`, `rows`: its `em.base_rows`)."""
-    send_time_section(em, charts, con, data, filters, alpha, fig["sends"])
+    send_time_section(em, charts, data, alpha, fig["time_rows"])
     ab_section(em, con, data, filters, alpha, rows)
     consistency_section(em, charts, fig["days"], fig["gaps"])
 

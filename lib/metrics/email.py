@@ -1518,11 +1518,12 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
             names = ("low", "high", "low_strict", "high_strict", "clusters")
             by_when = {pd.Timestamp(k): dict(zip(names, v)) for k, v in
                        zip(iv[when_col], zip(*(iv[c].to_numpy(dtype=float).tolist() for c in names)))}
+        own_limit, questions = f"{rate.key}_limit" in frame, questions_for(AREA, rate.label)  # the same every row
         for i in past.tolist():
             value, x, n = cell(rate.key, i), cell(f"{rate.key}_x", i), cell(f"{rate.key}_n", i)
             if value is None or pd.isna(value) or pd.isna(n) or n <= 0:
                 continue
-            limit = float(cell(f"{rate.key}_limit", i) if f"{rate.key}_limit" in frame else general)
+            limit = float(cell(f"{rate.key}_limit", i) if own_limit else general)
             crossed = value > limit if rate.direction == "above" else value < limit
             if not crossed:
                 continue
@@ -1550,7 +1551,7 @@ def threshold_flags(frame: pd.DataFrame, subject_col: str, when_col: str, thresh
             if n < min_n:
                 note += f"; small sample (n < {int(min_n)})"
             flags.append(Flag(AREA, rate.label, str(cell(subject_col, i)), float(value), float(limit), note,
-                              severity, questions_for(AREA, rate.label), when))
+                              severity, questions, when))
     return flags
 
 

@@ -256,6 +256,9 @@ def drive_funnel(ws) -> dict[str, pd.DataFrame]:
     if costs is not None and "campaign" in {**leads.mapping, **leads.extra_columns}:
         out["cost per mql"] = fm.cost_per_mql(con, src, stages, costs.table, stages[1] if len(stages) > 1 else stages[0],
                                               start, end, window).frame
+        out["campaign costs"] = fm.campaign_costs(con, costs.table, start, end).frame  # joined in pandas a window
+    for table, column, _ in fm.value_columns(con, [leads]):  # customers' values, read once per money column
+        out[f"lead values {column}"] = fm.lead_values(con, table, column)
     return out
 
 

@@ -133,7 +133,7 @@ def test_figures_from_the_reach_frame_equal_their_queries(name):
                     for mql in (stages[1], stages[-1]):
                         _same(fm.cost_per_mql(*args[:3], costs, mql, start, end, window, reach, rows),
                               fm.cost_per_mql(*args[:3], costs, mql, start, end, window))
-                if len(stages) > 1 and bys:
+                if len(stages) > 1 and bys and (r == 0 or window in (0, 30, None)):  # two breakdowns' queries each
                     for min_group in (30, 1) if every else (30,):
                         pd.testing.assert_frame_equal(
                             fm.conversion_tests(con, src, stages, bys, start, end, window, 0.05, min_group,

@@ -261,11 +261,11 @@ def _parse_with(text: pd.Series, fmt: str) -> pd.Series:
 
 
 def _naive(values: pd.Series) -> pd.Series:
-    """UTC, without a time zone, in microseconds (wide enough to hold 9999-12-31 until _finish)."""
+    """UTC, without a time zone, in microseconds (wide enough to hold 9999-12-31 until _finish) — also
+    what pandas parsed to nanoseconds (times with 7–9 decimals): one unit for every part of a column, or
+    putting 9999-12-31 or 0001-01-01 beside them raised OutOfBoundsDatetime. DuckDB keeps microseconds."""
     if getattr(values.dt, "tz", None) is not None:
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-    if values.dtype == "datetime64[ns]":
-        return values
     return values.astype("datetime64[us]")
 
 

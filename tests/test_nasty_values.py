@@ -3,8 +3,9 @@ never a traceback, and says which cells it read as "no date" or could not read.
 
 The variants are made here from ../shared/data/real (the originals stay there): 9999-12-31 end
 dates in RavenStack subscriptions (NCVG), infinities and impossible counts in Mailchimp's campaign
-report (Email), and RavenStack subscriptions re-exported as camelCase order lines with Excel serial
-dates (Cohorts).
+report (Email), RavenStack subscriptions re-exported as camelCase order lines with Excel serial
+dates (Cohorts), and Olist's leads with first contacts timed to the millisecond and nanosecond beside
+"no date" markers (Funnel).
 """
 
 from __future__ import annotations
@@ -136,3 +137,32 @@ def test_cohorts_reads_camel_case_order_lines_with_excel_dates():
     assert (pd.Timestamp(first[0]), pd.Timestamp(first[1])) == (starts.min(), starts.max())
     tiles = {m.label: m.value for m in at.metric}
     assert tiles["Users"] == f"{source['account_id'].nunique():,}"
+
+
+def _subsecond_leads() -> tuple[bytes, int]:
+    """Olist's marketing-qualified leads with each first contact timed to the millisecond (a CRM's API
+    export) or the nanosecond, and every 500th written as the 9999-12-31 23:59:59.999 "no date" marker:
+    pandas parses such a column to nanoseconds, which cannot hold year 9999 (it raised OutOfBoundsDatetime)."""
+    rows = _rows("olist_marketing_qualified_leads_dataset.csv")
+    when = rows[0].index("first_contact_date")
+    markers = 0
+    for i, row in enumerate(rows[1:]):
+        if i % 500 == 0:
+            row[when] = "9999-12-31 23:59:59.999"
+            markers += 1
+        else:
+            row[when] += " 10:15:00.250" if i % 2 else " 10:15:00.123456789"
+    return _csv(rows), markers
+
+
+def test_funnel_reads_leads_timed_to_the_nanosecond_beside_no_date_markers():
+    data, markers = _subsecond_leads()
+    at = _upload("app_pages/funnel.py", "funnel", "mql_subsecond.csv", data)
+    assert not at.error, [e.value for e in at.error]
+    dataset = at.session_state["workspace"].get("leads")
+    assert not dataset.bad_values
+    assert any(f"{markers} cells held 9999-12-31 23:59:59, a common “no date” marker" in n for n in dataset.notes)
+    con = at.session_state["workspace"].con
+    blank, first = con.execute("SELECT count(*) FILTER (WHERE created_date IS NULL), min(created_date) "
+                               "FROM leads").fetchone()
+    assert blank == markers and first == pd.Timestamp("2017-06-14 10:15:00.123456")  # to the microsecond DuckDB keeps

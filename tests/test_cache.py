@@ -185,6 +185,20 @@ def _identity(frame, i):
     return frame
 
 
+def test_a_long_list_is_sized_by_its_first_items_scaled(monkeypatch):
+    import ui.cache as cache
+
+    frames = [pd.DataFrame({"x": range(10 * (i % 3 + 1))}) for i in range(300)]
+    exact = 56 + sum(cache._size(f, 1) for f in frames)
+    sized = []
+    real = cache._size
+    monkeypatch.setattr(cache, "_size", lambda v, depth=0: (sized.append(depth), real(v, depth))[1])
+    estimate = cache._size(frames)
+    assert len(sized) == 1 + cache._SIZE_SAMPLE  # the list and its first items, not all 300
+    assert abs(estimate - exact) / exact < 0.05  # alike items: close to the whole walk
+    assert cache._size(frames[:cache._SIZE_SAMPLE]) == 56 + sum(real(f, 1) for f in frames[:cache._SIZE_SAMPLE])
+
+
 def test_what_it_cannot_key_by_content_is_not_memoised(ws):
     f = memoised(figure, Memo(), workspace=lambda: ws)
     CALLS.clear()

@@ -720,9 +720,10 @@ def memoised(func: Callable, memo: Memo | Callable[[], Memo | None] | None = Non
             out = _hand_out(value, current, keys=shared if public else None, origin=(key, ()))
         except Exception:  # a result that cannot be copied (holds a live handle): not memoised
             return value
-        current.put(key, value)
+        size = _size(value)  # once for both memos
+        current.put(key, value, size)
         if public:
-            shared.put(key, value)
+            shared.put(key, value, size)
         return out
 
     call.__wrapped__ = func

@@ -185,6 +185,16 @@ def _identity(frame, i):
     return frame
 
 
+def test_a_chart_spec_is_sized_by_its_datasets():
+    from ui.cache import _spec_size, chart_spec
+
+    small = chart_of(pd.DataFrame({"n": [1], "grain": ["month"]}))
+    big = chart_of(pd.DataFrame({"n": range(50_000), "grain": ["month"] * 50_000}))
+    small_size, big_size = _spec_size(chart_spec(small)), _spec_size(chart_spec(big))
+    assert 20_000 < small_size < 22_000  # the fixed share and a few hundred bytes of Arrow
+    assert big_size - small_size > 400_000  # 50,000 rows of 8-byte numbers (and their text, dictionary-coded)
+
+
 def test_a_long_list_is_sized_by_its_first_items_scaled(monkeypatch):
     import ui.cache as cache
 

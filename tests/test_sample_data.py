@@ -296,3 +296,24 @@ def test_calendar_covers_the_stories():
                           "Scheduled maintenance", "Billing reminder", "Security notice"}
     assert marketing <= names
     assert np.all(pd.to_datetime(cal["End Date"]) >= pd.to_datetime(cal["Start Date"]))
+
+
+def test_sample_digests_look_at_the_files_at_most_once_a_second(monkeypatch):
+    import lib.sample as sample
+
+    looked = []
+    real = sample._look_at_files
+    monkeypatch.setattr(sample, "_look_at_files", lambda: looked.append(1) or real())
+    clock = [1000.0]
+    monkeypatch.setattr(sample.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(sample, "_LAST", [float("-inf"), {}])
+    first = sample.sample_digests()
+    assert first["email_campaigns"][0] == "email_campaigns.csv" and len(looked) == 1
+    clock[0] += 0.5
+    again = sample.sample_digests()
+    assert again == first and len(looked) == 1  # within the second: what was found
+    again["email_campaigns"] = ("changed by a caller", "")
+    assert sample.sample_digests() == first  # a caller's copy, not the kept one
+    clock[0] += 1.0
+    sample.sample_digests()
+    assert len(looked) == 2  # a file changed on disk is seen a second later at most

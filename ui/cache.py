@@ -817,6 +817,13 @@ def chart_spec(chart) -> dict:
     return vega_charts._convert_altair_to_vega_lite_spec(_Unvalidated(chart))
 
 
+def _spec_size(spec: dict) -> int:
+    """A converted chart's estimated bytes: its Arrow datasets and a fixed share for the rest (walking
+    the spec's few hundred small values on every new chart cost more than converting some of them)."""
+    datasets = spec.get("datasets") or {}
+    return 20_000 + sum(len(v) if isinstance(v, bytes) else _size(v) for v in datasets.values())
+
+
 def show_chart(chart, where=None, **kwargs):
     """`st.altair_chart(chart, **kwargs)` (`where.altair_chart` in a column or container), converting the chart to its Vega-Lite spec (and validating
     it) once per session for a chart built by a memoised call, instead of on every rerun.
@@ -839,7 +846,7 @@ def show_chart(chart, where=None, **kwargs):
         if not hit:
             spec = chart_spec(chart)
             if public:
-                SAMPLE_MEMO.put(key, spec)
-        memo.put(key, spec)
+                SAMPLE_MEMO.put(key, spec, _spec_size(spec))
+        memo.put(key, spec, _spec_size(spec))
     # Streamlit moves the datasets out of the spec it is given: hand it a copy (the Arrow bytes are shared)
     return where.vega_lite_chart(spec=copy.deepcopy(spec), **kwargs)

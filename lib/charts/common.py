@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 
 import altair as alt
 import numpy as np
@@ -290,11 +291,12 @@ def with_campaigns(chart: alt.TopLevelMixin, calendar: pd.DataFrame | None, x_fi
     """
     if calendar is None or calendar.empty:
         return chart
+    given = calendar
     if not _is_campaign_frame(calendar):  # the pages pass one campaign_frame made: not again per chart
         calendar, _ = campaign_frame(calendar)
     elif not calendar.index.equals(pd.RangeIndex(len(calendar))):  # some of its rows (a channel filter):
         calendar = calendar.reset_index(drop=True)  # numbered as campaign_frame does (they reach the Arrow data)
-    return _overlay(chart, calendar, x_field, grain, period_field)
+    return _overlay(chart, calendar, x_field, grain, period_field, given=given)
 
 
 _TEXT = pd.Series([], dtype="string").dtype  # what campaign_frame's astype("string") gives
@@ -317,13 +319,13 @@ def _is_campaign_frame(frame: pd.DataFrame) -> bool:
     return all(a <= b for a, b in zip(keys, keys[1:]))
 
 
-def _overlay(chart, calendar, x_field, grain, period_field, inherited=()):
+def _overlay(chart, calendar, x_field, grain, period_field, inherited=(), given=None):
     if isinstance(chart, (alt.VConcatChart, alt.HConcatChart, alt.ConcatChart)):
         attr = {alt.VConcatChart: "vconcat", alt.HConcatChart: "hconcat", alt.ConcatChart: "concat"}[type(chart)]
         shared = [*inherited, *([_prop(chart, "data")] if isinstance(_prop(chart, "data"), pd.DataFrame)
                                 and x_field in _prop(chart, "data") else [])]
         new = _shallow(chart)
-        setattr(new, attr, [_overlay(part, calendar, x_field, grain, period_field, shared)
+        setattr(new, attr, [_overlay(part, calendar, x_field, grain, period_field, shared, given)
                             if _x_encoding(part, x_field) else part for part in getattr(chart, attr)])
         return new
     x = _x_encoding(chart, x_field)
@@ -333,7 +335,7 @@ def _overlay(chart, calendar, x_field, grain, period_field, inherited=()):
     if _is_ordinal(x):
         layer = _period_overlay(calendar, frames, x, x_field, grain, period_field)
     else:
-        layer = _time_overlay(calendar, frames, x, x_field, grain)
+        layer = _shared_time_overlay(calendar, frames, x, x_field, grain, given)
     if layer is None:
         return chart
     if isinstance(chart, alt.FacetChart):
@@ -515,6 +517,49 @@ def _time_cut_arrays(calendar, frames, x_field, grain):
                             index=index if mask.all() else index.take(pos))
 
     return part(wide), part(~wide), channels
+
+
+# The time overlays made last, by the calendar the page passed (held, so its id is not reused), the
+# chart's dates (their type, first and last), x field, grain and x title: an email click draws the
+# same campaigns behind three charts of one date range (history, frequency, topic mix), ~1.8 ms each.
+# A layer depends on nothing else (_time_cut reads only the first and last date), and is never changed
+# in place (charts are layered by shallow copies), so the charts share one.
+_TIME_LAYERS: dict = {}
+_TIME_LAYERS_KEPT = 8
+_TIME_LAYERS_LOCK = threading.Lock()
+
+
+def _time_key(given, frames, x, x_field, grain):
+    """The key of `_TIME_LAYERS` for these arguments, or None when they are not a plain case (an x
+    encoding with an axis, sort or scale object; dates not of one numpy datetime type)."""
+    if given is None or not frames or any(_prop(x, n) is not alt.Undefined for n in ("axis", "sort", "scale")):
+        return None
+    title = _prop(x, "title")
+    if not (title is alt.Undefined or isinstance(title, str)):
+        return None
+    dtype = frames[0][x_field].dtype
+    if not isinstance(dtype, np.dtype) or dtype.kind != "M" or any(f[x_field].dtype != dtype for f in frames):
+        return None
+    values = np.concatenate([f[x_field].to_numpy() for f in frames])
+    values = values[~np.isnat(values)]
+    ends = (values.min(), values.max()) if len(values) else None
+    return id(given), str(dtype), ends, x_field, grain, title
+
+
+def _shared_time_overlay(calendar, frames, x, x_field, grain, given=None):
+    """`_time_overlay(calendar, frames, x, x_field, grain)`, the same layer object for the same key."""
+    key = _time_key(given, frames, x, x_field, grain)
+    if key is None:
+        return _time_overlay(calendar, frames, x, x_field, grain)
+    kept = _TIME_LAYERS.get(key)
+    if kept is not None and kept[0] is given:
+        return kept[1]
+    layer = _time_overlay(calendar, frames, x, x_field, grain)
+    with _TIME_LAYERS_LOCK:  # sessions run in threads
+        while len(_TIME_LAYERS) >= _TIME_LAYERS_KEPT:
+            _TIME_LAYERS.pop(next(iter(_TIME_LAYERS)))
+        _TIME_LAYERS[key] = (given, layer)
+    return layer
 
 
 def _time_overlay(calendar, frames, x, x_field, grain):

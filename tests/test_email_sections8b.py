@@ -18,6 +18,11 @@ from lib.config import Thresholds
 from lib.metrics import email as em
 
 
+def clear():
+    common._TIME_LAYERS.clear()
+    common._KEPT_ARROW.clear()
+
+
 def spec(chart) -> dict:
     from ui.cache import chart_spec
 
@@ -26,7 +31,7 @@ def spec(chart) -> dict:
 
 def fresh(chart, calendar, **kw):
     """with_campaigns with every time overlay made afresh (the code before this change)."""
-    common._TIME_LAYERS.clear()
+    clear()
     shared = common._shared_time_overlay
     common._shared_time_overlay = lambda calendar, frames, x, x_field, grain, given=None: common._time_overlay(
         calendar, frames, x, x_field, grain)
@@ -62,11 +67,14 @@ def page_charts(con, data, filters, grain, rows):
 def same_as_fresh(built, calendar):
     """Each chart with the shared overlays gives the spec and datasets of the chart with fresh ones; returns
     the layers made (by identity) for the charts in turn."""
-    common._TIME_LAYERS.clear()
+    clear()
     shared = [with_campaigns(chart, calendar) for chart in built]
-    for chart, new in zip(built, shared):
-        old = fresh(chart, calendar)
-        assert spec(new) == spec(old)
+    news = [spec(chart) for chart in shared]  # converted in turn, as the page does: later ones reuse the bytes
+    # every kept overlay frame was converted once and its bytes kept
+    assert all(kept[1] is not None for kept in common._KEPT_ARROW.values())
+    assert len(common._KEPT_ARROW) == sum(len(entry[2]) for entry in common._TIME_LAYERS.values())
+    for chart, new in zip(built, news):
+        assert new == spec(fresh(chart, calendar))
     return shared
 
 
@@ -106,7 +114,7 @@ def test_different_ranges_grains_and_axes_get_their_own_layer(sample_calendar):
     shorter = alt.Chart(frame.iloc[1:]).mark_line().encode(x=alt.X("period:T", title="Period"), y=alt.Y("rate:Q"))
     titled = alt.Chart(frame).mark_line().encode(x=alt.X("period:T", title="Month"), y=alt.Y("rate:Q"))
     axis = alt.Chart(frame).mark_line().encode(x=alt.X("period:T", axis=alt.Axis(format="%b")), y=alt.Y("rate:Q"))
-    common._TIME_LAYERS.clear()
+    clear()
     cases = [(base, {}), (shorter, {}), (titled, {}), (axis, {}), (base, {"grain": "month"}), (base, {})]
     made = [with_campaigns(c, sample_calendar, **kw) for c, kw in cases]
     for (chart, kw), new in zip(cases, made):
@@ -123,7 +131,7 @@ def test_different_ranges_grains_and_axes_get_their_own_layer(sample_calendar):
 
 def test_the_kept_layers_are_bounded(sample_calendar):
     frame = pd.DataFrame({"period": pd.date_range("2025-01-01", periods=24, freq="MS"), "rate": np.arange(24.0)})
-    common._TIME_LAYERS.clear()
+    clear()
     for i in range(20):
         chart = alt.Chart(frame.iloc[i:]).mark_line().encode(x=alt.X("period:T", title="Period"), y=alt.Y("rate:Q"))
         with_campaigns(chart, sample_calendar)
@@ -137,10 +145,10 @@ def test_overlay_oracle_still_bites(sample_calendar):
 
     frame = periods("2024-01-01", 12, "month", "us")
     chart = alt.Chart(frame).mark_line().encode(x=alt.X("period:T", title="Period"), y=alt.Y("rate:Q"))
-    common._TIME_LAYERS.clear()
+    clear()
     new = with_campaigns(chart, sample_calendar, grain="month").to_dict()
     fast, common._time_cut_arrays = common._time_cut_arrays, old_time_cut
-    common._TIME_LAYERS.clear()
+    clear()
     try:
         old = with_campaigns(chart, sample_calendar, grain="month").to_dict()
     finally:
@@ -161,3 +169,21 @@ def test_real_mailchimp_page_charts(ws, sample_calendar):
     for grain in ("week", "month", "quarter"):
         out = same_as_fresh(page_charts(ws.con, data, em.Filters(), grain, rows), calendar)
         assert overlay_of(out[1]) is not None
+
+
+def test_overlay_frames_go_to_arrow_once(sample_ws, sample_calendar, monkeypatch):
+    """Three charts of one overlay: its frames converted for the first only; the rest of each chart as before."""
+    from streamlit import dataframe_util
+
+    data = em.email_data(sample_ws.con, sample_ws.get("email_campaigns").table)
+    rows = em.base_rows(sample_ws.con, data)
+    built = page_charts(sample_ws.con, data, em.Filters(), "month", rows)
+    calls = []
+    real = dataframe_util.convert_anything_to_arrow_bytes
+    monkeypatch.setattr(dataframe_util, "convert_anything_to_arrow_bytes", lambda d, *a, **k: calls.append(1) or real(d, *a, **k))
+    clear()
+    [spec(c) for c in [with_campaigns(chart, sample_calendar) for chart in built]]
+    shared, frames = len(calls), len(common._KEPT_ARROW)
+    calls.clear()
+    [spec(fresh(chart, sample_calendar)) for chart in built]
+    assert frames == 2 and shared == len(calls) - 2 * frames  # bands and rules, kept for the 2nd and 3rd chart

@@ -239,8 +239,36 @@ def _ours(chart):
 
 def to_vega_lite(chart: alt.TopLevelMixin) -> dict:
     """`chart.to_dict(validate=False)` — the same spec — without re-merging its parts on each copy that
-    to_dict makes."""
-    return _ours(chart).to_dict(validate=False)
+    to_dict makes; under Streamlit's converter, the frames of a kept campaign overlay (`_KEPT_ARROW`)
+    are turned into Arrow once, not once per chart that shows them."""
+    registry = alt.data_transformers
+    convert = registry._active
+    if not (_KEPT_ARROW and getattr(convert, "__name__", "") == "_to_arrow_dataset"
+            and getattr(convert, "__module__", "") == "streamlit.elements.vega_charts"
+            and set(registry._options) == {"datasets"}):
+        return _ours(chart).to_dict(validate=False)
+    # Streamlit enables its transformer for this conversion under its lock; it is put back as it was
+    registry._active = lambda data, datasets: _kept_arrow(convert, data, datasets)
+    try:
+        return _ours(chart).to_dict(validate=False)
+    finally:
+        registry._active = convert
+
+
+def _kept_arrow(convert, data, datasets: dict) -> dict:
+    """Streamlit's `_to_arrow_dataset(data, datasets)` (the Arrow bytes of `data` in `datasets` under their
+    hash, that name returned), the bytes made once for a frame of a kept overlay."""
+    kept = _KEPT_ARROW.get(id(data))
+    if kept is None or kept[0] is not data:
+        return convert(data, datasets=datasets)
+    if kept[1] is None:
+        out = convert(data, datasets=datasets)
+        if set(out) == {"name"} and isinstance(datasets.get(out["name"]), bytes):
+            kept[1] = (out["name"], datasets[out["name"]])
+        return out
+    name, data_bytes = kept[1]
+    datasets[name] = data_bytes
+    return {"name": name}
 
 
 # ------------------------------------------------------------------ campaign overlay
@@ -527,6 +555,8 @@ def _time_cut_arrays(calendar, frames, x_field, grain):
 _TIME_LAYERS: dict = {}
 _TIME_LAYERS_KEPT = 8
 _TIME_LAYERS_LOCK = threading.Lock()
+# The kept layers' frames by id: [the frame (held), (dataset name, Arrow bytes) once converted] (to_vega_lite)
+_KEPT_ARROW: dict = {}
 
 
 def _time_key(given, frames, x, x_field, grain):
@@ -555,10 +585,13 @@ def _shared_time_overlay(calendar, frames, x, x_field, grain, given=None):
     if kept is not None and kept[0] is given:
         return kept[1]
     layer = _time_overlay(calendar, frames, x, x_field, grain)
+    data = [] if layer is None else [d for u in _units(layer) if isinstance(d := _prop(u, "data"), pd.DataFrame)]
     with _TIME_LAYERS_LOCK:  # sessions run in threads
         while len(_TIME_LAYERS) >= _TIME_LAYERS_KEPT:
-            _TIME_LAYERS.pop(next(iter(_TIME_LAYERS)))
-        _TIME_LAYERS[key] = (given, layer)
+            for frame in _TIME_LAYERS.pop(next(iter(_TIME_LAYERS)))[2]:
+                _KEPT_ARROW.pop(id(frame), None)
+        _TIME_LAYERS[key] = (given, layer, data)
+        _KEPT_ARROW.update((id(frame), [frame, None]) for frame in data)
     return layer
 
 

@@ -1954,7 +1954,13 @@ def for_display(frame: pd.DataFrame) -> pd.DataFrame:
     """Datetime columns that hold only midnights become plain dates (periods read '2026-03-01')."""
     out = frame.copy(deep=False)  # copy-on-write: the columns set below never reach `frame`
     for col, dtype in frame.dtypes.items():
-        if pd.api.types.is_datetime64_any_dtype(dtype):
+        if isinstance(dtype, np.dtype) and dtype.kind == "M":  # naive: midnights on the column's integers
+            values = frame[col].to_numpy()  # (~20 µs, not the ~0.3 ms of dropna, normalize and compare)
+            ticks = values[~np.isnat(values)].view(np.int64)
+            day = np.timedelta64(1, "D") // np.timedelta64(1, np.datetime_data(dtype)[0])
+            if len(ticks) and not (ticks % day).any():  # floored: before 1970 too
+                out[col] = out[col].dt.date
+        elif pd.api.types.is_datetime64_any_dtype(dtype):
             values = out[col].dropna()
             if len(values) and (values == values.dt.normalize()).all():
                 out[col] = out[col].dt.date

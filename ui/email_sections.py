@@ -57,11 +57,13 @@ def figures(con, data, filters, grain: str, th, rows) -> dict:
     `flags_from` of those very frames (= em.email_flags). The figures no period reaches (`range_figures`)
     are memoised apart, so a period click does not compute them again."""
     alpha, k, jump = th["baseline_alpha"], int(th["baseline_periods"]), th["email_volume_jump"]
+    # the campaign tests first: the period tests borrow their send-level τ² when few periods have history
+    campaign_tests = lib_em.baseline_tests(con, data, filters, grain, k, alpha, "campaign", rows=rows)
     out = {**range_figures(con, data, filters, int(th["min_group_size"]), rows),
            "sends": lib_em.sends(con, data, filters, grain, rows=rows),
            "periods": lib_em.rates_by_period(con, data, filters, grain, rows=rows),
            "period_tests": lib_em.baseline_tests(con, data, filters, grain, k, alpha, "period", rows=rows),
-           "campaign_tests": lib_em.baseline_tests(con, data, filters, grain, k, alpha, "campaign", rows=rows),
+           "campaign_tests": campaign_tests,
            "changes": lib_em.program_changes(con, data, filters, grain, k, jump, alpha, rows=rows),
            "mix": lib_em.topic_mix_effect(con, data, filters, grain, rows=rows),
            "growth": lib_em.list_growth(con, data, filters, grain, rows=rows)}

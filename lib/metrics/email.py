@@ -1061,6 +1061,8 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
             used = len(known)
         # τ² estimated from `used` subjects: read z on Student's t with used − 1 df
         df_of[key] = used - 1 if tau2_of[key] > 0 else math.inf
+    if by == "campaign" and rows is not None:  # for `_send_tau2` of the period tests of the same selection
+        email_rows.memo(rows)[_tau2_key(filters, grain, periods, alpha, rates)] = dict(tau2_of)
     if _tau2_only:  # `_send_tau2`: τ² reads neither the exact tests' z nor the dates
         return tau2_of
     # the subjects in the date range: a row's own period (send date) is in it exactly when some kept
@@ -1124,11 +1126,22 @@ GROUP BY ALL ORDER BY c.send_date, c._row"""
     return MetricResult(frame, sql, all_params, dict(data.excluded))
 
 
+def _tau2_key(filters: Filters, grain: str, periods: int, alpha: float, rates) -> tuple:
+    """What the send-level τ² reads besides the frame: lists, topics, grain, baseline, rates (not the dates)."""
+    return ("send_tau2", filters.lists, filters.topics, grain, int(periods), alpha, tuple(r.key for r in rates))
+
+
 def _send_tau2(con, data: EmailData, filters: Filters, grain: str, periods: int, alpha: float,
                rows: pd.DataFrame | None = None) -> dict[str, float]:
     """The send-to-send τ² per rate that `baseline_tests` by period borrows when it has too few periods:
     `baseline_tests(…, "campaign")`'s tau2 over every send of the lists and topics (each rate's value,
-    the same for all its rows), without the send-level exact tests, which τ² does not read."""
+    the same for all its rows), without the send-level exact tests, which τ² does not read. With `rows`,
+    the campaign tests of the same lists, topics, grain and baseline (any dates) computed it already when
+    they ran first on that frame (ui.email_sections.figures runs them first)."""
+    if rows is not None:
+        known = email_rows.memo(rows).get(_tau2_key(filters, grain, periods, alpha, data.usable_rates()))
+        if known is not None:
+            return dict(known)
     return baseline_tests(con, data, replace(filters, start=None, end=None), grain, periods, alpha, "campaign", rows,
                           _tau2_only=True)
 

@@ -1,0 +1,210 @@
+"""A filter click's email figures from one conversion of the frame of sends (session 8, second round, issue
+#20, helper "rows8b"): `email_rows.arrays` converts the page's frame (`em.base_rows`) to arrays once per frame
+and only filters it per figure, and the period tests borrow the send-level τ² the campaign tests of the same
+click computed. The reference, kept below verbatim: the old `arrays` (every column converted on every call) and
+the old `ui.email_sections.figures` / `range_figures` (period tests before campaign tests, each computing what it
+needs on its own). Every figure of a click — frames, flags, correlations, slopes — is compared to the last bit
+(values, dtypes, index, SQL and params) on both sample files, the real Mailchimp export and nasty variants
+(`tests/test_email_page8.py`'s files), several selections (range, half range, a list, a topic, list × topic,
+no dates) and three grains, clicked in turn on one frame (as a session does) and on a fresh one."""
+
+import dataclasses
+import gc
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lib.metrics import email as em
+from lib.metrics import email_rows
+from lib.metrics.email_rows import _TEXT, _num, period_of
+from tests.test_email_page8 import files  # noqa: F401  (fixture: the files compared)
+from ui import email_sections as es  # outside Streamlit its memoised functions simply run
+
+lib_em = em
+
+
+# ------------------------------------------------------------------ the replaced forms, verbatim
+
+def old_arrays(rows: pd.DataFrame, counts, rate_list, filters=None, dates: bool = True, grain: str | None = None) -> dict:
+    """The rows as plain arrays (texts as objects, counts as floats with NaN for NULL, `<rate>_x` /
+    `<rate>_n` only where both are known), `filters.where(dates)` applied, and `period` at `grain`."""
+    keep = np.ones(len(rows), dtype=bool)
+    when = rows["send_date"].to_numpy(dtype="datetime64[us]")
+    if filters is not None:
+        if dates and filters.start is not None:
+            keep &= when >= np.datetime64(pd.Timestamp(filters.start).to_datetime64(), "us")
+        if dates and filters.end is not None:
+            keep &= when < np.datetime64(pd.Timestamp(filters.end).to_datetime64(), "us")
+        if filters.lists:
+            keep &= np.isin(rows["list_name"].to_numpy(dtype=object), list(filters.lists))
+        if filters.topics:
+            keep &= np.isin(rows["topic"].to_numpy(dtype=object), list(filters.topics))
+    a = {"_row": rows["_row"].to_numpy(dtype=np.int64)[keep], "send_date": when[keep]}
+    for c in _TEXT:
+        a[c] = rows[c].to_numpy(dtype=object)[keep]
+    for c in (*counts, "list_size"):
+        a[c] = rows[c].to_numpy(dtype=float, na_value=np.nan)[keep]
+    for r in rate_list:
+        x, n = _num(a, r.numerator), _num(a, r.denominator)
+        known = ~np.isnan(x) & ~np.isnan(n)
+        a[f"{r.key}_x"], a[f"{r.key}_n"] = np.where(known, x, np.nan), np.where(known, n, np.nan)
+    a["day"] = a["send_date"].astype("datetime64[D]")
+    if grain is not None:
+        a["period"] = period_of(a["day"], grain)
+    return a
+
+
+def old_figures(con, data, filters, grain: str, th, rows) -> dict:
+    """Every figure of the page that a period, list or topic click changes, computed together from the
+    page's frame of sends (`rows` = em.base_rows: no query) and memoised as one (below): the memo keys
+    this call's small arguments once instead of `data` and a frame for each of ~15 calls (~1 ms each).
+    Keys: previous (pooled rates of the range before), sends, periods, period_tests, campaign_tests,
+    changes, campaigns, days, gaps (breaks in sending), mix, growth, and with a topic column by_topic_period
+    and groups; from those: time_rows (send_time_rows), corr (frequency_vs_unsubscribes), slopes
+    (open_rate_trends), declined (declined_periods) and behind (lists_behind_declines); flags =
+    `flags_from` of those very frames (= em.email_flags). The figures no period reaches (`range_figures`)
+    are memoised apart, so a period click does not compute them again."""
+    alpha, k, jump = th["baseline_alpha"], int(th["baseline_periods"]), th["email_volume_jump"]
+    out = {**old_range_figures(con, data, filters, int(th["min_group_size"]), rows),
+           "sends": lib_em.sends(con, data, filters, grain, rows=rows),
+           "periods": lib_em.rates_by_period(con, data, filters, grain, rows=rows),
+           "period_tests": lib_em.baseline_tests(con, data, filters, grain, k, alpha, "period", rows=rows),
+           "campaign_tests": lib_em.baseline_tests(con, data, filters, grain, k, alpha, "campaign", rows=rows),
+           "changes": lib_em.program_changes(con, data, filters, grain, k, jump, alpha, rows=rows),
+           "mix": lib_em.topic_mix_effect(con, data, filters, grain, rows=rows),
+           "growth": lib_em.list_growth(con, data, filters, grain, rows=rows)}
+    if data.has("topic"):
+        out["by_topic_period"] = lib_em.rates_by_period(con, data, filters, grain, by="topic", rows=rows)
+    out["gaps"] = lib_em.gaps_from_days(out["days"], th["email_gap_multiple"], th["email_gap_min_days"], jump)  # = sending_gaps
+    # what the page and its sections derive from those, here too: one memo call a click, not one each
+    out["time_rows"] = lib_em.send_time_rows(con, data, filters, out["sends"])
+    out["corr"] = lib_em.frequency_vs_unsubscribes(out["periods"].frame, grain)
+    out["slopes"] = lib_em.open_rate_trends(out["mix"].frame, grain)
+    out["declined"] = lib_em.declined_periods(out["period_tests"].frame)
+    out["behind"] = lib_em.lists_behind_declines(out["growth"].frame, out["declined"], grain)
+    out["flags"] = lib_em.flags_from(data, grain, th, out["sends"].frame, out["periods"].frame,
+                                     out["period_tests"].frame, out["campaign_tests"].frame, out["changes"].frame,
+                                     out["campaigns"].frame, out["gaps"].frame)
+    return out
+
+
+def old_range_figures(con, data, filters, min_group_size: int, rows) -> dict:
+    """The page's figures that depend on the selection but not on the period (see `figures`): previous
+    (pooled rates of the range before), campaigns (every send), days (send days) and, with a topic
+    column, groups (the topic table)."""
+    out = {"previous": lib_em.pooled_rates(con, data, filters.previous(), rows=rows),
+           "campaigns": lib_em.campaign_table(con, data, filters, rows=rows),
+           "days": lib_em.send_days(con, data, filters, rows=rows)}
+    if data.has("topic"):
+        out["groups"] = lib_em.rates_by_group(con, data, filters, "topic", min_n=min_group_size, rows=rows)
+    return out
+
+
+# ------------------------------------------------------------------ the comparison
+
+
+def same(new, old, what: str) -> None:
+    """Equal to the last bit: frames exactly (values, dtypes, index), floats by their bits (NaN = NaN)."""
+    assert type(new) is type(old), f"{what}: {type(new)} != {type(old)}"
+    if isinstance(new, pd.DataFrame):
+        pd.testing.assert_frame_equal(new, old, check_exact=True, obj=what)
+        assert list(new.index) == list(old.index), what
+    elif isinstance(new, pd.Series):
+        pd.testing.assert_series_equal(new, old, check_exact=True, obj=what)
+    elif isinstance(new, np.ndarray):
+        assert new.dtype == old.dtype and new.shape == old.shape, what
+        assert np.array_equal(new, old, equal_nan=new.dtype.kind in "fc"), what
+    elif dataclasses.is_dataclass(new):
+        for f in dataclasses.fields(new):
+            same(getattr(new, f.name), getattr(old, f.name), f"{what}.{f.name}")
+    elif isinstance(new, dict):
+        assert list(new) == list(old), what
+        for k in new:
+            same(new[k], old[k], f"{what}[{k!r}]")
+    elif isinstance(new, (list, tuple)):
+        assert len(new) == len(old), what
+        for i, (a, b) in enumerate(zip(new, old)):
+            same(a, b, f"{what}[{i}]")
+    elif isinstance(new, float):
+        assert (math.isnan(new) and math.isnan(old)) or np.float64(new).tobytes() == np.float64(old).tobytes(), \
+            f"{what}: {new!r} != {old!r}"
+    else:
+        assert new == old, f"{what}: {new!r} != {old!r}"
+
+
+def selections(con, data) -> list:
+    start, end = em.period_range(data.first_send, data.last_send)
+    lists = em.choices(con, data, "list_name")
+    topics = em.choices(con, data, "topic") if data.has("topic") else []
+    out = [em.Filters(start, end), em.Filters(start + (end - start) / 2, end), em.Filters(start, end, tuple(lists[:1])),
+           em.Filters(start, end, tuple(lists[-2:]))]
+    if topics:
+        out += [em.Filters(start, end, (), tuple(topics[:1])), em.Filters(start, end, tuple(lists[:1]), tuple(topics[-1:]))]
+    return out
+
+
+def old_way(monkeypatch, call) -> tuple:
+    """`call()` with the old conversion and nothing kept between calls (each figure on its own), and how
+    often it computed the send-level τ² for the period tests."""
+    borrowed = []
+    send_tau2 = em._send_tau2
+
+    def counted(*args):
+        borrowed.append(args)
+        return send_tau2(*args)
+
+    with monkeypatch.context() as m:
+        m.setattr(email_rows, "arrays", old_arrays)
+        m.setattr(email_rows, "memo", lambda rows: {})
+        m.setattr(em, "_send_tau2", counted)
+        return call(), len(borrowed)
+
+
+def test_every_figure_of_a_click_equals_the_old_way(files, monkeypatch):
+    clicks = borrowed = 0
+    for name, con, data, th in files:
+        rows = em.base_rows(con, data)
+        for f in selections(con, data):
+            for grain in ("week", "month", "quarter"):
+                old, tau2 = old_way(monkeypatch, lambda: old_figures(con, data, f, grain, th, rows))
+                new = es.figures(con, data, f, grain, th, rows)  # after others on the same frame, as in a session
+                same(new, old, f"{name} {f} {grain}")
+                if grain == "week":  # and on a frame seen for the first time
+                    fresh = em.base_rows(con, data)
+                    same(es.figures(con, data, f, grain, th, fresh), old, f"{name} {f} {grain} (fresh frame)")
+                clicks += 1
+                borrowed += tau2
+    print(f"{clicks} clicks, {borrowed} borrowing the send-level τ²")
+    assert clicks >= 100 and borrowed > 0  # some clicks borrow the send-level τ² (few periods with history)
+
+
+def test_arrays_equal_the_old_conversion(files):
+    """Every column `arrays` hands out, for the figures' column sets, with and without dates and grains."""
+    compared = 0
+    for name, con, data, th in files:
+        rows = em.base_rows(con, data)
+        rates = em.RATES + em.HUMAN_RATES
+        for f in [None, em.Filters(), *selections(con, data)]:
+            for counts, rate_list in ((em._COUNTS, rates), ((), ()), (("sent",), ()), (("opens", "delivered"), ())):
+                for dates, grain in ((True, None), (False, "month"), (True, "week"), (True, "year"), (False, "day")):
+                    new = email_rows.arrays(rows, counts, rate_list, f, dates, grain)
+                    same(new, old_arrays(rows, counts, rate_list, f, dates, grain), f"{name} {f} {counts} {dates} {grain}")
+                    compared += 1
+    assert compared > 500
+
+
+def test_arrays_hand_out_copies_and_forget_a_dropped_frame(files):
+    name, con, data, th = files[0]
+    rows = em.base_rows(con, data)
+    first = email_rows.arrays(rows, ("sent",), (), None, grain="month")
+    for v in first.values():  # a caller writing into its arrays changes nothing the next caller gets
+        v[:] = v[::-1]
+    again = email_rows.arrays(rows, ("sent",), (), None, grain="month")
+    same(again, old_arrays(rows, ("sent",), (), None, grain="month"), "after a caller wrote into its arrays")
+    key = id(rows)
+    assert key in email_rows._WHOLE
+    del rows, first, again
+    gc.collect()
+    assert key not in email_rows._WHOLE  # the frame's arrays go with it

@@ -241,3 +241,50 @@ def test_for_display_page_frames_same_as_before(sample_ws):
                       em.send_days(sample_ws.con, data, f, rows=rows).frame]
             for frame in frames + [em.campaign_display(frames[0])]:
                 same_display(em.for_display(frame), old_for_display(frame))
+
+
+def old_history_display(limits: pd.DataFrame) -> pd.DataFrame:
+    """lib.metrics.email.history_display before this change (2d420b0), verbatim."""
+    cols = {"period": "Period", "x": "Numerator", "n": "Denominator (n)", "rate": "Rate",
+            "baseline": "Baseline", "base_n": "Baseline n", "low": "Band low", "high": "Band high",
+            "z": "z", "sigma_z": "σz", "p_value": "p (one-sided)", "p_adjusted": "p (BH)", "status": "Verdict"}
+    out = limits[[c for c in cols if c in limits]].rename(columns=cols)
+    out["Period"] = pd.to_datetime(out["Period"]).dt.date
+    return out
+
+
+def old_campaign_display(campaigns: pd.DataFrame) -> pd.DataFrame:
+    """lib.metrics.email.campaign_display before this change (2d420b0), verbatim."""
+    names = {"send_date": "Sent", "campaign": "Campaign", "topic": "Topic", "list_name": "List",
+             "sent": "Sent to", "delivered": "Delivered", "opens": "Unique opens", "clicks": "Unique clicks",
+             "unsubscribes": "Unsubscribes", "complaints": "Spam complaints",
+             **{r.key: r.label for r in em.RATES + em.HUMAN_RATES},
+             "vendor_open_rate": "Vendor open rate", "vendor_click_rate": "Vendor click rate",
+             "vendor_note": "Vendor vs counts", "scanner_clicks": "Scanner-like clicks", "_row": "File row"}
+    present = [c for c in names if c in campaigns]
+    filled = campaigns[present].notna().any().to_numpy()  # one frame-wide check, not a Series a column
+    return campaigns[[c for c, some in zip(present, filled) if some]].rename(columns=names)
+
+
+def test_history_and_campaign_display_same_as_before(sample_ws):
+    th = Thresholds()
+    compared = 0
+    for kind in em.KINDS:
+        data = em.email_data(sample_ws.con, sample_ws.get(kind).table)
+        rows = em.base_rows(sample_ws.con, data)
+        start, end = em.period_range(data.first_send, data.last_send)
+        lists = em.choices(sample_ws.con, data, "list_name")
+        for f in (em.Filters(), em.Filters(start + (end - start) / 2, end, (lists[0],))):
+            campaigns = em.campaign_table(sample_ws.con, data, f, rows=rows).frame
+            for frame in (campaigns, campaigns.iloc[:0], campaigns.assign(topic=None) if "topic" in campaigns else campaigns):
+                same_display(em.campaign_display(frame), old_campaign_display(frame))
+                compared += 1
+            for grain in ("week", "quarter"):
+                tests = em.baseline_tests(sample_ws.con, data, f, grain, int(th["baseline_periods"]),
+                                          th["baseline_alpha"], "period", rows=rows).frame
+                for rate in data.usable_rates():
+                    if rate.key in {x.key for x in em.RATES}:
+                        limits = em.baseline_limits(tests, rate.key, th["baseline_alpha"])
+                        same_display(em.history_display(limits), old_history_display(limits))
+                        compared += 1
+    assert compared > 30

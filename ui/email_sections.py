@@ -33,6 +33,7 @@ def display(frame: pd.DataFrame, columns: list | None = None, rename: dict | Non
     first, then the rows whose boolean column `only` is true, the `columns`, `rename`d, and for_display.
     Memoised (below): a frame the memo handed out is keyed by the call that made it, not hashed, and the
     result is handed out, so show_table converts it to Arrow once, not on every rerun."""
+    given = frame
     if how == "history":
         frame = lib_em.history_display(frame)
     elif how == "campaigns":
@@ -41,7 +42,9 @@ def display(frame: pd.DataFrame, columns: list | None = None, rename: dict | Non
         frame = frame.loc[frame[only].to_numpy(dtype=bool), frame.columns if columns is None else list(columns)]
     elif columns is not None:
         frame = frame[list(columns)]
-    if rename:
+    if rename and frame is not given and len(frame.columns) and not isinstance(frame.columns, pd.MultiIndex):
+        frame.columns = [rename.get(c, c) for c in frame.columns]  # a frame made here: renamed in place (~30 µs, not ~0.3 ms)
+    elif rename:
         frame = frame.rename(columns=rename)
     return lib_em.for_display(frame)
 

@@ -1939,7 +1939,10 @@ def campaign_display(campaigns: pd.DataFrame) -> pd.DataFrame:
              "vendor_note": "Vendor vs counts", "scanner_clicks": "Scanner-like clicks", "_row": "File row"}
     present = [c for c in names if c in campaigns]
     filled = campaigns[present].notna().any().to_numpy()  # one frame-wide check, not a Series a column
-    return campaigns[[c for c, some in zip(present, filled) if some]].rename(columns=names)
+    out = campaigns[[c for c, some in zip(present, filled) if some]]
+    if len(out.columns):  # a new frame: named in place (rename ~0.3 ms; no columns: rename keeps their type)
+        out.columns = [names[c] for c in out.columns]
+    return out
 
 
 def history_display(limits: pd.DataFrame) -> pd.DataFrame:
@@ -1947,7 +1950,9 @@ def history_display(limits: pd.DataFrame) -> pd.DataFrame:
     cols = {"period": "Period", "x": "Numerator", "n": "Denominator (n)", "rate": "Rate",
             "baseline": "Baseline", "base_n": "Baseline n", "low": "Band low", "high": "Band high",
             "z": "z", "sigma_z": "σz", "p_value": "p (one-sided)", "p_adjusted": "p (BH)", "status": "Verdict"}
-    out = limits[[c for c in cols if c in limits]].rename(columns=cols)
+    out = limits[[c for c in cols if c in limits]]
+    if len(out.columns):  # a new frame: named in place (rename ~0.3 ms; no columns: rename keeps their type)
+        out.columns = [cols[c] for c in out.columns]
     out["Period"] = pd.to_datetime(out["Period"]).dt.date
     return out
 

@@ -18,7 +18,10 @@ import pytest
 
 from lib.metrics import email as em
 from lib.metrics import email_rows
+from lib.metrics.email import (HUMAN_RATES, OTHER, RATES, VARIANT_SUFFIX, _COUNTS, EmailData, Filters, _rates_sql,
+                               _resum_sql, _sends_cte, cluster_intervals)
 from lib.metrics.email_rows import _TEXT, _num, period_of
+from lib.result import MetricResult
 from tests.test_email_page8 import files  # noqa: F401  (fixture: the files compared)
 from ui import email_sections as es  # outside Streamlit its memoised functions simply run
 
@@ -100,6 +103,57 @@ def old_range_figures(con, data, filters, min_group_size: int, rows) -> dict:
     if data.has("topic"):
         out["groups"] = lib_em.rates_by_group(con, data, filters, "topic", min_n=min_group_size, rows=rows)
     return out
+
+
+def old_rates_by_group(con, data: EmailData, filters: Filters, by: str = "topic", top: int = 8,
+                   min_n: int = 30, rows: pd.DataFrame | None = None) -> MetricResult:
+    """Pooled rates per topic or list over the range, biggest `top` groups by delivered, the rest
+    summed in one row 'Other (k groups)'.
+
+    Groups sum to the total (the Other row keeps the rest). Adds 95 % intervals for open rate,
+    CTOR and unsubscribe rate (`<rate>_low`, `<rate>_high`) that are cluster-robust by send
+    (`lib.stats.cluster_rate_interval` over the group's sends, A/B variants merged — the SQL lists
+    each send's numerator and denominator): recipients of one send share its subject line and day,
+    so rates vary from send to send far more than independent recipients would, and a Wilson
+    interval over the pooled recipients would be several times too narrow. A group of one send
+    gets its exact binomial interval. `small` = delivered < `min_n`. `rows`: `base_rows(con, data)`, to compute it without a query (as `sends`).
+    """
+    if by not in ("topic", "list_name"):
+        raise ValueError(by)
+    cte, params = data.cte()
+    where, wp = filters.where()
+    keys = ("open_rate", "ctor", "unsubscribe_rate")
+    lists = ", ".join(f"list(s.{k}_x) AS {k}_send_x, list(s.{k}_n) AS {k}_send_n" for k in keys)
+    sql = f"""{cte},
+scoped AS (SELECT * FROM base WHERE {where}),
+{_sends_cte(period=False)},
+ranked AS (
+    SELECT {by} AS grp, ROW_NUMBER() OVER (ORDER BY SUM(delivered) DESC, {by}) AS rk
+    FROM sends GROUP BY {by}
+),
+sums AS (
+    SELECT CASE WHEN r.rk <= ? THEN s.{by} ELSE '{OTHER}' END AS {by}, MIN(r.rk) AS rk,
+           count(DISTINCT s.{by}) AS groups, {_resum_sql()}, {lists}
+    FROM sends s JOIN ranked r ON r.grp = s.{by} GROUP BY 1
+)
+SELECT *, {_rates_sql()} FROM sums ORDER BY rk"""
+    all_params = params + wp + [VARIANT_SUFFIX, int(top)]
+    frame = (email_rows.rates_by_group(rows, filters, by, int(top), RATES + HUMAN_RATES, _COUNTS, OTHER)
+             if rows is not None else con.execute(sql, all_params).df().drop(columns="rk"))
+    for key in keys:
+        # every group's sends as one frame, `g` = the group's row: one cluster_intervals call per rate
+        # instead of a frame and a call per group (the same intervals)
+        pairs = [(g, float(x), float(n)) for g, (xs, ns) in
+                 enumerate(zip(frame.pop(f"{key}_send_x"), frame.pop(f"{key}_send_n")))
+                 for x, n in zip(xs, ns) if pd.notna(x) and pd.notna(n) and n > 0]
+        ci = cluster_intervals(pd.DataFrame(pairs, columns=["g", f"{key}_x", f"{key}_n"]), "g", key).set_index("g")
+        frame[f"{key}_low"] = ci["low"].reindex(range(len(frame))).to_numpy(dtype=float)
+        frame[f"{key}_high"] = ci["high"].reindex(range(len(frame))).to_numpy(dtype=float)
+    frame["small"] = frame["delivered"] < min_n
+    # the merged row says how many groups it holds, like every page's breakdown ("Other (12 groups)")
+    merged = frame[by] == OTHER
+    frame.loc[merged, by] = [f"{OTHER} ({k} group{'' if k == 1 else 's'})" for k in frame.loc[merged, "groups"]]
+    return MetricResult(frame.drop(columns="groups"), sql, all_params, dict(data.excluded))
 
 
 # ------------------------------------------------------------------ the comparison
@@ -208,3 +262,27 @@ def test_arrays_hand_out_copies_and_forget_a_dropped_frame(files):
     del rows, first, again
     gc.collect()
     assert key not in email_rows._WHOLE  # the frame's arrays go with it
+
+
+def test_group_rates_and_their_intervals_equal_the_frame_per_rate_form(files):
+    """rates_by_group's cluster-robust intervals on arrays (`_group_intervals`) against the old form (a frame
+    of every group's sends and `cluster_intervals` per rate), from the frame of sends and from the query, by
+    topic and list, with and without an Other row."""
+    compared = singles = 0
+    for name, con, data, th in files:
+        rows = em.base_rows(con, data)
+        for f in selections(con, data):
+            for by, top in (("topic", 8), ("list_name", 8), ("topic", 2), ("list_name", 1)):
+                if by == "topic" and not data.has("topic"):
+                    continue
+                new, old = em.rates_by_group(con, data, f, by, top, 30, rows=rows), \
+                    old_rates_by_group(con, data, f, by, top, 30, rows=rows)
+                same(new, old, f"{name} {f} {by} {top}")
+                # the query's list() hands each group's sends over in an order that varies between runs (DuckDB's
+                # threads), and the interval sums them in that order: last bits only
+                new, old = em.rates_by_group(con, data, f, by, top, 30), old_rates_by_group(con, data, f, by, top, 30)
+                pd.testing.assert_frame_equal(new.frame, old.frame, check_exact=False, rtol=1e-12, atol=0,
+                                              obj=f"{name} {f} {by} {top} (query)")
+                compared += len(new.frame)
+                singles += int((new.frame["sends"] == 1).sum())
+    assert compared > 200 and singles > 0

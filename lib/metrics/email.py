@@ -388,6 +388,29 @@ def cluster_intervals(send_rows: pd.DataFrame, by: str, key: str, z: float = sta
     return pd.DataFrame(rows, columns=[by, "rate", "low", "high", "clusters"])
 
 
+def _group_intervals(pairs: list, groups: int, z: float = stats.Z95) -> tuple[np.ndarray, np.ndarray]:
+    """`cluster_intervals`' low and high for groups 0 … groups − 1 from (group, x, n) of their sends with
+    n > 0, in group order (NaN for a group without one): the same calls on the same arrays, no frames."""
+    low, high = np.full(groups, math.nan), np.full(groups, math.nan)
+    if not pairs:
+        return low, high
+    g, xs, ns = (np.array(v) for v in zip(*pairs))
+    bounds = np.searchsorted(g, np.arange(groups + 1))
+    single = []
+    for i in range(groups):
+        if bounds[i] == bounds[i + 1]:
+            continue
+        # copies, as a group's members were: numpy's float sums may differ in the last bit with the alignment
+        part = slice(bounds[i], bounds[i + 1])
+        _, low[i], high[i] = stats.cluster_rate_interval(xs[part].copy(), ns[part].copy(), z)
+        if bounds[i + 1] - bounds[i] == 1:
+            single.append(i)
+    if single:  # one send: its exact binomial interval, all in one call
+        at = bounds[single]
+        low[single], high[single] = stats.exact_intervals(xs[at], ns[at], 2 * (1 - stats.normal_cdf(z)))
+    return low, high
+
+
 def pooled_rates(con, data: EmailData, filters: Filters = Filters(), rows: pd.DataFrame | None = None) -> MetricResult:
     """One row of pooled rates over the sends in `filters`: Σ numerator ÷ Σ denominator per rate.
 
@@ -562,15 +585,14 @@ SELECT *, {_rates_sql()} FROM sums ORDER BY rk"""
     all_params = params + wp + [VARIANT_SUFFIX, int(top)]
     frame = (email_rows.rates_by_group(rows, filters, by, int(top), RATES + HUMAN_RATES, _COUNTS, OTHER)
              if rows is not None else con.execute(sql, all_params).df().drop(columns="rk"))
+    sent = {c: frame[c].to_numpy(dtype=object) for key in keys for c in (f"{key}_send_x", f"{key}_send_n")}
+    frame = frame.drop(columns=list(sent))  # at once, not a column at a time
     for key in keys:
-        # every group's sends as one frame, `g` = the group's row: one cluster_intervals call per rate
-        # instead of a frame and a call per group (the same intervals)
+        # every group's sends, `g` = the group's row: `cluster_intervals` on arrays (the same intervals)
         pairs = [(g, float(x), float(n)) for g, (xs, ns) in
-                 enumerate(zip(frame.pop(f"{key}_send_x"), frame.pop(f"{key}_send_n")))
+                 enumerate(zip(sent[f"{key}_send_x"], sent[f"{key}_send_n"]))
                  for x, n in zip(xs, ns) if pd.notna(x) and pd.notna(n) and n > 0]
-        ci = cluster_intervals(pd.DataFrame(pairs, columns=["g", f"{key}_x", f"{key}_n"]), "g", key).set_index("g")
-        frame[f"{key}_low"] = ci["low"].reindex(range(len(frame))).to_numpy(dtype=float)
-        frame[f"{key}_high"] = ci["high"].reindex(range(len(frame))).to_numpy(dtype=float)
+        frame[f"{key}_low"], frame[f"{key}_high"] = _group_intervals(pairs, len(frame))
     frame["small"] = frame["delivered"] < min_n
     # the merged row says how many groups it holds, like every page's breakdown ("Other (12 groups)")
     merged = frame[by] == OTHER

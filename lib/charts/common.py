@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import sys
-import threading
 
 import altair as alt
 import numpy as np
@@ -239,36 +238,8 @@ def _ours(chart):
 
 def to_vega_lite(chart: alt.TopLevelMixin) -> dict:
     """`chart.to_dict(validate=False)` — the same spec — without re-merging its parts on each copy that
-    to_dict makes; under Streamlit's converter, the frames of a kept campaign overlay (`_KEPT_ARROW`)
-    are turned into Arrow once, not once per chart that shows them."""
-    registry = alt.data_transformers
-    convert = registry._active
-    if not (_KEPT_ARROW and getattr(convert, "__name__", "") == "_to_arrow_dataset"
-            and getattr(convert, "__module__", "") == "streamlit.elements.vega_charts"
-            and set(registry._options) == {"datasets"}):
-        return _ours(chart).to_dict(validate=False)
-    # Streamlit enables its transformer for this conversion under its lock; it is put back as it was
-    registry._active = lambda data, datasets: _kept_arrow(convert, data, datasets)
-    try:
-        return _ours(chart).to_dict(validate=False)
-    finally:
-        registry._active = convert
-
-
-def _kept_arrow(convert, data, datasets: dict) -> dict:
-    """Streamlit's `_to_arrow_dataset(data, datasets)` (the Arrow bytes of `data` in `datasets` under their
-    hash, that name returned), the bytes made once for a frame of a kept overlay."""
-    kept = _KEPT_ARROW.get(id(data))
-    if kept is None or kept[0] is not data:
-        return convert(data, datasets=datasets)
-    if kept[1] is None:
-        out = convert(data, datasets=datasets)
-        if set(out) == {"name"} and isinstance(datasets.get(out["name"]), bytes):
-            kept[1] = (out["name"], datasets[out["name"]])
-        return out
-    name, data_bytes = kept[1]
-    datasets[name] = data_bytes
-    return {"name": name}
+    to_dict makes."""
+    return _ours(chart).to_dict(validate=False)
 
 
 # ------------------------------------------------------------------ campaign overlay
@@ -319,12 +290,11 @@ def with_campaigns(chart: alt.TopLevelMixin, calendar: pd.DataFrame | None, x_fi
     """
     if calendar is None or calendar.empty:
         return chart
-    given = calendar
     if not _is_campaign_frame(calendar):  # the pages pass one campaign_frame made: not again per chart
         calendar, _ = campaign_frame(calendar)
     elif not calendar.index.equals(pd.RangeIndex(len(calendar))):  # some of its rows (a channel filter):
         calendar = calendar.reset_index(drop=True)  # numbered as campaign_frame does (they reach the Arrow data)
-    return _overlay(chart, calendar, x_field, grain, period_field, given=given)
+    return _overlay(chart, calendar, x_field, grain, period_field)
 
 
 _TEXT = pd.Series([], dtype="string").dtype  # what campaign_frame's astype("string") gives
@@ -347,13 +317,13 @@ def _is_campaign_frame(frame: pd.DataFrame) -> bool:
     return all(a <= b for a, b in zip(keys, keys[1:]))
 
 
-def _overlay(chart, calendar, x_field, grain, period_field, inherited=(), given=None):
+def _overlay(chart, calendar, x_field, grain, period_field, inherited=()):
     if isinstance(chart, (alt.VConcatChart, alt.HConcatChart, alt.ConcatChart)):
         attr = {alt.VConcatChart: "vconcat", alt.HConcatChart: "hconcat", alt.ConcatChart: "concat"}[type(chart)]
         shared = [*inherited, *([_prop(chart, "data")] if isinstance(_prop(chart, "data"), pd.DataFrame)
                                 and x_field in _prop(chart, "data") else [])]
         new = _shallow(chart)
-        setattr(new, attr, [_overlay(part, calendar, x_field, grain, period_field, shared, given)
+        setattr(new, attr, [_overlay(part, calendar, x_field, grain, period_field, shared)
                             if _x_encoding(part, x_field) else part for part in getattr(chart, attr)])
         return new
     x = _x_encoding(chart, x_field)
@@ -363,7 +333,7 @@ def _overlay(chart, calendar, x_field, grain, period_field, inherited=(), given=
     if _is_ordinal(x):
         layer = _period_overlay(calendar, frames, x, x_field, grain, period_field)
     else:
-        layer = _shared_time_overlay(calendar, frames, x, x_field, grain, given)
+        layer = _time_overlay(calendar, frames, x, x_field, grain)
     if layer is None:
         return chart
     if isinstance(chart, alt.FacetChart):
@@ -545,54 +515,6 @@ def _time_cut_arrays(calendar, frames, x_field, grain):
                             index=index if mask.all() else index.take(pos))
 
     return part(wide), part(~wide), channels
-
-
-# The time overlays made last, by the calendar the page passed (held, so its id is not reused), the
-# chart's dates (their type, first and last), x field, grain and x title: an email click draws the
-# same campaigns behind three charts of one date range (history, frequency, topic mix), ~1.8 ms each.
-# A layer depends on nothing else (_time_cut reads only the first and last date), and is never changed
-# in place (charts are layered by shallow copies), so the charts share one.
-_TIME_LAYERS: dict = {}
-_TIME_LAYERS_KEPT = 8
-_TIME_LAYERS_LOCK = threading.Lock()
-# The kept layers' frames by id: [the frame (held), (dataset name, Arrow bytes) once converted] (to_vega_lite)
-_KEPT_ARROW: dict = {}
-
-
-def _time_key(given, frames, x, x_field, grain):
-    """The key of `_TIME_LAYERS` for these arguments, or None when they are not a plain case (an x
-    encoding with an axis, sort or scale object; dates not of one numpy datetime type)."""
-    if given is None or not frames or any(_prop(x, n) is not alt.Undefined for n in ("axis", "sort", "scale")):
-        return None
-    title = _prop(x, "title")
-    if not (title is alt.Undefined or isinstance(title, str)):
-        return None
-    dtype = frames[0][x_field].dtype
-    if not isinstance(dtype, np.dtype) or dtype.kind != "M" or any(f[x_field].dtype != dtype for f in frames):
-        return None
-    values = np.concatenate([f[x_field].to_numpy() for f in frames])
-    values = values[~np.isnat(values)]
-    ends = (values.min(), values.max()) if len(values) else None
-    return id(given), str(dtype), ends, x_field, grain, title
-
-
-def _shared_time_overlay(calendar, frames, x, x_field, grain, given=None):
-    """`_time_overlay(calendar, frames, x, x_field, grain)`, the same layer object for the same key."""
-    key = _time_key(given, frames, x, x_field, grain)
-    if key is None:
-        return _time_overlay(calendar, frames, x, x_field, grain)
-    kept = _TIME_LAYERS.get(key)
-    if kept is not None and kept[0] is given:
-        return kept[1]
-    layer = _time_overlay(calendar, frames, x, x_field, grain)
-    data = [] if layer is None else [d for u in _units(layer) if isinstance(d := _prop(u, "data"), pd.DataFrame)]
-    with _TIME_LAYERS_LOCK:  # sessions run in threads
-        while len(_TIME_LAYERS) >= _TIME_LAYERS_KEPT:
-            for frame in _TIME_LAYERS.pop(next(iter(_TIME_LAYERS)))[2]:
-                _KEPT_ARROW.pop(id(frame), None)
-        _TIME_LAYERS[key] = (given, layer, data)
-        _KEPT_ARROW.update((id(frame), [frame, None]) for frame in data)
-    return layer
 
 
 def _time_overlay(calendar, frames, x, x_field, grain):

@@ -286,3 +286,24 @@ def test_group_rates_and_their_intervals_equal_the_frame_per_rate_form(files):
                 compared += len(new.frame)
                 singles += int((new.frame["sends"] == 1).sum())
     assert compared > 200 and singles > 0
+
+
+def test_period_tests_borrow_only_the_send_level_tau2_of_their_own_selection(files):
+    """The τ² the campaign tests leave on a frame is read by period tests of the same lists, topics, grain and
+    baseline only: campaign tests of one selection, then period tests of another on the same frame, equal
+    period tests on a frame nothing ran on before."""
+    borrowed = 0
+    for name, con, data, th in files:
+        rows = em.base_rows(con, data)
+        chosen = selections(con, data)
+        for (f, g), (h, grain), k in [((chosen[0], "month"), (chosen[-1], "month"), 6),
+                                      ((chosen[-1], "month"), (chosen[0], "month"), 6),
+                                      ((chosen[2], "week"), (chosen[2], "month"), 6), ((chosen[0], "week"), (chosen[0], "quarter"), 2),
+                                      ((chosen[1], "week"), (chosen[0], "week"), 2),
+                                      ((chosen[1], "quarter"), (chosen[0], "quarter"), 6)]:
+            em.baseline_tests(con, data, f, g, 6, 0.05, "campaign", rows=rows)
+            after = em.baseline_tests(con, data, h, grain, k, 0.05, "period", rows=rows)
+            alone = em.baseline_tests(con, data, h, grain, k, 0.05, "period", rows=em.base_rows(con, data))
+            same(after, alone, f"{name}: {f} {g} 6, then {h} {grain} {k}")
+            borrowed += int(np.isinf(alone.frame["df"]).any())
+    assert borrowed > 0

@@ -33,7 +33,10 @@ def _saver(root: str, workspace_id: str, seed: int, start, out) -> None:
         out.put(traceback.format_exc())
 
 
-def test_two_processes_saving_the_same_workspace_at_once(tmp_path):
+def test_two_processes_saving_the_same_workspace_at_once(tmp_path, monkeypatch):
+    import sys
+    import types
+
     from lib.datasets import Workspace
     from lib.sample import load_samples
     from lib.store import MANIFEST, Store
@@ -44,6 +47,10 @@ def test_two_processes_saving_the_same_workspace_at_once(tmp_path):
     workspace_id = store.save(first.snapshot())
     first.close()
 
+    # A spawned process first runs the parent's __main__ again, from its file. On a pytest worker that has
+    # run an AppTest.from_function test, __main__ is still that test's script, which fails outside AppTest:
+    # the savers start from a __main__ without a file (_saver is found by its module, this one).
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     context = multiprocessing.get_context("spawn")  # a fresh interpreter each, as a worker is
     start, out = context.Event(), context.Queue()
     savers = [context.Process(target=_saver, args=(str(tmp_path), workspace_id, seed, start, out))

@@ -208,6 +208,7 @@ class Workspace:
         self.remote: dict = {}  # kind → lib.remote.Source of a dataset that lives on the cluster
         # a saved workspace's cluster refs ({"url", "sources"}) not reconnected yet (restore)
         self.pending_remote: dict | None = None
+        self._data_key: tuple | None = None  # (parts, inputs, key) of the last data_key
         self._finalizer = weakref.finalize(self, _release, self._database, self._spill_dir)
 
     @property
@@ -421,7 +422,15 @@ class Workspace:
         parts = [(k, d.digest, d.sheet, d.table, sorted(d.mapping.items())) for k, d in sorted(self.datasets.items())]
         if self.engine is not None:  # the same uploads on a cluster are other tables (lib.remote)
             parts.append(("spark", self.spark_url, id(self.engine)))
-        return digest(repr((parts, inputs_json(self.inputs))).encode())
+        inputs = inputs_json(self.inputs)
+        # the digest of the last parts seen, reused while they compare equal: a click keys ~100
+        # memoised calls on this, and comparing is a fifth of printing and hashing them again
+        last = self._data_key
+        if last is not None and last[0] == parts and last[1] == inputs:
+            return last[2]
+        key = digest(repr((parts, inputs)).encode())
+        self._data_key = (parts, inputs, key)
+        return key
 
     def state_key(self) -> str:
         """Changes whenever a dataset, a column map, a typed input or a threshold changes — for

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 
@@ -110,14 +111,16 @@ def column_format(name: str, values: pd.Series) -> str | None:
     if not pd.api.types.is_float_dtype(values):
         return None
     words = set(str(name).lower().replace(" ", "_").split("_"))
-    finite = values.dropna()
-    if finite.empty or words & {"id", "year"}:
+    # on the plain array (a table's every float column, every click: pandas' dropna/abs/round cost ~10x)
+    array = values.to_numpy(dtype=float, na_value=np.nan)
+    finite = array[~np.isnan(array)]
+    if not finite.size or words & {"id", "year"}:
         return None
-    top = float(finite.abs().max())
+    top = float(np.abs(finite).max())
     if words & _RATIO_WORDS and top <= 1.0:
         return "percent"
     in_points = "%" in str(name) or bool(words & {"pct", "percent"})  # 19 beside 40.20 reads as a count
-    if (finite == finite.round()).all() and not in_points:
+    if (finite == np.round(finite)).all() and not in_points:
         return "%,d"
     average = bool(words & {"per", "avg", "average", "mean", "median"})  # 2.89 emails per recipient
     return "%,.2f" if top >= 10 or in_points or average else None

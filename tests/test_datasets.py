@@ -191,3 +191,32 @@ def test_a_column_arrow_cannot_type_is_stored_through_pandas(ws):
     ws.con.register("_t", _as_arrow(frame))
     assert ws.con.execute("SELECT count(*) FROM _t").fetchone()[0] == 3
     assert type(_as_arrow(frame[["n"]])).__name__ == "Table"
+
+
+def _data_key_afresh(ws: Workspace) -> str:
+    """data_key's formula computed anew every time (the Workspace reuses its last digest)."""
+    from lib.datasets import digest, inputs_json
+
+    parts = [(k, d.digest, d.sheet, d.table, sorted(d.mapping.items())) for k, d in sorted(ws.datasets.items())]
+    return digest(repr((parts, inputs_json(ws.inputs))).encode())
+
+
+def test_data_key_follows_every_change_made_in_place(ws):
+    keys = [ws.data_key()]
+    ws.load("c.csv", CAMPAIGNS)
+    keys.append(ws.data_key())
+    dataset = ws.get("email_campaigns")
+    column = next(iter(dataset.mapping))
+    dataset.mapping[column] = None  # a column map edited in place
+    keys.append(ws.data_key())
+    ws.inputs["email_costs"] = [{"a": 1}]
+    keys.append(ws.data_key())
+    ws.inputs["email_costs"][0]["a"] = 2  # a typed table edited in place
+    keys.append(ws.data_key())
+    dataset.sheet = "Sheet2"
+    keys.append(ws.data_key())
+    assert len(set(keys)) == len(keys)
+    assert ws.data_key() == _data_key_afresh(ws) == keys[-1]
+    del ws.inputs["email_costs"]
+    dataset.sheet = None
+    assert ws.data_key() == _data_key_afresh(ws)

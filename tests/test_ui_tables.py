@@ -103,3 +103,38 @@ def test_a_threshold_change_reaches_figures_drawn_before_the_editor_on_the_same_
     box.set_value(7.0).run()  # applied in the input's callback, before the page runs
     assert at.markdown[0].value == "line 7"
     assert at.session_state["workspace"].thresholds["nps_referral_min_score"] == 7.0
+
+
+def _column_format_pandas(name, values):
+    """column_format as it was, on pandas' dropna/abs/round: the oracle of the array version."""
+    if not pd.api.types.is_float_dtype(values):
+        return None
+    words = set(str(name).lower().replace(" ", "_").split("_"))
+    finite = values.dropna()
+    if finite.empty or words & {"id", "year"}:
+        return None
+    top = float(finite.abs().max())
+    if words & {"share", "rate", "retention", "conversion", "grr", "nrr"} and top <= 1.0:
+        return "percent"
+    in_points = "%" in str(name) or bool(words & {"pct", "percent"})
+    if (finite == finite.round()).all() and not in_points:
+        return "%,d"
+    average = bool(words & {"per", "avg", "average", "mean", "median"})
+    return "%,.2f" if top >= 10 or in_points or average else None
+
+
+@given(name=_names | st_.sampled_from(["Detractors %", "emails_per_recipient_week", "year", "mean gap"]),
+       values=st_.lists(st_.one_of(st_.floats(-1e7, 1e7), st_.sampled_from([float("nan"), float("inf"), 0.5, 3.0])),
+                        max_size=12),
+       dtype=st_.sampled_from(["float64", "Float64", "float32"]))
+def test_column_format_on_arrays_equals_the_pandas_form(name, values, dtype):
+    series = pd.Series(values, dtype="float64").astype(dtype)
+    if dtype == "Float64":  # the nullable dtype: blanks are pd.NA
+        series[series.isna()] = pd.NA
+    assert column_format(name, series) == _column_format_pandas(name, series)
+
+
+def test_column_format_of_non_float_columns_is_none():
+    for values in (pd.Series([1, 2]), pd.Series(["a", None]), pd.Series([True, False]),
+                   pd.Series(pd.to_datetime(["2024-01-01", None]))):
+        assert column_format("rate", values) is None

@@ -51,6 +51,7 @@ import copy
 import dataclasses
 import datetime as dt
 import enum
+import functools
 import hashlib
 import itertools
 import threading
@@ -412,8 +413,8 @@ def _origin_key(origin: tuple, what: str) -> tuple:
 
 def _texts(value: list) -> frozenset:
     """The text values in a list of dataclasses' fields (a text may name a session table)."""
-    return frozenset(leaf for el in value for f in dataclasses.fields(el)
-                     for leaf in _leaves(getattr(el, f.name)) if isinstance(leaf, str))
+    return frozenset(leaf for el in value for field in _field_values(el) for leaf in _leaves(field)
+                     if isinstance(leaf, str))
 
 
 def _leaves(value) -> tuple:
@@ -425,19 +426,29 @@ def _immutable_fields(element) -> bool:
     if not dataclasses.is_dataclass(element) or isinstance(element, type):
         return False
     return all(leaf is None or leaf is pd.NaT or isinstance(leaf, _PLAIN)
-               for f in dataclasses.fields(element) for leaf in _leaves(getattr(element, f.name)))
+               for field in _field_values(element) for leaf in _leaves(field))
 
 
 def _list_holders(value: list) -> tuple:
     """What a list of dataclasses holds: each element and each element's field values."""
-    return tuple((el, tuple(getattr(el, f.name) for f in dataclasses.fields(el)) if _is_instance(el) else None)
-                 for el in value)
+    return tuple((el, _field_values(el) if _is_instance(el) else None) for el in value)
 
 
 def _same_list_holders(old: tuple, new: tuple) -> bool:
     return len(old) == len(new) and all(
         a is b and (fa is None) == (fb is None) and (fa is None or _same_holders(fa, fb))
         for (a, fa), (b, fb) in zip(old, new))
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    """A dataclass's field names, once per class: dataclasses.fields builds its tuple anew on every
+    call, and a page's ~150 flags pass through here several times a click."""
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+def _field_values(obj) -> tuple:
+    return tuple(getattr(obj, name) for name in _field_names(type(obj)))
 
 
 def _is_instance(value) -> bool:
@@ -521,7 +532,7 @@ def _key(value: Any, ctx: _Context) -> Any:
         return ("array", str(value.dtype), value.shape, hashlib.sha1(np.ascontiguousarray(value).tobytes()).hexdigest())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return (type(value).__module__, type(value).__qualname__,
-                tuple((f.name, _key(getattr(value, f.name), ctx)) for f in dataclasses.fields(value)))
+                tuple((name, _key(getattr(value, name), ctx)) for name in _field_names(type(value))))
     if isinstance(value, (types.FunctionType, types.BuiltinFunctionType, type)):
         name = getattr(value, "__qualname__", "")
         if "<" in name:  # a lambda or a function defined inside another: its closure is unseen
@@ -579,7 +590,7 @@ def _size(value: Any, depth: int = 0) -> int:
     if isinstance(value, dict):
         return 64 + sum(_size(k, depth + 1) + _size(v, depth + 1) for k, v in value.items())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return 64 + sum(_size(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value))
+        return 64 + sum(_size(field, depth + 1) for field in _field_values(value))
     if _is_chart(value):
         return 20_000 + _size(getattr(value, "data", None), depth + 1)
     if type(value).__module__.startswith("pyarrow") and hasattr(value, "nbytes"):  # a table shown (show_table)
@@ -624,10 +635,10 @@ def _hand_out(value: Any, memo: Memo | None = None, depth: int = 0, keys: Memo |
         return {k: _hand_out(v, memo, depth + 1, keys, _at(origin, ("key", k))) for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         new = copy.copy(value)
-        for f in dataclasses.fields(value):
-            field = getattr(value, f.name)
+        for name in _field_names(type(value)):
+            field = getattr(value, name)
             if not (isinstance(field, _PLAIN) or field is pd.NaT or field is pd.NA):  # those are handed out as they are
-                object.__setattr__(new, f.name, _hand_out(field, memo, depth + 1, keys, _at(origin, f.name)))
+                object.__setattr__(new, name, _hand_out(field, memo, depth + 1, keys, _at(origin, name)))
         return new
     return copy.deepcopy(value)
 

@@ -249,10 +249,11 @@ def show_table(frame: pd.DataFrame | list[dict], **kwargs):
     frame = frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(frame)
     config = dict(kwargs.pop("column_config", None) or {})
     kept = _shown_table(frame) if "on_select" not in kwargs else None
+    formats = kept[1] if kept else _column_formats(frame)
     for i, name in enumerate(frame.columns):
         label = column_label(name) if isinstance(name, str) else name
         if name not in config:
-            number_format = kept[1][i] if kept else column_format(name, frame[name])
+            number_format = formats[i]
             if number_format:
                 config[name] = st.column_config.NumberColumn(label if label != name else None, format=number_format)
             elif label != name:
@@ -262,6 +263,11 @@ def show_table(frame: pd.DataFrame | list[dict], **kwargs):
     kwargs.setdefault("hide_index", True)
     kwargs.setdefault("placeholder", "—")  # a blank cell reads as blank, not as Streamlit's "None"
     return st.dataframe(kept[0] if kept else frame, column_config=config, **kwargs)
+
+
+def _column_formats(frame: pd.DataFrame) -> tuple:
+    """column_format of each column, by position (a name may repeat)."""
+    return tuple(column_format(name, values) for name, values in frame.items())
 
 
 def _shown_table(frame: pd.DataFrame) -> tuple | None:
@@ -280,8 +286,7 @@ def _shown_table(frame: pd.DataFrame) -> tuple | None:
     key = ("shown table", content, tuple(frame.index.names), tuple(frame.columns.names))
     hit, kept = memo.get(key)
     if not hit:
-        kept = (dataframe_util.convert_pandas_df_to_arrow_table(frame),
-                tuple(column_format(name, frame[name]) for name in frame.columns))
+        kept = (dataframe_util.convert_pandas_df_to_arrow_table(frame), _column_formats(frame))
         memo.put(key, kept)
     return kept
 

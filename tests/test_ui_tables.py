@@ -138,3 +138,11 @@ def test_column_format_of_non_float_columns_is_none():
     for values in (pd.Series([1, 2]), pd.Series(["a", None]), pd.Series([True, False]),
                    pd.Series(pd.to_datetime(["2024-01-01", None]))):
         assert column_format("rate", values) is None
+
+
+def test_campaigns_on_keeps_the_chosen_channels_rows_and_numbers():
+    calendar = pd.DataFrame({"campaign": pd.Series(["A", "B", "C"], dtype="string"),
+                             "channel": pd.Series(["email", "in-app", "email"], dtype="string")})
+    picked = common.campaigns_on(calendar, ("email",))
+    assert picked["campaign"].tolist() == ["A", "C"] and picked.index.tolist() == [0, 2]
+    assert common.campaigns_on(calendar, ()).empty

@@ -387,6 +387,11 @@ def campaign_calendar(con, table: str) -> tuple[pd.DataFrame, int]:
     return campaign_frame(con.cursor().execute(f"SELECT * FROM {quote_ident(table)}").df())
 
 
+def campaigns_on(calendar: pd.DataFrame, channels: tuple[str, ...]) -> pd.DataFrame:
+    """The campaigns of `calendar` (campaign_calendar's) run on one of `channels`."""
+    return calendar[calendar["channel"].isin(channels)]
+
+
 def campaign_overlay(key: str, prefer: tuple[str, ...] = ()) -> pd.DataFrame | None:
     """When a campaign calendar is loaded: a "Show campaigns" checkbox (on) and a channel filter.
 
@@ -415,7 +420,8 @@ def campaign_overlay(key: str, prefer: tuple[str, ...] = ()) -> pd.DataFrame | N
         default = [c for c in channels if norm(c) in wanted] or channels
         picked = right.multiselect("Campaign channels", channels, default=default,
                                    key=f"campaign_channels_{key}")
-        calendar = calendar[calendar["channel"].isin(picked)]
+        # memoised: the charts' keys name this frame by the call that made it, instead of hashing it for each
+        calendar = session_cached(campaigns_on)(calendar, tuple(picked))
     if left_out:
         st.caption(f"{left_out:,} campaign(s) in {escape_md(dataset.file_name)} have no start date and are not drawn.")
     return calendar

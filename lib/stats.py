@@ -557,23 +557,22 @@ def z_of_upper_p_array(p_values, clamp: float = 10.0) -> np.ndarray:
 
 def fisher_one_sided_array(a, b, c, d, alternative: str) -> np.ndarray:
     """`fisher_exact_test` with alternative 'greater' or 'less', per element of four arrays of cells
-    (rounded): scipy's own one-sided formula, the hypergeometric tail of the first column
-    ('less': P(X ≤ a)) or the second ('greater': P(Y ≤ b)); 1 where a row or column is empty.
+    (rounded): the hypergeometric tail of the first cell, X = the first row's share of the first
+    column's a + c — 'less': P(X ≤ a), 'greater': P(X ≥ a) (scipy writes it as P(Y ≤ b) of the second
+    column: the same event, Y = a + b − X) — by `lib.hypergeom.tail`, ~8× faster than scipy's and
+    closer to the exact value (tests/test_hypergeom.py); 1 where a row or column is empty.
     >>> [round(float(v), 6) for v in fisher_one_sided_array([1], [480], [0], [8299], 'greater')]
     [0.054784]
     """
-    from scipy.stats import hypergeom
+    from lib import hypergeom
 
     a, b, c, d = (np.round(np.asarray(v, dtype=float)).astype(np.int64) for v in (a, b, c, d))
     n1, n2 = a + b, c + d
-    if alternative == "less":
-        p = hypergeom.cdf(a, n1 + n2, n1, a + c)
-    elif alternative == "greater":
-        p = hypergeom.cdf(b, n1 + n2, n1, b + d)
-    else:
+    if alternative not in ("less", "greater"):
         raise ValueError("alternative must be 'greater' or 'less'")
+    p = hypergeom.tail(a, n1 + n2, n1, a + c, upper=alternative == "greater")
     empty = (n1 == 0) | (n2 == 0) | (a + c == 0) | (b + d == 0)
-    return np.where(empty, 1.0, np.minimum(np.asarray(p, dtype=float), 1.0))
+    return np.where(empty, 1.0, np.minimum(p, 1.0))
 
 
 def fisher_two_sided_array(a, b, c, d) -> np.ndarray:

@@ -461,6 +461,22 @@ def test_table_names_read_once_a_run_are_read_again_after_any_write(ws, one_run)
     assert name == "texts_scores" and len(CALLS) == 6
 
 
+def test_a_call_without_a_connection_leaves_the_table_names_as_read(ws, one_run):
+    # a chart or display frame computed (a miss) cannot write a table: the names read this run stay
+    memo = Memo()
+    f = memoised(figure, memo, workspace=lambda: ws)
+    label = memoised(lambda_free_name, memo, workspace=lambda: ws)
+    con = ws.con
+    f(con, "typed_x")
+    f(con, "typed_x")
+    catalogue = memo._catalogue
+    label(pd.Series([1], name="clicks"))  # computed: no connection, no Workspace among its arguments
+    f(con, "typed_x")
+    assert catalogue is not None and memo._catalogue is catalogue
+    f(con, "other")  # a miss given a connection may write: read again
+    assert memo._catalogue is None
+
+
 def test_a_table_made_inside_a_memoised_call_is_seen_by_the_calls_inside_it(ws, one_run):
     memo = Memo()
     f = memoised(figure, memo, workspace=lambda: ws)

@@ -338,8 +338,9 @@ class _Context:
         (`table_digest`). Read on the call's own connection, once per script run while nothing that
         may write has run since: the names are reused only for the same run, connection, Workspace
         and data_key (uploads, column maps, typed inputs, a Spark connection) and the same count of
-        `Memo.tables_may_change` (bumped before and after every memoised function that computes,
-        every call that cannot be memoised and every writer called through `session_cached`: typed
+        `Memo.tables_may_change` (bumped before and after every memoised function given a connection
+        or a Workspace that computes, every call that cannot be memoised and every writer called
+        through `session_cached`: typed
         tables, joined files, cohorts' and voice's own tables are written there). The notebook
         cannot create tables (lib.notebook refuses it; its temporary ones end with its own cursor)."""
         if self._scratch is None:
@@ -726,7 +727,9 @@ def memoised(func: Callable, memo: Memo | Callable[[], Memo | None] | None = Non
             if hit:
                 current.put(key, value, size)
                 return _hand_out(value, current, keys=shared, origin=(key, ()))
-        value = _writing(func, current, args, kwargs)  # an exception propagates and nothing is stored
+        # An exception propagates and nothing is stored. Only a call given a connection or Workspace can
+        # write a session table (lib is pure): others (charts, display frames) leave the catalogue as read.
+        value = _writing(func, current if ctx.reads_tables else None, args, kwargs)
         try:
             out = _hand_out(value, current, keys=shared if public else None, origin=(key, ()))
         except Exception:  # a result that cannot be copied (holds a live handle): not memoised

@@ -4,8 +4,8 @@ scipy's hypergeom (Boost) takes ~30 µs a table at the ~10⁵ recipients of an e
 email click tests a few hundred tables; this takes a few µs. Each tail starts from the probability of
 its first value, computed as R's dhyper does (Loader, "Fast and accurate computation of binomial
 probabilities", 2000: Stirling's error terms and the deviance `bd0`, so nothing large cancels), then
-adds its neighbours by the ratio of consecutive probabilities. tests/test_hypergeom.py holds it to
-scipy within 1e-12 relative.
+adds its neighbours by the ratio of consecutive probabilities. tests/test_hypergeom.py holds it to exact
+sums of whole numbers within 1e-12 relative (scipy's own drift from them reaches 1e-9 at 10⁷ items).
 """
 
 from __future__ import annotations

@@ -340,9 +340,9 @@ class _Context:
         and data_key (uploads, column maps, typed inputs, a Spark connection) and the same count of
         `Memo.tables_may_change` (bumped before and after every memoised function given a connection
         or a Workspace that computes, every call that cannot be memoised and every writer called
-        through `session_cached`: typed
-        tables, joined files, cohorts' and voice's own tables are written there). The notebook
-        cannot create tables (lib.notebook refuses it; its temporary ones end with its own cursor)."""
+        through `session_cached`: typed tables, joined files, cohorts' and voice's own tables are
+        written there). The notebook cannot create tables (lib.notebook refuses it; its temporary
+        ones end with its own cursor)."""
         if self._scratch is None:
             ws = self._get_ws()
             con = self.con if self.con is not None else ws.con
